@@ -1,0 +1,32 @@
+// Errors thrown by myelin. Every message names what is wrong and where (layer, shape, file, line).
+#pragma once
+#include <stdexcept>
+#include <string>
+
+namespace myelin {
+
+/// Base of every exception myelin throws.
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// A tensor or layer received a shape it cannot work with.
+class ShapeError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// An argument or data value is out of range or malformed (bad label, NaN input, unknown name).
+class ValueError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// A file could not be opened, read, parsed or written.
+class IOError : public Error {
+ public:
+  using Error::Error;
+};
+
+}  // namespace myelin

@@ -1,0 +1,40 @@
+// Weight initializers by Keras's names and formulas.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "myelin/random.hpp"
+#include "myelin/tensor.hpp"
+
+namespace myelin {
+
+/// An initializer: a Keras name ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
+/// "lecun_normal", "lecun_uniform", "zeros", "ones", "constant") and, for "constant", its value.
+/// Converts from a string, so layers take `"he_normal"` directly.
+struct Initializer {
+  std::string name = "glorot_uniform";
+  float value = 0.f;
+  Initializer() = default;
+  Initializer(const char* n) : name(n) {}
+  Initializer(std::string n) : name(std::move(n)) {}
+  Initializer(std::string n, float v) : name(std::move(n)), value(v) {}
+};
+
+namespace initializers {
+inline Initializer GlorotUniform() { return {"glorot_uniform"}; }
+inline Initializer GlorotNormal() { return {"glorot_normal"}; }
+inline Initializer HeUniform() { return {"he_uniform"}; }
+inline Initializer HeNormal() { return {"he_normal"}; }
+inline Initializer LecunNormal() { return {"lecun_normal"}; }
+inline Initializer Zeros() { return {"zeros"}; }
+inline Initializer Ones() { return {"ones"}; }
+inline Initializer Constant(float value) { return {"constant", value}; }
+
+/// Fills `w` following Keras: fan_in/fan_out are the kernel's input and output sizes (times the
+/// receptive field for convolutions). The *_normal variants draw from a normal truncated at two
+/// standard deviations, scaled as Keras does so the variance is the intended one.
+/// Throws ValueError for an unknown name.
+void fill(const Initializer& init, Tensor& w, int64_t fan_in, int64_t fan_out, Rng& rng);
+}  // namespace initializers
+
+}  // namespace myelin

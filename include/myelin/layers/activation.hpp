@@ -1,0 +1,25 @@
+// Activation: applies an activation function on its own (Keras's layers.Activation).
+#pragma once
+#include "myelin/layers/layer.hpp"
+
+namespace myelin::layers {
+
+class Activation : public Layer {
+ public:
+  /// `Activation("softmax")`.
+  explicit Activation(const std::string& activation, std::optional<Shape> input_shape = std::nullopt);
+  std::string class_name() const override { return "Activation"; }
+  Shape build(const Shape& input_shape, Rng& rng) override;
+  const Tensor& forward(const Tensor& x, bool training) override;
+  const Tensor& backward(const Tensor& dy) override;
+  ActivationKindOpt output_activation() const override { return kind_; }
+  ActivationKind activation() const { return kind_; }
+
+ private:
+  ActivationKind kind_;
+  ActivationKind act_ = ActivationKind::Linear;  // the one the last forward applied
+  int64_t cols_ = 0;
+  Tensor z_, y_, dx_;
+};
+
+}  // namespace myelin::layers

@@ -1,0 +1,54 @@
+// Dense: y = activation(x · kernel + bias), over the last axis of its input (as Keras).
+#pragma once
+#include <optional>
+#include <string>
+
+#include "myelin/initializers.hpp"
+#include "myelin/layers/layer.hpp"
+
+namespace myelin::layers {
+
+/// Keras's keyword arguments of Dense, with its defaults.
+struct DenseOptions {
+  std::optional<Shape> input_shape;  ///< per-sample shape, for the first layer (Keras's input_shape=)
+  bool use_bias = true;
+  Initializer kernel_initializer = "glorot_uniform";
+  Initializer bias_initializer = "zeros";
+  std::optional<Regularizer> kernel_regularizer;
+  std::optional<Regularizer> bias_regularizer;
+  std::string name;  ///< empty: the model names it ("dense", "dense_1", ...)
+};
+
+class Dense : public Layer {
+ public:
+  /// `Dense(64, "relu")`; `Dense(10, "relu", {.input_shape = Shape{8}})`.
+  explicit Dense(int64_t units, const std::string& activation = "linear", DenseOptions options = {});
+  /// Short form for a first layer: `Dense(10, "relu", Shape{8})`.
+  Dense(int64_t units, const std::string& activation, Shape input_shape);
+
+  std::string class_name() const override { return "Dense"; }
+  Shape build(const Shape& input_shape, Rng& rng) override;
+  const Tensor& forward(const Tensor& x, bool training) override;
+  const Tensor& backward(const Tensor& dy) override;
+  std::vector<Param> params() override;
+  ActivationKindOpt output_activation() const override { return activation_; }
+
+  int64_t units() const { return units_; }
+  ActivationKind activation() const { return activation_; }
+  const DenseOptions& options() const { return options_; }
+  Tensor& kernel() { return kernel_; }
+  Tensor& bias() { return bias_; }
+
+ private:
+  int64_t units_;
+  int64_t in_features_ = 0;
+  ActivationKind activation_;
+  ActivationKind act_ = ActivationKind::Linear;  // the one the last forward applied
+  DenseOptions options_;
+  Tensor kernel_, bias_, kernel_grad_, bias_grad_;
+  const Tensor* x_ = nullptr;  // input of the last forward batch
+  Tensor z_, y_, dz_, dx_, no_grad_;
+  Shape out_shape_, shape_buf_;
+};
+
+}  // namespace myelin::layers

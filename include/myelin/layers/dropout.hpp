@@ -1,0 +1,29 @@
+// Dropout: during training zeroes each input with probability `rate` and scales the rest by
+// 1/(1-rate) (inverted dropout, as Keras), so inference is the identity.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "myelin/layers/layer.hpp"
+
+namespace myelin::layers {
+
+class Dropout : public Layer {
+ public:
+  /// `Dropout(0.5)`; rate in [0, 1).
+  explicit Dropout(float rate, std::optional<Shape> input_shape = std::nullopt);
+  std::string class_name() const override { return "Dropout"; }
+  Shape build(const Shape& input_shape, Rng& rng) override;
+  const Tensor& forward(const Tensor& x, bool training) override;
+  const Tensor& backward(const Tensor& dy) override;
+  float rate() const { return rate_; }
+
+ private:
+  float rate_;
+  Rng rng_{0};  // seeded from the model's generator at build time
+  bool last_training_ = false;
+  const Tensor* x_ = nullptr;
+  Tensor mask_, y_, dx_;  // mask holds 0 or 1/(1-rate)
+};
+
+}  // namespace myelin::layers

@@ -1,0 +1,89 @@
+// Layer: the interface every layer implements, and LayerHandle, which lets models take layers by value.
+//
+// A layer is built once with its per-sample input shape (no batch dimension), then runs
+// forward(x, training) and backward(dy) on batches. Outputs and input gradients live in buffers the
+// layer owns, sized on the first batch and reused, so the steady-state training loop allocates nothing.
+#pragma once
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "myelin/activations.hpp"
+#include "myelin/random.hpp"
+#include "myelin/regularizers.hpp"
+#include "myelin/tensor.hpp"
+
+namespace myelin {
+
+/// A trainable tensor of a layer with its gradient.
+struct Param {
+  std::string name;  ///< "kernel", "bias" (the model prefixes the layer's name: "dense/kernel")
+  Tensor* value;
+  Tensor* grad;
+  const Regularizer* regularizer;  ///< null when none
+};
+
+using ActivationKindOpt = std::optional<ActivationKind>;
+
+class Layer {
+ public:
+  virtual ~Layer() = default;
+
+  /// Keras's class name ("Dense").
+  virtual std::string class_name() const = 0;
+  /// The layer's name, unique in its model ("dense", "dense_1"); set by the model when empty.
+  const std::string& name() const { return name_; }
+  void set_name(std::string n) { name_ = std::move(n); }
+
+  /// The input shape given with the layer (Keras's input_shape=), if any.
+  const std::optional<Shape>& declared_input_shape() const { return input_shape_; }
+
+  /// Creates parameters for a per-sample input shape and returns the per-sample output shape.
+  /// Throws ShapeError when the input shape does not fit the layer.
+  virtual Shape build(const Shape& input_shape, Rng& rng) = 0;
+  bool built() const { return built_; }
+
+  /// Computes the output of a batch. The reference stays valid until the next forward call.
+  virtual const Tensor& forward(const Tensor& x, bool training) = 0;
+  /// Given d(loss)/d(output) of the last forward batch, writes the parameters' gradients
+  /// (overwriting them) and returns d(loss)/d(input). When input gradients are not needed
+  /// (first layer) the returned tensor may be empty.
+  virtual const Tensor& backward(const Tensor& dy) = 0;
+
+  /// The trainable parameters (empty for layers without any).
+  virtual std::vector<Param> params() { return {}; }
+  int64_t count_params();
+
+  /// The activation applied at the layer's output, if any (used to fuse it with the loss).
+  virtual ActivationKindOpt output_activation() const { return std::nullopt; }
+  /// With true, forward() skips the output activation and returns pre-activations (logits): the
+  /// model then applies the activation itself, fused with the loss. The layer's configuration
+  /// (output_activation()) is unchanged.
+  void set_output_logits(bool v) { output_logits_ = v; }
+
+  /// Whether backward() must compute d(loss)/d(input): false for the first layer of a model.
+  void set_needs_input_grad(bool v) { needs_input_grad_ = v; }
+
+ protected:
+  std::string name_;
+  std::optional<Shape> input_shape_;
+  bool built_ = false;
+  bool needs_input_grad_ = true;
+  bool output_logits_ = false;
+};
+
+/// A layer passed by value into a model: `Sequential({layers::Dense(10, "relu"), ...})`.
+class LayerHandle {
+ public:
+  template <class L, class = std::enable_if_t<std::is_base_of_v<Layer, std::decay_t<L>>>>
+  LayerHandle(L&& layer) : ptr_(std::make_shared<std::decay_t<L>>(std::forward<L>(layer))) {}
+  LayerHandle(std::shared_ptr<Layer> layer) : ptr_(std::move(layer)) {}
+  const std::shared_ptr<Layer>& get() const { return ptr_; }
+
+ private:
+  std::shared_ptr<Layer> ptr_;
+};
+
+}  // namespace myelin

@@ -1,0 +1,117 @@
+// Losses by Keras's names. Each returns the batch mean and, on request, its gradient.
+#pragma once
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "myelin/activations.hpp"
+#include "myelin/tensor.hpp"
+
+namespace myelin {
+
+class Loss {
+ public:
+  virtual ~Loss() = default;
+  /// Keras's full name ("mean_squared_error").
+  virtual std::string name() const = 0;
+  /// Mean loss over the batch. When `grad` is not null it is resized to y_pred's shape and
+  /// receives d(mean loss)/d(y_pred).
+  virtual double compute(const Tensor& y_true, const Tensor& y_pred, Tensor* grad) const = 0;
+  /// Checks targets against the model's output shape (per sample) once, at fit/evaluate.
+  /// Throws ShapeError or ValueError naming the problem (wrong shape, label out of range).
+  virtual void check_targets(const Tensor& y_true, const Shape& output_shape) const;
+  /// The output activation this loss can absorb (softmax for categorical cross-entropy, sigmoid for
+  /// binary cross-entropy) when it is given probabilities; none otherwise.
+  virtual std::optional<ActivationKind> fusable_activation() const { return std::nullopt; }
+  /// The same loss reading logits (for the fused, numerically stable path).
+  virtual std::shared_ptr<Loss> from_logits_version() const { return nullptr; }
+};
+
+namespace losses {
+
+class MeanSquaredError : public Loss {
+ public:
+  std::string name() const override { return "mean_squared_error"; }
+  double compute(const Tensor& y_true, const Tensor& y_pred, Tensor* grad) const override;
+};
+
+class MeanAbsoluteError : public Loss {
+ public:
+  std::string name() const override { return "mean_absolute_error"; }
+  double compute(const Tensor& y_true, const Tensor& y_pred, Tensor* grad) const override;
+};
+
+/// 0.5 e^2 where |e| <= delta, delta (|e| - 0.5 delta) beyond (Keras's default delta is 1).
+class Huber : public Loss {
+ public:
+  explicit Huber(float delta = 1.f) : delta_(delta) {}
+  std::string name() const override { return "huber"; }
+  double compute(const Tensor& y_true, const Tensor& y_pred, Tensor* grad) const override;
+
+ private:
+  float delta_;
+};
+
+/// Targets 0/1, one output per target. From probabilities (clipped to [1e-7, 1-1e-7] as Keras) or,
+/// with from_logits, from logits by the stable formula max(z,0) - z*y + log(1 + exp(-|z|)).
+class BinaryCrossentropy : public Loss {
+ public:
+  explicit BinaryCrossentropy(bool from_logits = false) : from_logits_(from_logits) {}
+  std::string name() const override { return "binary_crossentropy"; }
+  double compute(const Tensor& y_true, const Tensor& y_pred, Tensor* grad) const override;
+  void check_targets(const Tensor& y_true, const Shape& output_shape) const override;
+  std::optional<ActivationKind> fusable_activation() const override;
+  std::shared_ptr<Loss> from_logits_version() const override;
+
+ private:
+  bool from_logits_;
+};
+
+/// One-hot targets. From logits it uses log-sum-exp; from probabilities, Keras's clipping.
+class CategoricalCrossentropy : public Loss {
+ public:
+  explicit CategoricalCrossentropy(bool from_logits = false) : from_logits_(from_logits) {}
+  std::string name() const override { return "categorical_crossentropy"; }
+  double compute(const Tensor& y_true, const Tensor& y_pred, Tensor* grad) const override;
+  std::optional<ActivationKind> fusable_activation() const override;
+  std::shared_ptr<Loss> from_logits_version() const override;
+
+ private:
+  bool from_logits_;
+};
+
+/// Integer class targets (shape {n} or {n, 1}).
+class SparseCategoricalCrossentropy : public Loss {
+ public:
+  explicit SparseCategoricalCrossentropy(bool from_logits = false) : from_logits_(from_logits) {}
+  std::string name() const override { return "sparse_categorical_crossentropy"; }
+  double compute(const Tensor& y_true, const Tensor& y_pred, Tensor* grad) const override;
+  void check_targets(const Tensor& y_true, const Shape& output_shape) const override;
+  std::optional<ActivationKind> fusable_activation() const override;
+  std::shared_ptr<Loss> from_logits_version() const override;
+
+ private:
+  bool from_logits_;
+};
+
+/// A loss by name: full Keras names, and the short ones "mse", "mae".
+/// Throws ValueError naming an unknown loss.
+std::shared_ptr<Loss> get(const std::string& name);
+
+}  // namespace losses
+
+/// What compile() takes as a loss: a name or a loss object.
+class LossArg {
+ public:
+  LossArg(const char* name) : ptr_(losses::get(name)) {}
+  LossArg(const std::string& name) : ptr_(losses::get(name)) {}
+  template <class L, class = std::enable_if_t<std::is_base_of_v<Loss, std::decay_t<L>>>>
+  LossArg(L&& loss) : ptr_(std::make_shared<std::decay_t<L>>(std::forward<L>(loss))) {}
+  LossArg(std::shared_ptr<Loss> loss) : ptr_(std::move(loss)) {}
+  const std::shared_ptr<Loss>& get() const { return ptr_; }
+
+ private:
+  std::shared_ptr<Loss> ptr_;
+};
+
+}  // namespace myelin

@@ -1,0 +1,148 @@
+// Sequential: a stack of layers with Keras's workflow — compile, fit, evaluate, predict.
+#pragma once
+#include <cstdint>
+#include <initializer_list>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "myelin/callbacks.hpp"
+#include "myelin/history.hpp"
+#include "myelin/layers/layer.hpp"
+#include "myelin/losses.hpp"
+#include "myelin/metrics.hpp"
+#include "myelin/optimizers.hpp"
+#include "myelin/random.hpp"
+#include "myelin/tensor.hpp"
+
+namespace myelin {
+
+/// Seeds the generator that new models draw their seeds from (Keras's keras.utils.set_random_seed):
+/// after set_random_seed(s), the same program builds, shuffles and drops out identically.
+/// Without a call the seed is 0, so runs are reproducible by default.
+void set_random_seed(uint64_t seed);
+
+/// Held-out data for validation during fit.
+struct ValidationData {
+  Tensor x, y;
+};
+
+/// Keras's fit() keyword arguments, with its defaults.
+struct FitOptions {
+  int epochs = 1;
+  int batch_size = 32;
+  bool shuffle = true;
+  /// Fraction of the data, taken from the end before shuffling (as Keras), held out for validation.
+  double validation_split = 0.0;
+  std::optional<ValidationData> validation_data;
+  std::vector<CallbackArg> callbacks;
+  /// 0 silent, 1 live progress bar, 2 one line per epoch.
+  int verbose = 1;
+  /// Seeds shuffling and dropout for this call; by default they continue the model's own stream.
+  std::optional<uint64_t> seed;
+  /// Epoch to start counting from (for resumed training).
+  int initial_epoch = 0;
+};
+
+struct EvaluateOptions {
+  int batch_size = 32;
+  /// 0 silent (the default here, unlike Keras, so scripts print only what they ask for), 1 a bar.
+  int verbose = 0;
+};
+
+class Sequential {
+ public:
+  /// An empty model; add layers with add().
+  explicit Sequential(std::string name = "sequential");
+  /// `Sequential model({layers::Dense(32, "relu", Shape{784}), layers::Dense(10, "softmax")});`
+  Sequential(std::initializer_list<LayerHandle> layers, std::string name = "sequential");
+
+  // A model owns its layers: copying would share them, so models move but do not copy.
+  Sequential(const Sequential&) = delete;
+  Sequential& operator=(const Sequential&) = delete;
+  Sequential(Sequential&&) = default;
+  Sequential& operator=(Sequential&&) = default;
+
+  /// Appends a layer; names it ("dense_1") when it has no name. Not allowed once built.
+  void add(LayerHandle layer);
+
+  /// Creates every layer's parameters for a per-sample input shape (default: the first layer's
+  /// input_shape). Throws ShapeError naming the layer, its index and both shapes on a mismatch.
+  /// fit/evaluate/predict build the model from their data when it was not built before.
+  void build(std::optional<Shape> input_shape = std::nullopt);
+  bool built() const { return built_; }
+
+  /// Sets the optimizer, loss and metrics: `compile("adam", "mse", {"mae"})` or
+  /// `compile(optimizers::Adam(1e-3), "sparse_categorical_crossentropy", {"accuracy"})`.
+  void compile(OptimizerArg optimizer, LossArg loss, std::vector<MetricArg> metrics = {});
+
+  /// Trains on x (rows = samples) and y; returns per-epoch loss and metrics (val_* too).
+  History fit(const Tensor& x, const Tensor& y, const FitOptions& options = {});
+  /// Loss and metrics over the data: {"loss": ..., "accuracy": ...}.
+  Logs evaluate(const Tensor& x, const Tensor& y, const EvaluateOptions& options = {});
+  /// Model outputs for every row of x (probabilities for softmax/sigmoid heads).
+  Tensor predict(const Tensor& x, int batch_size = 32);
+  /// One optimizer step on one batch; returns the batch loss (regularization included).
+  double train_on_batch(const Tensor& x, const Tensor& y);
+
+  /// Prints Keras's table of layers, output shapes and parameter counts.
+  void summary(std::ostream& out = std::cout);
+  std::string summary_string();
+
+  const std::vector<std::shared_ptr<Layer>>& layers() const { return layers_; }
+  /// The layer with this name; throws ValueError when there is none.
+  std::shared_ptr<Layer> get_layer(const std::string& name) const;
+  /// Every trainable parameter, named "layer/param" ("dense/kernel").
+  std::vector<Param> parameters();
+  /// Copies of every parameter, in parameters() order; set_weights puts such a list back.
+  std::vector<Tensor> get_weights();
+  void set_weights(const std::vector<Tensor>& weights);
+  int64_t count_params();
+
+  const std::string& name() const { return name_; }
+  Shape input_shape() const;
+  Shape output_shape() const;
+  Optimizer& optimizer();
+  const Loss& loss() const;
+
+  /// Set by a callback (EarlyStopping) to end fit() after the current epoch.
+  bool stop_training = false;
+
+ private:
+  void check_compiled(const char* what) const;
+  void ensure_built(const Tensor& x, const char* what);
+  void check_inputs(const Tensor& x, const char* what) const;
+  void check_data(const Tensor& x, const Tensor& y, const char* what);
+  void prepare_head();
+  void resolve_metrics(const Tensor& y);
+  const Tensor& forward(const Tensor& x, bool training);
+  const Tensor& head_output(const Tensor& out);
+  double train_step(const Tensor& x, const Tensor& y);
+  double regularization_penalty();
+  Logs metric_results() const;
+
+  std::string name_;
+  std::vector<std::shared_ptr<Layer>> layers_;
+  std::vector<Shape> output_shapes_;
+  bool built_ = false;
+  Shape input_shape_;
+  Rng rng_;
+
+  std::shared_ptr<Optimizer> optimizer_;
+  std::shared_ptr<Loss> loss_;       // as compiled
+  std::shared_ptr<Loss> step_loss_;  // what the step computes (the logits version when fused)
+  std::optional<ActivationKind> head_activation_;  // applied by the model when fused with the loss
+  std::vector<MetricArg> metric_args_;
+  std::vector<std::shared_ptr<Metric>> metrics_;
+  bool metrics_resolved_ = false;
+  std::vector<Param> params_;
+  bool has_regularizers_ = false;
+
+  // Buffers reused from batch to batch.
+  Tensor loss_grad_, probs_, xb_, yb_;
+  std::vector<int64_t> order_;
+};
+
+}  // namespace myelin

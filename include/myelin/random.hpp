@@ -1,0 +1,33 @@
+// Rng: the one random source behind initialisation, shuffling and dropout.
+//
+// Our own generator (xoshiro256**) and distributions rather than <random>'s, whose normal
+// distribution differs between standard libraries: the same seed gives the same numbers everywhere.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace myelin {
+
+class Rng {
+ public:
+  explicit Rng(uint64_t seed = 0);
+  uint64_t next_u64();
+  /// Uniform in [0, 1).
+  double uniform01();
+  float uniform(float lo, float hi);
+  /// Normal(mean, stddev), by Box-Muller.
+  float normal(float mean, float stddev);
+  /// Normal truncated to two standard deviations (redrawn outside), as Keras's truncated_normal.
+  float truncated_normal(float mean, float stddev);
+  /// Uniform integer in [0, n).
+  uint64_t below(uint64_t n);
+  /// Fisher-Yates shuffle.
+  void shuffle(std::vector<int64_t>& v);
+  /// An independent generator derived from this one's stream (for per-layer streams).
+  Rng split();
+
+ private:
+  uint64_t s_[4];
+};
+
+}  // namespace myelin

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian packages myelin builds and tests with, when any is missing.
+set -euo pipefail
+
+packages=(
+  g++ cmake ninja-build pkg-config
+  libdnnl-dev            # GEMM and (later) convolution primitives
+  zlib1g-dev             # reading .gz data files
+  nlohmann-json3-dev     # model architecture as JSON
+  libgtest-dev           # the test suite
+  python3-numpy python3-torch  # the PyTorch reference in tests and bench/
+  dataset-fashion-mnist  # the main job's data
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "installing: ${missing[*]}"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update
+$sudo apt-get install -y --no-install-recommends "${missing[@]}"

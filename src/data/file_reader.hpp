@@ -1,0 +1,63 @@
+// Internal helpers for the data readers: a zlib-backed file that reads gzip and plain files
+// alike, and a line reader on top of it. Not part of the public API.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace myelin::data::detail {
+
+/// True when the file starts with the gzip magic bytes 1f 8b. Throws IOError if it cannot be opened.
+bool is_gzip(const std::string& path);
+
+/// A file read through zlib: gzip files are decompressed, other files are read as they are
+/// (zlib's transparent mode). Errors throw IOError naming the file.
+class InputFile {
+ public:
+  /// Opens `path` for reading; throws IOError (with the system's reason) if that fails.
+  explicit InputFile(const std::string& path);
+  ~InputFile();
+  InputFile(const InputFile&) = delete;
+  InputFile& operator=(const InputFile&) = delete;
+
+  /// Reads up to `n` bytes into `buf`; returns how many were read, 0 only at the end of the data.
+  size_t read(void* buf, size_t n);
+  /// Reads exactly `n` bytes or throws IOError saying `what` ended early after how many bytes.
+  void read_exact(void* buf, size_t n, const std::string& what);
+  /// Whether the file is gzip-compressed.
+  bool compressed() const { return compressed_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  void* gz_ = nullptr;  // gzFile, kept opaque so zlib.h stays out of this header
+  bool compressed_ = false;
+};
+
+/// Reads a (possibly gzipped) text file line by line, without the line end ("\n" or "\r\n"),
+/// with no limit on line length.
+class LineReader {
+ public:
+  /// Opens `path`; throws IOError if that fails.
+  explicit LineReader(const std::string& path);
+  /// Reads the next line into `line`; returns false at the end of the file.
+  bool next(std::string& line);
+  /// 1-based number of the line last returned by next() (0 before the first).
+  int64_t line_number() const { return line_number_; }
+  const std::string& path() const { return file_.path(); }
+
+ private:
+  bool fill();
+
+  InputFile file_;
+  std::string buf_;
+  size_t pos_ = 0;
+  bool eof_ = false;
+  int64_t line_number_ = 0;
+};
+
+/// Writes `bytes` to `path` gzip-compressed (level 6); throws IOError on failure.
+/// Used by the tests to make fixtures, and available to future writers.
+void write_gzip(const std::string& path, const std::string& bytes);
+
+}  // namespace myelin::data::detail

@@ -1,0 +1,178 @@
+#include "kernels/cpu/activation.hpp"
+
+#include <cmath>
+#include <cstring>
+
+#include "myelin/error.hpp"
+
+namespace myelin::kernels {
+
+namespace {
+constexpr float kLeakySlope = 0.2f;
+constexpr float kEluAlpha = 1.0f;
+// Below this many elements the OpenMP fork/join costs more than the work.
+constexpr int64_t kParallelThreshold = 1 << 15;
+
+inline float sigmoid(float z) {
+  // Split by sign so exp never overflows.
+  if (z >= 0) return 1.f / (1.f + std::exp(-z));
+  const float e = std::exp(z);
+  return e / (1.f + e);
+}
+inline float softplus(float z) { return z > 0 ? z + std::log1p(std::exp(-z)) : std::log1p(std::exp(z)); }
+
+template <class F>
+void map_rows(int64_t rows, int64_t cols, F f) {
+#pragma omp parallel for schedule(static) if (rows * cols >= kParallelThreshold)
+  for (int64_t r = 0; r < rows; ++r) f(r);
+}
+
+void softmax_row(const float* z, float* y, int64_t n) {
+  float m = z[0];
+  for (int64_t i = 1; i < n; ++i) m = std::max(m, z[i]);
+  float s = 0.f;
+  for (int64_t i = 0; i < n; ++i) {
+    y[i] = std::exp(z[i] - m);
+    s += y[i];
+  }
+  const float inv = 1.f / s;
+  for (int64_t i = 0; i < n; ++i) y[i] *= inv;
+}
+}  // namespace
+
+bool activation_needs_preactivation(ActivationKind kind) {
+  switch (kind) {
+    case ActivationKind::ELU:  // y + alpha is exact only for alpha=1; keep z to be safe
+    case ActivationKind::GELU:
+    case ActivationKind::Softplus:
+    case ActivationKind::Swish:
+    case ActivationKind::LeakyReLU:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void bias_activation_forward(ActivationKind kind, const float* x, const float* bias, float* z, float* y,
+                             int64_t rows, int64_t cols) {
+  map_rows(rows, cols, [&](int64_t r) {
+    const float* xr = x + r * cols;
+    float* yr = y + r * cols;
+    float* zr = z ? z + r * cols : nullptr;
+    // Pass 1: z = x + b (into z if kept, else straight into y).
+    float* pre = zr ? zr : yr;
+    if (bias) {
+#pragma omp simd
+      for (int64_t c = 0; c < cols; ++c) pre[c] = xr[c] + bias[c];
+    } else if (pre != xr) {
+      std::memcpy(pre, xr, cols * sizeof(float));
+    }
+    // Pass 2: y = act(z), on data still in cache.
+    switch (kind) {
+      case ActivationKind::Linear:
+        if (pre != yr) std::memcpy(yr, pre, cols * sizeof(float));
+        break;
+      case ActivationKind::ReLU:
+#pragma omp simd
+        for (int64_t c = 0; c < cols; ++c) yr[c] = pre[c] > 0.f ? pre[c] : 0.f;
+        break;
+      case ActivationKind::Sigmoid:
+        for (int64_t c = 0; c < cols; ++c) yr[c] = sigmoid(pre[c]);
+        break;
+      case ActivationKind::Tanh:
+        for (int64_t c = 0; c < cols; ++c) yr[c] = std::tanh(pre[c]);
+        break;
+      case ActivationKind::Softmax:
+        softmax_row(pre, yr, cols);
+        break;
+      case ActivationKind::LeakyReLU:
+#pragma omp simd
+        for (int64_t c = 0; c < cols; ++c) yr[c] = pre[c] > 0.f ? pre[c] : kLeakySlope * pre[c];
+        break;
+      case ActivationKind::ELU:
+        for (int64_t c = 0; c < cols; ++c) yr[c] = pre[c] > 0.f ? pre[c] : kEluAlpha * std::expm1(pre[c]);
+        break;
+      case ActivationKind::GELU:
+        for (int64_t c = 0; c < cols; ++c) yr[c] = 0.5f * pre[c] * (1.f + std::erf(pre[c] * float(M_SQRT1_2)));
+        break;
+      case ActivationKind::Softplus:
+        for (int64_t c = 0; c < cols; ++c) yr[c] = softplus(pre[c]);
+        break;
+      case ActivationKind::Swish:
+        for (int64_t c = 0; c < cols; ++c) yr[c] = pre[c] * sigmoid(pre[c]);
+        break;
+    }
+  });
+}
+
+void activation_backward(ActivationKind kind, const float* dy, const float* y, const float* z, float* dz,
+                         int64_t rows, int64_t cols) {
+  if (activation_needs_preactivation(kind) && !z)
+    throw Error("activation_backward: " + activation_name(kind) + " needs the pre-activation");
+  map_rows(rows, cols, [&](int64_t r) {
+    const int64_t o = r * cols;
+    const float* g = dy + o;
+    const float* yr = y + o;
+    const float* zr = z ? z + o : nullptr;
+    float* d = dz + o;
+    switch (kind) {
+      case ActivationKind::Linear:
+        if (d != g) std::memcpy(d, g, cols * sizeof(float));
+        break;
+      case ActivationKind::ReLU:
+#pragma omp simd
+        for (int64_t c = 0; c < cols; ++c) d[c] = yr[c] > 0.f ? g[c] : 0.f;
+        break;
+      case ActivationKind::Sigmoid:
+#pragma omp simd
+        for (int64_t c = 0; c < cols; ++c) d[c] = g[c] * yr[c] * (1.f - yr[c]);
+        break;
+      case ActivationKind::Tanh:
+#pragma omp simd
+        for (int64_t c = 0; c < cols; ++c) d[c] = g[c] * (1.f - yr[c] * yr[c]);
+        break;
+      case ActivationKind::Softmax: {
+        // Jacobian-vector product: dz = y * (dy - <dy, y>).
+        float dot = 0.f;
+        for (int64_t c = 0; c < cols; ++c) dot += g[c] * yr[c];
+        for (int64_t c = 0; c < cols; ++c) d[c] = yr[c] * (g[c] - dot);
+        break;
+      }
+      case ActivationKind::LeakyReLU:
+#pragma omp simd
+        for (int64_t c = 0; c < cols; ++c) d[c] = zr[c] > 0.f ? g[c] : kLeakySlope * g[c];
+        break;
+      case ActivationKind::ELU:
+        for (int64_t c = 0; c < cols; ++c) d[c] = zr[c] > 0.f ? g[c] : g[c] * kEluAlpha * std::exp(zr[c]);
+        break;
+      case ActivationKind::GELU:
+        for (int64_t c = 0; c < cols; ++c) {
+          const float x = zr[c];
+          const float cdf = 0.5f * (1.f + std::erf(x * float(M_SQRT1_2)));
+          const float pdf = std::exp(-0.5f * x * x) * 0.3989422804014327f;
+          d[c] = g[c] * (cdf + x * pdf);
+        }
+        break;
+      case ActivationKind::Softplus:
+        for (int64_t c = 0; c < cols; ++c) d[c] = g[c] * sigmoid(zr[c]);
+        break;
+      case ActivationKind::Swish:
+        for (int64_t c = 0; c < cols; ++c) {
+          const float s = sigmoid(zr[c]);
+          d[c] = g[c] * (s + zr[c] * s * (1.f - s));
+        }
+        break;
+    }
+  });
+}
+
+void column_sums(const float* x, float* out, int64_t rows, int64_t cols) {
+  std::memset(out, 0, cols * sizeof(float));
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * cols;
+#pragma omp simd
+    for (int64_t c = 0; c < cols; ++c) out[c] += xr[c];
+  }
+}
+
+}  // namespace myelin::kernels

@@ -1,0 +1,27 @@
+// Fused bias + activation kernels over row-major [rows, cols] blocks.
+//
+// Shapes: rows = batch (times any leading dimensions), cols = features; softmax runs along cols.
+// Constants follow Keras: leaky_relu slope 0.2, elu alpha 1, gelu exact (erf), swish = x*sigmoid(x).
+#pragma once
+#include <cstdint>
+
+#include "myelin/activations.hpp"
+
+namespace myelin::kernels {
+
+/// True when the backward pass needs the pre-activation z (not just the output y).
+bool activation_needs_preactivation(ActivationKind kind);
+
+/// z = x + bias (bias may be null, broadcast over rows), y = act(z). z may be null when
+/// !activation_needs_preactivation(kind); y may alias x (in place).
+void bias_activation_forward(ActivationKind kind, const float* x, const float* bias, float* z, float* y,
+                             int64_t rows, int64_t cols);
+
+/// dz = dy * act'(z), computed from y (and z where needed). dz may alias dy.
+void activation_backward(ActivationKind kind, const float* dy, const float* y, const float* z, float* dz,
+                         int64_t rows, int64_t cols);
+
+/// Column sums of a [rows, cols] block into out[cols] (the bias gradient).
+void column_sums(const float* x, float* out, int64_t rows, int64_t cols);
+
+}  // namespace myelin::kernels

@@ -1,0 +1,36 @@
+#include "myelin/layers/activation.hpp"
+
+#include "kernels/cpu/activation.hpp"
+#include "myelin/error.hpp"
+
+namespace myelin::layers {
+
+Activation::Activation(const std::string& activation, std::optional<Shape> input_shape)
+    : kind_(activation_from_name(activation)) {
+  input_shape_ = std::move(input_shape);
+}
+
+Shape Activation::build(const Shape& input_shape, Rng&) {
+  if (input_shape.empty()) throw ShapeError("Activation '" + name_ + "' needs a non-scalar input");
+  cols_ = input_shape.back();
+  built_ = true;
+  return input_shape;
+}
+
+const Tensor& Activation::forward(const Tensor& x, bool) {
+  const int64_t rows = x.size() / cols_;
+  y_.resize(x.shape());
+  act_ = output_logits_ ? ActivationKind::Linear : kind_;
+  const bool keep_z = kernels::activation_needs_preactivation(act_);
+  if (keep_z) z_.resize(x.shape());
+  kernels::bias_activation_forward(act_, x.data(), nullptr, keep_z ? z_.data() : nullptr, y_.data(), rows, cols_);
+  return y_;
+}
+
+const Tensor& Activation::backward(const Tensor& dy) {
+  dx_.resize(dy.shape());
+  kernels::activation_backward(act_, dy.data(), y_.data(), z_.data(), dx_.data(), dy.size() / cols_, cols_);
+  return dx_;
+}
+
+}  // namespace myelin::layers

@@ -1,0 +1,88 @@
+#include "myelin/layers/dense.hpp"
+
+#include "kernels/cpu/activation.hpp"
+#include "kernels/cpu/gemm.hpp"
+#include "myelin/error.hpp"
+
+namespace myelin::layers {
+
+Dense::Dense(int64_t units, const std::string& activation, DenseOptions options)
+    : units_(units), activation_(activation_from_name(activation)), options_(std::move(options)) {
+  if (units <= 0) throw ValueError("Dense: units must be positive, got " + std::to_string(units));
+  input_shape_ = options_.input_shape;
+  name_ = options_.name;
+}
+
+Dense::Dense(int64_t units, const std::string& activation, Shape input_shape)
+    : Dense(units, activation, [&] {
+        DenseOptions o;
+        o.input_shape = std::move(input_shape);
+        return o;
+      }()) {}
+
+Shape Dense::build(const Shape& input_shape, Rng& rng) {
+  if (input_shape.empty() || input_shape.back() <= 0)
+    throw ShapeError("Dense '" + name_ + "' needs an input with a last dimension, got " + shape_to_string(input_shape));
+  in_features_ = input_shape.back();
+  kernel_ = Tensor({in_features_, units_});
+  kernel_grad_ = Tensor({in_features_, units_});
+  initializers::fill(options_.kernel_initializer, kernel_, in_features_, units_, rng);
+  if (options_.use_bias) {
+    bias_ = Tensor({units_});
+    bias_grad_ = Tensor({units_});
+    initializers::fill(options_.bias_initializer, bias_, in_features_, units_, rng);
+  }
+  out_shape_ = input_shape;
+  out_shape_.back() = units_;
+  built_ = true;
+  return out_shape_;
+}
+
+const Tensor& Dense::forward(const Tensor& x, bool /*training*/) {
+  const int64_t rows = x.size() / in_features_;
+  shape_buf_ = x.shape();  // assigning into a kept vector allocates nothing after the first batch
+  shape_buf_.back() = units_;
+  Shape& s = shape_buf_;
+  y_.resize(s);
+  act_ = output_logits_ ? ActivationKind::Linear : activation_;
+  const bool keep_z = kernels::activation_needs_preactivation(act_);
+  if (keep_z) z_.resize(s);
+  kernels::gemm(false, false, rows, units_, in_features_, 1.f, x.data(), in_features_, kernel_.data(), units_, 0.f,
+                y_.data(), units_);
+  // Bias and activation in one pass over the GEMM's output, in place.
+  kernels::bias_activation_forward(act_, y_.data(), options_.use_bias ? bias_.data() : nullptr,
+                                   keep_z ? z_.data() : nullptr, y_.data(), rows, units_);
+  x_ = &x;
+  return y_;
+}
+
+const Tensor& Dense::backward(const Tensor& dy) {
+  const int64_t rows = dy.size() / units_;
+  const float* dz = dy.data();
+  if (act_ != ActivationKind::Linear) {
+    dz_.resize(dy.shape());
+    kernels::activation_backward(act_, dy.data(), y_.data(), z_.data(), dz_.data(), rows, units_);
+    dz = dz_.data();
+  }
+  // dW = x^T · dz, db = column sums of dz, dx = dz · W^T.
+  kernels::gemm(true, false, in_features_, units_, rows, 1.f, x_->data(), in_features_, dz, units_, 0.f,
+                kernel_grad_.data(), units_);
+  if (options_.use_bias) kernels::column_sums(dz, bias_grad_.data(), rows, units_);
+  if (!needs_input_grad_) {
+    return no_grad_;
+  }
+  dx_.resize(x_->shape());
+  kernels::gemm(false, true, rows, in_features_, units_, 1.f, dz, units_, kernel_.data(), units_, 0.f, dx_.data(),
+                in_features_);
+  return dx_;
+}
+
+std::vector<Param> Dense::params() {
+  std::vector<Param> p;
+  p.push_back({"kernel", &kernel_, &kernel_grad_, options_.kernel_regularizer ? &*options_.kernel_regularizer : nullptr});
+  if (options_.use_bias)
+    p.push_back({"bias", &bias_, &bias_grad_, options_.bias_regularizer ? &*options_.bias_regularizer : nullptr});
+  return p;
+}
+
+}  // namespace myelin::layers

@@ -1,0 +1,458 @@
+#include "myelin/model.hpp"
+
+#include <cmath>
+#include <map>
+#include <mutex>
+#include <numeric>
+#include <sstream>
+
+#include "kernels/cpu/activation.hpp"
+#include "myelin/error.hpp"
+#include "progress_bar.hpp"
+
+namespace myelin {
+
+namespace {
+std::mutex g_seed_mutex;
+Rng g_seed_rng(0);
+
+uint64_t next_model_seed() {
+  std::lock_guard<std::mutex> lock(g_seed_mutex);
+  return g_seed_rng.next_u64();
+}
+
+// "BatchNormalization" -> "batch_normalization", as Keras names layers.
+std::string snake_case(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (std::isupper(static_cast<unsigned char>(c))) {
+      if (i > 0 && (std::islower(static_cast<unsigned char>(s[i - 1])) ||
+                    (i + 1 < s.size() && std::islower(static_cast<unsigned char>(s[i + 1])))))
+        out += '_';
+      out += char(std::tolower(static_cast<unsigned char>(c)));
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string layer_label(const Layer& l, size_t index) {
+  return "layer " + std::to_string(index) + " '" + l.name() + "' (" + l.class_name() + ")";
+}
+
+int64_t last_width(const Shape& s) { return s.empty() ? 1 : s.back(); }
+}  // namespace
+
+void set_random_seed(uint64_t seed) {
+  std::lock_guard<std::mutex> lock(g_seed_mutex);
+  g_seed_rng = Rng(seed);
+}
+
+Sequential::Sequential(std::string name) : name_(std::move(name)), rng_(next_model_seed()) {}
+
+Sequential::Sequential(std::initializer_list<LayerHandle> layers, std::string name) : Sequential(std::move(name)) {
+  for (const auto& l : layers) add(l);
+}
+
+void Sequential::add(LayerHandle handle) {
+  if (built_) throw Error("Sequential '" + name_ + "': cannot add layers after the model is built");
+  auto layer = handle.get();
+  if (!layer) throw ValueError("Sequential::add: null layer");
+  if (layer->name().empty()) {
+    // Keras numbers layers per class: dense, dense_1, dense_2...
+    const std::string base = snake_case(layer->class_name() == "InputLayer" ? "Input" : layer->class_name());
+    int count = 0;
+    for (const auto& l : layers_)
+      if (l->class_name() == layer->class_name()) ++count;
+    layer->set_name(count == 0 ? base : base + "_" + std::to_string(count));
+  }
+  for (const auto& l : layers_)
+    if (l->name() == layer->name())
+      throw ValueError("Sequential '" + name_ + "': two layers named '" + layer->name() + "'");
+  layers_.push_back(std::move(layer));
+}
+
+void Sequential::build(std::optional<Shape> input_shape) {
+  if (built_) return;
+  if (layers_.empty()) throw Error("Sequential '" + name_ + "' has no layers");
+  if (!input_shape) input_shape = layers_[0]->declared_input_shape();
+  if (!input_shape)
+    throw ShapeError("Sequential '" + name_ + "': the input shape is unknown; give the first layer an input_shape " +
+                     "(or start with layers::Input), or call build(shape), or fit on data");
+  input_shape_ = *input_shape;
+  Shape shape = input_shape_;
+  output_shapes_.clear();
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    Layer& l = *layers_[i];
+    const auto& declared = l.declared_input_shape();
+    if (declared && *declared != shape)
+      throw ShapeError("Sequential '" + name_ + "', " + layer_label(l, i) + ": expects input shape " +
+                       shape_to_string(with_batch(-1, *declared), true) + " but receives " +
+                       shape_to_string(with_batch(-1, shape), true));
+    try {
+      shape = l.build(shape, rng_);
+    } catch (const ShapeError& e) {
+      throw ShapeError("Sequential '" + name_ + "', " + layer_label(l, i) + " with input shape " +
+                       shape_to_string(with_batch(-1, shape), true) + ": " + e.what());
+    }
+    output_shapes_.push_back(shape);
+  }
+  // The first layer's input gradient is never used: skip its GEMM.
+  for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->set_needs_input_grad(i > 0);
+  params_.clear();
+  has_regularizers_ = false;
+  for (auto& l : layers_)
+    for (auto p : l->params()) {
+      p.name = l->name() + "/" + p.name;
+      if (p.regularizer && p.regularizer->active()) has_regularizers_ = true;
+      params_.push_back(p);
+    }
+  built_ = true;
+  prepare_head();
+}
+
+void Sequential::compile(OptimizerArg optimizer, LossArg loss, std::vector<MetricArg> metrics) {
+  optimizer_ = optimizer.get();
+  loss_ = loss.get();
+  if (!optimizer_ || !loss_) throw ValueError("compile: optimizer and loss are required");
+  metric_args_ = std::move(metrics);
+  metrics_.clear();
+  metrics_resolved_ = false;
+  prepare_head();
+}
+
+void Sequential::prepare_head() {
+  // Softmax + cross-entropy and sigmoid + binary cross-entropy run fused from the logits
+  // (log-sum-exp): the last layer emits logits and the model applies the activation for predictions.
+  if (!built_ || !loss_) return;
+  Layer& last = *layers_.back();
+  auto act = last.output_activation();
+  auto fusable = loss_->fusable_activation();
+  if (act && fusable && *act == *fusable) {
+    last.set_output_logits(true);
+    head_activation_ = act;
+    step_loss_ = loss_->from_logits_version();
+  } else {
+    last.set_output_logits(false);
+    head_activation_.reset();
+    step_loss_ = loss_;
+  }
+}
+
+void Sequential::check_compiled(const char* what) const {
+  if (!optimizer_ || !loss_)
+    throw Error(std::string(what) + ": the model must be compiled first (model.compile(optimizer, loss, metrics))");
+}
+
+void Sequential::ensure_built(const Tensor& x, const char* what) {
+  if (x.ndim() < 2 || x.rows() == 0)
+    throw ShapeError(std::string(what) + ": x must have a batch dimension and at least one row, got shape " +
+                     shape_to_string(x.shape()));
+  if (!built_) build(layers_.empty() || layers_[0]->declared_input_shape()
+                         ? std::nullopt
+                         : std::optional<Shape>(Shape(x.shape().begin() + 1, x.shape().end())));
+}
+
+void Sequential::check_inputs(const Tensor& x, const char* what) const {
+  const Shape sample(x.shape().begin() + 1, x.shape().end());
+  if (sample != input_shape_)
+    throw ShapeError(std::string(what) + ": x has shape " + shape_to_string(x.shape()) + " but the model expects " +
+                     shape_to_string(with_batch(-1, input_shape_), true));
+  for (int64_t i = 0; i < x.size(); ++i)
+    if (!std::isfinite(x[i]))
+      throw ValueError(std::string(what) + ": x holds " + std::to_string(x[i]) + " at row " +
+                       std::to_string(i / x.row_size()) + " (column " + std::to_string(i % x.row_size()) +
+                       "); inputs must be finite");
+}
+
+void Sequential::check_data(const Tensor& x, const Tensor& y, const char* what) {
+  ensure_built(x, what);
+  check_inputs(x, what);
+  if (y.rows() != x.rows())
+    throw ShapeError(std::string(what) + ": x has " + std::to_string(x.rows()) + " rows but y has " +
+                     std::to_string(y.rows()));
+  loss_->check_targets(y, output_shape());
+}
+
+void Sequential::resolve_metrics(const Tensor& y) {
+  if (metrics_resolved_) return;
+  metrics_.clear();
+  for (const auto& m : metric_args_) {
+    if (m.get()) metrics_.push_back(m.get());
+    else if (m.name() == "accuracy" || m.name() == "acc")
+      metrics_.push_back(metrics::resolve_accuracy(m.name(), y.ndim() >= 2 ? y.dim(-1) : 1, last_width(output_shape())));
+    else metrics_.push_back(metrics::get(m.name()));
+  }
+  metrics_resolved_ = true;
+}
+
+const Tensor& Sequential::forward(const Tensor& x, bool training) {
+  const Tensor* h = &x;
+  for (auto& l : layers_) h = &l->forward(*h, training);
+  return *h;
+}
+
+const Tensor& Sequential::head_output(const Tensor& out) {
+  if (!head_activation_) return out;
+  probs_.resize(out.shape());
+  kernels::bias_activation_forward(*head_activation_, out.data(), nullptr, nullptr, probs_.data(),
+                                   out.size() / last_width(out.shape()), last_width(out.shape()));
+  return probs_;
+}
+
+double Sequential::regularization_penalty() {
+  if (!has_regularizers_) return 0.0;
+  double total = 0;
+  for (const auto& p : params_)
+    if (p.regularizer && p.regularizer->active()) total += p.regularizer->penalty(*p.value);
+  return total;
+}
+
+double Sequential::train_step(const Tensor& x, const Tensor& y) {
+  const Tensor& out = forward(x, true);
+  double loss = step_loss_->compute(y, out, &loss_grad_);
+  loss += regularization_penalty();
+  const Tensor* g = &loss_grad_;
+  for (size_t i = layers_.size(); i-- > 0;) g = &layers_[i]->backward(*g);
+  if (has_regularizers_)
+    for (const auto& p : params_)
+      if (p.regularizer && p.regularizer->active()) p.regularizer->add_gradient(*p.value, *p.grad);
+  optimizer_->apply(params_);
+  const Tensor& pred = head_output(out);
+  for (auto& m : metrics_) m->update(y, pred);
+  return loss;
+}
+
+double Sequential::train_on_batch(const Tensor& x, const Tensor& y) {
+  check_compiled("train_on_batch");
+  check_data(x, y, "train_on_batch");
+  resolve_metrics(y);
+  for (auto& m : metrics_) m->reset();
+  return train_step(x, y);
+}
+
+Logs Sequential::metric_results() const {
+  Logs logs;
+  for (const auto& m : metrics_) logs[m->name()] = m->result();
+  return logs;
+}
+
+History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptions& o) {
+  check_compiled("fit");
+  if (o.epochs < 0) throw ValueError("fit: epochs must be >= 0, got " + std::to_string(o.epochs));
+  if (o.batch_size <= 0) throw ValueError("fit: batch_size must be positive, got " + std::to_string(o.batch_size));
+  if (!(o.validation_split >= 0.0 && o.validation_split < 1.0))
+    throw ValueError("fit: validation_split must be in [0, 1), got " + std::to_string(o.validation_split));
+  check_data(x_all, y_all, "fit");
+  resolve_metrics(y_all);
+
+  // Keras holds out the last rows, before any shuffling.
+  Tensor x = x_all, y = y_all;
+  std::optional<ValidationData> val = o.validation_data;
+  if (o.validation_split > 0) {
+    const int64_t split_at = int64_t(double(x_all.rows()) * (1.0 - o.validation_split));
+    if (split_at <= 0 || split_at >= x_all.rows())
+      throw ValueError("fit: validation_split " + std::to_string(o.validation_split) + " of " +
+                       std::to_string(x_all.rows()) + " rows leaves no training or no validation data");
+    x = x_all.rows(0, split_at);
+    y = y_all.rows(0, split_at);
+    val = ValidationData{x_all.rows(split_at, x_all.rows()), y_all.rows(split_at, y_all.rows())};
+  }
+  if (val) check_data(val->x, val->y, "fit (validation_data)");
+
+  Rng rng = o.seed ? Rng(*o.seed) : rng_.split();
+  const int64_t n = x.rows();
+  const int64_t bs = std::min<int64_t>(o.batch_size, n);
+  const int64_t steps = (n + bs - 1) / bs;
+  order_.resize(n);
+  Shape xb_shape = with_batch(bs, input_shape_), yb_shape = y.shape();
+  yb_shape[0] = bs;
+  xb_.resize(xb_shape);
+  yb_.resize(yb_shape);
+
+  std::vector<std::shared_ptr<Callback>> cbs;
+  for (const auto& c : o.callbacks) {
+    cbs.push_back(c.get());
+    cbs.back()->set_model(this);
+  }
+  History history;
+  stop_training = false;
+  Logs logs, batch_logs;
+  for (auto& c : cbs) c->on_train_begin(logs);
+
+  for (int epoch = o.initial_epoch; epoch < o.epochs && !stop_training; ++epoch) {
+    if (o.verbose) std::printf("Epoch %d/%d\n", epoch + 1, o.epochs);
+    for (auto& c : cbs) c->on_epoch_begin(epoch, logs);
+    std::iota(order_.begin(), order_.end(), 0);
+    if (o.shuffle) rng.shuffle(order_);
+    for (auto& m : metrics_) m->reset();
+    ProgressBar bar(steps, o.verbose);
+    double loss_sum = 0;
+    int64_t seen = 0;
+    for (int64_t s = 0; s < steps && !stop_training; ++s) {
+      const int64_t b0 = s * bs, count = std::min(bs, n - b0);
+      xb_shape[0] = yb_shape[0] = count;
+      xb_.resize(xb_shape);
+      yb_.resize(yb_shape);
+      xb_.gather_rows_from(x, order_.data() + b0, count);
+      yb_.gather_rows_from(y, order_.data() + b0, count);
+      if (!cbs.empty())
+        for (auto& c : cbs) c->on_train_batch_begin(int(s), batch_logs);
+      const double batch_loss = train_step(xb_, yb_);
+      loss_sum += batch_loss * double(count);
+      seen += count;
+      if (!cbs.empty() || o.verbose == 1) {
+        batch_logs["loss"] = loss_sum / double(seen);
+        for (const auto& m : metrics_) batch_logs[m->name()] = m->result();
+        // A NaN batch loss must reach TerminateOnNaN even when the running mean hides its batch.
+        if (!std::isfinite(batch_loss)) batch_logs["loss"] = batch_loss;
+        for (auto& c : cbs) c->on_train_batch_end(int(s), batch_logs);
+        bar.update(s + 1, batch_logs);
+      }
+    }
+    logs = metric_results();
+    logs["loss"] = seen ? loss_sum / double(seen) : 0.0;
+    if (val) {
+      const Logs v = evaluate(val->x, val->y, {.batch_size = o.batch_size, .verbose = 0});
+      for (const auto& [k, value] : v) logs["val_" + k] = value;
+    }
+    bar.finish(logs);
+    history.append(epoch, logs);
+    for (auto& c : cbs) c->on_epoch_end(epoch, logs);
+  }
+  for (auto& c : cbs) c->on_train_end(logs);
+  return history;
+}
+
+Logs Sequential::evaluate(const Tensor& x, const Tensor& y, const EvaluateOptions& o) {
+  check_compiled("evaluate");
+  if (o.batch_size <= 0) throw ValueError("evaluate: batch_size must be positive");
+  check_data(x, y, "evaluate");
+  resolve_metrics(y);
+  for (auto& m : metrics_) m->reset();
+  const int64_t n = x.rows();
+  const int64_t steps = (n + o.batch_size - 1) / o.batch_size;
+  ProgressBar bar(steps, o.verbose);
+  double loss_sum = 0;
+  for (int64_t s = 0; s < steps; ++s) {
+    const int64_t b0 = s * o.batch_size, b1 = std::min<int64_t>(n, b0 + o.batch_size);
+    const Tensor xb = x.rows(b0, b1), yb = y.rows(b0, b1);
+    const Tensor& out = forward(xb, false);
+    loss_sum += step_loss_->compute(yb, out, nullptr) * double(b1 - b0);
+    const Tensor& pred = head_output(out);
+    for (auto& m : metrics_) m->update(yb, pred);
+  }
+  Logs logs = metric_results();
+  logs["loss"] = loss_sum / double(n) + regularization_penalty();
+  bar.finish(logs);
+  return logs;
+}
+
+Tensor Sequential::predict(const Tensor& x, int batch_size) {
+  if (batch_size <= 0) throw ValueError("predict: batch_size must be positive");
+  ensure_built(x, "predict");
+  check_inputs(x, "predict");
+  const int64_t n = x.rows();
+  Tensor result(with_batch(n, output_shape()));
+  const int64_t width = result.row_size();
+  for (int64_t b0 = 0; b0 < n; b0 += batch_size) {
+    const int64_t b1 = std::min<int64_t>(n, b0 + batch_size);
+    const Tensor& pred = head_output(forward(x.rows(b0, b1), false));
+    std::copy(pred.data(), pred.data() + (b1 - b0) * width, result.data() + b0 * width);
+  }
+  return result;
+}
+
+std::shared_ptr<Layer> Sequential::get_layer(const std::string& name) const {
+  for (const auto& l : layers_)
+    if (l->name() == name) return l;
+  throw ValueError("Sequential '" + name_ + "' has no layer named '" + name + "'");
+}
+
+std::vector<Param> Sequential::parameters() {
+  if (!built_) build();
+  return params_;
+}
+
+std::vector<Tensor> Sequential::get_weights() {
+  std::vector<Tensor> w;
+  for (const auto& p : parameters()) w.push_back(p.value->clone());
+  return w;
+}
+
+void Sequential::set_weights(const std::vector<Tensor>& weights) {
+  auto ps = parameters();
+  if (weights.size() != ps.size())
+    throw ValueError("set_weights: model '" + name_ + "' has " + std::to_string(ps.size()) + " weights, got " +
+                     std::to_string(weights.size()));
+  for (size_t i = 0; i < ps.size(); ++i) {
+    if (weights[i].shape() != ps[i].value->shape())
+      throw ShapeError("set_weights: " + ps[i].name + " has shape " + shape_to_string(ps[i].value->shape()) +
+                       ", got " + shape_to_string(weights[i].shape()));
+    ps[i].value->copy_from(weights[i]);
+  }
+}
+
+int64_t Sequential::count_params() {
+  int64_t n = 0;
+  for (const auto& p : parameters()) n += p.value->size();
+  return n;
+}
+
+Shape Sequential::input_shape() const {
+  if (!built_) throw Error("Sequential '" + name_ + "' is not built yet");
+  return input_shape_;
+}
+
+Shape Sequential::output_shape() const {
+  if (!built_) throw Error("Sequential '" + name_ + "' is not built yet");
+  return output_shapes_.back();
+}
+
+Optimizer& Sequential::optimizer() {
+  check_compiled("optimizer");
+  return *optimizer_;
+}
+
+const Loss& Sequential::loss() const {
+  check_compiled("loss");
+  return *loss_;
+}
+
+std::string Sequential::summary_string() {
+  if (!built_) build();
+  std::ostringstream out;
+  auto with_commas = [](int64_t v) {
+    std::string s = std::to_string(v);
+    for (int i = int(s.size()) - 3; i > 0; i -= 3) s.insert(size_t(i), ",");
+    return s;
+  };
+  auto pad = [](std::string s, size_t w) {
+    if (s.size() < w) s += std::string(w - s.size(), ' ');
+    return s;
+  };
+  const std::string rule(65, '_'), double_rule(65, '=');
+  out << "Model: \"" << name_ << "\"\n" << rule << "\n";
+  out << pad(" Layer (type)", 29) << pad("Output Shape", 26) << "Param #\n" << double_rule << "\n";
+  int64_t total = 0;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    Layer& l = *layers_[i];
+    if (l.class_name() == "InputLayer") continue;  // Keras leaves it out of a Sequential's table
+    const int64_t np = l.count_params();
+    total += np;
+    out << pad(" " + l.name() + " (" + l.class_name() + ")", 29)
+        << pad(shape_to_string(with_batch(-1, output_shapes_[i]), true), 26) << np << "\n";
+    out << (i + 1 < layers_.size() ? "\n" : "");
+  }
+  out << double_rule << "\n";
+  out << "Total params: " << with_commas(total) << "\n";
+  out << "Trainable params: " << with_commas(total) << "\n";
+  out << "Non-trainable params: 0\n" << rule << "\n";
+  return out.str();
+}
+
+void Sequential::summary(std::ostream& out) { out << summary_string(); }
+
+}  // namespace myelin

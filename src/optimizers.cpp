@@ -1,0 +1,195 @@
+#include "myelin/optimizers.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+
+#include "myelin/error.hpp"
+
+namespace myelin {
+
+Optimizer::Optimizer(double learning_rate, OptimizerOptions options) : lr_(learning_rate), options_(options) {
+  if (!(learning_rate >= 0)) throw ValueError("optimizer: learning_rate must be >= 0");
+}
+
+double Optimizer::learning_rate() const { return schedule_ ? (*schedule_)(iterations_) : lr_; }
+
+void Optimizer::set_learning_rate(double lr) {
+  lr_ = lr;
+  schedule_.reset();
+}
+
+void Optimizer::set_schedule(std::shared_ptr<LearningRateSchedule> schedule) { schedule_ = std::move(schedule); }
+
+void Optimizer::clip(const std::vector<Param>& params) {
+  if (options_.clipvalue > 0) {
+    const float c = float(options_.clipvalue);
+    for (const auto& p : params)
+      for (int64_t i = 0; i < p.grad->size(); ++i) (*p.grad)[i] = std::clamp((*p.grad)[i], -c, c);
+  }
+  auto sq_norm = [](const Tensor& g) {
+    double s = 0;
+    for (int64_t i = 0; i < g.size(); ++i) s += double(g[i]) * g[i];
+    return s;
+  };
+  auto scale = [](Tensor& g, double f) {
+    for (int64_t i = 0; i < g.size(); ++i) g[i] = float(g[i] * f);
+  };
+  if (options_.clipnorm > 0)
+    for (const auto& p : params) {
+      const double n = std::sqrt(sq_norm(*p.grad));
+      if (n > options_.clipnorm) scale(*p.grad, options_.clipnorm / n);
+    }
+  if (options_.global_clipnorm > 0) {
+    double total = 0;
+    for (const auto& p : params) total += sq_norm(*p.grad);
+    const double n = std::sqrt(total);
+    if (n > options_.global_clipnorm)
+      for (const auto& p : params) scale(*p.grad, options_.global_clipnorm / n);
+  }
+}
+
+void Optimizer::apply(const std::vector<Param>& params) {
+  if (!built_) {
+    build(params);
+    built_ = true;
+    param_count_ = params.size();
+  } else if (params.size() != param_count_) {
+    throw Error(name() + ": called with " + std::to_string(params.size()) + " parameters after being built for " +
+                std::to_string(param_count_));
+  }
+  if (options_.clipnorm > 0 || options_.clipvalue > 0 || options_.global_clipnorm > 0) clip(params);
+  const float lr = float(learning_rate());
+  for (size_t i = 0; i < params.size(); ++i) update(i, *params[i].value, *params[i].grad, lr);
+  ++iterations_;
+}
+
+namespace optimizers {
+
+namespace {
+std::vector<Tensor> zeros_like(const std::vector<Param>& params, float value = 0.f) {
+  std::vector<Tensor> out;
+  for (const auto& p : params) out.push_back(Tensor::full(p.value->shape(), value));
+  return out;
+}
+}  // namespace
+
+SGD::SGD(double lr, double momentum, bool nesterov, OptimizerOptions o)
+    : Optimizer(lr, o), momentum_(float(momentum)), nesterov_(nesterov) {
+  if (momentum < 0 || momentum > 1) throw ValueError("SGD: momentum must be in [0, 1]");
+}
+
+void SGD::build(const std::vector<Param>& params) {
+  if (momentum_ != 0.f) velocity_ = zeros_like(params);
+}
+
+void SGD::update(size_t index, Tensor& w, const Tensor& g, float lr) {
+  float* wd = w.data();
+  const float* gd = g.data();
+  const int64_t n = w.size();
+  if (momentum_ == 0.f) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) wd[i] -= lr * gd[i];
+    return;
+  }
+  float* m = velocity_[index].data();
+  const float mu = momentum_;
+  if (nesterov_) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) {
+      m[i] = mu * m[i] - lr * gd[i];
+      wd[i] += mu * m[i] - lr * gd[i];
+    }
+  } else {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) {
+      m[i] = mu * m[i] - lr * gd[i];
+      wd[i] += m[i];
+    }
+  }
+}
+
+Adam::Adam(double lr, double b1, double b2, double eps, OptimizerOptions o)
+    : Optimizer(lr, o), beta_1_(float(b1)), beta_2_(float(b2)), epsilon_(float(eps)) {}
+
+void Adam::build(const std::vector<Param>& params) {
+  m_ = zeros_like(params);
+  v_ = zeros_like(params);
+}
+
+void Adam::update(size_t index, Tensor& w, const Tensor& g, float lr) {
+  const double t = double(iterations() + 1);
+  const float alpha = float(lr * std::sqrt(1.0 - std::pow(double(beta_2_), t)) /
+                            (1.0 - std::pow(double(beta_1_), t)));
+  float* wd = w.data();
+  const float* gd = g.data();
+  float* m = m_[index].data();
+  float* v = v_[index].data();
+  const float b1 = beta_1_, b2 = beta_2_, c1 = 1.f - beta_1_, c2 = 1.f - beta_2_, eps = epsilon_;
+  const int64_t n = w.size();
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    m[i] = b1 * m[i] + c1 * gd[i];
+    v[i] = b2 * v[i] + c2 * gd[i] * gd[i];
+    wd[i] -= alpha * m[i] / (std::sqrt(v[i]) + eps);
+  }
+}
+
+AdamW::AdamW(double lr, double weight_decay, double b1, double b2, double eps, OptimizerOptions o)
+    : Adam(lr, b1, b2, eps, o), weight_decay_(float(weight_decay)) {}
+
+void AdamW::update(size_t index, Tensor& w, const Tensor& g, float lr) {
+  const float f = 1.f - lr * weight_decay_;
+  for (int64_t i = 0; i < w.size(); ++i) w[i] *= f;
+  Adam::update(index, w, g, lr);
+}
+
+RMSprop::RMSprop(double lr, double rho, double eps, OptimizerOptions o)
+    : Optimizer(lr, o), rho_(float(rho)), epsilon_(float(eps)) {}
+
+void RMSprop::build(const std::vector<Param>& params) { v_ = zeros_like(params); }
+
+void RMSprop::update(size_t index, Tensor& w, const Tensor& g, float lr) {
+  float* wd = w.data();
+  const float* gd = g.data();
+  float* v = v_[index].data();
+  const float rho = rho_, c = 1.f - rho_, eps = epsilon_;
+  const int64_t n = w.size();
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    v[i] = rho * v[i] + c * gd[i] * gd[i];
+    wd[i] -= lr * gd[i] / std::sqrt(v[i] + eps);
+  }
+}
+
+Adagrad::Adagrad(double lr, double initial, double eps, OptimizerOptions o)
+    : Optimizer(lr, o), initial_(float(initial)), epsilon_(float(eps)) {}
+
+void Adagrad::build(const std::vector<Param>& params) { a_ = zeros_like(params, initial_); }
+
+void Adagrad::update(size_t index, Tensor& w, const Tensor& g, float lr) {
+  float* wd = w.data();
+  const float* gd = g.data();
+  float* a = a_[index].data();
+  const float eps = epsilon_;
+  const int64_t n = w.size();
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    a[i] += gd[i] * gd[i];
+    wd[i] -= lr * gd[i] / std::sqrt(a[i] + eps);
+  }
+}
+
+std::shared_ptr<Optimizer> get(const std::string& name) {
+  std::string n = name;
+  std::transform(n.begin(), n.end(), n.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (n == "sgd") return std::make_shared<SGD>();
+  if (n == "adam") return std::make_shared<Adam>();
+  if (n == "adamw") return std::make_shared<AdamW>();
+  if (n == "rmsprop") return std::make_shared<RMSprop>();
+  if (n == "adagrad") return std::make_shared<Adagrad>();
+  throw ValueError("unknown optimizer '" + name + "' (known: sgd, adam, adamw, rmsprop, adagrad)");
+}
+
+}  // namespace optimizers
+}  // namespace myelin

@@ -1,0 +1,166 @@
+#include "myelin/tensor.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "myelin/error.hpp"
+
+namespace myelin {
+
+int64_t shape_size(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+std::string shape_to_string(const Shape& shape, bool batch_none) {
+  std::string s = "(";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ", ";
+    s += (i == 0 && batch_none) ? std::string("None") : std::to_string(shape[i]);
+  }
+  if (shape.size() == 1 && !batch_none) s += ",";
+  return s + ")";
+}
+
+Shape with_batch(int64_t batch, const Shape& shape) {
+  Shape s{batch};
+  s.insert(s.end(), shape.begin(), shape.end());
+  return s;
+}
+
+namespace {
+// 64-byte alignment so vector loads never straddle cache lines.
+std::shared_ptr<float> allocate(int64_t n) {
+  if (n == 0) return {};
+  size_t bytes = ((static_cast<size_t>(n) * sizeof(float) + 63) / 64) * 64;
+  void* p = std::aligned_alloc(64, bytes);
+  if (!p) throw std::bad_alloc();
+  return std::shared_ptr<float>(static_cast<float*>(p), [](float* q) { std::free(q); });
+}
+
+void check_shape(const Shape& shape) {
+  for (int64_t d : shape)
+    if (d < 0) throw ShapeError("negative dimension in shape " + shape_to_string(shape));
+}
+}  // namespace
+
+Tensor::Tensor() : shape_{0} {}
+
+Tensor::Tensor(Shape shape) : shape_(std::move(shape)) {
+  check_shape(shape_);
+  size_ = capacity_ = shape_size(shape_);
+  storage_ = allocate(size_);
+  data_ = storage_.get();
+  if (size_) std::memset(data_, 0, size_ * sizeof(float));
+}
+
+Tensor::Tensor(Shape shape, const std::vector<float>& values) : Tensor(std::move(shape)) {
+  if (static_cast<int64_t>(values.size()) != size_)
+    throw ShapeError("tensor of shape " + shape_to_string(shape_) + " needs " + std::to_string(size_) +
+                     " values, got " + std::to_string(values.size()));
+  if (size_) std::memcpy(data_, values.data(), size_ * sizeof(float));
+}
+
+Tensor Tensor::full(Shape shape, float value) {
+  Tensor t(std::move(shape));
+  t.fill(value);
+  return t;
+}
+
+int64_t Tensor::dim(int i) const {
+  int n = ndim();
+  int j = i < 0 ? i + n : i;
+  if (j < 0 || j >= n)
+    throw ShapeError("dimension " + std::to_string(i) + " out of range for shape " + shape_to_string(shape_));
+  return shape_[j];
+}
+
+int64_t Tensor::row_size() const {
+  if (shape_.empty()) return 1;
+  int64_t n = 1;
+  for (size_t i = 1; i < shape_.size(); ++i) n *= shape_[i];
+  return n;
+}
+
+Tensor Tensor::rows(int64_t begin, int64_t end) const {
+  if (begin < 0 || end < begin || end > rows())
+    throw ShapeError("rows [" + std::to_string(begin) + ", " + std::to_string(end) + ") out of range for shape " +
+                     shape_to_string(shape_));
+  Tensor v = *this;
+  v.shape_[0] = end - begin;
+  v.data_ = data_ + begin * row_size();
+  v.size_ = (end - begin) * row_size();
+  v.capacity_ = capacity_ - begin * row_size();
+  return v;
+}
+
+Tensor Tensor::reshape(Shape shape) const {
+  check_shape(shape);
+  if (shape_size(shape) != size_)
+    throw ShapeError("cannot reshape " + shape_to_string(shape_) + " to " + shape_to_string(shape));
+  Tensor v = *this;
+  v.shape_ = std::move(shape);
+  return v;
+}
+
+Tensor Tensor::clone() const {
+  Tensor t(shape_);
+  if (size_) std::memcpy(t.data_, data_, size_ * sizeof(float));
+  return t;
+}
+
+Tensor Tensor::gather_rows(const std::vector<int64_t>& indices) const {
+  Shape s = shape_;
+  s[0] = static_cast<int64_t>(indices.size());
+  Tensor t(s);
+  t.gather_rows_from(*this, indices.data(), static_cast<int64_t>(indices.size()));
+  return t;
+}
+
+void Tensor::gather_rows_from(const Tensor& src, const int64_t* indices, int64_t count) {
+  const int64_t rs = src.row_size();
+  if (count * rs > size_) throw ShapeError("gather_rows_from: destination too small");
+  for (int64_t i = 0; i < count; ++i) {
+    if (indices[i] < 0 || indices[i] >= src.rows())
+      throw ShapeError("row index " + std::to_string(indices[i]) + " out of range for " + shape_to_string(src.shape_));
+    std::memcpy(data_ + i * rs, src.data_ + indices[i] * rs, rs * sizeof(float));
+  }
+}
+
+void Tensor::resize(const Shape& shape) {
+  check_shape(shape);
+  int64_t n = shape_size(shape);
+  if (n > capacity_ || !storage_) {
+    storage_ = allocate(n);
+    data_ = storage_.get();
+    capacity_ = n;
+  }
+  shape_ = shape;
+  size_ = n;
+}
+
+void Tensor::alias(const Tensor& src, const Shape& shape) {
+  if (shape_size(shape) != src.size_)
+    throw ShapeError("cannot view " + shape_to_string(src.shape_) + " as " + shape_to_string(shape));
+  storage_ = src.storage_;
+  data_ = src.data_;
+  capacity_ = src.capacity_;
+  size_ = src.size_;
+  shape_ = shape;
+}
+
+void Tensor::fill(float value) {
+  for (int64_t i = 0; i < size_; ++i) data_[i] = value;
+}
+
+void Tensor::copy_from(const Tensor& other) {
+  if (other.size_ != size_)
+    throw ShapeError("copy_from: sizes differ, " + shape_to_string(shape_) + " vs " + shape_to_string(other.shape_));
+  if (size_) std::memmove(data_, other.data_, size_ * sizeof(float));
+}
+
+std::vector<float> Tensor::to_vector() const { return std::vector<float>(data_, data_ + size_); }
+
+}  // namespace myelin
