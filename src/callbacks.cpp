@@ -20,12 +20,9 @@ bool monitor_maximizes(const std::string& monitor, const std::string& mode) {
 namespace {
 double monitored(const Logs& logs, const std::string& monitor, const char* who) {
   auto it = logs.find(monitor);
-  if (it == logs.end()) {
-    std::string known;
-    for (const auto& [k, v] : logs) known += (known.empty() ? "" : ", ") + k;
+  if (it == logs.end())
     throw ValueError(std::string(who) + ": monitored quantity '" + monitor + "' is not in the logs (available: " +
-                     known + ")");
-  }
+                     logs.keys() + ")");
   return it->second;
 }
 }  // namespace

@@ -23,11 +23,11 @@ CrossValidationResult cross_validate(const std::function<Sequential()>& make_mod
   }
   for (const auto& [key, unused] : result.folds.front()) {
     double sum = 0, sq = 0;
-    for (const auto& f : result.folds) sum += f.at(key);
+    for (const auto& f : result.folds) sum += f[key];
     const double mean = sum / double(result.folds.size());
-    for (const auto& f : result.folds) sq += (f.at(key) - mean) * (f.at(key) - mean);
-    result.mean[key] = mean;
-    result.std[key] = std::sqrt(sq / double(result.folds.size()));
+    for (const auto& f : result.folds) sq += (f[key] - mean) * (f[key] - mean);
+    result.mean.set(key, mean);
+    result.std.set(key, std::sqrt(sq / double(result.folds.size())));
   }
   return result;
 }

@@ -4,6 +4,18 @@
 
 namespace myelin {
 
+double Logs::operator[](const std::string& key) const {
+  auto it = values_.find(key);
+  if (it == values_.end()) throw ValueError("no '" + key + "' in these logs (has: " + keys() + ")");
+  return it->second;
+}
+
+std::string Logs::keys() const {
+  std::string known;
+  for (const auto& [k, v] : values_) known += (known.empty() ? "" : ", ") + k;
+  return known;
+}
+
 const std::vector<double>& History::operator[](const std::string& key) const {
   auto it = history.find(key);
   if (it == history.end() || it->second.empty()) {

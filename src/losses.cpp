@@ -154,9 +154,10 @@ double CategoricalCrossentropy::compute(const Tensor& t, const Tensor& p, Tensor
       float ysum = 0;
       for (int64_t c = 0; c < k; ++c) s += z[c], ysum += y[c];
       for (int64_t c = 0; c < k; ++c) {
-        const float q = std::clamp(float(z[c] / s), kEps, 1.f - kEps);
+        const float q_raw = float(z[c] / s), q = std::clamp(q_raw, kEps, 1.f - kEps);
         total -= y[c] * std::log(double(q));
-        if (gr) gr[c] = (float(ysum / s) - y[c] / std::max(z[c], kEps)) * inv_rows;
+        // Where the probability was clipped the loss is flat in it: zero gradient, as Keras.
+        if (gr) gr[c] = (float(ysum / s) - (q == q_raw ? y[c] / z[c] : 0.f)) * inv_rows;
       }
     }
   }
@@ -186,7 +187,8 @@ double SparseCategoricalCrossentropy::compute(const Tensor& t, const Tensor& p, 
     float* gr = g ? g->data() + r * k : nullptr;
     const int64_t y = label_at(t, r);
     if (y < 0 || y >= k)
-      throw ValueError("sparse_categorical_crossentropy: label " + std::to_string(y) + " at row " + std::to_string(r) +
+      throw ValueError("sparse_categorical_crossentropy: label " + std::to_string(y) + " at row " +
+                       std::to_string(r * t.rows() / rows) +
                        " is outside [0, " + std::to_string(k) + ")");
     if (from_logits_) {
       float* sm = gr;
@@ -225,7 +227,8 @@ void SparseCategoricalCrossentropy::check_targets(const Tensor& y, const Shape& 
   for (int64_t i = 0; i < y.size(); ++i) {
     const float v = y[i];
     if (!(v >= 0.f && v < float(k)) || v != std::floor(v))
-      throw ValueError("sparse_categorical_crossentropy: label " + std::to_string(v) + " at row " + std::to_string(i) +
+      throw ValueError("sparse_categorical_crossentropy: label " + std::to_string(v) + " at row " +
+                       std::to_string(i / per_sample) +
                        " is not a class index in [0, " + std::to_string(k) + ")");
   }
 }

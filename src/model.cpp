@@ -235,7 +235,7 @@ double Sequential::train_on_batch(const Tensor& x, const Tensor& y) {
 
 Logs Sequential::metric_results() const {
   Logs logs;
-  for (const auto& m : metrics_) logs[m->name()] = m->result();
+  for (const auto& m : metrics_) logs.set(m->name(), m->result());
   return logs;
 }
 
@@ -263,6 +263,8 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
   if (val) check_data(val->x, val->y, "fit (validation_data)");
 
   Rng rng = o.seed ? Rng(*o.seed) : rng_.split();
+  if (o.seed)
+    for (auto& l : layers_) l->reseed(rng);
   const int64_t n = x.rows();
   const int64_t bs = std::min<int64_t>(o.batch_size, n);
   const int64_t steps = (n + bs - 1) / bs;
@@ -304,19 +306,19 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
       loss_sum += batch_loss * double(count);
       seen += count;
       if (!cbs.empty() || o.verbose == 1) {
-        batch_logs["loss"] = loss_sum / double(seen);
-        for (const auto& m : metrics_) batch_logs[m->name()] = m->result();
+        batch_logs.set("loss", loss_sum / double(seen));
+        for (const auto& m : metrics_) batch_logs.set(m->name(), m->result());
         // A NaN batch loss must reach TerminateOnNaN even when the running mean hides its batch.
-        if (!std::isfinite(batch_loss)) batch_logs["loss"] = batch_loss;
+        if (!std::isfinite(batch_loss)) batch_logs.set("loss", batch_loss);
         for (auto& c : cbs) c->on_train_batch_end(int(s), batch_logs);
         bar.update(s + 1, batch_logs);
       }
     }
     logs = metric_results();
-    logs["loss"] = seen ? loss_sum / double(seen) : 0.0;
+    logs.set("loss", seen ? loss_sum / double(seen) : 0.0);
     if (val) {
       const Logs v = evaluate(val->x, val->y, {.batch_size = o.batch_size, .verbose = 0});
-      for (const auto& [k, value] : v) logs["val_" + k] = value;
+      for (const auto& [k, value] : v) logs.set("val_" + k, value);
     }
     bar.finish(logs);
     history.append(epoch, logs);
@@ -345,7 +347,7 @@ Logs Sequential::evaluate(const Tensor& x, const Tensor& y, const EvaluateOption
     for (auto& m : metrics_) m->update(yb, pred);
   }
   Logs logs = metric_results();
-  logs["loss"] = loss_sum / double(n) + regularization_penalty();
+  logs.set("loss", loss_sum / double(n) + regularization_penalty());
   bar.finish(logs);
   return logs;
 }
@@ -444,7 +446,7 @@ std::string Sequential::summary_string() {
     total += np;
     out << pad(" " + l.name() + " (" + l.class_name() + ")", 29)
         << pad(shape_to_string(with_batch(-1, output_shapes_[i]), true), 26) << np << "\n";
-    out << (i + 1 < layers_.size() ? "\n" : "");
+    out << "\n";
   }
   out << double_rule << "\n";
   out << "Total params: " << with_commas(total) << "\n";

@@ -161,6 +161,34 @@ void Tensor::copy_from(const Tensor& other) {
   if (size_) std::memmove(data_, other.data_, size_ * sizeof(float));
 }
 
+namespace {
+template <class F>
+Tensor map_scalar(const Tensor& a, F f) {
+  Tensor out(a.shape());
+  for (int64_t i = 0; i < a.size(); ++i) out[i] = f(a[i]);
+  return out;
+}
+template <class F>
+Tensor map_pair(const Tensor& a, const Tensor& b, const char* op, F f) {
+  if (a.shape() != b.shape())
+    throw ShapeError(std::string("tensor ") + op + ": shapes " + shape_to_string(a.shape()) + " and " +
+                     shape_to_string(b.shape()) + " differ");
+  Tensor out(a.shape());
+  for (int64_t i = 0; i < a.size(); ++i) out[i] = f(a[i], b[i]);
+  return out;
+}
+}  // namespace
+
+Tensor operator+(const Tensor& a, float b) { return map_scalar(a, [b](float x) { return x + b; }); }
+Tensor operator-(const Tensor& a, float b) { return map_scalar(a, [b](float x) { return x - b; }); }
+Tensor operator*(const Tensor& a, float b) { return map_scalar(a, [b](float x) { return x * b; }); }
+Tensor operator/(const Tensor& a, float b) { return map_scalar(a, [b](float x) { return x / b; }); }
+Tensor operator*(float a, const Tensor& b) { return b * a; }
+Tensor operator+(const Tensor& a, const Tensor& b) { return map_pair(a, b, "+", [](float x, float y) { return x + y; }); }
+Tensor operator-(const Tensor& a, const Tensor& b) { return map_pair(a, b, "-", [](float x, float y) { return x - y; }); }
+Tensor operator*(const Tensor& a, const Tensor& b) { return map_pair(a, b, "*", [](float x, float y) { return x * y; }); }
+Tensor operator/(const Tensor& a, const Tensor& b) { return map_pair(a, b, "/", [](float x, float y) { return x / y; }); }
+
 std::vector<float> Tensor::to_vector() const { return std::vector<float>(data_, data_ + size_); }
 
 }  // namespace myelin

@@ -367,6 +367,21 @@ TEST(StratifiedKFold, KeepsClassProportionsPerFold) {
   EXPECT_EQ(three, myelin::StratifiedKFold(3, true, 9).split(y));
 }
 
+TEST(StratifiedKFold, FoldSizesStayBalancedAcrossClasses) {
+  // Three classes of 4 rows in 3 folds: each class alone would give 2, 1, 1, but dealing
+  // continues across classes, so the folds hold 4, 4, 4 rows (as KFold's sizes).
+  Tensor y({12});
+  for (int64_t i = 0; i < 12; ++i) y[i] = static_cast<float>(i % 3);
+  const auto folds = myelin::StratifiedKFold(3).split(y);
+  expect_partition(folds, 12);
+  for (const auto& [train, test] : folds) {
+    EXPECT_EQ(test.size(), 4u);
+    std::map<float, int> c;
+    for (int64_t i : test) ++c[y[i]];
+    for (const auto& [label, count] : c) EXPECT_TRUE(count == 1 || count == 2) << "class " << label;
+  }
+}
+
 TEST(StratifiedKFold, Errors) {
   EXPECT_THROW(myelin::StratifiedKFold(5).split(Tensor({3}, {0, 1, 0})), myelin::ValueError);
   // Every class smaller than n_splits.

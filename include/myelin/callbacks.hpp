@@ -123,11 +123,15 @@ bool monitor_maximizes(const std::string& monitor, const std::string& mode);
 
 }  // namespace callbacks
 
-/// What fit() takes as a callback: any callback object, by value or shared_ptr (kept shared, so the
-/// caller can read it afterwards).
+/// What fit() takes as a callback. A named callback object is used in place, as in Keras, so
+/// `EarlyStopping es(...); model.fit(x, y, {.callbacks = {es}}); es.stopped_epoch();` reads the
+/// state of that run (the object must outlive fit). A temporary is moved into shared ownership.
 class CallbackArg {
  public:
-  template <class C, class = std::enable_if_t<std::is_base_of_v<Callback, std::decay_t<C>>>>
+  template <class C, class = std::enable_if_t<std::is_base_of_v<Callback, C>>>
+  CallbackArg(C& c) : ptr_(std::shared_ptr<Callback>(std::shared_ptr<Callback>{}, &c)) {}
+  template <class C, class = std::enable_if_t<std::is_base_of_v<Callback, std::decay_t<C>> &&
+                                              !std::is_lvalue_reference_v<C>>>
   CallbackArg(C&& c) : ptr_(std::make_shared<std::decay_t<C>>(std::forward<C>(c))) {}
   template <class C, class = std::enable_if_t<std::is_base_of_v<Callback, C>>>
   CallbackArg(std::shared_ptr<C> c) : ptr_(std::move(c)) {}

@@ -85,4 +85,16 @@ class Tensor {
   Shape shape_;
 };
 
+/// Element-wise arithmetic returning a new tensor, for data preparation (`x / 16.f`, `(x - m) * s`).
+/// Tensor-tensor forms need equal shapes (ShapeError otherwise).
+Tensor operator+(const Tensor& a, float b);
+Tensor operator-(const Tensor& a, float b);
+Tensor operator*(const Tensor& a, float b);
+Tensor operator/(const Tensor& a, float b);
+Tensor operator*(float a, const Tensor& b);
+Tensor operator+(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& a, const Tensor& b);
+Tensor operator*(const Tensor& a, const Tensor& b);
+Tensor operator/(const Tensor& a, const Tensor& b);
+
 }  // namespace myelin

@@ -51,14 +51,14 @@ void check_metadata_line(const std::string& file, int64_t rows, int64_t features
 
 Split to_split(data::CsvData&& d) { return {std::move(d.x), std::move(d.y)}; }
 
-// Finds `name` or `name`.gz in dir.
-std::string idx_file(const std::string& dir, const std::string& name, const char* set, const char* hint) {
+// Finds `name` or `name`.gz in dir; empty if neither is there.
+std::string idx_file(const std::string& dir, const std::string& name) {
   std::error_code ec;
   for (const std::string& candidate : {name, name + ".gz"}) {
     const fs::path p = fs::path(dir) / candidate;
     if (fs::is_regular_file(p, ec)) return p.string();
   }
-  throw IOError(std::string(set) + ": neither '" + name + "' nor '" + name + ".gz' is in '" + dir + "'" + hint);
+  return {};
 }
 
 Split load_idx_pair(const std::string& images_path, const std::string& labels_path) {
@@ -80,11 +80,18 @@ TrainTest load_mnist_format(const std::string& dir, const char* set, const char*
   std::error_code ec;
   if (!fs::is_directory(dir, ec))
     throw IOError(std::string(set) + ": folder '" + dir + "' does not exist" + hint);
+  // Look for all four first, so the error lists everything that is missing.
+  const char* names[4] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                          "t10k-labels-idx1-ubyte"};
+  std::string paths[4], missing;
+  for (int i = 0; i < 4; ++i) {
+    paths[i] = idx_file(dir, names[i]);
+    if (paths[i].empty()) missing += std::string(missing.empty() ? "" : ", ") + names[i] + "[.gz]";
+  }
+  if (!missing.empty()) throw IOError(std::string(set) + ": '" + dir + "' lacks " + missing + hint);
   TrainTest out;
-  out.train = load_idx_pair(idx_file(dir, "train-images-idx3-ubyte", set, hint),
-                            idx_file(dir, "train-labels-idx1-ubyte", set, hint));
-  out.test = load_idx_pair(idx_file(dir, "t10k-images-idx3-ubyte", set, hint),
-                           idx_file(dir, "t10k-labels-idx1-ubyte", set, hint));
+  out.train = load_idx_pair(paths[0], paths[1]);
+  out.test = load_idx_pair(paths[2], paths[3]);
   return out;
 }
 

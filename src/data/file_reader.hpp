@@ -26,6 +26,7 @@ class InputFile {
   void read_exact(void* buf, size_t n, const std::string& what);
   /// Whether the file is gzip-compressed.
   bool compressed() const { return compressed_; }
+  /// The path the file was opened with.
   const std::string& path() const { return path_; }
 
  private:
@@ -44,6 +45,7 @@ class LineReader {
   bool next(std::string& line);
   /// 1-based number of the line last returned by next() (0 before the first).
   int64_t line_number() const { return line_number_; }
+  /// The path the file was opened with.
   const std::string& path() const { return file_.path(); }
 
  private:

@@ -18,6 +18,7 @@ namespace {
 // value are labels; wider rows (one-hot or probabilities) count by their largest entry.
 std::vector<int64_t> class_ids(const Tensor& y, int64_t& n_classes, const char* who) {
   const int64_t n = y.rows(), width = y.row_size();
+  if (width == 0) throw ValueError(std::string(who) + ": y of shape " + shape_to_string(y.shape()) + " holds no labels");
   std::vector<float> labels(static_cast<size_t>(n));
   const float* p = y.data();
   for (int64_t i = 0; i < n; ++i) {
@@ -194,6 +195,7 @@ void StandardScaler::update_public() {
   mean_.resize(f);
   var_.resize(f);
   scale_.resize(f);
+  scale_d_.resize(f);
   const double n = static_cast<double>(n_);
   for (size_t c = 0; c < f; ++c) {
     const double var = m2_d_[c] / n;
@@ -203,7 +205,8 @@ void StandardScaler::update_public() {
     const bool constant = var <= n * DBL_EPSILON * var + noise * noise;
     mean_[c] = static_cast<float>(mean_d_[c]);
     var_[c] = constant ? 0.f : static_cast<float>(var);
-    scale_[c] = constant ? 1.f : static_cast<float>(std::sqrt(var));
+    scale_d_[c] = constant ? 1.0 : std::sqrt(var);
+    scale_[c] = static_cast<float>(scale_d_[c]);
   }
 }
 
@@ -214,7 +217,7 @@ Tensor StandardScaler::transform(const Tensor& x) const {
   const float* in = x.data();
   float* o = out.data();
   for (int64_t r = 0; r < n; ++r)
-    for (int64_t c = 0; c < f; ++c) o[r * f + c] = (in[r * f + c] - mean_[c]) / scale_[c];
+    for (int64_t c = 0; c < f; ++c) o[r * f + c] = static_cast<float>((in[r * f + c] - mean_d_[c]) / scale_d_[c]);
   return out;
 }
 
@@ -227,7 +230,7 @@ Tensor StandardScaler::inverse_transform(const Tensor& x) const {
   const float* in = x.data();
   float* o = out.data();
   for (int64_t r = 0; r < n; ++r)
-    for (int64_t c = 0; c < f; ++c) o[r * f + c] = in[r * f + c] * scale_[c] + mean_[c];
+    for (int64_t c = 0; c < f; ++c) o[r * f + c] = static_cast<float>(in[r * f + c] * scale_d_[c] + mean_d_[c]);
   return out;
 }
 
@@ -283,12 +286,15 @@ void MinMaxScaler::update_public() {
   const size_t f = data_min_.size();
   scale_.resize(f);
   min_.resize(f);
+  scale_d_.resize(f);
+  min_d_.resize(f);
   for (size_t c = 0; c < f; ++c) {
     double range = static_cast<double>(data_max_[c]) - data_min_[c];
     if (range == 0.0) range = 1.0;
-    const double s = (static_cast<double>(hi_) - lo_) / range;
-    scale_[c] = static_cast<float>(s);
-    min_[c] = static_cast<float>(lo_ - data_min_[c] * s);
+    scale_d_[c] = (static_cast<double>(hi_) - lo_) / range;
+    min_d_[c] = lo_ - data_min_[c] * scale_d_[c];
+    scale_[c] = static_cast<float>(scale_d_[c]);
+    min_[c] = static_cast<float>(min_d_[c]);
   }
 }
 
@@ -299,7 +305,7 @@ Tensor MinMaxScaler::transform(const Tensor& x) const {
   const float* in = x.data();
   float* o = out.data();
   for (int64_t r = 0; r < n; ++r)
-    for (int64_t c = 0; c < f; ++c) o[r * f + c] = in[r * f + c] * scale_[c] + min_[c];
+    for (int64_t c = 0; c < f; ++c) o[r * f + c] = static_cast<float>(in[r * f + c] * scale_d_[c] + min_d_[c]);
   return out;
 }
 
@@ -312,7 +318,7 @@ Tensor MinMaxScaler::inverse_transform(const Tensor& x) const {
   const float* in = x.data();
   float* o = out.data();
   for (int64_t r = 0; r < n; ++r)
-    for (int64_t c = 0; c < f; ++c) o[r * f + c] = (in[r * f + c] - min_[c]) / scale_[c];
+    for (int64_t c = 0; c < f; ++c) o[r * f + c] = static_cast<float>((in[r * f + c] - min_d_[c]) / scale_d_[c]);
   return out;
 }
 

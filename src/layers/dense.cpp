@@ -52,7 +52,7 @@ const Tensor& Dense::forward(const Tensor& x, bool /*training*/) {
   // Bias and activation in one pass over the GEMM's output, in place.
   kernels::bias_activation_forward(act_, y_.data(), options_.use_bias ? bias_.data() : nullptr,
                                    keep_z ? z_.data() : nullptr, y_.data(), rows, units_);
-  x_ = &x;
+  x_.alias(x, x.shape());
   return y_;
 }
 
@@ -65,13 +65,13 @@ const Tensor& Dense::backward(const Tensor& dy) {
     dz = dz_.data();
   }
   // dW = x^T · dz, db = column sums of dz, dx = dz · W^T.
-  kernels::gemm(true, false, in_features_, units_, rows, 1.f, x_->data(), in_features_, dz, units_, 0.f,
+  kernels::gemm(true, false, in_features_, units_, rows, 1.f, x_.data(), in_features_, dz, units_, 0.f,
                 kernel_grad_.data(), units_);
   if (options_.use_bias) kernels::column_sums(dz, bias_grad_.data(), rows, units_);
   if (!needs_input_grad_) {
     return no_grad_;
   }
-  dx_.resize(x_->shape());
+  dx_.resize(x_.shape());
   kernels::gemm(false, true, rows, in_features_, units_, 1.f, dz, units_, kernel_.data(), units_, 0.f, dx_.data(),
                 in_features_);
   return dx_;

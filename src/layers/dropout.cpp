@@ -10,14 +10,13 @@ Dropout::Dropout(float rate, std::optional<Shape> input_shape) : rate_(rate) {
 }
 
 Shape Dropout::build(const Shape& input_shape, Rng& rng) {
-  rng_ = rng.split();
+  reseed(rng);
   built_ = true;
   return input_shape;
 }
 
 const Tensor& Dropout::forward(const Tensor& x, bool training) {
   last_training_ = training && rate_ > 0.f;
-  x_ = &x;
   if (!last_training_) return x;
   mask_.resize(x.shape());
   y_.resize(x.shape());

@@ -13,14 +13,14 @@ namespace myelin::datasets {
 
 /// Features and targets of one part of a data set.
 struct Split {
-  Tensor x;
-  Tensor y;
+  Tensor x;  ///< features (or images), batch-first
+  Tensor y;  ///< targets: class indices or regression values, {n, 1}
 };
 
 /// A data set's training and test parts: `auto [train, test] = datasets::fashion_mnist();`.
 struct TrainTest {
-  Split train;
-  Split test;
+  Split train;  ///< the training part
+  Split test;   ///< the held-out test part
 };
 
 /// The folder the small data sets are read from: $MYELIN_DATA_DIR if set and non-empty, else
@@ -43,7 +43,9 @@ TrainTest mnist(const std::string& dir);
 
 /// Boston house prices (Harrison & Rubinfeld 1978): x {506, 13} features (CRIM ... LSTAT,
 /// unscaled), y {506, 1} median value MEDV in k$. The whole set: split it with
-/// train_test_split (Keras's loader holds out 20%). `path` is the CSV file
+/// train_test_split (Keras's loader holds out 20%). Note that feature B encodes a racial
+/// proportion, which is why scikit-learn 1.2 dropped its loader; prefer it only for
+/// reproducing older results. `path` is the CSV file
 /// (boston_house_prices.csv) or a folder holding it; empty means data_dir().
 Split boston_housing(const std::string& path = "");
 

@@ -63,6 +63,7 @@ class StandardScaler {
   const std::vector<float>& var() const { return var_; }
   /// Number of rows the statistics were computed from.
   int64_t n_samples_seen() const { return n_; }
+  /// Whether fit or partial_fit has seen at least one row.
   bool fitted() const { return n_ > 0; }
 
  private:
@@ -71,6 +72,7 @@ class StandardScaler {
 
   int64_t n_ = 0;
   std::vector<double> mean_d_, m2_d_;  // running mean and sum of squared deviations
+  std::vector<double> scale_d_;        // transforms run in double, as the statistics are kept
   std::vector<float> mean_, scale_, var_;
 };
 
@@ -95,13 +97,15 @@ class MinMaxScaler {
   /// (x - min) / scale: undoes transform. Same errors as transform.
   Tensor inverse_transform(const Tensor& x) const;
 
-  /// Per-feature minima and maxima seen in fitting.
+  /// Per-feature minima seen in fitting.
   const std::vector<float>& data_min() const { return data_min_; }
+  /// Per-feature maxima seen in fitting.
   const std::vector<float>& data_max() const { return data_max_; }
   /// Per-feature multiplier: (hi - lo) / (data_max - data_min), with a zero range counted as 1.
   const std::vector<float>& scale() const { return scale_; }
   /// Per-feature offset: lo - data_min * scale.
   const std::vector<float>& min() const { return min_; }
+  /// Whether fit or partial_fit has seen at least one row.
   bool fitted() const { return !data_min_.empty(); }
 
  private:
@@ -110,6 +114,7 @@ class MinMaxScaler {
 
   float lo_, hi_;
   std::vector<float> data_min_, data_max_, scale_, min_;
+  std::vector<double> scale_d_, min_d_;  // transforms run in double so the range ends come out exact
 };
 
 /// One-hot encodes class indices, as keras.utils.to_categorical: labels of shape {n} or {n, 1}
@@ -131,6 +136,7 @@ class KFold {
   /// For each fold, {training indices (ascending), test indices (in fold order)} over rows 0..n-1.
   /// Throws ValueError if n_splits > n.
   std::vector<FoldIndices> split(int64_t n) const;
+  /// The number of folds.
   int n_splits() const { return n_splits_; }
 
  private:
@@ -152,6 +158,7 @@ class StratifiedKFold {
   /// ({n}, {n, 1}, or one-hot {n, k}). Throws ValueError if n_splits exceeds the number of rows or
   /// the size of every class (as scikit-learn), or y holds NaN.
   std::vector<FoldIndices> split(const Tensor& y) const;
+  /// The number of folds.
   int n_splits() const { return n_splits_; }
 
  private:

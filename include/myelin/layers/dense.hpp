@@ -46,7 +46,7 @@ class Dense : public Layer {
   ActivationKind act_ = ActivationKind::Linear;  // the one the last forward applied
   DenseOptions options_;
   Tensor kernel_, bias_, kernel_grad_, bias_grad_;
-  const Tensor* x_ = nullptr;  // input of the last forward batch
+  Tensor x_;  // view of the last forward batch's input (shares storage; no copy)
   Tensor z_, y_, dz_, dx_, no_grad_;
   Shape out_shape_, shape_buf_;
 };

@@ -16,13 +16,13 @@ class Dropout : public Layer {
   Shape build(const Shape& input_shape, Rng& rng) override;
   const Tensor& forward(const Tensor& x, bool training) override;
   const Tensor& backward(const Tensor& dy) override;
+  void reseed(Rng& rng) override { rng_ = rng.split(); }
   float rate() const { return rate_; }
 
  private:
   float rate_;
   Rng rng_{0};  // seeded from the model's generator at build time
   bool last_training_ = false;
-  const Tensor* x_ = nullptr;
   Tensor mask_, y_, dx_;  // mask holds 0 or 1/(1-rate)
 };
 

@@ -63,6 +63,9 @@ class Layer {
   /// (output_activation()) is unchanged.
   void set_output_logits(bool v) { output_logits_ = v; }
 
+  /// Reseeds the layer's own random stream (dropout masks) from `rng`; fit() calls it when given a seed.
+  virtual void reseed(Rng& /*rng*/) {}
+
   /// Whether backward() must compute d(loss)/d(input): false for the first layer of a model.
   void set_needs_input_grad(bool v) { needs_input_grad_ = v; }
 

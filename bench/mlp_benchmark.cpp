@@ -1,0 +1,128 @@
+// The MLP workload that bench/compare_pytorch.py runs in PyTorch too; prints name=value lines only.
+//
+//   mlp_benchmark [--threads N] [--epochs E] [--data DIR]
+//
+// 1. Fashion-MNIST: Flatten(28,28,1) -> Dense(32 relu) -> Dense(10 softmax), Adam(1e-3), sparse
+//    categorical cross-entropy, accuracy, batch 128; each epoch is one fit(epochs=1) call, timed on
+//    its own, so the median leaves out the first epoch's warm-up.
+// 2. Inference: predict over the 10,000 test images at batch 1024 (median of 5 passes), and the
+//    latency of predict on one {1,28,28,1} image (median of 2000 calls).
+// 3. Fixed cost per step: 10 -> Dense(10 relu) -> Dense(1), MSE, Adam, 100 samples, batch 10,
+//    100 epochs; the median epoch time over its 10 steps. Work per step is tiny, so this measures
+//    the overhead a training step carries (dispatch, bookkeeping, shuffling) rather than arithmetic.
+// 4. Peak resident memory of the whole process (getrusage).
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "myelin/data/datasets.hpp"
+#include "myelin/layers/dense.hpp"
+#include "myelin/layers/flatten.hpp"
+#include "myelin/model.hpp"
+#include "myelin/optimizers.hpp"
+#include "myelin/random.hpp"
+#include "myelin/threading.hpp"
+
+using namespace myelin;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+[[noreturn]] void usage(const char* msg) {
+  std::fprintf(stderr, "mlp_benchmark: %s\nusage: mlp_benchmark [--threads N] [--epochs E] [--data DIR]\n", msg);
+  std::exit(2);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = 2, epochs = 5;
+  std::string data_dir;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (i + 1 >= argc) usage(("missing value after " + a).c_str());
+    if (a == "--threads")
+      threads = std::atoi(argv[++i]);
+    else if (a == "--epochs")
+      epochs = std::atoi(argv[++i]);
+    else if (a == "--data")
+      data_dir = argv[++i];
+    else
+      usage(("unknown argument " + a).c_str());
+  }
+  if (epochs < 1) usage("--epochs must be at least 1");
+  set_num_threads(threads);
+  set_random_seed(42);
+  std::printf("threads=%d\n", num_threads());
+
+  // 1. Training.
+  const auto [train, test] = datasets::fashion_mnist(data_dir);
+  Sequential model({layers::Flatten(Shape{28, 28, 1}), layers::Dense(32, "relu"), layers::Dense(10, "softmax")});
+  model.compile(optimizers::Adam(1e-3), "sparse_categorical_crossentropy", {"accuracy"});
+  std::vector<double> epoch_s;
+  for (int e = 0; e < epochs; ++e) {
+    const auto t0 = Clock::now();
+    model.fit(train.x, train.y, {.epochs = 1, .batch_size = 128, .verbose = 0});
+    epoch_s.push_back(seconds_since(t0));
+  }
+  const double epoch_median = median(epoch_s);
+  std::printf("train_seconds_per_epoch_median=%.6g\n", epoch_median);
+  std::printf("train_samples_per_sec=%.6g\n", double(train.x.rows()) / epoch_median);
+  const auto scores = model.evaluate(test.x, test.y, {.batch_size = 1024});
+  std::printf("test_accuracy=%.4f\n", scores.at("accuracy"));
+
+  // 2. Inference.
+  std::vector<double> pass_s;
+  for (int r = 0; r < 5; ++r) {
+    const auto t0 = Clock::now();
+    const Tensor p = model.predict(test.x, 1024);
+    pass_s.push_back(seconds_since(t0));
+    if (p.size() != test.x.rows() * 10) usage("predict returned the wrong shape");
+  }
+  std::printf("inference_samples_per_sec_batch1024=%.6g\n", double(test.x.rows()) / median(pass_s));
+
+  const Tensor one = test.x.rows(0, 1).clone();
+  std::vector<double> call_us;
+  for (int r = 0; r < 100; ++r) model.predict(one, 1);  // warm-up: first calls size the buffers
+  for (int r = 0; r < 2000; ++r) {
+    const auto t0 = Clock::now();
+    const Tensor p = model.predict(one, 1);
+    call_us.push_back(seconds_since(t0) * 1e6);
+  }
+  std::printf("latency_batch1_us=%.4g\n", median(call_us));
+
+  // 3. Fixed cost per training step.
+  Rng rng(7);
+  Tensor xs({100, 10}), ys({100, 1});
+  for (int64_t i = 0; i < xs.size(); ++i) xs[i] = rng.normal(0.f, 1.f);
+  for (int64_t i = 0; i < 100; ++i) ys[i] = xs.at(i, 0) - 0.5f * xs.at(i, 3);
+  Sequential small({layers::Dense(10, "relu", Shape{10}), layers::Dense(1)});
+  small.compile(optimizers::Adam(1e-3), "mse");
+  std::vector<double> step_us;
+  for (int e = 0; e < 100; ++e) {
+    const auto t0 = Clock::now();
+    small.fit(xs, ys, {.epochs = 1, .batch_size = 10, .verbose = 0});
+    step_us.push_back(seconds_since(t0) * 1e6 / 10.0);
+  }
+  std::printf("small_regression_us_per_step=%.4g\n", median(step_us));
+
+  // 4. Memory.
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  std::printf("peak_rss_mb=%.1f\n", double(ru.ru_maxrss) / 1024.0);  // ru_maxrss is in KiB on Linux
+  return 0;
+}

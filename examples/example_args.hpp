@@ -1,0 +1,102 @@
+// The examples' shared command line: --epochs N --batch-size N --seed N --data PATH --threads N
+// --verbose N and --help (also written --flag=value). Each example passes its own defaults, so it
+// runs as it is with no arguments; an unknown flag or a bad value prints a message and exits with 2.
+// An error the program does not catch (a missing data file) is printed as one line, exit status 1,
+// rather than as an abort, so that the examples can read as plainly as a Keras script.
+#pragma once
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <string>
+
+namespace example {
+
+struct Args {
+  int epochs = 1;
+  int batch_size = 32;
+  uint64_t seed = 42;
+  std::string data;  ///< empty: the loader's default place
+  int threads = 0;   ///< 0: all cores
+  int verbose = 0;   ///< as fit(): 0 silent, 1 progress bar, 2 one line per epoch
+  bool uses_data = true;  ///< false for examples that make their own data: --data is then refused
+};
+
+namespace detail {
+
+[[noreturn]] inline void usage_error(const char* program, const std::string& message) {
+  std::fprintf(stderr, "%s: %s\nTry '%s --help'.\n", program, message.c_str(), program);
+  std::exit(2);
+}
+
+// Whole-string integer in [lo, hi]; anything else is a usage error.
+inline long long to_int(const char* program, const std::string& flag, const std::string& text, long long lo,
+                        long long hi) {
+  char* end = nullptr;
+  const long long v = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || v < lo || v > hi)
+    usage_error(program, flag + " expects an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                             "], got '" + text + "'");
+  return v;
+}
+
+}  // namespace detail
+
+/// Parses argv over `defaults`. `about` is the example's one-line description, shown by --help.
+inline Args parse_args(int argc, char** argv, const char* about, Args defaults) {
+  Args a = defaults;
+  static const char* program = "example";
+  if (argc > 0) program = argv[0];
+  std::set_terminate([] {
+    try {
+      if (auto e = std::current_exception()) std::rethrow_exception(e);
+      std::fprintf(stderr, "%s: terminated\n", program);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "%s: error: %s\n", program, e.what());
+    } catch (...) {
+      std::fprintf(stderr, "%s: unknown error\n", program);
+    }
+    std::fflush(stdout);
+    std::_Exit(1);
+  });
+  for (int i = 1; i < argc; ++i) {
+    std::string flag = argv[i], value;
+    bool inline_value = false;
+    if (const auto eq = flag.find('='); flag.rfind("--", 0) == 0 && eq != std::string::npos) {
+      value = flag.substr(eq + 1);
+      flag = flag.substr(0, eq);
+      inline_value = true;
+    }
+    if (flag == "--help" || flag == "-h") {
+      std::printf("%s\n\nUsage: %s [options]\n", about, program);
+      std::printf("  --epochs N      training epochs (default %d)\n", defaults.epochs);
+      std::printf("  --batch-size N  samples per gradient step (default %d)\n", defaults.batch_size);
+      std::printf("  --seed N        seed for data shuffling and weight initialisation (default %llu)\n",
+                  (unsigned long long)defaults.seed);
+      if (defaults.uses_data)
+        std::printf("  --data PATH     where the data set is read from (default: %s)\n",
+                    defaults.data.empty() ? "the loader's default place" : defaults.data.c_str());
+      std::printf("  --threads N     threads to compute with (default: all cores)\n");
+      std::printf("  --verbose N     0 silent, 1 progress bar, 2 one line per epoch (default %d)\n",
+                  defaults.verbose);
+      std::printf("  --help          show this message\n");
+      std::exit(0);
+    }
+    const bool known = flag == "--epochs" || flag == "--batch-size" || flag == "--seed" || flag == "--threads" ||
+                       flag == "--verbose" || (flag == "--data" && a.uses_data);
+    if (!known) detail::usage_error(program, "unknown option '" + flag + "'");
+    if (!inline_value) {
+      if (i + 1 >= argc) detail::usage_error(program, flag + " needs a value");
+      value = argv[++i];
+    }
+    if (flag == "--epochs") a.epochs = int(detail::to_int(program, flag, value, 0, 1000000));
+    else if (flag == "--batch-size") a.batch_size = int(detail::to_int(program, flag, value, 1, 1 << 30));
+    else if (flag == "--seed") a.seed = uint64_t(detail::to_int(program, flag, value, 0, INT64_MAX));
+    else if (flag == "--threads") a.threads = int(detail::to_int(program, flag, value, 0, 4096));
+    else if (flag == "--verbose") a.verbose = int(detail::to_int(program, flag, value, 0, 2));
+    else a.data = value;
+  }
+  return a;
+}
+
+}  // namespace example

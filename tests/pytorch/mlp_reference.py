@@ -1,0 +1,171 @@
+"""Reference values from PyTorch for tests/test_pytorch_reference.cpp.
+
+Usage: python3 mlp_reference.py OUTDIR
+
+Writes OUTDIR/classifier.txt and OUTDIR/regression.txt. Each file is a list of named tensors:
+
+    name ndim d0 d1 ...
+    v0 v1 v2 ...            (row-major, one line)
+
+Weights are in myelin's (Keras's) layout: a Dense kernel is {in, units} with y = x @ kernel + bias,
+the transpose of torch.nn.Linear.weight. Every parameter is listed in model.parameters() order
+(dense/kernel, dense/bias, dense_1/kernel, ...), with the prefixes "w0/" (initial weights),
+"grad/" (gradients at the initial weights), "step1/" and "step2/" (weights after one and two
+optimizer steps on the same batch).
+
+The initial weights, inputs and labels are drawn in float32 (that is what myelin holds); every
+result is then computed in float64 from those exact values, so the reference carries no float32
+rounding of its own and the C++ side's error is myelin's alone.
+
+Adam: myelin follows Keras, which adds epsilon to sqrt(v) and folds the bias corrections into the
+rate, w -= lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps). torch.optim.Adam adds epsilon to
+sqrt(v_hat) instead (an effective epsilon sqrt(1 - b2^t) times smaller), so the Keras rule is
+written out here with torch tensors rather than borrowed from torch.optim. SGD with momentum needs
+no such care: with a constant rate, torch's buf = mu*buf + g; w -= lr*buf takes exactly the steps of
+Keras's v = mu*v - lr*g; w += v, so torch.optim.SGD is used as it is.
+"""
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+
+
+def write_tensors(path, tensors):
+    with open(path, "w") as f:
+        for name, t in tensors:
+            t = t.detach().to(torch.float64).contiguous()
+            f.write(f"{name} {t.dim()} {' '.join(str(d) for d in t.shape)}\n")
+            f.write(" ".join(repr(float(v)) for v in t.reshape(-1).tolist()) + "\n")
+
+
+def make_layers(sizes, gen):
+    """Linear layers with torch's default init, drawn in float32 then held in float64."""
+    layers = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        lin = torch.nn.Linear(n_in, n_out)
+        with torch.no_grad():
+            # Re-draw from our own generator so the values do not depend on global RNG state.
+            bound = 1.0 / n_in ** 0.5
+            lin.weight.copy_(torch.empty(n_out, n_in).uniform_(-bound, bound, generator=gen))
+            lin.bias.copy_(torch.empty(n_out).uniform_(-bound, bound, generator=gen))
+        layers.append(lin.double())
+    return layers
+
+
+def keras_params(layers):
+    """(name, tensor) pairs in myelin's order and layout, for the given torch layers."""
+    out = []
+    for i, lin in enumerate(layers):
+        prefix = "dense" if i == 0 else f"dense_{i}"
+        out.append((f"{prefix}/kernel", lin.weight.t()))
+        out.append((f"{prefix}/bias", lin.bias))
+    return out
+
+
+def keras_grads(layers):
+    """Gradients named and laid out as keras_params names the weights."""
+    grads = [g for lin in layers for g in (lin.weight.grad.t(), lin.bias.grad)]
+    return [(name, g) for (name, _), g in zip(keras_params(layers), grads)]
+
+
+class KerasAdam:
+    """Keras's Adam update rule (see the module docstring), in float64."""
+
+    def __init__(self, params, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+        self.params, self.lr, self.b1, self.b2, self.eps = list(params), lr, beta_1, beta_2, epsilon
+        self.m = [torch.zeros_like(p) for p in self.params]
+        self.v = [torch.zeros_like(p) for p in self.params]
+        self.t = 0
+
+    @torch.no_grad()
+    def step(self):
+        self.t += 1
+        alpha = self.lr * (1 - self.b2 ** self.t) ** 0.5 / (1 - self.b1 ** self.t)
+        for p, m, v in zip(self.params, self.m, self.v):
+            m.mul_(self.b1).add_(p.grad, alpha=1 - self.b1)
+            v.mul_(self.b2).addcmul_(p.grad, p.grad, value=1 - self.b2)
+            p.sub_(alpha * m / (v.sqrt() + self.eps))
+
+
+def run_case(layers, acts, x, y, loss_fn, optimizer):
+    """Forward, loss, gradients and two optimizer steps on one batch; returns named tensors."""
+    def forward(inp):
+        h = inp
+        for lin, act in zip(layers, acts):
+            h = act(lin(h))
+        return h
+
+    # A relu input within float32 rounding of 0 could switch sides in myelin and change the gradient
+    # discontinuously; the seeds are chosen so that none is that close.
+    with torch.no_grad():
+        h = x
+        for lin, act in zip(layers, acts):
+            z = lin(h)
+            if act is torch.relu:
+                assert z.abs().min() > 1e-3, "relu input too close to 0; pick another seed"
+            h = act(z)
+
+    out = [("x", x), ("y", y)]
+    out += [("w0/" + n, t.clone()) for n, t in keras_params(layers)]
+    for step in (1, 2):
+        for lin in layers:
+            lin.zero_grad(set_to_none=True)
+        pred = forward(x)
+        loss = loss_fn(pred, y)
+        loss.backward()
+        if step == 1:
+            out.append(("loss", loss.detach().reshape(1)))
+            out += [("grad/" + n, g.clone()) for n, g in keras_grads(layers)]
+        optimizer.step()
+        out += [(f"step{step}/" + n, t.clone()) for n, t in keras_params(layers)]
+    return out
+
+
+def classifier(outdir):
+    """6 inputs -> Dense 5 relu -> Dense 4 tanh -> Dense 3 softmax, batch 7, sparse CE, Adam."""
+    gen = torch.Generator().manual_seed(1234)
+    layers = make_layers([6, 5, 4, 3], gen)
+    x = torch.randn(7, 6, generator=gen).double()  # float32 draws, exact in float64
+    labels = torch.tensor([0, 2, 1, 1, 0, 2, 2])
+    ident = lambda t: t  # the softmax lives in the loss (cross-entropy on logits), as myelin fuses it
+    acts = [torch.relu, torch.tanh, ident]
+    with torch.no_grad():
+        h = x
+        for lin, act in zip(layers, acts):
+            h = act(lin(h))
+        probs = torch.softmax(h, dim=1)
+    opt = KerasAdam([p for lin in layers for p in (lin.weight, lin.bias)], lr=0.01)
+    tensors = run_case(layers, acts, x, labels.double().reshape(7, 1),
+                       lambda logits, y: F.cross_entropy(logits, y.reshape(-1).long()), opt)
+    tensors.append(("pred", probs))
+    write_tensors(os.path.join(outdir, "classifier.txt"), tensors)
+
+
+def regression(outdir):
+    """13 inputs -> Dense 10 relu -> Dense 1, batch 9, MSE, SGD(lr 0.01, momentum 0.9)."""
+    gen = torch.Generator().manual_seed(5678)
+    layers = make_layers([13, 10, 1], gen)
+    x = torch.randn(9, 13, generator=gen).double()
+    y = torch.randn(9, 1, generator=gen).double()
+    acts = [torch.relu, lambda t: t]
+    with torch.no_grad():
+        pred = layers[1](torch.relu(layers[0](x)))
+    opt = torch.optim.SGD([p for lin in layers for p in (lin.weight, lin.bias)], lr=0.01, momentum=0.9)
+    tensors = run_case(layers, acts, x, y, F.mse_loss, opt)
+    tensors.append(("pred", pred))
+    write_tensors(os.path.join(outdir, "regression.txt"), tensors)
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: mlp_reference.py OUTDIR")
+    outdir = sys.argv[1]
+    os.makedirs(outdir, exist_ok=True)
+    torch.set_num_threads(1)
+    classifier(outdir)
+    regression(outdir)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,241 @@
+// Runs the built example programs (examples/*.cpp) and checks the figures they print as name=value
+// lines against the bars stated in examples/README.md, plus their command-line handling.
+//
+// The programs are found next to this test's build folder: <build>/tests/test_examples ->
+// <build>/examples/<name>. They run with --threads 1: the figures do not depend on the thread count
+// beyond rounding, and one thread keeps them quick when CTest runs several tests at once.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path examples_dir() { return fs::read_symlink("/proc/self/exe").parent_path().parent_path() / "examples"; }
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out, err;
+  std::map<std::string, double> figures;  // the name=value lines of stdout
+  std::vector<std::string> lines;         // every stdout line
+};
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// Runs an example with arguments; stdout is captured through a pipe, stderr through a file.
+RunResult run_example(const std::string& name, const std::string& args) {
+  RunResult r;
+  const fs::path exe = examples_dir() / name;
+  const fs::path err_file = fs::path(testing::TempDir()) / ("example_stderr_" + std::to_string(getpid()));
+  const std::string cmd = quote(exe.string()) + " " + args + " 2>" + quote(err_file.string());
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) return r;
+  char buf[4096];
+  size_t got;
+  while ((got = fread(buf, 1, sizeof buf, pipe)) > 0) r.out.append(buf, got);
+  const int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream ef(err_file);
+  r.err.assign(std::istreambuf_iterator<char>(ef), std::istreambuf_iterator<char>());
+  fs::remove(err_file);
+
+  static const std::regex figure(R"(^([A-Za-z0-9_]+)=(-?[0-9.]+(?:e[-+]?[0-9]+)?)$)");
+  std::istringstream in(r.out);
+  for (std::string line; std::getline(in, line);) {
+    r.lines.push_back(line);
+    std::smatch m;
+    if (std::regex_match(line, m, figure)) r.figures[m[1]] = std::stod(m[2]);
+  }
+  return r;
+}
+
+// Skips the test when the examples were not built (MYELIN_BUILD_EXAMPLES=OFF, or only this target).
+#define REQUIRE_EXAMPLE(name)                                                                         \
+  if (!fs::exists(examples_dir() / (name)))                                                          \
+    GTEST_SKIP() << "example " << (examples_dir() / (name)) << " is not built; build the examples first"
+
+// Runs with the default settings (one thread) and requires a clean exit.
+RunResult run_ok(const std::string& name, const std::string& args = "") {
+  RunResult r = run_example(name, "--threads 1 " + args);
+  EXPECT_EQ(r.exit_code, 0) << name << " failed:\n" << r.err;
+  return r;
+}
+
+// Every stdout line is a figure or Keras's per-epoch output ("Epoch 3/5", "469/469 - 1s ... - loss: 0.41").
+void expect_only_progress_and_figures(const RunResult& r) {
+  static const std::regex figure(R"(^[A-Za-z0-9_]+=-?[0-9.]+(e[-+]?[0-9]+)?$)");
+  static const std::regex epoch(R"(^Epoch [0-9]+/[0-9]+$)");
+  static const std::regex progress(R"(^ *[0-9]+/[0-9]+ - .*loss: [0-9.]+.*$)");
+  for (const auto& line : r.lines)
+    EXPECT_TRUE(std::regex_match(line, figure) || std::regex_match(line, epoch) || std::regex_match(line, progress))
+        << "unexpected stdout line: '" << line << "'";
+}
+
+double figure(const RunResult& r, const std::string& name) {
+  auto it = r.figures.find(name);
+  if (it == r.figures.end()) {
+    ADD_FAILURE() << "no figure '" << name << "' in the output:\n" << r.out;
+    return std::nan("");
+  }
+  return it->second;
+}
+
+}  // namespace
+
+TEST(ExampleArgs, UnknownFlagExitsWithTwoAndNamesIt) {
+  REQUIRE_EXAMPLE("boston_regression");
+  RunResult r = run_example("boston_regression", "--epoch 3");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--epoch"), std::string::npos) << r.err;
+  EXPECT_TRUE(r.figures.empty()) << "it should not have trained:\n" << r.out;
+}
+
+TEST(ExampleArgs, BadValuesAndMissingValuesExitWithTwo) {
+  REQUIRE_EXAMPLE("boston_regression");
+  EXPECT_EQ(run_example("boston_regression", "--epochs ten").exit_code, 2);
+  EXPECT_EQ(run_example("boston_regression", "--batch-size 0").exit_code, 2);
+  EXPECT_EQ(run_example("boston_regression", "--epochs").exit_code, 2);
+  // small_regression makes its own data, so --data means nothing to it.
+  REQUIRE_EXAMPLE("small_regression");
+  EXPECT_EQ(run_example("small_regression", "--data /tmp").exit_code, 2);
+}
+
+TEST(ExampleArgs, HelpListsTheFlagsWithThisExamplesDefaults) {
+  REQUIRE_EXAMPLE("boston_regression");
+  RunResult r = run_example("boston_regression", "--help");
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* flag : {"--epochs", "--batch-size", "--seed", "--data", "--threads", "--help"})
+    EXPECT_NE(r.out.find(flag), std::string::npos) << flag << " missing from:\n" << r.out;
+  EXPECT_NE(r.out.find("(default 100)"), std::string::npos) << r.out;  // boston's 100 epochs
+  EXPECT_TRUE(r.figures.empty());
+}
+
+TEST(ExampleArgs, FlagsReachTheProgram) {
+  REQUIRE_EXAMPLE("boston_regression");
+  // --epochs=2 --verbose 2 on boston: exactly two "Epoch i/2" headers.
+  RunResult r = run_ok("boston_regression", "--epochs=2 --verbose 2");
+  std::vector<std::string> epochs;
+  for (const auto& line : r.lines)
+    if (line.rfind("Epoch ", 0) == 0) epochs.push_back(line);
+  EXPECT_EQ(epochs, (std::vector<std::string>{"Epoch 1/2", "Epoch 2/2"}));
+  expect_only_progress_and_figures(r);
+  // --data reaches the loader: a missing file is reported as one error line with exit status 1.
+  RunResult missing = run_example("boston_regression", "--data /nonexistent/boston.csv");
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("error: "), std::string::npos) << missing.err;
+  EXPECT_NE(missing.err.find("/nonexistent"), std::string::npos) << missing.err;
+  EXPECT_TRUE(missing.figures.empty());
+}
+
+TEST(Examples, MlpFashionMnistReachesEightyFourPercent) {
+  REQUIRE_EXAMPLE("mlp_fashion_mnist");
+  const char* env = std::getenv("MYELIN_FASHION_MNIST_DIR");
+  const fs::path dir = env && *env ? fs::path(env) : fs::path("/usr/share/datasets/fashion-mnist");
+  if (!fs::exists(dir)) GTEST_SKIP() << "Fashion-MNIST not installed at " << dir << " (Debian: dataset-fashion-mnist)";
+
+  RunResult r = run_ok("mlp_fashion_mnist");  // the full 5 epochs
+  expect_only_progress_and_figures(r);
+  // verbose=2: one header and one line per epoch.
+  int headers = 0;
+  for (const auto& line : r.lines) headers += line.rfind("Epoch ", 0) == 0;
+  EXPECT_EQ(headers, 5);
+  EXPECT_GE(figure(r, "test_accuracy"), 0.84);
+  // Cross-entropy of a model this accurate: well below chance's ln(10) = 2.30.
+  EXPECT_GT(figure(r, "test_loss"), 0.2);
+  EXPECT_LT(figure(r, "test_loss"), 0.6);
+  EXPECT_GT(figure(r, "train_seconds"), 0.0);
+}
+
+TEST(Examples, BostonRegressionTestMseAtMostTwenty) {
+  REQUIRE_EXAMPLE("boston_regression");
+  RunResult r = run_ok("boston_regression");
+  expect_only_progress_and_figures(r);
+  // Predicting the training mean gives a test MSE near the variance of MEDV (~84); a linear
+  // regression about 24. A perfect score would mean the test rows leaked into training.
+  EXPECT_LE(figure(r, "test_mse"), 20.0);
+  EXPECT_GT(figure(r, "test_mse"), 3.0);
+}
+
+TEST(Examples, BinaryClassifierLearnsNothingFromNoiseAndSomethingFromDiabetes) {
+  REQUIRE_EXAMPLE("binary_classifier");
+  RunResult r = run_ok("binary_classifier");
+  expect_only_progress_and_figures(r);
+  // Random labels on 1000 fresh rows: a coin's accuracy, std sqrt(0.25/1000) = 0.016.
+  EXPECT_NEAR(figure(r, "random_accuracy"), 0.5, 0.08);
+  const double acc = figure(r, "real_test_accuracy"), prec = figure(r, "precision"), rec = figure(r, "recall");
+  EXPECT_GE(acc, 0.68);  // balanced classes (split at the median): chance is 0.5
+  EXPECT_GE(figure(r, "auc"), 0.75);
+  EXPECT_GT(prec, 0.5);
+  EXPECT_GT(rec, 0.5);
+  // The three figures come from one confusion matrix over the 89 test patients (ceil(0.2 * 442)),
+  // 44 or 45 of them positive: TP = recall * P, FP = TP / precision - TP, correct = TP + (89 - P - FP).
+  bool consistent = false;
+  for (int positives : {44, 45}) {
+    const double tp = rec * positives, fp = tp / prec - tp;
+    const double correct = tp + (89 - positives - fp);
+    consistent |= std::abs(tp - std::round(tp)) < 0.01 && std::abs(fp - std::round(fp)) < 0.02 &&
+                  std::abs(correct - acc * 89) < 0.02;
+  }
+  EXPECT_TRUE(consistent) << "accuracy, precision and recall do not fit one confusion matrix:\n" << r.out;
+}
+
+TEST(Examples, BinaryClassifierIsReproducible) {
+  REQUIRE_EXAMPLE("binary_classifier");
+  // Same seed, same thread count: the same figures to the last printed digit.
+  RunResult a = run_ok("binary_classifier", "--epochs 2"), b = run_ok("binary_classifier", "--epochs 2");
+  EXPECT_EQ(a.out, b.out);
+  RunResult c = run_ok("binary_classifier", "--epochs 2 --seed 7");
+  EXPECT_NE(a.out, c.out) << "--seed changed nothing";
+}
+
+TEST(Examples, SmallRegressionStopsEarlyAtTheRightEpoch) {
+  REQUIRE_EXAMPLE("small_regression");
+  RunResult r = run_ok("small_regression");
+  expect_only_progress_and_figures(r);
+  // y = x.w + 0.1 noise with w ~ N(0, 1) in 10 dimensions: y's std is about sqrt(10) = 3.2 and
+  // predicting its mean gives an MAE about 2.5; both networks must do far better.
+  EXPECT_LT(figure(r, "test_mae"), 1.0);
+  EXPECT_LT(figure(r, "l2_test_mae"), 0.5);
+  const double stopped = figure(r, "stopped_epoch"), best = figure(r, "best_epoch");
+  // It stopped (a 1-based epoch, 0 would mean it ran all 1000), after at least `patience` epochs...
+  EXPECT_GT(stopped, 10);
+  EXPECT_LT(stopped, 1000);
+  // ...exactly patience = 10 epochs after its best one, and ran no epoch after stopping.
+  EXPECT_EQ(stopped - best, 10);
+  EXPECT_EQ(figure(r, "epochs_run"), stopped);
+}
+
+TEST(Examples, CrossValidationOnDigitsAtLeastNinetyFivePercent) {
+  REQUIRE_EXAMPLE("cross_validation");
+  RunResult r = run_ok("cross_validation");
+  expect_only_progress_and_figures(r);
+  std::vector<double> folds;
+  for (int k = 1; k <= 5; ++k) folds.push_back(figure(r, "fold_" + std::to_string(k) + "_accuracy"));
+  EXPECT_EQ(r.figures.count("fold_6_accuracy"), 0u);
+  double mean = 0, var = 0;
+  for (double f : folds) {
+    EXPECT_GE(f, 0.9);
+    mean += f / 5;
+  }
+  for (double f : folds) var += (f - mean) * (f - mean) / 5;
+  EXPECT_GE(figure(r, "mean_accuracy"), 0.95);
+  // The summary agrees with the folds (printed to 4 decimals): the mean and population std.
+  EXPECT_NEAR(figure(r, "mean_accuracy"), mean, 1e-4);
+  EXPECT_NEAR(figure(r, "std_accuracy"), std::sqrt(var), 2e-4);
+}

@@ -1,0 +1,185 @@
+// Numerics against PyTorch: the same MLPs, weights and batches give the same outputs, loss,
+// gradients and optimizer steps as tests/pytorch/mlp_reference.py computes with torch (in float64).
+//
+// Tolerance: |myelin - torch| <= 1e-4 * max(|torch|, 1e-2 * max|torch tensor|). The relative part is
+// the design's 1e-4; the floor, scaled to the largest entry of the same tensor, keeps entries that
+// are sums cancelling to near zero (a gradient summed over a batch, a dead relu unit's exact 0)
+// from demanding more than float32 can give: myelin computes in float32 (epsilon 6e-8), so such an
+// entry carries an absolute error of a few units in the last place of the tensor's large entries,
+// which the floor (1e-6 of the largest entry, about 16 such units) admits, while an error in any
+// one term of a sum still shows.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "myelin/layers/dense.hpp"
+#include "myelin/model.hpp"
+#include "myelin/optimizers.hpp"
+
+namespace fs = std::filesystem;
+using myelin::Sequential;
+using myelin::Shape;
+using myelin::Tensor;
+namespace layers = myelin::layers;
+namespace optimizers = myelin::optimizers;
+
+namespace {
+
+const char* kPython = "/usr/bin/python3";
+
+// Reference tensors by name, as float64 (the reference's precision) with their shapes.
+struct RefTensor {
+  Shape shape;
+  std::vector<double> values;
+  Tensor to_tensor() const { return Tensor(shape, std::vector<float>(values.begin(), values.end())); }
+};
+using RefFile = std::map<std::string, RefTensor>;
+
+// Format (written by mlp_reference.py): "name ndim d0 d1 ...\n" then the values on one line.
+RefFile read_ref(const fs::path& path) {
+  RefFile out;
+  std::ifstream in(path);
+  std::string header, values;
+  while (std::getline(in, header) && std::getline(in, values)) {
+    std::istringstream hs(header), vs(values);
+    std::string name;
+    int ndim = 0;
+    hs >> name >> ndim;
+    RefTensor t;
+    for (int i = 0; i < ndim; ++i) {
+      int64_t d = 0;
+      hs >> d;
+      t.shape.push_back(d);
+    }
+    double v = 0;
+    while (vs >> v) t.values.push_back(v);
+    out[name] = std::move(t);
+  }
+  return out;
+}
+
+// Checks every entry of `actual` against `ref` with the tolerance in the header comment, widened
+// entry by entry by `extra` when given.
+void expect_close(const std::vector<double>& actual, const RefTensor& ref, const std::string& what,
+                  const std::vector<double>& extra = {}) {
+  ASSERT_EQ(actual.size(), ref.values.size()) << what;
+  double scale = 0;
+  for (double r : ref.values) scale = std::max(scale, std::abs(r));
+  int bad = 0;
+  for (size_t i = 0; i < actual.size(); ++i) {
+    const double tol = 1e-4 * std::max(std::abs(ref.values[i]), 1e-2 * scale) + (extra.empty() ? 0.0 : extra[i]);
+    const double err = std::abs(actual[i] - ref.values[i]);
+    if (!(err <= tol) && ++bad <= 5)
+      ADD_FAILURE() << what << "[" << i << "]: myelin " << actual[i] << ", torch " << ref.values[i] << ", error "
+                    << err << " > " << tol;
+  }
+  EXPECT_EQ(bad, 0) << what << ": " << bad << " of " << actual.size() << " entries out of tolerance";
+}
+
+void expect_close(const Tensor& actual, const RefTensor& ref, const std::string& what) {
+  ASSERT_EQ(actual.shape(), ref.shape) << what;
+  const std::vector<float> a = actual.to_vector();
+  expect_close(std::vector<double>(a.begin(), a.end()), ref, what);
+}
+
+class PyTorchReference : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const std::string probe = std::string(kPython) + " -c \"import torch\" >/dev/null 2>&1";
+    if (std::system(probe.c_str()) != 0) {
+      skip_reason_ = std::string(kPython) + " cannot import torch (install python3-torch to run these tests)";
+      return;
+    }
+    dir_ = fs::temp_directory_path() / ("myelin_pytorch_ref_" + std::to_string(::getpid()));
+    const std::string cmd = std::string(kPython) + " " + MYELIN_TESTS_DIR + "/pytorch/mlp_reference.py " +
+                            dir_.string();
+    script_status_ = std::system(cmd.c_str());
+  }
+  static void TearDownTestSuite() {
+    std::error_code ec;
+    if (!dir_.empty()) fs::remove_all(dir_, ec);
+  }
+  void SetUp() override {
+    if (!skip_reason_.empty()) GTEST_SKIP() << skip_reason_;
+    ASSERT_EQ(script_status_, 0) << "tests/pytorch/mlp_reference.py failed";
+  }
+
+  static RefFile load(const std::string& name) { return read_ref(dir_ / name); }
+
+  // Loads w0/*, checks predict() and evaluate(), then two train_on_batch steps: the gradients
+  // (left in Param.grad by the first step, taken at the initial weights) and the weights after each
+  // step. The updates (step - previous weights) are checked on their own too, since they are small
+  // next to the weights and a weight-level tolerance alone would hide an error in them. A float32
+  // weight holds its update only to its own resolution (half a unit in the last place, 6e-8 of the
+  // weight), which the update's tolerance adds: with lr 0.01 and small gradients the update can be
+  // 1e-5 of a weight near 0.3, where that resolution is 1e-3 of the update.
+  static void check_model(Sequential& model, RefFile& ref) {
+    const Tensor x = ref.at("x").to_tensor(), y = ref.at("y").to_tensor();
+    auto params = model.parameters();
+    std::vector<Tensor> w0;
+    for (const auto& p : params) w0.push_back(ref.at("w0/" + p.name).to_tensor());
+    model.set_weights(w0);
+
+    expect_close(model.predict(x, int(x.rows())), ref.at("pred"), "predict");
+    const double loss = model.evaluate(x, y, {.batch_size = int(x.rows())}).at("loss");
+    expect_close(std::vector<double>{loss}, ref.at("loss"), "evaluate loss");
+
+    std::vector<Tensor> before = w0;
+    for (int step = 1; step <= 2; ++step) {
+      const double batch_loss = model.train_on_batch(x, y);
+      if (step == 1) {
+        expect_close(std::vector<double>{batch_loss}, ref.at("loss"), "train_on_batch loss");
+        for (const auto& p : params) expect_close(*p.grad, ref.at("grad/" + p.name), "gradient of " + p.name);
+      }
+      const std::string tag = "step" + std::to_string(step) + "/";
+      for (size_t i = 0; i < params.size(); ++i) {
+        const RefTensor& want = ref.at(tag + params[i].name);
+        expect_close(*params[i].value, want, "weights " + tag + params[i].name);
+        RefTensor want_delta = want;
+        const RefTensor& prev = ref.at((step == 1 ? std::string("w0/") : std::string("step1/")) + params[i].name);
+        std::vector<double> got_delta(want.values.size()), resolution(want.values.size());
+        for (size_t k = 0; k < want.values.size(); ++k) {
+          want_delta.values[k] = want.values[k] - prev.values[k];
+          got_delta[k] = double((*params[i].value)[int64_t(k)]) - double(before[i][int64_t(k)]);
+          resolution[k] = 0x1p-24 * (std::abs(want.values[k]) + std::abs(prev.values[k]));
+        }
+        expect_close(got_delta, want_delta, "update " + tag + params[i].name, resolution);
+        before[i] = params[i].value->clone();
+      }
+    }
+  }
+
+  static inline std::string skip_reason_;
+  static inline fs::path dir_;
+  static inline int script_status_ = -1;
+};
+
+// 6 -> Dense 5 relu -> Dense 4 tanh -> Dense 3 softmax on 7 samples; sparse categorical
+// cross-entropy (myelin fuses softmax into it, torch takes cross_entropy of the logits); Keras's Adam.
+TEST_F(PyTorchReference, ClassifierAdam) {
+  RefFile ref = load("classifier.txt");
+  ASSERT_FALSE(ref.empty());
+  Sequential model({layers::Dense(5, "relu", Shape{6}), layers::Dense(4, "tanh"), layers::Dense(3, "softmax")});
+  model.compile(optimizers::Adam(0.01), "sparse_categorical_crossentropy");
+  check_model(model, ref);
+}
+
+// 13 -> Dense 10 relu -> Dense 1 on 9 samples; mean squared error; SGD with momentum 0.9.
+TEST_F(PyTorchReference, RegressionSgdMomentum) {
+  RefFile ref = load("regression.txt");
+  ASSERT_FALSE(ref.empty());
+  Sequential model({layers::Dense(10, "relu", Shape{13}), layers::Dense(1)});
+  model.compile(optimizers::SGD(0.01, 0.9), "mse");
+  check_model(model, ref);
+}
+
+}  // namespace
