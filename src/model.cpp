@@ -1,5 +1,6 @@
 #include "myelin/model.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <mutex>
@@ -63,10 +64,12 @@ void Sequential::add(LayerHandle handle) {
   if (layer->name().empty()) {
     // Keras numbers layers per class: dense, dense_1, dense_2...
     const std::string base = snake_case(layer->class_name() == "InputLayer" ? "Input" : layer->class_name());
-    int count = 0;
-    for (const auto& l : layers_)
-      if (l->class_name() == layer->class_name()) ++count;
-    layer->set_name(count == 0 ? base : base + "_" + std::to_string(count));
+    auto taken = [&](const std::string& n) {
+      return std::any_of(layers_.begin(), layers_.end(), [&](const auto& l) { return l->name() == n; });
+    };
+    std::string name = base;
+    for (int i = 1; taken(name); ++i) name = base + "_" + std::to_string(i);
+    layer->set_name(name);
   }
   for (const auto& l : layers_)
     if (l->name() == layer->name())
@@ -156,8 +159,7 @@ void Sequential::ensure_built(const Tensor& x, const char* what) {
 }
 
 void Sequential::check_inputs(const Tensor& x, const char* what) const {
-  const Shape sample(x.shape().begin() + 1, x.shape().end());
-  if (sample != input_shape_)
+  if (!std::equal(x.shape().begin() + 1, x.shape().end(), input_shape_.begin(), input_shape_.end()))
     throw ShapeError(std::string(what) + ": x has shape " + shape_to_string(x.shape()) + " but the model expects " +
                      shape_to_string(with_batch(-1, input_shape_), true));
   for (int64_t i = 0; i < x.size(); ++i)
@@ -403,12 +405,12 @@ int64_t Sequential::count_params() {
   return n;
 }
 
-Shape Sequential::input_shape() const {
+const Shape& Sequential::input_shape() const {
   if (!built_) throw Error("Sequential '" + name_ + "' is not built yet");
   return input_shape_;
 }
 
-Shape Sequential::output_shape() const {
+const Shape& Sequential::output_shape() const {
   if (!built_) throw Error("Sequential '" + name_ + "' is not built yet");
   return output_shapes_.back();
 }

@@ -126,7 +126,6 @@ TEST(Summary, MatchesKerasLayout) {
 
 // Keras 2 (print_summary in keras/utils/layer_utils.py) prints a blank row after every layer,
 // the last one included, before the closing '=' rule.
-// KNOWN FAILURE: myelin leaves out the blank row after the last layer.
 TEST(Summary, BlankRowAfterEveryLayerAsKeras) {
   Sequential m({layers::Dense(32, "relu", Shape{784}), layers::Dense(10, "softmax")});
   const auto lines = lines_without_trailing_spaces(m.summary_string());
@@ -450,9 +449,8 @@ TEST(Determinism, FitSeedFixesShuffling) {
   EXPECT_FALSE(same_weights(m1.get_weights(), m3.get_weights()));
 }
 
-// FitOptions.seed is documented to seed "shuffling and dropout for this call".
-// KNOWN FAILURE: dropout keeps the stream it got from the model at build time, so models that differ only
-// in their global seed still drop out differently under the same FitOptions.seed.
+// FitOptions.seed seeds "shuffling and dropout for this call": models that differ only in the global seed
+// they were built with (their dropout streams come from it) must train identically from equal weights.
 TEST(Determinism, FitSeedAlsoFixesDropout) {
   Blobs d(48);
   auto m1 = classifier(1, 0.3f), m2 = classifier(2, 0.3f);

@@ -102,8 +102,9 @@ class Sequential {
   int64_t count_params();
 
   const std::string& name() const { return name_; }
-  Shape input_shape() const;
-  Shape output_shape() const;
+  /// Per-sample input and output shapes (the model must be built).
+  const Shape& input_shape() const;
+  const Shape& output_shape() const;
   Optimizer& optimizer();
   const Loss& loss() const;
 

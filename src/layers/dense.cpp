@@ -13,13 +13,6 @@ Dense::Dense(int64_t units, const std::string& activation, DenseOptions options)
   name_ = options_.name;
 }
 
-Dense::Dense(int64_t units, const std::string& activation, Shape input_shape)
-    : Dense(units, activation, [&] {
-        DenseOptions o;
-        o.input_shape = std::move(input_shape);
-        return o;
-      }()) {}
-
 Shape Dense::build(const Shape& input_shape, Rng& rng) {
   if (input_shape.empty() || input_shape.back() <= 0)
     throw ShapeError("Dense '" + name_ + "' needs an input with a last dimension, got " + shape_to_string(input_shape));

@@ -23,8 +23,11 @@ class Dense : public Layer {
  public:
   /// `Dense(64, "relu")`; `Dense(10, "relu", {.input_shape = Shape{8}})`.
   explicit Dense(int64_t units, const std::string& activation = "linear", DenseOptions options = {});
-  /// Short form for a first layer: `Dense(10, "relu", Shape{8})`.
-  Dense(int64_t units, const std::string& activation, Shape input_shape);
+  /// Short form for a first layer: `Dense(10, "relu", Shape{8})`. (A template so that a braced
+  /// `{.input_shape = ...}` argument picks DenseOptions unambiguously.)
+  template <class S, class = std::enable_if_t<std::is_same_v<std::decay_t<S>, Shape>>>
+  Dense(int64_t units, const std::string& activation, S&& input_shape)
+      : Dense(units, activation, options_with_shape(std::forward<S>(input_shape))) {}
 
   std::string class_name() const override { return "Dense"; }
   Shape build(const Shape& input_shape, Rng& rng) override;
@@ -40,6 +43,11 @@ class Dense : public Layer {
   Tensor& bias() { return bias_; }
 
  private:
+  static DenseOptions options_with_shape(Shape s) {
+    DenseOptions o;
+    o.input_shape = std::move(s);
+    return o;
+  }
   int64_t units_;
   int64_t in_features_ = 0;
   ActivationKind activation_;

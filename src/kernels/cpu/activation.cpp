@@ -23,7 +23,12 @@ inline float softplus(float z) { return z > 0 ? z + std::log1p(std::exp(-z)) : s
 
 template <class F>
 void map_rows(int64_t rows, int64_t cols, F f) {
-#pragma omp parallel for schedule(static) if (rows * cols >= kParallelThreshold)
+  // A plain branch, not an OpenMP if() clause: libgomp allocates a one-thread team for a false if().
+  if (rows * cols < kParallelThreshold) {
+    for (int64_t r = 0; r < rows; ++r) f(r);
+    return;
+  }
+#pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) f(r);
 }
 
