@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "kernels/cpu/activation.hpp"
+#include "kernels/cpu/checks.hpp"
 #include "myelin/error.hpp"
 #include "progress_bar.hpp"
 
@@ -102,8 +103,12 @@ void Sequential::build(std::optional<Shape> input_shape) {
     }
     output_shapes_.push_back(shape);
   }
-  // The first layer's input gradient is never used: skip its GEMM.
-  for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->set_needs_input_grad(i > 0);
+  // Gradients only need to flow down to the first layer with parameters: that layer skips its
+  // input-gradient GEMM and the layers below it (Flatten, Input...) skip backward entirely.
+  first_trainable_ = layers_.size();
+  for (size_t i = 0; i < layers_.size() && first_trainable_ == layers_.size(); ++i)
+    if (!layers_[i]->params().empty()) first_trainable_ = i;
+  for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->set_needs_input_grad(i > first_trainable_);
   params_.clear();
   has_regularizers_ = false;
   for (auto& l : layers_)
@@ -162,11 +167,11 @@ void Sequential::check_inputs(const Tensor& x, const char* what) const {
   if (!std::equal(x.shape().begin() + 1, x.shape().end(), input_shape_.begin(), input_shape_.end()))
     throw ShapeError(std::string(what) + ": x has shape " + shape_to_string(x.shape()) + " but the model expects " +
                      shape_to_string(with_batch(-1, input_shape_), true));
-  for (int64_t i = 0; i < x.size(); ++i)
-    if (!std::isfinite(x[i]))
-      throw ValueError(std::string(what) + ": x holds " + std::to_string(x[i]) + " at row " +
-                       std::to_string(i / x.row_size()) + " (column " + std::to_string(i % x.row_size()) +
-                       "); inputs must be finite");
+  const int64_t i = kernels::first_non_finite(x.data(), x.size());
+  if (i >= 0)
+    throw ValueError(std::string(what) + ": x holds " + std::to_string(x[i]) + " at row " +
+                     std::to_string(i / x.row_size()) + " (column " + std::to_string(i % x.row_size()) +
+                     "); inputs must be finite");
 }
 
 void Sequential::check_data(const Tensor& x, const Tensor& y, const char* what) {
@@ -217,7 +222,7 @@ double Sequential::train_step(const Tensor& x, const Tensor& y) {
   double loss = step_loss_->compute(y, out, &loss_grad_);
   loss += regularization_penalty();
   const Tensor* g = &loss_grad_;
-  for (size_t i = layers_.size(); i-- > 0;) g = &layers_[i]->backward(*g);
+  for (size_t i = layers_.size(); i-- > first_trainable_;) g = &layers_[i]->backward(*g);
   if (has_regularizers_)
     for (const auto& p : params_)
       if (p.regularizer && p.regularizer->active()) p.regularizer->add_gradient(*p.value, *p.grad);

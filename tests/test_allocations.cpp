@@ -205,8 +205,9 @@ TEST(Allocations, TrainOnBatchSteadyStateAllocatesNothing) {
   });
   EXPECT_EQ(c.news, 0) << "operator new calls in 3 train_on_batch steps";
   EXPECT_EQ(c.mallocs, 0) << "malloc-family calls in 3 train_on_batch steps";
-  // oneDNN's packing buffers: at most one per matrix product (2 forward, 2 weight gradients, 1 input
-  // gradient per step), so they cannot grow with the number of steps either.
+  // oneDNN's packing buffers: at most one per matrix product (2 forward, 2 weight gradients and 1
+  // input gradient per step: the first Dense needs none, Flatten being its only layer below), so
+  // they cannot grow with the number of steps either.
   EXPECT_LE(g_posix_memaligns.load(), 3 * 5);
 }
 

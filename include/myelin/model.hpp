@@ -140,6 +140,7 @@ class Sequential {
   bool metrics_resolved_ = false;
   std::vector<Param> params_;
   bool has_regularizers_ = false;
+  size_t first_trainable_ = 0;  // index of the first layer with parameters
 
   // Buffers reused from batch to batch.
   Tensor loss_grad_, probs_, xb_, yb_;
