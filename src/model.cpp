@@ -107,13 +107,16 @@ void Sequential::build(std::optional<Shape> input_shape) {
   // input-gradient GEMM and the layers below it (Flatten, Input...) skip backward entirely.
   first_trainable_ = layers_.size();
   for (size_t i = 0; i < layers_.size() && first_trainable_ == layers_.size(); ++i)
-    if (!layers_[i]->params().empty()) first_trainable_ = i;
+    if (layers_[i]->count_params(/*trainable_only=*/true) > 0) first_trainable_ = i;
   for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->set_needs_input_grad(i > first_trainable_);
   params_.clear();
+  weights_.clear();
   has_regularizers_ = false;
   for (auto& l : layers_)
     for (auto p : l->params()) {
       p.name = l->name() + "/" + p.name;
+      weights_.push_back(p);
+      if (!p.trainable) continue;
       if (p.regularizer && p.regularizer->active()) has_regularizers_ = true;
       params_.push_back(p);
     }
@@ -385,14 +388,19 @@ std::vector<Param> Sequential::parameters() {
   return params_;
 }
 
+std::vector<Param> Sequential::weights() {
+  if (!built_) build();
+  return weights_;
+}
+
 std::vector<Tensor> Sequential::get_weights() {
   std::vector<Tensor> w;
-  for (const auto& p : parameters()) w.push_back(p.value->clone());
+  for (const auto& p : weights()) w.push_back(p.value->clone());
   return w;
 }
 
 void Sequential::set_weights(const std::vector<Tensor>& weights) {
-  auto ps = parameters();
+  auto ps = this->weights();
   if (weights.size() != ps.size())
     throw ValueError("set_weights: model '" + name_ + "' has " + std::to_string(ps.size()) + " weights, got " +
                      std::to_string(weights.size()));
@@ -406,7 +414,7 @@ void Sequential::set_weights(const std::vector<Tensor>& weights) {
 
 int64_t Sequential::count_params() {
   int64_t n = 0;
-  for (const auto& p : parameters()) n += p.value->size();
+  for (const auto& p : weights()) n += p.value->size();
   return n;
 }
 
@@ -445,20 +453,21 @@ std::string Sequential::summary_string() {
   const std::string rule(65, '_'), double_rule(65, '=');
   out << "Model: \"" << name_ << "\"\n" << rule << "\n";
   out << pad(" Layer (type)", 29) << pad("Output Shape", 26) << "Param #\n" << double_rule << "\n";
-  int64_t total = 0;
+  int64_t total = 0, trainable = 0;
   for (size_t i = 0; i < layers_.size(); ++i) {
     Layer& l = *layers_[i];
     if (l.class_name() == "InputLayer") continue;  // Keras leaves it out of a Sequential's table
     const int64_t np = l.count_params();
     total += np;
+    trainable += l.count_params(/*trainable_only=*/true);
     out << pad(" " + l.name() + " (" + l.class_name() + ")", 29)
         << pad(shape_to_string(with_batch(-1, output_shapes_[i]), true), 26) << np << "\n";
     out << "\n";
   }
   out << double_rule << "\n";
   out << "Total params: " << with_commas(total) << "\n";
-  out << "Trainable params: " << with_commas(total) << "\n";
-  out << "Non-trainable params: 0\n" << rule << "\n";
+  out << "Trainable params: " << with_commas(trainable) << "\n";
+  out << "Non-trainable params: " << with_commas(total - trainable) << "\n" << rule << "\n";
   return out.str();
 }
 

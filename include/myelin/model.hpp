@@ -96,7 +96,9 @@ class Sequential {
   std::shared_ptr<Layer> get_layer(const std::string& name) const;
   /// Every trainable parameter, named "layer/param" ("dense/kernel").
   std::vector<Param> parameters();
-  /// Copies of every parameter, in parameters() order; set_weights puts such a list back.
+  /// Every weight, trainable or not (BatchNormalization's moving statistics), named as parameters().
+  std::vector<Param> weights();
+  /// Copies of every weight, in weights() order (as Keras's get_weights); set_weights puts such a list back.
   std::vector<Tensor> get_weights();
   void set_weights(const std::vector<Tensor>& weights);
   int64_t count_params();
@@ -138,7 +140,8 @@ class Sequential {
   std::vector<MetricArg> metric_args_;
   std::vector<std::shared_ptr<Metric>> metrics_;
   bool metrics_resolved_ = false;
-  std::vector<Param> params_;
+  std::vector<Param> params_;   // trainable, in layer order: what the optimizer updates
+  std::vector<Param> weights_;  // every weight, non-trainable state included: what is saved
   bool has_regularizers_ = false;
   size_t first_trainable_ = 0;  // index of the first layer with parameters
 

@@ -5,6 +5,8 @@
 // layer owns, sized on the first batch and reused, so the steady-state training loop allocates nothing.
 #pragma once
 #include <memory>
+
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -17,12 +19,14 @@
 
 namespace myelin {
 
-/// A trainable tensor of a layer with its gradient.
+/// A tensor a layer owns: a trainable weight with its gradient, or non-trainable state that is
+/// saved with the weights but never sees the optimizer (BatchNormalization's moving statistics).
 struct Param {
   std::string name;  ///< "kernel", "bias" (the model prefixes the layer's name: "dense/kernel")
   Tensor* value;
-  Tensor* grad;
+  Tensor* grad;                    ///< null for non-trainable state
   const Regularizer* regularizer;  ///< null when none
+  bool trainable = true;
 };
 
 using ActivationKindOpt = std::optional<ActivationKind>;
@@ -52,9 +56,15 @@ class Layer {
   /// (first layer) the returned tensor may be empty.
   virtual const Tensor& backward(const Tensor& dy) = 0;
 
-  /// The trainable parameters (empty for layers without any).
+  /// The layer's weights, trainable ones first, then non-trainable state (empty for layers without any).
   virtual std::vector<Param> params() { return {}; }
-  int64_t count_params();
+  /// Number of weight values; with trainable_only, of the trainable ones.
+  int64_t count_params(bool trainable_only = false);
+
+  /// Keras's get_config(): the layer's constructor arguments as JSON ({"name": ..., "units": ...}),
+  /// the architecture half of a saved model. The base gives name, trainable and, when declared,
+  /// batch_input_shape; each layer adds its own arguments.
+  virtual nlohmann::json get_config() const;
 
   /// The activation applied at the layer's output, if any (used to fuse it with the loss).
   virtual ActivationKindOpt output_activation() const { return std::nullopt; }
