@@ -272,9 +272,9 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
   }
   if (val) check_data(val->x, val->y, "fit (validation_data)");
 
-  Rng rng = o.seed ? Rng(*o.seed) : rng_.split();
-  if (o.seed)
-    for (auto& l : layers_) l->reseed(rng);
+  // Each epoch's shuffle and dropout streams derive from (base, epoch) alone, so training resumed
+  // at epoch k (initial_epoch, BackupAndRestore) draws exactly what an uninterrupted run would.
+  const uint64_t base = o.seed ? *o.seed : rng_.next_u64();
   const int64_t n = x.rows();
   const int64_t bs = std::min<int64_t>(o.batch_size, n);
   const int64_t steps = (n + bs - 1) / bs;
@@ -297,6 +297,8 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
   for (int epoch = o.initial_epoch; epoch < o.epochs && !stop_training; ++epoch) {
     if (o.verbose) std::printf("Epoch %d/%d\n", epoch + 1, o.epochs);
     for (auto& c : cbs) c->on_epoch_begin(epoch, logs);
+    Rng rng(base ^ (0x9e3779b97f4a7c15ULL * uint64_t(epoch + 1)));
+    for (auto& l : layers_) l->reseed(rng);
     std::iota(order_.begin(), order_.end(), 0);
     if (o.shuffle) rng.shuffle(order_);
     for (auto& m : metrics_) m->reset();
