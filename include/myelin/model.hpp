@@ -116,7 +116,8 @@ class Sequential {
  private:
   void check_compiled(const char* what) const;
   void ensure_built(const Tensor& x, const char* what);
-  void check_inputs(const Tensor& x, const char* what) const;
+  void check_input_shape(const Tensor& x, const char* what) const;
+  void check_inputs(const Tensor& x, const char* what) const;  // shape, and every value finite
   void check_data(const Tensor& x, const Tensor& y, const char* what);
   void prepare_head();
   void resolve_metrics(const Tensor& y);
