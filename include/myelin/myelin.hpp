@@ -16,6 +16,7 @@
 #include "myelin/layers/flatten.hpp"
 #include "myelin/layers/input.hpp"
 #include "myelin/layers/layer.hpp"
+#include "myelin/layers/normalization.hpp"
 #include "myelin/losses.hpp"
 #include "myelin/metrics.hpp"
 #include "myelin/model.hpp"

@@ -1,0 +1,104 @@
+#include "myelin/layers/normalization.hpp"
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "myelin/error.hpp"
+
+namespace myelin::layers {
+
+namespace {
+// Keras divides by max(sqrt(variance), epsilon) so a constant feature does not blow up.
+constexpr float kEpsilon = 1e-7f;
+}  // namespace
+
+Normalization::Normalization(std::optional<Shape> input_shape, std::vector<float> mean, std::vector<float> variance) {
+  input_shape_ = std::move(input_shape);
+  if (mean.size() != variance.size())
+    throw ValueError("Normalization: mean has " + std::to_string(mean.size()) + " values but variance has " +
+                     std::to_string(variance.size()));
+  if (!mean.empty()) {
+    features_ = int64_t(mean.size());
+    mean_ = Tensor({features_}, mean);
+    variance_ = Tensor({features_}, variance);
+    update_inverse_std();
+  }
+}
+
+void Normalization::update_inverse_std() {
+  inv_std_.resize(size_t(features_));
+  for (int64_t i = 0; i < features_; ++i) inv_std_[i] = 1.f / std::max(std::sqrt(variance_[i]), kEpsilon);
+}
+
+void Normalization::adapt(const Tensor& data) {
+  const int64_t f = data.ndim() >= 2 ? data.dim(-1) : 1;
+  if (built_ && f != features_)
+    throw ShapeError("Normalization '" + name_ + "': adapt() got " + std::to_string(f) + " features, built for " +
+                     std::to_string(features_));
+  if (data.size() == 0) throw ValueError("Normalization: adapt() needs at least one row");
+  const int64_t rows = data.size() / f;
+  std::vector<double> sum(size_t(f), 0.0), sq(size_t(f), 0.0);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < f; ++c) sum[c] += data[r * f + c];
+  for (int64_t c = 0; c < f; ++c) sum[c] /= double(rows);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < f; ++c) {
+      const double d = data[r * f + c] - sum[c];
+      sq[c] += d * d;
+    }
+  features_ = f;
+  mean_ = Tensor({f});
+  variance_ = Tensor({f});
+  for (int64_t c = 0; c < f; ++c) {
+    mean_[c] = float(sum[c]);
+    variance_[c] = float(sq[c] / double(rows));
+  }
+  update_inverse_std();
+}
+
+Shape Normalization::build(const Shape& input_shape, Rng&) {
+  if (input_shape.empty()) throw ShapeError("Normalization '" + name_ + "' needs a non-scalar input");
+  if (features_ == 0) {
+    // Not adapted: the identity until adapt() or loaded weights say otherwise.
+    features_ = input_shape.back();
+    mean_ = Tensor({features_});
+    variance_ = Tensor::full({features_}, 1.f);
+    update_inverse_std();
+  } else if (input_shape.back() != features_) {
+    throw ShapeError("Normalization '" + name_ + "' has statistics for " + std::to_string(features_) +
+                     " features but receives input shape " + shape_to_string(with_batch(-1, input_shape), true));
+  }
+  built_ = true;
+  return input_shape;
+}
+
+const Tensor& Normalization::forward(const Tensor& x, bool) {
+  // Loaded weights may have replaced the statistics since the last batch.
+  update_inverse_std();
+  y_.resize(x.shape());
+  const int64_t rows = x.size() / features_;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < features_; ++c)
+      y_[r * features_ + c] = (x[r * features_ + c] - mean_[c]) * inv_std_[size_t(c)];
+  return y_;
+}
+
+const Tensor& Normalization::backward(const Tensor& dy) {
+  dx_.resize(dy.shape());
+  const int64_t rows = dy.size() / features_;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < features_; ++c) dx_[r * features_ + c] = dy[r * features_ + c] * inv_std_[size_t(c)];
+  return dx_;
+}
+
+std::vector<Param> Normalization::params() {
+  return {{"mean", &mean_, nullptr, nullptr, false}, {"variance", &variance_, nullptr, nullptr, false}};
+}
+
+nlohmann::json Normalization::get_config() const {
+  nlohmann::json c = Layer::get_config();
+  c["axis"] = -1;
+  return c;
+}
+
+}  // namespace myelin::layers
