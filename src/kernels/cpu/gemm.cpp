@@ -1,6 +1,7 @@
 #include "kernels/cpu/gemm.hpp"
 
 #include <oneapi/dnnl/dnnl.h>
+#include <omp.h>
 
 #include <string>
 
@@ -11,9 +12,15 @@ namespace myelin::kernels {
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
+  // Below ~64k multiply-adds the second thread's fork and join cost more than its share of the
+  // work: batch-1 inference took 3.7 us on two threads against 1.4 on one (bench/README.md).
+  const bool small = M * N * K < (1 << 16);
+  const int threads = small ? omp_get_max_threads() : 1;
+  if (threads > 1) omp_set_num_threads(1);
   // oneDNN's sgemm is row-major and was the fastest candidate measured at every size the
   // models use, down to batch 1 and 10x10x10, where plain loops lost (bench/README.md, "GEMM").
   dnnl_status_t st = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  if (threads > 1) omp_set_num_threads(threads);
   if (st != dnnl_success) throw Error("dnnl_sgemm failed with status " + std::to_string(static_cast<int>(st)));
 }
 
