@@ -10,6 +10,8 @@
 #include "kernels/cpu/activation.hpp"
 #include "kernels/cpu/checks.hpp"
 #include "myelin/error.hpp"
+#include "batch_prefetcher.hpp"
+#include "myelin/threading.hpp"
 #include "progress_bar.hpp"
 
 namespace myelin {
@@ -46,6 +48,28 @@ std::string layer_label(const Layer& l, size_t index) {
 
 int64_t last_width(const Shape& s) { return s.empty() ? 1 : s.back(); }
 }  // namespace
+
+namespace {
+// Below this many forward FLOPs per input value a model counts as light (bench/README.md, "Batch
+// prefetching"): the MLP has 64, the CNN thousands.
+constexpr int64_t kLightModelFlopsPerInput = 1024;
+
+// Sets the kernels' thread count for a scope and restores it, even when training throws.
+class ThreadCountGuard {
+ public:
+  explicit ThreadCountGuard(int n) : saved_(num_threads()) { set_num_threads(n); }
+  ~ThreadCountGuard() { set_num_threads(saved_); }
+
+ private:
+  int saved_;
+};
+}  // namespace
+
+int64_t Sequential::forward_flops_per_sample() const {
+  int64_t total = 0;
+  for (const auto& l : layers_) total += l->flops_per_sample();
+  return total;
+}
 
 void set_random_seed(uint64_t seed) {
   std::lock_guard<std::mutex> lock(g_seed_mutex);
@@ -283,10 +307,15 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
   const int64_t bs = std::min<int64_t>(o.batch_size, n);
   const int64_t steps = (n + bs - 1) / bs;
   order_.resize(n);
-  Shape xb_shape = with_batch(bs, input_shape_), yb_shape = y.shape();
-  yb_shape[0] = bs;
-  xb_.resize(xb_shape);
-  yb_.resize(yb_shape);
+  // A light model (little arithmetic per input value, as an MLP) spends much of its step copying
+  // scattered rows out of memory: one thread then gathers the next batch in the background while
+  // the others compute (MLP epoch 0.053 s -> 0.043 s on two cores). A heavy model keeps every thread
+  // for arithmetic. The choice depends on the model and the thread count only, never on timing, so
+  // results stay reproducible for a given thread count.
+  const int threads = num_threads();
+  const bool background = threads > 1 && forward_flops_per_sample() < kLightModelFlopsPerInput * x.row_size();
+  ThreadCountGuard compute_threads(background ? threads - 1 : threads);
+  BatchPrefetcher batches(x, y, bs, background);
 
   std::vector<std::shared_ptr<Callback>> cbs;
   for (const auto& c : o.callbacks) {
@@ -305,20 +334,17 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
     for (auto& l : layers_) l->reseed(rng);
     std::iota(order_.begin(), order_.end(), 0);
     if (o.shuffle) rng.shuffle(order_);
+    batches.start_epoch(order_);
     for (auto& m : metrics_) m->reset();
     ProgressBar bar(steps, o.verbose);
     double loss_sum = 0;
     int64_t seen = 0;
     for (int64_t s = 0; s < steps && !stop_training; ++s) {
-      const int64_t b0 = s * bs, count = std::min(bs, n - b0);
-      xb_shape[0] = yb_shape[0] = count;
-      xb_.resize(xb_shape);
-      yb_.resize(yb_shape);
-      xb_.gather_rows_from(x, order_.data() + b0, count);
-      yb_.gather_rows_from(y, order_.data() + b0, count);
+      const auto [xb, yb] = batches.next();
+      const int64_t count = xb->rows();
       if (!cbs.empty())
         for (auto& c : cbs) c->on_train_batch_begin(int(s), batch_logs);
-      const double batch_loss = train_step(xb_, yb_);
+      const double batch_loss = train_step(*xb, *yb);
       loss_sum += batch_loss * double(count);
       seen += count;
       if (!cbs.empty() || o.verbose == 1) {

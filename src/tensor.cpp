@@ -119,7 +119,7 @@ Tensor Tensor::gather_rows(const std::vector<int64_t>& indices) const {
   return t;
 }
 
-void Tensor::gather_rows_from(const Tensor& src, const int64_t* indices, int64_t count) {
+void Tensor::gather_rows_from(const Tensor& src, const int64_t* indices, int64_t count, bool use_threads) {
   const int64_t rs = src.row_size();
   if (count * rs > size_) throw ShapeError("gather_rows_from: destination too small");
   for (int64_t i = 0; i < count; ++i)
@@ -128,7 +128,7 @@ void Tensor::gather_rows_from(const Tensor& src, const int64_t* indices, int64_t
   // Scattered rows come from main memory: two threads fetch them faster than one (bench/README.md).
   // (A plain branch: an OpenMP if() clause would allocate a thread team even when false.)
   auto copy_row = [&](int64_t i) { std::memcpy(data_ + i * rs, src.data_ + indices[i] * rs, rs * sizeof(float)); };
-  if (count * rs < (1 << 16)) {
+  if (!use_threads || count * rs < (1 << 16)) {
     for (int64_t i = 0; i < count; ++i) copy_row(i);
   } else {
 #pragma omp parallel for schedule(static)
@@ -156,6 +156,14 @@ void Tensor::alias(const Tensor& src, const Shape& shape) {
   capacity_ = src.capacity_;
   size_ = src.size_;
   shape_ = shape;
+}
+
+void Tensor::resize_rows(int64_t rows) {
+  const int64_t n = rows * row_size();
+  if (shape_.empty() || rows < 0 || n > capacity_)
+    throw ShapeError("resize_rows(" + std::to_string(rows) + ") beyond the storage of " + shape_to_string(shape_));
+  shape_[0] = rows;
+  size_ = n;
 }
 
 void Tensor::fill(float value) {

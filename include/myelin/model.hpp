@@ -114,6 +114,7 @@ class Sequential {
   bool stop_training = false;
 
  private:
+  int64_t forward_flops_per_sample() const;
   void check_compiled(const char* what) const;
   void ensure_built(const Tensor& x, const char* what);
   void check_input_shape(const Tensor& x, const char* what) const;
@@ -147,7 +148,7 @@ class Sequential {
   size_t first_trainable_ = 0;  // index of the first layer with parameters
 
   // Buffers reused from batch to batch.
-  Tensor loss_grad_, probs_, xb_, yb_;
+  Tensor loss_grad_, probs_;
   std::vector<int64_t> order_;
 };
 

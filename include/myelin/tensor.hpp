@@ -64,7 +64,8 @@ class Tensor {
   /// Copy of the given rows, in that order (for shuffling and splitting).
   Tensor gather_rows(const std::vector<int64_t>& indices) const;
   /// Copies the given rows of `src` into this tensor, which must already be sized for them.
-  void gather_rows_from(const Tensor& src, const int64_t* indices, int64_t count);
+  /// With use_threads, a large copy is shared among the kernel threads.
+  void gather_rows_from(const Tensor& src, const int64_t* indices, int64_t count, bool use_threads = true);
 
   /// Gives this tensor the shape, reusing its storage when it is large enough (contents are
   /// then unspecified). Used for layer buffers, so the steady-state training loop allocates nothing.
@@ -72,6 +73,8 @@ class Tensor {
   /// Makes this tensor a view of `src`'s storage with another shape of the same size. Unlike
   /// `*this = src.reshape(shape)` it allocates nothing when this tensor's shape has the capacity.
   void alias(const Tensor& src, const Shape& shape);
+  /// Sets the first dimension to `rows` within the storage already held (ShapeError beyond it).
+  void resize_rows(int64_t rows);
   void fill(float value);
   /// Copies values from a tensor of the same size.
   void copy_from(const Tensor& other);

@@ -17,6 +17,7 @@ Shape Dense::build(const Shape& input_shape, Rng& rng) {
   if (input_shape.empty() || input_shape.back() <= 0)
     throw ShapeError("Dense '" + name_ + "' needs an input with a last dimension, got " + shape_to_string(input_shape));
   in_features_ = input_shape.back();
+  rows_per_sample_ = shape_size(input_shape) / in_features_;
   kernel_ = Tensor({in_features_, units_});
   kernel_grad_ = Tensor({in_features_, units_});
   initializers::fill(options_.kernel_initializer, kernel_, in_features_, units_, rng);

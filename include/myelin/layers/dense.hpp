@@ -34,6 +34,7 @@ class Dense : public Layer {
   const Tensor& forward(const Tensor& x, bool training) override;
   const Tensor& backward(const Tensor& dy) override;
   std::vector<Param> params() override;
+  int64_t flops_per_sample() const override { return 2 * in_features_ * units_ * rows_per_sample_; }
   ActivationKindOpt output_activation() const override { return activation_; }
 
   int64_t units() const { return units_; }
@@ -50,6 +51,7 @@ class Dense : public Layer {
   }
   int64_t units_;
   int64_t in_features_ = 0;
+  int64_t rows_per_sample_ = 1;  // Dense over the last axis of a 3-D input runs once per leading position
   ActivationKind activation_;
   ActivationKind act_ = ActivationKind::Linear;  // the one the last forward applied
   DenseOptions options_;

@@ -73,6 +73,10 @@ class Layer {
   /// (output_activation()) is unchanged.
   void set_output_logits(bool v) { output_logits_ = v; }
 
+  /// Floating-point operations of forward() per sample (once built): how heavy the layer is.
+  /// Element-wise layers may leave it at 0.
+  virtual int64_t flops_per_sample() const { return 0; }
+
   /// Reseeds the layer's own random stream (dropout masks) from `rng`; fit() calls it when given a seed.
   virtual void reseed(Rng& /*rng*/) {}
 

@@ -1,0 +1,48 @@
+// BatchPrefetcher: gathers the next training batch on a background thread while the current one
+// trains, so that copying scattered rows out of main memory (a fifth of an MLP epoch when done in
+// line) overlaps the arithmetic. Two buffers alternate: batch s+1 is written into the buffer that
+// batch s-1 used, which the training step has finished with by the time batch s is asked for.
+#pragma once
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "myelin/tensor.hpp"
+
+namespace myelin {
+
+class BatchPrefetcher {
+ public:
+  /// Batches of `batch_size` rows of x and y; `background` false gathers in line (one thread setting).
+  BatchPrefetcher(const Tensor& x, const Tensor& y, int64_t batch_size, bool background);
+  ~BatchPrefetcher();
+  BatchPrefetcher(const BatchPrefetcher&) = delete;
+  BatchPrefetcher& operator=(const BatchPrefetcher&) = delete;
+
+  /// Starts an epoch over rows in `order` (which must stay unchanged until the epoch's last next()).
+  void start_epoch(const std::vector<int64_t>& order);
+  /// The inputs and targets of the epoch's next batch; starts gathering the one after it.
+  std::pair<const Tensor*, const Tensor*> next();
+
+ private:
+  void gather(int slot, int64_t step);
+  void request(int slot, int64_t step);
+  void worker();
+
+  Tensor x_, y_;
+  int64_t batch_size_, steps_ = 0, step_ = 0;
+  const std::vector<int64_t>* order_ = nullptr;
+  Tensor xb_[2], yb_[2];
+
+  bool background_;
+  std::thread thread_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  int64_t requested_step_[2] = {-1, -1}, ready_step_[2] = {-1, -1};
+  bool pending_[2] = {false, false};
+  bool stop_ = false;
+};
+
+}  // namespace myelin

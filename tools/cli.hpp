@@ -1,0 +1,42 @@
+// The `myelin` command-line program: shared pieces of its commands.
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+#include <myelin/myelin.hpp>
+
+namespace cli {
+
+/// Where a command's data comes from: a CSV file with a target column, or a pair of IDX files.
+struct DataArgs {
+  std::string csv;
+  std::string target;  ///< column name, or an index (negative from the end); empty: the last column
+  char delimiter = ',';
+  int skip_rows = 0;
+  bool no_header = false;
+  std::string images, labels;  ///< IDX files (.gz or raw); images are scaled to [0, 1]
+};
+
+/// Adds --data/--target/--delimiter/--skip-rows/--no-header/--images/--labels to a command.
+void add_data_options(CLI::App& cmd, DataArgs& args);
+
+/// Loads x and y as the options say. With `need_target` false a CSV is read without a target
+/// column unless --target names one (which is then dropped). Throws myelin errors naming the file.
+myelin::datasets::Split load_data(const DataArgs& args, bool need_target);
+
+/// A user error: printed as "myelin: error: ..." with exit status 1.
+struct UserError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+void register_train(CLI::App& app);
+void register_evaluate(CLI::App& app);
+void register_predict(CLI::App& app);
+void register_summary(CLI::App& app);
+void register_plot(CLI::App& app);
+
+/// The history CSV that `train` writes next to the model: "model.safetensors" -> "model.history.csv".
+std::string history_path_for(const std::string& model_path);
+
+}  // namespace cli

@@ -1,0 +1,72 @@
+#include <cstdlib>
+
+#include "cli.hpp"
+
+namespace cli {
+
+void add_data_options(CLI::App& cmd, DataArgs& a) {
+  cmd.add_option("--data", a.csv, "CSV file (plain or .gz) with one row per sample");
+  cmd.add_option("--target", a.target, "target column of the CSV: its name, or its index (negative counts from the end)");
+  cmd.add_option("--delimiter", a.delimiter, "CSV cell separator (default ',')");
+  cmd.add_option("--skip-rows", a.skip_rows, "lines to skip at the top of the CSV")->check(CLI::NonNegativeNumber);
+  cmd.add_flag("--no-header", a.no_header, "the CSV has no line of column names");
+  cmd.add_option("--images", a.images, "IDX file of inputs (MNIST format, .gz or raw); scaled to [0, 1]");
+  cmd.add_option("--labels", a.labels, "IDX file of labels, with --images");
+}
+
+namespace {
+bool is_integer(const std::string& s) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  std::strtol(s.c_str(), &end, 10);
+  return *end == '\0';
+}
+}  // namespace
+
+myelin::datasets::Split load_data(const DataArgs& a, bool need_target) {
+  using namespace myelin;
+  if (!a.csv.empty() && !a.images.empty()) throw UserError("give either --data (CSV) or --images/--labels (IDX), not both");
+  if (!a.images.empty()) {
+    Tensor images = data::read_idx(a.images);
+    if (images.ndim() < 2) throw UserError("'" + a.images + "' holds " + std::to_string(images.ndim()) + "-D data, not samples");
+    // Byte images are scaled to [0, 1] as datasets::fashion_mnist() does; 3-D data gains a channel axis (NHWC).
+    images = images / 255.f;
+    if (images.ndim() == 3) images = images.reshape({images.dim(0), images.dim(1), images.dim(2), 1});
+    Tensor labels;
+    if (!a.labels.empty()) {
+      labels = data::read_idx(a.labels);
+      if (labels.rows() != images.rows())
+        throw UserError("'" + a.images + "' has " + std::to_string(images.rows()) + " samples but '" + a.labels + "' has " +
+                        std::to_string(labels.rows()) + " labels");
+      labels = labels.reshape({labels.rows(), labels.size() / std::max<int64_t>(labels.rows(), 1)});
+    } else if (need_target) {
+      throw UserError("--images needs --labels here");
+    }
+    return {images, labels};
+  }
+  if (a.csv.empty()) throw UserError("no data given: use --data FILE.csv or --images/--labels");
+  data::CsvOptions o;
+  o.delimiter = a.delimiter;
+  o.skip_rows = a.skip_rows;
+  o.header = !a.no_header;
+  if (a.target.empty()) {
+    o.no_target = !need_target;  // the last column is the target only when one is needed
+  } else if (is_integer(a.target)) {
+    o.target_index = std::atoi(a.target.c_str());
+  } else {
+    o.target_column = a.target;
+  }
+  auto csv = data::read_csv(a.csv, o);
+  return {csv.x, csv.y};
+}
+
+std::string history_path_for(const std::string& model_path) {
+  const auto dot = model_path.find_last_of('.');
+  const auto slash = model_path.find_last_of('/');
+  const std::string stem = (dot != std::string::npos && (slash == std::string::npos || dot > slash))
+                               ? model_path.substr(0, dot)
+                               : model_path;
+  return stem + ".history.csv";
+}
+
+}  // namespace cli

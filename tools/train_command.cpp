@@ -1,0 +1,127 @@
+// `myelin train`: build a model from a Keras-shaped JSON architecture, train it on CSV or IDX data,
+// save it and its history.
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "cli.hpp"
+
+namespace cli {
+
+namespace {
+struct TrainArgs {
+  std::string model_json, output;
+  DataArgs data;
+  double validation_split = 0.0;
+  int epochs = 10, batch_size = 32, verbose = 1, threads = 0;
+  std::string optimizer = "adam", loss;
+  double learning_rate = -1;
+  std::vector<std::string> metrics;
+  bool standardize = false;
+  uint64_t seed = 0;
+};
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw UserError("cannot read '" + path + "'");
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The architecture may be Keras's whole {"class_name": "Sequential", "config": {...}}, its config
+// {"layers": [...]}, or just the list of layers.
+std::string as_keras_model_json(const std::string& text, const std::string& path) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw UserError("'" + path + "' is not valid JSON: " + e.what());
+  }
+  if (j.is_array()) j = {{"class_name", "Sequential"}, {"config", {{"name", "sequential"}, {"layers", j}}}};
+  else if (j.is_object() && j.contains("layers")) j = {{"class_name", "Sequential"}, {"config", j}};
+  return j.dump();
+}
+
+// Keras users name the loss; when they don't, the output layer says what the problem is.
+std::string default_loss(const myelin::Sequential& model) {
+  const auto act = model.layers().back()->output_activation();
+  if (act == myelin::ActivationKind::Softmax) return "sparse_categorical_crossentropy";
+  if (act == myelin::ActivationKind::Sigmoid) return "binary_crossentropy";
+  return "mse";
+}
+
+void write_history(const myelin::History& h, const std::string& path) {
+  myelin::io::write_file_atomically(path, [&](std::ostream& out) {
+    out << "epoch";
+    for (const auto& [k, v] : h.history) out << "," << k;
+    out << "\n";
+    for (size_t e = 0; e < h.epochs.size(); ++e) {
+      out << h.epochs[e];
+      for (const auto& [k, v] : h.history) out << "," << v[e];
+      out << "\n";
+    }
+  });
+}
+
+void run(const TrainArgs& a) {
+  using namespace myelin;
+  set_num_threads(a.threads);
+  set_random_seed(a.seed);
+  auto data = load_data(a.data, /*need_target=*/true);
+  Sequential parsed = model_from_json(as_keras_model_json(read_text(a.model_json), a.model_json));
+
+  Sequential model(parsed.name());
+  if (a.standardize) {
+    // Statistics from the training rows only: fit() holds out the last validation_split of them.
+    const int64_t n_train = int64_t(double(data.x.rows()) * (1.0 - a.validation_split));
+    layers::Normalization norm(Shape(data.x.shape().begin() + 1, data.x.shape().end()));
+    norm.adapt(data.x.rows(0, std::max<int64_t>(n_train, 1)));
+    model.add(norm);
+  }
+  for (const auto& l : parsed.layers()) model.add(l);
+
+  auto optimizer = optimizers::get(a.optimizer);
+  if (a.learning_rate >= 0) optimizer->set_learning_rate(a.learning_rate);
+  const std::string loss = a.loss.empty() ? default_loss(model) : a.loss;
+  std::vector<MetricArg> metrics(a.metrics.begin(), a.metrics.end());
+  if (a.metrics.empty()) metrics.push_back(loss == "mse" ? "mae" : "accuracy");
+  model.compile(optimizer, loss, metrics);
+
+  callbacks::TerminateOnNaN nan_guard;
+  History history = model.fit(data.x, data.y,
+                              {.epochs = a.epochs, .batch_size = a.batch_size, .validation_split = a.validation_split,
+                               .callbacks = {nan_guard}, .verbose = a.verbose});
+  if (nan_guard.terminated()) throw UserError("training stopped: the loss became NaN or infinite (try a lower --learning-rate)");
+  model.save(a.output);
+  write_history(history, history_path_for(a.output));
+  std::printf("saved model to %s and history to %s\n", a.output.c_str(), history_path_for(a.output).c_str());
+  for (const auto& [k, v] : history.history) std::printf("%s=%.6g\n", k.c_str(), v.back());
+}
+}  // namespace
+
+void register_train(CLI::App& app) {
+  auto a = std::make_shared<TrainArgs>();
+  auto* cmd = app.add_subcommand("train", "train a model described in JSON on CSV or IDX data");
+  cmd->add_option("--model", a->model_json, "architecture: Keras-shaped JSON (a list of {class_name, config} layers)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--output", a->output, "where to save the trained model (.safetensors)")->required();
+  add_data_options(*cmd, a->data);
+  cmd->add_option("--validation-split", a->validation_split, "fraction of rows (the last ones) held out for validation")
+      ->check(CLI::Range(0.0, 0.99));
+  cmd->add_option("--epochs", a->epochs, "training epochs (default 10)")->check(CLI::PositiveNumber);
+  cmd->add_option("--batch-size", a->batch_size, "samples per step (default 32)")->check(CLI::PositiveNumber);
+  cmd->add_option("--optimizer", a->optimizer, "sgd, adam, adamw, rmsprop or adagrad (default adam)");
+  cmd->add_option("--learning-rate", a->learning_rate, "learning rate (default: the optimizer's, as Keras)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--loss", a->loss, "loss (default: from the output layer: softmax -> sparse_categorical_crossentropy, sigmoid -> binary_crossentropy, else mse)");
+  cmd->add_option("--metrics", a->metrics, "comma-separated metrics (default: accuracy, or mae for mse)")->delimiter(',');
+  cmd->add_flag("--standardize", a->standardize, "standardise inputs with statistics of the training rows (kept in the model)");
+  cmd->add_option("--seed", a->seed, "seed for initialisation, shuffling and dropout (default 0)");
+  cmd->add_option("--threads", a->threads, "threads to compute with (default: all cores)");
+  cmd->add_option("--verbose", a->verbose, "0 silent, 1 progress bar, 2 one line per epoch (default 1)")->check(CLI::Range(0, 2));
+  cmd->callback([a] { run(*a); });
+}
+
+}  // namespace cli
