@@ -53,6 +53,8 @@ namespace {
 // Below this many forward FLOPs per input value a model counts as light (bench/README.md, "Batch
 // prefetching"): the MLP has 64, the CNN thousands.
 constexpr int64_t kLightModelFlopsPerInput = 1024;
+// Batches smaller than this many values are gathered in line.
+constexpr int64_t kMinPrefetchValues = 1 << 16;
 
 // Sets the kernels' thread count for a scope and restores it, even when training throws.
 class ThreadCountGuard {
@@ -310,10 +312,12 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
   // A light model (little arithmetic per input value, as an MLP) spends much of its step copying
   // scattered rows out of memory: one thread then gathers the next batch in the background while
   // the others compute (MLP epoch 0.053 s -> 0.043 s on two cores). A heavy model keeps every thread
-  // for arithmetic. The choice depends on the model and the thread count only, never on timing, so
-  // results stay reproducible for a given thread count.
+  // for arithmetic, and a small batch is not worth a hand-over between threads (~50 us). The choice
+  // depends on the model, the batch and the thread count only, never on timing, so results stay
+  // reproducible for a given thread count.
   const int threads = num_threads();
-  const bool background = threads > 1 && forward_flops_per_sample() < kLightModelFlopsPerInput * x.row_size();
+  const bool background = threads > 1 && bs * x.row_size() >= kMinPrefetchValues &&
+                          forward_flops_per_sample() < kLightModelFlopsPerInput * x.row_size();
   ThreadCountGuard compute_threads(background ? threads - 1 : threads);
   BatchPrefetcher batches(x, y, bs, background);
 
