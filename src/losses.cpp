@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <nlohmann/json.hpp>
+
 #include "myelin/error.hpp"
 
 namespace myelin {
@@ -57,7 +59,24 @@ void Loss::check_targets(const Tensor& y_true, const Shape& output_shape) const 
                      " do not match the model's output shape " + shape_to_string(with_batch(-1, output_shape), true));
 }
 
+nlohmann::json Loss::get_config() const { return nlohmann::json::object(); }
+
 namespace losses {
+
+nlohmann::json Huber::get_config() const { return {{"delta", delta_}}; }
+nlohmann::json BinaryCrossentropy::get_config() const { return {{"from_logits", from_logits_}}; }
+nlohmann::json CategoricalCrossentropy::get_config() const { return {{"from_logits", from_logits_}}; }
+nlohmann::json SparseCategoricalCrossentropy::get_config() const { return {{"from_logits", from_logits_}}; }
+
+std::shared_ptr<Loss> from_config(const std::string& name, const nlohmann::json& config) {
+  const bool logits = config.is_object() && config.value("from_logits", false);
+  if (name == "huber" && config.is_object() && config.contains("delta"))
+    return std::make_shared<Huber>(config["delta"].get<float>());
+  if (name == "binary_crossentropy") return std::make_shared<BinaryCrossentropy>(logits);
+  if (name == "categorical_crossentropy") return std::make_shared<CategoricalCrossentropy>(logits);
+  if (name == "sparse_categorical_crossentropy") return std::make_shared<SparseCategoricalCrossentropy>(logits);
+  return get(name);
+}
 
 double MeanSquaredError::compute(const Tensor& t, const Tensor& p, Tensor* g) const {
   return elementwise_mean(t, p, g, [](float e) { return double(e) * e; }, [](float e) { return 2.f * e; });

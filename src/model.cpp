@@ -329,9 +329,12 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
   History history;
   stop_training = false;
   Logs logs, batch_logs;
+  resume_epoch = -1;
   for (auto& c : cbs) c->on_train_begin(logs);
+  const int first_epoch = resume_epoch >= 0 ? resume_epoch : o.initial_epoch;
+  resume_epoch = -1;
 
-  for (int epoch = o.initial_epoch; epoch < o.epochs && !stop_training; ++epoch) {
+  for (int epoch = first_epoch; epoch < o.epochs && !stop_training; ++epoch) {
     if (o.verbose) std::printf("Epoch %d/%d\n", epoch + 1, o.epochs);
     for (auto& c : cbs) c->on_epoch_begin(epoch, logs);
     Rng rng(base ^ (0x9e3779b97f4a7c15ULL * uint64_t(epoch + 1)));

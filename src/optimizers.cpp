@@ -4,6 +4,8 @@
 #include <cctype>
 #include <cmath>
 
+#include <nlohmann/json.hpp>
+
 #include "myelin/error.hpp"
 
 namespace myelin {
@@ -49,11 +51,30 @@ void Optimizer::clip(const std::vector<Param>& params) {
   }
 }
 
+void Optimizer::ensure_built(const std::vector<Param>& params) {
+  if (built_) return;
+  build(params);
+  built_ = true;
+  param_count_ = params.size();
+}
+
+nlohmann::json Optimizer::get_config() const {
+  return {{"learning_rate", learning_rate()},
+          {"clipnorm", options_.clipnorm > 0 ? nlohmann::json(options_.clipnorm) : nlohmann::json(nullptr)},
+          {"clipvalue", options_.clipvalue > 0 ? nlohmann::json(options_.clipvalue) : nlohmann::json(nullptr)},
+          {"global_clipnorm",
+           options_.global_clipnorm > 0 ? nlohmann::json(options_.global_clipnorm) : nlohmann::json(nullptr)}};
+}
+
+namespace detail {
+void add_slots(std::vector<std::pair<std::string, Tensor*>>& out, const char* slot, std::vector<Tensor>& tensors) {
+  for (size_t i = 0; i < tensors.size(); ++i) out.emplace_back(std::to_string(i) + "/" + slot, &tensors[i]);
+}
+}  // namespace detail
+
 void Optimizer::apply(const std::vector<Param>& params) {
   if (!built_) {
-    build(params);
-    built_ = true;
-    param_count_ = params.size();
+    ensure_built(params);
   } else if (params.size() != param_count_) {
     throw Error(name() + ": called with " + std::to_string(params.size()) + " parameters after being built for " +
                 std::to_string(param_count_));
@@ -178,6 +199,85 @@ void Adagrad::update(size_t index, Tensor& w, const Tensor& g, float lr) {
     a[i] += gd[i] * gd[i];
     wd[i] -= lr * gd[i] / std::sqrt(a[i] + eps);
   }
+}
+
+nlohmann::json SGD::get_config() const {
+  auto c = Optimizer::get_config();
+  c["momentum"] = momentum_;
+  c["nesterov"] = nesterov_;
+  return c;
+}
+std::vector<std::pair<std::string, Tensor*>> SGD::slots() {
+  std::vector<std::pair<std::string, Tensor*>> s;
+  detail::add_slots(s, "momentum", velocity_);
+  return s;
+}
+
+nlohmann::json Adam::get_config() const {
+  auto c = Optimizer::get_config();
+  c["beta_1"] = beta_1_;
+  c["beta_2"] = beta_2_;
+  c["epsilon"] = epsilon_;
+  return c;
+}
+std::vector<std::pair<std::string, Tensor*>> Adam::slots() {
+  std::vector<std::pair<std::string, Tensor*>> s;
+  detail::add_slots(s, "m", m_);
+  detail::add_slots(s, "v", v_);
+  return s;
+}
+
+nlohmann::json AdamW::get_config() const {
+  auto c = Adam::get_config();
+  c["weight_decay"] = weight_decay_;
+  return c;
+}
+
+nlohmann::json RMSprop::get_config() const {
+  auto c = Optimizer::get_config();
+  c["rho"] = rho_;
+  c["epsilon"] = epsilon_;
+  return c;
+}
+std::vector<std::pair<std::string, Tensor*>> RMSprop::slots() {
+  std::vector<std::pair<std::string, Tensor*>> s;
+  detail::add_slots(s, "velocity", v_);
+  return s;
+}
+
+nlohmann::json Adagrad::get_config() const {
+  auto c = Optimizer::get_config();
+  c["initial_accumulator_value"] = initial_;
+  c["epsilon"] = epsilon_;
+  return c;
+}
+std::vector<std::pair<std::string, Tensor*>> Adagrad::slots() {
+  std::vector<std::pair<std::string, Tensor*>> s;
+  detail::add_slots(s, "accumulator", a_);
+  return s;
+}
+
+std::shared_ptr<Optimizer> from_config(const std::string& class_name, const nlohmann::json& c) {
+  auto num = [&](const char* key, double fallback) {
+    return c.contains(key) && c[key].is_number() ? c[key].get<double>() : fallback;
+  };
+  OptimizerOptions o{num("clipnorm", 0), num("clipvalue", 0), num("global_clipnorm", 0)};
+  const double lr = num("learning_rate", -1);
+  std::shared_ptr<Optimizer> opt;
+  if (class_name == "SGD")
+    opt = std::make_shared<SGD>(lr < 0 ? 0.01 : lr, num("momentum", 0), c.value("nesterov", false), o);
+  else if (class_name == "Adam")
+    opt = std::make_shared<Adam>(lr < 0 ? 0.001 : lr, num("beta_1", 0.9), num("beta_2", 0.999), num("epsilon", 1e-7), o);
+  else if (class_name == "AdamW")
+    opt = std::make_shared<AdamW>(lr < 0 ? 0.001 : lr, num("weight_decay", 0.004), num("beta_1", 0.9),
+                                  num("beta_2", 0.999), num("epsilon", 1e-7), o);
+  else if (class_name == "RMSprop")
+    opt = std::make_shared<RMSprop>(lr < 0 ? 0.001 : lr, num("rho", 0.9), num("epsilon", 1e-7), o);
+  else if (class_name == "Adagrad")
+    opt = std::make_shared<Adagrad>(lr < 0 ? 0.001 : lr, num("initial_accumulator_value", 0.1), num("epsilon", 1e-7), o);
+  else
+    throw ValueError("unknown optimizer class '" + class_name + "' (known: SGD, Adam, AdamW, RMSprop, Adagrad)");
+  return opt;
 }
 
 std::shared_ptr<Optimizer> get(const std::string& name) {

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "myelin/error.hpp"
+
 namespace myelin {
 
 namespace {
@@ -63,5 +65,11 @@ void Rng::shuffle(std::vector<int64_t>& v) {
 }
 
 Rng Rng::split() { return Rng(next_u64()); }
+
+void Rng::set_state(const std::array<uint64_t, 4>& state) {
+  if (state[0] == 0 && state[1] == 0 && state[2] == 0 && state[3] == 0)
+    throw ValueError("Rng::set_state: the all-zero state is invalid");
+  for (int i = 0; i < 4; ++i) s_[i] = state[size_t(i)];
+}
 
 }  // namespace myelin

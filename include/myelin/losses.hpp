@@ -4,6 +4,8 @@
 #include <optional>
 #include <string>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "myelin/activations.hpp"
 #include "myelin/tensor.hpp"
 
@@ -25,6 +27,8 @@ class Loss {
   virtual std::optional<ActivationKind> fusable_activation() const { return std::nullopt; }
   /// The same loss reading logits (for the fused, numerically stable path).
   virtual std::shared_ptr<Loss> from_logits_version() const { return nullptr; }
+  /// Keras's get_config() minus the name: {"from_logits": ...} or {"delta": ...}; {} when none.
+  virtual nlohmann::json get_config() const;
 };
 
 namespace losses {
@@ -47,6 +51,7 @@ class Huber : public Loss {
   explicit Huber(float delta = 1.f) : delta_(delta) {}
   std::string name() const override { return "huber"; }
   double compute(const Tensor& y_true, const Tensor& y_pred, Tensor* grad) const override;
+  nlohmann::json get_config() const override;
 
  private:
   float delta_;
@@ -62,6 +67,7 @@ class BinaryCrossentropy : public Loss {
   void check_targets(const Tensor& y_true, const Shape& output_shape) const override;
   std::optional<ActivationKind> fusable_activation() const override;
   std::shared_ptr<Loss> from_logits_version() const override;
+  nlohmann::json get_config() const override;
 
  private:
   bool from_logits_;
@@ -75,6 +81,7 @@ class CategoricalCrossentropy : public Loss {
   double compute(const Tensor& y_true, const Tensor& y_pred, Tensor* grad) const override;
   std::optional<ActivationKind> fusable_activation() const override;
   std::shared_ptr<Loss> from_logits_version() const override;
+  nlohmann::json get_config() const override;
 
  private:
   bool from_logits_;
@@ -89,6 +96,7 @@ class SparseCategoricalCrossentropy : public Loss {
   void check_targets(const Tensor& y_true, const Shape& output_shape) const override;
   std::optional<ActivationKind> fusable_activation() const override;
   std::shared_ptr<Loss> from_logits_version() const override;
+  nlohmann::json get_config() const override;
 
  private:
   bool from_logits_;
@@ -97,6 +105,8 @@ class SparseCategoricalCrossentropy : public Loss {
 /// A loss by name: full Keras names, and the short ones "mse", "mae".
 /// Throws ValueError naming an unknown loss.
 std::shared_ptr<Loss> get(const std::string& name);
+/// A loss from its name and get_config() (as saved with a model).
+std::shared_ptr<Loss> from_config(const std::string& name, const nlohmann::json& config);
 
 }  // namespace losses
 

@@ -112,6 +112,22 @@ class Sequential {
 
   /// Set by a callback (EarlyStopping) to end fit() after the current epoch.
   bool stop_training = false;
+  /// Set by a callback in on_train_begin (BackupAndRestore) to resume at that epoch (0-based).
+  int resume_epoch = -1;
+
+  // Files (implemented in src/io/model_io.cpp; see myelin/io/model_io.hpp).
+  /// Saves architecture, weights, compile settings and optimizer state to one safetensors file.
+  void save(const std::string& path);
+  /// Saves the weights alone (safetensors), named "layer/param".
+  void save_weights(const std::string& path);
+  /// Loads weights saved by save() or save_weights() into this (same-architecture) model.
+  void load_weights(const std::string& path);
+  /// The architecture as Keras's model.to_json(): {"class_name": "Sequential", "config": {...}}.
+  std::string to_json();
+
+  /// Whether compile() was called, and what it was given (for saving).
+  bool compiled() const { return optimizer_ && loss_; }
+  const std::vector<MetricArg>& compiled_metrics() const { return metric_args_; }
 
  private:
   int64_t forward_flops_per_sample() const;

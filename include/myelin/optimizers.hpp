@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "myelin/layers/layer.hpp"
 #include "myelin/schedules.hpp"
 #include "myelin/tensor.hpp"
@@ -39,6 +41,16 @@ class Optimizer {
   int64_t iterations() const { return iterations_; }
   const OptimizerOptions& options() const { return options_; }
 
+  /// Keras's get_config(): learning_rate, the rule's hyper-parameters and the clipping options.
+  /// (A schedule is not saved: the config holds the rate in force.)
+  virtual nlohmann::json get_config() const;
+  /// Creates the per-parameter state for these parameters if not done yet (apply() does it on its
+  /// first call); checkpoints call it to restore state before training resumes.
+  void ensure_built(const std::vector<Param>& params);
+  /// The state tensors, named "<index>/<slot>" ("0/m", "0/v", ...), for checkpoints. Empty before build.
+  virtual std::vector<std::pair<std::string, Tensor*>> slots() { return {}; }
+  void set_iterations(int64_t n) { iterations_ = n; }
+
  protected:
   /// Creates per-parameter state; called once with the parameters' shapes.
   virtual void build(const std::vector<Param>& params) = 0;
@@ -55,6 +67,11 @@ class Optimizer {
   size_t param_count_ = 0;
 };
 
+namespace detail {
+/// Names a list of per-parameter slot tensors "<index>/<slot>" (shared by the optimizers' slots()).
+void add_slots(std::vector<std::pair<std::string, Tensor*>>& out, const char* slot, std::vector<Tensor>& tensors);
+}  // namespace detail
+
 namespace optimizers {
 
 /// w -= lr*g; with momentum m = momentum*m - lr*g, w += m (nesterov: w += momentum*m - lr*g).
@@ -62,6 +79,8 @@ class SGD : public Optimizer {
  public:
   explicit SGD(double learning_rate = 0.01, double momentum = 0.0, bool nesterov = false, OptimizerOptions options = {});
   std::string name() const override { return "SGD"; }
+  nlohmann::json get_config() const override;
+  std::vector<std::pair<std::string, Tensor*>> slots() override;
 
  protected:
   void build(const std::vector<Param>& params) override;
@@ -80,6 +99,8 @@ class Adam : public Optimizer {
   explicit Adam(double learning_rate = 0.001, double beta_1 = 0.9, double beta_2 = 0.999, double epsilon = 1e-7,
                 OptimizerOptions options = {});
   std::string name() const override { return "Adam"; }
+  nlohmann::json get_config() const override;
+  std::vector<std::pair<std::string, Tensor*>> slots() override;
 
  protected:
   void build(const std::vector<Param>& params) override;
@@ -94,6 +115,7 @@ class AdamW : public Adam {
   explicit AdamW(double learning_rate = 0.001, double weight_decay = 0.004, double beta_1 = 0.9, double beta_2 = 0.999,
                  double epsilon = 1e-7, OptimizerOptions options = {});
   std::string name() const override { return "AdamW"; }
+  nlohmann::json get_config() const override;
 
  protected:
   void update(size_t index, Tensor& w, const Tensor& g, float lr) override;
@@ -107,6 +129,8 @@ class RMSprop : public Optimizer {
  public:
   explicit RMSprop(double learning_rate = 0.001, double rho = 0.9, double epsilon = 1e-7, OptimizerOptions options = {});
   std::string name() const override { return "RMSprop"; }
+  nlohmann::json get_config() const override;
+  std::vector<std::pair<std::string, Tensor*>> slots() override;
 
  protected:
   void build(const std::vector<Param>& params) override;
@@ -123,6 +147,8 @@ class Adagrad : public Optimizer {
   explicit Adagrad(double learning_rate = 0.001, double initial_accumulator_value = 0.1, double epsilon = 1e-7,
                    OptimizerOptions options = {});
   std::string name() const override { return "Adagrad"; }
+  nlohmann::json get_config() const override;
+  std::vector<std::pair<std::string, Tensor*>> slots() override;
 
  protected:
   void build(const std::vector<Param>& params) override;
@@ -135,6 +161,8 @@ class Adagrad : public Optimizer {
 
 /// An optimizer by name with Keras's defaults: "sgd", "adam", "adamw", "rmsprop", "adagrad".
 std::shared_ptr<Optimizer> get(const std::string& name);
+/// An optimizer from its class name ("Adam") and get_config(); missing keys take Keras's defaults.
+std::shared_ptr<Optimizer> from_config(const std::string& class_name, const nlohmann::json& config);
 
 }  // namespace optimizers
 

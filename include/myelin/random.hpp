@@ -3,6 +3,7 @@
 // Our own generator (xoshiro256**) and distributions rather than <random>'s, whose normal
 // distribution differs between standard libraries: the same seed gives the same numbers everywhere.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -25,6 +26,11 @@ class Rng {
   void shuffle(std::vector<int64_t>& v);
   /// An independent generator derived from this one's stream (for per-layer streams).
   Rng split();
+
+  /// The generator's whole state, so a checkpoint can resume the stream exactly.
+  std::array<uint64_t, 4> state() const { return {s_[0], s_[1], s_[2], s_[3]}; }
+  /// Puts back a state from state(); throws ValueError for all zeros (xoshiro's one invalid state).
+  void set_state(const std::array<uint64_t, 4>& state);
 
  private:
   uint64_t s_[4];

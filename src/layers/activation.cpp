@@ -1,5 +1,7 @@
 #include "myelin/layers/activation.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include "kernels/cpu/activation.hpp"
 #include "myelin/error.hpp"
 
@@ -31,6 +33,12 @@ const Tensor& Activation::backward(const Tensor& dy) {
   dx_.resize(dy.shape());
   kernels::activation_backward(act_, dy.data(), y_.data(), z_.data(), dx_.data(), dy.size() / cols_, cols_);
   return dx_;
+}
+
+nlohmann::json Activation::get_config() const {
+  nlohmann::json c = Layer::get_config();
+  c["activation"] = activation_name(kind_);
+  return c;
 }
 
 }  // namespace myelin::layers

@@ -3,6 +3,7 @@
 #include "kernels/cpu/activation.hpp"
 #include "kernels/cpu/gemm.hpp"
 #include "myelin/error.hpp"
+#include "myelin/io/config.hpp"
 
 namespace myelin::layers {
 
@@ -77,6 +78,18 @@ std::vector<Param> Dense::params() {
   if (options_.use_bias)
     p.push_back({"bias", &bias_, &bias_grad_, options_.bias_regularizer ? &*options_.bias_regularizer : nullptr});
   return p;
+}
+
+nlohmann::json Dense::get_config() const {
+  nlohmann::json c = Layer::get_config();
+  c["units"] = units_;
+  c["activation"] = activation_name(activation_);
+  c["use_bias"] = options_.use_bias;
+  c["kernel_initializer"] = io::initializer_to_json(options_.kernel_initializer);
+  c["bias_initializer"] = io::initializer_to_json(options_.bias_initializer);
+  c["kernel_regularizer"] = io::regularizer_to_json(options_.kernel_regularizer);
+  c["bias_regularizer"] = io::regularizer_to_json(options_.bias_regularizer);
+  return c;
 }
 
 }  // namespace myelin::layers

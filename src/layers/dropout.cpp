@@ -1,5 +1,7 @@
 #include "myelin/layers/dropout.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include "myelin/error.hpp"
 
 namespace myelin::layers {
@@ -36,6 +38,12 @@ const Tensor& Dropout::backward(const Tensor& dy) {
   dx_.resize(dy.shape());
   for (int64_t i = 0; i < dy.size(); ++i) dx_[i] = dy[i] * mask_[i];
   return dx_;
+}
+
+nlohmann::json Dropout::get_config() const {
+  nlohmann::json c = Layer::get_config();
+  c["rate"] = rate_;
+  return c;
 }
 
 }  // namespace myelin::layers

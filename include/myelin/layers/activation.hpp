@@ -13,6 +13,7 @@ class Activation : public Layer {
   const Tensor& forward(const Tensor& x, bool training) override;
   const Tensor& backward(const Tensor& dy) override;
   ActivationKindOpt output_activation() const override { return kind_; }
+  nlohmann::json get_config() const override;
   ActivationKind activation() const { return kind_; }
 
  private:

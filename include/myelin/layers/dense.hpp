@@ -34,6 +34,7 @@ class Dense : public Layer {
   const Tensor& forward(const Tensor& x, bool training) override;
   const Tensor& backward(const Tensor& dy) override;
   std::vector<Param> params() override;
+  nlohmann::json get_config() const override;
   int64_t flops_per_sample() const override { return 2 * in_features_ * units_ * rows_per_sample_; }
   ActivationKindOpt output_activation() const override { return activation_; }
 

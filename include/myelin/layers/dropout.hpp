@@ -17,6 +17,7 @@ class Dropout : public Layer {
   const Tensor& forward(const Tensor& x, bool training) override;
   const Tensor& backward(const Tensor& dy) override;
   void reseed(Rng& rng) override { rng_ = rng.split(); }
+  nlohmann::json get_config() const override;
   float rate() const { return rate_; }
 
  private:

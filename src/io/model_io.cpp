@@ -1,0 +1,176 @@
+#include "myelin/io/model_io.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "myelin/error.hpp"
+#include "myelin/io/safetensors.hpp"
+#include "myelin/layers/registry.hpp"
+
+namespace myelin {
+
+namespace {
+using json = nlohmann::json;
+
+constexpr const char* kOptimizerPrefix = "optimizer/";
+
+json architecture(Sequential& model) {
+  if (!model.built()) model.build();
+  json layers = json::array();
+  for (const auto& l : model.layers()) layers.push_back({{"class_name", l->class_name()}, {"config", l->get_config()}});
+  json shape = json::array({nullptr});
+  for (int64_t d : model.input_shape()) shape.push_back(d);
+  return {{"class_name", "Sequential"},
+          {"config", {{"name", model.name()}, {"layers", layers}, {"build_input_shape", shape}}}};
+}
+
+Sequential from_architecture(const json& j, const std::string& where) {
+  const json* config = &j;
+  if (j.is_object() && j.contains("class_name")) {
+    if (j["class_name"] != "Sequential")
+      throw ValueError(where + ": only Sequential models are supported, got class " + j["class_name"].dump());
+    if (!j.contains("config")) throw ValueError(where + ": the model has no 'config'");
+    config = &j["config"];
+  }
+  if (!config->is_object() || !config->contains("layers") || !(*config)["layers"].is_array())
+    throw ValueError(where + ": the architecture needs a 'layers' list");
+  Sequential model(config->value("name", std::string("sequential")));
+  size_t index = 0;
+  for (const auto& entry : (*config)["layers"]) {
+    if (!entry.is_object() || !entry.contains("class_name") || !entry["class_name"].is_string())
+      throw ValueError(where + ": layer " + std::to_string(index) + " needs a string 'class_name'");
+    try {
+      model.add(layers::from_config(entry["class_name"].get<std::string>(), entry.value("config", json::object())));
+    } catch (const ValueError& e) {
+      throw ValueError(where + ": layer " + std::to_string(index) + ": " + e.what());
+    }
+    ++index;
+  }
+  std::optional<Shape> shape;
+  if (config->contains("build_input_shape") && (*config)["build_input_shape"].is_array()) {
+    Shape s;
+    const auto& b = (*config)["build_input_shape"];
+    for (size_t i = 1; i < b.size(); ++i) s.push_back(b[i].get<int64_t>());
+    shape = s;
+  }
+  model.build(shape);
+  return model;
+}
+
+json compile_settings(Sequential& model) {
+  if (!model.compiled()) return nullptr;
+  json metrics = json::array();
+  for (const auto& m : model.compiled_metrics()) metrics.push_back(m.get() ? m.get()->name() : m.name());
+  Optimizer& opt = model.optimizer();
+  return {{"optimizer", {{"class_name", opt.name()}, {"config", opt.get_config()}, {"iterations", opt.iterations()}}},
+          {"loss", {{"name", model.loss().name()}, {"config", model.loss().get_config()}}},
+          {"metrics", metrics}};
+}
+
+std::vector<std::pair<std::string, const Tensor*>> weight_tensors(Sequential& model) {
+  std::vector<std::pair<std::string, const Tensor*>> out;
+  for (const auto& p : model.weights()) out.emplace_back(p.name, p.value);
+  return out;
+}
+
+// Puts the file's weights into the model, after checking every one, so a mismatch changes nothing.
+void assign_weights(Sequential& model, const io::SafetensorsFile& f, const std::string& path) {
+  const auto ws = model.weights();
+  for (const auto& p : ws) {
+    if (!f.contains(p.name)) throw IOError("'" + path + "' has no weight '" + p.name + "' for model '" + model.name() + "'");
+    const Tensor& t = f.at(p.name);
+    if (t.shape() != p.value->shape())
+      throw IOError("'" + path + "': weight '" + p.name + "' has shape " + shape_to_string(t.shape()) +
+                    " but the model's is " + shape_to_string(p.value->shape()));
+  }
+  for (const auto& p : ws) p.value->copy_from(f.at(p.name));
+}
+}  // namespace
+
+const char* version() { return "0.1.0"; }
+
+std::string model_to_json(Sequential& model) { return architecture(model).dump(); }
+
+Sequential model_from_json(const std::string& text) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw ValueError(std::string("model JSON does not parse: ") + e.what());
+  }
+  return from_architecture(j, "model JSON");
+}
+
+void save_model(Sequential& model, const std::string& path, const std::map<std::string, std::string>& extra_metadata) {
+  auto tensors = weight_tensors(model);
+  std::map<std::string, std::string> meta = extra_metadata;
+  meta["format"] = "myelin";
+  meta["myelin_version"] = version();
+  meta["architecture"] = architecture(model).dump();
+  const json compile = compile_settings(model);
+  if (!compile.is_null()) {
+    meta["compile"] = compile.dump();
+    // The optimizer's moments, so that a loaded model trains on exactly as the saved one would.
+    Optimizer& opt = model.optimizer();
+    for (const auto& [name, t] : opt.slots()) tensors.emplace_back(kOptimizerPrefix + name, t);
+  }
+  io::write_safetensors(path, tensors, meta);
+}
+
+Sequential load_model(const std::string& path) {
+  const io::SafetensorsFile f = io::read_safetensors(path);
+  auto arch = f.metadata.find("architecture");
+  if (arch == f.metadata.end())
+    throw IOError("'" + path + "' holds no model architecture (a weights-only file? use load_weights)");
+  json a;
+  try {
+    a = json::parse(arch->second);
+  } catch (const json::parse_error& e) {
+    throw IOError("'" + path + "': the architecture in __metadata__ does not parse: " + e.what());
+  }
+  Sequential model = from_architecture(a, "'" + path + "'");
+  assign_weights(model, f, path);
+  auto compile = f.metadata.find("compile");
+  if (compile != f.metadata.end()) {
+    json c;
+    try {
+      c = json::parse(compile->second);
+      std::vector<MetricArg> metrics;
+      for (const auto& m : c.at("metrics")) metrics.emplace_back(m.get<std::string>());
+      auto opt = optimizers::from_config(c.at("optimizer").at("class_name").get<std::string>(), c["optimizer"].at("config"));
+      model.compile(opt, losses::from_config(c.at("loss").at("name").get<std::string>(), c["loss"].value("config", json::object())),
+                    metrics);
+      // Restore the optimizer's state when the file has it.
+      const auto params = model.parameters();
+      opt->ensure_built(params);
+      const auto slots = opt->slots();
+      bool all = !slots.empty();
+      for (const auto& [name, t] : slots) all = all && f.contains(kOptimizerPrefix + name);
+      if (all) {
+        for (const auto& [name, t] : slots) {
+          const Tensor& saved = f.at(kOptimizerPrefix + name);
+          if (saved.shape() != t->shape())
+            throw IOError("'" + path + "': optimizer state '" + name + "' has shape " + shape_to_string(saved.shape()) +
+                          ", expected " + shape_to_string(t->shape()));
+          t->copy_from(saved);
+        }
+        opt->set_iterations(c["optimizer"].value("iterations", int64_t(0)));
+      }
+    } catch (const json::exception& e) {
+      throw IOError("'" + path + "': the compile settings in __metadata__ are malformed: " + e.what());
+    }
+  }
+  return model;
+}
+
+void save_weights(Sequential& model, const std::string& path) {
+  io::write_safetensors(path, weight_tensors(model), {{"format", "myelin"}, {"myelin_version", version()}});
+}
+
+void load_weights(Sequential& model, const std::string& path) { assign_weights(model, io::read_safetensors(path), path); }
+
+void Sequential::save(const std::string& path) { save_model(*this, path); }
+void Sequential::save_weights(const std::string& path) { myelin::save_weights(*this, path); }
+void Sequential::load_weights(const std::string& path) { myelin::load_weights(*this, path); }
+std::string Sequential::to_json() { return model_to_json(*this); }
+
+}  // namespace myelin
