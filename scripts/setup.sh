@@ -7,8 +7,11 @@ packages=(
   libdnnl-dev            # GEMM and (later) convolution primitives
   zlib1g-dev             # reading .gz data files
   nlohmann-json3-dev     # model architecture as JSON
+  libcli11-dev           # the myelin command-line program
+  gnuplot-nox            # myelin plot
   libgtest-dev           # the test suite
   python3-numpy python3-torch  # the PyTorch reference in tests and bench/
+  pybind11-dev python3-dev python3-pytest  # the Python package and its tests
   dataset-fashion-mnist  # the main job's data
 )
 

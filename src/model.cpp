@@ -488,7 +488,7 @@ std::string Sequential::summary_string() {
     return s;
   };
   auto pad = [](std::string s, size_t w) {
-    if (s.size() < w) s += std::string(w - s.size(), ' ');
+    s += std::string(s.size() < w ? w - s.size() : 1, ' ');  // long names still get a separating space
     return s;
   };
   const std::string rule(65, '_'), double_rule(65, '=');

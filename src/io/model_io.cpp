@@ -52,7 +52,8 @@ Sequential from_architecture(const json& j, const std::string& where) {
     for (size_t i = 1; i < b.size(); ++i) s.push_back(b[i].get<int64_t>());
     shape = s;
   }
-  model.build(shape);
+  // Without a known input shape the model stays unbuilt until fit/predict see data, as in Keras.
+  if (shape || (!model.layers().empty() && model.layers()[0]->declared_input_shape())) model.build(shape);
   return model;
 }
 

@@ -11,8 +11,10 @@ namespace myelin {
 
 /// The architecture alone, as Keras's model.to_json().
 std::string model_to_json(Sequential& model);
-/// A new (built, uncompiled) model from model_to_json()'s output or Keras's equivalent; accepts a
-/// config holding just {"layers": [...]} too. Throws ValueError naming unknown layer classes.
+/// A new, uncompiled model from model_to_json()'s output or Keras's equivalent; accepts a config
+/// holding just {"layers": [...]} too. It is built when the JSON gives the input shape (a first
+/// layer's batch_input_shape, or build_input_shape), else on first use with data.
+/// Throws ValueError naming unknown layer classes.
 Sequential model_from_json(const std::string& json);
 
 /// Saves the whole model (see Sequential::save). Written atomically: the old file stays whole on failure.

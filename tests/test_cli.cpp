@@ -1,0 +1,158 @@
+// The installed-style `myelin` program, run as a user would: train on the Boston CSV and on the
+// digits, evaluate, predict (compared with the library's own predictions), summary, plot, and the
+// exit codes and messages for bad options and bad data.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "myelin/myelin.hpp"
+
+using namespace myelin;
+namespace fs = std::filesystem;
+
+namespace {
+std::string cli() { return (fs::read_symlink("/proc/self/exe").parent_path().parent_path() / "tools" / "myelin").string(); }
+
+struct CliResult {
+  int status;
+  std::string output;  // stdout and stderr together
+};
+
+CliResult run(const std::string& args) {
+  const std::string cmd = cli() + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf;
+  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+struct TempDir {
+  fs::path path = fs::temp_directory_path() / ("myelin_cli_" + std::to_string(::getpid()));
+  TempDir() { fs::create_directories(path); }
+  ~TempDir() { fs::remove_all(path); }
+  std::string file(const std::string& n) const { return (path / n).string(); }
+};
+
+double value_of(const std::string& output, const std::string& key) {
+  std::istringstream in(output);
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(key + "=", 0) == 0) return std::stod(line.substr(key.size() + 1));
+  ADD_FAILURE() << "no " << key << "= in:\n" << output;
+  return NAN;
+}
+
+const std::string kData = MYELIN_TEST_DATA_DIR;
+}  // namespace
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fs::exists(cli())) GTEST_SKIP() << "build the myelin_cli target first (" << cli() << ")";
+  }
+  TempDir dir;
+};
+
+TEST_F(Cli, BostonTrainEvaluatePredictAgreeWithTheLibrary) {
+  std::ofstream(dir.file("model.json")) << R"([{"class_name": "Dense", "config": {"units": 10, "activation": "relu"}},
+                                              {"class_name": "Dense", "config": {"units": 1}}])";
+  const std::string data = "--data " + kData + "/boston_house_prices.csv --skip-rows 1 --target MEDV";
+  CliResult t = run("train --model " + dir.file("model.json") + " " + data +
+              " --validation-split 0.2 --epochs 60 --batch-size 10 --standardize --seed 3 --verbose 0 --output " +
+              dir.file("boston.safetensors"));
+  ASSERT_EQ(t.status, 0) << t.output;
+  EXPECT_LT(value_of(t.output, "val_loss"), 60.0);  // the untrained network is at ~600
+  ASSERT_TRUE(fs::exists(dir.file("boston.history.csv")));
+
+  CliResult e = run("evaluate " + dir.file("boston.safetensors") + " " + data);
+  ASSERT_EQ(e.status, 0) << e.output;
+  CliResult p = run("predict " + dir.file("boston.safetensors") + " " + data + " --output " + dir.file("pred.csv"));
+  ASSERT_EQ(p.status, 0) << p.output;
+
+  // The same file through the library gives the same numbers.
+  Sequential model = load_model(dir.file("boston.safetensors"));
+  auto csv = data::read_csv(kData + "/boston_house_prices.csv", {.skip_rows = 1, .target_column = "MEDV"});
+  EXPECT_NEAR(value_of(e.output, "loss"), model.evaluate(csv.x, csv.y)["loss"], 1e-4);
+  Tensor expected = model.predict(csv.x);
+  std::ifstream in(dir.file("pred.csv"));
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, "prediction");
+  for (int64_t r = 0; r < expected.rows(); ++r) {
+    ASSERT_TRUE(std::getline(in, line)) << "row " << r;
+    EXPECT_NEAR(std::stod(line), expected[r], 1e-5 * (1 + std::fabs(expected[r])));
+  }
+
+  CliResult s = run("summary " + dir.file("boston.safetensors"));
+  ASSERT_EQ(s.status, 0);
+  EXPECT_NE(s.output.find("Total params: 177"), std::string::npos) << s.output;  // 26 statistics + 151 weights
+}
+
+TEST_F(Cli, DigitsClassifierPredictsClasses) {
+  std::ofstream(dir.file("digits.json")) << R"({"class_name": "Sequential", "config": {"layers": [
+      {"class_name": "Dense", "config": {"units": 32, "activation": "relu", "batch_input_shape": [null, 64]}},
+      {"class_name": "Dense", "config": {"units": 10, "activation": "softmax"}}]}})";
+  const std::string data = "--data " + kData + "/digits.csv.gz --no-header";
+  CliResult t = run("train --model " + dir.file("digits.json") + " " + data +
+              " --epochs 25 --batch-size 32 --standardize --validation-split 0.2 --verbose 0 --output " +
+              dir.file("digits.safetensors"));
+  ASSERT_EQ(t.status, 0) << t.output;
+  EXPECT_GT(value_of(t.output, "val_accuracy"), 0.85);  // chance is 0.1
+  CliResult p = run("predict " + dir.file("digits.safetensors") + " " + data + " --target -1 --output " + dir.file("p.csv"));
+  ASSERT_EQ(p.status, 0) << p.output;
+  std::ifstream in(dir.file("p.csv"));
+  std::string header, row;
+  std::getline(in, header);
+  EXPECT_EQ(header.substr(0, 14), "probability_0,");
+  EXPECT_EQ(header.substr(header.size() - 6), ",class");
+  std::getline(in, row);
+  // Probabilities sum to 1 and the class is their arg-max.
+  std::istringstream cells(row);
+  std::vector<double> v;
+  for (std::string c; std::getline(cells, c, ',');) v.push_back(std::stod(c));
+  ASSERT_EQ(v.size(), 11u);
+  double sum = 0;
+  for (int i = 0; i < 10; ++i) sum += v[size_t(i)];
+  EXPECT_NEAR(sum, 1.0, 1e-5);
+  EXPECT_EQ(int(v[10]), int(std::max_element(v.begin(), v.begin() + 10) - v.begin()));
+
+  if (std::system("command -v gnuplot >/dev/null 2>&1") == 0) {
+    CliResult g = run("plot " + dir.file("digits.history.csv") + " --output " + dir.file("curves.png"));
+    ASSERT_EQ(g.status, 0) << g.output;
+    std::ifstream png(dir.file("curves.png"), std::ios::binary);
+    char magic[4] = {};
+    png.read(magic, 4);
+    EXPECT_EQ(std::string(magic + 1, 3), "PNG");
+  }
+}
+
+TEST_F(Cli, ExitCodesAndMessages) {
+  EXPECT_EQ(run("--help").status, 0);
+  EXPECT_EQ(run("train --help").status, 0);
+  CliResult r = run("train --epochs 3");  // required options missing
+  EXPECT_EQ(r.status, 2) << r.output;
+  r = run("frobnicate");
+  EXPECT_EQ(r.status, 2) << r.output;
+  r = run("train --model x.json --output y --bogus-flag 1");
+  EXPECT_EQ(r.status, 2);
+  std::ofstream(dir.file("m.json")) << R"([{"class_name": "Dense", "config": {"units": 1}}])";
+  std::ofstream(dir.file("bad.csv")) << "a,b,y\n1,2,3\n4,oops,6\n";
+  r = run("train --model " + dir.file("m.json") + " --data " + dir.file("bad.csv") + " --output " + dir.file("o.safetensors"));
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("bad.csv"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("line 3"), std::string::npos) << r.output;
+  std::ofstream(dir.file("unknown.json")) << R"([{"class_name": "Conv9D", "config": {}}])";
+  std::ofstream(dir.file("ok.csv")) << "a,y\n1,2\n";
+  r = run("train --model " + dir.file("unknown.json") + " --data " + dir.file("ok.csv") + " --output " + dir.file("o.safetensors"));
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("Conv9D"), std::string::npos) << r.output;
+  r = run("evaluate " + dir.file("m.json") + " --data " + dir.file("ok.csv"));  // not a model file
+  EXPECT_EQ(r.status, 1) << r.output;
+}
