@@ -157,3 +157,34 @@ TEST(ModelIO, PlainPythonReadsEveryWeight) {
   EXPECT_NE(meta.find("architecture"), std::string::npos);
   EXPECT_NE(meta.find("myelin_version"), std::string::npos);
 }
+
+TEST(ModelIO, HostileArchitectureMetadataIsAClearError) {
+  // Architectures written by hand or by an attacker: each gives an error naming the file, never a
+  // crash. A million nested lists would overflow the stack if the reader ever printed them back.
+  TempDir d;
+  auto file_with_architecture = [&](const std::string& arch) {
+    nlohmann::json header = {{"__metadata__", {{"architecture", arch}}}};
+    std::string text = header.dump();
+    std::ofstream out(d.file("h.safetensors"), std::ios::binary);
+    for (int i = 0; i < 8; ++i) out.put(char((uint64_t(text.size()) >> (8 * i)) & 0xff));
+    out << text;
+    return d.file("h.safetensors");
+  };
+  const std::string deep = std::string(1000000, '[') + std::string(1000000, ']');
+  for (const std::string& arch :
+       {R"({"class_name": "Sequential", "config": {"layers": [{"class_name": "Dense", "config": )" + deep + "}]}}",
+        R"({"class_name": )" + deep + R"(, "config": {"layers": []}})",
+        std::string(R"({"class_name": "Sequential", "config": {"name": 7, "layers": []}})"),
+        std::string(R"({"config": {"layers": [{"class_name": "Flatten", "config": {}}], "build_input_shape": [null, "x"]}})"),
+        std::string(R"({"config": {"layers": [{"class_name": "Flatten", "config": {}}], "build_input_shape": [null, -4, 3]}})")}) {
+    try {
+      load_model(file_with_architecture(arch));
+      ADD_FAILURE() << "accepted: " << arch.substr(0, 120);
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("h.safetensors"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_THROW(model_from_json(R"({"class_name": "Sequential", "config": {"layers": [{"class_name": "Dense", "config": )" +
+                               deep + "}]}}"),
+               ValueError);
+}

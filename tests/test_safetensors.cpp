@@ -1,6 +1,8 @@
 // The safetensors reader and writer: round trip, and every kind of damaged or hostile file gives an
 // IOError naming the problem (never a crash, never an allocation of what the header claims).
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -122,4 +124,61 @@ TEST(Safetensors, EveryTruncationIsAnError) {
     EXPECT_THROW(io::read_safetensors(d.file("cut")), IOError) << "truncated at byte " << cut;
   }
   EXPECT_NO_THROW(io::read_safetensors(d.file("whole")));
+}
+
+TEST(Safetensors, EmptyTensorAtTheOffsetOfTheNextOneIsNoOverlap) {
+  // A zero-size tensor placed where the next tensor begins, listed after it in the header (as other
+  // writers may order keys): it holds no bytes, so the file is valid.
+  TempDir d;
+  const auto p = d.file("empty.safetensors");
+  write_raw(p, R"({"b":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"a":{"dtype":"F32","shape":[0,3],"data_offsets":[0,0]}})",
+            floats({1, 2}));
+  const auto f = io::read_safetensors(p);
+  EXPECT_EQ(f.at("b").to_vector(), (std::vector<float>{1, 2}));
+  EXPECT_EQ(f.at("a").shape(), (Shape{0, 3}));
+}
+
+TEST(Safetensors, ZeroSizedShapeWithAnOverflowingSizeIsAnIOError) {
+  // The element count is 0, but 2^64-1 does not fit a tensor's int64 sizes.
+  TempDir d;
+  const auto p = d.file("zero.safetensors");
+  write_raw(p, R"({"w":{"dtype":"F32","shape":[0,18446744073709551615],"data_offsets":[0,0]}})", "");
+  expect_io_error(p, "overflow");
+}
+
+TEST(Safetensors, ManyTensorsClaimingTheSameBytesAllocateNothing) {
+  // 1024 tensors each claiming the same 8 MiB: reading them before checking for overlaps would
+  // allocate 8 GiB. A child process limited to 1 GiB more address space than it has must get the
+  // overlap IOError rather than running out of memory.
+  TempDir d;
+  const auto p = d.file("amplify.safetensors");
+  std::string header = "{";
+  for (int i = 0; i < 1024; ++i)
+    header += std::string(i ? "," : "") + "\"t" + std::to_string(i) +
+              R"(":{"dtype":"F32","shape":[2097152],"data_offsets":[0,8388608]})";
+  header += "}";
+  write_raw(p, header, std::string(8388608, '\0'));
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    uint64_t vm_kib = 0;
+    std::ifstream status("/proc/self/status");
+    for (std::string line; std::getline(status, line);)
+      if (line.rfind("VmSize:", 0) == 0) vm_kib = std::stoull(line.substr(7));
+    const rlim_t limit = rlim_t((vm_kib << 10) + (1ull << 30));
+    const rlimit lim{limit, limit};
+    setrlimit(RLIMIT_AS, &lim);
+    try {
+      io::read_safetensors(p);
+    } catch (const IOError& e) {
+      _exit(std::string(e.what()).find("overlap") != std::string::npos ? 0 : 2);
+    } catch (...) {
+      _exit(3);  // bad_alloc: the reader allocated what the header claimed
+    }
+    _exit(4);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << "the reader crashed";
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "2: wrong error, 3: out of memory, 4: no error";
 }

@@ -37,6 +37,8 @@ class Optimizer {
   /// Sets a constant rate (and drops any schedule), as ReduceLROnPlateau does.
   void set_learning_rate(double lr);
   void set_schedule(std::shared_ptr<LearningRateSchedule> schedule);
+  /// Whether a schedule sets the rate (set_learning_rate removes it).
+  bool has_schedule() const { return schedule_ != nullptr; }
   /// Number of updates done.
   int64_t iterations() const { return iterations_; }
   const OptimizerOptions& options() const { return options_; }

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -55,12 +56,21 @@ void BackupAndRestore::on_train_begin(const Logs&) {
   const std::string path = backup_path();
   if (!std::filesystem::exists(path)) return;
   // The backup is a full model file: weights, optimizer state (with its step count) and the epoch.
-  Sequential& m = model();
-  Sequential saved = load_model(path);
-  m.set_weights(saved.get_weights());
   const auto meta = io::read_safetensors(path).metadata;
   auto it = meta.find("backup_epoch");
   if (it == meta.end()) throw IOError("'" + path + "' is not a backup: it has no epoch");
+  int epoch = -1;
+  try {
+    size_t used = 0;
+    epoch = std::stoi(it->second, &used);
+    if (used != it->second.size()) epoch = -1;
+  } catch (const std::exception&) {
+  }
+  if (epoch < 0 || epoch >= std::numeric_limits<int>::max() - 1)
+    throw IOError("'" + path + "': backup_epoch '" + it->second + "' is not an epoch number");
+  Sequential& m = model();
+  Sequential saved = load_model(path);
+  m.set_weights(saved.get_weights());
   if (m.compiled() && saved.compiled()) {
     Optimizer& to = m.optimizer();
     Optimizer& from = saved.optimizer();
@@ -70,9 +80,11 @@ void BackupAndRestore::on_train_begin(const Logs&) {
     if (dst.size() != src.size()) throw IOError("'" + path + "': the optimizer state does not fit this model's optimizer");
     for (size_t i = 0; i < dst.size(); ++i) dst[i].second->copy_from(*src[i].second);
     to.set_iterations(from.iterations());
-    to.set_learning_rate(from.learning_rate());
+    // A rate changed during training (ReduceLROnPlateau) comes back; a schedule is kept, since it
+    // computes the rate from the restored step count (setting a rate would remove it).
+    if (!to.has_schedule()) to.set_learning_rate(from.learning_rate());
   }
-  restored_ = std::stoi(it->second) + 1;
+  restored_ = epoch + 1;
   m.resume_epoch = restored_;
 }
 

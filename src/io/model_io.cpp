@@ -13,6 +13,22 @@ using json = nlohmann::json;
 
 constexpr const char* kOptimizerPrefix = "optimizer/";
 
+// Architectures nest a few levels; a file nesting thousands deep is hostile, and printing such a
+// value into an error message would recurse once per level and overflow the stack.
+constexpr int kMaxJsonDepth = 64;
+
+json parse_json(const std::string& text, const std::string& what) {
+  try {
+    return json::parse(text, [&](int depth, json::parse_event_t, json&) {
+      if (depth > kMaxJsonDepth)
+        throw ValueError(what + " nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+      return true;
+    });
+  } catch (const json::parse_error& e) {
+    throw ValueError(what + " does not parse: " + e.what());
+  }
+}
+
 json architecture(Sequential& model) {
   if (!model.built()) model.build();
   json layers = json::array();
@@ -33,7 +49,12 @@ Sequential from_architecture(const json& j, const std::string& where) {
   }
   if (!config->is_object() || !config->contains("layers") || !(*config)["layers"].is_array())
     throw ValueError(where + ": the architecture needs a 'layers' list");
-  Sequential model(config->value("name", std::string("sequential")));
+  std::string name = "sequential";
+  if (config->contains("name") && !(*config)["name"].is_null()) {
+    if (!(*config)["name"].is_string()) throw ValueError(where + ": the model's 'name' must be a string");
+    name = (*config)["name"].get<std::string>();
+  }
+  Sequential model(name);
   size_t index = 0;
   for (const auto& entry : (*config)["layers"]) {
     if (!entry.is_object() || !entry.contains("class_name") || !entry["class_name"].is_string())
@@ -49,7 +70,11 @@ Sequential from_architecture(const json& j, const std::string& where) {
   if (config->contains("build_input_shape") && (*config)["build_input_shape"].is_array()) {
     Shape s;
     const auto& b = (*config)["build_input_shape"];
-    for (size_t i = 1; i < b.size(); ++i) s.push_back(b[i].get<int64_t>());
+    for (size_t i = 1; i < b.size(); ++i) {
+      if (!b[i].is_number_integer() || b[i].get<int64_t>() <= 0)
+        throw ValueError(where + ": 'build_input_shape' must hold positive sizes after the batch entry");
+      s.push_back(b[i].get<int64_t>());
+    }
     shape = s;
   }
   // Without a known input shape the model stays unbuilt until fit/predict see data, as in Keras.
@@ -92,13 +117,7 @@ const char* version() { return "0.1.0"; }
 std::string model_to_json(Sequential& model) { return architecture(model).dump(); }
 
 Sequential model_from_json(const std::string& text) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw ValueError(std::string("model JSON does not parse: ") + e.what());
-  }
-  return from_architecture(j, "model JSON");
+  return from_architecture(parse_json(text, "model JSON"), "model JSON");
 }
 
 void save_model(Sequential& model, const std::string& path, const std::map<std::string, std::string>& extra_metadata) {
@@ -124,9 +143,9 @@ Sequential load_model(const std::string& path) {
     throw IOError("'" + path + "' holds no model architecture (a weights-only file? use load_weights)");
   json a;
   try {
-    a = json::parse(arch->second);
-  } catch (const json::parse_error& e) {
-    throw IOError("'" + path + "': the architecture in __metadata__ does not parse: " + e.what());
+    a = parse_json(arch->second, "the architecture in __metadata__");
+  } catch (const ValueError& e) {
+    throw IOError("'" + path + "': " + e.what());
   }
   Sequential model = from_architecture(a, "'" + path + "'");
   assign_weights(model, f, path);
@@ -134,7 +153,7 @@ Sequential load_model(const std::string& path) {
   if (compile != f.metadata.end()) {
     json c;
     try {
-      c = json::parse(compile->second);
+      c = parse_json(compile->second, "'" + path + "': the compile settings in __metadata__");
       std::vector<MetricArg> metrics;
       for (const auto& m : c.at("metrics")) metrics.emplace_back(m.get<std::string>());
       auto opt = optimizers::from_config(c.at("optimizer").at("class_name").get<std::string>(), c["optimizer"].at("config"));

@@ -75,6 +75,7 @@ SafetensorsFile read_safetensors(const std::string& path, const SafetensorsLimit
   if (file_size < 8) bad(path, "it has " + std::to_string(file_size) + " bytes, fewer than the 8-byte header length");
   unsigned char len_bytes[8];
   in.read(reinterpret_cast<char*>(len_bytes), 8);
+  if (!in) bad(path, "reading the 8-byte header length at offset 0 failed");
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | len_bytes[i];
   if (header_len > limits.max_header_bytes)
@@ -96,11 +97,15 @@ SafetensorsFile read_safetensors(const std::string& path, const SafetensorsLimit
 
   const uint64_t data_start = 8 + header_len, data_size = file_size - data_start;
   SafetensorsFile result;
-  struct Range {
-    uint64_t begin, end;
+  // First every entry is checked and noted, then the ranges are checked against each other, and only
+  // then is anything allocated: a header of many tensors all claiming the same bytes must not make
+  // the reader allocate the file's size once per tensor.
+  struct Entry {
     std::string name;
+    Shape shape;
+    uint64_t begin, end;
   };
-  std::vector<Range> ranges;
+  std::vector<Entry> entries;
   for (auto it = header.begin(); it != header.end(); ++it) {
     const std::string& name = it.key();
     const auto& v = it.value();
@@ -122,12 +127,16 @@ SafetensorsFile read_safetensors(const std::string& path, const SafetensorsLimit
     if (!shape_j.is_array() || int(shape_j.size()) > limits.max_dims)
       bad(path, where + " has a shape that is not a list of at most " + std::to_string(limits.max_dims) + " sizes");
     Shape shape;
-    uint64_t count = 1;
+    uint64_t count = 1, nonzero = 1;
     for (const auto& d : shape_j) {
       if (!d.is_number_unsigned()) bad(path, where + " has a shape entry that is not a non-negative integer");
       const uint64_t n = d.get<uint64_t>();
       // Checked against the data size at each step, so the product can neither overflow nor exceed the file.
       if (n != 0 && count > data_size / 4 / n) bad(path, where + " has shape larger than the file's data");
+      // A zero elsewhere makes the count 0 whatever the other sizes: they must still fit an int64_t
+      // product, or the tensor's own size computation would overflow.
+      if (n != 0 && nonzero > (uint64_t(1) << 62) / n) bad(path, where + " has a shape whose sizes overflow");
+      if (n != 0) nonzero *= n;
       count *= n;
       shape.push_back(int64_t(n));
     }
@@ -142,19 +151,28 @@ SafetensorsFile read_safetensors(const std::string& path, const SafetensorsLimit
     if (e - b != count * 4)
       bad(path, where + " has shape " + shape_to_string(shape) + " (" + std::to_string(count * 4) + " bytes) but " +
                     std::to_string(e - b) + " bytes of data");
-    ranges.push_back({b, e, name});
-    Tensor t(shape);
-    if (count) {
-      in.seekg(std::streamoff(data_start + b));
-      in.read(reinterpret_cast<char*>(t.data()), std::streamsize(count * 4));
-      if (!in) bad(path, "reading " + where + " at offset " + std::to_string(data_start + b) + " failed");
-    }
-    result.tensors.emplace_back(name, std::move(t));
+    entries.push_back({name, std::move(shape), b, e});
   }
-  std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) { return a.begin < b.begin; });
-  for (size_t i = 1; i < ranges.size(); ++i)
-    if (ranges[i].begin < ranges[i - 1].end)
-      bad(path, "tensors '" + ranges[i - 1].name + "' and '" + ranges[i].name + "' overlap");
+  // Ordered by (begin, end) so an empty tensor sharing its offset with the next one is not taken for
+  // an overlap; empty tensors hold no bytes and cannot overlap anything.
+  std::vector<const Entry*> by_offset;
+  for (const auto& en : entries)
+    if (en.end > en.begin) by_offset.push_back(&en);
+  std::sort(by_offset.begin(), by_offset.end(),
+            [](const Entry* a, const Entry* b) { return a->begin != b->begin ? a->begin < b->begin : a->end < b->end; });
+  for (size_t i = 1; i < by_offset.size(); ++i)
+    if (by_offset[i]->begin < by_offset[i - 1]->end)
+      bad(path, "tensors '" + by_offset[i - 1]->name + "' and '" + by_offset[i]->name + "' overlap");
+  // Disjoint ranges inside the data: the allocations below add up to at most the file's size.
+  for (auto& en : entries) {
+    Tensor t(en.shape);
+    if (en.end > en.begin) {
+      in.seekg(std::streamoff(data_start + en.begin));
+      in.read(reinterpret_cast<char*>(t.data()), std::streamsize(en.end - en.begin));
+      if (!in) bad(path, "reading tensor '" + en.name + "' at offset " + std::to_string(data_start + en.begin) + " failed");
+    }
+    result.tensors.emplace_back(std::move(en.name), std::move(t));
+  }
   return result;
 }
 
