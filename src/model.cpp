@@ -304,7 +304,7 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
 
   // Each epoch's shuffle and dropout streams derive from (base, epoch) alone, so training resumed
   // at epoch k (initial_epoch, BackupAndRestore) draws exactly what an uninterrupted run would.
-  const uint64_t base = o.seed ? *o.seed : rng_.next_u64();
+  fit_seed_ = o.seed ? *o.seed : rng_.next_u64();
   const int64_t n = x.rows();
   const int64_t bs = std::min<int64_t>(o.batch_size, n);
   const int64_t steps = (n + bs - 1) / bs;
@@ -330,14 +330,17 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
   stop_training = false;
   Logs logs, batch_logs;
   resume_epoch = -1;
+  resume_fit_seed.reset();
   for (auto& c : cbs) c->on_train_begin(logs);
   const int first_epoch = resume_epoch >= 0 ? resume_epoch : o.initial_epoch;
+  if (resume_fit_seed) fit_seed_ = *resume_fit_seed;
   resume_epoch = -1;
+  resume_fit_seed.reset();
 
   for (int epoch = first_epoch; epoch < o.epochs && !stop_training; ++epoch) {
     if (o.verbose) std::printf("Epoch %d/%d\n", epoch + 1, o.epochs);
     for (auto& c : cbs) c->on_epoch_begin(epoch, logs);
-    Rng rng(base ^ (0x9e3779b97f4a7c15ULL * uint64_t(epoch + 1)));
+    Rng rng(fit_seed_ ^ (0x9e3779b97f4a7c15ULL * uint64_t(epoch + 1)));
     for (auto& l : layers_) l->reseed(rng);
     std::iota(order_.begin(), order_.end(), 0);
     if (o.shuffle) rng.shuffle(order_);

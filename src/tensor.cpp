@@ -5,6 +5,7 @@
 #include <new>
 
 #include "myelin/error.hpp"
+#include "tensor_budget.hpp"
 
 namespace myelin {
 
@@ -34,6 +35,8 @@ namespace {
 // 64-byte alignment so vector loads never straddle cache lines.
 std::shared_ptr<float> allocate(int64_t n) {
   if (n == 0) return {};
+  if (n > (int64_t(1) << 40)) throw ShapeError("tensor of " + std::to_string(n) + " elements is too large");
+  TensorBudget::charge(n * int64_t(sizeof(float)));
   size_t bytes = ((static_cast<size_t>(n) * sizeof(float) + 63) / 64) * 64;
   void* p = std::aligned_alloc(64, bytes);
   if (!p) throw std::bad_alloc();

@@ -188,3 +188,25 @@ TEST(ModelIO, HostileArchitectureMetadataIsAClearError) {
                                deep + "}]}}"),
                ValueError);
 }
+
+TEST(ModelIO, HugeArchitectureInASmallFileIsRefusedBeforeAllocating) {
+  TempDir d;
+  Sequential m({layers::Dense(2, "relu", Shape{3}), layers::Dense(1)});
+  m.save(d.file("small.safetensors"));
+  // Rewrite the architecture to claim 4e9 units, keeping the tiny weights.
+  auto f = io::read_safetensors(d.file("small.safetensors"));
+  std::string arch = f.metadata.at("architecture");
+  const std::string from = "\"units\":2", to = "\"units\":4000000000";
+  ASSERT_NE(arch.find(from), std::string::npos) << arch;
+  arch.replace(arch.find(from), from.size(), to);
+  f.metadata["architecture"] = arch;
+  std::vector<std::pair<std::string, const Tensor*>> tensors;
+  for (const auto& [n, t] : f.tensors) tensors.emplace_back(n, &t);
+  io::write_safetensors(d.file("hostile.safetensors"), tensors, f.metadata);
+  try {
+    load_model(d.file("hostile.safetensors"));
+    FAIL() << "expected an IOError";
+  } catch (const IOError& e) {
+    EXPECT_NE(std::string(e.what()).find("hostile.safetensors"), std::string::npos) << e.what();
+  }
+}

@@ -114,6 +114,10 @@ class Sequential {
   bool stop_training = false;
   /// Set by a callback in on_train_begin (BackupAndRestore) to resume at that epoch (0-based).
   int resume_epoch = -1;
+  /// Set with resume_epoch to the interrupted run's fit_seed(), so resumed epochs shuffle alike.
+  std::optional<uint64_t> resume_fit_seed;
+  /// The seed the current (or last) fit() derives each epoch's shuffling and dropout streams from.
+  uint64_t fit_seed() const { return fit_seed_; }
 
   // Files (implemented in src/io/model_io.cpp; see myelin/io/model_io.hpp).
   /// Saves architecture, weights, compile settings and optimizer state to one safetensors file.
@@ -162,6 +166,7 @@ class Sequential {
   std::vector<Param> weights_;  // every weight, non-trainable state included: what is saved
   bool has_regularizers_ = false;
   size_t first_trainable_ = 0;  // index of the first layer with parameters
+  uint64_t fit_seed_ = 0;
 
   // Buffers reused from batch to batch.
   Tensor loss_grad_, probs_;

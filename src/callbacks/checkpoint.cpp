@@ -78,11 +78,26 @@ void BackupAndRestore::on_train_begin(const Logs&) {
     auto dst = to.slots();
     auto src = from.slots();
     if (dst.size() != src.size()) throw IOError("'" + path + "': the optimizer state does not fit this model's optimizer");
-    for (size_t i = 0; i < dst.size(); ++i) dst[i].second->copy_from(*src[i].second);
+    for (size_t i = 0; i < dst.size(); ++i) {
+      if (dst[i].second->shape() != src[i].second->shape())
+        throw IOError("'" + path + "': optimizer state " + src[i].first + " has shape " +
+                      shape_to_string(src[i].second->shape()) + ", this model's is " + shape_to_string(dst[i].second->shape()));
+      dst[i].second->copy_from(*src[i].second);
+    }
     to.set_iterations(from.iterations());
     // A rate changed during training (ReduceLROnPlateau) comes back; a schedule is kept, since it
     // computes the rate from the restored step count (setting a rate would remove it).
     if (!to.has_schedule()) to.set_learning_rate(from.learning_rate());
+  }
+  // The random state: the seed the interrupted fit derived its per-epoch shuffling and dropout
+  // streams from, so the resumed epochs draw the same numbers whatever the new process did before.
+  auto seed = meta.find("fit_seed");
+  if (seed != meta.end()) {
+    try {
+      m.resume_fit_seed = std::stoull(seed->second);
+    } catch (const std::exception&) {
+      throw IOError("'" + path + "': fit_seed '" + seed->second + "' is not a number");
+    }
   }
   restored_ = epoch + 1;
   m.resume_epoch = restored_;
@@ -90,7 +105,8 @@ void BackupAndRestore::on_train_begin(const Logs&) {
 
 void BackupAndRestore::on_epoch_end(int epoch, const Logs&) {
   // A full model file (weights and optimizer state) with the epoch beside them in the metadata.
-  save_model(model(), backup_path(), {{"backup_epoch", std::to_string(epoch)}});
+  save_model(model(), backup_path(),
+             {{"backup_epoch", std::to_string(epoch)}, {"fit_seed", std::to_string(model().fit_seed())}});
 }
 
 void BackupAndRestore::on_train_end(const Logs&) {
@@ -116,7 +132,7 @@ void CSVLogger::on_train_begin(const Logs&) {
 void CSVLogger::on_epoch_end(int epoch, const Logs& logs) {
   std::string header = "epoch";
   std::ostringstream row;
-  row.precision(10);
+  row.precision(17);  // enough digits for a double to read back exactly
   row << epoch;
   for (const auto& [k, v] : logs) {
     header += separator_ + k;

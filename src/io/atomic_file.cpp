@@ -1,6 +1,7 @@
 #include "myelin/io/atomic_file.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -34,6 +35,10 @@ void write_file_atomically(const std::string& path, const std::function<void(std
   std::string tmpl = (dir / ("." + target.filename().string() + ".tmp-XXXXXX")).string();
   const int fd = ::mkstemp(tmpl.data());
   if (fd < 0) throw IOError("cannot write '" + path + "': cannot create a temporary file in '" + dir.string() + "': " + errno_text());
+  // mkstemp creates the file 0600; a saved model should get the usual 0666 less the umask.
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  ::fchmod(fd, 0666 & ~mask);
   ::close(fd);
   const std::string tmp = tmpl;
   auto fail = [&](const std::string& why) {
@@ -49,6 +54,7 @@ void write_file_atomically(const std::string& path, const std::function<void(std
     out.close();
     if (!out) fail("closing failed (disk full?)");
   } catch (const IOError&) {
+    std::remove(tmp.c_str());  // fail() removed it already; a writer's own IOError did not
     throw;
   } catch (const std::exception& e) {
     fail(e.what());

@@ -5,6 +5,7 @@
 #include "myelin/error.hpp"
 #include "myelin/io/safetensors.hpp"
 #include "myelin/layers/registry.hpp"
+#include "tensor_budget.hpp"
 
 namespace myelin {
 
@@ -147,7 +148,14 @@ Sequential load_model(const std::string& path) {
   } catch (const ValueError& e) {
     throw IOError("'" + path + "': " + e.what());
   }
-  Sequential model = from_architecture(a, "'" + path + "'");
+  // Building allocates each layer's weights and gradients before they can be checked against the
+  // file; a budget of a few times the file's own tensors stops a hostile architecture first.
+  int64_t file_bytes = 0;
+  for (const auto& [name, t] : f.tensors) file_bytes += t.size() * int64_t(sizeof(float));
+  Sequential model = [&] {
+    TensorBudget budget(4 * file_bytes + (int64_t(1) << 20), "'" + path + "'");
+    return from_architecture(a, "'" + path + "'");
+  }();
   assign_weights(model, f, path);
   auto compile = f.metadata.find("compile");
   if (compile != f.metadata.end()) {
