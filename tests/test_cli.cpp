@@ -156,3 +156,22 @@ TEST_F(Cli, ExitCodesAndMessages) {
   r = run("evaluate " + dir.file("m.json") + " --data " + dir.file("ok.csv"));  // not a model file
   EXPECT_EQ(r.status, 1) << r.output;
 }
+
+TEST_F(Cli, TrainsOnIdxImages) {
+  const std::string fm = "/usr/share/datasets/fashion-mnist";
+  if (!fs::exists(fm + "/train-images-idx3-ubyte.gz")) GTEST_SKIP() << "Fashion-MNIST is not installed";
+  std::ofstream(dir.file("mlp.json")) << R"([{"class_name": "Flatten", "config": {}},
+      {"class_name": "Dense", "config": {"units": 32, "activation": "relu"}},
+      {"class_name": "Dense", "config": {"units": 10, "activation": "softmax"}}])";
+  CliResult t = run("train --model " + dir.file("mlp.json") + " --images " + fm + "/train-images-idx3-ubyte.gz --labels " + fm +
+                    "/train-labels-idx1-ubyte.gz --epochs 1 --batch-size 128 --verbose 0 --output " + dir.file("fm.safetensors"));
+  ASSERT_EQ(t.status, 0) << t.output;
+  CliResult e = run("evaluate " + dir.file("fm.safetensors") + " --images " + fm + "/t10k-images-idx3-ubyte.gz --labels " + fm +
+                    "/t10k-labels-idx1-ubyte.gz");
+  ASSERT_EQ(e.status, 0) << e.output;
+  EXPECT_GT(value_of(e.output, "accuracy"), 0.75);  // one epoch of the MLP; chance is 0.1
+  CliResult bad = run("evaluate " + dir.file("fm.safetensors") + " --images " + fm + "/t10k-images-idx3-ubyte.gz --labels " +
+                      fm + "/train-labels-idx1-ubyte.gz");
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.output.find("60000 labels"), std::string::npos) << bad.output;
+}
