@@ -210,3 +210,32 @@ TEST(ModelIO, HugeArchitectureInASmallFileIsRefusedBeforeAllocating) {
     EXPECT_NE(std::string(e.what()).find("hostile.safetensors"), std::string::npos) << e.what();
   }
 }
+
+TEST(ModelIO, ConvolutionalLayersRoundTrip) {
+  TempDir d;
+  set_random_seed(8);
+  Sequential m({layers::ZeroPadding2D(1, Shape{9, 8, 2}),
+                layers::Conv2D(4, {3, 3}, "relu", {.strides = 2, .padding = "same"}),
+                layers::BatchNormalization(),
+                layers::MaxPooling2D({2, 2}),
+                layers::SpatialDropout2D(0.1f),
+                layers::AveragePooling2D(layers::Size2(1, 1)),
+                layers::Reshape({6, 4}),
+                layers::Dense(3, "tanh"),
+                layers::Flatten(),
+                layers::Dense(2, "softmax")});
+  Sequential g({layers::Conv2D(3, 2, "linear", {.input_shape = Shape{5, 5, 1}}), layers::GlobalMaxPooling2D(),
+                layers::Dense(1, "sigmoid")});
+  m.compile("adam", "sparse_categorical_crossentropy", {"accuracy"});
+  Tensor x({6, 9, 8, 2}), y({6, 1}, {0, 1, 0, 1, 1, 0});
+  Rng r(2);
+  for (int64_t i = 0; i < x.size(); ++i) x[i] = r.normal(0, 1);
+  m.fit(x, y, {.epochs = 2, .batch_size = 3, .verbose = 0});  // moves BatchNormalization's statistics
+  for (Sequential* model : {&m, &g}) {
+    model->save(d.file("cnn.safetensors"));
+    Sequential loaded = load_model(d.file("cnn.safetensors"));
+    EXPECT_EQ(loaded.to_json(), model->to_json());
+    const Tensor& in = model == &m ? x : Tensor::full({2, 5, 5, 1}, 0.5f);
+    EXPECT_EQ(loaded.predict(in).to_vector(), model->predict(in).to_vector());
+  }
+}

@@ -6,17 +6,38 @@
 #include "myelin/error.hpp"
 #include "myelin/io/config.hpp"
 #include "myelin/layers/activation.hpp"
+#include "myelin/layers/batch_normalization.hpp"
+#include "myelin/layers/conv2d.hpp"
 #include "myelin/layers/dense.hpp"
 #include "myelin/layers/dropout.hpp"
 #include "myelin/layers/flatten.hpp"
 #include "myelin/layers/input.hpp"
 #include "myelin/layers/normalization.hpp"
+#include "myelin/layers/pooling.hpp"
+#include "myelin/layers/reshape.hpp"
+#include "myelin/layers/spatial_dropout2d.hpp"
+#include "myelin/layers/zero_padding2d.hpp"
 
 namespace myelin::layers {
 
 namespace {
 using json = nlohmann::json;
 using Factory = std::function<std::shared_ptr<Layer>(const json&, const std::string&)>;
+
+// Keras writes sizes as [h, w] (or one number for both).
+Size2 size2(const json& c, const char* key, Size2 fallback, const std::string& who) {
+  if (!c.contains(key) || c[key].is_null()) return fallback;
+  const json& v = c[key];
+  if (v.is_number_integer()) return Size2(v.get<int64_t>());
+  if (v.is_array() && v.size() == 2 && v[0].is_number_integer() && v[1].is_number_integer())
+    return Size2(v[0].get<int64_t>(), v[1].get<int64_t>());
+  throw ValueError(who + ": config '" + key + "' must be an integer or [h, w], got " + v.dump());
+}
+
+std::optional<Size2> optional_size2(const json& c, const char* key, const std::string& who) {
+  if (!c.contains(key) || c[key].is_null()) return std::nullopt;
+  return size2(c, key, Size2(1), who);
+}
 
 // Every class is listed here rather than registered from its own file: a static library drops
 // object files nothing refers to, and with them any registration they would make.
@@ -54,7 +75,80 @@ const std::vector<std::pair<std::string, Factory>>& factories() {
        }},
       {"Normalization",
        [](const json& c, const std::string&) { return std::make_shared<Normalization>(io::input_shape_from_config(c)); }},
-      // Convolutional layers (Conv2D, MaxPooling2D, ...) are listed here as they are added.
+      {"Conv2D",
+       [](const json& c, const std::string& who) {
+         Conv2DOptions o;
+         o.input_shape = io::input_shape_from_config(c);
+         o.strides = size2(c, "strides", Size2(1), who);
+         o.padding = io::config_value<std::string>(c, "padding", "valid", who);
+         o.dilation_rate = size2(c, "dilation_rate", Size2(1), who);
+         o.use_bias = io::config_value(c, "use_bias", true, who);
+         if (c.contains("kernel_initializer")) o.kernel_initializer = io::initializer_from_json(c["kernel_initializer"]);
+         if (c.contains("bias_initializer")) o.bias_initializer = io::initializer_from_json(c["bias_initializer"]);
+         if (c.contains("kernel_regularizer")) o.kernel_regularizer = io::regularizer_from_json(c["kernel_regularizer"]);
+         if (c.contains("bias_regularizer")) o.bias_regularizer = io::regularizer_from_json(c["bias_regularizer"]);
+         if (!c.contains("filters") || !c.contains("kernel_size")) throw ValueError(who + ": config needs 'filters' and 'kernel_size'");
+         return std::make_shared<Conv2D>(io::config_value<int64_t>(c, "filters", 0, who), size2(c, "kernel_size", Size2(1), who),
+                                         io::config_value<std::string>(c, "activation", "linear", who), o);
+       }},
+      {"MaxPooling2D",
+       [](const json& c, const std::string& who) {
+         return std::make_shared<MaxPooling2D>(size2(c, "pool_size", Size2(2), who), optional_size2(c, "strides", who),
+                                               io::config_value<std::string>(c, "padding", "valid", who),
+                                               io::input_shape_from_config(c));
+       }},
+      {"AveragePooling2D",
+       [](const json& c, const std::string& who) {
+         return std::make_shared<AveragePooling2D>(size2(c, "pool_size", Size2(2), who), optional_size2(c, "strides", who),
+                                                   io::config_value<std::string>(c, "padding", "valid", who),
+                                                   io::input_shape_from_config(c));
+       }},
+      {"GlobalAveragePooling2D",
+       [](const json& c, const std::string& who) {
+         return std::make_shared<GlobalAveragePooling2D>(io::config_value(c, "keepdims", false, who),
+                                                         io::input_shape_from_config(c));
+       }},
+      {"GlobalMaxPooling2D",
+       [](const json& c, const std::string& who) {
+         return std::make_shared<GlobalMaxPooling2D>(io::config_value(c, "keepdims", false, who), io::input_shape_from_config(c));
+       }},
+      {"BatchNormalization",
+       [](const json& c, const std::string& who) {
+         BatchNormalizationOptions o;
+         o.input_shape = io::input_shape_from_config(c);
+         o.axis = io::config_value(c, "axis", -1, who);
+         o.momentum = io::config_value(c, "momentum", 0.99f, who);
+         o.epsilon = io::config_value(c, "epsilon", 1e-3f, who);
+         o.center = io::config_value(c, "center", true, who);
+         o.scale = io::config_value(c, "scale", true, who);
+         if (c.contains("beta_initializer")) o.beta_initializer = io::initializer_from_json(c["beta_initializer"]);
+         if (c.contains("gamma_initializer")) o.gamma_initializer = io::initializer_from_json(c["gamma_initializer"]);
+         if (c.contains("moving_mean_initializer"))
+           o.moving_mean_initializer = io::initializer_from_json(c["moving_mean_initializer"]);
+         if (c.contains("moving_variance_initializer"))
+           o.moving_variance_initializer = io::initializer_from_json(c["moving_variance_initializer"]);
+         if (c.contains("beta_regularizer")) o.beta_regularizer = io::regularizer_from_json(c["beta_regularizer"]);
+         if (c.contains("gamma_regularizer")) o.gamma_regularizer = io::regularizer_from_json(c["gamma_regularizer"]);
+         return std::make_shared<BatchNormalization>(o);
+       }},
+      {"Reshape",
+       [](const json& c, const std::string& who) {
+         if (!c.contains("target_shape")) throw ValueError(who + ": config needs 'target_shape'");
+         return std::make_shared<Reshape>(io::config_value<Shape>(c, "target_shape", {}, who), io::input_shape_from_config(c));
+       }},
+      {"ZeroPadding2D",
+       [](const json& c, const std::string& who) {
+         const json& p = c.contains("padding") ? c["padding"] : json(1);
+         if (p.is_array() && p.size() == 2 && p[0].is_array() && p[1].is_array() && p[0].size() == 2 && p[1].size() == 2)
+           return std::make_shared<ZeroPadding2D>(p[0][0].get<int64_t>(), p[0][1].get<int64_t>(), p[1][0].get<int64_t>(),
+                                                  p[1][1].get<int64_t>(), io::input_shape_from_config(c));
+         return std::make_shared<ZeroPadding2D>(size2(c, "padding", Size2(1), who), io::input_shape_from_config(c));
+       }},
+      {"SpatialDropout2D",
+       [](const json& c, const std::string& who) {
+         if (!c.contains("rate")) throw ValueError(who + ": config needs 'rate'");
+         return std::make_shared<SpatialDropout2D>(io::config_value<float>(c, "rate", 0.f, who), io::input_shape_from_config(c));
+       }},
   };
   return list;
 }

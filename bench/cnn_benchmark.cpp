@@ -1,0 +1,221 @@
+// The Fashion-MNIST CNN workload (examples/cnn_fashion_mnist); prints name=value lines only.
+//
+//   cnn_benchmark [--threads N] [--epochs E] [--data DIR]
+//
+// 1. Training: Conv2D(32) -> MaxPool -> Conv2D(64) -> MaxPool -> Conv2D(64) -> Flatten -> Dense(64)
+//    -> Dense(10 softmax), Adam, sparse CE, accuracy, batch 128; one fit(epochs=E) call, each epoch
+//    timed by a callback, so the median leaves out the first epoch's warm-up.
+// 2. Inference: predict over the 10,000 test images at batch 1024 (median of 3 passes) and the
+//    latency of predict on one image (median of 500 calls).
+// 3. Per layer at batch 128: forward and backward milliseconds (median of 20) and GFLOP/s for the
+//    convolutions (a backward pass is counted as twice the forward's work).
+// 4. The three convolutions alone, forward + backward at batch 128, in the kernel's two layouts
+//    (plain NHWC for the primitives, or their own blocked layouts with conversions at the edges),
+//    and the forward as im2col + one GEMM, the textbook alternative.
+// 5. Peak resident memory (getrusage).
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/conv.hpp"
+#include "kernels/cpu/gemm.hpp"
+#include "myelin/callbacks.hpp"
+#include "myelin/data/datasets.hpp"
+#include "myelin/layers/conv2d.hpp"
+#include "myelin/layers/dense.hpp"
+#include "myelin/layers/flatten.hpp"
+#include "myelin/layers/pooling.hpp"
+#include "myelin/model.hpp"
+#include "myelin/optimizers.hpp"
+#include "myelin/threading.hpp"
+
+using namespace myelin;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+template <class F>
+double median_ms(int reps, F f) {
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) {
+    const auto t0 = Clock::now();
+    f();
+    t.push_back(seconds_since(t0) * 1e3);
+  }
+  return median(t);
+}
+
+[[noreturn]] void usage(const char* msg) {
+  std::fprintf(stderr, "cnn_benchmark: %s\nusage: cnn_benchmark [--threads N] [--epochs E] [--data DIR]\n", msg);
+  std::exit(2);
+}
+
+std::shared_ptr<callbacks::LambdaCallback> epoch_timer(std::vector<double>& out) {
+  auto cb = std::make_shared<callbacks::LambdaCallback>();
+  auto start = std::make_shared<Clock::time_point>();
+  cb->epoch_begin = [start](int, const Logs&) { *start = Clock::now(); };
+  cb->epoch_end = [&out, start](int, const Logs&) { out.push_back(seconds_since(*start)); };
+  return cb;
+}
+
+Sequential make_cnn() {
+  return Sequential({
+      layers::Conv2D(32, {3, 3}, "relu", Shape{28, 28, 1}),
+      layers::MaxPooling2D({2, 2}),
+      layers::Conv2D(64, {3, 3}, "relu"),
+      layers::MaxPooling2D({2, 2}),
+      layers::Conv2D(64, {3, 3}, "relu"),
+      layers::Flatten(),
+      layers::Dense(64, "relu"),
+      layers::Dense(10, "softmax"),
+  });
+}
+
+// Forward as im2col (rows = output pixels, columns = kh*kw*c in the kernel's order) then one GEMM
+// against the {kh*kw*c, f} kernel; valid padding, stride 1, as the CNN's convolutions.
+void im2col_conv(const kernels::Conv2DGeometry& g, const float* x, const float* k, float* cols, float* y) {
+  const int64_t K = g.kernel_h * g.kernel_w * g.in_c, P = g.out_h * g.out_w;
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < g.batch; ++n)
+    for (int64_t i = 0; i < g.out_h; ++i)
+      for (int64_t j = 0; j < g.out_w; ++j) {
+        float* row = cols + ((n * P) + i * g.out_w + j) * K;
+        for (int64_t p = 0; p < g.kernel_h; ++p)
+          std::copy_n(x + ((n * g.in_h + i + p) * g.in_w + j) * g.in_c, g.kernel_w * g.in_c,
+                      row + p * g.kernel_w * g.in_c);
+      }
+  kernels::gemm(false, false, g.batch * P, g.out_c, K, 1.f, cols, K, k, g.out_c, 0.f, y, g.out_c);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = 2, epochs = 3;
+  std::string data_dir;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (i + 1 >= argc) usage(("missing value after " + a).c_str());
+    if (a == "--threads") threads = std::atoi(argv[++i]);
+    else if (a == "--epochs") epochs = std::atoi(argv[++i]);
+    else if (a == "--data") data_dir = argv[++i];
+    else usage(("unknown argument " + a).c_str());
+  }
+  if (epochs < 1) usage("--epochs must be at least 1");
+  set_num_threads(threads);
+  set_random_seed(42);
+  std::printf("threads=%d\n", num_threads());
+  const auto [train, test] = datasets::fashion_mnist(data_dir);
+
+  // 4 first: the kernels alone, before the data set's pages and the model's buffers are warm.
+  {
+    struct C {
+      const char* name;
+      int64_t h, c, f;
+    };
+    const C convs[] = {{"conv1", 28, 1, 32}, {"conv2", 13, 32, 64}, {"conv3", 5, 64, 64}};
+    double total[2] = {0, 0}, total_im2col = 0, flops_total = 0;
+    for (const auto& cv : convs) {
+      kernels::Conv2DGeometry g{128, cv.h, cv.h, cv.c, cv.h - 2, cv.h - 2, cv.f, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0};
+      Tensor x({128, cv.h, cv.h, cv.c}), k({3, 3, cv.c, cv.f}), b({cv.f}), y({128, cv.h - 2, cv.h - 2, cv.f});
+      Tensor dk(k.shape()), db(b.shape()), dx(x.shape());
+      Rng rng(1);
+      for (int64_t i = 0; i < x.size(); ++i) x[i] = rng.uniform(0, 1);
+      for (int64_t i = 0; i < k.size(); ++i) k[i] = rng.uniform(-0.1f, 0.1f);
+      const double flops = 2.0 * 128 * g.out_h * g.out_w * cv.f * 9 * cv.c;
+      flops_total += 3 * flops;
+      int li = 0;
+      for (auto layout : {kernels::Conv2DLayout::Nhwc, kernels::Conv2DLayout::Blocked}) {
+        kernels::Conv2DKernel kern(layout);
+        const bool first = cv.c == 1;  // the model's first layer needs no input gradient
+        const double ms = median_ms(20, [&] {
+          kern.forward(g, x.data(), k.data(), b.data(), true, y.data());
+          kern.backward(g, x.data(), y.data(), k.data(), dk.data(), db.data(), first ? nullptr : dx.data());
+        });
+        std::printf("%s_%s_fwd_bwd_ms=%.3f\n", cv.name, layout == kernels::Conv2DLayout::Nhwc ? "nhwc" : "blocked", ms);
+        total[li++] += ms;
+      }
+      Tensor cols({128 * g.out_h * g.out_w, 9 * cv.c});
+      const double ms = median_ms(20, [&] { im2col_conv(g, x.data(), k.data(), cols.data(), y.data()); });
+      std::printf("%s_im2col_gemm_fwd_ms=%.3f\n", cv.name, ms);
+      total_im2col += ms;
+    }
+    std::printf("convs_nhwc_fwd_bwd_ms=%.3f\nconvs_nhwc_gflops=%.1f\n", total[0], flops_total / total[0] / 1e6);
+    std::printf("convs_blocked_fwd_bwd_ms=%.3f\nconvs_blocked_gflops=%.1f\n", total[1], flops_total / total[1] / 1e6);
+    std::printf("convs_im2col_gemm_fwd_ms=%.3f\n", total_im2col);
+  }
+
+  // 1. Training.
+  Sequential model = make_cnn();
+  model.compile(optimizers::Adam(1e-3), "sparse_categorical_crossentropy", {"accuracy"});
+  std::vector<double> epoch_s;
+  auto timer = epoch_timer(epoch_s);
+  model.fit(train.x, train.y, {.epochs = epochs, .batch_size = 128, .callbacks = {timer}, .verbose = 0});
+  const double epoch_median = median(epoch_s);
+  std::printf("train_seconds_per_epoch_median=%.4g\n", epoch_median);
+  std::printf("train_samples_per_sec=%.6g\n", double(train.x.rows()) / epoch_median);
+  std::printf("test_accuracy=%.4f\n", model.evaluate(test.x, test.y, {.batch_size = 1024}).at("accuracy"));
+
+  // 2. Inference.
+  std::vector<double> pass_s;
+  for (int r = 0; r < 3; ++r) {
+    const auto t0 = Clock::now();
+    const Tensor p = model.predict(test.x, 1024);
+    pass_s.push_back(seconds_since(t0));
+  }
+  std::printf("inference_samples_per_sec_batch1024=%.6g\n", double(test.x.rows()) / median(pass_s));
+  const Tensor one = test.x.rows(0, 1).clone();
+  for (int r = 0; r < 20; ++r) model.predict(one, 1);
+  std::vector<double> call_us;
+  for (int r = 0; r < 500; ++r) {
+    const auto t0 = Clock::now();
+    const Tensor p = model.predict(one, 1);
+    call_us.push_back(seconds_since(t0) * 1e6);
+  }
+  std::printf("latency_batch1_us=%.4g\n", median(call_us));
+
+  // 3. Per layer, at batch 128, layer by layer as the model runs them.
+  {
+    const Tensor x = train.x.rows(0, 128).clone();
+    const auto& ls = model.layers();
+    // Each layer's input is the previous layer's output buffer; re-running a layer rewrites its
+    // buffer in place with the same values, so these pointers stay valid.
+    std::vector<const Tensor*> inputs(ls.size());
+    const Tensor* h = &x;
+    for (size_t i = 0; i < ls.size(); ++i) {
+      inputs[i] = h;
+      h = &ls[i]->forward(*h, true);
+    }
+    for (size_t i = 0; i < ls.size(); ++i) {
+      Layer& l = *ls[i];
+      const Tensor& y = l.forward(*inputs[i], true);
+      const Tensor dy = Tensor::full(y.shape(), 1e-3f);
+      const double fwd = median_ms(20, [&] { l.forward(*inputs[i], true); });
+      const double bwd = median_ms(20, [&] {
+        l.forward(*inputs[i], true);
+        l.backward(dy);
+      }) - fwd;
+      const double gf = l.flops_per_sample() * 128.0;
+      std::printf("layer_%s_fwd_ms=%.3f\nlayer_%s_bwd_ms=%.3f\n", l.name().c_str(), fwd, l.name().c_str(), bwd);
+      if (gf > 0)
+        std::printf("layer_%s_gflops=%.1f\n", l.name().c_str(), 3 * gf / ((fwd + bwd) * 1e6));
+    }
+  }
+
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  std::printf("peak_rss_mb=%.1f\n", double(ru.ru_maxrss) / 1024.0);
+  return 0;
+}

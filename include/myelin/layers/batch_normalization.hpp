@@ -1,0 +1,64 @@
+// BatchNormalization over the last axis (channels of NHWC images, features of dense inputs), as
+// Keras's layers.BatchNormalization with axis=-1.
+//
+// Training normalises with the batch's mean and (biased) variance and updates the moving statistics:
+// moving = moving * momentum + batch * (1 - momentum). Inference (training=false) uses the moving
+// statistics. y = gamma * (x - mean) / sqrt(var + epsilon) + beta. gamma and beta are trainable;
+// moving_mean and moving_variance are non-trainable weights, saved with the model.
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "myelin/initializers.hpp"
+#include "myelin/layers/layer.hpp"
+
+namespace myelin::layers {
+
+/// Keras's keyword arguments of BatchNormalization, with its defaults.
+struct BatchNormalizationOptions {
+  std::optional<Shape> input_shape;
+  int axis = -1;  ///< only the last axis is supported (-1, or its index counting the batch)
+  float momentum = 0.99f;
+  float epsilon = 1e-3f;
+  bool center = true;  ///< learn beta
+  bool scale = true;   ///< learn gamma
+  Initializer beta_initializer = "zeros";
+  Initializer gamma_initializer = "ones";
+  Initializer moving_mean_initializer = "zeros";
+  Initializer moving_variance_initializer = "ones";
+  std::optional<Regularizer> beta_regularizer;
+  std::optional<Regularizer> gamma_regularizer;
+  std::string name;
+};
+
+class BatchNormalization : public Layer {
+ public:
+  /// `BatchNormalization()`; `BatchNormalization({.momentum = 0.9f, .epsilon = 1e-5f})`.
+  explicit BatchNormalization(BatchNormalizationOptions options = {});
+  std::string class_name() const override { return "BatchNormalization"; }
+  Shape build(const Shape& input_shape, Rng& rng) override;
+  const Tensor& forward(const Tensor& x, bool training) override;
+  const Tensor& backward(const Tensor& dy) override;
+  std::vector<Param> params() override;
+  nlohmann::json get_config() const override;
+  int64_t flops_per_sample() const override { return 2 * per_sample_; }
+
+  const BatchNormalizationOptions& options() const { return options_; }
+  Tensor& gamma() { return gamma_; }
+  Tensor& beta() { return beta_; }
+  Tensor& moving_mean() { return moving_mean_; }
+  Tensor& moving_variance() { return moving_variance_; }
+
+ private:
+  BatchNormalizationOptions options_;
+  int64_t channels_ = 0, per_sample_ = 0;
+  Tensor gamma_, beta_, gamma_grad_, beta_grad_, moving_mean_, moving_variance_;
+  bool last_training_ = false;
+  // Per channel, for the last forward batch: the mean and 1/sqrt(var + eps) it normalised with.
+  std::vector<float> mean_, inv_std_, scale_, shift_;
+  std::vector<double> sum1_, sum2_, scratch_;
+  Tensor x_, y_, dx_;
+};
+
+}  // namespace myelin::layers

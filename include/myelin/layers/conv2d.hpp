@@ -1,0 +1,94 @@
+// Conv2D: 2-D convolution over NHWC images, y = activation(conv(x, kernel) + bias), as Keras's
+// layers.Conv2D with data_format='channels_last'.
+//
+// The kernel is stored in Keras's layout {kernel_h, kernel_w, in_channels, filters}, so weights move
+// between myelin and Keras unchanged. Output sizes follow Keras: 'valid' keeps the windows that fit,
+// floor((in - (k-1)*d - 1) / s) + 1; 'same' gives ceil(in / s), padding with zeros and putting the
+// odd row or column at the bottom or right.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "myelin/initializers.hpp"
+#include "myelin/layers/layer.hpp"
+
+namespace myelin::kernels {
+class Conv2DKernel;
+}
+
+namespace myelin::layers {
+
+/// A pair of sizes (height, width): `{3, 3}`, or one number for both: `3`.
+struct Size2 {
+  int64_t h = 1, w = 1;
+  Size2() = default;
+  Size2(int64_t both) : h(both), w(both) {}
+  Size2(int64_t height, int64_t width) : h(height), w(width) {}
+  bool operator==(const Size2&) const = default;
+};
+
+/// Keras's keyword arguments of Conv2D, with its defaults.
+struct Conv2DOptions {
+  std::optional<Shape> input_shape;  ///< per-sample {H, W, C}, for the first layer
+  Size2 strides = {1, 1};
+  std::string padding = "valid";  ///< "valid" or "same"
+  Size2 dilation_rate = {1, 1};
+  bool use_bias = true;
+  Initializer kernel_initializer = "glorot_uniform";
+  Initializer bias_initializer = "zeros";
+  std::optional<Regularizer> kernel_regularizer;
+  std::optional<Regularizer> bias_regularizer;
+  std::string name;
+};
+
+class Conv2D : public Layer {
+ public:
+  /// `Conv2D(32, {3, 3}, "relu")`; `Conv2D(64, 3, "relu", {.strides = 2, .padding = "same"})`.
+  Conv2D(int64_t filters, Size2 kernel_size, const std::string& activation = "linear", Conv2DOptions options = {});
+  /// Short form for a first layer: `Conv2D(32, {3, 3}, "relu", Shape{28, 28, 1})`.
+  template <class S, class = std::enable_if_t<std::is_same_v<std::decay_t<S>, Shape>>>
+  Conv2D(int64_t filters, Size2 kernel_size, const std::string& activation, S&& input_shape)
+      : Conv2D(filters, kernel_size, activation, options_with_shape(std::forward<S>(input_shape))) {}
+  ~Conv2D() override;
+  Conv2D(Conv2D&&) noexcept;
+
+  std::string class_name() const override { return "Conv2D"; }
+  Shape build(const Shape& input_shape, Rng& rng) override;
+  const Tensor& forward(const Tensor& x, bool training) override;
+  const Tensor& backward(const Tensor& dy) override;
+  std::vector<Param> params() override;
+  nlohmann::json get_config() const override;
+  int64_t flops_per_sample() const override;
+  ActivationKindOpt output_activation() const override { return activation_; }
+
+  int64_t filters() const { return filters_; }
+  Size2 kernel_size() const { return kernel_size_; }
+  ActivationKind activation() const { return activation_; }
+  const Conv2DOptions& options() const { return options_; }
+  Tensor& kernel() { return kernel_; }
+  Tensor& bias() { return bias_; }
+
+ private:
+  static Conv2DOptions options_with_shape(Shape s) {
+    Conv2DOptions o;
+    o.input_shape = std::move(s);
+    return o;
+  }
+  int64_t filters_;
+  Size2 kernel_size_;
+  ActivationKind activation_;
+  ActivationKind act_ = ActivationKind::Linear;  // the one the last forward applied
+  bool fused_relu_ = false;                      // relu applied inside the convolution
+  Conv2DOptions options_;
+  int64_t in_h_ = 0, in_w_ = 0, in_c_ = 0, out_h_ = 0, out_w_ = 0;
+  int64_t pad_top_ = 0, pad_bottom_ = 0, pad_left_ = 0, pad_right_ = 0;
+  std::unique_ptr<kernels::Conv2DKernel> kernel_impl_;
+  Tensor kernel_, bias_, kernel_grad_, bias_grad_;
+  Tensor x_;  // view of the last forward batch's input
+  Tensor z_, y_, dz_, dx_, no_grad_;
+  Shape shape_buf_;
+};
+
+}  // namespace myelin::layers

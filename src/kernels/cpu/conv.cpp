@@ -1,0 +1,237 @@
+#include "kernels/cpu/conv.hpp"
+
+#include <algorithm>
+#include <map>
+#include <unordered_map>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <string>
+#include <utility>
+
+#include "myelin/error.hpp"
+
+namespace myelin::kernels {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+
+AxisGeometry conv_axis(int64_t in, int64_t kernel, int64_t stride, int64_t dilation, bool same_padding) {
+  const int64_t eff = (kernel - 1) * dilation + 1;
+  AxisGeometry a;
+  if (same_padding) {
+    a.out = (in + stride - 1) / stride;
+    const int64_t total = std::max<int64_t>((a.out - 1) * stride + eff - in, 0);
+    a.pad_begin = total / 2;
+    a.pad_end = total - a.pad_begin;
+  } else {
+    a.out = in >= eff ? (in - eff) / stride + 1 : 0;
+  }
+  return a;
+}
+
+namespace {
+
+dnnl::engine& engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+dnnl::stream& stream() {
+  static dnnl::stream s(engine());
+  return s;
+}
+
+// One argument of a primitive: the caller's memory (NHWC data or hwio weights, pointer set on each
+// call) and, when the primitive wants another layout, a buffer of its own with the reorder between them.
+struct Port {
+  memory user, prim;
+  dnnl::reorder convert;  // user -> prim for inputs, prim -> user for outputs
+  bool same = true;
+
+  Port() = default;
+  Port(const memory::desc& user_md, const memory::desc& prim_md, bool input) {
+    user = memory(user_md, engine(), DNNL_MEMORY_NONE);
+    same = user_md == prim_md;
+    if (same) {
+      prim = user;
+    } else {
+      prim = memory(prim_md, engine());  // owned: allocated once, when the batch size is first seen
+      convert = input ? dnnl::reorder(user, prim) : dnnl::reorder(prim, user);
+    }
+  }
+  // Points the port at the caller's buffer; an input is converted into the primitive's layout.
+  void bind_input(const float* p) {
+    user.set_data_handle(const_cast<float*>(p));
+    if (!same) convert.execute(stream(), user, prim);
+  }
+  void bind_output(float* p) { user.set_data_handle(p); }
+  void finish_output() {
+    if (!same) convert.execute(stream(), prim, user);
+  }
+};
+
+}  // namespace
+
+// Everything made for one batch size (and relu flag).
+struct Entry {
+  dnnl::convolution_forward::primitive_desc fwd_pd;
+  dnnl::convolution_forward fwd;
+  Port x, w, y;
+  memory b;
+  bool has_bias = false;
+
+  bool backward_made = false;
+  dnnl::convolution_backward_weights::primitive_desc bww_pd;
+  dnnl::convolution_backward_weights bww;
+  dnnl::convolution_backward_data::primitive_desc bwd_pd;
+  dnnl::convolution_backward_data bwd;
+  Port bww_x, bww_dy, bww_dw, bwd_dy, bwd_w, bwd_dx;
+  memory db;
+  // Argument lists, made once: the memory objects persist and only their data pointers change.
+  std::unordered_map<int, memory> fwd_args, bww_args, bwd_args;
+  bool bww_x_is_fwd_x = false, bwd_dy_is_bww_dy = false;
+};
+
+struct Conv2DKernel::Impl {
+  Conv2DLayout layout;
+  std::map<std::pair<int64_t, bool>, Entry> entries;
+
+  memory::desc data_md(int64_t n, int64_t h, int64_t w, int64_t c, bool user) const {
+    return memory::desc({n, c, h, w}, memory::data_type::f32, user || layout == Conv2DLayout::Nhwc ? tag::nhwc : tag::any);
+  }
+  static memory::desc weights_md(const Conv2DGeometry& g, bool user) {
+    return memory::desc({g.out_c, g.in_c, g.kernel_h, g.kernel_w}, memory::data_type::f32, user ? tag::hwio : tag::any);
+  }
+  static memory::dims strides(const Conv2DGeometry& g) { return {g.stride_h, g.stride_w}; }
+  static memory::dims dilates(const Conv2DGeometry& g) { return {g.dilation_h - 1, g.dilation_w - 1}; }  // oneDNN counts the gaps
+  static memory::dims pad_l(const Conv2DGeometry& g) { return {g.pad_top, g.pad_left}; }
+  static memory::dims pad_r(const Conv2DGeometry& g) { return {g.pad_bottom, g.pad_right}; }
+
+  Entry& entry(const Conv2DGeometry& g, bool relu, bool has_bias) {
+    auto key = std::make_pair(g.batch, relu);
+    auto it = entries.find(key);
+    if (it != entries.end()) return it->second;
+    Entry e;
+    e.has_bias = has_bias;
+    const auto x_md = data_md(g.batch, g.in_h, g.in_w, g.in_c, false);
+    const auto y_md = data_md(g.batch, g.out_h, g.out_w, g.out_c, false);
+    const memory::desc b_md({g.out_c}, memory::data_type::f32, tag::x);
+    auto d = has_bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
+                                                        dnnl::algorithm::convolution_direct, x_md, weights_md(g, false),
+                                                        b_md, y_md, strides(g), dilates(g), pad_l(g), pad_r(g))
+                      : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
+                                                        dnnl::algorithm::convolution_direct, x_md, weights_md(g, false),
+                                                        y_md, strides(g), dilates(g), pad_l(g), pad_r(g));
+    dnnl::primitive_attr attr;
+    if (relu) {
+      dnnl::post_ops po;
+      po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+      attr.set_post_ops(po);
+    }
+    e.fwd_pd = dnnl::convolution_forward::primitive_desc(d, attr, engine());
+    e.fwd = dnnl::convolution_forward(e.fwd_pd);
+    e.x = Port(data_md(g.batch, g.in_h, g.in_w, g.in_c, true), e.fwd_pd.src_desc(), true);
+    e.w = Port(weights_md(g, true), e.fwd_pd.weights_desc(), true);
+    e.y = Port(data_md(g.batch, g.out_h, g.out_w, g.out_c, true), e.fwd_pd.dst_desc(), false);
+    e.fwd_args = {{DNNL_ARG_SRC, e.x.prim}, {DNNL_ARG_WEIGHTS, e.w.prim}, {DNNL_ARG_DST, e.y.prim}};
+    if (has_bias) {
+      e.b = memory(b_md, engine(), DNNL_MEMORY_NONE);
+      e.fwd_args[DNNL_ARG_BIAS] = e.b;
+    }
+    return entries.emplace(key, std::move(e)).first->second;
+  }
+
+  void make_backward(const Conv2DGeometry& g, Entry& e) {
+    const auto x_md = data_md(g.batch, g.in_h, g.in_w, g.in_c, false);
+    const auto y_md = data_md(g.batch, g.out_h, g.out_w, g.out_c, false);
+    const memory::desc b_md({g.out_c}, memory::data_type::f32, tag::x);
+    auto dw = e.has_bias ? dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, x_md,
+                                                                    weights_md(g, false), b_md, y_md, strides(g),
+                                                                    dilates(g), pad_l(g), pad_r(g))
+                         : dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, x_md,
+                                                                    weights_md(g, false), y_md, strides(g), dilates(g),
+                                                                    pad_l(g), pad_r(g));
+    e.bww_pd = dnnl::convolution_backward_weights::primitive_desc(dw, engine(), e.fwd_pd);
+    e.bww = dnnl::convolution_backward_weights(e.bww_pd);
+    auto dd = dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, x_md, weights_md(g, false),
+                                                    y_md, strides(g), dilates(g), pad_l(g), pad_r(g));
+    e.bwd_pd = dnnl::convolution_backward_data::primitive_desc(dd, engine(), e.fwd_pd);
+    e.bwd = dnnl::convolution_backward_data(e.bwd_pd);
+
+    const auto x_user = data_md(g.batch, g.in_h, g.in_w, g.in_c, true);
+    const auto y_user = data_md(g.batch, g.out_h, g.out_w, g.out_c, true);
+    // The forward already converted x; backward-weights reuses that copy when it wants the same layout.
+    e.bww_x_is_fwd_x = e.bww_pd.src_desc() == e.fwd_pd.src_desc();
+    if (!e.bww_x_is_fwd_x) e.bww_x = Port(x_user, e.bww_pd.src_desc(), true);
+    e.bww_dy = Port(y_user, e.bww_pd.diff_dst_desc(), true);
+    e.bww_dw = Port(weights_md(g, true), e.bww_pd.diff_weights_desc(), false);
+    e.bwd_dy_is_bww_dy = e.bwd_pd.diff_dst_desc() == e.bww_pd.diff_dst_desc();
+    if (!e.bwd_dy_is_bww_dy) e.bwd_dy = Port(y_user, e.bwd_pd.diff_dst_desc(), true);
+    e.bwd_w = Port(weights_md(g, true), e.bwd_pd.weights_desc(), true);
+    e.bwd_dx = Port(x_user, e.bwd_pd.diff_src_desc(), false);
+    e.bww_args = {{DNNL_ARG_SRC, e.bww_x_is_fwd_x ? e.x.prim : e.bww_x.prim},
+                  {DNNL_ARG_DIFF_DST, e.bww_dy.prim},
+                  {DNNL_ARG_DIFF_WEIGHTS, e.bww_dw.prim}};
+    if (e.has_bias) {
+      e.db = memory(b_md, engine(), DNNL_MEMORY_NONE);
+      e.bww_args[DNNL_ARG_DIFF_BIAS] = e.db;
+    }
+    e.bwd_args = {{DNNL_ARG_DIFF_DST, e.bwd_dy_is_bww_dy ? e.bww_dy.prim : e.bwd_dy.prim},
+                  {DNNL_ARG_WEIGHTS, e.bwd_w.prim},
+                  {DNNL_ARG_DIFF_SRC, e.bwd_dx.prim}};
+    e.backward_made = true;
+  }
+
+  Entry* last = nullptr;
+};
+
+Conv2DKernel::Conv2DKernel(Conv2DLayout layout) : impl_(std::make_unique<Impl>()) { impl_->layout = layout; }
+Conv2DKernel::~Conv2DKernel() = default;
+Conv2DKernel::Conv2DKernel(Conv2DKernel&&) noexcept = default;
+Conv2DKernel& Conv2DKernel::operator=(Conv2DKernel&&) noexcept = default;
+
+void Conv2DKernel::forward(const Conv2DGeometry& g, const float* x, const float* kernel, const float* bias, bool relu,
+                           float* y) {
+  try {
+    Entry& e = impl_->entry(g, relu, bias != nullptr);
+    e.x.bind_input(x);
+    e.w.bind_input(kernel);
+    e.y.bind_output(y);
+    if (bias) e.b.set_data_handle(const_cast<float*>(bias));
+    e.fwd.execute(stream(), e.fwd_args);
+    e.y.finish_output();
+    stream().wait();
+    impl_->last = &e;
+  } catch (const dnnl::error& err) {
+    throw Error(std::string("oneDNN convolution forward failed: ") + err.what());
+  }
+}
+
+void Conv2DKernel::backward(const Conv2DGeometry& g, const float* x, const float* dy, const float* kernel,
+                            float* dkernel, float* dbias, float* dx) {
+  try {
+    Entry* ep = impl_->last;
+    if (!ep) throw Error("Conv2DKernel::backward called before forward");
+    Entry& e = *ep;
+    if (!e.backward_made) impl_->make_backward(g, e);
+
+    // Weights' gradient (and the bias's, the sum of dy over batch and positions).
+    if (!e.bww_x_is_fwd_x) e.bww_x.bind_input(x);
+    e.bww_dy.bind_input(dy);
+    e.bww_dw.bind_output(dkernel);
+    if (e.has_bias) e.db.set_data_handle(dbias);
+    e.bww.execute(stream(), e.bww_args);
+    e.bww_dw.finish_output();
+
+    if (dx) {
+      if (!e.bwd_dy_is_bww_dy) e.bwd_dy.bind_input(dy);
+      e.bwd_w.bind_input(kernel);
+      e.bwd_dx.bind_output(dx);
+      e.bwd.execute(stream(), e.bwd_args);
+      e.bwd_dx.finish_output();
+    }
+    stream().wait();
+  } catch (const dnnl::error& err) {
+    throw Error(std::string("oneDNN convolution backward failed: ") + err.what());
+  }
+}
+
+}  // namespace myelin::kernels

@@ -1,0 +1,168 @@
+#include "kernels/cpu/pool.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace myelin::kernels {
+
+namespace {
+// Below this many elements per call the OpenMP fork/join costs more than the work.
+constexpr int64_t kParallelThreshold = 1 << 15;
+
+// Runs f(sample) for every sample; samples write disjoint outputs, so they may run in parallel.
+template <class F>
+void for_each_sample(int64_t batch, int64_t elements, F f) {
+  if (elements < kParallelThreshold || batch == 1) {  // a plain branch: an if() clause still forks a team
+    for (int64_t n = 0; n < batch; ++n) f(n);
+    return;
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < batch; ++n) f(n);
+}
+
+// The window of output (i, j) clipped to the image: rows [r0, r1), columns [c0, c1).
+struct Window {
+  int64_t r0, r1, c0, c1;
+};
+inline Window window(const Pool2DGeometry& g, int64_t i, int64_t j) {
+  const int64_t r = i * g.stride_h - g.pad_top, c = j * g.stride_w - g.pad_left;
+  return {std::max<int64_t>(r, 0), std::min(r + g.pool_h, g.in_h), std::max<int64_t>(c, 0), std::min(c + g.pool_w, g.in_w)};
+}
+}  // namespace
+
+void max_pool_forward(const Pool2DGeometry& g, const float* x, float* y, int32_t* argmax) {
+  const int64_t C = g.channels, in_size = g.in_h * g.in_w * C, out_size = g.out_h * g.out_w * C;
+  for_each_sample(g.batch, g.batch * in_size, [&](int64_t n) {
+    const float* xs = x + n * in_size;
+    for (int64_t i = 0; i < g.out_h; ++i)
+      for (int64_t j = 0; j < g.out_w; ++j) {
+        float* yr = y + n * out_size + (i * g.out_w + j) * C;
+        int32_t* ar = argmax + n * out_size + (i * g.out_w + j) * C;
+        // Windows always hold at least one pixel of the image; the first one starts the maximum.
+        const Window w = window(g, i, j);
+        const int32_t first = static_cast<int32_t>((w.r0 * g.in_w + w.c0) * C);
+        for (int64_t k = 0; k < C; ++k) {
+          yr[k] = xs[first + k];
+          ar[k] = first + static_cast<int32_t>(k);
+        }
+        for (int64_t r = w.r0; r < w.r1; ++r)
+          for (int64_t c = (r == w.r0 ? w.c0 + 1 : w.c0); c < w.c1; ++c) {
+            const int32_t base = static_cast<int32_t>((r * g.in_w + c) * C);
+            const float* xr = xs + base;
+            // Strictly greater: the first maximum in scan order wins a tie.
+            for (int64_t k = 0; k < C; ++k)
+              if (xr[k] > yr[k]) {
+                yr[k] = xr[k];
+                ar[k] = base + static_cast<int32_t>(k);
+              }
+          }
+      }
+  });
+}
+
+void max_pool_backward(const Pool2DGeometry& g, const float* dy, const int32_t* argmax, float* dx) {
+  const int64_t C = g.channels, in_size = g.in_h * g.in_w * C, out_size = g.out_h * g.out_w * C;
+  for_each_sample(g.batch, g.batch * in_size, [&](int64_t n) {
+    float* dxs = dx + n * in_size;
+    std::memset(dxs, 0, in_size * sizeof(float));
+    const float* dys = dy + n * out_size;
+    const int32_t* as = argmax + n * out_size;
+    for (int64_t k = 0; k < out_size; ++k) dxs[as[k]] += dys[k];
+  });
+}
+
+void avg_pool_forward(const Pool2DGeometry& g, const float* x, float* y) {
+  const int64_t C = g.channels, in_size = g.in_h * g.in_w * C, out_size = g.out_h * g.out_w * C;
+  for_each_sample(g.batch, g.batch * in_size, [&](int64_t n) {
+    const float* xs = x + n * in_size;
+    for (int64_t i = 0; i < g.out_h; ++i)
+      for (int64_t j = 0; j < g.out_w; ++j) {
+        float* yr = y + n * out_size + (i * g.out_w + j) * C;
+        std::fill(yr, yr + C, 0.f);
+        const Window w = window(g, i, j);
+        for (int64_t r = w.r0; r < w.r1; ++r)
+          for (int64_t c = w.c0; c < w.c1; ++c) {
+            const float* xr = xs + (r * g.in_w + c) * C;
+#pragma omp simd
+            for (int64_t k = 0; k < C; ++k) yr[k] += xr[k];
+          }
+        const float inv = 1.f / float((w.r1 - w.r0) * (w.c1 - w.c0));
+        for (int64_t k = 0; k < C; ++k) yr[k] *= inv;
+      }
+  });
+}
+
+void avg_pool_backward(const Pool2DGeometry& g, const float* dy, float* dx) {
+  const int64_t C = g.channels, in_size = g.in_h * g.in_w * C, out_size = g.out_h * g.out_w * C;
+  for_each_sample(g.batch, g.batch * in_size, [&](int64_t n) {
+    float* dxs = dx + n * in_size;
+    std::memset(dxs, 0, in_size * sizeof(float));
+    for (int64_t i = 0; i < g.out_h; ++i)
+      for (int64_t j = 0; j < g.out_w; ++j) {
+        const float* dyr = dy + n * out_size + (i * g.out_w + j) * C;
+        const Window w = window(g, i, j);
+        const float inv = 1.f / float((w.r1 - w.r0) * (w.c1 - w.c0));
+        for (int64_t r = w.r0; r < w.r1; ++r)
+          for (int64_t c = w.c0; c < w.c1; ++c) {
+            float* dxr = dxs + (r * g.in_w + c) * C;
+#pragma omp simd
+            for (int64_t k = 0; k < C; ++k) dxr[k] += dyr[k] * inv;
+          }
+      }
+  });
+}
+
+void global_avg_pool_forward(int64_t batch, int64_t hw, int64_t channels, const float* x, float* y) {
+  for_each_sample(batch, batch * hw * channels, [&](int64_t n) {
+    float* yr = y + n * channels;
+    std::fill(yr, yr + channels, 0.f);
+    for (int64_t p = 0; p < hw; ++p) {
+      const float* xr = x + (n * hw + p) * channels;
+#pragma omp simd
+      for (int64_t k = 0; k < channels; ++k) yr[k] += xr[k];
+    }
+    const float inv = 1.f / float(hw);
+    for (int64_t k = 0; k < channels; ++k) yr[k] *= inv;
+  });
+}
+
+void global_avg_pool_backward(int64_t batch, int64_t hw, int64_t channels, const float* dy, float* dx) {
+  const float inv = 1.f / float(hw);
+  for_each_sample(batch, batch * hw * channels, [&](int64_t n) {
+    const float* dyr = dy + n * channels;
+    for (int64_t p = 0; p < hw; ++p) {
+      float* dxr = dx + (n * hw + p) * channels;
+#pragma omp simd
+      for (int64_t k = 0; k < channels; ++k) dxr[k] = dyr[k] * inv;
+    }
+  });
+}
+
+void global_max_pool_forward(int64_t batch, int64_t hw, int64_t channels, const float* x, float* y, int32_t* argmax) {
+  for_each_sample(batch, batch * hw * channels, [&](int64_t n) {
+    float* yr = y + n * channels;
+    int32_t* ar = argmax + n * channels;
+    const float* xs = x + n * hw * channels;
+    std::copy(xs, xs + channels, yr);
+    for (int64_t k = 0; k < channels; ++k) ar[k] = static_cast<int32_t>(k);
+    for (int64_t p = 1; p < hw; ++p) {
+      const float* xr = xs + p * channels;
+      for (int64_t k = 0; k < channels; ++k)
+        if (xr[k] > yr[k]) {
+          yr[k] = xr[k];
+          ar[k] = static_cast<int32_t>(p * channels + k);
+        }
+    }
+  });
+}
+
+void global_max_pool_backward(int64_t batch, int64_t hw, int64_t channels, const float* dy, const int32_t* argmax,
+                              float* dx) {
+  for_each_sample(batch, batch * hw * channels, [&](int64_t n) {
+    float* dxs = dx + n * hw * channels;
+    std::memset(dxs, 0, hw * channels * sizeof(float));
+    for (int64_t k = 0; k < channels; ++k) dxs[argmax[n * channels + k]] += dy[n * channels + k];
+  });
+}
+
+}  // namespace myelin::kernels

@@ -1,0 +1,156 @@
+#include "myelin/layers/conv2d.hpp"
+
+#include "kernels/cpu/activation.hpp"
+#include "kernels/cpu/conv.hpp"
+#include "myelin/error.hpp"
+#include "myelin/io/config.hpp"
+
+namespace myelin::layers {
+
+namespace {
+std::string size2_text(Size2 s) { return "(" + std::to_string(s.h) + ", " + std::to_string(s.w) + ")"; }
+}  // namespace
+
+Conv2D::Conv2D(int64_t filters, Size2 kernel_size, const std::string& activation, Conv2DOptions options)
+    : filters_(filters),
+      kernel_size_(kernel_size),
+      activation_(activation_from_name(activation)),
+      options_(std::move(options)),
+      kernel_impl_(std::make_unique<kernels::Conv2DKernel>()) {
+  if (filters <= 0) throw ValueError("Conv2D: filters must be positive, got " + std::to_string(filters));
+  if (kernel_size.h <= 0 || kernel_size.w <= 0)
+    throw ValueError("Conv2D: kernel_size must be positive, got " + size2_text(kernel_size));
+  if (options_.strides.h <= 0 || options_.strides.w <= 0)
+    throw ValueError("Conv2D: strides must be positive, got " + size2_text(options_.strides));
+  if (options_.dilation_rate.h <= 0 || options_.dilation_rate.w <= 0)
+    throw ValueError("Conv2D: dilation_rate must be positive, got " + size2_text(options_.dilation_rate));
+  // Keras refuses strides > 1 together with dilation > 1; so do we, to stay compatible.
+  if ((options_.strides.h > 1 || options_.strides.w > 1) &&
+      (options_.dilation_rate.h > 1 || options_.dilation_rate.w > 1))
+    throw ValueError("Conv2D: strides > 1 cannot be combined with dilation_rate > 1 (as in Keras)");
+  if (options_.padding != "valid" && options_.padding != "same")
+    throw ValueError("Conv2D: padding must be 'valid' or 'same', got '" + options_.padding + "'");
+  input_shape_ = options_.input_shape;
+  name_ = options_.name;
+}
+
+Conv2D::~Conv2D() = default;
+Conv2D::Conv2D(Conv2D&&) noexcept = default;
+
+Shape Conv2D::build(const Shape& input_shape, Rng& rng) {
+  if (input_shape.size() != 3 || shape_size(input_shape) <= 0)
+    throw ShapeError("Conv2D '" + name_ + "' needs a per-sample input of shape (height, width, channels), got " +
+                     shape_to_string(input_shape));
+  in_h_ = input_shape[0];
+  in_w_ = input_shape[1];
+  in_c_ = input_shape[2];
+  const bool same = options_.padding == "same";
+  const auto ah = kernels::conv_axis(in_h_, kernel_size_.h, options_.strides.h, options_.dilation_rate.h, same);
+  const auto aw = kernels::conv_axis(in_w_, kernel_size_.w, options_.strides.w, options_.dilation_rate.w, same);
+  if (ah.out <= 0 || aw.out <= 0)
+    throw ShapeError("Conv2D '" + name_ + "': kernel " + size2_text(kernel_size_) + " with dilation " +
+                     size2_text(options_.dilation_rate) + " does not fit input " + shape_to_string(input_shape) +
+                     " with padding 'valid' (output would be " + shape_to_string({ah.out, aw.out, filters_}) + ")");
+  out_h_ = ah.out;
+  out_w_ = aw.out;
+  pad_top_ = ah.pad_begin;
+  pad_bottom_ = ah.pad_end;
+  pad_left_ = aw.pad_begin;
+  pad_right_ = aw.pad_end;
+
+  const int64_t receptive = kernel_size_.h * kernel_size_.w;
+  kernel_ = Tensor({kernel_size_.h, kernel_size_.w, in_c_, filters_});
+  kernel_grad_ = Tensor(kernel_.shape());
+  initializers::fill(options_.kernel_initializer, kernel_, receptive * in_c_, receptive * filters_, rng);
+  if (options_.use_bias) {
+    bias_ = Tensor({filters_});
+    bias_grad_ = Tensor({filters_});
+    initializers::fill(options_.bias_initializer, bias_, receptive * in_c_, receptive * filters_, rng);
+  }
+  built_ = true;
+  return {out_h_, out_w_, filters_};
+}
+
+int64_t Conv2D::flops_per_sample() const {
+  return 2 * out_h_ * out_w_ * filters_ * kernel_size_.h * kernel_size_.w * in_c_;
+}
+
+const Tensor& Conv2D::forward(const Tensor& x, bool /*training*/) {
+  kernels::Conv2DGeometry g{x.rows(), in_h_,        in_w_,       in_c_,     out_h_,
+                            out_w_,   filters_,     kernel_size_.h, kernel_size_.w, options_.strides.h,
+                            options_.strides.w, options_.dilation_rate.h, options_.dilation_rate.w,
+                            pad_top_, pad_bottom_,  pad_left_,   pad_right_};
+  shape_buf_ = {x.rows(), out_h_, out_w_, filters_};  // assigning into a kept vector allocates nothing
+  y_.resize(shape_buf_);
+  act_ = output_logits_ ? ActivationKind::Linear : activation_;
+  // relu runs inside the convolution (a oneDNN post-op); other activations in one pass after it.
+  fused_relu_ = act_ == ActivationKind::ReLU;
+  const float* b = options_.use_bias ? bias_.data() : nullptr;
+  if (act_ == ActivationKind::Linear || fused_relu_) {
+    kernel_impl_->forward(g, x.data(), kernel_.data(), b, fused_relu_, y_.data());
+  } else {
+    const bool keep_z = kernels::activation_needs_preactivation(act_);
+    float* out = y_.data();
+    if (keep_z) {
+      z_.resize(shape_buf_);
+      out = z_.data();
+    }
+    kernel_impl_->forward(g, x.data(), kernel_.data(), b, false, out);
+    kernels::bias_activation_forward(act_, out, nullptr, keep_z ? z_.data() : nullptr, y_.data(),
+                                     y_.size() / filters_, filters_);
+  }
+  x_.alias(x, x.shape());
+  return y_;
+}
+
+const Tensor& Conv2D::backward(const Tensor& dy) {
+  kernels::Conv2DGeometry g{dy.rows(), in_h_,        in_w_,       in_c_,     out_h_,
+                            out_w_,    filters_,     kernel_size_.h, kernel_size_.w, options_.strides.h,
+                            options_.strides.w, options_.dilation_rate.h, options_.dilation_rate.w,
+                            pad_top_,  pad_bottom_,  pad_left_,   pad_right_};
+  const float* dz = dy.data();
+  if (act_ != ActivationKind::Linear) {
+    dz_.resize(dy.shape());
+    kernels::activation_backward(act_, dy.data(), y_.data(), z_.data(), dz_.data(), dy.size() / filters_, filters_);
+    dz = dz_.data();
+  }
+  float* dx = nullptr;
+  if (needs_input_grad_) {
+    dx_.resize(x_.shape());
+    dx = dx_.data();
+  }
+  kernel_impl_->backward(g, x_.data(), dz, kernel_.data(), kernel_grad_.data(),
+                         options_.use_bias ? bias_grad_.data() : nullptr, dx);
+  return needs_input_grad_ ? dx_ : no_grad_;
+}
+
+std::vector<Param> Conv2D::params() {
+  std::vector<Param> p;
+  p.push_back({"kernel", &kernel_, &kernel_grad_, options_.kernel_regularizer ? &*options_.kernel_regularizer : nullptr});
+  if (options_.use_bias)
+    p.push_back({"bias", &bias_, &bias_grad_, options_.bias_regularizer ? &*options_.bias_regularizer : nullptr});
+  return p;
+}
+
+nlohmann::json Conv2D::get_config() const {
+  nlohmann::json c = Layer::get_config();
+  c["filters"] = filters_;
+  c["kernel_size"] = {kernel_size_.h, kernel_size_.w};
+  c["strides"] = {options_.strides.h, options_.strides.w};
+  c["padding"] = options_.padding;
+  c["data_format"] = "channels_last";
+  c["dilation_rate"] = {options_.dilation_rate.h, options_.dilation_rate.w};
+  c["groups"] = 1;
+  c["activation"] = activation_name(activation_);
+  c["use_bias"] = options_.use_bias;
+  c["kernel_initializer"] = io::initializer_to_json(options_.kernel_initializer);
+  c["bias_initializer"] = io::initializer_to_json(options_.bias_initializer);
+  c["kernel_regularizer"] = io::regularizer_to_json(options_.kernel_regularizer);
+  c["bias_regularizer"] = io::regularizer_to_json(options_.bias_regularizer);
+  c["activity_regularizer"] = nullptr;
+  c["kernel_constraint"] = nullptr;
+  c["bias_constraint"] = nullptr;
+  return c;
+}
+
+}  // namespace myelin::layers

@@ -1,0 +1,157 @@
+#include "myelin/layers/pooling.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "kernels/cpu/conv.hpp"
+#include "kernels/cpu/pool.hpp"
+#include "myelin/error.hpp"
+
+namespace myelin::layers {
+
+namespace {
+std::string size2_text(Size2 s) { return "(" + std::to_string(s.h) + ", " + std::to_string(s.w) + ")"; }
+
+void check_image_shape(const std::string& cls, const std::string& name, const Shape& s) {
+  if (s.size() != 3 || shape_size(s) <= 0)
+    throw ShapeError(cls + " '" + name + "' needs a per-sample input of shape (height, width, channels), got " +
+                     shape_to_string(s));
+}
+}  // namespace
+
+Size2 size2_from_list(std::initializer_list<int64_t> values) {
+  if (values.size() == 1) return Size2(*values.begin());
+  if (values.size() == 2) return Size2(*values.begin(), *(values.begin() + 1));
+  throw ValueError("a 2-D size needs one or two numbers, got " + std::to_string(values.size()));
+}
+
+Pooling2D::Pooling2D(Size2 pool_size, std::optional<Size2> strides, std::string padding, std::optional<Shape> input_shape)
+    : pool_size_(pool_size), strides_(strides.value_or(pool_size)), padding_(std::move(padding)) {
+  if (pool_size_.h <= 0 || pool_size_.w <= 0)
+    throw ValueError("pooling: pool_size must be positive, got " + size2_text(pool_size_));
+  if (strides_.h <= 0 || strides_.w <= 0) throw ValueError("pooling: strides must be positive, got " + size2_text(strides_));
+  if (padding_ != "valid" && padding_ != "same")
+    throw ValueError("pooling: padding must be 'valid' or 'same', got '" + padding_ + "'");
+  input_shape_ = std::move(input_shape);
+}
+
+Shape Pooling2D::build(const Shape& input_shape, Rng&) {
+  check_image_shape(class_name(), name_, input_shape);
+  in_h_ = input_shape[0];
+  in_w_ = input_shape[1];
+  channels_ = input_shape[2];
+  const bool same = padding_ == "same";
+  const auto ah = kernels::conv_axis(in_h_, pool_size_.h, strides_.h, 1, same);
+  const auto aw = kernels::conv_axis(in_w_, pool_size_.w, strides_.w, 1, same);
+  if (ah.out <= 0 || aw.out <= 0)
+    throw ShapeError(class_name() + " '" + name_ + "': pool_size " + size2_text(pool_size_) + " does not fit input " +
+                     shape_to_string(input_shape) + " with padding 'valid'");
+  out_h_ = ah.out;
+  out_w_ = aw.out;
+  pad_top_ = ah.pad_begin;
+  pad_left_ = aw.pad_begin;
+  built_ = true;
+  return {out_h_, out_w_, channels_};
+}
+
+nlohmann::json Pooling2D::get_config() const {
+  nlohmann::json c = Layer::get_config();
+  c["pool_size"] = {pool_size_.h, pool_size_.w};
+  c["strides"] = {strides_.h, strides_.w};
+  c["padding"] = padding_;
+  c["data_format"] = "channels_last";
+  return c;
+}
+
+#define MYELIN_POOL_GEOMETRY(batch) \
+  kernels::Pool2DGeometry { batch, in_h_, in_w_, channels_, out_h_, out_w_, pool_size_.h, pool_size_.w, strides_.h, strides_.w, pad_top_, pad_left_ }
+
+MaxPooling2D::MaxPooling2D(Size2 pool_size, std::optional<Size2> strides, std::string padding,
+                           std::optional<Shape> input_shape)
+    : Pooling2D(pool_size, strides, std::move(padding), std::move(input_shape)) {}
+
+const Tensor& MaxPooling2D::forward(const Tensor& x, bool) {
+  shape_buf_ = {x.rows(), out_h_, out_w_, channels_};
+  in_shape_buf_ = x.shape();
+  y_.resize(shape_buf_);
+  argmax_.resize(y_.size());  // within capacity after the first batch: no allocation
+  kernels::max_pool_forward(MYELIN_POOL_GEOMETRY(x.rows()), x.data(), y_.data(), argmax_.data());
+  return y_;
+}
+
+const Tensor& MaxPooling2D::backward(const Tensor& dy) {
+  dx_.resize(in_shape_buf_);
+  kernels::max_pool_backward(MYELIN_POOL_GEOMETRY(dy.rows()), dy.data(), argmax_.data(), dx_.data());
+  return dx_;
+}
+
+AveragePooling2D::AveragePooling2D(Size2 pool_size, std::optional<Size2> strides, std::string padding,
+                                   std::optional<Shape> input_shape)
+    : Pooling2D(pool_size, strides, std::move(padding), std::move(input_shape)) {}
+
+const Tensor& AveragePooling2D::forward(const Tensor& x, bool) {
+  shape_buf_ = {x.rows(), out_h_, out_w_, channels_};
+  in_shape_buf_ = x.shape();
+  y_.resize(shape_buf_);
+  kernels::avg_pool_forward(MYELIN_POOL_GEOMETRY(x.rows()), x.data(), y_.data());
+  return y_;
+}
+
+const Tensor& AveragePooling2D::backward(const Tensor& dy) {
+  dx_.resize(in_shape_buf_);
+  kernels::avg_pool_backward(MYELIN_POOL_GEOMETRY(dy.rows()), dy.data(), dx_.data());
+  return dx_;
+}
+
+#undef MYELIN_POOL_GEOMETRY
+
+GlobalPooling2D::GlobalPooling2D(bool keepdims, std::optional<Shape> input_shape) : keepdims_(keepdims) {
+  input_shape_ = std::move(input_shape);
+}
+
+Shape GlobalPooling2D::build(const Shape& input_shape, Rng&) {
+  check_image_shape(class_name(), name_, input_shape);
+  hw_ = input_shape[0] * input_shape[1];
+  channels_ = input_shape[2];
+  built_ = true;
+  return keepdims_ ? Shape{1, 1, channels_} : Shape{channels_};
+}
+
+nlohmann::json GlobalPooling2D::get_config() const {
+  nlohmann::json c = Layer::get_config();
+  c["data_format"] = "channels_last";
+  c["keepdims"] = keepdims_;
+  return c;
+}
+
+const Tensor& GlobalAveragePooling2D::forward(const Tensor& x, bool) {
+  if (keepdims_) shape_buf_ = {x.rows(), 1, 1, channels_};  // assignments reuse the vector's storage
+  else shape_buf_ = {x.rows(), channels_};
+  in_shape_buf_ = x.shape();
+  y_.resize(shape_buf_);
+  kernels::global_avg_pool_forward(x.rows(), hw_, channels_, x.data(), y_.data());
+  return y_;
+}
+
+const Tensor& GlobalAveragePooling2D::backward(const Tensor& dy) {
+  dx_.resize(in_shape_buf_);
+  kernels::global_avg_pool_backward(dy.rows(), hw_, channels_, dy.data(), dx_.data());
+  return dx_;
+}
+
+const Tensor& GlobalMaxPooling2D::forward(const Tensor& x, bool) {
+  if (keepdims_) shape_buf_ = {x.rows(), 1, 1, channels_};  // assignments reuse the vector's storage
+  else shape_buf_ = {x.rows(), channels_};
+  in_shape_buf_ = x.shape();
+  y_.resize(shape_buf_);
+  argmax_.resize(y_.size());
+  kernels::global_max_pool_forward(x.rows(), hw_, channels_, x.data(), y_.data(), argmax_.data());
+  return y_;
+}
+
+const Tensor& GlobalMaxPooling2D::backward(const Tensor& dy) {
+  dx_.resize(in_shape_buf_);
+  kernels::global_max_pool_backward(dy.rows(), hw_, channels_, dy.data(), argmax_.data(), dx_.data());
+  return dx_;
+}
+
+}  // namespace myelin::layers

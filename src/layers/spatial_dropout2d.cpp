@@ -1,0 +1,72 @@
+#include "myelin/layers/spatial_dropout2d.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "myelin/error.hpp"
+
+namespace myelin::layers {
+
+SpatialDropout2D::SpatialDropout2D(float rate, std::optional<Shape> input_shape) : rate_(rate) {
+  if (!(rate >= 0.f && rate < 1.f))
+    throw ValueError("SpatialDropout2D: rate must be in [0, 1), got " + std::to_string(rate));
+  input_shape_ = std::move(input_shape);
+}
+
+Shape SpatialDropout2D::build(const Shape& input_shape, Rng& rng) {
+  if (input_shape.size() != 3 || shape_size(input_shape) <= 0)
+    throw ShapeError("SpatialDropout2D '" + name_ +
+                     "' needs a per-sample input of shape (height, width, channels), got " + shape_to_string(input_shape));
+  hw_ = input_shape[0] * input_shape[1];
+  channels_ = input_shape[2];
+  reseed(rng);
+  built_ = true;
+  return input_shape;
+}
+
+const Tensor& SpatialDropout2D::forward(const Tensor& x, bool training) {
+  last_training_ = training && rate_ > 0.f;
+  if (!last_training_) return x;
+  const int64_t N = x.rows(), C = channels_;
+  mask_shape_ = {N, C};
+  mask_.resize(mask_shape_);
+  const float keep_scale = 1.f / (1.f - rate_);
+  const uint32_t threshold = static_cast<uint32_t>(double(rate_) * (1u << 24));  // 24 random bits per draw
+  for (int64_t i = 0; i < N * C; ++i)
+    mask_[i] = static_cast<uint32_t>(rng_.next_u64() >> 40) >= threshold ? keep_scale : 0.f;
+  y_.resize(x.shape());
+  for (int64_t n = 0; n < N; ++n) {
+    const float* m = mask_.data() + n * C;
+    for (int64_t p = 0; p < hw_; ++p) {
+      const float* xr = x.data() + (n * hw_ + p) * C;
+      float* yr = y_.data() + (n * hw_ + p) * C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) yr[c] = xr[c] * m[c];
+    }
+  }
+  return y_;
+}
+
+const Tensor& SpatialDropout2D::backward(const Tensor& dy) {
+  if (!last_training_) return dy;
+  const int64_t N = dy.rows(), C = channels_;
+  dx_.resize(dy.shape());
+  for (int64_t n = 0; n < N; ++n) {
+    const float* m = mask_.data() + n * C;
+    for (int64_t p = 0; p < hw_; ++p) {
+      const float* dr = dy.data() + (n * hw_ + p) * C;
+      float* out = dx_.data() + (n * hw_ + p) * C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) out[c] = dr[c] * m[c];
+    }
+  }
+  return dx_;
+}
+
+nlohmann::json SpatialDropout2D::get_config() const {
+  nlohmann::json c = Layer::get_config();
+  c["rate"] = rate_;
+  c["data_format"] = "channels_last";
+  return c;
+}
+
+}  // namespace myelin::layers

@@ -1,0 +1,66 @@
+#include "myelin/layers/zero_padding2d.hpp"
+
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "myelin/error.hpp"
+#include "myelin/layers/pooling.hpp"  // size2_from_list
+
+namespace myelin::layers {
+
+ZeroPadding2D::ZeroPadding2D(Size2 padding, std::optional<Shape> input_shape)
+    : ZeroPadding2D(padding.h, padding.h, padding.w, padding.w, std::move(input_shape)) {}
+
+ZeroPadding2D::ZeroPadding2D(std::initializer_list<int64_t> padding) : ZeroPadding2D(size2_from_list(padding)) {}
+
+ZeroPadding2D::ZeroPadding2D(int64_t top, int64_t bottom, int64_t left, int64_t right, std::optional<Shape> input_shape)
+    : top_(top), bottom_(bottom), left_(left), right_(right) {
+  if (top < 0 || bottom < 0 || left < 0 || right < 0)
+    throw ValueError("ZeroPadding2D: padding must not be negative");
+  input_shape_ = std::move(input_shape);
+}
+
+Shape ZeroPadding2D::build(const Shape& input_shape, Rng&) {
+  if (input_shape.size() != 3 || shape_size(input_shape) <= 0)
+    throw ShapeError("ZeroPadding2D '" + name_ + "' needs a per-sample input of shape (height, width, channels), got " +
+                     shape_to_string(input_shape));
+  in_h_ = input_shape[0];
+  in_w_ = input_shape[1];
+  channels_ = input_shape[2];
+  built_ = true;
+  return {in_h_ + top_ + bottom_, in_w_ + left_ + right_, channels_};
+}
+
+const Tensor& ZeroPadding2D::forward(const Tensor& x, bool) {
+  const int64_t oh = in_h_ + top_ + bottom_, ow = in_w_ + left_ + right_, C = channels_;
+  shape_buf_ = {x.rows(), oh, ow, C};
+  y_.resize(shape_buf_);
+  y_.fill(0.f);
+  const int64_t row = in_w_ * C;
+  for (int64_t n = 0; n < x.rows(); ++n)
+    for (int64_t i = 0; i < in_h_; ++i)
+      std::memcpy(y_.data() + ((n * oh + i + top_) * ow + left_) * C, x.data() + (n * in_h_ + i) * row,
+                  row * sizeof(float));
+  return y_;
+}
+
+const Tensor& ZeroPadding2D::backward(const Tensor& dy) {
+  const int64_t oh = in_h_ + top_ + bottom_, ow = in_w_ + left_ + right_, C = channels_;
+  shape_buf_ = {dy.rows(), in_h_, in_w_, C};
+  dx_.resize(shape_buf_);
+  const int64_t row = in_w_ * C;
+  for (int64_t n = 0; n < dy.rows(); ++n)
+    for (int64_t i = 0; i < in_h_; ++i)
+      std::memcpy(dx_.data() + (n * in_h_ + i) * row, dy.data() + ((n * oh + i + top_) * ow + left_) * C,
+                  row * sizeof(float));
+  return dx_;
+}
+
+nlohmann::json ZeroPadding2D::get_config() const {
+  nlohmann::json c = Layer::get_config();
+  c["padding"] = {{top_, bottom_}, {left_, right_}};
+  c["data_format"] = "channels_last";
+  return c;
+}
+
+}  // namespace myelin::layers

@@ -1,0 +1,276 @@
+// Conv2D: Keras's output sizes, a forward case worked by hand, forward against a direct loop
+// convolution, gradients against central finite differences on odd shapes, batch-size changes,
+// config and shape errors.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "gradient_check.hpp"
+#include "kernels/cpu/conv.hpp"
+#include "myelin/error.hpp"
+#include "myelin/layers/conv2d.hpp"
+#include "myelin/model.hpp"
+
+using namespace myelin;
+using layers::Conv2D;
+using layers::Conv2DOptions;
+using myelin::test::gradients_close;
+using myelin::test::numerical_gradient;
+using myelin::test::random_tensor;
+using myelin::test::weighted_sum;
+
+namespace {
+
+// Direct convolution, in double, with Keras's padding rule computed independently of the library:
+// 'same' pads (out-1)*s + (k-1)*d + 1 - in in total, the smaller half before.
+Tensor reference_conv(const Tensor& x, const Tensor& k, const Tensor* bias, int sh, int sw, int dh, int dw, bool same) {
+  const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3);
+  const int64_t kh = k.dim(0), kw = k.dim(1), f = k.dim(3);
+  const int64_t ekh = (kh - 1) * dh + 1, ekw = (kw - 1) * dw + 1;
+  int64_t oh, ow, pt = 0, pl = 0;
+  if (same) {
+    oh = (h + sh - 1) / sh;
+    ow = (w + sw - 1) / sw;
+    pt = std::max<int64_t>((oh - 1) * sh + ekh - h, 0) / 2;
+    pl = std::max<int64_t>((ow - 1) * sw + ekw - w, 0) / 2;
+  } else {
+    oh = (h - ekh) / sh + 1;
+    ow = (w - ekw) / sw + 1;
+  }
+  Tensor y({n, oh, ow, f});
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t i = 0; i < oh; ++i)
+      for (int64_t j = 0; j < ow; ++j)
+        for (int64_t o = 0; o < f; ++o) {
+          double s = bias ? (*bias)[o] : 0.0;
+          for (int64_t p = 0; p < kh; ++p)
+            for (int64_t q = 0; q < kw; ++q) {
+              const int64_t r = i * sh - pt + p * dh, col = j * sw - pl + q * dw;
+              if (r < 0 || r >= h || col < 0 || col >= w) continue;
+              for (int64_t ci = 0; ci < c; ++ci)
+                s += double(x[((b * h + r) * w + col) * c + ci]) * k[((p * kw + q) * c + ci) * f + o];
+            }
+          y[((b * oh + i) * ow + j) * f + o] = float(s);
+        }
+  return y;
+}
+
+Shape built_shape(Conv2D layer, Shape in) {
+  Rng rng(0);
+  return layer.build(in, rng);
+}
+
+}  // namespace
+
+// Output sizes by Keras's formulas, worked by hand:
+// valid: floor((in - (k-1)*d - 1)/s) + 1; same: ceil(in/s).
+TEST(Conv2D, OutputShapesFollowKeras) {
+  EXPECT_EQ(built_shape(Conv2D(32, {3, 3}), {28, 28, 1}), (Shape{26, 26, 32}));
+  EXPECT_EQ(built_shape(Conv2D(8, 3, "linear", {.strides = 2, .padding = "same"}), {28, 28, 3}), (Shape{14, 14, 8}));
+  EXPECT_EQ(built_shape(Conv2D(8, 3, "linear", {.strides = 2}), {28, 28, 3}), (Shape{13, 13, 8}));      // (28-3)/2+1
+  EXPECT_EQ(built_shape(Conv2D(4, 3, "linear", {.dilation_rate = 2}), {28, 28, 1}), (Shape{24, 24, 4}));  // eff k 5
+  EXPECT_EQ(built_shape(Conv2D(4, {4, 2}, "linear", {.strides = {3, 1}}), {10, 7, 2}), (Shape{3, 6, 4}));
+  EXPECT_EQ(built_shape(Conv2D(5, {2, 2}, "linear", {.strides = 3, .padding = "same"}), {7, 9, 2}), (Shape{3, 3, 5}));
+}
+
+// One channel, 3x3 input 1..9, kernel [[1, 0], [0, -1]] (y[i,j] = x[i,j] - x[i+1,j+1]) and bias 0.5.
+TEST(Conv2D, ForwardByHandValidAndSameWithEvenKernel) {
+  Rng rng(0);
+  Tensor x({1, 3, 3, 1}, {1, 2, 3, 4, 5, 6, 7, 8, 9});
+  Conv2D valid(1, {2, 2});
+  valid.build({3, 3, 1}, rng);
+  valid.kernel().copy_from(Tensor({2, 2, 1, 1}, {1, 0, 0, -1}));
+  valid.bias()[0] = 0.5f;
+  // Every window gives x - (x + 4) = -4; plus the bias.
+  EXPECT_EQ(valid.forward(x, false).to_vector(), (std::vector<float>{-3.5f, -3.5f, -3.5f, -3.5f}));
+
+  // 'same' with an even kernel pads one row below and one column to the right (none above or left),
+  // so the last row and column read zeros for x[i+1, j+1]: y = x - 0 there.
+  Conv2D same(1, {2, 2}, "linear", {.padding = "same"});
+  same.build({3, 3, 1}, rng);
+  same.kernel().copy_from(Tensor({2, 2, 1, 1}, {1, 0, 0, -1}));
+  same.bias()[0] = 0.5f;
+  EXPECT_EQ(same.forward(x, false).to_vector(),
+            (std::vector<float>{-3.5f, -3.5f, 3.5f, -3.5f, -3.5f, 6.5f, 7.5f, 8.5f, 9.5f}));
+}
+
+struct ConvCase {
+  const char* what;
+  Shape in;  // per sample
+  int64_t filters;
+  layers::Size2 kernel;
+  Conv2DOptions opts;
+  const char* activation;
+};
+
+const ConvCase kCases[] = {
+    {"3x3 valid, 3 channels, non-square", {5, 7, 3}, 4, {3, 3}, {}, "tanh"},
+    {"even kernel, same, stride 2", {6, 5, 2}, 3, {2, 2}, {.strides = 2, .padding = "same"}, "linear"},
+    {"one channel, 3x2 same, dilation 2", {7, 6, 1}, 2, {3, 2}, {.padding = "same", .dilation_rate = 2}, "sigmoid"},
+    {"many channels, strides (2, 1), no bias", {4, 5, 16}, 8, {3, 3}, {.strides = {2, 1}, .use_bias = false}, "linear"},
+    {"4x4 kernel, same, stride 3", {8, 7, 2}, 3, {4, 4}, {.strides = 3, .padding = "same"}, "swish"},
+    {"1x1 kernel", {3, 4, 5}, 6, {1, 1}, {}, "linear"},
+};
+
+// Forward against the direct loop convolution, for both of the kernel's layouts.
+TEST(Conv2D, ForwardMatchesDirectConvolution) {
+  for (const auto& c : kCases) {
+    SCOPED_TRACE(c.what);
+    Rng rng(3);
+    Conv2D layer(c.filters, c.kernel, "linear", c.opts);
+    const Shape out = layer.build(c.in, rng);
+    if (c.opts.use_bias)
+      for (int64_t i = 0; i < layer.bias().size(); ++i) layer.bias()[i] = rng.uniform(-1, 1);
+    Tensor x = random_tensor(with_batch(3, c.in), rng, -1, 1);
+    const Tensor want = reference_conv(x, layer.kernel(), c.opts.use_bias ? &layer.bias() : nullptr, c.opts.strides.h,
+                                       c.opts.strides.w, c.opts.dilation_rate.h, c.opts.dilation_rate.w,
+                                       c.opts.padding == "same");
+    const Tensor& got = layer.forward(x, true);
+    ASSERT_EQ(got.shape(), with_batch(3, out));
+    EXPECT_TRUE(gradients_close(got, want, 1e-5, 1e-5));
+
+    for (auto layout : {kernels::Conv2DLayout::Nhwc, kernels::Conv2DLayout::Blocked}) {
+      kernels::Conv2DKernel k(layout);
+      const auto ah = kernels::conv_axis(c.in[0], c.kernel.h, c.opts.strides.h, c.opts.dilation_rate.h,
+                                         c.opts.padding == "same");
+      const auto aw = kernels::conv_axis(c.in[1], c.kernel.w, c.opts.strides.w, c.opts.dilation_rate.w,
+                                         c.opts.padding == "same");
+      kernels::Conv2DGeometry g{3, c.in[0], c.in[1], c.in[2], ah.out, aw.out, c.filters, c.kernel.h, c.kernel.w,
+                                c.opts.strides.h, c.opts.strides.w, c.opts.dilation_rate.h, c.opts.dilation_rate.w,
+                                ah.pad_begin, ah.pad_end, aw.pad_begin, aw.pad_end};
+      Tensor y(want.shape());
+      k.forward(g, x.data(), layer.kernel().data(), c.opts.use_bias ? layer.bias().data() : nullptr, false, y.data());
+      EXPECT_TRUE(gradients_close(y, want, 1e-5, 1e-5)) << "layout " << int(layout);
+    }
+  }
+}
+
+// d(loss)/d(input), d(loss)/d(kernel) and d(loss)/d(bias) against central differences.
+TEST(Conv2D, GradientsMatchFiniteDifferences) {
+  for (const auto& c : kCases) {
+    SCOPED_TRACE(c.what);
+    Rng rng(5);
+    Conv2D layer(c.filters, c.kernel, c.activation, c.opts);
+    const Shape out = layer.build(c.in, rng);
+    if (c.opts.use_bias)
+      for (int64_t i = 0; i < layer.bias().size(); ++i) layer.bias()[i] = rng.uniform(-0.5, 0.5);
+    Tensor x = random_tensor(with_batch(2, c.in), rng, -1, 1);
+    const Tensor w = random_tensor(with_batch(2, out), rng, -1, 1);
+    auto loss = [&] { return weighted_sum(layer.forward(x, true), w); };
+
+    const Tensor num_x = numerical_gradient(loss, x, 1e-2);
+    const Tensor num_k = numerical_gradient(loss, layer.kernel(), 1e-2);
+    Tensor num_b;
+    if (c.opts.use_bias) num_b = numerical_gradient(loss, layer.bias(), 1e-2);
+
+    layer.forward(x, true);
+    const Tensor dx = layer.backward(w).clone();
+    auto params = layer.params();
+    EXPECT_TRUE(gradients_close(dx, num_x, 1e-3, 1e-2)) << "input";
+    EXPECT_TRUE(gradients_close(*params[0].grad, num_k, 1e-3, 1e-2)) << "kernel";
+    if (c.opts.use_bias) {
+      EXPECT_TRUE(gradients_close(*params[1].grad, num_b, 1e-3, 1e-2)) << "bias";
+    }
+  }
+}
+
+// relu runs inside the convolution: its output and gradient equal those of the linear layer
+// followed by relu by hand.
+TEST(Conv2D, FusedReluMatchesLinearThenRelu) {
+  Rng rng(7);
+  Conv2D relu(5, {3, 3}, "relu", {.padding = "same"});
+  Conv2D lin(5, {3, 3}, "linear", {.padding = "same"});
+  relu.build({6, 6, 3}, rng);
+  lin.build({6, 6, 3}, rng);
+  lin.kernel().copy_from(relu.kernel());
+  for (int64_t i = 0; i < 5; ++i) relu.bias()[i] = lin.bias()[i] = rng.uniform(-0.3f, 0.3f);
+  const Tensor x = random_tensor({2, 6, 6, 3}, rng, -1, 1);
+  const Tensor dy = random_tensor({2, 6, 6, 5}, rng, -1, 1);
+  const Tensor y = relu.forward(x, true).clone();
+  const Tensor z = lin.forward(x, true).clone();
+  Tensor dz(dy.shape());
+  int negatives = 0;
+  for (int64_t i = 0; i < z.size(); ++i) {
+    EXPECT_FLOAT_EQ(y[i], std::max(z[i], 0.f));
+    dz[i] = z[i] > 0 ? dy[i] : 0.f;
+    negatives += z[i] < 0;
+  }
+  EXPECT_GT(negatives, 10);  // the case exercises both sides of the kink
+  const Tensor dx_relu = relu.backward(dy).clone();
+  const Tensor dk_relu = relu.params()[0].grad->clone();
+  const Tensor dx_lin = lin.backward(dz).clone();
+  EXPECT_TRUE(gradients_close(dx_relu, dx_lin, 1e-6, 1e-5));
+  EXPECT_TRUE(gradients_close(dk_relu, *lin.params()[0].grad, 1e-6, 1e-5));
+}
+
+// Primitives are kept per batch size: alternating sizes (an epoch's short last batch) gives the
+// same rows as running each sample alone.
+TEST(Conv2D, BatchSizeChangesGiveConsistentResults) {
+  Rng rng(11);
+  Conv2D layer(4, {3, 3}, "relu", {.strides = 2, .padding = "same"});
+  layer.build({9, 8, 3}, rng);
+  const Tensor x = random_tensor({5, 9, 8, 3}, rng, -1, 1);
+  const Tensor all = layer.forward(x, true).clone();
+  const Tensor first3 = layer.forward(x.rows(0, 3), true).clone();
+  const Tensor all_again = layer.forward(x, true).clone();
+  const Tensor last1 = layer.forward(x.rows(4, 5), true).clone();
+  const int64_t per = all.row_size();
+  for (int64_t i = 0; i < 3 * per; ++i) EXPECT_FLOAT_EQ(first3[i], all[i]);
+  for (int64_t i = 0; i < per; ++i) EXPECT_FLOAT_EQ(last1[i], all[4 * per + i]);
+  EXPECT_EQ(all_again.to_vector(), all.to_vector());
+}
+
+TEST(Conv2D, ParamsShapesAndInitializerFans) {
+  Rng rng(1);
+  Conv2D layer(6, {3, 2}, "relu", {.kernel_initializer = "ones", .bias_initializer = initializers::Constant(0.25f)});
+  layer.build({5, 5, 4}, rng);
+  auto p = layer.params();
+  ASSERT_EQ(p.size(), 2u);
+  EXPECT_EQ(p[0].name, "kernel");
+  EXPECT_EQ(p[0].value->shape(), (Shape{3, 2, 4, 6}));  // Keras's {kh, kw, in, filters}
+  EXPECT_EQ(p[1].value->shape(), (Shape{6}));
+  EXPECT_EQ((*p[0].value)[7], 1.f);
+  EXPECT_EQ((*p[1].value)[5], 0.25f);
+  EXPECT_EQ(layer.count_params(), 3 * 2 * 4 * 6 + 6);
+  EXPECT_EQ(layer.flops_per_sample(), 2 * 3 * 4 * 6 * 3 * 2 * 4);  // 3x4 outputs, 3*2*4 products each
+}
+
+TEST(Conv2D, ConfigHasKerasKeys) {
+  Conv2D layer(16, {5, 3}, "relu",
+               {.input_shape = Shape{28, 28, 1}, .strides = {2, 1}, .padding = "same",
+                .kernel_regularizer = regularizers::L2(0.01f), .name = "conv"});
+  const auto c = layer.get_config();
+  EXPECT_EQ(c["name"], "conv");
+  EXPECT_EQ(c["filters"], 16);
+  EXPECT_EQ(c["kernel_size"], nlohmann::json({5, 3}));
+  EXPECT_EQ(c["strides"], nlohmann::json({2, 1}));
+  EXPECT_EQ(c["padding"], "same");
+  EXPECT_EQ(c["dilation_rate"], nlohmann::json({1, 1}));
+  EXPECT_EQ(c["activation"], "relu");
+  EXPECT_EQ(c["use_bias"], true);
+  EXPECT_EQ(c["data_format"], "channels_last");
+  EXPECT_EQ(c["kernel_initializer"]["class_name"], "GlorotUniform");
+  EXPECT_FLOAT_EQ(c["kernel_regularizer"]["config"]["l2"].get<float>(), 0.01f);
+  EXPECT_EQ(c["batch_input_shape"], nlohmann::json({nullptr, 28, 28, 1}));
+}
+
+TEST(Conv2D, BadArgumentsAndShapesAreRefused) {
+  EXPECT_THROW(Conv2D(0, 3), ValueError);
+  EXPECT_THROW(Conv2D(4, {3, 0}), ValueError);
+  EXPECT_THROW(Conv2D(4, 3, "linear", {.padding = "full"}), ValueError);
+  EXPECT_THROW(Conv2D(4, 3, "linear", {.strides = 2, .dilation_rate = 2}), ValueError);
+  Rng rng(0);
+  Conv2D flat(4, 3);
+  EXPECT_THROW(flat.build({28, 28}, rng), ShapeError);
+  // Through a model: the message names the layer and both shapes.
+  Sequential model({Conv2D(4, 3, "relu", Shape{6, 6, 1}), Conv2D(4, 5, "relu", {.name = "too_big"})});
+  try {
+    model.build();
+    FAIL() << "no ShapeError";
+  } catch (const ShapeError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("too_big"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("(None, 4, 4, 4)"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("(5, 5)"), std::string::npos) << msg;
+  }
+}

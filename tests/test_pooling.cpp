@@ -1,0 +1,185 @@
+// Pooling layers: Keras's output sizes, forward cases worked by hand (padding excluded from max and
+// average), gradients against central finite differences on odd shapes, config and shape errors.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <numeric>
+
+#include "gradient_check.hpp"
+#include "myelin/error.hpp"
+#include "myelin/layers/pooling.hpp"
+#include "myelin/model.hpp"
+
+using namespace myelin;
+using namespace myelin::layers;
+using myelin::test::gradients_close;
+using myelin::test::numerical_gradient;
+using myelin::test::random_tensor;
+using myelin::test::weighted_sum;
+
+namespace {
+
+Shape built(Layer&& layer, const Shape& in) {
+  Rng rng(0);
+  return layer.build(in, rng);
+}
+
+// Distinct values 0.05 apart in shuffled order: every max is unique by far more than the step of
+// the finite differences, so the max stays put while one input moves.
+Tensor distinct_tensor(const Shape& shape, Rng& rng) {
+  Tensor t(shape);
+  std::vector<int64_t> order(t.size());
+  std::iota(order.begin(), order.end(), 0);
+  rng.shuffle(order);
+  for (int64_t i = 0; i < t.size(); ++i) t[i] = 0.05f * float(order[i]) - 0.025f * float(t.size());
+  return t;
+}
+
+void check_gradient(Layer& layer, const Shape& in, Rng& rng) {
+  const Shape out = layer.build(in, rng);
+  Tensor x = distinct_tensor(with_batch(2, in), rng);
+  const Tensor w = random_tensor(with_batch(2, out), rng, -1, 1);
+  auto loss = [&] { return weighted_sum(layer.forward(x, true), w); };
+  const Tensor num = numerical_gradient(loss, x, 1e-3);
+  layer.forward(x, true);
+  EXPECT_TRUE(gradients_close(layer.backward(w), num, 1e-3, 1e-2));
+}
+
+}  // namespace
+
+TEST(Pooling, OutputShapesFollowKeras) {
+  EXPECT_EQ(built(MaxPooling2D({2, 2}), {26, 26, 32}), (Shape{13, 13, 32}));
+  EXPECT_EQ(built(MaxPooling2D({2, 2}), {11, 11, 64}), (Shape{5, 5, 64}));  // floor((11-2)/2)+1
+  EXPECT_EQ(built(MaxPooling2D({2, 2}, std::nullopt, "same"), {11, 11, 64}), (Shape{6, 6, 64}));  // ceil(11/2)
+  EXPECT_EQ(built(AveragePooling2D({3, 2}, Size2{1, 2}), {5, 7, 3}), (Shape{3, 3, 3}));
+  EXPECT_EQ(built(AveragePooling2D(3, 2, "same"), {5, 8, 1}), (Shape{3, 4, 1}));
+  EXPECT_EQ(built(GlobalAveragePooling2D(), {5, 7, 3}), (Shape{3}));
+  EXPECT_EQ(built(GlobalMaxPooling2D(true), {5, 7, 3}), (Shape{1, 1, 3}));
+}
+
+// 3x3 one-channel image 1..9, pool 2x2 stride 1:
+// max windows {1,2,4,5} {2,3,5,6} {4,5,7,8} {5,6,8,9} -> 5 6 8 9; averages 3 4 6 7.
+TEST(Pooling, ForwardByHand) {
+  Rng rng(0);
+  const Tensor x({1, 3, 3, 1}, {1, 2, 3, 4, 5, 6, 7, 8, 9});
+  MaxPooling2D mp(2, 1);
+  mp.build({3, 3, 1}, rng);
+  EXPECT_EQ(mp.forward(x, false).to_vector(), (std::vector<float>{5, 6, 8, 9}));
+  AveragePooling2D ap(2, 1);
+  ap.build({3, 3, 1}, rng);
+  EXPECT_EQ(ap.forward(x, false).to_vector(), (std::vector<float>{3, 4, 6, 7}));
+
+  // 'same', pool 2 stride 2 on 3x3: out 2x2, padding one row below and one column right (not
+  // counted): windows {1,2,4,5} {3,6} {7,8} {9}.
+  MaxPooling2D mps(2, 2, "same");
+  mps.build({3, 3, 1}, rng);
+  EXPECT_EQ(mps.forward(x, false).to_vector(), (std::vector<float>{5, 6, 8, 9}));
+  AveragePooling2D aps(2, 2, "same");
+  aps.build({3, 3, 1}, rng);
+  EXPECT_EQ(aps.forward(x, false).to_vector(), (std::vector<float>{3, 4.5f, 7.5f, 9}));
+
+  // A negative image: the max over a padded window is still an image value, never a padding 0.
+  const Tensor neg = x * -1.f;
+  EXPECT_EQ(mps.forward(neg, false).to_vector(), (std::vector<float>{-1, -3, -7, -9}));
+
+  // Two channels, global pooling: channel 0 = 1..4, channel 1 = 8,6,7,5.
+  const Tensor x2({1, 2, 2, 2}, {1, 8, 2, 6, 3, 7, 4, 5});
+  GlobalAveragePooling2D gap;
+  gap.build({2, 2, 2}, rng);
+  EXPECT_EQ(gap.forward(x2, false).to_vector(), (std::vector<float>{2.5f, 6.5f}));
+  GlobalMaxPooling2D gmp;
+  gmp.build({2, 2, 2}, rng);
+  EXPECT_EQ(gmp.forward(x2, false).to_vector(), (std::vector<float>{4, 8}));
+}
+
+// Max pooling sends each output's gradient to its window's maximum; overlapping windows add up.
+TEST(Pooling, MaxBackwardByHand) {
+  Rng rng(0);
+  const Tensor x({1, 3, 3, 1}, {1, 2, 3, 4, 5, 6, 7, 8, 9});
+  MaxPooling2D mp(2, 1);
+  mp.build({3, 3, 1}, rng);
+  mp.forward(x, true);
+  // Maxima at 5, 6, 8, 9 receive dy = 1, 2, 3, 4.
+  EXPECT_EQ(mp.backward(Tensor({1, 2, 2, 1}, {1, 2, 3, 4})).to_vector(),
+            (std::vector<float>{0, 0, 0, 0, 1, 2, 0, 3, 4}));
+  // Ties: the first maximum in scan order takes the gradient (as TensorFlow).
+  MaxPooling2D tie(2, 2);
+  tie.build({2, 2, 1}, rng);
+  tie.forward(Tensor({1, 2, 2, 1}, {3, 3, 3, 3}), true);
+  EXPECT_EQ(tie.backward(Tensor({1, 1, 1, 1}, {1})).to_vector(), (std::vector<float>{1, 0, 0, 0}));
+}
+
+TEST(Pooling, GradientsMatchFiniteDifferences) {
+  Rng rng(9);
+  {
+    SCOPED_TRACE("max 2x2 valid, non-square, 3 channels");
+    MaxPooling2D l({2, 2});
+    check_gradient(l, {5, 7, 3}, rng);
+  }
+  {
+    SCOPED_TRACE("max 3x3 stride 2 same, one channel");
+    MaxPooling2D l(3, 2, "same");
+    check_gradient(l, {6, 5, 1}, rng);
+  }
+  {
+    SCOPED_TRACE("max 2x3 stride (1, 2) same, 16 channels");
+    MaxPooling2D l({2, 3}, Size2{1, 2}, "same");
+    check_gradient(l, {4, 5, 16}, rng);
+  }
+  {
+    SCOPED_TRACE("average 2x2 same stride 2, odd sizes");
+    AveragePooling2D l(2, 2, "same");
+    check_gradient(l, {5, 7, 3}, rng);
+  }
+  {
+    SCOPED_TRACE("average 3x2 stride 1 valid, one channel");
+    AveragePooling2D l({3, 2}, Size2{1, 1});
+    check_gradient(l, {6, 5, 1}, rng);
+  }
+  {
+    SCOPED_TRACE("average 4x4 same stride 3, many channels");
+    AveragePooling2D l(4, 3, "same");
+    check_gradient(l, {8, 7, 12}, rng);
+  }
+  {
+    SCOPED_TRACE("global average");
+    GlobalAveragePooling2D l;
+    check_gradient(l, {3, 5, 4}, rng);
+  }
+  {
+    SCOPED_TRACE("global max, keepdims");
+    GlobalMaxPooling2D l(true);
+    check_gradient(l, {3, 5, 4}, rng);
+  }
+}
+
+TEST(Pooling, ConfigHasKerasKeys) {
+  auto c = MaxPooling2D({3, 2}, std::nullopt, "same").get_config();
+  EXPECT_EQ(c["pool_size"], nlohmann::json({3, 2}));
+  EXPECT_EQ(c["strides"], nlohmann::json({3, 2}));  // default: the pool size
+  EXPECT_EQ(c["padding"], "same");
+  EXPECT_EQ(c["data_format"], "channels_last");
+  EXPECT_EQ(AveragePooling2D(2, 1).get_config()["strides"], nlohmann::json({1, 1}));
+  EXPECT_EQ(GlobalAveragePooling2D(true).get_config()["keepdims"], true);
+  EXPECT_EQ(GlobalMaxPooling2D().get_config()["keepdims"], false);
+}
+
+TEST(Pooling, BadArgumentsAndShapesAreRefused) {
+  EXPECT_THROW(MaxPooling2D(0), ValueError);
+  EXPECT_THROW(AveragePooling2D(2, 2, "causal"), ValueError);
+  Rng rng(0);
+  MaxPooling2D mp(2);
+  EXPECT_THROW(mp.build({10}, rng), ShapeError);
+  GlobalMaxPooling2D gmp;
+  EXPECT_THROW(gmp.build({4, 4}, rng), ShapeError);
+  Sequential model({MaxPooling2D(2, std::nullopt, "valid", Shape{3, 3, 2}), MaxPooling2D(2), MaxPooling2D(2)});
+  try {
+    model.build();
+    FAIL() << "no ShapeError";
+  } catch (const ShapeError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("(None, 1, 1, 2)"), std::string::npos) << msg;  // input of the third layer
+    EXPECT_NE(msg.find("max_pooling2d"), std::string::npos) << msg;
+  }
+}

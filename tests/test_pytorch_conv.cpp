@@ -1,0 +1,262 @@
+// Convolutional layers against PyTorch: the same inputs and weights give the same outputs and
+// gradients as tests/pytorch/conv_reference.py computes with torch in float64 (NCHW there; the
+// script permutes, so every tensor here is NHWC with Keras's kernel layout).
+//
+// Tolerance (as tests/test_pytorch_reference.cpp): |myelin - torch| <= 1e-4 * max(|torch|,
+// 1e-2 * max|torch tensor|): the design's 1e-4 relative error, with a floor scaled to the tensor's
+// largest entry for entries that are sums cancelling to near zero, where float32 cannot do better.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "myelin/layers/batch_normalization.hpp"
+#include "myelin/layers/conv2d.hpp"
+#include "myelin/layers/dense.hpp"
+#include "myelin/layers/flatten.hpp"
+#include "myelin/layers/pooling.hpp"
+#include "myelin/model.hpp"
+#include "myelin/optimizers.hpp"
+
+namespace fs = std::filesystem;
+using namespace myelin;
+using namespace myelin::layers;
+
+namespace {
+
+const char* kPython = "/usr/bin/python3";
+
+struct RefTensor {
+  Shape shape;
+  std::vector<double> values;
+  Tensor to_tensor() const { return Tensor(shape, std::vector<float>(values.begin(), values.end())); }
+};
+using RefFile = std::map<std::string, RefTensor>;
+
+RefFile read_ref(const fs::path& path) {
+  RefFile out;
+  std::ifstream in(path);
+  std::string header, values;
+  while (std::getline(in, header) && std::getline(in, values)) {
+    std::istringstream hs(header), vs(values);
+    std::string name;
+    int ndim = 0;
+    hs >> name >> ndim;
+    RefTensor t;
+    for (int i = 0; i < ndim; ++i) {
+      int64_t d = 0;
+      hs >> d;
+      t.shape.push_back(d);
+    }
+    double v = 0;
+    while (vs >> v) t.values.push_back(v);
+    out[name] = std::move(t);
+  }
+  return out;
+}
+
+void expect_close(const Tensor& actual, const RefTensor& ref, const std::string& what) {
+  ASSERT_EQ(actual.shape(), ref.shape) << what;
+  double scale = 0;
+  for (double r : ref.values) scale = std::max(scale, std::abs(r));
+  int bad = 0;
+  for (size_t i = 0; i < ref.values.size(); ++i) {
+    const double tol = 1e-4 * std::max(std::abs(ref.values[i]), 1e-2 * scale);
+    const double err = std::abs(double(actual[int64_t(i)]) - ref.values[i]);
+    if (!(err <= tol) && ++bad <= 5)
+      ADD_FAILURE() << what << "[" << i << "]: myelin " << actual[int64_t(i)] << ", torch " << ref.values[i]
+                    << ", error " << err << " > " << tol;
+  }
+  EXPECT_EQ(bad, 0) << what << ": " << bad << " of " << ref.values.size() << " entries out of tolerance";
+}
+
+class PyTorchConv : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const std::string probe = std::string(kPython) + " -c \"import torch\" >/dev/null 2>&1";
+    if (std::system(probe.c_str()) != 0) {
+      skip_reason_ = std::string(kPython) + " cannot import torch (install python3-torch to run these tests)";
+      return;
+    }
+    dir_ = fs::temp_directory_path() / ("myelin_pytorch_conv_" + std::to_string(::getpid()));
+    const std::string cmd =
+        std::string(kPython) + " " + MYELIN_TESTS_DIR + "/pytorch/conv_reference.py " + dir_.string();
+    script_status_ = std::system(cmd.c_str());
+  }
+  static void TearDownTestSuite() {
+    std::error_code ec;
+    if (!dir_.empty()) fs::remove_all(dir_, ec);
+  }
+  void SetUp() override {
+    if (!skip_reason_.empty()) GTEST_SKIP() << skip_reason_;
+    ASSERT_EQ(script_status_, 0) << "tests/pytorch/conv_reference.py failed";
+  }
+  static RefFile load(const std::string& name) {
+    RefFile f = read_ref(dir_ / (name + ".txt"));
+    EXPECT_FALSE(f.empty()) << name;
+    return f;
+  }
+
+  // Forward with training=true, then backward of the upstream gradient w.
+  static void check_layer(Layer& layer, const RefFile& ref, const std::string& what) {
+    const Tensor x = ref.at("x").to_tensor();
+    const Tensor& y = layer.forward(x, true);
+    expect_close(y, ref.at("y"), what + " forward");
+    expect_close(layer.backward(ref.at("w").to_tensor()), ref.at("dx"), what + " input gradient");
+  }
+
+  static inline std::string skip_reason_;
+  static inline fs::path dir_;
+  static inline int script_status_ = -1;
+};
+
+struct ConvSpec {
+  const char* file;
+  int64_t filters;
+  Size2 kernel;
+  Conv2DOptions opts;
+  const char* activation;
+};
+
+TEST_F(PyTorchConv, Conv2DForwardAndGradients) {
+  const ConvSpec specs[] = {
+      {"conv_valid_3x3", 5, {3, 3}, {}, "linear"},
+      {"conv_same_even_stride2", 6, {2, 2}, {.strides = 2, .padding = "same"}, "relu"},
+      {"conv_one_channel_same_dilated", 3, {3, 2}, {.padding = "same", .dilation_rate = 2}, "tanh"},
+      {"conv_many_channels_stride21", 20, {3, 3}, {.strides = {2, 1}, .use_bias = false}, "linear"},
+      {"conv_same_4x4_stride3", 4, {4, 4}, {.strides = 3, .padding = "same"}, "relu"},
+  };
+  for (const auto& s : specs) {
+    SCOPED_TRACE(s.file);
+    const RefFile ref = load(s.file);
+    const Shape x_shape = ref.at("x").shape;
+    Conv2D layer(s.filters, s.kernel, s.activation, s.opts);
+    Rng rng(0);
+    layer.build({x_shape[1], x_shape[2], x_shape[3]}, rng);
+    layer.kernel().copy_from(ref.at("kernel").to_tensor());
+    if (s.opts.use_bias) layer.bias().copy_from(ref.at("bias").to_tensor());
+    check_layer(layer, ref, s.file);
+    auto p = layer.params();
+    expect_close(*p[0].grad, ref.at("dkernel"), std::string(s.file) + " kernel gradient");
+    if (s.opts.use_bias) expect_close(*p[1].grad, ref.at("dbias"), std::string(s.file) + " bias gradient");
+  }
+}
+
+TEST_F(PyTorchConv, PoolingForwardAndGradients) {
+  {
+    const RefFile ref = load("max_valid_2x2");
+    MaxPooling2D l({2, 2});
+    Rng rng(0);
+    l.build({7, 9, 3}, rng);
+    check_layer(l, ref, "max valid");
+  }
+  {
+    const RefFile ref = load("max_same_3x3_stride2");
+    MaxPooling2D l(3, 2, "same");
+    Rng rng(0);
+    l.build({8, 7, 2}, rng);
+    check_layer(l, ref, "max same");
+  }
+  {
+    const RefFile ref = load("avg_same_2x2");
+    AveragePooling2D l(2, 2, "same");
+    Rng rng(0);
+    l.build({5, 7, 3}, rng);
+    check_layer(l, ref, "average same");
+  }
+  {
+    const RefFile ref = load("avg_valid_3x2_stride1");
+    AveragePooling2D l({3, 2}, Size2{1, 1});
+    Rng rng(0);
+    l.build({6, 5, 1}, rng);
+    check_layer(l, ref, "average valid");
+  }
+  {
+    const RefFile ref = load("global");
+    const Tensor x = ref.at("x").to_tensor();
+    Rng rng(0);
+    GlobalAveragePooling2D ga;
+    ga.build({5, 4, 6}, rng);
+    expect_close(ga.forward(x, true), ref.at("ya"), "global average");
+    expect_close(ga.backward(ref.at("wa").to_tensor()), ref.at("dxa"), "global average gradient");
+    GlobalMaxPooling2D gm;
+    gm.build({5, 4, 6}, rng);
+    expect_close(gm.forward(x, true), ref.at("ym"), "global max");
+    expect_close(gm.backward(ref.at("wm").to_tensor()), ref.at("dxm"), "global max gradient");
+  }
+}
+
+TEST_F(PyTorchConv, BatchNormalizationTrainingAndInference) {
+  struct Spec {
+    const char* file;
+    float momentum, epsilon;
+  };
+  for (const Spec s : {Spec{"bn_dense", 0.9f, 1e-3f}, Spec{"bn_image", 0.99f, 1e-5f}}) {
+    SCOPED_TRACE(s.file);
+    const RefFile ref = load(s.file);
+    const Shape xs = ref.at("x").shape;
+    BatchNormalization bn({.momentum = s.momentum, .epsilon = s.epsilon});
+    Rng rng(0);
+    bn.build(Shape(xs.begin() + 1, xs.end()), rng);
+    bn.gamma().copy_from(ref.at("gamma").to_tensor());
+    bn.beta().copy_from(ref.at("beta").to_tensor());
+    bn.moving_mean().copy_from(ref.at("moving_mean").to_tensor());
+    bn.moving_variance().copy_from(ref.at("moving_variance").to_tensor());
+    // Inference first, while the moving statistics are the reference's.
+    expect_close(bn.forward(ref.at("x").to_tensor(), false), ref.at("y_inference"), "inference");
+    check_layer(bn, ref, s.file);
+    auto p = bn.params();
+    expect_close(*p[0].grad, ref.at("dgamma"), "gamma gradient");
+    expect_close(*p[1].grad, ref.at("dbeta"), "beta gradient");
+    expect_close(bn.moving_mean(), ref.at("new_moving_mean"), "moving mean");
+    expect_close(bn.moving_variance(), ref.at("new_moving_variance"), "moving variance");
+  }
+}
+
+// A whole model: convolution, pooling, strided 'same' convolution with an even kernel, batch
+// normalisation, Flatten (NHWC order) and a softmax head with sparse cross-entropy.
+TEST_F(PyTorchConv, SmallCnnPredictLossAndGradients) {
+  const RefFile ref = load("cnn");
+  Sequential model({
+      Conv2D(4, {3, 3}, "relu", Shape{9, 8, 2}),
+      MaxPooling2D({2, 2}),
+      Conv2D(6, {2, 2}, "linear", {.strides = 2, .padding = "same"}),
+      BatchNormalization(),
+      Flatten(),
+      Dense(3, "softmax"),
+  });
+  model.compile(optimizers::SGD(0.01), "sparse_categorical_crossentropy");
+  model.build();
+  std::vector<Tensor> weights = model.get_weights();
+  auto all = model.weights();
+  for (size_t i = 0; i < all.size(); ++i) {
+    const auto it = ref.find("w0/" + all[i].name);
+    if (it != ref.end()) weights[i] = it->second.to_tensor();  // moving statistics keep their 0 and 1
+  }
+  model.set_weights(weights);
+
+  const Tensor x = ref.at("x").to_tensor(), y = ref.at("y").to_tensor();
+  expect_close(model.predict(x, int(x.rows())), ref.at("pred_inference"), "predict");
+  const double loss = model.train_on_batch(x, y);
+  expect_close(Tensor({1}, {float(loss)}), ref.at("loss"), "training loss");
+  for (const auto& p : model.parameters()) {
+    if (p.name == "conv2d_1/bias") {
+      // BatchNormalization subtracts the batch mean right after this bias, so its gradient is zero
+      // in exact arithmetic (torch's float64 gives 1e-16); float32 leaves sums of dy cancelling to
+      // a few units in the last place of its terms (about 1e-7).
+      for (int64_t i = 0; i < p.grad->size(); ++i) EXPECT_NEAR((*p.grad)[i], 0.f, 1e-6) << p.name << "[" << i << "]";
+      continue;
+    }
+    expect_close(*p.grad, ref.at("grad/" + p.name), "gradient of " + p.name);
+  }
+}
+
+}  // namespace
