@@ -72,6 +72,17 @@ Tensor Tensor::full(Shape shape, float value) {
   return t;
 }
 
+Tensor Tensor::wrap(float* data, Shape shape, std::shared_ptr<void> owner) {
+  check_shape(shape);
+  Tensor t;
+  t.shape_ = std::move(shape);
+  t.size_ = t.capacity_ = shape_size(t.shape_);
+  // The aliasing constructor shares `owner`'s lifetime while pointing at `data`.
+  t.storage_ = std::shared_ptr<float>(std::move(owner), data);
+  t.data_ = data;
+  return t;
+}
+
 int64_t Tensor::dim(int i) const {
   int n = ndim();
   int j = i < 0 ? i + n : i;

@@ -34,6 +34,8 @@ class Tensor {
   Tensor(Shape shape, const std::vector<float>& values);
   /// A tensor filled with `value`.
   static Tensor full(Shape shape, float value);
+  /// A tensor over memory owned elsewhere (a numpy array's buffer), kept alive by `owner`: no copy.
+  static Tensor wrap(float* data, Shape shape, std::shared_ptr<void> owner);
 
   const Shape& shape() const { return shape_; }
   int ndim() const { return static_cast<int>(shape_.size()); }

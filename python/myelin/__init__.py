@@ -1,0 +1,24 @@
+"""myelin: Keras's workflow (Sequential, compile, fit, evaluate, predict) over a C++ engine.
+
+    from myelin.models import Sequential
+    from myelin.layers import Dense
+    model = Sequential([Dense(10, input_dim=8, activation="relu"), Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=10, batch_size=32)
+
+Training runs in C++ without the GIL; numpy arrays go in and come out (float32).
+"""
+from . import _myelin
+from . import (callbacks, datasets, initializers, layers, losses, metrics, model_selection, models, optimizers,
+               preprocessing, regularizers, utils)
+from .layers import Input
+from .models import Sequential, load_model, model_from_json
+from .utils import set_num_threads, set_random_seed
+
+Error = _myelin.Error
+ShapeError = _myelin.ShapeError
+__version__ = _myelin.__version__
+
+__all__ = ["callbacks", "datasets", "initializers", "layers", "losses", "metrics", "model_selection", "models",
+           "optimizers", "preprocessing", "regularizers", "utils", "Input", "Sequential", "load_model",
+           "model_from_json", "set_num_threads", "set_random_seed", "Error", "ShapeError", "__version__"]

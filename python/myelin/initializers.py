@@ -1,0 +1,67 @@
+"""Weight initializers with Keras's names (keras.initializers); layers also take the names
+('he_normal'). The C++ library draws the values, from the model's seed."""
+
+__all__ = ["Initializer", "GlorotUniform", "GlorotNormal", "HeUniform", "HeNormal", "LecunUniform", "LecunNormal",
+           "Zeros", "Ones", "Constant", "get"]
+
+
+class Initializer:
+    def __init__(self, seed=None):
+        if seed is not None:
+            raise ValueError("initializers draw from the model's seed (myelin.utils.set_random_seed); "
+                             "seed= is not supported")
+
+    def get_config(self):
+        return {}
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class GlorotUniform(Initializer):
+    pass
+
+
+class GlorotNormal(Initializer):
+    pass
+
+
+class HeUniform(Initializer):
+    pass
+
+
+class HeNormal(Initializer):
+    pass
+
+
+class LecunUniform(Initializer):
+    pass
+
+
+class LecunNormal(Initializer):
+    pass
+
+
+class Zeros(Initializer):
+    def __init__(self):
+        super().__init__()
+
+
+class Ones(Initializer):
+    def __init__(self):
+        super().__init__()
+
+
+class Constant(Initializer):
+    def __init__(self, value=0.0):
+        super().__init__()
+        self.value = float(value)
+
+    def get_config(self):
+        return {"value": self.value}
+
+
+def get(identifier):
+    if isinstance(identifier, (Initializer, str)):
+        return identifier
+    raise ValueError(f"unknown initializer {identifier!r}")

@@ -1,0 +1,281 @@
+"""Layers with Keras's names, arguments and defaults (keras.layers).
+
+Each class turns its arguments into Keras's get_config() dict and asks the C++ layer registry for
+the layer, so a layer the C++ library knows needs only its argument list here. A model built in
+Python is therefore the same C++ object a C++ program would build.
+"""
+from . import _myelin
+
+__all__ = [
+    "Layer", "Dense", "Activation", "Dropout", "Flatten", "InputLayer", "Input", "Normalization",
+    "Conv2D", "MaxPooling2D", "AveragePooling2D", "BatchNormalization", "serialize", "deserialize",
+]
+
+# Keras class name -> Python class, for wrapping layers that come out of a loaded model.
+_CLASSES = {}
+
+
+def _serialize(value):
+    """An initializer or regularizer object as Keras's {"class_name", "config"} dict; a name as is."""
+    if value is None or isinstance(value, (str, dict)):
+        return value
+    if hasattr(value, "get_config"):
+        return {"class_name": type(value).__name__, "config": value.get_config()}
+    raise TypeError(f"expected a name or an initializer/regularizer object, got {value!r}")
+
+
+def _activation_name(activation):
+    if activation is None:
+        return "linear"
+    if isinstance(activation, str):
+        return activation
+    if callable(activation) and hasattr(activation, "__name__"):  # keras.activations.relu
+        return activation.__name__
+    raise TypeError(f"activation must be a name such as 'relu', got {activation!r}")
+
+
+def _positive_int(value, what):
+    if isinstance(value, bool) or not isinstance(value, int) and not hasattr(value, "__index__"):
+        raise TypeError(f"{what} must be an integer, got {value!r}")
+    value = int(value)
+    if value <= 0:
+        raise ValueError(f"{what} must be positive, got {value}")
+    return value
+
+
+def _pair(value, what):
+    if isinstance(value, int):
+        return [_positive_int(value, what)] * 2
+    value = list(value)
+    if len(value) != 2:
+        raise ValueError(f"{what} must be an integer or a pair of integers, got {value!r}")
+    return [_positive_int(v, what) for v in value]
+
+
+def _unsupported(**kwargs):
+    for key, value in kwargs.items():
+        if value is not None:
+            raise ValueError(f"{key} is not supported by myelin (got {value!r})")
+
+
+class Layer:
+    """Base of every layer: a handle on the C++ layer plus Keras's common arguments."""
+
+    class_name = None  # Keras's class name, as the C++ registry knows it
+
+    def __init__(self, config, name=None, input_shape=None, input_dim=None, batch_input_shape=None,
+                 trainable=True, dtype=None):
+        if dtype not in (None, "float32"):
+            raise ValueError(f"myelin computes in float32, got dtype={dtype!r}")
+        if not trainable:
+            raise ValueError("trainable=False is not supported by myelin")
+        if input_dim is not None:
+            input_shape = (_positive_int(input_dim, "input_dim"),)
+        if input_shape is not None:
+            if isinstance(input_shape, int):
+                input_shape = (input_shape,)
+            batch_input_shape = [None] + [_positive_int(d, "input_shape") for d in input_shape]
+        config = dict(config)
+        if batch_input_shape is not None:
+            config["batch_input_shape"] = list(batch_input_shape)
+        if name is not None:
+            config["name"] = name
+        self._layer = _myelin.layer_from_config(self.class_name, config)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.class_name:
+            _CLASSES[cls.class_name] = cls
+
+    @classmethod
+    def _wrap(cls, handle):
+        """A Python layer over an existing C++ layer (from a loaded model)."""
+        obj = object.__new__(_CLASSES.get(handle.class_name, Layer))
+        obj._layer = handle
+        return obj
+
+    @property
+    def name(self):
+        return self._layer.name
+
+    @property
+    def built(self):
+        return self._layer.built
+
+    @property
+    def weights(self):
+        return self.get_weights()
+
+    def get_config(self):
+        return self._layer.get_config()
+
+    @classmethod
+    def from_config(cls, config):
+        return cls._wrap(_myelin.layer_from_config(cls.class_name, config))
+
+    def get_weights(self):
+        """Copies of the weights, as float32 numpy arrays (Keras's order: kernel, then bias)."""
+        return self._layer.get_weights()
+
+    def set_weights(self, weights):
+        self._layer.set_weights(list(weights))
+
+    def count_params(self):
+        return self._layer.count_params()
+
+    def __repr__(self):
+        return f"<myelin.layers.{type(self).__name__} name={self.name!r}>"
+
+
+class Dense(Layer):
+    """Dense(units, activation=None, use_bias=True, kernel_initializer='glorot_uniform', ...)."""
+
+    class_name = "Dense"
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
+        _unsupported(activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+                     bias_constraint=bias_constraint)
+        super().__init__({
+            "units": _positive_int(units, "Dense units"),
+            "activation": _activation_name(activation),
+            "use_bias": bool(use_bias),
+            "kernel_initializer": _serialize(kernel_initializer),
+            "bias_initializer": _serialize(bias_initializer),
+            "kernel_regularizer": _serialize(kernel_regularizer),
+            "bias_regularizer": _serialize(bias_regularizer),
+        }, **kwargs)
+
+
+class Activation(Layer):
+    class_name = "Activation"
+
+    def __init__(self, activation, **kwargs):
+        super().__init__({"activation": _activation_name(activation)}, **kwargs)
+
+
+class Dropout(Layer):
+    """Dropout(rate): drops inputs with probability rate while training (the model's seed drives it)."""
+
+    class_name = "Dropout"
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        _unsupported(noise_shape=noise_shape, seed=seed)
+        rate = float(rate)
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"Dropout rate must be in [0, 1), got {rate}")
+        super().__init__({"rate": rate}, **kwargs)
+
+
+class Flatten(Layer):
+    class_name = "Flatten"
+
+    def __init__(self, data_format=None, **kwargs):
+        if data_format not in (None, "channels_last"):
+            raise ValueError("myelin's images are channels_last (NHWC)")
+        super().__init__({}, **kwargs)
+
+
+class InputLayer(Layer):
+    class_name = "InputLayer"
+
+    def __init__(self, input_shape=None, batch_size=None, name=None, shape=None, **kwargs):
+        shape = shape if shape is not None else input_shape
+        if shape is None:
+            raise ValueError("InputLayer needs a shape")
+        super().__init__({}, input_shape=tuple(shape), name=name, **kwargs)
+
+
+def Input(shape, batch_size=None, name=None, dtype=None):
+    """keras.Input(shape=...): in a Sequential, declares the input shape."""
+    return InputLayer(shape=shape, batch_size=batch_size, name=name, dtype=dtype)
+
+
+class Normalization(Layer):
+    """Normalization(): (x - mean) / sqrt(variance) per feature, the statistics set by adapt(data)."""
+
+    class_name = "Normalization"
+
+    def __init__(self, axis=-1, **kwargs):
+        if axis != -1:
+            raise ValueError("myelin's Normalization works over the last axis (axis=-1)")
+        super().__init__({}, **kwargs)
+
+    def adapt(self, data):
+        self._layer.adapt(data)
+
+
+class Conv2D(Layer):
+    """Conv2D(filters, kernel_size, strides=(1, 1), padding='valid', ...) over NHWC images."""
+
+    class_name = "Conv2D"
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
+                 dilation_rate=(1, 1), groups=1, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
+                 bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
+                 bias_constraint=None, **kwargs):
+        if data_format not in (None, "channels_last"):
+            raise ValueError("myelin's images are channels_last (NHWC)")
+        if groups != 1:
+            raise ValueError("grouped convolutions are not supported by myelin")
+        _unsupported(activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+                     bias_constraint=bias_constraint)
+        super().__init__({
+            "filters": _positive_int(filters, "Conv2D filters"),
+            "kernel_size": _pair(kernel_size, "kernel_size"),
+            "strides": _pair(strides, "strides"),
+            "padding": padding,
+            "dilation_rate": _pair(dilation_rate, "dilation_rate"),
+            "activation": _activation_name(activation),
+            "use_bias": bool(use_bias),
+            "kernel_initializer": _serialize(kernel_initializer),
+            "bias_initializer": _serialize(bias_initializer),
+            "kernel_regularizer": _serialize(kernel_regularizer),
+            "bias_regularizer": _serialize(bias_regularizer),
+        }, **kwargs)
+
+
+class MaxPooling2D(Layer):
+    """MaxPooling2D(pool_size=(2, 2), strides=None, padding='valid')."""
+
+    class_name = "MaxPooling2D"
+
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
+        if data_format not in (None, "channels_last"):
+            raise ValueError("myelin's images are channels_last (NHWC)")
+        pool = _pair(pool_size, "pool_size")
+        super().__init__({"pool_size": pool, "strides": _pair(strides, "strides") if strides else pool,
+                          "padding": padding}, **kwargs)
+
+
+class AveragePooling2D(MaxPooling2D):
+    class_name = "AveragePooling2D"
+
+
+class BatchNormalization(Layer):
+    """BatchNormalization(axis=-1, momentum=0.99, epsilon=0.001, center=True, scale=True)."""
+
+    class_name = "BatchNormalization"
+
+    def __init__(self, axis=-1, momentum=0.99, epsilon=0.001, center=True, scale=True,
+                 beta_initializer="zeros", gamma_initializer="ones", moving_mean_initializer="zeros",
+                 moving_variance_initializer="ones", **kwargs):
+        super().__init__({
+            "axis": axis, "momentum": float(momentum), "epsilon": float(epsilon), "center": bool(center),
+            "scale": bool(scale), "beta_initializer": _serialize(beta_initializer),
+            "gamma_initializer": _serialize(gamma_initializer),
+            "moving_mean_initializer": _serialize(moving_mean_initializer),
+            "moving_variance_initializer": _serialize(moving_variance_initializer),
+        }, **kwargs)
+
+
+def serialize(layer):
+    """Keras's layers.serialize: {"class_name": ..., "config": ...}."""
+    return {"class_name": layer._layer.class_name, "config": layer.get_config()}
+
+
+def deserialize(config):
+    """A new layer from serialize()'s dict."""
+    return Layer._wrap(_myelin.layer_from_config(config["class_name"], config.get("config", {})))

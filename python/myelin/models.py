@@ -1,0 +1,267 @@
+"""Sequential, load_model and model_from_json with Keras's names and defaults (keras.models)."""
+import numpy as np
+
+from . import _myelin
+from .callbacks import Callback, History
+from .layers import Layer
+
+__all__ = ["Sequential", "load_model", "model_from_json"]
+
+
+def _verbosity(verbose):
+    if verbose == "auto":
+        return 1
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
+    return int(verbose)
+
+
+def _batch_size(batch_size):
+    if batch_size is None:
+        return 32
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return int(batch_size)
+
+
+def _array(data, what):
+    """Model inputs and targets as numpy arrays; 1-D data becomes one column, as in Keras."""
+    if data is None:
+        raise ValueError(f"{what} is required")
+    if isinstance(data, (list, tuple)) and data and isinstance(data[0], np.ndarray) and data[0].ndim > 1:
+        raise TypeError(f"{what}: myelin's Sequential takes one input array, got a list of arrays")
+    if isinstance(data, dict):
+        raise TypeError(f"{what} must be an array, got a dict")
+    arr = data if isinstance(data, np.ndarray) else np.asarray(data)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{what} must hold numbers (float, int or bool), got dtype {arr.dtype}")
+    if arr.ndim == 1:
+        arr = arr.reshape(-1, 1)
+    return arr
+
+
+def _unsupported(**kwargs):
+    for key, value in kwargs.items():
+        if value is not None:
+            raise ValueError(f"{key} is not supported by myelin")
+
+
+class Sequential:
+    """A linear stack of layers: Sequential([Dense(32, activation='relu', input_shape=(784,)), ...])."""
+
+    def __init__(self, layers=None, name=None):
+        self._model = _myelin.Sequential(name or "sequential")
+        self._layers = []
+        self._optimizer = None
+        self._loss = None
+        self._metrics = []
+        self.history = None
+        for layer in layers or []:
+            self.add(layer)
+
+    @classmethod
+    def _from_native(cls, native):
+        model = object.__new__(cls)
+        model._model = native
+        model._layers = [Layer._wrap(handle) for handle in native.layers]
+        model._optimizer = native.optimizer if native.compiled else None
+        model._loss = native.loss if native.compiled else None
+        model._metrics = list(native.metric_names()) if native.compiled else []
+        model.history = None
+        return model
+
+    # --- layers -------------------------------------------------------------------------------
+    def add(self, layer):
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add expects a myelin layer, got {type(layer).__name__}")
+        self._model.add(layer._layer)
+        self._layers.append(layer)
+
+    @property
+    def layers(self):
+        return [layer for layer in self._layers if layer._layer.class_name != "InputLayer"]
+
+    def get_layer(self, name=None, index=None):
+        if index is not None:
+            return self.layers[index]
+        for layer in self._layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"No such layer: {name}. Existing layers are: {[l.name for l in self._layers]}")
+
+    @property
+    def name(self):
+        return self._model.name
+
+    @property
+    def built(self):
+        return self._model.built
+
+    def build(self, input_shape=None):
+        """Creates the weights; input_shape with or without Keras's leading batch entry (None, 8)."""
+        if input_shape is not None:
+            input_shape = list(input_shape)
+            if input_shape and input_shape[0] is None:
+                input_shape = input_shape[1:]
+        self._model.build(input_shape)
+
+    @property
+    def input_shape(self):
+        return (None,) + tuple(self._model.input_shape)
+
+    @property
+    def output_shape(self):
+        return (None,) + tuple(self._model.output_shape)
+
+    def summary(self, print_fn=None):
+        text = self._model.summary_string().rstrip("\n")
+        (print_fn or print)(text)
+
+    def count_params(self):
+        return self._model.count_params()
+
+    # --- compile, fit, evaluate, predict -------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, weighted_metrics=None,
+                run_eagerly=None, steps_per_execution=None, jit_compile=None):
+        _unsupported(loss_weights=loss_weights, weighted_metrics=weighted_metrics)
+        if loss is None:
+            raise ValueError("compile needs a loss, e.g. loss='mse'")
+        metrics = list(metrics or [])
+        for m in metrics:
+            if not isinstance(m, (str, _myelin.Metric)):
+                raise TypeError(f"a metric must be a name ('accuracy') or a myelin.metrics object, got {m!r}")
+            if isinstance(m, str) and m not in ("accuracy", "acc"):
+                _myelin.get_metric(m)  # an unknown name fails here, as in Keras, not at fit
+        self._model.compile(optimizer, loss, metrics)
+        self._optimizer = self._model.optimizer
+        self._loss = loss
+        self._metrics = [m if isinstance(m, str) else m.name for m in metrics]
+
+    @property
+    def optimizer(self):
+        return self._optimizer
+
+    @property
+    def loss(self):
+        return self._loss
+
+    @property
+    def metrics_names(self):
+        return ["loss"] + self._metrics
+
+    @property
+    def stop_training(self):
+        return self._model.stop_training
+
+    @stop_training.setter
+    def stop_training(self, value):
+        self._model.stop_training = bool(value)
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
+            steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1):
+        """Trains for `epochs` epochs; returns the History. Ctrl-C stops it after the current batch
+        (raising KeyboardInterrupt) and leaves the model as the last complete step made it."""
+        _unsupported(class_weight=class_weight, sample_weight=sample_weight, steps_per_epoch=steps_per_epoch,
+                     validation_steps=validation_steps, validation_batch_size=validation_batch_size)
+        if validation_freq != 1:
+            raise ValueError("myelin validates after every epoch (validation_freq=1)")
+        x, y = _array(x, "x"), _array(y, "y")
+        if validation_data is not None:
+            validation_data = tuple(validation_data)
+            if len(validation_data) != 2:
+                raise ValueError("validation_data must be (x_val, y_val); sample weights are not supported")
+            validation_data = (_array(validation_data[0], "validation_data x"),
+                               _array(validation_data[1], "validation_data y"))
+        verbose = _verbosity(verbose)
+        batch_size = _batch_size(batch_size)
+        history = History()
+        callbacks = list(callbacks or []) + [history]
+        params = {"verbose": verbose, "epochs": epochs,
+                  "steps": -(-int(len(x) * (1 - validation_split)) // batch_size)}
+        items = []
+        for cb in callbacks:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"callbacks must be myelin.callbacks.Callback objects, got {type(cb).__name__}")
+            cb.set_model(self)
+            cb.set_params(params)
+            items.append(cb._cpp if hasattr(cb, "_cpp") else (cb, cb._hooks()))
+        self.history = history
+        self._model.fit(x, y, epochs=int(epochs), batch_size=batch_size, shuffle=bool(shuffle),
+                        validation_split=float(validation_split), validation_data=validation_data,
+                        callbacks=items, verbose=verbose, initial_epoch=int(initial_epoch))
+        for cb in callbacks:
+            if hasattr(cb, "_after_fit"):
+                cb._after_fit()
+        return history
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+                 callbacks=None, return_dict=False):
+        """The loss, or [loss, metric...] in compile's order (a dict with return_dict=True)."""
+        _unsupported(sample_weight=sample_weight, steps=steps, callbacks=callbacks)
+        logs = self._model.evaluate(_array(x, "x"), _array(y, "y"), batch_size=_batch_size(batch_size),
+                                    verbose=min(_verbosity(verbose), 1))
+        results = {"loss": logs["loss"]}
+        for name in self._metrics:
+            results[name] = logs[name]
+        if return_dict:
+            return results
+        values = list(results.values())
+        return values[0] if len(values) == 1 else values
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """The outputs for every row of x as a float32 numpy array (probabilities for softmax and
+        sigmoid heads). Prints nothing, whatever verbose says."""
+        _unsupported(steps=steps, callbacks=callbacks)
+        _verbosity(verbose)
+        return self._model.predict(_array(x, "x"), batch_size=_batch_size(batch_size))
+
+    def __call__(self, x, training=False):
+        return self.predict(x, verbose=0)
+
+    def train_on_batch(self, x, y):
+        """One optimizer step on one batch; returns its loss."""
+        return self._model.train_on_batch(_array(x, "x"), _array(y, "y"))
+
+    # --- weights and files ---------------------------------------------------------------------
+    def get_weights(self):
+        return self._model.get_weights()
+
+    def set_weights(self, weights):
+        self._model.set_weights(list(weights))
+
+    @property
+    def weights(self):
+        return self.get_weights()
+
+    def save(self, filepath, overwrite=True, save_format=None):
+        """The whole model in one safetensors file (architecture, weights, compile settings and
+        optimizer state), readable by the C++ library and by any safetensors reader."""
+        self._model.save(str(filepath))
+
+    def save_weights(self, filepath, overwrite=True, save_format=None):
+        self._model.save_weights(str(filepath))
+
+    def load_weights(self, filepath):
+        self._model.load_weights(str(filepath))
+
+    def to_json(self, **kwargs):
+        return self._model.to_json()
+
+    def get_config(self):
+        import json
+        return json.loads(self.to_json())["config"]
+
+    def __repr__(self):
+        return f"<myelin.models.Sequential name={self.name!r} layers={len(self._layers)}>"
+
+
+def load_model(filepath, custom_objects=None, compile=True):
+    """A model saved by Sequential.save (from Python or C++); compiled again when it was saved compiled."""
+    if custom_objects:
+        raise ValueError("custom_objects are not supported by myelin")
+    return Sequential._from_native(_myelin.load_model(str(filepath)))
+
+
+def model_from_json(json_string, custom_objects=None):
+    return Sequential._from_native(_myelin.model_from_json(json_string))

@@ -1,0 +1,199 @@
+// Sequential: compile, fit, evaluate, predict and the weights. Inputs are converted to tensors while
+// the GIL is held; the training and inference loops then run without it, so other Python threads
+// keep running, and Python callbacks take it back only for their own calls.
+#include <cstdio>
+
+#include "bindings.hpp"
+
+#include <myelin/error.hpp>
+#include <myelin/io/model_io.hpp>
+#include <myelin/model.hpp>
+
+namespace myelin::python {
+
+namespace {
+
+OptimizerArg optimizer_arg(py::handle o) {
+  if (py::isinstance<py::str>(o)) return OptimizerArg(o.cast<std::string>());
+  if (py::isinstance<Optimizer>(o)) return OptimizerArg(o.cast<std::shared_ptr<Optimizer>>());
+  throw py::type_error("optimizer must be a name ('adam') or an optimizer object, got " +
+                       std::string(py::str(py::type::handle_of(o).attr("__name__"))));
+}
+
+LossArg loss_arg(py::handle l) {
+  if (py::isinstance<py::str>(l)) return LossArg(l.cast<std::string>());
+  if (py::isinstance<Loss>(l)) return LossArg(l.cast<std::shared_ptr<Loss>>());
+  throw py::type_error("loss must be a name ('mse') or a loss object, got " +
+                       std::string(py::str(py::type::handle_of(l).attr("__name__"))));
+}
+
+MetricArg metric_arg(py::handle m) {
+  if (py::isinstance<py::str>(m)) return MetricArg(m.cast<std::string>());
+  if (py::isinstance<Metric>(m)) return MetricArg(m.cast<std::shared_ptr<Metric>>());
+  throw py::type_error("a metric must be a name ('accuracy') or a metric object, got " +
+                       std::string(py::str(py::type::handle_of(m).attr("__name__"))));
+}
+
+py::tuple shape_tuple(const Shape& s) {
+  py::tuple t(s.size());
+  for (size_t i = 0; i < s.size(); ++i) t[i] = s[i];
+  return t;
+}
+
+// fit's callbacks arrive as C++ callback objects, or (python_object, [hook names]) pairs.
+std::vector<CallbackArg> callback_args(const py::list& items, FitContext& ctx) {
+  std::vector<CallbackArg> out;
+  for (auto item : items) {
+    if (py::isinstance<Callback>(item)) {
+      out.emplace_back(item.cast<std::shared_ptr<Callback>>());
+    } else {
+      auto pair = item.cast<py::tuple>();
+      out.emplace_back(make_python_callback(py::reinterpret_borrow<py::object>(pair[0]),
+                                            pair[1].cast<std::vector<std::string>>(), ctx));
+    }
+  }
+  // Last, so that every other callback has seen the batch before Ctrl-C is acted on.
+  out.emplace_back(make_interrupt_check(ctx));
+  return out;
+}
+
+py::tuple fit(Sequential& model, py::handle x, py::handle y, int epochs, int batch_size, bool shuffle,
+              double validation_split, py::object validation_data, py::list callbacks, int verbose,
+              int initial_epoch, std::optional<uint64_t> seed) {
+  FitContext ctx;  // outlives the callbacks that refer to it
+  FitOptions o;
+  const Tensor xt = to_tensor(x, "x"), yt = to_tensor(y, "y");
+  o.epochs = epochs;
+  o.batch_size = batch_size;
+  o.shuffle = shuffle;
+  o.validation_split = validation_split;
+  if (!validation_data.is_none()) {
+    auto v = validation_data.cast<py::tuple>();
+    if (v.size() != 2) throw py::value_error("validation_data must be a tuple (x_val, y_val)");
+    o.validation_data = ValidationData{to_tensor(v[0], "validation_data x"), to_tensor(v[1], "validation_data y")};
+  }
+  o.callbacks = callback_args(callbacks, ctx);
+  o.verbose = verbose;
+  o.seed = seed;
+  o.initial_epoch = initial_epoch;
+
+  flush_python_stdout();
+  History history;
+  {
+    py::gil_scoped_release release;
+    try {
+      history = model.fit(xt, yt, o);
+    } catch (...) {
+      flush_c_stdout();
+      throw;
+    }
+    flush_c_stdout();
+  }
+  o.callbacks.clear();  // the Python callbacks are released while the GIL is held
+  if (ctx.error) {
+    py::error_already_set e = std::move(*ctx.error);
+    ctx.error.reset();
+    throw e;
+  }
+  py::dict h;
+  for (const auto& [k, v] : history.history) h[py::str(k)] = py::cast(v);
+  return py::make_tuple(h, py::cast(history.epochs));
+}
+
+py::dict evaluate(Sequential& model, py::handle x, py::handle y, int batch_size, int verbose) {
+  const Tensor xt = to_tensor(x, "x"), yt = to_tensor(y, "y");
+  flush_python_stdout();
+  Logs logs;
+  {
+    py::gil_scoped_release release;
+    logs = model.evaluate(xt, yt, {.batch_size = batch_size, .verbose = verbose});
+    flush_c_stdout();
+  }
+  return logs_to_dict(logs);
+}
+
+py::array_t<float> predict(Sequential& model, py::handle x, int batch_size) {
+  const Tensor xt = to_tensor(x, "x");
+  Tensor out;
+  {
+    py::gil_scoped_release release;
+    out = model.predict(xt, batch_size);
+  }
+  return to_numpy(std::move(out));
+}
+
+}  // namespace
+
+void init_model(py::module_& m) {
+  py::class_<Sequential>(m, "Sequential")
+      .def(py::init<std::string>(), py::arg("name") = "sequential")
+      .def("add", [](Sequential& s, std::shared_ptr<Layer> layer) { s.add(std::move(layer)); }, py::arg("layer"))
+      .def("build", [](Sequential& s, std::optional<Shape> shape) { s.build(shape); },
+           py::arg("input_shape") = py::none())
+      .def_property_readonly("built", &Sequential::built)
+      .def(
+          "compile",
+          [](Sequential& s, py::handle optimizer, py::handle loss, py::list metrics) {
+            std::vector<MetricArg> ms;
+            for (auto item : metrics) ms.push_back(metric_arg(item));
+            s.compile(optimizer_arg(optimizer), loss_arg(loss), ms);
+          },
+          py::arg("optimizer"), py::arg("loss"), py::arg("metrics") = py::list())
+      .def_property_readonly("compiled", &Sequential::compiled)
+      .def("metric_names",
+           [](const Sequential& s) {
+             std::vector<std::string> names;
+             for (const auto& m : s.compiled_metrics()) names.push_back(m.get() ? m.get()->name() : m.name());
+             return names;
+           })
+      .def("fit", &fit, py::arg("x"), py::arg("y"), py::arg("epochs") = 1, py::arg("batch_size") = 32,
+           py::arg("shuffle") = true, py::arg("validation_split") = 0.0, py::arg("validation_data") = py::none(),
+           py::arg("callbacks") = py::list(), py::arg("verbose") = 1, py::arg("initial_epoch") = 0,
+           py::arg("seed") = py::none())
+      .def("evaluate", &evaluate, py::arg("x"), py::arg("y"), py::arg("batch_size") = 32, py::arg("verbose") = 0)
+      .def("predict", &predict, py::arg("x"), py::arg("batch_size") = 32)
+      .def(
+          "train_on_batch",
+          [](Sequential& s, py::handle x, py::handle y) {
+            const Tensor xt = to_tensor(x, "x"), yt = to_tensor(y, "y");
+            py::gil_scoped_release release;
+            return s.train_on_batch(xt, yt);
+          },
+          py::arg("x"), py::arg("y"))
+      .def("summary_string", &Sequential::summary_string)
+      .def_property_readonly("layers", &Sequential::layers)
+      .def("get_layer", &Sequential::get_layer, py::arg("name"))
+      .def("get_weights",
+           [](Sequential& s) {
+             std::vector<py::array_t<float>> out;
+             for (auto& t : s.get_weights()) out.push_back(to_numpy(std::move(t)));
+             return out;
+           })
+      .def(
+          "set_weights",
+          [](Sequential& s, const std::vector<py::object>& values) {
+            std::vector<Tensor> ts;
+            for (const auto& v : values) ts.push_back(to_tensor(v, "weight"));
+            s.set_weights(ts);
+          },
+          py::arg("weights"))
+      .def("weight_names",
+           [](Sequential& s) {
+             std::vector<std::string> names;
+             for (const auto& p : s.weights()) names.push_back(p.name);
+             return names;
+           })
+      .def("count_params", &Sequential::count_params)
+      .def_property_readonly("name", &Sequential::name)
+      .def_property_readonly("input_shape", [](const Sequential& s) { return shape_tuple(s.input_shape()); })
+      .def_property_readonly("output_shape", [](const Sequential& s) { return shape_tuple(s.output_shape()); })
+      .def_property_readonly("optimizer", &Sequential::optimizer, py::return_value_policy::reference_internal)
+      .def_property_readonly("loss", [](const Sequential& s) { return s.loss().name(); })
+      .def_readwrite("stop_training", &Sequential::stop_training)
+      .def("save", &Sequential::save, py::arg("path"))
+      .def("save_weights", &Sequential::save_weights, py::arg("path"))
+      .def("load_weights", &Sequential::load_weights, py::arg("path"))
+      .def("to_json", &Sequential::to_json);
+}
+
+}  // namespace myelin::python

@@ -1,0 +1,55 @@
+// The extension module myelin._myelin. The Keras-style names and defaults live in the Python
+// package (python/myelin); this module exposes the C++ library underneath, one file per concern.
+#include "bindings.hpp"
+
+#include <myelin/error.hpp>
+#include <myelin/model.hpp>
+#include <myelin/threading.hpp>
+
+namespace myelin::python {
+
+void init_errors(py::module_& m) {
+  // Keras raises ValueError for bad shapes and values: ShapeError derives from it so that both
+  // `except ValueError` and `except myelin.ShapeError` work. Later registrations are tried first,
+  // so the base class comes first.
+  static py::exception<Error> error(m, "Error", PyExc_RuntimeError);
+  static py::exception<ShapeError> shape_error(m, "ShapeError", PyExc_ValueError);
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const ShapeError& e) {
+      shape_error(e.what());
+    } catch (const ValueError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const IOError& e) {
+      PyErr_SetString(PyExc_OSError, e.what());
+    } catch (const Error& e) {
+      error(e.what());
+    }
+  });
+}
+
+}  // namespace myelin::python
+
+namespace py = pybind11;
+
+PYBIND11_MODULE(_myelin, m) {
+  namespace mp = myelin::python;
+  m.doc() = "The C++ core of myelin; use the Keras-style modules of the myelin package instead.";
+  mp::init_errors(m);
+  mp::init_tensors(m);
+  mp::init_layers(m);
+  mp::init_losses(m);
+  mp::init_metrics(m);
+  mp::init_optimizers(m);
+  mp::init_callbacks(m);
+  mp::init_model(m);
+  mp::init_data(m);
+  mp::init_io(m);
+
+  m.def("set_random_seed", &myelin::set_random_seed, py::arg("seed"),
+        "Seeds initialisation, shuffling and dropout of the models created afterwards.");
+  m.def("set_num_threads", &myelin::set_num_threads, py::arg("n"),
+        "Threads every kernel uses; n <= 0 restores the default (all cores).");
+  m.def("num_threads", &myelin::num_threads);
+}

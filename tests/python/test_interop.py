@@ -1,0 +1,165 @@
+"""Python and C++ agree: the same model trained with one seed from each gives identical weights, and
+model files cross between them. tests/python/cpp_reference.cpp is the C++ side."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import myelin
+from myelin.layers import Dense, Dropout
+from myelin.models import Sequential, load_model
+from myelin.optimizers import Adam
+
+from conftest import SOURCE_DIR, cpp_reference_program, read_safetensors
+
+SEED = 1234
+
+
+def reference_data():
+    # As cpp_reference.cpp: small integers / 22 - 0.5, exact in float32 on both sides.
+    i = np.arange(64)[:, None]
+    j = np.arange(5)[None, :]
+    x = ((7 * i + 13 * j) % 23).astype(np.float32) / np.float32(22) - np.float32(0.5)
+    y = (5 * i[:, 0] + i[:, 0] // 3) % 3
+    return x, y
+
+
+def reference_model():
+    model = Sequential([Dense(8, activation="relu", input_shape=(5,)), Dropout(0.25), Dense(3, activation="softmax")])
+    model.compile(optimizer=Adam(learning_rate=0.01), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def trained_in_python():
+    myelin.set_random_seed(SEED)
+    x, y = reference_data()
+    model = reference_model()
+    model.fit(x, y, epochs=3, batch_size=16, validation_split=0.25, verbose=0)
+    return model
+
+
+def cpp(*args):
+    out = subprocess.run([cpp_reference_program(), *map(str, args)], check=True, capture_output=True, text=True)
+    return out.stdout
+
+
+def cpp_predictions(path):
+    lines = cpp("predict", path).split()
+    values = [float(v) for v in lines if not v.startswith("loss=")]
+    loss = [float(v.split("=")[1]) for v in lines if v.startswith("loss=")]
+    return np.array(values, dtype=np.float32).reshape(64, 3), loss
+
+
+def test_same_seed_gives_identical_weights_in_python_and_cpp(tmp_path):
+    cpp("train", SEED, tmp_path / "cpp.safetensors")
+    cpp_weights = read_safetensors(tmp_path / "cpp.safetensors")
+    model = trained_in_python()
+    names = model._model.weight_names()
+    assert sorted(names) == sorted(cpp_weights)
+    for name, value in zip(names, model.get_weights()):
+        # Bit for bit: the same engine, data, seed and thread count.
+        np.testing.assert_array_equal(value, cpp_weights[name], err_msg=name)
+
+
+def test_a_different_seed_gives_different_weights(tmp_path):
+    # The check above must be able to fail: another seed changes the C++ weights.
+    cpp("train", SEED + 1, tmp_path / "other.safetensors")
+    other = read_safetensors(tmp_path / "other.safetensors")
+    model = trained_in_python()
+    assert not np.array_equal(model.get_weights()[0], other["dense/kernel"])
+
+
+def test_model_saved_in_python_loads_in_cpp(tmp_path):
+    model = trained_in_python()
+    path = tmp_path / "python.safetensors"
+    model.save(path)
+    x, y = reference_data()
+    predictions, loss = cpp_predictions(path)
+    np.testing.assert_array_equal(predictions, model.predict(x, verbose=0))
+    # It came back compiled, with the same loss.
+    assert loss and loss[0] == pytest.approx(model.evaluate(x, y, verbose=0)[0], rel=1e-6)
+    # The file's tensors are the model's weights (read by a plain safetensors reader).
+    stored = read_safetensors(path)
+    for name, value in zip(model._model.weight_names(), model.get_weights()):
+        np.testing.assert_array_equal(stored[name], value)
+
+
+def test_model_saved_in_cpp_loads_in_python(tmp_path):
+    path = tmp_path / "cpp_model.safetensors"
+    cpp("save", SEED, path)
+    loaded = load_model(path)
+    x, y = reference_data()
+    cpp_pred, cpp_loss = cpp_predictions(path)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), cpp_pred)
+    assert [l.name for l in loaded.layers] == ["dense", "dropout", "dense_1"]
+    assert type(loaded.layers[0]).__name__ == "Dense"
+    assert loaded.metrics_names == ["loss", "accuracy"]
+    assert loaded.evaluate(x, y, verbose=0)[0] == pytest.approx(cpp_loss[0], rel=1e-6)
+    # And it is the model the same seed trains in Python.
+    np.testing.assert_array_equal(loaded.get_weights()[0], trained_in_python().get_weights()[0])
+    # It trains further.
+    before = loaded.get_weights()[0].copy()
+    loaded.fit(x, y, epochs=1, verbose=0)
+    assert not np.array_equal(before, loaded.get_weights()[0])
+
+
+# --- the examples: Python and C++ print the same figures where they read the same data -------------
+
+EXAMPLES = SOURCE_DIR / "examples" / "python"
+
+
+def run_example(name, *args):
+    env = dict(os.environ)
+    out = subprocess.run([sys.executable, str(EXAMPLES / f"{name}.py"), "--threads", "1", *args], check=True,
+                         capture_output=True, text=True, env=env)
+    return dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+
+
+def run_cpp_example(name, *args):
+    bin_dir = os.environ.get("MYELIN_EXAMPLES_BIN")
+    if not bin_dir or not (Path(bin_dir) / name).is_file():
+        pytest.skip("the C++ examples are not built")
+    out = subprocess.run([str(Path(bin_dir) / name), "--threads", "1", *args], check=True, capture_output=True,
+                         text=True)
+    return dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+
+
+@pytest.mark.parametrize("name,args", [
+    ("boston_regression", ["--epochs", "30"]),
+    ("cross_validation", ["--epochs", "5"]),
+])
+def test_example_prints_the_cpp_figures(name, args):
+    assert run_example(name, *args) == run_cpp_example(name, *args)
+
+
+def test_binary_classifier_example():
+    py = run_example("binary_classifier")
+    cpp_figures = run_cpp_example("binary_classifier")
+    assert set(py) == set(cpp_figures)
+    # The random data are numpy's in Python and myelin's in C++; the diabetes part is the same.
+    for key in ("real_test_accuracy", "precision", "recall", "auc"):
+        assert py[key] == cpp_figures[key], key
+    assert 0.4 <= float(py["random_accuracy"]) <= 0.6  # a coin
+    assert float(py["real_test_accuracy"]) >= 0.7 and float(py["auc"]) >= 0.8
+
+
+def test_small_regression_example_reaches_its_bars():
+    py = run_example("small_regression")
+    assert set(py) == {"test_mae", "l2_test_mae", "stopped_epoch", "best_epoch", "epochs_run"}
+    assert float(py["l2_test_mae"]) < float(py["test_mae"])
+    # Early stopping ended the run (patience 10) before its 1000 epochs.
+    assert int(py["stopped_epoch"]) == int(py["epochs_run"]) == int(py["best_epoch"]) + 10
+    assert int(py["epochs_run"]) < 1000
+
+
+def test_mlp_fashion_mnist_example_prints_the_cpp_figures():
+    if not Path("/usr/share/datasets/fashion-mnist").is_dir() and not os.environ.get("MYELIN_FASHION_MNIST_DIR"):
+        pytest.skip("Fashion-MNIST is not installed (dataset-fashion-mnist)")
+    py = run_example("mlp_fashion_mnist", "--epochs", "1", "--verbose", "0")
+    cpp_figures = run_cpp_example("mlp_fashion_mnist", "--epochs", "1", "--verbose", "0")
+    for key in ("test_accuracy", "test_loss"):
+        assert py[key] == cpp_figures[key], key
+    assert float(py["test_accuracy"]) >= 0.78
