@@ -274,3 +274,42 @@ TEST(Conv2D, BadArgumentsAndShapesAreRefused) {
     EXPECT_NE(msg.find("(5, 5)"), std::string::npos) << msg;
   }
 }
+
+// Without an input gradient (a first layer), small patches take the im2col + GEMM path for the
+// weight gradient; it must agree with oneDNN's primitive, padding, stride and dilation included.
+TEST(Conv2D, SmallPatchWeightGradientMatchesThePrimitive) {
+  struct Case {
+    Shape in;
+    int64_t filters;
+    layers::Size2 kernel;
+    layers::Conv2DOptions opts;
+  };
+  const Case cases[] = {
+      {{7, 6, 1}, 4, {3, 3}, {}},
+      {{9, 8, 1}, 3, {2, 3}, {.strides = 2, .padding = "same"}},
+      {{8, 8, 2}, 5, {2, 2}, {.padding = "same", .dilation_rate = 2}},
+      {{6, 5, 3}, 2, {1, 1}, {.use_bias = false}},
+  };
+  for (const auto& c : cases) {
+    Rng rng(17);
+    layers::Conv2D with_dx(c.filters, c.kernel, "linear", c.opts), without_dx(c.filters, c.kernel, "linear", c.opts);
+    const Shape out = with_dx.build(c.in, rng);
+    Rng rng2(17);
+    without_dx.build(c.in, rng2);
+    without_dx.set_needs_input_grad(false);
+    Rng data(3);
+    Tensor x(with_batch(3, c.in)), dy(with_batch(3, out));
+    for (int64_t i = 0; i < x.size(); ++i) x[i] = data.uniform(-1, 1);
+    for (int64_t i = 0; i < dy.size(); ++i) dy[i] = data.uniform(-1, 1);
+    with_dx.forward(x, true);
+    with_dx.backward(dy);
+    without_dx.forward(x, true);
+    without_dx.backward(dy);
+    auto a = with_dx.params(), b = without_dx.params();
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t p = 0; p < a.size(); ++p)
+      for (int64_t i = 0; i < a[p].grad->size(); ++i)
+        ASSERT_NEAR((*b[p].grad)[i], (*a[p].grad)[i], 1e-5 * (1 + std::fabs((*a[p].grad)[i])))
+            << a[p].name << "[" << i << "] for input " << shape_to_string(c.in);
+  }
+}
