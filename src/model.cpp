@@ -369,7 +369,7 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
     logs = metric_results();
     logs.set("loss", seen ? loss_sum / double(seen) : 0.0);
     if (val) {
-      const Logs v = evaluate(val->x, val->y, {.batch_size = o.batch_size, .verbose = 0});
+      const Logs v = evaluate_locked(val->x, val->y, {.batch_size = o.batch_size, .verbose = 0});
       for (const auto& [k, value] : v) logs.set("val_" + k, value);
     }
     bar.finish(logs);
@@ -381,6 +381,11 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
 }
 
 Logs Sequential::evaluate(const Tensor& x, const Tensor& y, const EvaluateOptions& o) {
+  std::lock_guard<std::mutex> lock(*inference_mutex_);
+  return evaluate_locked(x, y, o);
+}
+
+Logs Sequential::evaluate_locked(const Tensor& x, const Tensor& y, const EvaluateOptions& o) {
   check_compiled("evaluate");
   if (o.batch_size <= 0) throw ValueError("evaluate: batch_size must be positive");
   check_data(x, y, "evaluate");
@@ -406,6 +411,7 @@ Logs Sequential::evaluate(const Tensor& x, const Tensor& y, const EvaluateOption
 
 Tensor Sequential::predict(const Tensor& x, int batch_size) {
   if (batch_size <= 0) throw ValueError("predict: batch_size must be positive");
+  std::lock_guard<std::mutex> lock(*inference_mutex_);
   ensure_built(x, "predict");
   // Shape only: scanning for NaN here would read the input twice and cost predict ~40% at batch
   // 1024; a NaN input gives NaN outputs for its row, as in Keras and PyTorch.

@@ -4,6 +4,7 @@
 #include <initializer_list>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -83,6 +84,8 @@ class Sequential {
   /// Loss and metrics over the data: {"loss": ..., "accuracy": ...}.
   Logs evaluate(const Tensor& x, const Tensor& y, const EvaluateOptions& options = {});
   /// Model outputs for every row of x (probabilities for softmax/sigmoid heads).
+  /// predict and evaluate may be called on one model from several threads at once (they take turns
+  /// on the model's buffers); fit must not run at the same time as either.
   Tensor predict(const Tensor& x, int batch_size = 32);
   /// One optimizer step on one batch; returns the batch loss (regularization included).
   double train_on_batch(const Tensor& x, const Tensor& y);
@@ -167,6 +170,10 @@ class Sequential {
   bool has_regularizers_ = false;
   size_t first_trainable_ = 0;  // index of the first layer with parameters
   uint64_t fit_seed_ = 0;
+
+  // Serialises predict/evaluate calls from several threads: they share the layers' buffers.
+  std::unique_ptr<std::mutex> inference_mutex_ = std::make_unique<std::mutex>();
+  Logs evaluate_locked(const Tensor& x, const Tensor& y, const EvaluateOptions& options);
 
   // Buffers reused from batch to batch.
   Tensor loss_grad_, probs_;

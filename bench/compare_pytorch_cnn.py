@@ -1,0 +1,137 @@
+#!/usr/bin/python3
+"""The CNN workload of bench/cnn_benchmark.cpp in PyTorch, and the myelin binary, in one run.
+
+    /usr/bin/python3 bench/compare_pytorch_cnn.py [CNN_BENCHMARK] [--threads N] [--epochs E] [--data DIR]
+
+Conv2D(32, 3x3, relu) -> MaxPool 2x2 -> Conv2D(64) -> MaxPool -> Conv2D(64) -> Flatten -> Dense(64, relu)
+-> Dense(10), Adam(1e-3, eps 1e-7), cross-entropy on the logits, batch 128, Keras's initialisation.
+PyTorch runs at its best as in compare_pytorch.py (a child process without OPENBLAS_CORETYPE and
+OPENBLAS_L2_SIZE, OPENBLAS_NUM_THREADS=1, torch.set_num_threads(N)); its tensors are NCHW, its own
+layout. Prints name=value lines (torch_*, myelin_*, speedup_*) and a table.
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compare_pytorch import DEFAULT_DATA, SOURCE_DIR, clean_env, load_idx_gz, run  # noqa: E402
+
+METRICS = [
+    ("train_seconds_per_epoch_median", "train s/epoch (median)", "time"),
+    ("train_samples_per_sec", "train samples/s", "rate"),
+    ("test_accuracy", "test accuracy", "info"),
+    ("inference_samples_per_sec_batch1024", "inference samples/s, batch 1024", "rate"),
+    ("latency_batch1_us", "latency batch 1 (us)", "time"),
+    ("peak_rss_mb", "peak RSS (MB)", "time"),
+]
+
+
+def torch_worker(args):
+    import numpy as np
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(42)
+    d = args.data
+    to_images = lambda a: torch.from_numpy(a.reshape(-1, 1, 28, 28).astype(np.float32) / 255)
+    x_train = to_images(load_idx_gz(f"{d}/train-images-idx3-ubyte.gz", 16))
+    y_train = torch.from_numpy(load_idx_gz(f"{d}/train-labels-idx1-ubyte.gz", 8).astype(np.int64))
+    x_test = to_images(load_idx_gz(f"{d}/t10k-images-idx3-ubyte.gz", 16))
+    y_test = torch.from_numpy(load_idx_gz(f"{d}/t10k-labels-idx1-ubyte.gz", 8).astype(np.int64))
+
+    model = nn.Sequential(
+        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(64, 64, 3), nn.ReLU(), nn.Flatten(),
+        nn.Linear(576, 64), nn.ReLU(), nn.Linear(64, 10))
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):  # Keras: glorot uniform kernels, zero biases
+            nn.init.xavier_uniform_(m.weight)
+            nn.init.zeros_(m.bias)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+    n, bs = x_train.shape[0], 128
+    epoch_s = []
+    for _ in range(args.epochs):
+        t0 = time.perf_counter()
+        perm = torch.randperm(n)
+        for b0 in range(0, n, bs):
+            idx = perm[b0:b0 + bs]
+            loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        epoch_s.append(time.perf_counter() - t0)
+    med = statistics.median(epoch_s)
+    print(f"train_seconds_per_epoch_median={med:.6g}")
+    print(f"train_samples_per_sec={n / med:.6g}")
+    model.eval()
+    with torch.no_grad():
+        acc = sum((model(x_test[i:i + 1000]).argmax(1) == y_test[i:i + 1000]).sum().item() for i in range(0, 10000, 1000))
+        print(f"test_accuracy={acc / 10000:.4f}")
+        pass_s = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            for b0 in range(0, 10000, 1024):
+                torch.softmax(model(x_test[b0:b0 + 1024]), dim=1)
+            pass_s.append(time.perf_counter() - t0)
+        print(f"inference_samples_per_sec_batch1024={10000 / statistics.median(pass_s):.6g}")
+        one = x_test[0:1].clone()
+        for _ in range(50):
+            torch.softmax(model(one), dim=1)
+        call_us = []
+        for _ in range(500):
+            t0 = time.perf_counter()
+            torch.softmax(model(one), dim=1)
+            call_us.append((time.perf_counter() - t0) * 1e6)
+        print(f"latency_batch1_us={statistics.median(call_us):.4g}")
+    import resource
+    print(f"peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f}")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("benchmark", nargs="?", default=str(SOURCE_DIR / "build" / "bench" / "cnn_benchmark"))
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--data", default=DEFAULT_DATA)
+    p.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.torch_worker:
+        torch_worker(args)
+        return
+    if not os.access(args.benchmark, os.X_OK):
+        sys.exit(f"compare_pytorch_cnn: no benchmark binary at {args.benchmark}; build the cnn_benchmark target")
+    env = clean_env()
+    common = ["--threads", str(args.threads), "--epochs", str(args.epochs), "--data", args.data]
+    load_before = os.getloadavg()[0]
+    torch_res = run([sys.executable, str(Path(__file__).resolve()), "--torch-worker"] + common, env)
+    myelin_res = run([args.benchmark] + common, env)
+    print(f"threads={args.threads}\nepochs={args.epochs}\nload_average_1min_before={load_before:.2f}")
+    print(f"load_average_1min_after={os.getloadavg()[0]:.2f}")
+    rows = []
+    for key, label, kind in METRICS:
+        t, m = torch_res.get(key), myelin_res.get(key)
+        print(f"torch_{key}={t}\nmyelin_{key}={m}")
+        ratio = ""
+        if kind != "info" and t and m and float(t) > 0 and float(m) > 0:
+            r = float(t) / float(m) if kind == "time" else float(m) / float(t)
+            print(f"{'memory_ratio' if key == 'peak_rss_mb' else 'speedup'}_{key}={r:.3g}")
+            ratio = f"{r:.2f}x"
+        rows.append((label, m or "-", t or "-", ratio))
+    header = ("metric", "myelin", "PyTorch", "myelin speedup")
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(4)]
+    line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"
+    print()
+    print(line(header))
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in rows:
+        print(line(r))
+
+
+if __name__ == "__main__":
+    main()
