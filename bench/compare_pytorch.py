@@ -188,29 +188,31 @@ def run(cmd, env):
     return parse_lines(r.stdout)
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("benchmark", nargs="?", default=str(SOURCE_DIR / "build" / "bench" / "mlp_benchmark"),
-                   help="the built myelin benchmark (default: build/bench/mlp_benchmark)")
+def compare(script, metrics, worker, default_benchmark, default_epochs, description):
+    """Runs `worker` (the torch side) in a clean child process and the myelin benchmark binary with
+    the same threads, epochs and data, then prints both, the ratios and a table. Shared by the
+    MLP and CNN comparisons."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("benchmark", nargs="?", default=str(SOURCE_DIR / "build" / "bench" / default_benchmark),
+                   help=f"the built myelin benchmark (default: build/bench/{default_benchmark})")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=default_epochs)
     p.add_argument("--data", default=DEFAULT_DATA, help="folder of the Fashion-MNIST .gz files")
     p.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
 
     if args.torch_worker:
-        torch_worker(args)
+        worker(args)
         return
     if not os.access(args.benchmark, os.X_OK):
-        sys.exit(f"compare_pytorch: no benchmark binary at {args.benchmark}; build the mlp_benchmark target "
-                 "or pass its path")
+        sys.exit(f"no benchmark binary at {args.benchmark}; build the {default_benchmark} target or pass its path")
 
     # Both runs share the machine's cores with whatever else runs: the load average before and
     # after tells whether the numbers were taken on a quiet machine (threaded runs suffer most).
     load_before = os.getloadavg()[0]
     env = clean_env()
     common = ["--threads", str(args.threads), "--epochs", str(args.epochs), "--data", args.data]
-    torch_res = run([sys.executable, str(Path(__file__).resolve()), "--torch-worker"] + common, env)
+    torch_res = run([sys.executable, str(Path(script).resolve()), "--torch-worker"] + common, env)
     myelin_res = run([args.benchmark] + common, env)
 
     print(f"threads={args.threads}")
@@ -220,7 +222,7 @@ def main():
     print(f"load_average_1min_after={os.getloadavg()[0]:.2f}")
     print(f"torch_version={torch_res.get('torch_version', '?')}")
     rows = []
-    for key, label, kind in METRICS:
+    for key, label, kind in metrics:
         t, m = torch_res.get(key), myelin_res.get(key)
         print(f"torch_{key}={t}")
         print(f"myelin_{key}={m}")
@@ -243,4 +245,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    compare(__file__, METRICS, torch_worker, "mlp_benchmark", 5, __doc__)

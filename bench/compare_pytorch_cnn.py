@@ -9,15 +9,13 @@ PyTorch runs at its best as in compare_pytorch.py (a child process without OPENB
 OPENBLAS_L2_SIZE, OPENBLAS_NUM_THREADS=1, torch.set_num_threads(N)); its tensors are NCHW, its own
 layout. Prints name=value lines (torch_*, myelin_*, speedup_*) and a table.
 """
-import argparse
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare_pytorch import DEFAULT_DATA, SOURCE_DIR, clean_env, load_idx_gz, run  # noqa: E402
+from compare_pytorch import compare, load_idx_gz  # noqa: E402
 
 METRICS = [
     ("train_seconds_per_epoch_median", "train s/epoch (median)", "time"),
@@ -93,45 +91,5 @@ def torch_worker(args):
     print(f"peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f}")
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("benchmark", nargs="?", default=str(SOURCE_DIR / "build" / "bench" / "cnn_benchmark"))
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--data", default=DEFAULT_DATA)
-    p.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
-    args = p.parse_args()
-    if args.torch_worker:
-        torch_worker(args)
-        return
-    if not os.access(args.benchmark, os.X_OK):
-        sys.exit(f"compare_pytorch_cnn: no benchmark binary at {args.benchmark}; build the cnn_benchmark target")
-    env = clean_env()
-    common = ["--threads", str(args.threads), "--epochs", str(args.epochs), "--data", args.data]
-    load_before = os.getloadavg()[0]
-    torch_res = run([sys.executable, str(Path(__file__).resolve()), "--torch-worker"] + common, env)
-    myelin_res = run([args.benchmark] + common, env)
-    print(f"threads={args.threads}\nepochs={args.epochs}\nload_average_1min_before={load_before:.2f}")
-    print(f"load_average_1min_after={os.getloadavg()[0]:.2f}")
-    rows = []
-    for key, label, kind in METRICS:
-        t, m = torch_res.get(key), myelin_res.get(key)
-        print(f"torch_{key}={t}\nmyelin_{key}={m}")
-        ratio = ""
-        if kind != "info" and t and m and float(t) > 0 and float(m) > 0:
-            r = float(t) / float(m) if kind == "time" else float(m) / float(t)
-            print(f"{'memory_ratio' if key == 'peak_rss_mb' else 'speedup'}_{key}={r:.3g}")
-            ratio = f"{r:.2f}x"
-        rows.append((label, m or "-", t or "-", ratio))
-    header = ("metric", "myelin", "PyTorch", "myelin speedup")
-    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(4)]
-    line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"
-    print()
-    print(line(header))
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for r in rows:
-        print(line(r))
-
-
 if __name__ == "__main__":
-    main()
+    compare(__file__, METRICS, torch_worker, "cnn_benchmark", 3, __doc__)
