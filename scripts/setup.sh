@@ -13,6 +13,7 @@ packages=(
   python3-numpy python3-torch  # the PyTorch reference in tests and bench/
   pybind11-dev python3-dev python3-pytest  # the Python package and its tests
   dataset-fashion-mnist  # the main job's data
+  clang libclang-rt-14-dev libomp-14-dev  # fuzzing (libFuzzer, clang's ASan/UBSan, OpenMP for clang)
 )
 
 missing=()

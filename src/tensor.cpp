@@ -11,7 +11,10 @@ namespace myelin {
 
 int64_t shape_size(const Shape& shape) {
   int64_t n = 1;
-  for (int64_t d : shape) n *= d;
+  // Shapes can come from files (an architecture's batch_input_shape): a product past int64 is refused.
+  for (int64_t d : shape)
+    if (__builtin_mul_overflow(n, d, &n))
+      throw ShapeError("shape " + shape_to_string(shape) + " has more elements than a tensor can hold");
   return n;
 }
 

@@ -98,7 +98,17 @@ void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::f
 void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
 void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
 
-#if defined(__GLIBC__)
+// AddressSanitizer brings its own malloc family; defining it again here would mix two allocators
+// (the program crashes at start), so under ASan only operator new/delete are counted.
+#if defined(__SANITIZE_ADDRESS__)
+#define MYELIN_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MYELIN_UNDER_ASAN 1
+#endif
+#endif
+
+#if defined(__GLIBC__) && !defined(MYELIN_UNDER_ASAN)
 // glibc exports its allocator under __libc_* names, so the program can define the public names
 // (which every shared library, oneDNN and OpenMP included, then calls) and forward to them.
 #define MYELIN_COUNTS_MALLOC 1

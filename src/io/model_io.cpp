@@ -25,7 +25,7 @@ json parse_json(const std::string& text, const std::string& what) {
         throw ValueError(what + " nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
       return true;
     });
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers such as 1e400
     throw ValueError(what + " does not parse: " + e.what());
   }
 }

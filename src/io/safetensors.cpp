@@ -90,7 +90,7 @@ SafetensorsFile read_safetensors(const std::string& path, const SafetensorsLimit
   nlohmann::ordered_json header;
   try {
     header = nlohmann::ordered_json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for numbers such as 1e400
     bad(path, std::string("the header (bytes 8 to ") + std::to_string(8 + header_len) + ") is not JSON: " + e.what());
   }
   if (!header.is_object()) bad(path, "the header is not a JSON object");
