@@ -1,5 +1,6 @@
 // predict and evaluate on one model from several threads at once give exactly the single-threaded
-// results (run this under ThreadSanitizer too: scripts/sanitize.sh thread).
+// results. Without the model's lock the threads share the layers' buffers and this test crashes or
+// mismatches; docs/reliability.md says how to run it under ThreadSanitizer.
 #include <gtest/gtest.h>
 
 #include <thread>
