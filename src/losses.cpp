@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "myelin/error.hpp"
+#include "myelin/io/config.hpp"
 
 namespace myelin {
 
@@ -71,7 +72,7 @@ nlohmann::json SparseCategoricalCrossentropy::get_config() const { return {{"fro
 std::shared_ptr<Loss> from_config(const std::string& name, const nlohmann::json& config) {
   const bool logits = config.is_object() && config.value("from_logits", false);
   if (name == "huber" && config.is_object() && config.contains("delta"))
-    return std::make_shared<Huber>(config["delta"].get<float>());
+    return std::make_shared<Huber>(io::config_value<float>(config, "delta", 1.f, "huber"));
   if (name == "binary_crossentropy") return std::make_shared<BinaryCrossentropy>(logits);
   if (name == "categorical_crossentropy") return std::make_shared<CategoricalCrossentropy>(logits);
   if (name == "sparse_categorical_crossentropy") return std::make_shared<SparseCategoricalCrossentropy>(logits);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <limits>
 
 #include <nlohmann/json.hpp>
 
@@ -259,7 +260,12 @@ std::vector<std::pair<std::string, Tensor*>> Adagrad::slots() {
 
 std::shared_ptr<Optimizer> from_config(const std::string& class_name, const nlohmann::json& c) {
   auto num = [&](const char* key, double fallback) {
-    return c.contains(key) && c[key].is_number() ? c[key].get<double>() : fallback;
+    if (!c.contains(key) || !c[key].is_number()) return fallback;
+    // Hyper-parameters become floats: a value beyond float's range would be undefined to convert.
+    const double v = c[key].get<double>();
+    if (!(std::fabs(v) <= double(std::numeric_limits<float>::max())))
+      throw ValueError(class_name + ": config '" + key + "' is out of range: " + c[key].dump());
+    return v;
   };
   OptimizerOptions o{num("clipnorm", 0), num("clipvalue", 0), num("global_clipnorm", 0)};
   const double lr = num("learning_rate", -1);

@@ -34,7 +34,7 @@ Initializer initializer_from_json(const nlohmann::json& j) {
       if (cls == n.keras_class || cls == n.name) {
         float value = 0.f;
         if (j.contains("config") && j["config"].is_object() && j["config"].contains("value"))
-          value = j["config"]["value"].get<float>();
+          value = config_value<float>(j["config"], "value", 0.f, "initializer " + cls);
         return Initializer(n.name, value);
       }
     throw ValueError("unknown initializer class '" + cls + "'");
@@ -52,8 +52,8 @@ std::optional<Regularizer> regularizer_from_json(const nlohmann::json& j) {
   if (j.is_object() && j.contains("config") && j["config"].is_object()) {
     const auto& c = j["config"];
     Regularizer r;
-    if (c.contains("l1")) r.l1 = c["l1"].get<float>();
-    if (c.contains("l2")) r.l2 = c["l2"].get<float>();
+    r.l1 = config_value<float>(c, "l1", 0.f, "regularizer");
+    r.l2 = config_value<float>(c, "l2", 0.f, "regularizer");
     return r;
   }
   throw ValueError("a regularizer must be null or {\"class_name\": \"L1L2\", \"config\": {\"l1\": ..., \"l2\": ...}}, got " +

@@ -139,7 +139,9 @@ const std::vector<std::pair<std::string, Factory>>& factories() {
       {"ZeroPadding2D",
        [](const json& c, const std::string& who) {
          const json& p = c.contains("padding") ? c["padding"] : json(1);
-         if (p.is_array() && p.size() == 2 && p[0].is_array() && p[1].is_array() && p[0].size() == 2 && p[1].size() == 2)
+         auto whole = [](const json& v) { return v.is_number_integer() && !(v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX)); };
+         if (p.is_array() && p.size() == 2 && p[0].is_array() && p[1].is_array() && p[0].size() == 2 && p[1].size() == 2 &&
+             whole(p[0][0]) && whole(p[0][1]) && whole(p[1][0]) && whole(p[1][1]))
            return std::make_shared<ZeroPadding2D>(p[0][0].get<int64_t>(), p[0][1].get<int64_t>(), p[1][0].get<int64_t>(),
                                                   p[1][1].get<int64_t>(), io::input_shape_from_config(c));
          return std::make_shared<ZeroPadding2D>(size2(c, "padding", Size2(1), who), io::input_shape_from_config(c));
