@@ -4,7 +4,9 @@ set -euo pipefail
 
 packages=(
   g++ cmake ninja-build pkg-config
-  libdnnl-dev            # GEMM and (later) convolution primitives
+  libdnnl-dev            # GEMM and convolution primitives
+  ocl-icd-opencl-dev     # Debian's oneDNN CMake config requires OpenCL (its GPU runtime)
+  libopenmpi-dev openmpi-bin  # data-parallel training across processes
   zlib1g-dev             # reading .gz data files
   nlohmann-json3-dev     # model architecture as JSON
   libcli11-dev           # the myelin command-line program

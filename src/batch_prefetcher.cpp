@@ -26,7 +26,7 @@ BatchPrefetcher::~BatchPrefetcher() {
 }
 
 void BatchPrefetcher::gather(int slot, int64_t step) {
-  const int64_t b0 = step * batch_size_, count = std::min(batch_size_, x_.rows() - b0);
+  const int64_t b0 = step * batch_size_, count = std::min(batch_size_, int64_t(order_->size()) - b0);
   // The buffers keep their capacity: resizing to the (possibly shorter) last batch allocates nothing.
   Tensor& xb = xb_[slot];
   Tensor& yb = yb_[slot];

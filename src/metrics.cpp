@@ -78,6 +78,17 @@ void AUC::update(const Tensor& t, const Tensor& p) {
   labels_.insert(labels_.end(), t.data(), t.data() + t.size());
 }
 
+std::vector<double> AUC::state() const {
+  std::vector<double> s;
+  s.reserve(2 * scores_.size());
+  for (size_t i = 0; i < scores_.size(); ++i) s.push_back(scores_[i]), s.push_back(labels_[i]);
+  return s;
+}
+
+void AUC::merge_state(const std::vector<double>& other) {
+  for (size_t i = 0; i + 1 < other.size(); i += 2) scores_.push_back(float(other[i])), labels_.push_back(float(other[i + 1]));
+}
+
 double AUC::result() const {
   // Mann-Whitney U: AUC = (sum of positive ranks - P(P+1)/2) / (P N), ties at their average rank.
   const size_t n = scores_.size();

@@ -33,24 +33,29 @@ void ProgressBar::update(int64_t step, const Logs& logs) {
   // Without a terminal a redrawn bar would fill a log file with lines; Keras prints the last only.
   if (verbose_ != 1 || !tty_) return;
   auto now = std::chrono::steady_clock::now();
-  if (step < steps_ && now - last_draw_ < std::chrono::milliseconds(50)) return;
+  if ((steps_ < 0 || step < steps_) && now - last_draw_ < std::chrono::milliseconds(50)) return;
   last_draw_ = now;
   draw(step, logs, false);
 }
 
-void ProgressBar::finish(const Logs& logs) {
+void ProgressBar::finish(const Logs& logs, int64_t steps_done) {
   if (verbose_ == 0) return;
+  if (steps_ < 0) steps_ = steps_done;
   draw(steps_, logs, true);
 }
 
 void ProgressBar::draw(int64_t step, const Logs& logs, bool final) {
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   std::string line;
-  const int digits = int(std::to_string(steps_).size());
   char head[64];
-  std::snprintf(head, sizeof head, "%*lld/%lld", digits, (long long)step, (long long)steps_);
+  if (steps_ < 0) {
+    std::snprintf(head, sizeof head, "%lld/Unknown", (long long)step);
+  } else {
+    const int digits = int(std::to_string(steps_).size());
+    std::snprintf(head, sizeof head, "%*lld/%lld", digits, (long long)step, (long long)steps_);
+  }
   line += head;
-  if (verbose_ == 1) {
+  if (verbose_ == 1 && steps_ >= 0) {
     constexpr int kWidth = 30;
     const int filled = steps_ ? int(kWidth * step / steps_) : kWidth;
     line += " [";
@@ -59,7 +64,7 @@ void ProgressBar::draw(int64_t step, const Logs& logs, bool final) {
   }
   if (final) {
     line += " - " + format_duration(elapsed) + " " + format_per_step(step ? elapsed / double(step) : 0.0);
-  } else {
+  } else if (steps_ >= 0) {
     const double eta = step ? elapsed / double(step) * double(steps_ - step) : 0.0;
     line += " - ETA: " + format_duration(eta);
   }

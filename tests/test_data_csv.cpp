@@ -220,6 +220,27 @@ TEST_F(CsvTest, BadQuotingNamesTheCell) {
   expect_error<IOError>([&] { read_csv(stray); }, {stray, "line 2", "column 1", "after the closing quote"});
 }
 
+TEST_F(CsvTest, LineLongerThanTheLimitIsRefusedNamingFileAndLine) {
+  CsvOptions opt;
+  opt.max_line_bytes = 100;
+  const std::string at_limit = std::string(48, '0') + "1," + std::string(49, '0') + "2";  // exactly 100 bytes
+  const CsvData d = read_csv(write("limit.csv", "a,b\n" + at_limit + "\r\n"), opt);
+  EXPECT_EQ(d.x[0], 1.0f);
+  EXPECT_EQ(d.y[0], 2.0f);
+  const std::string path = write("long.csv", "a,b\n1,2\n" + std::string(150, '7') + ",1\n3,4\n");
+  expect_error<IOError>([&] { read_csv(path, opt); }, {path, "line 3", "longer than 100 bytes", "max_line_bytes"});
+  // The last line, without a line end, too.
+  const std::string last = write("last.csv", "a,b\n1,2\n" + std::string(150, '7') + ",1");
+  expect_error<IOError>([&] { read_csv(last, opt); }, {last, "line 3", "longer than 100 bytes"});
+}
+
+TEST_F(CsvTest, FileWithoutLineEndsIsRefusedBeforeItIsBuffered) {
+  // 3 MiB with no line end, gzip-compressed to a few KiB: the default 1 MiB limit stops it.
+  const std::string path = (dir_ / "one_line.csv.gz").string();
+  myelin::data::detail::write_gzip(path, "a,b\n" + std::string(3u << 20, '5'));
+  expect_error<IOError>([&] { read_csv(path); }, {path, "line 2", "longer than 1048576 bytes"});
+}
+
 TEST_F(CsvTest, EmptyFilesAndBadOptions) {
   const std::string empty = write("empty.csv", "");
   expect_error<IOError>([&] { read_csv(empty); }, {empty, "no header"});
@@ -247,6 +268,9 @@ TEST_F(CsvTest, EmptyFilesAndBadOptions) {
   nameless.header = false;
   nameless.target_column = "a";
   EXPECT_THROW(read_csv(path, nameless), ValueError);
+  CsvOptions no_room;
+  no_room.max_line_bytes = 0;
+  expect_error<ValueError>([&] { read_csv(path, no_room); }, {path, "max_line_bytes"});
 }
 
 }  // namespace

@@ -2,8 +2,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -12,6 +15,26 @@
 #include "data/file_reader.hpp"
 #include "myelin/data/idx.hpp"
 #include "myelin/error.hpp"
+
+// The largest single operator new request while tracking is on: the test of a lying gzip header
+// checks that reading it never asks for more than its real contents need.
+namespace {
+std::atomic<bool> g_track_allocations{false};
+std::atomic<size_t> g_largest_allocation{0};
+}  // namespace
+
+void* operator new(std::size_t n) {
+  if (g_track_allocations.load(std::memory_order_relaxed)) {
+    size_t prev = g_largest_allocation.load(std::memory_order_relaxed);
+    while (n > prev && !g_largest_allocation.compare_exchange_weak(prev, n)) {
+    }
+  }
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+// noinline: inlined into a caller, GCC would mistake these matching malloc/free pairs for new/free.
+__attribute__((noinline)) void operator delete(void* p) noexcept { std::free(p); }
+__attribute__((noinline)) void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace fs = std::filesystem;
 using myelin::IOError;
@@ -126,7 +149,9 @@ TEST_F(IdxTest, ZeroSizedDimensionGivesEmptyTensor) {
 
 TEST_F(IdxTest, TruncatedRawFileIsRefused) {
   const std::string path = write("short.idx", header(0x08, {10}) + bytes({1, 2, 3, 4, 5}));
-  expect_io_error([&] { read_idx(path); }, {path, "truncated", "10 bytes", "only 5"});
+  // The message says where the data starts and where the file ends.
+  expect_io_error([&] { read_idx(path); },
+                  {path, "truncated", "10 bytes", "only 5", "starting at byte 8", "ends at byte 13"});
 }
 
 TEST_F(IdxTest, TruncatedGzipFileIsRefused) {
@@ -152,15 +177,15 @@ TEST_F(IdxTest, CorruptGzipDataIsRefused) {
 
 TEST_F(IdxTest, TrailingBytesAreRefused) {
   const std::string raw = write("long.idx", header(0x08, {2}) + bytes({1, 2, 3}));
-  expect_io_error([&] { read_idx(raw); }, {raw, "after the data"});
+  expect_io_error([&] { read_idx(raw); }, {raw, "1 byte after the data", "from byte 10"});
   const std::string gz = write_gz("long.idx.gz", header(0x08, {2}) + bytes({1, 2, 3}));
-  expect_io_error([&] { read_idx(gz); }, {gz, "after the data"});
+  expect_io_error([&] { read_idx(gz); }, {gz, "after the data", "from byte 10"});
 }
 
 TEST_F(IdxTest, HeaderClaimingTwoToTheFortyElementsIsRefused) {
   // 2^20 x 2^20 = 2^40 elements: refused from the header alone, before any allocation.
   const std::string raw = write("huge.idx", header(0x08, {1u << 20, 1u << 20}) + bytes({1, 2, 3}));
-  expect_io_error([&] { read_idx(raw); }, {raw, "(1048576, 1048576)", "2^31"});
+  expect_io_error([&] { read_idx(raw); }, {raw, "(1048576, 1048576)", "bytes 4 to 11", "2^31"});
   const std::string gz = write_gz("huge.idx.gz", header(0x08, {1u << 20, 1u << 20}) + bytes({1, 2, 3}));
   expect_io_error([&] { read_idx(gz); }, {gz, "2^31"});
   // Eight dimensions of 2^32-1 would overflow a 64-bit product.
@@ -176,19 +201,45 @@ TEST_F(IdxTest, GzipHeaderClaimingGigabytesOfMissingDataIsRefused) {
   expect_io_error([&] { read_idx(gz); }, {gz, "truncated", "8589934592 bytes", "only 16"});
 }
 
+TEST_F(IdxTest, GzipHeaderLieCostsNoMoreMemoryThanTheRealContents) {
+  // A .gz of a few dozen bytes cannot hold more than about a thousand times its size, so nothing
+  // near the 8 GiB its header announces (nor a blanket 64 MiB reservation) may be allocated.
+  const std::string gz = write_gz("lie2.idx.gz", header(0x0E, {1u << 15, 1u << 15}) + std::string(4096, '\0'));
+  g_largest_allocation = 0;
+  g_track_allocations = true;
+  EXPECT_THROW(read_idx(gz), IOError);
+  g_track_allocations = false;
+  EXPECT_LE(g_largest_allocation.load(), size_t{2} << 20);
+  EXPECT_GT(g_largest_allocation.load(), 0u);  // the tracking itself works
+}
+
+TEST_F(IdxTest, HighlyCompressedGzipFileReadsWhole) {
+  // Nearly all zeros: about a thousandfold compression, the most deflate achieves, so the content
+  // reaches the reservation the compressed size allows and the buffer grows as data arrives.
+  std::string payload(8u << 20, '\0');
+  for (size_t i = 0; i < payload.size(); i += 65537) payload[i] = static_cast<char>(1 + i % 250);
+  const std::string gz = write_gz("dense.idx.gz", header(0x08, {8u << 10, 1u << 10}) + payload);
+  const Tensor t = read_idx(gz);
+  ASSERT_EQ(t.shape(), (myelin::Shape{8 << 10, 1 << 10}));
+  for (size_t i = 0; i < payload.size(); i += 65537) ASSERT_EQ(t[static_cast<int64_t>(i)], 1 + i % 250) << i;
+  EXPECT_EQ(t[1], 0.0f);
+  EXPECT_EQ(t[t.size() - 1], static_cast<float>(static_cast<unsigned char>(payload.back())));
+}
+
 TEST_F(IdxTest, BadMagicTypeAndDimensionCountAreRefused) {
   const std::string zip = write("not.idx", "PK\x03\x04 something else");
-  expect_io_error([&] { read_idx(zip); }, {zip, "not an IDX file"});
+  expect_io_error([&] { read_idx(zip); }, {zip, "not an IDX file", "bytes 0 to 3"});
   const std::string type = write("type.idx", header(0x0A, {1}) + bytes({0}));
-  expect_io_error([&] { read_idx(type); }, {type, "type code 10"});
+  expect_io_error([&] { read_idx(type); }, {type, "type code 0x0A at byte 2"});
   const std::string zero = write("zero.idx", header(0x08, {}));
-  expect_io_error([&] { read_idx(zero); }, {zero, "0 dimensions"});
+  expect_io_error([&] { read_idx(zero); }, {zero, "0 dimensions at byte 3"});
   const std::string nine = write("nine.idx", header(0x08, std::vector<uint32_t>(9, 1)) + bytes({7}));
-  expect_io_error([&] { read_idx(nine); }, {nine, "9 dimensions"});
+  expect_io_error([&] { read_idx(nine); }, {nine, "9 dimensions at byte 3"});
   const std::string cut_header = write("cuthead.idx", header(0x08, {5, 5}).substr(0, 9));
-  expect_io_error([&] { read_idx(cut_header); }, {cut_header, "truncated", "dimension sizes"});
+  expect_io_error([&] { read_idx(cut_header); },
+                  {cut_header, "truncated", "ends at byte 9", "dimension sizes needs 8 bytes from byte 4", "only 5"});
   const std::string empty = write("empty_file.idx", "");
-  expect_io_error([&] { read_idx(empty); }, {empty, "truncated", "magic"});
+  expect_io_error([&] { read_idx(empty); }, {empty, "truncated", "ends at byte 0", "magic"});
 }
 
 TEST_F(IdxTest, MissingFileAndDirectoryAreRefused) {

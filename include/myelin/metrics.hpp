@@ -18,6 +18,11 @@ class Metric {
   /// Adds a batch: y_true as the loss takes it, y_pred as probabilities or values.
   virtual void update(const Tensor& y_true, const Tensor& y_pred) = 0;
   virtual double result() const = 0;
+  /// The accumulated state as numbers, and adding another copy's state into this one: how
+  /// evaluate() combines the rows seen by several processes (distributed training). A metric that
+  /// does not override them is combined as the mean of the processes' results.
+  virtual std::vector<double> state() const { return {}; }
+  virtual void merge_state(const std::vector<double>& other) { (void)other; }
 };
 
 namespace metrics {
@@ -32,6 +37,8 @@ class BinaryAccuracy : public Metric {
   void update(const Tensor& y_true, const Tensor& y_pred) override;
   double result() const override { return total_ ? double(hits_) / double(total_) : 0.0; }
 
+  std::vector<double> state() const override { return {double(hits_), double(total_)}; }
+  void merge_state(const std::vector<double>& o) override { hits_ += decltype(hits_)(o.at(0)); total_ += decltype(total_)(o.at(1)); }
  private:
   std::string name_;
   float threshold_;
@@ -47,6 +54,8 @@ class CategoricalAccuracy : public Metric {
   void update(const Tensor& y_true, const Tensor& y_pred) override;
   double result() const override { return total_ ? double(hits_) / double(total_) : 0.0; }
 
+  std::vector<double> state() const override { return {double(hits_), double(total_)}; }
+  void merge_state(const std::vector<double>& o) override { hits_ += decltype(hits_)(o.at(0)); total_ += decltype(total_)(o.at(1)); }
  private:
   std::string name_;
   int64_t hits_ = 0, total_ = 0;
@@ -61,6 +70,8 @@ class SparseCategoricalAccuracy : public Metric {
   void update(const Tensor& y_true, const Tensor& y_pred) override;
   double result() const override { return total_ ? double(hits_) / double(total_) : 0.0; }
 
+  std::vector<double> state() const override { return {double(hits_), double(total_)}; }
+  void merge_state(const std::vector<double>& o) override { hits_ += decltype(hits_)(o.at(0)); total_ += decltype(total_)(o.at(1)); }
  private:
   std::string name_;
   int64_t hits_ = 0, total_ = 0;
@@ -75,6 +86,8 @@ class MeanSquaredError : public Metric {
   void update(const Tensor& y_true, const Tensor& y_pred) override;
   double result() const override { return count_ ? sum_ / double(count_) : 0.0; }
 
+  std::vector<double> state() const override { return {double(sum_), double(count_)}; }
+  void merge_state(const std::vector<double>& o) override { sum_ += decltype(sum_)(o.at(0)); count_ += decltype(count_)(o.at(1)); }
  private:
   std::string name_;
   double sum_ = 0;
@@ -89,6 +102,8 @@ class MeanAbsoluteError : public Metric {
   void update(const Tensor& y_true, const Tensor& y_pred) override;
   double result() const override { return count_ ? sum_ / double(count_) : 0.0; }
 
+  std::vector<double> state() const override { return {double(sum_), double(count_)}; }
+  void merge_state(const std::vector<double>& o) override { sum_ += decltype(sum_)(o.at(0)); count_ += decltype(count_)(o.at(1)); }
  private:
   std::string name_;
   double sum_ = 0;
@@ -104,6 +119,8 @@ class Precision : public Metric {
   void update(const Tensor& y_true, const Tensor& y_pred) override;
   double result() const override { return tp_ + fp_ ? double(tp_) / double(tp_ + fp_) : 0.0; }
 
+  std::vector<double> state() const override { return {double(tp_), double(fp_)}; }
+  void merge_state(const std::vector<double>& o) override { tp_ += decltype(tp_)(o.at(0)); fp_ += decltype(fp_)(o.at(1)); }
  private:
   std::string name_;
   float t_;
@@ -118,6 +135,8 @@ class Recall : public Metric {
   void update(const Tensor& y_true, const Tensor& y_pred) override;
   double result() const override { return tp_ + fn_ ? double(tp_) / double(tp_ + fn_) : 0.0; }
 
+  std::vector<double> state() const override { return {double(tp_), double(fn_)}; }
+  void merge_state(const std::vector<double>& o) override { tp_ += decltype(tp_)(o.at(0)); fn_ += decltype(fn_)(o.at(1)); }
  private:
   std::string name_;
   float t_;
@@ -135,6 +154,9 @@ class AUC : public Metric {
   void update(const Tensor& y_true, const Tensor& y_pred) override;
   double result() const override;
 
+  /// Scores and labels interleaved.
+  std::vector<double> state() const override;
+  void merge_state(const std::vector<double>& other) override;
  private:
   std::string name_;
   std::vector<float> scores_, labels_;

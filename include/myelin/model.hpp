@@ -1,6 +1,8 @@
 // Sequential: a stack of layers with Keras's workflow — compile, fit, evaluate, predict.
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <initializer_list>
 #include <iostream>
 #include <memory>
@@ -10,6 +12,7 @@
 #include <vector>
 
 #include "myelin/callbacks.hpp"
+#include "myelin/data/dataset.hpp"
 #include "myelin/history.hpp"
 #include "myelin/layers/layer.hpp"
 #include "myelin/losses.hpp"
@@ -19,6 +22,9 @@
 #include "myelin/tensor.hpp"
 
 namespace myelin {
+
+class BatchStream;  // src/batch_stream.hpp
+class ProgressBar;  // src/progress_bar.hpp
 
 /// Seeds the generator that new models draw their seeds from (Keras's keras.utils.set_random_seed):
 /// after set_random_seed(s), the same program builds, shuffles and drops out identically.
@@ -38,6 +44,9 @@ struct FitOptions {
   /// Fraction of the data, taken from the end before shuffling (as Keras), held out for validation.
   double validation_split = 0.0;
   std::optional<ValidationData> validation_data;
+  /// Held-out data read from a Dataset after each epoch (fit(Dataset&) only; not owned: it must
+  /// outlive the call).
+  data::Dataset* validation_dataset = nullptr;
   std::vector<CallbackArg> callbacks;
   /// 0 silent, 1 live progress bar, 2 one line per epoch.
   int verbose = 1;
@@ -81,12 +90,24 @@ class Sequential {
 
   /// Trains on x (rows = samples) and y; returns per-epoch loss and metrics (val_* too).
   History fit(const Tensor& x, const Tensor& y, const FitOptions& options = {});
-  /// Loss and metrics over the data: {"loss": ..., "accuracy": ...}.
+  /// Trains on batches read from a Dataset (a memory-mapped IDX file, a streamed CSV file, a
+  /// generator): the data need not fit in memory. The next batch is read on a background thread while
+  /// the current one trains. validation_split is not available here (use validation_data or
+  /// validation_dataset); every batch read is checked as fit(x, y) checks arrays, and an error names
+  /// the epoch and batch.
+  History fit(data::Dataset& data, const FitOptions& options = {});
+  /// Loss and metrics over the data: {"loss": ..., "accuracy": ...}. Under mpirun every rank
+  /// evaluates its share of the rows and the results combine all of them.
   Logs evaluate(const Tensor& x, const Tensor& y, const EvaluateOptions& options = {});
+  /// Loss and metrics over every row of a Dataset, read in order.
+  Logs evaluate(data::Dataset& data, const EvaluateOptions& options = {});
   /// Model outputs for every row of x (probabilities for softmax/sigmoid heads).
   /// predict and evaluate may be called on one model from several threads at once (they take turns
   /// on the model's buffers); fit must not run at the same time as either.
   Tensor predict(const Tensor& x, int batch_size = 32);
+  /// Model outputs for every row of a Dataset, in order (the outputs are held in memory; the inputs
+  /// are not). Its targets are read and ignored.
+  Tensor predict(data::Dataset& data, int batch_size = 32);
   /// One optimizer step on one batch; returns the batch loss (regularization included).
   double train_on_batch(const Tensor& x, const Tensor& y);
 
@@ -124,6 +145,7 @@ class Sequential {
 
   // Files (implemented in src/io/model_io.cpp; see myelin/io/model_io.hpp).
   /// Saves architecture, weights, compile settings and optimizer state to one safetensors file.
+  /// Under mpirun only rank 0 writes (every rank holds the same weights); the others return at once.
   void save(const std::string& path);
   /// Saves the weights alone (safetensors), named "layer/param".
   void save_weights(const std::string& path);
@@ -143,13 +165,27 @@ class Sequential {
   void check_input_shape(const Tensor& x, const char* what) const;
   void check_inputs(const Tensor& x, const char* what) const;  // shape, and every value finite
   void check_data(const Tensor& x, const Tensor& y, const char* what);
+  void check_dataset(const data::Dataset& data, const char* what);
+  void check_dataset_shape(const data::Dataset& data, const char* what) const;
+  void check_batch(const Tensor& x, const Tensor& y, int epoch, int64_t step) const;
+  void check_fit_options(const FitOptions& options) const;
+  void check_same_rows_on_every_rank(int64_t rows, const char* what) const;
+  bool light_model() const;
   void prepare_head();
-  void resolve_metrics(const Tensor& y);
+  void resolve_metrics(int64_t target_width);
   const Tensor& forward(const Tensor& x, bool training);
   const Tensor& head_output(const Tensor& out);
-  double train_step(const Tensor& x, const Tensor& y);
+  /// One step on this rank's rows of a step of `global_rows` rows over all ranks; returns the step's loss.
+  double train_step(const Tensor& x, const Tensor& y, int64_t global_rows);
+  History fit_loop(BatchStream& batches, const FitOptions& options, const std::function<void(Logs&)>& validate);
   double regularization_penalty();
   Logs metric_results() const;
+  /// Metrics combined over all ranks (rows: this rank's rows since the metrics were reset).
+  Logs reduced_metric_results(int64_t rows);
+  void reduce_metrics(int64_t rows);
+  void evaluate_batch(const Tensor& x, const Tensor& y, double& loss_sum);
+  Logs finish_evaluation(double loss_sum, int64_t local_rows, ProgressBar& bar, int64_t steps);
+  Logs evaluate_dataset_locked(data::Dataset& data, const EvaluateOptions& options);
 
   std::string name_;
   std::vector<std::shared_ptr<Layer>> layers_;
@@ -167,6 +203,8 @@ class Sequential {
   bool metrics_resolved_ = false;
   std::vector<Param> params_;   // trainable, in layer order: what the optimizer updates
   std::vector<Param> weights_;  // every weight, non-trainable state included: what is saved
+  std::vector<std::vector<Tensor*>> layer_grads_;  // per layer: its trainable gradients
+  std::map<std::string, double> metric_overrides_;  // results of stateless metrics over all ranks
   bool has_regularizers_ = false;
   size_t first_trainable_ = 0;  // index of the first layer with parameters
   uint64_t fit_seed_ = 0;

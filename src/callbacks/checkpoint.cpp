@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "myelin/distributed.hpp"
 #include "myelin/error.hpp"
 #include "myelin/io/atomic_file.hpp"
 #include "myelin/io/model_io.hpp"
@@ -111,7 +112,7 @@ void BackupAndRestore::on_epoch_end(int epoch, const Logs&) {
 
 void BackupAndRestore::on_train_end(const Logs&) {
   // Training finished (or stopped on purpose): the next fit starts afresh, as Keras does.
-  std::filesystem::remove(backup_path());
+  if (distributed::is_primary()) std::filesystem::remove(backup_path());
 }
 
 CSVLogger::CSVLogger(std::string filename, char separator, bool append)
@@ -141,7 +142,8 @@ void CSVLogger::on_epoch_end(int epoch, const Logs& logs) {
   if (header_.empty()) header_ = header;
   rows_ += row.str() + "\n";
   // The whole file is rewritten atomically each epoch: a crash leaves the previous epoch's file.
-  io::write_file_atomically(filename_, header_ + "\n" + rows_);
+  // Under mpirun every rank has the same logs; rank 0 writes them.
+  if (distributed::is_primary()) io::write_file_atomically(filename_, header_ + "\n" + rows_);
 }
 
 }  // namespace myelin::callbacks

@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -37,6 +38,9 @@ bool is_gzip(const std::string& path) {
 
 InputFile::InputFile(const std::string& path) : path_(path) {
   compressed_ = is_gzip(path);
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (!ec) file_bytes_ = static_cast<int64_t>(size);
   errno = 0;
   gz_ = gzopen(path.c_str(), "rb");
   if (!gz_) throw IOError("cannot open '" + path + "': " + system_reason());
@@ -70,17 +74,38 @@ size_t InputFile::read(void* buf, size_t n) {
     }
     total += static_cast<size_t>(got);
   }
+  offset_ += static_cast<int64_t>(total);
   return total;
 }
 
 void InputFile::read_exact(void* buf, size_t n, const std::string& what) {
+  const int64_t start = offset_;
   const size_t got = read(buf, n);
   if (got != n)
-    throw IOError("'" + path_ + "' is truncated: " + what + " needs " + std::to_string(n) + " bytes, only " +
+    throw IOError("'" + path_ + "' is truncated: it ends at byte " + std::to_string(offset_) + ", but " + what +
+                  " needs " + std::to_string(n) + " bytes from byte " + std::to_string(start) + ", only " +
                   std::to_string(got) + " present");
 }
 
-LineReader::LineReader(const std::string& path) : file_(path) {}
+int64_t InputFile::reserve_hint(int64_t claimed) const {
+  if (!compressed_ && file_bytes_ >= 0) return claimed;
+  constexpr int64_t kMaxReserve = int64_t{1} << 26;
+  // Deflate expands at most about 1032-fold, whatever the data: a bound on the real content size.
+  constexpr int64_t kMaxDeflateRatio = 1032;
+  int64_t hint = std::min(claimed, kMaxReserve);
+  if (compressed_ && file_bytes_ >= 0 && file_bytes_ < kMaxReserve / kMaxDeflateRatio)
+    hint = std::min(hint, file_bytes_ * kMaxDeflateRatio);
+  return std::max<int64_t>(hint, 0);
+}
+
+LineReader::LineReader(const std::string& path, size_t max_line_bytes, size_t block_bytes)
+    : file_(path), max_line_bytes_(max_line_bytes), block_bytes_(std::max<size_t>(block_bytes, 1)) {}
+
+void LineReader::throw_too_long() const {
+  throw IOError("'" + file_.path() + "', line " + std::to_string(line_number_ + 1) + ": line longer than " +
+                std::to_string(max_line_bytes_) + " bytes (the limit for one line; raise max_line_bytes if the file " +
+                "really has such lines)");
+}
 
 bool LineReader::fill() {
   if (eof_) return false;
@@ -88,9 +113,8 @@ bool LineReader::fill() {
   buf_.erase(0, pos_);
   pos_ = 0;
   const size_t old = buf_.size();
-  constexpr size_t kBlock = 1 << 16;
-  buf_.resize(old + kBlock);
-  const size_t got = file_.read(buf_.data() + old, kBlock);
+  buf_.resize(old + block_bytes_);
+  const size_t got = file_.read(buf_.data() + old, block_bytes_);
   buf_.resize(old + got);
   if (got == 0) eof_ = true;
   return got > 0;
@@ -103,11 +127,14 @@ bool LineReader::next(std::string& line) {
     if (nl != std::string::npos) {
       size_t end = nl;
       if (end > pos_ && buf_[end - 1] == '\r') --end;
+      if (end - pos_ > max_line_bytes_) throw_too_long();
       line.assign(buf_, pos_, end - pos_);
       pos_ = nl + 1;
       ++line_number_;
       return true;
     }
+    // Refuse an overlong line before buffering more of it (one byte of slack for a '\r').
+    if (buf_.size() - pos_ > max_line_bytes_ + 1) throw_too_long();
     scanned = buf_.size() - pos_;  // offset relative to the new pos_ (0) after fill()
     if (!fill()) break;
   }
@@ -115,6 +142,7 @@ bool LineReader::next(std::string& line) {
   if (pos_ >= buf_.size()) return false;
   size_t end = buf_.size();
   if (end > pos_ && buf_[end - 1] == '\r') --end;
+  if (end - pos_ > max_line_bytes_) throw_too_long();
   line.assign(buf_, pos_, end - pos_);
   pos_ = buf_.size();
   ++line_number_;

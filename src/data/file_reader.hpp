@@ -22,8 +22,16 @@ class InputFile {
 
   /// Reads up to `n` bytes into `buf`; returns how many were read, 0 only at the end of the data.
   size_t read(void* buf, size_t n);
-  /// Reads exactly `n` bytes or throws IOError saying `what` ended early after how many bytes.
+  /// Reads exactly `n` bytes or throws IOError saying `what`, starting at which byte offset, ended
+  /// early after how many bytes.
   void read_exact(void* buf, size_t n, const std::string& what);
+  /// Bytes of (decompressed) content read so far: the offset of the next byte read() returns.
+  int64_t offset() const { return offset_; }
+  /// How many bytes are worth reserving for content whose header claims `claimed` bytes: `claimed`
+  /// itself for a plain file (whose size the caller has checked), otherwise at most 64 MiB and no
+  /// more than the compressed file could expand to. A hostile .gz announcing gigabytes thus costs no
+  /// more memory than what its decompression actually produces.
+  int64_t reserve_hint(int64_t claimed) const;
   /// Whether the file is gzip-compressed.
   bool compressed() const { return compressed_; }
   /// The path the file was opened with.
@@ -33,15 +41,23 @@ class InputFile {
   std::string path_;
   void* gz_ = nullptr;  // gzFile, kept opaque so zlib.h stays out of this header
   bool compressed_ = false;
+  int64_t offset_ = 0;
+  int64_t file_bytes_ = -1;  // size on disk, -1 if unknown
 };
 
-/// Reads a (possibly gzipped) text file line by line, without the line end ("\n" or "\r\n"),
-/// with no limit on line length.
+/// Longest line a LineReader accepts unless told otherwise (1 MiB).
+inline constexpr size_t kDefaultMaxLineBytes = size_t{1} << 20;
+
+/// Reads a (possibly gzipped) text file line by line, without the line end ("\n" or "\r\n").
+/// Memory is bounded by the longest line allowed plus one block.
 class LineReader {
  public:
-  /// Opens `path`; throws IOError if that fails.
-  explicit LineReader(const std::string& path);
-  /// Reads the next line into `line`; returns false at the end of the file.
+  /// Opens `path`; throws IOError if that fails. Lines longer than `max_line_bytes` (without the
+  /// line end) are refused; the file is read `block_bytes` at a time.
+  explicit LineReader(const std::string& path, size_t max_line_bytes = kDefaultMaxLineBytes,
+                      size_t block_bytes = size_t{1} << 16);
+  /// Reads the next line into `line`; returns false at the end of the file. Throws IOError naming
+  /// the file and the line's number for a line longer than the limit, before reading more of it.
   bool next(std::string& line);
   /// 1-based number of the line last returned by next() (0 before the first).
   int64_t line_number() const { return line_number_; }
@@ -50,8 +66,11 @@ class LineReader {
 
  private:
   bool fill();
+  [[noreturn]] void throw_too_long() const;
 
   InputFile file_;
+  size_t max_line_bytes_;
+  size_t block_bytes_;
   std::string buf_;
   size_t pos_ = 0;
   bool eof_ = false;

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "myelin/distributed.hpp"
 #include "myelin/error.hpp"
 #include "myelin/io/safetensors.hpp"
 #include "myelin/layers/registry.hpp"
@@ -122,6 +123,8 @@ Sequential model_from_json(const std::string& text) {
 }
 
 void save_model(Sequential& model, const std::string& path, const std::map<std::string, std::string>& extra_metadata) {
+  // Under mpirun every rank holds the same weights: rank 0 alone writes them.
+  if (!distributed::is_primary()) return;
   auto tensors = weight_tensors(model);
   std::map<std::string, std::string> meta = extra_metadata;
   meta["format"] = "myelin";
@@ -191,6 +194,7 @@ Sequential load_model(const std::string& path) {
 }
 
 void save_weights(Sequential& model, const std::string& path) {
+  if (!distributed::is_primary()) return;
   io::write_safetensors(path, weight_tensors(model), {{"format", "myelin"}, {"myelin_version", version()}});
 }
 

@@ -1,5 +1,6 @@
 // Reader for numeric CSV files (plain or gzip-compressed) into feature and target tensors.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,9 @@ struct CsvOptions {
   int target_index = -1;
   /// Read every column as a feature; y is then empty with shape {n, 0}.
   bool no_target = false;
+  /// Longest line accepted, in bytes (without the line end): a longer line is an IOError naming the
+  /// file and line, raised before more of it is read, so a file without line ends cannot exhaust memory.
+  int64_t max_line_bytes = int64_t{1} << 20;
 };
 
 /// The contents of a CSV file split into features and target.
@@ -42,8 +46,8 @@ struct CsvData {
 ///
 /// Throws IOError naming the file, the 1-based line and the 1-based column (and its name) for a
 /// missing (empty, NA or NaN) cell, a non-numeric or infinite cell, a value out of float range,
-/// a wrong cell count or an unterminated quote; IOError if the file cannot be read or has no
-/// data lines; ValueError if the options name a target that does not exist or contradict each other.
+/// a wrong cell count, an unterminated quote or a line longer than max_line_bytes; IOError if the
+/// file cannot be read or has no data lines; ValueError if the options name a target that does not exist or contradict each other.
 CsvData read_csv(const std::string& path, const CsvOptions& options = {});
 
 }  // namespace myelin::data

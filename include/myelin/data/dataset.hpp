@@ -1,0 +1,165 @@
+// Datasets: sources of training batches that need not fit in memory. fit, evaluate and predict
+// accept a Dataset beside in-memory tensors; the model reads it batch by batch, on a background
+// thread while the previous batch trains.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "myelin/tensor.hpp"
+
+namespace myelin::data {
+
+/// A source of (x, y) rows read in order, one epoch at a time. Implementations: InMemoryDataset,
+/// IdxDataset (memory-mapped IDX files), CsvDataset (streamed CSV with a bounded shuffle buffer) and
+/// GeneratorDataset (batches produced by user code).
+///
+/// A Dataset is used by one thread at a time: the model calls start_epoch and then read until it
+/// returns 0. Both may run on the model's background thread.
+class Dataset {
+ public:
+  virtual ~Dataset() = default;
+
+  /// Per-sample shapes of x and y (without the batch dimension), e.g. {28, 28, 1} and {1}.
+  virtual Shape x_shape() const = 0;
+  virtual Shape y_shape() const = 0;
+  /// Rows per epoch, or -1 when unknown until the epoch ends (a generator; a CSV file before its
+  /// first full pass).
+  virtual int64_t size() const = 0;
+
+  /// Rewinds to the first row. With shuffle, the epoch's order is drawn from `seed`: the same seed
+  /// gives the same order.
+  virtual void start_epoch(uint64_t seed, bool shuffle) = 0;
+
+  /// Writes up to `max_rows` next rows into x ({rows, x_shape...}) and y ({rows, y_shape...}),
+  /// resizing them, and returns how many rows it wrote: fewer than max_rows only at the end of the
+  /// epoch, 0 once the epoch is over. Throws IOError naming the file and row on bad data, and
+  /// ValueError for max_rows < 1. Reading before any start_epoch reads an unshuffled first epoch.
+  virtual int64_t read(int64_t max_rows, Tensor& x, Tensor& y) = 0;
+};
+
+/// Rows of tensors already in memory, shuffled by a full permutation each epoch (what fit(x, y)
+/// does). The tensors are shared, not copied.
+class InMemoryDataset : public Dataset {
+ public:
+  InMemoryDataset(Tensor x, Tensor y);
+  Shape x_shape() const override;
+  Shape y_shape() const override;
+  int64_t size() const override { return x_.rows(); }
+  void start_epoch(uint64_t seed, bool shuffle) override;
+  int64_t read(int64_t max_rows, Tensor& x, Tensor& y) override;
+
+ private:
+  Tensor x_, y_;
+  std::vector<int64_t> order_;
+  int64_t next_ = 0;
+};
+
+/// Options of IdxDataset.
+struct IdxDatasetOptions {
+  /// Multiplies every image value (1/255 maps bytes to [0, 1], as users do by hand with read_idx).
+  float scale = 1.0f / 255.0f;
+  /// Appends a channel axis of 1 ({28, 28} images become {28, 28, 1}) for Conv2D models.
+  bool add_channel = false;
+};
+
+/// Images and labels in uncompressed IDX files (MNIST, Fashion-MNIST), read through a memory map:
+/// only the pages of the rows a batch needs are brought in, and the operating system may drop them
+/// again, so resident memory stays small whatever the file size. Shuffling is a full permutation of
+/// row indices (8 bytes a row). Labels become {rows, 1} float class indices.
+///
+/// Throws IOError naming the file for a gzip-compressed file (decompress it first: a memory map
+/// needs the raw bytes), a bad header, a file shorter than its header says, or image and label
+/// files with different row counts.
+class IdxDataset : public Dataset {
+ public:
+  IdxDataset(const std::string& images_path, const std::string& labels_path, IdxDatasetOptions options = {});
+  ~IdxDataset() override;
+  IdxDataset(const IdxDataset&) = delete;
+  IdxDataset& operator=(const IdxDataset&) = delete;
+  Shape x_shape() const override;
+  Shape y_shape() const override;
+  int64_t size() const override;
+  void start_epoch(uint64_t seed, bool shuffle) override;
+  int64_t read(int64_t max_rows, Tensor& x, Tensor& y) override;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Options of CsvDataset. Column choice and parsing follow CsvOptions (see csv.hpp).
+struct CsvDatasetOptions {
+  char delimiter = ',';
+  bool header = true;
+  /// Target column by name (needs a header); takes precedence over target_index.
+  std::string target_column;
+  /// Target column by 0-based index; negative counts from the end (-1: the last column).
+  int target_index = -1;
+  /// Rows held for shuffling, as tf.data's shuffle(buffer_size): each row returned is drawn at
+  /// random from the next `shuffle_buffer` rows of the file. Memory is bounded by this buffer, not by
+  /// the file. 1 (or shuffle off) reads in file order.
+  int64_t shuffle_buffer = 10000;
+  /// Bytes read from the file at a time.
+  int64_t chunk_bytes = 1 << 20;
+  /// Longest line accepted, in bytes (as CsvOptions::max_line_bytes).
+  int64_t max_line_bytes = int64_t{1} << 20;
+};
+
+/// A CSV file (plain, not compressed) streamed in chunks: it is never held in memory whole, so it may
+/// be larger than memory. Cells are parsed as by read_csv, with the same errors naming file, line and
+/// column. size() is -1 until the first epoch has read the whole file.
+class CsvDataset : public Dataset {
+ public:
+  explicit CsvDataset(const std::string& path, CsvDatasetOptions options = {});
+  ~CsvDataset() override;
+  CsvDataset(const CsvDataset&) = delete;
+  CsvDataset& operator=(const CsvDataset&) = delete;
+  Shape x_shape() const override;
+  Shape y_shape() const override;
+  int64_t size() const override;
+  void start_epoch(uint64_t seed, bool shuffle) override;
+  int64_t read(int64_t max_rows, Tensor& x, Tensor& y) override;
+  /// Names of the feature columns and of the target column.
+  const std::vector<std::string>& feature_names() const;
+  const std::string& target_name() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// One batch produced by user code.
+struct Batch {
+  Tensor x, y;
+};
+
+/// Batches produced by a function, as Keras's fit(generator): `next(epoch)` is called repeatedly and
+/// returns the epoch's next batch, or std::nullopt when the epoch is over. Batches may have any number
+/// of rows; the model re-cuts them to its batch_size. Shuffling is the function's business.
+class GeneratorDataset : public Dataset {
+ public:
+  using Next = std::function<std::optional<Batch>(int epoch)>;
+  /// x_shape and y_shape are the per-sample shapes every batch must have (checked, naming the batch).
+  GeneratorDataset(Next next, Shape x_shape, Shape y_shape);
+  Shape x_shape() const override { return x_shape_; }
+  Shape y_shape() const override { return y_shape_; }
+  int64_t size() const override { return -1; }
+  void start_epoch(uint64_t seed, bool shuffle) override;
+  int64_t read(int64_t max_rows, Tensor& x, Tensor& y) override;
+
+ private:
+  Next next_;
+  Shape x_shape_, y_shape_;
+  int epoch_ = -1;
+  int64_t batch_index_ = 0;
+  std::optional<Batch> pending_;  // the current batch, of which rows [offset_, rows) are unread
+  int64_t offset_ = 0;
+  bool done_ = false;
+};
+
+}  // namespace myelin::data

@@ -1,0 +1,43 @@
+// BatchStream: the batches of one training epoch as this process sees them, from arrays in memory
+// or from a Dataset. With several processes (distributed training) every rank walks the same global
+// order in steps of ranks * batch_size rows and keeps its own slice of each step, so that N ranks
+// with batch B see exactly the rows one process with batch N*B sees.
+#pragma once
+#include <cstdint>
+#include <memory>
+
+#include "myelin/data/dataset.hpp"
+#include "myelin/random.hpp"
+#include "myelin/tensor.hpp"
+
+namespace myelin {
+
+/// One step's rows for this rank. `x` is null at the end of the epoch; it may have 0 rows when a
+/// short last step has fewer rows than there are ranks.
+struct StepBatch {
+  const Tensor* x = nullptr;
+  const Tensor* y = nullptr;
+  int64_t global_rows = 0;  ///< rows of the step over all ranks (what the loss is averaged over)
+};
+
+class BatchStream {
+ public:
+  virtual ~BatchStream() = default;
+  /// Starts an epoch; the order is drawn from `rng` when shuffling.
+  virtual void start_epoch(Rng& rng, bool shuffle) = 0;
+  /// Steps per epoch, or -1 when the source does not know its length yet.
+  virtual int64_t steps() const = 0;
+  virtual StepBatch next() = 0;
+  /// Whether every row was checked before training (arrays are; a file's rows are checked as read).
+  virtual bool prechecked() const = 0;
+};
+
+/// Batches of `batch_size` rows per rank from arrays (rows gathered on a background thread when
+/// `background`).
+std::unique_ptr<BatchStream> make_tensor_stream(const Tensor& x, const Tensor& y, int64_t batch_size,
+                                                bool background);
+/// Batches of `batch_size` rows per rank read from a dataset (on a background thread when
+/// `background`).
+std::unique_ptr<BatchStream> make_dataset_stream(data::Dataset& data, int64_t batch_size, bool background);
+
+}  // namespace myelin

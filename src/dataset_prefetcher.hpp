@@ -1,0 +1,53 @@
+// DatasetPrefetcher: reads a Dataset's next batch on a background thread while the current batch
+// trains, so that parsing a CSV chunk or paging in mapped rows overlaps the arithmetic. Two buffers
+// alternate, as in BatchPrefetcher: batch s+1 is read into the buffer batch s-1 used.
+#pragma once
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+#include "myelin/data/dataset.hpp"
+#include "myelin/tensor.hpp"
+
+namespace myelin {
+
+class DatasetPrefetcher {
+ public:
+  /// Reads `rows` rows at a time; `background` false reads in line, when next() is called.
+  DatasetPrefetcher(data::Dataset& data, int64_t rows, bool background);
+  ~DatasetPrefetcher();
+  DatasetPrefetcher(const DatasetPrefetcher&) = delete;
+  DatasetPrefetcher& operator=(const DatasetPrefetcher&) = delete;
+
+  /// Rewinds the dataset (after any read still in flight) and starts reading the first batch.
+  void start_epoch(uint64_t seed, bool shuffle);
+  /// The epoch's next rows, or {nullptr, nullptr} once it is over. An error of the dataset
+  /// (a bad CSV cell) is rethrown here, on the caller's thread.
+  std::pair<const Tensor*, const Tensor*> next();
+
+ private:
+  void fill(int slot);
+  void request(int slot);
+  void wait_idle(std::unique_lock<std::mutex>& lock);
+  void worker();
+
+  data::Dataset& data_;
+  int64_t rows_;
+  Tensor xb_[2], yb_[2];
+  int64_t got_[2] = {0, 0};
+  std::exception_ptr error_[2];
+  int slot_ = 0;
+  bool ended_ = true;
+
+  bool background_;
+  std::thread thread_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool pending_[2] = {false, false}, ready_[2] = {false, false};
+  bool stop_ = false;
+};
+
+}  // namespace myelin
