@@ -2,6 +2,7 @@
 #pragma once
 #include <CLI/CLI.hpp>
 
+#include <memory>
 #include <string>
 
 #include <myelin/myelin.hpp>
@@ -16,6 +17,8 @@ struct DataArgs {
   int skip_rows = 0;
   bool no_header = false;
   std::string images, labels;  ///< IDX files (.gz or raw); images are scaled to [0, 1]
+  bool stream = false;          ///< read batch by batch from the file instead of loading it whole
+  int64_t shuffle_buffer = 10000;  ///< rows held for shuffling a streamed CSV
 };
 
 /// Adds --data/--target/--delimiter/--skip-rows/--no-header/--images/--labels to a command.
@@ -24,6 +27,10 @@ void add_data_options(CLI::App& cmd, DataArgs& args);
 /// Loads x and y as the options say. With `need_target` false a CSV is read without a target
 /// column unless --target names one (which is then dropped). Throws myelin errors naming the file.
 myelin::datasets::Split load_data(const DataArgs& args, bool need_target);
+
+/// The data as a Dataset read batch by batch (--stream): a CSV streamed in chunks, or raw IDX files
+/// through a memory map. For data larger than memory.
+std::unique_ptr<myelin::data::Dataset> open_dataset(const DataArgs& args);
 
 /// A user error: printed as "myelin: error: ..." with exit status 1.
 struct UserError : std::runtime_error {

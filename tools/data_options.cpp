@@ -4,6 +4,10 @@
 
 namespace cli {
 
+namespace {
+bool is_integer(const std::string& s);
+}  // namespace
+
 void add_data_options(CLI::App& cmd, DataArgs& a) {
   cmd.add_option("--data", a.csv, "CSV file (plain or .gz) with one row per sample");
   cmd.add_option("--target", a.target, "target column of the CSV: its name, or its index (negative counts from the end)");
@@ -12,6 +16,32 @@ void add_data_options(CLI::App& cmd, DataArgs& a) {
   cmd.add_flag("--no-header", a.no_header, "the CSV has no line of column names");
   cmd.add_option("--images", a.images, "IDX file of inputs (MNIST format, .gz or raw); scaled to [0, 1]");
   cmd.add_option("--labels", a.labels, "IDX file of labels, with --images");
+  cmd.add_flag("--stream", a.stream,
+               "read the data batch by batch instead of loading it whole (for data larger than memory; "
+               "CSV must be plain text, IDX uncompressed)");
+  cmd.add_option("--shuffle-buffer", a.shuffle_buffer, "rows held for shuffling a streamed CSV (default 10000)")
+      ->check(CLI::PositiveNumber);
+}
+
+std::unique_ptr<myelin::data::Dataset> open_dataset(const DataArgs& a) {
+  using namespace myelin;
+  if (!a.csv.empty() && !a.images.empty()) throw UserError("give either --data (CSV) or --images/--labels (IDX), not both");
+  if (!a.images.empty()) {
+    if (a.labels.empty()) throw UserError("--images needs --labels here");
+    // 28x28 images gain a channel axis (NHWC), as when loaded whole.
+    auto plain = std::make_unique<data::IdxDataset>(a.images, a.labels);
+    if (plain->x_shape().size() != 2) return plain;
+    return std::make_unique<data::IdxDataset>(a.images, a.labels, data::IdxDatasetOptions{.add_channel = true});
+  }
+  if (a.csv.empty()) throw UserError("no data given: use --data FILE.csv or --images/--labels");
+  if (a.skip_rows) throw UserError("--skip-rows is not available with --stream");
+  data::CsvDatasetOptions o;
+  o.delimiter = a.delimiter;
+  o.header = !a.no_header;
+  o.shuffle_buffer = a.shuffle_buffer;
+  if (is_integer(a.target)) o.target_index = std::atoi(a.target.c_str());
+  else o.target_column = a.target;
+  return std::make_unique<data::CsvDataset>(a.csv, o);
 }
 
 namespace {

@@ -68,7 +68,16 @@ void run(const TrainArgs& a) {
   using namespace myelin;
   set_num_threads(a.threads);
   set_random_seed(a.seed);
-  auto data = load_data(a.data, /*need_target=*/true);
+  // With --stream the rows are read batch by batch; otherwise the data is loaded whole.
+  std::unique_ptr<data::Dataset> stream;
+  datasets::Split data;
+  if (a.data.stream) {
+    if (a.standardize) throw UserError("--standardize needs the data in memory; it is not available with --stream");
+    if (a.validation_split > 0) throw UserError("--validation-split needs the data in memory; it is not available with --stream");
+    stream = open_dataset(a.data);
+  } else {
+    data = load_data(a.data, /*need_target=*/true);
+  }
   Sequential parsed = model_from_json(as_keras_model_json(read_text(a.model_json), a.model_json));
 
   Sequential model(parsed.name());
@@ -89,13 +98,16 @@ void run(const TrainArgs& a) {
   model.compile(optimizer, loss, metrics);
 
   callbacks::TerminateOnNaN nan_guard;
-  History history = model.fit(data.x, data.y,
-                              {.epochs = a.epochs, .batch_size = a.batch_size, .validation_split = a.validation_split,
-                               .callbacks = {nan_guard}, .verbose = a.verbose});
+  const FitOptions options{.epochs = a.epochs, .batch_size = a.batch_size, .validation_split = a.validation_split,
+                           .callbacks = {nan_guard}, .verbose = a.verbose};
+  // Under mpirun every rank runs this; fit splits each batch between them.
+  History history = stream ? model.fit(*stream, options) : model.fit(data.x, data.y, options);
   if (nan_guard.terminated()) throw UserError("training stopped: the loss became NaN or infinite (try a lower --learning-rate)");
+  if (!distributed::is_primary()) return;  // rank 0 writes the files and the summary
   model.save(a.output);
   write_history(history, history_path_for(a.output));
   std::printf("saved model to %s and history to %s\n", a.output.c_str(), history_path_for(a.output).c_str());
+  if (distributed::size() > 1) std::printf("ranks=%d\n", distributed::size());
   for (const auto& [k, v] : history.history) std::printf("%s=%.6g\n", k.c_str(), v.back());
 }
 }  // namespace

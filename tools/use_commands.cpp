@@ -14,8 +14,14 @@ void evaluate(const UseArgs& a) {
   using namespace myelin;
   set_num_threads(a.threads);
   Sequential model = load_model(a.model);
-  auto data = load_data(a.data, /*need_target=*/true);
-  const Logs scores = model.evaluate(data.x, data.y, {.batch_size = a.batch_size});
+  Logs scores;
+  if (a.data.stream) {
+    scores = model.evaluate(*open_dataset(a.data), {.batch_size = a.batch_size});
+  } else {
+    auto data = load_data(a.data, /*need_target=*/true);
+    scores = model.evaluate(data.x, data.y, {.batch_size = a.batch_size});
+  }
+  if (!distributed::is_primary()) return;
   for (const auto& [k, v] : scores) std::printf("%s=%.6g\n", k.c_str(), v);
 }
 
