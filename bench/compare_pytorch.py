@@ -1,11 +1,16 @@
 #!/usr/bin/python3
-"""The MLP workload of bench/mlp_benchmark.cpp in PyTorch, and the myelin binary, in one run.
+"""The MLP workload of bench/mlp_benchmark.cpp in PyTorch, in myelin's C++ binary and through
+myelin's Python package, in one run.
 
     /usr/bin/python3 bench/compare_pytorch.py [MYELIN_BENCHMARK] [--threads N] [--epochs E] [--data DIR]
+                                              [--myelin-python DIR|off]
 
-MYELIN_BENCHMARK defaults to build/bench/mlp_benchmark under the source tree. Prints name=value
-lines (torch_*, myelin_*, speedup_*) and then a table. A speedup above 1 means myelin is faster:
-torch time / myelin time, or myelin throughput / torch throughput.
+MYELIN_BENCHMARK defaults to build/bench/mlp_benchmark under the source tree. --myelin-python names
+the folder holding the built package (the one that holds myelin/); by default it is the python/
+folder of the benchmark's build tree (build/python), used when the package is built there. Prints
+name=value lines (torch_*, myelin_*, myelin_python_*, speedup_*, speedup_python_*) and then a
+table. A speedup above 1 means myelin is faster: torch time / myelin time, or myelin throughput /
+torch throughput.
 
 PyTorch runs at its best here, in a child process started with a cleaned environment:
 - OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are removed. Some machines set them (to Haswell and a
@@ -16,7 +21,12 @@ PyTorch runs at its best here, in a child process started with a cleaned environ
   threads on top of it would oversubscribe the cores.
 - torch.set_num_threads(N) with the same N that myelin gets (--threads).
 The myelin binary runs with the same cleaned environment (it does not use OpenBLAS, so this only
-keeps the two runs alike).
+keeps the runs alike), and so does the myelin Python run, in a third child process with the built
+package on PYTHONPATH: the same model written with myelin.models / myelin.layers as a Keras user
+writes it, timed the same way as the binary (epochs by a Python callback inside one fit call,
+predict on the whole test set at batch 1024 and on one row). Its figures add what Python costs on
+top of the binary's: the call from Python into C++ on each predict (which dominates batch-1
+latency), and the interpreter and numpy in the peak memory.
 
 Fashion-MNIST is read for torch from the IDX .gz files with gzip and numpy (no torchvision).
 """
@@ -180,6 +190,91 @@ def torch_worker(args):
 
 
 # ---------------------------------------------------------------------------------------------
+# The myelin Python side; runs only in the child process (--myelin-python-worker), with the built
+# package on PYTHONPATH. The same workload as mlp_benchmark.cpp, written as a Keras user writes it.
+
+def myelin_epoch_timer(out, scale):
+    """A myelin Callback appending each epoch's duration (seconds times `scale`) to `out`, as
+    mlp_benchmark.cpp's epoch_timer does; only its two epoch hooks cross into Python."""
+    from myelin.callbacks import Callback
+
+    class EpochTimer(Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            out.append((time.perf_counter() - self.start) * scale)
+
+    return EpochTimer()
+
+
+def myelin_python_worker(args):
+    import resource
+
+    import numpy as np
+
+    import myelin
+    from myelin.datasets import fashion_mnist
+    from myelin.layers import Dense, Flatten
+    from myelin.models import Sequential
+    from myelin.optimizers import Adam
+
+    myelin.set_num_threads(args.threads)
+    myelin.set_random_seed(42)
+    print(f"myelin_version={myelin.__version__}")
+
+    # 1. Training. float32 C-order arrays, so fit reads them in place (no conversion per call).
+    (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data(args.data)
+    x_train = x_train.reshape(-1, 28, 28, 1).astype(np.float32)
+    x_test = x_test.reshape(-1, 28, 28, 1).astype(np.float32)
+    x_train /= 255  # in place: no second 188 MB array
+    x_test /= 255
+    model = Sequential([Flatten(input_shape=(28, 28, 1)), Dense(32, activation="relu"),
+                        Dense(10, activation="softmax")])
+    model.compile(optimizer=Adam(learning_rate=1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    epoch_s = []
+    model.fit(x_train, y_train, epochs=args.epochs, batch_size=128, verbose=0,
+              callbacks=[myelin_epoch_timer(epoch_s, 1.0)])
+    med = statistics.median(epoch_s)
+    print(f"train_seconds_per_epoch_median={med:.6g}")
+    print(f"train_samples_per_sec={len(x_train) / med:.6g}")
+    _, accuracy = model.evaluate(x_test, y_test, batch_size=1024, verbose=0)
+    print(f"test_accuracy={accuracy:.4f}")
+
+    # 2. Inference through predict, as a user calls it.
+    pass_s = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        p = model.predict(x_test, batch_size=1024, verbose=0)
+        pass_s.append(time.perf_counter() - t0)
+        assert p.shape == (len(x_test), 10)
+    print(f"inference_samples_per_sec_batch1024={len(x_test) / statistics.median(pass_s):.6g}")
+
+    one = x_test[0:1].copy()
+    for _ in range(100):
+        model.predict(one, batch_size=1, verbose=0)
+    call_us = []
+    for _ in range(2000):
+        t0 = time.perf_counter()
+        model.predict(one, batch_size=1, verbose=0)
+        call_us.append((time.perf_counter() - t0) * 1e6)
+    print(f"latency_batch1_us={statistics.median(call_us):.4g}")
+
+    # 3. Fixed cost per training step: 10 -> 10 relu -> 1, MSE, Adam, 100 samples, batch 10.
+    rng = np.random.default_rng(7)
+    xs = rng.standard_normal((100, 10)).astype(np.float32)
+    ys = (xs[:, 0] - 0.5 * xs[:, 3]).reshape(100, 1)
+    small = Sequential([Dense(10, activation="relu", input_shape=(10,)), Dense(1)])
+    small.compile(optimizer=Adam(learning_rate=1e-3), loss="mse")
+    step_us = []
+    small.fit(xs, ys, epochs=100, batch_size=10, verbose=0, callbacks=[myelin_epoch_timer(step_us, 1e6 / 10)])
+    print(f"small_regression_us_per_step={statistics.median(step_us):.4g}")
+
+    # 4. Memory (ru_maxrss is in KiB on Linux): the interpreter, numpy and the data included.
+    print(f"peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f}")
+
+
+# ---------------------------------------------------------------------------------------------
 
 def run(cmd, env):
     r = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -188,55 +283,24 @@ def run(cmd, env):
     return parse_lines(r.stdout)
 
 
-def compare(script, metrics, worker, default_benchmark, default_epochs, description):
-    """Runs `worker` (the torch side) in a clean child process and the myelin benchmark binary with
-    the same threads, epochs and data, then prints both, the ratios and a table. Shared by the
-    MLP and CNN comparisons."""
-    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("benchmark", nargs="?", default=str(SOURCE_DIR / "build" / "bench" / default_benchmark),
-                   help=f"the built myelin benchmark (default: build/bench/{default_benchmark})")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--epochs", type=int, default=default_epochs)
-    p.add_argument("--data", default=DEFAULT_DATA, help="folder of the Fashion-MNIST .gz files")
-    p.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
-    args = p.parse_args()
+def python_package_dir(requested, benchmark):
+    """The folder holding the built myelin package (its `myelin/` folder), or None when there is
+    none to use: `requested` ('auto' looks in the python/ folder of the benchmark's build tree,
+    'off' skips it)."""
+    if requested == "off":
+        return None
+    folder = Path(benchmark).resolve().parent.parent / "python" if requested == "auto" else Path(requested)
+    if not (folder / "myelin" / "__init__.py").is_file():
+        if requested == "auto":
+            print(f"note: no built myelin package in {folder}; the myelin (Python) column is left out "
+                  "(build the _myelin target or pass --myelin-python DIR)", file=sys.stderr)
+            return None
+        sys.exit(f"compare_pytorch: no built myelin package in {folder} (expected {folder}/myelin)")
+    return folder.resolve()
 
-    if args.torch_worker:
-        worker(args)
-        return
-    if not os.access(args.benchmark, os.X_OK):
-        sys.exit(f"no benchmark binary at {args.benchmark}; build the {default_benchmark} target or pass its path")
 
-    # Both runs share the machine's cores with whatever else runs: the load average before and
-    # after tells whether the numbers were taken on a quiet machine (threaded runs suffer most).
-    load_before = os.getloadavg()[0]
-    env = clean_env()
-    common = ["--threads", str(args.threads), "--epochs", str(args.epochs), "--data", args.data]
-    torch_res = run([sys.executable, str(Path(script).resolve()), "--torch-worker"] + common, env)
-    myelin_res = run([args.benchmark] + common, env)
-
-    print(f"threads={args.threads}")
-    print(f"epochs={args.epochs}")
-    print(f"cpu_count={os.cpu_count()}")
-    print(f"load_average_1min_before={load_before:.2f}")
-    print(f"load_average_1min_after={os.getloadavg()[0]:.2f}")
-    print(f"torch_version={torch_res.get('torch_version', '?')}")
-    rows = []
-    for key, label, kind in metrics:
-        t, m = torch_res.get(key), myelin_res.get(key)
-        print(f"torch_{key}={t}")
-        print(f"myelin_{key}={m}")
-        ratio = ""
-        if kind != "info" and t is not None and m is not None and float(t) > 0 and float(m) > 0:
-            r = float(t) / float(m) if kind == "time" else float(m) / float(t)
-            name = "memory_ratio" if key == "peak_rss_mb" else "speedup"
-            print(f"{name}_{key}={r:.3g}")
-            ratio = f"{r:.2f}x"
-        rows.append((label, m or "-", t or "-", ratio))
-
-    print()
-    header = ("metric", "myelin", "PyTorch", "myelin speedup")
-    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(4)]
+def table(rows, header):
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
     line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"
     print(line(header))
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
@@ -244,5 +308,96 @@ def compare(script, metrics, worker, default_benchmark, default_epochs, descript
         print(line(r))
 
 
+def ratio(kind, torch_value, myelin_value):
+    """How much better myelin is: torch / myelin for times (and memory), myelin / torch for rates;
+    None for information rows or missing figures."""
+    if kind == "info" or torch_value is None or myelin_value is None:
+        return None
+    t, m = float(torch_value), float(myelin_value)
+    if t <= 0 or m <= 0:
+        return None
+    return t / m if kind == "time" else m / t
+
+
+def compare(script, metrics, worker, default_benchmark, default_epochs, description, python_worker=None):
+    """Runs `worker` (the torch side) in a clean child process, the myelin benchmark binary with
+    the same threads, epochs and data, and, when `python_worker` is given and the package is built,
+    the same workload through myelin's Python package in a third clean child process; then prints
+    all, the ratios against torch and a table. Shared by the MLP and CNN comparisons."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("benchmark", nargs="?", default=str(SOURCE_DIR / "build" / "bench" / default_benchmark),
+                   help=f"the built myelin benchmark (default: build/bench/{default_benchmark})")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=default_epochs)
+    p.add_argument("--data", default=DEFAULT_DATA, help="folder of the Fashion-MNIST .gz files")
+    if python_worker is not None:
+        p.add_argument("--myelin-python", default="auto", metavar="DIR",
+                       help="folder holding the built myelin package, put on PYTHONPATH for the myelin (Python) "
+                            "run (default: the python/ folder of the benchmark's build tree when built there; "
+                            "'off' skips that run)")
+        p.add_argument("--myelin-python-worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args()
+
+    if args.torch_worker:
+        worker(args)
+        return
+    if python_worker is not None and args.myelin_python_worker:
+        python_worker(args)
+        return
+    if not os.access(args.benchmark, os.X_OK):
+        sys.exit(f"no benchmark binary at {args.benchmark}; build the {default_benchmark} target or pass its path")
+    package_dir = python_package_dir(args.myelin_python, args.benchmark) if python_worker is not None else None
+
+    # The runs share the machine's cores with whatever else runs: the load average before and
+    # after tells whether the numbers were taken on a quiet machine (threaded runs suffer most).
+    load_before = os.getloadavg()[0]
+    env = clean_env()
+    common = ["--threads", str(args.threads), "--epochs", str(args.epochs), "--data", args.data]
+    worker_cmd = [sys.executable, str(Path(script).resolve())]
+    torch_res = run(worker_cmd + ["--torch-worker"] + common, env)
+    myelin_res = run([args.benchmark] + common, env)
+    python_res = None
+    if package_dir is not None:
+        python_env = dict(env)
+        python_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(package_dir), env.get("PYTHONPATH")]))
+        python_res = run(worker_cmd + ["--myelin-python-worker"] + common, python_env)
+
+    print(f"threads={args.threads}")
+    print(f"epochs={args.epochs}")
+    print(f"cpu_count={os.cpu_count()}")
+    print(f"load_average_1min_before={load_before:.2f}")
+    print(f"load_average_1min_after={os.getloadavg()[0]:.2f}")
+    print(f"torch_version={torch_res.get('torch_version', '?')}")
+    if python_res is not None:
+        print(f"myelin_python_version={python_res.get('myelin_version', '?')}")
+    rows = []
+    for key, label, kind in metrics:
+        t, m = torch_res.get(key), myelin_res.get(key)
+        print(f"torch_{key}={t}")
+        print(f"myelin_{key}={m}")
+        name = "memory_ratio" if key == "peak_rss_mb" else "speedup"
+        r = ratio(kind, t, m)
+        if r is not None:
+            print(f"{name}_{key}={r:.3g}")
+        row = [label, m or "-"]
+        if python_res is not None:
+            mp = python_res.get(key)
+            print(f"myelin_python_{key}={mp}")
+            rp = ratio(kind, t, mp)
+            if rp is not None:
+                print(f"{name}_python_{key}={rp:.3g}")
+            row += [mp or "-", t or "-", f"{r:.2f}x" if r is not None else "", f"{rp:.2f}x" if rp is not None else ""]
+        else:
+            row += [t or "-", f"{r:.2f}x" if r is not None else ""]
+        rows.append(tuple(row))
+
+    print()
+    if python_res is not None:
+        table(rows, ("metric", "myelin", "myelin (Python)", "PyTorch", "myelin speedup", "myelin (Python) speedup"))
+    else:
+        table(rows, ("metric", "myelin", "PyTorch", "myelin speedup"))
+
+
 if __name__ == "__main__":
-    compare(__file__, METRICS, torch_worker, "mlp_benchmark", 5, __doc__)
+    compare(__file__, METRICS, torch_worker, "mlp_benchmark", 5, __doc__, python_worker=myelin_python_worker)

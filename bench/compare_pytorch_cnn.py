@@ -1,13 +1,17 @@
 #!/usr/bin/python3
-"""The CNN workload of bench/cnn_benchmark.cpp in PyTorch, and the myelin binary, in one run.
+"""The CNN workload of bench/cnn_benchmark.cpp in PyTorch, in the myelin binary and through
+myelin's Python package, in one run.
 
     /usr/bin/python3 bench/compare_pytorch_cnn.py [CNN_BENCHMARK] [--threads N] [--epochs E] [--data DIR]
+                                                  [--myelin-python DIR|off]
 
 Conv2D(32, 3x3, relu) -> MaxPool 2x2 -> Conv2D(64) -> MaxPool -> Conv2D(64) -> Flatten -> Dense(64, relu)
 -> Dense(10), Adam(1e-3, eps 1e-7), cross-entropy on the logits, batch 128, Keras's initialisation.
 PyTorch runs at its best as in compare_pytorch.py (a child process without OPENBLAS_CORETYPE and
 OPENBLAS_L2_SIZE, OPENBLAS_NUM_THREADS=1, torch.set_num_threads(N)); its tensors are NCHW, its own
-layout. Prints name=value lines (torch_*, myelin_*, speedup_*) and a table.
+layout. The myelin (Python) run is the same network built with myelin.layers, in its own clean
+child process with the built package on PYTHONPATH (see compare_pytorch.py). Prints name=value
+lines (torch_*, myelin_*, myelin_python_*, speedup_*) and a table.
 """
 import statistics
 import sys
@@ -15,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare_pytorch import compare, load_idx_gz  # noqa: E402
+from compare_pytorch import compare, load_idx_gz, myelin_epoch_timer  # noqa: E402
 
 METRICS = [
     ("train_seconds_per_epoch_median", "train s/epoch (median)", "time"),
@@ -91,5 +95,55 @@ def torch_worker(args):
     print(f"peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f}")
 
 
+def myelin_python_worker(args):
+    """cnn_benchmark.cpp's training and inference figures, through myelin's Python package."""
+    import resource
+
+    import numpy as np
+
+    import myelin
+    from myelin.datasets import fashion_mnist
+    from myelin.layers import Conv2D, Dense, Flatten, MaxPooling2D
+    from myelin.models import Sequential
+    from myelin.optimizers import Adam
+
+    myelin.set_num_threads(args.threads)
+    myelin.set_random_seed(42)
+    (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data(args.data)
+    x_train = x_train.reshape(-1, 28, 28, 1).astype(np.float32)
+    x_test = x_test.reshape(-1, 28, 28, 1).astype(np.float32)
+    x_train /= 255  # in place: no second 188 MB array
+    x_test /= 255
+    model = Sequential([
+        Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1)), MaxPooling2D((2, 2)),
+        Conv2D(64, (3, 3), activation="relu"), MaxPooling2D((2, 2)),
+        Conv2D(64, (3, 3), activation="relu"), Flatten(),
+        Dense(64, activation="relu"), Dense(10, activation="softmax")])
+    model.compile(optimizer=Adam(learning_rate=1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    epoch_s = []
+    model.fit(x_train, y_train, epochs=args.epochs, batch_size=128, verbose=0,
+              callbacks=[myelin_epoch_timer(epoch_s, 1.0)])
+    med = statistics.median(epoch_s)
+    print(f"train_seconds_per_epoch_median={med:.4g}")
+    print(f"train_samples_per_sec={len(x_train) / med:.6g}")
+    print(f"test_accuracy={model.evaluate(x_test, y_test, batch_size=1024, verbose=0)[1]:.4f}")
+    pass_s = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        model.predict(x_test, batch_size=1024, verbose=0)
+        pass_s.append(time.perf_counter() - t0)
+    print(f"inference_samples_per_sec_batch1024={len(x_test) / statistics.median(pass_s):.6g}")
+    one = x_test[0:1].copy()
+    for _ in range(20):
+        model.predict(one, batch_size=1, verbose=0)
+    call_us = []
+    for _ in range(500):
+        t0 = time.perf_counter()
+        model.predict(one, batch_size=1, verbose=0)
+        call_us.append((time.perf_counter() - t0) * 1e6)
+    print(f"latency_batch1_us={statistics.median(call_us):.4g}")
+    print(f"peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f}")
+
+
 if __name__ == "__main__":
-    compare(__file__, METRICS, torch_worker, "cnn_benchmark", 3, __doc__)
+    compare(__file__, METRICS, torch_worker, "cnn_benchmark", 3, __doc__, python_worker=myelin_python_worker)

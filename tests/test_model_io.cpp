@@ -176,7 +176,10 @@ TEST(ModelIO, HostileArchitectureMetadataIsAClearError) {
         R"({"class_name": )" + deep + R"(, "config": {"layers": []}})",
         std::string(R"({"class_name": "Sequential", "config": {"name": 7, "layers": []}})"),
         std::string(R"({"config": {"layers": [{"class_name": "Flatten", "config": {}}], "build_input_shape": [null, "x"]}})"),
-        std::string(R"({"config": {"layers": [{"class_name": "Flatten", "config": {}}], "build_input_shape": [null, -4, 3]}})")}) {
+        std::string(R"({"config": {"layers": [{"class_name": "Flatten", "config": {}}], "build_input_shape": [null, -4, 3]}})"),
+        // Layers that do not fit together: a convolution over rows of 5 numbers.
+        std::string(R"({"config": {"layers": [{"class_name": "Conv2D", "config": {"filters": 2, "kernel_size": [3, 3]}}], )"
+                    R"("build_input_shape": [null, 5]}})")}) {
     try {
       load_model(file_with_architecture(arch));
       ADD_FAILURE() << "accepted: " << arch.substr(0, 120);

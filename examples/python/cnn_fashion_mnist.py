@@ -23,12 +23,18 @@ parser.add_argument("--seed", type=int, default=42)
 parser.add_argument("--data", default=None, help="folder holding the IDX files")
 parser.add_argument("--threads", type=int, default=0, help="0: all cores")
 parser.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2])
+parser.add_argument("--train-samples", type=int, default=None,
+                    help="train on the first N training images only (default: all 60,000), for a quick run")
 args = parser.parse_args()
+if args.train_samples is not None and args.train_samples < 1:
+    parser.error("--train-samples must be at least 1")
 set_num_threads(args.threads)
 set_random_seed(args.seed)
 
 # 28x28 grey images with a channel axis added (NHWC, Keras's channels_last), scaled to [0, 1].
 (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data(args.data)
+if args.train_samples is not None:
+    x_train, y_train = x_train[:args.train_samples], y_train[:args.train_samples]
 x_train = np.expand_dims(x_train, -1).astype("float32") / 255.0
 x_test = np.expand_dims(x_test, -1).astype("float32") / 255.0
 

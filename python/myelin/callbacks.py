@@ -191,6 +191,11 @@ class BackupAndRestore(_NativeCallback):
         super().__init__()
         self._cpp = _myelin.BackupAndRestore(str(backup_dir))
 
+    @property
+    def restored_epoch(self):
+        """The epoch (0-based) the last fit resumed from, or -1 when it started afresh."""
+        return self._cpp.restored_epoch
+
 
 class CSVLogger(_NativeCallback):
     def __init__(self, filename, separator=",", append=False):

@@ -24,6 +24,14 @@ def _serialize(value):
     raise TypeError(f"expected a name or an initializer/regularizer object, got {value!r}")
 
 
+def _regularizer(value):
+    """A regularizer argument as the C++ layer reads it: Keras's names ('l2') become their objects."""
+    if isinstance(value, str):
+        from . import regularizers
+        value = regularizers.get(value)
+    return _serialize(value)
+
+
 def _activation_name(activation):
     if activation is None:
         return "linear"
@@ -143,8 +151,8 @@ class Dense(Layer):
             "use_bias": bool(use_bias),
             "kernel_initializer": _serialize(kernel_initializer),
             "bias_initializer": _serialize(bias_initializer),
-            "kernel_regularizer": _serialize(kernel_regularizer),
-            "bias_regularizer": _serialize(bias_regularizer),
+            "kernel_regularizer": _regularizer(kernel_regularizer),
+            "bias_regularizer": _regularizer(bias_regularizer),
         }, **kwargs)
 
 
@@ -232,8 +240,8 @@ class Conv2D(Layer):
             "use_bias": bool(use_bias),
             "kernel_initializer": _serialize(kernel_initializer),
             "bias_initializer": _serialize(bias_initializer),
-            "kernel_regularizer": _serialize(kernel_regularizer),
-            "bias_regularizer": _serialize(bias_regularizer),
+            "kernel_regularizer": _regularizer(kernel_regularizer),
+            "bias_regularizer": _regularizer(bias_regularizer),
         }, **kwargs)
 
 

@@ -105,13 +105,20 @@ class Sequential:
                 input_shape = input_shape[1:]
         self._model.build(input_shape)
 
+    def _built_for_shapes(self):
+        """Builds the model when its input shape is known, as Keras has built it by then; otherwise
+        the library's error says how to give the shape."""
+        if not self._model.built:
+            self._model.build(None)
+        return self._model
+
     @property
     def input_shape(self):
-        return (None,) + tuple(self._model.input_shape)
+        return (None,) + tuple(self._built_for_shapes().input_shape)
 
     @property
     def output_shape(self):
-        return (None,) + tuple(self._model.output_shape)
+        return (None,) + tuple(self._built_for_shapes().output_shape)
 
     def summary(self, print_fn=None):
         text = self._model.summary_string().rstrip("\n")

@@ -53,6 +53,9 @@ std::shared_ptr<Callback> make_python_callback(py::object obj, const std::vector
                                                FitContext& ctx);
 /// A C++ callback that runs Python's signal handlers after every batch (Ctrl-C stops fit cleanly).
 std::shared_ptr<Callback> make_interrupt_check(FitContext& ctx);
+/// A C++ callback as fit() runs it from Python: its hooks stop once a Python callback has raised or
+/// Ctrl-C was pressed (on_train_end included), as if the exception had left fit at once.
+std::shared_ptr<Callback> make_native_callback(std::shared_ptr<Callback> callback, FitContext& ctx);
 
 void init_errors(py::module_& m);
 void init_tensors(py::module_& m);

@@ -93,6 +93,44 @@ class InterruptCheck : public Callback {
   FitContext& ctx_;
 };
 
+// A C++ callback (EarlyStopping, BackupAndRestore, ...) as fit() sees it from Python: once a Python
+// callback has raised or Ctrl-C was pressed, none of its hooks run any more, on_train_end included,
+// as in Keras where the exception leaves fit at once. Without this, BackupAndRestore would back up
+// the interrupted epoch as if complete and then delete the backup at the end of the stopped fit,
+// and EarlyStopping would put weights back after a failure.
+class StopsOnPythonError : public Callback {
+ public:
+  StopsOnPythonError(std::shared_ptr<Callback> inner, FitContext& ctx) : inner_(std::move(inner)), ctx_(ctx) {}
+
+  void on_train_begin(const Logs& l) override {
+    if (live()) inner_->on_train_begin(l);
+  }
+  void on_train_end(const Logs& l) override {
+    if (live()) inner_->on_train_end(l);
+  }
+  void on_epoch_begin(int e, const Logs& l) override {
+    if (live()) inner_->on_epoch_begin(e, l);
+  }
+  void on_epoch_end(int e, const Logs& l) override {
+    if (live()) inner_->on_epoch_end(e, l);
+  }
+  void on_train_batch_begin(int b, const Logs& l) override {
+    if (live()) inner_->on_train_batch_begin(b, l);
+  }
+  void on_train_batch_end(int b, const Logs& l) override {
+    if (live()) inner_->on_train_batch_end(b, l);
+  }
+
+ private:
+  bool live() {
+    inner_->set_model(model_);  // fit() sets the model on this wrapper, not on the callback inside
+    return !ctx_.error;
+  }
+
+  std::shared_ptr<Callback> inner_;
+  FitContext& ctx_;
+};
+
 double nan_if_none(std::optional<double> v) { return v.value_or(std::numeric_limits<double>::quiet_NaN()); }
 
 }  // namespace
@@ -103,6 +141,10 @@ std::shared_ptr<Callback> make_python_callback(py::object obj, const std::vector
 }
 
 std::shared_ptr<Callback> make_interrupt_check(FitContext& ctx) { return std::make_shared<InterruptCheck>(ctx); }
+
+std::shared_ptr<Callback> make_native_callback(std::shared_ptr<Callback> callback, FitContext& ctx) {
+  return std::make_shared<StopsOnPythonError>(std::move(callback), ctx);
+}
 
 void init_callbacks(py::module_& m) {
   py::class_<Callback, std::shared_ptr<Callback>>(m, "Callback");

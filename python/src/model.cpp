@@ -45,7 +45,7 @@ std::vector<CallbackArg> callback_args(const py::list& items, FitContext& ctx) {
   std::vector<CallbackArg> out;
   for (auto item : items) {
     if (py::isinstance<Callback>(item)) {
-      out.emplace_back(item.cast<std::shared_ptr<Callback>>());
+      out.emplace_back(make_native_callback(item.cast<std::shared_ptr<Callback>>(), ctx));
     } else {
       auto pair = item.cast<py::tuple>();
       out.emplace_back(make_python_callback(py::reinterpret_borrow<py::object>(pair[0]),

@@ -80,7 +80,14 @@ Sequential from_architecture(const json& j, const std::string& where) {
     shape = s;
   }
   // Without a known input shape the model stays unbuilt until fit/predict see data, as in Keras.
-  if (shape || (!model.layers().empty() && model.layers()[0]->declared_input_shape())) model.build(shape);
+  if (shape || (!model.layers().empty() && model.layers()[0]->declared_input_shape())) {
+    try {
+      model.build(shape);
+    } catch (const ShapeError& e) {
+      // The layers do not fit together: the file (or JSON) that says so is named.
+      throw ShapeError(where + ": " + e.what());
+    }
+  }
   return model;
 }
 

@@ -106,6 +106,18 @@ def test_inputs_of_any_numeric_dtype_and_layout_give_the_same_result(seeded):
     model.fit(x, y.astype(bool).reshape(-1, 1), epochs=1, verbose=0)
 
 
+def test_float32_c_order_arrays_are_read_in_place_and_others_converted():
+    # The library's view of an input (as fit, evaluate and predict read it) shares a float32
+    # C-order array's memory; any other dtype or layout is a float32 copy.
+    as_read = myelin._myelin.as_float32
+    a = np.arange(12, dtype=np.float32).reshape(3, 4)
+    assert np.shares_memory(as_read(a), a)
+    for other in (a.astype(np.float64), np.asfortranarray(a), a[:, ::2], a.astype(np.int64)):
+        view = as_read(other)
+        assert view.dtype == np.float32 and view.flags.c_contiguous and not np.shares_memory(view, other)
+        np.testing.assert_array_equal(view, np.asarray(other, dtype=np.float32))
+
+
 def test_integer_class_labels_with_sparse_crossentropy(seeded):
     x, _ = small_data(300, 4)
     y = np.argmax(x[:, :3], axis=1).astype(np.uint8)
