@@ -198,6 +198,28 @@ TEST_F(IdxDatasetTest, ReadsWhatReadIdxReadsScaled) {
   EXPECT_EQ(read_epoch(d2, 0, false).x, images.to_vector());
 }
 
+TEST_F(IdxDatasetTest, GunzippedFilesMapLikeTheOriginals) {
+  const IdxFiles f = write_idx(9);
+  std::ifstream in(f.images, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string gz = f.images + ".gz", back = f.images + ".raw";
+  detail::write_gzip(gz, bytes);
+  gunzip_file(gz, back);
+  IdxDataset d(back, f.labels);
+  EXPECT_EQ(read_epoch(d, 0, false).x, read_epoch(*std::make_unique<IdxDataset>(f.images, f.labels), 0, false).x);
+  // Not gzip, and gzip cut short: errors naming the file; nothing is left at the destination.
+  EXPECT_THROW(gunzip_file(f.images, f.images + ".x"), IOError);
+  EXPECT_FALSE(std::filesystem::exists(f.images + ".x"));
+  const std::string cut = write("cut.gz", std::string("\x1f\x8b") + "\x08\x00" + std::string(6, '\0') + "\x03\x00");
+  try {
+    gunzip_file(cut, f.images + ".y");
+    FAIL() << "a truncated gzip file was accepted";
+  } catch (const IOError& e) {
+    EXPECT_NE(std::string(e.what()).find("cut.gz"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(f.images + ".y"));
+}
+
 TEST_F(IdxDatasetTest, ShuffleIsAPermutationFromTheSeed) {
   const IdxFiles f = write_idx(50);
   IdxDataset d(f.images, f.labels, {.scale = 1.0f});

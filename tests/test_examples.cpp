@@ -162,6 +162,21 @@ TEST(Examples, MlpFashionMnistReachesEightyFourPercent) {
   EXPECT_GT(figure(r, "train_seconds"), 0.0);
 }
 
+TEST(Examples, OutOfCoreFashionMnistLearnsFromMappedFiles) {
+  REQUIRE_EXAMPLE("out_of_core_fashion_mnist");
+  const char* env = std::getenv("MYELIN_FASHION_MNIST_DIR");
+  const fs::path dir = env && *env ? fs::path(env) : fs::path("/usr/share/datasets/fashion-mnist");
+  if (!fs::exists(dir)) GTEST_SKIP() << "Fashion-MNIST not installed at " << dir << " (Debian: dataset-fashion-mnist)";
+
+  RunResult r = run_ok("out_of_core_fashion_mnist", "--epochs 2");
+  expect_only_progress_and_figures(r);
+  EXPECT_EQ(figure(r, "ranks"), 1.0);
+  EXPECT_GE(figure(r, "test_accuracy"), 0.80);  // two epochs of the perceptron that reaches 0.84 in five
+  EXPECT_EQ(figure(r, "predicted_rows"), 10000.0);
+  // The images are mapped, not loaded: far below the 188 MB that the float training set takes.
+  EXPECT_LT(figure(r, "peak_rss_mib"), 150.0);
+}
+
 TEST(Examples, BostonRegressionTestMseAtMostTwenty) {
   REQUIRE_EXAMPLE("boston_regression");
   RunResult r = run_ok("boston_regression");

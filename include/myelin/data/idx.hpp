@@ -18,4 +18,9 @@ namespace myelin::data {
 /// than 2^31 elements. Nothing larger than the data actually present is ever allocated.
 Tensor read_idx(const std::string& path);
 
+/// Decompresses a gzip file (`train-images-idx3-ubyte.gz`) to `to`, written under a temporary name
+/// and renamed, in 1 MiB pieces: IdxDataset maps raw files, so downloaded .gz files go through this
+/// once. Throws IOError naming the file when it cannot be read, is not gzip, or is cut short.
+void gunzip_file(const std::string& from, const std::string& to);
+
 }  // namespace myelin::data
