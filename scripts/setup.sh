@@ -13,6 +13,7 @@ packages=(
   gnuplot-nox            # myelin plot
   libgtest-dev           # the test suite
   python3-numpy python3-torch  # the PyTorch reference in tests and bench/
+  libopenblas0-pthread   # torch's BLAS: without it torch falls back to the reference BLAS, ~10x slower
   pybind11-dev python3-dev python3-pytest  # the Python package and its tests
   dataset-fashion-mnist  # the main job's data
   clang libclang-rt-14-dev libomp-14-dev  # fuzzing (libFuzzer, clang's ASan/UBSan, OpenMP for clang)
