@@ -9,8 +9,8 @@
 Training runs in C++ without the GIL; numpy arrays go in and come out (float32).
 """
 from . import _myelin
-from . import (callbacks, datasets, initializers, layers, losses, metrics, model_selection, models, optimizers,
-               preprocessing, regularizers, utils)
+from . import (callbacks, data, datasets, distributed, initializers, layers, losses, metrics, model_selection,
+               models, optimizers, preprocessing, regularizers, utils)
 from .layers import Input
 from .models import Sequential, load_model, model_from_json
 from .utils import set_num_threads, set_random_seed
@@ -19,6 +19,6 @@ Error = _myelin.Error
 ShapeError = _myelin.ShapeError
 __version__ = _myelin.__version__
 
-__all__ = ["callbacks", "datasets", "initializers", "layers", "losses", "metrics", "model_selection", "models",
+__all__ = ["callbacks", "data", "datasets", "distributed", "initializers", "layers", "losses", "metrics", "model_selection", "models",
            "optimizers", "preprocessing", "regularizers", "utils", "Input", "Sequential", "load_model",
            "model_from_json", "set_num_threads", "set_random_seed", "Error", "ShapeError", "__version__"]

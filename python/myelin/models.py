@@ -40,6 +40,15 @@ def _array(data, what):
     return arr
 
 
+def _is_dataset(data):
+    return isinstance(data, _myelin.Dataset)
+
+
+def _no_targets_with(dataset, y, call):
+    if y is not None:
+        raise ValueError(f"{call}(dataset): leave y out, the dataset holds the targets")
+
+
 def _unsupported(**kwargs):
     for key, value in kwargs.items():
         if value is not None:
@@ -168,13 +177,23 @@ class Sequential:
             validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
             steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1):
         """Trains for `epochs` epochs; returns the History. Ctrl-C stops it after the current batch
-        (raising KeyboardInterrupt) and leaves the model as the last complete step made it."""
+        (raising KeyboardInterrupt) and leaves the model as the last complete step made it.
+
+        x may be a myelin.data dataset (y left out), read batch by batch; validation_data may then
+        be a dataset too. Under mpirun each rank trains on its part of every batch."""
         _unsupported(class_weight=class_weight, sample_weight=sample_weight, steps_per_epoch=steps_per_epoch,
                      validation_steps=validation_steps, validation_batch_size=validation_batch_size)
         if validation_freq != 1:
             raise ValueError("myelin validates after every epoch (validation_freq=1)")
-        x, y = _array(x, "x"), _array(y, "y")
-        if validation_data is not None:
+        if _is_dataset(x):
+            _no_targets_with(x, y, "fit")
+            if validation_split:
+                raise ValueError("validation_split needs arrays; give a dataset as validation_data instead")
+            rows = x.size
+        else:
+            x, y = _array(x, "x"), _array(y, "y")
+            rows = len(x)
+        if validation_data is not None and not _is_dataset(validation_data):
             validation_data = tuple(validation_data)
             if len(validation_data) != 2:
                 raise ValueError("validation_data must be (x_val, y_val); sample weights are not supported")
@@ -185,7 +204,7 @@ class Sequential:
         history = History()
         callbacks = list(callbacks or []) + [history]
         params = {"verbose": verbose, "epochs": epochs,
-                  "steps": -(-int(len(x) * (1 - validation_split)) // batch_size)}
+                  "steps": -(-int(rows * (1 - validation_split)) // batch_size) if rows >= 0 else None}
         items = []
         for cb in callbacks:
             if not isinstance(cb, Callback):
@@ -204,9 +223,14 @@ class Sequential:
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False):
-        """The loss, or [loss, metric...] in compile's order (a dict with return_dict=True)."""
+        """The loss, or [loss, metric...] in compile's order (a dict with return_dict=True). x may
+        be a myelin.data dataset (y left out); under mpirun the figures cover every rank's rows."""
         _unsupported(sample_weight=sample_weight, steps=steps, callbacks=callbacks)
-        logs = self._model.evaluate(_array(x, "x"), _array(y, "y"), batch_size=_batch_size(batch_size),
+        if _is_dataset(x):
+            _no_targets_with(x, y, "evaluate")
+        else:
+            x, y = _array(x, "x"), _array(y, "y")
+        logs = self._model.evaluate(x, y, batch_size=_batch_size(batch_size),
                                     verbose=min(_verbosity(verbose), 1))
         results = {"loss": logs["loss"]}
         for name in self._metrics:
@@ -218,10 +242,11 @@ class Sequential:
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """The outputs for every row of x as a float32 numpy array (probabilities for softmax and
-        sigmoid heads). Prints nothing, whatever verbose says."""
+        sigmoid heads). Prints nothing, whatever verbose says. x may be a myelin.data dataset: its
+        rows' outputs, in order."""
         _unsupported(steps=steps, callbacks=callbacks)
         _verbosity(verbose)
-        return self._model.predict(_array(x, "x"), batch_size=_batch_size(batch_size))
+        return self._model.predict(x if _is_dataset(x) else _array(x, "x"), batch_size=_batch_size(batch_size))
 
     def __call__(self, x, training=False):
         return self.predict(x, verbose=0)

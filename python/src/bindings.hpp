@@ -66,6 +66,8 @@ void init_optimizers(py::module_& m);
 void init_callbacks(py::module_& m);
 void init_model(py::module_& m);
 void init_data(py::module_& m);
+void init_datasets(py::module_& m);
+void init_distributed(py::module_& m);
 void init_io(py::module_& m);
 
 }  // namespace myelin::python

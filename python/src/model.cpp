@@ -5,6 +5,7 @@
 
 #include "bindings.hpp"
 
+#include <myelin/data/dataset.hpp>
 #include <myelin/error.hpp>
 #include <myelin/io/model_io.hpp>
 #include <myelin/model.hpp>
@@ -57,32 +58,23 @@ std::vector<CallbackArg> callback_args(const py::list& items, FitContext& ctx) {
   return out;
 }
 
-py::tuple fit(Sequential& model, py::handle x, py::handle y, int epochs, int batch_size, bool shuffle,
-              double validation_split, py::object validation_data, py::list callbacks, int verbose,
-              int initial_epoch, std::optional<uint64_t> seed) {
-  FitContext ctx;  // outlives the callbacks that refer to it
-  FitOptions o;
-  const Tensor xt = to_tensor(x, "x"), yt = to_tensor(y, "y");
-  o.epochs = epochs;
-  o.batch_size = batch_size;
-  o.shuffle = shuffle;
-  o.validation_split = validation_split;
-  if (!validation_data.is_none()) {
-    auto v = validation_data.cast<py::tuple>();
-    if (v.size() != 2) throw py::value_error("validation_data must be a tuple (x_val, y_val)");
-    o.validation_data = ValidationData{to_tensor(v[0], "validation_data x"), to_tensor(v[1], "validation_data y")};
-  }
-  o.callbacks = callback_args(callbacks, ctx);
-  o.verbose = verbose;
-  o.seed = seed;
-  o.initial_epoch = initial_epoch;
+// A Dataset given where arrays may be (fit's x, evaluate's x, validation_data), or nullptr.
+std::shared_ptr<data::Dataset> as_dataset(py::handle obj) {
+  return py::isinstance<data::Dataset>(obj) ? obj.cast<std::shared_ptr<data::Dataset>>() : nullptr;
+}
 
+// Runs `train` (fit on arrays or on a Dataset) without the GIL; Python callbacks take it back for
+// their own calls, and the first exception one of them raised is raised here once training stops.
+template <class Train>
+py::tuple run_fit(FitOptions& o, py::list callbacks, Train&& train) {
+  FitContext ctx;  // outlives the callbacks that refer to it
+  o.callbacks = callback_args(callbacks, ctx);
   flush_python_stdout();
   History history;
   {
     py::gil_scoped_release release;
     try {
-      history = model.fit(xt, yt, o);
+      history = train(o);
     } catch (...) {
       flush_c_stdout();
       throw;
@@ -100,24 +92,61 @@ py::tuple fit(Sequential& model, py::handle x, py::handle y, int epochs, int bat
   return py::make_tuple(h, py::cast(history.epochs));
 }
 
-py::dict evaluate(Sequential& model, py::handle x, py::handle y, int batch_size, int verbose) {
+// x and y are arrays, or x is a Dataset and y is None. validation_data is (x_val, y_val) or a
+// Dataset (the latter with a Dataset x only, as the C++ API has it).
+py::tuple fit(Sequential& model, py::handle x, py::handle y, int epochs, int batch_size, bool shuffle,
+              double validation_split, py::object validation_data, py::list callbacks, int verbose,
+              int initial_epoch, std::optional<uint64_t> seed) {
+  FitOptions o;
+  o.epochs = epochs;
+  o.batch_size = batch_size;
+  o.shuffle = shuffle;
+  o.validation_split = validation_split;
+  o.verbose = verbose;
+  o.seed = seed;
+  o.initial_epoch = initial_epoch;
+  const auto validation_dataset = as_dataset(validation_data);
+  if (!validation_data.is_none() && !validation_dataset) {
+    auto v = validation_data.cast<py::tuple>();
+    if (v.size() != 2) throw py::value_error("validation_data must be a tuple (x_val, y_val) or a Dataset");
+    o.validation_data = ValidationData{to_tensor(v[0], "validation_data x"), to_tensor(v[1], "validation_data y")};
+  }
+  o.validation_dataset = validation_dataset.get();  // kept alive by validation_dataset until we return
+
+  if (const auto dataset = as_dataset(x)) {
+    if (!y.is_none()) throw py::value_error("fit(dataset): y must be None, the dataset holds the targets");
+    return run_fit(o, callbacks, [&](const FitOptions& opts) { return model.fit(*dataset, opts); });
+  }
+  if (validation_dataset)
+    throw py::value_error("validation_data may be a Dataset only when fit trains on a Dataset; pass (x_val, y_val)");
   const Tensor xt = to_tensor(x, "x"), yt = to_tensor(y, "y");
+  return run_fit(o, callbacks, [&](const FitOptions& opts) { return model.fit(xt, yt, opts); });
+}
+
+py::dict evaluate(Sequential& model, py::handle x, py::handle y, int batch_size, int verbose) {
+  const EvaluateOptions options{.batch_size = batch_size, .verbose = verbose};
+  const auto dataset = as_dataset(x);
+  if (dataset && !y.is_none()) throw py::value_error("evaluate(dataset): y must be None, the dataset holds the targets");
+  Tensor xt, yt;
+  if (!dataset) xt = to_tensor(x, "x"), yt = to_tensor(y, "y");
   flush_python_stdout();
   Logs logs;
   {
     py::gil_scoped_release release;
-    logs = model.evaluate(xt, yt, {.batch_size = batch_size, .verbose = verbose});
+    logs = dataset ? model.evaluate(*dataset, options) : model.evaluate(xt, yt, options);
     flush_c_stdout();
   }
   return logs_to_dict(logs);
 }
 
 py::array_t<float> predict(Sequential& model, py::handle x, int batch_size) {
-  const Tensor xt = to_tensor(x, "x");
+  const auto dataset = as_dataset(x);
+  Tensor xt;
+  if (!dataset) xt = to_tensor(x, "x");
   Tensor out;
   {
     py::gil_scoped_release release;
-    out = model.predict(xt, batch_size);
+    out = dataset ? model.predict(*dataset, batch_size) : model.predict(xt, batch_size);
   }
   return to_numpy(std::move(out));
 }
@@ -146,11 +175,11 @@ void init_model(py::module_& m) {
              for (const auto& m : s.compiled_metrics()) names.push_back(m.get() ? m.get()->name() : m.name());
              return names;
            })
-      .def("fit", &fit, py::arg("x"), py::arg("y"), py::arg("epochs") = 1, py::arg("batch_size") = 32,
+      .def("fit", &fit, py::arg("x"), py::arg("y") = py::none(), py::arg("epochs") = 1, py::arg("batch_size") = 32,
            py::arg("shuffle") = true, py::arg("validation_split") = 0.0, py::arg("validation_data") = py::none(),
            py::arg("callbacks") = py::list(), py::arg("verbose") = 1, py::arg("initial_epoch") = 0,
            py::arg("seed") = py::none())
-      .def("evaluate", &evaluate, py::arg("x"), py::arg("y"), py::arg("batch_size") = 32, py::arg("verbose") = 0)
+      .def("evaluate", &evaluate, py::arg("x"), py::arg("y") = py::none(), py::arg("batch_size") = 32, py::arg("verbose") = 0)
       .def("predict", &predict, py::arg("x"), py::arg("batch_size") = 32)
       .def(
           "train_on_batch",

@@ -45,6 +45,8 @@ PYBIND11_MODULE(_myelin, m) {
   mp::init_callbacks(m);
   mp::init_model(m);
   mp::init_data(m);
+  mp::init_datasets(m);
+  mp::init_distributed(m);
   mp::init_io(m);
 
   m.def("set_random_seed", &myelin::set_random_seed, py::arg("seed"),

@@ -1,0 +1,85 @@
+// Datasets: file-backed and generated sources of batches that fit, evaluate and predict read
+// batch by batch (myelin/data/dataset.hpp). The model reads them on a background thread, so a
+// Python generator is called there with the GIL taken for each call.
+#include "bindings.hpp"
+
+#include <myelin/data/dataset.hpp>
+#include <myelin/data/idx.hpp>
+#include <myelin/error.hpp>
+
+namespace myelin::python {
+
+namespace {
+
+Shape shape_arg(py::handle obj, const char* what) {
+  try {
+    return obj.cast<Shape>();
+  } catch (const py::cast_error&) {
+    throw py::type_error(std::string(what) + " must be a tuple of ints, e.g. (28, 28)");
+  }
+}
+
+// Calls fn(epoch) for the next batch; None ends the epoch. The dataset's thread holds no GIL, so
+// the call takes it, and the arrays become tensors before it is released again.
+data::GeneratorDataset::Next python_next(py::object fn) {
+  // The function is dropped with the GIL held, whichever thread drops the dataset last.
+  std::shared_ptr<py::object> holder(new py::object(std::move(fn)), [](py::object* p) {
+    py::gil_scoped_acquire gil;
+    delete p;
+  });
+  return [holder](int epoch) -> std::optional<data::Batch> {
+    py::gil_scoped_acquire gil;
+    py::object result = (*holder)(epoch);
+    if (result.is_none()) return std::nullopt;
+    if (!py::isinstance<py::tuple>(result) || py::len(result) != 2)
+      throw ValueError("GeneratorDataset, epoch " + std::to_string(epoch) + " (counted from 0)" +
+                       ": the function must return a tuple (x, y) or None, got " +
+                       std::string(py::str(py::type::handle_of(result).attr("__name__"))));
+    auto pair = result.cast<py::tuple>();
+    return data::Batch{to_tensor(pair[0], "generator x"), to_tensor(pair[1], "generator y")};
+  };
+}
+
+}  // namespace
+
+void init_datasets(py::module_& m) {
+  py::class_<data::Dataset, std::shared_ptr<data::Dataset>>(m, "Dataset")
+      .def_property_readonly("x_shape", [](const data::Dataset& d) { return py::tuple(py::cast(d.x_shape())); })
+      .def_property_readonly("y_shape", [](const data::Dataset& d) { return py::tuple(py::cast(d.y_shape())); })
+      .def_property_readonly("size", &data::Dataset::size);
+
+  py::class_<data::IdxDataset, data::Dataset, std::shared_ptr<data::IdxDataset>>(m, "IdxDataset")
+      .def(py::init([](const std::string& images, const std::string& labels, float scale, bool add_channel) {
+             return std::make_shared<data::IdxDataset>(images, labels,
+                                                       data::IdxDatasetOptions{.scale = scale, .add_channel = add_channel});
+           }),
+           py::arg("images_path"), py::arg("labels_path"), py::arg("scale") = 1.0f / 255.0f, py::arg("add_channel") = false);
+
+  py::class_<data::CsvDataset, data::Dataset, std::shared_ptr<data::CsvDataset>>(m, "CsvDataset")
+      .def(py::init([](const std::string& path, std::optional<std::string> target_column, int target_index, char delimiter,
+                       bool header, int64_t shuffle_buffer) {
+             data::CsvDatasetOptions o;
+             o.target_column = target_column.value_or("");
+             o.target_index = target_index;
+             o.delimiter = delimiter;
+             o.header = header;
+             o.shuffle_buffer = shuffle_buffer;
+             return std::make_shared<data::CsvDataset>(path, o);
+           }),
+           py::arg("path"), py::arg("target_column") = py::none(), py::arg("target_index") = -1,
+           py::arg("delimiter") = ',', py::arg("header") = true, py::arg("shuffle_buffer") = 10000)
+      .def_property_readonly("feature_names", &data::CsvDataset::feature_names)
+      .def_property_readonly("target_name", &data::CsvDataset::target_name);
+
+  py::class_<data::GeneratorDataset, data::Dataset, std::shared_ptr<data::GeneratorDataset>>(m, "GeneratorDataset")
+      .def(py::init([](py::object fn, py::handle x_shape, py::handle y_shape) {
+             if (!PyCallable_Check(fn.ptr())) throw py::type_error("GeneratorDataset needs a callable fn(epoch)");
+             return std::make_shared<data::GeneratorDataset>(python_next(std::move(fn)), shape_arg(x_shape, "x_shape"),
+                                                             shape_arg(y_shape, "y_shape"));
+           }),
+           py::arg("fn"), py::arg("x_shape"), py::arg("y_shape"));
+
+  m.def("gunzip_file", &data::gunzip_file, py::arg("src"), py::arg("dst"));
+}
+
+}  // namespace myelin::python
