@@ -174,7 +174,10 @@ TEST(Examples, OutOfCoreFashionMnistLearnsFromMappedFiles) {
   EXPECT_GE(figure(r, "test_accuracy"), 0.80);  // two epochs of the perceptron that reaches 0.84 in five
   EXPECT_EQ(figure(r, "predicted_rows"), 10000.0);
   // The images are mapped, not loaded: far below the 188 MB that the float training set takes.
+  // (AddressSanitizer's shadow memory and quarantine make the figure meaningless in that build.)
+#ifndef __SANITIZE_ADDRESS__
   EXPECT_LT(figure(r, "peak_rss_mib"), 150.0);
+#endif
 }
 
 TEST(Examples, BostonRegressionTestMseAtMostTwenty) {
