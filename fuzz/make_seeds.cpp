@@ -71,6 +71,65 @@ void csv_seeds(const fs::path& dir) {
   write(dir / "skip_row_named_target.csv", std::string(1, char(8 | 48)) + "# meta\nx,y,z\n1,2,3\n");
 }
 
+// A fuzz_csv_dataset input: three option bytes (see fuzz_csv_dataset.cpp), then the file.
+// chunk(n): n-byte chunks (1 to 16); shuffle(n): an n-row buffer (1 to 8); max_line(n): n bytes
+// (1 to 64); 0 keeps a default.
+std::string csv_dataset_input(int pick, int chunk, int shuffle, int max_line, const std::string& file) {
+  const int sizes = (chunk ? 16 | (chunk - 1) : 0) | ((shuffle - 1) << 5);
+  const int limits = max_line ? 64 | (max_line - 1) : 0;
+  return std::string{char(pick), char(sizes), char(limits)} + file;
+}
+
+void csv_dataset_seeds(const fs::path& dir) {
+  std::string rows = "a,b,y\n";
+  for (int i = 0; i < 12; ++i) rows += std::to_string(i) + "," + std::to_string(i * 0.5) + "," + std::to_string(i % 3) + "\n";
+  write(dir / "header_comma_chunk3_shuffle4.csv", csv_dataset_input(0, 3, 4, 0, rows));
+  write(dir / "header_comma_chunk1_shuffle8.csv", csv_dataset_input(0, 1, 8, 0, rows));
+  write(dir / "header_comma_default_chunk.csv", csv_dataset_input(0, 0, 2, 0, rows));
+  write(dir / "no_final_newline.csv", csv_dataset_input(0, 5, 3, 0, "x,y\n1,2\n3,4\n5,6"));
+  write(dir / "no_header_semicolon.csv", csv_dataset_input(1 | 4, 4, 3, 0, "1;2;3\n4;5;6\n7;8;9\n"));
+  write(dir / "tab_first_target.csv", csv_dataset_input(2 | 16, 2, 2, 0, "y\tx1\tx2\n0\t1.25\t2\n1\t3\t4\n"));
+  write(dir / "space_second_target.csv", csv_dataset_input(3 | 32, 7, 5, 0, "x1   x2 x3\n  1  2 3\n\n3\t4 5\n"));
+  write(dir / "quoted_crlf_bom_named_target.csv",
+        csv_dataset_input(48, 2, 4, 0, "\xEF\xBB\xBF\"x\",\"y\"\r\n\"1.5\",\"2\"\r\n\"3\", 4\r\n"));
+  write(dir / "lines_at_max_line_bytes.csv", csv_dataset_input(0, 3, 2, 8, "ab,cd,y\n1.5,2,30\n10,20,30\n"));
+  // Near-valid: refused, naming the line.
+  write(dir / "line_over_max_line_bytes.csv", csv_dataset_input(0, 3, 2, 8, "a,b,y\n1,2,3\n1.25,2.5,3\n"));
+  write(dir / "short_row.csv", csv_dataset_input(0, 4, 4, 0, "a,b,y\n1,2,3\n4,5,6\n7,8\n"));
+  write(dir / "missing_value.csv", csv_dataset_input(0, 4, 4, 0, "a,b,y\n1,2,3\n4,NA,6\n"));
+  write(dir / "gzip.csv.gz", csv_dataset_input(0, 0, 2, 0, gzip(dir / "tmp", rows)));
+}
+
+// A fuzz_idx_dataset input: the images file's length (2 bytes, big-endian), an option byte (see
+// fuzz_idx_dataset.cpp), the images file, the labels file.
+std::string idx_dataset_input(int pick, const std::string& images, const std::string& labels) {
+  return std::string{char(images.size() >> 8), char(images.size() & 0xff), char(pick)} + images + labels;
+}
+
+void idx_dataset_seeds(const fs::path& dir) {
+  std::string pixels;  // 5 images of 2x3 bytes
+  for (int i = 0; i < 30; ++i) pixels += char(i * 8);
+  const std::string images = idx(0x08, {5, 2, 3}, pixels);
+  const std::string labels = idx(0x08, {5}, std::string{1, 0, 9, 3, 7});
+  write(dir / "ubyte.idx", idx_dataset_input(0, images, labels));
+  write(dir / "ubyte_add_channel_unscaled.idx", idx_dataset_input(1 | 2 | 8, images, labels));
+  write(dir / "float32_images_int32_labels_n1.idx",
+        idx_dataset_input(2, idx(0x0D, {3, 2}, be32(0x3fc00000u) + be32(0xc0200000u) + be32(0x7fc00001u) + be32(0) +
+                                                   be32(0x7f800000u) + be32(1)),
+                          idx(0x0C, {3, 1}, be32(2) + be32(0) + be32(0xffffffffu))));
+  write(dir / "one_dim_images_int16.idx",
+        idx_dataset_input(1, idx(0x0B, {2}, std::string{char(0xff), char(0xfe), 0x01, 0x00}), idx(0x09, {2}, "\x01\xff")));
+  write(dir / "no_rows.idx", idx_dataset_input(0, idx(0x08, {0, 28, 28}, ""), idx(0x08, {0}, "")));
+  write(dir / "empty_rows.idx", idx_dataset_input(0, idx(0x08, {3, 0}, ""), idx(0x08, {3}, "\x01\x02\x03")));
+  write(dir / "float64_labels.idx", idx_dataset_input(4, images, idx(0x0E, {5}, std::string(40, '\0'))));
+  // Near-valid: refused, naming the file (and the byte offset).
+  write(dir / "row_count_mismatch.idx", idx_dataset_input(0, images, idx(0x08, {4}, std::string{1, 0, 9, 3})));
+  write(dir / "labels_2d.idx", idx_dataset_input(0, images, idx(0x08, {5, 2}, std::string(10, '\1'))));
+  write(dir / "images_truncated.idx", idx_dataset_input(0, images.substr(0, images.size() - 1), labels));
+  write(dir / "images_trailing_byte.idx", idx_dataset_input(0, images + "x", labels));
+  write(dir / "images_gzip.idx", idx_dataset_input(0, gzip(dir / "tmp", images), labels));
+}
+
 Sequential classifier() {
   Sequential m({layers::Flatten(Shape{2, 2}),
                 layers::Dense(3, "relu", {.kernel_initializer = "he_normal", .kernel_regularizer = regularizers::L2(1e-3)}),
@@ -128,9 +187,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   const fs::path root = argv[1];
-  for (const char* t : {"fuzz_idx", "fuzz_csv", "fuzz_safetensors", "fuzz_model_json"}) fs::create_directories(root / t);
+  for (const char* t : {"fuzz_idx", "fuzz_csv", "fuzz_idx_dataset", "fuzz_csv_dataset", "fuzz_safetensors",
+                        "fuzz_model_json"}) fs::create_directories(root / t);
   idx_seeds(root / "fuzz_idx");
   csv_seeds(root / "fuzz_csv");
+  idx_dataset_seeds(root / "fuzz_idx_dataset");
+  csv_dataset_seeds(root / "fuzz_csv_dataset");
   model_seeds(root / "fuzz_safetensors", root / "fuzz_model_json");
   return 0;
 }

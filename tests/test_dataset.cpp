@@ -280,6 +280,17 @@ class CsvDatasetTest : public DatasetTest {
   }
 };
 
+TEST_F(CsvDatasetTest, TargetOnlyFileGivesEmptyRows) {
+  // Found by fuzz_csv_dataset: with no feature column the rows were copied from a null buffer.
+  const std::string path = write("target_only.csv", "y\n1\n2\n");
+  CsvDataset d(path, {.shuffle_buffer = 1});
+  EXPECT_EQ(d.x_shape(), (Shape{0}));
+  const Epoch e = read_epoch(d, 0, false);
+  EXPECT_EQ(e.rows, 2);
+  EXPECT_TRUE(e.x.empty());
+  EXPECT_EQ(e.y, (std::vector<float>{1, 2}));
+}
+
 TEST_F(CsvDatasetTest, ReadsWhatReadCsvReads) {
   const std::string path = write("mixed.csv", "\xEF\xBB\xBF" "a, b ,\"c\",t\n1,2,3,4\n\n 5 ,+6,\"7\",8\r\n-1e3,0.25,9,10");
   const CsvData whole = read_csv(path);

@@ -162,7 +162,8 @@ int64_t CsvDataset::read(int64_t max_rows, Tensor& x, Tensor& y) {
   y.resize({n, 1});
   for (int64_t i = 0; i < n; ++i) {
     const float* row = m.staging.data() + i * w;
-    std::memcpy(x.data() + i * m.features, row, static_cast<size_t>(m.features) * sizeof(float));
+    // A file whose only column is the target has no features: x is empty, with no buffer to copy to.
+    if (m.features > 0) std::memcpy(x.data() + i * m.features, row, static_cast<size_t>(m.features) * sizeof(float));
     y.data()[i] = row[m.features];
   }
   return n;
