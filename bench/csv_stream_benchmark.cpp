@@ -2,7 +2,7 @@
 // bounded shuffle buffer, so resident memory stays at the buffer's size whatever the file's.
 // Prints name=value lines only.
 //
-//   csv_stream_benchmark [--bytes N] [--features F] [--batch B] [--shuffle-buffer R] [--threads T]
+//   csv_stream_benchmark [--bytes N] [--features F] [--batch B] [--shuffle-buffer R] [--memory-budget-mib M] [--threads T]
 //
 // 1. Writes a CSV of about N bytes (default 3.2e9) into a fresh temporary directory, removed at the
 //    end (on errors too): F numeric features (default 100, 4 decimals in [-1, 1]) and a 0/1 label
@@ -12,8 +12,11 @@
 // 3. Trains one epoch of an MLP (F -> Dense 64 relu -> Dense 64 relu -> Dense 1 sigmoid, Adam,
 //    binary cross-entropy) on it with fit(Dataset&): rows per second and the peak resident memory.
 // The peak (VmHWM of /proc/self/status) is reset between the passes where the kernel allows it.
+// --memory-budget-mib M (default 64) is the resident memory the run must stay under: the shuffle
+// buffer gets half of it (unless --shuffle-buffer sets it), and a training peak above M is an error.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -42,7 +45,7 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 [[noreturn]] void usage(const std::string& msg) {
   std::fprintf(stderr,
                "csv_stream_benchmark: %s\nusage: csv_stream_benchmark [--bytes N] [--features F] [--batch B] "
-               "[--shuffle-buffer R] [--threads T]\n",
+               "[--shuffle-buffer R] [--memory-budget-mib M] [--threads T]\n",
                msg.c_str());
   std::exit(2);
 }
@@ -138,7 +141,8 @@ int64_t write_csv(const fs::path& path, int64_t bytes, int features) {
 int run(int argc, char** argv) {
   double bytes = 3.2e9;
   int features = 100, batch = 256, threads = 2;
-  int64_t shuffle_buffer = 10000;
+  int64_t shuffle_buffer = 0;  // 0: as many rows as half the memory budget holds
+  double budget_mib = 64;       // resident memory the whole process must stay under
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (i + 1 >= argc) usage("missing value after " + a);
@@ -150,12 +154,15 @@ int run(int argc, char** argv) {
       batch = std::atoi(argv[++i]);
     else if (a == "--shuffle-buffer")
       shuffle_buffer = std::atoll(argv[++i]);
+    else if (a == "--memory-budget-mib")
+      budget_mib = std::atof(argv[++i]);
     else if (a == "--threads")
       threads = std::atoi(argv[++i]);
     else
       usage("unknown argument " + a);
   }
-  if (bytes < 1e3 || features < 1 || batch < 1 || shuffle_buffer < 1 || threads < 1) usage("bad argument value");
+  if (bytes < 1e3 || features < 1 || batch < 1 || shuffle_buffer < 0 || threads < 1 || budget_mib <= 0)
+    usage("bad argument value");
   set_num_threads(threads);
   set_random_seed(42);
   std::printf("threads=%d\n", num_threads());
@@ -169,12 +176,16 @@ int run(int argc, char** argv) {
               static_cast<long long>(fs::file_size(path)), static_cast<long long>(rows), features, seconds_since(t0));
 
   data::CsvDatasetOptions options;
+  // What the dataset may hold: the shuffle buffer, one read chunk and one line being assembled. The
+  // buffer gets half the budget; the program, the model and the batches the other half.
+  const double row_bytes = double(features + 1) * sizeof(float);
+  const double fixed_bytes = double(options.chunk_bytes) + double(options.max_line_bytes);
+  if (shuffle_buffer == 0)
+    shuffle_buffer = std::max<int64_t>(1, int64_t((budget_mib * (1 << 20) / 2 - fixed_bytes) / row_bytes));
   options.shuffle_buffer = shuffle_buffer;
-  // What the dataset may hold: the shuffle buffer, one read chunk and one line being assembled.
-  const double budget_mib = (double(shuffle_buffer) * (features + 1) * sizeof(float) + double(options.chunk_bytes) +
-                             double(options.max_line_bytes)) /
-                            (1 << 20);
-  std::printf("shuffle_buffer_rows=%lld\ndataset_budget_mib=%.1f\n", static_cast<long long>(shuffle_buffer), budget_mib);
+  const double dataset_mib = (double(shuffle_buffer) * row_bytes + fixed_bytes) / (1 << 20);
+  std::printf("memory_budget_mib=%.1f\nshuffle_buffer_rows=%lld\ndataset_budget_mib=%.1f\n", budget_mib,
+              static_cast<long long>(shuffle_buffer), dataset_mib);
   std::printf("rss_before_mib=%.1f\n", status_mib("VmRSS"));
 
   // 2. Reading alone.
@@ -210,7 +221,13 @@ int run(int argc, char** argv) {
     const double s = seconds_since(t0);
     std::printf("train_seconds=%.3g\ntrain_rows_per_sec=%.4g\ntrain_loss=%.4f\ntrain_accuracy=%.4f\n", s, rows / s,
                 h.last("loss"), h.last("accuracy"));
-    std::printf("train_peak_rss_mib=%.1f\n", status_mib("VmHWM"));
+    const double peak = status_mib("VmHWM");
+    std::printf("train_peak_rss_mib=%.1f\nwithin_memory_budget=%d\n", peak, peak <= budget_mib ? 1 : 0);
+    if (peak > budget_mib) {
+      std::fprintf(stderr, "csv_stream_benchmark: peak resident memory %.1f MiB exceeds the budget of %.1f MiB\n", peak,
+                   budget_mib);
+      return 1;
+    }
   }
   return 0;
 }

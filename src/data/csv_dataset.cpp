@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <filesystem>
 #include <cstring>
 #include <memory>
 
@@ -123,6 +124,14 @@ void CsvDataset::start_epoch(uint64_t seed, bool shuffle) {
   m.pool_rows = 0;
   m.started = true;
   if (m.shuffle) {
+    // The buffer is reserved once: growing it by doubling would hold up to twice the rows asked for.
+    // A row takes at least two bytes a cell in the file, which bounds the rows a small file can fill.
+    std::error_code ec;
+    const auto file_bytes = std::filesystem::file_size(m.path, ec);
+    const int64_t w = m.width();
+    int64_t rows = m.options.shuffle_buffer;
+    if (!ec) rows = std::min<int64_t>(rows, static_cast<int64_t>(file_bytes) / (2 * w) + 1);
+    m.pool.reserve(static_cast<size_t>(rows * w));
     // Fill the buffer; from then on each row drawn from it is replaced by the file's next row.
     while (m.pool_rows < m.options.shuffle_buffer) {
       m.pool.resize(static_cast<size_t>((m.pool_rows + 1) * m.width()));
