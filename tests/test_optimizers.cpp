@@ -271,3 +271,13 @@ TEST(Optimizer, ScheduleStepCountsInAdamBiasCorrection) {
   auto b = trajectory(scheduled, 1.f, {0.3f, -0.2f, 0.7f});
   for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i], b[i]);
 }
+
+TEST(OptimizerArg, SharedDerivedOptimizerIsKeptNotCopied) {
+  // compile(std::make_shared<Adam>(...)) hands over that very object, so a schedule set on it
+  // afterwards (or its state) is what the model uses.
+  auto adam = std::make_shared<myelin::optimizers::Adam>(0.01);
+  const myelin::OptimizerArg arg(adam);
+  EXPECT_EQ(arg.get().get(), adam.get());
+  adam->set_schedule(std::make_shared<myelin::schedules::CosineDecay>(0.01, 10));
+  EXPECT_TRUE(arg.get()->has_schedule());
+}

@@ -176,6 +176,10 @@ class OptimizerArg {
   template <class O, class = std::enable_if_t<std::is_base_of_v<Optimizer, std::decay_t<O>>>>
   OptimizerArg(O&& o) : ptr_(std::make_shared<std::decay_t<O>>(std::forward<O>(o))) {}
   OptimizerArg(std::shared_ptr<Optimizer> o) : ptr_(std::move(o)) {}
+  /// A shared optimizer of a derived type (`std::make_shared<optimizers::Adam>(1e-3)`), kept to set
+  /// a schedule or read its state later.
+  template <class O, class = std::enable_if_t<std::is_base_of_v<Optimizer, O>>>
+  OptimizerArg(std::shared_ptr<O> o) : ptr_(std::move(o)) {}
   const std::shared_ptr<Optimizer>& get() const { return ptr_; }
 
  private:
