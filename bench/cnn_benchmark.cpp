@@ -24,6 +24,7 @@
 
 #include "kernels/cpu/conv.hpp"
 #include "kernels/cpu/gemm.hpp"
+#include "users_models.hpp"
 #include "myelin/callbacks.hpp"
 #include "myelin/data/datasets.hpp"
 #include "myelin/layers/conv2d.hpp"
@@ -33,19 +34,15 @@
 #include "myelin/model.hpp"
 #include "myelin/optimizers.hpp"
 #include "myelin/threading.hpp"
+#include "timing.hpp"
 
 using namespace myelin;
-using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+using bench::Clock;
+using bench::median;
+using bench::seconds_since;
 
 template <class F>
 double median_ms(int reps, F f) {
@@ -69,19 +66,6 @@ std::shared_ptr<callbacks::LambdaCallback> epoch_timer(std::vector<double>& out)
   cb->epoch_begin = [start](int, const Logs&) { *start = Clock::now(); };
   cb->epoch_end = [&out, start](int, const Logs&) { out.push_back(seconds_since(*start)); };
   return cb;
-}
-
-Sequential make_cnn() {
-  return Sequential({
-      layers::Conv2D(32, {3, 3}, "relu", Shape{28, 28, 1}),
-      layers::MaxPooling2D({2, 2}),
-      layers::Conv2D(64, {3, 3}, "relu"),
-      layers::MaxPooling2D({2, 2}),
-      layers::Conv2D(64, {3, 3}, "relu"),
-      layers::Flatten(),
-      layers::Dense(64, "relu"),
-      layers::Dense(10, "softmax"),
-  });
 }
 
 // Forward as im2col (rows = output pixels, columns = kh*kw*c in the kernel's order) then one GEMM
@@ -173,7 +157,7 @@ int main(int argc, char** argv) {
   }
 
   // 1. Training.
-  Sequential model = make_cnn();
+  Sequential model = bench::users_cnn();
   model.compile(optimizers::Adam(1e-3), "sparse_categorical_crossentropy", {"accuracy"});
   std::vector<double> epoch_s;
   auto timer = epoch_timer(epoch_s);

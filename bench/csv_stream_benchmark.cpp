@@ -33,14 +33,15 @@
 #include "myelin/optimizers.hpp"
 #include "myelin/random.hpp"
 #include "myelin/threading.hpp"
+#include "timing.hpp"
 
 using namespace myelin;
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+using bench::Clock;
+using bench::seconds_since;
 
 [[noreturn]] void usage(const std::string& msg) {
   std::fprintf(stderr,

@@ -49,27 +49,18 @@
 #include "myelin/optimizers.hpp"
 #include "myelin/random.hpp"
 #include "myelin/threading.hpp"
+#include "users_models.hpp"
+#include "timing.hpp"
 
 using namespace myelin;
-using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
 namespace {
 
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-double mean(const std::vector<double>& v) {
-  double sum = 0;
-  for (double x : v) sum += x;
-  return v.empty() ? 0.0 : sum / double(v.size());
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0.0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+using bench::Clock;
+using bench::median;
+using bench::seconds_since;
+using bench::mean;
 
 [[noreturn]] void usage(const char* msg) {
   std::fprintf(stderr,
@@ -200,29 +191,6 @@ double read_ms_per_batch(data::Dataset& ds, int64_t rows) {
   return median(ms);
 }
 
-Sequential make_mlp(const Shape& input) {
-  set_random_seed(42);  // every way starts from the same weights
-  Sequential m({layers::Flatten(input), layers::Dense(32, "relu"), layers::Dense(10, "softmax")});
-  m.compile(optimizers::Adam(1e-3), "sparse_categorical_crossentropy", {"accuracy"});
-  return m;
-}
-
-Sequential make_cnn() {
-  set_random_seed(42);
-  Sequential m({
-      layers::Conv2D(32, {3, 3}, "relu", Shape{28, 28, 1}),
-      layers::MaxPooling2D({2, 2}),
-      layers::Conv2D(64, {3, 3}, "relu"),
-      layers::MaxPooling2D({2, 2}),
-      layers::Conv2D(64, {3, 3}, "relu"),
-      layers::Flatten(),
-      layers::Dense(64, "relu"),
-      layers::Dense(10, "softmax"),
-  });
-  m.compile(optimizers::Adam(1e-3), "sparse_categorical_crossentropy", {"accuracy"});
-  return m;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -265,8 +233,8 @@ int main(int argc, char** argv) {
     // 1. MLP.
     {
       const int64_t batch = 128;
-      Sequential in_memory = make_mlp(Shape{28, 28});
-      Sequential from_idx = make_mlp(Shape{28, 28});
+      Sequential in_memory = bench::seeded_and_compiled([] { return bench::users_mlp(Shape{28, 28}); });
+      Sequential from_idx = bench::seeded_and_compiled([] { return bench::users_mlp(Shape{28, 28}); });
       data::IdxDataset idx(images, labels);
       std::vector<Way> ways;
       ways.push_back({"in_memory", [&](int e, const std::vector<CallbackArg>& cbs) {
@@ -289,8 +257,8 @@ int main(int argc, char** argv) {
       t0 = Clock::now();
       write_csv(raw_x, y, csv);
       std::printf("csv_write_seconds=%.3f\ncsv_bytes=%lld\n", seconds_since(t0), (long long)fs::file_size(csv));
-      Sequential in_memory = make_mlp(Shape{784});
-      Sequential from_csv = make_mlp(Shape{784});
+      Sequential in_memory = bench::seeded_and_compiled([] { return bench::users_mlp(Shape{784}); });
+      Sequential from_csv = bench::seeded_and_compiled([] { return bench::users_mlp(Shape{784}); });
       // Unscaled, as the file holds the pixels: both ways train on the same numbers.
       const Tensor x_flat = raw_x.reshape({n, 784});
       data::CsvDataset ds(csv);
@@ -306,8 +274,8 @@ int main(int argc, char** argv) {
 
     // 2. CNN.
     if (cnn_epochs > 0) {
-      Sequential in_memory = make_cnn();
-      Sequential from_idx = make_cnn();
+      Sequential in_memory = bench::seeded_and_compiled(bench::users_cnn);
+      Sequential from_idx = bench::seeded_and_compiled(bench::users_cnn);
       const Tensor x4 = x.reshape({n, 28, 28, 1});
       data::IdxDataset idx(images, labels, {.add_channel = true});
       std::vector<Way> ways;

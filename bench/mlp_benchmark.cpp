@@ -29,19 +29,15 @@
 #include "myelin/optimizers.hpp"
 #include "myelin/random.hpp"
 #include "myelin/threading.hpp"
+#include "timing.hpp"
 
 using namespace myelin;
-using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+using bench::Clock;
+using bench::median;
+using bench::seconds_since;
 
 [[noreturn]] void usage(const char* msg) {
   std::fprintf(stderr, "mlp_benchmark: %s\nusage: mlp_benchmark [--threads N] [--epochs E] [--data DIR]\n", msg);

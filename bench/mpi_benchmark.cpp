@@ -37,26 +37,17 @@
 #include "myelin/optimizers.hpp"
 #include "myelin/random.hpp"
 #include "myelin/threading.hpp"
+#include "users_models.hpp"
+#include "timing.hpp"
 
 using namespace myelin;
-using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-double mean(const std::vector<double>& v) {
-  double sum = 0;
-  for (double x : v) sum += x;
-  return v.empty() ? 0.0 : sum / double(v.size());
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0.0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+using bench::Clock;
+using bench::median;
+using bench::seconds_since;
+using bench::mean;
 
 [[noreturn]] void usage(const char* msg) {
   if (distributed::is_primary())
@@ -128,29 +119,6 @@ void measure(const std::string& prefix, Sequential& model, const Tensor& x, cons
   report("%sallreduce_share_of_step=%.4f\n", p, median(ms) / (step * 1e3));
 }
 
-Sequential make_mlp() {
-  set_random_seed(42);
-  Sequential m({layers::Flatten(Shape{28, 28, 1}), layers::Dense(32, "relu"), layers::Dense(10, "softmax")});
-  m.compile(optimizers::Adam(1e-3), "sparse_categorical_crossentropy", {"accuracy"});
-  return m;
-}
-
-Sequential make_cnn() {
-  set_random_seed(42);
-  Sequential m({
-      layers::Conv2D(32, {3, 3}, "relu", Shape{28, 28, 1}),
-      layers::MaxPooling2D({2, 2}),
-      layers::Conv2D(64, {3, 3}, "relu"),
-      layers::MaxPooling2D({2, 2}),
-      layers::Conv2D(64, {3, 3}, "relu"),
-      layers::Flatten(),
-      layers::Dense(64, "relu"),
-      layers::Dense(10, "softmax"),
-  });
-  m.compile(optimizers::Adam(1e-3), "sparse_categorical_crossentropy", {"accuracy"});
-  return m;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -181,12 +149,12 @@ int main(int argc, char** argv) {
   try {
     const auto [train, test] = datasets::fashion_mnist(data_dir);
     {
-      Sequential mlp = make_mlp();
+      Sequential mlp = bench::seeded_and_compiled([] { return bench::users_mlp(Shape{28, 28, 1}); });
       measure("mlp_", mlp, train.x, train.y, batch_per_rank, global_batch, epochs);
     }
     if (cnn_epochs > 0) {
       const int64_t rows = std::min(cnn_rows, train.x.rows());
-      Sequential cnn = make_cnn();
+      Sequential cnn = bench::seeded_and_compiled(bench::users_cnn);
       measure("cnn_", cnn, train.x.rows(0, rows), train.y.rows(0, rows), batch_per_rank, global_batch, cnn_epochs);
     }
   } catch (const std::exception& e) {
