@@ -216,23 +216,31 @@ namespace {
 constexpr int64_t kSmallPatch = 16;
 
 // cols[p, (i*kw + j)*ic + c] = x at output position p's window element (i, j, c), zero in the padding.
+// One output row of one image per iteration, window offsets outermost: no division per position and,
+// for one channel, a plain store instead of a copy call (1.57 ms -> 0.3 ms for the CNN's first layer
+// at batch 128, bench/README.md).
 void im2col(const Conv2DGeometry& g, const float* x, float* cols) {
   const int64_t patch = g.kernel_h * g.kernel_w * g.in_c;
-  const int64_t positions = g.batch * g.out_h * g.out_w;
+  const int64_t rows = g.batch * g.out_h;
 #pragma omp parallel for schedule(static)
-  for (int64_t p = 0; p < positions; ++p) {
-    const int64_t b = p / (g.out_h * g.out_w), oh = (p / g.out_w) % g.out_h, ow = p % g.out_w;
-    float* c = cols + p * patch;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t b = r / g.out_h, oh = r % g.out_h;
+    float* row_cols = cols + r * g.out_w * patch;
     for (int64_t i = 0; i < g.kernel_h; ++i) {
       const int64_t ih = oh * g.stride_h - g.pad_top + i * g.dilation_h;
+      const bool row_inside = ih >= 0 && ih < g.in_h;
+      const float* x_row = row_inside ? x + (b * g.in_h + ih) * g.in_w * g.in_c : nullptr;
       for (int64_t j = 0; j < g.kernel_w; ++j) {
-        const int64_t iw = ow * g.stride_w - g.pad_left + j * g.dilation_w;
-        float* dst = c + (i * g.kernel_w + j) * g.in_c;
-        if (ih < 0 || ih >= g.in_h || iw < 0 || iw >= g.in_w) {
-          std::fill(dst, dst + g.in_c, 0.f);
-        } else {
-          const float* src = x + ((b * g.in_h + ih) * g.in_w + iw) * g.in_c;
-          std::copy(src, src + g.in_c, dst);
+        float* dst = row_cols + (i * g.kernel_w + j) * g.in_c;
+        for (int64_t ow = 0; ow < g.out_w; ++ow, dst += patch) {
+          const int64_t iw = ow * g.stride_w - g.pad_left + j * g.dilation_w;
+          if (!row_inside || iw < 0 || iw >= g.in_w) {
+            std::fill(dst, dst + g.in_c, 0.f);
+          } else if (g.in_c == 1) {
+            *dst = x_row[iw];
+          } else {
+            std::copy(x_row + iw * g.in_c, x_row + (iw + 1) * g.in_c, dst);
+          }
         }
       }
     }
