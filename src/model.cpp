@@ -214,9 +214,13 @@ void Sequential::ensure_built(const Tensor& x, const char* what) {
   if (x.ndim() < 2 || x.rows() == 0)
     throw ShapeError(std::string(what) + ": x must have a batch dimension and at least one row, got shape " +
                      shape_to_string(x.shape()));
-  if (!built_) build(layers_.empty() || layers_[0]->declared_input_shape()
-                         ? std::nullopt
-                         : std::optional<Shape>(Shape(x.shape().begin() + 1, x.shape().end())));
+  if (!built_) build_for_data(Shape(x.shape().begin() + 1, x.shape().end()));  // no Shape once built: steps allocate nothing
+}
+
+void Sequential::build_for_data(const Shape& sample_shape) {
+  // A declared input shape wins; otherwise the data's rows say what the model takes.
+  if (!built_) build(layers_.empty() || layers_[0]->declared_input_shape() ? std::nullopt
+                                                                          : std::optional<Shape>(sample_shape));
 }
 
 void Sequential::check_input_shape(const Tensor& x, const char* what) const {
@@ -610,9 +614,7 @@ Tensor Sequential::predict(const Tensor& x, int batch_size) {
 Tensor Sequential::predict(data::Dataset& data, int batch_size) {
   if (batch_size <= 0) throw ValueError("predict: batch_size must be positive");
   std::lock_guard<std::mutex> lock(*inference_mutex_);
-  if (!built_) build(layers_.empty() || layers_[0]->declared_input_shape() ? std::nullopt
-                                                                          : std::optional<Shape>(data.x_shape()));
-  check_dataset_shape(data, "predict");
+  check_dataset(data, "predict");
   // Every rank predicts every row: predictions are this process's to keep.
   DatasetPrefetcher reader(data, batch_size, /*background=*/true);
   reader.start_epoch(0, /*shuffle=*/false);
@@ -629,17 +631,12 @@ Tensor Sequential::predict(data::Dataset& data, int batch_size) {
   return result;
 }
 
-void Sequential::check_dataset_shape(const data::Dataset& data, const char* what) const {
+void Sequential::check_dataset(const data::Dataset& data, const char* what) {
+  build_for_data(data.x_shape());
   const Shape xs = data.x_shape();
   if (xs != input_shape_)
     throw ShapeError(std::string(what) + ": the dataset's rows have shape " + shape_to_string(with_batch(-1, xs), true) +
                      " but the model expects " + shape_to_string(with_batch(-1, input_shape_), true));
-}
-
-void Sequential::check_dataset(const data::Dataset& data, const char* what) {
-  if (!built_) build(layers_.empty() || layers_[0]->declared_input_shape() ? std::nullopt
-                                                                          : std::optional<Shape>(data.x_shape()));
-  check_dataset_shape(data, what);
 }
 
 void Sequential::check_batch(const Tensor& x, const Tensor& y, int epoch, int64_t step) const {

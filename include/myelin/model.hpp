@@ -162,11 +162,11 @@ class Sequential {
   int64_t forward_flops_per_sample() const;
   void check_compiled(const char* what) const;
   void ensure_built(const Tensor& x, const char* what);
+  void build_for_data(const Shape& sample_shape);
   void check_input_shape(const Tensor& x, const char* what) const;
   void check_inputs(const Tensor& x, const char* what) const;  // shape, and every value finite
   void check_data(const Tensor& x, const Tensor& y, const char* what);
   void check_dataset(const data::Dataset& data, const char* what);
-  void check_dataset_shape(const data::Dataset& data, const char* what) const;
   void check_batch(const Tensor& x, const Tensor& y, int epoch, int64_t step) const;
   void check_fit_options(const FitOptions& options) const;
   void check_same_rows_on_every_rank(int64_t rows, const char* what) const;
