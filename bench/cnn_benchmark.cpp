@@ -12,7 +12,8 @@
 // 4. The three convolutions alone, forward + backward at batch 128, in the kernel's two layouts
 //    (plain NHWC for the primitives, or their own blocked layouts with conversions at the edges),
 //    and the forward as im2col + one GEMM, the textbook alternative.
-// 5. Peak resident memory (getrusage).
+// 5. Per layer at batch 1 (inference): forward microseconds, median of 200.
+// 6. Peak resident memory (getrusage).
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -220,6 +221,23 @@ int main(int argc, char** argv) {
         std::printf("layer_%s_gflops=%.1f\nlayer_%s_fraction_of_gemm_ceiling=%.3f\n", l.name().c_str(), gflops,
                     l.name().c_str(), gflops / ceiling_gflops);
       }
+    }
+  }
+
+  // 5. Per layer at batch 1, inference: where the latency goes (median of 200 calls, microseconds).
+  {
+    const Tensor x = test.x.rows(0, 1).clone();
+    const auto& ls = model.layers();
+    std::vector<const Tensor*> inputs(ls.size());
+    const Tensor* h = &x;
+    for (size_t i = 0; i < ls.size(); ++i) {
+      inputs[i] = h;
+      h = &ls[i]->forward(*h, false);
+    }
+    for (size_t i = 0; i < ls.size(); ++i) {
+      Layer& l = *ls[i];
+      const double us = 1e3 * median_ms(200, [&] { l.forward(*inputs[i], false); });
+      std::printf("layer_%s_b1_us=%.2f\n", l.name().c_str(), us);
     }
   }
 

@@ -63,13 +63,16 @@ RefFile read_ref(const fs::path& path) {
   return out;
 }
 
-void expect_close(const Tensor& actual, const RefTensor& ref, const std::string& what) {
+// Each entry within 1e-4 of its own size (of 1% of the tensor's largest for entries near zero), or,
+// with `of_largest`, within 1e-4 of the tensor's largest entry: Winograd's rounding error scales
+// with the sum's terms, not with its result (layers::set_winograd_convolutions).
+void expect_close(const Tensor& actual, const RefTensor& ref, const std::string& what, bool of_largest = false) {
   ASSERT_EQ(actual.shape(), ref.shape) << what;
   double scale = 0;
   for (double r : ref.values) scale = std::max(scale, std::abs(r));
   int bad = 0;
   for (size_t i = 0; i < ref.values.size(); ++i) {
-    const double tol = 1e-4 * std::max(std::abs(ref.values[i]), 1e-2 * scale);
+    const double tol = 1e-4 * std::max(std::abs(ref.values[i]), (of_largest ? 1.0 : 1e-2) * scale);
     const double err = std::abs(double(actual[int64_t(i)]) - ref.values[i]);
     if (!(err <= tol) && ++bad <= 5)
       ADD_FAILURE() << what << "[" << i << "]: myelin " << actual[int64_t(i)] << ", torch " << ref.values[i]
@@ -106,11 +109,11 @@ class PyTorchConv : public ::testing::Test {
   }
 
   // Forward with training=true, then backward of the upstream gradient w.
-  static void check_layer(Layer& layer, const RefFile& ref, const std::string& what) {
+  static void check_layer(Layer& layer, const RefFile& ref, const std::string& what, bool of_largest = false) {
     const Tensor x = ref.at("x").to_tensor();
     const Tensor& y = layer.forward(x, true);
-    expect_close(y, ref.at("y"), what + " forward");
-    expect_close(layer.backward(ref.at("w").to_tensor()), ref.at("dx"), what + " input gradient");
+    expect_close(y, ref.at("y"), what + " forward", of_largest);
+    expect_close(layer.backward(ref.at("w").to_tensor()), ref.at("dx"), what + " input gradient", of_largest);
   }
 
   static inline std::string skip_reason_;
@@ -124,6 +127,7 @@ struct ConvSpec {
   Size2 kernel;
   Conv2DOptions opts;
   const char* activation;
+  bool winograd_shape = false;  // run twice: Winograd allowed, then forbidden
 };
 
 TEST_F(PyTorchConv, Conv2DForwardAndGradients) {
@@ -133,21 +137,30 @@ TEST_F(PyTorchConv, Conv2DForwardAndGradients) {
       {"conv_one_channel_same_dilated", 3, {3, 2}, {.padding = "same", .dilation_rate = 2}, "tanh"},
       {"conv_many_channels_stride21", 20, {3, 3}, {.strides = {2, 1}, .use_bias = false}, "linear"},
       {"conv_same_4x4_stride3", 4, {4, 4}, {.strides = 3, .padding = "same"}, "relu"},
+      {"conv_winograd_valid_relu", 32, {3, 3}, {}, "relu", true},
+      {"conv_winograd_same", 16, {3, 3}, {.padding = "same", .use_bias = false}, "linear", true},
   };
   for (const auto& s : specs) {
-    SCOPED_TRACE(s.file);
-    const RefFile ref = load(s.file);
-    const Shape x_shape = ref.at("x").shape;
-    Conv2D layer(s.filters, s.kernel, s.activation, s.opts);
-    Rng rng(0);
-    layer.build({x_shape[1], x_shape[2], x_shape[3]}, rng);
-    layer.kernel().copy_from(ref.at("kernel").to_tensor());
-    if (s.opts.use_bias) layer.bias().copy_from(ref.at("bias").to_tensor());
-    check_layer(layer, ref, s.file);
-    auto p = layer.params();
-    expect_close(*p[0].grad, ref.at("dkernel"), std::string(s.file) + " kernel gradient");
-    if (s.opts.use_bias) expect_close(*p[1].grad, ref.at("dbias"), std::string(s.file) + " bias gradient");
+    for (const bool winograd : {true, false}) {
+      if (!winograd && !s.winograd_shape) continue;
+      const std::string what = std::string(s.file) + (s.winograd_shape ? (winograd ? " (Winograd)" : " (direct)") : "");
+      SCOPED_TRACE(what);
+      set_winograd_convolutions(winograd);
+      const RefFile ref = load(s.file);
+      const Shape x_shape = ref.at("x").shape;
+      Conv2D layer(s.filters, s.kernel, s.activation, s.opts);
+      Rng rng(0);
+      layer.build({x_shape[1], x_shape[2], x_shape[3]}, rng);
+      layer.kernel().copy_from(ref.at("kernel").to_tensor());
+      if (s.opts.use_bias) layer.bias().copy_from(ref.at("bias").to_tensor());
+      const bool of_largest = s.winograd_shape && winograd;
+      check_layer(layer, ref, what, of_largest);
+      auto p = layer.params();
+      expect_close(*p[0].grad, ref.at("dkernel"), what + " kernel gradient", of_largest);
+      if (s.opts.use_bias) expect_close(*p[1].grad, ref.at("dbias"), what + " bias gradient", of_largest);
+    }
   }
+  set_winograd_convolutions(true);
 }
 
 TEST_F(PyTorchConv, PoolingForwardAndGradients) {

@@ -132,6 +132,9 @@ std::vector<Param> Conv2D::params() {
   return p;
 }
 
+void set_winograd_convolutions(bool allowed) { kernels::set_winograd_allowed(allowed); }
+bool winograd_convolutions() { return kernels::winograd_allowed(); }
+
 nlohmann::json Conv2D::get_config() const {
   nlohmann::json c = Layer::get_config();
   c["filters"] = filters_;

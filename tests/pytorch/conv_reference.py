@@ -185,6 +185,10 @@ def main():
         ("conv_one_channel_same_dilated", 2, 9, 6, 1, 3, 3, 2, 1, 1, 2, 2, True, "tanh", True),
         ("conv_many_channels_stride21", 2, 6, 5, 24, 20, 3, 3, 2, 1, 1, 1, False, "linear", False),
         ("conv_same_4x4_stride3", 2, 10, 11, 3, 4, 4, 4, 3, 3, 1, 1, True, "relu", True),
+        # Shapes myelin runs with oneDNN's Winograd kernel (3x3, stride 1, 16-channel blocks,
+        # batch >= 16, >= 64 output positions).
+        ("conv_winograd_valid_relu", 16, 12, 10, 16, 32, 3, 3, 1, 1, 1, 1, False, "relu", True),
+        ("conv_winograd_same", 16, 9, 11, 32, 16, 3, 3, 1, 1, 1, 1, True, "linear", False),
     ]
     for case in conv_cases:
         conv_case(gen, os.path.join(outdir, case[0] + ".txt"), *case[1:])

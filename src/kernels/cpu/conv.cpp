@@ -1,6 +1,8 @@
 #include "kernels/cpu/conv.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <tuple>
 #include <map>
 #include <unordered_map>
 #include <oneapi/dnnl/dnnl.hpp>
@@ -37,6 +39,21 @@ dnnl::engine& engine() {
   static dnnl::engine e(dnnl::engine::kind::cpu, 0);
   return e;
 }
+// oneDNN's Winograd kernel computes 4x4 output tiles of 3x3 windows (stride 1, no dilation) on
+// channels in blocks of 16. On the CNN's second convolution (13x13x32 -> 11x11x64, batch 128) it
+// ran forward and backward in 6.4 ms against 8.1-8.7 ms for the direct kernel, conversions to and
+// from its layout included; with few output positions (the third convolution's 3x3) the tiles are
+// mostly padding and the direct kernel wins, and below batch 16 the per-call transforms of the
+// weights cost more than the tiles save (1 image: 79 us against 33 us for the direct kernel;
+// bench/README.md, "Winograd").
+std::atomic<bool> g_winograd_allowed{true};
+constexpr int64_t kWinogradMinOutput = 64;
+constexpr int64_t kWinogradMinBatch = 16;
+bool winograd_suits(const Conv2DGeometry& g) {
+  return g.batch >= kWinogradMinBatch && g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 &&
+         g.dilation_w == 1 && g.in_c % 16 == 0 && g.out_c % 16 == 0 && g.out_h * g.out_w >= kWinogradMinOutput;
+}
+
 dnnl::stream& stream() {
   static dnnl::stream s(engine());
   return s;
@@ -80,6 +97,9 @@ struct Entry {
   Port x, w, y;
   memory b;
   bool has_bias = false;
+  // Winograd F(4x4, 3x3) on oneDNN's blocked layout, the data converted at the edges; otherwise
+  // the direct algorithm on the kernel's layout.
+  bool winograd = false;
 
   bool backward_made = false;
   dnnl::convolution_backward_weights::primitive_desc bww_pd;
@@ -95,11 +115,17 @@ struct Entry {
 
 struct Conv2DKernel::Impl {
   Conv2DLayout layout;
-  std::map<std::pair<int64_t, bool>, Entry> entries;
+  std::map<std::tuple<int64_t, bool, bool>, Entry> entries;  // by batch size, relu, Winograd allowed
   std::vector<float> cols;  // im2col buffer for the small-patch weight gradient
 
-  memory::desc data_md(int64_t n, int64_t h, int64_t w, int64_t c, bool user) const {
-    return memory::desc({n, c, h, w}, memory::data_type::f32, user || layout == Conv2DLayout::Nhwc ? tag::nhwc : tag::any);
+  // The caller's NHWC memory (user), or what the primitive may choose (its blocked layouts for
+  // Winograd and for Conv2DLayout::Blocked).
+  memory::desc data_md(int64_t n, int64_t h, int64_t w, int64_t c, bool user, bool winograd = false) const {
+    const bool any = !user && (winograd || layout == Conv2DLayout::Blocked);
+    return memory::desc({n, c, h, w}, memory::data_type::f32, any ? tag::any : tag::nhwc);
+  }
+  static dnnl::algorithm algorithm(const Entry& e) {
+    return e.winograd ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_direct;
   }
   static memory::desc weights_md(const Conv2DGeometry& g, bool user) {
     return memory::desc({g.out_c, g.in_c, g.kernel_h, g.kernel_w}, memory::data_type::f32, user ? tag::hwio : tag::any);
@@ -110,20 +136,34 @@ struct Conv2DKernel::Impl {
   static memory::dims pad_r(const Conv2DGeometry& g) { return {g.pad_bottom, g.pad_right}; }
 
   Entry& entry(const Conv2DGeometry& g, bool relu, bool has_bias) {
-    auto key = std::make_pair(g.batch, relu);
+    const bool allowed = winograd_allowed();
+    auto key = std::make_tuple(g.batch, relu, allowed);
     auto it = entries.find(key);
     if (it != entries.end()) return it->second;
     Entry e;
     e.has_bias = has_bias;
-    const auto x_md = data_md(g.batch, g.in_h, g.in_w, g.in_c, false);
-    const auto y_md = data_md(g.batch, g.out_h, g.out_w, g.out_c, false);
+    e.winograd = allowed && layout == Conv2DLayout::Nhwc && winograd_suits(g);
+    try {
+      make_forward(g, relu, e);
+    } catch (const dnnl::error&) {
+      if (!e.winograd) throw;
+      e.winograd = false;  // this oneDNN build or CPU has no Winograd kernel for it: the direct one
+      make_forward(g, relu, e);
+    }
+    return entries.emplace(key, std::move(e)).first->second;
+  }
+
+  void make_forward(const Conv2DGeometry& g, bool relu, Entry& e) const {
+    const bool has_bias = e.has_bias;
+    const auto x_md = data_md(g.batch, g.in_h, g.in_w, g.in_c, false, e.winograd);
+    const auto y_md = data_md(g.batch, g.out_h, g.out_w, g.out_c, false, e.winograd);
     const memory::desc b_md({g.out_c}, memory::data_type::f32, tag::x);
-    auto d = has_bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
-                                                        dnnl::algorithm::convolution_direct, x_md, weights_md(g, false),
-                                                        b_md, y_md, strides(g), dilates(g), pad_l(g), pad_r(g))
-                      : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
-                                                        dnnl::algorithm::convolution_direct, x_md, weights_md(g, false),
-                                                        y_md, strides(g), dilates(g), pad_l(g), pad_r(g));
+    auto d = has_bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algorithm(e), x_md,
+                                                        weights_md(g, false), b_md, y_md, strides(g), dilates(g),
+                                                        pad_l(g), pad_r(g))
+                      : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algorithm(e), x_md,
+                                                        weights_md(g, false), y_md, strides(g), dilates(g), pad_l(g),
+                                                        pad_r(g));
     dnnl::primitive_attr attr;
     if (relu) {
       dnnl::post_ops po;
@@ -140,22 +180,21 @@ struct Conv2DKernel::Impl {
       e.b = memory(b_md, engine(), DNNL_MEMORY_NONE);
       e.fwd_args[DNNL_ARG_BIAS] = e.b;
     }
-    return entries.emplace(key, std::move(e)).first->second;
   }
 
   void make_backward(const Conv2DGeometry& g, Entry& e) {
-    const auto x_md = data_md(g.batch, g.in_h, g.in_w, g.in_c, false);
-    const auto y_md = data_md(g.batch, g.out_h, g.out_w, g.out_c, false);
+    const auto x_md = data_md(g.batch, g.in_h, g.in_w, g.in_c, false, e.winograd);
+    const auto y_md = data_md(g.batch, g.out_h, g.out_w, g.out_c, false, e.winograd);
     const memory::desc b_md({g.out_c}, memory::data_type::f32, tag::x);
-    auto dw = e.has_bias ? dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, x_md,
+    auto dw = e.has_bias ? dnnl::convolution_backward_weights::desc(algorithm(e), x_md,
                                                                     weights_md(g, false), b_md, y_md, strides(g),
                                                                     dilates(g), pad_l(g), pad_r(g))
-                         : dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, x_md,
+                         : dnnl::convolution_backward_weights::desc(algorithm(e), x_md,
                                                                     weights_md(g, false), y_md, strides(g), dilates(g),
                                                                     pad_l(g), pad_r(g));
     e.bww_pd = dnnl::convolution_backward_weights::primitive_desc(dw, engine(), e.fwd_pd);
     e.bww = dnnl::convolution_backward_weights(e.bww_pd);
-    auto dd = dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, x_md, weights_md(g, false),
+    auto dd = dnnl::convolution_backward_data::desc(algorithm(e), x_md, weights_md(g, false),
                                                     y_md, strides(g), dilates(g), pad_l(g), pad_r(g));
     e.bwd_pd = dnnl::convolution_backward_data::primitive_desc(dd, engine(), e.fwd_pd);
     e.bwd = dnnl::convolution_backward_data(e.bwd_pd);
@@ -187,6 +226,9 @@ struct Conv2DKernel::Impl {
   Entry* last = nullptr;
 };
 
+void set_winograd_allowed(bool allowed) { g_winograd_allowed = allowed; }
+bool winograd_allowed() { return g_winograd_allowed; }
+
 Conv2DKernel::Conv2DKernel(Conv2DLayout layout) : impl_(std::make_unique<Impl>()) { impl_->layout = layout; }
 Conv2DKernel::~Conv2DKernel() = default;
 Conv2DKernel::Conv2DKernel(Conv2DKernel&&) noexcept = default;
@@ -214,6 +256,9 @@ namespace {
 // primitive slow: 2.9 ms for the CNN's first layer at batch 128, against 0.4 ms as im2col + one
 // GEMM (bench/README.md, "First convolution's weight gradient").
 constexpr int64_t kSmallPatch = 16;
+// Few output positions (the CNN's third convolution: 3x3 of them) make it slow too: 1.97 -> 1.36 ms
+// for that layer's backward at batch 128 as im2col + GEMM; with 11x11 positions the primitive wins.
+constexpr int64_t kSmallOutput = 16;
 
 // cols[p, (i*kw + j)*ic + c] = x at output position p's window element (i, j, c), zero in the padding.
 // One output row of one image per iteration, window offsets outermost: no division per position and,
@@ -255,27 +300,31 @@ void Conv2DKernel::backward(const Conv2DGeometry& g, const float* x, const float
     if (!ep) throw Error("Conv2DKernel::backward called before forward");
     Entry& e = *ep;
     const int64_t patch = g.kernel_h * g.kernel_w * g.in_c;
-    if (patch <= kSmallPatch && !dx && impl_->layout == Conv2DLayout::Nhwc) {
+    const bool by_gemm = impl_->layout == Conv2DLayout::Nhwc && !e.winograd &&
+                         (patch <= kSmallPatch || g.out_h * g.out_w <= kSmallOutput);
+    if (!by_gemm || dx) {
+      if (!e.backward_made) impl_->make_backward(g, e);
+    }
+    if (by_gemm) {
       // dkernel[patch, out_c] = cols^T . dy, in Keras's {kh, kw, in_c, out_c} order; dbias = column sums of dy.
       const int64_t positions = g.batch * g.out_h * g.out_w;
       impl_->cols.resize(size_t(positions * patch));
       im2col(g, x, impl_->cols.data());
       gemm(true, false, patch, g.out_c, positions, 1.f, impl_->cols.data(), patch, dy, g.out_c, 0.f, dkernel, g.out_c);
       if (e.has_bias) column_sums(dy, dbias, positions, g.out_c);
-      return;
+    } else {
+      // Weights' gradient (and the bias's, the sum of dy over batch and positions).
+      if (!e.bww_x_is_fwd_x) e.bww_x.bind_input(x);
+      e.bww_dy.bind_input(dy);
+      e.bww_dw.bind_output(dkernel);
+      if (e.has_bias) e.db.set_data_handle(dbias);
+      e.bww.execute(stream(), e.bww_args);
+      e.bww_dw.finish_output();
     }
-    if (!e.backward_made) impl_->make_backward(g, e);
-
-    // Weights' gradient (and the bias's, the sum of dy over batch and positions).
-    if (!e.bww_x_is_fwd_x) e.bww_x.bind_input(x);
-    e.bww_dy.bind_input(dy);
-    e.bww_dw.bind_output(dkernel);
-    if (e.has_bias) e.db.set_data_handle(dbias);
-    e.bww.execute(stream(), e.bww_args);
-    e.bww_dw.finish_output();
 
     if (dx) {
       if (!e.bwd_dy_is_bww_dy) e.bwd_dy.bind_input(dy);
+      else if (by_gemm) e.bww_dy.bind_input(dy);  // the weight-gradient primitive did not bind it
       e.bwd_w.bind_input(kernel);
       e.bwd_dx.bind_output(dx);
       e.bwd.execute(stream(), e.bwd_args);

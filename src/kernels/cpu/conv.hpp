@@ -39,6 +39,10 @@ AxisGeometry conv_axis(int64_t in, int64_t kernel, int64_t stride, int64_t dilat
 
 enum class Conv2DLayout { Nhwc, Blocked };
 
+/// Allows or forbids Winograd for the primitives made from now on (layers::set_winograd_convolutions).
+void set_winograd_allowed(bool allowed);
+bool winograd_allowed();
+
 class Conv2DKernel {
  public:
   explicit Conv2DKernel(Conv2DLayout layout = Conv2DLayout::Nhwc);
