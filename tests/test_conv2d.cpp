@@ -313,3 +313,21 @@ TEST(Conv2D, SmallPatchWeightGradientMatchesThePrimitive) {
             << a[p].name << "[" << i << "] for input " << shape_to_string(c.in);
   }
 }
+
+// The kernel keeps its converted weights while they stay the same bit for bit; any change, made
+// in place through kernel() between two inference calls with no training step, must be seen.
+TEST(Conv2D, WeightsChangedInPlaceBetweenInferenceCallsAreSeen) {
+  Rng rng(5);
+  Conv2D layer(64, {3, 3}, "relu");
+  layer.build({13, 13, 32}, rng);  // the CNN's second convolution: oneDNN converts its weights
+  const Tensor x = random_tensor({1, 13, 13, 32}, rng, -1, 1);
+  const Tensor before = layer.forward(x, false).clone();
+  EXPECT_TRUE(gradients_close(layer.forward(x, false), before, 0, 0));  // cached weights: same result
+  for (int64_t i = 0; i < layer.kernel().size(); i += 7) layer.kernel()[i] *= -1.5f;
+  const Tensor& after = layer.forward(x, false);
+  const Tensor want = reference_conv(x, layer.kernel(), &layer.bias(), 1, 1, 1, 1, false);
+  Tensor want_relu = want.clone();
+  for (int64_t i = 0; i < want_relu.size(); ++i) want_relu[i] = std::max(want_relu[i], 0.f);
+  EXPECT_FALSE(gradients_close(after, before, 1e-3, 1e-3));
+  EXPECT_TRUE(gradients_close(after, want_relu, 1e-5, 1e-5));
+}

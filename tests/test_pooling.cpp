@@ -183,3 +183,23 @@ TEST(Pooling, BadArgumentsAndShapesAreRefused) {
     EXPECT_NE(msg.find("max_pooling2d"), std::string::npos) << msg;
   }
 }
+
+// Inference skips recording the winners; its output is the training forward's, and a backward
+// without a training forward is refused with the layer's name rather than reading stale positions.
+TEST(Pooling, MaxInferenceMatchesTrainingAndBackwardNeedsTraining) {
+  Rng rng(4);
+  MaxPooling2D layer({2, 2});
+  layer.build({9, 7, 5}, rng);
+  const Tensor x = distinct_tensor({3, 9, 7, 5}, rng);
+  const Tensor trained = layer.forward(x, true).clone();
+  const Tensor& inferred = layer.forward(x, false);
+  ASSERT_EQ(inferred.shape(), trained.shape());
+  for (int64_t i = 0; i < trained.size(); ++i) ASSERT_EQ(inferred[i], trained[i]) << i;
+  try {
+    layer.backward(trained);
+    FAIL() << "backward after an inference forward was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(layer.name()), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("training=true"), std::string::npos) << e.what();
+  }
+}

@@ -69,16 +69,19 @@ MaxPooling2D::MaxPooling2D(Size2 pool_size, std::optional<Size2> strides, std::s
                            std::optional<Shape> input_shape)
     : Pooling2D(pool_size, strides, std::move(padding), std::move(input_shape)) {}
 
-const Tensor& MaxPooling2D::forward(const Tensor& x, bool) {
+const Tensor& MaxPooling2D::forward(const Tensor& x, bool training) {
   shape_buf_ = {x.rows(), out_h_, out_w_, channels_};
   in_shape_buf_ = x.shape();
   y_.resize(shape_buf_);
-  argmax_.resize(y_.size());  // within capacity after the first batch: no allocation
-  kernels::max_pool_forward(MYELIN_POOL_GEOMETRY(x.rows()), x.data(), y_.data(), argmax_.data());
+  // Inference needs no winners' positions: skipping them saves a write as large as the output.
+  if (training) argmax_.resize(y_.size());  // within capacity after the first batch: no allocation
+  kernels::max_pool_forward(MYELIN_POOL_GEOMETRY(x.rows()), x.data(), y_.data(), training ? argmax_.data() : nullptr);
+  argmax_ready_ = training;
   return y_;
 }
 
 const Tensor& MaxPooling2D::backward(const Tensor& dy) {
+  if (!argmax_ready_) throw Error("layer '" + name() + "': backward needs a forward pass with training=true first");
   dx_.resize(in_shape_buf_);
   kernels::max_pool_backward(MYELIN_POOL_GEOMETRY(dy.rows()), dy.data(), argmax_.data(), dx_.data());
   return dx_;

@@ -37,24 +37,32 @@ void max_pool_forward(const Pool2DGeometry& g, const float* x, float* y, int32_t
     for (int64_t i = 0; i < g.out_h; ++i)
       for (int64_t j = 0; j < g.out_w; ++j) {
         float* yr = y + n * out_size + (i * g.out_w + j) * C;
-        int32_t* ar = argmax + n * out_size + (i * g.out_w + j) * C;
+        int32_t* ar = argmax ? argmax + n * out_size + (i * g.out_w + j) * C : nullptr;
         // Windows always hold at least one pixel of the image; the first one starts the maximum.
         const Window w = window(g, i, j);
         const int32_t first = static_cast<int32_t>((w.r0 * g.in_w + w.c0) * C);
-        for (int64_t k = 0; k < C; ++k) {
-          yr[k] = xs[first + k];
-          ar[k] = first + static_cast<int32_t>(k);
+        std::copy(xs + first, xs + first + C, yr);
+        if (ar) {
+          for (int64_t k = 0; k < C; ++k) ar[k] = first + static_cast<int32_t>(k);
         }
         for (int64_t r = w.r0; r < w.r1; ++r)
           for (int64_t c = (r == w.r0 ? w.c0 + 1 : w.c0); c < w.c1; ++c) {
             const int32_t base = static_cast<int32_t>((r * g.in_w + c) * C);
             const float* xr = xs + base;
-            // Strictly greater: the first maximum in scan order wins a tie.
-            for (int64_t k = 0; k < C; ++k)
-              if (xr[k] > yr[k]) {
-                yr[k] = xr[k];
-                ar[k] = base + static_cast<int32_t>(k);
+            // Strictly greater: the first maximum in scan order wins a tie (and a NaN never does).
+            // Selects rather than branches, so the channels vectorise: the CNN's first pooling
+            // forward took 0.38 ms at batch 128 with a branch per channel (bench/README.md).
+            if (ar) {
+#pragma omp simd
+              for (int64_t k = 0; k < C; ++k) {
+                const bool gt = xr[k] > yr[k];
+                yr[k] = gt ? xr[k] : yr[k];
+                ar[k] = gt ? base + static_cast<int32_t>(k) : ar[k];
               }
+            } else {
+#pragma omp simd
+              for (int64_t k = 0; k < C; ++k) yr[k] = xr[k] > yr[k] ? xr[k] : yr[k];
+            }
           }
       }
   });

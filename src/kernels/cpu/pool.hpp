@@ -18,7 +18,8 @@ struct Pool2DGeometry {
   int64_t pad_top = 0, pad_left = 0;
 };
 
-/// y = max over each window; argmax[i] = offset of the winning input within its sample (for backward).
+/// y = max over each window; argmax[i] = offset of the winning input within its sample (for
+/// backward), skipped when argmax is null (inference).
 void max_pool_forward(const Pool2DGeometry& g, const float* x, float* y, int32_t* argmax);
 /// dx = 0, then dx[argmax] += dy (ties go to the first maximum, as TensorFlow).
 void max_pool_backward(const Pool2DGeometry& g, const float* dy, const int32_t* argmax, float* dx);
