@@ -175,6 +175,16 @@ void Sequential::build(std::optional<Shape> input_shape) {
       if (p.trainable && p.grad) layer_grads_[i].push_back(p.grad);
   built_ = true;
   prepare_head();
+  // A relu output feeding a max pooling: the pooling's backward masks, the relu's pass is skipped.
+  for (auto& l : layers_) {
+    l->set_relu_masked_by_next(false);
+    l->set_mask_nonpositive_input(false);
+  }
+  for (size_t i = 0; i + 1 < layers_.size(); ++i)
+    if (layers_[i]->output_is_relu() && layers_[i + 1]->can_mask_nonpositive_input()) {
+      layers_[i]->set_relu_masked_by_next(true);
+      layers_[i + 1]->set_mask_nonpositive_input(true);
+    }
 }
 
 void Sequential::compile(OptimizerArg optimizer, LossArg loss, std::vector<MetricArg> metrics) {

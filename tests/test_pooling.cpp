@@ -203,3 +203,22 @@ TEST(Pooling, MaxInferenceMatchesTrainingAndBackwardNeedsTraining) {
     EXPECT_NE(std::string(e.what()).find("training=true"), std::string::npos) << e.what();
   }
 }
+
+// Below a relu, the pooling masks for it: a window whose maximum is 0 (every input clipped by the
+// relu) passes no gradient, one with a positive maximum passes it to that maximum, as relu then
+// pooling would. Sequential sets this for a Conv2D(relu) -> MaxPooling2D pair.
+TEST(Pooling, MaxBackwardMasksForTheReluBelow) {
+  Rng rng(0);
+  // Relu outputs: windows (stride 2) {0,0,0,0}, {0,2,0,0}, {0,0,0,0}, {1,0,0,3}.
+  const Tensor x({1, 4, 4, 1}, {0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 3});
+  MaxPooling2D mp(2, 2);
+  mp.build({4, 4, 1}, rng);
+  mp.set_mask_nonpositive_input(true);
+  mp.forward(x, true);
+  EXPECT_EQ(mp.backward(Tensor({1, 2, 2, 1}, {10, 20, 30, 40})).to_vector(),
+            (std::vector<float>{0, 0, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 40}));
+  mp.set_mask_nonpositive_input(false);  // alone, the first zero of an all-zero window takes it
+  mp.forward(x, true);
+  EXPECT_EQ(mp.backward(Tensor({1, 2, 2, 1}, {10, 20, 30, 40})).to_vector(),
+            (std::vector<float>{10, 0, 0, 20, 0, 0, 0, 0, 30, 0, 0, 0, 0, 0, 0, 40}));
+}

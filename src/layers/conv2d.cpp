@@ -109,7 +109,8 @@ const Tensor& Conv2D::backward(const Tensor& dy) {
                             options_.strides.w, options_.dilation_rate.h, options_.dilation_rate.w,
                             pad_top_,  pad_bottom_,  pad_left_,   pad_right_};
   const float* dz = dy.data();
-  if (act_ != ActivationKind::Linear) {
+  const bool masked_above = act_ == ActivationKind::ReLU && relu_masked_by_next_;
+  if (act_ != ActivationKind::Linear && !masked_above) {
     dz_.resize(dy.shape());
     kernels::activation_backward(act_, dy.data(), y_.data(), z_.data(), dz_.data(), dy.size() / filters_, filters_);
     dz = dz_.data();

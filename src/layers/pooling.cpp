@@ -83,7 +83,8 @@ const Tensor& MaxPooling2D::forward(const Tensor& x, bool training) {
 const Tensor& MaxPooling2D::backward(const Tensor& dy) {
   if (!argmax_ready_) throw Error("layer '" + name() + "': backward needs a forward pass with training=true first");
   dx_.resize(in_shape_buf_);
-  kernels::max_pool_backward(MYELIN_POOL_GEOMETRY(dy.rows()), dy.data(), argmax_.data(), dx_.data());
+  kernels::max_pool_backward(MYELIN_POOL_GEOMETRY(dy.rows()), dy.data(), argmax_.data(), dx_.data(),
+                             mask_nonpositive_input_ ? y_.data() : nullptr);
   return dx_;
 }
 

@@ -69,6 +69,7 @@ class Conv2D : public Layer {
   const Conv2DOptions& options() const { return options_; }
   Tensor& kernel() { return kernel_; }
   Tensor& bias() { return bias_; }
+  bool output_is_relu() const override { return activation_ == ActivationKind::ReLU && !output_logits_; }
 
  private:
   static Conv2DOptions options_with_shape(Shape s) {

@@ -83,12 +83,24 @@ class Layer {
   /// Whether backward() must compute d(loss)/d(input): false for the first layer of a model.
   void set_needs_input_grad(bool v) { needs_input_grad_ = v; }
 
+  /// Two neighbours can share a relu's backward. When this layer's output is relu(z)
+  /// (output_is_relu) and the next layer can zero its input gradient wherever its input is not
+  /// positive (can_mask_nonpositive_input: a max pooling knows it for free, a window's winner
+  /// being its maximum), Sequential::build sets both flags and this layer skips its own pass over
+  /// the gradient: 0.55 ms of the Fashion-MNIST CNN's step at batch 128 (bench/README.md).
+  virtual bool output_is_relu() const { return false; }
+  virtual bool can_mask_nonpositive_input() const { return false; }
+  void set_relu_masked_by_next(bool v) { relu_masked_by_next_ = v; }
+  void set_mask_nonpositive_input(bool v) { mask_nonpositive_input_ = v; }
+
  protected:
   std::string name_;
   std::optional<Shape> input_shape_;
   bool built_ = false;
   bool needs_input_grad_ = true;
   bool output_logits_ = false;
+  bool relu_masked_by_next_ = false;     // the next layer zeroes dy where this output is 0
+  bool mask_nonpositive_input_ = false;  // zero d(input) where the input is not positive
 };
 
 /// A layer passed by value into a model: `Sequential({layers::Dense(10, "relu"), ...})`.

@@ -48,6 +48,7 @@ class MaxPooling2D : public Pooling2D {
   std::string class_name() const override { return "MaxPooling2D"; }
   const Tensor& forward(const Tensor& x, bool training) override;
   const Tensor& backward(const Tensor& dy) override;
+  bool can_mask_nonpositive_input() const override { return true; }
 
  private:
   std::vector<int32_t> argmax_;  // per output: the winning input's offset in its sample

@@ -68,14 +68,19 @@ void max_pool_forward(const Pool2DGeometry& g, const float* x, float* y, int32_t
   });
 }
 
-void max_pool_backward(const Pool2DGeometry& g, const float* dy, const int32_t* argmax, float* dx) {
+void max_pool_backward(const Pool2DGeometry& g, const float* dy, const int32_t* argmax, float* dx, const float* y) {
   const int64_t C = g.channels, in_size = g.in_h * g.in_w * C, out_size = g.out_h * g.out_w * C;
   for_each_sample(g.batch, g.batch * in_size, [&](int64_t n) {
     float* dxs = dx + n * in_size;
     std::memset(dxs, 0, in_size * sizeof(float));
     const float* dys = dy + n * out_size;
     const int32_t* as = argmax + n * out_size;
-    for (int64_t k = 0; k < out_size; ++k) dxs[as[k]] += dys[k];
+    if (y) {
+      const float* ys = y + n * out_size;
+      for (int64_t k = 0; k < out_size; ++k) dxs[as[k]] += ys[k] > 0.f ? dys[k] : 0.f;  // no branch to mispredict
+    } else {
+      for (int64_t k = 0; k < out_size; ++k) dxs[as[k]] += dys[k];
+    }
   });
 }
 

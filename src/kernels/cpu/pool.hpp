@@ -21,8 +21,11 @@ struct Pool2DGeometry {
 /// y = max over each window; argmax[i] = offset of the winning input within its sample (for
 /// backward), skipped when argmax is null (inference).
 void max_pool_forward(const Pool2DGeometry& g, const float* x, float* y, int32_t* argmax);
-/// dx = 0, then dx[argmax] += dy (ties go to the first maximum, as TensorFlow).
-void max_pool_backward(const Pool2DGeometry& g, const float* dy, const int32_t* argmax, float* dx);
+/// dx = 0, then dx[argmax] += dy (ties go to the first maximum, as TensorFlow). With `y` (the
+/// forward's output), a window whose maximum is not positive passes nothing: the gradient a relu
+/// below would let through.
+void max_pool_backward(const Pool2DGeometry& g, const float* dy, const int32_t* argmax, float* dx,
+                       const float* y = nullptr);
 void avg_pool_forward(const Pool2DGeometry& g, const float* x, float* y);
 void avg_pool_backward(const Pool2DGeometry& g, const float* dy, float* dx);
 
