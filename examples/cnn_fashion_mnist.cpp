@@ -13,9 +13,10 @@ using namespace myelin;
 
 int main(int argc, char** argv) {
   const auto args = example::parse_args(argc, argv, "Fashion-MNIST with a three-convolution network.",
-                                        {.epochs = 5, .batch_size = 128, .verbose = 2});
+                                        {.epochs = 5, .batch_size = 128, .verbose = 2, .uses_convolutions = true});
   set_num_threads(args.threads);
   set_random_seed(args.seed);
+  layers::set_winograd_convolutions(args.winograd);  // on unless --winograd 0
 
   // 60,000 training and 10,000 test images, 28x28x1 scaled to [0, 1]; labels 0..9.
   auto [train, test] = datasets::fashion_mnist(args.data);

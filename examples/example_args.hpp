@@ -1,5 +1,5 @@
 // The examples' shared command line: --epochs N --batch-size N --seed N --data PATH --threads N
-// --verbose N and --help (also written --flag=value). Each example passes its own defaults, so it
+// --verbose N, --winograd 0|1 for the convolutional ones, and --help (also written --flag=value). Each example passes its own defaults, so it
 // runs as it is with no arguments; an unknown flag or a bad value prints a message and exits with 2.
 // An error the program does not catch (a missing data file) is printed as one line, exit status 1,
 // rather than as an abort, so that the examples can read as plainly as a Keras script.
@@ -20,6 +20,8 @@ struct Args {
   int threads = 0;   ///< 0: all cores
   int verbose = 0;   ///< as fit(): 0 silent, 1 progress bar, 2 one line per epoch
   bool uses_data = true;  ///< false for examples that make their own data: --data is then refused
+  bool uses_convolutions = false;  ///< true: --winograd 0|1 is accepted
+  bool winograd = true;            ///< --winograd: 1 lets 3x3 convolutions run as Winograd, 0 keeps them direct
 };
 
 namespace detail {
@@ -77,13 +79,16 @@ inline Args parse_args(int argc, char** argv, const char* about, Args defaults) 
         std::printf("  --data PATH     where the data set is read from (default: %s)\n",
                     defaults.data.empty() ? "the loader's default place" : defaults.data.c_str());
       std::printf("  --threads N     threads to compute with (default: all cores)\n");
+      if (defaults.uses_convolutions)
+        std::printf("  --winograd 0|1  1: Winograd convolutions where they are faster (default); 0: direct ones\n");
       std::printf("  --verbose N     0 silent, 1 progress bar, 2 one line per epoch (default %d)\n",
                   defaults.verbose);
       std::printf("  --help          show this message\n");
       std::exit(0);
     }
     const bool known = flag == "--epochs" || flag == "--batch-size" || flag == "--seed" || flag == "--threads" ||
-                       flag == "--verbose" || (flag == "--data" && a.uses_data);
+                       flag == "--verbose" || (flag == "--data" && a.uses_data) ||
+                       (flag == "--winograd" && a.uses_convolutions);
     if (!known) detail::usage_error(program, "unknown option '" + flag + "'");
     if (!inline_value) {
       if (i + 1 >= argc) detail::usage_error(program, flag + " needs a value");
@@ -94,6 +99,7 @@ inline Args parse_args(int argc, char** argv, const char* about, Args defaults) 
     else if (flag == "--seed") a.seed = uint64_t(detail::to_int(program, flag, value, 0, INT64_MAX));
     else if (flag == "--threads") a.threads = int(detail::to_int(program, flag, value, 0, 4096));
     else if (flag == "--verbose") a.verbose = int(detail::to_int(program, flag, value, 0, 2));
+    else if (flag == "--winograd") a.winograd = detail::to_int(program, flag, value, 0, 1) == 1;
     else a.data = value;
   }
   return a;

@@ -14,7 +14,7 @@ from myelin.datasets import fashion_mnist
 from myelin.layers import Conv2D, Dense, Flatten, MaxPooling2D
 from myelin.models import Sequential
 from myelin.optimizers import Adam
-from myelin.utils import set_num_threads, set_random_seed
+from myelin.utils import set_num_threads, set_random_seed, set_winograd_convolutions
 
 parser = argparse.ArgumentParser(description="Fashion-MNIST with a three-convolution network.")
 parser.add_argument("--epochs", type=int, default=5)
@@ -25,11 +25,14 @@ parser.add_argument("--threads", type=int, default=0, help="0: all cores")
 parser.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2])
 parser.add_argument("--train-samples", type=int, default=None,
                     help="train on the first N training images only (default: all 60,000), for a quick run")
+parser.add_argument("--winograd", type=int, default=1, choices=[0, 1],
+                    help="1: Winograd convolutions where they are faster (default); 0: direct ones")
 args = parser.parse_args()
 if args.train_samples is not None and args.train_samples < 1:
     parser.error("--train-samples must be at least 1")
 set_num_threads(args.threads)
 set_random_seed(args.seed)
+set_winograd_convolutions(bool(args.winograd))
 
 # 28x28 grey images with a channel axis added (NHWC, Keras's channels_last), scaled to [0, 1].
 (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data(args.data)

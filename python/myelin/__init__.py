@@ -13,7 +13,7 @@ from . import (callbacks, data, datasets, distributed, initializers, layers, los
                models, optimizers, preprocessing, regularizers, utils)
 from .layers import Input
 from .models import Sequential, load_model, model_from_json
-from .utils import set_num_threads, set_random_seed
+from .utils import set_num_threads, set_random_seed, set_winograd_convolutions
 
 Error = _myelin.Error
 ShapeError = _myelin.ShapeError
@@ -21,4 +21,5 @@ __version__ = _myelin.__version__
 
 __all__ = ["callbacks", "data", "datasets", "distributed", "initializers", "layers", "losses", "metrics", "model_selection", "models",
            "optimizers", "preprocessing", "regularizers", "utils", "Input", "Sequential", "load_model",
-           "model_from_json", "set_num_threads", "set_random_seed", "Error", "ShapeError", "__version__"]
+           "model_from_json", "set_num_threads", "set_random_seed",
+           "set_winograd_convolutions", "Error", "ShapeError", "__version__"]

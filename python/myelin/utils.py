@@ -6,7 +6,7 @@ import numpy as np
 from . import _myelin
 from .preprocessing import to_categorical
 
-__all__ = ["set_random_seed", "to_categorical", "set_num_threads"]
+__all__ = ["set_random_seed", "to_categorical", "set_num_threads", "set_winograd_convolutions"]
 
 
 def set_random_seed(seed):
@@ -21,3 +21,11 @@ def set_random_seed(seed):
 def set_num_threads(n):
     """Threads every kernel uses; 0 restores the default (all cores)."""
     _myelin.set_num_threads(int(n))
+
+
+def set_winograd_convolutions(allowed):
+    """Whether 3x3 convolutions with stride 1, channels in multiples of 16 and batches of 16 or
+    more may run as Winograd F(4x4, 3x3) (on by default: the Fashion-MNIST CNN trains about 10%
+    faster). Its rounding error is about 1e-6 of a tensor's largest value, against a few 1e-7 for
+    a direct convolution; False gives direct convolutions, for comparisons of single outputs."""
+    _myelin.set_winograd_convolutions(bool(allowed))

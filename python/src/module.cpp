@@ -4,6 +4,7 @@
 
 #include <myelin/error.hpp>
 #include <myelin/model.hpp>
+#include <myelin/layers/conv2d.hpp>
 #include <myelin/threading.hpp>
 
 namespace myelin::python {
@@ -54,4 +55,7 @@ PYBIND11_MODULE(_myelin, m) {
   m.def("set_num_threads", &myelin::set_num_threads, py::arg("n"),
         "Threads every kernel uses; n <= 0 restores the default (all cores).");
   m.def("num_threads", &myelin::num_threads);
+  m.def("set_winograd_convolutions", &myelin::layers::set_winograd_convolutions, py::arg("allowed"),
+        "Whether 3x3 stride-1 convolutions may run as Winograd (on by default; see conv2d.hpp).");
+  m.def("winograd_convolutions", &myelin::layers::winograd_convolutions);
 }

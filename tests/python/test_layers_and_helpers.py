@@ -38,6 +38,32 @@ def test_conv2d_is_the_valid_convolution_computed_by_numpy():
         Conv2D(2, 3, data_format="channels_first")
 
 
+def test_winograd_convolutions_can_be_turned_off_for_direct_rounding():
+    # A shape Winograd takes (3x3, stride 1, 16 channels, 10x10 outputs, batch 16). Both algorithms
+    # stay within 1e-5 of the largest output (measured: 1.1e-6 Winograd, 4.3e-7 direct), and they
+    # round differently, which shows the switch took effect.
+    model = Sequential([Conv2D(16, (3, 3), input_shape=(12, 12, 16))])
+    rng = np.random.default_rng(3)
+    kernel = rng.normal(size=(3, 3, 16, 16)).astype(np.float32)
+    model.set_weights([kernel, np.zeros(16, np.float32)])
+    x = rng.normal(size=(16, 12, 12, 16)).astype(np.float32)
+    expected = np.zeros((16, 10, 10, 16))
+    for i in range(10):
+        for j in range(10):
+            expected[:, i, j, :] = np.einsum("nabc,abco->no", x[:, i:i + 3, j:j + 3, :].astype(np.float64), kernel)
+    scale = np.abs(expected).max()
+    try:
+        myelin.set_winograd_convolutions(True)
+        fast = model.predict(x, batch_size=16)
+        myelin.set_winograd_convolutions(False)
+        direct = model.predict(x, batch_size=16)
+    finally:
+        myelin.utils.set_winograd_convolutions(True)
+    assert np.abs(fast - expected).max() <= 1e-5 * scale
+    assert np.abs(direct - expected).max() <= 1e-5 * scale
+    assert not np.array_equal(fast, direct)
+
+
 def test_max_and_average_pooling_are_the_block_max_and_mean():
     x = images(shape=(2, 6, 4, 3))
     blocks = x.reshape(2, 3, 2, 2, 2, 3)  # (n, rows/2, 2, cols/2, 2, channels)
