@@ -12,7 +12,7 @@
 // 4. The three convolutions alone, forward + backward at batch 128, in the kernel's two layouts
 //    (plain NHWC for the primitives, or their own blocked layouts with conversions at the edges),
 //    and the forward as im2col + one GEMM, the textbook alternative.
-// 5. Per layer at batch 1 (inference): forward microseconds, median of 200.
+// 5. Per layer at batch 1 (inference): forward microseconds, median of 200, alone and in the chain.
 // 6. Peak resident memory (getrusage).
 #include <sys/resource.h>
 
@@ -239,6 +239,19 @@ int main(int argc, char** argv) {
       const double us = 1e3 * median_ms(200, [&] { l.forward(*inputs[i], false); });
       std::printf("layer_%s_b1_us=%.2f\n", l.name().c_str(), us);
     }
+    // Inside the chain each layer's input comes from the layer before, partly from the other
+    // core's cache: the figures add up to the latency, unlike those of layers timed alone.
+    std::vector<std::vector<double>> chain(ls.size());
+    for (int r = 0; r < 200; ++r) {
+      const Tensor* in = &x;
+      for (size_t i = 0; i < ls.size(); ++i) {
+        const auto t0 = Clock::now();
+        in = &ls[i]->forward(*in, false);
+        chain[i].push_back(seconds_since(t0) * 1e6);
+      }
+    }
+    for (size_t i = 0; i < ls.size(); ++i)
+      std::printf("layer_%s_b1_chain_us=%.2f\n", ls[i]->name().c_str(), median(chain[i]));
   }
 
   rusage ru{};
