@@ -222,3 +222,28 @@ TEST(Pooling, MaxBackwardMasksForTheReluBelow) {
   EXPECT_EQ(mp.backward(Tensor({1, 2, 2, 1}, {10, 20, 30, 40})).to_vector(),
             (std::vector<float>{10, 0, 0, 20, 0, 0, 0, 0, 30, 0, 0, 0, 0, 0, 0, 40}));
 }
+
+// Inputs over 16k values are pooled by rows on all threads (one image too): the same maxima and
+// winners as a plain loop, for a batch of one and of several, 'valid' and 'same'.
+TEST(Pooling, MaxOverManyRowsMatchesAPlainLoop) {
+  for (const int64_t batch : {1, 3})
+    for (const char* padding : {"valid", "same"}) {
+      SCOPED_TRACE(std::string(padding) + " batch " + std::to_string(batch));
+      Rng rng(6);
+      MaxPooling2D layer({3, 2}, Size2{2, 2}, padding);
+      const Shape out = layer.build({41, 30, 16}, rng);
+      const Tensor x = distinct_tensor(with_batch(batch, {41, 30, 16}), rng);
+      const Tensor& y = layer.forward(x, true);
+      const int64_t pad_top = std::string(padding) == "same" ? (((out[0] - 1) * 2 + 3 - 41) / 2) : 0;
+      for (int64_t n = 0; n < batch; ++n)
+        for (int64_t i = 0; i < out[0]; ++i)
+          for (int64_t j = 0; j < out[1]; ++j)
+            for (int64_t c = 0; c < 16; ++c) {
+              float m = -1e30f;
+              for (int64_t r = i * 2 - pad_top; r < i * 2 - pad_top + 3; ++r)
+                for (int64_t q = j * 2; q < j * 2 + 2; ++q)
+                  if (r >= 0 && r < 41 && q < 30) m = std::max(m, x[((n * 41 + r) * 30 + q) * 16 + c]);
+              ASSERT_EQ(y[((n * out[0] + i) * out[1] + j) * 16 + c], m) << n << " " << i << " " << j << " " << c;
+            }
+    }
+}
