@@ -4,14 +4,15 @@
 // oneDNN's "hwio"), bias {F}. Padding is given per side, so Keras's 'same' padding with an even
 // kernel (one more row at the bottom than at the top) is expressed exactly.
 //
-// oneDNN runs fastest on its own blocked layouts (channels in blocks of 16). With
-// Conv2DLayout::Blocked the primitives choose their layouts and the kernel converts the NHWC
-// tensors at its edges; with Conv2DLayout::Nhwc the data stay NHWC and only the weights are
-// reordered. Converting at every layer's edges costs more than the blocked primitives gain: the
-// CNN's three convolutions, forward and backward at batch 128, took 14.9 ms with Nhwc against 28.9
-// with Blocked (bench/cnn_benchmark), so Nhwc is the default until activations stay blocked between
-// layers. Primitives are created on the first call for a batch size and kept (an epoch's last
-// batch is smaller, inference batches differ), so the steady state only executes them.
+// With Conv2DLayout::Blocked the primitives choose their layouts (channels in blocks of 16) and the
+// kernel converts the NHWC tensors at its edges; with Conv2DLayout::Nhwc, the default, the data
+// stay NHWC and only the weights are reordered, except where Winograd applies (3x3, stride 1,
+// 16-channel blocks, batch >= 16), which runs on the blocked layout with conversions at its edges.
+// On this project's machines the direct blocked primitives gained less than the conversions cost
+// (the CNN's second convolution 8.8 ms blocked against 8.1 NHWC), while Winograd gained more
+// (6.4 ms with the conversions); bench/README.md, "Winograd". Primitives are created on the first
+// call for a batch size and kept (an epoch's last batch is smaller, inference batches differ), so
+// the steady state only executes them; converted weights are kept while they are unchanged.
 #pragma once
 #include <cstdint>
 #include <memory>
