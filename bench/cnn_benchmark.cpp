@@ -85,6 +85,18 @@ void im2col_conv(const kernels::Conv2DGeometry& g, const float* x, const float* 
   kernels::gemm(false, false, g.batch * P, g.out_c, K, 1.f, cols, K, k, g.out_c, 0.f, y, g.out_c);
 }
 
+// Each layer's input for one forward pass of x: the previous layer's output buffer. Re-running a
+// layer rewrites its buffer in place with the same values, so these pointers stay valid.
+std::vector<const Tensor*> layer_inputs(Sequential& model, const Tensor& x, bool training) {
+  std::vector<const Tensor*> inputs;
+  const Tensor* h = &x;
+  for (const auto& l : model.layers()) {
+    inputs.push_back(h);
+    h = &l->forward(*h, training);
+  }
+  return inputs;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -197,14 +209,7 @@ int main(int argc, char** argv) {
   {
     const Tensor x = train.x.rows(0, 128).clone();
     const auto& ls = model.layers();
-    // Each layer's input is the previous layer's output buffer; re-running a layer rewrites its
-    // buffer in place with the same values, so these pointers stay valid.
-    std::vector<const Tensor*> inputs(ls.size());
-    const Tensor* h = &x;
-    for (size_t i = 0; i < ls.size(); ++i) {
-      inputs[i] = h;
-      h = &ls[i]->forward(*h, true);
-    }
+    const auto inputs = layer_inputs(model, x, true);
     for (size_t i = 0; i < ls.size(); ++i) {
       Layer& l = *ls[i];
       const Tensor& y = l.forward(*inputs[i], true);
@@ -228,12 +233,7 @@ int main(int argc, char** argv) {
   {
     const Tensor x = test.x.rows(0, 1).clone();
     const auto& ls = model.layers();
-    std::vector<const Tensor*> inputs(ls.size());
-    const Tensor* h = &x;
-    for (size_t i = 0; i < ls.size(); ++i) {
-      inputs[i] = h;
-      h = &ls[i]->forward(*h, false);
-    }
+    const auto inputs = layer_inputs(model, x, false);
     for (size_t i = 0; i < ls.size(); ++i) {
       Layer& l = *ls[i];
       const double us = 1e3 * median_ms(200, [&] { l.forward(*inputs[i], false); });

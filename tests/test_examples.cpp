@@ -70,6 +70,15 @@ RunResult run_example(const std::string& name, const std::string& args) {
   if (!fs::exists(examples_dir() / (name)))                                                          \
     GTEST_SKIP() << "example " << (examples_dir() / (name)) << " is not built; build the examples first"
 
+// Where the examples read Fashion-MNIST from: $MYELIN_FASHION_MNIST_DIR, else Debian's package.
+fs::path fashion_mnist_dir() {
+  const char* env = std::getenv("MYELIN_FASHION_MNIST_DIR");
+  return env && *env ? fs::path(env) : fs::path("/usr/share/datasets/fashion-mnist");
+}
+#define REQUIRE_FASHION_MNIST()                                                                  \
+  if (!fs::exists(fashion_mnist_dir()))                                                        \
+  GTEST_SKIP() << "Fashion-MNIST not installed at " << fashion_mnist_dir() << " (Debian: dataset-fashion-mnist)"
+
 // Runs with the default settings (one thread) and requires a clean exit.
 RunResult run_ok(const std::string& name, const std::string& args = "") {
   RunResult r = run_example(name, "--threads 1 " + args);
@@ -145,9 +154,7 @@ TEST(ExampleArgs, FlagsReachTheProgram) {
 
 TEST(Examples, MlpFashionMnistReachesEightyFourPercent) {
   REQUIRE_EXAMPLE("mlp_fashion_mnist");
-  const char* env = std::getenv("MYELIN_FASHION_MNIST_DIR");
-  const fs::path dir = env && *env ? fs::path(env) : fs::path("/usr/share/datasets/fashion-mnist");
-  if (!fs::exists(dir)) GTEST_SKIP() << "Fashion-MNIST not installed at " << dir << " (Debian: dataset-fashion-mnist)";
+  REQUIRE_FASHION_MNIST();
 
   RunResult r = run_ok("mlp_fashion_mnist");  // the full 5 epochs
   expect_only_progress_and_figures(r);
@@ -166,9 +173,7 @@ TEST(Examples, MlpFashionMnistReachesEightyFourPercent) {
 // it: examples/README.md): it learns, prints its figures, and takes --winograd.
 TEST(Examples, CnnFashionMnistLearnsInOneEpoch) {
   REQUIRE_EXAMPLE("cnn_fashion_mnist");
-  const char* env = std::getenv("MYELIN_FASHION_MNIST_DIR");
-  const fs::path dir = env && *env ? fs::path(env) : fs::path("/usr/share/datasets/fashion-mnist");
-  if (!fs::exists(dir)) GTEST_SKIP() << "Fashion-MNIST not installed at " << dir << " (Debian: dataset-fashion-mnist)";
+  REQUIRE_FASHION_MNIST();
 
   RunResult r = run_ok("cnn_fashion_mnist", "--epochs 1 --verbose 0");
   expect_only_progress_and_figures(r);
@@ -183,9 +188,7 @@ TEST(Examples, CnnFashionMnistLearnsInOneEpoch) {
 // same way (measured +1.95 points, 0.9072 against 0.8877, on two threads; bench/README.md).
 TEST(Examples, CnnWithBatchNormAndDropoutBeatsThePlainCnn) {
   REQUIRE_EXAMPLE("cnn_bn_dropout_fashion_mnist");
-  const char* env = std::getenv("MYELIN_FASHION_MNIST_DIR");
-  const fs::path dir = env && *env ? fs::path(env) : fs::path("/usr/share/datasets/fashion-mnist");
-  if (!fs::exists(dir)) GTEST_SKIP() << "Fashion-MNIST not installed at " << dir << " (Debian: dataset-fashion-mnist)";
+  REQUIRE_FASHION_MNIST();
 
   RunResult r = run_example("cnn_bn_dropout_fashion_mnist", "--threads 2 --verbose 0");  // the two models, 5 epochs each
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -197,9 +200,7 @@ TEST(Examples, CnnWithBatchNormAndDropoutBeatsThePlainCnn) {
 
 TEST(Examples, OutOfCoreFashionMnistLearnsFromMappedFiles) {
   REQUIRE_EXAMPLE("out_of_core_fashion_mnist");
-  const char* env = std::getenv("MYELIN_FASHION_MNIST_DIR");
-  const fs::path dir = env && *env ? fs::path(env) : fs::path("/usr/share/datasets/fashion-mnist");
-  if (!fs::exists(dir)) GTEST_SKIP() << "Fashion-MNIST not installed at " << dir << " (Debian: dataset-fashion-mnist)";
+  REQUIRE_FASHION_MNIST();
 
   RunResult r = run_ok("out_of_core_fashion_mnist", "--epochs 2");
   expect_only_progress_and_figures(r);
