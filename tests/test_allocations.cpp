@@ -100,13 +100,7 @@ void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcep
 
 // AddressSanitizer brings its own malloc family; defining it again here would mix two allocators
 // (the program crashes at start), so under ASan only operator new/delete are counted.
-#if defined(__SANITIZE_ADDRESS__)
-#define MYELIN_UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define MYELIN_UNDER_ASAN 1
-#endif
-#endif
+#include "sanitizers.hpp"
 
 #if defined(__GLIBC__) && !defined(MYELIN_UNDER_ASAN)
 // glibc exports its allocator under __libc_* names, so the program can define the public names

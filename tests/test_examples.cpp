@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "sanitizers.hpp"
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -187,14 +189,10 @@ TEST(Examples, CnnFashionMnistLearnsInOneEpoch) {
 // The second CNN example's point: batch normalisation and dropout beat the plain CNN trained the
 // same way (measured +1.95 points, 0.9072 against 0.8877, on two threads; bench/README.md).
 TEST(Examples, CnnWithBatchNormAndDropoutBeatsThePlainCnn) {
-#if defined(__SANITIZE_ADDRESS__)
+#ifdef MYELIN_UNDER_ASAN
   // Ten epochs of CNN take over 5 minutes under AddressSanitizer; the layers' own tests and the
   // one-epoch CNN run cover the same code there.
   GTEST_SKIP() << "too slow under AddressSanitizer";
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-  GTEST_SKIP() << "too slow under AddressSanitizer";
-#endif
 #endif
   REQUIRE_EXAMPLE("cnn_bn_dropout_fashion_mnist");
   REQUIRE_FASHION_MNIST();
@@ -218,7 +216,7 @@ TEST(Examples, OutOfCoreFashionMnistLearnsFromMappedFiles) {
   EXPECT_EQ(figure(r, "predicted_rows"), 10000.0);
   // The images are mapped, not loaded: far below the 188 MB that the float training set takes.
   // (AddressSanitizer's shadow memory and quarantine make the figure meaningless in that build.)
-#ifndef __SANITIZE_ADDRESS__
+#ifndef MYELIN_UNDER_ASAN
   EXPECT_LT(figure(r, "peak_rss_mib"), 150.0);
 #endif
 }

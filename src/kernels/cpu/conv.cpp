@@ -1,12 +1,12 @@
 #include "kernels/cpu/conv.hpp"
 
 #include <algorithm>
-#include <cstring>
 #include <atomic>
-#include <tuple>
+#include <cstring>
 #include <map>
-#include <unordered_map>
 #include <oneapi/dnnl/dnnl.hpp>
+#include <tuple>
+#include <unordered_map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -330,9 +330,7 @@ void Conv2DKernel::backward(const Conv2DGeometry& g, const float* x, const float
     const int64_t patch = g.kernel_h * g.kernel_w * g.in_c;
     const bool by_gemm = impl_->layout == Conv2DLayout::Nhwc && !e.winograd &&
                          (patch <= kSmallPatch || g.out_h * g.out_w <= kSmallOutput);
-    if (!by_gemm || dx) {
-      if (!e.backward_made) impl_->make_backward(g, e);
-    }
+    if ((!by_gemm || dx) && !e.backward_made) impl_->make_backward(g, e);
     if (by_gemm) {
       // dkernel[patch, out_c] = cols^T . dy, in Keras's {kh, kw, in_c, out_c} order. With a bias, cols
       // gets a column of ones and the GEMM's last row is dbias, the column sums of dy: one pass over

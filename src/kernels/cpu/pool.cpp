@@ -50,38 +50,36 @@ void max_pool_forward(const Pool2DGeometry& g, const float* x, float* y, int32_t
   const int64_t C = g.channels, in_size = g.in_h * g.in_w * C, out_size = g.out_h * g.out_w * C;
   for_each_output_row(g, g.batch * in_size, [&](int64_t n, int64_t i) {
     const float* xs = x + n * in_size;
-    {
-      for (int64_t j = 0; j < g.out_w; ++j) {
-        float* yr = y + n * out_size + (i * g.out_w + j) * C;
-        int32_t* ar = argmax ? argmax + n * out_size + (i * g.out_w + j) * C : nullptr;
-        // Windows always hold at least one pixel of the image; the first one starts the maximum.
-        const Window w = window(g, i, j);
-        const int32_t first = static_cast<int32_t>((w.r0 * g.in_w + w.c0) * C);
-        std::copy(xs + first, xs + first + C, yr);
-        if (ar) {
-          for (int64_t k = 0; k < C; ++k) ar[k] = first + static_cast<int32_t>(k);
-        }
-        for (int64_t r = w.r0; r < w.r1; ++r)
-          for (int64_t c = (r == w.r0 ? w.c0 + 1 : w.c0); c < w.c1; ++c) {
-            const int32_t base = static_cast<int32_t>((r * g.in_w + c) * C);
-            const float* xr = xs + base;
-            // Strictly greater: the first maximum in scan order wins a tie (and a NaN never does).
-            // Selects rather than branches, so the channels vectorise: the CNN's first pooling at
-            // batch 1 took 4.7 us with a branch per channel, 2.9 us so (bench/README.md); at batch
-            // 128 it is bound by reading its 11 MB input either way (0.37 ms).
-            if (ar) {
-#pragma omp simd
-              for (int64_t k = 0; k < C; ++k) {
-                const bool gt = xr[k] > yr[k];
-                yr[k] = gt ? xr[k] : yr[k];
-                ar[k] = gt ? base + static_cast<int32_t>(k) : ar[k];
-              }
-            } else {
-#pragma omp simd
-              for (int64_t k = 0; k < C; ++k) yr[k] = xr[k] > yr[k] ? xr[k] : yr[k];
-            }
-          }
+    for (int64_t j = 0; j < g.out_w; ++j) {
+      float* yr = y + n * out_size + (i * g.out_w + j) * C;
+      int32_t* ar = argmax ? argmax + n * out_size + (i * g.out_w + j) * C : nullptr;
+      // Windows always hold at least one pixel of the image; the first one starts the maximum.
+      const Window w = window(g, i, j);
+      const int32_t first = static_cast<int32_t>((w.r0 * g.in_w + w.c0) * C);
+      std::copy(xs + first, xs + first + C, yr);
+      if (ar) {
+        for (int64_t k = 0; k < C; ++k) ar[k] = first + static_cast<int32_t>(k);
       }
+      for (int64_t r = w.r0; r < w.r1; ++r)
+        for (int64_t c = (r == w.r0 ? w.c0 + 1 : w.c0); c < w.c1; ++c) {
+          const int32_t base = static_cast<int32_t>((r * g.in_w + c) * C);
+          const float* xr = xs + base;
+          // Strictly greater: the first maximum in scan order wins a tie (and a NaN never does).
+          // Selects rather than branches, so the channels vectorise: the CNN's first pooling at
+          // batch 1 took 4.7 us with a branch per channel, 2.9 us so (bench/README.md); at batch
+          // 128 it is bound by reading its 11 MB input either way (0.37 ms).
+          if (ar) {
+#pragma omp simd
+            for (int64_t k = 0; k < C; ++k) {
+              const bool gt = xr[k] > yr[k];
+              yr[k] = gt ? xr[k] : yr[k];
+              ar[k] = gt ? base + static_cast<int32_t>(k) : ar[k];
+            }
+          } else {
+#pragma omp simd
+            for (int64_t k = 0; k < C; ++k) yr[k] = xr[k] > yr[k] ? xr[k] : yr[k];
+          }
+        }
     }
   });
 }
