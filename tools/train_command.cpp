@@ -29,8 +29,8 @@ std::string read_text(const std::string& path) {
   return s.str();
 }
 
-// The architecture may be Keras's whole {"class_name": "Sequential", "config": {...}}, its config
-// {"layers": [...]}, or just the list of layers.
+// The architecture may be Keras's whole {"class_name": "Sequential" or "Functional", "config": {...}},
+// its config ({"layers": [...]}, functional when it names "input_layers"), or just the list of layers.
 std::string as_keras_model_json(const std::string& text, const std::string& path) {
   nlohmann::json j;
   try {
@@ -39,12 +39,13 @@ std::string as_keras_model_json(const std::string& text, const std::string& path
     throw UserError("'" + path + "' is not valid JSON: " + e.what());
   }
   if (j.is_array()) j = {{"class_name", "Sequential"}, {"config", {{"name", "sequential"}, {"layers", j}}}};
-  else if (j.is_object() && j.contains("layers")) j = {{"class_name", "Sequential"}, {"config", j}};
+  else if (j.is_object() && j.contains("layers"))
+    j = {{"class_name", j.contains("input_layers") ? "Functional" : "Sequential"}, {"config", j}};
   return j.dump();
 }
 
 // Keras users name the loss; when they don't, the output layer says what the problem is.
-std::string default_loss(const myelin::Sequential& model) {
+std::string default_loss(const myelin::Model& model) {
   const auto act = model.layers().back()->output_activation();
   if (act == myelin::ActivationKind::Softmax) return "sparse_categorical_crossentropy";
   if (act == myelin::ActivationKind::Sigmoid) return "binary_crossentropy";
@@ -78,17 +79,25 @@ void run(const TrainArgs& a) {
   } else {
     data = load_data(a.data, /*need_target=*/true);
   }
-  Sequential parsed = model_from_json(as_keras_model_json(read_text(a.model_json), a.model_json));
-
-  Sequential model(parsed.name());
-  if (a.standardize) {
-    // Statistics from the training rows only: fit() holds out the last validation_split of them.
-    const int64_t n_train = int64_t(double(data.x.rows()) * (1.0 - a.validation_split));
-    layers::Normalization norm(Shape(data.x.shape().begin() + 1, data.x.shape().end()));
-    norm.adapt(data.x.rows(0, std::max<int64_t>(n_train, 1)));
-    model.add(norm);
-  }
-  for (const auto& l : parsed.layers()) model.add(l);
+  Model parsed = model_from_json(as_keras_model_json(read_text(a.model_json), a.model_json));
+  Model model = [&]() -> Model {
+    if (!parsed.is_sequential()) {
+      if (a.standardize)
+        throw UserError("--standardize adds a Normalization layer in front of a Sequential model; '" + a.model_json +
+                        "' is a functional model: put a Normalization layer in it instead");
+      return std::move(parsed);
+    }
+    Sequential chain(parsed.name());
+    if (a.standardize) {
+      // Statistics from the training rows only: fit() holds out the last validation_split of them.
+      const int64_t n_train = int64_t(double(data.x.rows()) * (1.0 - a.validation_split));
+      layers::Normalization norm(Shape(data.x.shape().begin() + 1, data.x.shape().end()));
+      norm.adapt(data.x.rows(0, std::max<int64_t>(n_train, 1)));
+      chain.add(norm);
+    }
+    for (const auto& l : parsed.layers()) chain.add(l);
+    return chain;
+  }();
 
   auto optimizer = optimizers::get(a.optimizer);
   if (a.learning_rate >= 0) optimizer->set_learning_rate(a.learning_rate);

@@ -13,7 +13,7 @@ struct UseArgs {
 void evaluate(const UseArgs& a) {
   using namespace myelin;
   set_num_threads(a.threads);
-  Sequential model = load_model(a.model);
+  Model model = load_model(a.model);
   Logs scores;
   if (a.data.stream) {
     scores = model.evaluate(*open_dataset(a.data), {.batch_size = a.batch_size});
@@ -29,7 +29,7 @@ void evaluate(const UseArgs& a) {
 void predict(const UseArgs& a) {
   using namespace myelin;
   set_num_threads(a.threads);
-  Sequential model = load_model(a.model);
+  Model model = load_model(a.model);
   auto data = load_data(a.data, /*need_target=*/false);
   const Tensor p = model.predict(data.x, a.batch_size);
   const int64_t k = p.row_size();
@@ -81,7 +81,7 @@ void register_summary(CLI::App& app) {
   auto* cmd = app.add_subcommand("summary", "print a saved model's layers, output shapes and parameter counts");
   cmd->add_option("model", *path, "saved model (.safetensors)")->required()->check(CLI::ExistingFile);
   cmd->callback([path] {
-    myelin::Sequential model = myelin::load_model(*path);
+    myelin::Model model = myelin::load_model(*path);
     model.summary();
   });
 }

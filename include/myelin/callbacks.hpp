@@ -11,14 +11,14 @@
 
 namespace myelin {
 
-class Sequential;
+class Model;
 
 class Callback {
  public:
   virtual ~Callback() = default;
   /// Set by fit() before on_train_begin.
-  void set_model(Sequential* model) { model_ = model; }
-  Sequential& model() const { return *model_; }
+  void set_model(Model* model) { model_ = model; }
+  Model& model() const { return *model_; }
 
   virtual void on_train_begin(const Logs&) {}
   virtual void on_train_end(const Logs&) {}
@@ -30,7 +30,7 @@ class Callback {
   virtual void on_train_batch_end(int /*batch*/, const Logs&) {}
 
  protected:
-  Sequential* model_ = nullptr;
+  Model* model_ = nullptr;
 };
 
 namespace callbacks {

@@ -1,4 +1,5 @@
-// Sequential: a stack of layers with Keras's workflow — compile, fit, evaluate, predict.
+// Model: a graph of layers with Keras's workflow — compile, fit, evaluate, predict — built with the
+// functional API (`Model(inputs, outputs)`), and Sequential, the model whose graph is a chain.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -15,6 +16,7 @@
 #include "myelin/data/dataset.hpp"
 #include "myelin/history.hpp"
 #include "myelin/layers/layer.hpp"
+#include "myelin/layers/symbolic_tensor.hpp"
 #include "myelin/losses.hpp"
 #include "myelin/metrics.hpp"
 #include "myelin/optimizers.hpp"
@@ -25,6 +27,9 @@ namespace myelin {
 
 class BatchStream;  // src/batch_stream.hpp
 class ProgressBar;  // src/progress_bar.hpp
+namespace graph {
+class Graph;  // src/graph/graph.hpp
+}
 
 /// Seeds the generator that new models draw their seeds from (Keras's keras.utils.set_random_seed):
 /// after set_random_seed(s), the same program builds, shuffles and drops out identically.
@@ -62,21 +67,30 @@ struct EvaluateOptions {
   int verbose = 0;
 };
 
-class Sequential {
+class Model {
  public:
-  /// An empty model; add layers with add().
-  explicit Sequential(std::string name = "sequential");
-  /// `Sequential model({layers::Dense(32, "relu", Shape{784}), layers::Dense(10, "softmax")});`
-  Sequential(std::initializer_list<LayerHandle> layers, std::string name = "sequential");
+  /// Keras's functional model: the graph of layer calls that leads from `inputs` to `outputs`.
+  /// ```
+  /// auto inputs = layers::Input({28, 28, 1});
+  /// auto x = layers::Conv2D(32, {3, 3}, "relu", {.padding = "same"})(inputs);
+  /// auto y = layers::Conv2D(32, {3, 3}, "linear", {.padding = "same"})(x);
+  /// x = layers::Activation("relu")(layers::Add()({x, y}));
+  /// Model model(inputs, layers::Dense(10, "softmax")(layers::GlobalAveragePooling2D()(x)));
+  /// ```
+  /// Throws ValueError when an output cannot be reached from the inputs, when an input reaches no
+  /// output, when two layers share a name, or when a layer is called twice (shared layers are not
+  /// supported yet); ShapeError (at the first build) when shapes do not fit a layer.
+  Model(const SymbolicTensor& inputs, const SymbolicTensor& outputs, std::string name = "functional");
+  /// Several inputs or outputs: not supported yet (ValueError) unless each list holds one tensor.
+  Model(const std::vector<SymbolicTensor>& inputs, const std::vector<SymbolicTensor>& outputs,
+        std::string name = "functional");
+  virtual ~Model();
 
   // A model owns its layers: copying would share them, so models move but do not copy.
-  Sequential(const Sequential&) = delete;
-  Sequential& operator=(const Sequential&) = delete;
-  Sequential(Sequential&&) = default;
-  Sequential& operator=(Sequential&&) = default;
-
-  /// Appends a layer; names it ("dense_1") when it has no name. Not allowed once built.
-  void add(LayerHandle layer);
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+  Model(Model&&) noexcept;
+  Model& operator=(Model&&) noexcept;
 
   /// Creates every layer's parameters for a per-sample input shape (default: the first layer's
   /// input_shape). Throws ShapeError naming the layer, its index and both shapes on a mismatch.
@@ -115,7 +129,16 @@ class Sequential {
   void summary(std::ostream& out = std::cout);
   std::string summary_string();
 
+  /// The layers in the order they run (a functional model's InputLayers first).
   const std::vector<std::shared_ptr<Layer>>& layers() const { return layers_; }
+  /// Whether the graph is a chain saved as Keras's Sequential (false for a functional model).
+  bool is_sequential() const { return sequential_; }
+  /// For each of layers(): the names of the layers whose outputs it reads (none for an input, and
+  /// none for a Sequential's first layer when the model has no InputLayer). A Sequential must be built.
+  std::vector<std::vector<std::string>> layer_inputs() const;
+  /// The names of the layers whose outputs are the model's inputs and outputs.
+  std::vector<std::string> input_names() const;
+  std::vector<std::string> output_names() const;
   /// The layer with this name; throws ValueError when there is none.
   std::shared_ptr<Layer> get_layer(const std::string& name) const;
   /// Every trainable parameter, named "layer/param" ("dense/kernel").
@@ -158,7 +181,17 @@ class Sequential {
   bool compiled() const { return optimizer_ && loss_; }
   const std::vector<MetricArg>& compiled_metrics() const { return metric_args_; }
 
+ protected:
+  /// An empty model that Sequential fills with add().
+  explicit Model(std::string name, bool sequential);
+  /// Appends a layer to the chain (Sequential::add).
+  void add_to_chain(std::shared_ptr<Layer> layer);
+  std::string kind() const;  // "Sequential 'name'" or "Model 'name'", for messages
+
  private:
+  void name_layer(Layer& layer) const;
+  void make_chain_graph();
+  void collect_weights();
   int64_t forward_flops_per_sample() const;
   void check_compiled(const char* what) const;
   void ensure_built(const Tensor& x, const char* what);
@@ -188,8 +221,9 @@ class Sequential {
   Logs evaluate_dataset_locked(data::Dataset& data, const EvaluateOptions& options);
 
   std::string name_;
+  bool sequential_ = false;
   std::vector<std::shared_ptr<Layer>> layers_;
-  std::vector<Shape> output_shapes_;
+  std::unique_ptr<graph::Graph> graph_;  // a Sequential's is made at build()
   bool built_ = false;
   Shape input_shape_;
   Rng rng_;
@@ -203,10 +237,9 @@ class Sequential {
   bool metrics_resolved_ = false;
   std::vector<Param> params_;   // trainable, in layer order: what the optimizer updates
   std::vector<Param> weights_;  // every weight, non-trainable state included: what is saved
-  std::vector<std::vector<Tensor*>> layer_grads_;  // per layer: its trainable gradients
+  std::vector<std::vector<Tensor*>> node_grads_;  // per graph node: its layer's trainable gradients
   std::map<std::string, double> metric_overrides_;  // results of stateless metrics over all ranks
   bool has_regularizers_ = false;
-  size_t first_trainable_ = 0;  // index of the first layer with parameters
   uint64_t fit_seed_ = 0;
 
   // Serialises predict/evaluate calls from several threads: they share the layers' buffers.
@@ -215,7 +248,21 @@ class Sequential {
 
   // Buffers reused from batch to batch.
   Tensor loss_grad_, probs_;
-  std::vector<int64_t> order_;
+  std::vector<const Tensor*> step_inputs_, step_output_grads_;
+};
+
+/// Keras's Sequential: a model whose layers run one after the other.
+class Sequential : public Model {
+ public:
+  /// An empty model; add layers with add().
+  explicit Sequential(std::string name = "sequential");
+  /// `Sequential model({layers::Dense(32, "relu", Shape{784}), layers::Dense(10, "softmax")});`
+  Sequential(std::initializer_list<LayerHandle> layers, std::string name = "sequential");
+  /// A model that load_model() read as a Sequential; throws ValueError for a functional one.
+  Sequential(Model&& model);
+
+  /// Appends a layer; names it ("dense_1") when it has no name. Not allowed once built.
+  void add(LayerHandle layer);
 };
 
 }  // namespace myelin

@@ -94,7 +94,7 @@ py::tuple run_fit(FitOptions& o, py::list callbacks, Train&& train) {
 
 // x and y are arrays, or x is a Dataset and y is None. validation_data is (x_val, y_val) or a
 // Dataset (the latter with a Dataset x only, as the C++ API has it).
-py::tuple fit(Sequential& model, py::handle x, py::handle y, int epochs, int batch_size, bool shuffle,
+py::tuple fit(Model& model, py::handle x, py::handle y, int epochs, int batch_size, bool shuffle,
               double validation_split, py::object validation_data, py::list callbacks, int verbose,
               int initial_epoch, std::optional<uint64_t> seed) {
   FitOptions o;
@@ -123,7 +123,7 @@ py::tuple fit(Sequential& model, py::handle x, py::handle y, int epochs, int bat
   return run_fit(o, callbacks, [&](const FitOptions& opts) { return model.fit(xt, yt, opts); });
 }
 
-py::dict evaluate(Sequential& model, py::handle x, py::handle y, int batch_size, int verbose) {
+py::dict evaluate(Model& model, py::handle x, py::handle y, int batch_size, int verbose) {
   const EvaluateOptions options{.batch_size = batch_size, .verbose = verbose};
   const auto dataset = as_dataset(x);
   if (dataset && !y.is_none()) throw py::value_error("evaluate(dataset): y must be None, the dataset holds the targets");
@@ -139,7 +139,7 @@ py::dict evaluate(Sequential& model, py::handle x, py::handle y, int batch_size,
   return logs_to_dict(logs);
 }
 
-py::array_t<float> predict(Sequential& model, py::handle x, int batch_size) {
+py::array_t<float> predict(Model& model, py::handle x, int batch_size) {
   const auto dataset = as_dataset(x);
   Tensor xt;
   if (!dataset) xt = to_tensor(x, "x");
@@ -154,23 +154,21 @@ py::array_t<float> predict(Sequential& model, py::handle x, int batch_size) {
 }  // namespace
 
 void init_model(py::module_& m) {
-  py::class_<Sequential>(m, "Sequential")
-      .def(py::init<std::string>(), py::arg("name") = "sequential")
-      .def("add", [](Sequential& s, std::shared_ptr<Layer> layer) { s.add(std::move(layer)); }, py::arg("layer"))
-      .def("build", [](Sequential& s, std::optional<Shape> shape) { s.build(shape); },
+  py::class_<Model>(m, "Model")
+      .def("build", [](Model& s, std::optional<Shape> shape) { s.build(shape); },
            py::arg("input_shape") = py::none())
-      .def_property_readonly("built", &Sequential::built)
+      .def_property_readonly("built", &Model::built)
       .def(
           "compile",
-          [](Sequential& s, py::handle optimizer, py::handle loss, py::list metrics) {
+          [](Model& s, py::handle optimizer, py::handle loss, py::list metrics) {
             std::vector<MetricArg> ms;
             for (auto item : metrics) ms.push_back(metric_arg(item));
             s.compile(optimizer_arg(optimizer), loss_arg(loss), ms);
           },
           py::arg("optimizer"), py::arg("loss"), py::arg("metrics") = py::list())
-      .def_property_readonly("compiled", &Sequential::compiled)
+      .def_property_readonly("compiled", &Model::compiled)
       .def("metric_names",
-           [](const Sequential& s) {
+           [](const Model& s) {
              std::vector<std::string> names;
              for (const auto& m : s.compiled_metrics()) names.push_back(m.get() ? m.get()->name() : m.name());
              return names;
@@ -183,46 +181,50 @@ void init_model(py::module_& m) {
       .def("predict", &predict, py::arg("x"), py::arg("batch_size") = 32)
       .def(
           "train_on_batch",
-          [](Sequential& s, py::handle x, py::handle y) {
+          [](Model& s, py::handle x, py::handle y) {
             const Tensor xt = to_tensor(x, "x"), yt = to_tensor(y, "y");
             py::gil_scoped_release release;
             return s.train_on_batch(xt, yt);
           },
           py::arg("x"), py::arg("y"))
-      .def("summary_string", &Sequential::summary_string)
-      .def_property_readonly("layers", &Sequential::layers)
-      .def("get_layer", &Sequential::get_layer, py::arg("name"))
+      .def("summary_string", &Model::summary_string)
+      .def_property_readonly("layers", &Model::layers)
+      .def("get_layer", &Model::get_layer, py::arg("name"))
       .def("get_weights",
-           [](Sequential& s) {
+           [](Model& s) {
              std::vector<py::array_t<float>> out;
              for (auto& t : s.get_weights()) out.push_back(to_numpy(std::move(t)));
              return out;
            })
       .def(
           "set_weights",
-          [](Sequential& s, const std::vector<py::object>& values) {
+          [](Model& s, const std::vector<py::object>& values) {
             std::vector<Tensor> ts;
             for (const auto& v : values) ts.push_back(to_tensor(v, "weight"));
             s.set_weights(ts);
           },
           py::arg("weights"))
       .def("weight_names",
-           [](Sequential& s) {
+           [](Model& s) {
              std::vector<std::string> names;
              for (const auto& p : s.weights()) names.push_back(p.name);
              return names;
            })
-      .def("count_params", &Sequential::count_params)
-      .def_property_readonly("name", &Sequential::name)
-      .def_property_readonly("input_shape", [](const Sequential& s) { return shape_tuple(s.input_shape()); })
-      .def_property_readonly("output_shape", [](const Sequential& s) { return shape_tuple(s.output_shape()); })
-      .def_property_readonly("optimizer", &Sequential::optimizer, py::return_value_policy::reference_internal)
-      .def_property_readonly("loss", [](const Sequential& s) { return s.loss().name(); })
-      .def_readwrite("stop_training", &Sequential::stop_training)
-      .def("save", &Sequential::save, py::arg("path"))
-      .def("save_weights", &Sequential::save_weights, py::arg("path"))
-      .def("load_weights", &Sequential::load_weights, py::arg("path"))
-      .def("to_json", &Sequential::to_json);
+      .def("count_params", &Model::count_params)
+      .def_property_readonly("name", &Model::name)
+      .def_property_readonly("input_shape", [](const Model& s) { return shape_tuple(s.input_shape()); })
+      .def_property_readonly("output_shape", [](const Model& s) { return shape_tuple(s.output_shape()); })
+      .def_property_readonly("optimizer", &Model::optimizer, py::return_value_policy::reference_internal)
+      .def_property_readonly("loss", [](const Model& s) { return s.loss().name(); })
+      .def_readwrite("stop_training", &Model::stop_training)
+      .def("save", &Model::save, py::arg("path"))
+      .def("save_weights", &Model::save_weights, py::arg("path"))
+      .def("load_weights", &Model::load_weights, py::arg("path"))
+      .def("to_json", &Model::to_json)
+      .def_property_readonly("is_sequential", &Model::is_sequential);
+  py::class_<Sequential, Model>(m, "Sequential")
+      .def(py::init<std::string>(), py::arg("name") = "sequential")
+      .def("add", [](Sequential& s, std::shared_ptr<Layer> layer) { s.add(std::move(layer)); }, py::arg("layer"));
 }
 
 }  // namespace myelin::python

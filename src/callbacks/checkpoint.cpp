@@ -69,8 +69,8 @@ void BackupAndRestore::on_train_begin(const Logs&) {
   }
   if (epoch < 0 || epoch >= std::numeric_limits<int>::max() - 1)
     throw IOError("'" + path + "': backup_epoch '" + it->second + "' is not an epoch number");
-  Sequential& m = model();
-  Sequential saved = load_model(path);
+  Model& m = model();
+  Model saved = load_model(path);
   m.set_weights(saved.get_weights());
   if (m.compiled() && saved.compiled()) {
     Optimizer& to = m.optimizer();

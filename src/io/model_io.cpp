@@ -6,6 +6,7 @@
 #include "myelin/error.hpp"
 #include "myelin/io/safetensors.hpp"
 #include "myelin/layers/registry.hpp"
+#include "myelin/layers/symbolic_tensor.hpp"
 #include "tensor_budget.hpp"
 
 namespace myelin {
@@ -31,8 +32,131 @@ json parse_json(const std::string& text, const std::string& what) {
   }
 }
 
-json architecture(Sequential& model) {
+// A functional model in Keras 3's form: each layer with the layers it reads ("inbound_nodes", whose
+// args hold keras_history entries), and the model's input and output layers.
+json functional_architecture(Model& model) {
+  json layers = json::array();
+  const auto connections = model.layer_inputs();
+  auto history = [&](const std::string& name) {
+    return json{{"class_name", "__keras_tensor__"}, {"config", {{"keras_history", {name, 0, 0}}}}};
+  };
+  for (size_t i = 0; i < model.layers().size(); ++i) {
+    const auto& l = model.layers()[i];
+    json inbound = json::array();
+    if (!connections[i].empty()) {
+      json args = json::array();
+      if (connections[i].size() == 1) {
+        args.push_back(history(connections[i][0]));
+      } else {
+        json list = json::array();
+        for (const auto& name : connections[i]) list.push_back(history(name));
+        args.push_back(list);
+      }
+      inbound.push_back({{"args", args}, {"kwargs", json::object()}});
+    }
+    layers.push_back({{"class_name", l->class_name()}, {"name", l->name()}, {"config", l->get_config()},
+                      {"inbound_nodes", inbound}});
+  }
+  json inputs = json::array(), outputs = json::array();
+  for (const auto& name : model.input_names()) inputs.push_back({name, 0, 0});
+  for (const auto& name : model.output_names()) outputs.push_back({name, 0, 0});
+  return {{"class_name", "Functional"},
+          {"config", {{"name", model.name()}, {"trainable", true}, {"layers", layers}, {"input_layers", inputs},
+                      {"output_layers", outputs}}}};
+}
+
+// The names of the layers an inbound_nodes entry reads, in Keras 3's form ({"args": [tensor or
+// [tensors]]} with keras_history) or Keras 2's ([[["dense", 0, 0, {}], ...]]).
+std::vector<std::string> inbound_layer_names(const json& inbound, const std::string& where) {
+  std::vector<std::string> names;
+  if (!inbound.is_array()) throw ValueError(where + ": 'inbound_nodes' must be a list");
+  if (inbound.empty()) return names;
+  if (inbound.size() > 1)
+    throw ValueError(where + ": the layer is called " + std::to_string(inbound.size()) +
+                     " times; shared layers are not supported yet");
+  const json& node = inbound[0];
+  auto history_name = [&](const json& h) {
+    if (!h.is_array() || h.empty() || !h[0].is_string())
+      throw ValueError(where + ": an inbound entry needs a layer name, got " + h.dump());
+    return h[0].get<std::string>();
+  };
+  if (node.is_array()) {  // Keras 2
+    for (const auto& e : node) names.push_back(history_name(e));
+    return names;
+  }
+  if (!node.is_object() || !node.contains("args") || !node["args"].is_array() || node["args"].empty())
+    throw ValueError(where + ": an inbound node needs 'args'");
+  const json& arg = node["args"][0];
+  auto tensor_name = [&](const json& t) {
+    if (!t.is_object() || !t.contains("config") || !t["config"].is_object() || !t["config"].contains("keras_history"))
+      throw ValueError(where + ": an inbound tensor needs 'keras_history', got " + t.dump());
+    return history_name(t["config"]["keras_history"]);
+  };
+  if (arg.is_array())
+    for (const auto& t : arg) names.push_back(tensor_name(t));
+  else
+    names.push_back(tensor_name(arg));
+  return names;
+}
+
+Model functional_from_architecture(const json& config, const std::string& where) {
+  std::string name = "functional";
+  if (config.contains("name") && config["name"].is_string()) name = config["name"].get<std::string>();
+  std::map<std::string, SymbolicTensor> tensors;
+  size_t index = 0;
+  for (const auto& entry : config["layers"]) {
+    const std::string at = where + ": layer " + std::to_string(index++);
+    if (!entry.is_object() || !entry.contains("class_name") || !entry["class_name"].is_string())
+      throw ValueError(at + " needs a string 'class_name'");
+    const json layer_config = entry.value("config", json::object());
+    std::shared_ptr<Layer> layer;
+    try {
+      layer = layers::from_config(entry["class_name"].get<std::string>(), layer_config);
+    } catch (const ValueError& e) {
+      throw ValueError(at + ": " + e.what());
+    }
+    if (entry.contains("name") && entry["name"].is_string() && layer->name().empty()) layer->set_name(entry["name"]);
+    if (tensors.count(layer->name())) throw ValueError(at + ": two layers named '" + layer->name() + "'");
+    std::vector<std::string> sources = inbound_layer_names(entry.value("inbound_nodes", json::array()), at);
+    if (auto* input = dynamic_cast<layers::Input*>(layer.get())) {
+      if (!sources.empty()) throw ValueError(at + ": an InputLayer reads no other layer");
+      tensors.emplace(layer->name(), SymbolicTensor(*input));
+      continue;
+    }
+    if (sources.empty()) throw ValueError(at + " ('" + layer->name() + "') reads no layer");
+    std::vector<SymbolicTensor> in;
+    for (const auto& s : sources) {
+      auto it = tensors.find(s);
+      if (it == tensors.end())
+        throw ValueError(at + " ('" + layer->name() + "') reads layer '" + s + "', which does not come before it");
+      in.push_back(it->second);
+    }
+    tensors.emplace(layer->name(), call_layer(layer, in));
+  }
+  auto endpoints = [&](const char* key) {
+    std::vector<SymbolicTensor> out;
+    if (!config.contains(key) || !config[key].is_array()) throw ValueError(where + ": the model needs '" + key + "'");
+    const json& list = config[key];
+    // One endpoint may be written as ["name", 0, 0] instead of [["name", 0, 0]].
+    const bool single = !list.empty() && list[0].is_string();
+    for (const auto& e : single ? json::array({list}) : list) {
+      if (!e.is_array() || e.empty() || !e[0].is_string()) throw ValueError(where + ": bad entry in '" + key + "': " + e.dump());
+      auto it = tensors.find(e[0].get<std::string>());
+      if (it == tensors.end()) throw ValueError(where + ": '" + key + "' names layer '" + e[0].get<std::string>() + "', which the model does not have");
+      out.push_back(it->second);
+    }
+    return out;
+  };
+  try {
+    return Model(endpoints("input_layers"), endpoints("output_layers"), name);
+  } catch (const ValueError& e) {
+    throw ValueError(where + ": " + e.what());
+  }
+}
+
+json architecture(Model& model) {
   if (!model.built()) model.build();
+  if (!model.is_sequential()) return functional_architecture(model);
   json layers = json::array();
   for (const auto& l : model.layers()) layers.push_back({{"class_name", l->class_name()}, {"config", l->get_config()}});
   json shape = json::array({nullptr});
@@ -41,16 +165,28 @@ json architecture(Sequential& model) {
           {"config", {{"name", model.name()}, {"layers", layers}, {"build_input_shape", shape}}}};
 }
 
-Sequential from_architecture(const json& j, const std::string& where) {
+Model from_architecture(const json& j, const std::string& where) {
   const json* config = &j;
+  bool functional = false;
   if (j.is_object() && j.contains("class_name")) {
-    if (j["class_name"] != "Sequential")
-      throw ValueError(where + ": only Sequential models are supported, got class " + j["class_name"].dump());
+    functional = j["class_name"] == "Functional" || j["class_name"] == "Model";
+    if (j["class_name"] != "Sequential" && !functional)
+      throw ValueError(where + ": only Sequential and Functional models are supported, got class " +
+                       j["class_name"].dump());
     if (!j.contains("config")) throw ValueError(where + ": the model has no 'config'");
     config = &j["config"];
   }
   if (!config->is_object() || !config->contains("layers") || !(*config)["layers"].is_array())
     throw ValueError(where + ": the architecture needs a 'layers' list");
+  if (functional) {
+    Model model = functional_from_architecture(*config, where);
+    try {
+      model.build();
+    } catch (const ShapeError& e) {
+      throw ShapeError(where + ": " + e.what());
+    }
+    return model;
+  }
   std::string name = "sequential";
   if (config->contains("name") && !(*config)["name"].is_null()) {
     if (!(*config)["name"].is_string()) throw ValueError(where + ": the model's 'name' must be a string");
@@ -91,7 +227,7 @@ Sequential from_architecture(const json& j, const std::string& where) {
   return model;
 }
 
-json compile_settings(Sequential& model) {
+json compile_settings(Model& model) {
   if (!model.compiled()) return nullptr;
   json metrics = json::array();
   for (const auto& m : model.compiled_metrics()) metrics.push_back(m.get() ? m.get()->name() : m.name());
@@ -101,14 +237,14 @@ json compile_settings(Sequential& model) {
           {"metrics", metrics}};
 }
 
-std::vector<std::pair<std::string, const Tensor*>> weight_tensors(Sequential& model) {
+std::vector<std::pair<std::string, const Tensor*>> weight_tensors(Model& model) {
   std::vector<std::pair<std::string, const Tensor*>> out;
   for (const auto& p : model.weights()) out.emplace_back(p.name, p.value);
   return out;
 }
 
 // Puts the file's weights into the model, after checking every one, so a mismatch changes nothing.
-void assign_weights(Sequential& model, const io::SafetensorsFile& f, const std::string& path) {
+void assign_weights(Model& model, const io::SafetensorsFile& f, const std::string& path) {
   const auto ws = model.weights();
   for (const auto& p : ws) {
     if (!f.contains(p.name)) throw IOError("'" + path + "' has no weight '" + p.name + "' for model '" + model.name() + "'");
@@ -123,13 +259,13 @@ void assign_weights(Sequential& model, const io::SafetensorsFile& f, const std::
 
 const char* version() { return "0.1.0"; }
 
-std::string model_to_json(Sequential& model) { return architecture(model).dump(); }
+std::string model_to_json(Model& model) { return architecture(model).dump(); }
 
-Sequential model_from_json(const std::string& text) {
+Model model_from_json(const std::string& text) {
   return from_architecture(parse_json(text, "model JSON"), "model JSON");
 }
 
-void save_model(Sequential& model, const std::string& path, const std::map<std::string, std::string>& extra_metadata) {
+void save_model(Model& model, const std::string& path, const std::map<std::string, std::string>& extra_metadata) {
   // Under mpirun every rank holds the same weights: rank 0 alone writes them.
   if (!distributed::is_primary()) return;
   auto tensors = weight_tensors(model);
@@ -147,7 +283,7 @@ void save_model(Sequential& model, const std::string& path, const std::map<std::
   io::write_safetensors(path, tensors, meta);
 }
 
-Sequential load_model(const std::string& path) {
+Model load_model(const std::string& path) {
   const io::SafetensorsFile f = io::read_safetensors(path);
   auto arch = f.metadata.find("architecture");
   if (arch == f.metadata.end())
@@ -162,7 +298,7 @@ Sequential load_model(const std::string& path) {
   // file; a budget of a few times the file's own tensors stops a hostile architecture first.
   int64_t file_bytes = 0;
   for (const auto& [name, t] : f.tensors) file_bytes += t.size() * int64_t(sizeof(float));
-  Sequential model = [&] {
+  Model model = [&] {
     TensorBudget budget(4 * file_bytes + (int64_t(1) << 20), "'" + path + "'");
     return from_architecture(a, "'" + path + "'");
   }();
@@ -200,16 +336,16 @@ Sequential load_model(const std::string& path) {
   return model;
 }
 
-void save_weights(Sequential& model, const std::string& path) {
+void save_weights(Model& model, const std::string& path) {
   if (!distributed::is_primary()) return;
   io::write_safetensors(path, weight_tensors(model), {{"format", "myelin"}, {"myelin_version", version()}});
 }
 
-void load_weights(Sequential& model, const std::string& path) { assign_weights(model, io::read_safetensors(path), path); }
+void load_weights(Model& model, const std::string& path) { assign_weights(model, io::read_safetensors(path), path); }
 
-void Sequential::save(const std::string& path) { save_model(*this, path); }
-void Sequential::save_weights(const std::string& path) { myelin::save_weights(*this, path); }
-void Sequential::load_weights(const std::string& path) { myelin::load_weights(*this, path); }
-std::string Sequential::to_json() { return model_to_json(*this); }
+void Model::save(const std::string& path) { save_model(*this, path); }
+void Model::save_weights(const std::string& path) { myelin::save_weights(*this, path); }
+void Model::load_weights(const std::string& path) { myelin::load_weights(*this, path); }
+std::string Model::to_json() { return model_to_json(*this); }
 
 }  // namespace myelin

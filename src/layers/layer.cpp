@@ -2,6 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "myelin/error.hpp"
+#include "myelin/layers/symbolic_tensor.hpp"
+
 namespace myelin {
 
 int64_t Layer::count_params(bool trainable_only) {
@@ -19,6 +22,45 @@ nlohmann::json Layer::get_config() const {
     c["batch_input_shape"] = shape;
   }
   return c;
+}
+
+namespace {
+std::string label(const Layer& l) {
+  return "layer '" + l.name() + "' (" + l.class_name() + ")";
+}
+}  // namespace
+
+Shape Layer::build_inputs(const std::vector<Shape>& input_shapes, Rng& rng) {
+  if (input_shapes.size() != 1)
+    throw ValueError(label(*this) + " takes one input, got " + std::to_string(input_shapes.size()));
+  return build(input_shapes[0], rng);
+}
+
+const Tensor& Layer::forward_inputs(const std::vector<const Tensor*>& inputs, bool training) {
+  return forward(*inputs[0], training);
+}
+
+void Layer::backward_inputs(const Tensor& dy, std::vector<const Tensor*>& input_grads) {
+  const Tensor& dx = backward(dy);
+  input_grads[0] = needs_input_grad_ ? &dx : nullptr;
+}
+
+std::shared_ptr<Layer> Layer::move_to_shared() {
+  throw ValueError(label(*this) + " cannot be called by value: hold it in a std::shared_ptr and call "
+                   "call_layer(layer, inputs)");
+}
+
+SymbolicTensor Layer::operator()(const SymbolicTensor& x) { return (*this)(std::vector<SymbolicTensor>{x}); }
+
+SymbolicTensor Layer::operator()(const std::vector<SymbolicTensor>& inputs) {
+  // Held by a shared_ptr (Python, make_shared): that is the layer. Passed by value: the object moves
+  // into the graph once, and later calls on the same variable reach the same layer.
+  std::shared_ptr<Layer> self = weak_from_this().lock();
+  if (!self) {
+    if (!called_instance_) called_instance_ = move_to_shared();
+    self = called_instance_;
+  }
+  return call_layer(std::move(self), inputs);
 }
 
 }  // namespace myelin

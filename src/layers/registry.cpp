@@ -12,6 +12,7 @@
 #include "myelin/layers/dropout.hpp"
 #include "myelin/layers/flatten.hpp"
 #include "myelin/layers/input.hpp"
+#include "myelin/layers/merge.hpp"
 #include "myelin/layers/normalization.hpp"
 #include "myelin/layers/pooling.hpp"
 #include "myelin/layers/reshape.hpp"
@@ -71,7 +72,17 @@ const std::vector<std::pair<std::string, Factory>>& factories() {
        [](const json& c, const std::string& who) {
          auto shape = io::input_shape_from_config(c);
          if (!shape) throw ValueError(who + ": config needs 'batch_input_shape'");
-         return std::make_shared<Input>(*shape);
+         return std::make_shared<Input>(*shape, io::config_value<std::string>(c, "name", "", who));
+       }},
+      {"Add", [](const json&, const std::string&) { return std::make_shared<Add>(); }},
+      {"Subtract", [](const json&, const std::string&) { return std::make_shared<Subtract>(); }},
+      {"Multiply", [](const json&, const std::string&) { return std::make_shared<Multiply>(); }},
+      {"Average", [](const json&, const std::string&) { return std::make_shared<Average>(); }},
+      {"Maximum", [](const json&, const std::string&) { return std::make_shared<Maximum>(); }},
+      {"Minimum", [](const json&, const std::string&) { return std::make_shared<Minimum>(); }},
+      {"Concatenate",
+       [](const json& c, const std::string& who) {
+         return std::make_shared<Concatenate>(io::config_value<int>(c, "axis", -1, who));
        }},
       {"Normalization",
        [](const json& c, const std::string&) { return std::make_shared<Normalization>(io::input_shape_from_config(c)); }},

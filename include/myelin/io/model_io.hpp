@@ -10,24 +10,24 @@
 namespace myelin {
 
 /// The architecture alone, as Keras's model.to_json().
-std::string model_to_json(Sequential& model);
+std::string model_to_json(Model& model);
 /// A new, uncompiled model from model_to_json()'s output or Keras's equivalent; accepts a config
 /// holding just {"layers": [...]} too. It is built when the JSON gives the input shape (a first
 /// layer's batch_input_shape, or build_input_shape), else on first use with data.
 /// Throws ValueError naming unknown layer classes.
-Sequential model_from_json(const std::string& json);
+Model model_from_json(const std::string& json);
 
 /// Saves the whole model (see Sequential::save). Written atomically: the old file stays whole on failure.
 /// `extra_metadata` entries join the file's __metadata__ (checkpoints record their epoch so).
-void save_model(Sequential& model, const std::string& path, const std::map<std::string, std::string>& extra_metadata = {});
+void save_model(Model& model, const std::string& path, const std::map<std::string, std::string>& extra_metadata = {});
 /// Loads a model saved by save_model(): it predicts exactly what the saved one did and, when it was
 /// compiled, comes back compiled with its optimizer's state, ready to train further. Throws IOError
 /// for damaged files and ValueError for contents myelin does not know, naming the file.
-Sequential load_model(const std::string& path);
+Model load_model(const std::string& path);
 
 /// Weights only. load_weights checks every name and shape against the model before changing anything.
-void save_weights(Sequential& model, const std::string& path);
-void load_weights(Sequential& model, const std::string& path);
+void save_weights(Model& model, const std::string& path);
+void load_weights(Model& model, const std::string& path);
 
 /// The version written into files.
 const char* version();

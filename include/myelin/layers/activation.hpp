@@ -5,7 +5,7 @@
 namespace myelin::layers {
 
 class Activation : public Layer {
- public:
+  MYELIN_LAYER_MOVABLE(Activation)
   /// `Activation("softmax")`.
   explicit Activation(const std::string& activation, std::optional<Shape> input_shape = std::nullopt);
   std::string class_name() const override { return "Activation"; }

@@ -33,7 +33,7 @@ struct BatchNormalizationOptions {
 };
 
 class BatchNormalization : public Layer {
- public:
+  MYELIN_LAYER_MOVABLE(BatchNormalization)
   /// `BatchNormalization()`; `BatchNormalization({.momentum = 0.9f, .epsilon = 1e-5f})`.
   explicit BatchNormalization(BatchNormalizationOptions options = {});
   std::string class_name() const override { return "BatchNormalization"; }

@@ -44,7 +44,7 @@ struct Conv2DOptions {
 };
 
 class Conv2D : public Layer {
- public:
+  MYELIN_LAYER_MOVABLE(Conv2D)
   /// `Conv2D(32, {3, 3}, "relu")`; `Conv2D(64, 3, "relu", {.strides = 2, .padding = "same"})`.
   Conv2D(int64_t filters, Size2 kernel_size, const std::string& activation = "linear", Conv2DOptions options = {});
   /// Short form for a first layer: `Conv2D(32, {3, 3}, "relu", Shape{28, 28, 1})`.

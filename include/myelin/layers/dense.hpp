@@ -20,7 +20,7 @@ struct DenseOptions {
 };
 
 class Dense : public Layer {
- public:
+  MYELIN_LAYER_MOVABLE(Dense)
   /// `Dense(64, "relu")`; `Dense(10, "relu", {.input_shape = Shape{8}})`.
   explicit Dense(int64_t units, const std::string& activation = "linear", DenseOptions options = {});
   /// Short form for a first layer: `Dense(10, "relu", Shape{8})`. (A template so that a braced

@@ -9,7 +9,7 @@
 namespace myelin::layers {
 
 class Dropout : public Layer {
- public:
+  MYELIN_LAYER_MOVABLE(Dropout)
   /// `Dropout(0.5)`; rate in [0, 1).
   explicit Dropout(float rate, std::optional<Shape> input_shape = std::nullopt);
   std::string class_name() const override { return "Dropout"; }

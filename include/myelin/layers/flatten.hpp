@@ -5,7 +5,7 @@
 namespace myelin::layers {
 
 class Flatten : public Layer {
- public:
+  MYELIN_LAYER_MOVABLE(Flatten)
   /// `Flatten()`, or `Flatten(Shape{28, 28})` as a first layer.
   explicit Flatten(std::optional<Shape> input_shape = std::nullopt);
   std::string class_name() const override { return "Flatten"; }

@@ -31,7 +31,9 @@ struct Param {
 
 using ActivationKindOpt = std::optional<ActivationKind>;
 
-class Layer {
+class SymbolicTensor;  // myelin/layers/symbolic_tensor.hpp
+
+class Layer : public std::enable_shared_from_this<Layer> {
  public:
   virtual ~Layer() = default;
 
@@ -55,6 +57,24 @@ class Layer {
   /// (overwriting them) and returns d(loss)/d(input). When input gradients are not needed
   /// (first layer) the returned tensor may be empty.
   virtual const Tensor& backward(const Tensor& dy) = 0;
+
+  /// Graph form: how many inputs the layer takes: 1, or -1 for a list of two or more (merge layers).
+  virtual int num_inputs() const { return 1; }
+  /// Graph form of build/forward/backward. A layer with several inputs (Add, Concatenate) overrides
+  /// these; the defaults adapt the one-input form above, so a one-input layer implements only that.
+  virtual Shape build_inputs(const std::vector<Shape>& input_shapes, Rng& rng);
+  virtual const Tensor& forward_inputs(const std::vector<const Tensor*>& inputs, bool training);
+  /// Given d(loss)/d(output), sets input_grads[k] to d(loss)/d(input k) (valid until the next call),
+  /// or to null when set_needs_input_grad(false) was given.
+  virtual void backward_inputs(const Tensor& dy, std::vector<const Tensor*>& input_grads);
+
+  /// Keras's functional call: records this layer applied to `x` and returns the symbolic output,
+  /// `auto y = layers::Dense(10)(x);`. A layer object is one layer: calling the same object again
+  /// applies the same layer (and its weights) again. The model holds the layer; reach it afterwards
+  /// through Model::get_layer.
+  SymbolicTensor operator()(const SymbolicTensor& x);
+  /// The call for a layer with several inputs: `layers::Add()({x, y})`.
+  SymbolicTensor operator()(const std::vector<SymbolicTensor>& inputs);
 
   /// The layer's weights, trainable ones first, then non-trainable state (empty for layers without any).
   virtual std::vector<Param> params() { return {}; }
@@ -86,7 +106,7 @@ class Layer {
   /// Two neighbours can share a relu's backward. When this layer's output is relu(z)
   /// (output_is_relu) and the next layer can zero its input gradient wherever its input is not
   /// positive (can_mask_nonpositive_input: a max pooling knows it for free, a window's winner
-  /// being its maximum), Sequential::build sets both flags and this layer skips its own pass over
+  /// being its maximum), the model's graph sets both flags and this layer skips its own pass over
   /// the gradient: 0.55 ms of the Fashion-MNIST CNN's step at batch 128 (bench/README.md).
   virtual bool output_is_relu() const { return false; }
   virtual bool can_mask_nonpositive_input() const { return false; }
@@ -94,6 +114,10 @@ class Layer {
   void set_mask_nonpositive_input(bool v) { mask_nonpositive_input_ = v; }
 
  protected:
+  /// Moves this object into a new shared_ptr of its own class (what a functional call made on a
+  /// layer passed by value keeps). Every layer class overrides it with one line.
+  virtual std::shared_ptr<Layer> move_to_shared();
+
   std::string name_;
   std::optional<Shape> input_shape_;
   bool built_ = false;
@@ -101,7 +125,19 @@ class Layer {
   bool output_logits_ = false;
   bool relu_masked_by_next_ = false;     // the next layer zeroes dy where this output is 0
   bool mask_nonpositive_input_ = false;  // zero d(input) where the input is not positive
+
+ private:
+  std::shared_ptr<Layer> called_instance_;  // where this object's functional calls went (see operator())
 };
+
+/// Inside a layer class: the one-line override of Layer::move_to_shared.
+#define MYELIN_LAYER_MOVABLE(Class)                                 \
+ protected:                                                         \
+  std::shared_ptr<Layer> move_to_shared() override {                \
+    return std::make_shared<Class>(std::move(*this));               \
+  }                                                                 \
+                                                                    \
+ public:
 
 /// A layer passed by value into a model: `Sequential({layers::Dense(10, "relu"), ...})`.
 class LayerHandle {

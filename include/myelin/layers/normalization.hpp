@@ -10,7 +10,7 @@
 namespace myelin::layers {
 
 class Normalization : public Layer {
- public:
+  MYELIN_LAYER_MOVABLE(Normalization)
   /// Statistics over the last axis, set by adapt() (or given: one mean and variance per feature).
   explicit Normalization(std::optional<Shape> input_shape = std::nullopt, std::vector<float> mean = {},
                          std::vector<float> variance = {});

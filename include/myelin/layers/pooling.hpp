@@ -39,7 +39,7 @@ class Pooling2D : public Layer {
 };
 
 class MaxPooling2D : public Pooling2D {
- public:
+  MYELIN_LAYER_MOVABLE(MaxPooling2D)
   /// `MaxPooling2D({2, 2})`; `MaxPooling2D(3, 2, "same")`.
   explicit MaxPooling2D(Size2 pool_size = {2, 2}, std::optional<Size2> strides = std::nullopt,
                         std::string padding = "valid", std::optional<Shape> input_shape = std::nullopt);
@@ -56,7 +56,7 @@ class MaxPooling2D : public Pooling2D {
 };
 
 class AveragePooling2D : public Pooling2D {
- public:
+  MYELIN_LAYER_MOVABLE(AveragePooling2D)
   explicit AveragePooling2D(Size2 pool_size = {2, 2}, std::optional<Size2> strides = std::nullopt,
                             std::string padding = "valid", std::optional<Shape> input_shape = std::nullopt);
   explicit AveragePooling2D(std::initializer_list<int64_t> pool_size) : AveragePooling2D(size2_from_list(pool_size)) {}
@@ -81,7 +81,7 @@ class GlobalPooling2D : public Layer {
 };
 
 class GlobalAveragePooling2D : public GlobalPooling2D {
- public:
+  MYELIN_LAYER_MOVABLE(GlobalAveragePooling2D)
   explicit GlobalAveragePooling2D(bool keepdims = false, std::optional<Shape> input_shape = std::nullopt)
       : GlobalPooling2D(keepdims, std::move(input_shape)) {}
   std::string class_name() const override { return "GlobalAveragePooling2D"; }
@@ -90,7 +90,7 @@ class GlobalAveragePooling2D : public GlobalPooling2D {
 };
 
 class GlobalMaxPooling2D : public GlobalPooling2D {
- public:
+  MYELIN_LAYER_MOVABLE(GlobalMaxPooling2D)
   explicit GlobalMaxPooling2D(bool keepdims = false, std::optional<Shape> input_shape = std::nullopt)
       : GlobalPooling2D(keepdims, std::move(input_shape)) {}
   std::string class_name() const override { return "GlobalMaxPooling2D"; }

@@ -6,7 +6,7 @@
 namespace myelin::layers {
 
 class Reshape : public Layer {
- public:
+  MYELIN_LAYER_MOVABLE(Reshape)
   /// `Reshape({7, 7, 16})`, `Reshape({-1, 4})`.
   explicit Reshape(Shape target_shape, std::optional<Shape> input_shape = std::nullopt);
   std::string class_name() const override { return "Reshape"; }

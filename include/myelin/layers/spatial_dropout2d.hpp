@@ -8,7 +8,7 @@
 namespace myelin::layers {
 
 class SpatialDropout2D : public Layer {
- public:
+  MYELIN_LAYER_MOVABLE(SpatialDropout2D)
   /// `SpatialDropout2D(0.2)`; rate in [0, 1).
   explicit SpatialDropout2D(float rate, std::optional<Shape> input_shape = std::nullopt);
   std::string class_name() const override { return "SpatialDropout2D"; }

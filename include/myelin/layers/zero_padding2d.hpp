@@ -9,7 +9,7 @@
 namespace myelin::layers {
 
 class ZeroPadding2D : public Layer {
- public:
+  MYELIN_LAYER_MOVABLE(ZeroPadding2D)
   /// Symmetric: `ZeroPadding2D(1)` pads one pixel all round; `ZeroPadding2D(Size2{1, 2})` one row
   /// above and below, two columns left and right.
   explicit ZeroPadding2D(Size2 padding = 1, std::optional<Shape> input_shape = std::nullopt);

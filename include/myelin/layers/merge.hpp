@@ -1,0 +1,104 @@
+// Merge layers: combine a list of inputs into one output, as Keras's Add, Subtract, Multiply,
+// Average, Maximum, Minimum and Concatenate. `auto y = layers::Add()({a, b});`
+#pragma once
+#include <string>
+#include <vector>
+
+#include "myelin/layers/layer.hpp"
+
+namespace myelin::layers {
+
+/// The element-wise merges. Every input must have the same per-sample shape (broadcasting a size-1
+/// axis is not supported yet); a mismatch is a ShapeError naming the layer and the shapes.
+class ElementwiseMerge : public Layer {
+ public:
+  int num_inputs() const override { return -1; }
+  Shape build(const Shape& input_shape, Rng& rng) override;
+  const Tensor& forward(const Tensor& x, bool training) override;
+  const Tensor& backward(const Tensor& dy) override;
+  Shape build_inputs(const std::vector<Shape>& input_shapes, Rng& rng) override;
+  const Tensor& forward_inputs(const std::vector<const Tensor*>& inputs, bool training) override;
+  void backward_inputs(const Tensor& dy, std::vector<const Tensor*>& input_grads) override;
+
+ protected:
+  explicit ElementwiseMerge(std::string name) { name_ = std::move(name); }
+
+ private:
+  std::vector<Tensor> x_, dx_;  // views of the last inputs; their gradients
+  std::vector<const float*> xs_;
+  std::vector<float*> dxs_;
+  Tensor y_;
+};
+
+/// The sum of its inputs.
+class Add : public ElementwiseMerge {
+  MYELIN_LAYER_MOVABLE(Add)
+  explicit Add(std::string name = "") : ElementwiseMerge(std::move(name)) {}
+  std::string class_name() const override { return "Add"; }
+};
+
+/// inputs[0] - inputs[1]: exactly two inputs.
+class Subtract : public ElementwiseMerge {
+  MYELIN_LAYER_MOVABLE(Subtract)
+  explicit Subtract(std::string name = "") : ElementwiseMerge(std::move(name)) {}
+  std::string class_name() const override { return "Subtract"; }
+  Shape build_inputs(const std::vector<Shape>& input_shapes, Rng& rng) override;
+};
+
+/// The element-wise product of its inputs.
+class Multiply : public ElementwiseMerge {
+  MYELIN_LAYER_MOVABLE(Multiply)
+  explicit Multiply(std::string name = "") : ElementwiseMerge(std::move(name)) {}
+  std::string class_name() const override { return "Multiply"; }
+};
+
+/// The mean of its inputs.
+class Average : public ElementwiseMerge {
+  MYELIN_LAYER_MOVABLE(Average)
+  explicit Average(std::string name = "") : ElementwiseMerge(std::move(name)) {}
+  std::string class_name() const override { return "Average"; }
+};
+
+/// The element-wise maximum; the gradient goes to the first input holding it.
+class Maximum : public ElementwiseMerge {
+  MYELIN_LAYER_MOVABLE(Maximum)
+  explicit Maximum(std::string name = "") : ElementwiseMerge(std::move(name)) {}
+  std::string class_name() const override { return "Maximum"; }
+};
+
+/// The element-wise minimum; the gradient goes to the first input holding it.
+class Minimum : public ElementwiseMerge {
+  MYELIN_LAYER_MOVABLE(Minimum)
+  explicit Minimum(std::string name = "") : ElementwiseMerge(std::move(name)) {}
+  std::string class_name() const override { return "Minimum"; }
+};
+
+/// Joins its inputs along `axis` (Keras's numbering: -1 is the last axis, 1 the first after the
+/// batch); every other axis must agree.
+class Concatenate : public Layer {
+  MYELIN_LAYER_MOVABLE(Concatenate)
+  explicit Concatenate(int axis = -1, std::string name = "");
+  std::string class_name() const override { return "Concatenate"; }
+  int num_inputs() const override { return -1; }
+  Shape build(const Shape& input_shape, Rng& rng) override;
+  const Tensor& forward(const Tensor& x, bool training) override;
+  const Tensor& backward(const Tensor& dy) override;
+  Shape build_inputs(const std::vector<Shape>& input_shapes, Rng& rng) override;
+  const Tensor& forward_inputs(const std::vector<const Tensor*>& inputs, bool training) override;
+  void backward_inputs(const Tensor& dy, std::vector<const Tensor*>& input_grads) override;
+  nlohmann::json get_config() const override;
+  int axis() const { return axis_; }
+
+ private:
+  int axis_;
+  size_t sample_axis_ = 0;        // the axis within a sample
+  std::vector<int64_t> widths_;   // each input's extent along it
+  int64_t inner_ = 1;             // values per step of the axis
+  std::vector<Tensor> dx_;
+  std::vector<const float*> xs_;
+  std::vector<float*> dxs_;
+  Tensor y_;
+  Shape out_shape_, shape_buf_;
+};
+
+}  // namespace myelin::layers
