@@ -1,6 +1,7 @@
 #include "myelin/model.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -85,7 +86,6 @@ Model::Model(const std::vector<SymbolicTensor>& inputs, const std::vector<Symbol
                        x.layer().name() + "' (" + x.layer().class_name() + ")");
   // Depth-first from the outputs: every node after the nodes it reads, each layer once.
   std::map<const SymbolicNode*, int> index;
-  std::map<const Layer*, const SymbolicNode*> layer_node;
   std::vector<NodePtr> order;
   for (const auto& out : outputs) {
     std::vector<std::pair<NodePtr, size_t>> stack{{out.node(), 0}};
@@ -100,16 +100,14 @@ Model::Model(const std::vector<SymbolicTensor>& inputs, const std::vector<Symbol
         stack.push_back({in, 0});
         continue;
       }
-      auto [it, fresh] = layer_node.emplace(node->layer.get(), node.get());
-      if (!fresh && it->second != node.get())
-        throw ValueError(kind() + ": layer '" + node->layer->name() + "' (" + node->layer->class_name() +
-                         ") is called more than once; shared layers are not supported yet");
       index[node.get()] = int(order.size());
       order.push_back(node);
       stack.pop_back();
     }
   }
   for (const auto& n : order) {
+    // A layer called several times (shared) is one layer of the model.
+    if (std::any_of(layers_.begin(), layers_.end(), [&](const auto& l) { return l == n->layer; })) continue;
     name_layer(*n->layer);
     for (const auto& l : layers_)
       if (l->name() == n->layer->name()) throw ValueError(kind() + ": two layers named '" + l->name() + "'");
@@ -136,6 +134,8 @@ Model::Model(const std::vector<SymbolicTensor>& inputs, const std::vector<Symbol
     for (const auto& in : order[i]->inputs) nodes[i].inputs.push_back(index.at(in.get()));
   }
   graph_ = std::make_unique<graph::Graph>(std::move(nodes), std::move(input_ids), std::move(output_ids));
+  symbolic_inputs_ = inputs;
+  symbolic_outputs_ = outputs;
 }
 
 void Model::add_to_chain(std::shared_ptr<Layer> layer) {
@@ -190,6 +190,14 @@ void Model::build(std::optional<Shape> input_shape) {
                      "(or start with layers::Input), or call build(shape), or fit on data");
   input_shape_ = *input_shape;
   graph_->build({input_shape_}, rng_, kind());
+  if (sequential_) {
+    // The chain as symbolic tensors too (model.input, layer.output()), from its InputLayer or a new one.
+    auto* declared = dynamic_cast<layers::Input*>(layers_[0].get());
+    SymbolicTensor x = declared ? SymbolicTensor(*declared) : SymbolicTensor(layers::Input(input_shape_, "input_layer"));
+    symbolic_inputs_ = {x};
+    for (size_t i = declared ? 1 : 0; i < layers_.size(); ++i) x = call_layer(layers_[i], {x});
+    symbolic_outputs_ = {x};
+  }
   collect_weights();
   built_ = true;
   prepare_head();
@@ -211,7 +219,7 @@ void Model::collect_weights() {
   const auto& nodes = graph_->nodes();
   node_grads_.assign(nodes.size(), {});
   for (size_t i = 0; i < nodes.size(); ++i)
-    if (nodes[i].layer && !nodes[i].is_input)
+    if (nodes[i].layer && !nodes[i].is_input && nodes[i].first_call < 0)
       for (const auto& p : nodes[i].layer->params())
         if (p.trainable && p.grad) node_grads_[i].push_back(p.grad);
 }
@@ -240,27 +248,27 @@ void Model::prepare_head() {
   auto act = last.output_activation();
   auto fusable = loss_->fusable_activation();
   if (act && fusable && *act == *fusable) {
-    last.set_output_logits(true);
+    graph_->set_output_logits(0, true);
     head_activation_ = act;
     step_loss_ = loss_->from_logits_version();
   } else {
-    last.set_output_logits(false);
+    graph_->set_output_logits(0, false);
     head_activation_.reset();
     step_loss_ = loss_;
   }
 }
 
 
-std::vector<std::vector<std::string>> Model::layer_inputs() const {
+std::vector<std::vector<std::vector<TensorRef>>> Model::layer_calls() const {
   if (!graph_) throw Error(kind() + " is not built yet");
-  std::vector<std::vector<std::string>> out;
+  std::vector<std::vector<std::vector<TensorRef>>> out(layers_.size());
   const auto& nodes = graph_->nodes();
   for (const auto& n : nodes) {
     if (!n.layer) continue;
-    std::vector<std::string> names;
+    std::vector<TensorRef> reads;
     for (int in : n.inputs)
-      if (nodes[size_t(in)].layer) names.push_back(nodes[size_t(in)].layer->name());
-    out.push_back(std::move(names));
+      if (nodes[size_t(in)].layer) reads.push_back({nodes[size_t(in)].layer->name(), nodes[size_t(in)].call_index});
+    out[size_t(n.layer_index)].push_back(std::move(reads));
   }
   return out;
 }
@@ -273,6 +281,53 @@ std::vector<std::string> Model::input_names() const {
     out.push_back(n.layer ? n.layer->name() : "input");
   }
   return out;
+}
+
+std::vector<TensorRef> Model::output_refs() const {
+  if (!graph_) throw Error(kind() + " is not built yet");
+  std::vector<TensorRef> out;
+  for (int i : graph_->outputs()) {
+    const auto& n = graph_->nodes()[size_t(i)];
+    out.push_back({n.layer->name(), n.call_index});
+  }
+  return out;
+}
+
+const std::vector<SymbolicTensor>& Model::inputs() const {
+  if (symbolic_inputs_.empty()) throw Error(kind() + " is not built yet: its input is not known");
+  return symbolic_inputs_;
+}
+
+const std::vector<SymbolicTensor>& Model::outputs() const {
+  if (symbolic_outputs_.empty()) throw Error(kind() + " is not built yet: its output is not known");
+  return symbolic_outputs_;
+}
+
+SymbolicTensor Model::input() const {
+  if (inputs().size() != 1) throw ValueError(kind() + " has " + std::to_string(inputs().size()) + " inputs; use inputs()");
+  return inputs()[0];
+}
+
+SymbolicTensor Model::output() const {
+  if (outputs().size() != 1) throw ValueError(kind() + " has " + std::to_string(outputs().size()) + " outputs; use outputs()");
+  return outputs()[0];
+}
+
+SymbolicTensor Model::operator()(const SymbolicTensor& x) {
+  if (!built_) build();
+  // Each node of this model's graph re-made in the caller's graph, the model's input replaced by x.
+  std::map<const SymbolicNode*, SymbolicTensor> made;
+  made.emplace(input().node().get(), x);
+  std::function<SymbolicTensor(const std::shared_ptr<const SymbolicNode>&)> remake =
+      [&](const std::shared_ptr<const SymbolicNode>& n) -> SymbolicTensor {
+    if (auto it = made.find(n.get()); it != made.end()) return it->second;
+    std::vector<SymbolicTensor> in;
+    for (const auto& i : n->inputs) in.push_back(remake(i));
+    SymbolicTensor t = call_layer(n->layer, in);
+    made.emplace(n.get(), t);
+    return t;
+  };
+  return remake(output().node());
 }
 
 std::vector<std::string> Model::output_names() const {
@@ -365,7 +420,7 @@ std::string Model::summary_string() {
   int64_t total = 0, trainable = 0;
   const auto& nodes = graph_->nodes();
   for (const auto& n : nodes) {
-    if (!n.layer) continue;
+    if (!n.layer || n.first_call >= 0) continue;  // a shared layer has one row
     Layer& l = *n.layer;
     if (sequential_ && l.class_name() == "InputLayer") continue;  // Keras leaves it out of a Sequential's table
     const int64_t np = l.count_params();
@@ -376,8 +431,16 @@ std::string Model::summary_string() {
       out << np << "\n\n";
       continue;
     }
+    // Keras's "name[call][0]" for every tensor read, over all calls of a shared layer.
     std::string sources;
-    for (int in : n.inputs) sources += (sources.empty() ? "" : ", ") + nodes[size_t(in)].layer->name() + "[0][0]";
+    std::vector<int> calls{int(&n - nodes.data())};
+    calls.insert(calls.end(), n.later_calls.begin(), n.later_calls.end());
+    for (int c : calls)
+      for (int in : nodes[size_t(c)].inputs) {
+        const auto& src = nodes[size_t(in)];
+        sources += (sources.empty() ? "" : ", ") + (src.layer ? src.layer->name() : std::string("input")) + "[" +
+                   std::to_string(src.call_index) + "][0]";
+      }
     out << pad(std::to_string(np), 12) << (sources.empty() ? "-" : sources) << "\n\n";
   }
   out << double_rule << "\n";

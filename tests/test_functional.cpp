@@ -199,9 +199,6 @@ TEST(FunctionalModel, AChainBuiltFunctionallyEqualsTheSameSequential) {
 
 TEST(FunctionalModel, ConstructionErrorsNameTheLayer) {
   auto x = layers::Input({4});
-  auto shared = std::make_shared<layers::Dense>(4);
-  auto once = call_layer(shared, {x});
-  expect_error<ValueError>([&] { Model(x, call_layer(shared, {once})); }, {"called more than once", "shared"});
   auto y = layers::Input({4});
   expect_error<ValueError>([&] { Model(x, layers::Dense(2)(y)); }, {"not among the model's inputs"});
   expect_error<ValueError>([&] { Model(x, layers::Dense(2, "linear", {.name = "same"})(layers::Dense(2, "linear", {.name = "same"})(x))); },
@@ -211,12 +208,74 @@ TEST(FunctionalModel, ConstructionErrorsNameTheLayer) {
 }
 
 TEST(FunctionalModel, LayerObjectCalledTwiceIsOneLayer) {
-  // A layer variable called again is the same layer (Keras's sharing), which the graph refuses for now.
+  // A layer variable called again is the same layer (Keras's sharing).
   auto x = layers::Input({4});
   layers::Dense dense(4);
   auto once = dense(x);
   auto twice = dense(once);
   EXPECT_EQ(&once.layer(), &twice.layer());
+  Model m(x, twice);
+  m.build();
+  EXPECT_EQ(m.layers().size(), 2u);  // the input and the one Dense
+  EXPECT_EQ(m.count_params(), 4 * 4 + 4);
+  expect_error<ValueError>([&] { dense.output(); }, {"called 2 times"});
+}
+
+TEST(FunctionalModel, SharedLayerGradientsAreTheSumOfItsCalls) {
+  // A siamese-style graph: one Dense applied to two halves of the input, then compared.
+  auto x = layers::Input({6});
+  auto a = layers::Dense(3, "tanh")(x);
+  auto shared = std::make_shared<layers::Dense>(3, "tanh");
+  auto s1 = call_layer(shared, {a});
+  auto s2 = call_layer(shared, {layers::Dense(3, "sigmoid")(x)});
+  auto s3 = call_layer(shared, {s1});  // and once more on its own output
+  Model m(x, layers::Dense(2)(layers::Concatenate()({s1, layers::Subtract()({s2, s3})})));
+  m.compile(optimizers::SGD(0.0), "mse");
+  Rng rng(8);
+  Tensor in = random_tensor({5, 6}, rng, -1, 1), target = random_tensor({5, 2}, rng, -1, 1);
+  m.train_on_batch(in, target);
+  ASSERT_EQ(m.parameters().size(), 8u);  // four Dense layers: the shared one counts once
+  for (auto& p : m.parameters()) {
+    Tensor analytic = p.grad->clone();
+    Tensor numeric = numerical_gradient([&] { return m.evaluate(in, target, {.batch_size = 5})["loss"]; }, *p.value, 1e-2);
+    EXPECT_TRUE(gradients_close(analytic, numeric, 2e-3, 2e-2)) << p.name;
+  }
+  // Saved and loaded, the three calls stay calls of one layer.
+  Model again = model_from_json(m.to_json());
+  EXPECT_EQ(again.layer_calls(), m.layer_calls());
+  EXPECT_EQ(again.count_params(), m.count_params());
+  const std::string summary = m.summary_string();
+  EXPECT_NE(summary.find("dense[0][0], dense_2[0][0], dense_1[0][0]"), std::string::npos) << summary;
+}
+
+TEST(FunctionalModel, FeatureExtractionAndNestedModelsShareWeights) {
+  Sequential base({layers::Input({4}), layers::Dense(5, "relu", {.name = "hidden"}), layers::Dense(2, "softmax")});
+  base.build();
+  Model features(base.input(), base.get_layer("hidden")->output());
+  Rng rng(2);
+  Tensor x = random_tensor({3, 4}, rng, -1, 1);
+  // The extractor's output is the base's hidden layer, computed by hand from its weights.
+  const Tensor f = features.predict(x);
+  auto dense = std::dynamic_pointer_cast<layers::Dense>(base.get_layer("hidden"));
+  for (int64_t r = 0; r < 3; ++r)
+    for (int64_t j = 0; j < 5; ++j) {
+      double z = dense->bias()[j];
+      for (int64_t k = 0; k < 4; ++k) z += double(x.at(r, k)) * dense->kernel().at(k, j);
+      EXPECT_NEAR(f.at(r, j), std::max(0.0, z), 1e-5);
+    }
+  // A softmax head fused in one model must not leak into another model that shares the layer.
+  base.compile("adam", "sparse_categorical_crossentropy");
+  Tensor y(Shape{3, 1});
+  base.train_on_batch(x, y);
+  Model head_only(base.input(), base.output());
+  const Tensor p = head_only.predict(x);
+  for (int64_t r = 0; r < 3; ++r) EXPECT_NEAR(p.at(r, 0) + p.at(r, 1), 1.0, 1e-5);
+  // The base used as a layer in a new model: the same weights.
+  auto in = layers::Input({4});
+  Model outer(in, layers::Dense(1)(base(in)));
+  outer.build();
+  EXPECT_EQ(outer.count_params(), base.count_params() + 3);
+  EXPECT_EQ(outer.get_layer("hidden"), base.get_layer("hidden"));
 }
 
 TEST(FunctionalModel, SaveLoadPredictsAndTrainsOnIdentically) {
@@ -249,15 +308,15 @@ TEST(FunctionalModel, ReadsKerasTwoAndKerasThreeConfigs) {
     "input_layers": [["in", 0, 0]], "output_layers": [["out", 0, 0]]}})";
   Model m = model_from_json(keras2);
   EXPECT_EQ(m.output_shape(), (Shape{2}));
-  EXPECT_EQ(m.layer_inputs()[2], (std::vector<std::string>{"in", "d1"}));
+  EXPECT_EQ(m.layer_calls()[2], (std::vector<std::vector<TensorRef>>{{{"in", 0}, {"d1", 0}}}));
   // Written back in Keras 3's form, it reads again to the same graph.
   Model again = model_from_json(m.to_json());
-  EXPECT_EQ(again.layer_inputs(), m.layer_inputs());
+  EXPECT_EQ(again.layer_calls(), m.layer_calls());
   EXPECT_NE(m.to_json().find("keras_history"), std::string::npos);
   expect_error<ValueError>([] { model_from_json(R"({"class_name": "Functional", "config": {"layers": [
     {"class_name": "InputLayer", "name": "in", "config": {"batch_input_shape": [null, 3], "name": "in"}, "inbound_nodes": []},
     {"class_name": "Dense", "name": "d", "config": {"name": "d", "units": 3}, "inbound_nodes": [[["nowhere", 0, 0, {}]]]}],
-    "input_layers": [["in", 0, 0]], "output_layers": [["d", 0, 0]]}})"); }, {"'nowhere'", "does not come before it"});
+    "input_layers": [["in", 0, 0]], "output_layers": [["d", 0, 0]]}})"); }, {"'nowhere'", "which the model does not have"});
 }
 
 TEST(FunctionalModel, SummaryShowsConnections) {

@@ -67,6 +67,14 @@ struct EvaluateOptions {
   int verbose = 0;
 };
 
+/// A tensor of a functional graph as Keras's files name it (keras_history): the layer that made it and
+/// which call of that layer.
+struct TensorRef {
+  std::string layer;
+  int call = 0;
+  bool operator==(const TensorRef&) const = default;
+};
+
 class Model {
  public:
   /// Keras's functional model: the graph of layer calls that leads from `inputs` to `outputs`.
@@ -77,9 +85,10 @@ class Model {
   /// x = layers::Activation("relu")(layers::Add()({x, y}));
   /// Model model(inputs, layers::Dense(10, "softmax")(layers::GlobalAveragePooling2D()(x)));
   /// ```
-  /// Throws ValueError when an output cannot be reached from the inputs, when an input reaches no
-  /// output, when two layers share a name, or when a layer is called twice (shared layers are not
-  /// supported yet); ShapeError (at the first build) when shapes do not fit a layer.
+  /// A layer called several times is shared: one set of weights, which receives the sum of the
+  /// gradients of every call. Throws ValueError when an output cannot be reached from the inputs,
+  /// when an input reaches no output or when two layers share a name; ShapeError (at the first
+  /// build) when shapes do not fit a layer.
   Model(const SymbolicTensor& inputs, const SymbolicTensor& outputs, std::string name = "functional");
   /// Several inputs or outputs: not supported yet (ValueError) unless each list holds one tensor.
   Model(const std::vector<SymbolicTensor>& inputs, const std::vector<SymbolicTensor>& outputs,
@@ -133,12 +142,28 @@ class Model {
   const std::vector<std::shared_ptr<Layer>>& layers() const { return layers_; }
   /// Whether the graph is a chain saved as Keras's Sequential (false for a functional model).
   bool is_sequential() const { return sequential_; }
-  /// For each of layers(): the names of the layers whose outputs it reads (none for an input, and
-  /// none for a Sequential's first layer when the model has no InputLayer). A Sequential must be built.
-  std::vector<std::vector<std::string>> layer_inputs() const;
+  /// For each of layers(), for each of its calls in order (a shared layer has several): the tensors
+  /// that call reads (none for an input, and none for a Sequential's first layer when the model has
+  /// no InputLayer). A Sequential must be built.
+  std::vector<std::vector<std::vector<TensorRef>>> layer_calls() const;
   /// The names of the layers whose outputs are the model's inputs and outputs.
   std::vector<std::string> input_names() const;
   std::vector<std::string> output_names() const;
+  /// The model's outputs as the tensors of its graph (layer and call).
+  std::vector<TensorRef> output_refs() const;
+
+  /// Keras's model.input / model.output (one each) and model.inputs / model.outputs: the symbolic
+  /// tensors of the graph, to build other models from it:
+  /// `Model features(base.input(), base.get_layer("conv2d_1")->output());` shares base's layers and
+  /// weights. A Sequential has them once built.
+  SymbolicTensor input() const;
+  SymbolicTensor output() const;
+  const std::vector<SymbolicTensor>& inputs() const;
+  const std::vector<SymbolicTensor>& outputs() const;
+  /// The model used as a layer: its layers applied to `x` inside another graph (the same layers and
+  /// weights, so freezing them freezes them in both), `auto y = base(inputs);`. The outer model
+  /// lists the inner model's layers as its own.
+  SymbolicTensor operator()(const SymbolicTensor& x);
   /// The layer with this name; throws ValueError when there is none.
   std::shared_ptr<Layer> get_layer(const std::string& name) const;
   /// Every trainable parameter, named "layer/param" ("dense/kernel").
@@ -224,6 +249,7 @@ class Model {
   bool sequential_ = false;
   std::vector<std::shared_ptr<Layer>> layers_;
   std::unique_ptr<graph::Graph> graph_;  // a Sequential's is made at build()
+  std::vector<SymbolicTensor> symbolic_inputs_, symbolic_outputs_;  // keep the user's graph alive
   bool built_ = false;
   Shape input_shape_;
   Rng rng_;

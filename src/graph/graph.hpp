@@ -3,9 +3,19 @@
 // Node k reads the outputs of nodes with smaller indices. A model input is a node without a layer
 // (or with an InputLayer) whose output is the data. Backward sums the gradients a node receives
 // from all of its consumers (fan-out), and runs only where a trainable weight lies upstream.
+//
+// A layer called several times (shared) has one node per call. The first call runs the layer
+// itself; each later call runs a copy of it made at build whose weights are views of the first's,
+// with buffers and gradients of its own. Backward adds the copies' gradients into the layer's, so
+// the optimizer sees one set of weights with the sum of every call's gradient.
+//
+// The graph's decisions (which layers compute input gradients, emit logits for a fused loss, share
+// a relu mask) are kept per node and given to the layers at each forward pass: a layer may belong
+// to two models (a feature extractor made from a trained model) whose plans differ.
 #pragma once
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "myelin/layers/layer.hpp"
@@ -20,33 +30,47 @@ struct Node {
   std::vector<int> consumers;
   Shape shape;                   // per-sample output shape, once built
   bool is_input = false;
-  int layer_index = -1;          // among the nodes with a layer: how messages number it
+  int layer_index = -1;          // among the layers: how messages number it
+  int first_call = -1;           // a later call of a shared layer: the node of its first call
+  std::vector<int> later_calls;  // a shared layer's first call: the nodes of its later calls
+  int call_index = 0;            // which call of its layer this node is (Keras's node index)
+  // A later call: pairs (first call's gradient, this call's) of the layer's trainable weights.
+  std::vector<std::pair<Tensor*, Tensor*>> shared_grads;
   bool runs_backward = false;    // a trainable weight lies at or above this node
+
+  // The plan, handed to the layer at each forward.
+  bool needs_input_grad = false, output_logits = false, relu_masked_by_next = false,
+       mask_nonpositive_input = false;
 
   // Per step.
   const Tensor* out = nullptr;
   const Tensor* grad = nullptr;  // d(loss)/d(out): one consumer's buffer, or grad_sum
   Tensor grad_sum;
+  bool ran_backward = false;
   std::vector<const Tensor*> in_values, in_grads;
 };
 
 class Graph {
  public:
-  /// The nodes, inputs before the nodes that read them; `inputs`/`outputs` index into them.
+  /// The nodes, inputs before the nodes that read them; `inputs`/`outputs` index into them. Nodes
+  /// holding the same layer are calls of a shared layer.
   Graph(std::vector<Node> nodes, std::vector<int> inputs, std::vector<int> outputs);
 
-  /// Builds every layer from the per-sample input shapes, in order, and runs the passes (which
-  /// nodes run backward, which pass input gradients, relu masks shared with a max pooling).
+  /// Builds every layer from the per-sample input shapes, in order, makes the copies of shared
+  /// layers, and plans which nodes run backward and which relu masks are shared with a max pooling.
   /// `where` prefixes errors ("Sequential 'sequential'"). A mismatch throws ShapeError naming the
   /// layer, its index and the shapes.
   void build(const std::vector<Shape>& input_shapes, Rng& rng, const std::string& where);
-  /// Re-runs the passes (after a layer was frozen or unfrozen).
+  /// Re-plans which nodes run backward (after a layer was frozen or unfrozen).
   void plan_backward();
+  /// Whether output k's layer emits logits (its activation is fused with the loss by the model).
+  void set_output_logits(size_t k, bool logits) { nodes_[size_t(outputs_[k])].output_logits = logits; }
 
-  /// Outputs of the output nodes for a batch (valid until the next forward).
+  /// Output 0 for a batch (valid until the next forward).
   const Tensor& forward(const std::vector<const Tensor*>& inputs, bool training);
-  /// Called with `context` as soon as a node's layer has written its weights' gradients (so that they
-  /// can be summed over ranks while the rest goes on). A plain pointer: a step allocates nothing.
+  /// Called with `context` as soon as a layer's weights have their whole gradient (every call's),
+  /// so that they can be summed over ranks while the rest goes on. A plain pointer: a step
+  /// allocates nothing.
   using NodeDone = void (*)(void* context, int node);
   /// Backward from d(loss)/d(output k).
   void backward(const std::vector<const Tensor*>& output_grads, NodeDone on_node_done = nullptr,
@@ -59,6 +83,8 @@ class Graph {
 
  private:
   void receive_grad(Node& n, const Tensor& g);
+  void apply_plan();
+  void gather_shared_gradients(Node& first);
   std::vector<Node> nodes_;
   std::vector<int> inputs_, outputs_;
 };

@@ -36,20 +36,21 @@ json parse_json(const std::string& text, const std::string& what) {
 // args hold keras_history entries), and the model's input and output layers.
 json functional_architecture(Model& model) {
   json layers = json::array();
-  const auto connections = model.layer_inputs();
-  auto history = [&](const std::string& name) {
-    return json{{"class_name", "__keras_tensor__"}, {"config", {{"keras_history", {name, 0, 0}}}}};
+  const auto calls = model.layer_calls();
+  auto history = [&](const TensorRef& t) {
+    return json{{"class_name", "__keras_tensor__"}, {"config", {{"keras_history", {t.layer, t.call, 0}}}}};
   };
   for (size_t i = 0; i < model.layers().size(); ++i) {
     const auto& l = model.layers()[i];
     json inbound = json::array();
-    if (!connections[i].empty()) {
+    for (const auto& reads : calls[i]) {
+      if (reads.empty()) continue;
       json args = json::array();
-      if (connections[i].size() == 1) {
-        args.push_back(history(connections[i][0]));
+      if (reads.size() == 1) {
+        args.push_back(history(reads[0]));
       } else {
         json list = json::array();
-        for (const auto& name : connections[i]) list.push_back(history(name));
+        for (const auto& t : reads) list.push_back(history(t));
         args.push_back(list);
       }
       inbound.push_back({{"args", args}, {"kwargs", json::object()}});
@@ -59,50 +60,70 @@ json functional_architecture(Model& model) {
   }
   json inputs = json::array(), outputs = json::array();
   for (const auto& name : model.input_names()) inputs.push_back({name, 0, 0});
-  for (const auto& name : model.output_names()) outputs.push_back({name, 0, 0});
+  for (const auto& t : model.output_refs()) outputs.push_back({t.layer, t.call, 0});
   return {{"class_name", "Functional"},
           {"config", {{"name", model.name()}, {"trainable", true}, {"layers", layers}, {"input_layers", inputs},
                       {"output_layers", outputs}}}};
 }
 
-// The names of the layers an inbound_nodes entry reads, in Keras 3's form ({"args": [tensor or
-// [tensors]]} with keras_history) or Keras 2's ([[["dense", 0, 0, {}], ...]]).
-std::vector<std::string> inbound_layer_names(const json& inbound, const std::string& where) {
-  std::vector<std::string> names;
-  if (!inbound.is_array()) throw ValueError(where + ": 'inbound_nodes' must be a list");
-  if (inbound.empty()) return names;
-  if (inbound.size() > 1)
-    throw ValueError(where + ": the layer is called " + std::to_string(inbound.size()) +
-                     " times; shared layers are not supported yet");
-  const json& node = inbound[0];
-  auto history_name = [&](const json& h) {
-    if (!h.is_array() || h.empty() || !h[0].is_string())
-      throw ValueError(where + ": an inbound entry needs a layer name, got " + h.dump());
-    return h[0].get<std::string>();
-  };
-  if (node.is_array()) {  // Keras 2
-    for (const auto& e : node) names.push_back(history_name(e));
-    return names;
+// A keras_history entry ["dense", call, tensor] (or Keras 2's ["dense", call, tensor, {}]) as the
+// tensor it names.
+TensorRef tensor_ref(const json& h, const std::string& where) {
+  if (!h.is_array() || h.empty() || !h[0].is_string())
+    throw ValueError(where + ": an inbound entry needs a layer name, got " + h.dump());
+  TensorRef t{h[0].get<std::string>(), 0};
+  if (h.size() > 1) {
+    if (!h[1].is_number_integer() || h[1].get<int64_t>() < 0 || h[1].get<int64_t>() > 1000000)
+      throw ValueError(where + ": bad call index in " + h.dump());
+    t.call = h[1].get<int>();
   }
-  if (!node.is_object() || !node.contains("args") || !node["args"].is_array() || node["args"].empty())
-    throw ValueError(where + ": an inbound node needs 'args'");
-  const json& arg = node["args"][0];
-  auto tensor_name = [&](const json& t) {
-    if (!t.is_object() || !t.contains("config") || !t["config"].is_object() || !t["config"].contains("keras_history"))
-      throw ValueError(where + ": an inbound tensor needs 'keras_history', got " + t.dump());
-    return history_name(t["config"]["keras_history"]);
-  };
-  if (arg.is_array())
-    for (const auto& t : arg) names.push_back(tensor_name(t));
-  else
-    names.push_back(tensor_name(arg));
-  return names;
+  if (h.size() > 2 && !(h[2].is_number_integer() && h[2].get<int64_t>() == 0))
+    throw ValueError(where + ": " + h.dump() + " names a layer's output other than its first; no myelin layer has several");
+  return t;
+}
+
+// The tensors each call of a layer reads, from its inbound_nodes in Keras 3's form ({"args":
+// [tensor or [tensors]]} with keras_history) or Keras 2's ([[["dense", 0, 0, {}], ...], ...]).
+std::vector<std::vector<TensorRef>> inbound_calls(const json& inbound, const std::string& where) {
+  std::vector<std::vector<TensorRef>> calls;
+  if (!inbound.is_array()) throw ValueError(where + ": 'inbound_nodes' must be a list");
+  for (const json& node : inbound) {
+    std::vector<TensorRef> reads;
+    if (node.is_array()) {  // Keras 2
+      for (const auto& e : node) reads.push_back(tensor_ref(e, where));
+    } else {
+      if (!node.is_object() || !node.contains("args") || !node["args"].is_array() || node["args"].empty())
+        throw ValueError(where + ": an inbound node needs 'args'");
+      const json& arg = node["args"][0];
+      auto read = [&](const json& t) {
+        if (!t.is_object() || !t.contains("config") || !t["config"].is_object() || !t["config"].contains("keras_history"))
+          throw ValueError(where + ": an inbound tensor needs 'keras_history', got " + t.dump());
+        reads.push_back(tensor_ref(t["config"]["keras_history"], where));
+      };
+      if (arg.is_array())
+        for (const auto& t : arg) read(t);
+      else
+        read(arg);
+    }
+    if (reads.empty()) throw ValueError(where + ": an inbound node reads nothing");
+    calls.push_back(std::move(reads));
+  }
+  return calls;
 }
 
 Model functional_from_architecture(const json& config, const std::string& where) {
   std::string name = "functional";
   if (config.contains("name") && config["name"].is_string()) name = config["name"].get<std::string>();
-  std::map<std::string, SymbolicTensor> tensors;
+  // Each layer's calls are made once the tensors they read exist; a call may read a layer listed
+  // after its own (Keras lists each layer once, with all of its calls), so passes repeat until done.
+  struct Pending {
+    std::shared_ptr<Layer> layer;
+    std::vector<std::vector<TensorRef>> calls;
+    size_t made = 0;
+    std::string where;
+  };
+  std::vector<Pending> pending;
+  std::map<std::string, std::vector<SymbolicTensor>> made;  // layer name -> outputs of its calls so far
   size_t index = 0;
   for (const auto& entry : config["layers"]) {
     const std::string at = where + ": layer " + std::to_string(index++);
@@ -116,23 +137,39 @@ Model functional_from_architecture(const json& config, const std::string& where)
       throw ValueError(at + ": " + e.what());
     }
     if (entry.contains("name") && entry["name"].is_string() && layer->name().empty()) layer->set_name(entry["name"]);
-    if (tensors.count(layer->name())) throw ValueError(at + ": two layers named '" + layer->name() + "'");
-    std::vector<std::string> sources = inbound_layer_names(entry.value("inbound_nodes", json::array()), at);
+    if (made.count(layer->name())) throw ValueError(at + ": two layers named '" + layer->name() + "'");
+    auto calls = inbound_calls(entry.value("inbound_nodes", json::array()), at);
     if (auto* input = dynamic_cast<layers::Input*>(layer.get())) {
-      if (!sources.empty()) throw ValueError(at + ": an InputLayer reads no other layer");
-      tensors.emplace(layer->name(), SymbolicTensor(*input));
+      if (!calls.empty()) throw ValueError(at + ": an InputLayer reads no other layer");
+      made[layer->name()].push_back(SymbolicTensor(*input));
       continue;
     }
-    if (sources.empty()) throw ValueError(at + " ('" + layer->name() + "') reads no layer");
-    std::vector<SymbolicTensor> in;
-    for (const auto& s : sources) {
-      auto it = tensors.find(s);
-      if (it == tensors.end())
-        throw ValueError(at + " ('" + layer->name() + "') reads layer '" + s + "', which does not come before it");
-      in.push_back(it->second);
-    }
-    tensors.emplace(layer->name(), call_layer(layer, in));
+    if (calls.empty()) throw ValueError(at + " ('" + layer->name() + "') reads no layer");
+    made[layer->name()];
+    pending.push_back({layer, std::move(calls), 0, at});
   }
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (auto& p : pending)
+      while (p.made < p.calls.size()) {
+        std::vector<SymbolicTensor> in;
+        for (const auto& t : p.calls[p.made]) {
+          auto it = made.find(t.layer);
+          if (it == made.end())
+            throw ValueError(p.where + " ('" + p.layer->name() + "') reads layer '" + t.layer + "', which the model does not have");
+          if (size_t(t.call) >= it->second.size()) break;
+          in.push_back(it->second[size_t(t.call)]);
+        }
+        if (in.size() < p.calls[p.made].size()) break;  // waits for a call not made yet
+        made[p.layer->name()].push_back(call_layer(p.layer, in));
+        ++p.made;
+        progress = true;
+      }
+  }
+  for (const auto& p : pending)
+    if (p.made < p.calls.size())
+      throw ValueError(p.where + " ('" + p.layer->name() + "'): call " + std::to_string(p.made) +
+                       " reads a tensor that no layer makes (a cycle, or a call index beyond the calls listed)");
   auto endpoints = [&](const char* key) {
     std::vector<SymbolicTensor> out;
     if (!config.contains(key) || !config[key].is_array()) throw ValueError(where + ": the model needs '" + key + "'");
@@ -140,10 +177,11 @@ Model functional_from_architecture(const json& config, const std::string& where)
     // One endpoint may be written as ["name", 0, 0] instead of [["name", 0, 0]].
     const bool single = !list.empty() && list[0].is_string();
     for (const auto& e : single ? json::array({list}) : list) {
-      if (!e.is_array() || e.empty() || !e[0].is_string()) throw ValueError(where + ": bad entry in '" + key + "': " + e.dump());
-      auto it = tensors.find(e[0].get<std::string>());
-      if (it == tensors.end()) throw ValueError(where + ": '" + key + "' names layer '" + e[0].get<std::string>() + "', which the model does not have");
-      out.push_back(it->second);
+      const TensorRef t = tensor_ref(e, where);
+      auto it = made.find(t.layer);
+      if (it == made.end() || size_t(t.call) >= it->second.size())
+        throw ValueError(where + ": '" + key + "' names layer '" + t.layer + "', which the model does not have");
+      out.push_back(it->second[size_t(t.call)]);
     }
     return out;
   };

@@ -45,6 +45,24 @@ void Layer::backward_inputs(const Tensor& dy, std::vector<const Tensor*>& input_
   input_grads[0] = needs_input_grad_ ? &dx : nullptr;
 }
 
+Shape Layer::build_once(const std::vector<Shape>& input_shapes, Rng& rng) {
+  if (built_ && !built_input_shapes_.empty()) {
+    if (input_shapes != built_input_shapes_) {
+      auto text = [](const std::vector<Shape>& shapes) {
+        std::string s;
+        for (const auto& x : shapes) s += (s.empty() ? "" : " and ") + shape_to_string(with_batch(-1, x), true);
+        return s;
+      };
+      throw ShapeError(label(*this) + " was built for input shape " + text(built_input_shapes_) +
+                       " and cannot take " + text(input_shapes));
+    }
+    return built_output_shape_;
+  }
+  built_output_shape_ = build_inputs(input_shapes, rng);
+  built_input_shapes_ = input_shapes;
+  return built_output_shape_;
+}
+
 std::shared_ptr<Layer> Layer::move_to_shared() {
   throw ValueError(label(*this) + " cannot be called by value: hold it in a std::shared_ptr and call "
                    "call_layer(layer, inputs)");

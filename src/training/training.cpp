@@ -335,11 +335,13 @@ History Model::fit_loop(BatchStream& batches, const FitOptions& o, const std::fu
     if (verbose) std::printf("Epoch %d/%d\n", epoch + 1, o.epochs);
     for (auto& c : cbs) c->on_epoch_begin(epoch, logs);
     Rng rng(fit_seed_ ^ (0x9e3779b97f4a7c15ULL * uint64_t(epoch + 1)));
-    for (auto& l : layers_) l->reseed(rng);
+    for (auto& n : graph_->nodes())
+      if (n.layer) n.layer->reseed(rng);
     if (distributed::size() > 1) {
       // Dropout masks differ between ranks, as they differ between the rows of one batch.
       Rng rank_rng(fit_seed_ ^ (0xd1b54a32d192ed03ULL * uint64_t(epoch + 1)) ^ uint64_t(distributed::rank() + 1));
-      for (auto& l : layers_) l->reseed(rank_rng);
+      for (auto& n : graph_->nodes())
+        if (n.layer) n.layer->reseed(rank_rng);
     }
     batches.start_epoch(rng, o.shuffle);
     for (auto& m : metrics_) m->reset();

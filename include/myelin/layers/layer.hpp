@@ -32,6 +32,8 @@ struct Param {
 using ActivationKindOpt = std::optional<ActivationKind>;
 
 class SymbolicTensor;  // myelin/layers/symbolic_tensor.hpp
+struct SymbolicNode;
+SymbolicTensor call_layer(std::shared_ptr<class Layer> layer, const std::vector<SymbolicTensor>& inputs);
 
 class Layer : public std::enable_shared_from_this<Layer> {
  public:
@@ -67,6 +69,10 @@ class Layer : public std::enable_shared_from_this<Layer> {
   /// Given d(loss)/d(output), sets input_grads[k] to d(loss)/d(input k) (valid until the next call),
   /// or to null when set_needs_input_grad(false) was given.
   virtual void backward_inputs(const Tensor& dy, std::vector<const Tensor*>& input_grads);
+  /// What models call: builds the layer for these input shapes the first time and returns the output
+  /// shape; a layer already built (it belongs to another model too) returns the shape it was built
+  /// for, and input shapes other than those are a ShapeError.
+  Shape build_once(const std::vector<Shape>& input_shapes, Rng& rng);
 
   /// Keras's functional call: records this layer applied to `x` and returns the symbolic output,
   /// `auto y = layers::Dense(10)(x);`. A layer object is one layer: calling the same object again
@@ -75,6 +81,10 @@ class Layer : public std::enable_shared_from_this<Layer> {
   SymbolicTensor operator()(const SymbolicTensor& x);
   /// The call for a layer with several inputs: `layers::Add()({x, y})`.
   SymbolicTensor operator()(const std::vector<SymbolicTensor>& inputs);
+  /// Keras's layer.output: the symbolic output of the layer's call, while a model (or a variable)
+  /// holds the graph, so that `Model(inputs, model.get_layer("conv2d_1")->output())` extracts
+  /// features. Throws ValueError for a layer never called or called more than once.
+  SymbolicTensor output() const;
 
   /// The layer's weights, trainable ones first, then non-trainable state (empty for layers without any).
   virtual std::vector<Param> params() { return {}; }
@@ -127,7 +137,12 @@ class Layer : public std::enable_shared_from_this<Layer> {
   bool mask_nonpositive_input_ = false;  // zero d(input) where the input is not positive
 
  private:
+  friend SymbolicTensor call_layer(std::shared_ptr<Layer> layer, const std::vector<SymbolicTensor>& inputs);
   std::shared_ptr<Layer> called_instance_;  // where this object's functional calls went (see operator())
+  std::weak_ptr<const SymbolicNode> output_node_;  // its last call (output())
+  int calls_ = 0;
+  std::vector<Shape> built_input_shapes_;   // what build_once built for, and its output
+  Shape built_output_shape_;
 };
 
 /// Inside a layer class: the one-line override of Layer::move_to_shared.
