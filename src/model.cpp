@@ -151,8 +151,31 @@ void Sequential::build(std::optional<Shape> input_shape) {
     }
     output_shapes_.push_back(shape);
   }
-  // Gradients only need to flow down to the first layer with parameters: that layer skips its
-  // input-gradient GEMM and the layers below it (Flatten, Input...) skip backward entirely.
+  layer_trainable_.clear();
+  update_trainable();
+  built_ = true;
+  prepare_head();
+  // A relu output feeding a max pooling: the pooling's backward masks, the relu's pass is skipped.
+  for (auto& l : layers_) {
+    l->set_relu_masked_by_next(false);
+    l->set_mask_nonpositive_input(false);
+  }
+  for (size_t i = 0; i + 1 < layers_.size(); ++i)
+    if (layers_[i]->output_is_relu() && layers_[i + 1]->can_mask_nonpositive_input()) {
+      layers_[i]->set_relu_masked_by_next(true);
+      layers_[i + 1]->set_mask_nonpositive_input(true);
+    }
+}
+
+void Sequential::update_trainable() {
+  bool changed = layer_trainable_.size() != layers_.size();
+  for (size_t i = 0; i < layers_.size() && !changed; ++i) changed = layer_trainable_[i] != layers_[i]->trainable();
+  if (!changed) return;  // the usual case, and allocation-free: train_on_batch calls this every step
+  layer_trainable_.clear();
+  for (const auto& l : layers_) layer_trainable_.push_back(l->trainable());
+  // Gradients only need to flow down to the first layer with trainable parameters: that layer skips
+  // its input-gradient GEMM and the layers below it (Flatten, Input, frozen layers...) skip backward
+  // entirely. A frozen layer above it still passes gradients down.
   first_trainable_ = layers_.size();
   for (size_t i = 0; i < layers_.size() && first_trainable_ == layers_.size(); ++i)
     if (layers_[i]->count_params(/*trainable_only=*/true) > 0) first_trainable_ = i;
@@ -173,18 +196,6 @@ void Sequential::build(std::optional<Shape> input_shape) {
   for (size_t i = 0; i < layers_.size(); ++i)
     for (const auto& p : layers_[i]->params())
       if (p.trainable && p.grad) layer_grads_[i].push_back(p.grad);
-  built_ = true;
-  prepare_head();
-  // A relu output feeding a max pooling: the pooling's backward masks, the relu's pass is skipped.
-  for (auto& l : layers_) {
-    l->set_relu_masked_by_next(false);
-    l->set_mask_nonpositive_input(false);
-  }
-  for (size_t i = 0; i + 1 < layers_.size(); ++i)
-    if (layers_[i]->output_is_relu() && layers_[i + 1]->can_mask_nonpositive_input()) {
-      layers_[i]->set_relu_masked_by_next(true);
-      layers_[i + 1]->set_mask_nonpositive_input(true);
-    }
 }
 
 void Sequential::compile(OptimizerArg optimizer, LossArg loss, std::vector<MetricArg> metrics) {
@@ -194,6 +205,7 @@ void Sequential::compile(OptimizerArg optimizer, LossArg loss, std::vector<Metri
   metric_args_ = std::move(metrics);
   metrics_.clear();
   metrics_resolved_ = false;
+  if (built_) update_trainable();
   prepare_head();
 }
 
@@ -342,6 +354,7 @@ double Sequential::train_on_batch(const Tensor& x, const Tensor& y) {
   check_data(x, y, "train_on_batch");
   resolve_metrics(target_width(y));
   for (auto& m : metrics_) m->reset();
+  update_trainable();
   return train_step(x, y, x.rows());
 }
 
@@ -464,6 +477,7 @@ History Sequential::fit_loop(BatchStream& batches, const FitOptions& o, const st
   // Each epoch's shuffle and dropout streams derive from (base, epoch) alone, so training resumed
   // at epoch k (initial_epoch, BackupAndRestore) draws exactly what an uninterrupted run would.
   fit_seed_ = o.seed ? *o.seed : rng_.next_u64();
+  update_trainable();
   History history;
   stop_training = false;
   Logs logs, batch_logs;
@@ -688,11 +702,13 @@ std::shared_ptr<Layer> Sequential::get_layer(const std::string& name) const {
 
 std::vector<Param> Sequential::parameters() {
   if (!built_) build();
+  update_trainable();
   return params_;
 }
 
 std::vector<Param> Sequential::weights() {
   if (!built_) build();
+  update_trainable();
   return weights_;
 }
 

@@ -86,6 +86,8 @@ class Sequential {
 
   /// Sets the optimizer, loss and metrics: `compile("adam", "mse", {"mae"})` or
   /// `compile(optimizers::Adam(1e-3), "sparse_categorical_crossentropy", {"accuracy"})`.
+  /// A layer frozen or unfrozen (Layer::set_trainable) after build takes effect at the next
+  /// compile(), fit() or train_on_batch(): recompiling, which Keras requires, is allowed but not needed.
   void compile(OptimizerArg optimizer, LossArg loss, std::vector<MetricArg> metrics = {});
 
   /// Trains on x (rows = samples) and y; returns per-epoch loss and metrics (val_* too).
@@ -118,7 +120,7 @@ class Sequential {
   const std::vector<std::shared_ptr<Layer>>& layers() const { return layers_; }
   /// The layer with this name; throws ValueError when there is none.
   std::shared_ptr<Layer> get_layer(const std::string& name) const;
-  /// Every trainable parameter, named "layer/param" ("dense/kernel").
+  /// Every trainable parameter, named "layer/param" ("dense/kernel"); a frozen layer's are not among them.
   std::vector<Param> parameters();
   /// Every weight, trainable or not (BatchNormalization's moving statistics), named as parameters().
   std::vector<Param> weights();
@@ -171,6 +173,9 @@ class Sequential {
   void check_fit_options(const FitOptions& options) const;
   void check_same_rows_on_every_rank(int64_t rows, const char* what) const;
   bool light_model() const;
+  /// Collects params_, weights_, layer_grads_ and first_trainable_ again when a layer's trainable()
+  /// changed since the last call (and does nothing, allocating nothing, otherwise).
+  void update_trainable();
   void prepare_head();
   void resolve_metrics(int64_t target_width);
   const Tensor& forward(const Tensor& x, bool training);
@@ -206,7 +211,8 @@ class Sequential {
   std::vector<std::vector<Tensor*>> layer_grads_;  // per layer: its trainable gradients
   std::map<std::string, double> metric_overrides_;  // results of stateless metrics over all ranks
   bool has_regularizers_ = false;
-  size_t first_trainable_ = 0;  // index of the first layer with parameters
+  size_t first_trainable_ = 0;  // index of the first layer with trainable parameters
+  std::vector<bool> layer_trainable_;  // each layer's trainable() when params_ was collected
   uint64_t fit_seed_ = 0;
 
   // Serialises predict/evaluate calls from several threads: they share the layers' buffers.

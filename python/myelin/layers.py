@@ -93,15 +93,13 @@ class Layer:
                  trainable=True, dtype=None):
         if dtype not in (None, "float32"):
             raise ValueError(f"myelin computes in float32, got dtype={dtype!r}")
-        if not trainable:
-            raise ValueError("trainable=False is not supported by myelin")
         if input_dim is not None:
             input_shape = (_positive_int(input_dim, "input_dim"),)
         if input_shape is not None:
             if isinstance(input_shape, int):
                 input_shape = (input_shape,)
             batch_input_shape = [None] + [_positive_int(d, "input_shape") for d in input_shape]
-        config = dict(config)
+        config = dict(config, trainable=bool(trainable))
         if batch_input_shape is not None:
             config["batch_input_shape"] = list(batch_input_shape)
         if name is not None:
@@ -127,6 +125,17 @@ class Layer:
     @property
     def built(self):
         return self._layer.built
+
+    @property
+    def trainable(self):
+        """Keras's layer.trainable: False freezes the layer's weights (fit leaves them as they are, and
+        BatchNormalization then normalises with its moving statistics). A compiled model picks up a
+        change at its next fit; recompiling is not needed."""
+        return self._layer.trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        self._layer.trainable = bool(value)
 
     @property
     def weights(self):
