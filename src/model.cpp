@@ -190,6 +190,7 @@ void Model::build(std::optional<Shape> input_shape) {
                      "(or start with layers::Input), or call build(shape), or fit on data");
   input_shape_ = *input_shape;
   graph_->build({input_shape_}, rng_, kind());
+  layer_trainable_.clear();
   if (sequential_) {
     // The chain as symbolic tensors too (model.input, layer.output()), from its InputLayer or a new one.
     auto* declared = dynamic_cast<layers::Input*>(layers_[0].get());
@@ -198,9 +199,20 @@ void Model::build(std::optional<Shape> input_shape) {
     for (size_t i = declared ? 1 : 0; i < layers_.size(); ++i) x = call_layer(layers_[i], {x});
     symbolic_outputs_ = {x};
   }
-  collect_weights();
+  update_trainable();
   built_ = true;
   prepare_head();
+}
+
+void Model::update_trainable() {
+  bool changed = layer_trainable_.size() != layers_.size();
+  for (size_t i = 0; i < layers_.size() && !changed; ++i) changed = layer_trainable_[i] != layers_[i]->trainable();
+  if (!changed) return;  // the usual case, and allocation-free: train_on_batch calls this every step
+  layer_trainable_.clear();
+  for (const auto& l : layers_) layer_trainable_.push_back(l->trainable());
+  collect_weights();
+  // Backward stops below the lowest trainable layer; a frozen layer above it still passes gradients.
+  graph_->plan_backward();
 }
 
 void Model::collect_weights() {
@@ -231,6 +243,7 @@ void Model::compile(OptimizerArg optimizer, LossArg loss, std::vector<MetricArg>
   metric_args_ = std::move(metrics);
   metrics_.clear();
   metrics_resolved_ = false;
+  if (built_) update_trainable();
   prepare_head();
 }
 
@@ -345,11 +358,13 @@ std::shared_ptr<Layer> Model::get_layer(const std::string& name) const {
 
 std::vector<Param> Model::parameters() {
   if (!built_) build();
+  update_trainable();
   return params_;
 }
 
 std::vector<Param> Model::weights() {
   if (!built_) build();
+  update_trainable();
   return weights_;
 }
 

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <limits>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
@@ -56,7 +57,33 @@ void Optimizer::ensure_built(const std::vector<Param>& params) {
   if (built_) return;
   build(params);
   built_ = true;
-  param_count_ = params.size();
+  weights_.clear();
+  for (const auto& p : params) weights_.push_back(p.value);
+}
+
+bool Optimizer::built_for(const std::vector<Param>& params) const {
+  if (params.size() != weights_.size()) return false;
+  for (size_t i = 0; i < params.size(); ++i)
+    if (params[i].value != weights_[i]) return false;
+  return true;
+}
+
+void Optimizer::rebuild_for(const std::vector<Param>& params) {
+  // Slots are named "<index>/<slot>" (detail::add_slots): copy the old ones, build fresh state for
+  // the new list, then put each kept weight's old slots back under its new index.
+  std::map<std::string, Tensor> old;
+  for (const auto& [name, t] : slots()) old.emplace(name, t->clone());
+  const std::vector<const Tensor*> previous = weights_;
+  built_ = false;
+  ensure_built(params);
+  for (const auto& [name, t] : slots()) {
+    const size_t slash = name.find('/');
+    const size_t index = std::stoul(name.substr(0, slash));
+    const auto was = std::find(previous.begin(), previous.end(), params[index].value);
+    if (was == previous.end()) continue;
+    const auto kept = old.find(std::to_string(was - previous.begin()) + name.substr(slash));
+    if (kept != old.end()) t->copy_from(kept->second);
+  }
 }
 
 nlohmann::json Optimizer::get_config() const {
@@ -74,12 +101,8 @@ void add_slots(std::vector<std::pair<std::string, Tensor*>>& out, const char* sl
 }  // namespace detail
 
 void Optimizer::apply(const std::vector<Param>& params) {
-  if (!built_) {
-    ensure_built(params);
-  } else if (params.size() != param_count_) {
-    throw Error(name() + ": called with " + std::to_string(params.size()) + " parameters after being built for " +
-                std::to_string(param_count_));
-  }
+  if (!built_) ensure_built(params);
+  else if (!built_for(params)) rebuild_for(params);
   if (options_.clipnorm > 0 || options_.clipvalue > 0 || options_.global_clipnorm > 0) clip(params);
   const float lr = float(learning_rate());
   for (size_t i = 0; i < params.size(); ++i) update(i, *params[i].value, *params[i].grad, lr);

@@ -189,11 +189,27 @@ TEST(Clipping, NormBelowThresholdIsUntouched) {
   EXPECT_NEAR(a.w[1], -4.0, kTol);
 }
 
-TEST(Optimizer, SameParameterCountRequiredAfterFirstApply) {
-  optimizers::Adam opt;
-  Slot a({1.f}, {1.f}), b({1.f}, {1.f});
-  opt.apply(params_of({&a}));
-  EXPECT_THROW(opt.apply(params_of({&a, &b})), Error);
+TEST(Optimizer, StateFollowsEachWeightWhenTheParameterListChanges) {
+  // As when a layer is frozen and unfrozen: Adam over (a, b), then b alone, then (a, b) again. b's
+  // moments carry on as if it had been trained alone all along; a starts again from fresh moments.
+  Slot a({1.f, 1.f, 1.f}, {0.5f, 0.5f, 0.5f}), b({-1.f, -1.f}, {0.2f, -0.4f}), b_alone({-1.f, -1.f}, {0.2f, -0.4f});
+  optimizers::Adam opt(0.1), reference(0.1);
+  opt.apply(params_of({&a, &b}));
+  reference.apply(params_of({&b_alone}));
+  const std::vector<float> a_after_one = a.w.to_vector();
+  opt.apply(params_of({&b}));
+  reference.apply(params_of({&b_alone}));
+  EXPECT_EQ(a.w.to_vector(), a_after_one);
+  opt.apply(params_of({&a, &b}));
+  reference.apply(params_of({&b_alone}));
+  EXPECT_EQ(b.w.to_vector(), b_alone.w.to_vector());
+  // a's first moment is one step's worth, (1 - beta_1) g = 0.05, not two steps' (0.095).
+  const auto slots = opt.slots();
+  ASSERT_EQ(slots.size(), 4u);
+  EXPECT_EQ(slots[0].first, "0/m");
+  EXPECT_FLOAT_EQ((*slots[0].second)[0], 0.1f * 0.5f);
+  EXPECT_EQ(slots[1].first, "1/m");
+  EXPECT_EQ(slots[1].second->to_vector(), reference.slots()[0].second->to_vector());
 }
 
 TEST(Optimizer, KerasDefaultsByName) {

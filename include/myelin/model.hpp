@@ -109,6 +109,8 @@ class Model {
 
   /// Sets the optimizer, loss and metrics: `compile("adam", "mse", {"mae"})` or
   /// `compile(optimizers::Adam(1e-3), "sparse_categorical_crossentropy", {"accuracy"})`.
+  /// A layer frozen or unfrozen (Layer::set_trainable) after build takes effect at the next
+  /// compile(), fit() or train_on_batch(): recompiling, which Keras requires, is allowed but not needed.
   void compile(OptimizerArg optimizer, LossArg loss, std::vector<MetricArg> metrics = {});
 
   /// Trains on x (rows = samples) and y; returns per-epoch loss and metrics (val_* too).
@@ -166,7 +168,7 @@ class Model {
   SymbolicTensor operator()(const SymbolicTensor& x);
   /// The layer with this name; throws ValueError when there is none.
   std::shared_ptr<Layer> get_layer(const std::string& name) const;
-  /// Every trainable parameter, named "layer/param" ("dense/kernel").
+  /// Every trainable parameter, named "layer/param" ("dense/kernel"); a frozen layer's are not among them.
   std::vector<Param> parameters();
   /// Every weight, trainable or not (BatchNormalization's moving statistics), named as parameters().
   std::vector<Param> weights();
@@ -217,6 +219,9 @@ class Model {
   void name_layer(Layer& layer) const;
   void make_chain_graph();
   void collect_weights();
+  /// Collects the weights and re-plans backward when a layer's trainable() changed since the last
+  /// call (and does nothing, allocating nothing, otherwise).
+  void update_trainable();
   int64_t forward_flops_per_sample() const;
   void check_compiled(const char* what) const;
   void ensure_built(const Tensor& x, const char* what);
@@ -266,6 +271,7 @@ class Model {
   std::vector<std::vector<Tensor*>> node_grads_;  // per graph node: its layer's trainable gradients
   std::map<std::string, double> metric_overrides_;  // results of stateless metrics over all ranks
   bool has_regularizers_ = false;
+  std::vector<bool> layer_trainable_;  // each layer's trainable() when the weights were collected
   uint64_t fit_seed_ = 0;
 
   // Serialises predict/evaluate calls from several threads: they share the layers' buffers.

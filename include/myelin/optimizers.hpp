@@ -28,8 +28,9 @@ class Optimizer {
   virtual std::string name() const = 0;
 
   /// One update of every parameter from its gradient: clipping, then the rule. The first call
-  /// creates the optimizer's state (moments) for these parameters; later calls must pass the
-  /// same parameters in the same order.
+  /// creates the optimizer's state (moments) for these parameters. When a later call passes other
+  /// parameters (a layer was frozen or unfrozen), the state follows each weight: a weight still
+  /// passed keeps its state, a new one starts from fresh state, and a dropped one loses its state.
   void apply(const std::vector<Param>& params);
 
   /// The rate the next update uses (from the schedule, when one is set).
@@ -61,12 +62,14 @@ class Optimizer {
 
  private:
   void clip(const std::vector<Param>& params);
+  bool built_for(const std::vector<Param>& params) const;
+  void rebuild_for(const std::vector<Param>& params);
   double lr_;
   std::shared_ptr<LearningRateSchedule> schedule_;
   OptimizerOptions options_;
   int64_t iterations_ = 0;
   bool built_ = false;
-  size_t param_count_ = 0;
+  std::vector<const Tensor*> weights_;  // the weights the state was built for, in order
 };
 
 namespace detail {

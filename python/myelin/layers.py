@@ -8,7 +8,8 @@ from . import _myelin
 
 __all__ = [
     "Layer", "Dense", "Activation", "Dropout", "Flatten", "InputLayer", "Input", "Normalization",
-    "Conv2D", "MaxPooling2D", "AveragePooling2D", "BatchNormalization", "serialize", "deserialize",
+    "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
+    "BatchNormalization", "Reshape", "ZeroPadding2D", "SpatialDropout2D", "serialize", "deserialize",
 ]
 
 # Keras class name -> Python class, for wrapping layers that come out of a loaded model.
@@ -42,10 +43,15 @@ def _activation_name(activation):
     raise TypeError(f"activation must be a name such as 'relu', got {activation!r}")
 
 
-def _positive_int(value, what):
+def _whole(value, what):
+    """An integer (numpy's included, booleans not) as an int."""
     if isinstance(value, bool) or not isinstance(value, int) and not hasattr(value, "__index__"):
         raise TypeError(f"{what} must be an integer, got {value!r}")
-    value = int(value)
+    return int(value)
+
+
+def _positive_int(value, what):
+    value = _whole(value, what)
     if value <= 0:
         raise ValueError(f"{what} must be positive, got {value}")
     return value
@@ -58,6 +64,18 @@ def _pair(value, what):
     if len(value) != 2:
         raise ValueError(f"{what} must be an integer or a pair of integers, got {value!r}")
     return [_positive_int(v, what) for v in value]
+
+
+def _channels_last(data_format):
+    if data_format not in (None, "channels_last"):
+        raise ValueError("myelin's images are channels_last (NHWC)")
+
+
+def _rate(value, layer):
+    rate = float(value)
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"{layer} rate must be in [0, 1), got {rate}")
+    return rate
 
 
 def _unsupported(**kwargs):
@@ -75,15 +93,13 @@ class Layer:
                  trainable=True, dtype=None):
         if dtype not in (None, "float32"):
             raise ValueError(f"myelin computes in float32, got dtype={dtype!r}")
-        if not trainable:
-            raise ValueError("trainable=False is not supported by myelin")
         if input_dim is not None:
             input_shape = (_positive_int(input_dim, "input_dim"),)
         if input_shape is not None:
             if isinstance(input_shape, int):
                 input_shape = (input_shape,)
             batch_input_shape = [None] + [_positive_int(d, "input_shape") for d in input_shape]
-        config = dict(config)
+        config = dict(config, trainable=bool(trainable))
         if batch_input_shape is not None:
             config["batch_input_shape"] = list(batch_input_shape)
         if name is not None:
@@ -109,6 +125,17 @@ class Layer:
     @property
     def built(self):
         return self._layer.built
+
+    @property
+    def trainable(self):
+        """Keras's layer.trainable: False freezes the layer's weights (fit leaves them as they are, and
+        BatchNormalization then normalises with its moving statistics). A compiled model picks up a
+        change at its next fit; recompiling is not needed."""
+        return self._layer.trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        self._layer.trainable = bool(value)
 
     @property
     def weights(self):
@@ -170,18 +197,14 @@ class Dropout(Layer):
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         _unsupported(noise_shape=noise_shape, seed=seed)
-        rate = float(rate)
-        if not 0.0 <= rate < 1.0:
-            raise ValueError(f"Dropout rate must be in [0, 1), got {rate}")
-        super().__init__({"rate": rate}, **kwargs)
+        super().__init__({"rate": _rate(rate, "Dropout")}, **kwargs)
 
 
 class Flatten(Layer):
     class_name = "Flatten"
 
     def __init__(self, data_format=None, **kwargs):
-        if data_format not in (None, "channels_last"):
-            raise ValueError("myelin's images are channels_last (NHWC)")
+        _channels_last(data_format)
         super().__init__({}, **kwargs)
 
 
@@ -224,8 +247,7 @@ class Conv2D(Layer):
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
                  bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
                  bias_constraint=None, **kwargs):
-        if data_format not in (None, "channels_last"):
-            raise ValueError("myelin's images are channels_last (NHWC)")
+        _channels_last(data_format)
         if groups != 1:
             raise ValueError("grouped convolutions are not supported by myelin")
         _unsupported(activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
@@ -251,8 +273,7 @@ class MaxPooling2D(Layer):
     class_name = "MaxPooling2D"
 
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
-        if data_format not in (None, "channels_last"):
-            raise ValueError("myelin's images are channels_last (NHWC)")
+        _channels_last(data_format)
         pool = _pair(pool_size, "pool_size")
         super().__init__({"pool_size": pool, "strides": _pair(strides, "strides") if strides else pool,
                           "padding": padding}, **kwargs)
@@ -260,6 +281,87 @@ class MaxPooling2D(Layer):
 
 class AveragePooling2D(MaxPooling2D):
     class_name = "AveragePooling2D"
+
+
+class _GlobalPooling2D(Layer):
+    """(data_format=None, keepdims=False): (batch, h, w, c) -> (batch, c), or (batch, 1, 1, c) with keepdims."""
+
+    def __init__(self, data_format=None, keepdims=False, **kwargs):
+        _channels_last(data_format)
+        super().__init__({"keepdims": bool(keepdims)}, **kwargs)
+
+
+class GlobalAveragePooling2D(_GlobalPooling2D):
+    """GlobalAveragePooling2D(data_format=None, keepdims=False): each channel's mean over the image."""
+
+    class_name = "GlobalAveragePooling2D"
+
+
+class GlobalMaxPooling2D(_GlobalPooling2D):
+    """GlobalMaxPooling2D(data_format=None, keepdims=False): each channel's maximum over the image."""
+
+    class_name = "GlobalMaxPooling2D"
+
+
+class Reshape(Layer):
+    """Reshape(target_shape): each sample to target_shape (without the batch axis); one entry may be
+    -1, inferred from the sample's size."""
+
+    class_name = "Reshape"
+
+    def __init__(self, target_shape, **kwargs):
+        if isinstance(target_shape, (str, bytes)) or not hasattr(target_shape, "__iter__"):
+            raise TypeError(f"Reshape target_shape must be a tuple of integers, got {target_shape!r}")
+        super().__init__({"target_shape": [_whole(d, "Reshape target_shape") for d in target_shape]}, **kwargs)
+
+
+def _padding(padding):
+    """ZeroPadding2D's padding as Keras's ((top, bottom), (left, right))."""
+    def amount(v):
+        v = _whole(v, "ZeroPadding2D padding")
+        if v < 0:
+            raise ValueError(f"ZeroPadding2D padding must not be negative, got {v}")
+        return v
+    wrong = ValueError("ZeroPadding2D padding must be an int, a pair (rows, columns) or a pair of pairs "
+                       f"((top, bottom), (left, right)), got {padding!r}")
+    if not hasattr(padding, "__iter__"):
+        p = amount(padding)
+        return [[p, p], [p, p]]
+    padding = list(padding)
+    if len(padding) != 2:
+        raise wrong
+    if all(hasattr(p, "__iter__") for p in padding):
+        pairs = [list(p) for p in padding]
+        if any(len(p) != 2 for p in pairs):
+            raise wrong
+        return [[amount(a), amount(b)] for a, b in pairs]
+    if any(hasattr(p, "__iter__") for p in padding):
+        raise wrong
+    rows, cols = amount(padding[0]), amount(padding[1])
+    return [[rows, rows], [cols, cols]]
+
+
+class ZeroPadding2D(Layer):
+    """ZeroPadding2D(padding=(1, 1)): rows of zeros above and below each image, columns left and right.
+    padding is an int (all four sides), (rows, columns), or ((top, bottom), (left, right))."""
+
+    class_name = "ZeroPadding2D"
+
+    def __init__(self, padding=(1, 1), data_format=None, **kwargs):
+        _channels_last(data_format)
+        super().__init__({"padding": _padding(padding)}, **kwargs)
+
+
+class SpatialDropout2D(Layer):
+    """SpatialDropout2D(rate): while training, drops whole channels of each image with probability rate
+    (the model's seed drives it)."""
+
+    class_name = "SpatialDropout2D"
+
+    def __init__(self, rate, data_format=None, seed=None, **kwargs):
+        _channels_last(data_format)
+        _unsupported(seed=seed)
+        super().__init__({"rate": _rate(rate, "SpatialDropout2D")}, **kwargs)
 
 
 class BatchNormalization(Layer):

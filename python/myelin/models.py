@@ -99,6 +99,17 @@ class Sequential:
         raise ValueError(f"No such layer: {name}. Existing layers are: {[l.name for l in self._layers]}")
 
     @property
+    def trainable(self):
+        """True while some layer trains (an empty model counts as trainable). Setting it sets every
+        layer's trainable, as Keras does: model.trainable = False freezes the whole model."""
+        return not self._layers or any(layer.trainable for layer in self._layers)
+
+    @trainable.setter
+    def trainable(self, value):
+        for layer in self._layers:
+            layer.trainable = value
+
+    @property
     def name(self):
         return self._model.name
 

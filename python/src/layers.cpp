@@ -42,6 +42,7 @@ void init_layers(py::module_& m) {
       .def_property_readonly("class_name", &Layer::class_name)
       .def_property("name", &Layer::name, &Layer::set_name)
       .def_property_readonly("built", &Layer::built)
+      .def_property("trainable", &Layer::trainable, &Layer::set_trainable)
       .def("get_config", [](const Layer& l) { return json_to_py(l.get_config()); })
       .def("get_weights", &layer_weights)
       .def("set_weights", &set_layer_weights, py::arg("weights"))

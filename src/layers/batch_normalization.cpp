@@ -94,8 +94,9 @@ Shape BatchNormalization::build(const Shape& input_shape, Rng& rng) {
 
 const Tensor& BatchNormalization::forward(const Tensor& x, bool training) {
   const int64_t C = channels_, rows = x.size() / C;
-  last_training_ = training;
-  if (training) {
+  // Keras 3's rule: a frozen layer normalises with its moving statistics and leaves them alone.
+  last_training_ = training && trainable_;
+  if (last_training_) {
     reduce_rows(rows, C, scratch_, sum1_, sum2_, [&](int64_t begin, int64_t end, double* s, double* q) {
       for (int64_t r = begin; r < end; ++r) {
         const float* xr = x.data() + r * C;
@@ -143,21 +144,24 @@ const Tensor& BatchNormalization::backward(const Tensor& dy) {
   // sum1 = sum(dy), sum2 = sum(dy * xhat) per channel, xhat = (x - mean) * inv_std.
   const float* mean = mean_.data();
   const float* inv = inv_std_.data();
-  reduce_rows(rows, C, scratch_, sum1_, sum2_, [&](int64_t begin, int64_t end, double* s, double* q) {
-    for (int64_t r = begin; r < end; ++r) {
-      const float* xr = x_.data() + r * C;
-      const float* dr = dy.data() + r * C;
+  // A frozen layer needs neither sum: it has no gradients, and its forward ran in inference mode.
+  if (trainable_) {
+    reduce_rows(rows, C, scratch_, sum1_, sum2_, [&](int64_t begin, int64_t end, double* s, double* q) {
+      for (int64_t r = begin; r < end; ++r) {
+        const float* xr = x_.data() + r * C;
+        const float* dr = dy.data() + r * C;
 #pragma omp simd
-      for (int64_t c = 0; c < C; ++c) {
-        s[c] += dr[c];
-        q[c] += double(dr[c]) * ((xr[c] - mean[c]) * inv[c]);
+        for (int64_t c = 0; c < C; ++c) {
+          s[c] += dr[c];
+          q[c] += double(dr[c]) * ((xr[c] - mean[c]) * inv[c]);
+        }
       }
-    }
-  });
-  if (options_.scale)
-    for (int64_t c = 0; c < C; ++c) gamma_grad_[c] = float(sum2_[c]);
-  if (options_.center)
-    for (int64_t c = 0; c < C; ++c) beta_grad_[c] = float(sum1_[c]);
+    });
+    if (options_.scale)
+      for (int64_t c = 0; c < C; ++c) gamma_grad_[c] = float(sum2_[c]);
+    if (options_.center)
+      for (int64_t c = 0; c < C; ++c) beta_grad_[c] = float(sum1_[c]);
+  }
   dx_.resize(dy.shape());
   if (!last_training_) {
     // The statistics were constants: dx = dy * gamma / std.
@@ -192,7 +196,7 @@ const Tensor& BatchNormalization::backward(const Tensor& dy) {
   return dx_;
 }
 
-std::vector<Param> BatchNormalization::params() {
+std::vector<Param> BatchNormalization::own_params() {
   std::vector<Param> p;
   if (options_.scale)
     p.push_back({"gamma", &gamma_, &gamma_grad_, options_.gamma_regularizer ? &*options_.gamma_regularizer : nullptr});

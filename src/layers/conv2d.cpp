@@ -120,12 +120,13 @@ const Tensor& Conv2D::backward(const Tensor& dy) {
     dx_.resize(x_.shape());
     dx = dx_.data();
   }
-  kernel_impl_->backward(g, x_.data(), dz, kernel_.data(), kernel_grad_.data(),
-                         options_.use_bias ? bias_grad_.data() : nullptr, dx);
+  // A frozen layer computes no weight gradient.
+  kernel_impl_->backward(g, x_.data(), dz, kernel_.data(), trainable_ ? kernel_grad_.data() : nullptr,
+                         options_.use_bias && trainable_ ? bias_grad_.data() : nullptr, dx);
   return needs_input_grad_ ? dx_ : no_grad_;
 }
 
-std::vector<Param> Conv2D::params() {
+std::vector<Param> Conv2D::own_params() {
   std::vector<Param> p;
   p.push_back({"kernel", &kernel_, &kernel_grad_, options_.kernel_regularizer ? &*options_.kernel_regularizer : nullptr});
   if (options_.use_bias)

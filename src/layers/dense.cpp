@@ -59,10 +59,12 @@ const Tensor& Dense::backward(const Tensor& dy) {
     kernels::activation_backward(act_, dy.data(), y_.data(), z_.data(), dz_.data(), rows, units_);
     dz = dz_.data();
   }
-  // dW = x^T · dz, db = column sums of dz, dx = dz · W^T.
-  kernels::gemm(true, false, in_features_, units_, rows, 1.f, x_.data(), in_features_, dz, units_, 0.f,
-                kernel_grad_.data(), units_);
-  if (options_.use_bias) kernels::column_sums(dz, bias_grad_.data(), rows, units_);
+  // dW = x^T · dz, db = column sums of dz (not for a frozen layer), dx = dz · W^T.
+  if (trainable_) {
+    kernels::gemm(true, false, in_features_, units_, rows, 1.f, x_.data(), in_features_, dz, units_, 0.f,
+                  kernel_grad_.data(), units_);
+    if (options_.use_bias) kernels::column_sums(dz, bias_grad_.data(), rows, units_);
+  }
   if (!needs_input_grad_) {
     return no_grad_;
   }
@@ -72,7 +74,7 @@ const Tensor& Dense::backward(const Tensor& dy) {
   return dx_;
 }
 
-std::vector<Param> Dense::params() {
+std::vector<Param> Dense::own_params() {
   std::vector<Param> p;
   p.push_back({"kernel", &kernel_, &kernel_grad_, options_.kernel_regularizer ? &*options_.kernel_regularizer : nullptr});
   if (options_.use_bias)

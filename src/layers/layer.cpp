@@ -7,6 +7,16 @@
 
 namespace myelin {
 
+std::vector<Param> Layer::params() {
+  std::vector<Param> p = own_params();
+  if (!trainable_)
+    for (auto& w : p) {
+      w.trainable = false;
+      w.grad = nullptr;
+    }
+  return p;
+}
+
 int64_t Layer::count_params(bool trainable_only) {
   int64_t n = 0;
   for (const auto& p : params())
@@ -15,7 +25,7 @@ int64_t Layer::count_params(bool trainable_only) {
 }
 
 nlohmann::json Layer::get_config() const {
-  nlohmann::json c = {{"name", name_}, {"trainable", true}};
+  nlohmann::json c = {{"name", name_}, {"trainable", trainable_}};
   if (input_shape_) {
     nlohmann::json shape = nlohmann::json::array({nullptr});
     for (int64_t d : *input_shape_) shape.push_back(d);

@@ -91,7 +91,7 @@ const Tensor& Normalization::backward(const Tensor& dy) {
   return dx_;
 }
 
-std::vector<Param> Normalization::params() {
+std::vector<Param> Normalization::own_params() {
   return {{"mean", &mean_, nullptr, nullptr, false}, {"variance", &variance_, nullptr, nullptr, false}};
 }
 

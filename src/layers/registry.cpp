@@ -181,6 +181,7 @@ std::shared_ptr<Layer> from_config(const std::string& class_name, const nlohmann
         throw ValueError(who + ": bad config: " + e.what());
       }
       if (config.contains("name") && config["name"].is_string()) layer->set_name(config["name"].get<std::string>());
+      layer->set_trainable(io::config_value(config, "trainable", true, who));
       return layer;
     }
   std::string known;

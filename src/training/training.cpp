@@ -195,6 +195,7 @@ double Model::train_on_batch(const Tensor& x, const Tensor& y) {
   check_data(x, y, "train_on_batch");
   resolve_metrics(target_width(y));
   for (auto& m : metrics_) m->reset();
+  update_trainable();
   return train_step(x, y, x.rows());
 }
 
@@ -317,6 +318,7 @@ History Model::fit_loop(BatchStream& batches, const FitOptions& o, const std::fu
   // Each epoch's shuffle and dropout streams derive from (base, epoch) alone, so training resumed
   // at epoch k (initial_epoch, BackupAndRestore) draws exactly what an uninterrupted run would.
   fit_seed_ = o.seed ? *o.seed : rng_.next_u64();
+  update_trainable();
   History history;
   stop_training = false;
   Logs logs, batch_logs;

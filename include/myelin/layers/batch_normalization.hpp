@@ -3,7 +3,8 @@
 //
 // Training normalises with the batch's mean and (biased) variance and updates the moving statistics:
 // moving = moving * momentum + batch * (1 - momentum). Inference (training=false) uses the moving
-// statistics. y = gamma * (x - mean) / sqrt(var + epsilon) + beta. gamma and beta are trainable;
+// statistics, and so does a frozen layer (set_trainable(false)), even in training, as in Keras 3.
+// y = gamma * (x - mean) / sqrt(var + epsilon) + beta. gamma and beta are trainable;
 // moving_mean and moving_variance are non-trainable weights, saved with the model.
 #pragma once
 #include <optional>
@@ -40,7 +41,6 @@ class BatchNormalization : public Layer {
   Shape build(const Shape& input_shape, Rng& rng) override;
   const Tensor& forward(const Tensor& x, bool training) override;
   const Tensor& backward(const Tensor& dy) override;
-  std::vector<Param> params() override;
   nlohmann::json get_config() const override;
   int64_t flops_per_sample() const override { return 2 * per_sample_; }
 
@@ -49,6 +49,9 @@ class BatchNormalization : public Layer {
   Tensor& beta() { return beta_; }
   Tensor& moving_mean() { return moving_mean_; }
   Tensor& moving_variance() { return moving_variance_; }
+
+ protected:
+  std::vector<Param> own_params() override;
 
  private:
   BatchNormalizationOptions options_;

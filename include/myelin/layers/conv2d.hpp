@@ -58,7 +58,6 @@ class Conv2D : public Layer {
   Shape build(const Shape& input_shape, Rng& rng) override;
   const Tensor& forward(const Tensor& x, bool training) override;
   const Tensor& backward(const Tensor& dy) override;
-  std::vector<Param> params() override;
   nlohmann::json get_config() const override;
   int64_t flops_per_sample() const override;
   ActivationKindOpt output_activation() const override { return activation_; }
@@ -70,6 +69,9 @@ class Conv2D : public Layer {
   Tensor& kernel() { return kernel_; }
   Tensor& bias() { return bias_; }
   bool output_is_relu() const override { return activation_ == ActivationKind::ReLU && !output_logits_; }
+
+ protected:
+  std::vector<Param> own_params() override;
 
  private:
   static Conv2DOptions options_with_shape(Shape s) {

@@ -33,7 +33,6 @@ class Dense : public Layer {
   Shape build(const Shape& input_shape, Rng& rng) override;
   const Tensor& forward(const Tensor& x, bool training) override;
   const Tensor& backward(const Tensor& dy) override;
-  std::vector<Param> params() override;
   nlohmann::json get_config() const override;
   int64_t flops_per_sample() const override { return 2 * in_features_ * units_ * rows_per_sample_; }
   ActivationKindOpt output_activation() const override { return activation_; }
@@ -43,6 +42,9 @@ class Dense : public Layer {
   const DenseOptions& options() const { return options_; }
   Tensor& kernel() { return kernel_; }
   Tensor& bias() { return bias_; }
+
+ protected:
+  std::vector<Param> own_params() override;
 
  private:
   static DenseOptions options_with_shape(Shape s) {

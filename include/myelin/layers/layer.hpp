@@ -19,12 +19,13 @@
 
 namespace myelin {
 
-/// A tensor a layer owns: a trainable weight with its gradient, or non-trainable state that is
-/// saved with the weights but never sees the optimizer (BatchNormalization's moving statistics).
+/// A tensor a layer owns: a trainable weight with its gradient, or a non-trainable one that is saved
+/// with the weights but never sees the optimizer (BatchNormalization's moving statistics, or any
+/// weight of a frozen layer).
 struct Param {
   std::string name;  ///< "kernel", "bias" (the model prefixes the layer's name: "dense/kernel")
   Tensor* value;
-  Tensor* grad;                    ///< null for non-trainable state
+  Tensor* grad;                    ///< null when not trainable
   const Regularizer* regularizer;  ///< null when none
   bool trainable = true;
 };
@@ -87,9 +88,19 @@ class Layer : public std::enable_shared_from_this<Layer> {
   SymbolicTensor output() const;
 
   /// The layer's weights, trainable ones first, then non-trainable state (empty for layers without any).
-  virtual std::vector<Param> params() { return {}; }
-  /// Number of weight values; with trainable_only, of the trainable ones.
+  /// While the layer is frozen (trainable() false) every weight is reported non-trainable, without a gradient.
+  std::vector<Param> params();
+  /// Number of weight values; with trainable_only, of the trainable ones (none while frozen).
   int64_t count_params(bool trainable_only = false);
+
+  /// Keras's layer.trainable (default true). A frozen layer keeps its weights bit for bit through
+  /// fit(): backward() computes no gradient for them (it still passes d(input) down to the layers
+  /// below), the optimizer neither updates them nor keeps state for them, and they count as
+  /// non-trainable (count_params(true), the model's summary()). A layer whose training mode differs
+  /// from inference (BatchNormalization) runs in inference mode while frozen, as in Keras 3.
+  /// A model picks up a change at its next compile(), fit() or train_on_batch(). Saved in get_config().
+  bool trainable() const { return trainable_; }
+  void set_trainable(bool trainable) { trainable_ = trainable; }
 
   /// Keras's get_config(): the layer's constructor arguments as JSON ({"name": ..., "units": ...}),
   /// the architecture half of a saved model. The base gives name, trainable and, when declared,
@@ -127,10 +138,14 @@ class Layer : public std::enable_shared_from_this<Layer> {
   /// Moves this object into a new shared_ptr of its own class (what a functional call made on a
   /// layer passed by value keeps). Every layer class overrides it with one line.
   virtual std::shared_ptr<Layer> move_to_shared();
+  /// The weights as the layer declares them, each marked trainable or not as when the layer is not
+  /// frozen; params() applies trainable().
+  virtual std::vector<Param> own_params() { return {}; }
 
   std::string name_;
   std::optional<Shape> input_shape_;
   bool built_ = false;
+  bool trainable_ = true;
   bool needs_input_grad_ = true;
   bool output_logits_ = false;
   bool relu_masked_by_next_ = false;     // the next layer zeroes dy where this output is 0
@@ -160,6 +175,10 @@ class LayerHandle {
   template <class L, class = std::enable_if_t<std::is_base_of_v<Layer, std::decay_t<L>>>>
   LayerHandle(L&& layer) : ptr_(std::make_shared<std::decay_t<L>>(std::forward<L>(layer))) {}
   LayerHandle(std::shared_ptr<Layer> layer) : ptr_(std::move(layer)) {}
+  /// A shared layer of a derived type (`std::make_shared<layers::Dense>(10)`), kept to reach the
+  /// layer later: to freeze it, to read its weights.
+  template <class L, class = std::enable_if_t<std::is_base_of_v<Layer, L>>>
+  LayerHandle(std::shared_ptr<L> layer) : ptr_(std::move(layer)) {}
   const std::shared_ptr<Layer>& get() const { return ptr_; }
 
  private:

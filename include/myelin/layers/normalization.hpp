@@ -18,7 +18,6 @@ class Normalization : public Layer {
   Shape build(const Shape& input_shape, Rng& rng) override;
   const Tensor& forward(const Tensor& x, bool training) override;
   const Tensor& backward(const Tensor& dy) override;
-  std::vector<Param> params() override;
   nlohmann::json get_config() const override;
 
   /// Computes each feature's mean and (population) variance from the rows of `data`, as Keras's adapt().
@@ -26,6 +25,9 @@ class Normalization : public Layer {
   void adapt(const Tensor& data);
   const Tensor& mean() const { return mean_; }
   const Tensor& variance() const { return variance_; }
+
+ protected:
+  std::vector<Param> own_params() override;
 
  private:
   void update_inverse_std();

@@ -331,7 +331,8 @@ void Conv2DKernel::backward(const Conv2DGeometry& g, const float* x, const float
     const bool by_gemm = impl_->layout == Conv2DLayout::Nhwc && !e.winograd &&
                          (patch <= kSmallPatch || g.out_h * g.out_w <= kSmallOutput);
     if ((!by_gemm || dx) && !e.backward_made) impl_->make_backward(g, e);
-    if (by_gemm) {
+    // A frozen layer passes no dkernel: only dx is computed.
+    if (dkernel && by_gemm) {
       // dkernel[patch, out_c] = cols^T . dy, in Keras's {kh, kw, in_c, out_c} order. With a bias, cols
       // gets a column of ones and the GEMM's last row is dbias, the column sums of dy: one pass over
       // dy fewer (column_sums alone read the first layer's 11 MB dy in 0.5 ms on one thread).
@@ -349,7 +350,7 @@ void Conv2DKernel::backward(const Conv2DGeometry& g, const float* x, const float
         std::copy(out, out + patch * g.out_c, dkernel);
         std::copy(out + patch * g.out_c, out + ld * g.out_c, dbias);
       }
-    } else {
+    } else if (dkernel) {
       // Weights' gradient (and the bias's, the sum of dy over batch and positions).
       if (!e.bww_x_is_fwd_x) e.bww_x.bind_input(x);
       e.bww_dy.bind_input(dy);
@@ -361,7 +362,7 @@ void Conv2DKernel::backward(const Conv2DGeometry& g, const float* x, const float
 
     if (dx) {
       if (!e.bwd_dy_is_bww_dy) e.bwd_dy.bind_input(dy);
-      else if (by_gemm) e.bww_dy.bind_input(dy);  // the weight-gradient primitive did not bind it
+      else if (by_gemm || !dkernel) e.bww_dy.bind_input(dy);  // the weight-gradient primitive did not bind it
       e.bwd_w.bind_input(kernel);
       e.bwd_dx.bind_output(dx);
       e.bwd.execute(stream(), e.bwd_args);

@@ -54,7 +54,8 @@ class Conv2DKernel {
   /// y = conv(x, kernel) + bias (bias may be null), then relu when `relu`. g.batch may change between calls.
   void forward(const Conv2DGeometry& g, const float* x, const float* kernel, const float* bias, bool relu, float* y);
   /// Gradients for the last forward batch (same x and kernel), given dy = d(loss)/d(conv output
-  /// before any relu): overwrites dkernel, dbias (when the forward had a bias) and dx (skipped when null).
+  /// before any relu): overwrites dkernel and dbias (when the forward had a bias; both skipped when
+  /// dkernel is null) and dx (skipped when null).
   void backward(const Conv2DGeometry& g, const float* x, const float* dy, const float* kernel, float* dkernel,
                 float* dbias, float* dx);
 
