@@ -10,6 +10,8 @@ Input::Input(Shape shape) {
   input_shape_ = std::move(shape);
 }
 
+std::optional<LayerPlan> Input::plan(const Shape& input_shape) const { return LayerPlan{input_shape}; }
+
 Shape Input::build(const Shape& input_shape, Rng&) {
   built_ = true;
   return input_shape;

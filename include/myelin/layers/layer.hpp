@@ -31,6 +31,16 @@ struct Param {
 
 using ActivationKindOpt = std::optional<ActivationKind>;
 
+/// What a layer's build() creates for an input shape, worked out without allocating: the model
+/// adds these up and refuses an architecture too big for the machine before any layer allocates
+/// (myelin/memory_limit.hpp).
+struct LayerPlan {
+  Shape output_shape;                ///< per sample, as build() returns it
+  int64_t trainable_values = 0;      ///< weights with a gradient (and optimizer state)
+  int64_t non_trainable_values = 0;  ///< state without a gradient (BatchNormalization's moving statistics)
+  int64_t buffer_values = 0;         ///< other floats build() allocates (per-channel scratch)
+};
+
 class Layer {
  public:
   virtual ~Layer() = default;
@@ -47,6 +57,10 @@ class Layer {
   /// Creates parameters for a per-sample input shape and returns the per-sample output shape.
   /// Throws ShapeError when the input shape does not fit the layer.
   virtual Shape build(const Shape& input_shape, Rng& rng) = 0;
+  /// What build(input_shape) would create, without allocating or changing the layer; throws the
+  /// ShapeError build() would throw. std::nullopt when the layer cannot tell (one defined outside
+  /// myelin): the model then checks the layers before it only.
+  virtual std::optional<LayerPlan> plan(const Shape& /*input_shape*/) const { return std::nullopt; }
   bool built() const { return built_; }
 
   /// Computes the output of a batch. The reference stays valid until the next forward call.
