@@ -1,8 +1,9 @@
 // libFuzzer target for myelin::model_from_json (the architecture JSON, as Keras's model.to_json()).
 // model_from_json builds the model when the JSON gives its input shape, and a JSON may legitimately
 // describe a model of any size; so, as load_model does for files, the target caps the tensor storage
-// that building may allocate (64 MiB): an architecture beyond it fails with myelin's IOError instead
-// of exhausting memory. A myelin::Error is the expected answer; anything else is a finding.
+// that building may allocate (64 MiB): an architecture beyond it fails with myelin's IOError, from
+// the layers' plans before anything is allocated (model_memory.hpp), instead of exhausting memory.
+// A myelin::Error is the expected answer; anything else is a finding.
 #include <cstdint>
 #include <string>
 

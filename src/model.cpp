@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "graph/graph.hpp"
+#include "model_memory.hpp"
 #include "myelin/error.hpp"
 
 namespace myelin {
@@ -189,6 +190,8 @@ void Model::build(std::optional<Shape> input_shape) {
     throw ShapeError(kind() + ": the input shape is unknown; give the first layer an input_shape " +
                      "(or start with layers::Input), or call build(shape), or fit on data");
   input_shape_ = *input_shape;
+  // What the layers will allocate, added up before any of them does.
+  check_weights_fit(plan_memory(*graph_, {input_shape_}), optimizer_.get(), kind());
   graph_->build({input_shape_}, rng_, kind());
   layer_trainable_.clear();
   if (sequential_) {
@@ -243,6 +246,8 @@ void Model::compile(OptimizerArg optimizer, LossArg loss, std::vector<MetricArg>
   metric_args_ = std::move(metrics);
   metrics_.clear();
   metrics_resolved_ = false;
+  // The optimizer's state is allocated on the first step: counted now, with the weights.
+  if (built_) check_weights_fit(plan_memory(*graph_, {input_shape_}), optimizer_.get(), "compile");
   if (built_) update_trainable();
   prepare_head();
 }

@@ -5,6 +5,7 @@
 #include <new>
 
 #include "myelin/error.hpp"
+#include "myelin/memory_limit.hpp"
 #include "tensor_budget.hpp"
 
 namespace myelin {
@@ -42,7 +43,12 @@ std::shared_ptr<float> allocate(int64_t n) {
   TensorBudget::charge(n * int64_t(sizeof(float)));
   size_t bytes = ((static_cast<size_t>(n) * sizeof(float) + 63) / 64) * 64;
   void* p = std::aligned_alloc(64, bytes);
-  if (!p) throw std::bad_alloc();
+  // The model checks its needs before allocating (model_memory.hpp); this names what still fails.
+  if (!p) {
+    const MemoryLimit limit = memory_limit();
+    throw ResourceError("could not allocate " + format_bytes(double(bytes)) + " for a tensor of " + std::to_string(n) +
+                        " values; this process may use " + format_bytes(double(limit.bytes)) + " (" + limit.source + ")");
+  }
   return std::shared_ptr<float>(static_cast<float*>(p), [](float* q) { std::free(q); });
 }
 

@@ -23,4 +23,11 @@ void TensorBudget::charge(int64_t bytes) {
   b->left_ -= bytes;
 }
 
+void TensorBudget::require(int64_t bytes, const std::function<std::string()>& detail) {
+  const TensorBudget* b = g_active;
+  if (b && bytes > b->left_)
+    throw IOError(b->what_ + ": " + detail() + ", more than its file can describe; the architecture does not match " +
+                  "the weights");
+}
+
 }  // namespace myelin

@@ -2,6 +2,7 @@
 // hostile architecture (Dense with 4e9 units) then fails with a clear error before allocating.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace myelin {
@@ -17,6 +18,10 @@ class TensorBudget {
 
   /// Called by Tensor before allocating; throws when the active budget (if any) is exceeded.
   static void charge(int64_t bytes);
+  /// Called before building a model with what its layers will need (model_memory.hpp): throws
+  /// IOError("<what>: <detail()>...") when the active budget (if any) cannot hold `bytes`, before
+  /// any layer allocates.
+  static void require(int64_t bytes, const std::function<std::string()>& detail);
 
  private:
   int64_t left_;

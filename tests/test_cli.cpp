@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -24,8 +25,9 @@ struct CliResult {
   std::string output;  // stdout and stderr together
 };
 
-CliResult run(const std::string& args) {
-  const std::string cmd = cli() + " " + args + " 2>&1";
+// `shell_prefix` runs first in the same shell ("ulimit -v ...; ").
+CliResult run(const std::string& args, const std::string& shell_prefix = "") {
+  const std::string cmd = shell_prefix + cli() + " " + args + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
   std::array<char, 4096> buf;
@@ -155,6 +157,43 @@ TEST_F(Cli, ExitCodesAndMessages) {
   EXPECT_NE(r.output.find("Conv9D"), std::string::npos) << r.output;
   r = run("evaluate " + dir.file("m.json") + " --data " + dir.file("ok.csv"));  // not a model file
   EXPECT_EQ(r.status, 1) << r.output;
+}
+
+TEST_F(Cli, AModelTooBigForTheMachineIsRefusedAtOnce) {
+  // One zero too many in the units. Under a 4 GiB address-space limit a regression fails with
+  // std::bad_alloc here instead of taking the machine's memory.
+  std::ofstream(dir.file("m.json")) << R"([{"class_name": "Dense", "config": {"units": 1000000000}}])";
+  {
+    std::ofstream csv(dir.file("d.csv"));
+    csv << "a,b,y\n";
+    for (int i = 0; i < 50; ++i) csv << i << "," << i % 7 << "," << i * 0.5 << "\n";
+  }
+  const auto start = std::chrono::steady_clock::now();
+  CliResult r = run("train --model " + dir.file("m.json") + " --data " + dir.file("d.csv") + " --verbose 0 --output " +
+                        dir.file("o.safetensors"),
+                    "ulimit -v 4194304; ");
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("myelin: error: Sequential 'sequential': layer 0 'dense' (Dense (None, 2) → (None, "
+                          "1000000000)): weights need 11.2 GiB (44.7 GiB with their gradients and Adam's state)"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("(the address-space limit (ulimit -v))"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("bad_alloc"), std::string::npos) << r.output;
+  EXPECT_LT(seconds, 10.0) << "refusing should take no time: nothing is allocated";
+  EXPECT_FALSE(fs::exists(dir.file("o.safetensors")));
+}
+
+TEST_F(Cli, ATargetThatIsNotANumberIsNamed) {
+  // The CSV reader refuses it with its line before the model sees it (the model's own check is in
+  // test_memory_limit.cpp).
+  std::ofstream(dir.file("m.json")) << R"([{"class_name": "Dense", "config": {"units": 1}}])";
+  std::ofstream(dir.file("d.csv")) << "a,b,y\n1,2,3\n4,5,6\n7,8,nan\n";
+  CliResult r = run("train --model " + dir.file("m.json") + " --data " + dir.file("d.csv") + " --verbose 0 --output " +
+                    dir.file("o.safetensors"));
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("line 4"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("missing value (\"nan\")"), std::string::npos) << r.output;
 }
 
 TEST_F(Cli, TrainsOnIdxImages) {

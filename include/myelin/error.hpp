@@ -29,4 +29,12 @@ class IOError : public Error {
   using Error::Error;
 };
 
+/// What was asked for needs more memory than this process may use (myelin/memory_limit.hpp): a
+/// model's weights, its optimizer's state or a batch's activations. Raised before allocating; the
+/// message names the layer, its shapes and the bytes. Python sees it as MemoryError.
+class ResourceError : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace myelin

@@ -32,6 +32,7 @@
 #include "myelin/layers/spatial_dropout2d.hpp"
 #include "myelin/layers/symbolic_tensor.hpp"
 #include "myelin/layers/zero_padding2d.hpp"
+#include "myelin/memory_limit.hpp"
 #include "myelin/losses.hpp"
 #include "myelin/metrics.hpp"
 #include "myelin/model.hpp"

@@ -52,6 +52,10 @@ class Optimizer {
   void ensure_built(const std::vector<Param>& params);
   /// The state tensors, named "<index>/<slot>" ("0/m", "0/v", ...), for checkpoints. Empty before build.
   virtual std::vector<std::pair<std::string, Tensor*>> slots() { return {}; }
+  /// Values of state kept per trainable weight (Adam's m and v: 2; SGD with momentum: 1; plain SGD:
+  /// 0): the model counts them before training starts, to refuse a model whose optimizer state
+  /// cannot fit in memory (myelin/memory_limit.hpp).
+  virtual int state_copies_per_weight() const = 0;
   void set_iterations(int64_t n) { iterations_ = n; }
 
  protected:
@@ -84,6 +88,7 @@ class SGD : public Optimizer {
  public:
   explicit SGD(double learning_rate = 0.01, double momentum = 0.0, bool nesterov = false, OptimizerOptions options = {});
   std::string name() const override { return "SGD"; }
+  int state_copies_per_weight() const override { return momentum_ != 0.f ? 1 : 0; }
   nlohmann::json get_config() const override;
   std::vector<std::pair<std::string, Tensor*>> slots() override;
 
@@ -104,6 +109,7 @@ class Adam : public Optimizer {
   explicit Adam(double learning_rate = 0.001, double beta_1 = 0.9, double beta_2 = 0.999, double epsilon = 1e-7,
                 OptimizerOptions options = {});
   std::string name() const override { return "Adam"; }
+  int state_copies_per_weight() const override { return 2; }
   nlohmann::json get_config() const override;
   std::vector<std::pair<std::string, Tensor*>> slots() override;
 
@@ -134,6 +140,7 @@ class RMSprop : public Optimizer {
  public:
   explicit RMSprop(double learning_rate = 0.001, double rho = 0.9, double epsilon = 1e-7, OptimizerOptions options = {});
   std::string name() const override { return "RMSprop"; }
+  int state_copies_per_weight() const override { return 1; }
   nlohmann::json get_config() const override;
   std::vector<std::pair<std::string, Tensor*>> slots() override;
 
@@ -152,6 +159,7 @@ class Adagrad : public Optimizer {
   explicit Adagrad(double learning_rate = 0.001, double initial_accumulator_value = 0.1, double epsilon = 1e-7,
                    OptimizerOptions options = {});
   std::string name() const override { return "Adagrad"; }
+  int state_copies_per_weight() const override { return 1; }
   nlohmann::json get_config() const override;
   std::vector<std::pair<std::string, Tensor*>> slots() override;
 

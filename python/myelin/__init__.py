@@ -17,9 +17,10 @@ from .utils import set_num_threads, set_random_seed, set_winograd_convolutions
 
 Error = _myelin.Error
 ShapeError = _myelin.ShapeError
+ResourceError = _myelin.ResourceError  # a MemoryError
 __version__ = _myelin.__version__
 
 __all__ = ["callbacks", "data", "datasets", "distributed", "initializers", "layers", "losses", "metrics", "model_selection", "models",
            "optimizers", "preprocessing", "regularizers", "utils", "Input", "Sequential", "load_model",
            "model_from_json", "set_num_threads", "set_random_seed",
-           "set_winograd_convolutions", "Error", "ShapeError", "__version__"]
+           "set_winograd_convolutions", "Error", "ShapeError", "ResourceError", "__version__"]

@@ -6,7 +6,7 @@ import numpy as np
 from . import _myelin
 from .preprocessing import to_categorical
 
-__all__ = ["set_random_seed", "to_categorical", "set_num_threads", "set_winograd_convolutions"]
+__all__ = ["set_random_seed", "to_categorical", "set_num_threads", "set_winograd_convolutions", "memory_limit"]
 
 
 def set_random_seed(seed):
@@ -29,3 +29,11 @@ def set_winograd_convolutions(allowed):
     faster). Its rounding error is about 1e-6 of a tensor's largest value, against a few 1e-7 for
     a direct convolution; False gives direct convolutions, for comparisons of single outputs."""
     _myelin.set_winograd_convolutions(bool(allowed))
+
+
+def memory_limit():
+    """(bytes, source): the memory this process may still take. Models compare their weights,
+    optimizer state and batch activations with it before allocating and raise MemoryError
+    (myelin.ResourceError) beyond it. The smallest of physical memory or the cgroup's limit
+    (replaced by $MYELIN_MEMORY_LIMIT, as "2G", when set) and the address-space limit."""
+    return _myelin.memory_limit()

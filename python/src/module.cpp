@@ -5,6 +5,7 @@
 #include <myelin/error.hpp>
 #include <myelin/model.hpp>
 #include <myelin/layers/conv2d.hpp>
+#include <myelin/memory_limit.hpp>
 #include <myelin/threading.hpp>
 
 namespace myelin::python {
@@ -15,11 +16,15 @@ void init_errors(py::module_& m) {
   // so the base class comes first.
   static py::exception<Error> error(m, "Error", PyExc_RuntimeError);
   static py::exception<ShapeError> shape_error(m, "ShapeError", PyExc_ValueError);
+  // Too big for this process's memory (myelin/memory_limit.hpp): Python's MemoryError.
+  static py::exception<ResourceError> resource_error(m, "ResourceError", PyExc_MemoryError);
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const ShapeError& e) {
       shape_error(e.what());
+    } catch (const ResourceError& e) {
+      resource_error(e.what());
     } catch (const ValueError& e) {
       PyErr_SetString(PyExc_ValueError, e.what());
     } catch (const IOError& e) {
@@ -55,6 +60,10 @@ PYBIND11_MODULE(_myelin, m) {
   m.def("set_num_threads", &myelin::set_num_threads, py::arg("n"),
         "Threads every kernel uses; n <= 0 restores the default (all cores).");
   m.def("num_threads", &myelin::num_threads);
+  m.def("memory_limit", [] {
+    const auto limit = myelin::memory_limit();
+    return py::make_tuple(limit.bytes, limit.source);
+  }, "(bytes, source): the memory this process may still take, as the library checks models against it.");
   m.def("set_winograd_convolutions", &myelin::layers::set_winograd_convolutions, py::arg("allowed"),
         "Whether 3x3 stride-1 convolutions may run as Winograd (on by default; see conv2d.hpp).");
   m.def("winograd_convolutions", &myelin::layers::winograd_convolutions);

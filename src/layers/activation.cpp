@@ -12,8 +12,13 @@ Activation::Activation(const std::string& activation, std::optional<Shape> input
   input_shape_ = std::move(input_shape);
 }
 
-Shape Activation::build(const Shape& input_shape, Rng&) {
+std::optional<LayerPlan> Activation::plan(const Shape& input_shape) const {
   if (input_shape.empty()) throw ShapeError("Activation '" + name_ + "' needs a non-scalar input");
+  return LayerPlan{input_shape};
+}
+
+Shape Activation::build(const Shape& input_shape, Rng&) {
+  plan(input_shape);
   cols_ = input_shape.back();
   built_ = true;
   return input_shape;

@@ -60,7 +60,7 @@ BatchNormalization::BatchNormalization(BatchNormalizationOptions options) : opti
   name_ = options_.name;
 }
 
-Shape BatchNormalization::build(const Shape& input_shape, Rng& rng) {
+std::optional<LayerPlan> BatchNormalization::plan(const Shape& input_shape) const {
   if (input_shape.empty() || shape_size(input_shape) <= 0)
     throw ShapeError("BatchNormalization '" + name_ + "' needs an input with a channel axis, got " +
                      shape_to_string(input_shape));
@@ -69,6 +69,16 @@ Shape BatchNormalization::build(const Shape& input_shape, Rng& rng) {
     throw ValueError("BatchNormalization '" + name_ + "': only the last axis is supported (axis=-1 or " +
                      std::to_string(input_shape.size()) + " for input " + shape_to_string(input_shape) + "), got " +
                      std::to_string(options_.axis));
+  LayerPlan p{input_shape};
+  p.trainable_values = input_shape.back() * ((options_.scale ? 1 : 0) + (options_.center ? 1 : 0));
+  p.non_trainable_values = 2 * input_shape.back();  // the moving mean and variance
+  // gamma and beta even when fixed, and four per-channel vectors of statistics.
+  p.buffer_values = input_shape.back() * (4 + (options_.scale ? 0 : 1) + (options_.center ? 0 : 1));
+  return p;
+}
+
+Shape BatchNormalization::build(const Shape& input_shape, Rng& rng) {
+  plan(input_shape);
   channels_ = input_shape.back();
   per_sample_ = shape_size(input_shape);
   const Shape s{channels_};

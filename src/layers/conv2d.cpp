@@ -37,20 +37,31 @@ Conv2D::Conv2D(int64_t filters, Size2 kernel_size, const std::string& activation
 Conv2D::~Conv2D() = default;
 Conv2D::Conv2D(Conv2D&&) noexcept = default;
 
-Shape Conv2D::build(const Shape& input_shape, Rng& rng) {
+std::optional<LayerPlan> Conv2D::plan(const Shape& input_shape) const {
   if (input_shape.size() != 3 || shape_size(input_shape) <= 0)
     throw ShapeError("Conv2D '" + name_ + "' needs a per-sample input of shape (height, width, channels), got " +
                      shape_to_string(input_shape));
+  const bool same = options_.padding == "same";
+  const auto ah = kernels::conv_axis(input_shape[0], kernel_size_.h, options_.strides.h, options_.dilation_rate.h, same);
+  const auto aw = kernels::conv_axis(input_shape[1], kernel_size_.w, options_.strides.w, options_.dilation_rate.w, same);
+  if (ah.out <= 0 || aw.out <= 0)
+    throw ShapeError("Conv2D '" + name_ + "': kernel " + size2_text(kernel_size_) + " with dilation " +
+                     size2_text(options_.dilation_rate) + " does not fit input " + shape_to_string(input_shape) +
+                     " with padding 'valid' (output would be " + shape_to_string({ah.out, aw.out, filters_}) + ")");
+  LayerPlan p{{ah.out, aw.out, filters_}};
+  p.trainable_values = shape_size({kernel_size_.h, kernel_size_.w, input_shape[2], filters_}) +
+                       (options_.use_bias ? filters_ : 0);
+  return p;
+}
+
+Shape Conv2D::build(const Shape& input_shape, Rng& rng) {
+  plan(input_shape);
   in_h_ = input_shape[0];
   in_w_ = input_shape[1];
   in_c_ = input_shape[2];
   const bool same = options_.padding == "same";
   const auto ah = kernels::conv_axis(in_h_, kernel_size_.h, options_.strides.h, options_.dilation_rate.h, same);
   const auto aw = kernels::conv_axis(in_w_, kernel_size_.w, options_.strides.w, options_.dilation_rate.w, same);
-  if (ah.out <= 0 || aw.out <= 0)
-    throw ShapeError("Conv2D '" + name_ + "': kernel " + size2_text(kernel_size_) + " with dilation " +
-                     size2_text(options_.dilation_rate) + " does not fit input " + shape_to_string(input_shape) +
-                     " with padding 'valid' (output would be " + shape_to_string({ah.out, aw.out, filters_}) + ")");
   out_h_ = ah.out;
   out_w_ = aw.out;
   pad_top_ = ah.pad_begin;

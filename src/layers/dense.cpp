@@ -14,9 +14,17 @@ Dense::Dense(int64_t units, const std::string& activation, DenseOptions options)
   name_ = options_.name;
 }
 
-Shape Dense::build(const Shape& input_shape, Rng& rng) {
+std::optional<LayerPlan> Dense::plan(const Shape& input_shape) const {
   if (input_shape.empty() || input_shape.back() <= 0)
     throw ShapeError("Dense '" + name_ + "' needs an input with a last dimension, got " + shape_to_string(input_shape));
+  LayerPlan p{input_shape};
+  p.output_shape.back() = units_;
+  p.trainable_values = shape_size({input_shape.back(), units_}) + (options_.use_bias ? units_ : 0);
+  return p;
+}
+
+Shape Dense::build(const Shape& input_shape, Rng& rng) {
+  plan(input_shape);
   in_features_ = input_shape.back();
   rows_per_sample_ = shape_size(input_shape) / in_features_;
   kernel_ = Tensor({in_features_, units_});

@@ -11,6 +11,8 @@ Dropout::Dropout(float rate, std::optional<Shape> input_shape) : rate_(rate) {
   input_shape_ = std::move(input_shape);
 }
 
+std::optional<LayerPlan> Dropout::plan(const Shape& input_shape) const { return LayerPlan{input_shape}; }
+
 Shape Dropout::build(const Shape& input_shape, Rng& rng) {
   reseed(rng);
   built_ = true;

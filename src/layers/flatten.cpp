@@ -4,6 +4,10 @@ namespace myelin::layers {
 
 Flatten::Flatten(std::optional<Shape> input_shape) { input_shape_ = std::move(input_shape); }
 
+std::optional<LayerPlan> Flatten::plan(const Shape& input_shape) const {
+  return LayerPlan{{shape_size(input_shape)}};
+}
+
 Shape Flatten::build(const Shape& input_shape, Rng&) {
   in_shape_ = input_shape;
   batch_in_shape_ = with_batch(0, input_shape);

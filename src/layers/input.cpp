@@ -19,6 +19,8 @@ Input::Input(Shape shape, std::string name) : Input(NodeLayerTag{}, shape, name)
   node_ = std::move(node);
 }
 
+std::optional<LayerPlan> Input::plan(const Shape& input_shape) const { return LayerPlan{input_shape}; }
+
 Shape Input::build(const Shape& input_shape, Rng&) {
   built_ = true;
   return input_shape;

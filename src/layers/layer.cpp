@@ -55,6 +55,12 @@ void Layer::backward_inputs(const Tensor& dy, std::vector<const Tensor*>& input_
   input_grads[0] = needs_input_grad_ ? &dx : nullptr;
 }
 
+std::optional<LayerPlan> Layer::plan_inputs(const std::vector<Shape>& input_shapes) const {
+  if (input_shapes.size() != 1)
+    throw ValueError(label(*this) + " takes one input, got " + std::to_string(input_shapes.size()));
+  return plan(input_shapes[0]);
+}
+
 Shape Layer::build_once(const std::vector<Shape>& input_shapes, Rng& rng) {
   if (built_ && !built_input_shapes_.empty()) {
     if (input_shapes != built_input_shapes_) {

@@ -40,11 +40,20 @@ const Tensor& ElementwiseMerge::backward(const Tensor&) {
   throw ValueError(label(*this) + " takes a list of at least 2 inputs");
 }
 
-Shape ElementwiseMerge::build_inputs(const std::vector<Shape>& shapes, Rng&) {
+Shape ElementwiseMerge::output_shape_for(const std::vector<Shape>& shapes) const {
   if (shapes.size() < 2)
     throw ValueError(label(*this) + " takes a list of at least 2 inputs, got " + std::to_string(shapes.size()));
   for (const auto& s : shapes)
     if (s != shapes[0]) throw ShapeError(label(*this) + " got inputs of different shapes: " + shapes_text(shapes));
+  return shapes[0];
+}
+
+std::optional<LayerPlan> ElementwiseMerge::plan_inputs(const std::vector<Shape>& shapes) const {
+  return LayerPlan{output_shape_for(shapes)};
+}
+
+Shape ElementwiseMerge::build_inputs(const std::vector<Shape>& shapes, Rng&) {
+  output_shape_for(shapes);
   x_.assign(shapes.size(), Tensor());
   dx_.assign(shapes.size(), Tensor());
   built_ = true;
@@ -75,10 +84,10 @@ void ElementwiseMerge::backward_inputs(const Tensor& dy, std::vector<const Tenso
   for (size_t j = 0; j < x_.size(); ++j) input_grads[j] = needs_input_grad_ ? &dx_[j] : nullptr;
 }
 
-Shape Subtract::build_inputs(const std::vector<Shape>& shapes, Rng& rng) {
+Shape Subtract::output_shape_for(const std::vector<Shape>& shapes) const {
   if (shapes.size() != 2)
     throw ValueError(label(*this) + " takes exactly 2 inputs, got " + std::to_string(shapes.size()));
-  return ElementwiseMerge::build_inputs(shapes, rng);
+  return ElementwiseMerge::output_shape_for(shapes);
 }
 
 Concatenate::Concatenate(int axis, std::string name) : axis_(axis) {
@@ -157,6 +166,12 @@ void Concatenate::backward_inputs(const Tensor& dy, std::vector<const Tensor*>& 
   }
   kernels::concat_backward(dy.data(), widths_, dxs_, outer, inner_);
   for (size_t j = 0; j < dx_.size(); ++j) input_grads[j] = &dx_[j];
+}
+
+std::optional<LayerPlan> Concatenate::plan_inputs(const std::vector<Shape>& shapes) const {
+  Concatenate probe(axis_, name_);  // build_inputs on a copy: it only checks shapes and keeps sizes
+  Rng unused(0);
+  return LayerPlan{probe.build_inputs(shapes, unused)};
 }
 
 nlohmann::json Concatenate::get_config() const {

@@ -56,17 +56,24 @@ void Normalization::adapt(const Tensor& data) {
   update_inverse_std();
 }
 
-Shape Normalization::build(const Shape& input_shape, Rng&) {
+std::optional<LayerPlan> Normalization::plan(const Shape& input_shape) const {
   if (input_shape.empty()) throw ShapeError("Normalization '" + name_ + "' needs a non-scalar input");
+  if (features_ != 0 && input_shape.back() != features_)
+    throw ShapeError("Normalization '" + name_ + "' has statistics for " + std::to_string(features_) +
+                     " features but receives input shape " + shape_to_string(with_batch(-1, input_shape), true));
+  LayerPlan p{input_shape};
+  p.non_trainable_values = 2 * input_shape.back();  // mean and variance
+  return p;
+}
+
+Shape Normalization::build(const Shape& input_shape, Rng&) {
+  plan(input_shape);
   if (features_ == 0) {
     // Not adapted: the identity until adapt() or loaded weights say otherwise.
     features_ = input_shape.back();
     mean_ = Tensor({features_});
     variance_ = Tensor::full({features_}, 1.f);
     update_inverse_std();
-  } else if (input_shape.back() != features_) {
-    throw ShapeError("Normalization '" + name_ + "' has statistics for " + std::to_string(features_) +
-                     " features but receives input shape " + shape_to_string(with_batch(-1, input_shape), true));
   }
   built_ = true;
   return input_shape;

@@ -34,17 +34,25 @@ Pooling2D::Pooling2D(Size2 pool_size, std::optional<Size2> strides, std::string 
   input_shape_ = std::move(input_shape);
 }
 
-Shape Pooling2D::build(const Shape& input_shape, Rng&) {
+std::optional<LayerPlan> Pooling2D::plan(const Shape& input_shape) const {
   check_image_shape(class_name(), name_, input_shape);
+  const bool same = padding_ == "same";
+  const auto ah = kernels::conv_axis(input_shape[0], pool_size_.h, strides_.h, 1, same);
+  const auto aw = kernels::conv_axis(input_shape[1], pool_size_.w, strides_.w, 1, same);
+  if (ah.out <= 0 || aw.out <= 0)
+    throw ShapeError(class_name() + " '" + name_ + "': pool_size " + size2_text(pool_size_) + " does not fit input " +
+                     shape_to_string(input_shape) + " with padding 'valid'");
+  return LayerPlan{{ah.out, aw.out, input_shape[2]}};
+}
+
+Shape Pooling2D::build(const Shape& input_shape, Rng&) {
+  plan(input_shape);
   in_h_ = input_shape[0];
   in_w_ = input_shape[1];
   channels_ = input_shape[2];
   const bool same = padding_ == "same";
   const auto ah = kernels::conv_axis(in_h_, pool_size_.h, strides_.h, 1, same);
   const auto aw = kernels::conv_axis(in_w_, pool_size_.w, strides_.w, 1, same);
-  if (ah.out <= 0 || aw.out <= 0)
-    throw ShapeError(class_name() + " '" + name_ + "': pool_size " + size2_text(pool_size_) + " does not fit input " +
-                     shape_to_string(input_shape) + " with padding 'valid'");
   out_h_ = ah.out;
   out_w_ = aw.out;
   pad_top_ = ah.pad_begin;
@@ -112,12 +120,17 @@ GlobalPooling2D::GlobalPooling2D(bool keepdims, std::optional<Shape> input_shape
   input_shape_ = std::move(input_shape);
 }
 
-Shape GlobalPooling2D::build(const Shape& input_shape, Rng&) {
+std::optional<LayerPlan> GlobalPooling2D::plan(const Shape& input_shape) const {
   check_image_shape(class_name(), name_, input_shape);
+  return LayerPlan{keepdims_ ? Shape{1, 1, input_shape[2]} : Shape{input_shape[2]}};
+}
+
+Shape GlobalPooling2D::build(const Shape& input_shape, Rng&) {
+  const Shape out = plan(input_shape)->output_shape;
   hw_ = input_shape[0] * input_shape[1];
   channels_ = input_shape[2];
   built_ = true;
-  return keepdims_ ? Shape{1, 1, channels_} : Shape{channels_};
+  return out;
 }
 
 nlohmann::json GlobalPooling2D::get_config() const {

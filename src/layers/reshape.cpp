@@ -16,25 +16,29 @@ Reshape::Reshape(Shape target_shape, std::optional<Shape> input_shape) : target_
   input_shape_ = std::move(input_shape);
 }
 
-Shape Reshape::build(const Shape& input_shape, Rng&) {
+std::optional<LayerPlan> Reshape::plan(const Shape& input_shape) const {
   const int64_t size = shape_size(input_shape);
-  int64_t known = 1;
-  bool has_unknown = false;
-  for (int64_t d : target_) {
-    if (d == -1) has_unknown = true;
-    else known *= d;
-  }
-  out_shape_ = target_;
+  Shape known_dims;
+  for (int64_t d : target_)
+    if (d != -1) known_dims.push_back(d);
+  const int64_t known = shape_size(known_dims);  // a product past int64 is a ShapeError, not a wrap
+  const bool has_unknown = known_dims.size() != target_.size();
+  Shape out = target_;
   if (has_unknown) {
     if (known == 0 || size % known != 0)
       throw ShapeError("Reshape '" + name_ + "': cannot reshape input " + shape_to_string(input_shape) + " (" +
                        std::to_string(size) + " values) to " + shape_to_string(target_));
-    for (auto& d : out_shape_)
+    for (auto& d : out)
       if (d == -1) d = size / known;
   } else if (known != size) {
     throw ShapeError("Reshape '" + name_ + "': input " + shape_to_string(input_shape) + " has " + std::to_string(size) +
                      " values but target_shape " + shape_to_string(target_) + " has " + std::to_string(known));
   }
+  return LayerPlan{out};
+}
+
+Shape Reshape::build(const Shape& input_shape, Rng&) {
+  out_shape_ = plan(input_shape)->output_shape;
   in_shape_ = with_batch(0, input_shape);
   shape_buf_ = with_batch(0, out_shape_);
   built_ = true;

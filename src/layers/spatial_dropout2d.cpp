@@ -12,10 +12,15 @@ SpatialDropout2D::SpatialDropout2D(float rate, std::optional<Shape> input_shape)
   input_shape_ = std::move(input_shape);
 }
 
-Shape SpatialDropout2D::build(const Shape& input_shape, Rng& rng) {
+std::optional<LayerPlan> SpatialDropout2D::plan(const Shape& input_shape) const {
   if (input_shape.size() != 3 || shape_size(input_shape) <= 0)
     throw ShapeError("SpatialDropout2D '" + name_ +
                      "' needs a per-sample input of shape (height, width, channels), got " + shape_to_string(input_shape));
+  return LayerPlan{input_shape};
+}
+
+Shape SpatialDropout2D::build(const Shape& input_shape, Rng& rng) {
+  plan(input_shape);
   hw_ = input_shape[0] * input_shape[1];
   channels_ = input_shape[2];
   reseed(rng);

@@ -20,15 +20,20 @@ ZeroPadding2D::ZeroPadding2D(int64_t top, int64_t bottom, int64_t left, int64_t 
   input_shape_ = std::move(input_shape);
 }
 
-Shape ZeroPadding2D::build(const Shape& input_shape, Rng&) {
+std::optional<LayerPlan> ZeroPadding2D::plan(const Shape& input_shape) const {
   if (input_shape.size() != 3 || shape_size(input_shape) <= 0)
     throw ShapeError("ZeroPadding2D '" + name_ + "' needs a per-sample input of shape (height, width, channels), got " +
                      shape_to_string(input_shape));
+  return LayerPlan{{input_shape[0] + top_ + bottom_, input_shape[1] + left_ + right_, input_shape[2]}};
+}
+
+Shape ZeroPadding2D::build(const Shape& input_shape, Rng&) {
+  const Shape out = plan(input_shape)->output_shape;
   in_h_ = input_shape[0];
   in_w_ = input_shape[1];
   channels_ = input_shape[2];
   built_ = true;
-  return {in_h_ + top_ + bottom_, in_w_ + left_ + right_, channels_};
+  return out;
 }
 
 const Tensor& ZeroPadding2D::forward(const Tensor& x, bool) {

@@ -12,6 +12,7 @@
 #include "dataset_prefetcher.hpp"
 #include "distributed/collectives.hpp"
 #include "graph/graph.hpp"
+#include "model_memory.hpp"
 #include "kernels/cpu/activation.hpp"
 #include "kernels/cpu/checks.hpp"
 #include "myelin/distributed.hpp"
@@ -27,6 +28,19 @@ int64_t last_width(const Shape& s) { return s.empty() ? 1 : s.back(); }
 
 // Values per sample in the last axis of targets ({n} labels have 1).
 int64_t target_width(const Tensor& y) { return y.ndim() >= 2 ? y.dim(-1) : 1; }
+
+// Rows in a dataset's largest batch (its size is -1 while unknown).
+int64_t dataset_batch_rows(int64_t batch_size, const data::Dataset& data) {
+  return data.size() < 0 ? batch_size : std::min<int64_t>(batch_size, data.size());
+}
+
+// x's and y's values must be finite: one NaN would turn the loss, then every weight, into NaN.
+void check_finite(const Tensor& t, const char* name, const char* role, const std::string& what) {
+  const int64_t i = kernels::first_non_finite(t.data(), t.size());
+  if (i >= 0)
+    throw ValueError(what + ": " + name + " holds " + std::to_string(t[i]) + " at row " + std::to_string(i / t.row_size()) +
+                     " (column " + std::to_string(i % t.row_size()) + "); " + role + " must be finite");
+}
 
 // With several ranks, an error on one of them would leave the others waiting forever in the next
 // collective: the rank that fails stops them all, with its message.
@@ -87,11 +101,7 @@ void Model::check_input_shape(const Tensor& x, const char* what) const {
 
 void Model::check_inputs(const Tensor& x, const char* what) const {
   check_input_shape(x, what);
-  const int64_t i = kernels::first_non_finite(x.data(), x.size());
-  if (i >= 0)
-    throw ValueError(std::string(what) + ": x holds " + std::to_string(x[i]) + " at row " +
-                     std::to_string(i / x.row_size()) + " (column " + std::to_string(i % x.row_size()) +
-                     "); inputs must be finite");
+  check_finite(x, "x", "inputs", what);
 }
 
 void Model::check_data(const Tensor& x, const Tensor& y, const char* what) {
@@ -100,6 +110,7 @@ void Model::check_data(const Tensor& x, const Tensor& y, const char* what) {
   if (y.rows() != x.rows())
     throw ShapeError(std::string(what) + ": x has " + std::to_string(x.rows()) + " rows but y has " +
                      std::to_string(y.rows()));
+  check_finite(y, "y", "targets", what);
   loss_->check_targets(y, output_shape());
 }
 
@@ -262,6 +273,7 @@ History Model::fit(const Tensor& x_all, const Tensor& y_all, const FitOptions& o
     if (val) check_data(val->x, val->y, "fit (validation_data)");
 
     const int64_t bs = std::min<int64_t>(o.batch_size, x.rows());
+    check_batch_fits(plan_memory(*graph_, {input_shape_}), optimizer_.get(), bs, /*training=*/true, "fit");
     // A light model (little arithmetic per input value, as an MLP) spends much of its step copying
     // scattered rows out of memory: one thread then gathers the next batch in the background while
     // the others compute (MLP epoch 0.053 s -> 0.043 s on two cores). A heavy model keeps every thread
@@ -286,6 +298,8 @@ History Model::fit(data::Dataset& data, const FitOptions& o) {
       throw ValueError("fit: validation_split needs arrays (it holds out their last rows); with a Dataset, "
                        "pass validation_data or validation_dataset");
     check_dataset(data, "fit");
+    check_batch_fits(plan_memory(*graph_, {input_shape_}), optimizer_.get(), dataset_batch_rows(o.batch_size, data),
+                     /*training=*/true, "fit");
     resolve_metrics(last_width(data.y_shape()));
     if (o.validation_data) check_data(o.validation_data->x, o.validation_data->y, "fit (validation_data)");
     if (o.validation_dataset) check_dataset(*o.validation_dataset, "fit (validation_dataset)");
@@ -424,6 +438,8 @@ Logs Model::evaluate_locked(const Tensor& x, const Tensor& y, const EvaluateOpti
   check_compiled("evaluate");
   if (o.batch_size <= 0) throw ValueError("evaluate: batch_size must be positive");
   check_data(x, y, "evaluate");
+  check_batch_fits(plan_memory(*graph_, {input_shape_}), optimizer_.get(), std::min<int64_t>(o.batch_size, x.rows()),
+                   /*training=*/false, "evaluate");
   resolve_metrics(target_width(y));
   check_same_rows_on_every_rank(x.rows(), "evaluate");
   for (auto& m : metrics_) m->reset();
@@ -444,6 +460,8 @@ Logs Model::evaluate_dataset_locked(data::Dataset& data, const EvaluateOptions& 
   check_compiled("evaluate");
   if (o.batch_size <= 0) throw ValueError("evaluate: batch_size must be positive");
   check_dataset(data, "evaluate");
+  check_batch_fits(plan_memory(*graph_, {input_shape_}), optimizer_.get(), dataset_batch_rows(o.batch_size, data),
+                   /*training=*/false, "evaluate");
   resolve_metrics(last_width(data.y_shape()));
   for (auto& m : metrics_) m->reset();
   auto stream = make_dataset_stream(data, o.batch_size, /*background=*/true);
@@ -467,6 +485,8 @@ Tensor Model::predict(const Tensor& x, int batch_size) {
   // Shape only: scanning for NaN here would read the input twice and cost predict ~40% at batch
   // 1024; a NaN input gives NaN outputs for its row, as in Keras and PyTorch.
   check_input_shape(x, "predict");
+  check_batch_fits(plan_memory(*graph_, {input_shape_}), optimizer_.get(), std::min<int64_t>(batch_size, x.rows()),
+                   /*training=*/false, "predict");
   const int64_t n = x.rows();
   Tensor result(with_batch(n, output_shape()));
   const int64_t width = result.row_size();
@@ -482,6 +502,8 @@ Tensor Model::predict(data::Dataset& data, int batch_size) {
   if (batch_size <= 0) throw ValueError("predict: batch_size must be positive");
   std::lock_guard<std::mutex> lock(*inference_mutex_);
   check_dataset(data, "predict");
+  check_batch_fits(plan_memory(*graph_, {input_shape_}), optimizer_.get(), dataset_batch_rows(batch_size, data),
+                   /*training=*/false, "predict");
   // Every rank predicts every row: predictions are this process's to keep.
   DatasetPrefetcher reader(data, batch_size, /*background=*/true);
   reader.start_epoch(0, /*shuffle=*/false);
@@ -515,6 +537,7 @@ void Model::check_batch(const Tensor& x, const Tensor& y, int epoch, int64_t ste
     check_inputs(x, where.c_str());
     if (y.rows() != x.rows())
       throw ShapeError(where + ": x has " + std::to_string(x.rows()) + " rows but y has " + std::to_string(y.rows()));
+    check_finite(y, "y", "targets", where);
     loss_->check_targets(y, output_shape());
   } catch (const ShapeError& e) {
     throw ShapeError(std::string(e.what()).rfind(where, 0) == 0 ? e.what() : where + ": " + e.what());

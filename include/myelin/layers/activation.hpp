@@ -10,6 +10,7 @@ class Activation : public Layer {
   explicit Activation(const std::string& activation, std::optional<Shape> input_shape = std::nullopt);
   std::string class_name() const override { return "Activation"; }
   Shape build(const Shape& input_shape, Rng& rng) override;
+  std::optional<LayerPlan> plan(const Shape& input_shape) const override;
   const Tensor& forward(const Tensor& x, bool training) override;
   const Tensor& backward(const Tensor& dy) override;
   ActivationKindOpt output_activation() const override { return kind_; }

@@ -56,6 +56,7 @@ class Conv2D : public Layer {
 
   std::string class_name() const override { return "Conv2D"; }
   Shape build(const Shape& input_shape, Rng& rng) override;
+  std::optional<LayerPlan> plan(const Shape& input_shape) const override;
   const Tensor& forward(const Tensor& x, bool training) override;
   const Tensor& backward(const Tensor& dy) override;
   nlohmann::json get_config() const override;

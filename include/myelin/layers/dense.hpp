@@ -31,6 +31,7 @@ class Dense : public Layer {
 
   std::string class_name() const override { return "Dense"; }
   Shape build(const Shape& input_shape, Rng& rng) override;
+  std::optional<LayerPlan> plan(const Shape& input_shape) const override;
   const Tensor& forward(const Tensor& x, bool training) override;
   const Tensor& backward(const Tensor& dy) override;
   nlohmann::json get_config() const override;

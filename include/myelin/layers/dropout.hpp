@@ -14,6 +14,7 @@ class Dropout : public Layer {
   explicit Dropout(float rate, std::optional<Shape> input_shape = std::nullopt);
   std::string class_name() const override { return "Dropout"; }
   Shape build(const Shape& input_shape, Rng& rng) override;
+  std::optional<LayerPlan> plan(const Shape& input_shape) const override;
   const Tensor& forward(const Tensor& x, bool training) override;
   const Tensor& backward(const Tensor& dy) override;
   void reseed(Rng& rng) override { rng_ = rng.split(); }

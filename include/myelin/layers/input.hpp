@@ -18,6 +18,7 @@ class Input : public Layer {
   explicit Input(Shape shape, std::string name = "");
   std::string class_name() const override { return "InputLayer"; }
   Shape build(const Shape& input_shape, Rng& rng) override;
+  std::optional<LayerPlan> plan(const Shape& input_shape) const override;
   const Tensor& forward(const Tensor& x, bool) override { return x; }
   const Tensor& backward(const Tensor& dy) override { return dy; }
 

@@ -32,6 +32,16 @@ struct Param {
 
 using ActivationKindOpt = std::optional<ActivationKind>;
 
+/// What a layer's build() creates for an input shape, worked out without allocating: the model
+/// adds these up and refuses an architecture too big for the machine before any layer allocates
+/// (myelin/memory_limit.hpp).
+struct LayerPlan {
+  Shape output_shape;                ///< per sample, as build() returns it
+  int64_t trainable_values = 0;      ///< weights with a gradient (and optimizer state)
+  int64_t non_trainable_values = 0;  ///< state without a gradient (BatchNormalization's moving statistics)
+  int64_t buffer_values = 0;         ///< other floats build() allocates (per-channel scratch)
+};
+
 class SymbolicTensor;  // myelin/layers/symbolic_tensor.hpp
 struct SymbolicNode;
 SymbolicTensor call_layer(std::shared_ptr<class Layer> layer, const std::vector<SymbolicTensor>& inputs);
@@ -52,6 +62,12 @@ class Layer : public std::enable_shared_from_this<Layer> {
   /// Creates parameters for a per-sample input shape and returns the per-sample output shape.
   /// Throws ShapeError when the input shape does not fit the layer.
   virtual Shape build(const Shape& input_shape, Rng& rng) = 0;
+  /// What build(input_shape) would create, without allocating or changing the layer; throws the
+  /// ShapeError build() would throw. std::nullopt when the layer cannot tell (one defined outside
+  /// myelin): the model then checks the layers before it only.
+  virtual std::optional<LayerPlan> plan(const Shape& /*input_shape*/) const { return std::nullopt; }
+  /// The graph form of plan(): layers with several inputs override it; the default adapts plan().
+  virtual std::optional<LayerPlan> plan_inputs(const std::vector<Shape>& input_shapes) const;
   bool built() const { return built_; }
 
   /// Computes the output of a batch. The reference stays valid until the next forward call.

@@ -17,10 +17,13 @@ class ElementwiseMerge : public Layer {
   const Tensor& forward(const Tensor& x, bool training) override;
   const Tensor& backward(const Tensor& dy) override;
   Shape build_inputs(const std::vector<Shape>& input_shapes, Rng& rng) override;
+  std::optional<LayerPlan> plan_inputs(const std::vector<Shape>& input_shapes) const override;
   const Tensor& forward_inputs(const std::vector<const Tensor*>& inputs, bool training) override;
   void backward_inputs(const Tensor& dy, std::vector<const Tensor*>& input_grads) override;
 
  protected:
+  /// The output shape for these inputs; ShapeError/ValueError naming the layer when they do not fit.
+  virtual Shape output_shape_for(const std::vector<Shape>& input_shapes) const;
   explicit ElementwiseMerge(std::string name) { name_ = std::move(name); }
 
  private:
@@ -42,7 +45,9 @@ class Subtract : public ElementwiseMerge {
   MYELIN_LAYER_MOVABLE(Subtract)
   explicit Subtract(std::string name = "") : ElementwiseMerge(std::move(name)) {}
   std::string class_name() const override { return "Subtract"; }
-  Shape build_inputs(const std::vector<Shape>& input_shapes, Rng& rng) override;
+
+ protected:
+  Shape output_shape_for(const std::vector<Shape>& input_shapes) const override;
 };
 
 /// The element-wise product of its inputs.
@@ -84,6 +89,7 @@ class Concatenate : public Layer {
   const Tensor& forward(const Tensor& x, bool training) override;
   const Tensor& backward(const Tensor& dy) override;
   Shape build_inputs(const std::vector<Shape>& input_shapes, Rng& rng) override;
+  std::optional<LayerPlan> plan_inputs(const std::vector<Shape>& input_shapes) const override;
   const Tensor& forward_inputs(const std::vector<const Tensor*>& inputs, bool training) override;
   void backward_inputs(const Tensor& dy, std::vector<const Tensor*>& input_grads) override;
   nlohmann::json get_config() const override;

@@ -23,6 +23,7 @@ Size2 size2_from_list(std::initializer_list<int64_t> values);
 class Pooling2D : public Layer {
  public:
   Shape build(const Shape& input_shape, Rng& rng) override;
+  std::optional<LayerPlan> plan(const Shape& input_shape) const override;
   nlohmann::json get_config() const override;
   Size2 pool_size() const { return pool_size_; }
   Size2 strides() const { return strides_; }
@@ -69,6 +70,7 @@ class AveragePooling2D : public Pooling2D {
 class GlobalPooling2D : public Layer {
  public:
   Shape build(const Shape& input_shape, Rng& rng) override;
+  std::optional<LayerPlan> plan(const Shape& input_shape) const override;
   nlohmann::json get_config() const override;
   bool keepdims() const { return keepdims_; }
 

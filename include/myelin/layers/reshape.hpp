@@ -11,6 +11,7 @@ class Reshape : public Layer {
   explicit Reshape(Shape target_shape, std::optional<Shape> input_shape = std::nullopt);
   std::string class_name() const override { return "Reshape"; }
   Shape build(const Shape& input_shape, Rng& rng) override;
+  std::optional<LayerPlan> plan(const Shape& input_shape) const override;
   const Tensor& forward(const Tensor& x, bool training) override;
   const Tensor& backward(const Tensor& dy) override;
   nlohmann::json get_config() const override;

@@ -13,6 +13,7 @@ class SpatialDropout2D : public Layer {
   explicit SpatialDropout2D(float rate, std::optional<Shape> input_shape = std::nullopt);
   std::string class_name() const override { return "SpatialDropout2D"; }
   Shape build(const Shape& input_shape, Rng& rng) override;
+  std::optional<LayerPlan> plan(const Shape& input_shape) const override;
   const Tensor& forward(const Tensor& x, bool training) override;
   const Tensor& backward(const Tensor& dy) override;
   void reseed(Rng& rng) override { rng_ = rng.split(); }
