@@ -196,8 +196,10 @@ void Model::build(std::optional<Shape> input_shape) {
   layer_trainable_.clear();
   if (sequential_) {
     // The chain as symbolic tensors too (model.input, layer.output()), from its InputLayer or a new one.
+    // (An InputLayer taken from a symbolic tensor is that tensor's own layer, without a node.)
     auto* declared = dynamic_cast<layers::Input*>(layers_[0].get());
-    SymbolicTensor x = declared ? SymbolicTensor(*declared) : SymbolicTensor(layers::Input(input_shape_, "input_layer"));
+    SymbolicTensor x = declared && declared->node() ? SymbolicTensor(*declared)
+                                                    : SymbolicTensor(layers::Input(input_shape_, "input_layer"));
     symbolic_inputs_ = {x};
     for (size_t i = declared ? 1 : 0; i < layers_.size(); ++i) x = call_layer(layers_[i], {x});
     symbolic_outputs_ = {x};

@@ -1,4 +1,4 @@
-"""myelin: Keras's workflow (Sequential, compile, fit, evaluate, predict) over a C++ engine.
+"""myelin: Keras's workflow (Sequential, the functional Model, compile, fit, evaluate, predict) over a C++ engine.
 
     from myelin.models import Sequential
     from myelin.layers import Dense
@@ -12,7 +12,7 @@ from . import _myelin
 from . import (callbacks, data, datasets, distributed, initializers, layers, losses, metrics, model_selection,
                models, optimizers, preprocessing, regularizers, utils)
 from .layers import Input
-from .models import Sequential, load_model, model_from_json
+from .models import Model, Sequential, load_model, model_from_json
 from .utils import set_num_threads, set_random_seed, set_winograd_convolutions
 
 Error = _myelin.Error
@@ -21,6 +21,6 @@ ResourceError = _myelin.ResourceError  # a MemoryError
 __version__ = _myelin.__version__
 
 __all__ = ["callbacks", "data", "datasets", "distributed", "initializers", "layers", "losses", "metrics", "model_selection", "models",
-           "optimizers", "preprocessing", "regularizers", "utils", "Input", "Sequential", "load_model",
+           "optimizers", "preprocessing", "regularizers", "utils", "Input", "Model", "Sequential", "load_model",
            "model_from_json", "set_num_threads", "set_random_seed",
            "set_winograd_convolutions", "Error", "ShapeError", "ResourceError", "__version__"]

@@ -9,7 +9,8 @@ from . import _myelin
 __all__ = [
     "Layer", "Dense", "Activation", "Dropout", "Flatten", "InputLayer", "Input", "Normalization",
     "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
-    "BatchNormalization", "Reshape", "ZeroPadding2D", "SpatialDropout2D", "serialize", "deserialize",
+    "BatchNormalization", "Reshape", "ZeroPadding2D", "SpatialDropout2D", "Add", "Subtract", "Multiply",
+    "Average", "Maximum", "Minimum", "Concatenate", "serialize", "deserialize",
 ]
 
 # Keras class name -> Python class, for wrapping layers that come out of a loaded model.
@@ -158,6 +159,26 @@ class Layer:
     def count_params(self):
         return self._layer.count_params()
 
+    def __call__(self, inputs, training=None, **kwargs):
+        """Keras's functional call on the output of myelin.Input or of another call: records this layer
+        applied to it and returns the new KerasTensor. Merge layers take a list. Calling one layer
+        object again shares its weights."""
+        if kwargs:
+            raise TypeError(f"{self.name}: unexpected arguments {sorted(kwargs)}")
+        if training:
+            raise ValueError("training=True is not supported in a functional call: the model's fit trains its layers")
+        tensors = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        for t in tensors:
+            if not isinstance(t, _myelin.KerasTensor):
+                raise TypeError(f"{self.name}: call a layer on myelin.Input(...) or on another layer's output, "
+                                f"got {type(t).__name__}; to compute on arrays, put it in a model and use predict")
+        return _myelin.call_layer(self._layer, tensors)
+
+    @property
+    def output(self):
+        """The output of this layer's call in a model, for Model(inputs, layer.output)."""
+        return _myelin.layer_output(self._layer)
+
     def __repr__(self):
         return f"<myelin.layers.{type(self).__name__} name={self.name!r}>"
 
@@ -219,8 +240,56 @@ class InputLayer(Layer):
 
 
 def Input(shape, batch_size=None, name=None, dtype=None):
-    """keras.Input(shape=...): in a Sequential, declares the input shape."""
-    return InputLayer(shape=shape, batch_size=batch_size, name=name, dtype=dtype)
+    """keras.Input(shape=...): a model input, the KerasTensor that functional layer calls start from;
+    as the first entry of a Sequential it declares the input shape."""
+    _unsupported(batch_size=batch_size)
+    if dtype not in (None, "float32"):
+        raise ValueError(f"myelin computes in float32, got dtype={dtype!r}")
+    if isinstance(shape, int):
+        shape = (shape,)
+    return _myelin.input_tensor([_positive_int(d, "shape") for d in shape], name or "")
+
+
+class _Merge(Layer):
+    """Keras's merge layers: Add()([a, b]) and the like, on inputs of one shape."""
+
+    def __init__(self, **kwargs):
+        super().__init__({}, **kwargs)
+
+
+class Add(_Merge):
+    class_name = "Add"
+
+
+class Subtract(_Merge):
+    class_name = "Subtract"
+
+
+class Multiply(_Merge):
+    class_name = "Multiply"
+
+
+class Average(_Merge):
+    class_name = "Average"
+
+
+class Maximum(_Merge):
+    class_name = "Maximum"
+
+
+class Minimum(_Merge):
+    class_name = "Minimum"
+
+
+class Concatenate(Layer):
+    """Concatenate(axis=-1)([a, b]): joins its inputs along axis (Keras counts the batch as axis 0)."""
+
+    class_name = "Concatenate"
+
+    def __init__(self, axis=-1, **kwargs):
+        if not isinstance(axis, int) or axis == 0:
+            raise ValueError(f"Concatenate: axis must be a non-zero integer (0 is the batch), got {axis!r}")
+        super().__init__({"axis": axis}, **kwargs)
 
 
 class Normalization(Layer):

@@ -1,11 +1,12 @@
-"""Sequential, load_model and model_from_json with Keras's names and defaults (keras.models)."""
+"""Model (the functional API), Sequential, load_model and model_from_json with Keras's names and
+defaults (keras.models)."""
 import numpy as np
 
 from . import _myelin
 from .callbacks import Callback, History
 from .layers import Layer
 
-__all__ = ["Sequential", "load_model", "model_from_json"]
+__all__ = ["Model", "Sequential", "load_model", "model_from_json"]
 
 
 def _verbosity(verbose):
@@ -55,40 +56,72 @@ def _unsupported(**kwargs):
             raise ValueError(f"{key} is not supported by myelin")
 
 
-class Sequential:
-    """A linear stack of layers: Sequential([Dense(32, activation='relu', input_shape=(784,)), ...])."""
+def _tensor_list(tensors, what):
+    """Model inputs or outputs given as one KerasTensor, a list or a dict (its values, in order)."""
+    if isinstance(tensors, dict):
+        tensors = list(tensors.values())
+    elif not isinstance(tensors, (list, tuple)):
+        tensors = [tensors]
+    for t in tensors:
+        if not isinstance(t, _myelin.KerasTensor):
+            raise TypeError(f"Model {what} must be the outputs of myelin.Input or of layer calls, got {type(t).__name__}")
+    return list(tensors)
 
-    def __init__(self, layers=None, name=None):
-        self._model = _myelin.Sequential(name or "sequential")
-        self._layers = []
-        self._optimizer = None
-        self._loss = None
-        self._metrics = []
+
+class Model:
+    """Keras's functional model: the layer calls that lead from `inputs` to `outputs`.
+
+        inputs = myelin.Input(shape=(28, 28, 1))
+        x = layers.Conv2D(32, 3, padding="same", activation="relu")(inputs)
+        y = layers.Conv2D(32, 3, padding="same")(x)
+        x = layers.Activation("relu")(layers.Add()([x, y]))
+        model = myelin.Model(inputs, layers.Dense(10, activation="softmax")(layers.GlobalAveragePooling2D()(x)))
+    """
+
+    def __init__(self, inputs=None, outputs=None, name=None):
+        if inputs is None or outputs is None:
+            raise ValueError("Model(inputs, outputs) needs both; for a stack of layers use Sequential")
+        native = _myelin.Model(_tensor_list(inputs, "inputs"), _tensor_list(outputs, "outputs"), name or "functional")
+        self._init_from_native(native)
+
+    def _init_from_native(self, native):
+        self._model = native
+        self._layers = [Layer._wrap(handle) for handle in native.layers]
+        self._optimizer = native.optimizer if native.compiled else None
+        self._loss = native.loss if native.compiled else None
+        self._metrics = list(native.metric_names()) if native.compiled else []
         self.history = None
-        for layer in layers or []:
-            self.add(layer)
 
     @classmethod
     def _from_native(cls, native):
-        model = object.__new__(cls)
-        model._model = native
-        model._layers = [Layer._wrap(handle) for handle in native.layers]
-        model._optimizer = native.optimizer if native.compiled else None
-        model._loss = native.loss if native.compiled else None
-        model._metrics = list(native.metric_names()) if native.compiled else []
-        model.history = None
+        model = object.__new__(Sequential if native.is_sequential else Model)
+        model._init_from_native(native)
         return model
 
-    # --- layers -------------------------------------------------------------------------------
-    def add(self, layer):
-        if not isinstance(layer, Layer):
-            raise TypeError(f"Sequential.add expects a myelin layer, got {type(layer).__name__}")
-        self._model.add(layer._layer)
-        self._layers.append(layer)
+    @property
+    def inputs(self):
+        return list(self._built_for_shapes().inputs)
+
+    @property
+    def outputs(self):
+        return list(self._built_for_shapes().outputs)
+
+    @property
+    def input(self):
+        inputs = self.inputs
+        return inputs[0] if len(inputs) == 1 else inputs
+
+    @property
+    def output(self):
+        outputs = self.outputs
+        return outputs[0] if len(outputs) == 1 else outputs
 
     @property
     def layers(self):
-        return [layer for layer in self._layers if layer._layer.class_name != "InputLayer"]
+        # Keras lists a functional model's InputLayers, and leaves them out of a Sequential's.
+        if isinstance(self, Sequential):
+            return [layer for layer in self._layers if layer._layer.class_name != "InputLayer"]
+        return list(self._layers)
 
     def get_layer(self, name=None, index=None):
         if index is not None:
@@ -259,7 +292,14 @@ class Sequential:
         _verbosity(verbose)
         return self._model.predict(x if _is_dataset(x) else _array(x, "x"), batch_size=_batch_size(batch_size))
 
-    def __call__(self, x, training=False):
+    def __call__(self, x, training=None):
+        """On a KerasTensor: the model used as a layer of another model (the same layers and
+        weights). On arrays: the outputs, as predict."""
+        if isinstance(x, _myelin.KerasTensor):
+            if training:
+                raise ValueError("a model called on a KerasTensor runs in training mode when its model trains; "
+                                 "training=True is not supported")
+            return self._model(x)
         return self.predict(x, verbose=0)
 
     def train_on_batch(self, x, y):
@@ -296,15 +336,33 @@ class Sequential:
         return json.loads(self.to_json())["config"]
 
     def __repr__(self):
-        return f"<myelin.models.Sequential name={self.name!r} layers={len(self._layers)}>"
+        return f"<myelin.models.{type(self).__name__} name={self.name!r} layers={len(self._layers)}>"
+
+
+class Sequential(Model):
+    """A linear stack of layers: Sequential([Dense(32, activation='relu', input_shape=(784,)), ...])."""
+
+    def __init__(self, layers=None, name=None):
+        self._init_from_native(_myelin.Sequential(name or "sequential"))
+        for layer in layers or []:
+            self.add(layer)
+
+    def add(self, layer):
+        if isinstance(layer, _myelin.KerasTensor):  # myelin.Input(shape=...) as the first entry
+            layer = Layer._wrap(layer.layer)
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add expects a myelin layer, got {type(layer).__name__}")
+        self._model.add(layer._layer)
+        self._layers.append(layer)
 
 
 def load_model(filepath, custom_objects=None, compile=True):
-    """A model saved by Sequential.save (from Python or C++); compiled again when it was saved compiled."""
+    """A model saved by save() (from Python or C++): a Sequential or a functional Model, compiled again
+    when it was saved compiled."""
     if custom_objects:
         raise ValueError("custom_objects are not supported by myelin")
-    return Sequential._from_native(_myelin.load_model(str(filepath)))
+    return Model._from_native(_myelin.load_model(str(filepath)))
 
 
 def model_from_json(json_string, custom_objects=None):
-    return Sequential._from_native(_myelin.model_from_json(json_string))
+    return Model._from_native(_myelin.model_from_json(json_string))

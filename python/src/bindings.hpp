@@ -65,6 +65,7 @@ void init_metrics(py::module_& m);
 void init_optimizers(py::module_& m);
 void init_callbacks(py::module_& m);
 void init_model(py::module_& m);
+void init_functional(py::module_& m);
 void init_data(py::module_& m);
 void init_datasets(py::module_& m);
 void init_distributed(py::module_& m);

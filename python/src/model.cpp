@@ -155,6 +155,11 @@ py::array_t<float> predict(Model& model, py::handle x, int batch_size) {
 
 void init_model(py::module_& m) {
   py::class_<Model>(m, "Model")
+      .def(py::init<std::vector<SymbolicTensor>, std::vector<SymbolicTensor>, std::string>(), py::arg("inputs"),
+           py::arg("outputs"), py::arg("name") = "functional")
+      .def_property_readonly("inputs", &Model::inputs)
+      .def_property_readonly("outputs", &Model::outputs)
+      .def("__call__", [](Model& model, const SymbolicTensor& x) { return model(x); }, py::arg("x"))
       .def("build", [](Model& s, std::optional<Shape> shape) { s.build(shape); },
            py::arg("input_shape") = py::none())
       .def_property_readonly("built", &Model::built)

@@ -50,6 +50,7 @@ PYBIND11_MODULE(_myelin, m) {
   mp::init_optimizers(m);
   mp::init_callbacks(m);
   mp::init_model(m);
+  mp::init_functional(m);
   mp::init_data(m);
   mp::init_datasets(m);
   mp::init_distributed(m);
