@@ -191,7 +191,8 @@ void Model::build(std::optional<Shape> input_shape) {
                      "(or start with layers::Input), or call build(shape), or fit on data");
   input_shape_ = *input_shape;
   // What the layers will allocate, added up before any of them does.
-  check_weights_fit(plan_memory(*graph_, {input_shape_}), optimizer_.get(), kind());
+  memory_ = std::make_shared<const ModelMemory>(plan_memory(*graph_, {input_shape_}));
+  check_weights_fit(*memory_, optimizer_.get(), kind());
   graph_->build({input_shape_}, rng_, kind());
   layer_trainable_.clear();
   if (sequential_) {
@@ -249,7 +250,7 @@ void Model::compile(OptimizerArg optimizer, LossArg loss, std::vector<MetricArg>
   metrics_.clear();
   metrics_resolved_ = false;
   // The optimizer's state is allocated on the first step: counted now, with the weights.
-  if (built_) check_weights_fit(plan_memory(*graph_, {input_shape_}), optimizer_.get(), "compile");
+  if (built_) check_weights_fit(*memory_, optimizer_.get(), "compile");
   if (built_) update_trainable();
   prepare_head();
 }

@@ -30,6 +30,7 @@ class ProgressBar;  // src/progress_bar.hpp
 namespace graph {
 class Graph;  // src/graph/graph.hpp
 }
+struct ModelMemory;  // src/model_memory.hpp
 
 /// Seeds the generator that new models draw their seeds from (Keras's keras.utils.set_random_seed):
 /// after set_random_seed(s), the same program builds, shuffles and drops out identically.
@@ -254,6 +255,7 @@ class Model {
   bool sequential_ = false;
   std::vector<std::shared_ptr<Layer>> layers_;
   std::unique_ptr<graph::Graph> graph_;  // a Sequential's is made at build()
+  std::shared_ptr<const ModelMemory> memory_;  // what the built model needs, for the batch-size checks
   std::vector<SymbolicTensor> symbolic_inputs_, symbolic_outputs_;  // keep the user's graph alive
   bool built_ = false;
   Shape input_shape_;

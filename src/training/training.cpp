@@ -273,7 +273,7 @@ History Model::fit(const Tensor& x_all, const Tensor& y_all, const FitOptions& o
     if (val) check_data(val->x, val->y, "fit (validation_data)");
 
     const int64_t bs = std::min<int64_t>(o.batch_size, x.rows());
-    check_batch_fits(plan_memory(*graph_, {input_shape_}), optimizer_.get(), bs, /*training=*/true, "fit");
+    check_batch_fits(*memory_, optimizer_.get(), bs, /*training=*/true, "fit");
     // A light model (little arithmetic per input value, as an MLP) spends much of its step copying
     // scattered rows out of memory: one thread then gathers the next batch in the background while
     // the others compute (MLP epoch 0.053 s -> 0.043 s on two cores). A heavy model keeps every thread
@@ -298,7 +298,7 @@ History Model::fit(data::Dataset& data, const FitOptions& o) {
       throw ValueError("fit: validation_split needs arrays (it holds out their last rows); with a Dataset, "
                        "pass validation_data or validation_dataset");
     check_dataset(data, "fit");
-    check_batch_fits(plan_memory(*graph_, {input_shape_}), optimizer_.get(), dataset_batch_rows(o.batch_size, data),
+    check_batch_fits(*memory_, optimizer_.get(), dataset_batch_rows(o.batch_size, data),
                      /*training=*/true, "fit");
     resolve_metrics(last_width(data.y_shape()));
     if (o.validation_data) check_data(o.validation_data->x, o.validation_data->y, "fit (validation_data)");
@@ -438,7 +438,7 @@ Logs Model::evaluate_locked(const Tensor& x, const Tensor& y, const EvaluateOpti
   check_compiled("evaluate");
   if (o.batch_size <= 0) throw ValueError("evaluate: batch_size must be positive");
   check_data(x, y, "evaluate");
-  check_batch_fits(plan_memory(*graph_, {input_shape_}), optimizer_.get(), std::min<int64_t>(o.batch_size, x.rows()),
+  check_batch_fits(*memory_, optimizer_.get(), std::min<int64_t>(o.batch_size, x.rows()),
                    /*training=*/false, "evaluate");
   resolve_metrics(target_width(y));
   check_same_rows_on_every_rank(x.rows(), "evaluate");
@@ -460,7 +460,7 @@ Logs Model::evaluate_dataset_locked(data::Dataset& data, const EvaluateOptions& 
   check_compiled("evaluate");
   if (o.batch_size <= 0) throw ValueError("evaluate: batch_size must be positive");
   check_dataset(data, "evaluate");
-  check_batch_fits(plan_memory(*graph_, {input_shape_}), optimizer_.get(), dataset_batch_rows(o.batch_size, data),
+  check_batch_fits(*memory_, optimizer_.get(), dataset_batch_rows(o.batch_size, data),
                    /*training=*/false, "evaluate");
   resolve_metrics(last_width(data.y_shape()));
   for (auto& m : metrics_) m->reset();
@@ -485,7 +485,7 @@ Tensor Model::predict(const Tensor& x, int batch_size) {
   // Shape only: scanning for NaN here would read the input twice and cost predict ~40% at batch
   // 1024; a NaN input gives NaN outputs for its row, as in Keras and PyTorch.
   check_input_shape(x, "predict");
-  check_batch_fits(plan_memory(*graph_, {input_shape_}), optimizer_.get(), std::min<int64_t>(batch_size, x.rows()),
+  check_batch_fits(*memory_, optimizer_.get(), std::min<int64_t>(batch_size, x.rows()),
                    /*training=*/false, "predict");
   const int64_t n = x.rows();
   Tensor result(with_batch(n, output_shape()));
@@ -502,7 +502,7 @@ Tensor Model::predict(data::Dataset& data, int batch_size) {
   if (batch_size <= 0) throw ValueError("predict: batch_size must be positive");
   std::lock_guard<std::mutex> lock(*inference_mutex_);
   check_dataset(data, "predict");
-  check_batch_fits(plan_memory(*graph_, {input_shape_}), optimizer_.get(), dataset_batch_rows(batch_size, data),
+  check_batch_fits(*memory_, optimizer_.get(), dataset_batch_rows(batch_size, data),
                    /*training=*/false, "predict");
   // Every rank predicts every row: predictions are this process's to keep.
   DatasetPrefetcher reader(data, batch_size, /*background=*/true);
