@@ -18,10 +18,13 @@
 #include <string>
 #include <vector>
 
+#include "myelin/layers/activation.hpp"
 #include "myelin/layers/batch_normalization.hpp"
 #include "myelin/layers/conv2d.hpp"
 #include "myelin/layers/dense.hpp"
 #include "myelin/layers/flatten.hpp"
+#include "myelin/layers/input.hpp"
+#include "myelin/layers/merge.hpp"
 #include "myelin/layers/pooling.hpp"
 #include "myelin/model.hpp"
 #include "myelin/optimizers.hpp"
@@ -270,6 +273,62 @@ TEST_F(PyTorchConv, SmallCnnPredictLossAndGradients) {
     }
     expect_close(*p.grad, ref.at("grad/" + p.name), "gradient of " + p.name);
   }
+}
+
+// A residual block with batch normalisation, built with the functional API: Conv2D -> BN -> relu ->
+// Conv2D -> BN, added to the block's input, relu, then GlobalAveragePooling2D -> Dense softmax.
+// Checked in both modes: predict with the given moving statistics; then one training step (loss,
+// every weight's gradient, the batch statistics, which momentum 0 leaves as the moving ones), and
+// predict again with the trainable weights put back, which is then the training-mode output.
+TEST_F(PyTorchConv, ResidualBlockWithBatchNormalization) {
+  const RefFile ref = load("residual");
+  const Shape xs = ref.at("x").shape;
+  for (const bool winograd : {false, true}) {
+    SCOPED_TRACE(winograd ? "Winograd allowed" : "direct");
+    set_winograd_convolutions(winograd);
+    const Conv2DOptions conv{.padding = "same", .use_bias = false};
+    const BatchNormalizationOptions bn{.momentum = 0.f, .epsilon = 1e-3f};
+    auto inputs = Input({xs[1], xs[2], xs[3]});
+    auto y = Conv2D(xs[3], {3, 3}, "linear", conv)(inputs);
+    y = Activation("relu")(BatchNormalization(bn)(y));
+    y = BatchNormalization(bn)(Conv2D(xs[3], {3, 3}, "linear", conv)(y));
+    auto x = Activation("relu")(Add()({y, inputs}));
+    x = GlobalAveragePooling2D()(x);
+    Model model(inputs, Dense(ref.at("w0/dense/bias").shape[0], "softmax")(x));
+    model.compile(optimizers::SGD(0.01), "sparse_categorical_crossentropy");
+    model.build();
+
+    // Every weight, the moving statistics included, from the reference.
+    const auto all = model.weights();
+    std::vector<Tensor> w0;
+    for (const auto& p : all) w0.push_back(ref.at("w0/" + p.name).to_tensor());
+    model.set_weights(w0);
+
+    const Tensor images = ref.at("x").to_tensor(), labels = ref.at("y").to_tensor();
+    const bool of_largest = winograd;  // Winograd's error scales with the sums' terms
+    expect_close(model.predict(images, int(images.rows())), ref.at("pred_inference"), "inference predict", of_largest);
+    const double loss = model.train_on_batch(images, labels);
+    expect_close(Tensor({1}, {float(loss)}), ref.at("loss"), "training loss", of_largest);
+    int checked = 0;
+    for (const auto& p : model.parameters()) {
+      expect_close(*p.grad, ref.at("grad/" + p.name), "gradient of " + p.name, of_largest);
+      ++checked;
+    }
+    EXPECT_EQ(checked, 8);  // two kernels, two gammas, two betas, the dense kernel and bias
+
+    std::vector<Tensor> after = model.get_weights();
+    for (size_t i = 0; i < all.size(); ++i) {
+      if (all[i].trainable) {
+        after[i] = w0[i];  // undo the step
+      } else {
+        expect_close(after[i], ref.at("batch/" + all[i].name), "batch statistic " + all[i].name, of_largest);
+      }
+    }
+    model.set_weights(after);
+    expect_close(model.predict(images, int(images.rows())), ref.at("pred_training"), "training-mode output",
+                 of_largest);
+  }
+  set_winograd_convolutions(true);
 }
 
 }  // namespace

@@ -173,6 +173,62 @@ def cnn_case(gen, path):
     write_tensors(path, out)
 
 
+def residual_case(gen, path):
+    """A residual block with batch normalisation, as a functional myelin model builds it:
+    x -> Conv2D(16, 3x3, 'same', no bias) -> BatchNormalization -> relu -> Conv2D(16, 3x3, 'same', no
+    bias) -> BatchNormalization, added to x, relu -> GlobalAveragePooling2D -> Dense(4, softmax),
+    sparse categorical cross-entropy (mean over the batch), on 16 images 8x9x16 (a shape myelin
+    may run as Winograd). Both batch normalisations have momentum 0 and epsilon 1e-3, so that after
+    one training step their moving statistics are that step's batch statistics (mean and biased
+    variance). Written: the inference-mode prediction with the given moving statistics
+    (pred_inference), the training-mode prediction with batch statistics (pred_training), the
+    training loss, every weight's gradient, and each normalisation's batch statistics."""
+    n, h, w, c, k = 16, 8, 9, 16, 4
+    x = rand(gen, n, h, w, c)
+    labels = torch.randint(0, k, (n,), generator=gen)
+    k1 = rand(gen, 3, 3, c, c, lo=-0.25, hi=0.25).requires_grad_()
+    g1 = rand(gen, c, lo=0.5, hi=1.5).requires_grad_()
+    b1 = rand(gen, c, lo=-0.5, hi=0.5).requires_grad_()
+    mm1, mv1 = rand(gen, c, lo=-0.2, hi=0.2), rand(gen, c, lo=0.5, hi=2.0)
+    k2 = rand(gen, 3, 3, c, c, lo=-0.25, hi=0.25).requires_grad_()
+    g2 = rand(gen, c, lo=0.5, hi=1.5).requires_grad_()
+    b2 = rand(gen, c, lo=-0.5, hi=0.5).requires_grad_()
+    mm2, mv2 = rand(gen, c, lo=-0.2, hi=0.2), rand(gen, c, lo=0.5, hi=2.0)
+    dk = rand(gen, c, k, lo=-1.0, hi=1.0).requires_grad_()
+    db = rand(gen, k, lo=-0.1, hi=0.1).requires_grad_()
+
+    def batch_norm(t, gamma, beta, mm, mv, training, stats):
+        if training:
+            stats += [t.mean(dim=(0, 2, 3)), t.var(dim=(0, 2, 3), unbiased=False)]
+        return F.batch_norm(t, None if training else mm, None if training else mv, gamma, beta,
+                            training=training, eps=1e-3)
+
+    def forward(training, stats):
+        xc = nchw(x)
+        t = F.conv2d(pad_nchw(xc, 3, 3, 1, 1, 1, 1), k1.permute(3, 2, 0, 1))
+        t = torch.relu(batch_norm(t, g1, b1, mm1, mv1, training, stats))
+        t = F.conv2d(pad_nchw(t, 3, 3, 1, 1, 1, 1), k2.permute(3, 2, 0, 1))
+        t = torch.relu(batch_norm(t, g2, b2, mm2, mv2, training, stats) + xc)
+        return t.mean(dim=(2, 3)) @ dk + db
+
+    stats = []
+    logits = forward(True, stats)
+    loss = F.cross_entropy(logits, labels)
+    loss.backward()
+    params = [("conv2d/kernel", k1), ("batch_normalization/gamma", g1), ("batch_normalization/beta", b1),
+              ("conv2d_1/kernel", k2), ("batch_normalization_1/gamma", g2), ("batch_normalization_1/beta", b2),
+              ("dense/kernel", dk), ("dense/bias", db)]
+    moving = [("batch_normalization/moving_mean", mm1), ("batch_normalization/moving_variance", mv1),
+              ("batch_normalization_1/moving_mean", mm2), ("batch_normalization_1/moving_variance", mv2)]
+    out = [("x", x), ("y", labels.double()), ("loss", loss.reshape(1)),
+           ("pred_training", torch.softmax(logits, dim=1)),
+           ("pred_inference", torch.softmax(forward(False, []), dim=1))]
+    out += [("w0/" + name, p) for name, p in params + moving]
+    out += [("grad/" + name, p.grad) for name, p in params]
+    out += [("batch/" + name, s) for (name, _), s in zip(moving, stats)]
+    write_tensors(path, out)
+
+
 def main():
     outdir = sys.argv[1]
     os.makedirs(outdir, exist_ok=True)
@@ -204,6 +260,7 @@ def main():
     batchnorm_case(gen, os.path.join(outdir, "bn_dense.txt"), (6, 5), 0.9, 1e-3)
     batchnorm_case(gen, os.path.join(outdir, "bn_image.txt"), (3, 4, 5, 7), 0.99, 1e-5)
     cnn_case(gen, os.path.join(outdir, "cnn.txt"))
+    residual_case(gen, os.path.join(outdir, "residual.txt"))
 
 
 if __name__ == "__main__":

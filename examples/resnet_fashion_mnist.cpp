@@ -1,0 +1,75 @@
+// A small residual network with batch normalisation on Fashion-MNIST, built with the functional API.
+//
+//   stem:    Conv2D(16, 3x3, same) -> BatchNormalization -> relu -> MaxPooling2D 2x2   28x28 -> 14x14x16
+//   block 1: [Conv-BN-relu-Conv-BN] + x, relu                                            14x14x16
+//   block 2: the same with the first convolution strided (2x2) and 32 filters; the shortcut
+//            is a strided 1x1 Conv-BN projection, since its shape changes               7x7x32
+//   head:    GlobalAveragePooling2D -> Dense(10, softmax)
+//
+// Reads Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist), or the folder given
+// with --data or $MYELIN_FASHION_MNIST_DIR. Prints its figures as name=value lines.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+
+#include <myelin/myelin.hpp>
+
+#include "example_args.hpp"
+
+using namespace myelin;
+
+namespace {
+
+// Conv2D without bias (the batch normalisation's beta takes its place) followed by BatchNormalization.
+SymbolicTensor conv_bn(const SymbolicTensor& x, int64_t filters, layers::Size2 kernel, int64_t stride) {
+  auto y = layers::Conv2D(filters, kernel, "linear", {.strides = stride, .padding = "same", .use_bias = false})(x);
+  return layers::BatchNormalization()(y);
+}
+
+// Two 3x3 Conv-BN with a relu between, added to the block's input (projected by a strided 1x1
+// Conv-BN when the block downsamples and widens), then relu.
+SymbolicTensor residual_block(const SymbolicTensor& x, int64_t filters, int64_t stride) {
+  auto y = layers::Activation("relu")(conv_bn(x, filters, {3, 3}, stride));
+  y = conv_bn(y, filters, {3, 3}, 1);
+  const auto shortcut = stride == 1 ? x : conv_bn(x, filters, {1, 1}, stride);
+  return layers::Activation("relu")(layers::Add()({y, shortcut}));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const auto args = example::parse_args(argc, argv, "Fashion-MNIST with a small residual network.",
+                                        {.epochs = 5, .batch_size = 128, .verbose = 0, .uses_convolutions = true});
+  set_num_threads(args.threads);
+  set_random_seed(args.seed);
+  layers::set_winograd_convolutions(args.winograd);
+
+  auto [train, test] = datasets::fashion_mnist(args.data);
+
+  auto inputs = layers::Input({28, 28, 1});
+  auto x = layers::Activation("relu")(conv_bn(inputs, 16, {3, 3}, 1));
+  x = layers::MaxPooling2D({2, 2})(x);
+  x = residual_block(x, 16, 1);
+  x = residual_block(x, 32, 2);
+  x = layers::GlobalAveragePooling2D()(x);
+  Model model(inputs, layers::Dense(10, "softmax")(x));
+
+  // Adam whose rate follows a cosine to 0 over the whole run, as cnn_bn_dropout_fashion_mnist.
+  const int64_t steps = int64_t(args.epochs) * ((train.x.rows() + args.batch_size - 1) / args.batch_size);
+  auto adam = std::make_shared<optimizers::Adam>(1e-3);
+  adam->set_schedule(std::make_shared<schedules::CosineDecay>(1e-3, std::max<int64_t>(steps, 1)));
+  model.compile(adam, "sparse_categorical_crossentropy", {"accuracy"});
+  if (args.verbose > 0) model.summary();
+
+  const auto start = std::chrono::steady_clock::now();
+  model.fit(train.x, train.y, {.epochs = args.epochs, .batch_size = args.batch_size, .verbose = args.verbose});
+  const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  auto scores = model.evaluate(test.x, test.y, {.batch_size = 256});
+  std::printf("test_accuracy=%.4f\n", scores["accuracy"]);
+  std::printf("test_loss=%.4f\n", scores["loss"]);
+  std::printf("params=%lld\n", (long long)model.count_params());
+  std::printf("train_seconds=%.2f\n", train_seconds);
+  std::printf("train_seconds_per_epoch=%.2f\n", args.epochs > 0 ? train_seconds / args.epochs : 0.0);
+}
