@@ -208,6 +208,11 @@ TEST(Examples, CnnWithBatchNormAndDropoutBeatsThePlainCnn) {
 // The residual network with batch normalisation, shortened to one epoch (its five-epoch bar,
 // 0.92, is checked by running it: examples/README.md).
 TEST(Examples, ResnetFashionMnistLearnsInOneEpoch) {
+#ifdef MYELIN_UNDER_ASAN
+  // A full epoch of convolutions outlasts the 5-minute limit under AddressSanitizer; the functional
+  // model's and the layers' own tests cover the same code there.
+  GTEST_SKIP() << "too slow under AddressSanitizer";
+#endif
   REQUIRE_EXAMPLE("resnet_fashion_mnist");
   REQUIRE_FASHION_MNIST();
 
@@ -225,6 +230,11 @@ TEST(Examples, ResnetFashionMnistLearnsInOneEpoch) {
 // features reach a stated bar on the five new classes. (With a one-epoch base they do not beat the
 // network trained from scratch on the same 500 images: 0.9296 against 0.9360 measured.)
 TEST(Examples, TransferLearningKeepsTheFrozenBaseAndLearnsTheNewClasses) {
+#ifdef MYELIN_UNDER_ASAN
+  // A full epoch of convolutions outlasts the 5-minute limit under AddressSanitizer; the functional
+  // model's and the layers' own tests cover the same code there.
+  GTEST_SKIP() << "too slow under AddressSanitizer";
+#endif
   REQUIRE_EXAMPLE("transfer_learning");
   REQUIRE_FASHION_MNIST();
 
