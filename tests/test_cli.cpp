@@ -310,3 +310,30 @@ TEST_F(Cli, AFunctionalConfigWithACycleIsNamed) {
   EXPECT_NE(r.output.find("a cycle"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(dir.file("o.safetensors")));
 }
+
+TEST_F(Cli, AnOutputFromASharedLayerSetsTheDefaultLossAndTheColumns) {
+  // The output is the second call of a shared softmax layer, which is not the last layer the model
+  // lists: the program must still see a softmax classifier (cross-entropy, probabilities, classes).
+  {
+    auto in = layers::Input({64});
+    auto shared = std::make_shared<layers::Dense>(10, "softmax");
+    auto first = call_layer(shared, {layers::Dense(10)(in)});
+    auto out = call_layer(shared, {layers::Dense(10, "relu")(first)});
+    Model arch(in, out);
+    ASSERT_NE(arch.layers().back(), arch.get_layer(arch.output_names()[0]));
+    std::ofstream(dir.file("shared.json")) << arch.to_json();
+  }
+  const std::string data = "--data " + kData + "/digits.csv.gz --no-header";
+  CliResult t = run("train --model " + dir.file("shared.json") + " " + data + " --epochs 1 --verbose 0 --output " +
+                    dir.file("shared.safetensors"));
+  ASSERT_EQ(t.status, 0) << t.output;
+  EXPECT_NE(t.output.find("accuracy="), std::string::npos) << t.output;  // mse's default metric is mae
+  EXPECT_EQ(load_model(dir.file("shared.safetensors")).loss().name(), "sparse_categorical_crossentropy");
+  CliResult p = run("predict " + dir.file("shared.safetensors") + " " + data + " --target -1 --output " + dir.file("p.csv"));
+  ASSERT_EQ(p.status, 0) << p.output;
+  std::ifstream in(dir.file("p.csv"));
+  std::string header;
+  std::getline(in, header);
+  EXPECT_EQ(header.substr(0, 14), "probability_0,") << header;
+  EXPECT_EQ(header.substr(header.size() - 6), ",class") << header;
+}
