@@ -166,6 +166,26 @@ void model_seeds(const fs::path& st_dir, const fs::path& json_dir) {
     m.save((st_dir / "rmsprop.safetensors").string());
     write(json_dir / "activation.json", m.to_json());
   }
+  {
+    // A functional graph: a residual block, a Dense called twice (shared) and a Concatenate.
+    auto in = layers::Input({3});
+    auto h = layers::Dense(4, "relu")(in);
+    auto r = layers::Add()({h, layers::Dense(4)(h)});
+    auto shared = std::make_shared<layers::Dense>(2, "tanh");
+    auto s1 = call_layer(shared, {r});
+    auto s2 = call_layer(shared, {layers::Dense(4)(s1)});
+    Model m(in, layers::Dense(2, "softmax")(layers::Concatenate()({s1, s2, in})));
+    m.compile(optimizers::Adam(1e-3), "sparse_categorical_crossentropy");
+    m.save((st_dir / "functional.safetensors").string());
+    write(json_dir / "functional.json", m.to_json());
+  }
+  // Keras 2's functional form (inbound_nodes as [name, call, tensor, kwargs] lists).
+  write(json_dir / "functional_keras2.json",
+        R"({"class_name": "Model", "config": {"name": "m", "layers": [
+            {"class_name": "InputLayer", "name": "in", "config": {"batch_input_shape": [null, 3], "name": "in"}, "inbound_nodes": []},
+            {"class_name": "Dense", "name": "d", "config": {"name": "d", "units": 3}, "inbound_nodes": [[["in", 0, 0, {}]], [["d", 0, 0, {}]]]},
+            {"class_name": "Subtract", "name": "sub", "config": {"name": "sub"}, "inbound_nodes": [[["d", 1, 0, {}], ["in", 0, 0, {}]]]}],
+            "input_layers": [["in", 0, 0]], "output_layers": [["sub", 0, 0]]}})");
   // Architectures as Keras writes them, and the short forms model_from_json accepts.
   write(json_dir / "layers_only.json",
         R"({"layers": [{"class_name": "InputLayer", "config": {"batch_input_shape": [null, 4]}},

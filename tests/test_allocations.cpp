@@ -183,6 +183,22 @@ Sequential mlp() {
   return m;
 }
 
+// The same task as a graph: a residual block (fan-out of `h`, its gradients summed at the Add), a
+// shared Dense called twice and a Concatenate, so the graph's own buffers are exercised too.
+Model residual() {
+  set_random_seed(0);
+  auto in = layers::Input({4, 4});
+  auto h = layers::Dense(32, "relu")(layers::Flatten()(in));
+  auto block = layers::Dense(32, "relu")(layers::Dropout(0.2f)(h));
+  auto r = layers::Add()({h, block});
+  auto shared = std::make_shared<layers::Dense>(8, "tanh");
+  auto s1 = call_layer(shared, {r});
+  auto s2 = call_layer(shared, {layers::Dense(32)(r)});
+  Model m(in, layers::Dense(5, "softmax")(layers::Concatenate()({s1, s2})));
+  m.compile(optimizers::Adam(1e-3), "sparse_categorical_crossentropy", {"accuracy"});
+  return m;
+}
+
 }  // namespace
 
 TEST(Allocations, CountersSeeAllocations) {
@@ -215,12 +231,24 @@ TEST(Allocations, TrainOnBatchSteadyStateAllocatesNothing) {
   EXPECT_LE(g_posix_memaligns.load(), 3 * 5);
 }
 
+TEST(Allocations, ResidualGraphTrainOnBatchSteadyStateAllocatesNothing) {
+  auto m = residual();
+  Batch a(0), b(3);
+  m.train_on_batch(a.x, a.y);
+  m.train_on_batch(b.x, b.y);
+  Counts c = count_allocations([&] {
+    for (int i = 0; i < 3; ++i) m.train_on_batch(i % 2 ? a.x : b.x, i % 2 ? a.y : b.y);
+  });
+  EXPECT_EQ(c.news, 0) << "operator new calls in 3 train_on_batch steps of a residual graph";
+  EXPECT_EQ(c.mallocs, 0) << "malloc-family calls in 3 train_on_batch steps of a residual graph";
+}
+
 // The step inside fit(): from a batch's on_train_batch_begin to its on_train_batch_end (gathering the
 // shuffled rows, forward, loss, backward, optimizer, metrics), for every full-size batch after the first epoch.
 // (Regressions this caught: Shape copies in the input checks, and libgomp allocating a one-thread team
 // for a `parallel for if(false)` in the activation kernels.)
-TEST(Allocations, FitInnerLoopAllocatesNothing) {
-  auto m = mlp();
+namespace {
+void expect_fit_inner_loop_allocates_nothing(Model& m) {
   Tensor x(Shape{64, 4, 4}), y(Shape{64, 1});
   for (int64_t i = 0; i < x.size(); ++i) x[i] = float((i * 5) % 11) / 11.f - 0.5f;
   for (int r = 0; r < 64; ++r) y[r] = float(r % 5);
@@ -245,4 +273,15 @@ TEST(Allocations, FitInnerLoopAllocatesNothing) {
   EXPECT_EQ(measured, 8);  // 4 batches in each of epochs 1 and 2
   EXPECT_EQ(news, 0) << "operator new calls in " << measured << " fit steps";
   EXPECT_EQ(mallocs, 0) << "malloc-family calls in " << measured << " fit steps";
+}
+}  // namespace
+
+TEST(Allocations, FitInnerLoopAllocatesNothing) {
+  auto m = mlp();
+  expect_fit_inner_loop_allocates_nothing(m);
+}
+
+TEST(Allocations, ResidualGraphFitInnerLoopAllocatesNothing) {
+  auto m = residual();
+  expect_fit_inner_loop_allocates_nothing(m);
 }

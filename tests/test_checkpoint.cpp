@@ -1,6 +1,7 @@
 // Callbacks that write files: ModelCheckpoint (best only, {epoch} names), CSVLogger, and
 // BackupAndRestore proven on a real process killed with SIGKILL mid-training: the restarted run ends
-// with weights bit-identical to a run never interrupted.
+// with weights bit-identical to a run never interrupted (a Sequential, a functional residual model and
+// a functional model with a shared layer).
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -44,6 +45,29 @@ Sequential make_model() {
   return m;
 }
 
+// The models the killed child trains, by name: "sequential" (make_model), "residual" (a skip
+// connection around a block with dropout) and "shared" (one Dense called twice, its gradients summed).
+Model make_graph_model(const std::string& kind) {
+  if (kind == "sequential") return make_model();
+  set_random_seed(21);
+  auto in = layers::Input({6});
+  auto h = layers::Dense(16, "relu")(in);
+  auto out = [&] {
+    if (kind == "residual") {
+      auto block = layers::Dense(16, "relu")(layers::Dropout(0.2f)(h));
+      return layers::Dense(1, "sigmoid")(layers::Add()({h, block}));
+    }
+    if (kind != "shared") throw std::invalid_argument("no test model named " + kind);
+    auto shared = std::make_shared<layers::Dense>(16, "tanh");
+    auto once = call_layer(shared, {h});
+    auto twice = call_layer(shared, {layers::Dropout(0.2f)(once)});
+    return layers::Dense(1, "sigmoid")(layers::Concatenate()({once, twice}));
+  }();
+  Model m(in, out);
+  m.compile(optimizers::Adam(1e-2), "binary_crossentropy", {"accuracy"});
+  return m;
+}
+
 std::string read_all(const std::string& p) {
   std::ifstream in(p);
   std::stringstream s;
@@ -53,11 +77,13 @@ std::string read_all(const std::string& p) {
 
 constexpr int kEpochs = 8;
 
-// Run a child copy of this test program training with BackupAndRestore in `dir`; returns its pid.
-pid_t spawn_child(const std::string& dir) {
+// Run a child copy of this test program training the model `kind` (make_graph_model) with
+// BackupAndRestore in `dir`; returns its pid.
+pid_t spawn_child(const std::string& dir, const std::string& kind) {
   const pid_t pid = fork();
   if (pid == 0) {
     setenv("MYELIN_BACKUP_CHILD_DIR", dir.c_str(), 1);
+    setenv("MYELIN_BACKUP_CHILD_MODEL", kind.c_str(), 1);
     execl("/proc/self/exe", "test_checkpoint", "--gtest_filter=BackupChild.Train", static_cast<char*>(nullptr));
     _exit(127);
   }
@@ -77,7 +103,8 @@ TEST(BackupChild, Train) {
   if (!dir) GTEST_SKIP() << "runs only as the child of BackupAndRestore.ResumesBitIdenticallyAfterKill";
   Tensor x, y;
   make_data(x, y);
-  Sequential m = make_model();
+  const char* kind = std::getenv("MYELIN_BACKUP_CHILD_MODEL");
+  Model m = make_graph_model(kind ? kind : "sequential");
   // The restarted run may use the model's random stream differently before it resumes (here: an
   // extra, empty fit); the backup's saved random state keeps the resumed epochs identical anyway.
   if (std::getenv("MYELIN_BACKUP_CHILD_EXTRA_DRAW")) m.fit(x, y, {.epochs = 0, .verbose = 0});
@@ -89,10 +116,13 @@ TEST(BackupChild, Train) {
   std::ofstream(std::string(dir) + "/restored_epoch") << backup.restored_epoch();
 }
 
-TEST(BackupAndRestore, ResumesBitIdenticallyAfterKill) {
-  TempDir killed("killed"), whole("whole");
+namespace {
+// Kills a child training `kind` once its epoch-3 backup is on disk, restarts it, and compares its final
+// weights with those of a run never interrupted.
+void expect_bit_identical_resume_after_kill(const std::string& kind) {
+  TempDir killed("killed_" + kind), whole("whole_" + kind);
   // Interrupted run: SIGKILL once the backup of epoch 3 (0-based 2) is on disk.
-  pid_t pid = spawn_child(killed.path.string());
+  pid_t pid = spawn_child(killed.path.string(), kind);
   const std::string backup = killed.file("backup/backup.safetensors");
   bool killed_mid_run = false;
   for (int i = 0; i < 600 && !killed_mid_run; ++i) {
@@ -112,20 +142,33 @@ TEST(BackupAndRestore, ResumesBitIdenticallyAfterKill) {
   ASSERT_FALSE(fs::exists(killed.file("final.safetensors")));
   // Same command again: resumes after the last finished epoch and completes.
   setenv("MYELIN_BACKUP_CHILD_EXTRA_DRAW", "1", 1);
-  const int resumed_status = wait_exit(spawn_child(killed.path.string()));
+  const int resumed_status = wait_exit(spawn_child(killed.path.string(), kind));
   unsetenv("MYELIN_BACKUP_CHILD_EXTRA_DRAW");
   ASSERT_EQ(resumed_status, 0);
   EXPECT_GE(std::stoi(read_all(killed.file("restored_epoch"))), 3);
   EXPECT_FALSE(fs::exists(backup)) << "a finished run removes its backup";
   // A run never interrupted.
-  ASSERT_EQ(wait_exit(spawn_child(whole.path.string())), 0);
+  ASSERT_EQ(wait_exit(spawn_child(whole.path.string(), kind)), 0);
   EXPECT_EQ(read_all(whole.file("restored_epoch")), "-1");
 
   const auto a = io::read_safetensors(killed.file("final.safetensors"));
   const auto b = io::read_safetensors(whole.file("final.safetensors"));
   ASSERT_EQ(a.tensors.size(), b.tensors.size());
+  ASSERT_FALSE(a.tensors.empty());
   for (size_t i = 0; i < a.tensors.size(); ++i)
     EXPECT_EQ(a.tensors[i].second.to_vector(), b.tensors[i].second.to_vector()) << a.tensors[i].first;
+}
+
+}  // namespace
+
+TEST(BackupAndRestore, ResumesBitIdenticallyAfterKill) { expect_bit_identical_resume_after_kill("sequential"); }
+
+TEST(BackupAndRestore, FunctionalResidualModelResumesBitIdenticallyAfterKill) {
+  expect_bit_identical_resume_after_kill("residual");
+}
+
+TEST(BackupAndRestore, ModelWithASharedLayerResumesBitIdenticallyAfterKill) {
+  expect_bit_identical_resume_after_kill("shared");
 }
 
 TEST(ModelCheckpoint, SavesBestOnlyAndNamesByEpoch) {

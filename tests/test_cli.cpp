@@ -243,3 +243,97 @@ TEST_F(Cli, StreamedCsvTrainsAndEvaluatesLikeTheLoadedFile) {
   EXPECT_EQ(bad.status, 1);
   EXPECT_NE(bad.output.find("--standardize needs the data in memory"), std::string::npos) << bad.output;
 }
+
+TEST_F(Cli, FunctionalModelTrainsEvaluatesPredictsAndSummarises) {
+  // The architecture as the library writes it (Keras 3's functional form): a residual block.
+  {
+    auto in = layers::Input({64});
+    auto h = layers::Dense(32, "relu")(in);
+    auto r = layers::Add("residual")({h, layers::Dense(32, "relu")(h)});
+    Model arch(in, layers::Dense(10, "softmax")(r), "resnet");
+    std::ofstream(dir.file("functional.json")) << arch.to_json();
+  }
+  const std::string data = "--data " + kData + "/digits.csv.gz --no-header";
+  CliResult t = run("train --model " + dir.file("functional.json") + " " + data +
+                    " --epochs 25 --batch-size 32 --learning-rate 0.003 --validation-split 0.2 --seed 4 --verbose 0 --output " +
+                    dir.file("resnet.safetensors"));
+  ASSERT_EQ(t.status, 0) << t.output;
+  EXPECT_GT(value_of(t.output, "val_accuracy"), 0.85);  // chance is 0.1
+
+  // The saved file is the functional model, and the program's numbers are the library's.
+  Model model = load_model(dir.file("resnet.safetensors"));
+  EXPECT_FALSE(model.is_sequential());
+  auto csv = data::read_csv(kData + "/digits.csv.gz", {.header = false});
+  CliResult e = run("evaluate " + dir.file("resnet.safetensors") + " " + data);
+  ASSERT_EQ(e.status, 0) << e.output;
+  const Logs scores = model.evaluate(csv.x, csv.y);
+  EXPECT_NEAR(value_of(e.output, "loss"), scores.at("loss"), 1e-4);
+  EXPECT_NEAR(value_of(e.output, "accuracy"), scores.at("accuracy"), 1e-6);
+  CliResult p = run("predict " + dir.file("resnet.safetensors") + " " + data + " --target -1 --output " + dir.file("p.csv"));
+  ASSERT_EQ(p.status, 0) << p.output;
+  const Tensor expected = model.predict(csv.x);
+  std::ifstream in(dir.file("p.csv"));
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line.substr(0, 14), "probability_0,");
+  for (int64_t r = 0; r < expected.rows(); ++r) {
+    ASSERT_TRUE(std::getline(in, line)) << "row " << r;
+    std::istringstream cells(line);
+    std::string cell;
+    for (int64_t c = 0; c < 10; ++c) {
+      ASSERT_TRUE(std::getline(cells, cell, ',')) << "row " << r;
+      EXPECT_NEAR(std::stod(cell), expected.at(r, c), 1e-6) << "row " << r << " class " << c;
+    }
+  }
+  EXPECT_FALSE(std::getline(in, line)) << "more rows than samples";
+
+  CliResult s = run("summary " + dir.file("resnet.safetensors"));
+  ASSERT_EQ(s.status, 0) << s.output;
+  EXPECT_NE(s.output.find("Connected to"), std::string::npos) << s.output;
+  EXPECT_NE(s.output.find("residual (Add)"), std::string::npos) << s.output;
+  EXPECT_NE(s.output.find("dense[0][0], dense_1[0][0]"), std::string::npos) << s.output;
+  ASSERT_EQ(model.count_params(), (64 * 32 + 32) + (32 * 32 + 32) + (32 * 10 + 10));
+  EXPECT_NE(s.output.find("Total params: 3,466"), std::string::npos) << s.output;
+}
+
+TEST_F(Cli, AFunctionalConfigWithACycleIsNamed) {
+  std::ofstream(dir.file("cycle.json")) << R"({"class_name": "Functional", "config": {"name": "f", "layers": [
+    {"class_name": "InputLayer", "name": "in", "config": {"batch_input_shape": [null, 2], "name": "in"}, "inbound_nodes": []},
+    {"class_name": "Dense", "name": "loop", "config": {"name": "loop", "units": 2},
+     "inbound_nodes": [[["loop", 1, 0, {}]], [["in", 0, 0, {}]]]}],
+    "input_layers": [["in", 0, 0]], "output_layers": [["loop", 0, 0]]}})";
+  std::ofstream(dir.file("d.csv")) << "a,b,y\n1,2,3\n4,5,6\n";
+  CliResult r = run("train --model " + dir.file("cycle.json") + " --data " + dir.file("d.csv") + " --verbose 0 --output " +
+                    dir.file("o.safetensors"));
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("'loop'"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("a cycle"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir.file("o.safetensors")));
+}
+
+TEST_F(Cli, AnOutputFromASharedLayerSetsTheDefaultLossAndTheColumns) {
+  // The output is the second call of a shared softmax layer, which is not the last layer the model
+  // lists: the program must still see a softmax classifier (cross-entropy, probabilities, classes).
+  {
+    auto in = layers::Input({64});
+    auto shared = std::make_shared<layers::Dense>(10, "softmax");
+    auto first = call_layer(shared, {layers::Dense(10)(in)});
+    auto out = call_layer(shared, {layers::Dense(10, "relu")(first)});
+    Model arch(in, out);
+    ASSERT_NE(arch.layers().back(), arch.get_layer(arch.output_names()[0]));
+    std::ofstream(dir.file("shared.json")) << arch.to_json();
+  }
+  const std::string data = "--data " + kData + "/digits.csv.gz --no-header";
+  CliResult t = run("train --model " + dir.file("shared.json") + " " + data + " --epochs 1 --verbose 0 --output " +
+                    dir.file("shared.safetensors"));
+  ASSERT_EQ(t.status, 0) << t.output;
+  EXPECT_NE(t.output.find("accuracy="), std::string::npos) << t.output;  // mse's default metric is mae
+  EXPECT_EQ(load_model(dir.file("shared.safetensors")).loss().name(), "sparse_categorical_crossentropy");
+  CliResult p = run("predict " + dir.file("shared.safetensors") + " " + data + " --target -1 --output " + dir.file("p.csv"));
+  ASSERT_EQ(p.status, 0) << p.output;
+  std::ifstream in(dir.file("p.csv"));
+  std::string header;
+  std::getline(in, header);
+  EXPECT_EQ(header.substr(0, 14), "probability_0,") << header;
+  EXPECT_EQ(header.substr(header.size() - 6), ",class") << header;
+}

@@ -1,6 +1,7 @@
 // Functional models: merge layers (forward by hand, backward against finite differences), graphs
 // with fan-out checked against finite differences, a chain built functionally equal to the same
-// Sequential, the errors of graph construction, files, and the summary's "Connected to" column.
+// Sequential, the errors of graph construction and of functional configs, files, the summary's
+// "Connected to" column, and bit-identical runs from one seed.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -9,6 +10,7 @@
 
 #include "gradient_check.hpp"
 #include "myelin/myelin.hpp"
+#include "myelin/threading.hpp"
 
 using namespace myelin;
 using myelin::test::gradients_close;
@@ -348,4 +350,98 @@ TEST(FunctionalModel, ResidualMlpLearns) {
   m.compile(optimizers::Adam(0.02), "sparse_categorical_crossentropy", {"accuracy"});
   m.fit(x, y, {.epochs = 30, .batch_size = 32, .verbose = 0, .seed = 1});
   EXPECT_GE(m.evaluate(x, y)["accuracy"], 0.95);
+}
+
+namespace {
+
+// A functional config with an input "in" (3 values) and the given layers after it, whose output is
+// `output`.
+std::string functional_config(const std::string& layers, const std::string& output) {
+  return R"({"class_name": "Functional", "config": {"name": "f", "layers": [
+    {"class_name": "InputLayer", "name": "in", "config": {"batch_input_shape": [null, 3], "name": "in"}, "inbound_nodes": []},
+    )" + layers + R"(], "input_layers": [["in", 0, 0]], "output_layers": [[")" + output + R"(", 0, 0]]}})";
+}
+
+}  // namespace
+
+TEST(FunctionalModel, ConfigErrorsNameTheLayer) {
+  // A layer whose first call reads its own second call: a cycle, never a hang or a crash.
+  expect_error<ValueError>([] { model_from_json(functional_config(R"(
+    {"class_name": "Dense", "name": "loop", "config": {"name": "loop", "units": 3},
+     "inbound_nodes": [[["loop", 1, 0, {}]], [["in", 0, 0, {}]]]})", "loop")); }, {"'loop'", "a cycle"});
+  // Two layers reading each other.
+  expect_error<ValueError>([] { model_from_json(functional_config(R"(
+    {"class_name": "Dense", "name": "a", "config": {"name": "a", "units": 3}, "inbound_nodes": [[["b", 0, 0, {}]]]},
+    {"class_name": "Dense", "name": "b", "config": {"name": "b", "units": 3}, "inbound_nodes": [[["a", 0, 0, {}]]]})", "b")); },
+                           {"'a'", "a cycle"});
+  // An output that names no layer of the model.
+  expect_error<ValueError>([] { model_from_json(functional_config(R"(
+    {"class_name": "Dense", "name": "d", "config": {"name": "d", "units": 3}, "inbound_nodes": [[["in", 0, 0, {}]]]})", "missing")); },
+                           {"'output_layers'", "'missing'"});
+  // Two layers with one name.
+  expect_error<ValueError>([] { model_from_json(functional_config(R"(
+    {"class_name": "Dense", "name": "d", "config": {"name": "d", "units": 3}, "inbound_nodes": [[["in", 0, 0, {}]]]},
+    {"class_name": "Dense", "name": "d", "config": {"name": "d", "units": 2}, "inbound_nodes": [[["d", 0, 0, {}]]]})", "d")); },
+                           {"layer 2", "two layers named 'd'"});
+  // An output computed from an input the model does not list.
+  expect_error<ValueError>([] { model_from_json(functional_config(R"(
+    {"class_name": "InputLayer", "name": "other", "config": {"batch_input_shape": [null, 3], "name": "other"}, "inbound_nodes": []},
+    {"class_name": "Dense", "name": "d", "config": {"name": "d", "units": 3}, "inbound_nodes": [[["other", 0, 0, {}]]]})", "d")); },
+                           {"'other'", "not among the model's inputs"});
+  // A merge of shapes that do not fit, found when the file's model is built.
+  expect_error<ShapeError>([] { model_from_json(functional_config(R"(
+    {"class_name": "Dense", "name": "d", "config": {"name": "d", "units": 4}, "inbound_nodes": [[["in", 0, 0, {}]]]},
+    {"class_name": "Concatenate", "name": "cat", "config": {"name": "cat", "axis": -1}, "inbound_nodes": [[["in", 0, 0, {}], ["d", 0, 0, {}]]]},
+    {"class_name": "Multiply", "name": "mul", "config": {"name": "mul"}, "inbound_nodes": [[["cat", 0, 0, {}], ["d", 0, 0, {}]]]})", "mul")).build(); },
+                           {"'mul'", "(None, 7) and (None, 4)"});
+}
+
+TEST(MergeLayers, ConcatenateOfShapesThatDoNotFitNamesTheLayer) {
+  auto in = layers::Input({2, 3});
+  auto wide = layers::Dense(5)(in);  // (None, 2, 5): concatenable on the last axis, not on axis 1
+  Model ok(in, layers::Concatenate(-1)({in, wide}));
+  ok.build();
+  EXPECT_EQ(ok.output_shape(), (Shape{2, 8}));
+  Model bad(in, layers::Concatenate(1, "join")({in, wide}));
+  expect_error<ShapeError>([&] { bad.build(); }, {"'join'", "(None, 2, 3)", "(None, 2, 5)"});
+}
+
+namespace {
+
+// A residual block with dropout inside, trained with `threads` threads from the global seed `seed`.
+std::vector<Tensor> train_residual_with_dropout(uint64_t seed, int threads) {
+  const int before = num_threads();
+  set_num_threads(threads);
+  set_random_seed(seed);
+  Rng rng(6);
+  Tensor x = random_tensor({96, 8}, rng, -1, 1), y(Shape{96, 1});
+  for (int i = 0; i < 96; ++i) y[i] = float(x.at(i, 0) * x.at(i, 1) > 0);
+  auto in = layers::Input({8});
+  auto h = layers::Dense(64, "relu")(in);
+  auto block = layers::Dense(64, "relu")(layers::Dropout(0.3f)(h));
+  auto r = layers::Dropout(0.2f)(layers::Add()({h, block}));
+  Model m(in, layers::Dense(1, "sigmoid")(r));
+  m.compile(optimizers::Adam(0.01), "binary_crossentropy");
+  m.fit(x, y, {.epochs = 3, .batch_size = 16, .verbose = 0});
+  set_num_threads(before);
+  return m.get_weights();
+}
+
+bool same_weights(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i].to_vector() != b[i].to_vector()) return false;
+  return true;
+}
+
+}  // namespace
+
+TEST(Determinism, FunctionalModelWithDropoutRepeatsBitForBit) {
+  // The seed sets initialisation, shuffling and both dropouts: a second run is identical, with one
+  // thread and with several; another seed gives other weights (so the comparison can fail).
+  for (int threads : {1, 2}) {
+    const auto a = train_residual_with_dropout(42, threads), b = train_residual_with_dropout(42, threads);
+    EXPECT_TRUE(same_weights(a, b)) << threads << " threads";
+  }
+  EXPECT_FALSE(same_weights(train_residual_with_dropout(42, 2), train_residual_with_dropout(43, 2)));
 }

@@ -1,6 +1,7 @@
 // Saving and loading models: the loaded model predicts exactly what the saved one did and trains on
 // identically; architecture JSON; weights alone; errors for unknown classes and mismatched weights;
-// and a plain Python + numpy reader finds every weight.
+// and a plain Python + numpy reader finds every weight; a file written by the Sequential-only version
+// (tests/fixtures) still loads and predicts what that version predicted.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
 
 #include "myelin/myelin.hpp"
 
@@ -241,4 +243,60 @@ TEST(ModelIO, ConvolutionalLayersRoundTrip) {
     const Tensor& in = model == &m ? x : Tensor::full({2, 5, 5, 1}, 0.5f);
     EXPECT_EQ(loaded.predict(in).to_vector(), model->predict(in).to_vector());
   }
+}
+
+namespace {
+const std::string kFixtures = std::string(MYELIN_TESTS_DIR) + "/fixtures/";
+
+// Rows of numbers from a CSV file with one header line.
+std::vector<std::vector<double>> read_numbers(const std::string& path) {
+  std::ifstream in(path);
+  EXPECT_TRUE(in) << path;
+  std::vector<std::vector<double>> rows;
+  std::string line;
+  std::getline(in, line);
+  while (std::getline(in, line)) {
+    std::istringstream cells(line);
+    rows.emplace_back();
+    for (std::string c; std::getline(cells, c, ',');) rows.back().push_back(std::stod(c));
+  }
+  return rows;
+}
+
+// name=value lines, as `myelin evaluate` prints them.
+std::map<std::string, double> read_values(const std::string& path) {
+  std::ifstream in(path);
+  EXPECT_TRUE(in) << path;
+  std::map<std::string, double> values;
+  for (std::string line; std::getline(in, line);)
+    if (auto eq = line.find('='); eq != std::string::npos) values[line.substr(0, eq)] = std::stod(line.substr(eq + 1));
+  return values;
+}
+}  // namespace
+
+TEST(ModelIO, FileOfTheSequentialOnlyVersionStillLoads) {
+  // Written by the version before models became graphs; see tests/fixtures/README.md.
+  Model m = load_model(kFixtures + "iris_sequential_8da6108.safetensors");
+  EXPECT_TRUE(m.is_sequential());
+  ASSERT_EQ(m.layers().size(), 3u);
+  EXPECT_EQ(m.layers()[0]->class_name(), "Normalization");
+  EXPECT_EQ(m.count_params(), 43);
+  auto iris = data::read_csv(std::string(MYELIN_TEST_DATA_DIR) + "/iris.csv", {.skip_rows = 1, .header = false});
+  const Tensor p = m.predict(iris.x);
+  const auto recorded = read_numbers(kFixtures + "iris_sequential_8da6108.predictions.csv");
+  ASSERT_EQ(int64_t(recorded.size()), p.rows());
+  for (int64_t r = 0; r < p.rows(); ++r) {
+    ASSERT_EQ(recorded[size_t(r)].size(), 4u) << "row " << r;
+    for (int64_t c = 0; c < 3; ++c)  // printed with 8 significant digits
+      EXPECT_NEAR(p.at(r, c), recorded[size_t(r)][size_t(c)], 2e-7) << "row " << r << " class " << c;
+    EXPECT_EQ(int(std::max_element(p.data() + r * 3, p.data() + r * 3 + 3) - (p.data() + r * 3)), int(recorded[size_t(r)][3]));
+  }
+  const auto evaluated = read_values(kFixtures + "iris_sequential_8da6108.evaluate.txt");
+  const Logs now = m.evaluate(iris.x, iris.y);
+  EXPECT_NEAR(now.at("loss"), evaluated.at("loss"), 1e-5);  // printed with 6 significant digits
+  EXPECT_NEAR(now.at("accuracy"), evaluated.at("accuracy"), 1e-5);
+  // Its compile settings and Adam's state came along: training goes on from them.
+  ASSERT_TRUE(m.compiled());
+  m.fit(iris.x, iris.y, {.epochs = 3, .batch_size = 16, .verbose = 0, .seed = 1});
+  EXPECT_LT(m.evaluate(iris.x, iris.y).at("loss"), now.at("loss"));
 }

@@ -43,6 +43,12 @@ void register_predict(CLI::App& app);
 void register_summary(CLI::App& app);
 void register_plot(CLI::App& app);
 
+/// The layer that computes the model's output, whose activation tells a classifier from a regressor.
+/// Not always a functional model's last layer: a shared layer is listed at its first call.
+inline const myelin::Layer& output_layer(const myelin::Model& model) {
+  return model.is_sequential() ? *model.layers().back() : model.output().layer();
+}
+
 /// The history CSV that `train` writes next to the model: "model.safetensors" -> "model.history.csv".
 std::string history_path_for(const std::string& model_path);
 

@@ -46,7 +46,7 @@ std::string as_keras_model_json(const std::string& text, const std::string& path
 
 // Keras users name the loss; when they don't, the output layer says what the problem is.
 std::string default_loss(const myelin::Model& model) {
-  const auto act = model.layers().back()->output_activation();
+  const auto act = output_layer(model).output_activation();
   if (act == myelin::ActivationKind::Softmax) return "sparse_categorical_crossentropy";
   if (act == myelin::ActivationKind::Sigmoid) return "binary_crossentropy";
   return "mse";

@@ -33,7 +33,7 @@ void predict(const UseArgs& a) {
   auto data = load_data(a.data, /*need_target=*/false);
   const Tensor p = model.predict(data.x, a.batch_size);
   const int64_t k = p.row_size();
-  const auto act = model.layers().back()->output_activation();
+  const auto act = output_layer(model).output_activation();
   const bool classes = act == ActivationKind::Softmax || act == ActivationKind::Sigmoid;
   io::write_file_atomically(a.output, [&](std::ostream& out) {
     out.precision(8);

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Two ranks with batch 8 each end with the weights of one process with batch 16 on the same data
 # order, and evaluate combines both ranks' rows into the single process's results.
-# Usage: equivalence.sh MPI_TRAIN MPIEXEC [MPIEXEC_FLAGS...]
+# Usage: equivalence.sh [--model sequential|residual] MPI_TRAIN MPIEXEC [MPIEXEC_FLAGS...]
 set -euo pipefail
+model=sequential
+if [ "$1" = "--model" ]; then model=$2; shift 2; fi
 train=$1; shift
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-"$train" train --batch 16 --out "$dir/one.safetensors" > "$dir/one.txt"
-"$@" -np 2 "$train" train --batch 8 --out "$dir/two.safetensors" > "$dir/two.txt"
+"$train" train --model "$model" --batch 16 --out "$dir/one.safetensors" > "$dir/one.txt"
+"$@" -np 2 "$train" train --model "$model" --batch 8 --out "$dir/two.safetensors" > "$dir/two.txt"
 cat "$dir/one.txt" "$dir/two.txt"
 grep -qx "ranks=1" "$dir/one.txt"
 grep -qx "ranks=2" "$dir/two.txt"

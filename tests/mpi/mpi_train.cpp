@@ -1,10 +1,12 @@
 // Trains a small model for the multi-process tests (run by tests/mpi/*.sh under mpirun):
 //
-//   mpi_train train --batch B --out FILE [--epochs E] [--backup DIR] [--kill-rank R --kill-epoch K]
+//   mpi_train train --batch B --out FILE [--epochs E] [--model sequential|residual] [--backup DIR]
+//                   [--kill-rank R --kill-epoch K]
 //   mpi_train compare A B TOLERANCE
 //
 // `train` prints name=value lines (ranks, first_epoch, per-epoch loss, evaluate's results) from rank 0
-// and saves the weights. --kill-rank makes that rank die (SIGKILL) at the start of epoch K, as a
+// and saves the weights. --model residual trains a functional model with a skip connection (its
+// gradients summed where the branches meet) instead of the Sequential chain. --kill-rank makes that rank die (SIGKILL) at the start of epoch K, as a
 // crashed machine would. `compare` exits 1 when any weight of two files differs by more than TOLERANCE.
 #include <csignal>
 #include <cmath>
@@ -14,13 +16,27 @@
 
 #include "myelin/callbacks/checkpoint.hpp"
 #include "myelin/distributed.hpp"
+#include "myelin/error.hpp"
 #include "myelin/io/safetensors.hpp"
 #include "myelin/layers/dense.hpp"
+#include "myelin/layers/input.hpp"
+#include "myelin/layers/merge.hpp"
 #include "myelin/model.hpp"
 
 using namespace myelin;
 
 namespace {
+
+Model make_model(const std::string& kind) {
+  set_random_seed(3);
+  if (kind == "sequential")
+    return Sequential({layers::Dense(16, "tanh", Shape{6}), layers::Dense(8, "relu"), layers::Dense(1, "sigmoid")});
+  if (kind != "residual") throw ValueError("--model: sequential or residual, got '" + kind + "'");
+  auto in = layers::Input({6});
+  auto h = layers::Dense(16, "tanh")(in);
+  auto r = layers::Add()({h, layers::Dense(16, "relu")(h)});
+  return Model(in, layers::Dense(1, "sigmoid")(layers::Concatenate()({r, layers::Dense(8, "relu")(in)})));
+}
 
 std::string arg(int argc, char** argv, const std::string& name, const std::string& fallback) {
   for (int i = 1; i + 1 < argc; ++i)
@@ -48,8 +64,7 @@ int train(int argc, char** argv) {
     }
     y[i] = s > 0 ? 1.0f : 0.0f;
   }
-  set_random_seed(3);
-  Sequential model({layers::Dense(16, "tanh", Shape{6}), layers::Dense(8, "relu"), layers::Dense(1, "sigmoid")});
+  Model model = make_model(arg(argc, argv, "--model", "sequential"));
   model.compile(optimizers::Adam(0.01), "binary_crossentropy", {"accuracy", "auc"});
 
   FitOptions options{.epochs = epochs, .batch_size = batch, .verbose = 0, .seed = 11};
