@@ -43,8 +43,10 @@ class Graph {
   /// Re-runs the passes (after a layer was frozen or unfrozen).
   void plan_backward();
 
-  /// Outputs of the output nodes for a batch (valid until the next forward).
+  /// Runs a batch forward; returns the first output node's output (valid until the next forward).
   const Tensor& forward(const std::vector<const Tensor*>& inputs, bool training);
+  /// Output node k's output of the last forward.
+  const Tensor& output(size_t k) const { return *nodes_[size_t(outputs_[k])].out; }
   /// Called with `context` as soon as a node's layer has written its weights' gradients (so that they
   /// can be summed over ranks while the rest goes on). A plain pointer: a step allocates nothing.
   using NodeDone = void (*)(void* context, int node);
