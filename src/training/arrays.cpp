@@ -47,7 +47,8 @@ void Model::order_arrays(const DataArg& a, bool inputs, const char* what, const 
   auto names = [&] { return inputs ? input_names_for_data() : output_names(); };
   auto count_error = [&](const std::string& got) {
     return ValueError(std::string(what) + ": " + arg + " is " + got + " but " + kind() + " has " + std::to_string(n) +
-                      " " + role + "s (" + joined(names()) + ")");
+                      " " + role + "s (" + joined(names()) + "); give one array per " + role +
+                      ", as a list in that order or a map by " + role + " name");
   };
   out.resize(n);
   switch (a.kind()) {
@@ -56,7 +57,7 @@ void Model::order_arrays(const DataArg& a, bool inputs, const char* what, const 
     case DataArg::Kind::One:
       // One sample-weight array serves every output, as in Keras.
       if (n != 1 && std::string(arg) != "sample_weight")
-        throw count_error("one array; give a list or a map by " + std::string(role) + " name");
+        throw count_error("one array");
       for (auto& t : out) t = a.one();
       return;
     case DataArg::Kind::List:

@@ -57,6 +57,7 @@ void Model::compile(OptimizerArg optimizer, LossesArg loss, CompileOptions optio
   } catch (...) {
     loss_arg_ = saved_loss;
     compile_options_ = saved_options;
+    prepare_outputs();  // the previous settings, which were valid
     throw;
   }
   optimizer_ = opt;

@@ -549,7 +549,7 @@ Logs Model::evaluate_dataset_locked(data::Dataset& data, const EvaluateOptions& 
 }
 
 Tensor Model::predict(const Tensor& x, int batch_size) {
-  auto out = predict(DataArg(std::vector<Tensor>{x}), batch_size);
+  auto out = predict(DataArg(x), batch_size);
   if (out.size() != 1)
     throw ValueError("predict: " + kind() + " has " + std::to_string(out.size()) +
                      " outputs; call predict(std::vector<Tensor>{x}) for one tensor per output");
