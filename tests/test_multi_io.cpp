@@ -168,6 +168,20 @@ TEST(ClassWeight, WeighsEachSampleByItsClassFromLabelsOrOneHot) {
   }
 }
 
+TEST(ClassWeight, HoldsForEveryEpochAndLeavesValidationUnweighted) {
+  const Tensor x({4, 2}, {1, 2, 0, 1, 3, 0, 2, 2}), labels({4, 1}, {0, 1, 1, 0});
+  auto m = quarter_model();
+  m.compile(optimizers::SGD(0.0), "sparse_categorical_crossentropy");
+  const History h = m.fit(x, labels, {.epochs = 3, .batch_size = 4, .validation_data = ValidationData{x, labels},
+                                      .verbose = 0, .class_weight = {{0, 2.0}, {1, 0.5}}});
+  const double weighted = (2 * 2 * std::log(4.0) + 2 * 0.5 * std::log(4.0 / 3.0)) / 4;
+  const double plain = (2 * std::log(4.0) + 2 * std::log(4.0 / 3.0)) / 4;
+  for (int e = 0; e < 3; ++e) {
+    EXPECT_NEAR(h["loss"][size_t(e)], weighted, 1e-6) << "epoch " << e;
+    EXPECT_NEAR(h["val_loss"][size_t(e)], plain, 1e-6) << "epoch " << e;
+  }
+}
+
 TEST(MultiIO, LossesPerOutputAndTheirWeightedTotalByHand) {
   auto m = two_by_two();
   compile_two_by_two(m);

@@ -211,9 +211,11 @@ class Sequential:
                             weighted_metrics=weighted_metrics or None)
         self._optimizer = self._model.optimizer
         self._loss = loss
-        names = lambda ms: [m if isinstance(m, str) else m.name for m in ms] if isinstance(ms, list) else []
-        self._metrics = names(metrics) + [n if n not in names(metrics) else "weighted_" + n
-                                          for n in names(weighted_metrics)]
+        # The log names of a single output's metrics, in compile's order (evaluate returns them so).
+        def names(ms):
+            return [m if isinstance(m, str) else m.name for m in ms] if isinstance(ms, list) else []
+        plain = names(metrics)
+        self._metrics = plain + [n if n not in plain else "weighted_" + n for n in names(weighted_metrics)]
 
     @property
     def optimizer(self):

@@ -323,9 +323,8 @@ History Model::fit_arrays(const Arrays& data, const Arrays* val, const FitOption
   auto stream = make_tensor_stream(data.x, data.y, data.w, bs, background);
   return fit_loop(*stream, o, [&](Logs& logs) {
     if (!val) return;
-    ClassWeightScope unweighted(class_weight_, {});
+    // Validation is not weighted by class_weight (evaluate_batch never applies it), as in Keras.
     const Logs v = evaluate_arrays(*val, {.batch_size = o.batch_size, .verbose = 0});
-    class_weight_ = o.class_weight;
     for (const auto& [k, value] : v) logs.set("val_" + k, value);
   });
 }
@@ -356,13 +355,12 @@ History Model::fit(data::Dataset& data, const FitOptions& o) {
     ThreadCountGuard compute_threads(light ? num_threads() - 1 : num_threads());
     auto stream = make_dataset_stream(data, o.batch_size, /*background=*/true);
     return fit_loop(*stream, o, [&](Logs& logs) {
-      ClassWeightScope unweighted(class_weight_, {});
       Logs v;
       if (val) v = evaluate_arrays(*val, {.batch_size = o.batch_size, .verbose = 0});
       else if (o.validation_dataset)
         v = evaluate_dataset_locked(*o.validation_dataset, {.batch_size = o.batch_size, .verbose = 0});
-      class_weight_ = o.class_weight;
-      if (!val && !o.validation_dataset) return;
+      else
+        return;
       for (const auto& [k, value] : v) logs.set("val_" + k, value);
     });
   });
