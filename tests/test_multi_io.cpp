@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -346,6 +347,20 @@ TEST(MultiIO, BadArraysAreClearErrors) {
   Tensor bad = d.y_class.clone();
   bad[3] = 7;
   expect_error<ValueError>([&] { m.evaluate({d.xa, d.xb}, {bad, d.y_box}); }, {"output 'class'", "label 7", "row 3"});
+}
+
+TEST(MultiIO, SavedModelKeepsEachOutputsLossWeightAndMetrics) {
+  auto m = two_by_two();
+  compile_two_by_two(m, optimizers::Adam(0.01));
+  TwoByTwoData d(12);
+  m.fit({d.xa, d.xb}, {d.y_class, d.y_box}, {.epochs = 1, .batch_size = 4, .verbose = 0});
+  const std::string path = ::testing::TempDir() + "two_by_two.safetensors";
+  m.save(path);
+  Model loaded = load_model(path);
+  const Logs a = m.evaluate({d.xa, d.xb}, {d.y_class, d.y_box}), b = loaded.evaluate({d.xa, d.xb}, {d.y_class, d.y_box});
+  EXPECT_EQ(loaded.losses().at(1)->name(), "mean_squared_error");
+  for (const char* key : {"loss", "class_loss", "box_loss", "class_accuracy"}) EXPECT_NEAR(a[key], b[key], 1e-6) << key;
+  std::remove(path.c_str());
 }
 
 TEST(MultiIO, SingleOutputModelsKeepTheirNamesAndPredictForm) {

@@ -222,6 +222,8 @@ class Model {
   bool compiled() const { return optimizer_ != nullptr; }
   /// The metrics compile() was given as a list (empty when they were given per output).
   const std::vector<MetricArg>& compiled_metrics() const { return compile_options_.metrics.list(); }
+  /// compile()'s loss weights and metrics as given (for saving).
+  const CompileOptions& compile_options() const { return compile_options_; }
 
  protected:
   /// An empty model that Sequential fills with add().
