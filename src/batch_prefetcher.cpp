@@ -4,14 +4,14 @@
 
 namespace myelin {
 
-BatchPrefetcher::BatchPrefetcher(const Tensor& x, const Tensor& y, int64_t batch_size, bool background)
-    : x_(x), y_(y), batch_size_(batch_size), background_(background) {
-  Shape xs = x.shape(), ys = y.shape();
-  xs[0] = ys[0] = batch_size;
-  for (int s = 0; s < 2; ++s) {
-    xb_[s].resize(xs);
-    yb_[s].resize(ys);
-  }
+BatchPrefetcher::BatchPrefetcher(std::vector<Tensor> arrays, int64_t batch_size, bool background)
+    : arrays_(std::move(arrays)), batch_size_(batch_size), background_(background) {
+  for (int s = 0; s < 2; ++s)
+    for (const auto& a : arrays_) {
+      Shape shape = a.shape();
+      shape[0] = batch_size;
+      batch_[s].emplace_back(shape);
+    }
   if (background_) thread_ = std::thread([this] { worker(); });
 }
 
@@ -28,14 +28,13 @@ BatchPrefetcher::~BatchPrefetcher() {
 void BatchPrefetcher::gather(int slot, int64_t step) {
   const int64_t b0 = step * batch_size_, count = std::min(batch_size_, int64_t(order_->size()) - b0);
   // The buffers keep their capacity: resizing to the (possibly shorter) last batch allocates nothing.
-  Tensor& xb = xb_[slot];
-  Tensor& yb = yb_[slot];
-  xb.resize_rows(count);
-  yb.resize_rows(count);
   // On the background thread the copy stays serial: an OpenMP team started from it would compete
   // with the training step's own threads.
-  xb.gather_rows_from(x_, order_->data() + b0, count, /*use_threads=*/!background_);
-  yb.gather_rows_from(y_, order_->data() + b0, count, /*use_threads=*/!background_);
+  for (size_t a = 0; a < arrays_.size(); ++a) {
+    Tensor& b = batch_[slot][a];
+    b.resize_rows(count);
+    b.gather_rows_from(arrays_[a], order_->data() + b0, count, /*use_threads=*/!background_);
+  }
 }
 
 void BatchPrefetcher::request(int slot, int64_t step) {
@@ -75,7 +74,7 @@ void BatchPrefetcher::start_epoch(const std::vector<int64_t>& order) {
   request(0, 0);
 }
 
-std::pair<const Tensor*, const Tensor*> BatchPrefetcher::next() {
+const std::vector<Tensor>& BatchPrefetcher::next() {
   const int slot = int(step_ % 2);
   if (background_) {
     std::unique_lock<std::mutex> lock(mutex_);
@@ -85,7 +84,7 @@ std::pair<const Tensor*, const Tensor*> BatchPrefetcher::next() {
   }
   if (step_ + 1 < steps_) request(1 - slot, step_ + 1);
   ++step_;
-  return {&xb_[slot], &yb_[slot]};
+  return batch_[slot];
 }
 
 }  // namespace myelin

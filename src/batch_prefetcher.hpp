@@ -15,26 +15,28 @@ namespace myelin {
 
 class BatchPrefetcher {
  public:
-  /// Batches of `batch_size` rows of x and y; `background` false gathers in line (one thread setting).
-  BatchPrefetcher(const Tensor& x, const Tensor& y, int64_t batch_size, bool background);
+  /// Batches of `batch_size` rows of every array (a model's inputs, targets and sample weights, which
+  /// share their row count); `background` false gathers in line (one thread setting).
+  BatchPrefetcher(std::vector<Tensor> arrays, int64_t batch_size, bool background);
   ~BatchPrefetcher();
   BatchPrefetcher(const BatchPrefetcher&) = delete;
   BatchPrefetcher& operator=(const BatchPrefetcher&) = delete;
 
   /// Starts an epoch over rows in `order` (which must stay unchanged until the epoch's last next()).
   void start_epoch(const std::vector<int64_t>& order);
-  /// The inputs and targets of the epoch's next batch; starts gathering the one after it.
-  std::pair<const Tensor*, const Tensor*> next();
+  /// The rows of every array for the epoch's next batch, in the order given; starts gathering the
+  /// one after it.
+  const std::vector<Tensor>& next();
 
  private:
   void gather(int slot, int64_t step);
   void request(int slot, int64_t step);
   void worker();
 
-  Tensor x_, y_;
+  std::vector<Tensor> arrays_;
   int64_t batch_size_, steps_ = 0, step_ = 0;
   const std::vector<int64_t>* order_ = nullptr;
-  Tensor xb_[2], yb_[2];
+  std::vector<Tensor> batch_[2];
 
   bool background_;
   std::thread thread_;

@@ -16,23 +16,31 @@ std::pair<int64_t, int64_t> rank_slice(int64_t rows, int rank, int ranks) {
   return {rows * rank / ranks, rows * (rank + 1) / ranks};
 }
 
-Shape rows_of(int64_t n, const Shape& sample) {
-  Shape s{n};
-  s.insert(s.end(), sample.begin(), sample.end());
-  return s;
+std::vector<Tensor> joined(const std::vector<Tensor>& x, const std::vector<Tensor>& y, const std::vector<Tensor>& w) {
+  std::vector<Tensor> all(x);
+  all.insert(all.end(), y.begin(), y.end());
+  all.insert(all.end(), w.begin(), w.end());
+  return all;
 }
 
 class TensorStream : public BatchStream {
  public:
-  TensorStream(const Tensor& x, const Tensor& y, int64_t batch_size, bool background)
-      : n_(x.rows()),
+  TensorStream(const std::vector<Tensor>& x, const std::vector<Tensor>& y, const std::vector<Tensor>& w,
+               int64_t batch_size, bool background)
+      : n_(x[0].rows()),
+        nx_(x.size()),
+        ny_(y.size()),
+        nw_(w.size()),
         rank_(distributed::rank()),
         ranks_(distributed::size()),
         step_rows_(batch_size * ranks_),
-        batches_(x, y, batch_size, background),
-        empty_x_(rows_of(0, Shape(x.shape().begin() + 1, x.shape().end()))),
-        empty_y_(rows_of(0, Shape(y.shape().begin() + 1, y.shape().end()))) {
+        batches_(joined(x, y, w), batch_size, background) {
     order_.resize(n_);
+    for (const auto& t : joined(x, y, w)) {
+      Shape s = t.shape();
+      s[0] = 0;
+      empty_.emplace_back(s);
+    }
   }
 
   void start_epoch(Rng& rng, bool shuffle) override {
@@ -58,20 +66,21 @@ class TensorStream : public BatchStream {
     if (step_ >= steps()) return {};
     const int64_t rows = step_size(step_++);
     const auto [lo, hi] = rank_slice(rows, rank_, ranks_);
-    if (lo == hi) return {&empty_x_, &empty_y_, rows};
-    const auto [xb, yb] = batches_.next();
-    return {xb, yb, rows};
+    const std::vector<Tensor>& b = lo == hi ? empty_ : batches_.next();
+    const std::span<const Tensor> all(b);
+    return {all.subspan(0, nx_), all.subspan(nx_, ny_), all.subspan(nx_ + ny_, nw_), rows};
   }
 
  private:
   int64_t step_size(int64_t s) const { return std::min(step_rows_, n_ - s * step_rows_); }
 
   int64_t n_;
+  size_t nx_, ny_, nw_;
   int rank_, ranks_;
   int64_t step_rows_, step_ = 0;
   BatchPrefetcher batches_;
   std::vector<int64_t> order_, rank_order_;
-  Tensor empty_x_, empty_y_;
+  std::vector<Tensor> empty_;
 };
 
 class DatasetStream : public BatchStream {
@@ -95,12 +104,14 @@ class DatasetStream : public BatchStream {
   StepBatch next() override {
     const auto [xb, yb] = reader_.next();
     if (!xb) return {};
-    const int64_t rows = xb->rows();
-    if (ranks_ == 1) return {xb, yb, rows};
+    const int64_t rows = (*xb)[0].rows();
+    if (ranks_ == 1) return {*xb, *yb, {}, rows};
     const auto [lo, hi] = rank_slice(rows, rank_, ranks_);
-    x_view_ = xb->rows(lo, hi);
-    y_view_ = yb->rows(lo, hi);
-    return {&x_view_, &y_view_, rows};
+    x_view_.resize(xb->size());
+    y_view_.resize(yb->size());
+    for (size_t k = 0; k < xb->size(); ++k) x_view_[k] = (*xb)[k].rows(lo, hi);
+    for (size_t k = 0; k < yb->size(); ++k) y_view_[k] = (*yb)[k].rows(lo, hi);
+    return {x_view_, y_view_, {}, rows};
   }
 
  private:
@@ -108,14 +119,14 @@ class DatasetStream : public BatchStream {
   int rank_, ranks_;
   int64_t step_rows_;
   DatasetPrefetcher reader_;
-  Tensor x_view_, y_view_;
+  std::vector<Tensor> x_view_, y_view_;
 };
 
 }  // namespace
 
-std::unique_ptr<BatchStream> make_tensor_stream(const Tensor& x, const Tensor& y, int64_t batch_size,
-                                                bool background) {
-  return std::make_unique<TensorStream>(x, y, batch_size, background);
+std::unique_ptr<BatchStream> make_tensor_stream(const std::vector<Tensor>& x, const std::vector<Tensor>& y,
+                                                const std::vector<Tensor>& w, int64_t batch_size, bool background) {
+  return std::make_unique<TensorStream>(x, y, w, batch_size, background);
 }
 
 std::unique_ptr<BatchStream> make_dataset_stream(data::Dataset& data, int64_t batch_size, bool background) {

@@ -5,6 +5,8 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <span>
+#include <vector>
 
 #include "myelin/data/dataset.hpp"
 #include "myelin/random.hpp"
@@ -12,12 +14,13 @@
 
 namespace myelin {
 
-/// One step's rows for this rank. `x` is null at the end of the epoch; it may have 0 rows when a
-/// short last step has fewer rows than there are ranks.
+/// One step's rows for this rank: one tensor per model input (x), per output (y), and per output
+/// sample weights (w, empty when there are none). `x` is empty at the end of the epoch; its tensors
+/// may have 0 rows when a short last step has fewer rows than there are ranks.
 struct StepBatch {
-  const Tensor* x = nullptr;
-  const Tensor* y = nullptr;
+  std::span<const Tensor> x, y, w;
   int64_t global_rows = 0;  ///< rows of the step over all ranks (what the loss is averaged over)
+  bool end() const { return x.empty(); }
 };
 
 class BatchStream {
@@ -32,10 +35,10 @@ class BatchStream {
   virtual bool prechecked() const = 0;
 };
 
-/// Batches of `batch_size` rows per rank from arrays (rows gathered on a background thread when
-/// `background`).
-std::unique_ptr<BatchStream> make_tensor_stream(const Tensor& x, const Tensor& y, int64_t batch_size,
-                                                bool background);
+/// Batches of `batch_size` rows per rank from arrays sharing their row count: inputs x, targets y
+/// and sample weights w (none, or one per target), gathered on a background thread when `background`.
+std::unique_ptr<BatchStream> make_tensor_stream(const std::vector<Tensor>& x, const std::vector<Tensor>& y,
+                                                const std::vector<Tensor>& w, int64_t batch_size, bool background);
 /// Batches of `batch_size` rows per rank read from a dataset (on a background thread when
 /// `background`).
 std::unique_ptr<BatchStream> make_dataset_stream(data::Dataset& data, int64_t batch_size, bool background);

@@ -20,7 +20,7 @@ DatasetPrefetcher::~DatasetPrefetcher() {
 
 void DatasetPrefetcher::fill(int slot) {
   try {
-    got_[slot] = data_.read(rows_, xb_[slot], yb_[slot]);
+    got_[slot] = data_.read_arrays(rows_, xb_[slot], yb_[slot]);
     error_[slot] = nullptr;
   } catch (...) {
     got_[slot] = 0;
@@ -70,7 +70,7 @@ void DatasetPrefetcher::start_epoch(uint64_t seed, bool shuffle) {
   request(0);
 }
 
-std::pair<const Tensor*, const Tensor*> DatasetPrefetcher::next() {
+std::pair<const std::vector<Tensor>*, const std::vector<Tensor>*> DatasetPrefetcher::next() {
   if (ended_) return {nullptr, nullptr};
   const int slot = slot_;
   if (background_) {

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "myelin/data/dataset.hpp"
 #include "myelin/tensor.hpp"
@@ -24,9 +25,9 @@ class DatasetPrefetcher {
 
   /// Rewinds the dataset (after any read still in flight) and starts reading the first batch.
   void start_epoch(uint64_t seed, bool shuffle);
-  /// The epoch's next rows, or {nullptr, nullptr} once it is over. An error of the dataset
-  /// (a bad CSV cell) is rethrown here, on the caller's thread.
-  std::pair<const Tensor*, const Tensor*> next();
+  /// The epoch's next rows, one tensor per x and per y array, or {nullptr, nullptr} once it is over.
+  /// An error of the dataset (a bad CSV cell) is rethrown here, on the caller's thread.
+  std::pair<const std::vector<Tensor>*, const std::vector<Tensor>*> next();
 
  private:
   void fill(int slot);
@@ -36,7 +37,7 @@ class DatasetPrefetcher {
 
   data::Dataset& data_;
   int64_t rows_;
-  Tensor xb_[2], yb_[2];
+  std::vector<Tensor> xb_[2], yb_[2];
   int64_t got_[2] = {0, 0};
   std::exception_ptr error_[2];
   int slot_ = 0;

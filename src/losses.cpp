@@ -18,20 +18,31 @@ void prepare_grad(Tensor* grad, const Tensor& y_pred) {
   if (grad) grad->resize(y_pred.shape());
 }
 
-// Element-wise regression losses share this shape: mean of f(pred - true) over all elements.
+// The weight of loss value i of n, when the batch's `rows` samples each have n / rows of them.
+inline float weight_of(const float* sample_weight, int64_t i, int64_t per_sample) {
+  return sample_weight ? sample_weight[i / per_sample] : 1.f;
+}
+
+int64_t per_sample(int64_t values, const Tensor& y_pred) {
+  const int64_t rows = y_pred.ndim() ? y_pred.rows() : 1;
+  return rows ? std::max<int64_t>(1, values / rows) : 1;
+}
+
+// Element-wise regression losses share this shape: mean of w * f(pred - true) over all elements.
 template <class F, class G>
-double elementwise_mean(const Tensor& y_true, const Tensor& y_pred, Tensor* grad, F value, G derivative) {
+double elementwise_mean(const Tensor& y_true, const Tensor& y_pred, Tensor* grad, const float* sw, F value,
+                        G derivative) {
   if (y_true.size() != y_pred.size())
     throw ShapeError("loss: targets " + shape_to_string(y_true.shape()) + " do not match predictions " +
                      shape_to_string(y_pred.shape()));
   prepare_grad(grad, y_pred);
-  const int64_t n = y_pred.size();
+  const int64_t n = y_pred.size(), per = per_sample(n, y_pred);
   const float inv_n = 1.f / float(n);
   double total = 0;
   for (int64_t i = 0; i < n; ++i) {
-    const float e = y_pred[i] - y_true[i];
-    total += value(e);
-    if (grad) (*grad)[i] = derivative(e) * inv_n;
+    const float e = y_pred[i] - y_true[i], w = weight_of(sw, i, per);
+    total += double(w) * value(e);
+    if (grad) (*grad)[i] = w * derivative(e) * inv_n;
   }
   return total / double(n);
 }
@@ -62,6 +73,10 @@ void Loss::check_targets(const Tensor& y_true, const Shape& output_shape) const 
 
 nlohmann::json Loss::get_config() const { return nlohmann::json::object(); }
 
+double Loss::compute_weighted(const Tensor&, const Tensor&, Tensor*, const float*) const {
+  throw ValueError("loss '" + name() + "' does not take sample weights (sample_weight, class_weight)");
+}
+
 namespace losses {
 
 nlohmann::json Huber::get_config() const { return {{"delta", delta_}}; }
@@ -79,19 +94,19 @@ std::shared_ptr<Loss> from_config(const std::string& name, const nlohmann::json&
   return get(name);
 }
 
-double MeanSquaredError::compute(const Tensor& t, const Tensor& p, Tensor* g) const {
-  return elementwise_mean(t, p, g, [](float e) { return double(e) * e; }, [](float e) { return 2.f * e; });
+double MeanSquaredError::compute_weighted(const Tensor& t, const Tensor& p, Tensor* g, const float* sw) const {
+  return elementwise_mean(t, p, g, sw, [](float e) { return double(e) * e; }, [](float e) { return 2.f * e; });
 }
 
-double MeanAbsoluteError::compute(const Tensor& t, const Tensor& p, Tensor* g) const {
-  return elementwise_mean(t, p, g, [](float e) { return std::fabs(double(e)); },
+double MeanAbsoluteError::compute_weighted(const Tensor& t, const Tensor& p, Tensor* g, const float* sw) const {
+  return elementwise_mean(t, p, g, sw, [](float e) { return std::fabs(double(e)); },
                           [](float e) { return float((e > 0) - (e < 0)); });
 }
 
-double Huber::compute(const Tensor& t, const Tensor& p, Tensor* g) const {
+double Huber::compute_weighted(const Tensor& t, const Tensor& p, Tensor* g, const float* sw) const {
   const float d = delta_;
   return elementwise_mean(
-      t, p, g,
+      t, p, g, sw,
       [d](float e) {
         const double a = std::fabs(e);
         return a <= d ? 0.5 * a * a : d * (a - 0.5 * d);
@@ -99,27 +114,27 @@ double Huber::compute(const Tensor& t, const Tensor& p, Tensor* g) const {
       [d](float e) { return std::fabs(e) <= d ? e : d * float((e > 0) - (e < 0)); });
 }
 
-double BinaryCrossentropy::compute(const Tensor& t, const Tensor& p, Tensor* g) const {
+double BinaryCrossentropy::compute_weighted(const Tensor& t, const Tensor& p, Tensor* g, const float* sw) const {
   if (t.size() != p.size())
     throw ShapeError("binary_crossentropy: targets " + shape_to_string(t.shape()) + " do not match predictions " +
                      shape_to_string(p.shape()));
   prepare_grad(g, p);
-  const int64_t n = p.size();
+  const int64_t n = p.size(), per = per_sample(n, p);
   const float inv_n = 1.f / float(n);
   double total = 0;
   for (int64_t i = 0; i < n; ++i) {
-    const float y = t[i];
+    const float y = t[i], w = weight_of(sw, i, per);
     if (from_logits_) {
       const float z = p[i];
-      total += std::max(z, 0.f) - z * y + std::log1p(std::exp(-std::fabs(z)));
+      total += w * (std::max(z, 0.f) - z * y + std::log1p(std::exp(-std::fabs(z))));
       if (g) {
         const float s = z >= 0 ? 1.f / (1.f + std::exp(-z)) : std::exp(z) / (1.f + std::exp(z));
-        (*g)[i] = (s - y) * inv_n;
+        (*g)[i] = w * (s - y) * inv_n;
       }
     } else {
       const float q = std::clamp(p[i], kEps, 1.f - kEps);
-      total += -(y * std::log(double(q)) + (1 - y) * std::log(1.0 - q));
-      if (g) (*g)[i] = (p[i] == q) ? (q - y) / (q * (1.f - q)) * inv_n : 0.f;
+      total += -w * (y * std::log(double(q)) + (1 - y) * std::log(1.0 - q));
+      if (g) (*g)[i] = (p[i] == q) ? w * (q - y) / (q * (1.f - q)) * inv_n : 0.f;
     }
   }
   return total / double(n);
@@ -141,19 +156,21 @@ std::shared_ptr<Loss> BinaryCrossentropy::from_logits_version() const {
   return std::make_shared<BinaryCrossentropy>(true);
 }
 
-double CategoricalCrossentropy::compute(const Tensor& t, const Tensor& p, Tensor* g) const {
+double CategoricalCrossentropy::compute_weighted(const Tensor& t, const Tensor& p, Tensor* g, const float* sw) const {
   if (t.size() != p.size() || p.ndim() < 1)
     throw ShapeError("categorical_crossentropy: targets " + shape_to_string(t.shape()) +
                      " do not match predictions " + shape_to_string(p.shape()));
   prepare_grad(g, p);
-  const int64_t k = p.dim(-1), rows = p.size() / k;
-  const float inv_rows = 1.f / float(rows);
+  const int64_t k = p.dim(-1), rows = p.size() / k, per = per_sample(rows, p);
   double total = 0;
   std::vector<float> scratch;
   for (int64_t r = 0; r < rows; ++r) {
     const float* z = p.data() + r * k;
     const float* y = t.data() + r * k;
     float* gr = g ? g->data() + r * k : nullptr;
+    // A row's loss times its sample's weight: its gradient scales alike.
+    const float w = weight_of(sw, r, per), inv_rows = w / float(rows);
+    const double before = total;
     if (from_logits_) {
       float* sm = gr;
       if (!sm) {
@@ -180,6 +197,7 @@ double CategoricalCrossentropy::compute(const Tensor& t, const Tensor& p, Tensor
         if (gr) gr[c] = (float(ysum / s) - (q == q_raw ? y[c] / z[c] : 0.f)) * inv_rows;
       }
     }
+    if (sw) total = before + double(w) * (total - before);
   }
   return total / double(rows);
 }
@@ -192,19 +210,22 @@ std::shared_ptr<Loss> CategoricalCrossentropy::from_logits_version() const {
   return std::make_shared<CategoricalCrossentropy>(true);
 }
 
-double SparseCategoricalCrossentropy::compute(const Tensor& t, const Tensor& p, Tensor* g) const {
+double SparseCategoricalCrossentropy::compute_weighted(const Tensor& t, const Tensor& p, Tensor* g, const float* sw) const {
   const int64_t k = p.ndim() >= 2 ? p.dim(-1) : 0;
   const int64_t rows = k ? p.size() / k : 0;
   if (k == 0 || t.size() != rows)
     throw ShapeError("sparse_categorical_crossentropy: targets " + shape_to_string(t.shape()) +
                      " need one class index per prediction row of " + shape_to_string(p.shape()));
   prepare_grad(g, p);
-  const float inv_rows = 1.f / float(rows);
+  const int64_t per = per_sample(rows, p);
   double total = 0;
   std::vector<float> scratch;
   for (int64_t r = 0; r < rows; ++r) {
     const float* z = p.data() + r * k;
     float* gr = g ? g->data() + r * k : nullptr;
+    // A row's loss times its sample's weight: its gradient scales alike.
+    const float w = weight_of(sw, r, per), inv_rows = w / float(rows);
+    const double before = total;
     const int64_t y = label_at(t, r);
     if (y < 0 || y >= k)
       throw ValueError("sparse_categorical_crossentropy: label " + std::to_string(y) + " at row " +
@@ -231,6 +252,7 @@ double SparseCategoricalCrossentropy::compute(const Tensor& t, const Tensor& p, 
         gr[y] -= inv_rows / std::max(z[y], kEps);
       }
     }
+    if (sw) total = before + double(w) * (total - before);
   }
   return total / double(rows);
 }

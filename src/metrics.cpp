@@ -6,6 +6,14 @@
 
 #include "myelin/error.hpp"
 
+namespace myelin {
+
+void Metric::update_weighted(const Tensor&, const Tensor&, const float*) {
+  throw ValueError("metric '" + name() + "' does not take sample weights; list it in metrics, not weighted_metrics");
+}
+
+}  // namespace myelin
+
 namespace myelin::metrics {
 
 namespace {
@@ -23,53 +31,86 @@ void check_same_size(const char* what, const Tensor& t, const Tensor& p) {
 int64_t width(const Tensor& t) { return t.ndim() >= 2 ? t.dim(-1) : 1; }
 }  // namespace
 
-void BinaryAccuracy::update(const Tensor& t, const Tensor& p) {
+namespace {
+// Row r's weight among `rows` rows of y_pred whose samples each span rows / samples of them.
+float row_weight(const float* w, int64_t r, int64_t rows_per_sample) { return w ? w[r / rows_per_sample] : 1.f; }
+int64_t rows_per_sample(int64_t rows, const Tensor& p) {
+  const int64_t samples = p.ndim() ? p.rows() : 1;
+  return samples ? std::max<int64_t>(1, rows / samples) : 1;
+}
+}  // namespace
+
+void BinaryAccuracy::update(const Tensor& t, const Tensor& p) { update_weighted(t, p, nullptr); }
+void BinaryAccuracy::update_weighted(const Tensor& t, const Tensor& p, const float* w) {
   check_same_size("binary_accuracy", t, p);
-  for (int64_t i = 0; i < p.size(); ++i) hits_ += (p[i] > threshold_) == (t[i] > 0.5f);
-  total_ += p.size();
+  const int64_t per = rows_per_sample(p.size(), p);
+  for (int64_t i = 0; i < p.size(); ++i) {
+    const float wi = row_weight(w, i, per);
+    hits_ += ((p[i] > threshold_) == (t[i] > 0.5f)) * double(wi);
+    total_ += wi;
+  }
 }
 
-void CategoricalAccuracy::update(const Tensor& t, const Tensor& p) {
+void CategoricalAccuracy::update(const Tensor& t, const Tensor& p) { update_weighted(t, p, nullptr); }
+void CategoricalAccuracy::update_weighted(const Tensor& t, const Tensor& p, const float* w) {
   check_same_size("categorical_accuracy", t, p);
-  const int64_t k = width(p), rows = p.size() / k;
-  for (int64_t r = 0; r < rows; ++r) hits_ += argmax(p.data() + r * k, k) == argmax(t.data() + r * k, k);
-  total_ += rows;
+  const int64_t k = width(p), rows = p.size() / k, per = rows_per_sample(rows, p);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float wr = row_weight(w, r, per);
+    hits_ += (argmax(p.data() + r * k, k) == argmax(t.data() + r * k, k)) * double(wr);
+    total_ += wr;
+  }
 }
 
-void SparseCategoricalAccuracy::update(const Tensor& t, const Tensor& p) {
-  const int64_t k = width(p), rows = p.size() / k;
+void SparseCategoricalAccuracy::update(const Tensor& t, const Tensor& p) { update_weighted(t, p, nullptr); }
+void SparseCategoricalAccuracy::update_weighted(const Tensor& t, const Tensor& p, const float* w) {
+  const int64_t k = width(p), rows = p.size() / k, per = rows_per_sample(rows, p);
   if (t.size() != rows)
     throw ShapeError("sparse_categorical_accuracy: y_true " + shape_to_string(t.shape()) +
                      " needs one label per row of y_pred " + shape_to_string(p.shape()));
-  for (int64_t r = 0; r < rows; ++r) hits_ += argmax(p.data() + r * k, k) == static_cast<int64_t>(t[r]);
-  total_ += rows;
-}
-
-void MeanSquaredError::update(const Tensor& t, const Tensor& p) {
-  check_same_size("mean_squared_error", t, p);
-  for (int64_t i = 0; i < p.size(); ++i) {
-    const double e = double(p[i]) - t[i];
-    sum_ += e * e;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float wr = row_weight(w, r, per);
+    hits_ += (argmax(p.data() + r * k, k) == static_cast<int64_t>(t[r])) * double(wr);
+    total_ += wr;
   }
-  count_ += p.size();
 }
 
-void MeanAbsoluteError::update(const Tensor& t, const Tensor& p) {
+void MeanSquaredError::update(const Tensor& t, const Tensor& p) { update_weighted(t, p, nullptr); }
+void MeanSquaredError::update_weighted(const Tensor& t, const Tensor& p, const float* w) {
+  check_same_size("mean_squared_error", t, p);
+  const int64_t per = rows_per_sample(p.size(), p);
+  for (int64_t i = 0; i < p.size(); ++i) {
+    const double e = double(p[i]) - t[i], wi = row_weight(w, i, per);
+    sum_ += wi * e * e;
+    count_ += wi;
+  }
+}
+
+void MeanAbsoluteError::update(const Tensor& t, const Tensor& p) { update_weighted(t, p, nullptr); }
+void MeanAbsoluteError::update_weighted(const Tensor& t, const Tensor& p, const float* w) {
   check_same_size("mean_absolute_error", t, p);
-  for (int64_t i = 0; i < p.size(); ++i) sum_ += std::fabs(double(p[i]) - t[i]);
-  count_ += p.size();
+  const int64_t per = rows_per_sample(p.size(), p);
+  for (int64_t i = 0; i < p.size(); ++i) {
+    const double wi = row_weight(w, i, per);
+    sum_ += wi * std::fabs(double(p[i]) - t[i]);
+    count_ += wi;
+  }
 }
 
-void Precision::update(const Tensor& t, const Tensor& p) {
+void Precision::update(const Tensor& t, const Tensor& p) { update_weighted(t, p, nullptr); }
+void Precision::update_weighted(const Tensor& t, const Tensor& p, const float* w) {
   check_same_size("precision", t, p);
+  const int64_t per = rows_per_sample(p.size(), p);
   for (int64_t i = 0; i < p.size(); ++i)
-    if (p[i] > t_) (t[i] > 0.5f ? tp_ : fp_)++;
+    if (p[i] > t_) (t[i] > 0.5f ? tp_ : fp_) += row_weight(w, i, per);
 }
 
-void Recall::update(const Tensor& t, const Tensor& p) {
+void Recall::update(const Tensor& t, const Tensor& p) { update_weighted(t, p, nullptr); }
+void Recall::update_weighted(const Tensor& t, const Tensor& p, const float* w) {
   check_same_size("recall", t, p);
+  const int64_t per = rows_per_sample(p.size(), p);
   for (int64_t i = 0; i < p.size(); ++i)
-    if (t[i] > 0.5f) (p[i] > t_ ? tp_ : fn_)++;
+    if (t[i] > 0.5f) (p[i] > t_ ? tp_ : fn_) += row_weight(w, i, per);
 }
 
 void AUC::update(const Tensor& t, const Tensor& p) {

@@ -77,8 +77,8 @@ Model::Model(const SymbolicTensor& inputs, const SymbolicTensor& outputs, std::s
 
 Model::Model(const std::vector<SymbolicTensor>& inputs, const std::vector<SymbolicTensor>& outputs, std::string name)
     : Model(std::move(name), /*sequential=*/false) {
-  if (inputs.size() != 1 || outputs.size() != 1)
-    throw ValueError(kind() + ": models with several inputs or outputs are not supported yet (got " +
+  if (inputs.empty() || outputs.empty())
+    throw ValueError(kind() + ": a model needs at least one input and one output (got " +
                      std::to_string(inputs.size()) + " inputs and " + std::to_string(outputs.size()) + " outputs)");
   using NodePtr = std::shared_ptr<const SymbolicNode>;
   for (const auto& x : inputs)
@@ -184,30 +184,43 @@ void Model::build(std::optional<Shape> input_shape) {
   if (built_) return;
   if (layers_.empty()) throw Error(kind() + " has no layers");
   if (sequential_) make_chain_graph();
-  const graph::Node& in = graph_->nodes()[size_t(graph_->inputs()[0])];
-  if (!input_shape) input_shape = in.layer ? in.layer->declared_input_shape() : layers_[0]->declared_input_shape();
-  if (!input_shape)
-    throw ShapeError(kind() + ": the input shape is unknown; give the first layer an input_shape " +
-                     "(or start with layers::Input), or call build(shape), or fit on data");
-  input_shape_ = *input_shape;
+  const auto& inputs = graph_->inputs();
+  if (input_shape && inputs.size() != 1)
+    throw ShapeError(kind() + ": build(shape) takes one shape but the model has " + std::to_string(inputs.size()) +
+                     " inputs; each layers::Input declares its own");
+  std::vector<Shape> shapes;
+  for (int i : inputs) {
+    const graph::Node& in = graph_->nodes()[size_t(i)];
+    std::optional<Shape> shape = input_shape;
+    if (!shape) shape = in.layer ? in.layer->declared_input_shape() : layers_[0]->declared_input_shape();
+    if (!shape)
+      throw ShapeError(kind() + ": the input shape is unknown; give the first layer an input_shape " +
+                       "(or start with layers::Input), or call build(shape), or fit on data");
+    shapes.push_back(*shape);
+  }
+  build_inputs(shapes);
+}
+
+void Model::build_inputs(const std::vector<Shape>& input_shapes) {
+  input_shapes_ = input_shapes;
   // What the layers will allocate, added up before any of them does.
-  memory_ = std::make_shared<const ModelMemory>(plan_memory(*graph_, {input_shape_}));
+  memory_ = std::make_shared<const ModelMemory>(plan_memory(*graph_, input_shapes_));
   check_weights_fit(*memory_, optimizer_.get(), kind());
-  graph_->build({input_shape_}, rng_, kind());
+  graph_->build(input_shapes_, rng_, kind());
   layer_trainable_.clear();
   if (sequential_) {
     // The chain as symbolic tensors too (model.input, layer.output()), from its InputLayer or a new one.
     // (An InputLayer taken from a symbolic tensor is that tensor's own layer, without a node.)
     auto* declared = dynamic_cast<layers::Input*>(layers_[0].get());
     SymbolicTensor x = declared && declared->node() ? SymbolicTensor(*declared)
-                                                    : SymbolicTensor(layers::Input(input_shape_, "input_layer"));
+                                                    : SymbolicTensor(layers::Input(input_shapes_[0], "input_layer"));
     symbolic_inputs_ = {x};
     for (size_t i = declared ? 1 : 0; i < layers_.size(); ++i) x = call_layer(layers_[i], {x});
     symbolic_outputs_ = {x};
   }
   update_trainable();
   built_ = true;
-  prepare_head();
+  prepare_outputs();
 }
 
 void Model::update_trainable() {
@@ -241,44 +254,6 @@ void Model::collect_weights() {
       for (const auto& p : nodes[i].layer->params())
         if (p.trainable && p.grad) node_grads_[i].push_back(p.grad);
 }
-
-void Model::compile(OptimizerArg optimizer, LossArg loss, std::vector<MetricArg> metrics) {
-  optimizer_ = optimizer.get();
-  loss_ = loss.get();
-  if (!optimizer_ || !loss_) throw ValueError("compile: optimizer and loss are required");
-  metric_args_ = std::move(metrics);
-  metrics_.clear();
-  metrics_resolved_ = false;
-  // The optimizer's state is allocated on the first step: counted now, with the weights.
-  if (built_) check_weights_fit(*memory_, optimizer_.get(), "compile");
-  if (built_) update_trainable();
-  prepare_head();
-}
-
-void Model::prepare_head() {
-  // Softmax + cross-entropy and sigmoid + binary cross-entropy run fused from the logits
-  // (log-sum-exp): the last layer emits logits and the model applies the activation for predictions.
-  if (!built_ || !loss_) return;
-  const graph::Node& out = graph_->nodes()[size_t(graph_->outputs()[0])];
-  if (!out.layer || out.is_input) {
-    head_activation_.reset();
-    step_loss_ = loss_;
-    return;
-  }
-  Layer& last = *out.layer;
-  auto act = last.output_activation();
-  auto fusable = loss_->fusable_activation();
-  if (act && fusable && *act == *fusable) {
-    graph_->set_output_logits(0, true);
-    head_activation_ = act;
-    step_loss_ = loss_->from_logits_version();
-  } else {
-    graph_->set_output_logits(0, false);
-    head_activation_.reset();
-    step_loss_ = loss_;
-  }
-}
-
 
 std::vector<std::vector<std::vector<TensorRef>>> Model::layer_calls() const {
   if (!graph_) throw Error(kind() + " is not built yet");
@@ -403,12 +378,24 @@ int64_t Model::count_params() {
 
 const Shape& Model::input_shape() const {
   if (!built_) throw Error(kind() + " is not built yet");
-  return input_shape_;
+  return input_shapes_[0];
+}
+
+const std::vector<Shape>& Model::input_shapes() const {
+  if (!built_) throw Error(kind() + " is not built yet");
+  return input_shapes_;
 }
 
 const Shape& Model::output_shape() const {
   if (!built_) throw Error(kind() + " is not built yet");
   return graph_->nodes()[size_t(graph_->outputs()[0])].shape;
+}
+
+std::vector<Shape> Model::output_shapes() const {
+  if (!built_) throw Error(kind() + " is not built yet");
+  std::vector<Shape> out;
+  for (int i : graph_->outputs()) out.push_back(graph_->nodes()[size_t(i)].shape);
+  return out;
 }
 
 Optimizer& Model::optimizer() {
@@ -418,7 +405,18 @@ Optimizer& Model::optimizer() {
 
 const Loss& Model::loss() const {
   check_compiled("loss");
-  return *loss_;
+  if (!outputs_.empty()) return *outputs_[0].loss;
+  if (loss_arg_.is_list() || loss_arg_.is_map())
+    throw Error(kind() + ": loss(): the losses are given per output; build the model to resolve them");
+  return *loss_arg_.one().get();
+}
+
+std::vector<std::shared_ptr<Loss>> Model::losses() const {
+  check_compiled("losses");
+  if (!built_) throw Error(kind() + " is not built yet");
+  std::vector<std::shared_ptr<Loss>> out;
+  for (const auto& o : outputs_) out.push_back(o.loss);
+  return out;
 }
 
 std::string Model::summary_string() {

@@ -285,3 +285,79 @@ TEST(Allocations, ResidualGraphFitInnerLoopAllocatesNothing) {
   auto m = residual();
   expect_fit_inner_loop_allocates_nothing(m);
 }
+
+namespace {
+// Two inputs, a shared hidden layer read by both heads, a softmax head fused with its loss and a
+// linear one, compiled with a loss weight and a metric per output.
+Model two_inputs_two_outputs() {
+  set_random_seed(0);
+  auto a = layers::Input({4}, "a");
+  auto b = layers::Input({3}, "b");
+  auto h = layers::Dense(16, "relu")(layers::Concatenate()({a, b}));
+  auto cls = layers::Dense(5, "softmax", {.name = "class"})(h);
+  auto box = layers::Dense(2, "linear", {.name = "box"})(h);
+  Model m({a, b}, {cls, box});
+  m.compile(optimizers::Adam(1e-3), {{"class", "sparse_categorical_crossentropy"}, {"box", "mse"}},
+            {.loss_weights = {{"class", 1.0}, {"box", 0.5}}, .metrics = {{"class", {"accuracy"}}},
+             .weighted_metrics = {{"box", {"mae"}}}});
+  return m;
+}
+
+struct TwoByTwoBatch {
+  Tensor xa{Shape{16, 4}}, xb{Shape{16, 3}}, y_class{Shape{16, 1}}, y_box{Shape{16, 2}}, w{Shape{16}};
+  explicit TwoByTwoBatch(int offset = 0) {
+    for (int64_t i = 0; i < xa.size(); ++i) xa[i] = float((i * 7 + offset) % 13) / 13.f - 0.5f;
+    for (int64_t i = 0; i < xb.size(); ++i) xb[i] = float((i * 5 + offset) % 11) / 11.f - 0.5f;
+    for (int r = 0; r < 16; ++r) y_class[r] = float((r + offset) % 5), w[r] = float(1 + r % 3);
+    for (int64_t i = 0; i < y_box.size(); ++i) y_box[i] = float(i % 4) / 4.f;
+  }
+};
+}  // namespace
+
+// train_on_batch on a two-input two-output model with sample weights, arrays given as lists built
+// once (as a training loop holding its batches would).
+TEST(Allocations, TwoInputsTwoOutputsTrainOnBatchAllocatesNothing) {
+  auto m = two_inputs_two_outputs();
+  TwoByTwoBatch a(0), b(3);
+  const DataArg xa{a.xa, a.xb}, ya{a.y_class, a.y_box}, wa(a.w);
+  const DataArg xb{b.xa, b.xb}, yb{b.y_class, b.y_box}, wb(b.w);
+  m.train_on_batch(xa, ya, wa);
+  m.train_on_batch(xb, yb, wb);
+  Counts c = count_allocations([&] {
+    for (int i = 0; i < 3; ++i) m.train_on_batch(i % 2 ? xa : xb, i % 2 ? ya : yb, i % 2 ? wa : wb);
+  });
+  EXPECT_EQ(c.news, 0) << "operator new calls in 3 train_on_batch steps";
+  EXPECT_EQ(c.mallocs, 0) << "malloc-family calls in 3 train_on_batch steps";
+}
+
+// fit's inner loop on the same model, with class weights (made from each batch's targets in the step).
+TEST(Allocations, TwoInputsTwoOutputsFitInnerLoopAllocatesNothing) {
+  auto m = two_inputs_two_outputs();
+  Tensor xa(Shape{64, 4}), xb(Shape{64, 3}), y_class(Shape{64, 1}), y_box(Shape{64, 2});
+  for (int64_t i = 0; i < xa.size(); ++i) xa[i] = float((i * 5) % 11) / 11.f - 0.5f;
+  for (int64_t i = 0; i < xb.size(); ++i) xb[i] = float((i * 3) % 7) / 7.f - 0.5f;
+  for (int r = 0; r < 64; ++r) y_class[r] = float(r % 5);
+  for (int64_t i = 0; i < y_box.size(); ++i) y_box[i] = float(i % 4) / 4.f;
+  int epoch = 0;
+  long news = 0, mallocs = 0, measured = 0;
+  auto cb = std::make_shared<callbacks::LambdaCallback>();
+  cb->epoch_begin = [&](int e, const Logs&) { epoch = e; };
+  cb->batch_begin = [&](int, const Logs&) {
+    if (epoch == 0) return;
+    g_news = 0;
+    g_mallocs = 0;
+    g_counting = true;
+  };
+  cb->batch_end = [&](int, const Logs&) {
+    if (!g_counting) return;
+    g_counting = false;
+    news += g_news;
+    mallocs += g_mallocs;
+    ++measured;
+  };
+  m.fit({xa, xb}, {y_class, y_box},
+        {.epochs = 3, .batch_size = 16, .callbacks = {cb}, .verbose = 0, .class_weight = {{0, 2.0}, {3, 0.5}}});
+  EXPECT_EQ(measured, 8);  // 4 batches in each of epochs 1 and 2
+  EXPECT_EQ(news, 0) << "operator new calls in " << measured << " fit steps";
+  EXPECT_EQ(mallocs, 0) << "malloc-family calls in " << measured << " fit steps";
+}

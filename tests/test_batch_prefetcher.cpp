@@ -14,7 +14,10 @@ void check_epoch(BatchPrefetcher& p, const Tensor& x, const Tensor& y, const std
   p.start_epoch(order);
   const int64_t steps = (int64_t(order.size()) + bs - 1) / bs;
   for (int64_t s = 0; s < steps; ++s) {
-    auto [xb, yb] = p.next();
+    const auto& batch = p.next();
+    ASSERT_EQ(batch.size(), 2u);
+    const Tensor* xb = &batch[0];
+    const Tensor* yb = &batch[1];
     const int64_t count = std::min<int64_t>(bs, int64_t(order.size()) - s * bs);
     ASSERT_EQ(xb->rows(), count);
     ASSERT_EQ(yb->rows(), count);
@@ -33,7 +36,7 @@ TEST(BatchPrefetcher, BatchesFollowTheOrderInBothModes) {
   for (int64_t i = 0; i < 103; ++i) y[i] = float(1000 + i);
   Rng rng(11);
   for (bool background : {false, true}) {
-    BatchPrefetcher p(x, y, 16, background);
+    BatchPrefetcher p({x, y}, 16, background);
     std::vector<int64_t> order(103);
     for (int epoch = 0; epoch < 3; ++epoch) {
       std::iota(order.begin(), order.end(), 0);
@@ -47,7 +50,7 @@ TEST(BatchPrefetcher, DestroyedMidEpochWithoutHanging) {
   Tensor x({64, 3}), y({64, 1});
   std::vector<int64_t> order(64);
   std::iota(order.begin(), order.end(), 0);
-  BatchPrefetcher p(x, y, 8, true);
+  BatchPrefetcher p({x, y}, 8, true);
   p.start_epoch(order);
   p.next();  // the second batch is being gathered as p goes out of scope
 }

@@ -336,4 +336,43 @@ TEST_F(Cli, AnOutputFromASharedLayerSetsTheDefaultLossAndTheColumns) {
   std::getline(in, header);
   EXPECT_EQ(header.substr(0, 14), "probability_0,") << header;
   EXPECT_EQ(header.substr(header.size() - 6), ",class") << header;
+
+TEST_F(Cli, ClassWeightBalancedAndExplicitWeighTheLoss) {
+  // 6 rows of class 0 and 2 of class 1; a zero learning rate keeps the saved weights those the loss
+  // was computed with, so the printed loss can be recomputed from the saved model.
+  std::ofstream(dir.file("imbalanced.csv")) << "a,b,y\n0.1,0.9,0\n0.4,0.2,0\n0.8,0.5,0\n0.3,0.3,0\n0.9,0.1,0\n0.6,0.7,0\n"
+                                               "0.2,0.6,1\n0.5,0.8,1\n";
+  std::ofstream(dir.file("m.json")) << R"([{"class_name": "Dense", "config": {"units": 2, "activation": "softmax"}}])";
+  auto csv = data::read_csv(dir.file("imbalanced.csv"), {.target_column = "y"});
+  auto weighted_loss = [&](const std::string& model, double w0, double w1) {
+    Sequential m = load_model(model);
+    const Tensor p = m.predict(csv.x);
+    double sum = 0;
+    for (int64_t r = 0; r < p.rows(); ++r) {
+      const int c = int(csv.y[r]);
+      sum -= (c == 0 ? w0 : w1) * std::log(double(p.at(r, c)));
+    }
+    return sum / double(p.rows());
+  };
+  const std::string common = " --model " + dir.file("m.json") + " --data " + dir.file("imbalanced.csv") +
+                             " --target y --epochs 1 --batch-size 8 --learning-rate 0 --verbose 0 --output ";
+  CliResult balanced = run("train --class-weight balanced" + common + dir.file("balanced.safetensors"));
+  ASSERT_EQ(balanced.status, 0) << balanced.output;
+  // scikit-learn's balanced weights: 8 / (2 * 6) and 8 / (2 * 2).
+  EXPECT_NEAR(value_of(balanced.output, "loss"), weighted_loss(dir.file("balanced.safetensors"), 8.0 / 12, 2.0), 1e-4);
+  CliResult given = run("train --class-weight 0:1,1:4" + common + dir.file("given.safetensors"));
+  ASSERT_EQ(given.status, 0) << given.output;
+  EXPECT_NEAR(value_of(given.output, "loss"), weighted_loss(dir.file("given.safetensors"), 1.0, 4.0), 1e-4);
+  CliResult unweighted = run("train" + common + dir.file("plain.safetensors"));
+  ASSERT_EQ(unweighted.status, 0) << unweighted.output;
+  EXPECT_NEAR(value_of(unweighted.output, "loss"), weighted_loss(dir.file("plain.safetensors"), 1.0, 1.0), 1e-4);
+
+  CliResult bad = run("train --class-weight 0:1,one:4" + common + dir.file("bad.safetensors"));
+  EXPECT_EQ(bad.status, 1) << bad.output;
+  EXPECT_NE(bad.output.find("'one:4' is not class:weight"), std::string::npos) << bad.output;
+  CliResult negative = run("train --class-weight 1:-2" + common + dir.file("bad.safetensors"));
+  EXPECT_EQ(negative.status, 1) << negative.output;
+  CliResult streamed = run("train --class-weight balanced --stream" + common + dir.file("bad.safetensors"));
+  EXPECT_EQ(streamed.status, 1) << streamed.output;
+  EXPECT_NE(streamed.output.find("not available with --stream"), std::string::npos) << streamed.output;
 }

@@ -206,7 +206,8 @@ TEST(FunctionalModel, ConstructionErrorsNameTheLayer) {
   expect_error<ValueError>([&] { Model(x, layers::Dense(2, "linear", {.name = "same"})(layers::Dense(2, "linear", {.name = "same"})(x))); },
                            {"two layers named 'same'"});
   expect_error<ValueError>([&] { Model(layers::Dense(2)(x), layers::Dense(2)(x)); }, {"layers::Input"});
-  expect_error<ValueError>([&] { Model({x}, {layers::Dense(2)(x), layers::Dense(3)(x)}); }, {"not supported yet"});
+  expect_error<ValueError>([&] { Model(std::vector<SymbolicTensor>{x}, std::vector<SymbolicTensor>{}); },
+                           {"at least one input and one output", "0 outputs"});
 }
 
 TEST(FunctionalModel, LayerObjectCalledTwiceIsOneLayer) {

@@ -22,6 +22,8 @@
 #include <vector>
 
 #include "myelin/layers/dense.hpp"
+#include "myelin/layers/input.hpp"
+#include "myelin/layers/merge.hpp"
 #include "myelin/model.hpp"
 #include "myelin/optimizers.hpp"
 
@@ -183,6 +185,43 @@ TEST_F(PyTorchReference, RegressionSgdMomentum) {
   Sequential model({layers::Dense(10, "relu", Shape{13}), layers::Dense(1)});
   model.compile(optimizers::SGD(0.01, 0.9), "mse");
   check_model(model, ref);
+}
+
+// Two inputs and two outputs (see two_by_two in the script): outputs, the loss of each output and
+// their total under loss weights and sample weights, every gradient and one SGD step.
+TEST_F(PyTorchReference, TwoInputsTwoOutputsWithLossAndSampleWeights) {
+  RefFile ref = load("two_by_two.txt");
+  ASSERT_FALSE(ref.empty());
+  auto a = layers::Input({4}, "a");
+  auto b = layers::Input({3}, "b");
+  auto h = layers::Dense(5, "tanh", {.name = "dense"})(layers::Concatenate()({a, b}));
+  auto cls = layers::Dense(3, "softmax", {.name = "class"})(h);
+  auto box = layers::Dense(2, "linear", {.name = "box"})(layers::Concatenate()({h, b}));
+  myelin::Model model({a, b}, {cls, box});
+  model.compile(optimizers::SGD(0.1), {{"class", "sparse_categorical_crossentropy"}, {"box", "mse"}},
+                {.loss_weights = {{"class", 1.0}, {"box", 0.5}}});
+  auto params = model.parameters();
+  std::vector<Tensor> w0;
+  for (const auto& p : params) w0.push_back(ref.at("w0/" + p.name).to_tensor());
+  model.set_weights(w0);
+  const Tensor xa = ref.at("a").to_tensor(), xb = ref.at("b").to_tensor();
+  const Tensor y_class = ref.at("y_class").to_tensor(), y_box = ref.at("y_box").to_tensor(), sw = ref.at("sw").to_tensor();
+
+  const auto pred = model.predict(std::vector<Tensor>{xa, xb});
+  ASSERT_EQ(pred.size(), 2u);
+  expect_close(pred[0], ref.at("pred_class"), "predict class");
+  expect_close(pred[1], ref.at("pred_box"), "predict box");
+  const auto logs = model.evaluate({xa, xb}, {y_class, y_box}, {.batch_size = 6, .sample_weight = sw});
+  expect_close(std::vector<double>{logs.at("class_loss")}, ref.at("class_loss"), "class_loss");
+  expect_close(std::vector<double>{logs.at("box_loss")}, ref.at("box_loss"), "box_loss");
+  expect_close(std::vector<double>{logs.at("loss")}, ref.at("loss"), "loss");
+
+  const double batch_loss = model.train_on_batch({{"b", xb}, {"a", xa}}, {y_class, y_box}, sw);
+  expect_close(std::vector<double>{batch_loss}, ref.at("loss"), "train_on_batch loss");
+  for (const auto& p : params) {
+    expect_close(*p.grad, ref.at("grad/" + p.name), "gradient of " + p.name);
+    expect_close(*p.value, ref.at("step1/" + p.name), "weights after one step, " + p.name);
+  }
 }
 
 }  // namespace

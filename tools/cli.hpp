@@ -2,6 +2,7 @@
 #pragma once
 #include <CLI/CLI.hpp>
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -36,6 +37,12 @@ std::unique_ptr<myelin::data::Dataset> open_dataset(const DataArgs& args);
 struct UserError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+
+/// fit's class_weight from `--class-weight`: "balanced" (scikit-learn's n_samples / (n_classes *
+/// count), counted over `targets`, the training rows' class indices or one-hot rows; null when the
+/// data is streamed, which "balanced" refuses) or "class:weight" pairs ("0:1,1:4"). Throws UserError
+/// naming a malformed entry.
+std::map<int, double> parse_class_weight(const std::string& spec, const myelin::Tensor* targets);
 
 void register_train(CLI::App& app);
 void register_evaluate(CLI::App& app);

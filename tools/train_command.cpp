@@ -19,6 +19,7 @@ struct TrainArgs {
   std::vector<std::string> metrics;
   bool standardize = false;
   uint64_t seed = 0;
+  std::string class_weight;
 };
 
 std::string read_text(const std::string& path) {
@@ -106,9 +107,16 @@ void run(const TrainArgs& a) {
   if (a.metrics.empty()) metrics.push_back(loss == "mse" ? "mae" : "accuracy");
   model.compile(optimizer, loss, metrics);
 
+  std::map<int, double> class_weight;
+  if (!a.class_weight.empty()) {
+    // "balanced" counts the rows fit trains on: those before the validation split.
+    Tensor train_y;
+    if (!stream) train_y = data.y.rows(0, std::max<int64_t>(1, int64_t(double(data.y.rows()) * (1.0 - a.validation_split))));
+    class_weight = parse_class_weight(a.class_weight, stream ? nullptr : &train_y);
+  }
   callbacks::TerminateOnNaN nan_guard;
   const FitOptions options{.epochs = a.epochs, .batch_size = a.batch_size, .validation_split = a.validation_split,
-                           .callbacks = {nan_guard}, .verbose = a.verbose};
+                           .callbacks = {nan_guard}, .verbose = a.verbose, .class_weight = class_weight};
   // Under mpirun every rank runs this; fit splits each batch between them.
   History history = stream ? model.fit(*stream, options) : model.fit(data.x, data.y, options);
   if (nan_guard.terminated()) throw UserError("training stopped: the loss became NaN or infinite (try a lower --learning-rate)");
@@ -139,6 +147,9 @@ void register_train(CLI::App& app) {
   cmd->add_option("--loss", a->loss, "loss (default: from the output layer: softmax -> sparse_categorical_crossentropy, sigmoid -> binary_crossentropy, else mse)");
   cmd->add_option("--metrics", a->metrics, "comma-separated metrics (default: accuracy, or mae for mse)")->delimiter(',');
   cmd->add_flag("--standardize", a->standardize, "standardise inputs with statistics of the training rows (kept in the model)");
+  cmd->add_option("--class-weight", a->class_weight,
+                  "weigh each sample's loss by its class: 'balanced' (n_samples / (n_classes * count)) or "
+                  "class:weight pairs, e.g. 0:1,1:4 (classes left out weigh 1)");
   cmd->add_option("--seed", a->seed, "seed for initialisation, shuffling and dropout (default 0)");
   cmd->add_option("--threads", a->threads, "threads to compute with (default: all cores)");
   cmd->add_option("--verbose", a->verbose, "0 silent, 1 progress bar, 2 one line per epoch (default 1)")->check(CLI::Range(0, 2));

@@ -1,4 +1,5 @@
-// Losses by Keras's names. Each returns the batch mean and, on request, its gradient.
+// Losses by Keras's names. Each returns the batch mean (optionally weighted per sample) and, on
+// request, its gradient.
 #pragma once
 #include <memory>
 #include <optional>
@@ -19,6 +20,12 @@ class Loss {
   /// Mean loss over the batch. When `grad` is not null it is resized to y_pred's shape and
   /// receives d(mean loss)/d(y_pred).
   virtual double compute(const Tensor& y_true, const Tensor& y_pred, Tensor* grad) const = 0;
+  /// compute() with one weight per row of y_pred (`sample_weight`): each sample's loss is multiplied
+  /// by its weight and the sum is still divided by the number of loss values (Keras's
+  /// "sum_over_batch_size" reduction), not by the sum of the weights. The built-in losses implement
+  /// it; the default throws ValueError (a loss that cannot weigh samples).
+  virtual double compute_weighted(const Tensor& y_true, const Tensor& y_pred, Tensor* grad,
+                                  const float* sample_weight) const;
   /// Checks targets against the model's output shape (per sample) once, at fit/evaluate.
   /// Throws ShapeError or ValueError naming the problem (wrong shape, label out of range).
   virtual void check_targets(const Tensor& y_true, const Shape& output_shape) const;
@@ -36,13 +43,21 @@ namespace losses {
 class MeanSquaredError : public Loss {
  public:
   std::string name() const override { return "mean_squared_error"; }
-  double compute(const Tensor& y_true, const Tensor& y_pred, Tensor* grad) const override;
+  double compute(const Tensor& y_true, const Tensor& y_pred, Tensor* grad) const override {
+    return compute_weighted(y_true, y_pred, grad, nullptr);
+  }
+  double compute_weighted(const Tensor& y_true, const Tensor& y_pred, Tensor* grad,
+                          const float* sample_weight) const override;
 };
 
 class MeanAbsoluteError : public Loss {
  public:
   std::string name() const override { return "mean_absolute_error"; }
-  double compute(const Tensor& y_true, const Tensor& y_pred, Tensor* grad) const override;
+  double compute(const Tensor& y_true, const Tensor& y_pred, Tensor* grad) const override {
+    return compute_weighted(y_true, y_pred, grad, nullptr);
+  }
+  double compute_weighted(const Tensor& y_true, const Tensor& y_pred, Tensor* grad,
+                          const float* sample_weight) const override;
 };
 
 /// 0.5 e^2 where |e| <= delta, delta (|e| - 0.5 delta) beyond (Keras's default delta is 1).
@@ -50,7 +65,11 @@ class Huber : public Loss {
  public:
   explicit Huber(float delta = 1.f) : delta_(delta) {}
   std::string name() const override { return "huber"; }
-  double compute(const Tensor& y_true, const Tensor& y_pred, Tensor* grad) const override;
+  double compute(const Tensor& y_true, const Tensor& y_pred, Tensor* grad) const override {
+    return compute_weighted(y_true, y_pred, grad, nullptr);
+  }
+  double compute_weighted(const Tensor& y_true, const Tensor& y_pred, Tensor* grad,
+                          const float* sample_weight) const override;
   nlohmann::json get_config() const override;
 
  private:
@@ -63,7 +82,11 @@ class BinaryCrossentropy : public Loss {
  public:
   explicit BinaryCrossentropy(bool from_logits = false) : from_logits_(from_logits) {}
   std::string name() const override { return "binary_crossentropy"; }
-  double compute(const Tensor& y_true, const Tensor& y_pred, Tensor* grad) const override;
+  double compute(const Tensor& y_true, const Tensor& y_pred, Tensor* grad) const override {
+    return compute_weighted(y_true, y_pred, grad, nullptr);
+  }
+  double compute_weighted(const Tensor& y_true, const Tensor& y_pred, Tensor* grad,
+                          const float* sample_weight) const override;
   void check_targets(const Tensor& y_true, const Shape& output_shape) const override;
   std::optional<ActivationKind> fusable_activation() const override;
   std::shared_ptr<Loss> from_logits_version() const override;
@@ -78,7 +101,11 @@ class CategoricalCrossentropy : public Loss {
  public:
   explicit CategoricalCrossentropy(bool from_logits = false) : from_logits_(from_logits) {}
   std::string name() const override { return "categorical_crossentropy"; }
-  double compute(const Tensor& y_true, const Tensor& y_pred, Tensor* grad) const override;
+  double compute(const Tensor& y_true, const Tensor& y_pred, Tensor* grad) const override {
+    return compute_weighted(y_true, y_pred, grad, nullptr);
+  }
+  double compute_weighted(const Tensor& y_true, const Tensor& y_pred, Tensor* grad,
+                          const float* sample_weight) const override;
   std::optional<ActivationKind> fusable_activation() const override;
   std::shared_ptr<Loss> from_logits_version() const override;
   nlohmann::json get_config() const override;
@@ -92,7 +119,11 @@ class SparseCategoricalCrossentropy : public Loss {
  public:
   explicit SparseCategoricalCrossentropy(bool from_logits = false) : from_logits_(from_logits) {}
   std::string name() const override { return "sparse_categorical_crossentropy"; }
-  double compute(const Tensor& y_true, const Tensor& y_pred, Tensor* grad) const override;
+  double compute(const Tensor& y_true, const Tensor& y_pred, Tensor* grad) const override {
+    return compute_weighted(y_true, y_pred, grad, nullptr);
+  }
+  double compute_weighted(const Tensor& y_true, const Tensor& y_pred, Tensor* grad,
+                          const float* sample_weight) const override;
   void check_targets(const Tensor& y_true, const Shape& output_shape) const override;
   std::optional<ActivationKind> fusable_activation() const override;
   std::shared_ptr<Loss> from_logits_version() const override;

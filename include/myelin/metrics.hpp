@@ -17,6 +17,11 @@ class Metric {
   virtual void reset() = 0;
   /// Adds a batch: y_true as the loss takes it, y_pred as probabilities or values.
   virtual void update(const Tensor& y_true, const Tensor& y_pred) = 0;
+  /// update() with one weight per sample (row of y_pred), for Keras's weighted_metrics: each sample
+  /// counts `weight` times (the result is the weighted mean). The default throws ValueError: a metric
+  /// that can weigh samples overrides it and supports_sample_weight().
+  virtual void update_weighted(const Tensor& y_true, const Tensor& y_pred, const float* sample_weight);
+  virtual bool supports_sample_weight() const { return false; }
   virtual double result() const = 0;
   /// The accumulated state as numbers, and adding another copy's state into this one: how
   /// evaluate() combines the rows seen by several processes (distributed training). A metric that
@@ -35,14 +40,16 @@ class BinaryAccuracy : public Metric {
   std::string name() const override { return name_; }
   void reset() override { hits_ = total_ = 0; }
   void update(const Tensor& y_true, const Tensor& y_pred) override;
-  double result() const override { return total_ ? double(hits_) / double(total_) : 0.0; }
+  void update_weighted(const Tensor& y_true, const Tensor& y_pred, const float* sample_weight) override;
+  bool supports_sample_weight() const override { return true; }
+  double result() const override { return total_ ? hits_ / total_ : 0.0; }
 
   std::vector<double> state() const override { return {double(hits_), double(total_)}; }
   void merge_state(const std::vector<double>& o) override { hits_ += decltype(hits_)(o.at(0)); total_ += decltype(total_)(o.at(1)); }
  private:
   std::string name_;
   float threshold_;
-  int64_t hits_ = 0, total_ = 0;
+  double hits_ = 0, total_ = 0;  // sums of sample weights (1 each unweighted)
 };
 
 /// Fraction of rows whose arg-max prediction equals the arg-max of the one-hot target.
@@ -52,13 +59,15 @@ class CategoricalAccuracy : public Metric {
   std::string name() const override { return name_; }
   void reset() override { hits_ = total_ = 0; }
   void update(const Tensor& y_true, const Tensor& y_pred) override;
-  double result() const override { return total_ ? double(hits_) / double(total_) : 0.0; }
+  void update_weighted(const Tensor& y_true, const Tensor& y_pred, const float* sample_weight) override;
+  bool supports_sample_weight() const override { return true; }
+  double result() const override { return total_ ? hits_ / total_ : 0.0; }
 
   std::vector<double> state() const override { return {double(hits_), double(total_)}; }
   void merge_state(const std::vector<double>& o) override { hits_ += decltype(hits_)(o.at(0)); total_ += decltype(total_)(o.at(1)); }
  private:
   std::string name_;
-  int64_t hits_ = 0, total_ = 0;
+  double hits_ = 0, total_ = 0;  // sums of sample weights (1 each unweighted)
 };
 
 /// Fraction of rows whose arg-max prediction equals the integer target.
@@ -68,13 +77,15 @@ class SparseCategoricalAccuracy : public Metric {
   std::string name() const override { return name_; }
   void reset() override { hits_ = total_ = 0; }
   void update(const Tensor& y_true, const Tensor& y_pred) override;
-  double result() const override { return total_ ? double(hits_) / double(total_) : 0.0; }
+  void update_weighted(const Tensor& y_true, const Tensor& y_pred, const float* sample_weight) override;
+  bool supports_sample_weight() const override { return true; }
+  double result() const override { return total_ ? hits_ / total_ : 0.0; }
 
   std::vector<double> state() const override { return {double(hits_), double(total_)}; }
   void merge_state(const std::vector<double>& o) override { hits_ += decltype(hits_)(o.at(0)); total_ += decltype(total_)(o.at(1)); }
  private:
   std::string name_;
-  int64_t hits_ = 0, total_ = 0;
+  double hits_ = 0, total_ = 0;  // sums of sample weights (1 each unweighted)
 };
 
 /// Mean of squared (or absolute) differences over every element seen.
@@ -84,14 +95,16 @@ class MeanSquaredError : public Metric {
   std::string name() const override { return name_; }
   void reset() override { sum_ = 0, count_ = 0; }
   void update(const Tensor& y_true, const Tensor& y_pred) override;
-  double result() const override { return count_ ? sum_ / double(count_) : 0.0; }
+  void update_weighted(const Tensor& y_true, const Tensor& y_pred, const float* sample_weight) override;
+  bool supports_sample_weight() const override { return true; }
+  double result() const override { return count_ ? sum_ / count_ : 0.0; }
 
   std::vector<double> state() const override { return {double(sum_), double(count_)}; }
   void merge_state(const std::vector<double>& o) override { sum_ += decltype(sum_)(o.at(0)); count_ += decltype(count_)(o.at(1)); }
  private:
   std::string name_;
   double sum_ = 0;
-  int64_t count_ = 0;
+  double count_ = 0;
 };
 
 class MeanAbsoluteError : public Metric {
@@ -100,14 +113,16 @@ class MeanAbsoluteError : public Metric {
   std::string name() const override { return name_; }
   void reset() override { sum_ = 0, count_ = 0; }
   void update(const Tensor& y_true, const Tensor& y_pred) override;
-  double result() const override { return count_ ? sum_ / double(count_) : 0.0; }
+  void update_weighted(const Tensor& y_true, const Tensor& y_pred, const float* sample_weight) override;
+  bool supports_sample_weight() const override { return true; }
+  double result() const override { return count_ ? sum_ / count_ : 0.0; }
 
   std::vector<double> state() const override { return {double(sum_), double(count_)}; }
   void merge_state(const std::vector<double>& o) override { sum_ += decltype(sum_)(o.at(0)); count_ += decltype(count_)(o.at(1)); }
  private:
   std::string name_;
   double sum_ = 0;
-  int64_t count_ = 0;
+  double count_ = 0;
 };
 
 /// Binary precision (tp / (tp + fp)) or recall (tp / (tp + fn)) at a threshold (0.5).
@@ -117,14 +132,16 @@ class Precision : public Metric {
   std::string name() const override { return name_; }
   void reset() override { tp_ = fp_ = 0; }
   void update(const Tensor& y_true, const Tensor& y_pred) override;
-  double result() const override { return tp_ + fp_ ? double(tp_) / double(tp_ + fp_) : 0.0; }
+  void update_weighted(const Tensor& y_true, const Tensor& y_pred, const float* sample_weight) override;
+  bool supports_sample_weight() const override { return true; }
+  double result() const override { return tp_ + fp_ ? tp_ / (tp_ + fp_) : 0.0; }
 
   std::vector<double> state() const override { return {double(tp_), double(fp_)}; }
   void merge_state(const std::vector<double>& o) override { tp_ += decltype(tp_)(o.at(0)); fp_ += decltype(fp_)(o.at(1)); }
  private:
   std::string name_;
   float t_;
-  int64_t tp_ = 0, fp_ = 0;
+  double tp_ = 0, fp_ = 0;
 };
 
 class Recall : public Metric {
@@ -133,14 +150,16 @@ class Recall : public Metric {
   std::string name() const override { return name_; }
   void reset() override { tp_ = fn_ = 0; }
   void update(const Tensor& y_true, const Tensor& y_pred) override;
-  double result() const override { return tp_ + fn_ ? double(tp_) / double(tp_ + fn_) : 0.0; }
+  void update_weighted(const Tensor& y_true, const Tensor& y_pred, const float* sample_weight) override;
+  bool supports_sample_weight() const override { return true; }
+  double result() const override { return tp_ + fn_ ? tp_ / (tp_ + fn_) : 0.0; }
 
   std::vector<double> state() const override { return {double(tp_), double(fn_)}; }
   void merge_state(const std::vector<double>& o) override { tp_ += decltype(tp_)(o.at(0)); fn_ += decltype(fn_)(o.at(1)); }
  private:
   std::string name_;
   float t_;
-  int64_t tp_ = 0, fn_ = 0;
+  double tp_ = 0, fn_ = 0;
 };
 
 /// Area under the ROC curve for binary targets, computed exactly from every score seen (ties share

@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,7 @@
 #include "myelin/layers/symbolic_tensor.hpp"
 #include "myelin/losses.hpp"
 #include "myelin/metrics.hpp"
+#include "myelin/model_args.hpp"
 #include "myelin/optimizers.hpp"
 #include "myelin/random.hpp"
 #include "myelin/tensor.hpp"
@@ -37,9 +39,11 @@ struct ModelMemory;  // src/model_memory.hpp
 /// Without a call the seed is 0, so runs are reproducible by default.
 void set_random_seed(uint64_t seed);
 
-/// Held-out data for validation during fit.
+/// Held-out data for validation during fit (Keras's (x_val, y_val[, val_sample_weight])): arrays as
+/// fit takes them, one per input and output, as a list or a map by name.
 struct ValidationData {
-  Tensor x, y;
+  DataArg x, y;
+  DataArg sample_weight;
 };
 
 /// Keras's fit() keyword arguments, with its defaults.
@@ -60,12 +64,24 @@ struct FitOptions {
   std::optional<uint64_t> seed;
   /// Epoch to start counting from (for resumed training).
   int initial_epoch = 0;
+  /// Per-sample weights (fit(x, y) only): a {rows} array for every output, or one per output as a
+  /// list or a map by output name. Each sample's loss is multiplied by its weight and a batch's loss
+  /// is the weighted sum over the batch size, as Keras's "sum_over_batch_size"; weighted_metrics use
+  /// them too. Weights must be finite and >= 0. validation_split holds out their last rows as well.
+  DataArg sample_weight;
+  /// Class index -> weight, turned into sample weights from the targets (class indices, or the
+  /// arg-max of one-hot rows); classes left out weigh 1. Multiplies sample_weight where both are
+  /// given. With several outputs it applies to those whose loss is a cross-entropy. Training only:
+  /// validation is not weighted by it.
+  std::map<int, double> class_weight;
 };
 
 struct EvaluateOptions {
   int batch_size = 32;
   /// 0 silent (the default here, unlike Keras, so scripts print only what they ask for), 1 a bar.
   int verbose = 0;
+  /// Per-sample weights, as FitOptions::sample_weight (arrays only).
+  DataArg sample_weight;
 };
 
 /// A tensor of a functional graph as Keras's files name it (keras_history): the layer that made it and
@@ -91,7 +107,8 @@ class Model {
   /// when an input reaches no output or when two layers share a name; ShapeError (at the first
   /// build) when shapes do not fit a layer.
   Model(const SymbolicTensor& inputs, const SymbolicTensor& outputs, std::string name = "functional");
-  /// Several inputs or outputs: not supported yet (ValueError) unless each list holds one tensor.
+  /// Several inputs or outputs: `Model({a, b}, {out1, out2})`. fit, evaluate and predict then take
+  /// one array per input and output (DataArg), in these orders or by layer name.
   Model(const std::vector<SymbolicTensor>& inputs, const std::vector<SymbolicTensor>& outputs,
         std::string name = "functional");
   virtual ~Model();
@@ -109,13 +126,26 @@ class Model {
   bool built() const { return built_; }
 
   /// Sets the optimizer, loss and metrics: `compile("adam", "mse", {"mae"})` or
-  /// `compile(optimizers::Adam(1e-3), "sparse_categorical_crossentropy", {"accuracy"})`.
-  /// A layer frozen or unfrozen (Layer::set_trainable) after build takes effect at the next
-  /// compile(), fit() or train_on_batch(): recompiling, which Keras requires, is allowed but not needed.
-  void compile(OptimizerArg optimizer, LossArg loss, std::vector<MetricArg> metrics = {});
+  /// `compile(optimizers::Adam(1e-3), "sparse_categorical_crossentropy", {"accuracy"})`. With several
+  /// outputs the metrics are computed for each and logged as "<output>_<metric>". A layer frozen or
+  /// unfrozen (Layer::set_trainable) after build takes effect at the next compile(), fit() or
+  /// train_on_batch(): recompiling, which Keras requires, is allowed but not needed.
+  void compile(OptimizerArg optimizer, LossesArg loss, std::vector<MetricArg> metrics = {});
+  /// Keras's compile with keyword arguments, for several outputs:
+  /// ```
+  /// model.compile(optimizers::Adam(), {{"class", "sparse_categorical_crossentropy"}, {"box", "mse"}},
+  ///               {.loss_weights = {{"class", 1.0}, {"box", 0.5}}, .metrics = {{"class", {"accuracy"}}}});
+  /// ```
+  /// The loss is the sum of each output's loss times its weight (plus regularization); logs hold it
+  /// as "loss", and with several outputs each weighted part as "<output>_loss". Throws ValueError when
+  /// a list's length is not the number of outputs or a key names no output (once the model is built).
+  void compile(OptimizerArg optimizer, LossesArg loss, CompileOptions options);
 
-  /// Trains on x (rows = samples) and y; returns per-epoch loss and metrics (val_* too).
-  History fit(const Tensor& x, const Tensor& y, const FitOptions& options = {});
+  /// Trains on x (rows = samples) and y; returns per-epoch loss and metrics (val_* too). x and y are
+  /// tensors, or for several inputs/outputs lists `{xa, xb}` or maps `{{"a", xa}, {"b", xb}}` by
+  /// layer name. Throws ValueError/ShapeError naming the array, key or row for a wrong number of
+  /// arrays, an unknown key, different row counts or bad sample weights.
+  History fit(const DataArg& x, const DataArg& y, const FitOptions& options = {});
   /// Trains on batches read from a Dataset (a memory-mapped IDX file, a streamed CSV file, a
   /// generator): the data need not fit in memory. The next batch is read on a background thread while
   /// the current one trains. validation_split is not available here (use validation_data or
@@ -124,17 +154,23 @@ class Model {
   History fit(data::Dataset& data, const FitOptions& options = {});
   /// Loss and metrics over the data: {"loss": ..., "accuracy": ...}. Under mpirun every rank
   /// evaluates its share of the rows and the results combine all of them.
-  Logs evaluate(const Tensor& x, const Tensor& y, const EvaluateOptions& options = {});
+  Logs evaluate(const DataArg& x, const DataArg& y, const EvaluateOptions& options = {});
   /// Loss and metrics over every row of a Dataset, read in order.
   Logs evaluate(data::Dataset& data, const EvaluateOptions& options = {});
   /// Model outputs for every row of x (probabilities for softmax/sigmoid heads).
   /// predict and evaluate may be called on one model from several threads at once (they take turns
   /// on the model's buffers); fit must not run at the same time as either.
+  /// A model with several outputs throws ValueError here: call the overload below.
   Tensor predict(const Tensor& x, int batch_size = 32);
+  /// One tensor per model output, in output order, for inputs given as a list or a map by input name
+  /// (`predict(std::vector<Tensor>{x})` for a single input).
+  std::vector<Tensor> predict(const DataArg& x, int batch_size = 32);
   /// Model outputs for every row of a Dataset, in order (the outputs are held in memory; the inputs
   /// are not). Its targets are read and ignored.
   Tensor predict(data::Dataset& data, int batch_size = 32);
-  /// One optimizer step on one batch; returns the batch loss (regularization included).
+  /// One optimizer step on one batch; returns the batch loss (regularization included). x and y as
+  /// fit takes them; a batch given as tensors (or a DataArg built once) allocates nothing in steady state.
+  double train_on_batch(const DataArg& x, const DataArg& y, const DataArg& sample_weight = {});
   double train_on_batch(const Tensor& x, const Tensor& y);
 
   /// Prints Keras's table of layers, output shapes and parameter counts.
@@ -179,11 +215,16 @@ class Model {
   int64_t count_params();
 
   const std::string& name() const { return name_; }
-  /// Per-sample input and output shapes (the model must be built).
+  /// Per-sample input and output shapes (the model must be built): of the first input and output,
+  /// and of each.
   const Shape& input_shape() const;
   const Shape& output_shape() const;
+  const std::vector<Shape>& input_shapes() const;
+  std::vector<Shape> output_shapes() const;
   Optimizer& optimizer();
+  /// The loss of the first output, and of each (once built).
   const Loss& loss() const;
+  std::vector<std::shared_ptr<Loss>> losses() const;
 
   /// Set by a callback (EarlyStopping) to end fit() after the current epoch.
   bool stop_training = false;
@@ -206,8 +247,11 @@ class Model {
   std::string to_json();
 
   /// Whether compile() was called, and what it was given (for saving).
-  bool compiled() const { return optimizer_ && loss_; }
-  const std::vector<MetricArg>& compiled_metrics() const { return metric_args_; }
+  bool compiled() const { return optimizer_ != nullptr; }
+  /// The metrics compile() was given as a list (empty when they were given per output).
+  const std::vector<MetricArg>& compiled_metrics() const { return compile_options_.metrics.list(); }
+  /// compile()'s loss weights and metrics as given (for saving).
+  const CompileOptions& compile_options() const { return compile_options_; }
 
  protected:
   /// An empty model that Sequential fills with add().
@@ -217,6 +261,34 @@ class Model {
   std::string kind() const;  // "Sequential 'name'" or "Model 'name'", for messages
 
  private:
+  /// One model output and what compile gave it.
+  struct Output {
+    std::string name;
+    int node = -1;
+    std::shared_ptr<Loss> loss;       // as compiled
+    std::shared_ptr<Loss> step_loss;  // what the step computes (the logits version when fused)
+    double loss_weight = 1.0;
+    std::optional<ActivationKind> head_activation;  // applied by the model when fused with the loss
+    bool class_weighted = false;                    // fit's class_weight applies to it
+    std::string loss_key;                           // "<name>_loss" in logs
+    Tensor loss_grad, probs, weights;               // buffers reused from batch to batch
+    int64_t weights_capacity = 0;
+  };
+  /// A metric of one output, and its key in logs ("accuracy", or "class_accuracy" with several outputs).
+  struct TrackedMetric {
+    std::shared_ptr<Metric> metric;
+    std::string key;
+    size_t output = 0;
+    bool weighted = false;
+  };
+  /// fit/evaluate's arrays in model order: one per input, one per output, and none or one sample
+  /// weight array per output.
+  struct Arrays {
+    std::vector<Tensor> x, y, w;
+    int64_t rows() const { return x.empty() ? 0 : x[0].rows(); }
+    Arrays slice(int64_t begin, int64_t end) const;
+  };
+
   void name_layer(Layer& layer) const;
   void make_chain_graph();
   void collect_weights();
@@ -225,31 +297,50 @@ class Model {
   void update_trainable();
   int64_t forward_flops_per_sample() const;
   void check_compiled(const char* what) const;
-  void ensure_built(const Tensor& x, const char* what);
-  void build_for_data(const Shape& sample_shape);
-  void check_input_shape(const Tensor& x, const char* what) const;
-  void check_inputs(const Tensor& x, const char* what) const;  // shape, and every value finite
-  void check_data(const Tensor& x, const Tensor& y, const char* what);
+  std::vector<std::string> input_names_for_data() const;
+  void order_arrays(const DataArg& a, bool inputs, const char* what, const char* arg, std::vector<Tensor>& out);
+  void resolve_arrays(const DataArg& x, const DataArg& y, const DataArg& w, const char* what, Arrays& out);
+  void ensure_built(const std::vector<Tensor>& x, const char* what);
+  void build_for_data(const std::vector<Shape>& sample_shapes);
+  void build_inputs(const std::vector<Shape>& input_shapes);
+  void check_input_shapes(std::span<const Tensor> x, const char* what) const;
+  void check_inputs(std::span<const Tensor> x, const char* what) const;  // shapes, and every value finite
+  void check_targets(std::span<const Tensor> y) const;
+  void check_arrays(const Arrays& a, const char* what);
   void check_dataset(const data::Dataset& data, const char* what);
-  void check_batch(const Tensor& x, const Tensor& y, int epoch, int64_t step) const;
+  void check_batch(std::span<const Tensor> x, std::span<const Tensor> y, int epoch, int64_t step) const;
   void check_fit_options(const FitOptions& options) const;
   void check_same_rows_on_every_rank(int64_t rows, const char* what) const;
   bool light_model() const;
-  void prepare_head();
-  void resolve_metrics(int64_t target_width);
-  const Tensor& forward(const Tensor& x, bool training);
-  const Tensor& head_output(const Tensor& out);
-  /// One step on this rank's rows of a step of `global_rows` rows over all ranks; returns the step's loss.
-  double train_step(const Tensor& x, const Tensor& y, int64_t global_rows);
+  void prepare_outputs();
+  void resolve_metrics(const std::vector<int64_t>& target_widths);
+  double train_on_arrays(const char* what);  // train_on_batch once batch_ holds the arrays
+  void reset_metrics();
+  /// Marks the outputs fit's class_weight applies to (on) or clears the marks.
+  void mark_class_weighted(bool on);
+  const Tensor& forward(std::span<const Tensor> x, bool training);
+  const Tensor& output_value(size_t k) const;
+  const Tensor& head_output(Output& o, const Tensor& out);
+  /// The weights output k's loss takes this batch: sample weights times class weights (null: none).
+  const Tensor* step_weights(size_t k, std::span<const Tensor> y, std::span<const Tensor> w, bool class_weights);
+  /// One step on this rank's rows of a step of `global_rows` rows over all ranks; returns the step's
+  /// loss, and leaves each output's weighted part in output_losses_.
+  double train_step(std::span<const Tensor> x, std::span<const Tensor> y, std::span<const Tensor> w,
+                    int64_t global_rows);
   History fit_loop(BatchStream& batches, const FitOptions& options, const std::function<void(Logs&)>& validate);
+  History fit_arrays(const Arrays& data, const Arrays* validation, const FitOptions& options);
   double regularization_penalty();
   Logs metric_results() const;
   /// Metrics combined over all ranks (rows: this rank's rows since the metrics were reset).
   Logs reduced_metric_results(int64_t rows);
   void reduce_metrics(int64_t rows);
-  void evaluate_batch(const Tensor& x, const Tensor& y, double& loss_sum);
-  Logs finish_evaluation(double loss_sum, int64_t local_rows, ProgressBar& bar, int64_t steps);
+  void evaluate_batch(std::span<const Tensor> x, std::span<const Tensor> y, std::span<const Tensor> w);
+  Logs finish_evaluation(int64_t local_rows, ProgressBar& bar, int64_t steps);
+  Logs evaluate_arrays(const Arrays& a, const EvaluateOptions& options);
   Logs evaluate_dataset_locked(data::Dataset& data, const EvaluateOptions& options);
+  std::vector<Tensor> predict_arrays(const std::vector<Tensor>& x, int batch_size);
+  /// Adds each output's loss to `log` under its key ("class_loss"; nothing for a single output).
+  void log_output_losses(Logs& logs, const std::vector<double>& sums, double rows) const;
 
   std::string name_;
   bool sequential_ = false;
@@ -258,15 +349,14 @@ class Model {
   std::shared_ptr<const ModelMemory> memory_;  // what the built model needs, for the batch-size checks
   std::vector<SymbolicTensor> symbolic_inputs_, symbolic_outputs_;  // keep the user's graph alive
   bool built_ = false;
-  Shape input_shape_;
+  std::vector<Shape> input_shapes_;
   Rng rng_;
 
   std::shared_ptr<Optimizer> optimizer_;
-  std::shared_ptr<Loss> loss_;       // as compiled
-  std::shared_ptr<Loss> step_loss_;  // what the step computes (the logits version when fused)
-  std::optional<ActivationKind> head_activation_;  // applied by the model when fused with the loss
-  std::vector<MetricArg> metric_args_;
-  std::vector<std::shared_ptr<Metric>> metrics_;
+  LossesArg loss_arg_ = LossesArg(std::shared_ptr<Loss>());  // as compiled (braces would make a list)
+  CompileOptions compile_options_;
+  std::vector<Output> outputs_;  // once built and compiled
+  std::vector<TrackedMetric> metrics_;
   bool metrics_resolved_ = false;
   std::vector<Param> params_;   // trainable, in layer order: what the optimizer updates
   std::vector<Param> weights_;  // every weight, non-trainable state included: what is saved
@@ -275,14 +365,16 @@ class Model {
   bool has_regularizers_ = false;
   std::vector<bool> layer_trainable_;  // each layer's trainable() when the weights were collected
   uint64_t fit_seed_ = 0;
+  std::map<int, double> class_weight_;  // of the fit() running
 
   // Serialises predict/evaluate calls from several threads: they share the layers' buffers.
   std::unique_ptr<std::mutex> inference_mutex_ = std::make_unique<std::mutex>();
-  Logs evaluate_locked(const Tensor& x, const Tensor& y, const EvaluateOptions& options);
 
   // Buffers reused from batch to batch.
-  Tensor loss_grad_, probs_;
-  std::vector<const Tensor*> step_inputs_, step_output_grads_;
+  std::vector<const Tensor*> step_inputs_, step_output_grads_, step_preds_;
+  std::vector<double> output_losses_;  // the last step's weighted loss of each output
+  std::vector<double> loss_sums_;      // per output, then the rows: sums over rows (evaluate, reductions)
+  Arrays batch_;                       // train_on_batch's arrays in model order
 };
 
 /// Keras's Sequential: a model whose layers run one after the other.

@@ -29,16 +29,59 @@ def _array(data, what):
     """Model inputs and targets as numpy arrays; 1-D data becomes one column, as in Keras."""
     if data is None:
         raise ValueError(f"{what} is required")
-    if isinstance(data, (list, tuple)) and data and isinstance(data[0], np.ndarray) and data[0].ndim > 1:
-        raise TypeError(f"{what}: myelin's Sequential takes one input array, got a list of arrays")
-    if isinstance(data, dict):
-        raise TypeError(f"{what} must be an array, got a dict")
     arr = data if isinstance(data, np.ndarray) else np.asarray(data)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{what} must hold numbers (float, int or bool), got dtype {arr.dtype}")
     if arr.ndim == 1:
         arr = arr.reshape(-1, 1)
     return arr
+
+
+def _arrays(data, what):
+    """An array, or for models with several inputs or outputs a list of arrays (in the model's
+    order) or a dict of arrays by layer name, as Keras takes them."""
+    if isinstance(data, dict):
+        return {str(key): _array(value, f"{what}[{key!r}]") for key, value in data.items()}
+    if isinstance(data, (list, tuple)) and data and all(isinstance(d, np.ndarray) for d in data):
+        return [_array(d, f"{what}[{i}]") for i, d in enumerate(data)]
+    return _array(data, what)
+
+
+def _sample_weights(data, what="sample_weight"):
+    """Per-sample weights: an array of one value per row, or a list/dict of them per output."""
+    if data is None:
+        return None
+    if isinstance(data, dict):
+        return {str(key): _sample_weights(value, f"{what}[{key!r}]") for key, value in data.items()}
+    if isinstance(data, (list, tuple)) and data and all(isinstance(d, np.ndarray) for d in data):
+        return [_sample_weights(d, f"{what}[{i}]") for i, d in enumerate(data)]
+    arr = np.asarray(data)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{what} must hold numbers, got dtype {arr.dtype}")
+    return arr.astype(np.float32, copy=False)
+
+
+def _class_weights(class_weight):
+    """Keras's class_weight: a dict class index -> weight."""
+    if class_weight is None:
+        return {}
+    if not isinstance(class_weight, dict):
+        raise TypeError(f"class_weight must be a dict {{class index: weight}}, got {type(class_weight).__name__}")
+    out = {}
+    for key, value in class_weight.items():
+        if isinstance(key, bool) or not isinstance(key, (int, np.integer)):
+            raise TypeError(f"class_weight keys must be class indices (int), got {key!r}")
+        out[int(key)] = float(value)
+    return out
+
+
+def _rows(data):
+    """Rows of an array, or of the first array of a list or dict."""
+    if isinstance(data, dict):
+        data = next(iter(data.values()))
+    elif isinstance(data, list):
+        data = data[0]
+    return len(data)
 
 
 def _is_dataset(data):
@@ -183,19 +226,40 @@ class Model:
     # --- compile, fit, evaluate, predict -------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, weighted_metrics=None,
                 run_eagerly=None, steps_per_execution=None, jit_compile=None):
-        _unsupported(loss_weights=loss_weights, weighted_metrics=weighted_metrics)
+        """loss, metrics and weighted_metrics may be given per output for a model with several: a
+        list in output order or a dict by output name (metrics as a list apply to every output).
+        loss_weights: a list or dict; the loss is the weighted sum of the outputs' losses."""
         if loss is None:
             raise ValueError("compile needs a loss, e.g. loss='mse'")
-        metrics = list(metrics or [])
-        for m in metrics:
-            if not isinstance(m, (str, _myelin.Metric)):
-                raise TypeError(f"a metric must be a name ('accuracy') or a myelin.metrics object, got {m!r}")
-            if isinstance(m, str) and m not in ("accuracy", "acc"):
-                _myelin.get_metric(m)  # an unknown name fails here, as in Keras, not at fit
-        self._model.compile(optimizer, loss, metrics)
+
+        def checked(ms, what):
+            if ms is None:
+                return []
+            if isinstance(ms, dict):
+                return {str(k): checked(v if isinstance(v, (list, tuple)) else [v], what) for k, v in ms.items()}
+            ms = list(ms)
+            for m in ms:
+                if not isinstance(m, (str, _myelin.Metric)):
+                    raise TypeError(f"a metric must be a name ('accuracy') or a myelin.metrics object, got {m!r}")
+                if isinstance(m, str) and m not in ("accuracy", "acc"):
+                    _myelin.get_metric(m)  # an unknown name fails here, as in Keras, not at fit
+            return ms
+
+        metrics = checked(metrics, "metrics")
+        weighted_metrics = checked(weighted_metrics, "weighted_metrics")
+        if isinstance(loss_weights, dict):
+            loss_weights = {str(k): float(v) for k, v in loss_weights.items()}
+        elif loss_weights is not None:
+            loss_weights = [float(w) for w in loss_weights]
+        self._model.compile(optimizer, loss, metrics, loss_weights=loss_weights,
+                            weighted_metrics=weighted_metrics or None)
         self._optimizer = self._model.optimizer
         self._loss = loss
-        self._metrics = [m if isinstance(m, str) else m.name for m in metrics]
+        # The log names of a single output's metrics, in compile's order (evaluate returns them so).
+        def names(ms):
+            return [m if isinstance(m, str) else m.name for m in ms] if isinstance(ms, list) else []
+        plain = names(metrics)
+        self._metrics = plain + [n if n not in plain else "weighted_" + n for n in names(weighted_metrics)]
 
     @property
     def optimizer(self):
@@ -225,8 +289,8 @@ class Model:
 
         x may be a myelin.data dataset (y left out), read batch by batch; validation_data may then
         be a dataset too. Under mpirun each rank trains on its part of every batch."""
-        _unsupported(class_weight=class_weight, sample_weight=sample_weight, steps_per_epoch=steps_per_epoch,
-                     validation_steps=validation_steps, validation_batch_size=validation_batch_size)
+        _unsupported(steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
+                     validation_batch_size=validation_batch_size)
         if validation_freq != 1:
             raise ValueError("myelin validates after every epoch (validation_freq=1)")
         if _is_dataset(x):
@@ -235,14 +299,15 @@ class Model:
                 raise ValueError("validation_split needs arrays; give a dataset as validation_data instead")
             rows = x.size
         else:
-            x, y = _array(x, "x"), _array(y, "y")
-            rows = len(x)
+            x, y = _arrays(x, "x"), _arrays(y, "y")
+            rows = _rows(x)
         if validation_data is not None and not _is_dataset(validation_data):
             validation_data = tuple(validation_data)
-            if len(validation_data) != 2:
-                raise ValueError("validation_data must be (x_val, y_val); sample weights are not supported")
-            validation_data = (_array(validation_data[0], "validation_data x"),
-                               _array(validation_data[1], "validation_data y"))
+            if len(validation_data) not in (2, 3):
+                raise ValueError("validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight_val)")
+            validation_data = (_arrays(validation_data[0], "validation_data x"),
+                               _arrays(validation_data[1], "validation_data y")) + \
+                tuple(_sample_weights(w, "validation_data sample_weight") for w in validation_data[2:])
         verbose = _verbosity(verbose)
         batch_size = _batch_size(batch_size)
         history = History()
@@ -259,7 +324,8 @@ class Model:
         self.history = history
         self._model.fit(x, y, epochs=int(epochs), batch_size=batch_size, shuffle=bool(shuffle),
                         validation_split=float(validation_split), validation_data=validation_data,
-                        callbacks=items, verbose=verbose, initial_epoch=int(initial_epoch))
+                        callbacks=items, verbose=verbose, initial_epoch=int(initial_epoch),
+                        sample_weight=_sample_weights(sample_weight), class_weight=_class_weights(class_weight))
         for cb in callbacks:
             if hasattr(cb, "_after_fit"):
                 cb._after_fit()
@@ -269,16 +335,22 @@ class Model:
                  callbacks=None, return_dict=False):
         """The loss, or [loss, metric...] in compile's order (a dict with return_dict=True). x may
         be a myelin.data dataset (y left out); under mpirun the figures cover every rank's rows."""
-        _unsupported(sample_weight=sample_weight, steps=steps, callbacks=callbacks)
+        _unsupported(steps=steps, callbacks=callbacks)
         if _is_dataset(x):
             _no_targets_with(x, y, "evaluate")
         else:
-            x, y = _array(x, "x"), _array(y, "y")
-        logs = self._model.evaluate(x, y, batch_size=_batch_size(batch_size),
-                                    verbose=min(_verbosity(verbose), 1))
-        results = {"loss": logs["loss"]}
+            x, y = _arrays(x, "x"), _arrays(y, "y")
+        logs = dict(self._model.evaluate(x, y, batch_size=_batch_size(batch_size),
+                                         verbose=min(_verbosity(verbose), 1),
+                                         sample_weight=_sample_weights(sample_weight)))
+        # Keras's order: the loss, the outputs' losses, then the metrics (compile's order for one output).
+        results = {"loss": logs.pop("loss")}
+        for name in sorted(k for k in logs if k.endswith("_loss")):
+            results[name] = logs.pop(name)
         for name in self._metrics:
-            results[name] = logs[name]
+            if name in logs:
+                results[name] = logs.pop(name)
+        results.update(sorted(logs.items()))
         if return_dict:
             return results
         values = list(results.values())
@@ -286,11 +358,12 @@ class Model:
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """The outputs for every row of x as a float32 numpy array (probabilities for softmax and
-        sigmoid heads). Prints nothing, whatever verbose says. x may be a myelin.data dataset: its
-        rows' outputs, in order."""
+        sigmoid heads), or a list of arrays, one per output, for a model with several. x may be a
+        list or dict of arrays for several inputs, or a myelin.data dataset: its rows' outputs, in
+        order. Prints nothing, whatever verbose says."""
         _unsupported(steps=steps, callbacks=callbacks)
         _verbosity(verbose)
-        return self._model.predict(x if _is_dataset(x) else _array(x, "x"), batch_size=_batch_size(batch_size))
+        return self._model.predict(x if _is_dataset(x) else _arrays(x, "x"), batch_size=_batch_size(batch_size))
 
     def __call__(self, x, training=None):
         """On a KerasTensor: the model used as a layer of another model (the same layers and
@@ -302,9 +375,10 @@ class Model:
             return self._model(x)
         return self.predict(x, verbose=0)
 
-    def train_on_batch(self, x, y):
+    def train_on_batch(self, x, y, sample_weight=None, class_weight=None):
         """One optimizer step on one batch; returns its loss."""
-        return self._model.train_on_batch(_array(x, "x"), _array(y, "y"))
+        _unsupported(class_weight=class_weight)
+        return self._model.train_on_batch(_arrays(x, "x"), _arrays(y, "y"), _sample_weights(sample_weight))
 
     # --- weights and files ---------------------------------------------------------------------
     def get_weights(self):

@@ -35,6 +35,66 @@ MetricArg metric_arg(py::handle m) {
                        std::string(py::str(py::type::handle_of(m).attr("__name__"))));
 }
 
+// Arrays as fit/evaluate/predict take them: None (nothing), an array, a list/tuple of arrays (model
+// order) or a dict by layer name. The Python layer has already made arrays of them.
+DataArg data_arg(py::handle obj, const std::string& what) {
+  if (obj.is_none()) return DataArg();
+  if (py::isinstance<py::dict>(obj)) {
+    std::map<std::string, Tensor> by_name;
+    for (auto [k, v] : obj.cast<py::dict>()) {
+      const std::string key = py::str(k);
+      by_name.emplace(key, to_tensor(v, (what + "['" + key + "']").c_str()));
+    }
+    return DataArg(std::move(by_name));
+  }
+  if (py::isinstance<py::list>(obj) || py::isinstance<py::tuple>(obj)) {
+    std::vector<Tensor> list;
+    size_t i = 0;
+    for (auto v : obj) list.push_back(to_tensor(v, (what + "[" + std::to_string(i++) + "]").c_str()));
+    return DataArg(std::move(list));
+  }
+  return DataArg(to_tensor(obj, what.c_str()));
+}
+
+// compile's loss: a name or loss object, a list of them, or a dict by output name.
+LossesArg losses_arg(py::handle l) {
+  if (py::isinstance<py::dict>(l)) {
+    std::map<std::string, LossArg> by_name;
+    for (auto [k, v] : l.cast<py::dict>()) by_name.emplace(py::str(k), loss_arg(v));
+    return LossesArg(std::move(by_name));
+  }
+  if (py::isinstance<py::list>(l) || py::isinstance<py::tuple>(l)) {
+    std::vector<LossArg> list;
+    for (auto v : l) list.push_back(loss_arg(v));
+    return LossesArg(std::move(list));
+  }
+  return LossesArg(loss_arg(l));
+}
+
+// compile's metrics or weighted_metrics: a list (for every output) or a dict by output name.
+MetricsArg metrics_arg(py::handle m) {
+  if (m.is_none()) return MetricsArg();
+  auto list_of = [](py::handle items) {
+    std::vector<MetricArg> out;
+    if (py::isinstance<py::str>(items) || py::isinstance<Metric>(items)) out.push_back(metric_arg(items));
+    else
+      for (auto item : items) out.push_back(metric_arg(item));
+    return out;
+  };
+  if (py::isinstance<py::dict>(m)) {
+    std::map<std::string, std::vector<MetricArg>> by_name;
+    for (auto [k, v] : m.cast<py::dict>()) by_name.emplace(py::str(k), list_of(v));
+    return MetricsArg(std::move(by_name));
+  }
+  return MetricsArg(list_of(m));
+}
+
+LossWeights loss_weights_arg(py::handle w) {
+  if (w.is_none()) return LossWeights();
+  if (py::isinstance<py::dict>(w)) return LossWeights(w.cast<std::map<std::string, double>>());
+  return LossWeights(w.cast<std::vector<double>>());
+}
+
 py::tuple shape_tuple(const Shape& s) {
   py::tuple t(s.size());
   for (size_t i = 0; i < s.size(); ++i) t[i] = s[i];
@@ -92,11 +152,12 @@ py::tuple run_fit(FitOptions& o, py::list callbacks, Train&& train) {
   return py::make_tuple(h, py::cast(history.epochs));
 }
 
-// x and y are arrays, or x is a Dataset and y is None. validation_data is (x_val, y_val) or a
-// Dataset (the latter with a Dataset x only, as the C++ API has it).
+// x and y are arrays (or lists/dicts of them), or x is a Dataset and y is None. validation_data is
+// (x_val, y_val[, sample_weight_val]) or a Dataset (the latter with a Dataset x only, as the C++ API has it).
 py::tuple fit(Model& model, py::handle x, py::handle y, int epochs, int batch_size, bool shuffle,
               double validation_split, py::object validation_data, py::list callbacks, int verbose,
-              int initial_epoch, std::optional<uint64_t> seed) {
+              int initial_epoch, std::optional<uint64_t> seed, py::handle sample_weight,
+              std::map<int, double> class_weight) {
   FitOptions o;
   o.epochs = epochs;
   o.batch_size = batch_size;
@@ -105,50 +166,61 @@ py::tuple fit(Model& model, py::handle x, py::handle y, int epochs, int batch_si
   o.verbose = verbose;
   o.seed = seed;
   o.initial_epoch = initial_epoch;
+  o.class_weight = std::move(class_weight);
   const auto validation_dataset = as_dataset(validation_data);
   if (!validation_data.is_none() && !validation_dataset) {
     auto v = validation_data.cast<py::tuple>();
-    if (v.size() != 2) throw py::value_error("validation_data must be a tuple (x_val, y_val) or a Dataset");
-    o.validation_data = ValidationData{to_tensor(v[0], "validation_data x"), to_tensor(v[1], "validation_data y")};
+    if (v.size() != 2 && v.size() != 3)
+      throw py::value_error("validation_data must be a tuple (x_val, y_val[, sample_weight_val]) or a Dataset");
+    o.validation_data = ValidationData{data_arg(v[0], "validation_data x"), data_arg(v[1], "validation_data y"),
+                                       v.size() == 3 ? data_arg(v[2], "validation_data sample_weight") : DataArg()};
   }
   o.validation_dataset = validation_dataset.get();  // kept alive by validation_dataset until we return
 
   if (const auto dataset = as_dataset(x)) {
     if (!y.is_none()) throw py::value_error("fit(dataset): y must be None, the dataset holds the targets");
+    if (!sample_weight.is_none()) throw py::value_error("fit(dataset): sample_weight goes with arrays, not a dataset");
     return run_fit(o, callbacks, [&](const FitOptions& opts) { return model.fit(*dataset, opts); });
   }
   if (validation_dataset)
     throw py::value_error("validation_data may be a Dataset only when fit trains on a Dataset; pass (x_val, y_val)");
-  const Tensor xt = to_tensor(x, "x"), yt = to_tensor(y, "y");
-  return run_fit(o, callbacks, [&](const FitOptions& opts) { return model.fit(xt, yt, opts); });
+  const DataArg xs = data_arg(x, "x"), ys = data_arg(y, "y");
+  o.sample_weight = data_arg(sample_weight, "sample_weight");
+  return run_fit(o, callbacks, [&](const FitOptions& opts) { return model.fit(xs, ys, opts); });
 }
 
-py::dict evaluate(Model& model, py::handle x, py::handle y, int batch_size, int verbose) {
-  const EvaluateOptions options{.batch_size = batch_size, .verbose = verbose};
+py::dict evaluate(Model& model, py::handle x, py::handle y, int batch_size, int verbose, py::handle sample_weight) {
+  EvaluateOptions options{.batch_size = batch_size, .verbose = verbose};
   const auto dataset = as_dataset(x);
   if (dataset && !y.is_none()) throw py::value_error("evaluate(dataset): y must be None, the dataset holds the targets");
-  Tensor xt, yt;
-  if (!dataset) xt = to_tensor(x, "x"), yt = to_tensor(y, "y");
+  DataArg xs, ys;
+  if (!dataset) xs = data_arg(x, "x"), ys = data_arg(y, "y");
+  options.sample_weight = data_arg(sample_weight, "sample_weight");
   flush_python_stdout();
   Logs logs;
   {
     py::gil_scoped_release release;
-    logs = dataset ? model.evaluate(*dataset, options) : model.evaluate(xt, yt, options);
+    logs = dataset ? model.evaluate(*dataset, options) : model.evaluate(xs, ys, options);
     flush_c_stdout();
   }
   return logs_to_dict(logs);
 }
 
-py::array_t<float> predict(Model& model, py::handle x, int batch_size) {
+// One array for a model with one output, a list of arrays (in output order) for several.
+py::object predict(Model& model, py::handle x, int batch_size) {
   const auto dataset = as_dataset(x);
-  Tensor xt;
-  if (!dataset) xt = to_tensor(x, "x");
-  Tensor out;
+  DataArg xs;
+  if (!dataset) xs = data_arg(x, "x");
+  std::vector<Tensor> out;
   {
     py::gil_scoped_release release;
-    out = dataset ? model.predict(*dataset, batch_size) : model.predict(xt, batch_size);
+    if (dataset) out.push_back(model.predict(*dataset, batch_size));
+    else out = model.predict(xs, batch_size);
   }
-  return to_numpy(std::move(out));
+  if (out.size() == 1) return to_numpy(std::move(out[0]));
+  py::list arrays;
+  for (auto& t : out) arrays.append(to_numpy(std::move(t)));
+  return arrays;
 }
 
 }  // namespace
@@ -165,12 +237,17 @@ void init_model(py::module_& m) {
       .def_property_readonly("built", &Model::built)
       .def(
           "compile",
-          [](Model& s, py::handle optimizer, py::handle loss, py::list metrics) {
-            std::vector<MetricArg> ms;
-            for (auto item : metrics) ms.push_back(metric_arg(item));
-            s.compile(optimizer_arg(optimizer), loss_arg(loss), ms);
+          [](Model& s, py::handle optimizer, py::handle loss, py::handle metrics, py::handle loss_weights,
+             py::handle weighted_metrics) {
+            s.compile(optimizer_arg(optimizer), losses_arg(loss),
+                      CompileOptions{.loss_weights = loss_weights_arg(loss_weights),
+                                     .metrics = metrics_arg(metrics),
+                                     .weighted_metrics = metrics_arg(weighted_metrics)});
           },
-          py::arg("optimizer"), py::arg("loss"), py::arg("metrics") = py::list())
+          py::arg("optimizer"), py::arg("loss"), py::arg("metrics") = py::list(), py::arg("loss_weights") = py::none(),
+          py::arg("weighted_metrics") = py::none())
+      .def_property_readonly("input_names", &Model::input_names)
+      .def_property_readonly("output_names", &Model::output_names)
       .def_property_readonly("compiled", &Model::compiled)
       .def("metric_names",
            [](const Model& s) {
@@ -181,17 +258,19 @@ void init_model(py::module_& m) {
       .def("fit", &fit, py::arg("x"), py::arg("y") = py::none(), py::arg("epochs") = 1, py::arg("batch_size") = 32,
            py::arg("shuffle") = true, py::arg("validation_split") = 0.0, py::arg("validation_data") = py::none(),
            py::arg("callbacks") = py::list(), py::arg("verbose") = 1, py::arg("initial_epoch") = 0,
-           py::arg("seed") = py::none())
-      .def("evaluate", &evaluate, py::arg("x"), py::arg("y") = py::none(), py::arg("batch_size") = 32, py::arg("verbose") = 0)
+           py::arg("seed") = py::none(), py::arg("sample_weight") = py::none(),
+           py::arg("class_weight") = std::map<int, double>())
+      .def("evaluate", &evaluate, py::arg("x"), py::arg("y") = py::none(), py::arg("batch_size") = 32, py::arg("verbose") = 0,
+           py::arg("sample_weight") = py::none())
       .def("predict", &predict, py::arg("x"), py::arg("batch_size") = 32)
       .def(
           "train_on_batch",
-          [](Model& s, py::handle x, py::handle y) {
-            const Tensor xt = to_tensor(x, "x"), yt = to_tensor(y, "y");
+          [](Model& s, py::handle x, py::handle y, py::handle sample_weight) {
+            const DataArg xs = data_arg(x, "x"), ys = data_arg(y, "y"), ws = data_arg(sample_weight, "sample_weight");
             py::gil_scoped_release release;
-            return s.train_on_batch(xt, yt);
+            return s.train_on_batch(xs, ys, ws);
           },
-          py::arg("x"), py::arg("y"))
+          py::arg("x"), py::arg("y"), py::arg("sample_weight") = py::none())
       .def("summary_string", &Model::summary_string)
       .def_property_readonly("layers", &Model::layers)
       .def("get_layer", &Model::get_layer, py::arg("name"))

@@ -8,20 +8,46 @@
 
 namespace myelin::data {
 
-InMemoryDataset::InMemoryDataset(Tensor x, Tensor y) : x_(std::move(x)), y_(std::move(y)) {
-  if (x_.ndim() < 1 || y_.ndim() < 1)
-    throw ShapeError("InMemoryDataset: x and y need a batch dimension, got shapes " + shape_to_string(x_.shape()) +
-                     " and " + shape_to_string(y_.shape()));
-  if (x_.rows() != y_.rows())
-    throw ShapeError("InMemoryDataset: x has " + std::to_string(x_.rows()) + " rows but y has " +
-                     std::to_string(y_.rows()));
+InMemoryDataset::InMemoryDataset(Tensor x, Tensor y)
+    : InMemoryDataset(std::vector<Tensor>{std::move(x)}, std::vector<Tensor>{std::move(y)}) {}
+
+InMemoryDataset::InMemoryDataset(std::vector<Tensor> x, std::vector<Tensor> y) : x_(std::move(x)), y_(std::move(y)) {
+  if (x_.empty() || y_.empty())
+    throw ValueError("InMemoryDataset: needs at least one x and one y array, got " + std::to_string(x_.size()) +
+                     " and " + std::to_string(y_.size()));
+  const bool several = x_.size() > 1 || y_.size() > 1;
+  auto label = [&](const char* arg, size_t k) { return several ? std::string(arg) + "[" + std::to_string(k) + "]" : std::string(arg); };
+  auto check = [&](const std::vector<Tensor>& arrays, const char* arg) {
+    for (size_t k = 0; k < arrays.size(); ++k) {
+      if (arrays[k].ndim() < 1)
+        throw ShapeError("InMemoryDataset: " + label(arg, k) + " needs a batch dimension, got shape " +
+                         shape_to_string(arrays[k].shape()));
+      if (arrays[k].rows() != x_[0].rows())
+        throw ShapeError("InMemoryDataset: " + label("x", 0) + " has " + std::to_string(x_[0].rows()) + " rows but " +
+                         label(arg, k) + " has " + std::to_string(arrays[k].rows()));
+    }
+  };
+  check(x_, "x");
+  check(y_, "y");
 }
 
-Shape InMemoryDataset::x_shape() const { return detail::sample_shape(x_.shape()); }
-Shape InMemoryDataset::y_shape() const { return detail::sample_shape(y_.shape()); }
+Shape InMemoryDataset::x_shape() const { return detail::sample_shape(x_[0].shape()); }
+Shape InMemoryDataset::y_shape() const { return detail::sample_shape(y_[0].shape()); }
+
+std::vector<Shape> InMemoryDataset::x_shapes() const {
+  std::vector<Shape> out;
+  for (const auto& t : x_) out.push_back(detail::sample_shape(t.shape()));
+  return out;
+}
+
+std::vector<Shape> InMemoryDataset::y_shapes() const {
+  std::vector<Shape> out;
+  for (const auto& t : y_) out.push_back(detail::sample_shape(t.shape()));
+  return out;
+}
 
 void InMemoryDataset::start_epoch(uint64_t seed, bool shuffle) {
-  order_.resize(static_cast<size_t>(x_.rows()));
+  order_.resize(static_cast<size_t>(size()));
   std::iota(order_.begin(), order_.end(), int64_t{0});
   if (shuffle) {
     // The same permutation fit(x, y) draws from this seed.
@@ -32,15 +58,30 @@ void InMemoryDataset::start_epoch(uint64_t seed, bool shuffle) {
 }
 
 int64_t InMemoryDataset::read(int64_t max_rows, Tensor& x, Tensor& y) {
+  if (x_.size() != 1 || y_.size() != 1)
+    throw ValueError("InMemoryDataset::read: the dataset holds " + std::to_string(x_.size()) + " x and " +
+                     std::to_string(y_.size()) + " y arrays; read them with read_arrays");
+  std::vector<Tensor> xs{x}, ys{y};
+  const int64_t rows = read_arrays(max_rows, xs, ys);
+  x = xs[0];
+  y = ys[0];
+  return rows;
+}
+
+int64_t InMemoryDataset::read_arrays(int64_t max_rows, std::vector<Tensor>& x, std::vector<Tensor>& y) {
   if (max_rows <= 0) throw ValueError("InMemoryDataset::read: max_rows must be positive, got " + std::to_string(max_rows));
-  if (order_.empty() && x_.rows() > 0) start_epoch(0, false);  // read before any start_epoch: file order
+  if (order_.empty() && size() > 0) start_epoch(0, false);  // read before any start_epoch: file order
   const int64_t rows = std::min<int64_t>(max_rows, static_cast<int64_t>(order_.size()) - next_);
-  x.resize(detail::batch_shape(rows, x_shape()));
-  y.resize(detail::batch_shape(rows, y_shape()));
-  if (rows == 0) return 0;
-  // The model may call this on its background thread while kernels use the others: copy on this one.
-  x.gather_rows_from(x_, order_.data() + next_, rows, /*use_threads=*/false);
-  y.gather_rows_from(y_, order_.data() + next_, rows, /*use_threads=*/false);
+  auto fill = [&](const std::vector<Tensor>& from, std::vector<Tensor>& to) {
+    to.resize(from.size());
+    for (size_t k = 0; k < from.size(); ++k) {
+      to[k].resize(detail::batch_shape(rows, detail::sample_shape(from[k].shape())));
+      // The model may call this on its background thread while kernels use the others: copy on this one.
+      if (rows) to[k].gather_rows_from(from[k], order_.data() + next_, rows, /*use_threads=*/false);
+    }
+  };
+  fill(x_, x);
+  fill(y_, y);
   next_ += rows;
   return rows;
 }

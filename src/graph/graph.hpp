@@ -68,6 +68,8 @@ class Graph {
 
   /// Output 0 for a batch (valid until the next forward).
   const Tensor& forward(const std::vector<const Tensor*>& inputs, bool training);
+  /// Output node k's output of the last forward.
+  const Tensor& output(size_t k) const { return *nodes_[size_t(outputs_[k])].out; }
   /// Called with `context` as soon as a layer's weights have their whole gradient (every call's),
   /// so that they can be summed over ranks while the rest goes on. A plain pointer: a step
   /// allocates nothing.

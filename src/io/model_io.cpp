@@ -265,14 +265,57 @@ Model from_architecture(const json& j, const std::string& where) {
   return model;
 }
 
+json metric_names(const std::vector<MetricArg>& metrics) {
+  json names = json::array();
+  for (const auto& m : metrics) names.push_back(m.get() ? m.get()->name() : m.name());
+  return names;
+}
+
+// Metrics as compile() took them: a list, or a map by output name.
+json metrics_json(const MetricsArg& metrics) {
+  if (!metrics.is_map()) return metric_names(metrics.list());
+  json by_name = json::object();
+  for (const auto& [k, ms] : metrics.map()) by_name[k] = metric_names(ms);
+  return by_name;
+}
+
+MetricsArg metrics_from_json(const json& j) {
+  auto list = [](const json& names) {
+    std::vector<MetricArg> out;
+    for (const auto& m : names) out.emplace_back(m.get<std::string>());
+    return out;
+  };
+  if (!j.is_object()) return MetricsArg(list(j));
+  std::map<std::string, std::vector<MetricArg>> by_name;
+  for (const auto& [k, v] : j.items()) by_name.emplace(k, list(v));
+  return MetricsArg(std::move(by_name));
+}
+
 json compile_settings(Model& model) {
   if (!model.compiled()) return nullptr;
-  json metrics = json::array();
-  for (const auto& m : model.compiled_metrics()) metrics.push_back(m.get() ? m.get()->name() : m.name());
   Optimizer& opt = model.optimizer();
-  return {{"optimizer", {{"class_name", opt.name()}, {"config", opt.get_config()}, {"iterations", opt.iterations()}}},
-          {"loss", {{"name", model.loss().name()}, {"config", model.loss().get_config()}}},
-          {"metrics", metrics}};
+  json settings = {{"optimizer", {{"class_name", opt.name()}, {"config", opt.get_config()}, {"iterations", opt.iterations()}}},
+                   {"metrics", metrics_json(model.compile_options().metrics)}};
+  const auto& weighted = model.compile_options().weighted_metrics;
+  if (!weighted.empty()) settings["weighted_metrics"] = metrics_json(weighted);
+  if (!model.built() || model.output_names().size() == 1) {
+    settings["loss"] = {{"name", model.loss().name()}, {"config", model.loss().get_config()}};
+    return settings;
+  }
+  // Several outputs: each one's loss and loss weight by output name, as Keras's compile config has them.
+  const auto names = model.output_names();
+  const auto losses = model.losses();
+  const auto& lw = model.compile_options().loss_weights;
+  json loss = json::object(), weights = json::object();
+  for (size_t k = 0; k < names.size(); ++k) {
+    loss[names[k]] = {{"name", losses[k]->name()}, {"config", losses[k]->get_config()}};
+    double w = lw.list().empty() ? 1.0 : lw.list()[k];
+    if (auto it = lw.map().find(names[k]); it != lw.map().end()) w = it->second;
+    weights[names[k]] = w;
+  }
+  settings["loss"] = loss;
+  settings["loss_weights"] = weights;
+  return settings;
 }
 
 std::vector<std::pair<std::string, const Tensor*>> weight_tensors(Model& model) {
@@ -346,11 +389,23 @@ Model load_model(const std::string& path) {
     json c;
     try {
       c = parse_json(compile->second, "'" + path + "': the compile settings in __metadata__");
-      std::vector<MetricArg> metrics;
-      for (const auto& m : c.at("metrics")) metrics.emplace_back(m.get<std::string>());
       auto opt = optimizers::from_config(c.at("optimizer").at("class_name").get<std::string>(), c["optimizer"].at("config"));
-      model.compile(opt, losses::from_config(c.at("loss").at("name").get<std::string>(), c["loss"].value("config", json::object())),
-                    metrics);
+      auto loss_from = [](const json& l) {
+        return losses::from_config(l.at("name").get<std::string>(), l.value("config", json::object()));
+      };
+      CompileOptions options{.metrics = metrics_from_json(c.at("metrics")),
+                             .weighted_metrics = c.contains("weighted_metrics") ? metrics_from_json(c["weighted_metrics"])
+                                                                                : MetricsArg()};
+      const json& loss = c.at("loss");
+      if (loss.contains("name")) {
+        model.compile(opt, loss_from(loss), options);
+      } else {
+        // Several outputs: losses and loss weights by output name.
+        std::map<std::string, LossArg> by_name;
+        for (const auto& [k, v] : loss.items()) by_name.emplace(k, loss_from(v));
+        if (c.contains("loss_weights")) options.loss_weights = c["loss_weights"].get<std::map<std::string, double>>();
+        model.compile(opt, LossesArg(std::move(by_name)), options);
+      }
       // Restore the optimizer's state when the file has it.
       const auto params = model.parameters();
       opt->ensure_built(params);

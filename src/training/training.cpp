@@ -34,14 +34,6 @@ int64_t dataset_batch_rows(int64_t batch_size, const data::Dataset& data) {
   return data.size() < 0 ? batch_size : std::min<int64_t>(batch_size, data.size());
 }
 
-// x's and y's values must be finite: one NaN would turn the loss, then every weight, into NaN.
-void check_finite(const Tensor& t, const char* name, const char* role, const std::string& what) {
-  const int64_t i = kernels::first_non_finite(t.data(), t.size());
-  if (i >= 0)
-    throw ValueError(what + ": " + name + " holds " + std::to_string(t[i]) + " at row " + std::to_string(i / t.row_size()) +
-                     " (column " + std::to_string(i % t.row_size()) + "); " + role + " must be finite");
-}
-
 // With several ranks, an error on one of them would leave the others waiting forever in the next
 // collective: the rank that fails stops them all, with its message.
 template <class F>
@@ -76,67 +68,24 @@ class ThreadCountGuard {
 
 
 void Model::check_compiled(const char* what) const {
-  if (!optimizer_ || !loss_)
+  if (!optimizer_)
     throw Error(std::string(what) + ": the model must be compiled first (model.compile(optimizer, loss, metrics))");
 }
 
-void Model::ensure_built(const Tensor& x, const char* what) {
-  if (x.ndim() < 2 || x.rows() == 0)
-    throw ShapeError(std::string(what) + ": x must have a batch dimension and at least one row, got shape " +
-                     shape_to_string(x.shape()));
-  if (!built_) build_for_data(Shape(x.shape().begin() + 1, x.shape().end()));  // no Shape once built: steps allocate nothing
-}
-
-void Model::build_for_data(const Shape& sample_shape) {
-  // A declared input shape wins; otherwise the data's rows say what the model takes.
-  if (!built_) build(layers_.empty() || layers_[0]->declared_input_shape() ? std::nullopt
-                                                                          : std::optional<Shape>(sample_shape));
-}
-
-void Model::check_input_shape(const Tensor& x, const char* what) const {
-  if (!std::equal(x.shape().begin() + 1, x.shape().end(), input_shape_.begin(), input_shape_.end()))
-    throw ShapeError(std::string(what) + ": x has shape " + shape_to_string(x.shape()) + " but the model expects " +
-                     shape_to_string(with_batch(-1, input_shape_), true));
-}
-
-void Model::check_inputs(const Tensor& x, const char* what) const {
-  check_input_shape(x, what);
-  check_finite(x, "x", "inputs", what);
-}
-
-void Model::check_data(const Tensor& x, const Tensor& y, const char* what) {
-  ensure_built(x, what);
-  check_inputs(x, what);
-  if (y.rows() != x.rows())
-    throw ShapeError(std::string(what) + ": x has " + std::to_string(x.rows()) + " rows but y has " +
-                     std::to_string(y.rows()));
-  check_finite(y, "y", "targets", what);
-  loss_->check_targets(y, output_shape());
-}
-
-void Model::resolve_metrics(int64_t target_width) {
-  if (metrics_resolved_) return;
-  metrics_.clear();
-  for (const auto& m : metric_args_) {
-    if (m.get()) metrics_.push_back(m.get());
-    else if (m.name() == "accuracy" || m.name() == "acc")
-      metrics_.push_back(metrics::resolve_accuracy(m.name(), target_width, last_width(output_shape())));
-    else metrics_.push_back(metrics::get(m.name()));
-  }
-  metrics_resolved_ = true;
-}
-
-const Tensor& Model::forward(const Tensor& x, bool training) {
-  step_inputs_.assign(1, &x);
+const Tensor& Model::forward(std::span<const Tensor> x, bool training) {
+  step_inputs_.resize(x.size());
+  for (size_t k = 0; k < x.size(); ++k) step_inputs_[k] = &x[k];
   return graph_->forward(step_inputs_, training);
 }
 
-const Tensor& Model::head_output(const Tensor& out) {
-  if (!head_activation_) return out;
-  probs_.resize(out.shape());
-  kernels::bias_activation_forward(*head_activation_, out.data(), nullptr, nullptr, probs_.data(),
+const Tensor& Model::output_value(size_t k) const { return graph_->output(k); }
+
+const Tensor& Model::head_output(Output& o, const Tensor& out) {
+  if (!o.head_activation) return out;
+  o.probs.resize(out.shape());
+  kernels::bias_activation_forward(*o.head_activation, out.data(), nullptr, nullptr, o.probs.data(),
                                    out.size() / last_width(out.shape()), last_width(out.shape()));
-  return probs_;
+  return o.probs;
 }
 
 double Model::regularization_penalty() {
@@ -147,24 +96,49 @@ double Model::regularization_penalty() {
   return total;
 }
 
-double Model::train_step(const Tensor& x, const Tensor& y, int64_t global_rows) {
-  const int64_t rows = x.rows();
+namespace {
+std::vector<int64_t> target_widths(std::span<const Tensor> y) {
+  std::vector<int64_t> w;
+  for (const auto& t : y) w.push_back(target_width(t));
+  return w;
+}
+std::vector<int64_t> target_widths(const std::vector<Shape>& shapes) {
+  std::vector<int64_t> w;
+  for (const auto& s : shapes) w.push_back(last_width(s));
+  return w;
+}
+}  // namespace
+
+double Model::train_step(std::span<const Tensor> x, std::span<const Tensor> y, std::span<const Tensor> w,
+                         int64_t global_rows) {
+  const int64_t rows = x[0].rows();
   const bool distributed = distributed::size() > 1;
+  const size_t n = outputs_.size();
+  const bool class_weights = !class_weight_.empty();
   double loss = 0;
   distributed::OverlappedAllreduce reduce;
   if (rows > 0) {
-    const Tensor& out = forward(x, true);
-    loss = step_loss_->compute(y, out, &loss_grad_);
-    // The loss is a mean over this rank's rows; weighting it by their share of the step makes the
-    // sum over ranks the mean over the whole step, as one process would compute it.
-    if (global_rows != rows) {
-      const float share = float(double(rows) / double(global_rows));
-      float* g = loss_grad_.data();
-      for (int64_t i = 0; i < loss_grad_.size(); ++i) g[i] *= share;
+    forward(x, true);
+    step_output_grads_.resize(n);
+    // Each output's loss is a mean over this rank's rows; weighting it by their share of the step
+    // makes the sum over ranks the mean over the whole step, as one process would compute it.
+    const double share = double(rows) / double(global_rows);
+    for (size_t k = 0; k < n; ++k) {
+      Output& o = outputs_[k];
+      const Tensor* sw = step_weights(k, y, w, class_weights);
+      const double value = sw ? o.step_loss->compute_weighted(y[k], output_value(k), &o.loss_grad, sw->data())
+                              : o.step_loss->compute(y[k], output_value(k), &o.loss_grad);
+      output_losses_[k] = o.loss_weight * value;
+      loss += output_losses_[k];
+      const float scale = float(o.loss_weight * share);
+      if (scale != 1.f) {
+        float* g = o.loss_grad.data();
+        for (int64_t i = 0; i < o.loss_grad.size(); ++i) g[i] *= scale;
+      }
+      step_output_grads_[k] = &o.loss_grad;
     }
     // Each node's gradients are final once its backward is done: sum them over the ranks while the
     // layers below go on.
-    step_output_grads_.assign(1, &loss_grad_);
     if (distributed) {
       struct Context {
         distributed::OverlappedAllreduce* reduce;
@@ -177,19 +151,29 @@ double Model::train_step(const Tensor& x, const Tensor& y, int64_t global_rows) 
     } else {
       graph_->backward(step_output_grads_);
     }
-    const Tensor& pred = head_output(out);
-    for (auto& m : metrics_) m->update(y, pred);
+    step_preds_.resize(n);
+    for (size_t k = 0; k < n; ++k) step_preds_[k] = &head_output(outputs_[k], output_value(k));
+    for (auto& m : metrics_) {
+      const Tensor* sw = m.weighted ? step_weights(m.output, y, w, class_weights) : nullptr;
+      if (sw) m.metric->update_weighted(y[m.output], *step_preds_[m.output], sw->data());
+      else m.metric->update(y[m.output], *step_preds_[m.output]);
+    }
   } else {
     // A short last step can leave a rank without rows: it adds zeros to the sum.
     for (const auto& p : params_) p.grad->fill(0.0f);
     for (auto& grads : node_grads_)
       for (Tensor* grad : grads) reduce.start(grad->data(), grad->size());
+    std::fill(output_losses_.begin(), output_losses_.end(), 0.0);
   }
   if (distributed) {
     reduce.wait();
-    double weighted = loss * double(rows);
-    distributed::allreduce_sum(&weighted, 1);
-    loss = weighted / double(global_rows);
+    for (size_t k = 0; k < n; ++k) loss_sums_[k] = output_losses_[k] * double(rows);
+    distributed::allreduce_sum(loss_sums_.data(), int64_t(n));
+    loss = 0;
+    for (size_t k = 0; k < n; ++k) {
+      output_losses_[k] = loss_sums_[k] / double(global_rows);
+      loss += output_losses_[k];
+    }
   }
   loss += regularization_penalty();
   // A non-finite loss would turn every weight into NaN: the step is skipped and fit stops.
@@ -202,36 +186,59 @@ double Model::train_step(const Tensor& x, const Tensor& y, int64_t global_rows) 
 }
 
 double Model::train_on_batch(const Tensor& x, const Tensor& y) {
+  // Tensors go straight into the batch's arrays: a steady-state step allocates nothing.
   check_compiled("train_on_batch");
-  check_data(x, y, "train_on_batch");
-  resolve_metrics(target_width(y));
-  for (auto& m : metrics_) m->reset();
+  batch_.x.resize(1);
+  batch_.x[0] = x;
+  ensure_built(batch_.x, "train_on_batch");
+  if (outputs_.size() != 1)
+    throw ValueError("train_on_batch: " + kind() + " has " + std::to_string(outputs_.size()) +
+                     " outputs; give y as a list or a map by output name");
+  if (graph_->inputs().size() != 1)
+    throw ValueError("train_on_batch: " + kind() + " has " + std::to_string(graph_->inputs().size()) +
+                     " inputs; give x as a list or a map by input name");
+  batch_.y.resize(1);
+  batch_.y[0] = y;
+  batch_.w.clear();
+  return train_on_arrays("train_on_batch");
+}
+
+double Model::train_on_batch(const DataArg& x, const DataArg& y, const DataArg& sample_weight) {
+  check_compiled("train_on_batch");
+  resolve_arrays(x, y, sample_weight, "train_on_batch", batch_);
+  return train_on_arrays("train_on_batch");
+}
+
+double Model::train_on_arrays(const char* what) {
+  check_arrays(batch_, what);
   update_trainable();
-  return train_step(x, y, x.rows());
+  if (!metrics_resolved_) resolve_metrics(target_widths(batch_.y));
+  reset_metrics();
+  return train_step(batch_.x, batch_.y, batch_.w, batch_.rows());
 }
 
 Logs Model::metric_results() const {
   Logs logs;
-  for (const auto& m : metrics_) logs.set(m->name(), m->result());
+  for (const auto& m : metrics_) logs.set(m.key, m.metric->result());
   return logs;
 }
 
 void Model::reduce_metrics(int64_t rows) {
   if (distributed::size() == 1) return;
   for (auto& m : metrics_) {
-    const auto states = distributed::allgather(m->state());
+    const auto states = distributed::allgather(m.metric->state());
     if (!states[distributed::rank()].empty()) {
       // Built-in metrics: the sum of every rank's counts.
-      m->reset();
-      for (const auto& st : states) m->merge_state(st);
+      m.metric->reset();
+      for (const auto& st : states) m.metric->merge_state(st);
       continue;
     }
     // A metric without a state: each rank's result weighted by its rows. Its value is then held
     // by a Logs entry only (see metric_results_override_).
-    const auto results = distributed::allgather({m->result() * double(rows), double(rows)});
+    const auto results = distributed::allgather({m.metric->result() * double(rows), double(rows)});
     double sum = 0, total = 0;
     for (const auto& r : results) sum += r[0], total += r[1];
-    metric_overrides_[m->name()] = total > 0 ? sum / total : 0.0;
+    metric_overrides_[m.key] = total > 0 ? sum / total : 0.0;
   }
 }
 
@@ -243,51 +250,90 @@ Logs Model::reduced_metric_results(int64_t rows) {
   return logs;
 }
 
+void Model::log_output_losses(Logs& logs, const std::vector<double>& sums, double rows) const {
+  if (outputs_.size() < 2) return;  // a single output's loss is "loss" itself, as in Keras
+  for (size_t k = 0; k < outputs_.size(); ++k) logs.set(outputs_[k].loss_key, rows > 0 ? sums[k] / rows : 0.0);
+}
+
 void Model::check_fit_options(const FitOptions& o) const {
   check_compiled("fit");
   if (o.epochs < 0) throw ValueError("fit: epochs must be >= 0, got " + std::to_string(o.epochs));
   if (o.batch_size <= 0) throw ValueError("fit: batch_size must be positive, got " + std::to_string(o.batch_size));
   if (!(o.validation_split >= 0.0 && o.validation_split < 1.0))
     throw ValueError("fit: validation_split must be in [0, 1), got " + std::to_string(o.validation_split));
+  for (const auto& [c, w] : o.class_weight) {
+    if (c < 0) throw ValueError("fit: class_weight has class " + std::to_string(c) + "; classes are indices >= 0");
+    if (!(std::isfinite(w) && w >= 0))
+      throw ValueError("fit: class_weight for class " + std::to_string(c) + " is " + std::to_string(w) +
+                       "; weights must be finite and >= 0");
+  }
 }
 
-History Model::fit(const Tensor& x_all, const Tensor& y_all, const FitOptions& o) {
+namespace {
+// fit's class weights hold for its own steps only: evaluate and later calls go unweighted.
+class ClassWeightScope {
+ public:
+  ClassWeightScope(std::map<int, double>& target, const std::map<int, double>& weights) : target_(target) {
+    target_ = weights;
+  }
+  ~ClassWeightScope() { target_.clear(); }
+
+ private:
+  std::map<int, double>& target_;
+};
+}  // namespace
+
+History Model::fit(const DataArg& x, const DataArg& y, const FitOptions& o) {
   return run_on_every_rank("fit", [&] {
     check_fit_options(o);
-    check_data(x_all, y_all, "fit");
-    resolve_metrics(target_width(y_all));
-    check_same_rows_on_every_rank(x_all.rows(), "fit");
+    Arrays all;
+    resolve_arrays(x, y, o.sample_weight, "fit", all);
+    check_arrays(all, "fit");
+    resolve_metrics(target_widths(all.y));
+    check_same_rows_on_every_rank(all.rows(), "fit");
 
     // Keras holds out the last rows, before any shuffling.
-    Tensor x = x_all, y = y_all;
-    std::optional<ValidationData> val = o.validation_data;
-    if (o.validation_split > 0) {
-      const int64_t split_at = int64_t(double(x_all.rows()) * (1.0 - o.validation_split));
-      if (split_at <= 0 || split_at >= x_all.rows())
-        throw ValueError("fit: validation_split " + std::to_string(o.validation_split) + " of " +
-                         std::to_string(x_all.rows()) + " rows leaves no training or no validation data");
-      x = x_all.rows(0, split_at);
-      y = y_all.rows(0, split_at);
-      val = ValidationData{x_all.rows(split_at, x_all.rows()), y_all.rows(split_at, y_all.rows())};
+    Arrays train = all;
+    std::optional<Arrays> val;
+    if (o.validation_data) {
+      val.emplace();
+      resolve_arrays(o.validation_data->x, o.validation_data->y, o.validation_data->sample_weight,
+                     "fit (validation_data)", *val);
+      check_arrays(*val, "fit (validation_data)");
     }
-    if (val) check_data(val->x, val->y, "fit (validation_data)");
+    if (o.validation_split > 0) {
+      const int64_t split_at = int64_t(double(all.rows()) * (1.0 - o.validation_split));
+      if (split_at <= 0 || split_at >= all.rows())
+        throw ValueError("fit: validation_split " + std::to_string(o.validation_split) + " of " +
+                         std::to_string(all.rows()) + " rows leaves no training or no validation data");
+      train = all.slice(0, split_at);
+      val = all.slice(split_at, all.rows());
+    }
+    return fit_arrays(train, val ? &*val : nullptr, o);
+  });
+}
 
-    const int64_t bs = std::min<int64_t>(o.batch_size, x.rows());
-    check_batch_fits(*memory_, optimizer_.get(), bs, /*training=*/true, "fit");
-    // A light model (little arithmetic per input value, as an MLP) spends much of its step copying
-    // scattered rows out of memory: one thread then gathers the next batch in the background while
-    // the others compute (MLP epoch 0.053 s -> 0.043 s on two cores). A heavy model keeps every thread
-    // for arithmetic, and a small batch is not worth a hand-over between threads (~50 us). The choice
-    // depends on the model, the batch and the thread count only, never on timing, so results stay
-    // reproducible for a given thread count.
-    const bool background = num_threads() > 1 && bs * x.row_size() >= kMinPrefetchValues && light_model();
-    ThreadCountGuard compute_threads(background ? num_threads() - 1 : num_threads());
-    auto stream = make_tensor_stream(x, y, bs, background);
-    return fit_loop(*stream, o, [&](Logs& logs) {
-      if (!val) return;
-      const Logs v = evaluate_locked(val->x, val->y, {.batch_size = o.batch_size, .verbose = 0});
-      for (const auto& [k, value] : v) logs.set("val_" + k, value);
-    });
+History Model::fit_arrays(const Arrays& data, const Arrays* val, const FitOptions& o) {
+  mark_class_weighted(!o.class_weight.empty());
+  ClassWeightScope class_weights(class_weight_, o.class_weight);
+  const int64_t bs = std::min<int64_t>(o.batch_size, data.rows());
+  check_batch_fits(*memory_, optimizer_.get(), bs, /*training=*/true, "fit");
+  int64_t row_values = 0;
+  for (const auto& t : data.x) row_values += t.row_size();
+  // A light model (little arithmetic per input value, as an MLP) spends much of its step copying
+  // scattered rows out of memory: one thread then gathers the next batch in the background while
+  // the others compute (MLP epoch 0.053 s -> 0.043 s on two cores). A heavy model keeps every thread
+  // for arithmetic, and a small batch is not worth a hand-over between threads (~50 us). The choice
+  // depends on the model, the batch and the thread count only, never on timing, so results stay
+  // reproducible for a given thread count.
+  const bool background = num_threads() > 1 && bs * row_values >= kMinPrefetchValues && light_model();
+  ThreadCountGuard compute_threads(background ? num_threads() - 1 : num_threads());
+  auto stream = make_tensor_stream(data.x, data.y, data.w, bs, background);
+  return fit_loop(*stream, o, [&](Logs& logs) {
+    if (!val) return;
+    // Validation is not weighted by class_weight (evaluate_batch never applies it), as in Keras.
+    const Logs v = evaluate_arrays(*val, {.batch_size = o.batch_size, .verbose = 0});
+    for (const auto& [k, value] : v) logs.set("val_" + k, value);
   });
 }
 
@@ -297,12 +343,21 @@ History Model::fit(data::Dataset& data, const FitOptions& o) {
     if (o.validation_split > 0)
       throw ValueError("fit: validation_split needs arrays (it holds out their last rows); with a Dataset, "
                        "pass validation_data or validation_dataset");
+    if (!o.sample_weight.empty())
+      throw ValueError("fit: sample_weight goes with arrays; a Dataset's batches carry no sample weights");
     check_dataset(data, "fit");
-    check_batch_fits(*memory_, optimizer_.get(), dataset_batch_rows(o.batch_size, data),
-                     /*training=*/true, "fit");
-    resolve_metrics(last_width(data.y_shape()));
-    if (o.validation_data) check_data(o.validation_data->x, o.validation_data->y, "fit (validation_data)");
+    check_batch_fits(*memory_, optimizer_.get(), dataset_batch_rows(o.batch_size, data), /*training=*/true, "fit");
+    resolve_metrics(target_widths(data.y_shapes()));
+    std::optional<Arrays> val;
+    if (o.validation_data) {
+      val.emplace();
+      resolve_arrays(o.validation_data->x, o.validation_data->y, o.validation_data->sample_weight,
+                     "fit (validation_data)", *val);
+      check_arrays(*val, "fit (validation_data)");
+    }
     if (o.validation_dataset) check_dataset(*o.validation_dataset, "fit (validation_dataset)");
+    mark_class_weighted(!o.class_weight.empty());
+    ClassWeightScope class_weights(class_weight_, o.class_weight);
     // Reading a file waits on the disk and parses text: always on a thread of its own. The compute
     // threads are shared with it as for arrays: a light model gives one up.
     const bool light = num_threads() > 1 && light_model();
@@ -310,8 +365,7 @@ History Model::fit(data::Dataset& data, const FitOptions& o) {
     auto stream = make_dataset_stream(data, o.batch_size, /*background=*/true);
     return fit_loop(*stream, o, [&](Logs& logs) {
       Logs v;
-      if (o.validation_data)
-        v = evaluate_locked(o.validation_data->x, o.validation_data->y, {.batch_size = o.batch_size, .verbose = 0});
+      if (val) v = evaluate_arrays(*val, {.batch_size = o.batch_size, .verbose = 0});
       else if (o.validation_dataset)
         v = evaluate_dataset_locked(*o.validation_dataset, {.batch_size = o.batch_size, .verbose = 0});
       else
@@ -347,6 +401,8 @@ History Model::fit_loop(BatchStream& batches, const FitOptions& o, const std::fu
   distributed::broadcast(fit_seed_);
   for (const auto& w : weights_) distributed::broadcast(w.value->data(), w.value->size());
 
+  const size_t n = outputs_.size();
+  std::vector<double> output_sums(n);
   for (int epoch = first_epoch; epoch < o.epochs && !stop_training; ++epoch) {
     if (verbose) std::printf("Epoch %d/%d\n", epoch + 1, o.epochs);
     for (auto& c : cbs) c->on_epoch_begin(epoch, logs);
@@ -360,18 +416,19 @@ History Model::fit_loop(BatchStream& batches, const FitOptions& o, const std::fu
         if (n.layer) n.layer->reseed(rank_rng);
     }
     batches.start_epoch(rng, o.shuffle);
-    for (auto& m : metrics_) m->reset();
+    reset_metrics();
     ProgressBar bar(batches.steps(), verbose);
     double loss_sum = 0;
+    std::fill(output_sums.begin(), output_sums.end(), 0.0);
     int64_t seen = 0, local_rows = 0, step = 0;
     for (;; ++step) {
       if (stop_training) break;
       const StepBatch b = batches.next();
-      if (!b.x) break;
-      if (!batches.prechecked()) check_batch(*b.x, *b.y, epoch, step);
+      if (b.end()) break;
+      if (!batches.prechecked()) check_batch(b.x, b.y, epoch, step);
       if (!cbs.empty())
         for (auto& c : cbs) c->on_train_batch_begin(int(step), batch_logs);
-      const double batch_loss = train_step(*b.x, *b.y, b.global_rows);
+      const double batch_loss = train_step(b.x, b.y, b.w, b.global_rows);
       if (!std::isfinite(batch_loss)) {
         // Named here, whatever callbacks there are: training on NaN weights would only waste time.
         if (primary)
@@ -381,11 +438,13 @@ History Model::fit_loop(BatchStream& batches, const FitOptions& o, const std::fu
         stop_training = true;
       }
       loss_sum += batch_loss * double(b.global_rows);
+      for (size_t k = 0; k < n; ++k) output_sums[k] += output_losses_[k] * double(b.global_rows);
       seen += b.global_rows;
-      local_rows += b.x->rows();
+      local_rows += b.x[0].rows();
       if (!cbs.empty() || verbose == 1) {
         batch_logs.set("loss", loss_sum / double(seen));
-        for (const auto& m : metrics_) batch_logs.set(m->name(), m->result());
+        log_output_losses(batch_logs, output_sums, double(seen));
+        for (const auto& m : metrics_) batch_logs.set(m.key, m.metric->result());
         // A NaN batch loss must reach TerminateOnNaN even when the running mean hides its batch.
         if (!std::isfinite(batch_loss)) batch_logs.set("loss", batch_loss);
         for (auto& c : cbs) c->on_train_batch_end(int(step), batch_logs);
@@ -394,6 +453,7 @@ History Model::fit_loop(BatchStream& batches, const FitOptions& o, const std::fu
     }
     logs = reduced_metric_results(local_rows);
     logs.set("loss", seen ? loss_sum / double(seen) : 0.0);
+    log_output_losses(logs, output_sums, double(seen));
     validate(logs);
     bar.finish(logs, step);
     history.append(epoch, logs);
@@ -403,10 +463,15 @@ History Model::fit_loop(BatchStream& batches, const FitOptions& o, const std::fu
   return history;
 }
 
-Logs Model::evaluate(const Tensor& x, const Tensor& y, const EvaluateOptions& options) {
+Logs Model::evaluate(const DataArg& x, const DataArg& y, const EvaluateOptions& options) {
   return run_on_every_rank("evaluate", [&] {
     std::lock_guard<std::mutex> lock(*inference_mutex_);
-    return evaluate_locked(x, y, options);
+    check_compiled("evaluate");
+    if (options.batch_size <= 0) throw ValueError("evaluate: batch_size must be positive");
+    Arrays a;
+    resolve_arrays(x, y, options.sample_weight, "evaluate", a);
+    check_arrays(a, "evaluate");
+    return evaluate_arrays(a, options);
   });
 }
 
@@ -417,83 +482,127 @@ Logs Model::evaluate(data::Dataset& data, const EvaluateOptions& options) {
   });
 }
 
-void Model::evaluate_batch(const Tensor& x, const Tensor& y, double& loss_sum) {
-  if (x.rows() == 0) return;
-  const Tensor& out = forward(x, false);
-  loss_sum += step_loss_->compute(y, out, nullptr) * double(x.rows());
-  const Tensor& pred = head_output(out);
-  for (auto& m : metrics_) m->update(y, pred);
+void Model::evaluate_batch(std::span<const Tensor> x, std::span<const Tensor> y, std::span<const Tensor> w) {
+  const int64_t rows = x[0].rows();
+  if (rows == 0) return;
+  forward(x, false);
+  const size_t n = outputs_.size();
+  step_preds_.resize(n);
+  for (size_t k = 0; k < n; ++k) {
+    Output& o = outputs_[k];
+    const Tensor* sw = step_weights(k, y, w, /*class_weights=*/false);
+    const double value = sw ? o.step_loss->compute_weighted(y[k], output_value(k), nullptr, sw->data())
+                            : o.step_loss->compute(y[k], output_value(k), nullptr);
+    loss_sums_[k] += o.loss_weight * value * double(rows);
+    step_preds_[k] = &head_output(o, output_value(k));
+  }
+  for (auto& m : metrics_) {
+    const Tensor* sw = m.weighted ? step_weights(m.output, y, w, false) : nullptr;
+    if (sw) m.metric->update_weighted(y[m.output], *step_preds_[m.output], sw->data());
+    else m.metric->update(y[m.output], *step_preds_[m.output]);
+  }
 }
 
-Logs Model::finish_evaluation(double loss_sum, int64_t local_rows, ProgressBar& bar, int64_t steps) {
-  double sums[2] = {loss_sum, double(local_rows)};
-  distributed::allreduce_sum(sums, 2);
+Logs Model::finish_evaluation(int64_t local_rows, ProgressBar& bar, int64_t steps) {
+  // The sums of every output's loss and the row count, over all ranks.
+  const size_t n = outputs_.size();
+  loss_sums_[n] = double(local_rows);
+  distributed::allreduce_sum(loss_sums_.data(), int64_t(n + 1));
+  const double rows = loss_sums_[n];
   Logs logs = reduced_metric_results(local_rows);
-  logs.set("loss", (sums[1] > 0 ? sums[0] / sums[1] : 0.0) + regularization_penalty());
+  double total = 0;
+  for (size_t k = 0; k < n; ++k) total += loss_sums_[k];
+  logs.set("loss", (rows > 0 ? total / rows : 0.0) + regularization_penalty());
+  log_output_losses(logs, loss_sums_, rows);
   bar.finish(logs, steps);
   return logs;
 }
 
-Logs Model::evaluate_locked(const Tensor& x, const Tensor& y, const EvaluateOptions& o) {
-  check_compiled("evaluate");
-  if (o.batch_size <= 0) throw ValueError("evaluate: batch_size must be positive");
-  check_data(x, y, "evaluate");
-  check_batch_fits(*memory_, optimizer_.get(), std::min<int64_t>(o.batch_size, x.rows()),
-                   /*training=*/false, "evaluate");
-  resolve_metrics(target_width(y));
-  check_same_rows_on_every_rank(x.rows(), "evaluate");
-  for (auto& m : metrics_) m->reset();
+Logs Model::evaluate_arrays(const Arrays& a, const EvaluateOptions& o) {
+  check_batch_fits(*memory_, optimizer_.get(), std::min<int64_t>(o.batch_size, a.rows()), /*training=*/false,
+                   "evaluate");
+  if (!metrics_resolved_) resolve_metrics(target_widths(a.y));
+  check_same_rows_on_every_rank(a.rows(), "evaluate");
+  reset_metrics();
+  std::fill(loss_sums_.begin(), loss_sums_.end(), 0.0);
   // With several ranks each evaluates its own contiguous share of the rows.
-  const int64_t n = x.rows(), ranks = distributed::size(), rank = distributed::rank();
+  const int64_t n = a.rows(), ranks = distributed::size(), rank = distributed::rank();
   const int64_t lo = n * rank / ranks, hi = n * (rank + 1) / ranks;
   const int64_t steps = (hi - lo + o.batch_size - 1) / o.batch_size;
   ProgressBar bar(steps, distributed::is_primary() ? o.verbose : 0);
-  double loss_sum = 0;
   for (int64_t s = 0; s < steps; ++s) {
     const int64_t b0 = lo + s * o.batch_size, b1 = std::min<int64_t>(hi, b0 + o.batch_size);
-    evaluate_batch(x.rows(b0, b1), y.rows(b0, b1), loss_sum);
+    const Arrays b = a.slice(b0, b1);
+    evaluate_batch(b.x, b.y, b.w);
   }
-  return finish_evaluation(loss_sum, hi - lo, bar, steps);
+  return finish_evaluation(hi - lo, bar, steps);
 }
 
 Logs Model::evaluate_dataset_locked(data::Dataset& data, const EvaluateOptions& o) {
   check_compiled("evaluate");
   if (o.batch_size <= 0) throw ValueError("evaluate: batch_size must be positive");
+  if (!o.sample_weight.empty())
+    throw ValueError("evaluate: sample_weight goes with arrays; a Dataset's batches carry no sample weights");
   check_dataset(data, "evaluate");
-  check_batch_fits(*memory_, optimizer_.get(), dataset_batch_rows(o.batch_size, data),
-                   /*training=*/false, "evaluate");
-  resolve_metrics(last_width(data.y_shape()));
-  for (auto& m : metrics_) m->reset();
+  check_batch_fits(*memory_, optimizer_.get(), dataset_batch_rows(o.batch_size, data), /*training=*/false,
+                   "evaluate");
+  if (!metrics_resolved_) resolve_metrics(target_widths(data.y_shapes()));
+  reset_metrics();
+  std::fill(loss_sums_.begin(), loss_sums_.end(), 0.0);
   auto stream = make_dataset_stream(data, o.batch_size, /*background=*/true);
   Rng unused(0);
   stream->start_epoch(unused, /*shuffle=*/false);
   ProgressBar bar(stream->steps(), distributed::is_primary() ? o.verbose : 0);
-  double loss_sum = 0;
   int64_t rows = 0, step = 0;
-  for (StepBatch b = stream->next(); b.x; b = stream->next(), ++step) {
-    check_batch(*b.x, *b.y, -1, step);
-    evaluate_batch(*b.x, *b.y, loss_sum);
-    rows += b.x->rows();
+  for (StepBatch b = stream->next(); !b.end(); b = stream->next(), ++step) {
+    check_batch(b.x, b.y, -1, step);
+    evaluate_batch(b.x, b.y, {});
+    rows += b.x[0].rows();
   }
-  return finish_evaluation(loss_sum, rows, bar, step);
+  return finish_evaluation(rows, bar, step);
 }
 
 Tensor Model::predict(const Tensor& x, int batch_size) {
+  auto out = predict(DataArg(x), batch_size);
+  if (out.size() != 1)
+    throw ValueError("predict: " + kind() + " has " + std::to_string(out.size()) +
+                     " outputs; call predict(std::vector<Tensor>{x}) for one tensor per output");
+  return out[0];
+}
+
+std::vector<Tensor> Model::predict(const DataArg& x, int batch_size) {
   if (batch_size <= 0) throw ValueError("predict: batch_size must be positive");
   std::lock_guard<std::mutex> lock(*inference_mutex_);
-  ensure_built(x, "predict");
+  std::vector<Tensor> xs;
+  order_arrays(x, /*inputs=*/true, "predict", "x", xs);
+  ensure_built(xs, "predict");
+  return predict_arrays(xs, batch_size);
+}
+
+std::vector<Tensor> Model::predict_arrays(const std::vector<Tensor>& x, int batch_size) {
   // Shape only: scanning for NaN here would read the input twice and cost predict ~40% at batch
   // 1024; a NaN input gives NaN outputs for its row, as in Keras and PyTorch.
-  check_input_shape(x, "predict");
-  check_batch_fits(*memory_, optimizer_.get(), std::min<int64_t>(batch_size, x.rows()),
-                   /*training=*/false, "predict");
-  const int64_t n = x.rows();
-  Tensor result(with_batch(n, output_shape()));
-  const int64_t width = result.row_size();
+  check_input_shapes(x, "predict");
+  const int64_t n = x[0].rows();
+  for (size_t k = 1; k < x.size(); ++k)
+    if (x[k].rows() != n)
+      throw ShapeError("predict: x[0] ('" + input_names()[0] + "') has " + std::to_string(n) + " rows but x[" +
+                       std::to_string(k) + "] ('" + input_names()[k] + "') has " + std::to_string(x[k].rows()));
+  check_batch_fits(*memory_, optimizer_.get(), std::min<int64_t>(batch_size, n), /*training=*/false, "predict");
+  const size_t outs = graph_->outputs().size();
+  std::vector<Tensor> result;
+  for (const auto& shape : output_shapes()) result.emplace_back(with_batch(n, shape));
+  std::vector<Tensor> batch(x.size());
   for (int64_t b0 = 0; b0 < n; b0 += batch_size) {
     const int64_t b1 = std::min<int64_t>(n, b0 + batch_size);
-    const Tensor& pred = head_output(forward(x.rows(b0, b1), false));
-    std::copy(pred.data(), pred.data() + (b1 - b0) * width, result.data() + b0 * width);
+    for (size_t k = 0; k < x.size(); ++k) batch[k] = x[k].rows(b0, b1);
+    forward(batch, false);
+    for (size_t k = 0; k < outs; ++k) {
+      const Tensor& out = output_value(k);
+      const Tensor& pred = k < outputs_.size() ? head_output(outputs_[k], out) : out;
+      const int64_t width = result[k].row_size();
+      std::copy(pred.data(), pred.data() + (b1 - b0) * width, result[k].data() + b0 * width);
+    }
   }
   return result;
 }
@@ -502,18 +611,20 @@ Tensor Model::predict(data::Dataset& data, int batch_size) {
   if (batch_size <= 0) throw ValueError("predict: batch_size must be positive");
   std::lock_guard<std::mutex> lock(*inference_mutex_);
   check_dataset(data, "predict");
-  check_batch_fits(*memory_, optimizer_.get(), dataset_batch_rows(batch_size, data),
-                   /*training=*/false, "predict");
+  if (graph_->outputs().size() != 1)
+    throw ValueError("predict(dataset): " + kind() + " has several outputs; predict on arrays instead");
+  check_batch_fits(*memory_, optimizer_.get(), dataset_batch_rows(batch_size, data), /*training=*/false, "predict");
   // Every rank predicts every row: predictions are this process's to keep.
   DatasetPrefetcher reader(data, batch_size, /*background=*/true);
   reader.start_epoch(0, /*shuffle=*/false);
   std::vector<float> values;
   int64_t rows = 0;
   for (auto [xb, yb] = reader.next(); xb; std::tie(xb, yb) = reader.next()) {
-    check_input_shape(*xb, "predict");
-    const Tensor& pred = head_output(forward(*xb, false));
+    check_input_shapes(*xb, "predict");
+    forward(*xb, false);
+    const Tensor& pred = outputs_.empty() ? output_value(0) : head_output(outputs_[0], output_value(0));
     values.insert(values.end(), pred.data(), pred.data() + pred.size());
-    rows += xb->rows();
+    rows += (*xb)[0].rows();
   }
   Tensor result(with_batch(rows, output_shape()));
   std::copy(values.begin(), values.end(), result.data());
@@ -521,28 +632,46 @@ Tensor Model::predict(data::Dataset& data, int batch_size) {
 }
 
 void Model::check_dataset(const data::Dataset& data, const char* what) {
-  build_for_data(data.x_shape());
-  const Shape xs = data.x_shape();
-  if (xs != input_shape_)
-    throw ShapeError(std::string(what) + ": the dataset's rows have shape " + shape_to_string(with_batch(-1, xs), true) +
-                     " but the model expects " + shape_to_string(with_batch(-1, input_shape_), true));
+  const std::vector<Shape> xs = data.x_shapes();
+  build_for_data(xs);
+  if (xs.size() != input_shapes_.size())
+    throw ValueError(std::string(what) + ": the dataset yields " + std::to_string(xs.size()) + " x arrays but " +
+                     kind() + " has " + std::to_string(input_shapes_.size()) + " inputs");
+  for (size_t k = 0; k < xs.size(); ++k)
+    if (xs[k] != input_shapes_[k])
+      throw ShapeError(std::string(what) + ": the dataset's rows " +
+                       (xs.size() > 1 ? "of x[" + std::to_string(k) + "] " : std::string()) + "have shape " +
+                       shape_to_string(with_batch(-1, xs[k]), true) + " but the model expects " +
+                       shape_to_string(with_batch(-1, input_shapes_[k]), true));
+  const size_t ny = data.y_shapes().size();
+  if (ny != graph_->outputs().size())
+    throw ValueError(std::string(what) + ": the dataset yields " + std::to_string(ny) + " y arrays but " + kind() +
+                     " has " + std::to_string(graph_->outputs().size()) + " outputs");
 }
 
-void Model::check_batch(const Tensor& x, const Tensor& y, int epoch, int64_t step) const {
+void Model::check_batch(std::span<const Tensor> x, std::span<const Tensor> y, int epoch, int64_t step) const {
   // Rows from a file are checked as they arrive, as fit(x, y) checks arrays up front.
-  const std::string where = epoch >= 0 ? "fit: epoch " + std::to_string(epoch + 1) + ", batch " + std::to_string(step + 1)
-                                       : "evaluate: batch " + std::to_string(step + 1);
-  if (x.rows() == 0) return;
+  if (x[0].rows() == 0) return;
+  auto where = [&] {
+    return epoch >= 0 ? "fit: epoch " + std::to_string(epoch + 1) + ", batch " + std::to_string(step + 1)
+                      : "evaluate: batch " + std::to_string(step + 1);
+  };
   try {
-    check_inputs(x, where.c_str());
-    if (y.rows() != x.rows())
-      throw ShapeError(where + ": x has " + std::to_string(x.rows()) + " rows but y has " + std::to_string(y.rows()));
-    check_finite(y, "y", "targets", where);
-    loss_->check_targets(y, output_shape());
+    check_inputs(x, "");
+    for (size_t k = 0; k < y.size(); ++k)
+      if (y[k].rows() != x[0].rows())
+        throw ShapeError("x has " + std::to_string(x[0].rows()) + " rows but y" +
+                         (y.size() > 1 ? "[" + std::to_string(k) + "]" : std::string()) + " has " +
+                         std::to_string(y[k].rows()));
+    check_targets(y);
   } catch (const ShapeError& e) {
-    throw ShapeError(std::string(e.what()).rfind(where, 0) == 0 ? e.what() : where + ": " + e.what());
+    std::string m = e.what();
+    if (m.rfind(": ", 0) == 0) m = m.substr(2);
+    throw ShapeError(where() + ": " + m);
   } catch (const ValueError& e) {
-    throw ValueError(std::string(e.what()).rfind(where, 0) == 0 ? e.what() : where + ": " + e.what());
+    std::string m = e.what();
+    if (m.rfind(": ", 0) == 0) m = m.substr(2);
+    throw ValueError(where() + ": " + m);
   }
 }
 
@@ -557,7 +686,9 @@ void Model::check_same_rows_on_every_rank(int64_t rows, const char* what) const 
 }
 
 bool Model::light_model() const {
-  return forward_flops_per_sample() < kLightModelFlopsPerInput * shape_size(input_shape_);
+  int64_t values = 0;
+  for (const auto& s : input_shapes_) values += shape_size(s);
+  return forward_flops_per_sample() < kLightModelFlopsPerInput * values;
 }
 
 

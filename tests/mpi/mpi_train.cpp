@@ -1,12 +1,13 @@
 // Trains a small model for the multi-process tests (run by tests/mpi/*.sh under mpirun):
 //
-//   mpi_train train --batch B --out FILE [--epochs E] [--model sequential|residual] [--backup DIR]
+//   mpi_train train --batch B --out FILE [--epochs E] [--model mlp|residual|two_by_two] [--backup DIR]
 //                   [--kill-rank R --kill-epoch K]
 //   mpi_train compare A B TOLERANCE
 //
 // `train` prints name=value lines (ranks, first_epoch, per-epoch loss, evaluate's results) from rank 0
 // and saves the weights. --model residual trains a functional model with a skip connection (its
-// gradients summed where the branches meet) instead of the Sequential chain. --kill-rank makes that rank die (SIGKILL) at the start of epoch K, as a
+// gradients summed where the branches meet), --model two_by_two a model of two inputs and two outputs
+// with loss weights, sample weights and class weights, instead of the MLP. --kill-rank makes that rank die (SIGKILL) at the start of epoch K, as a
 // crashed machine would. `compare` exits 1 when any weight of two files differs by more than TOLERANCE.
 #include <csignal>
 #include <cmath>
@@ -26,17 +27,6 @@
 using namespace myelin;
 
 namespace {
-
-Model make_model(const std::string& kind) {
-  set_random_seed(3);
-  if (kind == "sequential")
-    return Sequential({layers::Dense(16, "tanh", Shape{6}), layers::Dense(8, "relu"), layers::Dense(1, "sigmoid")});
-  if (kind != "residual") throw ValueError("--model: sequential or residual, got '" + kind + "'");
-  auto in = layers::Input({6});
-  auto h = layers::Dense(16, "tanh")(in);
-  auto r = layers::Add()({h, layers::Dense(16, "relu")(h)});
-  return Model(in, layers::Dense(1, "sigmoid")(layers::Concatenate()({r, layers::Dense(8, "relu")(in)})));
-}
 
 std::string arg(int argc, char** argv, const std::string& name, const std::string& fallback) {
   for (int i = 1; i + 1 < argc; ++i)
@@ -64,10 +54,44 @@ int train(int argc, char** argv) {
     }
     y[i] = s > 0 ? 1.0f : 0.0f;
   }
-  Model model = make_model(arg(argc, argv, "--model", "sequential"));
-  model.compile(optimizers::Adam(0.01), "binary_crossentropy", {"accuracy", "auc"});
+  set_random_seed(3);
+  const std::string kind = arg(argc, argv, "--model", "mlp");
+  const bool two_by_two = kind == "two_by_two";
+  Model model = [&]() -> Model {
+    if (kind == "mlp") return Sequential({layers::Dense(16, "tanh", Shape{6}), layers::Dense(8, "relu"), layers::Dense(1, "sigmoid")});
+    if (kind == "residual") {
+      auto in = layers::Input({6});
+      auto h = layers::Dense(16, "tanh")(in);
+      auto r = layers::Add()({h, layers::Dense(16, "relu")(h)});
+      return Model(in, layers::Dense(1, "sigmoid")(layers::Concatenate()({r, layers::Dense(8, "relu")(in)})));
+    }
+    if (!two_by_two) throw ValueError("--model: mlp, residual or two_by_two, got '" + kind + "'");
+    auto a = layers::Input({4}, "a");
+    auto b = layers::Input({2}, "b");
+    auto h = layers::Dense(16, "tanh")(layers::Concatenate()({a, b}));
+    return Model({a, b}, {layers::Dense(2, "softmax", {.name = "class"})(h), layers::Dense(1, "linear", {.name = "box"})(h)});
+  }();
+  // The two-output model: x split into inputs of 4 and 2 columns, class targets y and a regression
+  // target (the first column doubled), each sample weighted by its row.
+  Tensor xa({n, 4}), xb({n, 2}), box({n, 1}), weights({n});
+  for (int64_t i = 0; i < n; ++i) {
+    for (int j = 0; j < 4; ++j) xa.at(i, j) = x.at(i, j);
+    for (int j = 0; j < 2; ++j) xb.at(i, j) = x.at(i, 4 + j);
+    box[i] = 2 * x.at(i, 0);
+    weights[i] = float(1 + i % 3) / 2;
+  }
+  if (two_by_two)
+    model.compile(optimizers::Adam(0.01), {{"class", "sparse_categorical_crossentropy"}, {"box", "mse"}},
+                  {.loss_weights = {{"class", 1.0}, {"box", 0.5}}, .metrics = {{"class", {"accuracy"}}},
+                   .weighted_metrics = {{"box", {"mae"}}}});
+  else
+    model.compile(optimizers::Adam(0.01), "binary_crossentropy", {"accuracy", "auc"});
 
   FitOptions options{.epochs = epochs, .batch_size = batch, .verbose = 0, .seed = 11};
+  if (two_by_two) {
+    options.sample_weight = weights;
+    options.class_weight = {{0, 1.0}, {1, 2.0}};
+  }
   if (!backup.empty()) options.callbacks.push_back(callbacks::BackupAndRestore(backup));
   callbacks::LambdaCallback watch;
   int first_epoch = -1;
@@ -76,12 +100,13 @@ int train(int argc, char** argv) {
     if (epoch == kill_epoch && distributed::rank() == kill_rank) std::raise(SIGKILL);
   };
   options.callbacks.push_back(watch);
-  const History history = model.fit(x, y, options);
-  const Logs result = model.evaluate(x, y, {.batch_size = 16});
+  const History history = two_by_two ? model.fit({xa, xb}, {y, box}, options) : model.fit(x, y, options);
+  const Logs result = two_by_two ? model.evaluate({xa, xb}, {y, box}, {.batch_size = 16, .sample_weight = weights})
+                                 : model.evaluate(x, y, {.batch_size = 16});
   if (distributed::is_primary()) {
     std::printf("ranks=%d\nfirst_epoch=%d\n", distributed::size(), first_epoch);
-    const auto& loss = history.history.at("loss");
-    for (size_t e = 0; e < loss.size(); ++e) std::printf("epoch_%zu_loss=%.9g\n", e, loss[e]);
+    for (const auto& [k, values] : history.history)
+      for (size_t e = 0; e < values.size(); ++e) std::printf("epoch_%zu_%s=%.9g\n", e, k.c_str(), values[e]);
     for (const auto& [k, v] : result) std::printf("evaluate_%s=%.9g\n", k.c_str(), v);
   }
   if (!out.empty()) model.save_weights(out);

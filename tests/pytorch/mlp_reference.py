@@ -2,7 +2,8 @@
 
 Usage: python3 mlp_reference.py OUTDIR
 
-Writes OUTDIR/classifier.txt and OUTDIR/regression.txt. Each file is a list of named tensors:
+Writes OUTDIR/classifier.txt, OUTDIR/regression.txt and OUTDIR/two_by_two.txt (a model of two
+inputs and two outputs with loss weights and sample weights). Each file is a list of named tensors:
 
     name ndim d0 d1 ...
     v0 v1 v2 ...            (row-major, one line)
@@ -157,6 +158,52 @@ def regression(outdir):
     write_tensors(os.path.join(outdir, "regression.txt"), tensors)
 
 
+def two_by_two(outdir):
+    """Inputs a (4) and b (3): dense = Dense 5 tanh of [a, b]; "class" = Dense 3 softmax of dense,
+    sparse CE; "box" = Dense 2 linear of [dense, b], MSE; loss = CE + 0.5 MSE, each per sample times
+    its sample weight and summed over the batch of 6 (Keras's sum_over_batch_size); SGD(0.1)."""
+    gen = torch.Generator().manual_seed(4321)
+    dense, cls = make_layers([7, 5, 3], gen)
+    (box,) = make_layers([8, 2], gen)
+    a = torch.randn(6, 4, generator=gen).double()
+    b = torch.randn(6, 3, generator=gen).double()
+    labels = torch.tensor([2, 0, 1, 1, 2, 0])
+    y_box = torch.randn(6, 2, generator=gen).double()
+    sw = torch.tensor([1.0, 0.5, 2.0, 0.0, 1.5, 1.0], dtype=torch.float64)
+    params = [("dense", dense), ("class", cls), ("box", box)]
+
+    def forward():
+        h = torch.tanh(dense(torch.cat([a, b], dim=1)))
+        return cls(h), box(torch.cat([h, b], dim=1))
+
+    def losses():
+        logits, out = forward()
+        ce = (F.cross_entropy(logits, labels, reduction="none") * sw).sum() / 6
+        mse = (((out - y_box) ** 2).mean(dim=1) * sw).sum() / 6
+        return ce, 0.5 * mse
+
+    out = [("a", a), ("b", b), ("y_class", labels.double().reshape(6, 1)), ("y_box", y_box), ("sw", sw)]
+    out += [(f"w0/{n}/kernel", lin.weight.t().clone()) for n, lin in params]
+    out += [(f"w0/{n}/bias", lin.bias.clone()) for n, lin in params]
+    with torch.no_grad():
+        logits, pred_box = forward()
+    out += [("pred_class", torch.softmax(logits, dim=1)), ("pred_box", pred_box)]
+    ce, mse = losses()
+    total = ce + mse
+    total.backward()
+    out += [("class_loss", ce.detach().reshape(1)), ("box_loss", mse.detach().reshape(1)),
+            ("loss", total.detach().reshape(1))]
+    out += [(f"grad/{n}/kernel", lin.weight.grad.t().clone()) for n, lin in params]
+    out += [(f"grad/{n}/bias", lin.bias.grad.clone()) for n, lin in params]
+    with torch.no_grad():
+        for _, lin in params:
+            lin.weight.sub_(0.1 * lin.weight.grad)
+            lin.bias.sub_(0.1 * lin.bias.grad)
+    out += [(f"step1/{n}/kernel", lin.weight.t().clone()) for n, lin in params]
+    out += [(f"step1/{n}/bias", lin.bias.clone()) for n, lin in params]
+    write_tensors(os.path.join(outdir, "two_by_two.txt"), out)
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: mlp_reference.py OUTDIR")
@@ -165,6 +212,7 @@ def main():
     torch.set_num_threads(1)
     classifier(outdir)
     regression(outdir)
+    two_by_two(outdir)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "myelin/data_arg.hpp"
 #include "myelin/tensor.hpp"
 
 namespace myelin::data {
@@ -24,9 +25,14 @@ class Dataset {
  public:
   virtual ~Dataset() = default;
 
-  /// Per-sample shapes of x and y (without the batch dimension), e.g. {28, 28, 1} and {1}.
+  /// Per-sample shapes of x and y (without the batch dimension), e.g. {28, 28, 1} and {1}; of the
+  /// first array when there are several.
   virtual Shape x_shape() const = 0;
   virtual Shape y_shape() const = 0;
+  /// Per-sample shapes of every input and target array (for models with several inputs or outputs,
+  /// in the model's order); one each by default.
+  virtual std::vector<Shape> x_shapes() const { return {x_shape()}; }
+  virtual std::vector<Shape> y_shapes() const { return {y_shape()}; }
   /// Rows per epoch, or -1 when unknown until the epoch ends (a generator; a CSV file before its
   /// first full pass).
   virtual int64_t size() const = 0;
@@ -40,6 +46,9 @@ class Dataset {
   /// epoch, 0 once the epoch is over. Throws IOError naming the file and row on bad data, and
   /// ValueError for max_rows < 1. Reading before any start_epoch reads an unshuffled first epoch.
   virtual int64_t read(int64_t max_rows, Tensor& x, Tensor& y) = 0;
+  /// read() for every array: x and y are given one tensor per input and target array (resized as
+  /// read() resizes them). The default reads the one x and y through read().
+  virtual int64_t read_arrays(int64_t max_rows, std::vector<Tensor>& x, std::vector<Tensor>& y);
 };
 
 /// Rows of tensors already in memory, shuffled by a full permutation each epoch (what fit(x, y)
@@ -47,14 +56,20 @@ class Dataset {
 class InMemoryDataset : public Dataset {
  public:
   InMemoryDataset(Tensor x, Tensor y);
+  /// One tensor per model input and per output, in the model's order (every one with the same rows).
+  InMemoryDataset(std::vector<Tensor> x, std::vector<Tensor> y);
   Shape x_shape() const override;
   Shape y_shape() const override;
-  int64_t size() const override { return x_.rows(); }
+  std::vector<Shape> x_shapes() const override;
+  std::vector<Shape> y_shapes() const override;
+  int64_t size() const override { return x_[0].rows(); }
   void start_epoch(uint64_t seed, bool shuffle) override;
+  /// Throws ValueError for a dataset of several arrays (use read_arrays).
   int64_t read(int64_t max_rows, Tensor& x, Tensor& y) override;
+  int64_t read_arrays(int64_t max_rows, std::vector<Tensor>& x, std::vector<Tensor>& y) override;
 
  private:
-  Tensor x_, y_;
+  std::vector<Tensor> x_, y_;
   std::vector<int64_t> order_;
   int64_t next_ = 0;
 };
@@ -133,9 +148,10 @@ class CsvDataset : public Dataset {
   std::unique_ptr<Impl> impl_;
 };
 
-/// One batch produced by user code.
+/// One batch produced by user code: a tensor each, or for several inputs or outputs a list of
+/// tensors in the model's order (`Batch{{xa, xb}, {y1, y2}}`; maps by name are not accepted here).
 struct Batch {
-  Tensor x, y;
+  DataArg x, y;
 };
 
 /// Batches produced by a function, as Keras's fit(generator): `next(epoch)` is called repeatedly and
@@ -146,18 +162,31 @@ class GeneratorDataset : public Dataset {
   using Next = std::function<std::optional<Batch>(int epoch)>;
   /// x_shape and y_shape are the per-sample shapes every batch must have (checked, naming the batch).
   GeneratorDataset(Next next, Shape x_shape, Shape y_shape);
-  Shape x_shape() const override { return x_shape_; }
-  Shape y_shape() const override { return y_shape_; }
+  /// Per-sample shapes of each array of x and of y, for batches of several inputs or outputs.
+  struct ArrayShapes {
+    std::vector<Shape> x, y;
+  };
+  /// `GeneratorDataset(next, {.x = {{4}, {2}}, .y = {{1}, {3}}})`: every batch's x and y are lists of
+  /// tensors with these per-sample shapes, in the model's input and output order.
+  GeneratorDataset(Next next, ArrayShapes shapes);
+  Shape x_shape() const override { return x_shapes_[0]; }
+  Shape y_shape() const override { return y_shapes_[0]; }
+  std::vector<Shape> x_shapes() const override { return x_shapes_; }
+  std::vector<Shape> y_shapes() const override { return y_shapes_; }
   int64_t size() const override { return -1; }
   void start_epoch(uint64_t seed, bool shuffle) override;
+  /// Throws ValueError for a dataset of several arrays (use read_arrays).
   int64_t read(int64_t max_rows, Tensor& x, Tensor& y) override;
+  int64_t read_arrays(int64_t max_rows, std::vector<Tensor>& x, std::vector<Tensor>& y) override;
 
  private:
+  void take_batch(Batch batch);
   Next next_;
-  Shape x_shape_, y_shape_;
+  std::vector<Shape> x_shapes_, y_shapes_;
   int epoch_ = -1;
   int64_t batch_index_ = 0;
-  std::optional<Batch> pending_;  // the current batch, of which rows [offset_, rows) are unread
+  std::vector<Tensor> pending_;  // the current batch's x then y arrays, of which rows [offset_, rows) are unread
+  bool has_pending_ = false;
   int64_t offset_ = 0;
   bool done_ = false;
 };

@@ -1,0 +1,11 @@
+#include "myelin/data/dataset.hpp"
+
+namespace myelin::data {
+
+int64_t Dataset::read_arrays(int64_t max_rows, std::vector<Tensor>& x, std::vector<Tensor>& y) {
+  x.resize(1);
+  y.resize(1);
+  return read(max_rows, x[0], y[0]);
+}
+
+}  // namespace myelin::data
