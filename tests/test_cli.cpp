@@ -336,6 +336,7 @@ TEST_F(Cli, AnOutputFromASharedLayerSetsTheDefaultLossAndTheColumns) {
   std::getline(in, header);
   EXPECT_EQ(header.substr(0, 14), "probability_0,") << header;
   EXPECT_EQ(header.substr(header.size() - 6), ",class") << header;
+}
 
 TEST_F(Cli, ClassWeightBalancedAndExplicitWeighTheLoss) {
   // 6 rows of class 0 and 2 of class 1; a zero learning rate keeps the saved weights those the loss

@@ -309,6 +309,20 @@ TEST(Examples, BinaryClassifierIsReproducible) {
   EXPECT_NE(a.out, c.out) << "--seed changed nothing";
 }
 
+// Two inputs merged by Add, trained with and without class weights on the top quarter of diabetes
+// progression: weighing the rare class by 3 catches more of it (recall 0.5714 -> 0.8929 measured)
+// at about the same ranking quality (AUC 0.8752 and 0.8739).
+TEST(Examples, WideAndDeepClassWeightsCatchMoreOfTheRareClass) {
+  REQUIRE_EXAMPLE("wide_and_deep");
+  RunResult r = run_ok("wide_and_deep");
+  expect_only_progress_and_figures(r);
+  EXPECT_NEAR(figure(r, "positive_fraction"), 0.25, 0.01);
+  EXPECT_GE(figure(r, "weighted_test_recall"), figure(r, "test_recall") + 0.15);
+  EXPECT_GE(figure(r, "test_auc"), 0.8);
+  EXPECT_GE(figure(r, "weighted_test_auc"), 0.8);
+  EXPECT_GE(figure(r, "test_accuracy"), 0.75);  // the majority class alone scores 0.75
+}
+
 TEST(Examples, SmallRegressionStopsEarlyAtTheRightEpoch) {
   REQUIRE_EXAMPLE("small_regression");
   RunResult r = run_ok("small_regression");

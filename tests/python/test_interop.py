@@ -130,6 +130,7 @@ def run_cpp_example(name, *args):
 @pytest.mark.parametrize("name,args", [
     ("boston_regression", ["--epochs", "30"]),
     ("cross_validation", ["--epochs", "5"]),
+    ("wide_and_deep", []),
 ])
 def test_example_prints_the_cpp_figures(name, args):
     assert run_example(name, *args) == run_cpp_example(name, *args)
