@@ -372,6 +372,7 @@ class Model {
 
   // Buffers reused from batch to batch.
   std::vector<const Tensor*> step_inputs_, step_output_grads_, step_preds_;
+  std::vector<Tensor> predict_input_;  // predict(x)'s one input, kept to allocate nothing per call
   std::vector<double> output_losses_;  // the last step's weighted loss of each output
   std::vector<double> loss_sums_;      // per output, then the rows: sums over rows (evaluate, reductions)
   Arrays batch_;                       // train_on_batch's arrays in model order
