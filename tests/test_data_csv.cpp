@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "data/file_reader.hpp"
+#include "expect_error.hpp"
 #include "myelin/data/csv.hpp"
 #include "myelin/error.hpp"
 
@@ -17,6 +18,7 @@ using myelin::ValueError;
 using myelin::data::CsvData;
 using myelin::data::CsvOptions;
 using myelin::data::read_csv;
+using myelin::test::expect_error;
 
 namespace {
 
@@ -38,17 +40,6 @@ class CsvTest : public ::testing::Test {
 
   fs::path dir_;
 };
-
-template <class E, class F>
-void expect_error(F f, std::initializer_list<std::string> parts) {
-  try {
-    f();
-    FAIL() << "expected an exception";
-  } catch (const E& e) {
-    const std::string msg = e.what();
-    for (const auto& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "message: " << msg << "\nmissing: " << p;
-  }
-}
 
 using Names = std::vector<std::string>;
 using Values = std::vector<float>;

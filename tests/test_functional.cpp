@@ -9,27 +9,18 @@
 #include <vector>
 
 #include "gradient_check.hpp"
+#include "expect_error.hpp"
 #include "myelin/myelin.hpp"
 #include "myelin/threading.hpp"
 
 using namespace myelin;
+using myelin::test::expect_error;
 using myelin::test::gradients_close;
 using myelin::test::numerical_gradient;
 using myelin::test::random_tensor;
 using myelin::test::weighted_sum;
 
 namespace {
-
-template <class E, class F>
-void expect_error(F&& what, std::vector<std::string> parts) {
-  try {
-    what();
-    ADD_FAILURE() << "no exception thrown";
-  } catch (const E& e) {
-    const std::string msg = e.what();
-    for (const auto& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' missing from: " << msg;
-  }
-}
 
 // Checks d(sum(w * layer(x...)))/d(x_k) for every input k against central differences.
 void check_merge_gradients(Layer& layer, std::vector<Tensor> xs, uint64_t seed) {

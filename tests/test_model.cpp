@@ -9,23 +9,13 @@
 #include <string>
 #include <vector>
 
+#include "expect_error.hpp"
 #include "myelin/myelin.hpp"
 
 using namespace myelin;
+using myelin::test::expect_error;
 
 namespace {
-
-// Checks that `what` raises E and that its message holds every one of `parts`.
-template <class E, class F>
-void expect_error(F&& what, std::vector<std::string> parts) {
-  try {
-    what();
-    ADD_FAILURE() << "no exception thrown";
-  } catch (const E& e) {
-    const std::string msg = e.what();
-    for (const auto& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' missing from: " << msg;
-  }
-}
 
 // Three classes in 2-D, points on three rings of angles; deterministic, not separable by a line at
 // the origin but easy for a small MLP. Labels {n, 1}.

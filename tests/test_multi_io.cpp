@@ -10,25 +10,16 @@
 #include <vector>
 
 #include "gradient_check.hpp"
+#include "expect_error.hpp"
 #include "myelin/myelin.hpp"
 
 using namespace myelin;
+using myelin::test::expect_error;
 using myelin::test::gradients_close;
 using myelin::test::numerical_gradient;
 using myelin::test::random_tensor;
 
 namespace {
-
-template <class E, class F>
-void expect_error(F&& what, std::vector<std::string> parts) {
-  try {
-    what();
-    ADD_FAILURE() << "no exception thrown";
-  } catch (const E& e) {
-    const std::string msg = e.what();
-    for (const auto& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' missing from: " << msg;
-  }
-}
 
 // out = x0 - x1 + 0.5 on rows [1,2], [0,1], [3,0], [2,2]: -0.5, -0.5, 3.5, 0.5.
 Sequential line_model() {

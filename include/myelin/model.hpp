@@ -307,6 +307,8 @@ class Model {
   void check_inputs(std::span<const Tensor> x, const char* what) const;  // shapes, and every value finite
   void check_targets(std::span<const Tensor> y) const;
   void check_arrays(const Arrays& a, const char* what);
+  /// fit's validation_data as checked arrays (nullopt when none was given).
+  std::optional<Arrays> validation_arrays(const FitOptions& options);
   void check_dataset(const data::Dataset& data, const char* what);
   void check_batch(std::span<const Tensor> x, std::span<const Tensor> y, int epoch, int64_t step) const;
   void check_fit_options(const FitOptions& options) const;

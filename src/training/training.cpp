@@ -283,6 +283,15 @@ class ClassWeightScope {
 };
 }  // namespace
 
+std::optional<Model::Arrays> Model::validation_arrays(const FitOptions& o) {
+  if (!o.validation_data) return std::nullopt;
+  Arrays val;
+  resolve_arrays(o.validation_data->x, o.validation_data->y, o.validation_data->sample_weight, "fit (validation_data)",
+                 val);
+  check_arrays(val, "fit (validation_data)");
+  return val;
+}
+
 History Model::fit(const DataArg& x, const DataArg& y, const FitOptions& o) {
   return run_on_every_rank("fit", [&] {
     check_fit_options(o);
@@ -294,13 +303,7 @@ History Model::fit(const DataArg& x, const DataArg& y, const FitOptions& o) {
 
     // Keras holds out the last rows, before any shuffling.
     Arrays train = all;
-    std::optional<Arrays> val;
-    if (o.validation_data) {
-      val.emplace();
-      resolve_arrays(o.validation_data->x, o.validation_data->y, o.validation_data->sample_weight,
-                     "fit (validation_data)", *val);
-      check_arrays(*val, "fit (validation_data)");
-    }
+    std::optional<Arrays> val = validation_arrays(o);
     if (o.validation_split > 0) {
       const int64_t split_at = int64_t(double(all.rows()) * (1.0 - o.validation_split));
       if (split_at <= 0 || split_at >= all.rows())
@@ -348,13 +351,7 @@ History Model::fit(data::Dataset& data, const FitOptions& o) {
     check_dataset(data, "fit");
     check_batch_fits(*memory_, optimizer_.get(), dataset_batch_rows(o.batch_size, data), /*training=*/true, "fit");
     resolve_metrics(target_widths(data.y_shapes()));
-    std::optional<Arrays> val;
-    if (o.validation_data) {
-      val.emplace();
-      resolve_arrays(o.validation_data->x, o.validation_data->y, o.validation_data->sample_weight,
-                     "fit (validation_data)", *val);
-      check_arrays(*val, "fit (validation_data)");
-    }
+    std::optional<Arrays> val = validation_arrays(o);
     if (o.validation_dataset) check_dataset(*o.validation_dataset, "fit (validation_dataset)");
     mark_class_weighted(!o.class_weight.empty());
     ClassWeightScope class_weights(class_weight_, o.class_weight);
