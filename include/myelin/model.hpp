@@ -300,7 +300,7 @@ class Model {
   std::vector<std::string> input_names_for_data() const;
   void order_arrays(const DataArg& a, bool inputs, const char* what, const char* arg, std::vector<Tensor>& out);
   void resolve_arrays(const DataArg& x, const DataArg& y, const DataArg& w, const char* what, Arrays& out);
-  void ensure_built(const std::vector<Tensor>& x, const char* what);
+  void ensure_built(std::span<const Tensor> x, const char* what);
   void build_for_data(const std::vector<Shape>& sample_shapes);
   void build_inputs(const std::vector<Shape>& input_shapes);
   void check_input_shapes(std::span<const Tensor> x, const char* what) const;
@@ -374,7 +374,6 @@ class Model {
 
   // Buffers reused from batch to batch.
   std::vector<const Tensor*> step_inputs_, step_output_grads_, step_preds_;
-  std::vector<Tensor> predict_input_;  // predict(x)'s one input, kept to allocate nothing per call
   std::vector<double> output_losses_;  // the last step's weighted loss of each output
   std::vector<double> loss_sums_;      // per output, then the rows: sums over rows (evaluate, reductions)
   Arrays batch_;                       // train_on_batch's arrays in model order

@@ -89,7 +89,7 @@ void Model::resolve_arrays(const DataArg& x, const DataArg& y, const DataArg& w,
   else order_arrays(w, /*inputs=*/false, what, "sample_weight", out.w);
 }
 
-void Model::ensure_built(const std::vector<Tensor>& x, const char* what) {
+void Model::ensure_built(std::span<const Tensor> x, const char* what) {
   for (size_t k = 0; k < x.size(); ++k)
     if (x[k].ndim() < 2 || x[k].rows() == 0)
       throw ShapeError(std::string(what) + ": " + array_label("x", k, x.size(), input_names_for_data()) +

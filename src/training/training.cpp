@@ -565,22 +565,23 @@ Tensor Model::predict(const Tensor& x, int batch_size) {
     // about the only allocation (a list-based predict costs the MLP's 2 us call ~0.3 us more).
     if (batch_size <= 0) throw ValueError("predict: batch_size must be positive");
     std::lock_guard<std::mutex> lock(*inference_mutex_);
-    predict_input_.resize(1);
-    predict_input_[0] = x;
-    ensure_built(predict_input_, "predict");
-    check_input_shapes(predict_input_, "predict");
+    const std::span<const Tensor> xs(&x, 1);
+    ensure_built(xs, "predict");
+    check_input_shapes(xs, "predict");
     const int64_t n = x.rows();
     check_batch_fits(*memory_, optimizer_.get(), std::min<int64_t>(batch_size, n), /*training=*/false, "predict");
     Tensor result(with_batch(n, graph_->nodes()[size_t(graph_->outputs()[0])].shape));
     const int64_t width = result.row_size();
-    for (int64_t b0 = 0; b0 < n; b0 += batch_size) {
-      const int64_t b1 = std::min<int64_t>(n, b0 + batch_size);
-      predict_input_[0] = x.rows(b0, b1);
-      const Tensor& out = forward(predict_input_, false);
+    step_inputs_.resize(1);
+    auto predict_batch = [&](const Tensor& batch, int64_t b0) {
+      step_inputs_[0] = &batch;
+      const Tensor& out = graph_->forward(step_inputs_, false);
       const Tensor& pred = outputs_.empty() ? out : head_output(outputs_[0], out);
-      std::copy(pred.data(), pred.data() + (b1 - b0) * width, result.data() + b0 * width);
-    }
-    predict_input_[0] = Tensor();  // the caller's array is not kept alive
+      std::copy(pred.data(), pred.data() + batch.rows() * width, result.data() + b0 * width);
+    };
+    if (n <= batch_size) predict_batch(x, 0);  // one batch: x itself, without a view
+    else
+      for (int64_t b0 = 0; b0 < n; b0 += batch_size) predict_batch(x.rows(b0, std::min<int64_t>(n, b0 + batch_size)), b0);
     return result;
   }
   auto out = predict(DataArg(x), batch_size);
