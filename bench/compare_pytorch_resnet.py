@@ -5,9 +5,9 @@ through myelin's Python package, in one run.
     /usr/bin/python3 bench/compare_pytorch_resnet.py [RESNET_BENCHMARK] [--threads N] [--epochs E] [--data DIR]
                                                      [--myelin-python DIR|off]
 
-The network of bench/users_models.hpp (users_resnet): Conv2D(16, 3x3, same) -> BN -> relu -> MaxPool
-2x2; a residual block of two 3x3 Conv-BN (16 filters); a downsampling block (first convolution
-strided 2x2 with Keras's 'same' padding, one row and column after, 32 filters; shortcut a strided
+The network of bench/users_models.hpp (users_resnet): Conv2D(32, 3x3, same) -> BN -> relu -> MaxPool
+2x2; a residual block of two 3x3 Conv-BN (32 filters); a downsampling block (first convolution
+strided 2x2 with Keras's 'same' padding, one row and column after, 64 filters; shortcut a strided
 1x1 Conv-BN); each block ends in Add and relu; GlobalAveragePooling2D -> Dense(10). Convolutions
 without bias, Keras's initialisation (glorot uniform; BN gamma 1, beta 0, momentum 0.99 = torch's
 0.01, eps 1e-3), Adam(1e-3, eps 1e-7), cross-entropy on the logits, batch 128.
@@ -67,8 +67,8 @@ def torch_worker(args):
         def forward(self, x):
             return F.relu(self.b(F.relu(self.a(x))) + self.shortcut(x))
 
-    model = nn.Sequential(conv_bn(1, 16, 3, 1), nn.ReLU(), nn.MaxPool2d(2), Block(16, 16, 1), Block(16, 32, 2),
-                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10))
+    model = nn.Sequential(conv_bn(1, 32, 3, 1), nn.ReLU(), nn.MaxPool2d(2), Block(32, 32, 1), Block(32, 64, 2),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):  # Keras: glorot uniform kernels, zero biases
             nn.init.xavier_uniform_(m.weight)
@@ -145,8 +145,8 @@ def myelin_python_worker(args):
         return layers.Activation("relu")(layers.Add()([y, shortcut]))
 
     inputs = myelin.Input(shape=(28, 28, 1))
-    x = layers.MaxPooling2D((2, 2))(layers.Activation("relu")(conv_bn(inputs, 16, 3)))
-    x = layers.GlobalAveragePooling2D()(block(block(x, 16), 32, 2))
+    x = layers.MaxPooling2D((2, 2))(layers.Activation("relu")(conv_bn(inputs, 32, 3)))
+    x = layers.GlobalAveragePooling2D()(block(block(x, 32), 64, 2))
     model = myelin.Model(inputs, layers.Dense(10, activation="softmax")(x))
     model.compile(optimizer=Adam(learning_rate=1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     epoch_s = []

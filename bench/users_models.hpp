@@ -29,9 +29,9 @@ inline myelin::Sequential users_cnn() {
   });
 }
 
-/// The residual network of examples/resnet_fashion_mnist: a Conv-BN-relu stem (16 filters) with 2x2
-/// max pooling, a residual block of two 3x3 Conv-BN (16 filters), a downsampling block (the first
-/// convolution strided 2x2, 32 filters, the shortcut a strided 1x1 Conv-BN projection), each
+/// The residual network of examples/resnet_fashion_mnist: a Conv-BN-relu stem (32 filters) with 2x2
+/// max pooling, a residual block of two 3x3 Conv-BN (32 filters), a downsampling block (the first
+/// convolution strided 2x2, 64 filters, the shortcut a strided 1x1 Conv-BN projection), each
 /// block ending in Add and relu, then GlobalAveragePooling2D and Dense 10 softmax; convolutions
 /// without bias; not compiled.
 inline myelin::Model users_resnet() {
@@ -47,8 +47,8 @@ inline myelin::Model users_resnet() {
     return layers::Activation("relu")(layers::Add()({y, shortcut}));
   };
   auto inputs = layers::Input({28, 28, 1});
-  auto x = layers::MaxPooling2D({2, 2})(layers::Activation("relu")(conv_bn(inputs, 16, {3, 3}, 1)));
-  x = layers::GlobalAveragePooling2D()(block(block(x, 16, 1), 32, 2));
+  auto x = layers::MaxPooling2D({2, 2})(layers::Activation("relu")(conv_bn(inputs, 32, {3, 3}, 1)));
+  x = layers::GlobalAveragePooling2D()(block(block(x, 32, 1), 64, 2));
   return Model(inputs, layers::Dense(10, "softmax")(x));
 }
 
