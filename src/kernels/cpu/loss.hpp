@@ -5,7 +5,7 @@
 // spans `per_sample` consecutive values (element-wise) or rows (cross-entropies). Each function
 // returns the weighted mean loss over the values (or rows) and, when grad is not null, writes
 // d(mean loss)/d(y_pred) into it (same size as y_pred). Probabilities are clipped to
-// [1e-7, 1 - 1e-7] as Keras does; where a clip took effect the gradient is zero.
+// [1e-7, 1 - 1e-7] as Keras does. Totals are summed in double, in index order.
 #pragma once
 #include <cstdint>
 

@@ -6,8 +6,8 @@
 namespace myelin::kernels {
 
 // The update loops are element-wise and independent: `omp simd` vectorises them, sqrt included
-// (the library builds with -fno-math-errno). They stay on one thread: a step updates each
-// parameter tensor once, and the tensors of the models myelin trains are too small for a team.
+// (the library builds with -fno-math-errno). They run on the calling thread, as they did inside
+// the optimizer classes; threading them would be a change to measure in bench/, not part of a move.
 
 void sgd_update(float* w, const float* g, int64_t n, float lr) {
 #pragma omp simd
