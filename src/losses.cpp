@@ -5,63 +5,34 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kernels/cpu/checks.hpp"
+#include "kernels/cpu/loss.hpp"
 #include "myelin/error.hpp"
 #include "myelin/io/config.hpp"
 
 namespace myelin {
 
 namespace {
-// Keras's clipping constant for probabilities.
-constexpr float kEps = 1e-7f;
-
 void prepare_grad(Tensor* grad, const Tensor& y_pred) {
   if (grad) grad->resize(y_pred.shape());
 }
 
-// The weight of loss value i of n, when the batch's `rows` samples each have n / rows of them.
-inline float weight_of(const float* sample_weight, int64_t i, int64_t per_sample) {
-  return sample_weight ? sample_weight[i / per_sample] : 1.f;
-}
-
+// How many of `values` loss values (or rows) each sample of y_pred holds: the sample weights' stride.
 int64_t per_sample(int64_t values, const Tensor& y_pred) {
   const int64_t rows = y_pred.ndim() ? y_pred.rows() : 1;
   return rows ? std::max<int64_t>(1, values / rows) : 1;
 }
 
-// Element-wise regression losses share this shape: mean of w * f(pred - true) over all elements.
-template <class F, class G>
-double elementwise_mean(const Tensor& y_true, const Tensor& y_pred, Tensor* grad, const float* sw, F value,
-                        G derivative) {
+double regression(kernels::RegressionLoss kind, float delta, const Tensor& y_true, const Tensor& y_pred, Tensor* grad,
+                  const float* sw) {
   if (y_true.size() != y_pred.size())
     throw ShapeError("loss: targets " + shape_to_string(y_true.shape()) + " do not match predictions " +
                      shape_to_string(y_pred.shape()));
   prepare_grad(grad, y_pred);
-  const int64_t n = y_pred.size(), per = per_sample(n, y_pred);
-  const float inv_n = 1.f / float(n);
-  double total = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const float e = y_pred[i] - y_true[i], w = weight_of(sw, i, per);
-    total += double(w) * value(e);
-    if (grad) (*grad)[i] = w * derivative(e) * inv_n;
-  }
-  return total / double(n);
+  const int64_t n = y_pred.size();
+  return kernels::regression_loss(kind, delta, y_true.data(), y_pred.data(), sw, grad ? grad->data() : nullptr, n,
+                                  per_sample(n, y_pred));
 }
-
-// Row r's log-sum-exp and, into p, its softmax.
-double log_softmax_row(const float* z, float* p, int64_t k) {
-  float m = z[0];
-  for (int64_t c = 1; c < k; ++c) m = std::max(m, z[c]);
-  double s = 0;
-  for (int64_t c = 0; c < k; ++c) {
-    p[c] = std::exp(z[c] - m);
-    s += p[c];
-  }
-  const float inv = float(1.0 / s);
-  for (int64_t c = 0; c < k; ++c) p[c] *= inv;
-  return double(m) + std::log(s);
-}
-
-int64_t label_at(const Tensor& y, int64_t r) { return static_cast<int64_t>(y[r]); }
 }  // namespace
 
 void Loss::check_targets(const Tensor& y_true, const Shape& output_shape) const {
@@ -95,23 +66,15 @@ std::shared_ptr<Loss> from_config(const std::string& name, const nlohmann::json&
 }
 
 double MeanSquaredError::compute_weighted(const Tensor& t, const Tensor& p, Tensor* g, const float* sw) const {
-  return elementwise_mean(t, p, g, sw, [](float e) { return double(e) * e; }, [](float e) { return 2.f * e; });
+  return regression(kernels::RegressionLoss::MeanSquared, 0.f, t, p, g, sw);
 }
 
 double MeanAbsoluteError::compute_weighted(const Tensor& t, const Tensor& p, Tensor* g, const float* sw) const {
-  return elementwise_mean(t, p, g, sw, [](float e) { return std::fabs(double(e)); },
-                          [](float e) { return float((e > 0) - (e < 0)); });
+  return regression(kernels::RegressionLoss::MeanAbsolute, 0.f, t, p, g, sw);
 }
 
 double Huber::compute_weighted(const Tensor& t, const Tensor& p, Tensor* g, const float* sw) const {
-  const float d = delta_;
-  return elementwise_mean(
-      t, p, g, sw,
-      [d](float e) {
-        const double a = std::fabs(e);
-        return a <= d ? 0.5 * a * a : d * (a - 0.5 * d);
-      },
-      [d](float e) { return std::fabs(e) <= d ? e : d * float((e > 0) - (e < 0)); });
+  return regression(kernels::RegressionLoss::Huber, delta_, t, p, g, sw);
 }
 
 double BinaryCrossentropy::compute_weighted(const Tensor& t, const Tensor& p, Tensor* g, const float* sw) const {
@@ -119,33 +82,17 @@ double BinaryCrossentropy::compute_weighted(const Tensor& t, const Tensor& p, Te
     throw ShapeError("binary_crossentropy: targets " + shape_to_string(t.shape()) + " do not match predictions " +
                      shape_to_string(p.shape()));
   prepare_grad(g, p);
-  const int64_t n = p.size(), per = per_sample(n, p);
-  const float inv_n = 1.f / float(n);
-  double total = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const float y = t[i], w = weight_of(sw, i, per);
-    if (from_logits_) {
-      const float z = p[i];
-      total += w * (std::max(z, 0.f) - z * y + std::log1p(std::exp(-std::fabs(z))));
-      if (g) {
-        const float s = z >= 0 ? 1.f / (1.f + std::exp(-z)) : std::exp(z) / (1.f + std::exp(z));
-        (*g)[i] = w * (s - y) * inv_n;
-      }
-    } else {
-      const float q = std::clamp(p[i], kEps, 1.f - kEps);
-      total += -w * (y * std::log(double(q)) + (1 - y) * std::log(1.0 - q));
-      if (g) (*g)[i] = (p[i] == q) ? w * (q - y) / (q * (1.f - q)) * inv_n : 0.f;
-    }
-  }
-  return total / double(n);
+  const int64_t n = p.size();
+  return kernels::binary_crossentropy(t.data(), p.data(), sw, g ? g->data() : nullptr, n, per_sample(n, p),
+                                      from_logits_);
 }
 
 void BinaryCrossentropy::check_targets(const Tensor& y, const Shape& output_shape) const {
   Loss::check_targets(y, output_shape);
-  for (int64_t i = 0; i < y.size(); ++i)
-    if (!(y[i] >= 0.f && y[i] <= 1.f))
-      throw ValueError("binary_crossentropy: target " + std::to_string(y[i]) + " at row " +
-                       std::to_string(i / y.row_size()) + " is outside [0, 1]");
+  const int64_t i = kernels::first_outside(y.data(), y.size(), 0.f, 1.f);
+  if (i >= 0)
+    throw ValueError("binary_crossentropy: target " + std::to_string(y[i]) + " at row " +
+                     std::to_string(i / y.row_size()) + " is outside [0, 1]");
 }
 
 std::optional<ActivationKind> BinaryCrossentropy::fusable_activation() const {
@@ -161,45 +108,9 @@ double CategoricalCrossentropy::compute_weighted(const Tensor& t, const Tensor& 
     throw ShapeError("categorical_crossentropy: targets " + shape_to_string(t.shape()) +
                      " do not match predictions " + shape_to_string(p.shape()));
   prepare_grad(g, p);
-  const int64_t k = p.dim(-1), rows = p.size() / k, per = per_sample(rows, p);
-  double total = 0;
-  std::vector<float> scratch;
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* z = p.data() + r * k;
-    const float* y = t.data() + r * k;
-    float* gr = g ? g->data() + r * k : nullptr;
-    // A row's loss times its sample's weight: its gradient scales alike.
-    const float w = weight_of(sw, r, per), inv_rows = w / float(rows);
-    const double before = total;
-    if (from_logits_) {
-      float* sm = gr;
-      if (!sm) {
-        scratch.resize(k);
-        sm = scratch.data();
-      }
-      const double lse = log_softmax_row(z, sm, k);
-      float ysum = 0;
-      for (int64_t c = 0; c < k; ++c) {
-        total += y[c] * (lse - z[c]);
-        ysum += y[c];
-      }
-      if (gr)
-        for (int64_t c = 0; c < k; ++c) gr[c] = (sm[c] * ysum - y[c]) * inv_rows;
-    } else {
-      // Keras renormalises the probabilities, then clips them.
-      double s = 0;
-      float ysum = 0;
-      for (int64_t c = 0; c < k; ++c) s += z[c], ysum += y[c];
-      for (int64_t c = 0; c < k; ++c) {
-        const float q_raw = float(z[c] / s), q = std::clamp(q_raw, kEps, 1.f - kEps);
-        total -= y[c] * std::log(double(q));
-        // Where the probability was clipped the loss is flat in it: zero gradient, as Keras.
-        if (gr) gr[c] = (float(ysum / s) - (q == q_raw ? y[c] / z[c] : 0.f)) * inv_rows;
-      }
-    }
-    if (sw) total = before + double(w) * (total - before);
-  }
-  return total / double(rows);
+  const int64_t k = p.dim(-1), rows = p.size() / k;
+  return kernels::categorical_crossentropy(t.data(), p.data(), sw, g ? g->data() : nullptr, rows, k,
+                                           per_sample(rows, p), from_logits_);
 }
 
 std::optional<ActivationKind> CategoricalCrossentropy::fusable_activation() const {
@@ -216,45 +127,17 @@ double SparseCategoricalCrossentropy::compute_weighted(const Tensor& t, const Te
   if (k == 0 || t.size() != rows)
     throw ShapeError("sparse_categorical_crossentropy: targets " + shape_to_string(t.shape()) +
                      " need one class index per prediction row of " + shape_to_string(p.shape()));
-  prepare_grad(g, p);
-  const int64_t per = per_sample(rows, p);
-  double total = 0;
-  std::vector<float> scratch;
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* z = p.data() + r * k;
-    float* gr = g ? g->data() + r * k : nullptr;
-    // A row's loss times its sample's weight: its gradient scales alike.
-    const float w = weight_of(sw, r, per), inv_rows = w / float(rows);
-    const double before = total;
-    const int64_t y = label_at(t, r);
-    if (y < 0 || y >= k)
-      throw ValueError("sparse_categorical_crossentropy: label " + std::to_string(y) + " at row " +
-                       std::to_string(r * t.rows() / rows) +
-                       " is outside [0, " + std::to_string(k) + ")");
-    if (from_logits_) {
-      float* sm = gr;
-      if (!sm) {
-        scratch.resize(k);
-        sm = scratch.data();
-      }
-      total += log_softmax_row(z, sm, k) - z[y];
-      if (gr) {
-        for (int64_t c = 0; c < k; ++c) gr[c] *= inv_rows;
-        gr[y] -= inv_rows;
-      }
-    } else {
-      double s = 0;
-      for (int64_t c = 0; c < k; ++c) s += z[c];
-      const float q = std::clamp(float(z[y] / s), kEps, 1.f - kEps);
-      total -= std::log(double(q));
-      if (gr) {
-        for (int64_t c = 0; c < k; ++c) gr[c] = float(1.0 / s) * inv_rows;
-        gr[y] -= inv_rows / std::max(z[y], kEps);
-      }
-    }
-    if (sw) total = before + double(w) * (total - before);
+  const int64_t bad = kernels::first_label_outside(t.data(), rows, k);
+  if (bad >= 0) {
+    const float v = t[bad];
+    throw ValueError("sparse_categorical_crossentropy: label " +
+                     (std::isfinite(v) ? std::to_string(static_cast<int64_t>(v)) : std::to_string(v)) +
+                     " at row " + std::to_string(bad * t.rows() / rows) + " is outside [0, " + std::to_string(k) +
+                     ")");
   }
-  return total / double(rows);
+  prepare_grad(g, p);
+  return kernels::sparse_categorical_crossentropy(t.data(), p.data(), sw, g ? g->data() : nullptr, rows, k,
+                                                  per_sample(rows, p), from_logits_);
 }
 
 void SparseCategoricalCrossentropy::check_targets(const Tensor& y, const Shape& output_shape) const {
@@ -266,13 +149,10 @@ void SparseCategoricalCrossentropy::check_targets(const Tensor& y, const Shape& 
     throw ShapeError("sparse_categorical_crossentropy: targets of shape " + shape_to_string(y.shape()) +
                      " need one class index per sample for the output shape " +
                      shape_to_string(with_batch(-1, output_shape), true));
-  for (int64_t i = 0; i < y.size(); ++i) {
-    const float v = y[i];
-    if (!(v >= 0.f && v < float(k)) || v != std::floor(v))
-      throw ValueError("sparse_categorical_crossentropy: label " + std::to_string(v) + " at row " +
-                       std::to_string(i / per_sample) +
-                       " is not a class index in [0, " + std::to_string(k) + ")");
-  }
+  const int64_t i = kernels::first_non_class_index(y.data(), y.size(), k);
+  if (i >= 0)
+    throw ValueError("sparse_categorical_crossentropy: label " + std::to_string(y[i]) + " at row " +
+                     std::to_string(i / per_sample) + " is not a class index in [0, " + std::to_string(k) + ")");
 }
 
 std::optional<ActivationKind> SparseCategoricalCrossentropy::fusable_activation() const {

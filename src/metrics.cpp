@@ -1,9 +1,8 @@
 #include "myelin/metrics.hpp"
 
 #include <algorithm>
-#include <cmath>
-#include <numeric>
 
+#include "kernels/cpu/metric.hpp"
 #include "myelin/error.hpp"
 
 namespace myelin {
@@ -17,23 +16,13 @@ void Metric::update_weighted(const Tensor&, const Tensor&, const float*) {
 namespace myelin::metrics {
 
 namespace {
-int64_t argmax(const float* x, int64_t k) {
-  int64_t best = 0;
-  for (int64_t c = 1; c < k; ++c)
-    if (x[c] > x[best]) best = c;
-  return best;
-}
 void check_same_size(const char* what, const Tensor& t, const Tensor& p) {
   if (t.size() != p.size())
     throw ShapeError(std::string(what) + ": y_true " + shape_to_string(t.shape()) + " and y_pred " +
                      shape_to_string(p.shape()) + " differ in size");
 }
 int64_t width(const Tensor& t) { return t.ndim() >= 2 ? t.dim(-1) : 1; }
-}  // namespace
-
-namespace {
-// Row r's weight among `rows` rows of y_pred whose samples each span rows / samples of them.
-float row_weight(const float* w, int64_t r, int64_t rows_per_sample) { return w ? w[r / rows_per_sample] : 1.f; }
+// How many of `rows` rows (or values) of y_pred each sample spans: the sample weights' stride.
 int64_t rows_per_sample(int64_t rows, const Tensor& p) {
   const int64_t samples = p.ndim() ? p.rows() : 1;
   return samples ? std::max<int64_t>(1, rows / samples) : 1;
@@ -43,74 +32,59 @@ int64_t rows_per_sample(int64_t rows, const Tensor& p) {
 void BinaryAccuracy::update(const Tensor& t, const Tensor& p) { update_weighted(t, p, nullptr); }
 void BinaryAccuracy::update_weighted(const Tensor& t, const Tensor& p, const float* w) {
   check_same_size("binary_accuracy", t, p);
-  const int64_t per = rows_per_sample(p.size(), p);
-  for (int64_t i = 0; i < p.size(); ++i) {
-    const float wi = row_weight(w, i, per);
-    hits_ += ((p[i] > threshold_) == (t[i] > 0.5f)) * double(wi);
-    total_ += wi;
-  }
+  kernels::BinaryCounts c;
+  kernels::count_binary(t.data(), p.data(), w, p.size(), rows_per_sample(p.size(), p), threshold_, c);
+  hits_ += c.tp + c.tn;
+  total_ += c.tp + c.fp + c.fn + c.tn;
 }
 
 void CategoricalAccuracy::update(const Tensor& t, const Tensor& p) { update_weighted(t, p, nullptr); }
 void CategoricalAccuracy::update_weighted(const Tensor& t, const Tensor& p, const float* w) {
   check_same_size("categorical_accuracy", t, p);
-  const int64_t k = width(p), rows = p.size() / k, per = rows_per_sample(rows, p);
-  for (int64_t r = 0; r < rows; ++r) {
-    const float wr = row_weight(w, r, per);
-    hits_ += (argmax(p.data() + r * k, k) == argmax(t.data() + r * k, k)) * double(wr);
-    total_ += wr;
-  }
+  const int64_t k = width(p), rows = p.size() / k;
+  kernels::count_argmax_hits(t.data(), k, p.data(), w, rows, k, rows_per_sample(rows, p), hits_, total_);
 }
 
 void SparseCategoricalAccuracy::update(const Tensor& t, const Tensor& p) { update_weighted(t, p, nullptr); }
 void SparseCategoricalAccuracy::update_weighted(const Tensor& t, const Tensor& p, const float* w) {
-  const int64_t k = width(p), rows = p.size() / k, per = rows_per_sample(rows, p);
+  const int64_t k = width(p), rows = p.size() / k;
   if (t.size() != rows)
     throw ShapeError("sparse_categorical_accuracy: y_true " + shape_to_string(t.shape()) +
                      " needs one label per row of y_pred " + shape_to_string(p.shape()));
-  for (int64_t r = 0; r < rows; ++r) {
-    const float wr = row_weight(w, r, per);
-    hits_ += (argmax(p.data() + r * k, k) == static_cast<int64_t>(t[r])) * double(wr);
-    total_ += wr;
-  }
+  kernels::count_argmax_hits(t.data(), 1, p.data(), w, rows, k, rows_per_sample(rows, p), hits_, total_);
 }
 
 void MeanSquaredError::update(const Tensor& t, const Tensor& p) { update_weighted(t, p, nullptr); }
 void MeanSquaredError::update_weighted(const Tensor& t, const Tensor& p, const float* w) {
   check_same_size("mean_squared_error", t, p);
-  const int64_t per = rows_per_sample(p.size(), p);
-  for (int64_t i = 0; i < p.size(); ++i) {
-    const double e = double(p[i]) - t[i], wi = row_weight(w, i, per);
-    sum_ += wi * e * e;
-    count_ += wi;
-  }
+  kernels::sum_errors(kernels::ErrorKind::Squared, t.data(), p.data(), w, p.size(), rows_per_sample(p.size(), p),
+                      sum_, count_);
 }
 
 void MeanAbsoluteError::update(const Tensor& t, const Tensor& p) { update_weighted(t, p, nullptr); }
 void MeanAbsoluteError::update_weighted(const Tensor& t, const Tensor& p, const float* w) {
   check_same_size("mean_absolute_error", t, p);
-  const int64_t per = rows_per_sample(p.size(), p);
-  for (int64_t i = 0; i < p.size(); ++i) {
-    const double wi = row_weight(w, i, per);
-    sum_ += wi * std::fabs(double(p[i]) - t[i]);
-    count_ += wi;
-  }
+  kernels::sum_errors(kernels::ErrorKind::Absolute, t.data(), p.data(), w, p.size(), rows_per_sample(p.size(), p),
+                      sum_, count_);
 }
 
+// Precision and recall keep only the counts their ratio needs; the others are counted and dropped.
 void Precision::update(const Tensor& t, const Tensor& p) { update_weighted(t, p, nullptr); }
 void Precision::update_weighted(const Tensor& t, const Tensor& p, const float* w) {
   check_same_size("precision", t, p);
-  const int64_t per = rows_per_sample(p.size(), p);
-  for (int64_t i = 0; i < p.size(); ++i)
-    if (p[i] > t_) (t[i] > 0.5f ? tp_ : fp_) += row_weight(w, i, per);
+  kernels::BinaryCounts c{.tp = tp_, .fp = fp_};
+  kernels::count_binary(t.data(), p.data(), w, p.size(), rows_per_sample(p.size(), p), t_, c);
+  tp_ = c.tp;
+  fp_ = c.fp;
 }
 
 void Recall::update(const Tensor& t, const Tensor& p) { update_weighted(t, p, nullptr); }
 void Recall::update_weighted(const Tensor& t, const Tensor& p, const float* w) {
   check_same_size("recall", t, p);
-  const int64_t per = rows_per_sample(p.size(), p);
-  for (int64_t i = 0; i < p.size(); ++i)
-    if (t[i] > 0.5f) (p[i] > t_ ? tp_ : fn_) += row_weight(w, i, per);
+  kernels::BinaryCounts c{.tp = tp_, .fn = fn_};
+  kernels::count_binary(t.data(), p.data(), w, p.size(), rows_per_sample(p.size(), p), t_, c);
+  tp_ = c.tp;
+  fn_ = c.fn;
 }
 
 void AUC::update(const Tensor& t, const Tensor& p) {
@@ -130,26 +104,7 @@ void AUC::merge_state(const std::vector<double>& other) {
   for (size_t i = 0; i + 1 < other.size(); i += 2) scores_.push_back(float(other[i])), labels_.push_back(float(other[i + 1]));
 }
 
-double AUC::result() const {
-  // Mann-Whitney U: AUC = (sum of positive ranks - P(P+1)/2) / (P N), ties at their average rank.
-  const size_t n = scores_.size();
-  std::vector<size_t> order(n);
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return scores_[a] < scores_[b]; });
-  double pos_rank_sum = 0;
-  int64_t pos = 0;
-  for (size_t i = 0; i < n;) {
-    size_t j = i;
-    while (j + 1 < n && scores_[order[j + 1]] == scores_[order[i]]) ++j;
-    const double avg_rank = 0.5 * double(i + j) + 1.0;
-    for (size_t m = i; m <= j; ++m)
-      if (labels_[order[m]] > 0.5f) pos_rank_sum += avg_rank, ++pos;
-    i = j + 1;
-  }
-  const int64_t neg = int64_t(n) - pos;
-  if (pos == 0 || neg == 0) return 0.0;  // undefined: Keras reports 0 as well
-  return (pos_rank_sum - 0.5 * double(pos) * double(pos + 1)) / (double(pos) * double(neg));
-}
+double AUC::result() const { return kernels::roc_auc(scores_.data(), labels_.data(), int64_t(scores_.size())); }
 
 std::shared_ptr<Metric> get(const std::string& name) {
   if (name == "binary_accuracy") return std::make_shared<BinaryAccuracy>();
@@ -189,12 +144,11 @@ double accuracy(const Tensor& y_true, const Tensor& y_pred) {
   if (n == 0) throw ValueError("accuracy: empty y_true");
   if (y_pred.size() == n) {
     // Labels against labels, or one probability per sample.
-    bool labels = true;
-    for (int64_t i = 0; i < n && labels; ++i) labels = y_pred[i] == std::floor(y_pred[i]);
-    int64_t hits = 0;
-    for (int64_t i = 0; i < n; ++i)
-      hits += labels ? y_pred[i] == y_true[i] : (y_pred[i] > 0.5f) == (y_true[i] > 0.5f);
-    return double(hits) / double(n);
+    if (kernels::all_whole(y_pred.data(), n))
+      return double(kernels::count_equal(y_pred.data(), y_true.data(), n)) / double(n);
+    kernels::BinaryCounts c;
+    kernels::count_binary(y_true.data(), y_pred.data(), nullptr, n, 1, 0.5f, c);
+    return (c.tp + c.tn) / double(n);
   }
   SparseCategoricalAccuracy m;
   m.update(y_true, y_pred);

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kernels/cpu/optimizer.hpp"
 #include "myelin/error.hpp"
 
 namespace myelin {
@@ -26,19 +27,10 @@ void Optimizer::set_learning_rate(double lr) {
 void Optimizer::set_schedule(std::shared_ptr<LearningRateSchedule> schedule) { schedule_ = std::move(schedule); }
 
 void Optimizer::clip(const std::vector<Param>& params) {
-  if (options_.clipvalue > 0) {
-    const float c = float(options_.clipvalue);
-    for (const auto& p : params)
-      for (int64_t i = 0; i < p.grad->size(); ++i) (*p.grad)[i] = std::clamp((*p.grad)[i], -c, c);
-  }
-  auto sq_norm = [](const Tensor& g) {
-    double s = 0;
-    for (int64_t i = 0; i < g.size(); ++i) s += double(g[i]) * g[i];
-    return s;
-  };
-  auto scale = [](Tensor& g, double f) {
-    for (int64_t i = 0; i < g.size(); ++i) g[i] = float(g[i] * f);
-  };
+  if (options_.clipvalue > 0)
+    for (const auto& p : params) kernels::clip_by_value(p.grad->data(), p.grad->size(), float(options_.clipvalue));
+  auto sq_norm = [](const Tensor& g) { return kernels::squared_norm(g.data(), g.size()); };
+  auto scale = [](Tensor& g, double f) { kernels::scale_gradient(g.data(), g.size(), f); };
   if (options_.clipnorm > 0)
     for (const auto& p : params) {
       const double n = std::sqrt(sq_norm(*p.grad));
@@ -129,29 +121,10 @@ void SGD::build(const std::vector<Param>& params) {
 }
 
 void SGD::update(size_t index, Tensor& w, const Tensor& g, float lr) {
-  float* wd = w.data();
-  const float* gd = g.data();
-  const int64_t n = w.size();
-  if (momentum_ == 0.f) {
-#pragma omp simd
-    for (int64_t i = 0; i < n; ++i) wd[i] -= lr * gd[i];
-    return;
-  }
-  float* m = velocity_[index].data();
-  const float mu = momentum_;
-  if (nesterov_) {
-#pragma omp simd
-    for (int64_t i = 0; i < n; ++i) {
-      m[i] = mu * m[i] - lr * gd[i];
-      wd[i] += mu * m[i] - lr * gd[i];
-    }
-  } else {
-#pragma omp simd
-    for (int64_t i = 0; i < n; ++i) {
-      m[i] = mu * m[i] - lr * gd[i];
-      wd[i] += m[i];
-    }
-  }
+  if (momentum_ == 0.f)
+    kernels::sgd_update(w.data(), g.data(), w.size(), lr);
+  else
+    kernels::sgd_momentum_update(w.data(), g.data(), velocity_[index].data(), w.size(), lr, momentum_, nesterov_);
 }
 
 Adam::Adam(double lr, double b1, double b2, double eps, OptimizerOptions o)
@@ -166,26 +139,15 @@ void Adam::update(size_t index, Tensor& w, const Tensor& g, float lr) {
   const double t = double(iterations() + 1);
   const float alpha = float(lr * std::sqrt(1.0 - std::pow(double(beta_2_), t)) /
                             (1.0 - std::pow(double(beta_1_), t)));
-  float* wd = w.data();
-  const float* gd = g.data();
-  float* m = m_[index].data();
-  float* v = v_[index].data();
-  const float b1 = beta_1_, b2 = beta_2_, c1 = 1.f - beta_1_, c2 = 1.f - beta_2_, eps = epsilon_;
-  const int64_t n = w.size();
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) {
-    m[i] = b1 * m[i] + c1 * gd[i];
-    v[i] = b2 * v[i] + c2 * gd[i] * gd[i];
-    wd[i] -= alpha * m[i] / (std::sqrt(v[i]) + eps);
-  }
+  kernels::adam_update(w.data(), g.data(), m_[index].data(), v_[index].data(), w.size(), alpha, beta_1_, beta_2_,
+                       epsilon_);
 }
 
 AdamW::AdamW(double lr, double weight_decay, double b1, double b2, double eps, OptimizerOptions o)
     : Adam(lr, b1, b2, eps, o), weight_decay_(float(weight_decay)) {}
 
 void AdamW::update(size_t index, Tensor& w, const Tensor& g, float lr) {
-  const float f = 1.f - lr * weight_decay_;
-  for (int64_t i = 0; i < w.size(); ++i) w[i] *= f;
+  kernels::scale_weights(w.data(), w.size(), 1.f - lr * weight_decay_);
   Adam::update(index, w, g, lr);
 }
 
@@ -195,16 +157,7 @@ RMSprop::RMSprop(double lr, double rho, double eps, OptimizerOptions o)
 void RMSprop::build(const std::vector<Param>& params) { v_ = zeros_like(params); }
 
 void RMSprop::update(size_t index, Tensor& w, const Tensor& g, float lr) {
-  float* wd = w.data();
-  const float* gd = g.data();
-  float* v = v_[index].data();
-  const float rho = rho_, c = 1.f - rho_, eps = epsilon_;
-  const int64_t n = w.size();
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) {
-    v[i] = rho * v[i] + c * gd[i] * gd[i];
-    wd[i] -= lr * gd[i] / std::sqrt(v[i] + eps);
-  }
+  kernels::rmsprop_update(w.data(), g.data(), v_[index].data(), w.size(), lr, rho_, epsilon_);
 }
 
 Adagrad::Adagrad(double lr, double initial, double eps, OptimizerOptions o)
@@ -213,16 +166,7 @@ Adagrad::Adagrad(double lr, double initial, double eps, OptimizerOptions o)
 void Adagrad::build(const std::vector<Param>& params) { a_ = zeros_like(params, initial_); }
 
 void Adagrad::update(size_t index, Tensor& w, const Tensor& g, float lr) {
-  float* wd = w.data();
-  const float* gd = g.data();
-  float* a = a_[index].data();
-  const float eps = epsilon_;
-  const int64_t n = w.size();
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) {
-    a[i] += gd[i] * gd[i];
-    wd[i] -= lr * gd[i] / std::sqrt(a[i] + eps);
-  }
+  kernels::adagrad_update(w.data(), g.data(), a_[index].data(), w.size(), lr, epsilon_);
 }
 
 nlohmann::json SGD::get_config() const {

@@ -191,6 +191,23 @@ TEST(LossValues, CategoricalCrossentropyFromLogits) {
   for (int i = 0; i < 6; ++i) EXPECT_NEAR(g[i], want[i], 1e-6) << "element " << i;
 }
 
+TEST(LossValues, FromLogitsLossIsTheSameWithOrWithoutAGradient) {
+  // Without a gradient the fused losses take the log-sum-exp alone (no softmax written): the value
+  // must be bit-identical to the one computed beside the gradient, or evaluate and fit would report
+  // different losses for the same batch. Large logits make a float sum differ from a double one.
+  const Tensor z({3, 4}, {1.f, 2.f, 3.f, 4.f, -30.f, 40.f, 39.5f, 0.1f, 1e-3f, -2e-3f, 3e-3f, 88.f});
+  const Tensor one_hot({3, 4}, {0.f, 0.f, 1.f, 0.f, 1.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 1.f});
+  const Tensor labels({3}, {2.f, 0.f, 3.f});
+  Tensor g;
+  EXPECT_EQ(CategoricalCrossentropy(true).compute(one_hot, z, nullptr), CategoricalCrossentropy(true).compute(one_hot, z, &g));
+  EXPECT_EQ(SparseCategoricalCrossentropy(true).compute(labels, z, nullptr),
+            SparseCategoricalCrossentropy(true).compute(labels, z, &g));
+  // Row 1 by hand: lse([-30, 40, 39.5, 0.1]) - (-30) = 40 + ln(1 + e^-0.5 + ...) + 30.
+  const double lse1 = 40.0 + std::log(1.0 + std::exp(-0.5) + std::exp(-70.0) + std::exp(-39.9));
+  const Tensor row1({1, 4}, {-30.f, 40.f, 39.5f, 0.1f});
+  EXPECT_NEAR(SparseCategoricalCrossentropy(true).compute(Tensor({1}, {0.f}), row1, nullptr), lse1 + 30.0, 1e-6);
+}
+
 TEST(LossValues, SparseCategoricalCrossentropy) {
   const Tensor p({2, 3}, {0.2f, 0.7f, 0.1f, 0.3f, 0.3f, 0.4f});
   // Labels as {n} and as {n, 1}: (-ln 0.7 - ln 0.4) / 2.

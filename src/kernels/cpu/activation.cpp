@@ -32,18 +32,26 @@ void map_rows(int64_t rows, int64_t cols, F f) {
   for (int64_t r = 0; r < rows; ++r) f(r);
 }
 
-void softmax_row(const float* z, float* y, int64_t n) {
+}  // namespace
+
+double softmax_row(const float* z, float* y, int64_t n) {
+  // Shifted by the row's maximum so exp never overflows; the sum is kept in double so that the
+  // log-sum-exp a cross-entropy reports keeps its digits when one class dominates.
   float m = z[0];
   for (int64_t i = 1; i < n; ++i) m = std::max(m, z[i]);
-  float s = 0.f;
-  for (int64_t i = 0; i < n; ++i) {
-    y[i] = std::exp(z[i] - m);
-    s += y[i];
+  double s = 0;
+  if (y) {
+    for (int64_t i = 0; i < n; ++i) {
+      y[i] = std::exp(z[i] - m);
+      s += y[i];
+    }
+    const float inv = float(1.0 / s);
+    for (int64_t i = 0; i < n; ++i) y[i] *= inv;
+  } else {
+    for (int64_t i = 0; i < n; ++i) s += std::exp(z[i] - m);
   }
-  const float inv = 1.f / s;
-  for (int64_t i = 0; i < n; ++i) y[i] *= inv;
+  return double(m) + std::log(s);
 }
-}  // namespace
 
 bool activation_needs_preactivation(ActivationKind kind) {
   switch (kind) {

@@ -21,6 +21,11 @@ void bias_activation_forward(ActivationKind kind, const float* x, const float* b
 void activation_backward(ActivationKind kind, const float* dy, const float* y, const float* z, float* dz,
                          int64_t rows, int64_t cols);
 
+/// y = softmax(z) over one row of n values, and the row's log-sum-exp log(sum(exp(z))) as the
+/// result (cross-entropy from logits). y may be null: then only the log-sum-exp is computed, with
+/// the same value. The one softmax of the library: the activation and the fused losses both use it.
+double softmax_row(const float* z, float* y, int64_t n);
+
 /// Column sums of a [rows, cols] block into out[cols] (the bias gradient).
 void column_sums(const float* x, float* out, int64_t rows, int64_t cols);
 

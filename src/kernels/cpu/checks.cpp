@@ -33,4 +33,24 @@ int64_t first_non_finite(const float* x, int64_t n) {
   return -1;
 }
 
+int64_t first_outside(const float* x, int64_t n, float lo, float hi) {
+  for (int64_t i = 0; i < n; ++i)
+    if (!(x[i] >= lo && x[i] <= hi)) return i;
+  return -1;
+}
+
+int64_t first_non_class_index(const float* x, int64_t n, int64_t classes) {
+  for (int64_t i = 0; i < n; ++i)
+    if (!(x[i] >= 0.f && x[i] < float(classes)) || x[i] != std::floor(x[i])) return i;
+  return -1;
+}
+
+int64_t first_label_outside(const float* labels, int64_t n, int64_t classes) {
+  // trunc(v) lies in [0, classes) exactly when -1 < v < classes; comparing before any conversion to
+  // an integer keeps NaN and huge values well defined.
+  for (int64_t i = 0; i < n; ++i)
+    if (!(labels[i] > -1.f && double(labels[i]) < double(classes))) return i;
+  return -1;
+}
+
 }  // namespace myelin::kernels
