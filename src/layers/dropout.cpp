@@ -26,8 +26,7 @@ const Tensor& Dropout::forward(const Tensor& x, bool training) {
   mask_.resize(x.shape());
   y_.resize(x.shape());
   // A mask value per input value: positions 1 in the kernels' [batch, positions, channels] view.
-  kernels::dropout_mask(rng_, rate_, mask_.data(), mask_.size());
-  kernels::dropout_apply(x.data(), mask_.data(), y_.data(), x.rows(), 1, x.row_size());
+  kernels::dropout_forward(rng_, rate_, x.data(), mask_.data(), y_.data(), x.rows(), 1, x.row_size());
   return y_;
 }
 

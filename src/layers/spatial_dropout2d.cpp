@@ -35,9 +35,8 @@ const Tensor& SpatialDropout2D::forward(const Tensor& x, bool training) {
   const int64_t N = x.rows(), C = channels_;
   mask_shape_ = {N, C};
   mask_.resize(mask_shape_);
-  kernels::dropout_mask(rng_, rate_, mask_.data(), mask_.size());
   y_.resize(x.shape());
-  kernels::dropout_apply(x.data(), mask_.data(), y_.data(), N, hw_, C);
+  kernels::dropout_forward(rng_, rate_, x.data(), mask_.data(), y_.data(), N, hw_, C);
   return y_;
 }
 

@@ -24,4 +24,13 @@ void dropout_apply(const float* x, const float* mask, float* y, int64_t batch, i
   }
 }
 
+void dropout_forward(Rng& rng, float rate, const float* x, float* mask, float* y, int64_t batch, int64_t positions,
+                     int64_t channels) {
+  const int64_t sample = positions * channels;
+  for (int64_t b = 0; b < batch; ++b) {
+    dropout_mask(rng, rate, mask + b * channels, channels);
+    dropout_apply(x + b * sample, mask + b * channels, y + b * sample, 1, positions, channels);
+  }
+}
+
 }  // namespace myelin::kernels

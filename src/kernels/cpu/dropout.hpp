@@ -15,7 +15,12 @@ namespace myelin::kernels {
 /// (its top 24 bits), so the same generator state gives the same mask.
 void dropout_mask(Rng& rng, float rate, float* mask, int64_t n);
 
-/// y[b, p, c] = x[b, p, c] * mask[b, c]: the forward pass, and with dy and dx the backward pass. y may
+/// The forward pass: dropout_mask then dropout_apply (the same draws, the same mask), one sample at a
+/// time so that each sample's mask is applied while it is still in cache.
+void dropout_forward(Rng& rng, float rate, const float* x, float* mask, float* y, int64_t batch, int64_t positions,
+                     int64_t channels);
+
+/// y[b, p, c] = x[b, p, c] * mask[b, c]: the backward pass with dy and dx, and with dy and dx the backward pass. y may
 /// alias x.
 void dropout_apply(const float* x, const float* mask, float* y, int64_t batch, int64_t positions, int64_t channels);
 
