@@ -4,6 +4,7 @@
 #include <cstring>
 #include <new>
 
+#include "kernels/cpu/elementwise.hpp"
 #include "myelin/error.hpp"
 #include "myelin/memory_limit.hpp"
 #include "tensor_budget.hpp"
@@ -148,15 +149,7 @@ void Tensor::gather_rows_from(const Tensor& src, const int64_t* indices, int64_t
   for (int64_t i = 0; i < count; ++i)
     if (indices[i] < 0 || indices[i] >= src.rows())
       throw ShapeError("row index " + std::to_string(indices[i]) + " out of range for " + shape_to_string(src.shape_));
-  // Scattered rows come from main memory: two threads fetch them faster than one (bench/README.md).
-  // (A plain branch: an OpenMP if() clause would allocate a thread team even when false.)
-  auto copy_row = [&](int64_t i) { std::memcpy(data_ + i * rs, src.data_ + indices[i] * rs, rs * sizeof(float)); };
-  if (!use_threads || count * rs < (1 << 16)) {
-    for (int64_t i = 0; i < count; ++i) copy_row(i);
-  } else {
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < count; ++i) copy_row(i);
-  }
+  kernels::gather_rows(src.data_, rs, indices, count, data_, use_threads);
 }
 
 void Tensor::resize(const Shape& shape) {
@@ -189,9 +182,7 @@ void Tensor::resize_rows(int64_t rows) {
   size_ = n;
 }
 
-void Tensor::fill(float value) {
-  for (int64_t i = 0; i < size_; ++i) data_[i] = value;
-}
+void Tensor::fill(float value) { kernels::fill(data_, size_, value); }
 
 void Tensor::copy_from(const Tensor& other) {
   if (other.size_ != size_)
@@ -200,32 +191,31 @@ void Tensor::copy_from(const Tensor& other) {
 }
 
 namespace {
-template <class F>
-Tensor map_scalar(const Tensor& a, F f) {
+using kernels::BinaryOp;
+Tensor map_scalar(const Tensor& a, float b, BinaryOp op) {
   Tensor out(a.shape());
-  for (int64_t i = 0; i < a.size(); ++i) out[i] = f(a[i]);
+  kernels::binary_scalar(op, a.data(), b, out.data(), a.size());
   return out;
 }
-template <class F>
-Tensor map_pair(const Tensor& a, const Tensor& b, const char* op, F f) {
+Tensor map_pair(const Tensor& a, const Tensor& b, const char* name, BinaryOp op) {
   if (a.shape() != b.shape())
-    throw ShapeError(std::string("tensor ") + op + ": shapes " + shape_to_string(a.shape()) + " and " +
+    throw ShapeError(std::string("tensor ") + name + ": shapes " + shape_to_string(a.shape()) + " and " +
                      shape_to_string(b.shape()) + " differ");
   Tensor out(a.shape());
-  for (int64_t i = 0; i < a.size(); ++i) out[i] = f(a[i], b[i]);
+  kernels::binary(op, a.data(), b.data(), out.data(), a.size());
   return out;
 }
 }  // namespace
 
-Tensor operator+(const Tensor& a, float b) { return map_scalar(a, [b](float x) { return x + b; }); }
-Tensor operator-(const Tensor& a, float b) { return map_scalar(a, [b](float x) { return x - b; }); }
-Tensor operator*(const Tensor& a, float b) { return map_scalar(a, [b](float x) { return x * b; }); }
-Tensor operator/(const Tensor& a, float b) { return map_scalar(a, [b](float x) { return x / b; }); }
+Tensor operator+(const Tensor& a, float b) { return map_scalar(a, b, BinaryOp::Add); }
+Tensor operator-(const Tensor& a, float b) { return map_scalar(a, b, BinaryOp::Subtract); }
+Tensor operator*(const Tensor& a, float b) { return map_scalar(a, b, BinaryOp::Multiply); }
+Tensor operator/(const Tensor& a, float b) { return map_scalar(a, b, BinaryOp::Divide); }
 Tensor operator*(float a, const Tensor& b) { return b * a; }
-Tensor operator+(const Tensor& a, const Tensor& b) { return map_pair(a, b, "+", [](float x, float y) { return x + y; }); }
-Tensor operator-(const Tensor& a, const Tensor& b) { return map_pair(a, b, "-", [](float x, float y) { return x - y; }); }
-Tensor operator*(const Tensor& a, const Tensor& b) { return map_pair(a, b, "*", [](float x, float y) { return x * y; }); }
-Tensor operator/(const Tensor& a, const Tensor& b) { return map_pair(a, b, "/", [](float x, float y) { return x / y; }); }
+Tensor operator+(const Tensor& a, const Tensor& b) { return map_pair(a, b, "+", BinaryOp::Add); }
+Tensor operator-(const Tensor& a, const Tensor& b) { return map_pair(a, b, "-", BinaryOp::Subtract); }
+Tensor operator*(const Tensor& a, const Tensor& b) { return map_pair(a, b, "*", BinaryOp::Multiply); }
+Tensor operator/(const Tensor& a, const Tensor& b) { return map_pair(a, b, "/", BinaryOp::Divide); }
 
 std::vector<float> Tensor::to_vector() const { return std::vector<float>(data_, data_ + size_); }
 

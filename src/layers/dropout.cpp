@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kernels/cpu/dropout.hpp"
 #include "myelin/error.hpp"
 
 namespace myelin::layers {
@@ -24,21 +25,15 @@ const Tensor& Dropout::forward(const Tensor& x, bool training) {
   if (!last_training_) return x;
   mask_.resize(x.shape());
   y_.resize(x.shape());
-  const float keep_scale = 1.f / (1.f - rate_);
-  // 24 random bits per element are plenty to resolve the rate.
-  const uint32_t threshold = static_cast<uint32_t>(double(rate_) * (1u << 24));
-  for (int64_t i = 0; i < x.size(); ++i) {
-    const uint32_t r = static_cast<uint32_t>(rng_.next_u64() >> 40);
-    mask_[i] = r >= threshold ? keep_scale : 0.f;
-    y_[i] = x[i] * mask_[i];
-  }
+  // A mask value per input value: positions 1 in the kernels' [batch, positions, channels] view.
+  kernels::dropout_forward(rng_, rate_, x.data(), mask_.data(), y_.data(), x.rows(), 1, x.row_size());
   return y_;
 }
 
 const Tensor& Dropout::backward(const Tensor& dy) {
   if (!last_training_) return dy;
   dx_.resize(dy.shape());
-  for (int64_t i = 0; i < dy.size(); ++i) dx_[i] = dy[i] * mask_[i];
+  kernels::dropout_apply(dy.data(), mask_.data(), dx_.data(), dy.rows(), 1, dy.row_size());
   return dx_;
 }
 

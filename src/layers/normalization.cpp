@@ -1,8 +1,8 @@
 #include "myelin/layers/normalization.hpp"
 
-#include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "kernels/cpu/normalization.hpp"
 #include "myelin/error.hpp"
 
 namespace myelin::layers {
@@ -27,7 +27,7 @@ Normalization::Normalization(std::optional<Shape> input_shape, std::vector<float
 
 void Normalization::update_inverse_std() {
   inv_std_.resize(size_t(features_));
-  for (int64_t i = 0; i < features_; ++i) inv_std_[i] = 1.f / std::max(std::sqrt(variance_[i]), kEpsilon);
+  kernels::normalization_inverse_std(variance_.data(), kEpsilon, inv_std_.data(), features_);
 }
 
 void Normalization::adapt(const Tensor& data) {
@@ -36,23 +36,10 @@ void Normalization::adapt(const Tensor& data) {
     throw ShapeError("Normalization '" + name_ + "': adapt() got " + std::to_string(f) + " features, built for " +
                      std::to_string(features_));
   if (data.size() == 0) throw ValueError("Normalization: adapt() needs at least one row");
-  const int64_t rows = data.size() / f;
-  std::vector<double> sum(size_t(f), 0.0), sq(size_t(f), 0.0);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < f; ++c) sum[c] += data[r * f + c];
-  for (int64_t c = 0; c < f; ++c) sum[c] /= double(rows);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < f; ++c) {
-      const double d = data[r * f + c] - sum[c];
-      sq[c] += d * d;
-    }
   features_ = f;
   mean_ = Tensor({f});
   variance_ = Tensor({f});
-  for (int64_t c = 0; c < f; ++c) {
-    mean_[c] = float(sum[c]);
-    variance_[c] = float(sq[c] / double(rows));
-  }
+  kernels::feature_statistics(data.data(), data.size() / f, f, mean_.data(), variance_.data());
   update_inverse_std();
 }
 
@@ -83,18 +70,13 @@ const Tensor& Normalization::forward(const Tensor& x, bool) {
   // Loaded weights may have replaced the statistics since the last batch.
   update_inverse_std();
   y_.resize(x.shape());
-  const int64_t rows = x.size() / features_;
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < features_; ++c)
-      y_[r * features_ + c] = (x[r * features_ + c] - mean_[c]) * inv_std_[size_t(c)];
+  kernels::normalization_forward(x.data(), mean_.data(), inv_std_.data(), y_.data(), x.size() / features_, features_);
   return y_;
 }
 
 const Tensor& Normalization::backward(const Tensor& dy) {
   dx_.resize(dy.shape());
-  const int64_t rows = dy.size() / features_;
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < features_; ++c) dx_[r * features_ + c] = dy[r * features_ + c] * inv_std_[size_t(c)];
+  kernels::channel_scale(dy.data(), inv_std_.data(), dx_.data(), dy.size() / features_, features_);
   return dx_;
 }
 

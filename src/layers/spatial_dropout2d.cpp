@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kernels/cpu/dropout.hpp"
 #include "myelin/error.hpp"
 
 namespace myelin::layers {
@@ -34,36 +35,15 @@ const Tensor& SpatialDropout2D::forward(const Tensor& x, bool training) {
   const int64_t N = x.rows(), C = channels_;
   mask_shape_ = {N, C};
   mask_.resize(mask_shape_);
-  const float keep_scale = 1.f / (1.f - rate_);
-  const uint32_t threshold = static_cast<uint32_t>(double(rate_) * (1u << 24));  // 24 random bits per draw
-  for (int64_t i = 0; i < N * C; ++i)
-    mask_[i] = static_cast<uint32_t>(rng_.next_u64() >> 40) >= threshold ? keep_scale : 0.f;
   y_.resize(x.shape());
-  for (int64_t n = 0; n < N; ++n) {
-    const float* m = mask_.data() + n * C;
-    for (int64_t p = 0; p < hw_; ++p) {
-      const float* xr = x.data() + (n * hw_ + p) * C;
-      float* yr = y_.data() + (n * hw_ + p) * C;
-#pragma omp simd
-      for (int64_t c = 0; c < C; ++c) yr[c] = xr[c] * m[c];
-    }
-  }
+  kernels::dropout_forward(rng_, rate_, x.data(), mask_.data(), y_.data(), N, hw_, C);
   return y_;
 }
 
 const Tensor& SpatialDropout2D::backward(const Tensor& dy) {
   if (!last_training_) return dy;
-  const int64_t N = dy.rows(), C = channels_;
   dx_.resize(dy.shape());
-  for (int64_t n = 0; n < N; ++n) {
-    const float* m = mask_.data() + n * C;
-    for (int64_t p = 0; p < hw_; ++p) {
-      const float* dr = dy.data() + (n * hw_ + p) * C;
-      float* out = dx_.data() + (n * hw_ + p) * C;
-#pragma omp simd
-      for (int64_t c = 0; c < C; ++c) out[c] = dr[c] * m[c];
-    }
-  }
+  kernels::dropout_apply(dy.data(), mask_.data(), dx_.data(), dy.rows(), hw_, channels_);
   return dx_;
 }
 

@@ -1,8 +1,8 @@
 #include "myelin/layers/zero_padding2d.hpp"
 
-#include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "kernels/cpu/padding.hpp"
 #include "myelin/error.hpp"
 #include "myelin/layers/pooling.hpp"  // size2_from_list
 
@@ -37,27 +37,18 @@ Shape ZeroPadding2D::build(const Shape& input_shape, Rng&) {
 }
 
 const Tensor& ZeroPadding2D::forward(const Tensor& x, bool) {
-  const int64_t oh = in_h_ + top_ + bottom_, ow = in_w_ + left_ + right_, C = channels_;
-  shape_buf_ = {x.rows(), oh, ow, C};
+  const kernels::Padding2D p{x.rows(), in_h_, in_w_, channels_, top_, bottom_, left_, right_};
+  shape_buf_ = {p.batch, p.out_h(), p.out_w(), channels_};
   y_.resize(shape_buf_);
-  y_.fill(0.f);
-  const int64_t row = in_w_ * C;
-  for (int64_t n = 0; n < x.rows(); ++n)
-    for (int64_t i = 0; i < in_h_; ++i)
-      std::memcpy(y_.data() + ((n * oh + i + top_) * ow + left_) * C, x.data() + (n * in_h_ + i) * row,
-                  row * sizeof(float));
+  kernels::zero_pad2d_forward(p, x.data(), y_.data());
   return y_;
 }
 
 const Tensor& ZeroPadding2D::backward(const Tensor& dy) {
-  const int64_t oh = in_h_ + top_ + bottom_, ow = in_w_ + left_ + right_, C = channels_;
-  shape_buf_ = {dy.rows(), in_h_, in_w_, C};
+  const kernels::Padding2D p{dy.rows(), in_h_, in_w_, channels_, top_, bottom_, left_, right_};
+  shape_buf_ = {p.batch, in_h_, in_w_, channels_};
   dx_.resize(shape_buf_);
-  const int64_t row = in_w_ * C;
-  for (int64_t n = 0; n < dy.rows(); ++n)
-    for (int64_t i = 0; i < in_h_; ++i)
-      std::memcpy(dx_.data() + (n * in_h_ + i) * row, dy.data() + ((n * oh + i + top_) * ow + left_) * C,
-                  row * sizeof(float));
+  kernels::zero_pad2d_backward(p, dy.data(), dx_.data());
   return dx_;
 }
 

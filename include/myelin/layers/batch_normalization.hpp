@@ -59,9 +59,10 @@ class BatchNormalization : public Layer {
   int64_t channels_ = 0, per_sample_ = 0;
   Tensor gamma_, beta_, gamma_grad_, beta_grad_, moving_mean_, moving_variance_;
   bool last_training_ = false;
-  // Per channel, for the last forward batch: the mean and 1/sqrt(var + eps) it normalised with.
-  std::vector<float> mean_, inv_std_, scale_, shift_;
-  std::vector<double> sum1_, sum2_, scratch_;
+  // Per channel, for the last forward batch: the mean and 1/sqrt(var + eps) it normalised with, and
+  // gamma * inv_std; work_ (2 per channel) and scratch_ are the kernels' reused scratch.
+  std::vector<float> mean_, inv_std_, scale_, work_;
+  std::vector<double> scratch_;
   Tensor x_, y_, dx_;
 };
 

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/cpu/parallel.hpp"
 #include "myelin/error.hpp"
 
 namespace myelin::kernels {
@@ -10,8 +11,6 @@ namespace myelin::kernels {
 namespace {
 constexpr float kLeakySlope = 0.2f;
 constexpr float kEluAlpha = 1.0f;
-// Below this many elements the OpenMP fork/join costs more than the work.
-constexpr int64_t kParallelThreshold = 1 << 15;
 
 inline float sigmoid(float z) {
   // Split by sign so exp never overflows.
@@ -23,13 +22,7 @@ inline float softplus(float z) { return z > 0 ? z + std::log1p(std::exp(-z)) : s
 
 template <class F>
 void map_rows(int64_t rows, int64_t cols, F f) {
-  // A plain branch, not an OpenMP if() clause: libgomp allocates a one-thread team for a false if().
-  if (rows * cols < kParallelThreshold) {
-    for (int64_t r = 0; r < rows; ++r) f(r);
-    return;
-  }
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) f(r);
+  parallel_for(rows, rows * cols, f);
 }
 
 }  // namespace

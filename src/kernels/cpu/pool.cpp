@@ -3,21 +3,15 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/cpu/parallel.hpp"
+
 namespace myelin::kernels {
 
 namespace {
-// Below this many elements per call the OpenMP fork/join costs more than the work.
-constexpr int64_t kParallelThreshold = 1 << 15;
-
 // Runs f(sample) for every sample; samples write disjoint outputs, so they may run in parallel.
 template <class F>
 void for_each_sample(int64_t batch, int64_t elements, F f) {
-  if (elements < kParallelThreshold || batch == 1) {  // a plain branch: an if() clause still forks a team
-    for (int64_t n = 0; n < batch; ++n) f(n);
-    return;
-  }
-#pragma omp parallel for schedule(static)
-  for (int64_t n = 0; n < batch; ++n) f(n);
+  parallel_for(batch, elements, f);
 }
 
 // Runs f(sample, output row) for every output row; rows write disjoint outputs. Split by rows, a
@@ -27,13 +21,7 @@ void for_each_sample(int64_t batch, int64_t elements, F f) {
 constexpr int64_t kRowParallelThreshold = 1 << 14;
 template <class F>
 void for_each_output_row(const Pool2DGeometry& g, int64_t elements, F f) {
-  if (elements < kRowParallelThreshold) {
-    for (int64_t n = 0; n < g.batch; ++n)
-      for (int64_t i = 0; i < g.out_h; ++i) f(n, i);
-    return;
-  }
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < g.batch * g.out_h; ++r) f(r / g.out_h, r % g.out_h);
+  parallel_for_2d(g.batch, g.out_h, elements, f, kRowParallelThreshold);
 }
 
 // The window of output (i, j) clipped to the image: rows [r0, r1), columns [c0, c1).

@@ -1,0 +1,183 @@
+#include "kernels/cpu/normalization.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/cpu/parallel.hpp"
+
+namespace myelin::kernels {
+
+namespace {
+// Per-channel sums over the rows of a [rows, C] block: f(begin, end, s1, s2) adds rows [begin, end)
+// into s1[C] and s2[C]. Rows are cut into one fixed chunk per thread and the chunks' partial sums are
+// added in order into the last 2*C values of `scratch`, whose addresses are returned.
+struct Sums {
+  const double* s1;
+  const double* s2;
+};
+template <class F>
+Sums reduce_rows(int64_t rows, int64_t C, std::vector<double>& scratch, F f) {
+  const int nt = rows * C < kParallelThreshold ? 1 : omp_get_max_threads();
+  scratch.assign(size_t(nt + 1) * 2 * C, 0.0);  // within capacity after the first batch
+  if (nt == 1) {
+    f(int64_t(0), rows, scratch.data(), scratch.data() + C);
+  } else {
+#pragma omp parallel num_threads(nt)
+    {
+      const int t = omp_get_thread_num(), n = omp_get_num_threads();
+      const int64_t begin = rows * t / n, end = rows * (t + 1) / n;
+      f(begin, end, scratch.data() + size_t(t) * 2 * C, scratch.data() + size_t(t) * 2 * C + C);
+    }
+  }
+  double* s1 = scratch.data() + size_t(nt) * 2 * C;
+  double* s2 = s1 + C;
+  for (int t = 0; t < nt; ++t)
+    for (int64_t c = 0; c < C; ++c) {
+      s1[c] += scratch[size_t(t) * 2 * C + c];
+      s2[c] += scratch[size_t(t) * 2 * C + C + c];
+    }
+  return {s1, s2};
+}
+
+// Runs f(r) for every row r of a [rows, C] block.
+template <class F>
+void for_rows(int64_t rows, int64_t C, F f) {
+  parallel_for(rows, rows * C, f);
+}
+}  // namespace
+
+void batch_norm_statistics(const float* x, int64_t rows, int64_t C, float epsilon, float* mean, float* variance,
+                           float* inv_std, std::vector<double>& scratch) {
+  const Sums s = reduce_rows(rows, C, scratch, [&](int64_t begin, int64_t end, double* s1, double* s2) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float* xr = x + r * C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) {
+        s1[c] += xr[c];
+        s2[c] += double(xr[c]) * xr[c];
+      }
+    }
+  });
+  for (int64_t c = 0; c < C; ++c) {
+    const double m = s.s1[c] / rows;
+    const double var = std::max(s.s2[c] / rows - m * m, 0.0);
+    mean[c] = float(m);
+    variance[c] = float(var);
+    inv_std[c] = float(1.0 / std::sqrt(var + epsilon));
+  }
+}
+
+void batch_norm_update_moving(const float* mean, const float* variance, float momentum, float* moving_mean,
+                              float* moving_variance, int64_t C) {
+  for (int64_t c = 0; c < C; ++c) {
+    moving_mean[c] = moving_mean[c] * momentum + mean[c] * (1.f - momentum);
+    moving_variance[c] = moving_variance[c] * momentum + variance[c] * (1.f - momentum);
+  }
+}
+
+void batch_norm_inference_statistics(const float* moving_mean, const float* moving_variance, float epsilon,
+                                     float* mean, float* inv_std, int64_t C) {
+  for (int64_t c = 0; c < C; ++c) {
+    mean[c] = moving_mean[c];
+    inv_std[c] = 1.f / std::sqrt(moving_variance[c] + epsilon);
+  }
+}
+
+void batch_norm_forward(const float* x, const float* mean, const float* inv_std, const float* gamma,
+                        const float* beta, float* scale, float* y, int64_t rows, int64_t C) {
+  for (int64_t c = 0; c < C; ++c) scale[c] = gamma[c] * inv_std[c];
+  for_rows(rows, C, [&](int64_t r) {
+    const float* xr = x + r * C;
+    float* yr = y + r * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) yr[c] = (xr[c] - mean[c]) * scale[c] + beta[c];
+  });
+}
+
+void batch_norm_backward(const float* x, const float* dy, const float* mean, const float* inv_std, const float* scale,
+                         bool batch_statistics, float* dgamma, float* dbeta, float* dx, int64_t rows, int64_t C,
+                         float* work, std::vector<double>& scratch) {
+  // sum1 = sum(dy), sum2 = sum(dy * xhat) per channel: needed for the parameters' gradients and for
+  // the path through the batch statistics.
+  Sums s{nullptr, nullptr};
+  if (batch_statistics || dgamma || dbeta) {
+    s = reduce_rows(rows, C, scratch, [&](int64_t begin, int64_t end, double* s1, double* s2) {
+      for (int64_t r = begin; r < end; ++r) {
+        const float* xr = x + r * C;
+        const float* dr = dy + r * C;
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) {
+          s1[c] += dr[c];
+          s2[c] += double(dr[c]) * ((xr[c] - mean[c]) * inv_std[c]);
+        }
+      }
+    });
+    if (dgamma)
+      for (int64_t c = 0; c < C; ++c) dgamma[c] = float(s.s2[c]);
+    if (dbeta)
+      for (int64_t c = 0; c < C; ++c) dbeta[c] = float(s.s1[c]);
+  }
+  if (!batch_statistics) {
+    channel_scale(dy, scale, dx, rows, C);
+    return;
+  }
+  float* mean_dy = work;            // mean(dy)
+  float* mean_dy_xhat = work + C;   // mean(dy * xhat)
+  for (int64_t c = 0; c < C; ++c) {
+    mean_dy[c] = float(s.s1[c] / rows);
+    mean_dy_xhat[c] = float(s.s2[c] / rows);
+  }
+  for_rows(rows, C, [&](int64_t r) {
+    const float* xr = x + r * C;
+    const float* dr = dy + r * C;
+    float* out = dx + r * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) {
+      const float xhat = (xr[c] - mean[c]) * inv_std[c];
+      out[c] = scale[c] * (dr[c] - mean_dy[c] - xhat * mean_dy_xhat[c]);
+    }
+  });
+}
+
+void feature_statistics(const float* x, int64_t rows, int64_t C, float* mean, float* variance) {
+  std::vector<double> sum(size_t(C), 0.0), sq(size_t(C), 0.0);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < C; ++c) sum[c] += x[r * C + c];
+  for (int64_t c = 0; c < C; ++c) sum[c] /= double(rows);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < C; ++c) {
+      const double d = x[r * C + c] - sum[c];
+      sq[c] += d * d;
+    }
+  for (int64_t c = 0; c < C; ++c) {
+    mean[c] = float(sum[c]);
+    variance[c] = float(sq[c] / double(rows));
+  }
+}
+
+void normalization_inverse_std(const float* variance, float epsilon, float* inv_std, int64_t C) {
+  for (int64_t c = 0; c < C; ++c) inv_std[c] = 1.f / std::max(std::sqrt(variance[c]), epsilon);
+}
+
+void normalization_forward(const float* x, const float* mean, const float* inv_std, float* y, int64_t rows,
+                           int64_t C) {
+  for_rows(rows, C, [&](int64_t r) {
+    const float* xr = x + r * C;
+    float* yr = y + r * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) yr[c] = (xr[c] - mean[c]) * inv_std[c];
+  });
+}
+
+void channel_scale(const float* dy, const float* scale, float* dx, int64_t rows, int64_t C) {
+  for_rows(rows, C, [&](int64_t r) {
+    const float* dr = dy + r * C;
+    float* out = dx + r * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) out[c] = dr[c] * scale[c];
+  });
+}
+
+}  // namespace myelin::kernels
