@@ -102,16 +102,25 @@ class DatasetStream : public BatchStream {
   bool prechecked() const override { return false; }
 
   StepBatch next() override {
-    const auto [xb, yb] = reader_.next();
-    if (!xb) return {};
-    const int64_t rows = (*xb)[0].rows();
-    if (ranks_ == 1) return {*xb, *yb, {}, rows};
+    const DatasetPrefetcher::Rows b = reader_.next();
+    if (!b) return {};
+    const int64_t rows = (*b.x)[0].rows();
+    // The step takes one weight array per output: a single one serves them all, as in Keras.
+    const std::vector<Tensor>* w = b.w;
+    if (w->size() == 1 && b.y->size() > 1) {
+      w_all_.assign(b.y->size(), (*w)[0]);
+      w = &w_all_;
+    }
+    if (ranks_ == 1) return {*b.x, *b.y, *w, rows};
     const auto [lo, hi] = rank_slice(rows, rank_, ranks_);
-    x_view_.resize(xb->size());
-    y_view_.resize(yb->size());
-    for (size_t k = 0; k < xb->size(); ++k) x_view_[k] = (*xb)[k].rows(lo, hi);
-    for (size_t k = 0; k < yb->size(); ++k) y_view_[k] = (*yb)[k].rows(lo, hi);
-    return {x_view_, y_view_, {}, rows};
+    auto slice = [&](const std::vector<Tensor>& from, std::vector<Tensor>& to) {
+      to.resize(from.size());
+      for (size_t k = 0; k < from.size(); ++k) to[k] = from[k].rows(lo, hi);
+    };
+    slice(*b.x, x_view_);
+    slice(*b.y, y_view_);
+    slice(*w, w_view_);
+    return {x_view_, y_view_, w_view_, rows};
   }
 
  private:
@@ -119,7 +128,7 @@ class DatasetStream : public BatchStream {
   int rank_, ranks_;
   int64_t step_rows_;
   DatasetPrefetcher reader_;
-  std::vector<Tensor> x_view_, y_view_;
+  std::vector<Tensor> x_view_, y_view_, w_view_, w_all_;
 };
 
 }  // namespace

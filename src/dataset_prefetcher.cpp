@@ -20,7 +20,7 @@ DatasetPrefetcher::~DatasetPrefetcher() {
 
 void DatasetPrefetcher::fill(int slot) {
   try {
-    got_[slot] = data_.read_arrays(rows_, xb_[slot], yb_[slot]);
+    got_[slot] = data_.read_weighted(rows_, xb_[slot], yb_[slot], wb_[slot]);
     error_[slot] = nullptr;
   } catch (...) {
     got_[slot] = 0;
@@ -70,8 +70,8 @@ void DatasetPrefetcher::start_epoch(uint64_t seed, bool shuffle) {
   request(0);
 }
 
-std::pair<const std::vector<Tensor>*, const std::vector<Tensor>*> DatasetPrefetcher::next() {
-  if (ended_) return {nullptr, nullptr};
+DatasetPrefetcher::Rows DatasetPrefetcher::next() {
+  if (ended_) return {};
   const int slot = slot_;
   if (background_) {
     std::unique_lock<std::mutex> lock(mutex_);
@@ -85,13 +85,13 @@ std::pair<const std::vector<Tensor>*, const std::vector<Tensor>*> DatasetPrefetc
   }
   if (got_[slot] == 0) {
     ended_ = true;
-    return {nullptr, nullptr};
+    return {};
   }
   // A short read is the epoch's last: asking for more would only return 0.
   if (got_[slot] < rows_) ended_ = true;
   else request(1 - slot);
   slot_ = 1 - slot;
-  return {&xb_[slot], &yb_[slot]};
+  return {&xb_[slot], &yb_[slot], &wb_[slot]};
 }
 
 }  // namespace myelin

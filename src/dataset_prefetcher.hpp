@@ -25,9 +25,14 @@ class DatasetPrefetcher {
 
   /// Rewinds the dataset (after any read still in flight) and starts reading the first batch.
   void start_epoch(uint64_t seed, bool shuffle);
-  /// The epoch's next rows, one tensor per x and per y array, or {nullptr, nullptr} once it is over.
-  /// An error of the dataset (a bad CSV cell) is rethrown here, on the caller's thread.
-  std::pair<const std::vector<Tensor>*, const std::vector<Tensor>*> next();
+  /// One read's rows: a tensor per x, y and sample-weight array (w empty for a dataset without).
+  struct Rows {
+    const std::vector<Tensor>*x = nullptr, *y = nullptr, *w = nullptr;
+    explicit operator bool() const { return x != nullptr; }
+  };
+  /// The epoch's next rows, or empty Rows once it is over. An error of the dataset (a bad CSV cell)
+  /// is rethrown here, on the caller's thread.
+  Rows next();
 
  private:
   void fill(int slot);
@@ -37,7 +42,7 @@ class DatasetPrefetcher {
 
   data::Dataset& data_;
   int64_t rows_;
-  std::vector<Tensor> xb_[2], yb_[2];
+  std::vector<Tensor> xb_[2], yb_[2], wb_[2];
   int64_t got_[2] = {0, 0};
   std::exception_ptr error_[2];
   int slot_ = 0;

@@ -52,6 +52,28 @@ std::vector<Tensor> distinct_inputs(int count, const Shape& shape, uint64_t seed
   return xs;
 }
 
+// Inputs of the given shapes (batch first) whose values are all distinct, at least 0.05 apart, so
+// that Maximum/Minimum have no ties within the finite-difference step wherever broadcasting pairs
+// them up.
+std::vector<Tensor> distinct_values(const std::vector<Shape>& shapes, uint64_t seed) {
+  std::vector<float> pool;
+  for (const auto& s : shapes) {
+    int64_t n = 1;
+    for (int64_t d : s) n *= d;
+    for (int64_t i = 0; i < n; ++i) pool.push_back(-2.f + 0.05f * float(pool.size()));
+  }
+  Rng rng(seed);
+  for (size_t i = pool.size(); i > 1; --i) std::swap(pool[i - 1], pool[size_t(rng.uniform(0.f, float(i) - 0.01f))]);
+  std::vector<Tensor> xs;
+  size_t next = 0;
+  for (const auto& s : shapes) {
+    Tensor t(s);
+    for (int64_t i = 0; i < t.size(); ++i) t[i] = pool[next++];
+    xs.push_back(std::move(t));
+  }
+  return xs;
+}
+
 }  // namespace
 
 TEST(MergeLayers, ForwardByHand) {
@@ -123,6 +145,117 @@ TEST(MergeLayers, BackwardMatchesFiniteDifferences) {
   }
 }
 
+TEST(MergeLayers, BroadcastShapesFollowKeras) {
+  Rng rng(0);
+  EXPECT_EQ(layers::Add().build_inputs({{4, 3}, {1, 3}}, rng), (Shape{4, 3}));
+  EXPECT_EQ(layers::Add().build_inputs({{4, 3}, {3}}, rng), (Shape{4, 3}));       // (3) taken as (1, 3)
+  EXPECT_EQ(layers::Multiply().build_inputs({{4, 1}, {1, 5}}, rng), (Shape{4, 5}));  // both repeat
+  EXPECT_EQ(layers::Maximum().build_inputs({{2, 1, 3}, {4, 1}, {1}}, rng), (Shape{2, 4, 3}));
+  EXPECT_EQ(layers::Average().build_inputs({{1}, {1}}, rng), (Shape{1}));
+  auto a = layers::Input({4, 3});
+  auto b = layers::Input({1, 3});
+  Model m({a, b}, {layers::Subtract()({a, b})});
+  m.build();
+  EXPECT_EQ(m.output_shape(), (Shape{4, 3}));
+}
+
+TEST(MergeLayers, BroadcastForwardAndBackwardByHand) {
+  // a = [[1 2 3], [4 5 6]] of shape (2, 3); b = [10 20 30] of shape (3); c = [[2], [-1]] of shape (2, 1).
+  Tensor a(Shape{1, 2, 3}), b(Shape{1, 3}), c(Shape{1, 2, 1});
+  for (int i = 0; i < 6; ++i) a[i] = float(i + 1);
+  for (int i = 0; i < 3; ++i) b[i] = float(10 * (i + 1));
+  c[0] = 2, c[1] = -1;
+  Rng rng(0);
+  auto run = [&](Layer&& l, const Tensor& x1, const Tensor& x2) {
+    l.build_inputs({{2, 3}, Shape(x2.shape().begin() + 1, x2.shape().end())}, rng);
+    const Tensor& y = l.forward_inputs({&x1, &x2}, false);
+    EXPECT_EQ(y.shape(), (Shape{1, 2, 3})) << l.class_name();
+    return std::vector<float>(y.data(), y.data() + y.size());
+  };
+  EXPECT_EQ(run(layers::Add(), a, b), (std::vector<float>{11, 22, 33, 14, 25, 36}));
+  EXPECT_EQ(run(layers::Subtract(), a, b), (std::vector<float>{-9, -18, -27, -6, -15, -24}));
+  EXPECT_EQ(run(layers::Multiply(), a, c), (std::vector<float>{2, 4, 6, -4, -5, -6}));
+  EXPECT_EQ(run(layers::Average(), a, c), (std::vector<float>{1.5f, 2, 2.5f, 1.5f, 2, 2.5f}));
+  Tensor d(Shape{1, 3});
+  d[0] = 2, d[1] = 2, d[2] = 7;
+  EXPECT_EQ(run(layers::Maximum(), a, d), (std::vector<float>{2, 2, 7, 4, 5, 7}));
+  EXPECT_EQ(run(layers::Minimum(), a, d), (std::vector<float>{1, 2, 3, 2, 2, 6}));
+
+  // Backward: b's gradient sums over the two rows it was repeated into; c's over the three columns.
+  Tensor dy(Shape{1, 2, 3});
+  for (int i = 0; i < 6; ++i) dy[i] = float(i);  // [[0 1 2], [3 4 5]]
+  std::vector<const Tensor*> grads(2);
+  layers::Subtract sub;
+  sub.build_inputs({{2, 3}, {3}}, rng);
+  sub.forward_inputs({&a, &b}, true);
+  sub.backward_inputs(dy, grads);
+  EXPECT_EQ(grads[0]->to_vector(), dy.to_vector());
+  EXPECT_EQ(grads[1]->shape(), (Shape{1, 3}));
+  EXPECT_EQ(grads[1]->to_vector(), (std::vector<float>{-3, -5, -7}));
+  layers::Multiply mul;
+  mul.build_inputs({{2, 3}, {2, 1}}, rng);
+  mul.forward_inputs({&a, &c}, true);
+  mul.backward_inputs(dy, grads);
+  EXPECT_EQ(grads[0]->to_vector(), (std::vector<float>{0, 2, 4, -3, -4, -5}));  // dy * c
+  EXPECT_EQ(grads[1]->to_vector(), (std::vector<float>{0 * 1 + 1 * 2 + 2 * 3, 3 * 4 + 4 * 5 + 5 * 6}));
+  // Maximum: where a ties with d (a = 2 = d at the second column of the first row) the first input wins.
+  layers::Maximum mx;
+  mx.build_inputs({{2, 3}, {3}}, rng);
+  mx.forward_inputs({&a, &d}, true);
+  mx.backward_inputs(dy, grads);
+  EXPECT_EQ(grads[0]->to_vector(), (std::vector<float>{0, 1, 0, 3, 4, 0}));
+  EXPECT_EQ(grads[1]->to_vector(), (std::vector<float>{0, 0, 2 + 5}));
+}
+
+TEST(MergeLayers, BroadcastBackwardMatchesFiniteDifferences) {
+  {
+    layers::Add l;  // a repeated middle axis and a shorter rank
+    check_merge_gradients(l, distinct_values({{3, 4, 5}, {3, 1, 5}, {3, 5}}, 21), 31);
+  }
+  {
+    layers::Subtract l;  // both inputs repeat, along different axes
+    check_merge_gradients(l, distinct_values({{3, 4, 1}, {3, 1, 5}}, 22), 32);
+  }
+  {
+    layers::Multiply l;  // rank 3 against a (4, 1) padded to (1, 4, 1)
+    check_merge_gradients(l, distinct_values({{3, 2, 4, 3}, {3, 2, 1, 3}, {3, 4, 1}}, 23), 33);
+  }
+  {
+    layers::Average l;
+    check_merge_gradients(l, distinct_values({{3, 4, 5}, {3, 4, 1}}, 24), 34);
+  }
+  {
+    layers::Maximum l;
+    check_merge_gradients(l, distinct_values({{3, 4, 5}, {3, 1, 5}, {3, 4, 1}}, 25), 35);
+  }
+  {
+    layers::Minimum l;  // the first input is the one repeated
+    check_merge_gradients(l, distinct_values({{3, 1, 5}, {3, 4, 5}}, 26), 36);
+  }
+  {
+    layers::Multiply l;  // one value per sample against a vector
+    check_merge_gradients(l, distinct_values({{3, 1}, {3, 6}}, 27), 37);
+  }
+}
+
+TEST(MergeLayers, BroadcastInAModelTrains) {
+  // A gate of shape (None, 1, 3) scales each of the 4 rows of x: the model's gradients reach the
+  // gate's Dense through the summed broadcast gradient, and fit lowers the loss.
+  auto x = layers::Input({4, 3});
+  auto g = layers::Input({2});
+  auto gate = layers::Reshape({1, 3})(layers::Dense(3, "sigmoid")(g));
+  auto y = layers::Dense(1)(layers::Flatten()(layers::Multiply()({x, gate})));
+  Model m({x, g}, {y});
+  m.compile(optimizers::Adam(0.05), "mse");
+  Rng rng(3);
+  Tensor xs = random_tensor({64, 4, 3}, rng, -1, 1), gs = random_tensor({64, 2}, rng, -1, 1), ys(Shape{64, 1});
+  for (int64_t i = 0; i < 64; ++i) ys[i] = xs[i * 12] * (gs[i * 2] > 0 ? 1.f : 0.f);
+  const double before = m.evaluate({xs, gs}, {ys}).at("loss");
+  m.fit({xs, gs}, {ys}, {.epochs = 30, .batch_size = 16, .verbose = 0});
+  const double after = m.evaluate({xs, gs}, {ys}).at("loss");
+  EXPECT_LT(after, 0.5 * before);
+}
+
 TEST(MergeLayers, ErrorsNameTheLayerAndShapes) {
   auto in_a = layers::Input({8});
   auto in_b = layers::Input({9});
@@ -133,6 +266,10 @@ TEST(MergeLayers, ErrorsNameTheLayerAndShapes) {
   auto y = layers::Add("add")({x, layers::Dense(9)(x)});
   Model m(x, y);
   expect_error<ShapeError>([&] { m.build(); }, {"layer 'add'", "(None, 8) and (None, 9)"});
+  // Broadcasting admits a size-1 axis, not a different size.
+  auto rows = layers::Input({4, 3});
+  Model bad(rows, layers::Multiply("mul")({rows, layers::Reshape({2, 3})(layers::Dense(6)(layers::Flatten()(rows)))}));
+  expect_error<ShapeError>([&] { bad.build(); }, {"layer 'mul'", "(None, 4, 3) and (None, 2, 3)", "do not broadcast"});
   expect_error<ValueError>([&] { Model(x, layers::Subtract()({x, x, x})).build(); }, {"exactly 2 inputs"});
   expect_error<ValueError>([&] { layers::Add()(x); }, {"at least 2 inputs"});
   expect_error<ValueError>([&] { layers::Dense(3)({x, x}); }, {"takes one input"});

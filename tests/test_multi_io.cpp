@@ -295,6 +295,134 @@ TEST(MultiIO, DatasetsOfSeveralArraysTrainAsTheArrays) {
   EXPECT_NEAR(in_memory.evaluate(ds)["loss"], arrays.evaluate({d.xa, d.xb}, {d.y_class, d.y_box})["loss"], 1e-6);
 }
 
+// Weights 0..2 that differ from row to row (row 3 weighs nothing).
+Tensor row_weights(int64_t n, int salt) {
+  Tensor w(Shape{n});
+  for (int64_t i = 0; i < n; ++i) w[i] = float((i * 7 + salt) % 5) * 0.5f;
+  return w;
+}
+
+// A generator of the rows in batches of 5 (re-cut by the model) with their per-output weights.
+data::GeneratorDataset weighted_batches(const TwoByTwoData& d, const Tensor& w_class, const Tensor& w_box) {
+  return data::GeneratorDataset(
+      [&d, w_class, w_box, next = int64_t(0), seen = -1](int epoch) mutable -> std::optional<data::Batch> {
+        if (epoch != seen) seen = epoch, next = 0;
+        if (next >= d.xa.rows()) return std::nullopt;
+        const int64_t b = next;
+        next += 5;
+        return data::Batch{{d.xa.rows(b, b + 5), d.xb.rows(b, b + 5)},
+                           {d.y_class.rows(b, b + 5), d.y_box.rows(b, b + 5)},
+                           std::vector<Tensor>{w_class.rows(b, b + 5), w_box.rows(b, b + 5)}};
+      },
+      {.x = {{3}, {2}}, .y = {{1}, {2}}, .sample_weights = 2});
+}
+
+TEST(MultiIO, DatasetSampleWeightsTrainAsTheSampleWeightArgument) {
+  TwoByTwoData d(20);
+  const Tensor w = row_weights(20, 1), w_box = row_weights(20, 3);
+  const FitOptions o{.epochs = 2, .batch_size = 8, .shuffle = false, .verbose = 0, .seed = 1};
+  auto equal_weights = [](Model& a, Model& b) {
+    const auto wa = a.get_weights(), wb = b.get_weights();
+    for (size_t i = 0; i < wa.size(); ++i) EXPECT_EQ(wa[i].to_vector(), wb[i].to_vector()) << "weight " << i;
+  };
+  {
+    // One weight array serving both outputs, from an InMemoryDataset.
+    auto arrays = two_by_two(), in_memory = two_by_two(), unweighted = two_by_two();
+    for (Model* m : {&arrays, &in_memory, &unweighted}) compile_two_by_two(*m, optimizers::Adam(0.01));
+    FitOptions ow = o;
+    ow.sample_weight = w;
+    const History ha = arrays.fit({d.xa, d.xb}, {d.y_class, d.y_box}, ow);
+    data::InMemoryDataset ds({d.xa, d.xb}, {d.y_class, d.y_box}, {w});
+    EXPECT_EQ(ds.sample_weight_count(), 1u);
+    const History hm = in_memory.fit(ds, o);
+    EXPECT_EQ(ha.history, hm.history);
+    equal_weights(arrays, in_memory);
+    // The weights matter: without them training goes elsewhere.
+    data::InMemoryDataset plain({d.xa, d.xb}, {d.y_class, d.y_box});
+    const History hu = unweighted.fit(plain, o);
+    EXPECT_NE(hu.history.at("loss"), ha.history.at("loss"));
+    const Logs ea = arrays.evaluate({d.xa, d.xb}, {d.y_class, d.y_box}, {.batch_size = 6, .sample_weight = w});
+    const Logs em = in_memory.evaluate(ds, {.batch_size = 6});
+    for (const char* k : {"loss", "class_loss", "box_loss"}) EXPECT_DOUBLE_EQ(em.at(k), ea.at(k)) << k;
+  }
+  {
+    // One weight array per output, from a generator whose batches the model re-cuts.
+    auto arrays = two_by_two(), generated = two_by_two();
+    for (Model* m : {&arrays, &generated}) compile_two_by_two(*m, optimizers::Adam(0.01));
+    FitOptions ow = o;
+    ow.sample_weight = std::vector<Tensor>{w, w_box};
+    const History ha = arrays.fit({d.xa, d.xb}, {d.y_class, d.y_box}, ow);
+    data::GeneratorDataset gen = weighted_batches(d, w, w_box);
+    const History hg = generated.fit(gen, o);
+    EXPECT_EQ(ha.history, hg.history);
+    equal_weights(arrays, generated);
+    const Logs ea = arrays.evaluate({d.xa, d.xb}, {d.y_class, d.y_box},
+                                    {.batch_size = 8, .sample_weight = std::vector<Tensor>{w, w_box}});
+    const Logs eg = generated.evaluate(gen, {.batch_size = 8});
+    for (const char* k : {"loss", "class_loss", "box_loss"}) EXPECT_DOUBLE_EQ(eg.at(k), ea.at(k)) << k;
+  }
+}
+
+TEST(MultiIO, DatasetSampleWeightErrors) {
+  TwoByTwoData d(10);
+  auto m = two_by_two();
+  compile_two_by_two(m, optimizers::Adam(0.01));
+  Tensor w = row_weights(10, 0);
+  expect_error<ShapeError>([&] { data::InMemoryDataset({d.xa, d.xb}, {d.y_class, d.y_box}, {w, w, w}); },
+                           {"3 sample_weight arrays for 2 y arrays"});
+  expect_error<ShapeError>([&] { data::InMemoryDataset({d.xa}, {d.y_class}, {Tensor(Shape{10, 2})}); },
+                           {"sample_weight", "one value per sample"});
+  expect_error<ShapeError>([&] { data::InMemoryDataset({d.xa}, {d.y_class}, {Tensor(Shape{9})}); },
+                           {"sample_weight", "9"});
+  // A negative weight is found when its batch is read, naming the epoch and batch.
+  Tensor bad = w.clone();
+  bad[7] = -1.f;
+  data::InMemoryDataset ds({d.xa, d.xb}, {d.y_class, d.y_box}, {bad});
+  expect_error<ValueError>([&] { m.fit(ds, {.epochs = 1, .batch_size = 4, .shuffle = false, .verbose = 0}); },
+                           {"epoch 1, batch 2", "sample_weight", "finite and >= 0"});
+  expect_error<ValueError>([&] { m.evaluate(ds, {.batch_size = 4}); }, {"evaluate: batch 2", "finite and >= 0"});
+  // Weights come with the dataset, not from the options.
+  data::InMemoryDataset plain({d.xa, d.xb}, {d.y_class, d.y_box});
+  expect_error<ValueError>([&] { m.fit(plain, {.verbose = 0, .sample_weight = w}); },
+                           {"sample_weight goes with arrays", "sample_weight_count"});
+  // A generator must yield the weights it declared, and only those.
+  data::GeneratorDataset missing(
+      [&](int) -> std::optional<data::Batch> { return data::Batch{{d.xa, d.xb}, {d.y_class, d.y_box}}; },
+      {.x = {{3}, {2}}, .y = {{1}, {2}}, .sample_weights = 1});
+  expect_error<ValueError>([&] { m.fit(missing, {.verbose = 0}); }, {"batch 0", "sample_weight is missing"});
+  data::GeneratorDataset undeclared(
+      [&](int) -> std::optional<data::Batch> { return data::Batch{{d.xa, d.xb}, {d.y_class, d.y_box}, w}; },
+      {.x = {{3}, {2}}, .y = {{1}, {2}}});
+  expect_error<ValueError>([&] { m.fit(undeclared, {.verbose = 0}); }, {"declared without sample weights"});
+  expect_error<ValueError>(
+      [&] { data::GeneratorDataset([](int) { return std::optional<data::Batch>(); }, {.x = {{3}}, .y = {{1}, {2}, {3}}, .sample_weights = 2}); },
+      {"sample_weights must be 0, 1 or one per y array"});
+}
+
+TEST(MultiIO, PredictOnADatasetGivesEveryOutput) {
+  TwoByTwoData d(13);
+  auto m = two_by_two();
+  compile_two_by_two(m);
+  const std::vector<Tensor> want = m.predict(std::vector<Tensor>{d.xa, d.xb}, 4);
+  data::InMemoryDataset ds({d.xa, d.xb}, {d.y_class, d.y_box});
+  const std::vector<Tensor> got = m.predict_outputs(ds, 4);
+  ASSERT_EQ(got.size(), 2u);
+  for (size_t k = 0; k < 2; ++k) {
+    EXPECT_EQ(got[k].shape(), want[k].shape()) << "output " << k;
+    EXPECT_EQ(got[k].to_vector(), want[k].to_vector()) << "output " << k;
+  }
+  // predict reads targets and ignores them: a dataset with one placeholder target serves too.
+  data::InMemoryDataset inputs_only({d.xa, d.xb}, {Tensor(Shape{13, 1})});
+  EXPECT_EQ(m.predict_outputs(inputs_only, 5)[1].to_vector(), want[1].to_vector());
+  expect_error<ValueError>([&] { m.predict(ds); }, {"2 outputs", "predict_outputs"});
+  // A single-output model gets its one tensor either way.
+  Sequential one({layers::Dense(2, "linear", Shape{3})});
+  data::InMemoryDataset single(d.xa, d.y_box);
+  const std::vector<Tensor> outs = one.predict_outputs(single);
+  ASSERT_EQ(outs.size(), 1u);
+  EXPECT_EQ(outs[0].to_vector(), one.predict(single).to_vector());
+}
+
 TEST(MultiIO, BadArraysAreClearErrors) {
   auto m = two_by_two();
   compile_two_by_two(m, optimizers::Adam(0.01));

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "myelin/layers/dense.hpp"
+#include "myelin/layers/flatten.hpp"
 #include "myelin/layers/input.hpp"
 #include "myelin/layers/merge.hpp"
 #include "myelin/model.hpp"
@@ -217,6 +218,36 @@ TEST_F(PyTorchReference, TwoInputsTwoOutputsWithLossAndSampleWeights) {
   expect_close(std::vector<double>{logs.at("loss")}, ref.at("loss"), "loss");
 
   const double batch_loss = model.train_on_batch({{"b", xb}, {"a", xa}}, {y_class, y_box}, sw);
+  expect_close(std::vector<double>{batch_loss}, ref.at("loss"), "train_on_batch loss");
+  for (const auto& p : params) {
+    expect_close(*p.grad, ref.at("grad/" + p.name), "gradient of " + p.name);
+    expect_close(*p.value, ref.at("step1/" + p.name), "weights after one step, " + p.name);
+  }
+}
+
+// A Multiply of a (None, 4, 3) tensor and a (None, 3) one, broadcast over the 4 rows (see
+// broadcast_multiply in the script): outputs, loss, every gradient (the gate's summed over the rows)
+// and one SGD step.
+TEST_F(PyTorchReference, BroadcastMultiply) {
+  RefFile ref = load("broadcast_multiply.txt");
+  ASSERT_FALSE(ref.empty());
+  auto a = layers::Input({4, 3}, "a");
+  auto g = layers::Input({2}, "g");
+  auto u = layers::Dense(3, "tanh", {.name = "rows"})(a);
+  auto v = layers::Dense(3, "linear", {.name = "gate"})(g);
+  auto out = layers::Dense(2, "linear", {.name = "out"})(layers::Flatten()(layers::Multiply()({u, v})));
+  myelin::Model model({a, g}, {out});
+  model.compile(optimizers::SGD(0.1), "mse");
+  auto params = model.parameters();
+  std::vector<Tensor> w0;
+  for (const auto& p : params) w0.push_back(ref.at("w0/" + p.name).to_tensor());
+  model.set_weights(w0);
+  const Tensor xa = ref.at("a").to_tensor(), xg = ref.at("g").to_tensor(), y = ref.at("y").to_tensor();
+
+  const auto pred = model.predict(std::vector<Tensor>{xa, xg});
+  ASSERT_EQ(pred.size(), 1u);
+  expect_close(pred[0], ref.at("pred"), "predict");
+  const double batch_loss = model.train_on_batch({xa, xg}, {y});
   expect_close(std::vector<double>{batch_loss}, ref.at("loss"), "train_on_batch loss");
   for (const auto& p : params) {
     expect_close(*p.grad, ref.at("grad/" + p.name), "gradient of " + p.name);

@@ -150,12 +150,13 @@ class Model {
   /// generator): the data need not fit in memory. The next batch is read on a background thread while
   /// the current one trains. validation_split is not available here (use validation_data or
   /// validation_dataset); every batch read is checked as fit(x, y) checks arrays, and an error names
-  /// the epoch and batch.
+  /// the epoch and batch. Sample weights come with the dataset's rows (Dataset::sample_weight_count),
+  /// not from options.sample_weight; they weigh the loss exactly as that argument would.
   History fit(data::Dataset& data, const FitOptions& options = {});
   /// Loss and metrics over the data: {"loss": ..., "accuracy": ...}. Under mpirun every rank
   /// evaluates its share of the rows and the results combine all of them.
   Logs evaluate(const DataArg& x, const DataArg& y, const EvaluateOptions& options = {});
-  /// Loss and metrics over every row of a Dataset, read in order.
+  /// Loss and metrics over every row of a Dataset, read in order (weighted by its sample weights, if any).
   Logs evaluate(data::Dataset& data, const EvaluateOptions& options = {});
   /// Model outputs for every row of x (probabilities for softmax/sigmoid heads).
   /// predict and evaluate may be called on one model from several threads at once (they take turns
@@ -166,8 +167,12 @@ class Model {
   /// (`predict(std::vector<Tensor>{x})` for a single input).
   std::vector<Tensor> predict(const DataArg& x, int batch_size = 32);
   /// Model outputs for every row of a Dataset, in order (the outputs are held in memory; the inputs
-  /// are not). Its targets are read and ignored.
+  /// are not). Its targets are read and ignored. A model with several outputs throws ValueError here:
+  /// call predict_outputs.
   Tensor predict(data::Dataset& data, int batch_size = 32);
+  /// predict on a Dataset for a model with any number of outputs: one tensor per output, in output
+  /// order, as predict(DataArg) returns for arrays.
+  std::vector<Tensor> predict_outputs(data::Dataset& data, int batch_size = 32);
   /// One optimizer step on one batch; returns the batch loss (regularization included). x and y as
   /// fit takes them; a batch given as tensors (or a DataArg built once) allocates nothing in steady state.
   double train_on_batch(const DataArg& x, const DataArg& y, const DataArg& sample_weight = {});
@@ -309,8 +314,13 @@ class Model {
   void check_arrays(const Arrays& a, const char* what);
   /// fit's validation_data as checked arrays (nullopt when none was given).
   std::optional<Arrays> validation_arrays(const FitOptions& options);
-  void check_dataset(const data::Dataset& data, const char* what);
-  void check_batch(std::span<const Tensor> x, std::span<const Tensor> y, int epoch, int64_t step) const;
+  /// The dataset's x shapes against the model's inputs and, with `targets`, its y and sample-weight
+  /// array counts against the outputs.
+  void check_dataset(const data::Dataset& data, const char* what, bool targets = true);
+  void check_batch(std::span<const Tensor> x, std::span<const Tensor> y, std::span<const Tensor> w, int epoch,
+                   int64_t step) const;
+  /// Sample weights (one {rows} or {rows, 1} array per output): shape, rows, finite and >= 0.
+  void check_sample_weights(std::span<const Tensor> w, int64_t rows, const char* what) const;
   void check_fit_options(const FitOptions& options) const;
   void check_same_rows_on_every_rank(int64_t rows, const char* what) const;
   bool light_model() const;

@@ -31,9 +31,11 @@ class GeneratorDataset(_myelin.GeneratorDataset):
     thread (holding the GIL), one call at a time.
 
     x_shape and y_shape are the per-sample shapes, e.g. (28, 28) and (1,); a 1-D y is taken as one
-    column, as fit(x, y) takes it."""
+    column, as fit(x, y) takes it. With sample_weight=True every batch is a triple
+    (x, y, sample_weight), as Keras's generators may yield: one weight per row, used by fit and
+    evaluate exactly as their sample_weight argument."""
 
-    def __init__(self, fn, x_shape, y_shape):
+    def __init__(self, fn, x_shape, y_shape, sample_weight=False):
         if not callable(fn):
             raise TypeError(f"GeneratorDataset needs a callable fn(epoch), got {type(fn).__name__}")
         y_shape = tuple(int(d) for d in y_shape)
@@ -42,13 +44,22 @@ class GeneratorDataset(_myelin.GeneratorDataset):
             batch = fn(epoch)
             if batch is None:
                 return None
-            x, y = batch
-            y = np.asarray(y)
+            batch = tuple(batch)
+            if len(batch) == 3 and not sample_weight:
+                raise ValueError("GeneratorDataset: the function returned (x, y, sample_weight); "
+                                 "create the dataset with sample_weight=True")
+            if len(batch) == 2 and sample_weight:
+                raise ValueError("GeneratorDataset: the function returned (x, y) but the dataset was "
+                                 "created with sample_weight=True; return (x, y, sample_weight)")
+            if len(batch) not in (2, 3):
+                raise ValueError(f"GeneratorDataset: the function must return (x, y) or (x, y, sample_weight), "
+                                 f"got a tuple of {len(batch)}")
+            y = np.asarray(batch[1])
             if y.ndim == 1 and y_shape == (1,):
                 y = y.reshape(-1, 1)
-            return x, y
+            return (batch[0], y) + tuple(np.asarray(w, dtype=np.float32) for w in batch[2:])
 
-        super().__init__(next_batch, tuple(int(d) for d in x_shape), y_shape)
+        super().__init__(next_batch, tuple(int(d) for d in x_shape), y_shape, bool(sample_weight))
 
 
 def gunzip_file(src, dst):

@@ -251,7 +251,8 @@ def Input(shape, batch_size=None, name=None, dtype=None):
 
 
 class _Merge(Layer):
-    """Keras's merge layers: Add()([a, b]) and the like, on inputs of one shape."""
+    """Keras's merge layers: Add()([a, b]) and the like, on inputs whose shapes broadcast as Keras's
+    (aligned at the last axis; on each axis equal sizes or 1, a size-1 axis repeated)."""
 
     def __init__(self, **kwargs):
         super().__init__({}, **kwargs)

@@ -31,12 +31,14 @@ data::GeneratorDataset::Next python_next(py::object fn) {
     py::gil_scoped_acquire gil;
     py::object result = (*holder)(epoch);
     if (result.is_none()) return std::nullopt;
-    if (!py::isinstance<py::tuple>(result) || py::len(result) != 2)
+    if (!py::isinstance<py::tuple>(result) || (py::len(result) != 2 && py::len(result) != 3))
       throw ValueError("GeneratorDataset, epoch " + std::to_string(epoch) + " (counted from 0)" +
-                       ": the function must return a tuple (x, y) or None, got " +
+                       ": the function must return a tuple (x, y), (x, y, sample_weight) or None, got " +
                        std::string(py::str(py::type::handle_of(result).attr("__name__"))));
-    auto pair = result.cast<py::tuple>();
-    return data::Batch{to_tensor(pair[0], "generator x"), to_tensor(pair[1], "generator y")};
+    auto batch = result.cast<py::tuple>();
+    data::Batch b{to_tensor(batch[0], "generator x"), to_tensor(batch[1], "generator y")};
+    if (batch.size() == 3) b.sample_weight = to_tensor(batch[2], "generator sample_weight");
+    return b;
   };
 }
 
@@ -72,12 +74,14 @@ void init_datasets(py::module_& m) {
       .def_property_readonly("target_name", &data::CsvDataset::target_name);
 
   py::class_<data::GeneratorDataset, data::Dataset, std::shared_ptr<data::GeneratorDataset>>(m, "GeneratorDataset")
-      .def(py::init([](py::object fn, py::handle x_shape, py::handle y_shape) {
+      .def(py::init([](py::object fn, py::handle x_shape, py::handle y_shape, bool sample_weight) {
              if (!PyCallable_Check(fn.ptr())) throw py::type_error("GeneratorDataset needs a callable fn(epoch)");
-             return std::make_shared<data::GeneratorDataset>(python_next(std::move(fn)), shape_arg(x_shape, "x_shape"),
-                                                             shape_arg(y_shape, "y_shape"));
+             return std::make_shared<data::GeneratorDataset>(
+                 python_next(std::move(fn)),
+                 data::GeneratorDataset::ArrayShapes{{shape_arg(x_shape, "x_shape")}, {shape_arg(y_shape, "y_shape")},
+                                                     sample_weight ? size_t{1} : size_t{0}});
            }),
-           py::arg("fn"), py::arg("x_shape"), py::arg("y_shape"));
+           py::arg("fn"), py::arg("x_shape"), py::arg("y_shape"), py::arg("sample_weight") = false);
 
   m.def("gunzip_file", &data::gunzip_file, py::arg("src"), py::arg("dst"));
 }

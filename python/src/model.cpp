@@ -179,7 +179,9 @@ py::tuple fit(Model& model, py::handle x, py::handle y, int epochs, int batch_si
 
   if (const auto dataset = as_dataset(x)) {
     if (!y.is_none()) throw py::value_error("fit(dataset): y must be None, the dataset holds the targets");
-    if (!sample_weight.is_none()) throw py::value_error("fit(dataset): sample_weight goes with arrays, not a dataset");
+    if (!sample_weight.is_none())
+      throw py::value_error("fit(dataset): sample_weight goes with arrays; a dataset carries its own "
+                            "(a GeneratorDataset with sample_weight=True yields (x, y, sample_weight))");
     return run_fit(o, callbacks, [&](const FitOptions& opts) { return model.fit(*dataset, opts); });
   }
   if (validation_dataset)
@@ -214,7 +216,7 @@ py::object predict(Model& model, py::handle x, int batch_size) {
   std::vector<Tensor> out;
   {
     py::gil_scoped_release release;
-    if (dataset) out.push_back(model.predict(*dataset, batch_size));
+    if (dataset) out = model.predict_outputs(*dataset, batch_size);
     else out = model.predict(xs, batch_size);
   }
   if (out.size() == 1) return to_numpy(std::move(out[0]));

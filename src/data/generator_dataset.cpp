@@ -13,9 +13,12 @@ GeneratorDataset::GeneratorDataset(Next next, Shape x_shape, Shape y_shape)
     : GeneratorDataset(std::move(next), ArrayShapes{{std::move(x_shape)}, {std::move(y_shape)}}) {}
 
 GeneratorDataset::GeneratorDataset(Next next, ArrayShapes shapes)
-    : next_(std::move(next)), x_shapes_(std::move(shapes.x)), y_shapes_(std::move(shapes.y)) {
+    : next_(std::move(next)), x_shapes_(std::move(shapes.x)), y_shapes_(std::move(shapes.y)), w_count_(shapes.sample_weights) {
   if (!next_) throw ValueError("GeneratorDataset: the batch function is empty");
   if (x_shapes_.empty() || y_shapes_.empty()) throw ValueError("GeneratorDataset: needs at least one x and one y shape");
+  if (w_count_ > 1 && w_count_ != y_shapes_.size())
+    throw ValueError("GeneratorDataset: sample_weights must be 0, 1 or one per y array (" +
+                     std::to_string(y_shapes_.size()) + "), got " + std::to_string(w_count_));
 }
 
 void GeneratorDataset::start_epoch(uint64_t /*seed*/, bool /*shuffle*/) {
@@ -45,6 +48,13 @@ void GeneratorDataset::take_batch(Batch batch) {
   const bool several = x_shapes_.size() > 1 || y_shapes_.size() > 1;
   auto take = [&](const DataArg& a, const std::vector<Shape>& shapes, const char* arg) {
     std::vector<Tensor> arrays;
+    const bool weights = std::string(arg) == "sample_weight";
+    if (weights && (a.kind() == DataArg::Kind::None) != shapes.empty())
+      throw ValueError(where + (shapes.empty() ? "sample_weight given, but the dataset was declared without sample "
+                                                 "weights (ArrayShapes::sample_weights)"
+                                               : "sample_weight is missing, but the dataset was declared with " +
+                                                     std::to_string(shapes.size()) + " sample-weight array(s) per batch"));
+    if (weights && shapes.empty()) return;
     if (a.kind() == DataArg::Kind::One) arrays.push_back(a.one());
     else if (a.kind() == DataArg::Kind::List) arrays = a.list();
     else
@@ -55,9 +65,14 @@ void GeneratorDataset::take_batch(Batch batch) {
                        std::to_string(shapes.size()));
     for (size_t k = 0; k < arrays.size(); ++k) {
       const std::string label = several ? std::string(arg) + "[" + std::to_string(k) + "]" : std::string(arg);
-      const Tensor& t = arrays[k];
+      Tensor t = arrays[k];
       if (t.ndim() < 1) throw ShapeError(where + label + " needs a batch dimension, got shape " + shape_to_string(t.shape()));
-      if (detail::sample_shape(t.shape()) != shapes[k])
+      if (weights) {
+        if (t.ndim() > 2 || t.row_size() != 1)
+          throw ShapeError(where + label + " has shape " + shape_to_string(t.shape()) +
+                           "; sample weights hold one value per sample, shape (rows,)");
+        t = t.reshape({t.rows()});
+      } else if (detail::sample_shape(t.shape()) != shapes[k])
         throw ShapeError(where + label + " has shape " + shape_to_string(t.shape()) + ", per sample " +
                          shape_to_string(detail::sample_shape(t.shape())) + ", expected " + shape_to_string(shapes[k]));
       if (t.rows() != (pending_.empty() ? t.rows() : pending_[0].rows()))
@@ -68,16 +83,22 @@ void GeneratorDataset::take_batch(Batch batch) {
   };
   take(batch.x, x_shapes_, "x");
   take(batch.y, y_shapes_, "y");
+  take(batch.sample_weight, std::vector<Shape>(w_count_, Shape{}), "sample_weight");
   has_pending_ = true;
   offset_ = 0;
 }
 
 int64_t GeneratorDataset::read_arrays(int64_t max_rows, std::vector<Tensor>& x, std::vector<Tensor>& y) {
+  return read_weighted(max_rows, x, y, unused_w_);
+}
+
+int64_t GeneratorDataset::read_weighted(int64_t max_rows, std::vector<Tensor>& x, std::vector<Tensor>& y,
+                                        std::vector<Tensor>& w) {
   if (max_rows <= 0) throw ValueError("GeneratorDataset::read: max_rows must be positive, got " + std::to_string(max_rows));
   if (epoch_ < 0) start_epoch(0, false);
 
   // Rows come from one or more of the user's batches; collect views of them, then copy once.
-  const size_t n = x_shapes_.size() + y_shapes_.size();
+  const size_t nx = x_shapes_.size(), ny = y_shapes_.size(), n = nx + ny + w_count_;
   std::vector<std::vector<Tensor>> pieces;  // per piece: one view per array
   int64_t total = 0;
   while (total < max_rows && !done_) {
@@ -99,12 +120,12 @@ int64_t GeneratorDataset::read_arrays(int64_t max_rows, std::vector<Tensor>& x, 
     total += take;
   }
 
-  x.resize(x_shapes_.size());
-  y.resize(y_shapes_.size());
+  x.resize(nx);
+  y.resize(ny);
+  w.resize(w_count_);
   for (size_t a = 0; a < n; ++a) {
-    const bool is_x = a < x_shapes_.size();
-    Tensor& out = is_x ? x[a] : y[a - x_shapes_.size()];
-    out.resize(detail::batch_shape(total, is_x ? x_shapes_[a] : y_shapes_[a - x_shapes_.size()]));
+    Tensor& out = a < nx ? x[a] : a < nx + ny ? y[a - nx] : w[a - nx - ny];
+    out.resize(detail::batch_shape(total, a < nx ? x_shapes_[a] : a < nx + ny ? y_shapes_[a - nx] : Shape{}));
     float* o = out.data();
     for (const auto& p : pieces) {
       if (p[a].size()) std::memcpy(o, p[a].data(), static_cast<size_t>(p[a].size()) * sizeof(float));

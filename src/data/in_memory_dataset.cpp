@@ -11,7 +11,11 @@ namespace myelin::data {
 InMemoryDataset::InMemoryDataset(Tensor x, Tensor y)
     : InMemoryDataset(std::vector<Tensor>{std::move(x)}, std::vector<Tensor>{std::move(y)}) {}
 
-InMemoryDataset::InMemoryDataset(std::vector<Tensor> x, std::vector<Tensor> y) : x_(std::move(x)), y_(std::move(y)) {
+InMemoryDataset::InMemoryDataset(std::vector<Tensor> x, std::vector<Tensor> y)
+    : InMemoryDataset(std::move(x), std::move(y), {}) {}
+
+InMemoryDataset::InMemoryDataset(std::vector<Tensor> x, std::vector<Tensor> y, std::vector<Tensor> sample_weight)
+    : x_(std::move(x)), y_(std::move(y)), w_(std::move(sample_weight)) {
   if (x_.empty() || y_.empty())
     throw ValueError("InMemoryDataset: needs at least one x and one y array, got " + std::to_string(x_.size()) +
                      " and " + std::to_string(y_.size()));
@@ -29,6 +33,16 @@ InMemoryDataset::InMemoryDataset(std::vector<Tensor> x, std::vector<Tensor> y) :
   };
   check(x_, "x");
   check(y_, "y");
+  if (!w_.empty() && w_.size() != 1 && w_.size() != y_.size())
+    throw ShapeError("InMemoryDataset: " + std::to_string(w_.size()) + " sample_weight arrays for " +
+                     std::to_string(y_.size()) + " y arrays; give one for every output or one per y array");
+  check(w_, "sample_weight");
+  for (size_t k = 0; k < w_.size(); ++k) {
+    if (w_[k].ndim() > 2 || w_[k].row_size() != 1)
+      throw ShapeError("InMemoryDataset: " + label("sample_weight", k) + " has shape " + shape_to_string(w_[k].shape()) +
+                       "; sample weights hold one value per sample, shape (" + std::to_string(x_[0].rows()) + ",)");
+    w_[k] = w_[k].reshape({w_[k].rows()});
+  }
 }
 
 Shape InMemoryDataset::x_shape() const { return detail::sample_shape(x_[0].shape()); }
@@ -69,6 +83,11 @@ int64_t InMemoryDataset::read(int64_t max_rows, Tensor& x, Tensor& y) {
 }
 
 int64_t InMemoryDataset::read_arrays(int64_t max_rows, std::vector<Tensor>& x, std::vector<Tensor>& y) {
+  return read_weighted(max_rows, x, y, unused_w_);
+}
+
+int64_t InMemoryDataset::read_weighted(int64_t max_rows, std::vector<Tensor>& x, std::vector<Tensor>& y,
+                                       std::vector<Tensor>& w) {
   if (max_rows <= 0) throw ValueError("InMemoryDataset::read: max_rows must be positive, got " + std::to_string(max_rows));
   if (order_.empty() && size() > 0) start_epoch(0, false);  // read before any start_epoch: file order
   const int64_t rows = std::min<int64_t>(max_rows, static_cast<int64_t>(order_.size()) - next_);
@@ -82,6 +101,7 @@ int64_t InMemoryDataset::read_arrays(int64_t max_rows, std::vector<Tensor>& x, s
   };
   fill(x_, x);
   fill(y_, y);
+  fill(w_, w);
   next_ += rows;
   return rows;
 }

@@ -30,6 +30,10 @@ kernels::MergeOp op_of(const std::string& class_name) {
 }
 }  // namespace
 
+ElementwiseMerge::ElementwiseMerge(std::string name) { name_ = std::move(name); }
+ElementwiseMerge::~ElementwiseMerge() = default;
+ElementwiseMerge::ElementwiseMerge(ElementwiseMerge&&) noexcept = default;
+
 Shape ElementwiseMerge::build(const Shape&, Rng&) {
   throw ValueError(label(*this) + " takes a list of at least 2 inputs");
 }
@@ -43,9 +47,21 @@ const Tensor& ElementwiseMerge::backward(const Tensor&) {
 Shape ElementwiseMerge::output_shape_for(const std::vector<Shape>& shapes) const {
   if (shapes.size() < 2)
     throw ValueError(label(*this) + " takes a list of at least 2 inputs, got " + std::to_string(shapes.size()));
-  for (const auto& s : shapes)
-    if (s != shapes[0]) throw ShapeError(label(*this) + " got inputs of different shapes: " + shapes_text(shapes));
-  return shapes[0];
+  // Keras's rule: shapes aligned at their last axes; on each axis equal sizes, or one of them 1.
+  Shape out = shapes[0];
+  for (const auto& s : shapes) {
+    if (s.size() > out.size()) out.insert(out.begin(), s.size() - out.size(), 1);
+    for (size_t i = 1; i <= s.size(); ++i) {
+      int64_t& o = out[out.size() - i];
+      const int64_t d = s[s.size() - i];
+      if (o == 1)
+        o = d;
+      else if (d != 1 && d != o)
+        throw ShapeError(label(*this) + " got inputs of different shapes: " + shapes_text(shapes) +
+                         ", which do not broadcast (on each axis the sizes must agree or be 1)");
+    }
+  }
+  return out;
 }
 
 std::optional<LayerPlan> ElementwiseMerge::plan_inputs(const std::vector<Shape>& shapes) const {
@@ -53,11 +69,17 @@ std::optional<LayerPlan> ElementwiseMerge::plan_inputs(const std::vector<Shape>&
 }
 
 Shape ElementwiseMerge::build_inputs(const std::vector<Shape>& shapes, Rng&) {
-  output_shape_for(shapes);
+  out_shape_ = output_shape_for(shapes);
+  plan_.reset();
+  for (const auto& s : shapes)
+    if (s != out_shape_) {
+      plan_ = std::make_unique<kernels::BroadcastPlan>(kernels::plan_broadcast(shapes, out_shape_));
+      break;
+    }
   x_.assign(shapes.size(), Tensor());
   dx_.assign(shapes.size(), Tensor());
   built_ = true;
-  return shapes[0];
+  return out_shape_;
 }
 
 const Tensor& ElementwiseMerge::forward_inputs(const std::vector<const Tensor*>& inputs, bool) {
@@ -66,8 +88,16 @@ const Tensor& ElementwiseMerge::forward_inputs(const std::vector<const Tensor*>&
     xs_[j] = inputs[j]->data();
     x_[j].alias(*inputs[j], inputs[j]->shape());
   }
-  y_.resize(inputs[0]->shape());
-  kernels::merge_forward(op_of(class_name()), xs_, y_.data(), y_.size());
+  if (!plan_) {  // equal shapes: the residual block's case, kept to one flat loop
+    y_.resize(inputs[0]->shape());
+    kernels::merge_forward(op_of(class_name()), xs_, y_.data(), y_.size());
+    return y_;
+  }
+  const int64_t batch = inputs[0]->dim(0);
+  shape_buf_.assign(1, batch);
+  shape_buf_.insert(shape_buf_.end(), out_shape_.begin(), out_shape_.end());
+  y_.resize(shape_buf_);
+  kernels::merge_forward_broadcast(op_of(class_name()), *plan_, xs_, y_.data(), batch);
   return y_;
 }
 
@@ -80,7 +110,18 @@ void ElementwiseMerge::backward_inputs(const Tensor& dy, std::vector<const Tenso
     dx_[j].resize(x_[j].shape());
     dxs_[j] = dx_[j].data();
   }
-  kernels::merge_backward(op_of(class_name()), xs_, dy.data(), dxs_, dy.size());
+  const kernels::MergeOp op = op_of(class_name());
+  if (!needs_input_grad_) {
+    // No gradient wanted: nothing to compute.
+  } else if (!plan_) {
+    kernels::merge_backward(op, xs_, dy.data(), dxs_, dy.size());
+  } else {
+    const bool needs_scratch = op == kernels::MergeOp::Multiply || op == kernels::MergeOp::Maximum ||
+                               op == kernels::MergeOp::Minimum;
+    if (needs_scratch) scratch_.resize(dy.shape());
+    kernels::merge_backward_broadcast(op, *plan_, xs_, dy.data(), dxs_, needs_scratch ? scratch_.data() : nullptr,
+                                      dy.dim(0));
+  }
   for (size_t j = 0; j < x_.size(); ++j) input_grads[j] = needs_input_grad_ ? &dx_[j] : nullptr;
 }
 

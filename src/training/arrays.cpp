@@ -176,15 +176,22 @@ void Model::check_arrays(const Arrays& a, const char* what) {
   } catch (const ValueError& e) {
     throw ValueError(std::string(what) + ": " + e.what());
   }
-  for (size_t k = 0; k < a.w.size(); ++k) {
-    const Tensor& w = a.w[k];
-    auto label = [&] { return array_label("sample_weight", k, a.w.size(), output_names()); };
-    if (w.ndim() > 2 || w.row_size() != 1)
-      throw ShapeError(std::string(what) + ": " + label() + " has shape " + shape_to_string(w.shape()) +
+  check_sample_weights(a.w, rows, what);
+}
+
+void Model::check_sample_weights(std::span<const Tensor> w, int64_t rows, const char* what) const {
+  for (size_t k = 0; k < w.size(); ++k) {
+    const Tensor& t = w[k];
+    auto label = [&] { return array_label("sample_weight", k, w.size(), output_names()); };
+    if (t.ndim() > 2 || t.row_size() != 1)
+      throw ShapeError(std::string(what) + ": " + label() + " has shape " + shape_to_string(t.shape()) +
                        "; sample weights hold one value per sample, shape (" + std::to_string(rows) + ",)");
-    for (int64_t r = 0; r < w.size(); ++r)
-      if (!(std::isfinite(w[r]) && w[r] >= 0.f))
-        throw ValueError(std::string(what) + ": " + label() + " holds " + std::to_string(w[r]) + " at row " +
+    if (t.rows() != rows)
+      throw ShapeError(std::string(what) + ": x has " + std::to_string(rows) + " rows but " + label() + " has " +
+                       std::to_string(t.rows()) + "; every array needs one row per sample");
+    for (int64_t r = 0; r < t.size(); ++r)
+      if (!(std::isfinite(t[r]) && t[r] >= 0.f))
+        throw ValueError(std::string(what) + ": " + label() + " holds " + std::to_string(t[r]) + " at row " +
                          std::to_string(r) + "; sample weights must be finite and >= 0");
   }
 }

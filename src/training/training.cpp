@@ -347,7 +347,8 @@ History Model::fit(data::Dataset& data, const FitOptions& o) {
       throw ValueError("fit: validation_split needs arrays (it holds out their last rows); with a Dataset, "
                        "pass validation_data or validation_dataset");
     if (!o.sample_weight.empty())
-      throw ValueError("fit: sample_weight goes with arrays; a Dataset's batches carry no sample weights");
+      throw ValueError("fit: sample_weight goes with arrays; a Dataset carries its own (see "
+                       "Dataset::sample_weight_count)");
     check_dataset(data, "fit");
     check_batch_fits(*memory_, optimizer_.get(), dataset_batch_rows(o.batch_size, data), /*training=*/true, "fit");
     resolve_metrics(target_widths(data.y_shapes()));
@@ -422,7 +423,7 @@ History Model::fit_loop(BatchStream& batches, const FitOptions& o, const std::fu
       if (stop_training) break;
       const StepBatch b = batches.next();
       if (b.end()) break;
-      if (!batches.prechecked()) check_batch(b.x, b.y, epoch, step);
+      if (!batches.prechecked()) check_batch(b.x, b.y, b.w, epoch, step);
       if (!cbs.empty())
         for (auto& c : cbs) c->on_train_batch_begin(int(step), batch_logs);
       const double batch_loss = train_step(b.x, b.y, b.w, b.global_rows);
@@ -539,7 +540,8 @@ Logs Model::evaluate_dataset_locked(data::Dataset& data, const EvaluateOptions& 
   check_compiled("evaluate");
   if (o.batch_size <= 0) throw ValueError("evaluate: batch_size must be positive");
   if (!o.sample_weight.empty())
-    throw ValueError("evaluate: sample_weight goes with arrays; a Dataset's batches carry no sample weights");
+    throw ValueError("evaluate: sample_weight goes with arrays; a Dataset carries its own (see "
+                     "Dataset::sample_weight_count)");
   check_dataset(data, "evaluate");
   check_batch_fits(*memory_, optimizer_.get(), dataset_batch_rows(o.batch_size, data), /*training=*/false,
                    "evaluate");
@@ -552,8 +554,8 @@ Logs Model::evaluate_dataset_locked(data::Dataset& data, const EvaluateOptions& 
   ProgressBar bar(stream->steps(), distributed::is_primary() ? o.verbose : 0);
   int64_t rows = 0, step = 0;
   for (StepBatch b = stream->next(); !b.end(); b = stream->next(), ++step) {
-    check_batch(b.x, b.y, -1, step);
-    evaluate_batch(b.x, b.y, {});
+    check_batch(b.x, b.y, b.w, -1, step);
+    evaluate_batch(b.x, b.y, b.w);
     rows += b.x[0].rows();
   }
   return finish_evaluation(rows, bar, step);
@@ -629,30 +631,42 @@ std::vector<Tensor> Model::predict_arrays(const std::vector<Tensor>& x, int batc
 }
 
 Tensor Model::predict(data::Dataset& data, int batch_size) {
+  if (graph_ && graph_->outputs().size() != 1)
+    throw ValueError("predict(dataset): " + kind() + " has " + std::to_string(graph_->outputs().size()) +
+                     " outputs; call predict_outputs(dataset) for one tensor per output");
+  return predict_outputs(data, batch_size)[0];
+}
+
+std::vector<Tensor> Model::predict_outputs(data::Dataset& data, int batch_size) {
   if (batch_size <= 0) throw ValueError("predict: batch_size must be positive");
   std::lock_guard<std::mutex> lock(*inference_mutex_);
-  check_dataset(data, "predict");
-  if (graph_->outputs().size() != 1)
-    throw ValueError("predict(dataset): " + kind() + " has several outputs; predict on arrays instead");
+  check_dataset(data, "predict", /*targets=*/false);
   check_batch_fits(*memory_, optimizer_.get(), dataset_batch_rows(batch_size, data), /*training=*/false, "predict");
   // Every rank predicts every row: predictions are this process's to keep.
   DatasetPrefetcher reader(data, batch_size, /*background=*/true);
   reader.start_epoch(0, /*shuffle=*/false);
-  std::vector<float> values;
+  const size_t outs = graph_->outputs().size();
+  std::vector<std::vector<float>> values(outs);
   int64_t rows = 0;
-  for (auto [xb, yb] = reader.next(); xb; std::tie(xb, yb) = reader.next()) {
-    check_input_shapes(*xb, "predict");
-    forward(*xb, false);
-    const Tensor& pred = outputs_.empty() ? output_value(0) : head_output(outputs_[0], output_value(0));
-    values.insert(values.end(), pred.data(), pred.data() + pred.size());
-    rows += (*xb)[0].rows();
+  for (DatasetPrefetcher::Rows b = reader.next(); b; b = reader.next()) {
+    check_input_shapes(*b.x, "predict");
+    forward(*b.x, false);
+    for (size_t k = 0; k < outs; ++k) {
+      const Tensor& pred = k < outputs_.size() ? head_output(outputs_[k], output_value(k)) : output_value(k);
+      values[k].insert(values[k].end(), pred.data(), pred.data() + pred.size());
+    }
+    rows += (*b.x)[0].rows();
   }
-  Tensor result(with_batch(rows, output_shape()));
-  std::copy(values.begin(), values.end(), result.data());
+  std::vector<Tensor> result;
+  const std::vector<Shape> shapes = output_shapes();
+  for (size_t k = 0; k < outs; ++k) {
+    result.emplace_back(with_batch(rows, shapes[k]));
+    std::copy(values[k].begin(), values[k].end(), result.back().data());
+  }
   return result;
 }
 
-void Model::check_dataset(const data::Dataset& data, const char* what) {
+void Model::check_dataset(const data::Dataset& data, const char* what, bool targets) {
   const std::vector<Shape> xs = data.x_shapes();
   build_for_data(xs);
   if (xs.size() != input_shapes_.size())
@@ -664,13 +678,19 @@ void Model::check_dataset(const data::Dataset& data, const char* what) {
                        (xs.size() > 1 ? "of x[" + std::to_string(k) + "] " : std::string()) + "have shape " +
                        shape_to_string(with_batch(-1, xs[k]), true) + " but the model expects " +
                        shape_to_string(with_batch(-1, input_shapes_[k]), true));
+  if (!targets) return;  // predict reads the targets and ignores them
   const size_t ny = data.y_shapes().size();
   if (ny != graph_->outputs().size())
     throw ValueError(std::string(what) + ": the dataset yields " + std::to_string(ny) + " y arrays but " + kind() +
                      " has " + std::to_string(graph_->outputs().size()) + " outputs");
+  const size_t nw = data.sample_weight_count();
+  if (nw > 1 && nw != ny)
+    throw ValueError(std::string(what) + ": the dataset yields " + std::to_string(nw) + " sample-weight arrays for " +
+                     std::to_string(ny) + " outputs; it needs one serving every output or one per output");
 }
 
-void Model::check_batch(std::span<const Tensor> x, std::span<const Tensor> y, int epoch, int64_t step) const {
+void Model::check_batch(std::span<const Tensor> x, std::span<const Tensor> y, std::span<const Tensor> w, int epoch,
+                        int64_t step) const {
   // Rows from a file are checked as they arrive, as fit(x, y) checks arrays up front.
   if (x[0].rows() == 0) return;
   auto where = [&] {
@@ -685,6 +705,7 @@ void Model::check_batch(std::span<const Tensor> x, std::span<const Tensor> y, in
                          (y.size() > 1 ? "[" + std::to_string(k) + "]" : std::string()) + " has " +
                          std::to_string(y[k].rows()));
     check_targets(y);
+    check_sample_weights(w, x[0].rows(), "");
   } catch (const ShapeError& e) {
     std::string m = e.what();
     if (m.rfind(": ", 0) == 0) m = m.substr(2);

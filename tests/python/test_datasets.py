@@ -106,6 +106,56 @@ def test_generator_dataset_from_a_python_function_trains_and_validates(seeded):
     assert set(calls) == set(range(10))
 
 
+def epoch_batches(*arrays, rows=12):
+    """fn(epoch) for GeneratorDataset: the arrays cut into batches of `rows`, in order, each epoch."""
+    state = {"epoch": None, "next": 0}
+
+    def batches(epoch):
+        if epoch != state["epoch"]:
+            state["epoch"], state["next"] = epoch, 0
+        i = state["next"]
+        if i >= len(arrays[0]):
+            return None
+        state["next"] = i + rows
+        return tuple(a[i:i + rows] for a in arrays)
+
+    return batches
+
+
+def test_a_generator_of_x_y_sample_weight_trains_as_the_sample_weight_argument(seeded):
+    x, y = regression_data(n=60)
+    w = (np.arange(60) % 4 * 0.5).astype(np.float32)  # every fourth row weighs nothing
+    myelin.set_random_seed(3)
+    arrays = regression_model()
+    h_arrays = arrays.fit(x, y, sample_weight=w, epochs=3, batch_size=16, shuffle=False, verbose=0)
+    myelin.set_random_seed(3)
+    generated = regression_model()
+    data = GeneratorDataset(epoch_batches(x, y, w), x_shape=(4,), y_shape=(1,), sample_weight=True)
+    h_data = generated.fit(data, epochs=3, batch_size=16, shuffle=False, verbose=0)
+    assert h_data.history["loss"] == h_arrays.history["loss"]
+    for a, b in zip(arrays.get_weights(), generated.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert generated.evaluate(data, batch_size=16) == arrays.evaluate(x, y, sample_weight=w, batch_size=16)
+    # A triple from a dataset not declared weighted, and a pair from one that is, are refused.
+    with pytest.raises(ValueError, match="sample_weight=True"):
+        regression_model().fit(GeneratorDataset(epoch_batches(x, y, w), (4,), (1,)), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="return \\(x, y, sample_weight\\)"):
+        regression_model().fit(GeneratorDataset(epoch_batches(x, y), (4,), (1,), sample_weight=True),
+                               epochs=1, verbose=0)
+
+
+def test_predict_on_a_dataset_returns_every_output(seeded):
+    x, y = regression_data(n=30)
+    inputs = myelin.Input(shape=(4,))
+    h = Dense(5, activation="tanh")(inputs)
+    model = myelin.Model(inputs, [Dense(1)(h), Dense(2, activation="softmax")(h)])
+    want = model.predict(x, batch_size=7)
+    got = model.predict(GeneratorDataset(epoch_batches(x, y, rows=9), (4,), (1,)), batch_size=7)
+    assert isinstance(got, list) and len(got) == 2
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_a_generator_batch_of_the_wrong_shape_names_the_epoch_and_batch():
     x, y = regression_data(n=64)
     served = []

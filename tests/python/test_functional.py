@@ -40,6 +40,29 @@ def test_merge_layers_compute_what_numpy_computes():
     np.testing.assert_allclose(model.predict(v), np.concatenate([v, np.maximum(v, 0)], axis=1))
 
 
+def test_merge_layers_broadcast_as_keras():
+    rng = np.random.default_rng(2)
+    a_val = rng.normal(size=(6, 4, 3)).astype(np.float32)
+    b_val = rng.normal(size=(6, 1, 3)).astype(np.float32)
+    c_val = rng.normal(size=(6, 3)).astype(np.float32)
+    cases = {layers.Add: np.add, layers.Subtract: np.subtract, layers.Multiply: np.multiply,
+             layers.Maximum: np.maximum, layers.Minimum: np.minimum}
+    for cls, fn in cases.items():
+        a, b = myelin.Input(shape=(4, 3)), myelin.Input(shape=(1, 3))
+        model = myelin.Model([a, b], cls()([a, b]))
+        np.testing.assert_allclose(model.predict([a_val, b_val]), fn(a_val, b_val), rtol=1e-6, atol=1e-6,
+                                   err_msg=cls.__name__)
+    # A shorter rank is padded with size-1 axes in front: (None, 3) acts as (None, 1, 3).
+    a, c = myelin.Input(shape=(4, 3)), myelin.Input(shape=(3,))
+    model = myelin.Model([a, c], layers.Average()([a, c]))
+    np.testing.assert_allclose(model.predict([a_val, c_val]), (a_val + c_val[:, None, :]) / 2, rtol=1e-6, atol=1e-6)
+    assert model.output_shape == (None, 4, 3)
+    d = myelin.Input(shape=(2, 3))
+    bad = myelin.Model([a, d], layers.Add(name="add")([a, d]))
+    with pytest.raises(ValueError, match=r"layer 'add'.*\(None, 4, 3\) and \(None, 2, 3\).*do not broadcast"):
+        bad.build()
+
+
 def test_a_residual_model_trains_and_shows_its_connections():
     x, y = rings()
     inputs = myelin.Input(shape=(4,))

@@ -2,8 +2,9 @@
 
 Usage: python3 mlp_reference.py OUTDIR
 
-Writes OUTDIR/classifier.txt, OUTDIR/regression.txt and OUTDIR/two_by_two.txt (a model of two
-inputs and two outputs with loss weights and sample weights). Each file is a list of named tensors:
+Writes OUTDIR/classifier.txt, OUTDIR/regression.txt, OUTDIR/two_by_two.txt (a model of two
+inputs and two outputs with loss weights and sample weights) and OUTDIR/broadcast_multiply.txt (a
+Multiply whose second input is broadcast). Each file is a list of named tensors:
 
     name ndim d0 d1 ...
     v0 v1 v2 ...            (row-major, one line)
@@ -204,6 +205,42 @@ def two_by_two(outdir):
     write_tensors(os.path.join(outdir, "two_by_two.txt"), out)
 
 
+def broadcast_multiply(outdir):
+    """Inputs a (4, 3) and g (2): u = Dense 3 tanh of a, row by row (4, 3); v = Dense 3 of g (3);
+    m = Multiply(u, v), v broadcast over u's 4 rows as Keras pads (3) to (1, 3); out = Dense 2 of
+    Flatten(m); MSE over 5 samples; SGD(0.1). v's gradient is summed over the rows it was repeated
+    into."""
+    gen = torch.Generator().manual_seed(777)
+    rows, gate, out = make_layers([3, 3], gen) + make_layers([2, 3], gen) + make_layers([12, 2], gen)
+    a = torch.randn(5, 4, 3, generator=gen).double()
+    g = torch.randn(5, 2, generator=gen).double()
+    y = torch.randn(5, 2, generator=gen).double()
+    params = [("rows", rows), ("gate", gate), ("out", out)]
+
+    def forward():
+        u = torch.tanh(rows(a))
+        v = gate(g)
+        return out((u * v[:, None, :]).reshape(5, 12))
+
+    data = [("a", a), ("g", g), ("y", y)]
+    data += [(f"w0/{n}/kernel", lin.weight.t().clone()) for n, lin in params]
+    data += [(f"w0/{n}/bias", lin.bias.clone()) for n, lin in params]
+    with torch.no_grad():
+        data.append(("pred", forward()))
+    loss = ((forward() - y) ** 2).mean()
+    loss.backward()
+    data.append(("loss", loss.detach().reshape(1)))
+    data += [(f"grad/{n}/kernel", lin.weight.grad.t().clone()) for n, lin in params]
+    data += [(f"grad/{n}/bias", lin.bias.grad.clone()) for n, lin in params]
+    with torch.no_grad():
+        for _, lin in params:
+            lin.weight.sub_(0.1 * lin.weight.grad)
+            lin.bias.sub_(0.1 * lin.bias.grad)
+    data += [(f"step1/{n}/kernel", lin.weight.t().clone()) for n, lin in params]
+    data += [(f"step1/{n}/bias", lin.bias.clone()) for n, lin in params]
+    write_tensors(os.path.join(outdir, "broadcast_multiply.txt"), data)
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: mlp_reference.py OUTDIR")
@@ -213,6 +250,7 @@ def main():
     classifier(outdir)
     regression(outdir)
     two_by_two(outdir)
+    broadcast_multiply(outdir)
 
 
 if __name__ == "__main__":

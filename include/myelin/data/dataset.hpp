@@ -15,7 +15,8 @@
 
 namespace myelin::data {
 
-/// A source of (x, y) rows read in order, one epoch at a time. Implementations: InMemoryDataset,
+/// A source of (x, y) rows, or (x, y, sample_weight) rows as Keras's datasets yield, read in order,
+/// one epoch at a time. Implementations: InMemoryDataset,
 /// IdxDataset (memory-mapped IDX files), CsvDataset (streamed CSV with a bounded shuffle buffer) and
 /// GeneratorDataset (batches produced by user code).
 ///
@@ -49,6 +50,16 @@ class Dataset {
   /// read() for every array: x and y are given one tensor per input and target array (resized as
   /// read() resizes them). The default reads the one x and y through read().
   virtual int64_t read_arrays(int64_t max_rows, std::vector<Tensor>& x, std::vector<Tensor>& y);
+
+  /// How many sample-weight arrays each row carries: 0 (none, the default), 1 (one weight serving
+  /// every output) or one per y array. fit and evaluate use them exactly as their sample_weight
+  /// argument: each sample's loss (and weighted_metrics) is multiplied by its weight; weights must be
+  /// finite and >= 0 (checked as each batch is read).
+  virtual size_t sample_weight_count() const { return 0; }
+  /// read_arrays() that also writes the rows' sample weights into w (sample_weight_count() tensors of
+  /// shape {rows}). The default reads through read_arrays() and leaves w empty.
+  virtual int64_t read_weighted(int64_t max_rows, std::vector<Tensor>& x, std::vector<Tensor>& y,
+                                std::vector<Tensor>& w);
 };
 
 /// Rows of tensors already in memory, shuffled by a full permutation each epoch (what fit(x, y)
@@ -58,6 +69,9 @@ class InMemoryDataset : public Dataset {
   InMemoryDataset(Tensor x, Tensor y);
   /// One tensor per model input and per output, in the model's order (every one with the same rows).
   InMemoryDataset(std::vector<Tensor> x, std::vector<Tensor> y);
+  /// With per-sample weights (Keras's (x, y, sample_weight)): one {rows} (or {rows, 1}) tensor for
+  /// every output, or one per y array. Throws ShapeError for a wrong count, shape or row count.
+  InMemoryDataset(std::vector<Tensor> x, std::vector<Tensor> y, std::vector<Tensor> sample_weight);
   Shape x_shape() const override;
   Shape y_shape() const override;
   std::vector<Shape> x_shapes() const override;
@@ -67,9 +81,13 @@ class InMemoryDataset : public Dataset {
   /// Throws ValueError for a dataset of several arrays (use read_arrays).
   int64_t read(int64_t max_rows, Tensor& x, Tensor& y) override;
   int64_t read_arrays(int64_t max_rows, std::vector<Tensor>& x, std::vector<Tensor>& y) override;
+  size_t sample_weight_count() const override { return w_.size(); }
+  int64_t read_weighted(int64_t max_rows, std::vector<Tensor>& x, std::vector<Tensor>& y,
+                        std::vector<Tensor>& w) override;
 
  private:
-  std::vector<Tensor> x_, y_;
+  std::vector<Tensor> x_, y_, w_;  // w_ as {rows}
+  std::vector<Tensor> unused_w_;   // read_arrays's weights, dropped
   std::vector<int64_t> order_;
   int64_t next_ = 0;
 };
@@ -150,8 +168,11 @@ class CsvDataset : public Dataset {
 
 /// One batch produced by user code: a tensor each, or for several inputs or outputs a list of
 /// tensors in the model's order (`Batch{{xa, xb}, {y1, y2}}`; maps by name are not accepted here).
+/// sample_weight, for a dataset declared with sample weights, holds the rows' weights: one {rows}
+/// tensor, or a list of one per y array (`Batch{x, y, w}`).
 struct Batch {
   DataArg x, y;
+  DataArg sample_weight;
 };
 
 /// Batches produced by a function, as Keras's fit(generator): `next(epoch)` is called repeatedly and
@@ -162,12 +183,16 @@ class GeneratorDataset : public Dataset {
   using Next = std::function<std::optional<Batch>(int epoch)>;
   /// x_shape and y_shape are the per-sample shapes every batch must have (checked, naming the batch).
   GeneratorDataset(Next next, Shape x_shape, Shape y_shape);
-  /// Per-sample shapes of each array of x and of y, for batches of several inputs or outputs.
+  /// Per-sample shapes of each array of x and of y, for batches of several inputs or outputs, and how
+  /// many sample-weight arrays every batch carries (0, 1, or one per y array).
   struct ArrayShapes {
     std::vector<Shape> x, y;
+    size_t sample_weights = 0;
   };
   /// `GeneratorDataset(next, {.x = {{4}, {2}}, .y = {{1}, {3}}})`: every batch's x and y are lists of
-  /// tensors with these per-sample shapes, in the model's input and output order.
+  /// tensors with these per-sample shapes, in the model's input and output order. With
+  /// `.sample_weights = 1` every batch also carries Batch::sample_weight ({rows}); a batch without
+  /// it, or with it where none was declared, is a ValueError naming the batch.
   GeneratorDataset(Next next, ArrayShapes shapes);
   Shape x_shape() const override { return x_shapes_[0]; }
   Shape y_shape() const override { return y_shapes_[0]; }
@@ -178,14 +203,19 @@ class GeneratorDataset : public Dataset {
   /// Throws ValueError for a dataset of several arrays (use read_arrays).
   int64_t read(int64_t max_rows, Tensor& x, Tensor& y) override;
   int64_t read_arrays(int64_t max_rows, std::vector<Tensor>& x, std::vector<Tensor>& y) override;
+  size_t sample_weight_count() const override { return w_count_; }
+  int64_t read_weighted(int64_t max_rows, std::vector<Tensor>& x, std::vector<Tensor>& y,
+                        std::vector<Tensor>& w) override;
 
  private:
   void take_batch(Batch batch);
   Next next_;
   std::vector<Shape> x_shapes_, y_shapes_;
+  size_t w_count_ = 0;
+  std::vector<Tensor> unused_w_;  // read_arrays's weights, dropped
   int epoch_ = -1;
   int64_t batch_index_ = 0;
-  std::vector<Tensor> pending_;  // the current batch's x then y arrays, of which rows [offset_, rows) are unread
+  std::vector<Tensor> pending_;  // the current batch's x, y then weight arrays, of which rows [offset_, rows) are unread
   bool has_pending_ = false;
   int64_t offset_ = 0;
   bool done_ = false;

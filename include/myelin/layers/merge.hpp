@@ -1,17 +1,28 @@
 // Merge layers: combine a list of inputs into one output, as Keras's Add, Subtract, Multiply,
 // Average, Maximum, Minimum and Concatenate. `auto y = layers::Add()({a, b});`
 #pragma once
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "myelin/layers/layer.hpp"
 
+namespace myelin::kernels {
+struct BroadcastPlan;
+}
+
 namespace myelin::layers {
 
-/// The element-wise merges. Every input must have the same per-sample shape (broadcasting a size-1
-/// axis is not supported yet); a mismatch is a ShapeError naming the layer and the shapes.
+/// The element-wise merges. The inputs' per-sample shapes broadcast as Keras's (and numpy's): aligned
+/// at their last axes, a shorter shape taken as padded with size-1 axes in front, and on each axis
+/// the sizes agree or are 1, a size-1 axis repeating its values; the output has the larger size on
+/// every axis. `Add()({a, b})` with a of shape (None, 4, 3) and b of shape (None, 1, 3) or (None, 3)
+/// adds b to each of a's 4 rows. Backward sums each input's gradient over the positions it was
+/// repeated into. Shapes that do not broadcast are a ShapeError naming the layer and the shapes.
 class ElementwiseMerge : public Layer {
  public:
+  ~ElementwiseMerge() override;
+  ElementwiseMerge(ElementwiseMerge&&) noexcept;
   int num_inputs() const override { return -1; }
   Shape build(const Shape& input_shape, Rng& rng) override;
   const Tensor& forward(const Tensor& x, bool training) override;
@@ -24,13 +35,15 @@ class ElementwiseMerge : public Layer {
  protected:
   /// The output shape for these inputs; ShapeError/ValueError naming the layer when they do not fit.
   virtual Shape output_shape_for(const std::vector<Shape>& input_shapes) const;
-  explicit ElementwiseMerge(std::string name) { name_ = std::move(name); }
+  explicit ElementwiseMerge(std::string name);
 
  private:
   std::vector<Tensor> x_, dx_;  // views of the last inputs; their gradients
   std::vector<const float*> xs_;
   std::vector<float*> dxs_;
-  Tensor y_;
+  Tensor y_, scratch_;
+  Shape out_shape_, shape_buf_;                   // per sample; the output's with the batch
+  std::unique_ptr<kernels::BroadcastPlan> plan_;  // null when every input has the output's shape
 };
 
 /// The sum of its inputs.
