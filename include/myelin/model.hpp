@@ -377,7 +377,9 @@ class Model {
   bool has_regularizers_ = false;
   std::vector<bool> layer_trainable_;  // each layer's trainable() when the weights were collected
   uint64_t fit_seed_ = 0;
-  std::map<int, double> class_weight_;  // of the fit() running
+  // fit's class_weight while that fit runs: class indices ascending, and their weights.
+  std::vector<int> class_weight_classes_;
+  std::vector<float> class_weight_values_;
 
   // Serialises predict/evaluate calls from several threads: they share the layers' buffers.
   std::unique_ptr<std::mutex> inference_mutex_ = std::make_unique<std::mutex>();

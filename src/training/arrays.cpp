@@ -3,9 +3,11 @@
 // with errors that name the array, the key and the row.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "graph/graph.hpp"
 #include "kernels/cpu/checks.hpp"
+#include "kernels/cpu/loss.hpp"
 #include "myelin/error.hpp"
 #include "myelin/model.hpp"
 
@@ -189,10 +191,10 @@ void Model::check_sample_weights(std::span<const Tensor> w, int64_t rows, const 
     if (t.rows() != rows)
       throw ShapeError(std::string(what) + ": x has " + std::to_string(rows) + " rows but " + label() + " has " +
                        std::to_string(t.rows()) + "; every array needs one row per sample");
-    for (int64_t r = 0; r < t.size(); ++r)
-      if (!(std::isfinite(t[r]) && t[r] >= 0.f))
-        throw ValueError(std::string(what) + ": " + label() + " holds " + std::to_string(t[r]) + " at row " +
-                         std::to_string(r) + "; sample weights must be finite and >= 0");
+    const int64_t r = kernels::first_outside(t.data(), t.size(), 0.f, std::numeric_limits<float>::max());
+    if (r >= 0)
+      throw ValueError(std::string(what) + ": " + label() + " holds " + std::to_string(t[r]) + " at row " +
+                       std::to_string(r) + "; sample weights must be finite and >= 0");
   }
 }
 
@@ -209,15 +211,9 @@ const Tensor* Model::step_weights(size_t k, std::span<const Tensor> y, std::span
     o.weights_capacity = rows;
   }
   o.weights.resize_rows(rows);
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* row = t.data() + r * width;
-    int64_t label = 0;
-    if (width == 1) label = int64_t(std::lround(row[0]));
-    else label = std::max_element(row, row + width) - row;
-    auto it = class_weight_.find(int(label));
-    const double cw = it == class_weight_.end() ? 1.0 : it->second;
-    o.weights[r] = float(cw) * (sample ? (*sample)[r] : 1.f);
-  }
+  kernels::class_sample_weights(t.data(), rows, width, class_weight_classes_.data(), class_weight_values_.data(),
+                                int64_t(class_weight_classes_.size()), sample ? sample->data() : nullptr,
+                                o.weights.data());
   return &o.weights;
 }
 

@@ -114,7 +114,7 @@ double Model::train_step(std::span<const Tensor> x, std::span<const Tensor> y, s
   const int64_t rows = x[0].rows();
   const bool distributed = distributed::size() > 1;
   const size_t n = outputs_.size();
-  const bool class_weights = !class_weight_.empty();
+  const bool class_weights = !class_weight_classes_.empty();
   double loss = 0;
   distributed::OverlappedAllreduce reduce;
   if (rows > 0) {
@@ -273,13 +273,23 @@ namespace {
 // fit's class weights hold for its own steps only: evaluate and later calls go unweighted.
 class ClassWeightScope {
  public:
-  ClassWeightScope(std::map<int, double>& target, const std::map<int, double>& weights) : target_(target) {
-    target_ = weights;
+  ClassWeightScope(std::vector<int>& classes, std::vector<float>& values, const std::map<int, double>& weights)
+      : classes_(classes), values_(values) {
+    classes_.clear();
+    values_.clear();
+    for (const auto& [c, w] : weights) {  // a map iterates in ascending order, as the kernel's lookup needs
+      classes_.push_back(c);
+      values_.push_back(float(w));
+    }
   }
-  ~ClassWeightScope() { target_.clear(); }
+  ~ClassWeightScope() {
+    classes_.clear();
+    values_.clear();
+  }
 
  private:
-  std::map<int, double>& target_;
+  std::vector<int>& classes_;
+  std::vector<float>& values_;
 };
 }  // namespace
 
@@ -318,7 +328,7 @@ History Model::fit(const DataArg& x, const DataArg& y, const FitOptions& o) {
 
 History Model::fit_arrays(const Arrays& data, const Arrays* val, const FitOptions& o) {
   mark_class_weighted(!o.class_weight.empty());
-  ClassWeightScope class_weights(class_weight_, o.class_weight);
+  ClassWeightScope class_weights(class_weight_classes_, class_weight_values_, o.class_weight);
   const int64_t bs = std::min<int64_t>(o.batch_size, data.rows());
   check_batch_fits(*memory_, optimizer_.get(), bs, /*training=*/true, "fit");
   int64_t row_values = 0;
@@ -355,7 +365,7 @@ History Model::fit(data::Dataset& data, const FitOptions& o) {
     std::optional<Arrays> val = validation_arrays(o);
     if (o.validation_dataset) check_dataset(*o.validation_dataset, "fit (validation_dataset)");
     mark_class_weighted(!o.class_weight.empty());
-    ClassWeightScope class_weights(class_weight_, o.class_weight);
+    ClassWeightScope class_weights(class_weight_classes_, class_weight_values_, o.class_weight);
     // Reading a file waits on the disk and parses text: always on a thread of its own. The compute
     // threads are shared with it as for arrays: a light model gives one up.
     const bool light = num_threads() > 1 && light_model();

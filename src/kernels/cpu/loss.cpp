@@ -144,4 +144,15 @@ double sparse_categorical_crossentropy(const float* labels, const float* p, cons
   return total / double(rows);
 }
 
+void class_sample_weights(const float* y_true, int64_t rows, int64_t width, const int* classes,
+                          const float* class_weights, int64_t n_classes, const float* sample_weight, float* out) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = y_true + r * width;
+    const int64_t label = width == 1 ? int64_t(std::lround(row[0])) : std::max_element(row, row + width) - row;
+    const int* hit = std::lower_bound(classes, classes + n_classes, label);
+    const float cw = hit != classes + n_classes && *hit == label ? class_weights[hit - classes] : 1.f;
+    out[r] = cw * (sample_weight ? sample_weight[r] : 1.f);
+  }
+}
+
 }  // namespace myelin::kernels

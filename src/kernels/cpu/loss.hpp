@@ -11,6 +11,13 @@
 
 namespace myelin::kernels {
 
+/// Keras's class_weight as per-sample weights: out[r] = weight of row r's class * sample_weight[r]
+/// (sample_weight may be null: 1). A row's class is its target rounded when width is 1, else the
+/// arg-max of its (one-hot) row; `classes` holds n_classes class indices in ascending order with their
+/// weights in `class_weights`, and a class not among them weighs 1.
+void class_sample_weights(const float* y_true, int64_t rows, int64_t width, const int* classes,
+                          const float* class_weights, int64_t n_classes, const float* sample_weight, float* out);
+
 enum class RegressionLoss { MeanSquared, MeanAbsolute, Huber };
 
 /// Mean of w * f(y_pred - y_true): e^2, |e|, or Huber's 0.5 e^2 within delta and
