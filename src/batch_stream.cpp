@@ -112,10 +112,10 @@ class DatasetStream : public BatchStream {
       w = &w_all_;
     }
     if (ranks_ == 1) return {*b.x, *b.y, *w, rows};
-    const auto [lo, hi] = rank_slice(rows, rank_, ranks_);
+    const std::pair<int64_t, int64_t> part = rank_slice(rows, rank_, ranks_);  // not a structured binding: clang 14 cannot capture one
     auto slice = [&](const std::vector<Tensor>& from, std::vector<Tensor>& to) {
       to.resize(from.size());
-      for (size_t k = 0; k < from.size(); ++k) to[k] = from[k].rows(lo, hi);
+      for (size_t k = 0; k < from.size(); ++k) to[k] = from[k].rows(part.first, part.second);
     };
     slice(*b.x, x_view_);
     slice(*b.y, y_view_);
