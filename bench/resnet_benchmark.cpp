@@ -6,7 +6,7 @@
 // Training: Adam(1e-3), sparse CE, accuracy, batch 128, one fit(epochs=E) call, each epoch timed by a
 // callback (the median leaves out the first epoch's warm-up); test accuracy; inference over the
 // 10,000 test images at batch 1024 (median of 3 passes) and predict on one image (median of 500
-// calls); peak resident memory.
+// calls); peak resident memory after training and at the end.
 #include <sys/resource.h>
 
 #include <cstdio>
@@ -56,6 +56,9 @@ int main(int argc, char** argv) {
   timer->epoch_begin = [start](int, const Logs&) { *start = bench::Clock::now(); };
   timer->epoch_end = [&epoch_s, start](int, const Logs&) { epoch_s.push_back(bench::seconds_since(*start)); };
   model.fit(train.x, train.y, {.epochs = epochs, .batch_size = 128, .callbacks = {timer}, .verbose = 0});
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  std::printf("train_peak_rss_mb=%.1f\n", double(ru.ru_maxrss) / 1024.0);  // ru_maxrss is in KiB on Linux
   const double epoch_median = bench::median(epoch_s);
   std::printf("train_seconds_per_epoch_median=%.4g\n", epoch_median);
   std::printf("train_samples_per_sec=%.6g\n", double(train.x.rows()) / epoch_median);
@@ -77,7 +80,6 @@ int main(int argc, char** argv) {
     call_us.push_back(bench::seconds_since(t0) * 1e6);
   }
   std::printf("latency_batch1_us=%.4g\n", bench::median(call_us));
-  rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   std::printf("peak_rss_mb=%.1f\n", double(ru.ru_maxrss) / 1024.0);
 }

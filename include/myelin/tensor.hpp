@@ -72,6 +72,8 @@ class Tensor {
   /// Gives this tensor the shape, reusing its storage when it is large enough (contents are
   /// then unspecified). Used for layer buffers, so the steady-state training loop allocates nothing.
   void resize(const Shape& shape);
+  /// Elements the storage holds from data() on: resize() within it allocates nothing.
+  int64_t capacity() const { return capacity_; }
   /// Makes this tensor a view of `src`'s storage with another shape of the same size. Unlike
   /// `*this = src.reshape(shape)` it allocates nothing when this tensor's shape has the capacity.
   void alias(const Tensor& src, const Shape& shape);

@@ -1,6 +1,7 @@
 #include "graph/graph.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 
 #include "kernels/cpu/merge.hpp"
@@ -49,6 +50,39 @@ std::shared_ptr<Layer> copy_for_call(Layer& first, const std::vector<Shape>& in_
   for (size_t k = 0; k < mine.size(); ++k) mine[k].value->alias(*theirs[k].value, theirs[k].value->shape());
   return copy;
 }
+// Slots for values alive over steps [first, last] of a pass, asked for in order of `first`: a
+// slot whose value died before `first` is taken again, the smallest that already holds `values`
+// or else the largest (it grows least).
+class SlotPlanner {
+ public:
+  int take(int64_t first, int64_t last, int64_t values) {
+    int best = -1;
+    for (size_t s = 0; s < last_.size(); ++s)
+      if (last_[s] < first && (best < 0 || better(values_[s], values_[size_t(best)], values))) best = int(s);
+    if (best < 0) {
+      best = int(last_.size());
+      last_.push_back(0);
+      values_.push_back(0);
+    }
+    last_[size_t(best)] = last;
+    values_[size_t(best)] = std::max(values_[size_t(best)], values);
+    return best;
+  }
+  const std::vector<int64_t>& values() const { return values_; }
+
+ private:
+  static bool better(int64_t a, int64_t b, int64_t need) {
+    if ((a >= need) != (b >= need)) return a >= need;
+    return a >= need ? a < b : a > b;
+  }
+  std::vector<int64_t> last_, values_;
+};
+
+// Gives each slot room for `rows` samples; within its capacity this allocates nothing.
+void size_slots(std::vector<Tensor>& slots, const std::vector<int64_t>& values, int64_t rows) {
+  for (size_t s = 0; s < slots.size(); ++s)
+    if (slots[s].capacity() < rows * values[s]) slots[s].resize({rows * values[s]});
+}
 }  // namespace
 
 Graph::Graph(std::vector<Node> nodes, std::vector<int> inputs, std::vector<int> outputs)
@@ -77,6 +111,11 @@ Graph::Graph(std::vector<Node> nodes, std::vector<int> inputs, std::vector<int> 
     n.in_grads.assign(n.inputs.size(), nullptr);
   }
   for (int i : inputs_) nodes_[size_t(i)].is_input = true;
+}
+
+Graph::~Graph() {
+  for (auto& n : nodes_)
+    if (n.layer) n.layer->lend_buffers(nullptr, nullptr);
 }
 
 void Graph::build(const std::vector<Shape>& input_shapes, Rng& rng, const std::string& where) {
@@ -141,11 +180,66 @@ void Graph::plan_backward() {
     n.runs_backward = n.runs_backward || upstream;
     n.needs_input_grad = upstream;
   }
+  plan_buffers();
 }
 
-void Graph::apply_plan() {
+void Graph::plan_buffers() {
+  const int64_t count = int64_t(nodes_.size());
+  auto lends = [](const Node& n) { return n.layer && !n.is_input; };
+  // Forward, step = node index. A node's output is read by its consumers; one that writes no lent
+  // output may return a view of it (Flatten), whose readers then count too. The model's outputs
+  // are read after the pass.
+  std::vector<int64_t> last_read(nodes_.size());
+  constexpr int64_t kAfterThePass = std::numeric_limits<int64_t>::max();
+  for (int o : outputs_) last_read[size_t(o)] = kAfterThePass;
+  for (int64_t i = count; i-- > 0;) {
+    int64_t last = std::max(last_read[size_t(i)], i);
+    for (int c : nodes_[size_t(i)].consumers) {
+      last = std::max<int64_t>(last, c);
+      const Node& reader = nodes_[size_t(c)];
+      if (!(lends(reader) && reader.layer->writes_lent_output())) last = std::max(last, last_read[size_t(c)]);
+    }
+    last_read[size_t(i)] = last;
+  }
+  SlotPlanner outputs;
+  for (int64_t i = 0; i < count; ++i) {
+    Node& n = nodes_[size_t(i)];
+    n.output_slot = lends(n) && n.layer->writes_lent_output()
+                        ? outputs.take(i, last_read[size_t(i)], shape_size(n.shape))
+                        : -1;
+  }
+  // Backward, step = count - 1 - node index. Node n's input gradient is read by its input's
+  // backward; a layer that writes no lent input gradient may pass it on as a view (Flatten), so
+  // the nodes below that one may read it too.
+  std::vector<int64_t> lowest_reader(nodes_.size());
+  for (int64_t m = 0; m < count; ++m) {
+    const Node& n = nodes_[size_t(m)];
+    int64_t low = m;
+    if (lends(n) && !n.layer->writes_lent_input_grad())
+      for (int in : n.inputs) low = std::min(low, lowest_reader[size_t(in)]);
+    lowest_reader[size_t(m)] = low;
+  }
+  SlotPlanner grads;
+  for (int64_t i = count; i-- > 0;) {
+    Node& n = nodes_[size_t(i)];
+    const bool lent = lends(n) && n.runs_backward && n.needs_input_grad && n.inputs.size() == 1 &&
+                      n.layer->writes_lent_input_grad();
+    const Node* in = lent ? &nodes_[size_t(n.inputs[0])] : nullptr;
+    n.input_grad_slot = lent ? grads.take(count - 1 - i, count - 1 - lowest_reader[size_t(n.inputs[0])],
+                                          shape_size(in->shape))
+                             : -1;
+  }
+  output_slot_values_ = outputs.values();
+  input_grad_slot_values_ = grads.values();
+  output_slots_.resize(output_slot_values_.size());
+  input_grad_slots_.resize(input_grad_slot_values_.size());
+}
+
+void Graph::apply_plan(bool training) {
   for (auto& n : nodes_) {
     if (!n.layer || n.is_input) continue;
+    n.layer->lend_buffers(!training && n.output_slot >= 0 ? &output_slots_[size_t(n.output_slot)] : nullptr,
+                          n.input_grad_slot >= 0 ? &input_grad_slots_[size_t(n.input_grad_slot)] : nullptr);
     n.layer->set_needs_input_grad(n.needs_input_grad);
     n.layer->set_output_logits(n.output_logits);
     n.layer->set_relu_masked_by_next(n.relu_masked_by_next);
@@ -154,7 +248,8 @@ void Graph::apply_plan() {
 }
 
 const Tensor& Graph::forward(const std::vector<const Tensor*>& inputs, bool training) {
-  apply_plan();
+  apply_plan(training);
+  if (!training) size_slots(output_slots_, output_slot_values_, inputs[0]->rows());
   for (size_t k = 0; k < inputs_.size(); ++k) nodes_[size_t(inputs_[k])].out = inputs[k];
   for (auto& n : nodes_) {
     if (n.is_input) continue;
@@ -199,6 +294,7 @@ void Graph::backward(const std::vector<const Tensor*>& output_grads, NodeDone on
     n.grad = nullptr;
     n.ran_backward = false;
   }
+  size_slots(input_grad_slots_, input_grad_slot_values_, output_grads[0]->rows());
   for (size_t k = 0; k < outputs_.size(); ++k) receive_grad(nodes_[size_t(outputs_[k])], *output_grads[k]);
   for (size_t i = nodes_.size(); i-- > 0;) {
     Node& n = nodes_[i];

@@ -9,6 +9,10 @@
 // with buffers and gradients of its own. Backward adds the copies' gradients into the layer's, so
 // the optimizer sees one set of weights with the sum of every call's gradient.
 //
+// Buffers are the graph's where the layers allow it (Layer::lend_buffers): the outputs of an
+// inference pass and the input gradients of backward share a few slots, each node taking a slot
+// no other node uses while its value is alive (interval colouring over the topological order).
+//
 // The graph's decisions (which layers compute input gradients, emit logits for a fused loss, share
 // a relu mask) are kept per node and given to the layers at each forward pass: a layer may belong
 // to two models (a feature extractor made from a trained model) whose plans differ.
@@ -41,6 +45,7 @@ struct Node {
   // The plan, handed to the layer at each forward.
   bool needs_input_grad = false, output_logits = false, relu_masked_by_next = false,
        mask_nonpositive_input = false;
+  int output_slot = -1, input_grad_slot = -1;  // the graph's buffers it writes into; -1: its own
 
   // Per step.
   const Tensor* out = nullptr;
@@ -55,6 +60,10 @@ class Graph {
   /// The nodes, inputs before the nodes that read them; `inputs`/`outputs` index into them. Nodes
   /// holding the same layer are calls of a shared layer.
   Graph(std::vector<Node> nodes, std::vector<int> inputs, std::vector<int> outputs);
+  /// Takes its buffers back from the layers, which may outlive it.
+  ~Graph();
+  Graph(const Graph&) = delete;
+  Graph& operator=(const Graph&) = delete;
 
   /// Builds every layer from the per-sample input shapes, in order, makes the copies of shared
   /// layers, and plans which nodes run backward and which relu masks are shared with a max pooling.
@@ -66,7 +75,8 @@ class Graph {
   /// Whether output k's layer emits logits (its activation is fused with the loss by the model).
   void set_output_logits(size_t k, bool logits) { nodes_[size_t(outputs_[k])].output_logits = logits; }
 
-  /// Output 0 for a batch (valid until the next forward).
+  /// Output 0 for a batch (valid until the next forward). backward() follows only a forward with
+  /// training true: an inference pass keeps no more of the layers' outputs than it needs.
   const Tensor& forward(const std::vector<const Tensor*>& inputs, bool training);
   /// Output node k's output of the last forward.
   const Tensor& output(size_t k) const { return *nodes_[size_t(outputs_[k])].out; }
@@ -85,10 +95,14 @@ class Graph {
 
  private:
   void receive_grad(Node& n, const Tensor& g);
-  void apply_plan();
+  void plan_buffers();
+  void apply_plan(bool training);
   void gather_shared_gradients(Node& first);
   std::vector<Node> nodes_;
   std::vector<int> inputs_, outputs_;
+  // The lent buffers and the per-sample values each must hold (the most of the nodes sharing it).
+  std::vector<Tensor> output_slots_, input_grad_slots_;
+  std::vector<int64_t> output_slot_values_, input_grad_slot_values_;
 };
 
 /// "layer 3 'dense_1' (Dense)": how errors name a node's layer.

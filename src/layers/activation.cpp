@@ -25,19 +25,21 @@ Shape Activation::build(const Shape& input_shape, Rng&) {
 }
 
 const Tensor& Activation::forward(const Tensor& x, bool) {
+  Tensor& y = output_buffer(y_);
   const int64_t rows = x.size() / cols_;
-  y_.resize(x.shape());
+  y.resize(x.shape());
   act_ = output_logits_ ? ActivationKind::Linear : kind_;
   const bool keep_z = kernels::activation_needs_preactivation(act_);
   if (keep_z) z_.resize(x.shape());
-  kernels::bias_activation_forward(act_, x.data(), nullptr, keep_z ? z_.data() : nullptr, y_.data(), rows, cols_);
-  return y_;
+  kernels::bias_activation_forward(act_, x.data(), nullptr, keep_z ? z_.data() : nullptr, y.data(), rows, cols_);
+  return y;
 }
 
 const Tensor& Activation::backward(const Tensor& dy) {
-  dx_.resize(dy.shape());
-  kernels::activation_backward(act_, dy.data(), y_.data(), z_.data(), dx_.data(), dy.size() / cols_, cols_);
-  return dx_;
+  Tensor& dx = input_grad_buffer(dx_);
+  dx.resize(dy.shape());
+  kernels::activation_backward(act_, dy.data(), y_.data(), z_.data(), dx.data(), dy.size() / cols_, cols_);
+  return dx;
 }
 
 nlohmann::json Activation::get_config() const {

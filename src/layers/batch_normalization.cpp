@@ -58,6 +58,7 @@ Shape BatchNormalization::build(const Shape& input_shape, Rng& rng) {
 }
 
 const Tensor& BatchNormalization::forward(const Tensor& x, bool training) {
+  Tensor& y = output_buffer(y_);
   const int64_t C = channels_, rows = x.size() / C;
   // Keras 3's rule: a frozen layer normalises with its moving statistics and leaves them alone.
   last_training_ = training && trainable_;
@@ -71,22 +72,23 @@ const Tensor& BatchNormalization::forward(const Tensor& x, bool training) {
     kernels::batch_norm_inference_statistics(moving_mean_.data(), moving_variance_.data(), options_.epsilon,
                                              mean_.data(), inv_std_.data(), C);
   }
-  y_.resize(x.shape());
+  y.resize(x.shape());
   kernels::batch_norm_forward(x.data(), mean_.data(), inv_std_.data(), gamma_.data(), beta_.data(), scale_.data(),
-                              y_.data(), rows, C);
+                              y.data(), rows, C);
   x_.alias(x, x.shape());
-  return y_;
+  return y;
 }
 
 const Tensor& BatchNormalization::backward(const Tensor& dy) {
+  Tensor& dx = input_grad_buffer(dx_);
   const int64_t C = channels_, rows = dy.size() / C;
-  dx_.resize(dy.shape());
+  dx.resize(dy.shape());
   // A frozen layer has no gradients (and its forward ran in inference mode).
   float* dgamma = trainable_ && options_.scale ? gamma_grad_.data() : nullptr;
   float* dbeta = trainable_ && options_.center ? beta_grad_.data() : nullptr;
   kernels::batch_norm_backward(x_.data(), dy.data(), mean_.data(), inv_std_.data(), scale_.data(), last_training_,
-                               dgamma, dbeta, dx_.data(), rows, C, work_.data(), scratch_);
-  return dx_;
+                               dgamma, dbeta, dx.data(), rows, C, work_.data(), scratch_);
+  return dx;
 }
 
 std::vector<Param> BatchNormalization::own_params() {

@@ -87,31 +87,32 @@ int64_t Conv2D::flops_per_sample() const {
 }
 
 const Tensor& Conv2D::forward(const Tensor& x, bool /*training*/) {
+  Tensor& y = output_buffer(y_);
   kernels::Conv2DGeometry g{x.rows(), in_h_,        in_w_,       in_c_,     out_h_,
                             out_w_,   filters_,     kernel_size_.h, kernel_size_.w, options_.strides.h,
                             options_.strides.w, options_.dilation_rate.h, options_.dilation_rate.w,
                             pad_top_, pad_bottom_,  pad_left_,   pad_right_};
   shape_buf_ = {x.rows(), out_h_, out_w_, filters_};  // assigning into a kept vector allocates nothing
-  y_.resize(shape_buf_);
+  y.resize(shape_buf_);
   act_ = output_logits_ ? ActivationKind::Linear : activation_;
   // relu runs inside the convolution (a oneDNN post-op); other activations in one pass after it.
   fused_relu_ = act_ == ActivationKind::ReLU;
   const float* b = options_.use_bias ? bias_.data() : nullptr;
   if (act_ == ActivationKind::Linear || fused_relu_) {
-    kernel_impl_->forward(g, x.data(), kernel_.data(), b, fused_relu_, y_.data());
+    kernel_impl_->forward(g, x.data(), kernel_.data(), b, fused_relu_, y.data());
   } else {
     const bool keep_z = kernels::activation_needs_preactivation(act_);
-    float* out = y_.data();
+    float* out = y.data();
     if (keep_z) {
       z_.resize(shape_buf_);
       out = z_.data();
     }
     kernel_impl_->forward(g, x.data(), kernel_.data(), b, false, out);
-    kernels::bias_activation_forward(act_, out, nullptr, keep_z ? z_.data() : nullptr, y_.data(),
-                                     y_.size() / filters_, filters_);
+    kernels::bias_activation_forward(act_, out, nullptr, keep_z ? z_.data() : nullptr, y.data(),
+                                     y.size() / filters_, filters_);
   }
   x_.alias(x, x.shape());
-  return y_;
+  return y;
 }
 
 const Tensor& Conv2D::backward(const Tensor& dy) {
@@ -126,15 +127,16 @@ const Tensor& Conv2D::backward(const Tensor& dy) {
     kernels::activation_backward(act_, dy.data(), y_.data(), z_.data(), dz_.data(), dy.size() / filters_, filters_);
     dz = dz_.data();
   }
+  Tensor& input_grad = input_grad_buffer(dx_);
   float* dx = nullptr;
   if (needs_input_grad_) {
-    dx_.resize(x_.shape());
-    dx = dx_.data();
+    input_grad.resize(x_.shape());
+    dx = input_grad.data();
   }
   // A frozen layer computes no weight gradient.
   kernel_impl_->backward(g, x_.data(), dz, kernel_.data(), trainable_ ? kernel_grad_.data() : nullptr,
                          options_.use_bias && trainable_ ? bias_grad_.data() : nullptr, dx);
-  return needs_input_grad_ ? dx_ : no_grad_;
+  return needs_input_grad_ ? input_grad : no_grad_;
 }
 
 std::vector<Param> Conv2D::own_params() {

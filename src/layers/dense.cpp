@@ -42,24 +42,26 @@ Shape Dense::build(const Shape& input_shape, Rng& rng) {
 }
 
 const Tensor& Dense::forward(const Tensor& x, bool /*training*/) {
+  Tensor& y = output_buffer(y_);
   const int64_t rows = x.size() / in_features_;
   shape_buf_ = x.shape();  // assigning into a kept vector allocates nothing after the first batch
   shape_buf_.back() = units_;
   Shape& s = shape_buf_;
-  y_.resize(s);
+  y.resize(s);
   act_ = output_logits_ ? ActivationKind::Linear : activation_;
   const bool keep_z = kernels::activation_needs_preactivation(act_);
   if (keep_z) z_.resize(s);
   kernels::gemm(false, false, rows, units_, in_features_, 1.f, x.data(), in_features_, kernel_.data(), units_, 0.f,
-                y_.data(), units_);
+                y.data(), units_);
   // Bias and activation in one pass over the GEMM's output, in place.
-  kernels::bias_activation_forward(act_, y_.data(), options_.use_bias ? bias_.data() : nullptr,
-                                   keep_z ? z_.data() : nullptr, y_.data(), rows, units_);
+  kernels::bias_activation_forward(act_, y.data(), options_.use_bias ? bias_.data() : nullptr,
+                                   keep_z ? z_.data() : nullptr, y.data(), rows, units_);
   x_.alias(x, x.shape());
-  return y_;
+  return y;
 }
 
 const Tensor& Dense::backward(const Tensor& dy) {
+  Tensor& dx = input_grad_buffer(dx_);
   const int64_t rows = dy.size() / units_;
   const float* dz = dy.data();
   if (act_ != ActivationKind::Linear) {
@@ -76,10 +78,10 @@ const Tensor& Dense::backward(const Tensor& dy) {
   if (!needs_input_grad_) {
     return no_grad_;
   }
-  dx_.resize(x_.shape());
-  kernels::gemm(false, true, rows, in_features_, units_, 1.f, dz, units_, kernel_.data(), units_, 0.f, dx_.data(),
+  dx.resize(x_.shape());
+  kernels::gemm(false, true, rows, in_features_, units_, 1.f, dz, units_, kernel_.data(), units_, 0.f, dx.data(),
                 in_features_);
-  return dx_;
+  return dx;
 }
 
 std::vector<Param> Dense::own_params() {

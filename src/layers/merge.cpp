@@ -83,22 +83,23 @@ Shape ElementwiseMerge::build_inputs(const std::vector<Shape>& shapes, Rng&) {
 }
 
 const Tensor& ElementwiseMerge::forward_inputs(const std::vector<const Tensor*>& inputs, bool) {
+  Tensor& y = output_buffer(y_);
   xs_.resize(inputs.size());  // kept members: a step allocates nothing once the sizes are known
   for (size_t j = 0; j < inputs.size(); ++j) {
     xs_[j] = inputs[j]->data();
     x_[j].alias(*inputs[j], inputs[j]->shape());
   }
   if (!plan_) {  // equal shapes: the residual block's case, kept to one flat loop
-    y_.resize(inputs[0]->shape());
-    kernels::merge_forward(op_of(class_name()), xs_, y_.data(), y_.size());
-    return y_;
+    y.resize(inputs[0]->shape());
+    kernels::merge_forward(op_of(class_name()), xs_, y.data(), y.size());
+    return y;
   }
   const int64_t batch = inputs[0]->dim(0);
   shape_buf_.assign(1, batch);
   shape_buf_.insert(shape_buf_.end(), out_shape_.begin(), out_shape_.end());
-  y_.resize(shape_buf_);
-  kernels::merge_forward_broadcast(op_of(class_name()), *plan_, xs_, y_.data(), batch);
-  return y_;
+  y.resize(shape_buf_);
+  kernels::merge_forward_broadcast(op_of(class_name()), *plan_, xs_, y.data(), batch);
+  return y;
 }
 
 void ElementwiseMerge::backward_inputs(const Tensor& dy, std::vector<const Tensor*>& input_grads) {
@@ -177,16 +178,17 @@ Shape Concatenate::build_inputs(const std::vector<Shape>& shapes, Rng&) {
 }
 
 const Tensor& Concatenate::forward_inputs(const std::vector<const Tensor*>& inputs, bool) {
+  Tensor& y = output_buffer(y_);
   const int64_t batch = inputs[0]->dim(0);
   shape_buf_.assign(1, batch);
   shape_buf_.insert(shape_buf_.end(), out_shape_.begin(), out_shape_.end());
-  y_.resize(shape_buf_);
+  y.resize(shape_buf_);
   xs_.resize(inputs.size());
   for (size_t j = 0; j < inputs.size(); ++j) xs_[j] = inputs[j]->data();
   int64_t outer = batch;
   for (size_t d = 0; d < sample_axis_; ++d) outer *= out_shape_[d];
-  kernels::concat_forward(xs_, widths_, y_.data(), outer, inner_);
-  return y_;
+  kernels::concat_forward(xs_, widths_, y.data(), outer, inner_);
+  return y;
 }
 
 void Concatenate::backward_inputs(const Tensor& dy, std::vector<const Tensor*>& input_grads) {

@@ -67,17 +67,19 @@ Shape Normalization::build(const Shape& input_shape, Rng&) {
 }
 
 const Tensor& Normalization::forward(const Tensor& x, bool) {
+  Tensor& y = output_buffer(y_);
   // Loaded weights may have replaced the statistics since the last batch.
   update_inverse_std();
-  y_.resize(x.shape());
-  kernels::normalization_forward(x.data(), mean_.data(), inv_std_.data(), y_.data(), x.size() / features_, features_);
-  return y_;
+  y.resize(x.shape());
+  kernels::normalization_forward(x.data(), mean_.data(), inv_std_.data(), y.data(), x.size() / features_, features_);
+  return y;
 }
 
 const Tensor& Normalization::backward(const Tensor& dy) {
-  dx_.resize(dy.shape());
-  kernels::channel_scale(dy.data(), inv_std_.data(), dx_.data(), dy.size() / features_, features_);
-  return dx_;
+  Tensor& dx = input_grad_buffer(dx_);
+  dx.resize(dy.shape());
+  kernels::channel_scale(dy.data(), inv_std_.data(), dx.data(), dy.size() / features_, features_);
+  return dx;
 }
 
 std::vector<Param> Normalization::own_params() {

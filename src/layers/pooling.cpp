@@ -78,22 +78,24 @@ MaxPooling2D::MaxPooling2D(Size2 pool_size, std::optional<Size2> strides, std::s
     : Pooling2D(pool_size, strides, std::move(padding), std::move(input_shape)) {}
 
 const Tensor& MaxPooling2D::forward(const Tensor& x, bool training) {
+  Tensor& y = output_buffer(y_);
   shape_buf_ = {x.rows(), out_h_, out_w_, channels_};
   in_shape_buf_ = x.shape();
-  y_.resize(shape_buf_);
+  y.resize(shape_buf_);
   // Inference needs no winners' positions: skipping them saves a write as large as the output.
-  if (training) argmax_.resize(y_.size());  // within capacity after the first batch: no allocation
-  kernels::max_pool_forward(MYELIN_POOL_GEOMETRY(x.rows()), x.data(), y_.data(), training ? argmax_.data() : nullptr);
+  if (training) argmax_.resize(y.size());  // within capacity after the first batch: no allocation
+  kernels::max_pool_forward(MYELIN_POOL_GEOMETRY(x.rows()), x.data(), y.data(), training ? argmax_.data() : nullptr);
   argmax_ready_ = training;
-  return y_;
+  return y;
 }
 
 const Tensor& MaxPooling2D::backward(const Tensor& dy) {
+  Tensor& dx = input_grad_buffer(dx_);
   if (!argmax_ready_) throw Error("layer '" + name() + "': backward needs a forward pass with training=true first");
-  dx_.resize(in_shape_buf_);
-  kernels::max_pool_backward(MYELIN_POOL_GEOMETRY(dy.rows()), dy.data(), argmax_.data(), dx_.data(),
+  dx.resize(in_shape_buf_);
+  kernels::max_pool_backward(MYELIN_POOL_GEOMETRY(dy.rows()), dy.data(), argmax_.data(), dx.data(),
                              mask_nonpositive_input_ ? y_.data() : nullptr);
-  return dx_;
+  return dx;
 }
 
 AveragePooling2D::AveragePooling2D(Size2 pool_size, std::optional<Size2> strides, std::string padding,
@@ -101,17 +103,19 @@ AveragePooling2D::AveragePooling2D(Size2 pool_size, std::optional<Size2> strides
     : Pooling2D(pool_size, strides, std::move(padding), std::move(input_shape)) {}
 
 const Tensor& AveragePooling2D::forward(const Tensor& x, bool) {
+  Tensor& y = output_buffer(y_);
   shape_buf_ = {x.rows(), out_h_, out_w_, channels_};
   in_shape_buf_ = x.shape();
-  y_.resize(shape_buf_);
-  kernels::avg_pool_forward(MYELIN_POOL_GEOMETRY(x.rows()), x.data(), y_.data());
-  return y_;
+  y.resize(shape_buf_);
+  kernels::avg_pool_forward(MYELIN_POOL_GEOMETRY(x.rows()), x.data(), y.data());
+  return y;
 }
 
 const Tensor& AveragePooling2D::backward(const Tensor& dy) {
-  dx_.resize(in_shape_buf_);
-  kernels::avg_pool_backward(MYELIN_POOL_GEOMETRY(dy.rows()), dy.data(), dx_.data());
-  return dx_;
+  Tensor& dx = input_grad_buffer(dx_);
+  dx.resize(in_shape_buf_);
+  kernels::avg_pool_backward(MYELIN_POOL_GEOMETRY(dy.rows()), dy.data(), dx.data());
+  return dx;
 }
 
 #undef MYELIN_POOL_GEOMETRY
@@ -141,34 +145,38 @@ nlohmann::json GlobalPooling2D::get_config() const {
 }
 
 const Tensor& GlobalAveragePooling2D::forward(const Tensor& x, bool) {
+  Tensor& y = output_buffer(y_);
   if (keepdims_) shape_buf_ = {x.rows(), 1, 1, channels_};  // assignments reuse the vector's storage
   else shape_buf_ = {x.rows(), channels_};
   in_shape_buf_ = x.shape();
-  y_.resize(shape_buf_);
-  kernels::global_avg_pool_forward(x.rows(), hw_, channels_, x.data(), y_.data());
-  return y_;
+  y.resize(shape_buf_);
+  kernels::global_avg_pool_forward(x.rows(), hw_, channels_, x.data(), y.data());
+  return y;
 }
 
 const Tensor& GlobalAveragePooling2D::backward(const Tensor& dy) {
-  dx_.resize(in_shape_buf_);
-  kernels::global_avg_pool_backward(dy.rows(), hw_, channels_, dy.data(), dx_.data());
-  return dx_;
+  Tensor& dx = input_grad_buffer(dx_);
+  dx.resize(in_shape_buf_);
+  kernels::global_avg_pool_backward(dy.rows(), hw_, channels_, dy.data(), dx.data());
+  return dx;
 }
 
 const Tensor& GlobalMaxPooling2D::forward(const Tensor& x, bool) {
+  Tensor& y = output_buffer(y_);
   if (keepdims_) shape_buf_ = {x.rows(), 1, 1, channels_};  // assignments reuse the vector's storage
   else shape_buf_ = {x.rows(), channels_};
   in_shape_buf_ = x.shape();
-  y_.resize(shape_buf_);
-  argmax_.resize(y_.size());
-  kernels::global_max_pool_forward(x.rows(), hw_, channels_, x.data(), y_.data(), argmax_.data());
-  return y_;
+  y.resize(shape_buf_);
+  argmax_.resize(y.size());
+  kernels::global_max_pool_forward(x.rows(), hw_, channels_, x.data(), y.data(), argmax_.data());
+  return y;
 }
 
 const Tensor& GlobalMaxPooling2D::backward(const Tensor& dy) {
-  dx_.resize(in_shape_buf_);
-  kernels::global_max_pool_backward(dy.rows(), hw_, channels_, dy.data(), argmax_.data(), dx_.data());
-  return dx_;
+  Tensor& dx = input_grad_buffer(dx_);
+  dx.resize(in_shape_buf_);
+  kernels::global_max_pool_backward(dy.rows(), hw_, channels_, dy.data(), argmax_.data(), dx.data());
+  return dx;
 }
 
 }  // namespace myelin::layers

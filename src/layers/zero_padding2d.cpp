@@ -37,19 +37,21 @@ Shape ZeroPadding2D::build(const Shape& input_shape, Rng&) {
 }
 
 const Tensor& ZeroPadding2D::forward(const Tensor& x, bool) {
+  Tensor& y = output_buffer(y_);
   const kernels::Padding2D p{x.rows(), in_h_, in_w_, channels_, top_, bottom_, left_, right_};
   shape_buf_ = {p.batch, p.out_h(), p.out_w(), channels_};
-  y_.resize(shape_buf_);
-  kernels::zero_pad2d_forward(p, x.data(), y_.data());
-  return y_;
+  y.resize(shape_buf_);
+  kernels::zero_pad2d_forward(p, x.data(), y.data());
+  return y;
 }
 
 const Tensor& ZeroPadding2D::backward(const Tensor& dy) {
+  Tensor& dx = input_grad_buffer(dx_);
   const kernels::Padding2D p{dy.rows(), in_h_, in_w_, channels_, top_, bottom_, left_, right_};
   shape_buf_ = {p.batch, in_h_, in_w_, channels_};
-  dx_.resize(shape_buf_);
-  kernels::zero_pad2d_backward(p, dy.data(), dx_.data());
-  return dx_;
+  dx.resize(shape_buf_);
+  kernels::zero_pad2d_backward(p, dy.data(), dx.data());
+  return dx;
 }
 
 nlohmann::json ZeroPadding2D::get_config() const {

@@ -6,6 +6,8 @@ namespace myelin::layers {
 
 class Activation : public Layer {
   MYELIN_LAYER_MOVABLE(Activation)
+  bool writes_lent_output() const override { return true; }
+  bool writes_lent_input_grad() const override { return true; }
   /// `Activation("softmax")`.
   explicit Activation(const std::string& activation, std::optional<Shape> input_shape = std::nullopt);
   std::string class_name() const override { return "Activation"; }

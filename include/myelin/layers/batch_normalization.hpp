@@ -35,6 +35,8 @@ struct BatchNormalizationOptions {
 
 class BatchNormalization : public Layer {
   MYELIN_LAYER_MOVABLE(BatchNormalization)
+  bool writes_lent_output() const override { return true; }
+  bool writes_lent_input_grad() const override { return true; }
   /// `BatchNormalization()`; `BatchNormalization({.momentum = 0.9f, .epsilon = 1e-5f})`.
   explicit BatchNormalization(BatchNormalizationOptions options = {});
   std::string class_name() const override { return "BatchNormalization"; }

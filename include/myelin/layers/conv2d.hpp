@@ -45,6 +45,8 @@ struct Conv2DOptions {
 
 class Conv2D : public Layer {
   MYELIN_LAYER_MOVABLE(Conv2D)
+  bool writes_lent_output() const override { return true; }
+  bool writes_lent_input_grad() const override { return true; }
   /// `Conv2D(32, {3, 3}, "relu")`; `Conv2D(64, 3, "relu", {.strides = 2, .padding = "same"})`.
   Conv2D(int64_t filters, Size2 kernel_size, const std::string& activation = "linear", Conv2DOptions options = {});
   /// Short form for a first layer: `Conv2D(32, {3, 3}, "relu", Shape{28, 28, 1})`.

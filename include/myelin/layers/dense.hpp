@@ -21,6 +21,8 @@ struct DenseOptions {
 
 class Dense : public Layer {
   MYELIN_LAYER_MOVABLE(Dense)
+  bool writes_lent_output() const override { return true; }
+  bool writes_lent_input_grad() const override { return true; }
   /// `Dense(64, "relu")`; `Dense(10, "relu", {.input_shape = Shape{8}})`.
   explicit Dense(int64_t units, const std::string& activation = "linear", DenseOptions options = {});
   /// Short form for a first layer: `Dense(10, "relu", Shape{8})`. (A template so that a braced

@@ -2,7 +2,8 @@
 //
 // A layer is built once with its per-sample input shape (no batch dimension), then runs
 // forward(x, training) and backward(dy) on batches. Outputs and input gradients live in buffers the
-// layer owns, sized on the first batch and reused, so the steady-state training loop allocates nothing.
+// layer owns or a model's graph lends it (lend_buffers), sized on the first batch and reused, so the
+// steady-state training loop allocates nothing.
 #pragma once
 #include <memory>
 
@@ -150,7 +151,25 @@ class Layer : public std::enable_shared_from_this<Layer> {
   void set_relu_masked_by_next(bool v) { relu_masked_by_next_ = v; }
   void set_mask_nonpositive_input(bool v) { mask_nonpositive_input_ = v; }
 
+  /// A model's graph lends its layers buffers, each shared by layers whose use of it never
+  /// overlaps, so that a model holds a few activations rather than one per layer: `output` receives
+  /// forward()'s result in a pass with training false (backward() then never follows it), and
+  /// `input_grad` receives backward()'s d(loss)/d(input). Null gives the layer back its own. The
+  /// graph lends only what the layer writes (writes_lent_output, writes_lent_input_grad); a layer
+  /// that writes neither may return a view of its input or of dy (Flatten), and the graph keeps
+  /// those alive as long as the view.
+  void lend_buffers(Tensor* output, Tensor* input_grad) {
+    lent_output_ = output;
+    lent_input_grad_ = input_grad;
+  }
+  virtual bool writes_lent_output() const { return false; }
+  virtual bool writes_lent_input_grad() const { return false; }
+
  protected:
+  /// Where forward() writes its output and backward() d(loss)/d(input): the lent buffer, else `own`.
+  Tensor& output_buffer(Tensor& own) { return lent_output_ ? *lent_output_ : own; }
+  Tensor& input_grad_buffer(Tensor& own) { return lent_input_grad_ ? *lent_input_grad_ : own; }
+
   /// Moves this object into a new shared_ptr of its own class (what a functional call made on a
   /// layer passed by value keeps). Every layer class overrides it with one line.
   virtual std::shared_ptr<Layer> move_to_shared();
@@ -166,6 +185,8 @@ class Layer : public std::enable_shared_from_this<Layer> {
   bool output_logits_ = false;
   bool relu_masked_by_next_ = false;     // the next layer zeroes dy where this output is 0
   bool mask_nonpositive_input_ = false;  // zero d(input) where the input is not positive
+  Tensor* lent_output_ = nullptr;
+  Tensor* lent_input_grad_ = nullptr;
 
  private:
   friend SymbolicTensor call_layer(std::shared_ptr<Layer> layer, const std::vector<SymbolicTensor>& inputs);

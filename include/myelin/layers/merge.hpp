@@ -24,6 +24,7 @@ class ElementwiseMerge : public Layer {
   ~ElementwiseMerge() override;
   ElementwiseMerge(ElementwiseMerge&&) noexcept;
   int num_inputs() const override { return -1; }
+  bool writes_lent_output() const override { return true; }
   Shape build(const Shape& input_shape, Rng& rng) override;
   const Tensor& forward(const Tensor& x, bool training) override;
   const Tensor& backward(const Tensor& dy) override;
@@ -97,6 +98,7 @@ class Concatenate : public Layer {
   MYELIN_LAYER_MOVABLE(Concatenate)
   explicit Concatenate(int axis = -1, std::string name = "");
   std::string class_name() const override { return "Concatenate"; }
+  bool writes_lent_output() const override { return true; }
   int num_inputs() const override { return -1; }
   Shape build(const Shape& input_shape, Rng& rng) override;
   const Tensor& forward(const Tensor& x, bool training) override;

@@ -11,6 +11,8 @@ namespace myelin::layers {
 
 class Normalization : public Layer {
   MYELIN_LAYER_MOVABLE(Normalization)
+  bool writes_lent_output() const override { return true; }
+  bool writes_lent_input_grad() const override { return true; }
   /// Statistics over the last axis, set by adapt() (or given: one mean and variance per feature).
   explicit Normalization(std::optional<Shape> input_shape = std::nullopt, std::vector<float> mean = {},
                          std::vector<float> variance = {});

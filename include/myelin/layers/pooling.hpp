@@ -22,6 +22,8 @@ Size2 size2_from_list(std::initializer_list<int64_t> values);
 /// What MaxPooling2D and AveragePooling2D share.
 class Pooling2D : public Layer {
  public:
+  bool writes_lent_output() const override { return true; }
+  bool writes_lent_input_grad() const override { return true; }
   Shape build(const Shape& input_shape, Rng& rng) override;
   std::optional<LayerPlan> plan(const Shape& input_shape) const override;
   nlohmann::json get_config() const override;
@@ -69,6 +71,8 @@ class AveragePooling2D : public Pooling2D {
 /// What GlobalAveragePooling2D and GlobalMaxPooling2D share: {H, W, C} -> {C}, or {1, 1, C} with keepdims.
 class GlobalPooling2D : public Layer {
  public:
+  bool writes_lent_output() const override { return true; }
+  bool writes_lent_input_grad() const override { return true; }
   Shape build(const Shape& input_shape, Rng& rng) override;
   std::optional<LayerPlan> plan(const Shape& input_shape) const override;
   nlohmann::json get_config() const override;

@@ -10,6 +10,8 @@ namespace myelin::layers {
 
 class ZeroPadding2D : public Layer {
   MYELIN_LAYER_MOVABLE(ZeroPadding2D)
+  bool writes_lent_output() const override { return true; }
+  bool writes_lent_input_grad() const override { return true; }
   /// Symmetric: `ZeroPadding2D(1)` pads one pixel all round; `ZeroPadding2D(Size2{1, 2})` one row
   /// above and below, two columns left and right.
   explicit ZeroPadding2D(Size2 padding = 1, std::optional<Shape> input_shape = std::nullopt);
