@@ -12,12 +12,6 @@ namespace {
 constexpr float kLeakySlope = 0.2f;
 constexpr float kEluAlpha = 1.0f;
 
-inline float sigmoid(float z) {
-  // Split by sign so exp never overflows.
-  if (z >= 0) return 1.f / (1.f + std::exp(-z));
-  const float e = std::exp(z);
-  return e / (1.f + e);
-}
 inline float softplus(float z) { return z > 0 ? z + std::log1p(std::exp(-z)) : std::log1p(std::exp(z)); }
 
 template <class F>

@@ -3,6 +3,7 @@
 // Shapes: rows = batch (times any leading dimensions), cols = features; softmax runs along cols.
 // Constants follow Keras: leaky_relu slope 0.2, elu alpha 1, gelu exact (erf), swish = x*sigmoid(x).
 #pragma once
+#include <cmath>
 #include <cstdint>
 
 #include "myelin/activations.hpp"
@@ -20,6 +21,14 @@ void bias_activation_forward(ActivationKind kind, const float* x, const float* b
 /// dz = dy * act'(z), computed from y (and z where needed). dz may alias dy.
 void activation_backward(ActivationKind kind, const float* dy, const float* y, const float* z, float* dz,
                          int64_t rows, int64_t cols);
+
+/// The logistic function of one value; split by sign so that exp never overflows. The one sigmoid
+/// of the library: the activation and the binary cross-entropy from logits both use it.
+inline float sigmoid(float z) {
+  if (z >= 0) return 1.f / (1.f + std::exp(-z));
+  const float e = std::exp(z);
+  return e / (1.f + e);
+}
 
 /// y = softmax(z) over one row of n values, and the row's log-sum-exp log(sum(exp(z))) as the
 /// result (cross-entropy from logits). y may be null: then only the log-sum-exp is computed, with

@@ -64,8 +64,7 @@ double binary_crossentropy(const float* t, const float* p, const float* sw, floa
       const float z = p[i];
       total += w * (std::max(z, 0.f) - z * y + std::log1p(std::exp(-std::fabs(z))));
       if (grad) {
-        const float s = z >= 0 ? 1.f / (1.f + std::exp(-z)) : std::exp(z) / (1.f + std::exp(z));
-        grad[i] = w * (s - y) * inv_n;
+        grad[i] = w * (sigmoid(z) - y) * inv_n;
       }
     } else {
       const float q = std::clamp(p[i], kEps, 1.f - kEps);
