@@ -19,6 +19,27 @@ Shape shape_arg(py::handle obj, const char* what) {
   }
 }
 
+// One array, or a list (or tuple) of arrays in the model's order: a model of several inputs or outputs.
+DataArg arrays_arg(py::handle obj, const char* what) {
+  if (py::isinstance<py::dict>(obj))
+    throw ValueError(std::string(what) + ": a dict by name is not accepted here; give a list in the model's order");
+  if (!py::isinstance<py::list>(obj) && !py::isinstance<py::tuple>(obj)) return to_tensor(obj, what);
+  std::vector<Tensor> list;
+  for (size_t k = 0; k < py::len(obj); ++k)
+    list.push_back(to_tensor(obj[py::int_(k)], (std::string(what) + "[" + std::to_string(k) + "]").c_str()));
+  return list;
+}
+
+// Per-sample shapes: one tuple of ints, or a list of them (several arrays).
+std::vector<Shape> shapes_arg(py::handle obj, const char* what) {
+  const bool several = (py::isinstance<py::list>(obj) || py::isinstance<py::tuple>(obj)) && py::len(obj) > 0 &&
+                       (py::isinstance<py::list>(obj[py::int_(0)]) || py::isinstance<py::tuple>(obj[py::int_(0)]));
+  if (!several) return {shape_arg(obj, what)};
+  std::vector<Shape> shapes;
+  for (auto item : obj) shapes.push_back(shape_arg(item, what));
+  return shapes;
+}
+
 // Calls fn(epoch) for the next batch; None ends the epoch. The dataset's thread holds no GIL, so
 // the call takes it, and the arrays become tensors before it is released again.
 data::GeneratorDataset::Next python_next(py::object fn) {
@@ -36,8 +57,8 @@ data::GeneratorDataset::Next python_next(py::object fn) {
                        ": the function must return a tuple (x, y), (x, y, sample_weight) or None, got " +
                        std::string(py::str(py::type::handle_of(result).attr("__name__"))));
     auto batch = result.cast<py::tuple>();
-    data::Batch b{to_tensor(batch[0], "generator x"), to_tensor(batch[1], "generator y")};
-    if (batch.size() == 3) b.sample_weight = to_tensor(batch[2], "generator sample_weight");
+    data::Batch b{arrays_arg(batch[0], "generator x"), arrays_arg(batch[1], "generator y")};
+    if (batch.size() == 3) b.sample_weight = arrays_arg(batch[2], "generator sample_weight");
     return b;
   };
 }
@@ -74,14 +95,14 @@ void init_datasets(py::module_& m) {
       .def_property_readonly("target_name", &data::CsvDataset::target_name);
 
   py::class_<data::GeneratorDataset, data::Dataset, std::shared_ptr<data::GeneratorDataset>>(m, "GeneratorDataset")
-      .def(py::init([](py::object fn, py::handle x_shape, py::handle y_shape, bool sample_weight) {
+      .def(py::init([](py::object fn, py::handle x_shape, py::handle y_shape, size_t sample_weights) {
              if (!PyCallable_Check(fn.ptr())) throw py::type_error("GeneratorDataset needs a callable fn(epoch)");
              return std::make_shared<data::GeneratorDataset>(
                  python_next(std::move(fn)),
-                 data::GeneratorDataset::ArrayShapes{{shape_arg(x_shape, "x_shape")}, {shape_arg(y_shape, "y_shape")},
-                                                     sample_weight ? size_t{1} : size_t{0}});
+                 data::GeneratorDataset::ArrayShapes{shapes_arg(x_shape, "x_shape"), shapes_arg(y_shape, "y_shape"),
+                                                     sample_weights});
            }),
-           py::arg("fn"), py::arg("x_shape"), py::arg("y_shape"), py::arg("sample_weight") = false);
+           py::arg("fn"), py::arg("x_shape"), py::arg("y_shape"), py::arg("sample_weights") = 0);
 
   m.def("gunzip_file", &data::gunzip_file, py::arg("src"), py::arg("dst"));
 }

@@ -144,6 +144,56 @@ def test_a_generator_of_x_y_sample_weight_trains_as_the_sample_weight_argument(s
                                epochs=1, verbose=0)
 
 
+def two_in_two_out_model():
+    a, b = myelin.Input(shape=(4,), name="a"), myelin.Input(shape=(2,), name="b")
+    h = myelin.layers.Concatenate()([Dense(6, activation="tanh")(a), b])
+    model = myelin.Model([a, b], [Dense(1, name="reg")(h), Dense(3, activation="softmax", name="cls")(h)])
+    model.compile(optimizer=Adam(learning_rate=0.01), loss=["mse", "sparse_categorical_crossentropy"],
+                  loss_weights=[1.0, 0.5])
+    return model
+
+
+def test_a_generator_of_several_inputs_and_outputs_trains_as_the_arrays(seeded):
+    rng = np.random.default_rng(5)
+    xa, xb = rng.normal(size=(40, 4)).astype(np.float32), rng.normal(size=(40, 2)).astype(np.float32)
+    y1 = (xa.sum(axis=1) + xb[:, 0]).astype(np.float32)  # 1-D: taken as one column
+    y2 = (np.arange(40) % 3).astype(np.float32)
+    w1 = (np.arange(40) % 2).astype(np.float32)
+    w2 = np.full(40, 0.5, dtype=np.float32)
+
+    def batches(rows=8, weights=None):
+        def fn(epoch):
+            i = fn.next if fn.epoch == epoch else 0
+            fn.epoch, fn.next = epoch, i + rows
+            if i >= 40:
+                return None
+            batch = ([xa[i:i + rows], xb[i:i + rows]], [y1[i:i + rows], y2[i:i + rows]])
+            return batch if weights is None else batch + ([w[i:i + rows] for w in weights],)
+        fn.epoch, fn.next = None, 0
+        return fn
+
+    for weights in (None, [w1, w2]):
+        myelin.set_random_seed(7)
+        arrays = two_in_two_out_model()
+        h_arrays = arrays.fit([xa, xb], [y1.reshape(-1, 1), y2.reshape(-1, 1)], epochs=2, batch_size=8,
+                              shuffle=False, verbose=0, sample_weight=weights)
+        myelin.set_random_seed(7)
+        generated = two_in_two_out_model()
+        data = GeneratorDataset(batches(weights=weights), x_shape=[(4,), (2,)], y_shape=[(1,), (1,)],
+                                sample_weight="per_output" if weights else False)
+        h_data = generated.fit(data, epochs=2, batch_size=8, shuffle=False, verbose=0)
+        assert h_data.history["loss"] == h_arrays.history["loss"]
+        assert h_data.history["cls_loss"] == h_arrays.history["cls_loss"]
+        for a, b in zip(arrays.get_weights(), generated.get_weights()):
+            np.testing.assert_array_equal(a, b)
+    # A batch with one array too few names the array list.
+    short = GeneratorDataset(lambda epoch: ([xa[:8]], [y1[:8], y2[:8]]), x_shape=[(4,), (2,)], y_shape=[(1,), (1,)])
+    with pytest.raises(ValueError, match="x has 1 arrays, expected 2"):
+        two_in_two_out_model().fit(short, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="sample_weight must be False, True or 'per_output'"):
+        GeneratorDataset(batches(), x_shape=[(4,), (2,)], y_shape=[(1,), (1,)], sample_weight="yes")
+
+
 def test_predict_on_a_dataset_returns_every_output(seeded):
     x, y = regression_data(n=30)
     inputs = myelin.Input(shape=(4,))
