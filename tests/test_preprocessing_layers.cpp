@@ -245,7 +245,7 @@ TEST(PreprocessingLayers, BadArgumentsAreValueErrorsNamingTheLayer) {
   CenterCrop crop(2, 2);
   crop.set_name("crop_me");
   Rng rng(0);
-  expect_error<ShapeError>([&] { crop.build({4}, rng); }, {"CenterCrop 'crop_me'", "(4)"});
+  expect_error<ShapeError>([&] { crop.build({4}, rng); }, {"CenterCrop 'crop_me'", "(4,)"});
 }
 
 // Resizing against torch.nn.functional.interpolate (up and down, bilinear and nearest), forward
