@@ -9,7 +9,8 @@ from . import _myelin
 __all__ = [
     "Layer", "Dense", "Activation", "Dropout", "Flatten", "InputLayer", "Input", "Normalization",
     "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
-    "BatchNormalization", "Reshape", "ZeroPadding2D", "SpatialDropout2D", "Add", "Subtract", "Multiply",
+    "BatchNormalization", "Reshape", "ZeroPadding2D", "SpatialDropout2D", "Rescaling", "CenterCrop",
+    "Resizing", "Add", "Subtract", "Multiply",
     "Average", "Maximum", "Minimum", "Concatenate", "serialize", "deserialize",
 ]
 
@@ -420,6 +421,55 @@ class ZeroPadding2D(Layer):
     def __init__(self, padding=(1, 1), data_format=None, **kwargs):
         _channels_last(data_format)
         super().__init__({"padding": _padding(padding)}, **kwargs)
+
+
+class Rescaling(Layer):
+    """Rescaling(scale, offset=0.0): y = x * scale + offset on every value (Rescaling(1 / 255) maps
+    pixels 0..255 to 0..1). scale and offset are numbers (Keras's per-channel arrays are not supported)."""
+
+    class_name = "Rescaling"
+
+    def __init__(self, scale, offset=0.0, **kwargs):
+        for what, v in (("scale", scale), ("offset", offset)):
+            if hasattr(v, "__len__"):
+                raise ValueError(f"Rescaling {what} must be a number (per-channel arrays are not supported), got {v!r}")
+        super().__init__({"scale": float(scale), "offset": float(offset)}, **kwargs)
+
+
+class CenterCrop(Layer):
+    """CenterCrop(height, width): the central height x width window of each image, the offset
+    (input - target) / 2 rounded down; an image smaller than the target is resized up as Keras does
+    (its largest centred window with the target's aspect ratio, bilinearly)."""
+
+    class_name = "CenterCrop"
+
+    def __init__(self, height, width, data_format=None, **kwargs):
+        _channels_last(data_format)
+        super().__init__({"height": _positive_int(height, "CenterCrop height"),
+                          "width": _positive_int(width, "CenterCrop width")}, **kwargs)
+
+
+class Resizing(Layer):
+    """Resizing(height, width, interpolation="bilinear", crop_to_aspect_ratio=False): each image to
+    height x width, as tf.image.resize (half-pixel centres, no antialiasing). interpolation is
+    "bilinear" or "nearest"; with crop_to_aspect_ratio the largest centred window with the target's
+    aspect ratio is resized, so that the picture is not distorted. pad_to_aspect_ratio and antialias
+    are not supported."""
+
+    class_name = "Resizing"
+
+    def __init__(self, height, width, interpolation="bilinear", crop_to_aspect_ratio=False,
+                 pad_to_aspect_ratio=False, fill_mode="constant", fill_value=0.0, antialias=False,
+                 data_format=None, **kwargs):
+        _channels_last(data_format)
+        if pad_to_aspect_ratio:
+            raise ValueError("Resizing pad_to_aspect_ratio is not supported by myelin")
+        if antialias:
+            raise ValueError("Resizing antialias is not supported by myelin")
+        super().__init__({"height": _positive_int(height, "Resizing height"),
+                          "width": _positive_int(width, "Resizing width"),
+                          "interpolation": str(interpolation),
+                          "crop_to_aspect_ratio": bool(crop_to_aspect_ratio)}, **kwargs)
 
 
 class SpatialDropout2D(Layer):

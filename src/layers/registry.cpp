@@ -7,6 +7,7 @@
 #include "myelin/io/config.hpp"
 #include "myelin/layers/activation.hpp"
 #include "myelin/layers/batch_normalization.hpp"
+#include "myelin/layers/center_crop.hpp"
 #include "myelin/layers/conv2d.hpp"
 #include "myelin/layers/dense.hpp"
 #include "myelin/layers/dropout.hpp"
@@ -15,7 +16,9 @@
 #include "myelin/layers/merge.hpp"
 #include "myelin/layers/normalization.hpp"
 #include "myelin/layers/pooling.hpp"
+#include "myelin/layers/rescaling.hpp"
 #include "myelin/layers/reshape.hpp"
+#include "myelin/layers/resizing.hpp"
 #include "myelin/layers/spatial_dropout2d.hpp"
 #include "myelin/layers/zero_padding2d.hpp"
 
@@ -38,6 +41,13 @@ Size2 size2(const json& c, const char* key, Size2 fallback, const std::string& w
 std::optional<Size2> optional_size2(const json& c, const char* key, const std::string& who) {
   if (!c.contains(key) || c[key].is_null()) return std::nullopt;
   return size2(c, key, Size2(1), who);
+}
+
+// The image layers compute in channels_last only.
+void channels_last(const json& c, const std::string& who) {
+  const auto format = io::config_value<std::string>(c, "data_format", "channels_last", who);
+  if (format != "channels_last")
+    throw ValueError(who + ": data_format '" + format + "' is not supported, only 'channels_last'");
 }
 
 // Every class is listed here rather than registered from its own file: a static library drops
@@ -161,6 +171,35 @@ const std::vector<std::pair<std::string, Factory>>& factories() {
        [](const json& c, const std::string& who) {
          if (!c.contains("rate")) throw ValueError(who + ": config needs 'rate'");
          return std::make_shared<SpatialDropout2D>(io::config_value<float>(c, "rate", 0.f, who), io::input_shape_from_config(c));
+       }},
+      {"Rescaling",
+       [](const json& c, const std::string& who) {
+         if (!c.contains("scale")) throw ValueError(who + ": config needs 'scale'");
+         if (c["scale"].is_array() || (c.contains("offset") && c["offset"].is_array()))
+           throw ValueError(who + ": per-channel scale or offset arrays are not supported, only numbers");
+         return std::make_shared<Rescaling>(io::config_value<float>(c, "scale", 1.f, who),
+                                            io::config_value<float>(c, "offset", 0.f, who), io::input_shape_from_config(c));
+       }},
+      {"CenterCrop",
+       [](const json& c, const std::string& who) {
+         if (!c.contains("height") || !c.contains("width")) throw ValueError(who + ": config needs 'height' and 'width'");
+         channels_last(c, who);
+         return std::make_shared<CenterCrop>(io::config_value<int64_t>(c, "height", 0, who),
+                                             io::config_value<int64_t>(c, "width", 0, who), io::input_shape_from_config(c));
+       }},
+      {"Resizing",
+       [](const json& c, const std::string& who) {
+         if (!c.contains("height") || !c.contains("width")) throw ValueError(who + ": config needs 'height' and 'width'");
+         channels_last(c, who);
+         // Keras 3's options that change the result; their defaults are what myelin does.
+         if (io::config_value(c, "pad_to_aspect_ratio", false, who))
+           throw ValueError(who + ": pad_to_aspect_ratio is not supported");
+         if (io::config_value(c, "antialias", false, who)) throw ValueError(who + ": antialias is not supported");
+         return std::make_shared<Resizing>(io::config_value<int64_t>(c, "height", 0, who),
+                                           io::config_value<int64_t>(c, "width", 0, who),
+                                           io::config_value<std::string>(c, "interpolation", "bilinear", who),
+                                           io::config_value(c, "crop_to_aspect_ratio", false, who),
+                                           io::input_shape_from_config(c));
        }},
   };
   return list;

@@ -1,0 +1,42 @@
+// Resizing: resizes each image to a fixed height and width, as Keras's layers.Resizing
+// (channels_last; TensorFlow's tf.image.resize with half-pixel centres and no antialiasing).
+#pragma once
+#include <string>
+
+#include "myelin/layers/layer.hpp"
+
+namespace myelin::layers {
+
+class Resizing : public Layer {
+  MYELIN_LAYER_MOVABLE(Resizing)
+  /// Images {H, W, C} to {height, width, C}. interpolation: "bilinear" (PyTorch's
+  /// interpolate(mode="bilinear", align_corners=False)) or "nearest" (the source pixel
+  /// floor((i + 0.5) * H / height), PyTorch's "nearest-exact"); Keras's other methods are a
+  /// ValueError, as are sizes below 1. With crop_to_aspect_ratio, the largest centred window of each
+  /// image with the aspect ratio height : width is resized instead of the whole image, so the
+  /// picture is not distorted. Differentiable: the gradient goes back to the source pixels with the
+  /// interpolation's weights (zero outside the window).
+  Resizing(int64_t height, int64_t width, std::string interpolation = "bilinear", bool crop_to_aspect_ratio = false,
+           std::optional<Shape> input_shape = std::nullopt);
+  std::string class_name() const override { return "Resizing"; }
+  Shape build(const Shape& input_shape, Rng& rng) override;
+  std::optional<LayerPlan> plan(const Shape& input_shape) const override;
+  const Tensor& forward(const Tensor& x, bool training) override;
+  const Tensor& backward(const Tensor& dy) override;
+  nlohmann::json get_config() const override;
+  int64_t height() const { return height_; }
+  int64_t width() const { return width_; }
+  const std::string& interpolation() const { return interpolation_; }
+  bool crop_to_aspect_ratio() const { return crop_to_aspect_ratio_; }
+
+ private:
+  int64_t height_, width_;
+  std::string interpolation_;
+  bool crop_to_aspect_ratio_;
+  // The part of the input that is resized, set by build().
+  int64_t in_h_ = 0, in_w_ = 0, channels_ = 0, top_ = 0, left_ = 0, window_h_ = 0, window_w_ = 0;
+  Tensor y_, dx_, no_grad_;
+  Shape shape_buf_;
+};
+
+}  // namespace myelin::layers
