@@ -2,61 +2,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "kernels/cpu/image.hpp"
-#include "myelin/error.hpp"
-
 namespace myelin::layers {
 
-CenterCrop::CenterCrop(int64_t height, int64_t width, std::optional<Shape> input_shape) : height_(height), width_(width) {
-  if (height < 1 || width < 1)
-    throw ValueError("CenterCrop: height and width must be at least 1, got " + std::to_string(height) + " x " +
-                     std::to_string(width));
-  input_shape_ = std::move(input_shape);
-}
+CenterCrop::CenterCrop(int64_t height, int64_t width, std::optional<Shape> input_shape)
+    : ImageWindow("CenterCrop", height, width, std::move(input_shape)) {}
 
-std::optional<LayerPlan> CenterCrop::plan(const Shape& input_shape) const {
-  if (input_shape.size() != 3 || shape_size(input_shape) <= 0)
-    throw ShapeError("CenterCrop '" + name_ + "' needs a per-sample input of shape (height, width, channels), got " +
-                     shape_to_string(input_shape));
-  return LayerPlan{{height_, width_, input_shape[2]}};
-}
-
-Shape CenterCrop::build(const Shape& input_shape, Rng&) {
-  const Shape out = plan(input_shape)->output_shape;
-  kernels::ResizeWindow r{0, input_shape[0], input_shape[1], input_shape[2], 0, 0, height_, width_, height_, width_};
-  if (r.in_h >= height_ && r.in_w >= width_) {
-    r.top = (r.in_h - height_) / 2;
-    r.left = (r.in_w - width_) / 2;
-  } else {
-    kernels::set_aspect_ratio_window(r);  // Keras resizes an image smaller than the target
-  }
-  in_h_ = r.in_h;
-  in_w_ = r.in_w;
-  channels_ = r.channels;
-  top_ = r.top;
-  left_ = r.left;
-  window_h_ = r.window_h;
-  window_w_ = r.window_w;
-  built_ = true;
-  return out;
-}
-
-const Tensor& CenterCrop::forward(const Tensor& x, bool) {
-  const kernels::ResizeWindow r{x.rows(), in_h_, in_w_, channels_, top_, left_, window_h_, window_w_, height_, width_};
-  shape_buf_ = {r.batch, height_, width_, channels_};
-  y_.resize(shape_buf_);
-  kernels::resize_forward(r, x.data(), y_.data());
-  return y_;
-}
-
-const Tensor& CenterCrop::backward(const Tensor& dy) {
-  if (!needs_input_grad_) return no_grad_;
-  const kernels::ResizeWindow r{dy.rows(), in_h_, in_w_, channels_, top_, left_, window_h_, window_w_, height_, width_};
-  shape_buf_ = {r.batch, in_h_, in_w_, channels_};
-  dx_.resize(shape_buf_);
-  kernels::resize_backward(r, dy.data(), dx_.data());
-  return dx_;
-}
+Shape CenterCrop::build(const Shape& input_shape, Rng&) { return build_window(input_shape, Window::CentredCrop); }
 
 nlohmann::json CenterCrop::get_config() const {
   nlohmann::json c = Layer::get_config();

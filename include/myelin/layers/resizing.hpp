@@ -3,11 +3,11 @@
 #pragma once
 #include <string>
 
-#include "myelin/layers/layer.hpp"
+#include "myelin/layers/image_window.hpp"
 
 namespace myelin::layers {
 
-class Resizing : public Layer {
+class Resizing : public ImageWindow {
   MYELIN_LAYER_MOVABLE(Resizing)
   /// Images {H, W, C} to {height, width, C}. interpolation: "bilinear" (PyTorch's
   /// interpolate(mode="bilinear", align_corners=False)) or "nearest" (the source pixel
@@ -20,23 +20,13 @@ class Resizing : public Layer {
            std::optional<Shape> input_shape = std::nullopt);
   std::string class_name() const override { return "Resizing"; }
   Shape build(const Shape& input_shape, Rng& rng) override;
-  std::optional<LayerPlan> plan(const Shape& input_shape) const override;
-  const Tensor& forward(const Tensor& x, bool training) override;
-  const Tensor& backward(const Tensor& dy) override;
   nlohmann::json get_config() const override;
-  int64_t height() const { return height_; }
-  int64_t width() const { return width_; }
   const std::string& interpolation() const { return interpolation_; }
   bool crop_to_aspect_ratio() const { return crop_to_aspect_ratio_; }
 
  private:
-  int64_t height_, width_;
   std::string interpolation_;
   bool crop_to_aspect_ratio_;
-  // The part of the input that is resized, set by build().
-  int64_t in_h_ = 0, in_w_ = 0, channels_ = 0, top_ = 0, left_ = 0, window_h_ = 0, window_w_ = 0;
-  Tensor y_, dx_, no_grad_;
-  Shape shape_buf_;
 };
 
 }  // namespace myelin::layers
