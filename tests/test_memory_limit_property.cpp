@@ -26,7 +26,7 @@ int64_t log_uniform(Rng& rng, double max_log10) {
 }
 
 json random_layer(Rng& rng, bool image) {
-  const int kind = int(rng.uniform01() * (image ? 9 : 5));
+  const int kind = int(rng.uniform01() * (image ? 10 : 5));
   switch (kind) {
     case 0: return {{"class_name", "Dense"}, {"config", {{"units", log_uniform(rng, 10)}, {"activation", "relu"}}}};
     case 1: return {{"class_name", "Dropout"}, {"config", {{"rate", 0.25}}}};
@@ -38,6 +38,8 @@ json random_layer(Rng& rng, bool image) {
               {"config", {{"filters", log_uniform(rng, 7)}, {"kernel_size", 1 + int(rng.uniform01() * 4)}, {"padding", "same"}}}};
     case 6: return {{"class_name", "MaxPooling2D"}, {"config", {{"pool_size", 2}}}};
     case 7: return {{"class_name", "ZeroPadding2D"}, {"config", {{"padding", log_uniform(rng, 4)}}}};
+    case 8:
+      return {{"class_name", "Resizing"}, {"config", {{"height", log_uniform(rng, 4)}, {"width", log_uniform(rng, 4)}}}};
     default: return {{"class_name", "Flatten"}, {"config", json::object()}};
   }
 }
