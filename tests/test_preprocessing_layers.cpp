@@ -15,6 +15,7 @@
 #include "expect_error.hpp"
 #include "gradient_check.hpp"
 #include "myelin/myelin.hpp"
+#include "reference_file.hpp"
 
 namespace fs = std::filesystem;
 using namespace myelin;
@@ -250,29 +251,6 @@ TEST(PreprocessingLayers, BadArgumentsAreValueErrorsNamingTheLayer) {
 
 // Resizing against torch.nn.functional.interpolate (up and down, bilinear and nearest), forward
 // and input gradient, each within 1e-5.
-namespace {
-
-std::map<std::string, Tensor> read_ref(const fs::path& path) {
-  std::map<std::string, Tensor> out;
-  std::ifstream in(path);
-  std::string header, values;
-  while (std::getline(in, header) && std::getline(in, values)) {
-    std::istringstream hs(header), vs(values);
-    std::string name;
-    int ndim = 0;
-    hs >> name >> ndim;
-    Shape shape(size_t(ndim), 0);
-    for (auto& d : shape) hs >> d;
-    std::vector<float> v;
-    double d = 0;
-    while (vs >> d) v.push_back(float(d));
-    out.emplace(name, Tensor(shape, v));
-  }
-  return out;
-}
-
-}  // namespace
-
 TEST(PreprocessingLayers, ResizingMatchesPyTorchInterpolate) {
   const char* python = "/usr/bin/python3";
   if (std::system((std::string(python) + " -c \"import torch\" >/dev/null 2>&1").c_str()) != 0)
@@ -282,8 +260,10 @@ TEST(PreprocessingLayers, ResizingMatchesPyTorchInterpolate) {
   ASSERT_EQ(std::system(cmd.c_str()), 0) << "tests/pytorch/resize_reference.py failed";
   for (const char* name : {"bilinear_up", "bilinear_down", "nearest_up", "nearest_down"}) {
     SCOPED_TRACE(name);
-    auto ref = read_ref(dir / (std::string(name) + ".txt"));
-    ASSERT_EQ(ref.size(), 4u);
+    const auto file = myelin::test::read_ref(dir / (std::string(name) + ".txt"));
+    ASSERT_EQ(file.size(), 4u);
+    std::map<std::string, Tensor> ref;
+    for (const auto& [key, t] : file) ref.emplace(key, t.to_tensor());
     const Shape xs = ref.at("x").shape(), ys = ref.at("y").shape();
     Resizing layer(ys[1], ys[2], std::string(name).rfind("bilinear", 0) == 0 ? "bilinear" : "nearest");
     Rng rng(0);

@@ -28,43 +28,18 @@
 #include "myelin/layers/pooling.hpp"
 #include "myelin/model.hpp"
 #include "myelin/optimizers.hpp"
+#include "reference_file.hpp"
 
 namespace fs = std::filesystem;
 using namespace myelin;
 using namespace myelin::layers;
+using myelin::test::read_ref;
+using myelin::test::RefFile;
+using myelin::test::RefTensor;
 
 namespace {
 
 const char* kPython = "/usr/bin/python3";
-
-struct RefTensor {
-  Shape shape;
-  std::vector<double> values;
-  Tensor to_tensor() const { return Tensor(shape, std::vector<float>(values.begin(), values.end())); }
-};
-using RefFile = std::map<std::string, RefTensor>;
-
-RefFile read_ref(const fs::path& path) {
-  RefFile out;
-  std::ifstream in(path);
-  std::string header, values;
-  while (std::getline(in, header) && std::getline(in, values)) {
-    std::istringstream hs(header), vs(values);
-    std::string name;
-    int ndim = 0;
-    hs >> name >> ndim;
-    RefTensor t;
-    for (int i = 0; i < ndim; ++i) {
-      int64_t d = 0;
-      hs >> d;
-      t.shape.push_back(d);
-    }
-    double v = 0;
-    while (vs >> v) t.values.push_back(v);
-    out[name] = std::move(t);
-  }
-  return out;
-}
 
 // Each entry within 1e-4 of its own size (of 1% of the tensor's largest for entries near zero), or,
 // with `of_largest`, within 1e-4 of the tensor's largest entry: Winograd's rounding error scales

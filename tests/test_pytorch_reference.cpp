@@ -27,6 +27,7 @@
 #include "myelin/layers/merge.hpp"
 #include "myelin/model.hpp"
 #include "myelin/optimizers.hpp"
+#include "reference_file.hpp"
 
 namespace fs = std::filesystem;
 using myelin::Sequential;
@@ -34,41 +35,13 @@ using myelin::Shape;
 using myelin::Tensor;
 namespace layers = myelin::layers;
 namespace optimizers = myelin::optimizers;
+using myelin::test::read_ref;
+using myelin::test::RefFile;
+using myelin::test::RefTensor;
 
 namespace {
 
 const char* kPython = "/usr/bin/python3";
-
-// Reference tensors by name, as float64 (the reference's precision) with their shapes.
-struct RefTensor {
-  Shape shape;
-  std::vector<double> values;
-  Tensor to_tensor() const { return Tensor(shape, std::vector<float>(values.begin(), values.end())); }
-};
-using RefFile = std::map<std::string, RefTensor>;
-
-// Format (written by mlp_reference.py): "name ndim d0 d1 ...\n" then the values on one line.
-RefFile read_ref(const fs::path& path) {
-  RefFile out;
-  std::ifstream in(path);
-  std::string header, values;
-  while (std::getline(in, header) && std::getline(in, values)) {
-    std::istringstream hs(header), vs(values);
-    std::string name;
-    int ndim = 0;
-    hs >> name >> ndim;
-    RefTensor t;
-    for (int i = 0; i < ndim; ++i) {
-      int64_t d = 0;
-      hs >> d;
-      t.shape.push_back(d);
-    }
-    double v = 0;
-    while (vs >> v) t.values.push_back(v);
-    out[name] = std::move(t);
-  }
-  return out;
-}
 
 // Checks every entry of `actual` against `ref` with the tolerance in the header comment, widened
 // entry by entry by `extra` when given.

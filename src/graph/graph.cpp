@@ -185,7 +185,7 @@ void Graph::plan_backward() {
 
 void Graph::plan_buffers() {
   const int64_t count = int64_t(nodes_.size());
-  auto lends = [](const Node& n) { return n.layer && !n.is_input; };
+  auto is_layer = [](const Node& n) { return n.layer && !n.is_input; };
   // Forward, step = node index. A node's output is read by its consumers; one that writes no lent
   // output may return a view of it (Flatten), whose readers then count too. The model's outputs
   // are read after the pass.
@@ -197,14 +197,14 @@ void Graph::plan_buffers() {
     for (int c : nodes_[size_t(i)].consumers) {
       last = std::max<int64_t>(last, c);
       const Node& reader = nodes_[size_t(c)];
-      if (!(lends(reader) && reader.layer->writes_lent_output())) last = std::max(last, last_read[size_t(c)]);
+      if (!(is_layer(reader) && reader.layer->writes_lent_output())) last = std::max(last, last_read[size_t(c)]);
     }
     last_read[size_t(i)] = last;
   }
   SlotPlanner outputs;
   for (int64_t i = 0; i < count; ++i) {
     Node& n = nodes_[size_t(i)];
-    n.output_slot = lends(n) && n.layer->writes_lent_output()
+    n.output_slot = is_layer(n) && n.layer->writes_lent_output()
                         ? outputs.take(i, last_read[size_t(i)], shape_size(n.shape))
                         : -1;
   }
@@ -215,14 +215,14 @@ void Graph::plan_buffers() {
   for (int64_t m = 0; m < count; ++m) {
     const Node& n = nodes_[size_t(m)];
     int64_t low = m;
-    if (lends(n) && !n.layer->writes_lent_input_grad())
+    if (is_layer(n) && !n.layer->writes_lent_input_grad())
       for (int in : n.inputs) low = std::min(low, lowest_reader[size_t(in)]);
     lowest_reader[size_t(m)] = low;
   }
   SlotPlanner grads;
   for (int64_t i = count; i-- > 0;) {
     Node& n = nodes_[size_t(i)];
-    const bool lent = lends(n) && n.runs_backward && n.needs_input_grad && n.inputs.size() == 1 &&
+    const bool lent = is_layer(n) && n.runs_backward && n.needs_input_grad && n.inputs.size() == 1 &&
                       n.layer->writes_lent_input_grad();
     const Node* in = lent ? &nodes_[size_t(n.inputs[0])] : nullptr;
     n.input_grad_slot = lent ? grads.take(count - 1 - i, count - 1 - lowest_reader[size_t(n.inputs[0])],
