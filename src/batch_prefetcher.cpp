@@ -35,6 +35,7 @@ void BatchPrefetcher::gather(int slot, int64_t step) {
     b.resize_rows(count);
     b.gather_rows_from(arrays_[a], order_->data() + b0, count, /*use_threads=*/!background_);
   }
+  if (transform_) transform_(batch_[slot][0]);
 }
 
 void BatchPrefetcher::request(int slot, int64_t step) {

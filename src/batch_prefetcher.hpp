@@ -5,6 +5,7 @@
 #pragma once
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -27,6 +28,9 @@ class BatchPrefetcher {
   /// The rows of every array for the epoch's next batch, in the order given; starts gathering the
   /// one after it.
   const std::vector<Tensor>& next();
+  /// Applied to each batch's first array right after it is gathered, on the gathering thread (set
+  /// between epochs). It may change the values, not the shape.
+  void set_transform(std::function<void(Tensor&)> transform) { transform_ = std::move(transform); }
 
  private:
   void gather(int slot, int64_t step);
@@ -37,6 +41,7 @@ class BatchPrefetcher {
   int64_t batch_size_, steps_ = 0, step_ = 0;
   const std::vector<int64_t>* order_ = nullptr;
   std::vector<Tensor> batch_[2];
+  std::function<void(Tensor&)> transform_;
 
   bool background_;
   std::thread thread_;

@@ -61,6 +61,9 @@ class TensorStream : public BatchStream {
 
   int64_t steps() const override { return (n_ + step_rows_ - 1) / step_rows_; }
   bool prechecked() const override { return true; }
+  void set_input_transform(std::function<void(Tensor&)> transform) override {
+    batches_.set_transform(std::move(transform));
+  }
 
   StepBatch next() override {
     if (step_ >= steps()) return {};
@@ -100,6 +103,9 @@ class DatasetStream : public BatchStream {
   }
 
   bool prechecked() const override { return false; }
+  void set_input_transform(std::function<void(Tensor&)> transform) override {
+    reader_.set_transform(std::move(transform));
+  }
 
   StepBatch next() override {
     const DatasetPrefetcher::Rows b = reader_.next();

@@ -4,6 +4,7 @@
 // with batch B see exactly the rows one process with batch N*B sees.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -33,6 +34,9 @@ class BatchStream {
   virtual StepBatch next() = 0;
   /// Whether every row was checked before training (arrays are; a file's rows are checked as read).
   virtual bool prechecked() const = 0;
+  /// Applied to every batch's first input as it is read (on the data thread when there is one),
+  /// before the rows are split between ranks; set between epochs. Values only, not the shape.
+  virtual void set_input_transform(std::function<void(Tensor&)> transform) = 0;
 };
 
 /// Batches of `batch_size` rows per rank from arrays sharing their row count: inputs x, targets y

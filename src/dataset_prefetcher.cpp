@@ -21,6 +21,7 @@ DatasetPrefetcher::~DatasetPrefetcher() {
 void DatasetPrefetcher::fill(int slot) {
   try {
     got_[slot] = data_.read_weighted(rows_, xb_[slot], yb_[slot], wb_[slot]);
+    if (transform_ && got_[slot] > 0) transform_(xb_[slot][0]);
     error_[slot] = nullptr;
   } catch (...) {
     got_[slot] = 0;

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -33,6 +34,10 @@ class DatasetPrefetcher {
   /// The epoch's next rows, or empty Rows once it is over. An error of the dataset (a bad CSV cell)
   /// is rethrown here, on the caller's thread.
   Rows next();
+  /// Applied to each read's first x array right after the read, on the reading thread (set between
+  /// epochs); its errors are rethrown by next() as the dataset's are. It may change the values, not
+  /// the shape.
+  void set_transform(std::function<void(Tensor&)> transform) { transform_ = std::move(transform); }
 
  private:
   void fill(int slot);
@@ -43,6 +48,7 @@ class DatasetPrefetcher {
   data::Dataset& data_;
   int64_t rows_;
   std::vector<Tensor> xb_[2], yb_[2], wb_[2];
+  std::function<void(Tensor&)> transform_;
   int64_t got_[2] = {0, 0};
   std::exception_ptr error_[2];
   int slot_ = 0;

@@ -3,23 +3,15 @@
 #include <algorithm>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <sstream>
 
+#include "global_seed.hpp"
 #include "graph/graph.hpp"
 #include "model_memory.hpp"
 #include "myelin/error.hpp"
 
 namespace myelin {
 namespace {
-std::mutex g_seed_mutex;
-Rng g_seed_rng(0);
-
-uint64_t next_model_seed() {
-  std::lock_guard<std::mutex> lock(g_seed_mutex);
-  return g_seed_rng.next_u64();
-}
-
 // "BatchNormalization" -> "batch_normalization", as Keras names layers.
 std::string snake_case(const std::string& s) {
   std::string out;
@@ -45,13 +37,8 @@ int64_t Model::forward_flops_per_sample() const {
   return total;
 }
 
-void set_random_seed(uint64_t seed) {
-  std::lock_guard<std::mutex> lock(g_seed_mutex);
-  g_seed_rng = Rng(seed);
-}
-
 Model::Model(std::string name, bool sequential)
-    : name_(std::move(name)), sequential_(sequential), rng_(next_model_seed()) {}
+    : name_(std::move(name)), sequential_(sequential), rng_(next_global_seed()) {}
 
 Model::~Model() = default;
 Model::Model(Model&&) noexcept = default;

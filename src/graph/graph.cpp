@@ -237,7 +237,8 @@ void Graph::plan_buffers() {
 
 void Graph::apply_plan(bool training) {
   for (auto& n : nodes_) {
-    if (!n.layer || n.is_input) continue;
+    // A layer the data thread is running keeps the plan it was given before (set_on_data_thread).
+    if (!n.layer || n.is_input || n.on_data_thread) continue;
     n.layer->lend_buffers(!training && n.output_slot >= 0 ? &output_slots_[size_t(n.output_slot)] : nullptr,
                           n.input_grad_slot >= 0 ? &input_grad_slots_[size_t(n.input_grad_slot)] : nullptr);
     n.layer->set_needs_input_grad(n.needs_input_grad);
@@ -253,6 +254,10 @@ const Tensor& Graph::forward(const std::vector<const Tensor*>& inputs, bool trai
   for (size_t k = 0; k < inputs_.size(); ++k) nodes_[size_t(inputs_[k])].out = inputs[k];
   for (auto& n : nodes_) {
     if (n.is_input) continue;
+    if (training && n.on_data_thread) {
+      n.out = nodes_[size_t(n.inputs[0])].out;
+      continue;
+    }
     if (n.inputs.size() == 1) {
       n.out = &n.layer->forward(*nodes_[size_t(n.inputs[0])].out, training);
       continue;
@@ -261,6 +266,31 @@ const Tensor& Graph::forward(const std::vector<const Tensor*>& inputs, bool trai
     n.out = &n.layer->forward_inputs(n.in_values, training);
   }
   return *nodes_[size_t(outputs_[0])].out;
+}
+
+void Graph::set_on_data_thread(const std::vector<int>& nodes, bool on) {
+  for (int k : nodes) {
+    Node& n = nodes_[size_t(k)];
+    // Its own buffers: a slot lent for an inference pass must not be written from another thread.
+    if (on) n.layer->lend_buffers(nullptr, nullptr);
+    n.on_data_thread = on;
+  }
+}
+
+std::vector<int> Graph::front_augmentations() const {
+  std::vector<int> chain;
+  if (inputs_.size() != 1) return chain;
+  int at = inputs_[0];
+  while (nodes_[size_t(at)].consumers.size() == 1) {
+    const int next = nodes_[size_t(at)].consumers[0];
+    const Node& n = nodes_[size_t(next)];
+    const bool shared = n.first_call >= 0 || !n.later_calls.empty();
+    if (!n.layer || !n.layer->is_augmentation() || n.inputs.size() != 1 || shared || n.shape != nodes_[size_t(at)].shape)
+      break;
+    chain.push_back(next);
+    at = next;
+  }
+  return chain;
 }
 
 void Graph::receive_grad(Node& n, const Tensor& g) {

@@ -41,6 +41,9 @@ struct Node {
   // A later call: pairs (first call's gradient, this call's) of the layer's trainable weights.
   std::vector<std::pair<Tensor*, Tensor*>> shared_grads;
   bool runs_backward = false;    // a trainable weight lies at or above this node
+  // An augmentation layer at the model's front that the data thread applies while fit runs: the
+  // training forward passes its input through (Graph::front_augmentations).
+  bool on_data_thread = false;
 
   // The plan, handed to the layer at each forward.
   bool needs_input_grad = false, output_logits = false, relu_masked_by_next = false,
@@ -87,6 +90,14 @@ class Graph {
   /// Backward from d(loss)/d(output k).
   void backward(const std::vector<const Tensor*>& output_grads, NodeDone on_node_done = nullptr,
                 void* context = nullptr);
+
+  /// The augmentation nodes that open the graph, in order: the chain from its one input through
+  /// layers whose is_augmentation() holds and that keep their input's shape, each (but the last)
+  /// read by the next alone, none a shared layer. Empty when there is none or several inputs.
+  std::vector<int> front_augmentations() const;
+  /// Marks those nodes as run by the data thread (or no longer): their training forward passes the
+  /// input through, and forward() leaves their layers' plan and buffers alone meanwhile.
+  void set_on_data_thread(const std::vector<int>& nodes, bool on);
 
   std::vector<Node>& nodes() { return nodes_; }
   const std::vector<Node>& nodes() const { return nodes_; }

@@ -24,6 +24,34 @@
 namespace myelin {
 
 namespace {
+
+// For one fit call, the augmentation layers that open the model (Graph::front_augmentations) run on
+// the stream's data thread as each batch is read, so they cost the training step nothing; the step
+// passes their input through. The layers draw from their own streams in batch order either way, so
+// the batches are the same as when the step runs them.
+class DataThreadAugmentation {
+ public:
+  explicit DataThreadAugmentation(graph::Graph& graph) : graph_(graph), nodes_(graph.front_augmentations()) {}
+  ~DataThreadAugmentation() { graph_.set_on_data_thread(nodes_, false); }
+  DataThreadAugmentation(const DataThreadAugmentation&) = delete;
+  DataThreadAugmentation& operator=(const DataThreadAugmentation&) = delete;
+  bool active() const { return !nodes_.empty(); }
+  // The stream must be destroyed before this object (declared after it).
+  void attach(BatchStream& stream) {
+    if (nodes_.empty()) return;
+    graph_.set_on_data_thread(nodes_, true);
+    stream.set_input_transform([this](Tensor& x) {
+      const Tensor* v = &x;
+      for (int k : nodes_) v = &graph_.nodes()[size_t(k)].layer->forward(*v, /*training=*/true);
+      if (v != &x) x.copy_from(*v);
+    });
+  }
+
+ private:
+  graph::Graph& graph_;
+  std::vector<int> nodes_;
+};
+
 int64_t last_width(const Shape& s) { return s.empty() ? 1 : s.back(); }
 
 // Values per sample in the last axis of targets ({n} labels have 1).
@@ -341,7 +369,10 @@ History Model::fit_arrays(const Arrays& data, const Arrays* val, const FitOption
   // reproducible for a given thread count.
   const bool background = num_threads() > 1 && bs * row_values >= kMinPrefetchValues && light_model();
   ThreadCountGuard compute_threads(background ? num_threads() - 1 : num_threads());
-  auto stream = make_tensor_stream(data.x, data.y, data.w, bs, background);
+  // Augmentation at the front gets a data thread of its own, the compute threads staying as they are.
+  DataThreadAugmentation augmentation(*graph_);
+  auto stream = make_tensor_stream(data.x, data.y, data.w, bs, background || augmentation.active());
+  augmentation.attach(*stream);
   return fit_loop(*stream, o, [&](Logs& logs) {
     if (!val) return;
     // Validation is not weighted by class_weight (evaluate_batch never applies it), as in Keras.
@@ -370,7 +401,9 @@ History Model::fit(data::Dataset& data, const FitOptions& o) {
     // threads are shared with it as for arrays: a light model gives one up.
     const bool light = num_threads() > 1 && light_model();
     ThreadCountGuard compute_threads(light ? num_threads() - 1 : num_threads());
+    DataThreadAugmentation augmentation(*graph_);
     auto stream = make_dataset_stream(data, o.batch_size, /*background=*/true);
+    augmentation.attach(*stream);
     return fit_loop(*stream, o, [&](Logs& logs) {
       Logs v;
       if (val) v = evaluate_arrays(*val, {.batch_size = o.batch_size, .verbose = 0});
