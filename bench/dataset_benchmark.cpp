@@ -49,6 +49,7 @@
 #include "myelin/optimizers.hpp"
 #include "myelin/random.hpp"
 #include "myelin/threading.hpp"
+#include "temporary_directory.hpp"
 #include "users_models.hpp"
 #include "timing.hpp"
 
@@ -61,6 +62,7 @@ using bench::Clock;
 using bench::median;
 using bench::seconds_since;
 using bench::mean;
+using bench::TemporaryDirectory;
 
 [[noreturn]] void usage(const char* msg) {
   std::fprintf(stderr,
@@ -69,27 +71,6 @@ using bench::mean;
                msg);
   std::exit(2);
 }
-
-// A fresh directory under the system's temporary directory, removed with everything in it when
-// this object goes, also when the benchmark fails.
-class TemporaryDirectory {
- public:
-  TemporaryDirectory() {
-    std::string pattern = (fs::temp_directory_path() / "myelin-dataset-bench-XXXXXX").string();
-    if (!::mkdtemp(pattern.data())) throw IOError("cannot create a temporary directory from '" + pattern + "'");
-    path_ = pattern;
-  }
-  ~TemporaryDirectory() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  TemporaryDirectory(const TemporaryDirectory&) = delete;
-  TemporaryDirectory& operator=(const TemporaryDirectory&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 // Writes the decompressed content of `gz_path` (read through zlib) to `out_path`.
 void gunzip(const std::string& gz_path, const std::string& out_path) {
