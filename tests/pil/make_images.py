@@ -55,6 +55,7 @@ def main(out):
     files["rgb_progressive.jpg"] = lambda p: rgb.save(p, quality=90, progressive=True)
     grey = Image.fromarray(picture(29, 31, 1, 2)[:, :, 0], "L")
     files["grey_q90.jpg"] = lambda p: grey.save(p, quality=90)
+    files["cmyk_q90.jpg"] = lambda p: rgb.convert("CMYK").save(p, quality=90)  # with an Adobe marker
     files["rgb.png"] = lambda p: rgb.save(p)
     files["rgba.png"] = lambda p: Image.fromarray(picture(19, 23, 4, 3), "RGBA").save(p)
     files["grey.png"] = lambda p: grey.save(p)
