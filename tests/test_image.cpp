@@ -199,6 +199,18 @@ TEST_F(ImageTest, SavePngRoundTripsEveryChannelCount) {
   }
 }
 
+TEST(ImageSave, APngWiderThanAMillionPixelsRoundTrips) {
+  // libpng's own default limit is a million pixels a side; ImageLimits is what decides.
+  const std::string file = (fs::temp_directory_path() / ("myelin_wide_" + std::to_string(::getpid()) + ".png")).string();
+  Image wide{1, 1100000, 1, std::vector<uint8_t>(1100000)};
+  for (size_t i = 0; i < wide.pixels.size(); ++i) wide.pixels[i] = uint8_t(i * 7);
+  myelin::data::save_png(file, wide);
+  const Image back = myelin::data::load_image(file, 1);
+  fs::remove(file);
+  EXPECT_EQ(back.width, 1100000);
+  EXPECT_TRUE(back.pixels == wide.pixels);
+}
+
 TEST(ImageSave, ReplacesAnExistingFileAtomically) {
   const fs::path dir = fs::temp_directory_path() / ("myelin_image_save_" + std::to_string(::getpid()));
   fs::create_directories(dir);

@@ -1,9 +1,9 @@
 // JPEG through libjpeg-turbo. libjpeg reports errors by calling error_exit, which must not return:
-// ours longjmps back to decode_jpeg, which then throws. Only the decoder struct (destroyed by its
-// guard) and the output image live across the setjmp, so no C++ destructor is ever skipped.
+// ours longjmps back to read_jpeg, and decode_jpeg then throws.
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
+#include <vector>
 
 // jpeglib.h needs size_t and FILE declared first.
 #include <jerror.h>
@@ -61,21 +61,12 @@ void cmyk_to_rgb(const uint8_t* in, uint8_t* out, size_t n, bool inverted) {
   }
 }
 
-}  // namespace
-
-Image decode_jpeg(std::span<const uint8_t> bytes, const std::string& name, const ImageLimits& limits) {
-  jpeg_decompress_struct cinfo;
-  ErrorManager err;
-  cinfo.err = jpeg_std_error(&err.pub);
-  err.pub.error_exit = on_error;
-  err.pub.emit_message = on_message;
-  jpeg_create_decompress(&cinfo);
-  DecompressGuard guard{&cinfo};
-  Image image;
-  std::vector<uint8_t> cmyk;
-  if (setjmp(err.jump)) throw IOError("'" + name + "': corrupt JPEG: " + err.message);
-
-  jpeg_mem_src(&cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
+// Runs libjpeg over its source into `image` (CMYK files through `cmyk`); false when libjpeg reported
+// an error (its message is in err.message). All live in the caller's frame, so the longjmp skips no
+// destructor and leaves no object of this frame half-updated.
+bool read_jpeg(jpeg_decompress_struct& cinfo, ErrorManager& err, Image& image, std::vector<uint8_t>& cmyk,
+               const std::string& name, const ImageLimits& limits) {
+  if (setjmp(err.jump)) return false;
   jpeg_read_header(&cinfo, TRUE);
   check_image_size(cinfo.image_width, cinfo.image_height, limits, name, "JPEG");
   bool is_cmyk = false;
@@ -105,6 +96,23 @@ Image decode_jpeg(std::span<const uint8_t> bytes, const std::string& name, const
     image.pixels.resize(size_t(image.height) * size_t(image.width) * 3);
     cmyk_to_rgb(cmyk.data(), image.pixels.data(), size_t(image.height) * size_t(image.width), cinfo.saw_Adobe_marker);
   }
+  return true;
+}
+
+}  // namespace
+
+Image decode_jpeg(std::span<const uint8_t> bytes, const std::string& name, const ImageLimits& limits) {
+  jpeg_decompress_struct cinfo;
+  ErrorManager err;
+  cinfo.err = jpeg_std_error(&err.pub);
+  err.pub.error_exit = on_error;
+  err.pub.emit_message = on_message;
+  jpeg_create_decompress(&cinfo);
+  DecompressGuard guard{&cinfo};
+  jpeg_mem_src(&cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
+  Image image;
+  std::vector<uint8_t> cmyk;
+  if (!read_jpeg(cinfo, err, image, cmyk, name, limits)) throw IOError("'" + name + "': corrupt JPEG: " + err.message);
   return image;
 }
 

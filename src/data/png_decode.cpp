@@ -1,6 +1,5 @@
 // PNG through libpng, read from memory. libpng reports errors through a callback that must not
-// return: ours longjmps back to decode_png, which then throws. Only the reader (destroyed by its
-// guard) and the output image live across the setjmp, so no C++ destructor is ever skipped.
+// return: ours longjmps back to read_png, and decode_png then throws.
 #include <png.h>
 
 #include <algorithm>
@@ -39,18 +38,14 @@ void read_bytes(png_structp png, png_bytep out, png_size_t n) {
   r->offset += n;
 }
 
-}  // namespace
-
-Image decode_png(std::span<const uint8_t> bytes, const std::string& name, const ImageLimits& limits) {
-  Reader r;
-  r.bytes = bytes;
-  r.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &r, on_error, on_warning);
-  if (r.png) r.info = png_create_info_struct(r.png);
-  if (!r.png || !r.info) throw IOError("'" + name + "': cannot start the PNG decoder (out of memory)");
-  Image image;
-  if (setjmp(png_jmpbuf(r.png))) throw IOError("'" + name + "': corrupt PNG: " + r.message);
-
+// Runs libpng over r.bytes into `image`; false when libpng reported an error (its message is in
+// r.message). Both live in the caller's frame, so the longjmp skips no destructor and leaves no
+// object of this frame half-updated.
+bool read_png(Reader& r, Image& image, const std::string& name, const ImageLimits& limits) {
+  if (setjmp(png_jmpbuf(r.png))) return false;
   png_set_read_fn(r.png, &r, read_bytes);
+  // ImageLimits decides the size, not libpng's default limit of a million pixels a side.
+  png_set_user_limits(r.png, 0x7fffffff, 0x7fffffff);
   png_read_info(r.png, r.info);
   const png_uint_32 width = png_get_image_width(r.png, r.info);
   const png_uint_32 height = png_get_image_height(r.png, r.info);
@@ -75,6 +70,19 @@ Image decode_png(std::span<const uint8_t> bytes, const std::string& name, const 
   for (int pass = 0; pass < passes; ++pass)
     for (png_uint_32 y = 0; y < height; ++y) png_read_row(r.png, image.pixels.data() + size_t(y) * stride, nullptr);
   // The end chunk is not read: the pixels are complete, and PIL does not require it either.
+  return true;
+}
+
+}  // namespace
+
+Image decode_png(std::span<const uint8_t> bytes, const std::string& name, const ImageLimits& limits) {
+  Reader r;
+  r.bytes = bytes;
+  r.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &r, on_error, on_warning);
+  if (r.png) r.info = png_create_info_struct(r.png);
+  if (!r.png || !r.info) throw IOError("'" + name + "': cannot start the PNG decoder (out of memory)");
+  Image image;
+  if (!read_png(r, image, name, limits)) throw IOError("'" + name + "': corrupt PNG: " + r.message);
   return image;
 }
 

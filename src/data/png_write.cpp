@@ -47,6 +47,8 @@ void write_png(std::ostream& out, const Image& image, const std::string& path) {
   if (!w.png || !w.info) throw IOError("cannot write '" + path + "': cannot start the PNG encoder (out of memory)");
   if (setjmp(png_jmpbuf(w.png))) throw IOError("cannot write '" + path + "': " + w.message);
   png_set_write_fn(w.png, &w, write_bytes, flush_bytes);
+  // PNG's own limit (2^31 - 1 a side, checked by save_png), not libpng's default of a million pixels.
+  png_set_user_limits(w.png, 0x7fffffff, 0x7fffffff);
   const int color_type = image.channels == 1 ? PNG_COLOR_TYPE_GRAY
                          : image.channels == 3 ? PNG_COLOR_TYPE_RGB
                                                : PNG_COLOR_TYPE_RGB_ALPHA;
