@@ -2,7 +2,7 @@
 # Builds the libFuzzer targets (clang, AddressSanitizer + UndefinedBehaviorSanitizer) in build-fuzz
 # and runs each for a bounded time from its committed seed corpus in fuzz/corpus/<target>/.
 #
-#   scripts/fuzz.sh               # 60 s per target (CI passes 40: six targets in about 4 minutes)
+#   scripts/fuzz.sh               # 60 s per target (CI passes 40: seven targets in about 5 minutes)
 #   scripts/fuzz.sh 600           # a longer run: 10 minutes per target
 #   scripts/fuzz.sh 60 fuzz_csv   # only the named targets
 #
@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-if [ ${#targets[@]} -eq 0 ]; then targets=(fuzz_idx fuzz_csv fuzz_idx_dataset fuzz_csv_dataset fuzz_safetensors fuzz_model_json); fi
+if [ ${#targets[@]} -eq 0 ]; then targets=(fuzz_idx fuzz_csv fuzz_idx_dataset fuzz_csv_dataset fuzz_safetensors fuzz_model_json fuzz_image); fi
 build_dir="${BUILD_DIR:-build-fuzz}"
 cxx="${CXX_FUZZ:-clang++}"
 

@@ -8,6 +8,11 @@ packages=(
   ocl-icd-opencl-dev     # Debian's oneDNN CMake config requires OpenCL (its GPU runtime)
   libopenmpi-dev openmpi-bin  # data-parallel training across processes
   zlib1g-dev             # reading .gz data files
+  libjpeg62-turbo-dev    # decoding JPEG images (libjpeg-turbo)
+  libpng-dev             # decoding and writing PNG images
+  libstb-dev             # decoding BMP and GIF images (stb_image)
+  python3-pil            # the image tests' reference pixels (PIL decodes the same files)
+  adwaita-icon-theme     # a real folder of PNG images for the image-folder example
   nlohmann-json3-dev     # model architecture as JSON
   libcli11-dev           # the myelin command-line program
   gnuplot-nox            # myelin plot

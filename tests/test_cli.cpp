@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "cli_runner.hpp"
@@ -192,6 +193,40 @@ TEST_F(Cli, TrainsOnIdxImages) {
                       fm + "/train-labels-idx1-ubyte.gz");
   EXPECT_EQ(bad.status, 1);
   EXPECT_NE(bad.output.find("60000 labels"), std::string::npos) << bad.output;
+}
+
+TEST_F(Cli, ImagesFromIdxWritesOneFolderPerClass) {
+  const std::string fm = "/usr/share/datasets/fashion-mnist";
+  if (!fs::exists(fm + "/t10k-images-idx3-ubyte.gz")) GTEST_SKIP() << "Fashion-MNIST is not installed";
+  const std::string images = fm + "/t10k-images-idx3-ubyte.gz", labels = fm + "/t10k-labels-idx1-ubyte.gz";
+  const std::string names = "T-shirt,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,Bag,Boot";
+  CliResult r = run("images-from-idx " + images + " " + labels + " " + dir.file("png") + " --limit 20 --class-names " + names);
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("wrote 20 PNG files"), std::string::npos) << r.output;
+  const Tensor x = data::read_idx(images), y = data::read_idx(labels);
+  const std::vector<std::string> classes = {"T-shirt", "Trouser", "Pullover", "Dress", "Coat",
+                                            "Sandal",  "Shirt",   "Sneaker",  "Bag",   "Boot"};
+  std::map<std::string, int> want, got;
+  for (int i = 0; i < 20; ++i) {
+    const std::string cls = classes[size_t(y.data()[i])];
+    ++want[cls];
+    const data::Image img = data::load_image(dir.file("png/" + cls + "/" + std::to_string(i) + ".png"), 1);
+    ASSERT_EQ(img.height, 28);
+    ASSERT_EQ(img.width, 28);
+    for (int k = 0; k < 28 * 28; ++k) ASSERT_EQ(float(img.pixels[size_t(k)]), x.data()[i * 784 + k]) << i << ".png pixel " << k;
+  }
+  int files = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dir.file("png")))
+    if (e.is_regular_file()) ++got[e.path().parent_path().filename().string()], ++files;
+  EXPECT_EQ(files, 20);
+  EXPECT_EQ(got, want);
+  // Without names the folder is the label number; a label without a name is an error naming it.
+  r = run("images-from-idx " + images + " " + labels + " " + dir.file("numbers") + " --limit 3");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(fs::exists(dir.file("numbers/" + std::to_string(int(y.data()[2])) + "/2.png")));
+  r = run("images-from-idx " + images + " " + labels + " " + dir.file("few") + " --limit 50 --class-names a,b");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("no name in --class-names (2 given)"), std::string::npos) << r.output;
 }
 
 TEST_F(Cli, StreamedCsvTrainsAndEvaluatesLikeTheLoadedFile) {

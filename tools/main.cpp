@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   cli::register_predict(app);
   cli::register_summary(app);
   cli::register_plot(app);
+  cli::register_images_from_idx(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
