@@ -20,9 +20,14 @@ struct DataArgs {
   std::string images, labels;  ///< IDX files (.gz or raw); images are scaled to [0, 1]
   bool stream = false;          ///< read batch by batch from the file instead of loading it whole
   int64_t shuffle_buffer = 10000;  ///< rows held for shuffling a streamed CSV
+  std::string images_dir;          ///< a folder of image files, one subfolder per class (always streamed)
+  std::string image_size;          ///< "HxW" the images are resized to; empty: the model's input size, else 256x256
+  std::string color_mode = "rgb";  ///< rgb, grayscale or rgba; with a model, its input's channels decide
+  bool strict = false;             ///< a file that does not decode is an error instead of skipped
 };
 
-/// Adds --data/--target/--delimiter/--skip-rows/--no-header/--images/--labels to a command.
+/// Adds --data/--target/--delimiter/--skip-rows/--no-header/--images/--labels/--stream and the
+/// image-folder options (--images-dir/--image-size/--color-mode/--strict) to a command.
 void add_data_options(CLI::App& cmd, DataArgs& args);
 
 /// Loads x and y as the options say. With `need_target` false a CSV is read without a target
@@ -32,6 +37,14 @@ myelin::datasets::Split load_data(const DataArgs& args, bool need_target);
 /// The data as a Dataset read batch by batch (--stream): a CSV streamed in chunks, or raw IDX files
 /// through a memory map. For data larger than memory.
 std::unique_ptr<myelin::data::Dataset> open_dataset(const DataArgs& args);
+
+/// image_dataset_from_directory's options from --image-size, --color-mode and --strict; the image
+/// size and channels come from `model_input` ({H, W, C}) when given, which must then agree with them.
+myelin::data::ImageFolderOptions image_folder_options(const DataArgs& args, const myelin::Shape* model_input);
+
+/// The file that `train --images-dir` writes next to the model with its class names, one per line:
+/// "model.safetensors" -> "model.classes.txt".
+std::string classes_path_for(const std::string& model_path);
 
 /// A user error: printed as "myelin: error: ..." with exit status 1.
 struct UserError : std::runtime_error {
@@ -59,5 +72,9 @@ inline const myelin::Layer& output_layer(const myelin::Model& model) {
 
 /// The history CSV that `train` writes next to the model: "model.safetensors" -> "model.history.csv".
 std::string history_path_for(const std::string& model_path);
+
+/// Which data source the options name: --data, --images/--labels or --images-dir; throws UserError
+/// when none or several are given.
+void check_one_source(const DataArgs& args);
 
 }  // namespace cli

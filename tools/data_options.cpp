@@ -1,3 +1,4 @@
+#include <cstdio>
 #include <cstdlib>
 
 #include "cli.hpp"
@@ -21,11 +22,54 @@ void add_data_options(CLI::App& cmd, DataArgs& a) {
                "CSV must be plain text, IDX uncompressed)");
   cmd.add_option("--shuffle-buffer", a.shuffle_buffer, "rows held for shuffling a streamed CSV (default 10000)")
       ->check(CLI::PositiveNumber);
+  cmd.add_option("--images-dir", a.images_dir,
+                 "folder of image files (JPEG, PNG, BMP, GIF), one subfolder per class, read batch by batch")
+      ->check(CLI::ExistingDirectory);
+  cmd.add_option("--image-size", a.image_size, "HxW the images are resized to (default: the model's input, else 256x256)");
+  cmd.add_option("--color-mode", a.color_mode, "rgb, grayscale or rgba (default rgb; a saved model's input decides)");
+  cmd.add_flag("--strict", a.strict, "an image file that does not decode is an error (default: skipped and reported)");
+}
+
+void check_one_source(const DataArgs& a) {
+  const int sources = int(!a.csv.empty()) + int(!a.images.empty()) + int(!a.images_dir.empty());
+  if (sources > 1) throw UserError("give one of --data (CSV), --images/--labels (IDX) or --images-dir (image files)");
+  if (sources == 0) throw UserError("no data given: use --data FILE.csv, --images/--labels or --images-dir DIR");
+}
+
+myelin::data::ImageFolderOptions image_folder_options(const DataArgs& a, const myelin::Shape* model_input) {
+  myelin::data::ImageFolderOptions o;
+  o.color_mode = a.color_mode;
+  o.strict = a.strict;
+  if (!a.image_size.empty()) {
+    int64_t h = 0, w = 0;
+    char x = 0, extra = 0;
+    if (std::sscanf(a.image_size.c_str(), "%ld%c%ld%c", &h, &x, &w, &extra) != 3 || (x != 'x' && x != 'X') || h < 1 || w < 1)
+      throw UserError("--image-size must be HxW, e.g. 64x64, got '" + a.image_size + "'");
+    o.image_size = {h, w};
+  }
+  if (model_input) {
+    const myelin::Shape& in = *model_input;
+    if (in.size() != 3 || (in[2] != 1 && in[2] != 3 && in[2] != 4))
+      throw UserError("the model's input is " + myelin::shape_to_string(in) +
+                      ", not an image of 1, 3 or 4 channels as --images-dir gives");
+    if (!a.image_size.empty() && (o.image_size[0] != in[0] || o.image_size[1] != in[1]))
+      throw UserError("--image-size " + a.image_size + " does not match the model's input " + myelin::shape_to_string(in));
+    o.image_size = {in[0], in[1]};
+    o.color_mode = in[2] == 1 ? "grayscale" : in[2] == 4 ? "rgba" : "rgb";
+  }
+  return o;
+}
+
+std::string classes_path_for(const std::string& model_path) {
+  const std::string history = history_path_for(model_path);
+  return history.substr(0, history.size() - std::string(".history.csv").size()) + ".classes.txt";
 }
 
 std::unique_ptr<myelin::data::Dataset> open_dataset(const DataArgs& a) {
   using namespace myelin;
-  if (!a.csv.empty() && !a.images.empty()) throw UserError("give either --data (CSV) or --images/--labels (IDX), not both");
+  check_one_source(a);
+  if (!a.images_dir.empty())
+    return std::make_unique<data::ImageFolderDataset>(data::image_dataset_from_directory(a.images_dir, image_folder_options(a, nullptr)));
   if (!a.images.empty()) {
     if (a.labels.empty()) throw UserError("--images needs --labels here");
     // 28x28 images gain a channel axis (NHWC), as when loaded whole.
@@ -33,7 +77,6 @@ std::unique_ptr<myelin::data::Dataset> open_dataset(const DataArgs& a) {
     if (plain->x_shape().size() != 2) return plain;
     return std::make_unique<data::IdxDataset>(a.images, a.labels, data::IdxDatasetOptions{.add_channel = true});
   }
-  if (a.csv.empty()) throw UserError("no data given: use --data FILE.csv or --images/--labels");
   if (a.skip_rows) throw UserError("--skip-rows is not available with --stream");
   data::CsvDatasetOptions o;
   o.delimiter = a.delimiter;
@@ -55,7 +98,8 @@ bool is_integer(const std::string& s) {
 
 myelin::datasets::Split load_data(const DataArgs& a, bool need_target) {
   using namespace myelin;
-  if (!a.csv.empty() && !a.images.empty()) throw UserError("give either --data (CSV) or --images/--labels (IDX), not both");
+  check_one_source(a);
+  if (!a.images_dir.empty()) throw UserError("--images-dir is read batch by batch, not loaded whole");
   if (!a.images.empty()) {
     Tensor images = data::read_idx(a.images);
     if (images.ndim() < 2) throw UserError("'" + a.images + "' holds " + std::to_string(images.ndim()) + "-D data, not samples");
@@ -74,7 +118,6 @@ myelin::datasets::Split load_data(const DataArgs& a, bool need_target) {
     }
     return {images, labels};
   }
-  if (a.csv.empty()) throw UserError("no data given: use --data FILE.csv or --images/--labels");
   data::CsvOptions o;
   o.delimiter = a.delimiter;
   o.skip_rows = a.skip_rows;

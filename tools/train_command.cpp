@@ -1,5 +1,5 @@
-// `myelin train`: build a model from a Keras-shaped JSON architecture, train it on CSV or IDX data,
-// save it and its history.
+// `myelin train`: build a model from a Keras-shaped JSON architecture, train it on CSV or IDX data
+// or a folder of images, save it and its history (and, for images, its class names).
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -71,9 +71,27 @@ void run(const TrainArgs& a) {
   set_num_threads(a.threads);
   set_random_seed(a.seed);
   // With --stream the rows are read batch by batch; otherwise the data is loaded whole.
-  std::unique_ptr<data::Dataset> stream;
+  std::unique_ptr<data::Dataset> stream, validation;
+  std::vector<std::string> class_names;
   datasets::Split data;
-  if (a.data.stream) {
+  if (!a.data.images_dir.empty()) {
+    // Keras's split of a folder: the last part of the seeded file-list shuffle is held out.
+    if (a.standardize) throw UserError("--standardize needs the data in memory; scale images in the model (a Rescaling layer)");
+    data::ImageFolderOptions o = image_folder_options(a.data, nullptr);
+    o.seed = uint32_t(a.seed);
+    o.batch_size = a.batch_size;
+    if (a.validation_split > 0) {
+      o.validation_split = a.validation_split;
+      data::ImageFolderSplits parts = data::image_dataset_splits_from_directory(a.data.images_dir, o);
+      class_names = parts.training.class_names();
+      stream = std::make_unique<data::ImageFolderDataset>(std::move(parts.training));
+      validation = std::make_unique<data::ImageFolderDataset>(std::move(parts.validation));
+    } else {
+      auto all = std::make_unique<data::ImageFolderDataset>(data::image_dataset_from_directory(a.data.images_dir, o));
+      class_names = all->class_names();
+      stream = std::move(all);
+    }
+  } else if (a.data.stream) {
     if (a.standardize) throw UserError("--standardize needs the data in memory; it is not available with --stream");
     if (a.validation_split > 0) throw UserError("--validation-split needs the data in memory; it is not available with --stream");
     stream = open_dataset(a.data);
@@ -115,8 +133,13 @@ void run(const TrainArgs& a) {
     class_weight = parse_class_weight(a.class_weight, stream ? nullptr : &train_y);
   }
   callbacks::TerminateOnNaN nan_guard;
-  const FitOptions options{.epochs = a.epochs, .batch_size = a.batch_size, .validation_split = a.validation_split,
-                           .callbacks = {nan_guard}, .verbose = a.verbose, .class_weight = class_weight};
+  const FitOptions options{.epochs = a.epochs,
+                           .batch_size = a.batch_size,
+                           .validation_split = stream ? 0.0 : a.validation_split,
+                           .validation_dataset = validation.get(),
+                           .callbacks = {nan_guard},
+                           .verbose = a.verbose,
+                           .class_weight = class_weight};
   // Under mpirun every rank runs this; fit splits each batch between them.
   History history = stream ? model.fit(*stream, options) : model.fit(data.x, data.y, options);
   if (nan_guard.terminated()) throw UserError("training stopped: the loss became NaN or infinite (try a lower --learning-rate)");
@@ -124,6 +147,13 @@ void run(const TrainArgs& a) {
   model.save(a.output);
   write_history(history, history_path_for(a.output));
   std::printf("saved model to %s and history to %s\n", a.output.c_str(), history_path_for(a.output).c_str());
+  if (!class_names.empty()) {
+    // predict --images-dir names the classes from this file.
+    io::write_file_atomically(classes_path_for(a.output), [&](std::ostream& out) {
+      for (const auto& c : class_names) out << c << "\n";
+    });
+    std::printf("class names in %s\n", classes_path_for(a.output).c_str());
+  }
   if (distributed::size() > 1) std::printf("ranks=%d\n", distributed::size());
   for (const auto& [k, v] : history.history) std::printf("%s=%.6g\n", k.c_str(), v.back());
 }
@@ -131,7 +161,7 @@ void run(const TrainArgs& a) {
 
 void register_train(CLI::App& app) {
   auto a = std::make_shared<TrainArgs>();
-  auto* cmd = app.add_subcommand("train", "train a model described in JSON on CSV or IDX data");
+  auto* cmd = app.add_subcommand("train", "train a model described in JSON on CSV or IDX data, or on a folder of images (--images-dir)");
   cmd->add_option("--model", a->model_json, "architecture: Keras-shaped JSON (a list of {class_name, config} layers)")
       ->required()
       ->check(CLI::ExistingFile);

@@ -1,4 +1,7 @@
 // `myelin evaluate`, `myelin predict` and `myelin summary`: use a saved model.
+#include <algorithm>
+#include <fstream>
+
 #include "cli.hpp"
 
 namespace cli {
@@ -15,7 +18,12 @@ void evaluate(const UseArgs& a) {
   set_num_threads(a.threads);
   Model model = load_model(a.model);
   Logs scores;
-  if (a.data.stream) {
+  if (!a.data.images_dir.empty()) {
+    data::ImageFolderOptions o = image_folder_options(a.data, &model.input_shape());
+    o.shuffle = false;
+    data::ImageFolderDataset images = data::image_dataset_from_directory(a.data.images_dir, o);
+    scores = model.evaluate(images, {.batch_size = a.batch_size});
+  } else if (a.data.stream) {
     scores = model.evaluate(*open_dataset(a.data), {.batch_size = a.batch_size});
   } else {
     auto data = load_data(a.data, /*need_target=*/true);
@@ -25,29 +33,67 @@ void evaluate(const UseArgs& a) {
   for (const auto& [k, v] : scores) std::printf("%s=%.6g\n", k.c_str(), v);
 }
 
+// The class names `train --images-dir` saved beside the model, or none.
+std::vector<std::string> saved_class_names(const std::string& model_path) {
+  std::vector<std::string> names;
+  std::ifstream in(classes_path_for(model_path));
+  for (std::string line; std::getline(in, line);) names.push_back(line);
+  return names;
+}
+
+// A CSV cell: quoted when it holds a separator, a quote or a line break.
+std::string csv_cell(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
 // One row per sample: class probabilities and the predicted class for classifiers, values otherwise.
+// For --images-dir each row starts with the file and the class is named when train saved the names.
 void predict(const UseArgs& a) {
   using namespace myelin;
   set_num_threads(a.threads);
   Model model = load_model(a.model);
-  auto data = load_data(a.data, /*need_target=*/false);
-  const Tensor p = model.predict(data.x, a.batch_size);
+  Tensor p;
+  std::vector<std::string> files, names;
+  if (!a.data.images_dir.empty()) {
+    data::ImageFolderOptions o = image_folder_options(a.data, &model.input_shape());
+    o.unlabeled = true;
+    o.shuffle = false;
+    data::ImageFolderDataset images = data::image_dataset_from_directory(a.data.images_dir, o);
+    p = model.predict(images, a.batch_size);
+    // Files skipped as undecodable have no row: list those that were read, in order.
+    const std::vector<std::string> skipped = images.skipped_files();
+    for (const auto& f : images.file_paths())
+      if (std::find(skipped.begin(), skipped.end(), f) == skipped.end()) files.push_back(f);
+    names = saved_class_names(a.model);
+  } else {
+    p = model.predict(load_data(a.data, /*need_target=*/false).x, a.batch_size);
+  }
   const int64_t k = p.row_size();
   const auto act = output_layer(model).output_activation();
   const bool classes = act == ActivationKind::Softmax || act == ActivationKind::Sigmoid;
+  if (int64_t(names.size()) != (k == 1 ? 2 : k)) names.clear();  // not this model's classes
+  auto class_of = [&](const float* row) {
+    const int c = k == 1 ? int(row[0] > 0.5f) : int(std::max_element(row, row + k) - row);
+    return names.empty() ? std::to_string(c) : csv_cell(names[size_t(c)]);
+  };
   io::write_file_atomically(a.output, [&](std::ostream& out) {
     out.precision(8);
+    if (!files.empty()) out << "file,";
     if (classes && k == 1) out << "probability,class\n";
     else if (classes) {
-      for (int64_t c = 0; c < k; ++c) out << "probability_" << c << ",";
+      for (int64_t c = 0; c < k; ++c) out << "probability_" << (names.empty() ? std::to_string(c) : csv_cell(names[size_t(c)])) << ",";
       out << "class\n";
     } else if (k == 1) out << "prediction\n";
     else
       for (int64_t c = 0; c < k; ++c) out << "prediction_" << c << (c + 1 < k ? "," : "\n");
     for (int64_t r = 0; r < p.rows(); ++r) {
       const float* row = p.data() + r * k;
+      if (!files.empty()) out << csv_cell(files[size_t(r)]) << ",";
       for (int64_t c = 0; c < k; ++c) out << row[c] << (c + 1 < k || classes ? "," : "");
-      if (classes) out << (k == 1 ? int(row[0] > 0.5f) : int(std::max_element(row, row + k) - row));
+      if (classes) out << class_of(row);
       out << "\n";
     }
   });
@@ -67,7 +113,7 @@ void register_evaluate(CLI::App& app) {
 
 void register_predict(CLI::App& app) {
   auto a = std::make_shared<UseArgs>();
-  auto* cmd = app.add_subcommand("predict", "write a saved model's predictions for every row to a CSV file");
+  auto* cmd = app.add_subcommand("predict", "write a saved model's predictions for every row (or image file, with --images-dir) to a CSV file");
   cmd->add_option("model", a->model, "saved model (.safetensors)")->required()->check(CLI::ExistingFile);
   add_data_options(*cmd, a->data);
   cmd->add_option("--output", a->output, "CSV file to write: probabilities and class, or values")->required();

@@ -9,6 +9,7 @@
 #include "myelin/data/datasets.hpp"
 #include "myelin/data/idx.hpp"
 #include "myelin/data/image.hpp"
+#include "myelin/data/image_folder.hpp"
 #include "myelin/data/preprocessing.hpp"
 #include "myelin/distributed.hpp"
 #include "myelin/error.hpp"

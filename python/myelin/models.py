@@ -17,9 +17,11 @@ def _verbosity(verbose):
     return int(verbose)
 
 
-def _batch_size(batch_size):
+def _batch_size(batch_size, x=None):
+    """Keras's default of 32, or the batch size a batched dataset (image_dataset_from_directory)
+    was made with, when none is given."""
     if batch_size is None:
-        return 32
+        return x.batch_size if _is_dataset(x) and x.batch_size > 0 else 32
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     return int(batch_size)
@@ -309,7 +311,7 @@ class Model:
                                _arrays(validation_data[1], "validation_data y")) + \
                 tuple(_sample_weights(w, "validation_data sample_weight") for w in validation_data[2:])
         verbose = _verbosity(verbose)
-        batch_size = _batch_size(batch_size)
+        batch_size = _batch_size(batch_size, x)
         history = History()
         callbacks = list(callbacks or []) + [history]
         params = {"verbose": verbose, "epochs": epochs,
@@ -340,7 +342,7 @@ class Model:
             _no_targets_with(x, y, "evaluate")
         else:
             x, y = _arrays(x, "x"), _arrays(y, "y")
-        logs = dict(self._model.evaluate(x, y, batch_size=_batch_size(batch_size),
+        logs = dict(self._model.evaluate(x, y, batch_size=_batch_size(batch_size, x),
                                          verbose=min(_verbosity(verbose), 1),
                                          sample_weight=_sample_weights(sample_weight)))
         # Keras's order: the loss, the outputs' losses, then the metrics (compile's order for one output).
@@ -363,7 +365,7 @@ class Model:
         order. Prints nothing, whatever verbose says."""
         _unsupported(steps=steps, callbacks=callbacks)
         _verbosity(verbose)
-        return self._model.predict(x if _is_dataset(x) else _arrays(x, "x"), batch_size=_batch_size(batch_size))
+        return self._model.predict(x if _is_dataset(x) else _arrays(x, "x"), batch_size=_batch_size(batch_size, x))
 
     def __call__(self, x, training=None):
         """On a KerasTensor: the model used as a layer of another model (the same layers and

@@ -5,6 +5,7 @@
 
 #include <myelin/data/dataset.hpp>
 #include <myelin/data/idx.hpp>
+#include <myelin/data/image_folder.hpp>
 #include <myelin/error.hpp>
 
 namespace myelin::python {
@@ -69,7 +70,8 @@ void init_datasets(py::module_& m) {
   py::class_<data::Dataset, std::shared_ptr<data::Dataset>>(m, "Dataset")
       .def_property_readonly("x_shape", [](const data::Dataset& d) { return py::tuple(py::cast(d.x_shape())); })
       .def_property_readonly("y_shape", [](const data::Dataset& d) { return py::tuple(py::cast(d.y_shape())); })
-      .def_property_readonly("size", &data::Dataset::size);
+      .def_property_readonly("size", &data::Dataset::size)
+      .def_property_readonly("batch_size", &data::Dataset::batch_size);
 
   py::class_<data::IdxDataset, data::Dataset, std::shared_ptr<data::IdxDataset>>(m, "IdxDataset")
       .def(py::init([](const std::string& images, const std::string& labels, float scale, bool add_channel) {
@@ -103,6 +105,48 @@ void init_datasets(py::module_& m) {
                                                      sample_weights});
            }),
            py::arg("fn"), py::arg("x_shape"), py::arg("y_shape"), py::arg("sample_weights") = 0);
+
+  py::class_<data::ImageFolderDataset, data::Dataset, std::shared_ptr<data::ImageFolderDataset>>(m, "ImageFolderDataset")
+      .def_property_readonly("class_names", &data::ImageFolderDataset::class_names)
+      .def_property_readonly("file_paths", &data::ImageFolderDataset::file_paths)
+      .def_property_readonly("file_labels", &data::ImageFolderDataset::file_labels)
+      .def_property_readonly("skipped_files", &data::ImageFolderDataset::skipped_files);
+
+  // The options' checks and errors are the C++ function's; myelin.utils.image_dataset_from_directory
+  // maps Keras's signature onto these arguments.
+  m.def(
+      "image_dataset_from_directory",
+      [](const std::string& directory, std::vector<int> labels, bool unlabeled, const std::string& label_mode,
+         std::vector<std::string> class_names, const std::string& color_mode, int64_t batch_size,
+         std::array<int64_t, 2> image_size, bool shuffle, std::optional<uint32_t> seed, double validation_split,
+         const std::string& subset, const std::string& interpolation, bool follow_links, bool crop_to_aspect_ratio,
+         bool strict) -> py::object {
+        data::ImageFolderOptions o{.labels = std::move(labels),
+                                   .unlabeled = unlabeled,
+                                   .label_mode = label_mode,
+                                   .class_names = std::move(class_names),
+                                   .color_mode = color_mode,
+                                   .batch_size = batch_size,
+                                   .image_size = image_size,
+                                   .shuffle = shuffle,
+                                   .seed = seed,
+                                   .validation_split = validation_split,
+                                   .subset = subset,
+                                   .interpolation = interpolation,
+                                   .follow_links = follow_links,
+                                   .crop_to_aspect_ratio = crop_to_aspect_ratio,
+                                   .strict = strict};
+        if (subset == "both") {
+          data::ImageFolderSplits parts = data::image_dataset_splits_from_directory(directory, o);
+          return py::make_tuple(std::make_shared<data::ImageFolderDataset>(std::move(parts.training)),
+                                std::make_shared<data::ImageFolderDataset>(std::move(parts.validation)));
+        }
+        return py::cast(std::make_shared<data::ImageFolderDataset>(data::image_dataset_from_directory(directory, o)));
+      },
+      py::arg("directory"), py::arg("labels"), py::arg("unlabeled"), py::arg("label_mode"), py::arg("class_names"), py::arg("color_mode"),
+      py::arg("batch_size"), py::arg("image_size"), py::arg("shuffle"), py::arg("seed"), py::arg("validation_split"),
+      py::arg("subset"), py::arg("interpolation"), py::arg("follow_links"), py::arg("crop_to_aspect_ratio"),
+      py::arg("strict"));
 
   m.def("gunzip_file", &data::gunzip_file, py::arg("src"), py::arg("dst"));
 }

@@ -60,6 +60,11 @@ class Dataset {
   /// shape {rows}). The default reads through read_arrays() and leaves w empty.
   virtual int64_t read_weighted(int64_t max_rows, std::vector<Tensor>& x, std::vector<Tensor>& y,
                                 std::vector<Tensor>& w);
+
+  /// The batch size the dataset was made for (as Keras's batched datasets carry one, e.g.
+  /// image_dataset_from_directory's batch_size), or 0 for none. The Python fit, evaluate and predict
+  /// use it when given no batch_size.
+  virtual int64_t batch_size() const { return 0; }
 };
 
 /// Rows of tensors already in memory, shuffled by a full permutation each epoch (what fit(x, y)
