@@ -53,8 +53,9 @@ Tensor train(Layer& layer, const Tensor& x) {
   return layer.forward(x, true).clone();
 }
 
-// The input gradient against central differences, the layer reseeded before every forward so that
-// each call makes the same draws (every layer here is given a seed).
+// The input gradient against central differences, the layer reseeded with the same generator
+// before every forward so that each call makes the same draws (the layers here have no seed of
+// their own, which would run on from call to call).
 void check_gradient(Layer& layer, Tensor x, double h = 1e-2) {
   Rng rng(3);
   const Shape out = layer.build(per_sample(x), rng);
@@ -72,9 +73,12 @@ void check_gradient(Layer& layer, Tensor x, double h = 1e-2) {
 }
 
 std::vector<std::shared_ptr<Layer>> every_layer() {
-  return {std::make_shared<RandomFlip>(), std::make_shared<RandomRotation>(0.3),
-          std::make_shared<RandomZoom>(0.4, 0.2, "constant"), std::make_shared<RandomTranslation>(0.3, 0.3, "wrap"),
-          std::make_shared<RandomContrast>(0.5), std::make_shared<RandomBrightness>(0.4)};
+  return {std::make_shared<RandomFlip>(),
+          std::make_shared<RandomRotation>(0.3),
+          std::make_shared<RandomZoom>(0.4, 0.2, "constant"),
+          std::make_shared<RandomTranslation>(0.3, 0.3, "wrap"),
+          std::make_shared<RandomContrast>(0.5),
+          std::make_shared<RandomBrightness>(0.4)};
 }
 
 }  // namespace
@@ -149,8 +153,9 @@ TEST(RandomTranslation, AWholePixelShiftReadsTheBorderAsEachFillModeSays) {
   for (const auto& [mode, first] : row_minus_1) {
     SCOPED_TRACE(mode);
     RandomTranslation down({0.25, 0.25}, 0.0, mode, "bilinear", std::nullopt, -7.f);
-    expect_values(train(down, x),
-                  image(4, 4, [&, f = first](int64_t i, int64_t j) { return i == 0 ? f + j * (mode != "constant") : float(10 * (i - 1) + j); }));
+    expect_values(train(down, x), image(4, 4, [&, f = first](int64_t i, int64_t j) {
+                    return i == 0 ? f + j * (mode != "constant") : float(10 * (i - 1) + j);
+                  }));
     RandomTranslation down2({0.5, 0.5}, {0.0, 0.0}, mode, "nearest", std::nullopt, -7.f);
     const auto [a, b] = rows_minus_2_1.at(mode);
     expect_values(train(down2, x), image(4, 4, [&, a = a, b = b](int64_t i, int64_t j) {
@@ -170,8 +175,9 @@ TEST(RandomTranslation, AWholePixelShiftReadsTheBorderAsEachFillModeSays) {
 TEST(RandomTranslation, AHalfPixelShiftBlendsNeighboursAndTheConstantFill) {
   RandomTranslation layer({0.125, 0.125}, 0.0, "constant", "bilinear", std::nullopt, 100.f);
   // Down by half a row: out row i reads row i - 0.5; row 0 blends the fill with row 0.
-  expect_values(train(layer, positions(1, 4, 4, 1)),
-                image(4, 4, [](int64_t i, int64_t j) { return i == 0 ? (100.f + float(j)) / 2 : float(10 * i - 5 + j); }));
+  expect_values(train(layer, positions(1, 4, 4, 1)), image(4, 4, [](int64_t i, int64_t j) {
+                  return i == 0 ? (100.f + float(j)) / 2 : float(10 * i - 5 + j);
+                }));
 }
 
 TEST(RandomZoom, ZoomsAboutTheCentreByOnePlusTheFactor) {
@@ -185,7 +191,8 @@ TEST(RandomZoom, ZoomsAboutTheCentreByOnePlusTheFactor) {
   // Zoom out by 2: reads (2 r - 2, 2 c - 2); outside, reflect mirrors (-2 -> 1, 6 -> 3), constant fills.
   auto reflect = [](int64_t i) { return i < 0 ? -i - 1 : i > 4 ? 9 - i : i; };
   RandomZoom out({1.0, 1.0}, std::nullopt, "reflect", "nearest");
-  expect_values(train(out, x), image(5, 5, [&](int64_t r, int64_t c) { return float(10 * reflect(2 * r - 2) + reflect(2 * c - 2)); }));
+  expect_values(train(out, x),
+                image(5, 5, [&](int64_t r, int64_t c) { return float(10 * reflect(2 * r - 2) + reflect(2 * c - 2)); }));
   RandomZoom out_constant({1.0, 1.0}, std::nullopt, "constant", "nearest", std::nullopt, -1.f);
   expect_values(train(out_constant, x), image(5, 5, [&](int64_t r, int64_t c) {
                   const int64_t rr = 2 * r - 2, cc = 2 * c - 2;
@@ -201,7 +208,8 @@ TEST(RandomContrast, ScalesEachChannelAboutItsMeanAndClips) {
   // The clipped values (47.5 -> 45 on channel 0, 0 -> 0.5 on channel 1) get no gradient.
   const Tensor dy({1, 2, 2, 2}, {1, 1, 1, 1, 1, 1, 1, 1});
   // Channel 0: dx_j = 1.5 pass_j + (1 - 1.5) / 4 * 3 passes; channel 1 likewise.
-  expect_values(layer.backward(dy), Tensor({1, 2, 2, 2}, {1.125f, -0.375f, 1.125f, 1.125f, 1.125f, 1.125f, -0.375f, 1.125f}));
+  expect_values(layer.backward(dy),
+                Tensor({1, 2, 2, 2}, {1.125f, -0.375f, 1.125f, 1.125f, 1.125f, 1.125f, -0.375f, 1.125f}));
   // Keras's single number f is the range (0, f): the contrast is only raised.
   RandomContrast one(0.5);
   EXPECT_EQ(one.factor(), (std::pair<double, double>(0.0, 0.5)));
@@ -231,8 +239,7 @@ TEST(RandomCrop, TrainingCropsTheWholeBatchAtOneRandomPlace) {
     ASSERT_LE(left, 3);
     for (int64_t n = 0; n < 2; ++n)
       for (int64_t r = 0; r < 2; ++r)
-        for (int64_t c = 0; c < 3; ++c)
-          ASSERT_EQ(y[(n * 2 + r) * 3 + c], float(100 * n + 10 * (top + r) + left + c));
+        for (int64_t c = 0; c < 3; ++c) ASSERT_EQ(y[(n * 2 + r) * 3 + c], float(100 * n + 10 * (top + r) + left + c));
     seen.insert({top, left});
   }
   EXPECT_EQ(seen.size(), 16u);  // every one of the 4 x 4 places
@@ -289,9 +296,14 @@ TEST(AugmentationLayers, DrawsDifferPerImageAndRepeatForASeed) {
   for (size_t i = 0; i < a.size(); ++i) {
     SCOPED_TRACE(a[i]->class_name());
     const auto ya = run(*a[i], 1);
-    // The layer's seed wins over the model's generator.
+    // The layer's seed wins over the model's generator, and its stream runs on (a second batch, or
+    // a reseed as fit makes every epoch, draws anew).
     EXPECT_EQ(ya, run(*b[i], 2));
     EXPECT_NE(ya, run(*c[i], 1));
+    EXPECT_NE(ya, a[i]->forward(x, true).to_vector());
+    Rng again(1);
+    a[i]->reseed(again);
+    EXPECT_NE(ya, a[i]->forward(x, true).to_vector());
     // Without a seed the model's generator decides.
     EXPECT_EQ(run(*d[i], 3), run(*e[i], 3));
     EXPECT_NE(run(*d[i], 3), run(*e[i], 4));
@@ -304,29 +316,29 @@ TEST(AugmentationLayers, GradientsMatchFiniteDifferences) {
   Rng rng(5);
   auto x = [&](Shape s) { return myelin::test::random_tensor(s, rng, 0.f, 1.f); };
   {
-    RandomFlip l("horizontal_and_vertical", 3);
+    RandomFlip l("horizontal_and_vertical");
     check_gradient(l, x({4, 3, 4, 2}));
   }
   for (const char* fill : {"reflect", "wrap", "constant", "nearest"}) {
     SCOPED_TRACE(fill);
-    RandomRotation rot(0.4, fill, "bilinear", 3, 0.5f);
+    RandomRotation rot(0.4, fill, "bilinear", std::nullopt, 0.5f);
     check_gradient(rot, x({2, 5, 4, 2}));
-    RandomZoom zoom(0.5, 0.3, fill, "bilinear", 4);
+    RandomZoom zoom(0.5, 0.3, fill, "bilinear");
     check_gradient(zoom, x({2, 4, 5, 1}));
-    RandomTranslation shift(0.4, 0.4, fill, "nearest", 5);
+    RandomTranslation shift(0.4, 0.4, fill, "nearest");
     check_gradient(shift, x({2, 4, 4, 2}));
   }
   {
-    RandomCrop l(2, 3, 3);
+    RandomCrop l(2, 3);
     check_gradient(l, x({2, 5, 6, 2}));
-    RandomCrop up(5, 5, 3);
+    RandomCrop up(5, 5);
     check_gradient(up, x({1, 3, 4, 1}));
   }
   {
     // Values in [0, 1] against a range that clips some of them.
-    RandomContrast l(0.8, {0.1f, 0.9f}, 3);
+    RandomContrast l(0.8, {0.1f, 0.9f});
     check_gradient(l, x({3, 3, 4, 2}), 1e-3);
-    RandomBrightness b(0.3, {0.f, 1.f}, 3);
+    RandomBrightness b(0.3, {0.f, 1.f});
     check_gradient(b, x({3, 3, 4, 2}), 1e-3);
   }
 }
@@ -334,9 +346,9 @@ TEST(AugmentationLayers, GradientsMatchFiniteDifferences) {
 TEST(AugmentationLayers, TrainInsideAModelAndRepeatForAFitSeed) {
   auto model = [](uint64_t seed) {
     set_random_seed(seed);
-    Sequential m({Input(Shape{6, 6, 1}), RandomFlip(), RandomRotation(0.1), RandomZoom(0.2), RandomTranslation(0.1, 0.1),
-                  RandomCrop(4, 4), RandomContrast(0.3, {0.f, 1.f}), RandomBrightness(0.1, {0.f, 1.f}), Flatten(),
-                  Dense(2)});
+    Sequential m({Input(Shape{6, 6, 1}), RandomFlip(), RandomRotation(0.1), RandomZoom(0.2),
+                  RandomTranslation(0.1, 0.1), RandomCrop(4, 4), RandomContrast(0.3, {0.f, 1.f}),
+                  RandomBrightness(0.1, {0.f, 1.f}), Flatten(), Dense(2)});
     m.compile("adam", "mse");
     return m;
   };
@@ -358,10 +370,11 @@ TEST(AugmentationLayers, ASequentialOfAllSevenSavesAndReloads) {
   const fs::path dir = fs::temp_directory_path() / ("myelin_aug_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   set_random_seed(1);
-  Sequential m({Input(Shape{8, 9, 3}), RandomFlip("horizontal", 4), RandomRotation({-0.1, 0.2}, "wrap", "nearest", 5, 1.5f),
+  Sequential m({Input(Shape{8, 9, 3}), RandomFlip("horizontal", 4),
+                RandomRotation({-0.1, 0.2}, "wrap", "nearest", 5, 1.5f),
                 RandomZoom(0.3, Factor(-0.2, 0.1), "constant", "bilinear", std::nullopt, 2.f),
-                RandomTranslation(0.1, {0.0, 0.2}, "nearest"), RandomCrop(6, 7, 9),
-                RandomContrast(0.4, {0.f, 1.f}), RandomBrightness({-0.3, 0.1}, {0.f, 1.f}, 3), Flatten(), Dense(2)});
+                RandomTranslation(0.1, {0.0, 0.2}, "nearest"), RandomCrop(6, 7, 9), RandomContrast(0.4, {0.f, 1.f}),
+                RandomBrightness({-0.3, 0.1}, {0.f, 1.f}, 3), Flatten(), Dense(2)});
   const std::string file = (dir / "m.safetensors").string();
   m.save(file);
   Sequential loaded = load_model(file);
@@ -394,9 +407,15 @@ TEST(AugmentationLayers, ASequentialOfAllSevenSavesAndReloads) {
   for (int64_t i = 0; i < x.size(); ++i) x[i] = r.uniform(0.f, 1.f);
   EXPECT_EQ(loaded.predict(x).to_vector(), m.predict(x).to_vector());
   // A config as Keras writes it (RandomZoom's width_factor null, Keras's extra keys) loads too.
-  auto zoom = from_config("RandomZoom", {{"name", "z"}, {"height_factor", {-0.2, 0.3}}, {"width_factor", nullptr},
-                                         {"fill_mode", "reflect"}, {"interpolation", "bilinear"}, {"seed", nullptr},
-                                         {"fill_value", 0.0}, {"data_format", "channels_last"}, {"trainable", true}});
+  auto zoom = from_config("RandomZoom", {{"name", "z"},
+                                         {"height_factor", {-0.2, 0.3}},
+                                         {"width_factor", nullptr},
+                                         {"fill_mode", "reflect"},
+                                         {"interpolation", "bilinear"},
+                                         {"seed", nullptr},
+                                         {"fill_value", 0.0},
+                                         {"data_format", "channels_last"},
+                                         {"trainable", true}});
   EXPECT_EQ(zoom->get_config()["height_factor"], nlohmann::json({-0.2, 0.3}));
 }
 
@@ -417,14 +436,31 @@ TEST(AugmentationLayers, BadArgumentsAreValueErrorsNamingTheLayer) {
   expect_error<ValueError>([] { RandomBrightness(0.1, {2.f, 2.f}); }, {"RandomBrightness", "value_range"});
   expect_error<ValueError>([] { RandomBrightness(-2.0); }, {"RandomBrightness", "-2"});
   // From a saved config too.
-  expect_error<ValueError>([] { from_config("RandomRotation", {{"name", "rot"}}); }, {"RandomRotation 'rot'", "factor"});
-  expect_error<ValueError>([] { from_config("RandomRotation", {{"name", "rot"}, {"factor", "big"}}); },
-                           {"RandomRotation 'rot'", "factor", "big"});
-  expect_error<ValueError>([] { from_config("RandomFlip", {{"name", "f"}, {"data_format", "channels_first"}}); },
-                           {"RandomFlip 'f'", "channels_first"});
-  expect_error<ValueError>([] { from_config("RandomBrightness", {{"name", "b"}, {"factor", 0.1}, {"value_range", {1}}}); },
-                           {"RandomBrightness 'b'", "value_range"});
-  expect_error<ValueError>([] { from_config("RandomCrop", {{"name", "c"}, {"height", 2}}); }, {"RandomCrop 'c'", "width"});
+  expect_error<ValueError>(
+      [] {
+        from_config("RandomRotation", {{"name", "rot"}});
+      },
+      {"RandomRotation 'rot'", "factor"});
+  expect_error<ValueError>(
+      [] {
+        from_config("RandomRotation", {{"name", "rot"}, {"factor", "big"}});
+      },
+      {"RandomRotation 'rot'", "factor", "big"});
+  expect_error<ValueError>(
+      [] {
+        from_config("RandomFlip", {{"name", "f"}, {"data_format", "channels_first"}});
+      },
+      {"RandomFlip 'f'", "channels_first"});
+  expect_error<ValueError>(
+      [] {
+        from_config("RandomBrightness", {{"name", "b"}, {"factor", 0.1}, {"value_range", {1}}});
+      },
+      {"RandomBrightness 'b'", "value_range"});
+  expect_error<ValueError>(
+      [] {
+        from_config("RandomCrop", {{"name", "c"}, {"height", 2}});
+      },
+      {"RandomCrop 'c'", "width"});
   // An input that is not an image is a ShapeError naming the layer and the shape.
   Rng rng(0);
   for (const auto& layer : every_layer()) {

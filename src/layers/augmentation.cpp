@@ -41,7 +41,8 @@ void check_finite(const Factor& f, const std::string& who, const char* name) {
 }
 }  // namespace
 
-std::pair<double, double> factor_range(const Factor& f, double lo, double hi, const std::string& who, const char* name) {
+std::pair<double, double> factor_range(const Factor& f, double lo, double hi, const std::string& who,
+                                       const char* name) {
   check_finite(f, who, name);
   std::ostringstream bounds;
   bounds << "[" << lo << ", " << hi << "]";

@@ -15,8 +15,8 @@ float RandomBrightness::draw(Rng& rng) const {
 }
 
 void RandomBrightness::apply(int64_t batch, const float* draws, const float* x, float* y, float* pass) const {
-  kernels::brightness_forward(batch, height_ * width_ * channels_, draws, value_range_.first, value_range_.second, x,
-                              y, pass);
+  kernels::brightness_forward(batch, height_ * width_ * channels_, draws, value_range_.first, value_range_.second, x, y,
+                              pass);
 }
 
 void RandomBrightness::apply_backward(int64_t batch, const float*, const float* pass, const float* dy,

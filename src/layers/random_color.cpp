@@ -20,7 +20,8 @@ RandomColor::RandomColor(const char* kind, std::pair<double, double> range, std:
 
 std::optional<LayerPlan> RandomColor::plan(const Shape& input_shape) const {
   if (input_shape.size() != 3 || shape_size(input_shape) <= 0)
-    throw ShapeError(class_name() + " '" + name_ + "' needs a per-sample input of shape (height, width, channels), got " +
+    throw ShapeError(class_name() + " '" + name_ +
+                     "' needs a per-sample input of shape (height, width, channels), got " +
                      shape_to_string(input_shape));
   return LayerPlan{input_shape};
 }

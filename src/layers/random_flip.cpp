@@ -38,8 +38,8 @@ const Tensor& RandomFlip::forward(const Tensor& x, bool training) {
   flips_.resize(size_t(x.rows()));
   for (auto& f : flips_) f = rng_.rng().uniform01() <= 0.5;  // Keras: uniform <= 0.5 flips
   y_.resize(x.shape());
-  kernels::flip_images(x.rows(), height_, width_, channels_, flips_.data(), mode_ != "vertical",
-                       mode_ != "horizontal", x.data(), y_.data());
+  kernels::flip_images(x.rows(), height_, width_, channels_, flips_.data(), mode_ != "vertical", mode_ != "horizontal",
+                       x.data(), y_.data());
   return y_;
 }
 
@@ -47,8 +47,8 @@ const Tensor& RandomFlip::backward(const Tensor& dy) {
   if (!last_training_) return dy;
   if (!needs_input_grad_) return no_grad_;
   dx_.resize(dy.shape());
-  kernels::flip_images(dy.rows(), height_, width_, channels_, flips_.data(), mode_ != "vertical",
-                       mode_ != "horizontal", dy.data(), dx_.data());
+  kernels::flip_images(dy.rows(), height_, width_, channels_, flips_.data(), mode_ != "vertical", mode_ != "horizontal",
+                       dy.data(), dx_.data());
   return dx_;
 }
 

@@ -15,6 +15,17 @@ kernels::FillMode fill_mode_of(const std::string& s) {
   if (s == "constant") return kernels::FillMode::constant;
   return kernels::FillMode::nearest;
 }
+
+kernels::ImageTransform sampling(int64_t batch, int64_t height, int64_t width, int64_t channels,
+                                 const std::string& interpolation, const std::string& fill_mode, float fill_value) {
+  return {batch,
+          height,
+          width,
+          channels,
+          interpolation == "nearest" ? kernels::ResizeInterpolation::nearest : kernels::ResizeInterpolation::bilinear,
+          fill_mode_of(fill_mode),
+          fill_value};
+}
 }  // namespace
 
 RandomTransform::RandomTransform(const char* kind, std::string fill_mode, std::string interpolation, float fill_value,
@@ -33,7 +44,8 @@ RandomTransform::RandomTransform(const char* kind, std::string fill_mode, std::s
 
 std::optional<LayerPlan> RandomTransform::plan(const Shape& input_shape) const {
   if (input_shape.size() != 3 || shape_size(input_shape) <= 0)
-    throw ShapeError(class_name() + " '" + name_ + "' needs a per-sample input of shape (height, width, channels), got " +
+    throw ShapeError(class_name() + " '" + name_ +
+                     "' needs a per-sample input of shape (height, width, channels), got " +
                      shape_to_string(input_shape));
   return LayerPlan{input_shape};
 }
@@ -54,12 +66,10 @@ const Tensor& RandomTransform::forward(const Tensor& x, bool training) {
   const int64_t batch = x.rows();
   shape_buf_ = {batch, kernels::kTransformSize};
   transforms_.resize(shape_buf_);
-  for (int64_t n = 0; n < batch; ++n) draw(rng_.rng(), double(height_), double(width_), transforms_.data() + n * kernels::kTransformSize);
+  for (int64_t n = 0; n < batch; ++n)
+    draw(rng_.rng(), double(height_), double(width_), transforms_.data() + n * kernels::kTransformSize);
   y_.resize(x.shape());
-  const kernels::ImageTransform t{batch, height_, width_, channels_,
-                                  interpolation_ == "nearest" ? kernels::ResizeInterpolation::nearest
-                                                              : kernels::ResizeInterpolation::bilinear,
-                                  fill_mode_of(fill_mode_), fill_value_};
+  const auto t = sampling(batch, height_, width_, channels_, interpolation_, fill_mode_, fill_value_);
   kernels::image_transform_forward(t, transforms_.data(), x.data(), y_.data());
   return y_;
 }
@@ -67,10 +77,7 @@ const Tensor& RandomTransform::forward(const Tensor& x, bool training) {
 const Tensor& RandomTransform::backward(const Tensor& dy) {
   if (!last_training_) return dy;
   if (!needs_input_grad_) return no_grad_;
-  const kernels::ImageTransform t{dy.rows(), height_, width_, channels_,
-                                  interpolation_ == "nearest" ? kernels::ResizeInterpolation::nearest
-                                                              : kernels::ResizeInterpolation::bilinear,
-                                  fill_mode_of(fill_mode_), fill_value_};
+  const auto t = sampling(dy.rows(), height_, width_, channels_, interpolation_, fill_mode_, fill_value_);
   dx_.resize(dy.shape());
   kernels::image_transform_backward(t, transforms_.data(), dy.data(), dx_.data());
   return dx_;

@@ -2,11 +2,10 @@
 // (lower, upper) pair) and the `seed` argument with the layer's own random stream.
 #pragma once
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <utility>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "myelin/random.hpp"
 
@@ -26,17 +25,19 @@ struct Factor {
   static Factor from_config(const nlohmann::json& config, const char* key, const std::string& who);
 };
 
-/// The random stream of an augmentation layer. With Keras's `seed` the stream starts from it (and
-/// restarts from it whenever the model reseeds its layers), so the same seed gives the same
-/// augmentations; without one it is split off the model's generator like Dropout's.
+/// The random stream of an augmentation layer. With Keras's `seed` the layer owns its stream: it
+/// starts from the seed when the layer is made and runs on across batches, epochs and fit() calls
+/// (as Keras's SeedGenerator), whatever the model's seeds, so two layers made with one seed draw
+/// the same augmentations. Without a seed the stream is split off the model's generator at build
+/// and at each reseed (every epoch of fit), like Dropout's, and the fit seed decides it.
 class AugmentationRng {
  public:
   explicit AugmentationRng(std::optional<int64_t> seed) : seed_(seed), rng_(uint64_t(seed.value_or(0))) {}
   /// Always takes one split from `model`, so that the other layers' streams do not depend on
-  /// whether this one has a seed.
+  /// whether this one has a seed; only a layer without a seed uses it.
   void reseed(Rng& model) {
     Rng split = model.split();
-    rng_ = seed_ ? Rng(uint64_t(*seed_)) : split;
+    if (!seed_) rng_ = split;
   }
   Rng& rng() { return rng_; }
   const std::optional<int64_t>& seed() const { return seed_; }

@@ -16,7 +16,7 @@ class RandomCrop : public ImageWindow {
   /// true); an image smaller than the target is resized up). Keras 3 documents this inference
   /// behaviour; its code currently returns the input unchanged there (keras-team/keras#21868), which a
   /// model with a fixed output shape cannot do. Sizes below 1 are a ValueError. With a seed the draws
-  /// repeat from it (AugmentationRng). Backward: dy goes back to the pixels it came from.
+  /// come from the layer's own stream (AugmentationRng). Backward: dy goes back to the pixels it came from.
   RandomCrop(int64_t height, int64_t width, std::optional<int64_t> seed = std::nullopt,
              std::optional<Shape> input_shape = std::nullopt);
   std::string class_name() const override { return "RandomCrop"; }

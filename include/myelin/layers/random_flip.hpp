@@ -13,7 +13,7 @@ class RandomFlip : public Layer {
   /// mode: "horizontal" (left-right), "vertical" (top-bottom) or "horizontal_and_vertical". Each image
   /// is flipped with probability 1/2, one draw per image: in "horizontal_and_vertical" that one draw
   /// flips both ways or neither (Keras's rule), i.e. a half turn. Another mode is a ValueError. With a
-  /// seed the draws repeat from it (AugmentationRng). Backward: the flip is its own transpose.
+  /// seed the draws come from the layer's own stream (AugmentationRng). Backward: the flip is its own transpose.
   explicit RandomFlip(std::string mode = "horizontal_and_vertical", std::optional<int64_t> seed = std::nullopt,
                       std::optional<Shape> input_shape = std::nullopt);
   std::string class_name() const override { return "RandomFlip"; }

@@ -12,7 +12,7 @@ class RandomRotation : public RandomTransform {
   /// centre ((W - 1) / 2, (H - 1) / 2). One number f in [-1, 1] gives (-|f|, |f|); a pair is sorted
   /// and refused only when lower > 1 or upper < -1 (Keras's rule), so RandomRotation({0.25, 0.25})
   /// always turns by 90 degrees. fill_mode, interpolation and fill_value as RandomTransform; with a
-  /// seed the draws repeat from it (AugmentationRng). Bad arguments are ValueErrors naming the layer.
+  /// seed the draws come from the layer's own stream (AugmentationRng). Bad arguments are ValueErrors naming the layer.
   explicit RandomRotation(Factor factor, std::string fill_mode = "reflect", std::string interpolation = "bilinear",
                           std::optional<int64_t> seed = std::nullopt, float fill_value = 0.f,
                           std::optional<Shape> input_shape = std::nullopt);

@@ -51,8 +51,8 @@ void contrast_backward(int64_t batch, int64_t pixels, int64_t channels, const fl
   }
 }
 
-void brightness_forward(int64_t batch, int64_t size, const float* deltas, float lo, float hi, const float* x,
-                        float* y, float* pass) {
+void brightness_forward(int64_t batch, int64_t size, const float* deltas, float lo, float hi, const float* x, float* y,
+                        float* pass) {
   for (int64_t n = 0; n < batch; ++n)
     for (int64_t i = n * size; i < (n + 1) * size; ++i) y[i] = clip(x[i] + deltas[n], lo, hi, &pass[i]);
 }

@@ -17,8 +17,8 @@ void contrast_backward(int64_t batch, int64_t pixels, int64_t channels, const fl
                        const float* dy, float* dx);
 
 /// Images of `size` values each: y = clip(x + deltas[n], lo, hi); pass as in contrast_forward.
-void brightness_forward(int64_t batch, int64_t size, const float* deltas, float lo, float hi, const float* x,
-                        float* y, float* pass);
+void brightness_forward(int64_t batch, int64_t size, const float* deltas, float lo, float hi, const float* x, float* y,
+                        float* pass);
 /// dx = dy * pass (any number of values).
 void masked_gradient(int64_t n, const float* pass, const float* dy, float* dx);
 

@@ -14,8 +14,10 @@ namespace {
 int64_t extend(int64_t i, int64_t n, FillMode mode) {
   if (i >= 0 && i < n) return i;
   switch (mode) {
-    case FillMode::constant: return -1;
-    case FillMode::nearest: return i < 0 ? 0 : n - 1;
+    case FillMode::constant:
+      return -1;
+    case FillMode::nearest:
+      return i < 0 ? 0 : n - 1;
     case FillMode::wrap: {
       const int64_t m = i % n;
       return m < 0 ? m + n : m;
