@@ -10,7 +10,8 @@ __all__ = [
     "Layer", "Dense", "Activation", "Dropout", "Flatten", "InputLayer", "Input", "Normalization",
     "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
     "BatchNormalization", "Reshape", "ZeroPadding2D", "SpatialDropout2D", "Rescaling", "CenterCrop",
-    "Resizing", "Add", "Subtract", "Multiply",
+    "Resizing", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomCrop",
+    "RandomContrast", "RandomBrightness", "Add", "Subtract", "Multiply",
     "Average", "Maximum", "Minimum", "Concatenate", "serialize", "deserialize",
 ]
 
@@ -470,6 +471,142 @@ class Resizing(Layer):
                           "width": _positive_int(width, "Resizing width"),
                           "interpolation": str(interpolation),
                           "crop_to_aspect_ratio": bool(crop_to_aspect_ratio)}, **kwargs)
+
+
+def _factor(value, what):
+    """Keras's factor argument: a number, or a (lower, upper) pair; the C++ layer checks the range."""
+    if isinstance(value, bool):
+        raise TypeError(f"{what} must be a number or a pair of numbers, got {value!r}")
+    if isinstance(value, (int, float)) or hasattr(value, "__float__") and not hasattr(value, "__len__"):
+        return float(value)
+    try:
+        pair = [float(v) for v in value]
+    except TypeError:
+        raise TypeError(f"{what} must be a number or a pair of numbers, got {value!r}") from None
+    if len(pair) != 2:
+        raise ValueError(f"{what} must be a number or a pair of numbers, got {value!r}")
+    return pair
+
+
+def _seed(seed):
+    return None if seed is None else _whole(seed, "seed")
+
+
+def _value_range(value_range, layer):
+    try:
+        pair = [float(v) for v in value_range]
+    except TypeError:
+        raise ValueError(f"{layer} value_range must be a pair of numbers, got {value_range!r}") from None
+    if len(pair) != 2:
+        raise ValueError(f"{layer} value_range must be a pair of numbers, got {value_range!r}")
+    return pair
+
+
+def _transform_config(fill_mode, interpolation, seed, fill_value):
+    return {"fill_mode": str(fill_mode), "interpolation": str(interpolation), "seed": _seed(seed),
+            "fill_value": float(fill_value)}
+
+
+class RandomFlip(Layer):
+    """RandomFlip(mode="horizontal_and_vertical", seed=None): while training, flips each image with
+    probability 1/2 ("horizontal": left-right, "vertical": top-bottom, "horizontal_and_vertical": one
+    draw flips both ways or neither); the identity at inference. seed fixes the draws (else the
+    model's seed drives them)."""
+
+    class_name = "RandomFlip"
+
+    def __init__(self, mode="horizontal_and_vertical", seed=None, data_format=None, **kwargs):
+        _channels_last(data_format)
+        super().__init__({"mode": str(mode), "seed": _seed(seed)}, **kwargs)
+
+
+class RandomRotation(Layer):
+    """RandomRotation(factor, fill_mode="reflect", interpolation="bilinear", seed=None, fill_value=0.0):
+    while training, turns each image about its centre by a random fraction of a full turn drawn from
+    [-factor, factor] (or [lower, upper] for a pair), counter-clockwise for positive values; the
+    identity at inference. fill_mode ("reflect", "wrap", "constant", "nearest") says how points outside
+    the image are read; interpolation is "bilinear" or "nearest"."""
+
+    class_name = "RandomRotation"
+
+    def __init__(self, factor, fill_mode="reflect", interpolation="bilinear", seed=None, fill_value=0.0,
+                 data_format=None, **kwargs):
+        _channels_last(data_format)
+        super().__init__(dict(factor=_factor(factor, "RandomRotation factor"),
+                              **_transform_config(fill_mode, interpolation, seed, fill_value)), **kwargs)
+
+
+class RandomZoom(Layer):
+    """RandomZoom(height_factor, width_factor=None, fill_mode="reflect", interpolation="bilinear",
+    seed=None, fill_value=0.0): while training, scales each image about its centre by 1 + a draw from
+    each factor's range (positive zooms out, negative zooms in); without width_factor both directions
+    use the height's draw. The identity at inference. Factors lie in (-1, 1]."""
+
+    class_name = "RandomZoom"
+
+    def __init__(self, height_factor, width_factor=None, fill_mode="reflect", interpolation="bilinear", seed=None,
+                 fill_value=0.0, data_format=None, **kwargs):
+        _channels_last(data_format)
+        super().__init__(dict(height_factor=_factor(height_factor, "RandomZoom height_factor"),
+                              width_factor=None if width_factor is None else _factor(width_factor,
+                                                                                     "RandomZoom width_factor"),
+                              **_transform_config(fill_mode, interpolation, seed, fill_value)), **kwargs)
+
+
+class RandomTranslation(Layer):
+    """RandomTranslation(height_factor, width_factor, fill_mode="reflect", interpolation="bilinear",
+    seed=None, fill_value=0.0): while training, shifts each image down by height * a draw from
+    height_factor's range and right by width * a draw from width_factor's (fractions in [-1, 1]); the
+    identity at inference."""
+
+    class_name = "RandomTranslation"
+
+    def __init__(self, height_factor, width_factor, fill_mode="reflect", interpolation="bilinear", seed=None,
+                 fill_value=0.0, data_format=None, **kwargs):
+        _channels_last(data_format)
+        super().__init__(dict(height_factor=_factor(height_factor, "RandomTranslation height_factor"),
+                              width_factor=_factor(width_factor, "RandomTranslation width_factor"),
+                              **_transform_config(fill_mode, interpolation, seed, fill_value)), **kwargs)
+
+
+class RandomCrop(Layer):
+    """RandomCrop(height, width, seed=None): while training, a height x width window of each batch at a
+    random place (the same for every image of the batch) when the images are larger in both directions;
+    otherwise, and at inference, the largest centred window with the target's aspect ratio, resized
+    bilinearly to height x width."""
+
+    class_name = "RandomCrop"
+
+    def __init__(self, height, width, seed=None, data_format=None, **kwargs):
+        _channels_last(data_format)
+        super().__init__({"height": _positive_int(height, "RandomCrop height"),
+                          "width": _positive_int(width, "RandomCrop width"), "seed": _seed(seed)}, **kwargs)
+
+
+class RandomContrast(Layer):
+    """RandomContrast(factor, value_range=(0, 255), seed=None): while training, each image's channels
+    move away from (or towards) their means by a factor drawn from [1 - lower, 1 + upper], clipped to
+    value_range. As Keras 3 computes it, one number f gives (lower, upper) = (0, f). The identity at
+    inference."""
+
+    class_name = "RandomContrast"
+
+    def __init__(self, factor, value_range=(0, 255), seed=None, **kwargs):
+        super().__init__({"factor": _factor(factor, "RandomContrast factor"),
+                          "value_range": _value_range(value_range, "RandomContrast"), "seed": _seed(seed)}, **kwargs)
+
+
+class RandomBrightness(Layer):
+    """RandomBrightness(factor, value_range=(0, 255), seed=None): while training, adds to each image a
+    draw from [-factor, factor] (or [lower, upper]) times the width of value_range, clipped to
+    value_range. The identity at inference."""
+
+    class_name = "RandomBrightness"
+
+    def __init__(self, factor, value_range=(0, 255), seed=None, **kwargs):
+        super().__init__({"factor": _factor(factor, "RandomBrightness factor"),
+                          "value_range": _value_range(value_range, "RandomBrightness"), "seed": _seed(seed)},
+                         **kwargs)
 
 
 class SpatialDropout2D(Layer):

@@ -16,6 +16,13 @@
 #include "myelin/layers/merge.hpp"
 #include "myelin/layers/normalization.hpp"
 #include "myelin/layers/pooling.hpp"
+#include "myelin/layers/random_brightness.hpp"
+#include "myelin/layers/random_contrast.hpp"
+#include "myelin/layers/random_crop.hpp"
+#include "myelin/layers/random_flip.hpp"
+#include "myelin/layers/random_rotation.hpp"
+#include "myelin/layers/random_translation.hpp"
+#include "myelin/layers/random_zoom.hpp"
 #include "myelin/layers/rescaling.hpp"
 #include "myelin/layers/reshape.hpp"
 #include "myelin/layers/resizing.hpp"
@@ -200,6 +207,61 @@ const std::vector<std::pair<std::string, Factory>>& factories() {
                                            io::config_value<std::string>(c, "interpolation", "bilinear", who),
                                            io::config_value(c, "crop_to_aspect_ratio", false, who),
                                            io::input_shape_from_config(c));
+       }},
+      {"RandomFlip",
+       [](const json& c, const std::string& who) {
+         channels_last(c, who);
+         return std::make_shared<RandomFlip>(io::config_value<std::string>(c, "mode", "horizontal_and_vertical", who),
+                                             seed_from_config(c, who), io::input_shape_from_config(c));
+       }},
+      {"RandomRotation",
+       [](const json& c, const std::string& who) {
+         channels_last(c, who);
+         return std::make_shared<RandomRotation>(
+             Factor::from_config(c, "factor", who), io::config_value<std::string>(c, "fill_mode", "reflect", who),
+             io::config_value<std::string>(c, "interpolation", "bilinear", who), seed_from_config(c, who),
+             io::config_value<float>(c, "fill_value", 0.f, who), io::input_shape_from_config(c));
+       }},
+      {"RandomZoom",
+       [](const json& c, const std::string& who) {
+         channels_last(c, who);
+         std::optional<Factor> width;
+         if (c.contains("width_factor") && !c["width_factor"].is_null()) width = Factor::from_config(c, "width_factor", who);
+         return std::make_shared<RandomZoom>(
+             Factor::from_config(c, "height_factor", who), width,
+             io::config_value<std::string>(c, "fill_mode", "reflect", who),
+             io::config_value<std::string>(c, "interpolation", "bilinear", who), seed_from_config(c, who),
+             io::config_value<float>(c, "fill_value", 0.f, who), io::input_shape_from_config(c));
+       }},
+      {"RandomTranslation",
+       [](const json& c, const std::string& who) {
+         channels_last(c, who);
+         return std::make_shared<RandomTranslation>(
+             Factor::from_config(c, "height_factor", who), Factor::from_config(c, "width_factor", who),
+             io::config_value<std::string>(c, "fill_mode", "reflect", who),
+             io::config_value<std::string>(c, "interpolation", "bilinear", who), seed_from_config(c, who),
+             io::config_value<float>(c, "fill_value", 0.f, who), io::input_shape_from_config(c));
+       }},
+      {"RandomCrop",
+       [](const json& c, const std::string& who) {
+         if (!c.contains("height") || !c.contains("width")) throw ValueError(who + ": config needs 'height' and 'width'");
+         channels_last(c, who);
+         return std::make_shared<RandomCrop>(io::config_value<int64_t>(c, "height", 0, who),
+                                             io::config_value<int64_t>(c, "width", 0, who), seed_from_config(c, who),
+                                             io::input_shape_from_config(c));
+       }},
+      {"RandomContrast",
+       [](const json& c, const std::string& who) {
+         channels_last(c, who);
+         return std::make_shared<RandomContrast>(Factor::from_config(c, "factor", who), value_range_from_config(c, who),
+                                                 seed_from_config(c, who), io::input_shape_from_config(c));
+       }},
+      {"RandomBrightness",
+       [](const json& c, const std::string& who) {
+         channels_last(c, who);
+         return std::make_shared<RandomBrightness>(Factor::from_config(c, "factor", who),
+                                                   value_range_from_config(c, who), seed_from_config(c, who),
+                                                   io::input_shape_from_config(c));
        }},
   };
   return list;

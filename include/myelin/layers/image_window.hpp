@@ -23,6 +23,20 @@ class ImageWindow : public Layer {
   /// crop_to_aspect_ratio window (the largest centred one with the aspect ratio height : width).
   enum class Window { Whole, CentredCrop, AspectRatio };
   Shape build_window(const Shape& input_shape, Window window);
+  /// The window forward() reads and backward() writes, in input pixels; set_window moves it (a
+  /// window the size of the output is a plain crop), as RandomCrop does for each training batch.
+  struct Box {
+    int64_t top, left, height, width;
+  };
+  Box window() const { return {top_, left_, window_h_, window_w_}; }
+  void set_window(const Box& b) {
+    top_ = b.top;
+    left_ = b.left;
+    window_h_ = b.height;
+    window_w_ = b.width;
+  }
+  int64_t input_height() const { return in_h_; }
+  int64_t input_width() const { return in_w_; }
 
   int64_t height_, width_;
   bool nearest_ = false;  // else bilinear

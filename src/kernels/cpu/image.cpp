@@ -118,4 +118,26 @@ void resize_backward(const ResizeWindow& r, const float* dy, float* dx) {
   }
 }
 
+void flip_images(int64_t batch, int64_t height, int64_t width, int64_t channels, const unsigned char* flips,
+                 bool horizontal, bool vertical, const float* x, float* y) {
+  const int64_t C = channels, row = width * C, plane = height * row;
+  for (int64_t n = 0; n < batch; ++n) {
+    const float* img = x + n * plane;
+    float* out = y + n * plane;
+    if (!flips[n]) {
+      std::memcpy(out, img, size_t(plane) * sizeof(float));
+      continue;
+    }
+    for (int64_t i = 0; i < height; ++i) {
+      const float* src = img + (vertical ? height - 1 - i : i) * row;
+      float* dst = out + i * row;
+      if (!horizontal) {
+        std::memcpy(dst, src, size_t(row) * sizeof(float));
+        continue;
+      }
+      for (int64_t j = 0; j < width; ++j) std::memcpy(dst + j * C, src + (width - 1 - j) * C, size_t(C) * sizeof(float));
+    }
+  }
+}
+
 }  // namespace myelin::kernels

@@ -1,4 +1,5 @@
-// Image preprocessing on NHWC tensors: Keras's Rescaling, CenterCrop and Resizing, forward and backward.
+// Image preprocessing on NHWC tensors: Keras's Rescaling, CenterCrop, Resizing and RandomFlip, forward
+// and backward.
 //
 // Resizing follows TensorFlow's tf.image.resize (what Keras calls) without antialiasing: half-pixel
 // centres, output pixel i samples the source at (i + 0.5) * in / out - 0.5 (bilinear) or at row
@@ -34,5 +35,11 @@ void resize_forward(const ResizeWindow& r, const float* x, float* y);
 /// gradient goes back to the source pixels it was interpolated from, with the same weights; pixels
 /// outside the window get zero.
 void resize_backward(const ResizeWindow& r, const float* dy, float* dx);
+
+/// y {batch, height, width, C} = x with image n mirrored left-right (horizontal) and/or top-bottom
+/// (vertical) where flips[n] is nonzero, copied as is elsewhere. Its own transpose, so it is also
+/// the backward. y must not alias x.
+void flip_images(int64_t batch, int64_t height, int64_t width, int64_t channels, const unsigned char* flips,
+                 bool horizontal, bool vertical, const float* x, float* y);
 
 }  // namespace myelin::kernels

@@ -1,0 +1,66 @@
+// What Keras's random image augmentation layers share: the `factor` argument (one number or a
+// (lower, upper) pair) and the `seed` argument with the layer's own random stream.
+#pragma once
+#include <cstdint>
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "myelin/random.hpp"
+
+namespace myelin::layers {
+
+/// Keras's factor: one number, `0.2`, or a (lower, upper) pair, `{-0.1, 0.3}`. Kept as given (a
+/// layer's get_config() writes it back as Keras does); what range each layer draws from is its own
+/// rule, documented with the layer.
+struct Factor {
+  Factor(double value) : lower(value), upper(value), is_pair(false) {}
+  Factor(double lower, double upper) : lower(lower), upper(upper), is_pair(true) {}
+  double lower, upper;
+  bool is_pair;
+  /// A number, or [lower, upper].
+  nlohmann::json to_json() const;
+  /// config[key] as a Factor: a number or a list of two numbers, else a ValueError naming `who` and key.
+  static Factor from_config(const nlohmann::json& config, const char* key, const std::string& who);
+};
+
+/// The random stream of an augmentation layer. With Keras's `seed` the layer owns its stream: it
+/// starts from the seed when the layer is made and runs on across batches, epochs and fit() calls
+/// (as Keras's SeedGenerator), whatever the model's seeds, so two layers made with one seed draw
+/// the same augmentations. Without a seed the stream is split off the model's generator at build
+/// and at each reseed (every epoch of fit), like Dropout's, and the fit seed decides it.
+class AugmentationRng {
+ public:
+  explicit AugmentationRng(std::optional<int64_t> seed) : seed_(seed), rng_(uint64_t(seed.value_or(0))) {}
+  /// Always takes one split from `model`, so that the other layers' streams do not depend on
+  /// whether this one has a seed; only a layer without a seed uses it.
+  void reseed(Rng& model) {
+    Rng split = model.split();
+    if (!seed_) rng_ = split;
+  }
+  Rng& rng() { return rng_; }
+  const std::optional<int64_t>& seed() const { return seed_; }
+  /// The seed as Keras's config holds it: a number or null.
+  nlohmann::json seed_json() const;
+
+ private:
+  std::optional<int64_t> seed_;
+  Rng rng_;
+};
+
+/// The (lower, upper) range Keras's base image layer makes of a factor with bounds [lo, hi]: a pair
+/// is sorted and refused only when lower > hi or upper < lo; one number f must lie in [lo, hi] and
+/// gives (max(-|f|, lo), |f|). Anything not finite is refused. Errors are ValueErrors naming `who`.
+std::pair<double, double> factor_range(const Factor& f, double lo, double hi, const std::string& who,
+                                       const char* name = "factor");
+/// The range RandomZoom and RandomTranslation make of their factors: every number must lie in
+/// [-1, 1] (above -1 for zoom: open_lower); a pair is sorted, one number f gives (-|f|, |f|).
+std::pair<double, double> symmetric_factor_range(const Factor& f, bool open_lower, const std::string& who,
+                                                 const char* name);
+/// A (low, high) value range from config[key] (default {0, 255}): two finite numbers.
+std::pair<float, float> value_range_from_config(const nlohmann::json& config, const std::string& who);
+/// The optional integer seed from config["seed"].
+std::optional<int64_t> seed_from_config(const nlohmann::json& config, const std::string& who);
+
+}  // namespace myelin::layers
