@@ -296,14 +296,24 @@ TEST(AugmentationLayers, DrawsDifferPerImageAndRepeatForASeed) {
   for (size_t i = 0; i < a.size(); ++i) {
     SCOPED_TRACE(a[i]->class_name());
     const auto ya = run(*a[i], 1);
-    // The layer's seed wins over the model's generator, and its stream runs on (a second batch, or
-    // a reseed as fit makes every epoch, draws anew).
+    // Before fit reseeds it, the layer's seed wins over the model's generator, and its stream runs
+    // on (a second batch draws anew).
     EXPECT_EQ(ya, run(*b[i], 2));
     EXPECT_NE(ya, run(*c[i], 1));
     EXPECT_NE(ya, a[i]->forward(x, true).to_vector());
-    Rng again(1);
+    // fit's reseed at each epoch: the seed mixed with the epoch's generator, so that an epoch
+    // replayed from the same generator (a resumed run) draws the same, and another epoch anew.
+    Rng again(1), again_too(1), same_state(5), same_state_too(5);
     a[i]->reseed(again);
-    EXPECT_NE(ya, a[i]->forward(x, true).to_vector());
+    const auto epoch = a[i]->forward(x, true).to_vector();
+    EXPECT_NE(ya, epoch);
+    a[i]->reseed(again_too);
+    EXPECT_EQ(epoch, a[i]->forward(x, true).to_vector());
+    // The seed still matters: two seeds reseeded from one generator state draw differently.
+    c[i]->reseed(same_state);
+    const auto seed_12 = c[i]->forward(x, true).to_vector();
+    b[i]->reseed(same_state_too);
+    EXPECT_NE(seed_12, b[i]->forward(x, true).to_vector());
     // Without a seed the model's generator decides.
     EXPECT_EQ(run(*d[i], 3), run(*e[i], 3));
     EXPECT_NE(run(*d[i], 3), run(*e[i], 4));

@@ -11,7 +11,10 @@
 #include "myelin/layers/activation.hpp"
 #include "myelin/layers/dense.hpp"
 #include "myelin/layers/input.hpp"
+#include "myelin/layers/flatten.hpp"
 #include "myelin/layers/merge.hpp"
+#include "myelin/layers/random_flip.hpp"
+#include "myelin/layers/random_translation.hpp"
 #include "myelin/model.hpp"
 #include "myelin/optimizers.hpp"
 #include "myelin/random.hpp"
@@ -122,6 +125,29 @@ TEST(DataThreadAugmentation, AnInputAlsoReadElsewhereKeepsTheAugmentationInTheSt
   const Data d = regression(64);
   model.fit(d.x, d.y, {.epochs = 1, .batch_size = 16, .verbose = 0});
   EXPECT_EQ(NoiseAugmentation::threads, std::set<std::thread::id>{std::this_thread::get_id()});
+}
+
+TEST(DataThreadAugmentation, KerasAugmentationLayersTrainTheSameOnTheDataThread) {
+  Rng rng(9);
+  Tensor x({48, 6, 6, 2}), y({48, 1});
+  for (int64_t i = 0; i < x.size(); ++i) x.data()[i] = float(rng.uniform01());
+  for (int64_t r = 0; r < 48; ++r) y.data()[r] = float(r % 3);
+  auto weights = [&](bool front) {
+    set_random_seed(3);
+    Sequential model;
+    if (!front) model.add(layers::Activation("linear"));
+    model.add(layers::RandomFlip("horizontal"));
+    model.add(layers::RandomTranslation(0.2, 0.2));
+    model.add(layers::Flatten());
+    model.add(layers::Dense(3, "softmax"));
+    model.build(Shape{6, 6, 2});
+    model.compile(optimizers::Adam(0.01), "sparse_categorical_crossentropy");
+    model.fit(x, y, {.epochs = 2, .batch_size = 8, .verbose = 0, .seed = 4});
+    std::vector<float> w;
+    for (const auto& t : model.get_weights()) w.insert(w.end(), t.data(), t.data() + t.size());
+    return w;
+  };
+  EXPECT_EQ(weights(false), weights(true));
 }
 
 }  // namespace

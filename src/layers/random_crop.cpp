@@ -10,7 +10,7 @@ RandomCrop::RandomCrop(int64_t height, int64_t width, std::optional<int64_t> see
 Shape RandomCrop::build(const Shape& input_shape, Rng& rng) {
   const Shape out = build_window(input_shape, Window::AspectRatio);
   inference_window_ = window();
-  reseed(rng);
+  rng_.build(rng);
   return out;
 }
 

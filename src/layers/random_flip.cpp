@@ -27,7 +27,7 @@ Shape RandomFlip::build(const Shape& input_shape, Rng& rng) {
   height_ = input_shape[0];
   width_ = input_shape[1];
   channels_ = input_shape[2];
-  reseed(rng);
+  rng_.build(rng);
   built_ = true;
   return out;
 }

@@ -25,19 +25,27 @@ struct Factor {
   static Factor from_config(const nlohmann::json& config, const char* key, const std::string& who);
 };
 
-/// The random stream of an augmentation layer. With Keras's `seed` the layer owns its stream: it
-/// starts from the seed when the layer is made and runs on across batches, epochs and fit() calls
-/// (as Keras's SeedGenerator), whatever the model's seeds, so two layers made with one seed draw
-/// the same augmentations. Without a seed the stream is split off the model's generator at build
-/// and at each reseed (every epoch of fit), like Dropout's, and the fit seed decides it.
+/// The random stream of an augmentation layer. With Keras's `seed` the stream starts from the seed
+/// when the layer is made, so a layer used on its own draws what its seed says. Inside fit, which
+/// reseeds every layer at each epoch from the epoch's generator, a seeded layer's stream becomes the
+/// seed mixed with that generator: every epoch draws anew, and an epoch resumed from a checkpoint
+/// draws exactly what it drew the first time (a stream running on across epochs could not be
+/// restored). Without a seed the stream is split off the model's generator at build and at each
+/// reseed, like Dropout's.
 class AugmentationRng {
  public:
   explicit AugmentationRng(std::optional<int64_t> seed) : seed_(seed), rng_(uint64_t(seed.value_or(0))) {}
-  /// Always takes one split from `model`, so that the other layers' streams do not depend on
-  /// whether this one has a seed; only a layer without a seed uses it.
+  /// At build: a layer without a seed splits its stream off `model`; a seeded one starts from its
+  /// seed. Always takes one split, so that the other layers' streams do not depend on whether this
+  /// one has a seed.
+  void build(Rng& model) {
+    Rng split = model.split();
+    rng_ = seed_ ? Rng(uint64_t(*seed_)) : split;
+  }
+  /// At each epoch of fit (one split of `model`, as build).
   void reseed(Rng& model) {
     Rng split = model.split();
-    if (!seed_) rng_ = split;
+    rng_ = seed_ ? Rng(split.next_u64() ^ (uint64_t(*seed_) * 0x9e3779b97f4a7c15ULL)) : split;
   }
   Rng& rng() { return rng_; }
   const std::optional<int64_t>& seed() const { return seed_; }

@@ -138,9 +138,9 @@ class Layer : public std::enable_shared_from_this<Layer> {
   /// Reseeds the layer's own random stream (dropout masks) from `rng`; fit() calls it when given a seed.
   virtual void reseed(Rng& /*rng*/) {}
 
-  /// True for Keras's augmentation layers (RandomFlip, RandomRotation, ...): no weights, the
-  /// identity at inference, and a training forward that depends only on its input and the layer's
-  /// own random stream. When such layers open a model (right after its one input), fit runs them
+  /// True for Keras's augmentation layers (RandomFlip, RandomRotation, ...): no weights, and a
+  /// training forward that depends only on its input and the layer's own random stream. When such
+  /// layers open a model (right after its one input) and keep their input's shape, fit runs them
   /// on the data thread as each batch is read, and the training step passes their input through.
   virtual bool is_augmentation() const { return false; }
 

@@ -20,6 +20,7 @@ class RandomColor : public Layer {
   /// clipped (dy itself after inference).
   const Tensor& backward(const Tensor& dy) override;
   void reseed(Rng& rng) override { rng_.reseed(rng); }
+  bool is_augmentation() const override { return true; }
   /// Keras's config: factor as the (lower, upper) range, value_range, seed, data_format.
   nlohmann::json get_config() const override;
   std::pair<double, double> factor() const { return range_; }

@@ -23,6 +23,7 @@ class RandomCrop : public ImageWindow {
   Shape build(const Shape& input_shape, Rng& rng) override;
   const Tensor& forward(const Tensor& x, bool training) override;
   void reseed(Rng& rng) override { rng_.reseed(rng); }
+  bool is_augmentation() const override { return true; }
   nlohmann::json get_config() const override;
   const std::optional<int64_t>& seed() const { return rng_.seed(); }
 

@@ -23,6 +23,7 @@ class RandomFlip : public Layer {
   const Tensor& forward(const Tensor& x, bool training) override;
   const Tensor& backward(const Tensor& dy) override;
   void reseed(Rng& rng) override { rng_.reseed(rng); }
+  bool is_augmentation() const override { return true; }
   nlohmann::json get_config() const override;
   const std::string& mode() const { return mode_; }
   const std::optional<int64_t>& seed() const { return rng_.seed(); }

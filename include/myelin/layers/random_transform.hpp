@@ -20,6 +20,7 @@ class RandomTransform : public Layer {
   /// The adjoint of the last forward's resampling, with the same draws (dy itself after inference).
   const Tensor& backward(const Tensor& dy) override;
   void reseed(Rng& rng) override { rng_.reseed(rng); }
+  bool is_augmentation() const override { return true; }
   const std::string& fill_mode() const { return fill_mode_; }
   const std::string& interpolation() const { return interpolation_; }
   float fill_value() const { return fill_value_; }
