@@ -11,6 +11,10 @@
 //    time, taking turns: fit on the same images as tensors in memory, and fit on the folder (decoded
 //    on background threads while the step trains). Median seconds per epoch of each and their ratio
 //    folder / memory: 1.0 means the decoding costs the step nothing.
+// 3. augment: the same CNN from the tensors in memory with RandomFlip, RandomTranslation and
+//    RandomZoom at its front, where fit runs them on its data thread, against the same layers behind
+//    an identity Activation, where the step runs them (the two train identically). Median seconds
+//    per epoch, taking turns, and their ratio data thread / step.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -20,6 +24,10 @@
 #include "myelin/data/datasets.hpp"
 #include "myelin/data/image.hpp"
 #include "myelin/data/image_folder.hpp"
+#include "myelin/layers/activation.hpp"
+#include "myelin/layers/random_flip.hpp"
+#include "myelin/layers/random_translation.hpp"
+#include "myelin/layers/random_zoom.hpp"
 #include "myelin/layers/rescaling.hpp"
 #include "myelin/model.hpp"
 #include "myelin/optimizers.hpp"
@@ -37,10 +45,14 @@ namespace {
   std::exit(2);
 }
 
-Sequential rescaled_cnn() {
+// The users' CNN behind `front` and a Rescaling(1/255), for raw 0..255 pixels.
+Sequential rescaled_cnn(std::vector<LayerHandle> front = {}) {
   Sequential cnn = bench::users_cnn();
-  Sequential model({layers::Rescaling(1.f / 255, 0.f, Shape{28, 28, 1})});
+  Sequential model;
+  for (auto& l : front) model.add(l);
+  model.add(layers::Rescaling(1.f / 255));
   for (const auto& l : cnn.layers()) model.add(l);
+  model.build(Shape{28, 28, 1});
   model.compile(optimizers::Adam(1e-3), "sparse_categorical_crossentropy", {"accuracy"});
   return model;
 }
@@ -117,4 +129,25 @@ int main(int argc, char** argv) {
   std::printf("cnn_epoch_seconds_from_folder=%.3f\n", f);
   std::printf("cnn_train_images_per_second=%.0f\n", double(images) / m);
   std::printf("folder_over_memory=%.3f\n", f / m);
+
+  auto augmentations = [] {
+    return std::vector<LayerHandle>{layers::RandomFlip("horizontal"), layers::RandomTranslation(0.1, 0.1),
+                                    layers::RandomZoom(0.1)};
+  };
+  std::vector<LayerHandle> in_step_front = {layers::Activation("linear")};
+  for (auto& l : augmentations()) in_step_front.push_back(l);
+  Sequential on_data_thread = rescaled_cnn(augmentations()), in_step = rescaled_cnn(in_step_front);
+  std::vector<double> data_s, step_s;
+  for (int e = 0; e < epochs; ++e) {
+    auto t0 = bench::Clock::now();
+    on_data_thread.fit(x, y, {.epochs = 1, .batch_size = 128, .verbose = 0});
+    data_s.push_back(bench::seconds_since(t0));
+    t0 = bench::Clock::now();
+    in_step.fit(x, y, {.epochs = 1, .batch_size = 128, .verbose = 0});
+    step_s.push_back(bench::seconds_since(t0));
+  }
+  const double a = bench::median(data_s), b = bench::median(step_s);
+  std::printf("augmented_epoch_seconds_on_data_thread=%.3f\n", a);
+  std::printf("augmented_epoch_seconds_in_step=%.3f\n", b);
+  std::printf("data_thread_over_step=%.3f\n", a / b);
 }

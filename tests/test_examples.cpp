@@ -370,3 +370,37 @@ TEST(Examples, CrossValidationOnDigitsAtLeastNinetyFivePercent) {
   EXPECT_NEAR(figure(r, "mean_accuracy"), mean, 1e-4);
   EXPECT_NEAR(figure(r, "std_accuracy"), std::sqrt(var), 2e-4);
 }
+
+// A real folder of images (Debian's adwaita-icon-theme), shortened to 8 epochs: the CNN must beat
+// always answering the most frequent category (its 40-epoch figures: examples/README.md).
+TEST(Examples, IconCategoriesBeatTheMajorityBaseline) {
+#ifdef MYELIN_UNDER_ASAN
+  GTEST_SKIP() << "convolutions over 8 epochs are too slow under AddressSanitizer";
+#endif
+  REQUIRE_EXAMPLE("icon_categories");
+  if (!fs::exists("/usr/share/icons/Adwaita/48x48/actions"))
+    GTEST_SKIP() << "adwaita-icon-theme is not installed (scripts/setup.sh installs it)";
+  RunResult r = run_ok("icon_categories", "--epochs 8");
+  expect_only_progress_and_figures(r);
+  EXPECT_EQ(figure(r, "classes"), 6.0);
+  EXPECT_EQ(figure(r, "train_images") + figure(r, "test_images"), 600.0);  // 48x48 icons of the six folders
+  EXPECT_EQ(figure(r, "test_images"), 150.0);                              // int(0.25 * 600), as Keras
+  EXPECT_GT(figure(r, "test_accuracy"), figure(r, "majority_baseline_accuracy") + 0.05);
+}
+
+// The augmentation comparison, shortened to 2 epochs each: both CNNs learn from the PNG folder (the
+// gain itself needs the full run: examples/README.md).
+TEST(Examples, AugmentationOnFashionMnistFoldersTrainsBothNetworks) {
+#ifdef MYELIN_UNDER_ASAN
+  GTEST_SKIP() << "two CNNs are too slow under AddressSanitizer";
+#endif
+  REQUIRE_EXAMPLE("augmentation_fashion_mnist");
+  REQUIRE_FASHION_MNIST();
+  RunResult r = run_ok("augmentation_fashion_mnist", "--epochs 2");
+  expect_only_progress_and_figures(r);
+  EXPECT_EQ(figure(r, "train_images"), 5000.0);
+  EXPECT_GT(figure(r, "baseline_test_accuracy"), 0.6);  // chance is 0.10
+  EXPECT_GT(figure(r, "augmented_test_accuracy"), 0.5);
+  EXPECT_NEAR(figure(r, "augmentation_gain"),
+              figure(r, "augmented_test_accuracy") - figure(r, "baseline_test_accuracy"), 2e-4);
+}

@@ -15,24 +15,16 @@
 #include "expect_error.hpp"
 #include "gradient_check.hpp"
 #include "myelin/myelin.hpp"
+#include "position_images.hpp"
 #include "reference_file.hpp"
 
 namespace fs = std::filesystem;
 using namespace myelin;
 using namespace myelin::layers;
 using myelin::test::expect_error;
+using myelin::test::positions;
 
 namespace {
-
-// x[n, r, c, k] = 100 n + 10 r + c + k / 10: every pixel tells where it came from.
-Tensor positions(int64_t n, int64_t h, int64_t w, int64_t c) {
-  Tensor x({n, h, w, c});
-  for (int64_t b = 0; b < n; ++b)
-    for (int64_t r = 0; r < h; ++r)
-      for (int64_t q = 0; q < w; ++q)
-        for (int64_t k = 0; k < c; ++k) x[((b * h + r) * w + q) * c + k] = float(100 * b + 10 * r + q) + float(k) / 10;
-  return x;
-}
 
 void expect_values(const Tensor& y, const Shape& shape, const std::vector<float>& want, float tol = 1e-5f) {
   ASSERT_EQ(y.shape(), shape);

@@ -23,6 +23,27 @@ Factor Factor::from_config(const nlohmann::json& config, const char* key, const 
   throw ValueError(who + ": config '" + key + "' must be a number or [lower, upper], got " + v.dump());
 }
 
+ImageAugmentation::ImageAugmentation(std::optional<int64_t> seed, std::optional<Shape> input_shape) : rng_(seed) {
+  input_shape_ = std::move(input_shape);
+}
+
+std::optional<LayerPlan> ImageAugmentation::plan(const Shape& input_shape) const {
+  if (input_shape.size() != 3 || shape_size(input_shape) <= 0)
+    throw ShapeError(class_name() + " '" + name_ + "' needs a per-sample input of shape (height, width, channels), got " +
+                     shape_to_string(input_shape));
+  return LayerPlan{input_shape};
+}
+
+Shape ImageAugmentation::build(const Shape& input_shape, Rng& rng) {
+  const Shape out = plan(input_shape)->output_shape;
+  height_ = input_shape[0];
+  width_ = input_shape[1];
+  channels_ = input_shape[2];
+  rng_.build(rng);
+  built_ = true;
+  return out;
+}
+
 nlohmann::json AugmentationRng::seed_json() const { return seed_ ? nlohmann::json(*seed_) : nlohmann::json(nullptr); }
 
 namespace {

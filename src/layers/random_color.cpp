@@ -9,31 +9,12 @@ namespace myelin::layers {
 
 RandomColor::RandomColor(const char* kind, std::pair<double, double> range, std::pair<float, float> value_range,
                          std::optional<int64_t> seed, std::optional<Shape> input_shape)
-    : range_(range), value_range_(value_range), rng_(seed) {
+    : ImageAugmentation(seed, std::move(input_shape)), range_(range), value_range_(value_range) {
   if (value_range_.first > value_range_.second) std::swap(value_range_.first, value_range_.second);
   if (!std::isfinite(value_range_.first) || !std::isfinite(value_range_.second) ||
       value_range_.first == value_range_.second)
     throw ValueError(std::string(kind) + ": value_range must be two different finite numbers, got (" +
                      std::to_string(value_range.first) + ", " + std::to_string(value_range.second) + ")");
-  input_shape_ = std::move(input_shape);
-}
-
-std::optional<LayerPlan> RandomColor::plan(const Shape& input_shape) const {
-  if (input_shape.size() != 3 || shape_size(input_shape) <= 0)
-    throw ShapeError(class_name() + " '" + name_ +
-                     "' needs a per-sample input of shape (height, width, channels), got " +
-                     shape_to_string(input_shape));
-  return LayerPlan{input_shape};
-}
-
-Shape RandomColor::build(const Shape& input_shape, Rng& rng) {
-  const Shape out = plan(input_shape)->output_shape;
-  height_ = input_shape[0];
-  width_ = input_shape[1];
-  channels_ = input_shape[2];
-  rng_.build(rng);
-  built_ = true;
-  return out;
 }
 
 const Tensor& RandomColor::forward(const Tensor& x, bool training) {

@@ -8,28 +8,10 @@
 namespace myelin::layers {
 
 RandomFlip::RandomFlip(std::string mode, std::optional<int64_t> seed, std::optional<Shape> input_shape)
-    : mode_(std::move(mode)), rng_(seed) {
+    : ImageAugmentation(seed, std::move(input_shape)), mode_(std::move(mode)) {
   if (mode_ != "horizontal" && mode_ != "vertical" && mode_ != "horizontal_and_vertical")
     throw ValueError("RandomFlip: unknown mode '" + mode_ +
                      "' (expected 'horizontal', 'vertical' or 'horizontal_and_vertical')");
-  input_shape_ = std::move(input_shape);
-}
-
-std::optional<LayerPlan> RandomFlip::plan(const Shape& input_shape) const {
-  if (input_shape.size() != 3 || shape_size(input_shape) <= 0)
-    throw ShapeError("RandomFlip '" + name_ + "' needs a per-sample input of shape (height, width, channels), got " +
-                     shape_to_string(input_shape));
-  return LayerPlan{input_shape};
-}
-
-Shape RandomFlip::build(const Shape& input_shape, Rng& rng) {
-  const Shape out = plan(input_shape)->output_shape;
-  height_ = input_shape[0];
-  width_ = input_shape[1];
-  channels_ = input_shape[2];
-  rng_.build(rng);
-  built_ = true;
-  return out;
 }
 
 const Tensor& RandomFlip::forward(const Tensor& x, bool training) {

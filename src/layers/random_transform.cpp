@@ -30,7 +30,10 @@ kernels::ImageTransform sampling(int64_t batch, int64_t height, int64_t width, i
 
 RandomTransform::RandomTransform(const char* kind, std::string fill_mode, std::string interpolation, float fill_value,
                                  std::optional<int64_t> seed, std::optional<Shape> input_shape)
-    : fill_mode_(std::move(fill_mode)), interpolation_(std::move(interpolation)), fill_value_(fill_value), rng_(seed) {
+    : ImageAugmentation(seed, std::move(input_shape)),
+      fill_mode_(std::move(fill_mode)),
+      interpolation_(std::move(interpolation)),
+      fill_value_(fill_value) {
   if (fill_mode_ != "reflect" && fill_mode_ != "wrap" && fill_mode_ != "constant" && fill_mode_ != "nearest")
     throw ValueError(std::string(kind) + ": unknown fill_mode '" + fill_mode_ +
                      "' (expected 'reflect', 'wrap', 'constant' or 'nearest')");
@@ -39,25 +42,6 @@ RandomTransform::RandomTransform(const char* kind, std::string fill_mode, std::s
                      "' (expected 'bilinear' or 'nearest')");
   if (!std::isfinite(fill_value))
     throw ValueError(std::string(kind) + ": fill_value must be finite, got " + std::to_string(fill_value));
-  input_shape_ = std::move(input_shape);
-}
-
-std::optional<LayerPlan> RandomTransform::plan(const Shape& input_shape) const {
-  if (input_shape.size() != 3 || shape_size(input_shape) <= 0)
-    throw ShapeError(class_name() + " '" + name_ +
-                     "' needs a per-sample input of shape (height, width, channels), got " +
-                     shape_to_string(input_shape));
-  return LayerPlan{input_shape};
-}
-
-Shape RandomTransform::build(const Shape& input_shape, Rng& rng) {
-  const Shape out = plan(input_shape)->output_shape;
-  height_ = input_shape[0];
-  width_ = input_shape[1];
-  channels_ = input_shape[2];
-  rng_.build(rng);
-  built_ = true;
-  return out;
 }
 
 const Tensor& RandomTransform::forward(const Tensor& x, bool training) {

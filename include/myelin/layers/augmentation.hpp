@@ -7,6 +7,7 @@
 #include <string>
 #include <utility>
 
+#include "myelin/layers/layer.hpp"
 #include "myelin/random.hpp"
 
 namespace myelin::layers {
@@ -55,6 +56,25 @@ class AugmentationRng {
  private:
   std::optional<int64_t> seed_;
   Rng rng_;
+};
+
+/// What RandomFlip, RandomTransform (rotation, zoom, translation) and RandomColor (contrast,
+/// brightness) share: a per-sample {height, width, channels} input and output of the same shape, the
+/// layer's random stream, and whether the last forward was a training one.
+class ImageAugmentation : public Layer {
+ public:
+  /// Per-sample input {H, W, C}, output the same; any other rank is a ShapeError naming the layer.
+  std::optional<LayerPlan> plan(const Shape& input_shape) const override;
+  Shape build(const Shape& input_shape, Rng& rng) override;
+  void reseed(Rng& rng) override { rng_.reseed(rng); }
+  bool is_augmentation() const override { return true; }
+  const std::optional<int64_t>& seed() const { return rng_.seed(); }
+
+ protected:
+  ImageAugmentation(std::optional<int64_t> seed, std::optional<Shape> input_shape);
+  AugmentationRng rng_;
+  int64_t height_ = 0, width_ = 0, channels_ = 0;
+  bool last_training_ = false;
 };
 
 /// The (lower, upper) range Keras's base image layer makes of a factor with bounds [lo, hi]: a pair

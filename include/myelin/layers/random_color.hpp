@@ -6,26 +6,19 @@
 #include <vector>
 
 #include "myelin/layers/augmentation.hpp"
-#include "myelin/layers/layer.hpp"
 
 namespace myelin::layers {
 
-class RandomColor : public Layer {
+class RandomColor : public ImageAugmentation {
  public:
-  /// Per-sample input {H, W, C}, output the same; any other rank is a ShapeError.
-  std::optional<LayerPlan> plan(const Shape& input_shape) const override;
-  Shape build(const Shape& input_shape, Rng& rng) override;
   const Tensor& forward(const Tensor& x, bool training) override;
   /// The gradient through the last forward's map with the same draws, zero where the value was
   /// clipped (dy itself after inference).
   const Tensor& backward(const Tensor& dy) override;
-  void reseed(Rng& rng) override { rng_.reseed(rng); }
-  bool is_augmentation() const override { return true; }
   /// Keras's config: factor as the (lower, upper) range, value_range, seed, data_format.
   nlohmann::json get_config() const override;
   std::pair<double, double> factor() const { return range_; }
   std::pair<float, float> value_range() const { return value_range_; }
-  const std::optional<int64_t>& seed() const { return rng_.seed(); }
 
  protected:
   /// `kind` names the layer in errors; the value range must be two finite numbers, low below high
@@ -37,13 +30,10 @@ class RandomColor : public Layer {
   virtual void apply(int64_t batch, const float* draws, const float* x, float* y, float* pass) const = 0;
   virtual void apply_backward(int64_t batch, const float* draws, const float* pass, const float* dy,
                               float* dx) const = 0;
-  int64_t height_ = 0, width_ = 0, channels_ = 0;
   std::pair<double, double> range_;
   std::pair<float, float> value_range_;
 
  private:
-  AugmentationRng rng_;
-  bool last_training_ = false;
   std::vector<float> draws_;
   Tensor pass_, y_, dx_, no_grad_;
 };

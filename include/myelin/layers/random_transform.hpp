@@ -6,25 +6,18 @@
 #include <string>
 
 #include "myelin/layers/augmentation.hpp"
-#include "myelin/layers/layer.hpp"
 
 namespace myelin::layers {
 
-class RandomTransform : public Layer {
+class RandomTransform : public ImageAugmentation {
  public:
-  /// Per-sample input {H, W, C}, output the same; any other input rank is a ShapeError.
-  std::optional<LayerPlan> plan(const Shape& input_shape) const override;
-  Shape build(const Shape& input_shape, Rng& rng) override;
   /// Training: every image through its own draw. Inference: x itself.
   const Tensor& forward(const Tensor& x, bool training) override;
   /// The adjoint of the last forward's resampling, with the same draws (dy itself after inference).
   const Tensor& backward(const Tensor& dy) override;
-  void reseed(Rng& rng) override { rng_.reseed(rng); }
-  bool is_augmentation() const override { return true; }
   const std::string& fill_mode() const { return fill_mode_; }
   const std::string& interpolation() const { return interpolation_; }
   float fill_value() const { return fill_value_; }
-  const std::optional<int64_t>& seed() const { return rng_.seed(); }
 
  protected:
   /// `kind` names the layer class in errors. fill_mode: "reflect", "wrap", "constant" or "nearest"
@@ -41,9 +34,6 @@ class RandomTransform : public Layer {
  private:
   std::string fill_mode_, interpolation_;
   float fill_value_;
-  AugmentationRng rng_;
-  int64_t height_ = 0, width_ = 0, channels_ = 0;
-  bool last_training_ = false;
   Tensor transforms_, y_, dx_, no_grad_;
   Shape shape_buf_;
 };
