@@ -6,7 +6,14 @@ import numpy as np
 from . import _myelin
 from .model_selection import KFold, StratifiedKFold, train_test_split
 
-__all__ = ["StandardScaler", "MinMaxScaler", "to_categorical", "train_test_split", "KFold", "StratifiedKFold"]
+__all__ = ["StandardScaler", "MinMaxScaler", "to_categorical", "train_test_split", "KFold", "StratifiedKFold",
+           "image_dataset_from_directory"]
+
+
+def image_dataset_from_directory(*args, **kwargs):
+    """Where TensorFlow's Keras kept it (tf.keras.preprocessing): myelin.utils.image_dataset_from_directory."""
+    from .utils import image_dataset_from_directory as from_directory  # utils imports this module
+    return from_directory(*args, **kwargs)
 
 
 class _Scaler:

@@ -51,6 +51,8 @@ def test_file_order_and_split_are_keras_s(tmp_path):
     assert alone.file_paths == val.file_paths
     unshuffled = image_dataset_from_directory(tmp_path, shuffle=False, image_size=(6, 5), verbose=False)
     assert unshuffled.file_paths == [p for p, _ in files]
+    legacy = myelin.preprocessing.image_dataset_from_directory(tmp_path, shuffle=False, image_size=(6, 5), verbose=False)
+    assert legacy.file_paths == unshuffled.file_paths
 
 
 def test_pixels_are_pil_s_and_predict_keeps_file_order(tmp_path):
