@@ -18,6 +18,7 @@
 #include "myelin/model.hpp"
 #include "myelin/optimizers.hpp"
 #include "myelin/random.hpp"
+#include "myelin/threading.hpp"
 
 using namespace myelin;
 
@@ -96,7 +97,23 @@ std::pair<std::vector<float>, std::set<std::thread::id>> train(bool front, bool 
   return {weights, NoiseAugmentation::threads};
 }
 
-TEST(DataThreadAugmentation, FromArraysTrainsAsTheStepWouldAndOffTheStepThread) {
+// Leaves a core to the data thread, as the rule for running augmentation there wants.
+class DataThreadAugmentation : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (num_cores() < 2) GTEST_SKIP() << "one core: no data thread to run augmentation on";
+    set_num_threads(1);
+  }
+  void TearDown() override { set_num_threads(0); }
+};
+
+TEST_F(DataThreadAugmentation, WithoutASpareCoreTheStepRunsTheAugmentation) {
+  set_num_threads(0);  // every core computes
+  const auto [weights, threads] = train(/*front=*/true, /*dataset=*/false);
+  EXPECT_EQ(threads, std::set<std::thread::id>{std::this_thread::get_id()});
+}
+
+TEST_F(DataThreadAugmentation, FromArraysTrainsAsTheStepWouldAndOffTheStepThread) {
   const auto [in_step, step_threads] = train(/*front=*/false, /*dataset=*/false);
   const auto [on_data, data_threads] = train(/*front=*/true, /*dataset=*/false);
   EXPECT_EQ(in_step, on_data);
@@ -105,7 +122,7 @@ TEST(DataThreadAugmentation, FromArraysTrainsAsTheStepWouldAndOffTheStepThread) 
   EXPECT_NE(*data_threads.begin(), std::this_thread::get_id());
 }
 
-TEST(DataThreadAugmentation, FromADatasetTrainsAsTheStepWouldAndOffTheStepThread) {
+TEST_F(DataThreadAugmentation, FromADatasetTrainsAsTheStepWouldAndOffTheStepThread) {
   const auto [in_step, step_threads] = train(/*front=*/false, /*dataset=*/true);
   const auto [on_data, data_threads] = train(/*front=*/true, /*dataset=*/true);
   EXPECT_EQ(in_step, on_data);
@@ -114,7 +131,7 @@ TEST(DataThreadAugmentation, FromADatasetTrainsAsTheStepWouldAndOffTheStepThread
   EXPECT_NE(*data_threads.begin(), std::this_thread::get_id());
 }
 
-TEST(DataThreadAugmentation, AnInputAlsoReadElsewhereKeepsTheAugmentationInTheStep) {
+TEST_F(DataThreadAugmentation, AnInputAlsoReadElsewhereKeepsTheAugmentationInTheStep) {
   // The raw input also feeds a second branch: augmenting the batch itself would change that branch.
   NoiseAugmentation::threads.clear();
   auto in = layers::Input({4});
@@ -127,7 +144,7 @@ TEST(DataThreadAugmentation, AnInputAlsoReadElsewhereKeepsTheAugmentationInTheSt
   EXPECT_EQ(NoiseAugmentation::threads, std::set<std::thread::id>{std::this_thread::get_id()});
 }
 
-TEST(DataThreadAugmentation, KerasAugmentationLayersTrainTheSameOnTheDataThread) {
+TEST_F(DataThreadAugmentation, KerasAugmentationLayersTrainTheSameOnTheDataThread) {
   Rng rng(9);
   Tensor x({48, 6, 6, 2}), y({48, 1});
   for (int64_t i = 0; i < x.size(); ++i) x.data()[i] = float(rng.uniform01());

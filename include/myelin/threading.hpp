@@ -7,5 +7,7 @@ namespace myelin {
 void set_num_threads(int n);
 /// The number of threads kernels use now.
 int num_threads();
+/// The cores this process may run on (the default thread count).
+int num_cores();
 
 }  // namespace myelin

@@ -25,33 +25,6 @@ namespace myelin {
 
 namespace {
 
-// For one fit call, the augmentation layers that open the model (Graph::front_augmentations) run on
-// the stream's data thread as each batch is read, so they cost the training step nothing; the step
-// passes their input through. The layers draw from their own streams in batch order either way, so
-// the batches are the same as when the step runs them.
-class DataThreadAugmentation {
- public:
-  explicit DataThreadAugmentation(graph::Graph& graph) : graph_(graph), nodes_(graph.front_augmentations()) {}
-  ~DataThreadAugmentation() { graph_.set_on_data_thread(nodes_, false); }
-  DataThreadAugmentation(const DataThreadAugmentation&) = delete;
-  DataThreadAugmentation& operator=(const DataThreadAugmentation&) = delete;
-  bool active() const { return !nodes_.empty(); }
-  // The stream must be destroyed before this object (declared after it).
-  void attach(BatchStream& stream) {
-    if (nodes_.empty()) return;
-    graph_.set_on_data_thread(nodes_, true);
-    stream.set_input_transform([this](Tensor& x) {
-      const Tensor* v = &x;
-      for (int k : nodes_) v = &graph_.nodes()[size_t(k)].layer->forward(*v, /*training=*/true);
-      if (v != &x) x.copy_from(*v);
-    });
-  }
-
- private:
-  graph::Graph& graph_;
-  std::vector<int> nodes_;
-};
-
 int64_t last_width(const Shape& s) { return s.empty() ? 1 : s.back(); }
 
 // Values per sample in the last axis of targets ({n} labels have 1).
@@ -91,6 +64,42 @@ class ThreadCountGuard {
 
  private:
   int saved_;
+};
+
+// For one fit call, the augmentation layers that open the model (Graph::front_augmentations) run on
+// the stream's data thread as each batch is read, so they cost the training step nothing; the step
+// passes their input through. The layers draw from their own streams in batch order either way, so
+// the batches are the same as when the step runs them, and where they run is free to depend on the
+// machine: only where a core is left over by the compute threads. Without one the data thread
+// takes its time from the step's threads, whose barriers then wait for it: the CNN's epoch took
+// 1.18x the in-step one on 2 cores with 2 compute threads, and 0.84x with 1 (bench/README.md,
+// "Image folders").
+class DataThreadAugmentation {
+ public:
+  explicit DataThreadAugmentation(graph::Graph& graph)
+      : graph_(graph),
+        nodes_(num_cores() > num_threads() ? graph.front_augmentations() : std::vector<int>{}) {}
+  ~DataThreadAugmentation() { graph_.set_on_data_thread(nodes_, false); }
+  DataThreadAugmentation(const DataThreadAugmentation&) = delete;
+  DataThreadAugmentation& operator=(const DataThreadAugmentation&) = delete;
+  bool active() const { return !nodes_.empty(); }
+  // The stream must be destroyed before this object (declared after it).
+  void attach(BatchStream& stream) {
+    if (nodes_.empty()) return;
+    graph_.set_on_data_thread(nodes_, true);
+    stream.set_input_transform([this](Tensor& x) {
+      // The data thread computes alone: an OpenMP team started from it would fight the step's
+      // threads for the cores (1.5x slower epochs on 2 cores, bench/README.md "Image folders").
+      ThreadCountGuard alone(1);
+      const Tensor* v = &x;
+      for (int k : nodes_) v = &graph_.nodes()[size_t(k)].layer->forward(*v, /*training=*/true);
+      if (v != &x) x.copy_from(*v);
+    });
+  }
+
+ private:
+  graph::Graph& graph_;
+  std::vector<int> nodes_;
 };
 }  // namespace
 

@@ -141,7 +141,8 @@ class Layer : public std::enable_shared_from_this<Layer> {
   /// True for Keras's augmentation layers (RandomFlip, RandomRotation, ...): no weights, and a
   /// training forward that depends only on its input and the layer's own random stream. When such
   /// layers open a model (right after its one input) and keep their input's shape, fit runs them
-  /// on the data thread as each batch is read, and the training step passes their input through.
+  /// on the data thread as each batch is read, when a core is left over by num_threads(), and the
+  /// training step passes their input through (the same training either way).
   virtual bool is_augmentation() const { return false; }
 
   /// Whether backward() must compute d(loss)/d(input): false for the first layer of a model.
