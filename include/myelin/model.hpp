@@ -84,6 +84,26 @@ struct EvaluateOptions {
   DataArg sample_weight;
 };
 
+/// What Model::gradients differentiates, and what it returns besides d(score)/d(x).
+struct GradientOptions {
+  /// Differentiate the output layer's pre-activation (logits) where its activation is softmax or
+  /// sigmoid, rather than the probabilities predict() returns.
+  bool logits = false;
+  /// Which model output the score is taken from.
+  size_t output = 0;
+  /// Also return this layer's output and the score's gradient with respect to it (Grad-CAM's
+  /// feature maps); empty: none.
+  std::string layer;
+};
+
+/// Model::gradients's result for one batch.
+struct Gradients {
+  Tensor output;        ///< the output for x (logits when asked): {rows, ...}
+  Tensor input_grad;    ///< d(score)/d(x), shaped as x
+  Tensor layer_output;  ///< GradientOptions::layer's output for x (empty without a layer)
+  Tensor layer_grad;    ///< d(score)/d(layer_output)
+};
+
 /// A tensor of a functional graph as Keras's files name it (keras_history): the layer that made it and
 /// which call of that layer.
 struct TensorRef {
@@ -173,6 +193,21 @@ class Model {
   /// predict on a Dataset for a model with any number of outputs: one tensor per output, in output
   /// order, as predict(DataArg) returns for arrays.
   std::vector<Tensor> predict_outputs(data::Dataset& data, int batch_size = 32);
+  /// Differentiates a score of one output with respect to the input, for explanations
+  /// (myelin/explain/attributions.hpp) and anything else that needs input gradients. The model runs
+  /// x in inference mode (dropout off, batch normalization's moving statistics, augmentation
+  /// passing through), frozen layers included, as predict() would; `seed` then receives that output
+  /// and writes d(score)/d(output) into its second argument (sized as the output, zeros), and the
+  /// gradient flows back to x. One batch: all of x's rows at once. Weights and optimizer state are
+  /// left unchanged. Throws ValueError for a model with several inputs, an output index out of
+  /// range, or a layer that is not in the model, was called more than once, or does not lead to the
+  /// output; ShapeError when x does not fit the model.
+  /// ```
+  /// // d(probability of class 3)/d(x) for row 0:
+  /// auto g = model.gradients(x, [](const Tensor&, Tensor& d) { d.at(0, 3) = 1; });
+  /// ```
+  Gradients gradients(const Tensor& x, const std::function<void(const Tensor& output, Tensor& d_output)>& seed,
+                      const GradientOptions& options = {});
   /// One optimizer step on one batch; returns the batch loss (regularization included). x and y as
   /// fit takes them; a batch given as tensors (or a DataArg built once) allocates nothing in steady state.
   double train_on_batch(const DataArg& x, const DataArg& y, const DataArg& sample_weight = {});

@@ -169,12 +169,12 @@ void Graph::build(const std::vector<Shape>& input_shapes, Rng& rng, const std::s
   }
 }
 
-void Graph::plan_backward() {
+void Graph::plan_backward(bool to_inputs) {
   // Gradients flow only where a trainable weight lies upstream: a layer below every trainable one
   // (Flatten, Input) skips backward, and the first trainable layer skips its input gradient.
   for (auto& n : nodes_) {
     const Node& owner = n.first_call >= 0 ? nodes_[size_t(n.first_call)] : n;
-    n.runs_backward = n.layer && !n.is_input && owner.layer->count_params(/*trainable_only=*/true) > 0;
+    n.runs_backward = to_inputs || (n.layer && !n.is_input && owner.layer->count_params(/*trainable_only=*/true) > 0);
     bool upstream = false;
     for (int in : n.inputs) upstream = upstream || nodes_[size_t(in)].runs_backward;
     n.runs_backward = n.runs_backward || upstream;
@@ -235,12 +235,13 @@ void Graph::plan_buffers() {
   input_grad_slots_.resize(input_grad_slot_values_.size());
 }
 
-void Graph::apply_plan(bool training) {
+void Graph::apply_plan(bool keep_for_backward) {
   for (auto& n : nodes_) {
     // A layer the data thread is running keeps the plan it was given before (set_on_data_thread).
     if (!n.layer || n.is_input || n.on_data_thread) continue;
-    n.layer->lend_buffers(!training && n.output_slot >= 0 ? &output_slots_[size_t(n.output_slot)] : nullptr,
+    n.layer->lend_buffers(!keep_for_backward && n.output_slot >= 0 ? &output_slots_[size_t(n.output_slot)] : nullptr,
                           n.input_grad_slot >= 0 ? &input_grad_slots_[size_t(n.input_grad_slot)] : nullptr);
+    n.layer->set_backward_follows(keep_for_backward);
     n.layer->set_needs_input_grad(n.needs_input_grad);
     n.layer->set_output_logits(n.output_logits);
     n.layer->set_relu_masked_by_next(n.relu_masked_by_next);
@@ -248,9 +249,10 @@ void Graph::apply_plan(bool training) {
   }
 }
 
-const Tensor& Graph::forward(const std::vector<const Tensor*>& inputs, bool training) {
-  apply_plan(training);
-  if (!training) size_slots(output_slots_, output_slot_values_, inputs[0]->rows());
+const Tensor& Graph::forward(const std::vector<const Tensor*>& inputs, bool training, bool for_backward) {
+  const bool keep = training || for_backward;
+  apply_plan(keep);
+  if (!keep) size_slots(output_slots_, output_slot_values_, inputs[0]->rows());
   for (size_t k = 0; k < inputs_.size(); ++k) nodes_[size_t(inputs_[k])].out = inputs[k];
   for (auto& n : nodes_) {
     if (n.is_input) continue;
@@ -328,6 +330,12 @@ void Graph::backward(const std::vector<const Tensor*>& output_grads, NodeDone on
   for (size_t k = 0; k < outputs_.size(); ++k) receive_grad(nodes_[size_t(outputs_[k])], *output_grads[k]);
   for (size_t i = nodes_.size(); i-- > 0;) {
     Node& n = nodes_[i];
+    if (n.keeps_grad && n.grad && n.grad != &n.grad_sum) {
+      n.grad_sum.resize(n.grad->shape());
+      n.grad_sum.copy_from(*n.grad);
+      n.grad = &n.grad_sum;
+    }
+    if (n.is_input) continue;  // the plan for input gradients: an input's gradient ends here
     if (n.runs_backward && n.grad) {
       n.ran_backward = true;
       if (n.inputs.size() == 1) {

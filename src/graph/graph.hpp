@@ -40,7 +40,9 @@ struct Node {
   int call_index = 0;            // which call of its layer this node is (Keras's node index)
   // A later call: pairs (first call's gradient, this call's) of the layer's trainable weights.
   std::vector<std::pair<Tensor*, Tensor*>> shared_grads;
-  bool runs_backward = false;    // a trainable weight lies at or above this node
+  bool runs_backward = false;    // a trainable weight lies at or above this node (every node in
+                                 // the plan for input gradients, inputs included)
+  bool keeps_grad = false;       // backward copies d(loss)/d(out) into grad_sum, where it outlives the pass
   // An augmentation layer at the model's front that the data thread applies while fit runs: the
   // training forward passes its input through (Graph::front_augmentations).
   bool on_data_thread = false;
@@ -73,14 +75,18 @@ class Graph {
   /// `where` prefixes errors ("Sequential 'sequential'"). A mismatch throws ShapeError naming the
   /// layer, its index and the shapes.
   void build(const std::vector<Shape>& input_shapes, Rng& rng, const std::string& where);
-  /// Re-plans which nodes run backward (after a layer was frozen or unfrozen).
-  void plan_backward();
+  /// Re-plans which nodes run backward (after a layer was frozen or unfrozen). With `to_inputs`,
+  /// every node runs backward and the inputs receive their gradients (Node::grad), frozen layers
+  /// or not: the plan of an explanation, until plan_backward() restores the training plan.
+  void plan_backward(bool to_inputs = false);
   /// Whether output k's layer emits logits (its activation is fused with the loss by the model).
   void set_output_logits(size_t k, bool logits) { nodes_[size_t(outputs_[k])].output_logits = logits; }
 
   /// Output 0 for a batch (valid until the next forward). backward() follows only a forward with
-  /// training true: an inference pass keeps no more of the layers' outputs than it needs.
-  const Tensor& forward(const std::vector<const Tensor*>& inputs, bool training);
+  /// training true or `for_backward`: an inference pass keeps no more of the layers' outputs than it
+  /// needs. `for_backward` runs the layers in inference mode (dropout off, moving statistics) and
+  /// keeps what backward reads: the pass an explanation differentiates.
+  const Tensor& forward(const std::vector<const Tensor*>& inputs, bool training, bool for_backward = false);
   /// Output node k's output of the last forward.
   const Tensor& output(size_t k) const { return *nodes_[size_t(outputs_[k])].out; }
   /// Called with `context` as soon as a layer's weights have their whole gradient (every call's),
@@ -107,7 +113,7 @@ class Graph {
  private:
   void receive_grad(Node& n, const Tensor& g);
   void plan_buffers();
-  void apply_plan(bool training);
+  void apply_plan(bool keep_for_backward);
   void gather_shared_gradients(Node& first);
   std::vector<Node> nodes_;
   std::vector<int> inputs_, outputs_;

@@ -83,15 +83,16 @@ const Tensor& MaxPooling2D::forward(const Tensor& x, bool training) {
   in_shape_buf_ = x.shape();
   y.resize(shape_buf_);
   // Inference needs no winners' positions: skipping them saves a write as large as the output.
-  if (training) argmax_.resize(y.size());  // within capacity after the first batch: no allocation
-  kernels::max_pool_forward(MYELIN_POOL_GEOMETRY(x.rows()), x.data(), y.data(), training ? argmax_.data() : nullptr);
-  argmax_ready_ = training;
+  const bool keep = training || backward_follows_;
+  if (keep) argmax_.resize(y.size());  // within capacity after the first batch: no allocation
+  kernels::max_pool_forward(MYELIN_POOL_GEOMETRY(x.rows()), x.data(), y.data(), keep ? argmax_.data() : nullptr);
+  argmax_ready_ = keep;
   return y;
 }
 
 const Tensor& MaxPooling2D::backward(const Tensor& dy) {
   Tensor& dx = input_grad_buffer(dx_);
-  if (!argmax_ready_) throw Error("layer '" + name() + "': backward needs a forward pass with training=true first");
+  if (!argmax_ready_) throw Error("layer '" + name() + "': backward needs a forward pass that keeps the winners' positions (a model's inference pass does not)");
   dx.resize(in_shape_buf_);
   kernels::max_pool_backward(MYELIN_POOL_GEOMETRY(dy.rows()), dy.data(), argmax_.data(), dx.data(),
                              mask_nonpositive_input_ ? y_.data() : nullptr);

@@ -147,6 +147,10 @@ class Layer : public std::enable_shared_from_this<Layer> {
 
   /// Whether backward() must compute d(loss)/d(input): false for the first layer of a model.
   void set_needs_input_grad(bool v) { needs_input_grad_ = v; }
+  /// Whether backward() may follow the next forward() whatever its `training` (true by default).
+  /// A model's inference pass sets false, so that forward() may skip what only backward() reads
+  /// (max pooling's winners); an explanation's pass runs forward(training=false) and then backward().
+  void set_backward_follows(bool v) { backward_follows_ = v; }
 
   /// Two neighbours can share a relu's backward. When this layer's output is relu(z)
   /// (output_is_relu) and the next layer can zero its input gradient wherever its input is not
@@ -189,6 +193,7 @@ class Layer : public std::enable_shared_from_this<Layer> {
   bool built_ = false;
   bool trainable_ = true;
   bool needs_input_grad_ = true;
+  bool backward_follows_ = true;
   bool output_logits_ = false;
   bool relu_masked_by_next_ = false;     // the next layer zeroes dy where this output is 0
   bool mask_nonpositive_input_ = false;  // zero d(input) where the input is not positive

@@ -55,7 +55,7 @@ class MaxPooling2D : public Pooling2D {
 
  private:
   std::vector<int32_t> argmax_;  // per output: the winning input's offset in its sample
-  bool argmax_ready_ = false;     // argmax_ belongs to the last forward (a training one)
+  bool argmax_ready_ = false;     // argmax_ belongs to the last forward
 };
 
 class AveragePooling2D : public Pooling2D {
