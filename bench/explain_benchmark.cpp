@@ -22,6 +22,7 @@
 
 #include "myelin/explain/attributions.hpp"
 #include "myelin/model.hpp"
+#include "myelin/optimizers.hpp"
 #include "myelin/random.hpp"
 #include "myelin/threading.hpp"
 #include "timing.hpp"
@@ -54,10 +55,12 @@ int main(int argc, char** argv) {
   }
   if (threads > 0) set_num_threads(threads);
   Sequential model = bench::users_cnn();
+  model.compile("adam", "sparse_categorical_crossentropy");
   Rng rng(1);
   Tensor x({images, 28, 28, 1}), y({images, 1});
   for (int64_t i = 0; i < x.size(); ++i) x[i] = rng.uniform(0.f, 1.f);
   for (int64_t i = 0; i < y.size(); ++i) y[i] = float(rng.below(10));
+  model.predict(x, images);  // builds it
   const std::string last_conv = explain::last_spatial_layer(model);
   auto seed = [](const Tensor& out, Tensor& d) {
     for (int64_t r = 0; r < out.rows(); ++r) d.at(r, 0) = 1.f;

@@ -332,13 +332,16 @@ class ExplainFashionMnist : public ::testing::Test {
     }
     auto [train, test] = datasets::fashion_mnist(dir);
     test_x_ = new Tensor(test.x.rows(0, 500).clone());
+    train_x_ = new Tensor(train.x.rows(0, 12000).clone());
+    train_y_ = new Tensor(train.y.rows(0, 12000).clone());
     model_ = new Sequential(seed_cnn(1));
-    model_->fit(train.x.rows(0, 12000).clone(), train.y.rows(0, 12000).clone(),
-                {.epochs = 2, .batch_size = 128, .verbose = 0});
+    model_->fit(*train_x_, *train_y_, {.epochs = 2, .batch_size = 128, .verbose = 0});
   }
   static void TearDownTestSuite() {
     delete model_;
     delete test_x_;
+    delete train_x_;
+    delete train_y_;
   }
   void SetUp() override {
     if (!skip_.empty()) GTEST_SKIP() << skip_;
@@ -353,8 +356,39 @@ class ExplainFashionMnist : public ::testing::Test {
   }
   static inline std::string skip_;
   static inline Sequential* model_ = nullptr;
-  static inline Tensor* test_x_ = nullptr;
+  static inline Tensor *test_x_ = nullptr, *train_x_ = nullptr, *train_y_ = nullptr;
 };
+
+// Completeness on the seed networks as trained: the attributions of 64 steps add up to the change
+// of the predicted class's logit (or probability) from a black image, within 1% on average over
+// the images. A single image may miss by more where the path crosses many relu kinks (on 100 test
+// images the seed CNN's worst was 1.2% for the logit, 3.0% for the probability; 0.5% and 1.0% at
+// 128 steps).
+TEST_F(ExplainFashionMnist, IntegratedGradientsOfTheSeedNetworksAddUp) {
+  set_random_seed(3);
+  Sequential mlp({layers::Flatten(Shape{28, 28, 1}), layers::Dense(128, "relu"), layers::Dense(10, "softmax")});
+  mlp.compile(optimizers::Adam(1e-3), "sparse_categorical_crossentropy");
+  mlp.fit(*train_x_, *train_y_, {.epochs = 1, .batch_size = 128, .verbose = 0});
+  const Tensor x = test_x_->rows(0, 16).clone();
+  const Tensor black(x.shape());
+  for (Model* m : {static_cast<Model*>(&mlp), static_cast<Model*>(model_)})
+    for (bool logits : {true, false}) {
+      const explain::ScoreOptions so{.logits = logits};
+      const Tensor ig = explain::integrated_gradients(*m, x, {}, {.steps = 64, .score = so});
+      const std::vector<int> units = explain::target_units(*m, x);
+      const Tensor fx = explain::scores(*m, x, units, so), f0 = explain::scores(*m, black, units, so);
+      double mean = 0;
+      for (int64_t r = 0; r < x.rows(); ++r) {
+        double sum = 0;
+        for (int64_t i = 0; i < 784; ++i) sum += ig[r * 784 + i];
+        const double delta = double(fx[r]) - double(f0[r]);
+        const double error = std::abs(sum - delta) / std::abs(delta);
+        mean += error / double(x.rows());
+        EXPECT_LT(error, 0.04) << m->layers()[1]->name() << ", row " << r << ", logits " << logits;
+      }
+      EXPECT_LT(mean, 0.01) << m->layers()[1]->name() << ", logits " << logits;
+    }
+}
 
 TEST_F(ExplainFashionMnist, GradCamMassFallsOnTheItem) {
   // The share of test images whose map lies more than half on the item's pixels (those not zero),
