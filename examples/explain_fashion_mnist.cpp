@@ -7,7 +7,11 @@
 //   completeness_error  mean over the 8 images of |sum(IG) - (f(x) - f(0))| / |f(x) - f(0)|, f the
 //                       predicted class's logit: Integrated Gradients add up to the score's change
 //   in_item_fraction    of 1000 test images, the share whose Grad-CAM map lies more than half on the
-//                       item's pixels (those not zero): the model looks at the item, not the background
+//                       item's pixels (those not zero)
+//   in_item_fraction_uniform  the same share for a map that is the same everywhere: the images whose
+//                       item covers more than half of them. Grad-CAM does no better than that here:
+//                       the network recognises items by their outline, whose evidence lies on both
+//                       sides of it (trousers by the gap between the legs: see the picture)
 #include <cmath>
 #include <cstdio>
 
@@ -64,16 +68,18 @@ int main(int argc, char** argv) {
   const Tensor many = test.x.rows(0, 1000).clone();
   const Tensor maps = explain::grad_cam(cnn, many, {}, {.layer = "conv2d_1"});
   const int64_t pixels = many.row_size();
-  int inside = 0;
+  int inside = 0, inside_uniform = 0;
   for (int64_t r = 0; r < many.rows(); ++r) {
-    double on = 0, all = 0;
+    double on = 0, all = 0, item = 0;
     for (int64_t p = 0; p < pixels; ++p) {
       all += maps[r * pixels + p];
-      if (many[r * pixels + p] > 0) on += maps[r * pixels + p];
+      if (many[r * pixels + p] > 0) on += maps[r * pixels + p], item += 1;
     }
     inside += all > 0 && on > 0.5 * all;
+    inside_uniform += item > 0.5 * double(pixels);
   }
   std::printf("in_item_fraction=%.4f\n", double(inside) / double(many.rows()));
+  std::printf("in_item_fraction_uniform=%.4f\n", double(inside_uniform) / double(many.rows()));
 
   // A tabular model: which features raised or lowered one house's predicted price.
   auto boston = data::read_csv(datasets::data_dir() + "/boston_house_prices.csv", {.skip_rows = 1});
