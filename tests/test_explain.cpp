@@ -155,6 +155,41 @@ TEST(ModelGradients, ReachTheInputThroughFrozenLayersAndSharedOnes) {
   expect_error<ValueError>([&] { f.gradients(t, seed, {.output = 1}); }, {"output 1", "out of range"});
 }
 
+// A Conv2D's relu followed by a max pooling shares its backward with the pooling in training (the
+// pooling zeroes the gradient where the output is 0). A kept gradient is d(output) itself: the same
+// as behind a separate Activation("relu"), whose window winners at 0 get their gradient.
+TEST(ModelGradients, KeepTheGradientOfAReluOutputThatAMaxPoolingReads) {
+  auto cnn = [](const char* activation, bool separate) {
+    set_random_seed(5);
+    Sequential m;
+    m.add(layers::Conv2D(3, {3, 3}, activation, Shape{6, 6, 1}));
+    if (separate) m.add(layers::Activation("relu"));
+    m.add(layers::MaxPooling2D({2, 2}));
+    m.add(layers::Flatten());
+    m.add(layers::Dense(2, "softmax"));
+    m.build();
+    return m;
+  };
+  Sequential fused = cnn("relu", false), separate = cnn("linear", true);
+  Rng rng(16);
+  for (auto* m : {&fused, &separate}) {
+    auto w = m->weights();
+    w[1].value->fill(-0.3f);  // a negative bias: many windows are all zero, their winner a 0 output
+  }
+  separate.set_weights(fused.get_weights());
+  Tensor x = random_tensor({2, 6, 6, 1}, rng, 0.f, 1.f);
+  auto seed = [](const Tensor&, Tensor& d) { d.at(0, 1) = 1.f, d.at(1, 0) = 1.f; };
+  const Gradients a = fused.gradients(x, seed, {.layer = "conv2d"});
+  const Gradients b = separate.gradients(x, seed, {.layer = "activation"});
+  int zero_winners = 0;
+  for (int64_t i = 0; i < a.layer_grad.size(); ++i) {
+    EXPECT_FLOAT_EQ(a.layer_grad[i], b.layer_grad[i]) << i;
+    zero_winners += a.layer_output[i] == 0.f && a.layer_grad[i] != 0.f;
+  }
+  EXPECT_GT(zero_winners, 0);  // the case the sharing would get wrong occurs
+  for (int64_t i = 0; i < a.input_grad.size(); ++i) EXPECT_FLOAT_EQ(a.input_grad[i], b.input_grad[i]);
+}
+
 TEST(Saliency, IsTheGradientOfThePredictedOrGivenClass) {
   Sequential m = small_cnn(5);
   Rng rng(10);
