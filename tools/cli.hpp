@@ -34,6 +34,9 @@ void add_data_options(CLI::App& cmd, DataArgs& args);
 /// column unless --target names one (which is then dropped). Throws myelin errors naming the file.
 myelin::datasets::Split load_data(const DataArgs& args, bool need_target);
 
+/// The CSV file of --data as load_data reads it, with its column names.
+myelin::data::CsvData load_csv(const DataArgs& args, bool need_target);
+
 /// The data as a Dataset read batch by batch (--stream): a CSV streamed in chunks, or raw IDX files
 /// through a memory map. For data larger than memory.
 std::unique_ptr<myelin::data::Dataset> open_dataset(const DataArgs& args);
@@ -45,6 +48,12 @@ myelin::data::ImageFolderOptions image_folder_options(const DataArgs& args, cons
 /// The file that `train --images-dir` writes next to the model with its class names, one per line:
 /// "model.safetensors" -> "model.classes.txt".
 std::string classes_path_for(const std::string& model_path);
+
+/// The class names `train --images-dir` saved beside the model (classes_path_for), or none.
+std::vector<std::string> saved_class_names(const std::string& model_path);
+
+/// A CSV cell: quoted when it holds a separator, a quote or a line break.
+std::string csv_cell(const std::string& s);
 
 /// A user error: printed as "myelin: error: ..." with exit status 1.
 struct UserError : std::runtime_error {
@@ -63,6 +72,7 @@ void register_predict(CLI::App& app);
 void register_summary(CLI::App& app);
 void register_plot(CLI::App& app);
 void register_images_from_idx(CLI::App& app);
+void register_explain(CLI::App& app);
 
 /// The layer that computes the model's output, whose activation tells a classifier from a regressor.
 /// Not always a functional model's last layer: a shared layer is listed at its first call.

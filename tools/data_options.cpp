@@ -118,7 +118,12 @@ myelin::datasets::Split load_data(const DataArgs& a, bool need_target) {
     }
     return {images, labels};
   }
-  data::CsvOptions o;
+  auto csv = load_csv(a, need_target);
+  return {csv.x, csv.y};
+}
+
+myelin::data::CsvData load_csv(const DataArgs& a, bool need_target) {
+  myelin::data::CsvOptions o;
   o.delimiter = a.delimiter;
   o.skip_rows = a.skip_rows;
   o.header = !a.no_header;
@@ -129,8 +134,7 @@ myelin::datasets::Split load_data(const DataArgs& a, bool need_target) {
   } else {
     o.target_column = a.target;
   }
-  auto csv = data::read_csv(a.csv, o);
-  return {csv.x, csv.y};
+  return myelin::data::read_csv(a.csv, o);
 }
 
 std::string history_path_for(const std::string& model_path) {

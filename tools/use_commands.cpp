@@ -6,6 +6,20 @@
 
 namespace cli {
 
+std::vector<std::string> saved_class_names(const std::string& model_path) {
+  std::vector<std::string> names;
+  std::ifstream in(classes_path_for(model_path));
+  for (std::string line; std::getline(in, line);) names.push_back(line);
+  return names;
+}
+
+std::string csv_cell(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
 namespace {
 struct UseArgs {
   std::string model, output;
@@ -31,22 +45,6 @@ void evaluate(const UseArgs& a) {
   }
   if (!distributed::is_primary()) return;
   for (const auto& [k, v] : scores) std::printf("%s=%.6g\n", k.c_str(), v);
-}
-
-// The class names `train --images-dir` saved beside the model, or none.
-std::vector<std::string> saved_class_names(const std::string& model_path) {
-  std::vector<std::string> names;
-  std::ifstream in(classes_path_for(model_path));
-  for (std::string line; std::getline(in, line);) names.push_back(line);
-  return names;
-}
-
-// A CSV cell: quoted when it holds a separator, a quote or a line break.
-std::string csv_cell(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return q + "\"";
 }
 
 // One row per sample: class probabilities and the predicted class for classifiers, values otherwise.
