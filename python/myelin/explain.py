@@ -24,7 +24,7 @@ from . import _myelin
 from .models import Model, _array
 
 __all__ = ["saliency", "smooth_grad", "integrated_gradients", "grad_cam", "scores", "target_units",
-           "last_spatial_layer", "FeatureAttribution", "feature_table", "print_feature_table", "save_heatmap",
+           "last_spatial_layer", "gradients", "FeatureAttribution", "feature_table", "print_feature_table", "save_heatmap",
            "save_heatmap_grid"]
 
 _native = _myelin.explain
@@ -140,6 +140,22 @@ def last_spatial_layer(model):
     """The name of the layer grad_cam uses by default: the last whose output per sample is
     (height, width, channels). Raises ValueError when the model has none."""
     return _native.last_spatial_layer(_model(model))
+
+
+def gradients(model, x, seed, logits=False, output=0, layer=None):
+    """The model's backward pass to its input, for scores of your own: runs x (all rows at once) in
+    inference mode, calls seed(out) with the output (logits when logits=True) and differentiates
+    sum(seed(out) * out), seed's result being d(score)/d(output), an array shaped as out. Returns
+    a dict: "output", "input_grad" (shaped as x) and, with a layer name, "layer_output" and
+    "layer_grad" (that layer's output and the score's gradient with respect to it).
+
+        g = explain.gradients(model, x, lambda out: np.eye(out.shape[1], dtype="float32")[units])
+    """
+    x = _array(x, "x")
+    if not callable(seed):
+        raise TypeError(f"seed must be a function of the output returning d(score)/d(output), "
+                        f"got {type(seed).__name__}")
+    return _native.gradients(_model(model, x), x, seed, bool(logits), _output(output), layer or "")
 
 
 def feature_table(x, attributions, row, names=None):

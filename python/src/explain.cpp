@@ -2,10 +2,12 @@
 // inputs, the tabular feature table and the heat-map pictures. Keyword names and defaults are the
 // Python package's (python/myelin/explain.py); here each call converts its arrays while the GIL is
 // held and then runs the C++ function without it, as predict does.
+#include <algorithm>
 #include <sstream>
 
 #include "bindings.hpp"
 
+#include <myelin/error.hpp>
 #include <myelin/explain/attributions.hpp>
 #include <myelin/explain/feature_table.hpp>
 #include <myelin/explain/heatmap.hpp>
@@ -126,6 +128,34 @@ void init_explain(py::module_& root) {
       },
       py::arg("model"), py::arg("x"), py::arg("target"), py::arg("logits"), py::arg("output"), py::arg("batch_size"));
   m.def("last_spatial_layer", &explain::last_spatial_layer, py::arg("model"));
+  // Model::gradients with the seed a Python function of the output: runs with the GIL held, since
+  // the seed is Python's.
+  m.def(
+      "gradients",
+      [](Model& model, py::handle x, py::function seed, bool logits, size_t output, const std::string& layer) {
+        const Tensor xs = to_tensor(x, "x");
+        auto g = model.gradients(
+            xs,
+            [&](const Tensor& out, Tensor& d_out) {
+              Tensor copy(out.shape());
+              std::copy(out.data(), out.data() + out.size(), copy.data());
+              const Tensor d = to_tensor(seed(to_numpy(std::move(copy))), "seed's result");
+              if (d.shape() != d_out.shape())
+                throw ShapeError("gradients: seed must return an array shaped as the output " +
+                                 shape_to_string(d_out.shape()) + ", got " + shape_to_string(d.shape()));
+              std::copy(d.data(), d.data() + d.size(), d_out.data());
+            },
+            {.logits = logits, .output = output, .layer = layer});
+        py::dict result;
+        result["output"] = to_numpy(std::move(g.output));
+        result["input_grad"] = to_numpy(std::move(g.input_grad));
+        if (!layer.empty()) {
+          result["layer_output"] = to_numpy(std::move(g.layer_output));
+          result["layer_grad"] = to_numpy(std::move(g.layer_grad));
+        }
+        return result;
+      },
+      py::arg("model"), py::arg("x"), py::arg("seed"), py::arg("logits"), py::arg("output"), py::arg("layer"));
 
   m.def(
       "feature_table",
