@@ -176,6 +176,29 @@ def test_mlp_saliency_is_torch_gradient(logits):
     assert_close(got, torch_saliency(torch_mlp(model), x, units, logits), f"MLP saliency, logits={logits}")
 
 
+def test_smooth_grad_averages_saliency_over_noisy_copies():
+    rng = np.random.default_rng(12)
+    model = cnn()
+    model.build((8, 8, 2))
+    give_batch_norm_statistics(model, rng)
+    x = rng.normal(0, 1, (3, 8, 8, 2)).astype(np.float32)
+    # Without noise every copy is x itself: the average is the saliency.
+    for absolute in (True, False):
+        np.testing.assert_allclose(explain.smooth_grad(model, x, target=1, samples=4, noise=0.0, absolute=absolute),
+                                   explain.saliency(model, x, target=1, absolute=absolute), rtol=1e-5, atol=1e-8)
+    noisy = explain.smooth_grad(model, x, target=1, samples=8, seed=3)
+    assert noisy.shape == x.shape and noisy.dtype == np.float32
+    np.testing.assert_array_equal(noisy, explain.smooth_grad(model, x, target=1, samples=8, seed=3))  # repeats
+    assert not np.array_equal(noisy, explain.smooth_grad(model, x, target=1, samples=8, seed=4))
+    assert not np.allclose(noisy, explain.saliency(model, x, target=1))
+    # The noisy copies' signed gradients average towards the gradient of the smoothed score, which
+    # a torch reference of the same noise cannot check; their magnitudes stay of the same order.
+    ratio = np.abs(noisy).mean() / np.abs(explain.saliency(model, x, target=1)).mean()
+    assert 0.2 < ratio < 5, ratio
+    with pytest.raises(ValueError, match="samples"):
+        explain.smooth_grad(model, x, samples=0)
+
+
 @pytest.mark.parametrize("logits", [True, False])
 def test_gradients_with_a_python_seed_are_torch_gradients(logits):
     rng = np.random.default_rng(10)
@@ -367,6 +390,7 @@ def test_feature_table_from_python():
     attributions = np.array([[0.1, 0.2, 0.3, 0.4], [0.5, -2.0, 0.0, 1.0]], np.float32)
     table = explain.feature_table(x, attributions, 1, names=["a", "b", "c", "d"])
     assert [r.feature for r in table] == ["b", "d", "a", "c"]
+    assert isinstance(table[0], explain.FeatureAttribution)
     feature, value, attribution = table[0]  # unpacks as a tuple
     assert (feature, value, attribution) == ("b", -6.0, -2.0)
     assert [r.feature for r in explain.feature_table(x, attributions, 0)] == ["3", "2", "1", "0"]
