@@ -22,6 +22,7 @@ struct Args {
   bool uses_data = true;  ///< false for examples that make their own data: --data is then refused
   bool uses_convolutions = false;  ///< true: --winograd 0|1 is accepted
   bool winograd = true;            ///< --winograd: 1 lets 3x3 convolutions run as Winograd, 0 keeps them direct
+  std::string output;              ///< --output PATH for examples that write a file (non-empty default: accepted)
 };
 
 namespace detail {
@@ -78,6 +79,8 @@ inline Args parse_args(int argc, char** argv, const char* about, Args defaults) 
       if (defaults.uses_data)
         std::printf("  --data PATH     where the data set is read from (default: %s)\n",
                     defaults.data.empty() ? "the loader's default place" : defaults.data.c_str());
+      if (!defaults.output.empty())
+        std::printf("  --output PATH   where the example writes its picture (default: %s)\n", defaults.output.c_str());
       std::printf("  --threads N     threads to compute with (default: all cores)\n");
       if (defaults.uses_convolutions)
         std::printf("  --winograd 0|1  1: Winograd convolutions where they are faster (default); 0: direct ones\n");
@@ -88,13 +91,14 @@ inline Args parse_args(int argc, char** argv, const char* about, Args defaults) 
     }
     const bool known = flag == "--epochs" || flag == "--batch-size" || flag == "--seed" || flag == "--threads" ||
                        flag == "--verbose" || (flag == "--data" && a.uses_data) ||
-                       (flag == "--winograd" && a.uses_convolutions);
+                       (flag == "--winograd" && a.uses_convolutions) || (flag == "--output" && !a.output.empty());
     if (!known) detail::usage_error(program, "unknown option '" + flag + "'");
     if (!inline_value) {
       if (i + 1 >= argc) detail::usage_error(program, flag + " needs a value");
       value = argv[++i];
     }
-    if (flag == "--epochs") a.epochs = int(detail::to_int(program, flag, value, 0, 1000000));
+    if (flag == "--output") a.output = value;
+    else if (flag == "--epochs") a.epochs = int(detail::to_int(program, flag, value, 0, 1000000));
     else if (flag == "--batch-size") a.batch_size = int(detail::to_int(program, flag, value, 1, 1 << 30));
     else if (flag == "--seed") a.seed = uint64_t(detail::to_int(program, flag, value, 0, INT64_MAX));
     else if (flag == "--threads") a.threads = int(detail::to_int(program, flag, value, 0, 4096));

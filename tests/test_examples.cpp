@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "myelin/data/image.hpp"
 #include "sanitizers.hpp"
 
 namespace fs = std::filesystem;
@@ -404,4 +405,30 @@ TEST(Examples, AugmentationOnFashionMnistFoldersTrainsBothNetworks) {
   EXPECT_GT(figure(r, "augmented_test_accuracy"), 0.5);
   EXPECT_NEAR(figure(r, "augmentation_gain"),
               figure(r, "augmented_test_accuracy") - figure(r, "baseline_test_accuracy"), 2e-4);
+}
+
+// Explanations of the seed CNN after one epoch: the picture is written and decodes to the grid's
+// size, Integrated Gradients add up, Grad-CAM lies on the items, and the Boston table lists all 13
+// features.
+TEST(Examples, ExplainFashionMnistWritesThePictureAndTheFigures) {
+#ifdef MYELIN_UNDER_ASAN
+  GTEST_SKIP() << "a CNN epoch and its explanations are too slow under AddressSanitizer";
+#endif
+  REQUIRE_EXAMPLE("explain_fashion_mnist");
+  REQUIRE_FASHION_MNIST();
+  const fs::path picture = fs::path(testing::TempDir()) / ("attributions_" + std::to_string(getpid()) + ".png");
+  RunResult r = run_ok("explain_fashion_mnist", "--epochs 1 --output " + quote(picture.string()));
+  ASSERT_TRUE(fs::exists(picture)) << r.err;
+  // 8 rows x 5 columns of 28 x 28 cells drawn 4x, 2-pixel gaps between them.
+  const myelin::data::Image grid = myelin::data::load_image(picture.string(), 3);
+  fs::remove(picture);
+  EXPECT_EQ(grid.height, 8 * 112 + 7 * 2);
+  EXPECT_EQ(grid.width, 5 * 112 + 4 * 2);
+  EXPECT_GT(figure(r, "test_accuracy"), 0.8);
+  EXPECT_LT(figure(r, "completeness_error"), 0.01);
+  EXPECT_GE(figure(r, "in_item_fraction"), 0.8);
+  int table_rows = 0;
+  for (const char* name : {"CRIM", "ZN", "INDUS", "CHAS", "NOX", "RM", "AGE", "DIS", "RAD", "TAX", "PTRATIO", "B", "LSTAT"})
+    for (const auto& line : r.lines) table_rows += line.rfind(std::string(name) + " ", 0) == 0;
+  EXPECT_EQ(table_rows, 13);
 }

@@ -25,10 +25,24 @@ class ExplanationPlan {
     const bool has_head = act == ActivationKind::Softmax || act == ActivationKind::Sigmoid;
     g_.plan_backward(/*to_inputs=*/true);
     g_.set_output_logits(output, logits && has_head);
-    for (int k : kept_) g_.nodes()[size_t(k)].keeps_grad = true;
+    for (int k : kept_) {
+      graph::Node& n = g_.nodes()[size_t(k)];
+      n.keeps_grad = true;
+      // A relu whose backward the next max pooling does hands on d(pre-activation): a kept gradient
+      // must be d(output) itself, non-zero where a zero output won its window.
+      if (n.relu_masked_by_next) {
+        unmasked_.push_back(k);
+        n.relu_masked_by_next = false;
+        g_.nodes()[size_t(n.consumers[0])].mask_nonpositive_input = false;
+      }
+    }
   }
   ~ExplanationPlan() {
     for (int k : kept_) g_.nodes()[size_t(k)].keeps_grad = false;
+    for (int k : unmasked_) {
+      g_.nodes()[size_t(k)].relu_masked_by_next = true;
+      g_.nodes()[size_t(g_.nodes()[size_t(k)].consumers[0])].mask_nonpositive_input = true;
+    }
     g_.set_output_logits(output_, compiled_logits_);
     g_.plan_backward();
   }
@@ -38,7 +52,7 @@ class ExplanationPlan {
  private:
   graph::Graph& g_;
   size_t output_;
-  std::vector<int> kept_;
+  std::vector<int> kept_, unmasked_;
   bool compiled_logits_ = false;
 };
 

@@ -70,6 +70,9 @@ class Layer : public std::enable_shared_from_this<Layer> {
   /// The graph form of plan(): layers with several inputs override it; the default adapts plan().
   virtual std::optional<LayerPlan> plan_inputs(const std::vector<Shape>& input_shapes) const;
   bool built() const { return built_; }
+  /// Keras's layer.output_shape: the per-sample output shape of its calls, once a model built it
+  /// (empty before, and for an InputLayer).
+  const Shape& output_shape() const { return built_output_shape_; }
 
   /// Computes the output of a batch. The reference stays valid until the next forward call.
   virtual const Tensor& forward(const Tensor& x, bool training) = 0;

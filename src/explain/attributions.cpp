@@ -1,0 +1,299 @@
+// Saliency, SmoothGrad, Integrated Gradients and Grad-CAM over Model::gradients: each turns its
+// inputs into batches of rows (x itself, noisy copies of it, points on a path), seeds the backward
+// pass with a one at each row's target unit, and folds the input gradients back per row of x.
+#include "myelin/explain/attributions.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "../kernels/cpu/image.hpp"
+#include "myelin/error.hpp"
+#include "myelin/random.hpp"
+
+namespace myelin::explain {
+
+namespace {
+
+void check_options(const char* what, const ScoreOptions& o) {
+  if (o.batch_size <= 0)
+    throw ValueError(std::string(what) + ": batch_size must be positive, got " + std::to_string(o.batch_size));
+}
+
+// x's rows against the model's input, before any pass: the error names the method.
+void check_x(Model& model, const Tensor& x, const char* what) {
+  if (x.ndim() < 2 || x.rows() == 0)
+    throw ShapeError(std::string(what) + ": x must have a batch dimension and at least one row, got shape " +
+                     shape_to_string(x.shape()));
+  if (!model.built()) return;  // gradients() builds it from x and checks then
+  if (model.input_shapes().size() != 1)
+    throw ValueError(std::string(what) + ": the model has " + std::to_string(model.input_shapes().size()) +
+                     " inputs; explanations take models with one input");
+  const Shape& want = model.input_shape();
+  if (!std::equal(x.shape().begin() + 1, x.shape().end(), want.begin(), want.end()))
+    throw ShapeError(std::string(what) + ": x has shape " + shape_to_string(x.shape()) + " but the model expects " +
+                     shape_to_string(with_batch(-1, want), true));
+}
+
+GradientOptions gradient_options(const ScoreOptions& o, std::string layer = {}) {
+  return GradientOptions{.logits = o.logits, .output = o.output, .layer = std::move(layer)};
+}
+
+// The units of rows [first, first + out.rows()) of x's `rows`, from their output: the given ones
+// (checked against the output's width), or the arg-max of each row.
+std::vector<int> units_for(const Target& target, const Tensor& out, int64_t first, int64_t rows, const char* what) {
+  const int64_t n = out.rows(), width = out.row_size();
+  std::vector<int> units(size_t(n), 0);
+  if (target.units.empty()) {
+    for (int64_t r = 0; r < n; ++r) {
+      const float* o = out.data() + r * width;
+      units[size_t(r)] = int(std::max_element(o, o + width) - o);
+    }
+    return units;
+  }
+  const bool one = target.units.size() == 1;
+  if (!one && int64_t(target.units.size()) != rows)
+    throw ValueError(std::string(what) + ": target has " + std::to_string(target.units.size()) +
+                     " entries but x has " + std::to_string(rows) + " rows (give one, or one per row)");
+  for (int64_t r = 0; r < n; ++r) {
+    const int u = one ? target.units[0] : target.units[size_t(first + r)];
+    if (u < 0 || u >= width)
+      throw ValueError(std::string(what) + ": target " + std::to_string(u) +
+                       (one ? "" : " of row " + std::to_string(first + r)) +
+                       " is out of range: the output has " + std::to_string(width) + " unit(s) per sample");
+    units[size_t(r)] = u;
+  }
+  return units;
+}
+
+// The one-hot seed: d(score of row r)/d(output) = 1 at its unit.
+auto one_hot(const std::vector<int>& units, int64_t first) {
+  return [&units, first](const Tensor& out, Tensor& d) {
+    const int64_t width = out.row_size();
+    for (int64_t r = 0; r < out.rows(); ++r) d[r * width + units[size_t(first + r)]] = 1.0f;
+  };
+}
+
+// The units for x, from a forward pass alone: given ones checked against the output's width,
+// predicted ones the arg-max of the output (probabilities or logits have the same).
+std::vector<int> resolve_units(Model& model, const Tensor& x, const Target& target, const ScoreOptions& o,
+                               const char* what) {
+  if (model.built() && o.output >= model.output_shapes().size())
+    throw ValueError(std::string(what) + ": output " + std::to_string(o.output) + " is out of range: the model has " +
+                     std::to_string(model.output_shapes().size()) + " output(s)");
+  std::vector<Tensor> outs = model.predict(std::vector<Tensor>{x}, o.batch_size);
+  if (o.output >= outs.size())
+    throw ValueError(std::string(what) + ": output " + std::to_string(o.output) + " is out of range: the model has " +
+                     std::to_string(outs.size()) + " output(s)");
+  return units_for(target, outs[o.output], 0, x.rows(), what);
+}
+
+// Runs `count` made-up rows, `per_row` for each row of x (row e comes from x's row e / per_row),
+// through gradients in batches of batch_size rows: `make` writes row e's input, `take` receives its
+// input gradient.
+void over_rows(Model& model, const Tensor& x, int64_t per_row, const std::vector<int>& units, const ScoreOptions& o,
+               const std::function<void(int64_t e, float* input)>& make,
+               const std::function<void(int64_t e, const float* grad)>& take) {
+  const int64_t count = x.rows() * per_row, width = x.row_size();
+  std::vector<int> made_units(size_t(std::min<int64_t>(count, o.batch_size)));
+  Tensor batch;
+  for (int64_t e0 = 0; e0 < count; e0 += o.batch_size) {
+    const int64_t n = std::min<int64_t>(count - e0, o.batch_size);
+    batch.resize(with_batch(n, Shape(x.shape().begin() + 1, x.shape().end())));
+    for (int64_t i = 0; i < n; ++i) {
+      make(e0 + i, batch.data() + i * width);
+      made_units[size_t(i)] = units[size_t((e0 + i) / per_row)];
+    }
+    const Gradients g = model.gradients(batch, one_hot(made_units, 0), gradient_options(o));
+    for (int64_t i = 0; i < n; ++i) take(e0 + i, g.input_grad.data() + i * width);
+  }
+}
+
+}  // namespace
+
+std::vector<int> target_units(Model& model, const Tensor& x, const Target& target, const ScoreOptions& options) {
+  check_options("target_units", options);
+  check_x(model, x, "target_units");
+  return resolve_units(model, x, target, options, "target_units");
+}
+
+Tensor scores(Model& model, const Tensor& x, const Target& target, const ScoreOptions& options) {
+  check_options("scores", options);
+  check_x(model, x, "scores");
+  Tensor result({x.rows()});
+  for (int64_t b0 = 0; b0 < x.rows(); b0 += options.batch_size) {
+    const int64_t b1 = std::min<int64_t>(x.rows(), b0 + options.batch_size);
+    model.gradients(x.rows(b0, b1), [&](const Tensor& out, Tensor&) {
+      const std::vector<int> units = units_for(target, out, b0, x.rows(), "scores");
+      for (int64_t r = 0; r < out.rows(); ++r) result[b0 + r] = out.data()[r * out.row_size() + units[size_t(r)]];
+    }, gradient_options(options));
+  }
+  return result;
+}
+
+Tensor saliency(Model& model, const Tensor& x, const Target& target, const SaliencyOptions& options) {
+  check_options("saliency", options.score);
+  check_x(model, x, "saliency");
+  Tensor result(x.shape());
+  const int64_t width = x.row_size();
+  const int bs = options.score.batch_size;
+  std::vector<int> units;
+  for (int64_t b0 = 0; b0 < x.rows(); b0 += bs) {
+    const int64_t b1 = std::min<int64_t>(x.rows(), b0 + bs);
+    // One pass per batch: the seed resolves the units from the very output it differentiates.
+    const Gradients g = model.gradients(x.rows(b0, b1), [&](const Tensor& out, Tensor& d) {
+      units = units_for(target, out, b0, x.rows(), "saliency");
+      one_hot(units, 0)(out, d);
+    }, gradient_options(options.score));
+    float* r = result.data() + b0 * width;
+    for (int64_t i = 0; i < g.input_grad.size(); ++i) r[i] = options.absolute ? std::abs(g.input_grad[i]) : g.input_grad[i];
+  }
+  return result;
+}
+
+Tensor smooth_grad(Model& model, const Tensor& x, const Target& target, const SmoothGradOptions& options) {
+  check_options("smooth_grad", options.score);
+  check_x(model, x, "smooth_grad");
+  if (options.samples <= 0) throw ValueError("smooth_grad: samples must be positive, got " + std::to_string(options.samples));
+  if (!(options.noise >= 0) || !std::isfinite(options.noise))
+    throw ValueError("smooth_grad: noise must be a finite fraction >= 0, got " + std::to_string(options.noise));
+  const std::vector<int> units = resolve_units(model, x, target, options.score, "smooth_grad");
+  const int64_t width = x.row_size(), samples = options.samples;
+  // Each row's noise scale: the paper's sigma = noise * (max - min) of that input.
+  std::vector<float> sigma(size_t(x.rows()));
+  for (int64_t r = 0; r < x.rows(); ++r) {
+    const float* row = x.data() + r * width;
+    const auto [lo, hi] = std::minmax_element(row, row + width);
+    sigma[size_t(r)] = float(options.noise * double(*hi - *lo));
+  }
+  Rng rng(options.seed);
+  Tensor result(x.shape());
+  over_rows(model, x, samples, units, options.score,
+            [&](int64_t e, float* input) {
+              const int64_t r = e / samples;
+              const float* row = x.data() + r * width;
+              for (int64_t i = 0; i < width; ++i) input[i] = row[i] + rng.normal(0.0f, sigma[size_t(r)]);
+            },
+            [&](int64_t e, const float* grad) {
+              float* out = result.data() + (e / samples) * width;
+              const float w = 1.0f / float(samples);
+              for (int64_t i = 0; i < width; ++i) out[i] += w * (options.absolute ? std::abs(grad[i]) : grad[i]);
+            });
+  return result;
+}
+
+Tensor integrated_gradients(Model& model, const Tensor& x, const Target& target,
+                            const IntegratedGradientsOptions& options) {
+  check_options("integrated_gradients", options.score);
+  check_x(model, x, "integrated_gradients");
+  if (options.steps <= 0)
+    throw ValueError("integrated_gradients: steps must be positive, got " + std::to_string(options.steps));
+  const int64_t width = x.row_size(), steps = options.steps;
+  const Shape sample(x.shape().begin() + 1, x.shape().end());
+  const Tensor& b = options.baseline;
+  const bool per_row = b.size() > 0 && b.shape() == x.shape();
+  if (b.size() > 0 && !per_row && !(b.shape() == sample || b.shape() == with_batch(1, sample)))
+    throw ShapeError("integrated_gradients: the baseline has shape " + shape_to_string(b.shape()) +
+                     "; it must be one sample " + shape_to_string(with_batch(1, sample)) + " or x's shape " +
+                     shape_to_string(x.shape()));
+  auto baseline = [&](int64_t r) -> const float* {
+    if (b.size() == 0) return nullptr;
+    return b.data() + (per_row ? r * width : 0);
+  };
+  const std::vector<int> units = resolve_units(model, x, target, options.score, "integrated_gradients");
+  Tensor result(x.shape());
+  // The midpoint rule: points at (s + 1/2) / steps of the way from the baseline to x.
+  over_rows(model, x, steps, units, options.score,
+            [&](int64_t e, float* input) {
+              const int64_t r = e / steps;
+              const float alpha = (float(e % steps) + 0.5f) / float(steps);
+              const float* row = x.data() + r * width;
+              const float* base = baseline(r);
+              for (int64_t i = 0; i < width; ++i) {
+                const float b0 = base ? base[i] : 0.0f;
+                input[i] = b0 + alpha * (row[i] - b0);
+              }
+            },
+            [&](int64_t e, const float* grad) {
+              float* out = result.data() + (e / steps) * width;
+              for (int64_t i = 0; i < width; ++i) out[i] += grad[i];
+            });
+  for (int64_t r = 0; r < x.rows(); ++r) {
+    const float* row = x.data() + r * width;
+    const float* base = baseline(r);
+    float* out = result.data() + r * width;
+    for (int64_t i = 0; i < width; ++i) out[i] *= (row[i] - (base ? base[i] : 0.0f)) / float(steps);
+  }
+  return result;
+}
+
+std::string last_spatial_layer(Model& model) {
+  if (!model.built())
+    throw ValueError("grad_cam: the model is not built yet; call it on data (or build it) first");
+  // layers() lists them in the order they run: the last called once with a {height, width,
+  // channels} output.
+  const auto calls = model.layer_calls();
+  std::string found;
+  for (size_t k = 0; k < model.layers().size(); ++k)
+    if (model.layers()[k]->output_shape().size() == 3 && calls[k].size() == 1) found = model.layers()[k]->name();
+  if (found.empty())
+    throw ValueError("grad_cam: the model has no layer with a spatial output (height, width, channels)");
+  return found;
+}
+
+Tensor grad_cam(Model& model, const Tensor& x, const Target& target, const GradCamOptions& options) {
+  check_options("grad_cam", options.score);
+  check_x(model, x, "grad_cam");
+  const std::string layer = options.layer.empty() ? last_spatial_layer(model) : options.layer;
+  model.get_layer(layer);  // ValueError naming it when there is none
+  const int bs = options.score.batch_size;
+  Tensor result;
+  std::vector<int> units;
+  for (int64_t b0 = 0; b0 < x.rows(); b0 += bs) {
+    const int64_t b1 = std::min<int64_t>(x.rows(), b0 + bs);
+    const Gradients g = model.gradients(x.rows(b0, b1), [&](const Tensor& out, Tensor& d) {
+      units = units_for(target, out, b0, x.rows(), "grad_cam");
+      one_hot(units, 0)(out, d);
+    }, gradient_options(options.score, layer));
+    const Tensor& a = g.layer_output;
+    if (a.ndim() != 4)
+      throw ValueError("grad_cam: layer '" + layer + "' has output shape " + shape_to_string(with_batch(-1, Shape(a.shape().begin() + 1, a.shape().end())), true) +
+                       "; Grad-CAM needs a spatial output (height, width, channels)");
+    const int64_t n = a.shape()[0], h = a.shape()[1], w = a.shape()[2], c = a.shape()[3];
+    Tensor cam({n, h, w});
+    std::vector<float> weight(static_cast<size_t>(c));
+    for (int64_t r = 0; r < n; ++r) {
+      // A channel's weight: the spatial mean of the score's gradient over its map.
+      std::fill(weight.begin(), weight.end(), 0.0f);
+      const float* gr = g.layer_grad.data() + r * h * w * c;
+      const float* ar = a.data() + r * h * w * c;
+      for (int64_t p = 0; p < h * w; ++p)
+        for (int64_t k = 0; k < c; ++k) weight[size_t(k)] += gr[p * c + k];
+      for (auto& v : weight) v /= float(h * w);
+      for (int64_t p = 0; p < h * w; ++p) {
+        double s = 0;
+        for (int64_t k = 0; k < c; ++k) s += double(weight[size_t(k)]) * ar[p * c + k];
+        cam[r * h * w + p] = float(std::max(0.0, s));
+      }
+    }
+    const Shape& in = model.input_shape();
+    const bool resize = options.upsample && in.size() == 3 && (in[0] != h || in[1] != w);
+    if (result.size() == 0) result = Tensor({x.rows(), resize ? in[0] : h, resize ? in[1] : w});
+    float* dst = result.data() + b0 * result.row_size();
+    if (resize) {
+      kernels::ResizeWindow rw;
+      rw.batch = n;
+      rw.in_h = h, rw.in_w = w, rw.channels = 1;
+      rw.window_h = h, rw.window_w = w;
+      rw.out_h = in[0], rw.out_w = in[1];
+      kernels::resize_forward(rw, cam.data(), dst);
+    } else {
+      std::copy(cam.data(), cam.data() + cam.size(), dst);
+    }
+  }
+  return result;
+}
+
+}  // namespace myelin::explain
