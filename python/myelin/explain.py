@@ -33,15 +33,11 @@ FeatureAttribution = collections.namedtuple("FeatureAttribution", ["feature", "v
 FeatureAttribution.__doc__ = "One row of feature_table: the column's name, the input's value and its contribution."
 
 
-def _model(model, x=None):
-    """The C++ model underneath a myelin Model, built for x's rows when it was not built yet (as
-    predict would build it)."""
+def _model(model):
+    """The C++ model underneath a myelin Model (which builds itself from x when not built yet)."""
     if not isinstance(model, Model):
         raise TypeError(f"model must be a myelin Model or Sequential, got {type(model).__name__}")
-    native = model._model
-    if not native.built and x is not None:
-        native.build(list(x.shape[1:]))
-    return native
+    return model._model
 
 
 def _target(target):
@@ -76,7 +72,7 @@ def saliency(model, x, target=None, absolute=True, logits=True, output=0, batch_
     absolute=True (Captum's default), the signed gradient otherwise. Returns a float32 array shaped
     as x."""
     x = _array(x, "x")
-    return _native.saliency(_model(model, x), x, _target(target), bool(absolute), bool(logits), _output(output),
+    return _native.saliency(_model(model), x, _target(target), bool(absolute), bool(logits), _output(output),
                             _positive(batch_size, "batch_size"))
 
 
@@ -89,7 +85,7 @@ def smooth_grad(model, x, target=None, samples=50, noise=0.15, absolute=True, se
     x = _array(x, "x")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return _native.smooth_grad(_model(model, x), x, _target(target), _positive(samples, "samples"), float(noise),
+    return _native.smooth_grad(_model(model), x, _target(target), _positive(samples, "samples"), float(noise),
                                bool(absolute), int(seed), bool(logits), _output(output),
                                _positive(batch_size, "batch_size"))
 
@@ -103,7 +99,7 @@ def integrated_gradients(model, x, target=None, baseline=None, steps=64, logits=
     x = _array(x, "x")
     if baseline is not None:
         baseline = np.asarray(baseline, dtype=np.float32)
-    return _native.integrated_gradients(_model(model, x), x, _target(target), baseline, _positive(steps, "steps"),
+    return _native.integrated_gradients(_model(model), x, _target(target), baseline, _positive(steps, "steps"),
                                         bool(logits), _output(output), _positive(batch_size, "batch_size"))
 
 
@@ -116,14 +112,14 @@ def grad_cam(model, x, target=None, layer=None, upsample=True, logits=True, outp
     x = _array(x, "x")
     if layer is not None and not isinstance(layer, str):
         raise TypeError(f"layer must be a layer's name or None, got {type(layer).__name__}")
-    return _native.grad_cam(_model(model, x), x, _target(target), layer or "", bool(upsample), bool(logits),
+    return _native.grad_cam(_model(model), x, _target(target), layer or "", bool(upsample), bool(logits),
                             _output(output), _positive(batch_size, "batch_size"))
 
 
 def scores(model, x, target=None, logits=True, output=0, batch_size=64):
     """The score each attribution explains, for each row of x: a float32 array (rows,)."""
     x = _array(x, "x")
-    return _native.scores(_model(model, x), x, _target(target), bool(logits), _output(output),
+    return _native.scores(_model(model), x, _target(target), bool(logits), _output(output),
                           _positive(batch_size, "batch_size"))
 
 
@@ -131,7 +127,7 @@ def target_units(model, x, target=None, logits=True, output=0, batch_size=64):
     """The output unit each row of x is explained for (target=None resolved to the predicted
     class): an int array (rows,)."""
     x = _array(x, "x")
-    units = _native.target_units(_model(model, x), x, _target(target), bool(logits), _output(output),
+    units = _native.target_units(_model(model), x, _target(target), bool(logits), _output(output),
                                  _positive(batch_size, "batch_size"))
     return np.asarray(units, dtype=np.int64)
 
@@ -155,7 +151,7 @@ def gradients(model, x, seed, logits=False, output=0, layer=None):
     if not callable(seed):
         raise TypeError(f"seed must be a function of the output returning d(score)/d(output), "
                         f"got {type(seed).__name__}")
-    return _native.gradients(_model(model, x), x, seed, bool(logits), _output(output), layer or "")
+    return _native.gradients(_model(model), x, seed, bool(logits), _output(output), layer or "")
 
 
 def feature_table(x, attributions, row, names=None):

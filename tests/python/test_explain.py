@@ -434,3 +434,12 @@ def test_save_heatmap_writes_a_png_of_the_scaled_size(tmp_path):
         explain.save_heatmap(tmp_path / "bad.png", image, np.zeros((4, 4), np.float32))
     with pytest.raises(OSError):
         explain.save_heatmap(tmp_path / "missing" / "heat.png", image, attribution)
+
+
+def test_an_unbuilt_model_is_built_from_x_as_predict_builds_it():
+    x = np.random.default_rng(13).normal(0, 1, (4, 5)).astype(np.float32)
+    model = Sequential([Dense(3, activation="softmax")])
+    with pytest.raises(ValueError, match="not built"):
+        explain.last_spatial_layer(model)  # nothing to build it from
+    assert explain.saliency(model, x).shape == (4, 5)
+    assert model.built and model.input_shape == (None, 5)
