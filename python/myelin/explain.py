@@ -24,8 +24,8 @@ from . import _myelin
 from .models import Model, _array
 
 __all__ = ["saliency", "smooth_grad", "integrated_gradients", "grad_cam", "scores", "target_units",
-           "last_spatial_layer", "gradients", "FeatureAttribution", "feature_table", "print_feature_table", "save_heatmap",
-           "save_heatmap_grid"]
+           "last_spatial_layer", "gradients", "FeatureAttribution", "feature_table", "print_feature_table",
+           "save_heatmap", "save_heatmap_grid"]
 
 _native = _myelin.explain
 

@@ -161,7 +161,8 @@ void init_explain(py::module_& root) {
       "feature_table",
       [](py::handle x, py::handle attributions, int64_t row, const std::vector<std::string>& names) {
         py::list out;
-        for (const auto& r : explain::feature_table(to_tensor(x, "x"), to_tensor(attributions, "attributions"), row, names))
+        const Tensor xs = to_tensor(x, "x"), attrs = to_tensor(attributions, "attributions");
+        for (const auto& r : explain::feature_table(xs, attrs, row, names))
           out.append(py::make_tuple(r.feature, r.value, r.attribution));
         return out;
       },

@@ -185,7 +185,8 @@ def test_explain_fashion_mnist_example_on_a_reduced_run(tmp_path):
     picture = tmp_path / "attributions.png"
     # 6,000 training images, one epoch: seconds on one thread.
     out = subprocess.run([sys.executable, str(EXAMPLES / "explain_fashion_mnist.py"), "--threads", "1", "--epochs", "1",
-                          "--train-samples", "6000", "--output", str(picture)], check=True, capture_output=True, text=True)
+                          "--train-samples", "6000", "--output", str(picture)],
+                         check=True, capture_output=True, text=True)
     py = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
     assert set(py) == {"test_accuracy", "completeness_error", "in_item_fraction", "house_price_predicted",
                        "house_price_average"}
