@@ -55,6 +55,7 @@ PYBIND11_MODULE(_myelin, m) {
   mp::init_datasets(m);
   mp::init_distributed(m);
   mp::init_io(m);
+  mp::init_explain(m);
 
   m.def("set_random_seed", &myelin::set_random_seed, py::arg("seed"),
         "Seeds initialisation, shuffling and dropout of the models created afterwards.");

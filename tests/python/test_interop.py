@@ -176,3 +176,45 @@ def test_cnn_fashion_mnist_example_reaches_its_bar_on_a_reduced_run():
     # (a network that learned nothing scores 0.10, and a collapsed one 0.10 too).
     assert float(py["test_accuracy"]) >= 0.70
     assert 0 < float(py["test_loss"]) < 1.0
+
+
+def test_explain_fashion_mnist_example_on_a_reduced_run(tmp_path):
+    if not Path("/usr/share/datasets/fashion-mnist").is_dir() and not os.environ.get("MYELIN_FASHION_MNIST_DIR"):
+        pytest.skip("Fashion-MNIST is not installed (dataset-fashion-mnist)")
+    Image = pytest.importorskip("PIL.Image", reason="python3-pil is not installed")
+    picture = tmp_path / "attributions.png"
+    # 6,000 training images, one epoch: seconds on one thread.
+    out = subprocess.run([sys.executable, str(EXAMPLES / "explain_fashion_mnist.py"), "--threads", "1", "--epochs", "1",
+                          "--train-samples", "6000", "--output", str(picture)],
+                         check=True, capture_output=True, text=True)
+    py = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+    assert set(py) == {"test_accuracy", "completeness_error", "in_item_fraction", "house_price_predicted",
+                       "house_price_average"}
+    assert float(py["test_accuracy"]) >= 0.6
+    # 8 rows of 5 cells (the image, saliency, SmoothGrad, IG, Grad-CAM) of 28x28 drawn 4x, 2-pixel gaps.
+    assert Image.open(picture).size == (5 * 112 + 4 * 2, 8 * 112 + 7 * 2)
+    # Integrated Gradients add up to the logit's change within a percent at 64 steps.
+    assert float(py["completeness_error"]) < 0.01
+    assert 0 <= float(py["in_item_fraction"]) <= 1
+    # The Boston table: a header and the 13 features, each once, the largest contribution first.
+    lines = out.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split() == ["feature", "value", "attribution"])
+    rows = [line.split() for line in lines[header + 1:]]
+    assert sorted(r[0] for r in rows) == sorted(["CRIM", "ZN", "INDUS", "CHAS", "NOX", "RM", "AGE", "DIS", "RAD",
+                                                 "TAX", "PTRATIO", "B", "LSTAT"])
+    contributions = [abs(float(r[2])) for r in rows]
+    assert contributions == sorted(contributions, reverse=True)
+    # They add up to the price's difference from the average house's (both printed to 0.01).
+    difference = float(py["house_price_predicted"]) - float(py["house_price_average"])
+    assert sum(float(r[2]) for r in rows) == pytest.approx(difference, abs=0.02 + 0.01 * abs(difference))
+
+
+def test_explain_fashion_mnist_example_prints_the_cpp_figures(tmp_path):
+    if not Path("/usr/share/datasets/fashion-mnist").is_dir() and not os.environ.get("MYELIN_FASHION_MNIST_DIR"):
+        pytest.skip("Fashion-MNIST is not installed (dataset-fashion-mnist)")
+    # Untrained (--epochs 0), so that it takes seconds: the same initial weights explained the same
+    # way, and the same Boston regression and table, as the C++ example.
+    cpp_figures = run_cpp_example("explain_fashion_mnist", "--epochs", "0", "--output", str(tmp_path / "cpp.png"))
+    py = run_example("explain_fashion_mnist", "--epochs", "0", "--output", str(tmp_path / "py.png"))
+    assert py == cpp_figures
+    assert (tmp_path / "cpp.png").read_bytes() == (tmp_path / "py.png").read_bytes()
