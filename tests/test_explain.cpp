@@ -320,7 +320,9 @@ TEST(Explain, BadInputIsAClearError) {
   expect_error<ValueError>([&] { explain::integrated_gradients(m, x, {1, 2, 3}); }, {"3 entries", "2 rows"});
   expect_error<ShapeError>([&] { explain::saliency(m, Tensor({2, 8, 8, 1})); }, {"saliency", "(2, 8, 8, 1)", "(None, 8, 8, 2)"});
   expect_error<ShapeError>([&] { explain::grad_cam(m, Tensor({8, 8, 2})); }, {"grad_cam", "(8, 8, 2)"});
-  expect_error<ValueError>([&] { explain::grad_cam(m, x, {}, {.layer = "nonexistent"}); }, {"nonexistent"});
+  expect_error<ValueError>([&] { explain::grad_cam(m, x, {}, {.layer = "nonexistent"}); }, {"grad_cam", "nonexistent"});
+  expect_error<ValueError>([&] { explain::saliency(m, x, {}, {.score = {.output = 1}}); },
+                           {"saliency", "output 1", "out of range", "1 output"});
   expect_error<ValueError>([&] { explain::grad_cam(m, x, {}, {.layer = "dense"}); },
                            {"grad_cam", "'dense'", "(None, 5)", "spatial"});
   expect_error<ValueError>([&] { explain::smooth_grad(m, x, {}, {.samples = 0}); }, {"samples"});
@@ -330,7 +332,7 @@ TEST(Explain, BadInputIsAClearError) {
                            {"baseline", "(3, 3)"});
   Sequential dense({layers::Dense(3, "softmax", Shape{4})});
   dense.build();
-  expect_error<ValueError>([&] { explain::grad_cam(dense, Tensor({1, 4})); }, {"no layer with a spatial output"});
+  expect_error<ValueError>([&] { explain::grad_cam(dense, Tensor({1, 4})); }, {"grad_cam", "no layer with a spatial output"});
   auto a = layers::Input({3}), b = layers::Input({3});
   Model two({a, b}, {layers::Dense(2)(layers::Add()({a, b}))});
   two.build();

@@ -184,23 +184,30 @@ TEST(Pooling, BadArgumentsAndShapesAreRefused) {
   }
 }
 
-// Inference skips recording the winners; its output is the training forward's, and a backward
-// without a training forward is refused with the layer's name rather than reading stale positions.
-TEST(Pooling, MaxInferenceMatchesTrainingAndBackwardNeedsTraining) {
+// An inference forward gives the training forward's output. It records the winners unless told no
+// backward follows (a model's inference pass): a backward then is refused with the layer's name
+// rather than reading stale positions, and after an inference forward that kept them (an
+// explanation's pass) it gives the training backward's gradient.
+TEST(Pooling, MaxInferenceMatchesTrainingAndKeepsWinnersOnlyForABackward) {
   Rng rng(4);
   MaxPooling2D layer({2, 2});
   layer.build({9, 7, 5}, rng);
   const Tensor x = distinct_tensor({3, 9, 7, 5}, rng);
   const Tensor trained = layer.forward(x, true).clone();
-  const Tensor& inferred = layer.forward(x, false);
+  const Tensor trained_dx = layer.backward(trained).clone();
+  const Tensor inferred = layer.forward(x, false).clone();
   ASSERT_EQ(inferred.shape(), trained.shape());
   for (int64_t i = 0; i < trained.size(); ++i) ASSERT_EQ(inferred[i], trained[i]) << i;
+  const Tensor& dx = layer.backward(trained);
+  for (int64_t i = 0; i < dx.size(); ++i) ASSERT_EQ(dx[i], trained_dx[i]) << i;
+  layer.set_backward_follows(false);
+  layer.forward(x, false);
   try {
     layer.backward(trained);
-    FAIL() << "backward after an inference forward was accepted";
+    FAIL() << "backward after an inference forward that kept no winners was accepted";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find(layer.name()), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("training=true"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("winners' positions"), std::string::npos) << e.what();
   }
 }
 

@@ -23,7 +23,7 @@ void check_options(const char* what, const ScoreOptions& o) {
 }
 
 // x's rows against the model's input, before any pass: the error names the method.
-void check_x(Model& model, const Tensor& x, const char* what) {
+void check_x(Model& model, const Tensor& x, const char* what, const ScoreOptions& o) {
   if (x.ndim() < 2 || x.rows() == 0)
     throw ShapeError(std::string(what) + ": x must have a batch dimension and at least one row, got shape " +
                      shape_to_string(x.shape()));
@@ -35,6 +35,9 @@ void check_x(Model& model, const Tensor& x, const char* what) {
   if (!std::equal(x.shape().begin() + 1, x.shape().end(), want.begin(), want.end()))
     throw ShapeError(std::string(what) + ": x has shape " + shape_to_string(x.shape()) + " but the model expects " +
                      shape_to_string(with_batch(-1, want), true));
+  if (o.output >= model.output_shapes().size())
+    throw ValueError(std::string(what) + ": output " + std::to_string(o.output) + " is out of range: the model has " +
+                     std::to_string(model.output_shapes().size()) + " output(s)");
 }
 
 GradientOptions gradient_options(const ScoreOptions& o, std::string layer = {}) {
@@ -125,13 +128,13 @@ void path_rule(int n, std::vector<double>& alphas, std::vector<double>& weights)
 
 std::vector<int> target_units(Model& model, const Tensor& x, const Target& target, const ScoreOptions& options) {
   check_options("target_units", options);
-  check_x(model, x, "target_units");
+  check_x(model, x, "target_units", options);
   return resolve_units(model, x, target, options, "target_units");
 }
 
 Tensor scores(Model& model, const Tensor& x, const Target& target, const ScoreOptions& options) {
   check_options("scores", options);
-  check_x(model, x, "scores");
+  check_x(model, x, "scores", options);
   Tensor result({x.rows()});
   for (int64_t b0 = 0; b0 < x.rows(); b0 += options.batch_size) {
     const int64_t b1 = std::min<int64_t>(x.rows(), b0 + options.batch_size);
@@ -145,7 +148,7 @@ Tensor scores(Model& model, const Tensor& x, const Target& target, const ScoreOp
 
 Tensor saliency(Model& model, const Tensor& x, const Target& target, const SaliencyOptions& options) {
   check_options("saliency", options.score);
-  check_x(model, x, "saliency");
+  check_x(model, x, "saliency", options.score);
   Tensor result(x.shape());
   const int64_t width = x.row_size();
   const int bs = options.score.batch_size;
@@ -165,7 +168,7 @@ Tensor saliency(Model& model, const Tensor& x, const Target& target, const Salie
 
 Tensor smooth_grad(Model& model, const Tensor& x, const Target& target, const SmoothGradOptions& options) {
   check_options("smooth_grad", options.score);
-  check_x(model, x, "smooth_grad");
+  check_x(model, x, "smooth_grad", options.score);
   if (options.samples <= 0) throw ValueError("smooth_grad: samples must be positive, got " + std::to_string(options.samples));
   if (!(options.noise >= 0) || !std::isfinite(options.noise))
     throw ValueError("smooth_grad: noise must be a finite fraction >= 0, got " + std::to_string(options.noise));
@@ -197,7 +200,7 @@ Tensor smooth_grad(Model& model, const Tensor& x, const Target& target, const Sm
 Tensor integrated_gradients(Model& model, const Tensor& x, const Target& target,
                             const IntegratedGradientsOptions& options) {
   check_options("integrated_gradients", options.score);
-  check_x(model, x, "integrated_gradients");
+  check_x(model, x, "integrated_gradients", options.score);
   if (options.steps <= 0)
     throw ValueError("integrated_gradients: steps must be positive, got " + std::to_string(options.steps));
   const int64_t width = x.row_size(), steps = options.steps;
@@ -206,7 +209,7 @@ Tensor integrated_gradients(Model& model, const Tensor& x, const Target& target,
   const bool per_row = b.size() > 0 && b.shape() == x.shape();
   if (b.size() > 0 && !per_row && !(b.shape() == sample || b.shape() == with_batch(1, sample)))
     throw ShapeError("integrated_gradients: the baseline has shape " + shape_to_string(b.shape()) +
-                     "; it must be one sample " + shape_to_string(with_batch(1, sample)) + " or x's shape " +
+                     "; it must be one sample " + shape_to_string(sample) + " or " + shape_to_string(with_batch(1, sample)) + ", or x's shape " +
                      shape_to_string(x.shape()));
   auto baseline = [&](int64_t r) -> const float* {
     if (b.size() == 0) return nullptr;
@@ -243,7 +246,7 @@ Tensor integrated_gradients(Model& model, const Tensor& x, const Target& target,
 
 std::string last_spatial_layer(Model& model) {
   if (!model.built())
-    throw ValueError("grad_cam: the model is not built yet; call it on data (or build it) first");
+    throw ValueError("last_spatial_layer: the model is not built yet; call it on data (or build it) first");
   // layers() lists them in the order they run: the last called once with a {height, width,
   // channels} output.
   const auto calls = model.layer_calls();
@@ -251,16 +254,21 @@ std::string last_spatial_layer(Model& model) {
   for (size_t k = 0; k < model.layers().size(); ++k)
     if (model.layers()[k]->output_shape().size() == 3 && calls[k].size() == 1) found = model.layers()[k]->name();
   if (found.empty())
-    throw ValueError("grad_cam: the model has no layer with a spatial output (height, width, channels)");
+    throw ValueError("the model has no layer with a spatial output (height, width, channels) for Grad-CAM");
   return found;
 }
 
 Tensor grad_cam(Model& model, const Tensor& x, const Target& target, const GradCamOptions& options) {
   check_options("grad_cam", options.score);
-  check_x(model, x, "grad_cam");
+  check_x(model, x, "grad_cam", options.score);
   if (!model.built()) model.predict(std::vector<Tensor>{x.rows(0, 1).clone()}, 1);  // builds it as predict would
-  const std::string layer = options.layer.empty() ? last_spatial_layer(model) : options.layer;
-  model.get_layer(layer);  // ValueError naming it when there is none
+  std::string layer = options.layer;
+  try {
+    if (layer.empty()) layer = last_spatial_layer(model);
+    model.get_layer(layer);  // ValueError naming it when there is none
+  } catch (const ValueError& e) {
+    throw ValueError(std::string("grad_cam: ") + e.what());
+  }
   const int bs = options.score.batch_size;
   Tensor result;
   std::vector<int> units;
