@@ -9,7 +9,11 @@ in the jet colour map (blue: nothing, red: the most). Prints:
   completeness_error  mean over the 8 images of |sum(IG) - (f(x) - f(0))| / |f(x) - f(0)|, f the
                       predicted class's logit: Integrated Gradients add up to the score's change
   in_item_fraction    of 1000 test images, the share whose Grad-CAM map lies more than half on the
-                      item's pixels (those not zero): the model looks at the item, not the background
+                      item's pixels (those not zero)
+  in_item_fraction_uniform  the same share for a map that is the same everywhere: the images whose
+                      item covers more than half of them. Grad-CAM does no better than that here:
+                      the network recognises items by their outline, whose evidence lies on both
+                      sides of it (trousers by the gap between the legs: see the picture)
 then one Boston test house's predicted price, the average house's, and the table of what each
 feature added to or took from the price.
 
@@ -95,6 +99,7 @@ mass = maps.sum(axis=(1, 2))
 # An all-zero map points at nothing: it counts as not on the item.
 inside = (mass > 0) & ((maps * on_item).sum(axis=(1, 2)) > 0.5 * mass)
 print(f"in_item_fraction={inside.mean():.4f}")
+print(f"in_item_fraction_uniform={(on_item.sum(axis=(1, 2)) > 0.5 * on_item[0].size).mean():.4f}")
 
 # A tabular model: which features raised or lowered one house's predicted price.
 (xb_train, yb_train), (xb_test, yb_test) = boston_housing.load_data(test_split=0.2, seed=42)

@@ -188,8 +188,10 @@ def test_explain_fashion_mnist_example_on_a_reduced_run(tmp_path):
                           "--train-samples", "6000", "--output", str(picture)],
                          check=True, capture_output=True, text=True)
     py = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
-    assert set(py) == {"test_accuracy", "completeness_error", "in_item_fraction", "house_price_predicted",
-                       "house_price_average"}
+    assert set(py) == {"test_accuracy", "completeness_error", "in_item_fraction", "in_item_fraction_uniform",
+                       "house_price_predicted", "house_price_average"}
+    # The measure's control: 525 of the first 1000 test items cover more than half their image.
+    assert py["in_item_fraction_uniform"] == "0.5250"
     assert float(py["test_accuracy"]) >= 0.6
     # 8 rows of 5 cells (the image, saliency, SmoothGrad, IG, Grad-CAM) of 28x28 drawn 4x, 2-pixel gaps.
     assert Image.open(picture).size == (5 * 112 + 4 * 2, 8 * 112 + 7 * 2)
