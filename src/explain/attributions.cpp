@@ -93,6 +93,16 @@ std::vector<int> resolve_units(Model& model, const Tensor& x, const Target& targ
   return units_for(target, outs[o.output], 0, x.rows(), what);
 }
 
+// Rows [b0, b1) of x differentiated for their own units, resolved from the very output the pass
+// differentiates (one pass per batch, predicted targets included).
+Gradients seeded_batch(Model& model, const Tensor& x, int64_t b0, int64_t b1, const Target& target,
+                       const ScoreOptions& o, const char* what, std::string layer = {}) {
+  return model.gradients(x.rows(b0, b1), [&](const Tensor& out, Tensor& d) {
+    const std::vector<int> units = units_for(target, out, b0, x.rows(), what);
+    one_hot(units, 0)(out, d);
+  }, gradient_options(o, std::move(layer)));
+}
+
 // Runs `count` made-up rows, `per_row` for each row of x (row e comes from x's row e / per_row),
 // through gradients in batches of batch_size rows: `make` writes row e's input, `take` receives its
 // input gradient.
@@ -152,14 +162,9 @@ Tensor saliency(Model& model, const Tensor& x, const Target& target, const Salie
   Tensor result(x.shape());
   const int64_t width = x.row_size();
   const int bs = options.score.batch_size;
-  std::vector<int> units;
   for (int64_t b0 = 0; b0 < x.rows(); b0 += bs) {
     const int64_t b1 = std::min<int64_t>(x.rows(), b0 + bs);
-    // One pass per batch: the seed resolves the units from the very output it differentiates.
-    const Gradients g = model.gradients(x.rows(b0, b1), [&](const Tensor& out, Tensor& d) {
-      units = units_for(target, out, b0, x.rows(), "saliency");
-      one_hot(units, 0)(out, d);
-    }, gradient_options(options.score));
+    const Gradients g = seeded_batch(model, x, b0, b1, target, options.score, "saliency");
     float* r = result.data() + b0 * width;
     for (int64_t i = 0; i < g.input_grad.size(); ++i) r[i] = options.absolute ? std::abs(g.input_grad[i]) : g.input_grad[i];
   }
@@ -271,13 +276,9 @@ Tensor grad_cam(Model& model, const Tensor& x, const Target& target, const GradC
   }
   const int bs = options.score.batch_size;
   Tensor result;
-  std::vector<int> units;
   for (int64_t b0 = 0; b0 < x.rows(); b0 += bs) {
     const int64_t b1 = std::min<int64_t>(x.rows(), b0 + bs);
-    const Gradients g = model.gradients(x.rows(b0, b1), [&](const Tensor& out, Tensor& d) {
-      units = units_for(target, out, b0, x.rows(), "grad_cam");
-      one_hot(units, 0)(out, d);
-    }, gradient_options(options.score, layer));
+    const Gradients g = seeded_batch(model, x, b0, b1, target, options.score, "grad_cam", layer);
     const Tensor& a = g.layer_output;
     if (a.ndim() != 4)
       throw ValueError("grad_cam: layer '" + layer + "' has output shape " + shape_to_string(with_batch(-1, Shape(a.shape().begin() + 1, a.shape().end())), true) +
