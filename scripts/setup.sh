@@ -21,6 +21,8 @@ packages=(
   libopenblas0-pthread   # torch's BLAS: without it torch falls back to the reference BLAS, ~10x slower
   pybind11-dev python3-dev python3-pytest  # the Python package and its tests
   dataset-fashion-mnist  # the main job's data
+  wamerican wngerman wfrench wspanish witalian wdutch wportuguese  # word lists: the language_id example
+  miscfiles              # public-domain texts (the U.S. Constitution): the text_generation example
   clang libclang-rt-14-dev libomp-14-dev  # fuzzing (libFuzzer, clang's ASan/UBSan, OpenMP for clang)
 )
 
