@@ -47,6 +47,7 @@ def conv1d_numpy(x, kernel, bias, stride=1, dilation=1, padding="valid"):
 def test_conv1d_matches_numpy(kwargs):
     x = sequences()
     model = Sequential([Conv1D(5, 3, input_shape=(10, 4), bias_initializer="glorot_uniform", **kwargs)])
+    model.build()
     kernel, bias = model.layers[0].get_weights()
     assert kernel.shape == (3, 4, 5)  # Keras's (kernel_size, in_channels, filters)
     stride = kwargs.get("strides", 1)
@@ -118,8 +119,9 @@ def test_a_sequence_model_trains_and_survives_save_and_load(tmp_path, seeded):
     model = sequence_model()
     model.compile(optimizer=Adam(learning_rate=0.02), loss="binary_crossentropy", metrics=["accuracy"])
     history = model.fit(x, y, epochs=30, batch_size=16, verbose=0).history
-    assert history["loss"][-1] < 0.8 * history["loss"][0]
-    assert history["accuracy"][-1] > 0.75
+    # Measured with seed 7: loss 0.65 -> 0.10, training accuracy 0.65 -> 0.96.
+    assert history["loss"][-1] < 0.5 * history["loss"][0]
+    assert history["accuracy"][-1] > 0.85
 
     lines = []
     model.summary(print_fn=lines.append)
