@@ -576,3 +576,46 @@ TEST(SequenceLayers, MaxPoolingBackwardAfterAnInferenceOnlyPassIsRefused) {
   EXPECT_EQ(layer.forward(x, false).to_vector(), trained.to_vector());
   expect_error<Error>([&] { layer.backward(trained); }, {"MaxPooling1D 'pool'", "backward"});
 }
+
+// The architecture as Keras 3's model.to_json() writes it (1-tuples, initializer objects with their
+// module, dtype policies, an InputLayer with batch_shape) reads into the same layers.
+TEST(SequenceLayers, KerasThreeJsonReadsIntoTheSameLayers) {
+  const std::string keras = R"({"module": "keras", "class_name": "Sequential", "config": {"name": "sequential",
+    "trainable": true, "dtype": {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"},
+    "registered_name": null}, "layers": [
+    {"module": "keras.layers", "class_name": "InputLayer", "config": {"batch_shape": [null, 20, 3],
+      "dtype": "float32", "sparse": false, "name": "input_layer"}, "registered_name": null},
+    {"module": "keras.layers", "class_name": "Conv1D", "config": {"name": "conv1d", "trainable": true,
+      "dtype": {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}, "registered_name": null},
+      "filters": 8, "kernel_size": [3], "strides": [1], "padding": "causal", "data_format": "channels_last",
+      "dilation_rate": [2], "groups": 1, "activation": "relu", "use_bias": true,
+      "kernel_initializer": {"module": "keras.initializers", "class_name": "GlorotUniform", "config": {"seed": null},
+        "registered_name": null},
+      "bias_initializer": {"module": "keras.initializers", "class_name": "Zeros", "config": {}, "registered_name": null},
+      "kernel_regularizer": null, "bias_regularizer": null, "activity_regularizer": null, "kernel_constraint": null,
+      "bias_constraint": null}, "registered_name": null, "build_config": {"input_shape": [null, 20, 3]}},
+    {"module": "keras.layers", "class_name": "MaxPooling1D", "config": {"name": "max_pooling1d", "trainable": true,
+      "dtype": "float32", "pool_size": [2], "padding": "valid", "strides": [2], "data_format": "channels_last"},
+      "registered_name": null},
+    {"module": "keras.layers", "class_name": "UpSampling1D", "config": {"name": "up_sampling1d", "trainable": true,
+      "dtype": "float32", "size": 3}, "registered_name": null},
+    {"module": "keras.layers", "class_name": "AveragePooling1D", "config": {"name": "average_pooling1d",
+      "trainable": true, "dtype": "float32", "pool_size": [4], "padding": "same", "strides": [3],
+      "data_format": "channels_last"}, "registered_name": null},
+    {"module": "keras.layers", "class_name": "GlobalMaxPooling1D", "config": {"name": "global_max_pooling1d",
+      "trainable": true, "dtype": "float32", "data_format": "channels_last", "keepdims": false},
+      "registered_name": null},
+    {"module": "keras.layers", "class_name": "Dense", "config": {"name": "dense", "trainable": true,
+      "dtype": "float32", "units": 2, "activation": "softmax", "use_bias": true}, "registered_name": null}
+  ], "build_input_shape": [null, 20, 3]}})";
+  Model m = model_from_json(keras);
+  ASSERT_EQ(m.layers().size(), 7u);  // the InputLayer and six layers
+  auto* conv = dynamic_cast<Conv1D*>(m.get_layer("conv1d").get());
+  ASSERT_NE(conv, nullptr);
+  EXPECT_EQ(conv->options().padding, "causal");
+  EXPECT_EQ(conv->options().dilation_rate, 2);
+  EXPECT_EQ(conv->kernel().shape(), (Shape{3, 3, 8}));
+  // 20 steps -> causal 20 -> pool 10 -> up 30 -> average 'same' stride 3: 10 -> global 8 -> 2.
+  EXPECT_EQ(m.get_layer("average_pooling1d")->output_shape(), (Shape{10, 8}));
+  EXPECT_EQ(m.predict(Tensor::full({2, 20, 3}, 0.5f)).shape(), (Shape{2, 2}));
+}
