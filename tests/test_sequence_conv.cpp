@@ -619,3 +619,28 @@ TEST(SequenceLayers, KerasThreeJsonReadsIntoTheSameLayers) {
   EXPECT_EQ(m.get_layer("average_pooling1d")->output_shape(), (Shape{10, 8}));
   EXPECT_EQ(m.predict(Tensor::full({2, 20, 3}, 0.5f)).shape(), (Shape{2, 2}));
 }
+
+// Built with the functional API, a frozen Conv1D keeps its weights bit for bit through fit, while the
+// Conv1D below it trains on the input gradient the frozen one still passes down.
+TEST(SequenceLayers, FrozenConv1DKeepsItsWeightsInAFunctionalModel) {
+  set_random_seed(4);
+  auto frozen = std::make_shared<Conv1D>(4, 3, "tanh", Conv1DOptions{.padding = "causal"});
+  auto in = Input({10, 3});
+  auto h = Conv1D(5, 2, "relu", {.padding = "same"})(in);
+  h = call_layer(frozen, {h});
+  Model m(in, Dense(1)(GlobalAveragePooling1D()(h)));
+  frozen->set_trainable(false);
+  m.compile("adam", "mse");
+  Tensor x({16, 10, 3}), y({16, 1});
+  Rng r(1);
+  for (int64_t i = 0; i < x.size(); ++i) x[i] = r.normal(0, 1);
+  for (int64_t i = 0; i < y.size(); ++i) y[i] = r.normal(0, 1);
+  m.build();
+  const Tensor before = frozen->kernel().clone();
+  const Tensor below_before = m.get_layer("conv1d")->params()[0].value->clone();
+  m.fit(x, y, {.epochs = 2, .batch_size = 4, .verbose = 0});
+  EXPECT_EQ(frozen->kernel().to_vector(), before.to_vector());
+  EXPECT_NE(m.get_layer("conv1d")->params()[0].value->to_vector(), below_before.to_vector());
+  EXPECT_EQ(frozen->count_params(true), 0);
+  EXPECT_EQ(frozen->count_params(), 5 * 3 * 4 + 4);  // {k, in, out} plus the bias
+}

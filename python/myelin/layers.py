@@ -419,10 +419,9 @@ class Conv1D(Layer):
         }, **kwargs)
 
 
-class MaxPooling1D(Layer):
-    """MaxPooling1D(pool_size=2, strides=None, padding='valid') over (batch, steps, channels)."""
-
-    class_name = "MaxPooling1D"
+class _Pooling1D(Layer):
+    """(pool_size=2, strides=None, padding='valid', data_format=None) over (batch, steps, channels);
+    strides default to pool_size."""
 
     def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
         if data_format not in (None, "channels_last"):
@@ -432,9 +431,15 @@ class MaxPooling1D(Layer):
                           "padding": padding}, **kwargs)
 
 
-class AveragePooling1D(MaxPooling1D):
-    """AveragePooling1D(pool_size=2, strides=None, padding='valid'); 'same' windows divide by the steps
-    inside the sequence."""
+class MaxPooling1D(_Pooling1D):
+    """MaxPooling1D(pool_size=2, strides=None, padding='valid'): each window's maximum."""
+
+    class_name = "MaxPooling1D"
+
+
+class AveragePooling1D(_Pooling1D):
+    """AveragePooling1D(pool_size=2, strides=None, padding='valid'): each window's mean; 'same' windows
+    divide by the steps inside the sequence."""
 
     class_name = "AveragePooling1D"
 

@@ -82,6 +82,8 @@ def test_keras_arguments_configs_and_errors():
     assert MaxPooling1D(3).get_config()["strides"] == [3]
     assert AveragePooling1D(3, strides=1).get_config()["strides"] == [1]
     assert GlobalAveragePooling1D().get_config()["keepdims"] is False
+    assert not isinstance(AveragePooling1D(), MaxPooling1D)
+    assert not isinstance(GlobalMaxPooling1D(), GlobalAveragePooling1D)
     assert UpSampling1D().get_config()["size"] == 2
     with pytest.raises(ValueError, match="padding"):
         Conv1D(4, 3, padding="full")
