@@ -219,6 +219,9 @@ TEST(SequenceLayers, Conv1DGradientsMatchFiniteDifferences) {
       {"causal, stride 3, no bias", 2, 2, "linear", {.strides = 3, .padding = "causal", .use_bias = false}, {11, 3}},
       {"same, dilation 3, one channel", 3, 3, "linear", {.padding = "same", .dilation_rate = 3}, {7, 1}},
       {"many channels (oneDNN's weight-gradient primitive)", 16, 3, "linear", {}, {12, 20}},
+      // Windows mostly over padding: more padding than steps.
+      {"same, kernel 5 over 3 steps", 2, 5, "linear", {.padding = "same"}, {3, 2}},
+      {"causal, kernel 4 dilation 2 over 3 steps", 2, 4, "linear", {.padding = "causal", .dilation_rate = 2}, {3, 2}},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.what);
