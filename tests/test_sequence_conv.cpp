@@ -341,6 +341,15 @@ TEST(SequenceLayers, BadShapesAreRefusedNamingTheLayerAndTheShape) {
   UpSampling1D up;
   expect_error<ShapeError>([&] { up.build({5}, rng); }, {"UpSampling1D needs", "(5,)"});
 
+  // Sizes from a hostile file: refused, never wrapped around into a small allocation.
+  const auto huge = from_config("Conv1D", {{"filters", 4}, {"kernel_size", 3}, {"padding", "causal"},
+                                           {"dilation_rate", int64_t(1) << 62}});
+  expect_error<ShapeError>([&] { huge->build({8, 2}, rng); }, {"Conv1D", "too large"});
+  const auto wide_filters = from_config("Conv1D", {{"filters", int64_t(1) << 40}, {"kernel_size", int64_t(1) << 30}, {"padding", "same"}});
+  expect_error<ShapeError>([&] { wide_filters->plan({8, 2}); }, {"more elements"});
+  const auto tall = from_config("UpSampling1D", {{"size", int64_t(1) << 62}});
+  expect_error<ShapeError>([&] { tall->plan({8, 2}); }, {"more elements"});
+
   // In a model: the third layer's input (None, 2, 4) is too short for its kernel of 3.
   Sequential model({Conv1D(4, 3, "relu", Shape{7, 2}), MaxPooling1D(), Conv1D(4, 3)});
   expect_error<ShapeError>([&] { model.build(); }, {"conv1d_1", "(None, 2, 4)"});

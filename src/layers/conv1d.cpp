@@ -50,6 +50,12 @@ std::optional<LayerPlan> Conv1D::plan(const Shape& input_shape) const {
   if (input_shape.size() != 2 || shape_size(input_shape) <= 0)
     throw ShapeError(label() + " needs a per-sample input of shape (steps, channels), got " +
                      shape_to_string(input_shape));
+  // Sizes can come from a file: a window or padding past int64 is refused rather than wrapped.
+  int64_t span = 0, padded = 0;
+  if (__builtin_mul_overflow(kernel_size_ - 1, options_.dilation_rate, &span) ||
+      __builtin_add_overflow(input_shape[0], span, &padded))
+    throw ShapeError(label() + ": kernel_size " + std::to_string(kernel_size_) + " with dilation_rate " +
+                     std::to_string(options_.dilation_rate) + " is too large");
   const Axis a = axis(input_shape[0]);
   if (a.out <= 0)
     throw ShapeError(label() + ": kernel_size " + std::to_string(kernel_size_) + " with dilation_rate " +
@@ -57,7 +63,7 @@ std::optional<LayerPlan> Conv1D::plan(const Shape& input_shape) const {
                      " with padding 'valid' (it needs at least " +
                      std::to_string((kernel_size_ - 1) * options_.dilation_rate + 1) + " steps)");
   LayerPlan p{{a.out, filters_}};
-  p.trainable_values = kernel_size_ * input_shape[1] * filters_ + (options_.use_bias ? filters_ : 0);
+  p.trainable_values = shape_size({kernel_size_, input_shape[1], filters_}) + (options_.use_bias ? filters_ : 0);
   return p;
 }
 

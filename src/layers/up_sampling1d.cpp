@@ -16,7 +16,7 @@ std::optional<LayerPlan> UpSampling1D::plan(const Shape& input_shape) const {
   if (input_shape.size() != 2 || shape_size(input_shape) <= 0)
     throw ShapeError((name_.empty() ? std::string("UpSampling1D") : "UpSampling1D '" + name_ + "'") + " needs a per-sample input of shape (steps, channels), got " +
                      shape_to_string(input_shape));
-  return LayerPlan{{input_shape[0] * size_, input_shape[1]}};
+  return LayerPlan{{shape_size({input_shape[0], size_}), input_shape[1]}};  // a size from a file may overflow
 }
 
 Shape UpSampling1D::build(const Shape& input_shape, Rng&) {
