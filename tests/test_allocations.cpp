@@ -361,3 +361,35 @@ TEST(Allocations, TwoInputsTwoOutputsFitInnerLoopAllocatesNothing) {
   EXPECT_EQ(news, 0) << "operator new calls in " << measured << " fit steps";
   EXPECT_EQ(mallocs, 0) << "malloc-family calls in " << measured << " fit steps";
 }
+
+// The same 4x4 inputs read as sequences of 4 steps with 4 channels, through the sequence layers
+// that have no convolution (oneDNN's convolution primitives allocate their argument lists on each
+// call, Conv2D's and Conv1D's alike). Dense applies per step, and its relu's backward is left to the
+// max pooling above it.
+namespace {
+Sequential sequence_model() {
+  set_random_seed(0);
+  Sequential m({layers::Dense(8, "relu", {.input_shape = Shape{4, 4}}), layers::MaxPooling1D(2), layers::UpSampling1D(2),
+                layers::AveragePooling1D(2, 1, "same"), layers::GlobalMaxPooling1D(true),
+                layers::UpSampling1D(3), layers::GlobalAveragePooling1D(), layers::Dense(5, "softmax")});
+  m.compile(optimizers::Adam(1e-3), "sparse_categorical_crossentropy", {"accuracy"});
+  return m;
+}
+}  // namespace
+
+TEST(Allocations, SequenceLayersTrainOnBatchSteadyStateAllocatesNothing) {
+  auto m = sequence_model();
+  Batch a(0), b(3);
+  m.train_on_batch(a.x, a.y);
+  m.train_on_batch(b.x, b.y);
+  Counts c = count_allocations([&] {
+    for (int i = 0; i < 3; ++i) m.train_on_batch(i % 2 ? a.x : b.x, i % 2 ? a.y : b.y);
+  });
+  EXPECT_EQ(c.news, 0) << "operator new calls in 3 train_on_batch steps of a sequence model";
+  EXPECT_EQ(c.mallocs, 0) << "malloc-family calls in 3 train_on_batch steps of a sequence model";
+}
+
+TEST(Allocations, SequenceLayersFitInnerLoopAllocatesNothing) {
+  auto m = sequence_model();
+  expect_fit_inner_loop_allocates_nothing(m);
+}

@@ -353,6 +353,21 @@ TEST(Examples, SmallRegressionStopsEarlyAtTheRightEpoch) {
   EXPECT_EQ(figure(r, "epochs_run"), stopped);
 }
 
+// Four noisy waveforms told apart by their shape: the causal, dilated Conv1D network far above
+// chance (0.25) and above a perceptron with more weights (measured, seeds 42, 1, 7: 0.837, 0.847,
+// 0.862 against 0.435, 0.425, 0.443); causal features of early steps untouched by later ones.
+TEST(Examples, SequenceWaveformsConv1DBeatsAPerceptronAndStaysCausal) {
+  REQUIRE_EXAMPLE("sequence_waveforms");
+  RunResult r = run_ok("sequence_waveforms");
+  expect_only_progress_and_figures(r);
+  EXPECT_GE(figure(r, "test_accuracy"), 0.8);
+  EXPECT_GE(figure(r, "test_accuracy"), figure(r, "dense_test_accuracy") + 0.25);
+  EXPECT_LT(figure(r, "conv_weights"), figure(r, "dense_weights"));
+  EXPECT_EQ(figure(r, "causal_leaks"), 0);
+  EXPECT_GT(figure(r, "later_steps_changed"), 0);  // the change did reach the steps it touched
+  EXPECT_EQ(figure(r, "loaded_prediction_max_difference"), 0);
+}
+
 TEST(Examples, CrossValidationOnDigitsAtLeastNinetyFivePercent) {
   REQUIRE_EXAMPLE("cross_validation");
   RunResult r = run_ok("cross_validation");

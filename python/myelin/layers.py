@@ -9,6 +9,8 @@ from . import _myelin
 __all__ = [
     "Layer", "Dense", "Activation", "Dropout", "Flatten", "InputLayer", "Input", "Normalization",
     "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
+    "Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D",
+    "UpSampling1D",
     "BatchNormalization", "Reshape", "ZeroPadding2D", "SpatialDropout2D", "Rescaling", "CenterCrop",
     "Resizing", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomCrop",
     "RandomContrast", "RandomBrightness", "Add", "Subtract", "Multiply",
@@ -67,6 +69,15 @@ def _pair(value, what):
     if len(value) != 2:
         raise ValueError(f"{what} must be an integer or a pair of integers, got {value!r}")
     return [_positive_int(v, what) for v in value]
+
+
+def _single(value, what):
+    """A 1-D size: an integer or Keras's 1-tuple (3,)."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != 1:
+            raise ValueError(f"{what} must be an integer or a tuple of one integer, got {value!r}")
+        value = value[0]
+    return _positive_int(value, what)
 
 
 def _channels_last(data_format):
@@ -373,6 +384,94 @@ class GlobalMaxPooling2D(_GlobalPooling2D):
     """GlobalMaxPooling2D(data_format=None, keepdims=False): each channel's maximum over the image."""
 
     class_name = "GlobalMaxPooling2D"
+
+
+class Conv1D(Layer):
+    """Conv1D(filters, kernel_size, strides=1, padding='valid', dilation_rate=1, ...) over sequences
+    shaped (batch, steps, channels). padding is 'valid', 'same' or 'causal' (zeros in front only, so
+    step t sees inputs up to t). The kernel is (kernel_size, in_channels, filters), as Keras's."""
+
+    class_name = "Conv1D"
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
+                 dilation_rate=1, groups=1, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
+                 bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
+                 bias_constraint=None, **kwargs):
+        if data_format not in (None, "channels_last"):
+            raise ValueError("myelin's sequences are channels_last (batch, steps, channels)")
+        if groups != 1:
+            raise ValueError("grouped convolutions are not supported by myelin")
+        _unsupported(activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+                     bias_constraint=bias_constraint)
+        super().__init__({
+            "filters": _positive_int(filters, "Conv1D filters"),
+            "kernel_size": [_single(kernel_size, "kernel_size")],
+            "strides": [_single(strides, "strides")],
+            "padding": padding,
+            "dilation_rate": [_single(dilation_rate, "dilation_rate")],
+            "activation": _activation_name(activation),
+            "use_bias": bool(use_bias),
+            "kernel_initializer": _serialize(kernel_initializer),
+            "bias_initializer": _serialize(bias_initializer),
+            "kernel_regularizer": _regularizer(kernel_regularizer),
+            "bias_regularizer": _regularizer(bias_regularizer),
+        }, **kwargs)
+
+
+class _Pooling1D(Layer):
+    """(pool_size=2, strides=None, padding='valid', data_format=None) over (batch, steps, channels);
+    strides default to pool_size."""
+
+    def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
+        if data_format not in (None, "channels_last"):
+            raise ValueError("myelin's sequences are channels_last (batch, steps, channels)")
+        pool = [_single(pool_size, "pool_size")]
+        super().__init__({"pool_size": pool, "strides": [_single(strides, "strides")] if strides else pool,
+                          "padding": padding}, **kwargs)
+
+
+class MaxPooling1D(_Pooling1D):
+    """MaxPooling1D(pool_size=2, strides=None, padding='valid'): each window's maximum."""
+
+    class_name = "MaxPooling1D"
+
+
+class AveragePooling1D(_Pooling1D):
+    """AveragePooling1D(pool_size=2, strides=None, padding='valid'): each window's mean; 'same' windows
+    divide by the steps inside the sequence."""
+
+    class_name = "AveragePooling1D"
+
+
+class _GlobalPooling1D(Layer):
+    """(data_format=None, keepdims=False): (batch, steps, c) -> (batch, c), or (batch, 1, c) with keepdims."""
+
+    def __init__(self, data_format=None, keepdims=False, **kwargs):
+        if data_format not in (None, "channels_last"):
+            raise ValueError("myelin's sequences are channels_last (batch, steps, channels)")
+        super().__init__({"keepdims": bool(keepdims)}, **kwargs)
+
+
+class GlobalAveragePooling1D(_GlobalPooling1D):
+    """GlobalAveragePooling1D(data_format=None, keepdims=False): each channel's mean over the steps."""
+
+    class_name = "GlobalAveragePooling1D"
+
+
+class GlobalMaxPooling1D(_GlobalPooling1D):
+    """GlobalMaxPooling1D(data_format=None, keepdims=False): each channel's maximum over the steps."""
+
+    class_name = "GlobalMaxPooling1D"
+
+
+class UpSampling1D(Layer):
+    """UpSampling1D(size=2): repeats each step size times, (batch, steps, c) -> (batch, steps * size, c)."""
+
+    class_name = "UpSampling1D"
+
+    def __init__(self, size=2, **kwargs):
+        super().__init__({"size": _positive_int(size, "UpSampling1D size")}, **kwargs)
 
 
 class Reshape(Layer):

@@ -8,6 +8,7 @@
 #include "myelin/layers/activation.hpp"
 #include "myelin/layers/batch_normalization.hpp"
 #include "myelin/layers/center_crop.hpp"
+#include "myelin/layers/conv1d.hpp"
 #include "myelin/layers/conv2d.hpp"
 #include "myelin/layers/dense.hpp"
 #include "myelin/layers/dropout.hpp"
@@ -16,6 +17,7 @@
 #include "myelin/layers/merge.hpp"
 #include "myelin/layers/normalization.hpp"
 #include "myelin/layers/pooling.hpp"
+#include "myelin/layers/pooling1d.hpp"
 #include "myelin/layers/random_brightness.hpp"
 #include "myelin/layers/random_contrast.hpp"
 #include "myelin/layers/random_crop.hpp"
@@ -27,6 +29,7 @@
 #include "myelin/layers/reshape.hpp"
 #include "myelin/layers/resizing.hpp"
 #include "myelin/layers/spatial_dropout2d.hpp"
+#include "myelin/layers/up_sampling1d.hpp"
 #include "myelin/layers/zero_padding2d.hpp"
 
 namespace myelin::layers {
@@ -48,6 +51,20 @@ Size2 size2(const json& c, const char* key, Size2 fallback, const std::string& w
 std::optional<Size2> optional_size2(const json& c, const char* key, const std::string& who) {
   if (!c.contains(key) || c[key].is_null()) return std::nullopt;
   return size2(c, key, Size2(1), who);
+}
+
+// Keras 3 writes a 1-D size as a 1-tuple ([3]); older files and hand-written configs as a number.
+int64_t size1(const json& c, const char* key, int64_t fallback, const std::string& who) {
+  if (!c.contains(key) || c[key].is_null()) return fallback;
+  const json& v = c[key];
+  if (v.is_number_integer()) return v.get<int64_t>();
+  if (v.is_array() && v.size() == 1 && v[0].is_number_integer()) return v[0].get<int64_t>();
+  throw ValueError(who + ": config '" + key + "' must be an integer or [n], got " + v.dump());
+}
+
+std::optional<int64_t> optional_size1(const json& c, const char* key, const std::string& who) {
+  if (!c.contains(key) || c[key].is_null()) return std::nullopt;
+  return size1(c, key, 1, who);
 }
 
 // The image layers compute in channels_last only.
@@ -262,6 +279,53 @@ const std::vector<std::pair<std::string, Factory>>& factories() {
          return std::make_shared<RandomBrightness>(Factor::from_config(c, "factor", who),
                                                    value_range_from_config(c, who), seed_from_config(c, who),
                                                    io::input_shape_from_config(c));
+       }},
+      {"Conv1D",
+       [](const json& c, const std::string& who) {
+         channels_last(c, who);
+         if (io::config_value<int64_t>(c, "groups", 1, who) != 1) throw ValueError(who + ": groups other than 1 are not supported");
+         Conv1DOptions o;
+         o.input_shape = io::input_shape_from_config(c);
+         o.strides = size1(c, "strides", 1, who);
+         o.padding = io::config_value<std::string>(c, "padding", "valid", who);
+         o.dilation_rate = size1(c, "dilation_rate", 1, who);
+         o.use_bias = io::config_value(c, "use_bias", true, who);
+         if (c.contains("kernel_initializer")) o.kernel_initializer = io::initializer_from_json(c["kernel_initializer"]);
+         if (c.contains("bias_initializer")) o.bias_initializer = io::initializer_from_json(c["bias_initializer"]);
+         if (c.contains("kernel_regularizer")) o.kernel_regularizer = io::regularizer_from_json(c["kernel_regularizer"]);
+         if (c.contains("bias_regularizer")) o.bias_regularizer = io::regularizer_from_json(c["bias_regularizer"]);
+         if (!c.contains("filters") || !c.contains("kernel_size")) throw ValueError(who + ": config needs 'filters' and 'kernel_size'");
+         return std::make_shared<Conv1D>(io::config_value<int64_t>(c, "filters", 0, who), size1(c, "kernel_size", 1, who),
+                                         io::config_value<std::string>(c, "activation", "linear", who), o);
+       }},
+      {"MaxPooling1D",
+       [](const json& c, const std::string& who) {
+         channels_last(c, who);
+         return std::make_shared<MaxPooling1D>(size1(c, "pool_size", 2, who), optional_size1(c, "strides", who),
+                                               io::config_value<std::string>(c, "padding", "valid", who),
+                                               io::input_shape_from_config(c));
+       }},
+      {"AveragePooling1D",
+       [](const json& c, const std::string& who) {
+         channels_last(c, who);
+         return std::make_shared<AveragePooling1D>(size1(c, "pool_size", 2, who), optional_size1(c, "strides", who),
+                                                   io::config_value<std::string>(c, "padding", "valid", who),
+                                                   io::input_shape_from_config(c));
+       }},
+      {"GlobalAveragePooling1D",
+       [](const json& c, const std::string& who) {
+         channels_last(c, who);
+         return std::make_shared<GlobalAveragePooling1D>(io::config_value(c, "keepdims", false, who),
+                                                         io::input_shape_from_config(c));
+       }},
+      {"GlobalMaxPooling1D",
+       [](const json& c, const std::string& who) {
+         channels_last(c, who);
+         return std::make_shared<GlobalMaxPooling1D>(io::config_value(c, "keepdims", false, who), io::input_shape_from_config(c));
+       }},
+      {"UpSampling1D",
+       [](const json& c, const std::string& who) {
+         return std::make_shared<UpSampling1D>(size1(c, "size", 2, who), io::input_shape_from_config(c));
        }},
   };
   return list;
