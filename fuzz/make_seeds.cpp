@@ -199,6 +199,20 @@ void model_seeds(const fs::path& st_dir, const fs::path& json_dir) {
             {"class_name": "Dense", "config": {"units": 1, "kernel_initializer": "zeros"}}], "build_input_shape": [null, 2, 3]}})");
 }
 
+// The first byte of a fuzz_vocabulary input picks the line limit (see fuzz_vocabulary.cpp); 0 is
+// the default 1 MiB, an odd byte 1 + byte / 2.
+void vocabulary_seeds(const fs::path& dir) {
+  write(dir / "plain.txt", std::string(1, '\0') + "the\ncat\nsat on\n");
+  write(dir / "keras_asset.txt", std::string(1, '\0') + "\n[UNK]\nthe\ncat");
+  write(dir / "utf8_bom_crlf.txt", std::string(1, '\0') + "\xEF\xBB\xBF\xC3\xA9t\xC3\xA9\r\n\xF0\x9F\x98\x80\r\n\n");
+  write(dir / "gzip.txt.gz", std::string(1, '\0') + gzip(dir / "tmp", "a\nb\nc\n"));
+  write(dir / "short_lines_limit.txt", std::string(1, char(9)) + "abcd\nefghi\n");  // limit 5 bytes
+  // Near-valid: refused, naming the line.
+  write(dir / "repeated.txt", std::string(1, '\0') + "a\nb\na\n");
+  write(dir / "empty_line.txt", std::string(1, '\0') + "a\n\nb\n");
+  write(dir / "invalid_utf8.txt", std::string(1, '\0') + "a\nb\xC3(\n");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -208,11 +222,12 @@ int main(int argc, char** argv) {
   }
   const fs::path root = argv[1];
   for (const char* t : {"fuzz_idx", "fuzz_csv", "fuzz_idx_dataset", "fuzz_csv_dataset", "fuzz_safetensors",
-                        "fuzz_model_json"}) fs::create_directories(root / t);
+                        "fuzz_model_json", "fuzz_vocabulary"}) fs::create_directories(root / t);
   idx_seeds(root / "fuzz_idx");
   csv_seeds(root / "fuzz_csv");
   idx_dataset_seeds(root / "fuzz_idx_dataset");
   csv_dataset_seeds(root / "fuzz_csv_dataset");
   model_seeds(root / "fuzz_safetensors", root / "fuzz_model_json");
+  vocabulary_seeds(root / "fuzz_vocabulary");
   return 0;
 }

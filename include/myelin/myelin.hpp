@@ -11,6 +11,7 @@
 #include "myelin/data/image.hpp"
 #include "myelin/data/image_folder.hpp"
 #include "myelin/data/preprocessing.hpp"
+#include "myelin/data/text_vectorization.hpp"
 #include "myelin/distributed.hpp"
 #include "myelin/error.hpp"
 #include "myelin/explain/attributions.hpp"

@@ -745,3 +745,9 @@ def serialize(layer):
 def deserialize(config):
     """A new layer from serialize()'s dict."""
     return Layer._wrap(_myelin.layer_from_config(config["class_name"], config.get("config", {})))
+
+
+# Text preprocessing runs before the model (strings do not travel through it); its own module.
+from .text_vectorization import TextVectorization  # noqa: E402
+
+__all__ += ["TextVectorization"]

@@ -70,6 +70,8 @@ void init_data(py::module_& m);
 void init_datasets(py::module_& m);
 void init_distributed(py::module_& m);
 void init_io(py::module_& m);
+/// TextVectorization and read_vocabulary_file (text preprocessing, before the model).
+void init_text(py::module_& m);
 /// The submodule _myelin.explain: attributions, feature tables and heat maps.
 void init_explain(py::module_& m);
 

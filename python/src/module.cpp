@@ -56,6 +56,7 @@ PYBIND11_MODULE(_myelin, m) {
   mp::init_distributed(m);
   mp::init_io(m);
   mp::init_explain(m);
+  mp::init_text(m);
 
   m.def("set_random_seed", &myelin::set_random_seed, py::arg("seed"),
         "Seeds initialisation, shuffling and dropout of the models created afterwards.");
