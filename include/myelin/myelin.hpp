@@ -40,6 +40,7 @@
 #include "myelin/layers/random_rotation.hpp"
 #include "myelin/layers/random_translation.hpp"
 #include "myelin/layers/random_zoom.hpp"
+#include "myelin/layers/recurrent.hpp"
 #include "myelin/layers/registry.hpp"
 #include "myelin/layers/rescaling.hpp"
 #include "myelin/layers/reshape.hpp"

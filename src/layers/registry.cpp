@@ -23,6 +23,7 @@
 #include "myelin/layers/random_rotation.hpp"
 #include "myelin/layers/random_translation.hpp"
 #include "myelin/layers/random_zoom.hpp"
+#include "myelin/layers/recurrent.hpp"
 #include "myelin/layers/rescaling.hpp"
 #include "myelin/layers/reshape.hpp"
 #include "myelin/layers/resizing.hpp"
@@ -55,6 +56,33 @@ void channels_last(const json& c, const std::string& who) {
   const auto format = io::config_value<std::string>(c, "data_format", "channels_last", who);
   if (format != "channels_last")
     throw ValueError(who + ": data_format '" + format + "' is not supported, only 'channels_last'");
+}
+
+// The arguments SimpleRNN, LSTM and GRU share; the layer itself refuses the values it does not support.
+RecurrentOptions recurrent_options(const json& c, const std::string& who) {
+  if (!c.contains("units")) throw ValueError(who + ": config needs 'units'");
+  if (io::config_value(c, "stateful", false, who)) throw ValueError(who + ": stateful=True is not supported");
+  RecurrentOptions o;
+  o.input_shape = io::input_shape_from_config(c);
+  o.activation = io::config_value<std::string>(c, "activation", "tanh", who);
+  o.recurrent_activation = io::config_value<std::string>(c, "recurrent_activation", "sigmoid", who);
+  o.use_bias = io::config_value(c, "use_bias", true, who);
+  o.return_sequences = io::config_value(c, "return_sequences", false, who);
+  o.go_backwards = io::config_value(c, "go_backwards", false, who);
+  if (c.contains("kernel_initializer")) o.kernel_initializer = io::initializer_from_json(c["kernel_initializer"]);
+  if (c.contains("recurrent_initializer"))
+    o.recurrent_initializer = io::initializer_from_json(c["recurrent_initializer"]);
+  if (c.contains("bias_initializer")) o.bias_initializer = io::initializer_from_json(c["bias_initializer"]);
+  o.unit_forget_bias = io::config_value(c, "unit_forget_bias", true, who);
+  o.reset_after = io::config_value(c, "reset_after", true, who);
+  if (c.contains("kernel_regularizer")) o.kernel_regularizer = io::regularizer_from_json(c["kernel_regularizer"]);
+  if (c.contains("recurrent_regularizer"))
+    o.recurrent_regularizer = io::regularizer_from_json(c["recurrent_regularizer"]);
+  if (c.contains("bias_regularizer")) o.bias_regularizer = io::regularizer_from_json(c["bias_regularizer"]);
+  o.dropout = io::config_value(c, "dropout", 0.f, who);
+  o.recurrent_dropout = io::config_value(c, "recurrent_dropout", 0.f, who);
+  o.return_state = io::config_value(c, "return_state", false, who);
+  return o;
 }
 
 // Every class is listed here rather than registered from its own file: a static library drops
@@ -100,6 +128,18 @@ const std::vector<std::pair<std::string, Factory>>& factories() {
       {"Concatenate",
        [](const json& c, const std::string& who) {
          return std::make_shared<Concatenate>(io::config_value<int>(c, "axis", -1, who));
+       }},
+      {"SimpleRNN",
+       [](const json& c, const std::string& who) {
+         return std::make_shared<SimpleRNN>(io::config_value<int64_t>(c, "units", 0, who), recurrent_options(c, who));
+       }},
+      {"LSTM",
+       [](const json& c, const std::string& who) {
+         return std::make_shared<LSTM>(io::config_value<int64_t>(c, "units", 0, who), recurrent_options(c, who));
+       }},
+      {"GRU",
+       [](const json& c, const std::string& who) {
+         return std::make_shared<GRU>(io::config_value<int64_t>(c, "units", 0, who), recurrent_options(c, who));
        }},
       {"Normalization",
        [](const json& c, const std::string&) { return std::make_shared<Normalization>(io::input_shape_from_config(c)); }},

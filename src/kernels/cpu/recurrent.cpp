@@ -1,0 +1,225 @@
+#include "kernels/cpu/recurrent.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "kernels/cpu/activation.hpp"
+#include "kernels/cpu/gemm.hpp"
+#include "kernels/cpu/parallel.hpp"
+
+namespace myelin::kernels {
+
+namespace {
+
+inline float act(ActivationKind k, float z) {
+  switch (k) {
+    case ActivationKind::Tanh: return std::tanh(z);
+    case ActivationKind::Sigmoid: return sigmoid(z);
+    case ActivationKind::ReLU: return z > 0.f ? z : 0.f;
+    default: return z;  // linear; the layer admits nothing else (recurrent_activation_supported)
+  }
+}
+
+// The derivative at the pre-activation, from the activation's output y.
+inline float act_grad(ActivationKind k, float y) {
+  switch (k) {
+    case ActivationKind::Tanh: return 1.f - y * y;
+    case ActivationKind::Sigmoid: return y * (1.f - y);
+    case ActivationKind::ReLU: return y > 0.f ? 1.f : 0.f;
+    default: return 1.f;
+  }
+}
+
+inline int64_t time_of(const RecurrentGeometry& g, int64_t step) { return g.go_backwards ? g.steps - 1 - step : step; }
+
+}  // namespace
+
+int64_t recurrent_gates(RecurrentCell cell) {
+  switch (cell) {
+    case RecurrentCell::LSTM: return 4;
+    case RecurrentCell::GRU: return 3;
+    default: return 1;
+  }
+}
+
+bool recurrent_activation_supported(ActivationKind kind) {
+  return kind == ActivationKind::Tanh || kind == ActivationKind::Sigmoid || kind == ActivationKind::ReLU ||
+         kind == ActivationKind::Linear;
+}
+
+void recurrent_forward(const RecurrentGeometry& g, const float* x, const float* kernel, const float* recurrent_kernel,
+                       const float* bias, float* y, bool keep, RecurrentWorkspace& ws) {
+  const int64_t B = g.batch, T = g.steps, F = g.features, U = g.units, N = recurrent_gates(g.cell) * U;
+  const ActivationKind a = g.activation, ra = g.recurrent_activation;
+  ws.xw.resize(size_t(B * T * N));
+  ws.hr.resize(size_t(B * N));
+  ws.h.assign(size_t(B * U), 0.f);
+  if (g.cell == RecurrentCell::LSTM) ws.c.assign(size_t(B * U), 0.f);
+  if (keep) {
+    ws.h_prev.resize(size_t(B * T * U));
+    ws.gates.resize(size_t(B * T * N));
+    if (g.cell != RecurrentCell::SimpleRNN) ws.cell.resize(size_t(B * T * U));
+  }
+  // Every step's input projection in one GEMM, the input bias added in place.
+  gemm(false, false, B * T, N, F, 1.f, x, F, kernel, N, 0.f, ws.xw.data(), N);
+  if (bias) bias_activation_forward(ActivationKind::Linear, ws.xw.data(), bias, nullptr, ws.xw.data(), B * T, N);
+  const float* rbias = g.cell == RecurrentCell::GRU && bias ? bias + N : nullptr;  // GRU's recurrent bias
+
+  float* h = ws.h.data();
+  float* c = ws.c.data();
+  float* hr = ws.hr.data();
+  for (int64_t s = 0; s < T; ++s) {
+    const int64_t t = time_of(g, s);
+    if (s == 0)
+      std::fill(ws.hr.begin(), ws.hr.end(), 0.f);  // h_{-1} = 0
+    else
+      gemm(false, false, B, N, U, 1.f, h, U, recurrent_kernel, N, 0.f, hr, N);
+    // Each unit's new state depends on its own old state only, so h (and c) update in place.
+    parallel_for(B, B * N, [&](int64_t b) {
+      const float* xr = ws.xw.data() + (b * T + t) * N;
+      const float* rr = hr + b * N;
+      float* hb = h + b * U;
+      float* kept_h = keep ? ws.h_prev.data() + (b * T + t) * U : nullptr;
+      float* kept_g = keep ? ws.gates.data() + (b * T + t) * N : nullptr;
+      float* kept_c = keep && g.cell != RecurrentCell::SimpleRNN ? ws.cell.data() + (b * T + t) * U : nullptr;
+      float* yr = g.return_sequences ? y + (b * T + s) * U : nullptr;
+      if (kept_h) std::memcpy(kept_h, hb, size_t(U) * sizeof(float));
+      switch (g.cell) {
+        case RecurrentCell::SimpleRNN:
+          for (int64_t j = 0; j < U; ++j) {
+            const float hn = act(a, xr[j] + rr[j]);
+            if (kept_g) kept_g[j] = hn;
+            hb[j] = hn;
+          }
+          break;
+        case RecurrentCell::LSTM: {
+          float* cb = c + b * U;
+          for (int64_t j = 0; j < U; ++j) {
+            const float i = act(ra, xr[j] + rr[j]);
+            const float f = act(ra, xr[U + j] + rr[U + j]);
+            const float gg = act(a, xr[2 * U + j] + rr[2 * U + j]);
+            const float o = act(ra, xr[3 * U + j] + rr[3 * U + j]);
+            const float cn = f * cb[j] + i * gg;
+            if (kept_g) {
+              kept_g[j] = i;
+              kept_g[U + j] = f;
+              kept_g[2 * U + j] = gg;
+              kept_g[3 * U + j] = o;
+              kept_c[j] = cn;
+            }
+            cb[j] = cn;
+            hb[j] = o * act(a, cn);
+          }
+          break;
+        }
+        case RecurrentCell::GRU:
+          for (int64_t j = 0; j < U; ++j) {
+            const float rz = rr[j] + (rbias ? rbias[j] : 0.f);
+            const float rrr = rr[U + j] + (rbias ? rbias[U + j] : 0.f);
+            const float inner = rr[2 * U + j] + (rbias ? rbias[2 * U + j] : 0.f);
+            const float z = act(ra, xr[j] + rz);
+            const float r = act(ra, xr[U + j] + rrr);
+            const float hh = act(a, xr[2 * U + j] + r * inner);
+            if (kept_g) {
+              kept_g[j] = z;
+              kept_g[U + j] = r;
+              kept_g[2 * U + j] = hh;
+              kept_c[j] = inner;
+            }
+            hb[j] = z * hb[j] + (1.f - z) * hh;
+          }
+          break;
+      }
+      if (yr) std::memcpy(yr, hb, size_t(U) * sizeof(float));
+    });
+  }
+  if (!g.return_sequences) std::memcpy(y, h, size_t(B * U) * sizeof(float));
+}
+
+void recurrent_backward(const RecurrentGeometry& g, const float* x, const float* kernel,
+                        const float* recurrent_kernel, const float* dy, RecurrentWorkspace& ws, float* dx,
+                        float* dkernel, float* drecurrent, float* dbias) {
+  const int64_t B = g.batch, T = g.steps, F = g.features, U = g.units, N = recurrent_gates(g.cell) * U;
+  const ActivationKind a = g.activation, ra = g.recurrent_activation;
+  const bool gru = g.cell == RecurrentCell::GRU;
+  ws.dz.resize(size_t(B * T * N));
+  if (gru) ws.dzh.resize(size_t(B * T * N));
+  ws.dh.assign(size_t(B * U), 0.f);  // d(loss)/d h from the later steps
+  if (g.cell == RecurrentCell::LSTM) ws.dc.assign(size_t(B * U), 0.f);
+  float* dh = ws.dh.data();
+  float* dc = ws.dc.data();
+
+  for (int64_t s = T - 1; s >= 0; --s) {
+    const int64_t t = time_of(g, s);
+    const int64_t t_before = s > 0 ? time_of(g, s - 1) : -1;  // the time of the step before this one
+    parallel_for(B, B * N, [&](int64_t b) {
+      const int64_t row = b * T + t;
+      const float* dyr = g.return_sequences ? dy + (b * T + s) * U : (s == T - 1 ? dy + b * U : nullptr);
+      const float* gr = ws.gates.data() + row * N;
+      float* dzr = ws.dz.data() + row * N;
+      float* dhb = dh + b * U;
+      switch (g.cell) {
+        case RecurrentCell::SimpleRNN:
+          for (int64_t j = 0; j < U; ++j) dzr[j] = (dhb[j] + (dyr ? dyr[j] : 0.f)) * act_grad(a, gr[j]);
+          break;
+        case RecurrentCell::LSTM: {
+          const float* cn = ws.cell.data() + row * U;
+          const float* cp = t_before >= 0 ? ws.cell.data() + (b * T + t_before) * U : nullptr;
+          float* dcb = dc + b * U;
+          for (int64_t j = 0; j < U; ++j) {
+            const float i = gr[j], f = gr[U + j], gg = gr[2 * U + j], o = gr[3 * U + j];
+            const float dhj = dhb[j] + (dyr ? dyr[j] : 0.f);
+            const float tc = act(a, cn[j]);
+            const float dcj = dcb[j] + dhj * o * act_grad(a, tc);
+            dzr[j] = dcj * gg * act_grad(ra, i);
+            dzr[U + j] = cp ? dcj * cp[j] * act_grad(ra, f) : 0.f;
+            dzr[2 * U + j] = dcj * i * act_grad(a, gg);
+            dzr[3 * U + j] = dhj * tc * act_grad(ra, o);
+            dcb[j] = dcj * f;
+          }
+          break;
+        }
+        case RecurrentCell::GRU: {
+          const float* hp = ws.h_prev.data() + row * U;
+          const float* inner = ws.cell.data() + row * U;
+          float* dzhr = ws.dzh.data() + row * N;
+          for (int64_t j = 0; j < U; ++j) {
+            const float z = gr[j], r = gr[U + j], hh = gr[2 * U + j];
+            const float dhj = dhb[j] + (dyr ? dyr[j] : 0.f);
+            const float dpre_h = dhj * (1.f - z) * act_grad(a, hh);
+            const float dpre_z = dhj * (hp[j] - hh) * act_grad(ra, z);
+            const float dpre_r = dpre_h * inner[j] * act_grad(ra, r);
+            dzr[j] = dzhr[j] = dpre_z;
+            dzr[U + j] = dzhr[U + j] = dpre_r;
+            dzr[2 * U + j] = dpre_h;
+            dzhr[2 * U + j] = dpre_h * r;
+            dhb[j] = dhj * z;  // the direct path h_{t-1} -> h_t; the GEMM below adds the gates' paths
+          }
+          break;
+        }
+      }
+    });
+    // d h_{t-1} through the recurrent kernel: rows b*T + t of dz, a stride of T*N apart.
+    if (s > 0) {
+      if (gru)
+        gemm(false, true, B, U, N, 1.f, ws.dzh.data() + t * N, T * N, recurrent_kernel, N, 1.f, dh, U);
+      else
+        gemm(false, true, B, U, N, 1.f, ws.dz.data() + t * N, T * N, recurrent_kernel, N, 0.f, dh, U);
+    }
+  }
+
+  const float* dzh = gru ? ws.dzh.data() : ws.dz.data();
+  if (dkernel) {
+    gemm(true, false, F, N, B * T, 1.f, x, F, ws.dz.data(), N, 0.f, dkernel, N);
+    // The first step's h_{t-1} is zero, so its rows add nothing.
+    gemm(true, false, U, N, B * T, 1.f, ws.h_prev.data(), U, dzh, N, 0.f, drecurrent, N);
+    if (dbias) {
+      column_sums(ws.dz.data(), dbias, B * T, N);
+      if (gru) column_sums(dzh, dbias + N, B * T, N);
+    }
+  }
+  if (dx) gemm(false, true, B * T, F, N, 1.f, ws.dz.data(), N, kernel, N, 0.f, dx, F);
+}
+
+}  // namespace myelin::kernels

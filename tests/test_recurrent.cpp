@@ -1,0 +1,403 @@
+// SimpleRNN, LSTM and GRU: forward cases worked by hand, gradients against central finite differences
+// (input, kernel, recurrent kernel, bias; last state or whole sequence; forwards and backwards),
+// PyTorch's nn.RNN, nn.LSTM and nn.GRU on shared weights (tests/pytorch/recurrent_reference.py),
+// the Orthogonal initializer, a save and load round trip, and the errors.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "expect_error.hpp"
+#include "gradient_check.hpp"
+#include "myelin/error.hpp"
+#include "myelin/initializers.hpp"
+#include "myelin/io/config.hpp"
+#include "myelin/io/model_io.hpp"
+#include "myelin/layers/dense.hpp"
+#include "myelin/layers/recurrent.hpp"
+#include "myelin/layers/registry.hpp"
+#include "myelin/model.hpp"
+#include "reference_file.hpp"
+
+namespace fs = std::filesystem;
+using namespace myelin;
+using namespace myelin::layers;
+using myelin::test::expect_error;
+using myelin::test::gradients_close;
+using myelin::test::numerical_gradient;
+using myelin::test::random_tensor;
+using myelin::test::weighted_sum;
+
+namespace {
+
+std::shared_ptr<Recurrent> make(const std::string& cls, int64_t units, RecurrentOptions o = {}) {
+  if (cls == "LSTM") return std::make_shared<LSTM>(units, o);
+  if (cls == "GRU") return std::make_shared<GRU>(units, o);
+  return std::make_shared<SimpleRNN>(units, o);
+}
+
+double sigmoid(double z) { return 1 / (1 + std::exp(-z)); }
+
+}  // namespace
+
+// ---- Orthogonal ------------------------------------------------------------------------------------
+
+// The shorter side is orthonormal: W W^T = I for a wide matrix, W^T W = I for a tall one.
+TEST(Orthogonal, ShorterSideIsOrthonormalAndSeeded) {
+  for (const Shape& shape : {Shape{4, 12}, Shape{12, 4}, Shape{5, 5}, Shape{2, 3, 6}}) {
+    SCOPED_TRACE(shape_to_string(shape));
+    Tensor w(shape);
+    Rng rng(3);
+    initializers::fill(initializers::Orthogonal(), w, 0, 0, rng);
+    const int64_t cols = shape.back(), rows = w.size() / cols;
+    const bool wide = rows < cols;
+    const int64_t k = wide ? rows : cols, len = wide ? cols : rows;
+    auto at = [&](int64_t vec, int64_t i) { return double(wide ? w[vec * cols + i] : w[i * cols + vec]); };
+    for (int64_t a = 0; a < k; ++a)
+      for (int64_t b = 0; b < k; ++b) {
+        double d = 0;
+        for (int64_t i = 0; i < len; ++i) d += at(a, i) * at(b, i);
+        EXPECT_NEAR(d, a == b ? 1.0 : 0.0, 1e-6) << a << ", " << b;
+      }
+    Tensor again(shape), other(shape);
+    Rng same(3), different(4);
+    initializers::fill("orthogonal", again, 0, 0, same);
+    initializers::fill("orthogonal", other, 0, 0, different);
+    EXPECT_EQ(again.to_vector(), w.to_vector());
+    EXPECT_NE(other.to_vector(), w.to_vector());
+  }
+  // Keras's config, and only gain 1.
+  EXPECT_EQ(io::initializer_to_json(initializers::Orthogonal()),
+            nlohmann::json({{"class_name", "Orthogonal"}, {"config", {{"gain", 1.0}}}}));
+  EXPECT_EQ(io::initializer_from_json({{"class_name", "Orthogonal"}, {"config", {{"gain", 1.0}, {"seed", nullptr}}}}).name,
+            "orthogonal");
+  expect_error<ValueError>(
+      [] { io::initializer_from_json({{"class_name", "Orthogonal"}, {"config", {{"gain", 2.0}}}}); },
+      {"Orthogonal", "gain"});
+}
+
+// ---- Forward by hand -------------------------------------------------------------------------------
+
+// One unit, one feature, linear: h_t = 0.5 x_t + 2 h_{t-1} + 0.1.
+TEST(SimpleRNN, ForwardByHand) {
+  Rng rng(0);
+  const Tensor x({1, 3, 1}, {1, 2, -1});
+  SimpleRNN last(1, {.activation = "linear"});
+  last.build({3, 1}, rng);
+  last.kernel()[0] = 0.5f;
+  last.recurrent_kernel()[0] = 2.f;
+  last.bias()[0] = 0.1f;
+  // h = 0.6, then 1 + 1.2 + 0.1 = 2.3, then -0.5 + 4.6 + 0.1 = 4.2.
+  const Tensor y = last.forward(x, false).clone();
+  ASSERT_EQ(y.shape(), (Shape{1, 1}));
+  EXPECT_NEAR(y[0], 4.2f, 1e-6);
+
+  SimpleRNN seq(1, {.activation = "linear", .return_sequences = true, .go_backwards = true});
+  seq.build({3, 1}, rng);
+  seq.kernel()[0] = 0.5f;
+  seq.recurrent_kernel()[0] = 2.f;
+  seq.bias()[0] = 0.1f;
+  // Steps over x = -1, 2, 1: -0.4, then 1 - 0.8 + 0.1 = 0.3, then 0.5 + 0.6 + 0.1 = 1.2; in the order run.
+  const Tensor ys = seq.forward(x, false).clone();
+  ASSERT_EQ(ys.shape(), (Shape{1, 3, 1}));
+  EXPECT_NEAR(ys[0], -0.4f, 1e-6);
+  EXPECT_NEAR(ys[1], 0.3f, 1e-6);
+  EXPECT_NEAR(ys[2], 1.2f, 1e-6);
+
+  // tanh, two units, no recurrent weight: each step is tanh(x W + b) of its own input.
+  SimpleRNN t(2, {.input_shape = Shape{2, 1}});
+  t.build({2, 1}, rng);
+  t.kernel().copy_from(Tensor({1, 2}, {1.f, -2.f}));
+  t.recurrent_kernel().fill(0.f);
+  t.bias().copy_from(Tensor({2}, {0.f, 0.5f}));
+  const Tensor yt = t.forward(Tensor({1, 2, 1}, {3.f, 0.25f}), false).clone();
+  EXPECT_NEAR(yt[0], std::tanh(0.25), 1e-6);
+  EXPECT_NEAR(yt[1], std::tanh(0.0), 1e-6);
+}
+
+// One unit, one feature, one step, from a zero state: LSTM c = i g, h = o tanh(c); GRU h = (1 - z) hh.
+TEST(LSTMAndGRU, OneStepByHand) {
+  Rng rng(0);
+  const Tensor x({1, 1, 1}, {2.f});
+  LSTM lstm(1);
+  lstm.build({1, 1}, rng);
+  EXPECT_EQ(lstm.bias().to_vector(), (std::vector<float>{0, 1, 0, 0}));  // unit_forget_bias
+  lstm.kernel().copy_from(Tensor({1, 4}, {0.5f, 3.f, 1.f, -1.f}));       // i, f, c, o
+  // i = sigmoid(1), g = tanh(2), o = sigmoid(-2); the forget gate multiplies the zero state.
+  const double c = sigmoid(1) * std::tanh(2.0);
+  EXPECT_NEAR(lstm.forward(x, false)[0], sigmoid(-2) * std::tanh(c), 1e-6);
+
+  GRU gru(1);
+  gru.build({1, 1}, rng);
+  ASSERT_EQ(gru.bias().shape(), (Shape{2, 3}));
+  gru.kernel().copy_from(Tensor({1, 3}, {0.25f, 1.f, 0.75f}));  // z, r, h
+  gru.bias().copy_from(Tensor({2, 3}, {0.f, 0.f, 0.1f, 0.f, 0.f, 0.3f}));
+  // z = sigmoid(0.5), r = sigmoid(2), hh = tanh(1.5 + 0.1 + r * (0 + 0.3)); h = (1 - z) hh.
+  const double hh = std::tanh(1.6 + sigmoid(2) * 0.3);
+  EXPECT_NEAR(gru.forward(x, false)[0], (1 - sigmoid(0.5)) * hh, 1e-6);
+}
+
+// ---- Gradients ---------------------------------------------------------------------------------------
+
+struct GradCase {
+  const char* cls;
+  bool return_sequences, go_backwards, use_bias;
+  const char* activation;
+};
+
+TEST(Recurrent, GradientsMatchFiniteDifferences) {
+  std::vector<GradCase> cases;
+  for (const char* cls : {"SimpleRNN", "LSTM", "GRU"})
+    for (bool seq : {false, true})
+      for (bool back : {false, true}) cases.push_back({cls, seq, back, true, "tanh"});
+  cases.push_back({"SimpleRNN", true, false, false, "sigmoid"});
+  cases.push_back({"LSTM", false, false, false, "tanh"});
+  cases.push_back({"GRU", true, true, false, "tanh"});
+  for (const auto& c : cases) {
+    const std::string what = std::string(c.cls) + (c.return_sequences ? " sequences" : " last") +
+                             (c.go_backwards ? " backwards" : "") + (c.use_bias ? "" : " no bias") + " " +
+                             c.activation;
+    SCOPED_TRACE(what);
+    Rng rng(11);
+    auto layer = make(c.cls, 3,
+                      {.activation = c.activation, .use_bias = c.use_bias, .return_sequences = c.return_sequences,
+                       .go_backwards = c.go_backwards});
+    const Shape out = layer->build({4, 3}, rng);
+    // Weights larger than glorot's so every gate sits away from its linear middle.
+    for (Tensor* t : {&layer->kernel(), &layer->recurrent_kernel()})
+      for (int64_t i = 0; i < t->size(); ++i) (*t)[i] = rng.uniform(-0.9f, 0.9f);
+    if (c.use_bias)
+      for (int64_t i = 0; i < layer->bias().size(); ++i) layer->bias()[i] = rng.uniform(-0.5f, 0.5f);
+    Tensor x = random_tensor({2, 4, 3}, rng, -1, 1);
+    const Tensor w = random_tensor(with_batch(2, out), rng, -1, 1);
+    auto loss = [&] { return weighted_sum(layer->forward(x, true), w); };
+
+    const Tensor num_x = numerical_gradient(loss, x, 1e-2);
+    const Tensor num_k = numerical_gradient(loss, layer->kernel(), 1e-2);
+    const Tensor num_r = numerical_gradient(loss, layer->recurrent_kernel(), 1e-2);
+    Tensor num_b;
+    if (c.use_bias) num_b = numerical_gradient(loss, layer->bias(), 1e-2);
+
+    layer->forward(x, true);
+    const Tensor dx = layer->backward(w).clone();
+    auto params = layer->params();
+    ASSERT_EQ(params.size(), c.use_bias ? 3u : 2u);
+    EXPECT_EQ(params[1].name, "recurrent_kernel");
+    EXPECT_TRUE(gradients_close(dx, num_x, 1e-3, 1e-2)) << "input";
+    EXPECT_TRUE(gradients_close(*params[0].grad, num_k, 1e-3, 1e-2)) << "kernel";
+    EXPECT_TRUE(gradients_close(*params[1].grad, num_r, 1e-3, 1e-2)) << "recurrent_kernel";
+    if (c.use_bias) {
+      EXPECT_TRUE(gradients_close(*params[2].grad, num_b, 1e-3, 1e-2)) << "bias";
+    }
+  }
+}
+
+// An inference pass that no backward follows keeps nothing, and gives the same output bit for bit;
+// a backward after it is refused rather than reading stale steps.
+TEST(Recurrent, LightInferenceGivesTheSameOutput) {
+  for (const char* cls : {"SimpleRNN", "LSTM", "GRU"}) {
+    SCOPED_TRACE(cls);
+    Rng rng(2);
+    auto layer = make(cls, 5, {.return_sequences = true});
+    layer->build({6, 3}, rng);
+    const Tensor x = random_tensor({4, 6, 3}, rng, -1, 1);
+    const Tensor full = layer->forward(x, true).clone();
+    layer->set_backward_follows(false);
+    EXPECT_EQ(layer->forward(x, false).to_vector(), full.to_vector());
+    expect_error<ValueError>([&] { layer->backward(full); }, {cls, "backward"});
+    layer->set_backward_follows(true);
+  }
+}
+
+// ---- Against PyTorch --------------------------------------------------------------------------------
+
+namespace {
+
+const char* kPython = "/usr/bin/python3";
+
+// Within 1e-4 of each entry's size, with a floor of 1% of the tensor's largest entry for entries
+// that are sums cancelling to near zero (as tests/test_pytorch_conv.cpp).
+void expect_close(const Tensor& actual, const myelin::test::RefTensor& ref, const std::string& what) {
+  ASSERT_EQ(actual.shape(), ref.shape) << what;
+  double scale = 0;
+  for (double r : ref.values) scale = std::max(scale, std::abs(r));
+  int bad = 0;
+  for (size_t i = 0; i < ref.values.size(); ++i) {
+    const double tol = 1e-4 * std::max(std::abs(ref.values[i]), 1e-2 * scale);
+    const double err = std::abs(double(actual[int64_t(i)]) - ref.values[i]);
+    if (!(err <= tol) && ++bad <= 5)
+      ADD_FAILURE() << what << "[" << i << "]: myelin " << actual[int64_t(i)] << ", torch " << ref.values[i]
+                    << ", error " << err << " > " << tol;
+  }
+  EXPECT_EQ(bad, 0) << what << ": " << bad << " of " << ref.values.size() << " entries out of tolerance";
+}
+
+class PyTorchRecurrent : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const std::string probe = std::string(kPython) + " -c \"import torch\" >/dev/null 2>&1";
+    if (std::system(probe.c_str()) != 0) {
+      skip_reason_ = std::string(kPython) + " cannot import torch (install python3-torch to run these tests)";
+      return;
+    }
+    dir_ = fs::temp_directory_path() / ("myelin_pytorch_recurrent_" + std::to_string(::getpid()));
+    const std::string cmd =
+        std::string(kPython) + " " + MYELIN_TESTS_DIR + "/pytorch/recurrent_reference.py " + dir_.string();
+    script_status_ = std::system(cmd.c_str());
+  }
+  static void TearDownTestSuite() {
+    std::error_code ec;
+    if (!dir_.empty()) fs::remove_all(dir_, ec);
+  }
+  void SetUp() override {
+    if (!skip_reason_.empty()) GTEST_SKIP() << skip_reason_;
+    ASSERT_EQ(script_status_, 0) << "tests/pytorch/recurrent_reference.py failed";
+  }
+  static inline std::string skip_reason_;
+  static inline fs::path dir_;
+  static inline int script_status_ = -1;
+};
+
+struct TorchCase {
+  const char* file;
+  const char* cls;
+  int64_t units;
+  bool return_sequences, go_backwards, use_bias;
+  const char* activation;
+};
+
+TEST_F(PyTorchRecurrent, ForwardAndGradientsMatchTorch) {
+  const TorchCase cases[] = {
+      {"rnn_last", "SimpleRNN", 6, false, false, true, "tanh"},
+      {"rnn_sequences_backwards_relu", "SimpleRNN", 5, true, true, true, "relu"},
+      {"lstm_sequences", "LSTM", 4, true, false, true, "tanh"},
+      {"lstm_last_backwards", "LSTM", 6, false, true, true, "tanh"},
+      {"lstm_no_bias_one_step", "LSTM", 3, true, false, false, "tanh"},
+      {"gru_sequences", "GRU", 5, true, false, true, "tanh"},
+      {"gru_last_backwards", "GRU", 4, false, true, true, "tanh"},
+      {"gru_many_units", "GRU", 33, true, true, true, "tanh"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.file);
+    const auto ref = myelin::test::read_ref(dir_ / (std::string(c.file) + ".txt"));
+    ASSERT_FALSE(ref.empty());
+    const Tensor x = ref.at("x").to_tensor();
+    auto layer = make(c.cls, c.units,
+                      {.activation = c.activation, .use_bias = c.use_bias, .return_sequences = c.return_sequences,
+                       .go_backwards = c.go_backwards});
+    Rng rng(0);
+    layer->build({x.dim(1), x.dim(2)}, rng);
+    layer->kernel().copy_from(ref.at("kernel").to_tensor());
+    layer->recurrent_kernel().copy_from(ref.at("recurrent_kernel").to_tensor());
+    if (c.use_bias) layer->bias().copy_from(ref.at("bias").to_tensor());
+    expect_close(layer->forward(x, true), ref.at("y"), "output");
+    expect_close(layer->backward(ref.at("w").to_tensor()), ref.at("dx"), "input gradient");
+    auto p = layer->params();
+    expect_close(*p[0].grad, ref.at("dkernel"), "kernel gradient");
+    expect_close(*p[1].grad, ref.at("drecurrent_kernel"), "recurrent kernel gradient");
+    if (c.use_bias) expect_close(*p[2].grad, ref.at("dbias"), "bias gradient");
+  }
+}
+
+}  // namespace
+
+// ---- Models, files and errors -------------------------------------------------------------------------
+
+TEST(Recurrent, StackedModelSavesAndReloads) {
+  const fs::path dir = fs::temp_directory_path() / ("myelin_recurrent_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  set_random_seed(5);
+  Sequential m({LSTM(4, {.input_shape = Shape{6, 3}, .return_sequences = true}),
+                GRU(3, {.return_sequences = true, .go_backwards = true}),
+                SimpleRNN(2, {.activation = "relu", .use_bias = false}), Dense(1)});
+  m.compile(optimizers::Adam(0.01), "mse");
+  Tensor x({8, 6, 3}), y({8, 1});
+  Rng r(1);
+  for (int64_t i = 0; i < x.size(); ++i) x[i] = r.uniform(-1, 1);
+  for (int64_t i = 0; i < y.size(); ++i) y[i] = r.uniform(-1, 1);
+  m.fit(x, y, {.epochs = 2, .batch_size = 4, .verbose = 0});
+  const std::string file = (dir / "m.safetensors").string();
+  m.save(file);
+  Sequential loaded = load_model(file);
+  fs::remove_all(dir);
+  EXPECT_EQ(loaded.to_json(), m.to_json());
+  EXPECT_EQ(loaded.predict(x).to_vector(), m.predict(x).to_vector());
+
+  // Keras 3's names for the weights and the config.
+  std::vector<std::string> names;
+  std::vector<Shape> shapes;
+  for (const auto& p : loaded.weights()) {
+    names.push_back(p.name);
+    shapes.push_back(p.value->shape());
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"lstm/kernel", "lstm/recurrent_kernel", "lstm/bias", "gru/kernel",
+                                             "gru/recurrent_kernel", "gru/bias", "simple_rnn/kernel",
+                                             "simple_rnn/recurrent_kernel", "dense/kernel", "dense/bias"}));
+  EXPECT_EQ(shapes[0], (Shape{3, 16}));
+  EXPECT_EQ(shapes[1], (Shape{4, 16}));
+  EXPECT_EQ(shapes[5], (Shape{2, 9}));
+  const auto lstm = loaded.layers()[0]->get_config();
+  EXPECT_EQ(lstm["units"], 4);
+  EXPECT_EQ(lstm["recurrent_activation"], "sigmoid");
+  EXPECT_EQ(lstm["unit_forget_bias"], true);
+  EXPECT_EQ(lstm["return_sequences"], true);
+  EXPECT_EQ(lstm["recurrent_initializer"]["class_name"], "Orthogonal");
+  EXPECT_EQ(loaded.layers()[1]->get_config()["reset_after"], true);
+  EXPECT_EQ(loaded.layers()[1]->get_config()["go_backwards"], true);
+  EXPECT_EQ(loaded.layers()[2]->get_config()["activation"], "relu");
+}
+
+// A config as Keras 3 writes it loads (its extra keys included).
+TEST(Recurrent, KerasConfigLoads) {
+  const nlohmann::json config = {
+      {"name", "lstm_7"}, {"trainable", true}, {"dtype", "float32"}, {"return_sequences", false},
+      {"return_state", false}, {"go_backwards", false}, {"stateful", false}, {"unroll", false},
+      {"zero_output_for_mask", false}, {"units", 8}, {"activation", "tanh"}, {"recurrent_activation", "sigmoid"},
+      {"use_bias", true},
+      {"kernel_initializer", {{"module", "keras.initializers"}, {"class_name", "GlorotUniform"}, {"config", {{"seed", nullptr}}}}},
+      {"recurrent_initializer", {{"module", "keras.initializers"}, {"class_name", "Orthogonal"}, {"config", {{"gain", 1.0}, {"seed", nullptr}}}}},
+      {"bias_initializer", {{"module", "keras.initializers"}, {"class_name", "Zeros"}, {"config", nlohmann::json::object()}}},
+      {"unit_forget_bias", true}, {"kernel_regularizer", nullptr}, {"recurrent_regularizer", nullptr},
+      {"bias_regularizer", nullptr}, {"activity_regularizer", nullptr}, {"kernel_constraint", nullptr},
+      {"recurrent_constraint", nullptr}, {"bias_constraint", nullptr}, {"dropout", 0.0},
+      {"recurrent_dropout", 0.0}, {"seed", nullptr}};
+  auto layer = from_config("LSTM", config);
+  EXPECT_EQ(layer->class_name(), "LSTM");
+  EXPECT_EQ(layer->name(), "lstm_7");
+  Rng rng(0);
+  EXPECT_EQ(layer->build({5, 2}, rng), (Shape{8}));
+  EXPECT_EQ(layer->count_params(), 2 * 32 + 8 * 32 + 32);
+}
+
+TEST(Recurrent, ErrorsNameTheLayerAndTheProblem) {
+  Rng rng(0);
+  expect_error<ShapeError>([&] { LSTM l(4, {.name = "enc"}); l.build({5}, rng); }, {"LSTM", "enc", "(steps, features)", "(5)"});
+  expect_error<ShapeError>([&] { GRU l(4); l.build({2, 3, 4}, rng); }, {"GRU", "(2, 3, 4)"});
+  expect_error<ValueError>([] { SimpleRNN(0); }, {"SimpleRNN", "units"});
+  expect_error<ValueError>([] { LSTM(3, {.dropout = 0.2f}); }, {"LSTM", "dropout"});
+  expect_error<ValueError>([] { GRU(3, {.recurrent_dropout = 0.1f}); }, {"GRU", "recurrent_dropout"});
+  expect_error<ValueError>([] { LSTM(3, {.return_state = true}); }, {"LSTM", "return_state"});
+  expect_error<ValueError>([] { GRU(3, {.reset_after = false}); }, {"GRU", "reset_after"});
+  expect_error<ValueError>([] { SimpleRNN(3, {.activation = "softmax"}); }, {"SimpleRNN", "activation", "softmax"});
+  expect_error<ValueError>([] { LSTM(3, {.recurrent_activation = "gelu"}); }, {"LSTM", "recurrent_activation", "gelu"});
+  expect_error<ValueError>([&] { LSTM(3, {.kernel_initializer = "nonsense"}).build({2, 2}, rng); },
+                           {"nonsense"});
+  expect_error<ValueError>([] { from_config("LSTM", {{"name", "l"}, {"units", 3}, {"stateful", true}}); },
+                           {"LSTM 'l'", "stateful"});
+  expect_error<ValueError>([] { from_config("GRU", {{"name", "g"}}); }, {"GRU 'g'", "units"});
+  {
+    SimpleRNN l(2, {.name = "rnn"});
+    l.build({3, 4}, rng);
+    expect_error<ShapeError>([&] { l.forward(Tensor({2, 3, 5}), false); }, {"SimpleRNN", "rnn", "(2, 3, 5)"});
+    l.forward(Tensor({2, 3, 4}), true);
+    expect_error<ShapeError>([&] { l.backward(Tensor({2, 3, 2})); }, {"SimpleRNN", "rnn", "(2, 3, 2)", "(2, 2)"});
+  }
+  // A model checks its input against the layer's (steps, features) before running.
+  Sequential m({GRU(2, {.input_shape = Shape{4, 3}})});
+  m.compile(optimizers::SGD(0.1), "mse");
+  expect_error<ShapeError>([&] { m.predict(Tensor({2, 4, 2})); }, {"(4, 3)"});
+}
