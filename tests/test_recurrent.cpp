@@ -17,6 +17,7 @@
 #include "myelin/initializers.hpp"
 #include "myelin/io/config.hpp"
 #include "myelin/io/model_io.hpp"
+#include "myelin/layers/bidirectional.hpp"
 #include "myelin/layers/dense.hpp"
 #include "myelin/layers/recurrent.hpp"
 #include "myelin/layers/registry.hpp"
@@ -375,7 +376,7 @@ TEST(Recurrent, KerasConfigLoads) {
 
 TEST(Recurrent, ErrorsNameTheLayerAndTheProblem) {
   Rng rng(0);
-  expect_error<ShapeError>([&] { LSTM l(4, {.name = "enc"}); l.build({5}, rng); }, {"LSTM", "enc", "(steps, features)", "(5)"});
+  expect_error<ShapeError>([&] { LSTM l(4, {.name = "enc"}); l.build({5}, rng); }, {"LSTM", "enc", "(steps, features)", "(5,)"});
   expect_error<ShapeError>([&] { GRU l(4); l.build({2, 3, 4}, rng); }, {"GRU", "(2, 3, 4)"});
   expect_error<ValueError>([] { SimpleRNN(0); }, {"SimpleRNN", "units"});
   expect_error<ValueError>([] { LSTM(3, {.dropout = 0.2f}); }, {"LSTM", "dropout"});
@@ -399,5 +400,113 @@ TEST(Recurrent, ErrorsNameTheLayerAndTheProblem) {
   // A model checks its input against the layer's (steps, features) before running.
   Sequential m({GRU(2, {.input_shape = Shape{4, 3}})});
   m.compile(optimizers::SGD(0.1), "mse");
-  expect_error<ShapeError>([&] { m.predict(Tensor({2, 4, 2})); }, {"(4, 3)"});
+  expect_error<ShapeError>([&] { m.predict(Tensor({2, 4, 2})); }, {"(2, 4, 2)", "(None, 4, 3)"});
+}
+
+// ---- Bidirectional -------------------------------------------------------------------------------------
+
+// The merge of the two directions, worked from the wrapped layers' own outputs: with sequences, the
+// backward layer's steps come back in the input's time order.
+TEST(Bidirectional, MergesBothDirectionsAlignedInTime) {
+  Rng rng(4);
+  const Tensor x = random_tensor({2, 5, 3}, rng, -1, 1);
+  for (const char* mode : {"concat", "sum", "mul", "ave"}) {
+    SCOPED_TRACE(mode);
+    Bidirectional bi(GRU(4, {.return_sequences = true}), mode);
+    bi.build({5, 3}, rng);
+    const Tensor y = bi.forward(x, false).clone();
+    const Tensor f = bi.forward_layer().forward(x, false).clone();
+    const Tensor b = bi.backward_layer().forward(x, false).clone();
+    const bool concat = std::string(mode) == "concat";
+    ASSERT_EQ(y.shape(), (Shape{2, 5, concat ? 8 : 4}));
+    for (int64_t n = 0; n < 2; ++n)
+      for (int64_t t = 0; t < 5; ++t)
+        for (int64_t j = 0; j < 4; ++j) {
+          const float fv = f[(n * 5 + t) * 4 + j], bv = b[(n * 5 + (4 - t)) * 4 + j];
+          if (concat) {
+            EXPECT_EQ(y[(n * 5 + t) * 8 + j], fv);
+            EXPECT_EQ(y[(n * 5 + t) * 8 + 4 + j], bv);
+          } else {
+            const float want = std::string(mode) == "sum" ? fv + bv : std::string(mode) == "mul" ? fv * bv : 0.5f * (fv + bv);
+            EXPECT_FLOAT_EQ(y[(n * 5 + t) * 4 + j], want);
+          }
+        }
+  }
+}
+
+TEST(Bidirectional, GradientsMatchFiniteDifferences) {
+  struct Case {
+    const char* cls;
+    const char* mode;
+    bool return_sequences;
+  };
+  for (const Case c : {Case{"LSTM", "concat", true}, Case{"GRU", "sum", false}, Case{"SimpleRNN", "mul", true},
+                       Case{"LSTM", "ave", false}, Case{"GRU", "mul", false}}) {
+    SCOPED_TRACE(std::string(c.cls) + " " + c.mode + (c.return_sequences ? " sequences" : " last"));
+    Rng rng(8);
+    Bidirectional bi(make(c.cls, 3, {.return_sequences = c.return_sequences}), c.mode);
+    const Shape out = bi.build({4, 2}, rng);
+    for (auto& p : bi.params())
+      for (int64_t i = 0; i < p.value->size(); ++i) (*p.value)[i] = rng.uniform(-0.8f, 0.8f);
+    Tensor x = random_tensor({2, 4, 2}, rng, -1, 1);
+    const Tensor w = random_tensor(with_batch(2, out), rng, -1, 1);
+    auto loss = [&] { return weighted_sum(bi.forward(x, true), w); };
+    const Tensor num_x = numerical_gradient(loss, x, 1e-2);
+    std::vector<Tensor> num_w;
+    for (auto& p : bi.params()) num_w.push_back(numerical_gradient(loss, *p.value, 1e-2));
+    bi.forward(x, true);
+    EXPECT_TRUE(gradients_close(bi.backward(w), num_x, 1e-3, 1e-2)) << "input";
+    auto params = bi.params();
+    ASSERT_EQ(params.size(), 6u);
+    for (size_t i = 0; i < params.size(); ++i)
+      EXPECT_TRUE(gradients_close(*params[i].grad, num_w[i], 1e-3, 1e-2)) << params[i].name;
+  }
+}
+
+TEST(Bidirectional, KerasNamesAndSaveLoad) {
+  const fs::path dir = fs::temp_directory_path() / ("myelin_bidirectional_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  set_random_seed(6);
+  Sequential m({Bidirectional(LSTM(3, {.input_shape = Shape{5, 2}, .return_sequences = true})),
+                Bidirectional(GRU(2), "ave"), Dense(1)});
+  m.build();
+  std::vector<std::string> names;
+  for (const auto& p : m.weights()) names.push_back(p.name);
+  EXPECT_EQ(names, (std::vector<std::string>{
+                       "bidirectional/forward_lstm/kernel", "bidirectional/forward_lstm/recurrent_kernel",
+                       "bidirectional/forward_lstm/bias", "bidirectional/backward_lstm/kernel",
+                       "bidirectional/backward_lstm/recurrent_kernel", "bidirectional/backward_lstm/bias",
+                       "bidirectional_1/forward_gru/kernel", "bidirectional_1/forward_gru/recurrent_kernel",
+                       "bidirectional_1/forward_gru/bias", "bidirectional_1/backward_gru/kernel",
+                       "bidirectional_1/backward_gru/recurrent_kernel", "bidirectional_1/backward_gru/bias",
+                       "dense/kernel", "dense/bias"}));
+  EXPECT_EQ(m.weights()[6].value->shape(), (Shape{6, 6}));  // the concatenated 2 * 3 features
+  const auto config = m.layers()[0]->get_config();
+  EXPECT_EQ(config["merge_mode"], "concat");
+  EXPECT_EQ(config["layer"]["class_name"], "LSTM");
+  EXPECT_EQ(config["layer"]["config"]["name"], "forward_lstm");
+  EXPECT_EQ(config["backward_layer"]["config"]["go_backwards"], true);
+  const std::string file = (dir / "m.safetensors").string();
+  m.save(file);
+  Sequential loaded = load_model(file);
+  fs::remove_all(dir);
+  EXPECT_EQ(loaded.to_json(), m.to_json());
+  Rng r(3);
+  const Tensor x = random_tensor({3, 5, 2}, r, -1, 1);
+  EXPECT_EQ(loaded.predict(x).to_vector(), m.predict(x).to_vector());
+}
+
+TEST(Bidirectional, Errors) {
+  expect_error<ValueError>([] { Bidirectional(LSTM(2), "max"); }, {"Bidirectional", "merge_mode", "max"});
+  expect_error<ValueError>(
+      [] { Bidirectional(std::make_shared<LSTM>(2), "concat", std::make_shared<GRU>(2, RecurrentOptions{.go_backwards = true})); },
+      {"Bidirectional", "backward_layer", "LSTM"});
+  expect_error<ValueError>(
+      [] { from_config("Bidirectional", {{"name", "bi"}, {"layer", {{"class_name", "Dense"}, {"config", {{"units", 2}}}}}}); },
+      {"Bidirectional 'bi'", "Dense"});
+  expect_error<ValueError>(
+      [] { from_config("Bidirectional", {{"name", "bi"}, {"merge_mode", nullptr}, {"layer", {{"class_name", "GRU"}, {"config", {{"units", 2}}}}}}); },
+      {"merge_mode None"});
+  Rng rng(0);
+  expect_error<ShapeError>([&] { Bidirectional(SimpleRNN(2)).build({3}, rng); }, {"SimpleRNN", "(3,)"});
 }

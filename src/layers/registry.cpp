@@ -7,6 +7,7 @@
 #include "myelin/io/config.hpp"
 #include "myelin/layers/activation.hpp"
 #include "myelin/layers/batch_normalization.hpp"
+#include "myelin/layers/bidirectional.hpp"
 #include "myelin/layers/center_crop.hpp"
 #include "myelin/layers/conv2d.hpp"
 #include "myelin/layers/dense.hpp"
@@ -140,6 +141,27 @@ const std::vector<std::pair<std::string, Factory>>& factories() {
       {"GRU",
        [](const json& c, const std::string& who) {
          return std::make_shared<GRU>(io::config_value<int64_t>(c, "units", 0, who), recurrent_options(c, who));
+       }},
+      {"Bidirectional",
+       [](const json& c, const std::string& who) {
+         // The wrapped layers come as Keras's {"class_name", "config"}.
+         auto inner = [&](const char* key) -> std::shared_ptr<Recurrent> {
+           if (!c.contains(key) || c[key].is_null()) return nullptr;
+           const json& l = c[key];
+           if (!l.is_object() || !l.contains("class_name") || !l["class_name"].is_string())
+             throw ValueError(who + ": config '" + key + "' must be {\"class_name\": ..., \"config\": ...}");
+           auto layer = std::dynamic_pointer_cast<Recurrent>(
+               from_config(l["class_name"].get<std::string>(), l.contains("config") ? l["config"] : json::object()));
+           if (!layer)
+             throw ValueError(who + ": wraps SimpleRNN, LSTM or GRU, got " + l["class_name"].get<std::string>());
+           return layer;
+         };
+         auto layer = inner("layer");
+         if (!layer) throw ValueError(who + ": config needs 'layer'");
+         if (c.contains("merge_mode") && c["merge_mode"].is_null())
+           throw ValueError(who + ": merge_mode None (two outputs) is not supported");
+         return std::make_shared<Bidirectional>(layer, io::config_value<std::string>(c, "merge_mode", "concat", who),
+                                                inner("backward_layer"), io::input_shape_from_config(c));
        }},
       {"Normalization",
        [](const json& c, const std::string&) { return std::make_shared<Normalization>(io::input_shape_from_config(c)); }},

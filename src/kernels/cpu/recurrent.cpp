@@ -222,4 +222,57 @@ void recurrent_backward(const RecurrentGeometry& g, const float* x, const float*
   if (dx) gemm(false, true, B * T, F, N, 1.f, ws.dz.data(), N, kernel, N, 0.f, dx, F);
 }
 
+void bidirectional_merge(BidirectionalMerge mode, int64_t batch, int64_t steps, int64_t units, bool reverse,
+                         const float* yf, const float* yb, float* y) {
+  const int64_t U = units, T = steps;
+  parallel_for_2d(batch, steps, batch * steps * U, [&](int64_t b, int64_t t) {
+    const float* f = yf + (b * T + t) * U;
+    const float* r = yb + (b * T + (reverse ? T - 1 - t : t)) * U;
+    switch (mode) {
+      case BidirectionalMerge::Concat: {
+        float* out = y + (b * T + t) * 2 * U;
+        std::memcpy(out, f, size_t(U) * sizeof(float));
+        std::memcpy(out + U, r, size_t(U) * sizeof(float));
+        break;
+      }
+      case BidirectionalMerge::Sum:
+        for (int64_t j = 0; j < U; ++j) y[(b * T + t) * U + j] = f[j] + r[j];
+        break;
+      case BidirectionalMerge::Mul:
+        for (int64_t j = 0; j < U; ++j) y[(b * T + t) * U + j] = f[j] * r[j];
+        break;
+      case BidirectionalMerge::Ave:
+        for (int64_t j = 0; j < U; ++j) y[(b * T + t) * U + j] = 0.5f * (f[j] + r[j]);
+        break;
+    }
+  });
+}
+
+void bidirectional_merge_backward(BidirectionalMerge mode, int64_t batch, int64_t steps, int64_t units, bool reverse,
+                                  const float* dy, const float* yf, const float* yb, float* dyf, float* dyb) {
+  const int64_t U = units, T = steps;
+  parallel_for_2d(batch, steps, batch * steps * U, [&](int64_t b, int64_t t) {
+    const int64_t rf = (b * T + t) * U, rb = (b * T + (reverse ? T - 1 - t : t)) * U;
+    switch (mode) {
+      case BidirectionalMerge::Concat:
+        std::memcpy(dyf + rf, dy + (b * T + t) * 2 * U, size_t(U) * sizeof(float));
+        std::memcpy(dyb + rb, dy + (b * T + t) * 2 * U + U, size_t(U) * sizeof(float));
+        break;
+      case BidirectionalMerge::Sum:
+        std::memcpy(dyf + rf, dy + rf, size_t(U) * sizeof(float));
+        std::memcpy(dyb + rb, dy + rf, size_t(U) * sizeof(float));
+        break;
+      case BidirectionalMerge::Mul:
+        for (int64_t j = 0; j < U; ++j) {
+          dyf[rf + j] = dy[rf + j] * yb[rb + j];
+          dyb[rb + j] = dy[rf + j] * yf[rf + j];
+        }
+        break;
+      case BidirectionalMerge::Ave:
+        for (int64_t j = 0; j < U; ++j) dyf[rf + j] = dyb[rb + j] = 0.5f * dy[rf + j];
+        break;
+    }
+  });
+}
+
 }  // namespace myelin::kernels

@@ -64,4 +64,16 @@ void recurrent_backward(const RecurrentGeometry& g, const float* x, const float*
                         const float* recurrent_kernel, const float* dy, RecurrentWorkspace& ws, float* dx,
                         float* dkernel, float* drecurrent, float* dbias);
 
+/// How Bidirectional combines its two layers' outputs (Keras's merge_mode).
+enum class BidirectionalMerge { Concat, Sum, Mul, Ave };
+
+/// y from the forward and backward layers' outputs yf, yb, each [B, T, U] (T = 1 for last states).
+/// With `reverse` (sequences), yb's steps are taken in reverse, which aligns them with the input's
+/// time. y is [B, T, 2U] for Concat (yf's units first), else [B, T, U].
+void bidirectional_merge(BidirectionalMerge mode, int64_t batch, int64_t steps, int64_t units, bool reverse,
+                         const float* yf, const float* yb, float* y);
+/// The gradients of yf and yb from dy (the inverse routing of bidirectional_merge).
+void bidirectional_merge_backward(BidirectionalMerge mode, int64_t batch, int64_t steps, int64_t units, bool reverse,
+                                  const float* dy, const float* yf, const float* yb, float* dyf, float* dyb);
+
 }  // namespace myelin::kernels
