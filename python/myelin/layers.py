@@ -12,7 +12,8 @@ __all__ = [
     "BatchNormalization", "Reshape", "ZeroPadding2D", "SpatialDropout2D", "Rescaling", "CenterCrop",
     "Resizing", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomCrop",
     "RandomContrast", "RandomBrightness", "Add", "Subtract", "Multiply",
-    "Average", "Maximum", "Minimum", "Concatenate", "SimpleRNN", "LSTM", "GRU", "serialize", "deserialize",
+    "Average", "Maximum", "Minimum", "Concatenate", "SimpleRNN", "LSTM", "GRU", "Bidirectional",
+    "serialize", "deserialize",
 ]
 
 # Keras class name -> Python class, for wrapping layers that come out of a loaded model.
@@ -737,6 +738,25 @@ class GRU(_Recurrent):
                          activity_regularizer, kernel_constraint, recurrent_constraint, bias_constraint, dropout,
                          recurrent_dropout, seed, return_sequences, return_state, go_backwards, stateful, unroll,
                          **kwargs)
+
+
+class Bidirectional(Layer):
+    """Bidirectional(layer, merge_mode='concat'): runs a SimpleRNN, LSTM or GRU forwards and a copy of it
+    backwards, merging the two outputs ('concat', 'sum', 'mul' or 'ave'). Weights are the forward
+    layer's (forward_<name>/...) then the backward layer's (backward_<name>/...), as Keras 3."""
+
+    class_name = "Bidirectional"
+
+    def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
+        _unsupported(weights=weights)
+        if merge_mode is None:
+            raise ValueError("Bidirectional: merge_mode=None (two outputs) is not supported")
+        if not isinstance(layer, _Recurrent):
+            raise ValueError(f"Bidirectional wraps SimpleRNN, LSTM or GRU, got {type(layer).__name__}")
+        config = {"layer": serialize(layer), "merge_mode": merge_mode}
+        if backward_layer is not None:
+            config["backward_layer"] = serialize(backward_layer)
+        super().__init__(config, **kwargs)
 
 
 def serialize(layer):

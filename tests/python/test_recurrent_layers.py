@@ -1,12 +1,13 @@
-"""SimpleRNN, LSTM and GRU from Python: forward against numpy on the layers' own weights (Keras's
-layouts and gate orders), Keras's arguments and their errors, the Orthogonal initializer, and a stacked
-LSTM -> GRU -> Dense model that learns a sequence task and survives a save and load round trip."""
+"""SimpleRNN, LSTM, GRU and Bidirectional from Python: forward against numpy on the layers' own weights
+(Keras's layouts and gate orders), Keras's arguments and their errors, the Orthogonal initializer, and
+models (a stacked LSTM -> GRU -> Dense, a Bidirectional LSTM) that learn sequence tasks and survive a
+save and load round trip."""
 import numpy as np
 import pytest
 
 import myelin
 from myelin import initializers
-from myelin.layers import GRU, LSTM, Dense, SimpleRNN
+from myelin.layers import GRU, LSTM, Bidirectional, Dense, SimpleRNN
 from myelin.models import Sequential, load_model
 from myelin.optimizers import Adam
 
@@ -107,11 +108,47 @@ def test_stacked_lstm_gru_learns_the_sign_of_a_sum_and_reloads(tmp_path, seeded)
     model.compile(optimizer=Adam(learning_rate=0.01), loss="binary_crossentropy", metrics=["accuracy"])
     model.fit(x[:512], y[:512], epochs=15, batch_size=32, verbose=0)
     loss, accuracy = model.evaluate(x[512:], y[512:], verbose=0)
-    # Chance is 0.5; measured with seed 7: held-out accuracy about 0.95.
-    assert accuracy > 0.85, (loss, accuracy)
+    # Chance is 0.5; measured with seed 7: held-out accuracy 0.98 (0.98 with seeds 1, 2, 3).
+    assert accuracy > 0.9, (loss, accuracy)
     path = tmp_path / "rnn.safetensors"
     model.save(path)
     back = load_model(path)
     assert [type(l) for l in back.layers] == [LSTM, GRU, Dense]
+    assert back.get_config() == model.get_config()
+    np.testing.assert_array_equal(back.predict(x), model.predict(x))
+
+
+@pytest.mark.parametrize("merge_mode", ["concat", "sum", "mul", "ave"])
+def test_bidirectional_merges_numpys_two_directions(merge_mode, seeded):
+    x = np.random.default_rng(6).normal(size=(3, 5, 2)).astype(np.float32)
+    model = Sequential([Bidirectional(GRU(4, return_sequences=True), merge_mode=merge_mode, input_shape=(5, 2))])
+    weights = model.get_weights()
+    assert len(weights) == 6
+    forward = numpy_rnn("GRU", x, weights[:3], 4, return_sequences=True)
+    backward = numpy_rnn("GRU", x, weights[3:], 4, go_backwards=True, return_sequences=True)[:, ::-1]
+    want = {"concat": np.concatenate([forward, backward], axis=-1), "sum": forward + backward,
+            "mul": forward * backward, "ave": (forward + backward) / 2}[merge_mode]
+    np.testing.assert_allclose(model.predict(x), want, rtol=1e-5, atol=1e-5)
+    config = model.layers[0].get_config()
+    assert config["layer"]["config"]["name"] == "forward_gru"
+    assert config["backward_layer"]["config"]["go_backwards"] is True
+    with pytest.raises(ValueError, match="merge_mode"):
+        Bidirectional(LSTM(2), merge_mode=None)
+    with pytest.raises(ValueError, match="wraps"):
+        Bidirectional(Dense(2))
+
+
+def test_bidirectional_lstm_model_trains_and_reloads(tmp_path, seeded):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(256, 6, 2)).astype(np.float32)
+    y = (x[:, 0, 0] > x[:, -1, 1]).astype(np.float32)  # compares the first and last steps
+    model = Sequential([Bidirectional(LSTM(6), input_shape=(6, 2)), Dense(1, activation="sigmoid")])
+    model.compile(optimizer=Adam(learning_rate=0.02), loss="binary_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, epochs=20, batch_size=32, verbose=0).history
+    # Measured with seed 7: training accuracy from 0.58 to 1.0.
+    assert history["accuracy"][-1] > 0.9, history["accuracy"][-1]
+    path = tmp_path / "bi.safetensors"
+    model.save(path)
+    back = load_model(path)
     assert back.get_config() == model.get_config()
     np.testing.assert_array_equal(back.predict(x), model.predict(x))
