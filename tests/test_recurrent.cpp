@@ -1,7 +1,7 @@
-// SimpleRNN, LSTM and GRU: forward cases worked by hand, gradients against central finite differences
-// (input, kernel, recurrent kernel, bias; last state or whole sequence; forwards and backwards),
-// PyTorch's nn.RNN, nn.LSTM and nn.GRU on shared weights (tests/pytorch/recurrent_reference.py),
-// the Orthogonal initializer, a save and load round trip, and the errors.
+// SimpleRNN, LSTM, GRU and Bidirectional: forward cases worked by hand, gradients against central
+// finite differences (input, kernel, recurrent kernel, bias; last state or whole sequence; forwards
+// and backwards), PyTorch's nn.RNN, nn.LSTM and nn.GRU (one and both directions) on shared weights
+// (tests/pytorch/recurrent_reference.py), the Orthogonal initializer, save and load, and the errors.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -301,6 +301,45 @@ TEST_F(PyTorchRecurrent, ForwardAndGradientsMatchTorch) {
     expect_close(*p[0].grad, ref.at("dkernel"), "kernel gradient");
     expect_close(*p[1].grad, ref.at("drecurrent_kernel"), "recurrent kernel gradient");
     if (c.use_bias) expect_close(*p[2].grad, ref.at("dbias"), "bias gradient");
+  }
+}
+
+// Bidirectional against torch's bidirectional=True modules.
+TEST_F(PyTorchRecurrent, BidirectionalMatchesTorch) {
+  struct Case {
+    const char* file;
+    const char* cls;
+    int64_t units;
+    bool return_sequences;
+    const char* mode;
+  };
+  const Case cases[] = {
+      {"bi_lstm_concat_sequences", "LSTM", 4, true, "concat"},
+      {"bi_gru_sum_last", "GRU", 5, false, "sum"},
+      {"bi_rnn_mul_sequences", "SimpleRNN", 3, true, "mul"},
+      {"bi_lstm_ave_last", "LSTM", 3, false, "ave"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.file);
+    const auto ref = myelin::test::read_ref(dir_ / (std::string(c.file) + ".txt"));
+    ASSERT_FALSE(ref.empty());
+    const Tensor x = ref.at("x").to_tensor();
+    Bidirectional bi(make(c.cls, c.units, {.return_sequences = c.return_sequences}), c.mode);
+    Rng rng(0);
+    bi.build({x.dim(1), x.dim(2)}, rng);
+    for (const std::string d : {"forward", "backward"}) {
+      Recurrent& l = d == "forward" ? bi.forward_layer() : bi.backward_layer();
+      l.kernel().copy_from(ref.at(d + "/kernel").to_tensor());
+      l.recurrent_kernel().copy_from(ref.at(d + "/recurrent_kernel").to_tensor());
+      l.bias().copy_from(ref.at(d + "/bias").to_tensor());
+    }
+    expect_close(bi.forward(x, true), ref.at("y"), "output");
+    expect_close(bi.backward(ref.at("w").to_tensor()), ref.at("dx"), "input gradient");
+    const auto p = bi.params();
+    ASSERT_EQ(p.size(), 6u);
+    const char* names[] = {"dforward/kernel", "dforward/recurrent_kernel", "dforward/bias",
+                           "dbackward/kernel", "dbackward/recurrent_kernel", "dbackward/bias"};
+    for (size_t i = 0; i < 6; ++i) expect_close(*p[i].grad, ref.at(names[i]), names[i]);
   }
 }
 

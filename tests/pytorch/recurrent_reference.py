@@ -14,7 +14,8 @@ biases; the conversion happens here, never in C++:
     is torch run on the input flipped in time.
 
 Inputs and weights are drawn in float32 (what myelin holds); the results are computed in float64
-from those exact values. Each case has an upstream gradient w and the loss sum(y * w).
+from those exact values. Each case has an upstream gradient w and the loss sum(y * w). The Bidirectional cases hold each
+direction's weights and gradients under forward/ and backward/ (d-prefixed for gradients).
 """
 import os
 import sys
@@ -88,6 +89,60 @@ def case(gen, path, cell, batch, steps, features, units, return_sequences, go_ba
     write_tensors(path, result)
 
 
+def set_direction(module, suffix, cell, units, kernel, recurrent, bias):
+    """One direction's weights of a torch module from Keras's layout (suffix '' or '_reverse')."""
+    with torch.no_grad():
+        getattr(module, "weight_ih_l0" + suffix).copy_(to_torch(kernel, cell, units))
+        getattr(module, "weight_hh_l0" + suffix).copy_(to_torch(recurrent, cell, units))
+        if cell == "gru":
+            getattr(module, "bias_ih_l0" + suffix).copy_(to_torch(bias[0:1], cell, units).reshape(-1))
+            getattr(module, "bias_hh_l0" + suffix).copy_(to_torch(bias[1:2], cell, units).reshape(-1))
+        else:
+            getattr(module, "bias_ih_l0" + suffix).copy_(to_torch(bias.reshape(1, -1), cell, units).reshape(-1))
+            getattr(module, "bias_hh_l0" + suffix).zero_()
+
+
+def direction_grads(module, suffix, cell, units):
+    ih = getattr(module, "bias_ih_l0" + suffix).grad.reshape(-1, 1)
+    hh = getattr(module, "bias_hh_l0" + suffix).grad.reshape(-1, 1)
+    db = to_keras(ih, cell, units).reshape(-1)
+    if cell == "gru":
+        db = torch.stack([db, to_keras(hh, cell, units).reshape(-1)])
+    return (to_keras(getattr(module, "weight_ih_l0" + suffix).grad, cell, units),
+            to_keras(getattr(module, "weight_hh_l0" + suffix).grad, cell, units), db)
+
+
+def bidirectional_case(gen, path, cell, batch, steps, features, units, return_sequences, merge_mode):
+    """Keras's Bidirectional against torch's bidirectional=True module: torch's reverse direction is
+    Keras's backward layer with its steps put back in time order, so output[:, t, units:] is the
+    backward state at step t, and the backward layer's last state is output[:, 0, units:]."""
+    n = len(PERM[cell]) * units
+    x = rand(gen, batch, steps, features).requires_grad_()
+    weights = {}
+    for d in ("forward", "backward"):
+        weights[d] = (rand(gen, features, n, lo=-0.6, hi=0.6), rand(gen, units, n, lo=-0.6, hi=0.6),
+                      rand(gen, *((2, n) if cell == "gru" else (n,)), lo=-0.5, hi=0.5))
+    module = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](
+        features, units, batch_first=True, bidirectional=True).double()
+    set_direction(module, "", cell, units, *weights["forward"])
+    set_direction(module, "_reverse", cell, units, *weights["backward"])
+    out = module(x)[0]
+    f, b = out[..., :units], out[..., units:]
+    if not return_sequences:
+        f, b = f[:, -1], b[:, 0]
+    y = {"concat": lambda: torch.cat([f, b], dim=-1), "sum": lambda: f + b, "mul": lambda: f * b,
+         "ave": lambda: (f + b) / 2}[merge_mode]()
+    up = rand(gen, *y.shape)
+    (y * up).sum().backward()
+    result = [("x", x), ("w", up), ("y", y), ("dx", x.grad)]
+    for d, suffix in (("forward", ""), ("backward", "_reverse")):
+        result += [(f"{d}/kernel", weights[d][0]), (f"{d}/recurrent_kernel", weights[d][1]),
+                   (f"{d}/bias", weights[d][2])]
+        grads = direction_grads(module, suffix, cell, units)
+        result += [(f"d{d}/kernel", grads[0]), (f"d{d}/recurrent_kernel", grads[1]), (f"d{d}/bias", grads[2])]
+    write_tensors(path, result)
+
+
 def main():
     outdir = sys.argv[1]
     os.makedirs(outdir, exist_ok=True)
@@ -106,6 +161,15 @@ def main():
     ]
     for name, *args in cases:
         case(gen, os.path.join(outdir, name + ".txt"), *args)
+    bidirectional_cases = [
+        # name, cell, batch, steps, features, units, return_sequences, merge_mode
+        ("bi_lstm_concat_sequences", "lstm", 2, 5, 3, 4, True, "concat"),
+        ("bi_gru_sum_last", "gru", 3, 4, 2, 5, False, "sum"),
+        ("bi_rnn_mul_sequences", "rnn", 2, 6, 3, 3, True, "mul"),
+        ("bi_lstm_ave_last", "lstm", 2, 3, 4, 3, False, "ave"),
+    ]
+    for name, *args in bidirectional_cases:
+        bidirectional_case(gen, os.path.join(outdir, name + ".txt"), *args)
 
 
 if __name__ == "__main__":
