@@ -41,7 +41,8 @@ struct RecurrentGeometry {
 /// What forward keeps for backward, and the scratch of both; sized by the calls, reused between batches.
 struct RecurrentWorkspace {
   std::vector<float> xw;      // [B, T, N] input projection (plus the input bias)
-  std::vector<float> hr;      // [B, N] h_{t-1} x recurrent kernel of one step
+  std::vector<float> hr;      // [B, N] h_{t-1} x recurrent kernel of one step (GRU [B, N + U]: and the
+                              // candidate state); backward's scratch
   std::vector<float> h, c;    // [B, U] running state (c: LSTM)
   // Kept for backward, indexed by time t:
   std::vector<float> h_prev;  // [B, T, U] the state each step read
