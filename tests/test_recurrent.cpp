@@ -391,6 +391,34 @@ TEST(Recurrent, StackedModelSavesAndReloads) {
   EXPECT_EQ(loaded.layers()[2]->get_config()["activation"], "relu");
 }
 
+// A frozen recurrent layer keeps its weights through fit and still passes d(input) to the layers below.
+TEST(Recurrent, FrozenLayerKeepsItsWeightsAndPassesGradients) {
+  set_random_seed(3);
+  auto frozen_gru = std::make_shared<GRU>(3, RecurrentOptions{.return_sequences = true});
+  auto frozen_bi = std::make_shared<Bidirectional>(std::make_shared<SimpleRNN>(2));
+  frozen_gru->set_trainable(false);
+  frozen_bi->set_trainable(false);
+  Sequential m({LSTM(4, {.input_shape = Shape{5, 2}, .return_sequences = true}), frozen_gru, frozen_bi, Dense(1)});
+  m.compile(optimizers::SGD(0.1), "mse");
+  Tensor x({6, 5, 2}), y({6, 1});
+  Rng r(2);
+  for (int64_t i = 0; i < x.size(); ++i) x[i] = r.uniform(-1, 1);
+  for (int64_t i = 0; i < y.size(); ++i) y[i] = r.uniform(-1, 1);
+  const std::vector<Tensor> before = m.get_weights();
+  m.fit(x, y, {.epochs = 3, .batch_size = 3, .verbose = 0});
+  const std::vector<Tensor> after = m.get_weights();
+  const auto weights = m.weights();
+  ASSERT_EQ(weights.size(), 14u);  // lstm 3, gru 3, bidirectional 2 x 3, dense 2
+  for (size_t i = 0; i < weights.size(); ++i) {
+    const bool frozen = weights[i].name.rfind("gru/", 0) == 0 || weights[i].name.rfind("bidirectional/", 0) == 0;
+    EXPECT_EQ(frozen, !weights[i].trainable) << weights[i].name;
+    if (frozen)
+      EXPECT_EQ(after[i].to_vector(), before[i].to_vector()) << weights[i].name;
+    else
+      EXPECT_NE(after[i].to_vector(), before[i].to_vector()) << weights[i].name;
+  }
+}
+
 // A config as Keras 3 writes it loads (its extra keys included).
 TEST(Recurrent, KerasConfigLoads) {
   const nlohmann::json config = {
