@@ -197,6 +197,86 @@ TEST(Recurrent, GradientsMatchFiniteDifferences) {
   }
 }
 
+// ---- Dropout ----------------------------------------------------------------------------------------------
+
+// Keras 3's masks, read off a linear SimpleRNN with identity weights, h_t = x_t m + (h_{t-1} r) I:
+// one input mask m and one recurrent mask r per sample, the same at every step, each entry 0 or
+// 1 / (1 - rate); none outside training.
+TEST(Recurrent, DropoutMasksAreOnePerSampleForTheWholeSequence) {
+  Rng rng(1);
+  const int64_t batch = 64, steps = 4, units = 8;
+  SimpleRNN l(units, {.activation = "linear", .return_sequences = true, .dropout = 0.25f, .recurrent_dropout = 0.5f});
+  l.build({steps, units}, rng);
+  l.kernel().fill(0.f);
+  l.recurrent_kernel().fill(0.f);
+  for (int64_t j = 0; j < units; ++j) l.kernel()[j * units + j] = l.recurrent_kernel()[j * units + j] = 1.f;
+  Tensor x({batch, steps, units});
+  for (int64_t i = 0; i < x.size(); ++i) x[i] = rng.uniform(0.5f, 1.5f);  // away from 0: every ratio defined
+  const Tensor y = l.forward(x, true).clone();
+  int64_t input_dropped = 0, state_dropped = 0;
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t j = 0; j < units; ++j) {
+      auto at = [&](const Tensor& t, int64_t s) { return double(t[(b * steps + s) * units + j]); };
+      const double m = at(y, 0) / at(x, 0);  // h_{-1} = 0: the first step shows the input mask
+      EXPECT_TRUE(std::abs(m) < 1e-6 || std::abs(m - 1 / 0.75) < 1e-5) << m;
+      if (std::abs(m) < 1e-6) {  // the feature is dropped at every step, and the state never gets any
+        ++input_dropped;
+        for (int64_t s = 1; s < steps; ++s) EXPECT_EQ(at(y, s), 0.0) << "step " << s;
+        continue;
+      }
+      const double r = (at(y, 1) - m * at(x, 1)) / at(y, 0);
+      EXPECT_TRUE(std::abs(r) < 1e-4 || std::abs(r - 2.0) < 1e-4) << r;
+      state_dropped += std::abs(r) < 1e-4;
+      for (int64_t s = 2; s < steps; ++s)  // the same masks at the later steps
+        EXPECT_NEAR(at(y, s), m * at(x, s) + r * at(y, s - 1), 1e-4) << "step " << s;
+    }
+  // 512 draws each: rates 0.25 and 0.5 within a few standard deviations.
+  EXPECT_NEAR(double(input_dropped) / (batch * units), 0.25, 0.07);
+  EXPECT_NEAR(double(state_dropped) / (batch * units - input_dropped), 0.5, 0.08);
+  // Inference: no masks.
+  SimpleRNN plain(units, {.activation = "linear", .return_sequences = true});
+  plain.build({steps, units}, rng);
+  plain.kernel().copy_from(l.kernel());
+  plain.recurrent_kernel().copy_from(l.recurrent_kernel());
+  EXPECT_EQ(l.forward(x, false).to_vector(), plain.forward(x, false).to_vector());
+}
+
+// With the masks held fixed (the layer's stream reseeded before each forward), the gradients of every
+// cell under both dropouts match central differences.
+TEST(Recurrent, DropoutGradientsMatchFiniteDifferences) {
+  for (const char* cls : {"SimpleRNN", "LSTM", "GRU"})
+    for (const bool seq : {false, true}) {
+      SCOPED_TRACE(std::string(cls) + (seq ? " sequences" : " last"));
+      Rng rng(12);
+      auto layer = make(cls, 3, {.return_sequences = seq, .go_backwards = seq, .dropout = 0.3f, .recurrent_dropout = 0.4f});
+      const Shape out = layer->build({4, 3}, rng);
+      for (Tensor* t : {&layer->kernel(), &layer->recurrent_kernel(), &layer->bias()})
+        for (int64_t i = 0; i < t->size(); ++i) (*t)[i] = rng.uniform(-0.9f, 0.9f);
+      Tensor x = random_tensor({3, 4, 3}, rng, -1, 1);
+      const Tensor w = random_tensor(with_batch(3, out), rng, -1, 1);
+      auto run = [&] {
+        Rng masks(77);
+        layer->reseed(masks);
+        return &layer->forward(x, true);
+      };
+      auto loss = [&] { return weighted_sum(*run(), w); };
+      const Tensor num_x = numerical_gradient(loss, x, 1e-2);
+      const Tensor num_k = numerical_gradient(loss, layer->kernel(), 1e-2);
+      const Tensor num_r = numerical_gradient(loss, layer->recurrent_kernel(), 1e-2);
+      const Tensor num_b = numerical_gradient(loss, layer->bias(), 1e-2);
+      run();
+      const Tensor dx = layer->backward(w).clone();
+      auto p = layer->params();
+      EXPECT_TRUE(gradients_close(dx, num_x, 1e-3, 1e-2)) << "input";
+      EXPECT_TRUE(gradients_close(*p[0].grad, num_k, 1e-3, 1e-2)) << "kernel";
+      EXPECT_TRUE(gradients_close(*p[1].grad, num_r, 1e-3, 1e-2)) << "recurrent_kernel";
+      EXPECT_TRUE(gradients_close(*p[2].grad, num_b, 1e-3, 1e-2)) << "bias";
+      int zeros = 0;
+      for (int64_t i = 0; i < dx.size(); ++i) zeros += dx[i] == 0.f;
+      EXPECT_GT(zeros, 0);  // some input features were dropped: the case exercises the mask
+    }
+}
+
 // An inference pass that no backward follows keeps nothing, and gives the same output bit for bit;
 // a backward after it is refused rather than reading stale steps.
 TEST(Recurrent, LightInferenceGivesTheSameOutput) {
@@ -446,8 +526,8 @@ TEST(Recurrent, ErrorsNameTheLayerAndTheProblem) {
   expect_error<ShapeError>([&] { LSTM l(4, {.name = "enc"}); l.build({5}, rng); }, {"LSTM", "enc", "(steps, features)", "(5,)"});
   expect_error<ShapeError>([&] { GRU l(4); l.build({2, 3, 4}, rng); }, {"GRU", "(2, 3, 4)"});
   expect_error<ValueError>([] { SimpleRNN(0); }, {"SimpleRNN", "units"});
-  expect_error<ValueError>([] { LSTM(3, {.dropout = 0.2f}); }, {"LSTM", "dropout"});
-  expect_error<ValueError>([] { GRU(3, {.recurrent_dropout = 0.1f}); }, {"GRU", "recurrent_dropout"});
+  expect_error<ValueError>([] { LSTM(3, {.dropout = 1.f}); }, {"LSTM", "dropout", "[0, 1)"});
+  expect_error<ValueError>([] { GRU(3, {.recurrent_dropout = -0.1f}); }, {"GRU", "recurrent_dropout"});
   expect_error<ValueError>([] { LSTM(3, {.return_state = true}); }, {"LSTM", "return_state"});
   expect_error<ValueError>([] { GRU(3, {.reset_after = false}); }, {"GRU", "reset_after"});
   expect_error<ValueError>([] { SimpleRNN(3, {.activation = "softmax"}); }, {"SimpleRNN", "activation", "softmax"});

@@ -641,7 +641,9 @@ class BatchNormalization(Layer):
 
 class _Recurrent(Layer):
     """What SimpleRNN, LSTM and GRU share: input (batch, steps, features); the last step's state, or with
-    return_sequences every step's. Weights as Keras 3 stores them: kernel, recurrent_kernel, bias."""
+    return_sequences every step's. Weights as Keras 3 stores them: kernel, recurrent_kernel, bias.
+    dropout and recurrent_dropout drop input features and state units while training, one mask per
+    sample for the whole sequence, as Keras 3 (the model's seed drives the masks)."""
 
     def __init__(self, config, units, activation, use_bias, kernel_initializer, recurrent_initializer,
                  bias_initializer, kernel_regularizer, recurrent_regularizer, bias_regularizer,
@@ -655,11 +657,8 @@ class _Recurrent(Layer):
                              "use return_sequences")
         if stateful:
             raise ValueError(f"{self.class_name}: stateful=True is not supported")
-        for key, value in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
-            if float(value) != 0.0:
-                raise ValueError(f"{self.class_name}: {key} other than 0 is not supported (got {value!r})")
         if seed is not None:
-            raise ValueError(f"{self.class_name}: seed= is not supported; the model's seed drives the layer")
+            raise ValueError(f"{self.class_name}: seed= is not supported; the model's seed drives the dropout masks")
         super().__init__(dict(config, **{
             "units": _positive_int(units, f"{self.class_name} units"),
             "activation": _activation_name(activation),
@@ -673,6 +672,8 @@ class _Recurrent(Layer):
             "return_sequences": bool(return_sequences),
             "go_backwards": bool(go_backwards),
             "unroll": bool(unroll),
+            "dropout": float(dropout),
+            "recurrent_dropout": float(recurrent_dropout),
         }), **kwargs)
 
 

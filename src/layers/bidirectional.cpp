@@ -116,6 +116,11 @@ const Tensor& Bidirectional::backward(const Tensor& dy) {
   return dx;
 }
 
+void Bidirectional::reseed(Rng& rng) {
+  forward_->reseed(rng);
+  backward_->reseed(rng);
+}
+
 int64_t Bidirectional::flops_per_sample() const {
   return forward_->flops_per_sample() + backward_->flops_per_sample();
 }

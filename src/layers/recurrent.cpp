@@ -1,5 +1,6 @@
 #include "myelin/layers/recurrent.hpp"
 
+#include "kernels/cpu/dropout.hpp"
 #include "kernels/cpu/recurrent.hpp"
 #include "myelin/error.hpp"
 #include "myelin/io/config.hpp"
@@ -44,9 +45,10 @@ Recurrent::Recurrent(int gates, int64_t units, RecurrentOptions options)
       options_(std::move(options)) {
   const std::string who = class_of(gates);
   if (units <= 0) throw ValueError(who + ": units must be positive, got " + std::to_string(units));
-  if (options_.dropout != 0.f || options_.recurrent_dropout != 0.f)
-    throw ValueError(who + ": dropout and recurrent_dropout other than 0 are not supported (got " +
-                     std::to_string(options_.dropout) + ", " + std::to_string(options_.recurrent_dropout) + ")");
+  if (!(options_.dropout >= 0.f && options_.dropout < 1.f))
+    throw ValueError(who + ": dropout must be in [0, 1), got " + std::to_string(options_.dropout));
+  if (!(options_.recurrent_dropout >= 0.f && options_.recurrent_dropout < 1.f))
+    throw ValueError(who + ": recurrent_dropout must be in [0, 1), got " + std::to_string(options_.recurrent_dropout));
   if (options_.return_state)
     throw ValueError(who + ": return_state is not supported (a layer has one output); use return_sequences");
   if (gates == 3 && !options_.reset_after)
@@ -85,6 +87,7 @@ Shape Recurrent::build(const Shape& input_shape, Rng& rng) {
     if (gates_ == 4 && options_.unit_forget_bias)
       for (int64_t j = 0; j < units_; ++j) bias_[units_ + j] = 1.f;
   }
+  reseed(rng);
   built_ = true;
   return p.output_shape;
 }
@@ -100,10 +103,26 @@ const Tensor& Recurrent::forward(const Tensor& x, bool training) {
   y.resize(shape_buf_);
   // Inference that no backward follows keeps nothing per step: two state vectors only.
   const bool keep = training || backward_follows_;
-  kernels::recurrent_forward(g, x.data(), kernel_.data(), recurrent_kernel_.data(),
-                             options_.use_bias ? bias_.data() : nullptr, y.data(), keep, *scratch_.ws);
+  // Dropout while training: the input's mask is shared by every step of a sample (positions = steps).
+  input_dropped_ = training && options_.dropout > 0.f;
+  recurrent_dropped_ = training && options_.recurrent_dropout > 0.f;
+  const Tensor* in = &x;
+  if (input_dropped_) {
+    input_mask_.resize({g.batch, features_});
+    x_dropped_.resize(x.shape());
+    kernels::dropout_forward(rng_, options_.dropout, x.data(), input_mask_.data(), x_dropped_.data(), g.batch, g.steps,
+                             features_);
+    in = &x_dropped_;
+  }
+  if (recurrent_dropped_) {
+    recurrent_mask_.resize({g.batch, units_});
+    kernels::dropout_mask(rng_, options_.recurrent_dropout, recurrent_mask_.data(), recurrent_mask_.size());
+  }
+  kernels::recurrent_forward(g, in->data(), kernel_.data(), recurrent_kernel_.data(),
+                             options_.use_bias ? bias_.data() : nullptr,
+                             recurrent_dropped_ ? recurrent_mask_.data() : nullptr, y.data(), keep, *scratch_.ws);
   scratch_.kept = keep;
-  x_.alias(x, x.shape());
+  x_.alias(*in, in->shape());
   return y;
 }
 
@@ -122,10 +141,13 @@ const Tensor& Recurrent::backward(const Tensor& dy) {
     dx = &input_grad_buffer(dx_);
     dx->resize(x_.shape());
   }
-  kernels::recurrent_backward(g, x_.data(), kernel_.data(), recurrent_kernel_.data(), dy.data(), *scratch_.ws,
+  kernels::recurrent_backward(g, x_.data(), kernel_.data(), recurrent_kernel_.data(),
+                              recurrent_dropped_ ? recurrent_mask_.data() : nullptr, dy.data(), *scratch_.ws,
                               dx ? dx->data() : nullptr, trainable_ ? kernel_grad_.data() : nullptr,
                               trainable_ ? recurrent_kernel_grad_.data() : nullptr,
                               trainable_ && options_.use_bias ? bias_grad_.data() : nullptr);
+  if (dx && input_dropped_)
+    kernels::dropout_apply(dx->data(), input_mask_.data(), dx->data(), batch, steps, features_);
   return dx ? *dx : no_grad_;
 }
 

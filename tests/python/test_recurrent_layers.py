@@ -71,10 +71,11 @@ def test_keras_arguments_configs_and_errors():
     bias = Sequential([LSTM(3, input_shape=(2, 2))]).get_weights()[2]
     np.testing.assert_array_equal(bias, [0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0])
     assert not Sequential([LSTM(3, unit_forget_bias=False, input_shape=(2, 2))]).get_weights()[2].any()
+    assert LSTM(4, dropout=0.2, recurrent_dropout=0.1).get_config()["recurrent_dropout"] == pytest.approx(0.1)
     with pytest.raises(ValueError, match="dropout"):
-        LSTM(4, dropout=0.2)
+        LSTM(4, dropout=1.0)
     with pytest.raises(ValueError, match="recurrent_dropout"):
-        GRU(4, recurrent_dropout=0.5)
+        GRU(4, recurrent_dropout=-0.5)
     with pytest.raises(ValueError, match="return_state"):
         SimpleRNN(4, return_state=True)
     with pytest.raises(ValueError, match="reset_after"):
@@ -152,3 +153,29 @@ def test_bidirectional_lstm_model_trains_and_reloads(tmp_path, seeded):
     back = load_model(path)
     assert back.get_config() == model.get_config()
     np.testing.assert_array_equal(back.predict(x), model.predict(x))
+
+
+def test_dropout_trains_is_seeded_and_is_the_identity_at_inference(seeded):
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(384, 8, 1)).astype(np.float32)
+    y = (x.sum(axis=(1, 2)) > 0).astype(np.float32)
+
+    def model(seed):
+        myelin.set_random_seed(seed)
+        m = Sequential([GRU(8, dropout=0.2, recurrent_dropout=0.2, input_shape=(8, 1)), Dense(1, activation="sigmoid")])
+        m.compile(optimizer=Adam(learning_rate=0.02), loss="binary_crossentropy", metrics=["accuracy"])
+        return m
+
+    a, b = model(1), model(1)
+    weights = a.get_weights()
+    plain = Sequential([GRU(8, input_shape=(8, 1))])
+    plain.set_weights(weights[:3])
+    features = Sequential([GRU(8, dropout=0.5, recurrent_dropout=0.5, input_shape=(8, 1))])
+    features.set_weights(weights[:3])
+    np.testing.assert_array_equal(features.predict(x), plain.predict(x))  # no dropout outside training
+    a.fit(x[:256], y[:256], epochs=15, batch_size=32, verbose=0)
+    b.fit(x[:256], y[:256], epochs=15, batch_size=32, verbose=0)
+    np.testing.assert_array_equal(a.predict(x), b.predict(x))  # the same seed, the same masks
+    # Measured with seeds 1, 2, 3, 7: held-out accuracy 0.875 to 0.91 (chance 0.5).
+    _, accuracy = a.evaluate(x[256:], y[256:], verbose=0)
+    assert accuracy > 0.8, accuracy

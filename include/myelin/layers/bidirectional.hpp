@@ -42,6 +42,7 @@ class Bidirectional : public Layer {
   const Tensor& backward(const Tensor& dy) override;
   nlohmann::json get_config() const override;
   int64_t flops_per_sample() const override;
+  void reseed(Rng& rng) override;
 
   Recurrent& forward_layer() { return *forward_; }
   Recurrent& backward_layer() { return *backward_; }

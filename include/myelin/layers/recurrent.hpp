@@ -16,9 +16,13 @@
 //              z, r = recurrent_activation(x W + b_i + h' U + b_r), hh = activation(x W_h + b_ih +
 //              r (h' U_h + b_rh)), h = z h' + (1 - z) hh
 //
-// Not supported (an error names the argument): dropout and recurrent_dropout other than 0,
-// return_state, stateful, GRU's reset_after=False, activations other than tanh, sigmoid, relu and
-// linear (their derivatives follow from their outputs, which is all backward keeps), and masks.
+// dropout and recurrent_dropout as Keras 3, while training: one mask per sample for the whole
+// sequence, on the input's features and on the state h_{t-1} wherever a step reads it (one mask for
+// every gate), drawn from the layer's own stream (seeded by the model, as Dropout's).
+//
+// Not supported (an error names the argument): return_state, stateful, GRU's reset_after=False,
+// activations other than tanh, sigmoid, relu and linear (their derivatives follow from their
+// outputs, which is all backward keeps), and masks.
 #pragma once
 #include <memory>
 #include <optional>
@@ -49,8 +53,8 @@ struct RecurrentOptions {
   std::optional<Regularizer> kernel_regularizer;
   std::optional<Regularizer> recurrent_regularizer;
   std::optional<Regularizer> bias_regularizer;
-  float dropout = 0.f;            ///< only 0 is supported
-  float recurrent_dropout = 0.f;  ///< only 0 is supported
+  float dropout = 0.f;            ///< fraction of the input's features dropped, in [0, 1)
+  float recurrent_dropout = 0.f;  ///< fraction of the state's units dropped, in [0, 1)
   bool return_state = false;      ///< not supported (a layer has one output)
   std::string name;
 };
@@ -66,6 +70,7 @@ class Recurrent : public Layer {
   const Tensor& backward(const Tensor& dy) override;
   nlohmann::json get_config() const override;
   int64_t flops_per_sample() const override;
+  void reseed(Rng& rng) override { rng_ = rng.split(); }
 
   int64_t units() const { return units_; }
   const RecurrentOptions& options() const { return options_; }
@@ -85,8 +90,11 @@ class Recurrent : public Layer {
   ActivationKind activation_, recurrent_activation_;
   RecurrentOptions options_;
   Tensor kernel_, recurrent_kernel_, bias_, kernel_grad_, recurrent_kernel_grad_, bias_grad_;
-  Tensor x_;  // view of the last forward batch's input
+  Tensor x_;  // view of the last forward batch's input (after input dropout)
   Tensor y_, dx_, no_grad_;
+  Rng rng_{0};                        // the dropout masks' stream, seeded from the model's at build
+  Tensor x_dropped_, input_mask_, recurrent_mask_;
+  bool input_dropped_ = false, recurrent_dropped_ = false;  // the last forward's masks apply
   Shape shape_buf_;
   // The kernel's buffers, refilled by every forward; a copy of the layer starts with empty ones.
   struct Scratch {

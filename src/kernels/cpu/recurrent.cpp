@@ -76,7 +76,7 @@ bool recurrent_activation_supported(ActivationKind kind) {
 }
 
 void recurrent_forward(const RecurrentGeometry& g, const float* x, const float* kernel, const float* recurrent_kernel,
-                       const float* bias, float* y, bool keep, RecurrentWorkspace& ws) {
+                       const float* bias, const float* recurrent_mask, float* y, bool keep, RecurrentWorkspace& ws) {
   const int64_t B = g.batch, T = g.steps, F = g.features, U = g.units, N = recurrent_gates(g.cell) * U;
   const ActivationKind a = g.activation, ra = g.recurrent_activation;
   const bool gru = g.cell == RecurrentCell::GRU;
@@ -99,10 +99,15 @@ void recurrent_forward(const RecurrentGeometry& g, const float* x, const float* 
   float* c = ws.c.data();
   for (int64_t s = 0; s < T; ++s) {
     const int64_t t = time_of(g, s);
-    if (s == 0)
+    if (s == 0) {
       std::fill(ws.hr.begin(), ws.hr.end(), 0.f);  // h_{-1} = 0
-    else
+    } else {
+      // Recurrent dropout: the state this step reads is h_{t-1} times the mask, in place (the
+      // previous step's output has been written already).
+      if (recurrent_mask)
+        for (int64_t i = 0; i < B * U; ++i) h[i] *= recurrent_mask[i];
       gemm(false, false, B, N, U, 1.f, h, U, recurrent_kernel, N, 0.f, ws.hr.data(), ld);
+    }
     // Per row, whole-array passes (sum, activations, state update) rather than one unit at a time,
     // so that each loop vectorises; each unit's new state depends on its own old state only, so h
     // and c update in place.
@@ -161,8 +166,8 @@ void recurrent_forward(const RecurrentGeometry& g, const float* x, const float* 
 }
 
 void recurrent_backward(const RecurrentGeometry& g, const float* x, const float* kernel,
-                        const float* recurrent_kernel, const float* dy, RecurrentWorkspace& ws, float* dx,
-                        float* dkernel, float* drecurrent, float* dbias) {
+                        const float* recurrent_kernel, const float* recurrent_mask, const float* dy,
+                        RecurrentWorkspace& ws, float* dx, float* dkernel, float* drecurrent, float* dbias) {
   const int64_t B = g.batch, T = g.steps, F = g.features, U = g.units, N = recurrent_gates(g.cell) * U;
   const ActivationKind a = g.activation, ra = g.recurrent_activation;
   const bool gru = g.cell == RecurrentCell::GRU;
@@ -231,6 +236,9 @@ void recurrent_backward(const RecurrentGeometry& g, const float* x, const float*
         gemm(false, true, B, U, N, 1.f, ws.dzh.data() + t * N, T * N, recurrent_kernel, N, 1.f, dh, U);
       else
         gemm(false, true, B, U, N, 1.f, ws.dz.data() + t * N, T * N, recurrent_kernel, N, 0.f, dh, U);
+      // Every use of h_{t-1} read it through the mask.
+      if (recurrent_mask)
+        for (int64_t i = 0; i < B * U; ++i) dh[i] *= recurrent_mask[i];
     }
   }
 

@@ -55,15 +55,16 @@ struct RecurrentWorkspace {
 };
 
 /// y: [B, T, U] with return_sequences, else [B, U] (the last step's state). With `keep`, stores in
-/// `ws` what recurrent_backward reads.
+/// `ws` what recurrent_backward reads. recurrent_mask ([B, U], or null): Keras 3's recurrent
+/// dropout, multiplying h_{t-1} wherever a step reads it (GRU's carry of h_{t-1} included).
 void recurrent_forward(const RecurrentGeometry& g, const float* x, const float* kernel, const float* recurrent_kernel,
-                       const float* bias, float* y, bool keep, RecurrentWorkspace& ws);
+                       const float* bias, const float* recurrent_mask, float* y, bool keep, RecurrentWorkspace& ws);
 
-/// From dy (shaped as y) of the last kept forward: the weight gradients (overwritten; null skips
+/// From dy (shaped as y) of the last kept forward (with its recurrent_mask): the weight gradients (overwritten; null skips
 /// them all, as for a frozen layer; dbias null when there is no bias) and dx [B, T, F] (null skips it).
 void recurrent_backward(const RecurrentGeometry& g, const float* x, const float* kernel,
-                        const float* recurrent_kernel, const float* dy, RecurrentWorkspace& ws, float* dx,
-                        float* dkernel, float* drecurrent, float* dbias);
+                        const float* recurrent_kernel, const float* recurrent_mask, const float* dy,
+                        RecurrentWorkspace& ws, float* dx, float* dkernel, float* drecurrent, float* dbias);
 
 /// How Bidirectional combines its two layers' outputs (Keras's merge_mode).
 enum class BidirectionalMerge { Concat, Sum, Mul, Ave };
