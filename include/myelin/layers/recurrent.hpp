@@ -20,6 +20,9 @@
 // sequence, on the input's features and on the state h_{t-1} wherever a step reads it (one mask for
 // every gate), drawn from the layer's own stream (seeded by the model, as Dropout's).
 //
+// Inside the cells tanh and sigmoid are a rational approximation within 4e-7 of the exact values
+// (it vectorises; the cells' element-wise work is most of their cost: bench/README.md).
+//
 // Not supported (an error names the argument): return_state, stateful, GRU's reset_after=False,
 // activations other than tanh, sigmoid, relu and linear (their derivatives follow from their
 // outputs, which is all backward keeps), and masks.
