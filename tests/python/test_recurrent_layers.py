@@ -137,6 +137,13 @@ def test_bidirectional_merges_numpys_two_directions(merge_mode, seeded):
         Bidirectional(LSTM(2), merge_mode=None)
     with pytest.raises(ValueError, match="wraps"):
         Bidirectional(Dense(2))
+    # Keras's backward_layer: a layer of the same class running the other way, with its own arguments.
+    custom = Sequential([Bidirectional(LSTM(3), backward_layer=LSTM(3, go_backwards=True, use_bias=False),
+                                       input_shape=(5, 2))])
+    assert [w.shape for w in custom.get_weights()] == [(2, 12), (3, 12), (12,), (2, 12), (3, 12)]
+    assert custom.layers[0].get_config()["backward_layer"]["config"]["name"] == "backward_lstm"
+    with pytest.raises(ValueError, match="backward_layer"):
+        Bidirectional(LSTM(3), backward_layer=GRU(3, go_backwards=True))
 
 
 def test_bidirectional_lstm_model_trains_and_reloads(tmp_path, seeded):
