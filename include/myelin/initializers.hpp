@@ -9,7 +9,8 @@
 namespace myelin {
 
 /// An initializer: a Keras name ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
-/// "lecun_normal", "lecun_uniform", "zeros", "ones", "constant") and, for "constant", its value.
+/// "lecun_normal", "lecun_uniform", "orthogonal", "zeros", "ones", "constant") and, for "constant",
+/// its value.
 /// Converts from a string, so layers take `"he_normal"` directly.
 struct Initializer {
   std::string name = "glorot_uniform";
@@ -26,13 +27,16 @@ inline Initializer GlorotNormal() { return {"glorot_normal"}; }
 inline Initializer HeUniform() { return {"he_uniform"}; }
 inline Initializer HeNormal() { return {"he_normal"}; }
 inline Initializer LecunNormal() { return {"lecun_normal"}; }
+/// Keras's Orthogonal with gain 1 (the recurrent layers' recurrent_initializer).
+inline Initializer Orthogonal() { return {"orthogonal"}; }
 inline Initializer Zeros() { return {"zeros"}; }
 inline Initializer Ones() { return {"ones"}; }
 inline Initializer Constant(float value) { return {"constant", value}; }
 
 /// Fills `w` following Keras: fan_in/fan_out are the kernel's input and output sizes (times the
 /// receptive field for convolutions). The *_normal variants draw from a normal truncated at two
-/// standard deviations, scaled as Keras does so the variance is the intended one.
+/// standard deviations, scaled as Keras does so the variance is the intended one. "orthogonal" reads
+/// w as (all axes but the last, the last) and makes its shorter side orthonormal, as Keras.
 /// Throws ValueError for an unknown name.
 void fill(const Initializer& init, Tensor& w, int64_t fan_in, int64_t fan_out, Rng& rng);
 }  // namespace initializers

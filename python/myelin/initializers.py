@@ -2,7 +2,7 @@
 ('he_normal'). The C++ library draws the values, from the model's seed."""
 
 __all__ = ["Initializer", "GlorotUniform", "GlorotNormal", "HeUniform", "HeNormal", "LecunUniform", "LecunNormal",
-           "Zeros", "Ones", "Constant", "get"]
+           "Orthogonal", "Zeros", "Ones", "Constant", "get"]
 
 
 class Initializer:
@@ -40,6 +40,19 @@ class LecunUniform(Initializer):
 
 class LecunNormal(Initializer):
     pass
+
+
+class Orthogonal(Initializer):
+    """Keras's Orthogonal: the shorter side of the (rows, last axis) matrix is orthonormal. Only gain=1."""
+
+    def __init__(self, gain=1.0, seed=None):
+        super().__init__(seed)
+        if float(gain) != 1.0:
+            raise ValueError(f"Orthogonal: only gain=1.0 is supported, got {gain!r}")
+        self.gain = 1.0
+
+    def get_config(self):
+        return {"gain": self.gain}
 
 
 class Zeros(Initializer):

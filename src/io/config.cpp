@@ -13,6 +13,7 @@ constexpr InitName kInitNames[] = {
     {"glorot_uniform", "GlorotUniform"}, {"glorot_normal", "GlorotNormal"}, {"he_uniform", "HeUniform"},
     {"he_normal", "HeNormal"},           {"lecun_normal", "LecunNormal"},   {"lecun_uniform", "LecunUniform"},
     {"zeros", "Zeros"},                  {"ones", "Ones"},                  {"constant", "Constant"},
+    {"orthogonal", "Orthogonal"},
 };
 }  // namespace
 
@@ -21,6 +22,7 @@ nlohmann::json initializer_to_json(const Initializer& init) {
     if (init.name == n.name) {
       nlohmann::json config = nlohmann::json::object();
       if (init.name == "constant") config["value"] = init.value;
+      if (init.name == "orthogonal") config["gain"] = 1.0;
       return {{"class_name", n.keras_class}, {"config", config}};
     }
   throw ValueError("unknown initializer '" + init.name + "'");
@@ -35,6 +37,9 @@ Initializer initializer_from_json(const nlohmann::json& j) {
         float value = 0.f;
         if (j.contains("config") && j["config"].is_object() && j["config"].contains("value"))
           value = config_value<float>(j["config"], "value", 0.f, "initializer " + cls);
+        if (n.name == std::string("orthogonal") && j.contains("config") && j["config"].is_object() &&
+            config_value<double>(j["config"], "gain", 1.0, "initializer " + cls) != 1.0)
+          throw ValueError("initializer " + cls + ": only gain 1 is supported, got " + j["config"]["gain"].dump());
         return Initializer(n.name, value);
       }
     throw ValueError("unknown initializer class '" + cls + "'");

@@ -7,6 +7,7 @@
 #include "myelin/io/config.hpp"
 #include "myelin/layers/activation.hpp"
 #include "myelin/layers/batch_normalization.hpp"
+#include "myelin/layers/bidirectional.hpp"
 #include "myelin/layers/center_crop.hpp"
 #include "myelin/layers/conv1d.hpp"
 #include "myelin/layers/conv2d.hpp"
@@ -25,6 +26,7 @@
 #include "myelin/layers/random_rotation.hpp"
 #include "myelin/layers/random_translation.hpp"
 #include "myelin/layers/random_zoom.hpp"
+#include "myelin/layers/recurrent.hpp"
 #include "myelin/layers/rescaling.hpp"
 #include "myelin/layers/reshape.hpp"
 #include "myelin/layers/resizing.hpp"
@@ -74,6 +76,33 @@ void channels_last(const json& c, const std::string& who) {
     throw ValueError(who + ": data_format '" + format + "' is not supported, only 'channels_last'");
 }
 
+// The arguments SimpleRNN, LSTM and GRU share; the layer itself refuses the values it does not support.
+RecurrentOptions recurrent_options(const json& c, const std::string& who) {
+  if (!c.contains("units")) throw ValueError(who + ": config needs 'units'");
+  if (io::config_value(c, "stateful", false, who)) throw ValueError(who + ": stateful=True is not supported");
+  RecurrentOptions o;
+  o.input_shape = io::input_shape_from_config(c);
+  o.activation = io::config_value<std::string>(c, "activation", "tanh", who);
+  o.recurrent_activation = io::config_value<std::string>(c, "recurrent_activation", "sigmoid", who);
+  o.use_bias = io::config_value(c, "use_bias", true, who);
+  o.return_sequences = io::config_value(c, "return_sequences", false, who);
+  o.go_backwards = io::config_value(c, "go_backwards", false, who);
+  if (c.contains("kernel_initializer")) o.kernel_initializer = io::initializer_from_json(c["kernel_initializer"]);
+  if (c.contains("recurrent_initializer"))
+    o.recurrent_initializer = io::initializer_from_json(c["recurrent_initializer"]);
+  if (c.contains("bias_initializer")) o.bias_initializer = io::initializer_from_json(c["bias_initializer"]);
+  o.unit_forget_bias = io::config_value(c, "unit_forget_bias", true, who);
+  o.reset_after = io::config_value(c, "reset_after", true, who);
+  if (c.contains("kernel_regularizer")) o.kernel_regularizer = io::regularizer_from_json(c["kernel_regularizer"]);
+  if (c.contains("recurrent_regularizer"))
+    o.recurrent_regularizer = io::regularizer_from_json(c["recurrent_regularizer"]);
+  if (c.contains("bias_regularizer")) o.bias_regularizer = io::regularizer_from_json(c["bias_regularizer"]);
+  o.dropout = io::config_value(c, "dropout", 0.f, who);
+  o.recurrent_dropout = io::config_value(c, "recurrent_dropout", 0.f, who);
+  o.return_state = io::config_value(c, "return_state", false, who);
+  return o;
+}
+
 // Every class is listed here rather than registered from its own file: a static library drops
 // object files nothing refers to, and with them any registration they would make.
 const std::vector<std::pair<std::string, Factory>>& factories() {
@@ -117,6 +146,39 @@ const std::vector<std::pair<std::string, Factory>>& factories() {
       {"Concatenate",
        [](const json& c, const std::string& who) {
          return std::make_shared<Concatenate>(io::config_value<int>(c, "axis", -1, who));
+       }},
+      {"SimpleRNN",
+       [](const json& c, const std::string& who) {
+         return std::make_shared<SimpleRNN>(io::config_value<int64_t>(c, "units", 0, who), recurrent_options(c, who));
+       }},
+      {"LSTM",
+       [](const json& c, const std::string& who) {
+         return std::make_shared<LSTM>(io::config_value<int64_t>(c, "units", 0, who), recurrent_options(c, who));
+       }},
+      {"GRU",
+       [](const json& c, const std::string& who) {
+         return std::make_shared<GRU>(io::config_value<int64_t>(c, "units", 0, who), recurrent_options(c, who));
+       }},
+      {"Bidirectional",
+       [](const json& c, const std::string& who) {
+         // The wrapped layers come as Keras's {"class_name", "config"}.
+         auto inner = [&](const char* key) -> std::shared_ptr<Recurrent> {
+           if (!c.contains(key) || c[key].is_null()) return nullptr;
+           const json& l = c[key];
+           if (!l.is_object() || !l.contains("class_name") || !l["class_name"].is_string())
+             throw ValueError(who + ": config '" + key + "' must be {\"class_name\": ..., \"config\": ...}");
+           auto layer = std::dynamic_pointer_cast<Recurrent>(
+               from_config(l["class_name"].get<std::string>(), l.contains("config") ? l["config"] : json::object()));
+           if (!layer)
+             throw ValueError(who + ": wraps SimpleRNN, LSTM or GRU, got " + l["class_name"].get<std::string>());
+           return layer;
+         };
+         auto layer = inner("layer");
+         if (!layer) throw ValueError(who + ": config needs 'layer'");
+         if (c.contains("merge_mode") && c["merge_mode"].is_null())
+           throw ValueError(who + ": merge_mode None (two outputs) is not supported");
+         return std::make_shared<Bidirectional>(layer, io::config_value<std::string>(c, "merge_mode", "concat", who),
+                                                inner("backward_layer"), io::input_shape_from_config(c));
        }},
       {"Normalization",
        [](const json& c, const std::string&) { return std::make_shared<Normalization>(io::input_shape_from_config(c)); }},
