@@ -247,9 +247,14 @@ TEST(Embedding, ModelLearnsWhetherTokenThreeOccursAndSurvivesSaveLoad) {
   std::filesystem::remove(path);
   EXPECT_EQ(loaded.predict(xt).to_vector(), model.predict(xt).to_vector());
   EXPECT_EQ(loaded.get_layer("embedding")->get_config(), model.get_layer("embedding")->get_config());
-  // A bad id at the model's boundary names the layer, the row and the position.
-  xt.at(7, 4) = 10.f;
-  expect_error<IndexError>([&] { loaded.predict(xt); }, {"Embedding 'embedding'", "id 10 ", "batch row 7", "position [4]"});
+  // A bad id at the model's boundary names the layer, the row of the caller's array (past the first
+  // batch, and in fit, whose batches are shuffled) and the position.
+  xt.at(150, 4) = 10.f;
+  expect_error<IndexError>([&] { loaded.predict(xt); },
+                           {"predict: x: Embedding 'embedding'", "id 10 at row 150, position [4]"});
+  xt.at(150, 4) = -2.f;
+  expect_error<IndexError>([&] { model.fit(xt, yt, {.epochs = 1, .verbose = 0}); }, {"id -2 at row 150, position [4]"});
+  expect_error<IndexError>([&] { model.evaluate(xt, yt); }, {"id -2 at row 150, position [4]"});
 }
 
 // In a functional model after an Input, with a second branch that needs no gradient from it.

@@ -43,7 +43,9 @@ Shape Embedding::build(const Shape& input_shape, Rng& rng) {
   return p.output_shape;
 }
 
-void Embedding::throw_bad_id(const Tensor& x, int64_t index) const {
+void Embedding::check_ids(const Tensor& x, const char* row_word) const {
+  const int64_t index = kernels::first_non_class_index(x.data(), x.size(), input_dim_);
+  if (index < 0) return;
   const int64_t per_sample = x.row_size();
   const int64_t row = index / per_sample, at = index % per_sample;
   // The position inside the sample, one index per axis: [5] for (batch, steps) ids.
@@ -56,16 +58,17 @@ void Embedding::throw_bad_id(const Tensor& x, int64_t index) const {
   std::ostringstream id;
   id.precision(9);  // enough for any float: 2.5 and 1e+10 read back as given
   id << x[index];
-  throw IndexError("Embedding '" + name_ + "': id " + id.str() + " at batch row " + std::to_string(row) +
+  throw IndexError("Embedding '" + name_ + "': id " + id.str() + " at " + row_word + " " + std::to_string(row) +
                    ", position [" + position + "] is out of range: ids must be whole numbers in [0, " +
                    std::to_string(input_dim_) + ") (input_dim=" + std::to_string(input_dim_) + ")");
 }
 
+void Embedding::check_model_input(const Tensor& x) const { check_ids(x, "row"); }
+
 const Tensor& Embedding::forward(const Tensor& x, bool /*training*/) {
   // Every id is checked before any row is read: a bad one names itself rather than reading
   // outside the table.
-  const int64_t bad = kernels::first_non_class_index(x.data(), x.size(), input_dim_);
-  if (bad >= 0) throw_bad_id(x, bad);
+  check_ids(x, "batch row");
   Tensor& y = output_buffer(y_);
   shape_buf_ = x.shape();  // assigning into a kept vector allocates nothing after the first batch
   shape_buf_.push_back(output_dim_);

@@ -5,9 +5,10 @@
 // [input_dim, output_dim]; Keras's default initializer is "uniform", RandomUniform(-0.05, 0.05).
 //
 // Ids travel as float32, myelin's one tensor type, which holds every whole number up to 2^24
-// exactly: input_dim may not exceed 2^24. forward() checks every id before reading any row; an id
-// that is negative, not a whole number or >= input_dim throws IndexError naming the batch row, the
-// position in the sample and the id.
+// exactly: input_dim may not exceed 2^24. An id that is negative, not a whole number or >= input_dim
+// throws IndexError naming the id, its row and its position in the sample: a model checks its input
+// arrays before it runs (check_model_input: the row of the caller's array), and forward() checks
+// every batch before reading any row (the row of the batch).
 //
 // backward() writes d(loss)/d(embeddings), a scatter-add of dy into the rows the batch used, summed
 // in a fixed order (the same whatever the thread count). Ids are not differentiable: the input
@@ -52,6 +53,7 @@ class Embedding : public Layer {
   const Tensor& forward(const Tensor& x, bool training) override;
   const Tensor& backward(const Tensor& dy) override;
   nlohmann::json get_config() const override;
+  void check_model_input(const Tensor& x) const override;
 
   int64_t input_dim() const { return input_dim_; }
   int64_t output_dim() const { return output_dim_; }
@@ -62,7 +64,8 @@ class Embedding : public Layer {
   std::vector<Param> own_params() override;
 
  private:
-  [[noreturn]] void throw_bad_id(const Tensor& x, int64_t index) const;
+  // Throws IndexError if an id of x is out of range; `row` names its rows ("row", "batch row").
+  void check_ids(const Tensor& x, const char* row) const;
   int64_t input_dim_, output_dim_;
   EmbeddingOptions options_;
   Tensor embeddings_, embeddings_grad_;
