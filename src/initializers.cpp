@@ -69,10 +69,15 @@ void fill(const Initializer& init, Tensor& w, int64_t fan_in, int64_t fan_out, R
   else if (n == "ones") w.fill(1.f);
   else if (n == "constant") w.fill(init.value);
   else if (n == "orthogonal") orthogonal(w, rng);
-  else
+  else if (n == "random_uniform" || n == "uniform") {
+    if (!(init.minval <= init.maxval))
+      throw ValueError("RandomUniform: minval must not exceed maxval, got [" + std::to_string(init.minval) + ", " +
+                       std::to_string(init.maxval) + "]");
+    for (int64_t i = 0; i < w.size(); ++i) w[i] = rng.uniform(init.minval, init.maxval);
+  } else
     throw ValueError("unknown initializer '" + n +
                      "' (known: glorot_uniform, glorot_normal, he_uniform, he_normal, lecun_uniform, "
-                     "lecun_normal, orthogonal, zeros, ones, constant)");
+                     "lecun_normal, orthogonal, zeros, ones, constant, random_uniform)");
 }
 
 }  // namespace myelin::initializers

@@ -11,7 +11,7 @@ __all__ = [
     "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
     "Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D",
     "UpSampling1D",
-    "BatchNormalization", "Reshape", "ZeroPadding2D", "SpatialDropout2D", "Rescaling", "CenterCrop",
+    "BatchNormalization", "LayerNormalization", "Embedding", "Reshape", "ZeroPadding2D", "SpatialDropout2D", "Rescaling", "CenterCrop",
     "Resizing", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomCrop",
     "RandomContrast", "RandomBrightness", "Add", "Subtract", "Multiply",
     "Average", "Maximum", "Minimum", "Concatenate", "SimpleRNN", "LSTM", "GRU", "Bidirectional",
@@ -857,6 +857,56 @@ class Bidirectional(Layer):
         if backward_layer is not None:
             config["backward_layer"] = serialize(backward_layer)
         super().__init__(config, **kwargs)
+
+
+class LayerNormalization(Layer):
+    """LayerNormalization(axis=-1, epsilon=0.001, center=True, scale=True): each position's features
+    normalised by their own mean and variance (the last axis only)."""
+
+    class_name = "LayerNormalization"
+
+    def __init__(self, axis=-1, epsilon=0.001, center=True, scale=True, rms_scaling=False,
+                 beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None,
+                 gamma_regularizer=None, beta_constraint=None, gamma_constraint=None, **kwargs):
+        _unsupported(beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
+        if rms_scaling:
+            raise ValueError("LayerNormalization: rms_scaling=True is not supported by myelin")
+        if isinstance(axis, (list, tuple)):
+            if len(axis) != 1:
+                raise ValueError(f"LayerNormalization: only the last axis is supported (axis=-1), got axis={axis!r}")
+            axis = axis[0]
+        super().__init__({
+            "axis": _whole(axis, "LayerNormalization axis"), "epsilon": float(epsilon), "center": bool(center),
+            "scale": bool(scale), "beta_initializer": _serialize(beta_initializer),
+            "gamma_initializer": _serialize(gamma_initializer), "beta_regularizer": _regularizer(beta_regularizer),
+            "gamma_regularizer": _regularizer(gamma_regularizer),
+        }, **kwargs)
+
+
+class Embedding(Layer):
+    """Embedding(input_dim, output_dim, embeddings_initializer='uniform'): token ids (batch, steps) to
+    vectors (batch, steps, output_dim). Ids may be given as integer arrays; each must be a whole number
+    in [0, input_dim) (IndexError otherwise), and input_dim at most 2**24 (ids travel as float32)."""
+
+    class_name = "Embedding"
+
+    def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
+                 embeddings_constraint=None, mask_zero=False, weights=None, lora_rank=None, input_length=None,
+                 activity_regularizer=None, **kwargs):
+        _unsupported(embeddings_constraint=embeddings_constraint, lora_rank=lora_rank,
+                     activity_regularizer=activity_regularizer)
+        if weights is not None:
+            raise ValueError("Embedding: weights= is not supported; call set_weights() once the model is built")
+        if mask_zero:
+            raise ValueError("Embedding: mask_zero=True is not supported yet (myelin's models carry no masks)")
+        # input_length (Keras 2) is ignored, as Keras 3 ignores it: the data's shape says the length.
+        super().__init__({
+            "input_dim": _positive_int(input_dim, "Embedding input_dim"),
+            "output_dim": _positive_int(output_dim, "Embedding output_dim"),
+            "embeddings_initializer": _serialize(embeddings_initializer),
+            "embeddings_regularizer": _regularizer(embeddings_regularizer),
+            "mask_zero": False,
+        }, **kwargs)
 
 
 def serialize(layer):

@@ -14,6 +14,7 @@ constexpr InitName kInitNames[] = {
     {"he_normal", "HeNormal"},           {"lecun_normal", "LecunNormal"},   {"lecun_uniform", "LecunUniform"},
     {"zeros", "Zeros"},                  {"ones", "Ones"},                  {"constant", "Constant"},
     {"orthogonal", "Orthogonal"},
+    {"random_uniform", "RandomUniform"}, {"uniform", "RandomUniform"},
 };
 }  // namespace
 
@@ -23,6 +24,10 @@ nlohmann::json initializer_to_json(const Initializer& init) {
       nlohmann::json config = nlohmann::json::object();
       if (init.name == "constant") config["value"] = init.value;
       if (init.name == "orthogonal") config["gain"] = 1.0;
+      if (std::string(n.keras_class) == "RandomUniform") {
+        config["minval"] = init.minval;
+        config["maxval"] = init.maxval;
+      }
       return {{"class_name", n.keras_class}, {"config", config}};
     }
   throw ValueError("unknown initializer '" + init.name + "'");
@@ -34,13 +39,18 @@ Initializer initializer_from_json(const nlohmann::json& j) {
     const std::string cls = j["class_name"].get<std::string>();
     for (const auto& n : kInitNames)
       if (cls == n.keras_class || cls == n.name) {
-        float value = 0.f;
-        if (j.contains("config") && j["config"].is_object() && j["config"].contains("value"))
-          value = config_value<float>(j["config"], "value", 0.f, "initializer " + cls);
+        Initializer init(n.name);
+        if (j.contains("config") && j["config"].is_object()) {
+          const auto& c = j["config"];
+          const std::string who = "initializer " + cls;
+          init.value = config_value<float>(c, "value", 0.f, who);
+          init.minval = config_value<float>(c, "minval", init.minval, who);
+          init.maxval = config_value<float>(c, "maxval", init.maxval, who);
+        }
         if (n.name == std::string("orthogonal") && j.contains("config") && j["config"].is_object() &&
             config_value<double>(j["config"], "gain", 1.0, "initializer " + cls) != 1.0)
           throw ValueError("initializer " + cls + ": only gain 1 is supported, got " + j["config"]["gain"].dump());
-        return Initializer(n.name, value);
+        return init;
       }
     throw ValueError("unknown initializer class '" + cls + "'");
   }

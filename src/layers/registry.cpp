@@ -13,8 +13,10 @@
 #include "myelin/layers/conv2d.hpp"
 #include "myelin/layers/dense.hpp"
 #include "myelin/layers/dropout.hpp"
+#include "myelin/layers/embedding.hpp"
 #include "myelin/layers/flatten.hpp"
 #include "myelin/layers/input.hpp"
+#include "myelin/layers/layer_normalization.hpp"
 #include "myelin/layers/merge.hpp"
 #include "myelin/layers/normalization.hpp"
 #include "myelin/layers/pooling.hpp"
@@ -237,6 +239,46 @@ const std::vector<std::pair<std::string, Factory>>& factories() {
          if (c.contains("beta_regularizer")) o.beta_regularizer = io::regularizer_from_json(c["beta_regularizer"]);
          if (c.contains("gamma_regularizer")) o.gamma_regularizer = io::regularizer_from_json(c["gamma_regularizer"]);
          return std::make_shared<BatchNormalization>(o);
+       }},
+      {"LayerNormalization",
+       [](const json& c, const std::string& who) {
+         LayerNormalizationOptions o;
+         o.input_shape = io::input_shape_from_config(c);
+         // Keras writes the axis as a number or a list of them; one axis, the last, is supported.
+         if (c.contains("axis") && c["axis"].is_array()) {
+           if (c["axis"].size() != 1)
+             throw ValueError(who + ": only the last axis is supported (axis=-1), got axis=" + c["axis"].dump());
+           o.axis = io::config_value(json{{"axis", c["axis"][0]}}, "axis", -1, who);
+         } else {
+           o.axis = io::config_value(c, "axis", -1, who);
+         }
+         o.epsilon = io::config_value(c, "epsilon", 1e-3f, who);
+         o.center = io::config_value(c, "center", true, who);
+         o.scale = io::config_value(c, "scale", true, who);
+         if (io::config_value(c, "rms_scaling", false, who))
+           throw ValueError(who + ": rms_scaling=True is not supported");
+         if (c.contains("beta_initializer")) o.beta_initializer = io::initializer_from_json(c["beta_initializer"]);
+         if (c.contains("gamma_initializer")) o.gamma_initializer = io::initializer_from_json(c["gamma_initializer"]);
+         if (c.contains("beta_regularizer")) o.beta_regularizer = io::regularizer_from_json(c["beta_regularizer"]);
+         if (c.contains("gamma_regularizer")) o.gamma_regularizer = io::regularizer_from_json(c["gamma_regularizer"]);
+         return std::make_shared<LayerNormalization>(o);
+       }},
+      {"Embedding",
+       [](const json& c, const std::string& who) {
+         EmbeddingOptions o;
+         o.input_shape = io::input_shape_from_config(c);
+         // Keras 2's input_length is ignored, as Keras 3 ignores it.
+         if (c.contains("embeddings_initializer"))
+           o.embeddings_initializer = io::initializer_from_json(c["embeddings_initializer"]);
+         if (c.contains("embeddings_regularizer"))
+           o.embeddings_regularizer = io::regularizer_from_json(c["embeddings_regularizer"]);
+         if (c.contains("embeddings_constraint") && !c["embeddings_constraint"].is_null())
+           throw ValueError(who + ": embeddings_constraint is not supported");
+         o.mask_zero = io::config_value(c, "mask_zero", false, who);
+         if (!c.contains("input_dim") || !c.contains("output_dim"))
+           throw ValueError(who + ": config needs 'input_dim' and 'output_dim'");
+         return std::make_shared<Embedding>(io::config_value<int64_t>(c, "input_dim", 0, who),
+                                            io::config_value<int64_t>(c, "output_dim", 0, who), o);
        }},
       {"Reshape",
        [](const json& c, const std::string& who) {
