@@ -1,5 +1,7 @@
 """Python and C++ agree: the same model trained with one seed from each gives identical weights, and
 model files cross between them. tests/python/cpp_reference.cpp is the C++ side."""
+import functools
+import gzip
 import os
 import subprocess
 import sys
@@ -228,3 +230,88 @@ def test_explain_fashion_mnist_example_prints_the_cpp_figures(tmp_path):
     py = run_example("explain_fashion_mnist", "--epochs", "0", "--output", str(tmp_path / "py.png"))
     assert py == cpp_figures
     assert (tmp_path / "cpp.png").read_bytes() == (tmp_path / "py.png").read_bytes()
+
+
+WORD_LISTS = ["american-english", "ngerman", "french", "spanish", "italian", "dutch", "portuguese"]
+
+
+@functools.cache
+def language_id_one_epoch():
+    return run_example("language_id", "--epochs", "1")
+
+
+def require_word_lists():
+    for name in WORD_LISTS:
+        if not (Path("/usr/share/dict") / name).is_file():
+            pytest.skip(f"/usr/share/dict/{name} is not installed (scripts/setup.sh installs the word lists)")
+
+
+def test_language_id_example_on_a_reduced_run():
+    require_word_lists()
+    py = language_id_one_epoch()
+    assert set(py) == {"train_words", "test_words", "characters", "test_accuracy", "naive_bayes_test_accuracy"}
+    assert (py["train_words"], py["test_words"]) == ("16800", "4200")
+    # One epoch: 0.6148 measured (chance is 1/7); the bigram naive Bayes does not train by epochs: 0.7981.
+    assert float(py["test_accuracy"]) >= 0.5
+    assert float(py["naive_bayes_test_accuracy"]) >= 0.7
+
+
+def test_language_id_example_prints_the_cpp_figures():
+    require_word_lists()
+    # The same splitmix64 draws, TextVectorization vocabulary, seed and engine: the same words, network
+    # and figures to the digit.
+    assert language_id_one_epoch() == run_cpp_example("language_id", "--epochs", "1")
+
+
+@functools.cache
+def text_generation_two_epochs():
+    out = subprocess.run([sys.executable, str(EXAMPLES / "text_generation.py"), "--threads", "1", "--epochs", "2"],
+                         check=True, capture_output=True, text=True)
+    return out.stdout
+
+
+def test_text_generation_example_on_a_reduced_run():
+    source = Path("/usr/share/state/us-constitution.gz")
+    if not source.is_file():
+        pytest.skip(f"{source} is not installed (Debian: miscfiles)")
+    lines = text_generation_two_epochs().splitlines()
+    assert all("=" in line for line in lines)
+    py = dict(line.split("=", 1) for line in lines)
+    # The text as the example reads it: lowercased, whitespace runs as one space.
+    allowed = set(" ".join(gzip.decompress(source.read_bytes()).decode("ascii").lower().split()))
+    assert int(py["characters"]) == len(allowed)
+    samples = [key for key in py if key.startswith("sample_")]
+    assert sorted(samples) == ["sample_epoch1_t0.5", "sample_epoch1_t1.0", "sample_epoch2_t0.5", "sample_epoch2_t1.0"]
+    for key in samples:
+        assert len(py[key]) == 120 and set(py[key]) <= allowed, key
+    for key in ("prompt_epoch1", "prompt_epoch2"):
+        assert len(py[key]) == 40 and set(py[key]) <= allowed, key
+    # Measured 2.5575 then 1.9643 (a uniform guess over the 45 characters costs ln 45 = 3.81).
+    assert float(py["loss_epoch1"]) < np.log(int(py["characters"]))
+    assert float(py["loss_epoch2"]) < float(py["loss_epoch1"]) - 0.2
+
+
+def test_text_generation_example_trains_as_the_cpp_one():
+    if not Path("/usr/share/state/us-constitution.gz").is_file():
+        pytest.skip("/usr/share/state/us-constitution.gz is not installed (Debian: miscfiles)")
+    py = dict(line.split("=", 1) for line in text_generation_two_epochs().splitlines())
+    cpp = run_cpp_example("text_generation", "--epochs", "2")
+    # The same windows, seed and engine give the same losses; the samples are numpy's draws in Python.
+    for key in ("text_characters", "characters", "windows", "loss_epoch1", "loss_epoch2"):
+        assert py[key] == cpp[key], key
+
+
+@functools.cache
+def sequence_regression_five_epochs():
+    return run_example("sequence_regression", "--epochs", "5")
+
+
+def test_sequence_regression_example_beats_the_last_value_on_a_reduced_run():
+    py = sequence_regression_five_epochs()
+    assert (py["weeks"], py["filled_weeks"]) == ("2284", "59")
+    # Five epochs: 0.3920 ppm measured against the last value's 0.7579 (40 epochs: 0.3358).
+    assert float(py["test_mae"]) < 0.75 * float(py["last_value_mae"])
+
+
+def test_sequence_regression_example_prints_the_cpp_figures():
+    assert sequence_regression_five_epochs() == run_cpp_example("sequence_regression", "--epochs", "5")
