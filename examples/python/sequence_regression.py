@@ -40,8 +40,11 @@ set_num_threads(args.threads)
 
 WINDOW, HORIZON = 52, 4
 
-with open(args.data) as f:
-    rows = f.read().splitlines()[1:]  # after date,co2
+try:
+    with open(args.data) as f:
+        rows = f.read().splitlines()[1:]  # after date,co2
+except OSError as e:
+    raise SystemExit(f"cannot read {args.data}: {e}")
 co2 = [float(r.split(",", 1)[1]) if r.split(",", 1)[1] else math.nan for r in rows]
 missing = [i for i, v in enumerate(co2) if math.isnan(v)]
 for i in missing:  # straight lines between the nearest measured weeks
