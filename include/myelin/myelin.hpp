@@ -53,6 +53,7 @@
 #include "myelin/layers/reshape.hpp"
 #include "myelin/layers/resizing.hpp"
 #include "myelin/layers/spatial_dropout2d.hpp"
+#include "myelin/layers/time_distributed.hpp"
 #include "myelin/layers/symbolic_tensor.hpp"
 #include "myelin/layers/up_sampling1d.hpp"
 #include "myelin/layers/zero_padding2d.hpp"

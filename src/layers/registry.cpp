@@ -34,6 +34,7 @@
 #include "myelin/layers/reshape.hpp"
 #include "myelin/layers/resizing.hpp"
 #include "myelin/layers/spatial_dropout2d.hpp"
+#include "myelin/layers/time_distributed.hpp"
 #include "myelin/layers/up_sampling1d.hpp"
 #include "myelin/layers/zero_padding2d.hpp"
 
@@ -182,6 +183,15 @@ const std::vector<std::pair<std::string, Factory>>& factories() {
            throw ValueError(who + ": merge_mode None (two outputs) is not supported");
          return std::make_shared<Bidirectional>(layer, io::config_value<std::string>(c, "merge_mode", "concat", who),
                                                 inner("backward_layer"), io::input_shape_from_config(c));
+       }},
+      {"TimeDistributed",
+       [](const json& c, const std::string& who) {
+         if (!c.contains("layer") || !c["layer"].is_object() || !c["layer"].contains("class_name") ||
+             !c["layer"]["class_name"].is_string())
+           throw ValueError(who + ": config needs 'layer' as {\"class_name\": ..., \"config\": ...}");
+         const json& l = c["layer"];
+         auto inner = from_config(l["class_name"].get<std::string>(), l.contains("config") ? l["config"] : json::object());
+         return std::make_shared<TimeDistributed>(inner, io::input_shape_from_config(c));
        }},
       {"Normalization",
        [](const json& c, const std::string&) { return std::make_shared<Normalization>(io::input_shape_from_config(c)); }},
