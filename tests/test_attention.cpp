@@ -355,3 +355,86 @@ TEST(MultiHeadAttention, ErrorsNameTheLayerAndShapes) {
   auto x = layers::Input({4, 6});
   expect_error<ValueError>([&] { MultiHeadAttention(2, 3)(x); }, {"MultiHeadAttention", "at least 2"});
 }
+
+// Attention (Luong's dot product): y_i = sum_j softmax_j(q_i . k_j) v_j.
+TEST(Attention, ForwardByHand) {
+  Rng rng(0);
+  layers::Attention att;
+  EXPECT_EQ(att.build_inputs({{2, 2}, {3, 1}, {3, 2}}, rng), (Shape{2, 1}));
+  const Tensor q({1, 2, 2}, {1, 0, 0, 0});
+  const Tensor v({1, 3, 1}, {1, 2, 3});
+  const Tensor k({1, 3, 2}, {0, 0, 1, 0, 2, 5});
+  const Tensor y = att.forward_inputs({&q, &v, &k}, false).clone();
+  const double e = std::exp(1.0);
+  EXPECT_NEAR(y[0], (1 + 2 * e + 3 * e * e) / (1 + e + e * e), 1e-5);  // scores 0, 1, 2
+  EXPECT_NEAR(y[1], 2.0, 1e-6);                                          // scores all 0: the mean
+  layers::Attention causal({.use_causal_mask = true});
+  causal.build_inputs({{2, 2}, {3, 1}, {3, 2}}, rng);
+  const Tensor yc = causal.forward_inputs({&q, &v, &k}, false).clone();
+  EXPECT_NEAR(yc[0], 1.0, 1e-6);  // step 0 sees value step 0 only
+  EXPECT_NEAR(yc[1], 1.5, 1e-6);
+}
+
+TEST(Attention, GradientsMatchFiniteDifferences) {
+  struct C {
+    const char* what;
+    std::vector<Shape> shapes;
+    bool causal;
+    float dropout;
+  };
+  for (const C& c : {C{"query, value", {{3, 4}, {5, 4}}, false, 0.f}, C{"with key", {{3, 4}, {5, 2}, {5, 4}}, false, 0.f},
+                     C{"causal", {{4, 3}, {4, 3}}, true, 0.f}, C{"dropout", {{3, 4}, {5, 4}}, false, 0.25f}}) {
+    SCOPED_TRACE(c.what);
+    Rng rng(11);
+    layers::Attention att({.dropout = c.dropout, .use_causal_mask = c.causal});
+    att.build_inputs(c.shapes, rng);
+    std::vector<Tensor> xs;
+    for (const auto& s : c.shapes) xs.push_back(random_tensor(with_batch(2, s), rng, -1.5f, 1.5f));
+    auto inputs = [&] {
+      std::vector<const Tensor*> in;
+      for (auto& x : xs) in.push_back(&x);
+      return in;
+    };
+    const Tensor w = random_tensor(att.forward_inputs(inputs(), true).shape(), rng, -1, 1);
+    auto loss = [&] {
+      Rng r(5);
+      att.reseed(r);
+      return weighted_sum(att.forward_inputs(inputs(), true), w);
+    };
+    loss();
+    std::vector<const Tensor*> grads(xs.size());
+    att.backward_inputs(w, grads);
+    std::vector<Tensor> dx;
+    for (auto* g : grads) dx.push_back(g->clone());
+    for (size_t j = 0; j < xs.size(); ++j)
+      EXPECT_TRUE(gradients_close(dx[j], numerical_gradient(loss, xs[j], 1e-2), 2e-3, 1e-2)) << "input " << j;
+  }
+}
+
+TEST(Attention, ConfigRoundTripAndErrors) {
+  const nlohmann::json c = layers::Attention({.dropout = 0.2f, .use_causal_mask = true}).get_config();
+  EXPECT_EQ(c["score_mode"], "dot");
+  EXPECT_EQ(layers::from_config("Attention", c)->get_config(), c);
+  expect_error<ValueError>([] { layers::from_config("Attention", {{"use_scale", true}}); }, {"use_scale"});
+  expect_error<ValueError>([] { layers::from_config("Attention", {{"score_mode", "concat"}}); }, {"score_mode"});
+  Rng rng(0);
+  layers::Attention att({.name = "att"});
+  expect_error<ShapeError>([&] { att.build_inputs({{3, 4}, {5, 2}}, rng); }, {"att", "(None, 3, 4)", "(None, 5, 2)"});
+  expect_error<ValueError>([&] { att.build_once({{3, 4}}, rng); }, {"att", "(None, 3, 4)"});
+}
+
+TEST(Attention, SelfAttentionInAModelTrains) {
+  set_random_seed(2);
+  auto x = layers::Input({5, 4});
+  auto h = layers::Dense(4)(x);
+  auto y = layers::Dense(1)(layers::Flatten()(layers::Attention()({h, h})));
+  Model model(x, y);
+  model.compile(optimizers::Adam(0.01), "mse");
+  Rng rng(3);
+  const Tensor xs = random_tensor({64, 5, 4}, rng, -1, 1);
+  Tensor ys({64, 1});
+  for (int64_t i = 0; i < 64; ++i) ys[i] = xs[i * 20] - xs[i * 20 + 19];
+  const double before = model.evaluate(xs, ys).at("loss");
+  model.fit(xs, ys, {.epochs = 30, .batch_size = 16, .verbose = 0});
+  EXPECT_LT(model.evaluate(xs, ys).at("loss"), 0.5 * before);
+}

@@ -23,6 +23,7 @@
 #include "myelin/io/model_io.hpp"
 #include "myelin/io/safetensors.hpp"
 #include "myelin/layers/activation.hpp"
+#include "myelin/layers/attention.hpp"
 #include "myelin/layers/batch_normalization.hpp"
 #include "myelin/layers/bidirectional.hpp"
 #include "myelin/layers/center_crop.hpp"

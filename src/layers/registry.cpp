@@ -6,6 +6,7 @@
 #include "myelin/error.hpp"
 #include "myelin/io/config.hpp"
 #include "myelin/layers/activation.hpp"
+#include "myelin/layers/attention.hpp"
 #include "myelin/layers/batch_normalization.hpp"
 #include "myelin/layers/bidirectional.hpp"
 #include "myelin/layers/center_crop.hpp"
@@ -273,6 +274,16 @@ const std::vector<std::pair<std::string, Factory>>& factories() {
          if (c.contains("beta_regularizer")) o.beta_regularizer = io::regularizer_from_json(c["beta_regularizer"]);
          if (c.contains("gamma_regularizer")) o.gamma_regularizer = io::regularizer_from_json(c["gamma_regularizer"]);
          return std::make_shared<LayerNormalization>(o);
+       }},
+      {"Attention",
+       [](const json& c, const std::string& who) {
+         if (io::config_value(c, "use_scale", false, who)) throw ValueError(who + ": use_scale=True is not supported");
+         if (io::config_value<std::string>(c, "score_mode", "dot", who) != "dot")
+           throw ValueError(who + ": only score_mode=\"dot\" is supported");
+         AttentionOptions o;
+         o.dropout = io::config_value(c, "dropout", 0.f, who);
+         o.use_causal_mask = io::config_value(c, "use_causal_mask", false, who);
+         return std::make_shared<Attention>(o);
        }},
       {"MultiHeadAttention",
        [](const json& c, const std::string& who) {
