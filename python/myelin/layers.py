@@ -15,7 +15,7 @@ __all__ = [
     "Resizing", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomCrop",
     "RandomContrast", "RandomBrightness", "Add", "Subtract", "Multiply",
     "Average", "Maximum", "Minimum", "Concatenate", "SimpleRNN", "LSTM", "GRU", "Bidirectional",
-    "MultiHeadAttention", "TimeDistributed", "serialize", "deserialize",
+    "MultiHeadAttention", "Attention", "TimeDistributed", "serialize", "deserialize",
 ]
 
 # Keras class name -> Python class, for wrapping layers that come out of a loaded model.
@@ -857,6 +857,34 @@ class Bidirectional(Layer):
         if backward_layer is not None:
             config["backward_layer"] = serialize(backward_layer)
         super().__init__(config, **kwargs)
+
+
+class Attention(Layer):
+    """Attention(use_scale=False, score_mode='dot', dropout=0.0): Luong's dot-product attention,
+    called as Attention()([query, value]) or ([query, value, key]); softmax(query key^T) weights the
+    values. use_causal_mask is a constructor argument here (a call argument in Keras), saved in the
+    config. Not supported: use_scale=True, score_mode='concat', return_attention_scores, masks."""
+
+    class_name = "Attention"
+
+    def __init__(self, use_scale=False, score_mode="dot", dropout=0.0, seed=None, use_causal_mask=False,
+                 **kwargs):
+        _unsupported(seed=seed)
+        if use_scale:
+            raise ValueError("Attention: use_scale=True is not supported by myelin")
+        if score_mode != "dot":
+            raise ValueError(f"Attention: only score_mode='dot' is supported by myelin, got {score_mode!r}")
+        super().__init__({"use_scale": False, "score_mode": "dot", "dropout": _rate(dropout, "Attention dropout"),
+                          "use_causal_mask": bool(use_causal_mask)}, **kwargs)
+
+    def __call__(self, inputs, mask=None, training=None, return_attention_scores=False, use_causal_mask=None):
+        if return_attention_scores:
+            raise ValueError(f"{self.name}: return_attention_scores=True is not supported by myelin")
+        _unsupported(mask=mask)
+        if use_causal_mask is not None and bool(use_causal_mask) != self.get_config()["use_causal_mask"]:
+            raise ValueError(f"{self.name}: myelin fixes use_causal_mask when the layer is made; pass "
+                             f"Attention(use_causal_mask={bool(use_causal_mask)})")
+        return super().__call__(inputs, training=training)
 
 
 class TimeDistributed(Layer):

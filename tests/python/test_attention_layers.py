@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import myelin
-from myelin.layers import (Add, Dense, Flatten, GlobalAveragePooling1D, Input, LayerNormalization,
+from myelin.layers import (Add, Attention, Dense, Flatten, GlobalAveragePooling1D, Input, LayerNormalization,
                            MultiHeadAttention, TimeDistributed)
 from myelin.models import Model, Sequential, load_model
 
@@ -107,3 +107,23 @@ def test_time_distributed_dense_and_save_load(tmp_path, seeded):
     loaded = load_model(tmp_path / "td.safetensors")
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     assert loaded.get_layer("time_distributed").get_config()["layer"]["class_name"] == "Dense"
+
+
+def test_dot_attention_matches_numpy_and_saves(tmp_path, seeded):
+    query, value = Input(shape=(3, 4)), Input(shape=(5, 4))
+    model = Model([query, value], Attention(use_causal_mask=True)([query, value]))
+    rng = np.random.default_rng(5)
+    q = rng.uniform(-1, 1, (2, 3, 4)).astype(np.float32)
+    v = rng.uniform(-1, 1, (2, 5, 4)).astype(np.float32)
+    scores = np.where(np.tril(np.ones((3, 5), bool)), np.einsum("btd,bsd->bts", q, v), -1e9)
+    p = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    want = np.einsum("bts,bsd->btd", p / p.sum(axis=-1, keepdims=True), v)
+    np.testing.assert_allclose(model.predict([q, v], verbose=0), want, rtol=1e-5, atol=1e-6)
+    model.save(tmp_path / "att.safetensors")
+    loaded = load_model(tmp_path / "att.safetensors")
+    np.testing.assert_array_equal(loaded.predict([q, v], verbose=0), model.predict([q, v], verbose=0))
+    assert loaded.get_layer("attention").get_config()["use_causal_mask"] is True
+    with pytest.raises(ValueError, match="use_scale"):
+        Attention(use_scale=True)
+    with pytest.raises(ValueError, match="return_attention_scores"):
+        Attention()([query, value], return_attention_scores=True)
