@@ -15,7 +15,7 @@ __all__ = [
     "Resizing", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomCrop",
     "RandomContrast", "RandomBrightness", "Add", "Subtract", "Multiply",
     "Average", "Maximum", "Minimum", "Concatenate", "SimpleRNN", "LSTM", "GRU", "Bidirectional",
-    "serialize", "deserialize",
+    "MultiHeadAttention", "Attention", "TimeDistributed", "serialize", "deserialize",
 ]
 
 # Keras class name -> Python class, for wrapping layers that come out of a loaded model.
@@ -859,6 +859,46 @@ class Bidirectional(Layer):
         super().__init__(config, **kwargs)
 
 
+class Attention(Layer):
+    """Attention(use_scale=False, score_mode='dot', dropout=0.0): Luong's dot-product attention,
+    called as Attention()([query, value]) or ([query, value, key]); softmax(query key^T) weights the
+    values. use_causal_mask is a constructor argument here (a call argument in Keras), saved in the
+    config. Not supported: use_scale=True, score_mode='concat', return_attention_scores, masks."""
+
+    class_name = "Attention"
+
+    def __init__(self, use_scale=False, score_mode="dot", dropout=0.0, seed=None, use_causal_mask=False,
+                 **kwargs):
+        _unsupported(seed=seed)
+        if use_scale:
+            raise ValueError("Attention: use_scale=True is not supported by myelin")
+        if score_mode != "dot":
+            raise ValueError(f"Attention: only score_mode='dot' is supported by myelin, got {score_mode!r}")
+        super().__init__({"use_scale": False, "score_mode": "dot", "dropout": _rate(dropout, "Attention dropout"),
+                          "use_causal_mask": bool(use_causal_mask)}, **kwargs)
+
+    def __call__(self, inputs, mask=None, training=None, return_attention_scores=False, use_causal_mask=None):
+        if return_attention_scores:
+            raise ValueError(f"{self.name}: return_attention_scores=True is not supported by myelin")
+        _unsupported(mask=mask)
+        if use_causal_mask is not None and bool(use_causal_mask) != self.get_config()["use_causal_mask"]:
+            raise ValueError(f"{self.name}: myelin fixes use_causal_mask when the layer is made; pass "
+                             f"Attention(use_causal_mask={bool(use_causal_mask)})")
+        return super().__call__(inputs, training=training)
+
+
+class TimeDistributed(Layer):
+    """TimeDistributed(layer): applies layer (Dense, Conv2D, ...) to every step of a
+    (batch, steps, ...) input with the same weights, which keep the wrapped layer's names."""
+
+    class_name = "TimeDistributed"
+
+    def __init__(self, layer, **kwargs):
+        if not isinstance(layer, Layer):
+            raise ValueError(f"TimeDistributed wraps a layer, got {type(layer).__name__}")
+        super().__init__({"layer": serialize(layer)}, **kwargs)
+
+
 class LayerNormalization(Layer):
     """LayerNormalization(axis=-1, epsilon=0.001, center=True, scale=True): each position's features
     normalised by their own mean and variance (the last axis only)."""
@@ -881,6 +921,60 @@ class LayerNormalization(Layer):
             "gamma_initializer": _serialize(gamma_initializer), "beta_regularizer": _regularizer(beta_regularizer),
             "gamma_regularizer": _regularizer(gamma_regularizer),
         }, **kwargs)
+
+
+class MultiHeadAttention(Layer):
+    """MultiHeadAttention(num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True,
+    output_shape=None, ...), called as mha(query, value), mha(query, value, key) or with
+    attention_mask=(batch, Tq, Tv) (1 where a query step may attend a value step); mha(x, x) is
+    self-attention. Inputs are (batch, steps, features). Weights as Keras 3: query/kernel
+    (features, heads, key_dim), query/bias, key/..., value/..., attention_output/kernel and bias.
+
+    use_causal_mask is a call argument in Keras; myelin keeps it as a constructor argument,
+    saved in the layer's config (a call with use_causal_mask=True must match it). Not supported:
+    return_attention_scores, query_mask/value_mask/key_mask, attention_axes other than the steps."""
+
+    class_name = "MultiHeadAttention"
+
+    def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True, output_shape=None,
+                 attention_axes=None, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, use_causal_mask=False, seed=None,
+                 flash_attention=None, **kwargs):
+        _unsupported(activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+                     bias_constraint=bias_constraint, seed=seed)
+        if flash_attention:
+            raise ValueError("MultiHeadAttention: flash_attention is not supported by myelin")
+        if isinstance(output_shape, (list, tuple)):
+            if len(output_shape) != 1:
+                raise ValueError(f"MultiHeadAttention: output_shape must be one size, got {output_shape!r}")
+            output_shape = output_shape[0]
+        super().__init__({
+            "num_heads": _positive_int(num_heads, "MultiHeadAttention num_heads"),
+            "key_dim": _positive_int(key_dim, "MultiHeadAttention key_dim"),
+            "value_dim": None if value_dim is None else _positive_int(value_dim, "MultiHeadAttention value_dim"),
+            "dropout": _rate(dropout, "MultiHeadAttention dropout"), "use_bias": bool(use_bias),
+            "output_shape": None if output_shape is None else _positive_int(output_shape, "MultiHeadAttention output_shape"),
+            "attention_axes": attention_axes, "use_causal_mask": bool(use_causal_mask),
+            "kernel_initializer": _serialize(kernel_initializer), "bias_initializer": _serialize(bias_initializer),
+            "kernel_regularizer": _regularizer(kernel_regularizer), "bias_regularizer": _regularizer(bias_regularizer),
+        }, **kwargs)
+
+    def __call__(self, query, value, key=None, query_mask=None, value_mask=None, key_mask=None,
+                 attention_mask=None, return_attention_scores=False, training=None, use_causal_mask=None):
+        if return_attention_scores:
+            raise ValueError(f"{self.name}: return_attention_scores=True is not supported by myelin "
+                             "(the layer has one output)")
+        _unsupported(query_mask=query_mask, value_mask=value_mask, key_mask=key_mask)
+        if use_causal_mask is not None and bool(use_causal_mask) != self.get_config()["use_causal_mask"]:
+            raise ValueError(f"{self.name}: myelin fixes use_causal_mask when the layer is made; pass "
+                             f"MultiHeadAttention(..., use_causal_mask={bool(use_causal_mask)})")
+        inputs = [query, value]
+        if key is not None or attention_mask is not None:
+            inputs.append(value if key is None else key)
+        if attention_mask is not None:
+            inputs.append(attention_mask)
+        return super().__call__(inputs, training=training)
 
 
 class Embedding(Layer):

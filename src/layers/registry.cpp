@@ -6,6 +6,7 @@
 #include "myelin/error.hpp"
 #include "myelin/io/config.hpp"
 #include "myelin/layers/activation.hpp"
+#include "myelin/layers/attention.hpp"
 #include "myelin/layers/batch_normalization.hpp"
 #include "myelin/layers/bidirectional.hpp"
 #include "myelin/layers/center_crop.hpp"
@@ -18,6 +19,7 @@
 #include "myelin/layers/input.hpp"
 #include "myelin/layers/layer_normalization.hpp"
 #include "myelin/layers/merge.hpp"
+#include "myelin/layers/multi_head_attention.hpp"
 #include "myelin/layers/normalization.hpp"
 #include "myelin/layers/pooling.hpp"
 #include "myelin/layers/pooling1d.hpp"
@@ -33,6 +35,7 @@
 #include "myelin/layers/reshape.hpp"
 #include "myelin/layers/resizing.hpp"
 #include "myelin/layers/spatial_dropout2d.hpp"
+#include "myelin/layers/time_distributed.hpp"
 #include "myelin/layers/up_sampling1d.hpp"
 #include "myelin/layers/zero_padding2d.hpp"
 
@@ -182,6 +185,15 @@ const std::vector<std::pair<std::string, Factory>>& factories() {
          return std::make_shared<Bidirectional>(layer, io::config_value<std::string>(c, "merge_mode", "concat", who),
                                                 inner("backward_layer"), io::input_shape_from_config(c));
        }},
+      {"TimeDistributed",
+       [](const json& c, const std::string& who) {
+         if (!c.contains("layer") || !c["layer"].is_object() || !c["layer"].contains("class_name") ||
+             !c["layer"]["class_name"].is_string())
+           throw ValueError(who + ": config needs 'layer' as {\"class_name\": ..., \"config\": ...}");
+         const json& l = c["layer"];
+         auto inner = from_config(l["class_name"].get<std::string>(), l.contains("config") ? l["config"] : json::object());
+         return std::make_shared<TimeDistributed>(inner, io::input_shape_from_config(c));
+       }},
       {"Normalization",
        [](const json& c, const std::string&) { return std::make_shared<Normalization>(io::input_shape_from_config(c)); }},
       {"Conv2D",
@@ -262,6 +274,48 @@ const std::vector<std::pair<std::string, Factory>>& factories() {
          if (c.contains("beta_regularizer")) o.beta_regularizer = io::regularizer_from_json(c["beta_regularizer"]);
          if (c.contains("gamma_regularizer")) o.gamma_regularizer = io::regularizer_from_json(c["gamma_regularizer"]);
          return std::make_shared<LayerNormalization>(o);
+       }},
+      {"Attention",
+       [](const json& c, const std::string& who) {
+         if (io::config_value(c, "use_scale", false, who)) throw ValueError(who + ": use_scale=True is not supported");
+         if (io::config_value<std::string>(c, "score_mode", "dot", who) != "dot")
+           throw ValueError(who + ": only score_mode=\"dot\" is supported");
+         AttentionOptions o;
+         o.dropout = io::config_value(c, "dropout", 0.f, who);
+         o.use_causal_mask = io::config_value(c, "use_causal_mask", false, who);
+         return std::make_shared<Attention>(o);
+       }},
+      {"MultiHeadAttention",
+       [](const json& c, const std::string& who) {
+         if (!c.contains("num_heads") || !c.contains("key_dim")) throw ValueError(who + ": config needs 'num_heads' and 'key_dim'");
+         MultiHeadAttentionOptions o;
+         if (c.contains("value_dim") && !c["value_dim"].is_null())
+           o.value_dim = io::config_value<int64_t>(c, "value_dim", 0, who);
+         o.dropout = io::config_value(c, "dropout", 0.f, who);
+         o.use_bias = io::config_value(c, "use_bias", true, who);
+         // Keras writes output_shape as a number or a tuple; one axis (the features) is supported.
+         if (c.contains("output_shape") && !c["output_shape"].is_null()) {
+           const json& s = c["output_shape"];
+           if (s.is_array() && s.size() != 1)
+             throw ValueError(who + ": output_shape must be one size (the last axis), got " + s.dump());
+           o.output_shape = io::config_value<int64_t>(json{{"output_shape", s.is_array() ? s[0] : s}}, "output_shape", 0, who);
+         }
+         // attention_axes: only the steps axis, which is Keras's default (None, or (1,) for 3-D inputs).
+         if (c.contains("attention_axes") && !c["attention_axes"].is_null()) {
+           const json& a = c["attention_axes"];
+           const bool steps = (a.is_number_integer() && a.get<int>() == 1) ||
+                              (a.is_array() && a.size() == 1 && a[0].is_number_integer() && a[0].get<int>() == 1);
+           if (!steps) throw ValueError(who + ": only attention over the steps axis is supported, got attention_axes=" + a.dump());
+         }
+         o.use_causal_mask = io::config_value(c, "use_causal_mask", false, who);
+         if (c.contains("kernel_initializer")) o.kernel_initializer = io::initializer_from_json(c["kernel_initializer"]);
+         if (c.contains("bias_initializer")) o.bias_initializer = io::initializer_from_json(c["bias_initializer"]);
+         if (c.contains("kernel_regularizer")) o.kernel_regularizer = io::regularizer_from_json(c["kernel_regularizer"]);
+         if (c.contains("bias_regularizer")) o.bias_regularizer = io::regularizer_from_json(c["bias_regularizer"]);
+         for (const char* k : {"kernel_constraint", "bias_constraint", "activity_regularizer"})
+           if (c.contains(k) && !c[k].is_null()) throw ValueError(who + ": " + k + " is not supported");
+         return std::make_shared<MultiHeadAttention>(io::config_value<int64_t>(c, "num_heads", 0, who),
+                                                     io::config_value<int64_t>(c, "key_dim", 0, who), o);
        }},
       {"Embedding",
        [](const json& c, const std::string& who) {

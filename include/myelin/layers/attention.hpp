@@ -1,0 +1,54 @@
+// Attention: Keras 3's layers.Attention, Luong's dot-product attention without projections.
+//
+// `Attention()({query, value})` or `({query, value, key})` on query (batch, Tq, d), value
+// (batch, Tv, dv) and key (batch, Tv, d) (key defaults to value): softmax(query key^T) over the
+// value steps weights the values, giving (batch, Tq, dv). dropout applies to the attention weights
+// while training. use_causal_mask, a call argument in Keras, is an option of the layer here and is
+// saved in its config. Not supported: use_scale=True, score_mode="concat", return_attention_scores,
+// and the query/value masks.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "myelin/layers/layer.hpp"
+
+namespace myelin::layers {
+
+/// Keras's keyword arguments of Attention that myelin takes.
+struct AttentionOptions {
+  float dropout = 0.f;
+  bool use_causal_mask = false;
+  std::string name;
+};
+
+class Attention : public Layer {
+  MYELIN_LAYER_MOVABLE(Attention)
+  bool writes_lent_output() const override { return true; }
+  explicit Attention(AttentionOptions options = {});
+
+  std::string class_name() const override { return "Attention"; }
+  int num_inputs() const override { return -1; }
+  Shape build(const Shape& input_shape, Rng& rng) override;
+  const Tensor& forward(const Tensor& x, bool training) override;
+  const Tensor& backward(const Tensor& dy) override;
+  Shape build_inputs(const std::vector<Shape>& input_shapes, Rng& rng) override;
+  std::optional<LayerPlan> plan_inputs(const std::vector<Shape>& input_shapes) const override;
+  const Tensor& forward_inputs(const std::vector<const Tensor*>& inputs, bool training) override;
+  void backward_inputs(const Tensor& dy, std::vector<const Tensor*>& input_grads) override;
+  nlohmann::json get_config() const override;
+  int64_t flops_per_sample() const override { return 2 * tq_ * tv_ * (d_ + dv_); }
+  void reseed(Rng& rng) override { rng_ = rng.split(); }
+
+  const AttentionOptions& options() const { return options_; }
+
+ private:
+  AttentionOptions options_;
+  int64_t tq_ = 0, tv_ = 0, d_ = 0, dv_ = 0;
+  size_t n_inputs_ = 0;
+  Rng rng_{0};
+  bool dropped_ = false;
+  Tensor q_, k_, v_;  // views of the last forward's inputs
+  Tensor p_, pd_, drop_, y_, dp_, gq_, gk_, gv_;  // gradients of query, key, value
+};
+
+}  // namespace myelin::layers

@@ -1,0 +1,98 @@
+// MultiHeadAttention: Keras 3's layers.MultiHeadAttention over sequences (batch, steps, features).
+//
+// `auto y = MultiHeadAttention(4, 32)({query, value});` cross-attends query (batch, Tq, dq) over
+// value (batch, Tv, dv_in); `({x, x})` is self-attention; `({query, value, key})` takes the keys from
+// a third input (batch, Tv, dk_in), else from value. Each head h projects query, key and value
+// (Keras's EinsumDense: query/kernel (dq, heads, key_dim), query/bias (heads, key_dim), the same for
+// key/ and value/ with value_dim), attends with softmax(q k^T / sqrt(key_dim)), dropout on those
+// probabilities while training, and attention_output/kernel (heads, value_dim, out) with
+// attention_output/bias (out) joins the heads; out is output_shape, or dq when not given.
+//
+// Masks. use_causal_mask is a call argument in Keras; here it is an option of the layer, saved in its
+// config, so that a model file keeps it (query step i attends value steps j <= i). An explicit
+// attention_mask (batch, Tq, Tv), 1 where a query step may attend a value step and 0 where not, is a
+// fourth input, after an explicit key: `({query, value, value, mask})`. It combines with the causal
+// mask; masked scores are set to -1e9 before the softmax, as Keras does, so they get weight 0 and a
+// row with nothing allowed is uniform. The mask gets no gradient.
+//
+// Not supported: return_attention_scores (the layer has one output), attention_axes other than the
+// steps axis, inputs of other ranks than (batch, steps, features), and masks carried implicitly from
+// an Embedding's mask_zero.
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "myelin/initializers.hpp"
+#include "myelin/layers/layer.hpp"
+
+namespace myelin::layers {
+
+/// Keras's keyword arguments of MultiHeadAttention, with its defaults.
+struct MultiHeadAttentionOptions {
+  std::optional<int64_t> value_dim;     ///< default key_dim
+  float dropout = 0.f;                  ///< on the attention probabilities, while training
+  bool use_bias = true;
+  std::optional<int64_t> output_shape;  ///< last axis of the output; default the query's
+  bool use_causal_mask = false;         ///< Keras's call argument, kept as an option (see above)
+  Initializer kernel_initializer = "glorot_uniform";
+  Initializer bias_initializer = "zeros";
+  std::optional<Regularizer> kernel_regularizer;
+  std::optional<Regularizer> bias_regularizer;
+  std::string name;
+};
+
+class MultiHeadAttention : public Layer {
+  MYELIN_LAYER_MOVABLE(MultiHeadAttention)
+  bool writes_lent_output() const override { return true; }
+  /// `MultiHeadAttention(4, 32)`; `MultiHeadAttention(2, 16, {.dropout = 0.1f, .use_causal_mask = true})`.
+  MultiHeadAttention(int64_t num_heads, int64_t key_dim, MultiHeadAttentionOptions options = {});
+
+  std::string class_name() const override { return "MultiHeadAttention"; }
+  int num_inputs() const override { return -1; }
+  Shape build(const Shape& input_shape, Rng& rng) override;
+  const Tensor& forward(const Tensor& x, bool training) override;
+  const Tensor& backward(const Tensor& dy) override;
+  Shape build_inputs(const std::vector<Shape>& input_shapes, Rng& rng) override;
+  std::optional<LayerPlan> plan_inputs(const std::vector<Shape>& input_shapes) const override;
+  const Tensor& forward_inputs(const std::vector<const Tensor*>& inputs, bool training) override;
+  void backward_inputs(const Tensor& dy, std::vector<const Tensor*>& input_grads) override;
+  nlohmann::json get_config() const override;
+  int64_t flops_per_sample() const override { return flops_; }
+  void reseed(Rng& rng) override { rng_ = rng.split(); }
+
+  int64_t num_heads() const { return heads_; }
+  int64_t key_dim() const { return key_dim_; }
+  int64_t value_dim() const { return value_dim_; }
+  const MultiHeadAttentionOptions& options() const { return options_; }
+  /// The probabilities of the last forward batch, (batch, heads, Tq, Tv), before dropout.
+  const Tensor& attention_probs() const { return p_; }
+
+ protected:
+  std::vector<Param> own_params() override;
+
+ private:
+  // One of the four projections: a kernel (in, heads * width) and a bias (heads * width).
+  struct Projection {
+    Tensor kernel, bias, kernel_grad, bias_grad;
+  };
+  void project(const Projection& w, const Tensor& x, Tensor& out, int64_t cols) const;
+  void project_backward(Projection& w, const Tensor& x, const Tensor& dout, int64_t cols, Tensor* dx,
+                        bool add_to_dx) const;
+
+  int64_t heads_, key_dim_, value_dim_;
+  MultiHeadAttentionOptions options_;
+  int64_t tq_ = 0, tv_ = 0, dq_in_ = 0, dk_in_ = 0, dv_in_ = 0, out_dim_ = 0, flops_ = 0;
+  size_t n_inputs_ = 0;
+  Projection query_, key_, value_, output_;
+  Rng rng_{0};
+  bool dropped_ = false;  // the last forward applied dropout
+  // Views of the last inputs; the projections, probabilities (before and after dropout), the dropout
+  // mask and the joined heads of the last forward.
+  Tensor xq_, xk_, xv_, mask_;
+  Tensor q_, k_, v_, p_, pd_, drop_, o_, y_;
+  Tensor do_, dq_, dk_, dv_, dp_, dxq_, dxk_, dxv_;
+  Shape shape_buf_;
+};
+
+}  // namespace myelin::layers

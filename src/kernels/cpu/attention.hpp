@@ -1,0 +1,33 @@
+// Scaled dot-product attention over heads, the core of MultiHeadAttention and Attention.
+//
+// Shapes: B batch, Tq query steps, Tv key/value steps, H heads, dk key width, dv value width.
+// q is [B, Tq, H, dk], k is [B, Tv, H, dk], v is [B, Tv, H, dv]: the layouts the projections'
+// GEMMs write, so head h of sample b is a strided [T, d] block and no transpose is ever made.
+// p (probabilities) is [B, H, Tq, Tv]; out is [B, Tq, H, dv]. allowed, when given, is [B, Tq, Tv]
+// with nonzero where a query step may attend a value step.
+#pragma once
+#include <cstdint>
+
+namespace myelin::kernels {
+
+struct AttentionDims {
+  int64_t B, Tq, Tv, H, dk, dv;
+};
+
+/// p = softmax(scale * q k^T) per (b, h) over Tv, where positions not allowed (allowed[b, i, j] == 0,
+/// or j > i with causal) take -1e9 before the softmax, as Keras's masked softmax: they get weight 0,
+/// and a row with nothing allowed is uniform.
+void attention_probs(const AttentionDims& d, const float* q, const float* k, float scale, const float* allowed,
+                     bool causal, float* p);
+
+/// out[b, :, h, :] = p[b, h] v[b, :, h, :].
+void attention_context(const AttentionDims& d, const float* p, const float* v, float* out);
+
+/// The backward pass from dout [B, Tq, H, dv]. pd is the probabilities used for the context (after
+/// dropout), p those before it, drop the dropout mask (null without dropout: then pd is p). Writes
+/// dq, dk, dv (overwriting) and uses dp [B, H, Tq, Tv] as scratch.
+void attention_backward(const AttentionDims& d, const float* q, const float* k, const float* v, const float* p,
+                        const float* pd, const float* drop, float scale, const float* dout, float* dp, float* dq,
+                        float* dk, float* dv);
+
+}  // namespace myelin::kernels

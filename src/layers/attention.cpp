@@ -1,0 +1,111 @@
+#include "myelin/layers/attention.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "kernels/cpu/attention.hpp"
+#include "kernels/cpu/dropout.hpp"
+#include "kernels/cpu/merge.hpp"
+#include "myelin/error.hpp"
+
+namespace myelin::layers {
+
+Attention::Attention(AttentionOptions options) : options_(std::move(options)) {
+  if (!(options_.dropout >= 0.f && options_.dropout < 1.f))
+    throw ValueError("Attention: dropout must be in [0, 1), got " + std::to_string(options_.dropout));
+  name_ = options_.name;
+}
+
+std::optional<LayerPlan> Attention::plan_inputs(const std::vector<Shape>& s) const {
+  const std::string who = "Attention '" + name_ + "'";
+  std::string text;
+  for (const auto& x : s) text += (text.empty() ? "" : ", ") + shape_to_string(with_batch(-1, x), true);
+  if (s.size() < 2 || s.size() > 3)
+    throw ValueError(who + " takes [query, value] or [query, value, key], got " + std::to_string(s.size()) +
+                     " inputs: " + text);
+  for (const auto& x : s)
+    if (x.size() != 2 || x[0] <= 0 || x[1] <= 0)
+      throw ShapeError(who + " needs inputs of shape (batch, steps, features), got " + text);
+  const Shape& key = s.size() == 3 ? s[2] : s[1];
+  if (key[1] != s[0][1] || key[0] != s[1][0])
+    throw ShapeError(who + ": the key must have the query's features and the value's steps, got " + text);
+  return LayerPlan{Shape{s[0][0], s[1][1]}};
+}
+
+Shape Attention::build_inputs(const std::vector<Shape>& s, Rng& rng) {
+  const LayerPlan plan = *plan_inputs(s);
+  n_inputs_ = s.size();
+  tq_ = s[0][0];
+  tv_ = s[1][0];
+  d_ = s[0][1];
+  dv_ = s[1][1];
+  reseed(rng);
+  built_ = true;
+  return plan.output_shape;
+}
+
+Shape Attention::build(const Shape& input_shape, Rng&) {
+  throw ValueError("Attention '" + name_ + "' takes [query, value], got one input " +
+                   shape_to_string(with_batch(-1, input_shape), true));
+}
+const Tensor& Attention::forward(const Tensor&, bool) {
+  throw ValueError("Attention '" + name_ + "' takes [query, value], got one input");
+}
+const Tensor& Attention::backward(const Tensor&) {
+  throw ValueError("Attention '" + name_ + "' takes [query, value], got one input");
+}
+
+// One head of width d over the inputs themselves: MultiHeadAttention's kernels with no projection.
+const Tensor& Attention::forward_inputs(const std::vector<const Tensor*>& in, bool training) {
+  // Views, as the tensors the graph passes may be other objects by the backward pass.
+  q_.alias(*in[0], in[0]->shape());
+  v_.alias(*in[1], in[1]->shape());
+  const Tensor& key = in.size() == 3 ? *in[2] : *in[1];
+  k_.alias(key, key.shape());
+  const int64_t B = q_.rows();
+  const kernels::AttentionDims d{B, tq_, tv_, 1, d_, dv_};
+  p_.resize({B, 1, tq_, tv_});
+  kernels::attention_probs(d, q_.data(), k_.data(), 1.f, nullptr, options_.use_causal_mask, p_.data());
+  dropped_ = training && options_.dropout > 0.f;
+  const Tensor* pd = &p_;
+  if (dropped_) {
+    drop_.resize(p_.shape());
+    pd_.resize(p_.shape());
+    kernels::dropout_forward(rng_, options_.dropout, p_.data(), drop_.data(), pd_.data(), B, 1, p_.size() / B);
+    pd = &pd_;
+  }
+  Tensor& y = output_buffer(y_);
+  y.resize({B, tq_, dv_});
+  kernels::attention_context(d, pd->data(), v_.data(), y.data());
+  return y;
+}
+
+void Attention::backward_inputs(const Tensor& dy, std::vector<const Tensor*>& grads) {
+  const int64_t B = dy.rows();
+  const kernels::AttentionDims d{B, tq_, tv_, 1, d_, dv_};
+  dp_.resize(p_.shape());
+  gq_.resize(q_.shape());
+  gk_.resize(k_.shape());
+  gv_.resize(v_.shape());
+  kernels::attention_backward(d, q_.data(), k_.data(), v_.data(), p_.data(), dropped_ ? pd_.data() : p_.data(),
+                              dropped_ ? drop_.data() : nullptr, 1.f, dy.data(), dp_.data(), gq_.data(), gk_.data(),
+                              gv_.data());
+  for (auto& g : grads) g = nullptr;
+  if (!needs_input_grad_) return;
+  // Without a key input the keys are the values, whose gradient then takes both paths.
+  if (n_inputs_ == 2) kernels::accumulate(gk_.data(), gv_.data(), gv_.size());
+  grads[0] = &gq_;
+  grads[1] = &gv_;
+  if (n_inputs_ == 3) grads[2] = &gk_;
+}
+
+nlohmann::json Attention::get_config() const {
+  nlohmann::json c = Layer::get_config();
+  c["use_scale"] = false;
+  c["score_mode"] = "dot";
+  c["dropout"] = options_.dropout;
+  c["seed"] = nullptr;
+  c["use_causal_mask"] = options_.use_causal_mask;  // a call argument in Keras (see the header)
+  return c;
+}
+
+}  // namespace myelin::layers

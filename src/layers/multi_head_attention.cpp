@@ -1,0 +1,224 @@
+#include "myelin/layers/multi_head_attention.hpp"
+
+#include <cmath>
+
+#include "kernels/cpu/activation.hpp"
+#include "kernels/cpu/attention.hpp"
+#include "kernels/cpu/dropout.hpp"
+#include "kernels/cpu/gemm.hpp"
+#include "myelin/error.hpp"
+#include "myelin/io/config.hpp"
+
+namespace myelin::layers {
+
+namespace {
+std::string shapes_text(const std::vector<Shape>& shapes) {
+  std::string s;
+  for (const auto& x : shapes) s += (s.empty() ? "" : ", ") + shape_to_string(with_batch(-1, x), true);
+  return s;
+}
+}  // namespace
+
+MultiHeadAttention::MultiHeadAttention(int64_t num_heads, int64_t key_dim, MultiHeadAttentionOptions options)
+    : heads_(num_heads), key_dim_(key_dim), value_dim_(options.value_dim.value_or(key_dim)), options_(std::move(options)) {
+  if (num_heads <= 0) throw ValueError("MultiHeadAttention: num_heads must be positive, got " + std::to_string(num_heads));
+  if (key_dim <= 0) throw ValueError("MultiHeadAttention: key_dim must be positive, got " + std::to_string(key_dim));
+  if (value_dim_ <= 0)
+    throw ValueError("MultiHeadAttention: value_dim must be positive, got " + std::to_string(value_dim_));
+  if (options_.output_shape && *options_.output_shape <= 0)
+    throw ValueError("MultiHeadAttention: output_shape must be positive, got " + std::to_string(*options_.output_shape));
+  if (!(options_.dropout >= 0.f && options_.dropout < 1.f))
+    throw ValueError("MultiHeadAttention: dropout must be in [0, 1), got " + std::to_string(options_.dropout));
+  name_ = options_.name;
+}
+
+std::optional<LayerPlan> MultiHeadAttention::plan_inputs(const std::vector<Shape>& s) const {
+  const std::string who = "MultiHeadAttention '" + name_ + "'";
+  if (s.size() < 2 || s.size() > 4)
+    throw ValueError(who + " takes [query, value], [query, value, key] or [query, value, key, attention_mask], got " +
+                     std::to_string(s.size()) + " inputs: " + shapes_text(s));
+  for (size_t j = 0; j < std::min<size_t>(s.size(), 3); ++j)
+    if (s[j].size() != 2 || s[j][0] <= 0 || s[j][1] <= 0)
+      throw ShapeError(who + " needs query, value and key of shape (batch, steps, features), got " + shapes_text(s));
+  if (s.size() >= 3 && s[2][0] != s[1][0])
+    throw ShapeError(who + ": key and value must have the same number of steps, got value " +
+                     shape_to_string(with_batch(-1, s[1]), true) + " and key " + shape_to_string(with_batch(-1, s[2]), true));
+  if (s.size() == 4 && s[3] != Shape{s[0][0], s[1][0]})
+    throw ShapeError(who + ": attention_mask must have shape (batch, " + std::to_string(s[0][0]) + ", " +
+                     std::to_string(s[1][0]) + ") for query " + shape_to_string(with_batch(-1, s[0]), true) +
+                     " and value " + shape_to_string(with_batch(-1, s[1]), true) + ", got " +
+                     shape_to_string(with_batch(-1, s[3]), true));
+  const int64_t dq = s[0][1], dv = s[1][1], dk = s.size() >= 3 ? s[2][1] : dv;
+  const int64_t out = options_.output_shape.value_or(dq);
+  LayerPlan p{Shape{s[0][0], out}};
+  const int64_t b = options_.use_bias ? 1 : 0;
+  p.trainable_values = (dq + b) * heads_ * key_dim_ + (dk + b) * heads_ * key_dim_ + (dv + b) * heads_ * value_dim_ +
+                       heads_ * value_dim_ * out + b * out;
+  return p;
+}
+
+Shape MultiHeadAttention::build_inputs(const std::vector<Shape>& s, Rng& rng) {
+  const LayerPlan plan = *plan_inputs(s);
+  n_inputs_ = s.size();
+  tq_ = s[0][0];
+  tv_ = s[1][0];
+  dq_in_ = s[0][1];
+  dv_in_ = s[1][1];
+  dk_in_ = s.size() >= 3 ? s[2][1] : dv_in_;
+  out_dim_ = plan.output_shape[1];
+  const int64_t hk = heads_ * key_dim_, hv = heads_ * value_dim_;
+  // Keras's fans for an EinsumDense kernel (in, heads, width): the leading axis counts as the
+  // receptive field, so fan_in = in * heads and fan_out = in * width; for (heads, value_dim, out)
+  // fan_in = heads * value_dim and fan_out = heads * out.
+  // Shapes as Keras's: kernels (in, heads, width) and biases (heads, width), the output's
+  // (heads, value_dim, out) and (out); row-major, they are the (in, heads * width) matrices the GEMMs use.
+  auto make = [&](Projection& w, Shape kernel, Shape bias, int64_t fan_in, int64_t fan_out) {
+    w.kernel = Tensor(kernel);
+    w.kernel_grad = Tensor(kernel);
+    initializers::fill(options_.kernel_initializer, w.kernel, fan_in, fan_out, rng);
+    if (options_.use_bias) {
+      w.bias = Tensor(bias);
+      w.bias_grad = Tensor(bias);
+      initializers::fill(options_.bias_initializer, w.bias, fan_in, fan_out, rng);
+    }
+  };
+  make(query_, {dq_in_, heads_, key_dim_}, {heads_, key_dim_}, dq_in_ * heads_, dq_in_ * key_dim_);
+  make(key_, {dk_in_, heads_, key_dim_}, {heads_, key_dim_}, dk_in_ * heads_, dk_in_ * key_dim_);
+  make(value_, {dv_in_, heads_, value_dim_}, {heads_, value_dim_}, dv_in_ * heads_, dv_in_ * value_dim_);
+  make(output_, {heads_, value_dim_, out_dim_}, {out_dim_}, hv, heads_ * out_dim_);
+  flops_ = 2 * (tq_ * dq_in_ * hk + tv_ * dk_in_ * hk + tv_ * dv_in_ * hv + heads_ * tq_ * tv_ * (key_dim_ + value_dim_) +
+                tq_ * hv * out_dim_);
+  reseed(rng);
+  built_ = true;
+  return plan.output_shape;
+}
+
+Shape MultiHeadAttention::build(const Shape& input_shape, Rng&) {
+  throw ValueError("MultiHeadAttention '" + name_ + "' takes [query, value] (the same tensor twice for self-attention), got one input " +
+                   shape_to_string(with_batch(-1, input_shape), true));
+}
+const Tensor& MultiHeadAttention::forward(const Tensor&, bool) {
+  throw ValueError("MultiHeadAttention '" + name_ + "' takes [query, value], got one input");
+}
+const Tensor& MultiHeadAttention::backward(const Tensor&) {
+  throw ValueError("MultiHeadAttention '" + name_ + "' takes [query, value], got one input");
+}
+
+void MultiHeadAttention::project(const Projection& w, const Tensor& x, Tensor& out, int64_t cols) const {
+  const int64_t rows = x.size() / x.shape().back(), in = x.shape().back();
+  out.resize({rows, cols});
+  kernels::gemm(false, false, rows, cols, in, 1.f, x.data(), in, w.kernel.data(), cols, 0.f, out.data(), cols);
+  if (options_.use_bias)
+    kernels::bias_activation_forward(ActivationKind::Linear, out.data(), w.bias.data(), nullptr, out.data(), rows, cols);
+}
+
+void MultiHeadAttention::project_backward(Projection& w, const Tensor& x, const Tensor& dout, int64_t cols, Tensor* dx,
+                                          bool add_to_dx) const {
+  const int64_t in = x.shape().back(), rows = x.size() / in;
+  if (trainable_) {  // a frozen layer has no weight gradients
+    kernels::gemm(true, false, in, cols, rows, 1.f, x.data(), in, dout.data(), cols, 0.f, w.kernel_grad.data(), cols);
+    if (options_.use_bias) kernels::column_sums(dout.data(), w.bias_grad.data(), rows, cols);
+  }
+  if (!dx) return;
+  if (!add_to_dx) dx->resize(x.shape());
+  kernels::gemm(false, true, rows, in, cols, 1.f, dout.data(), cols, w.kernel.data(), cols, add_to_dx ? 1.f : 0.f,
+                dx->data(), in);
+}
+
+const Tensor& MultiHeadAttention::forward_inputs(const std::vector<const Tensor*>& in, bool training) {
+  const Tensor& query = *in[0];
+  const Tensor& value = *in[1];
+  const Tensor& key = in.size() >= 3 ? *in[2] : value;
+  const int64_t B = query.rows();
+  xq_.alias(query, query.shape());
+  xv_.alias(value, value.shape());
+  xk_.alias(key, key.shape());
+  if (in.size() == 4) mask_.alias(*in[3], in[3]->shape());
+  const kernels::AttentionDims d{B, tq_, tv_, heads_, key_dim_, value_dim_};
+  project(query_, query, q_, heads_ * key_dim_);
+  project(key_, key, k_, heads_ * key_dim_);
+  project(value_, value, v_, heads_ * value_dim_);
+  p_.resize({B, heads_, tq_, tv_});
+  kernels::attention_probs(d, q_.data(), k_.data(), float(1.0 / std::sqrt(double(key_dim_))),
+                           in.size() == 4 ? mask_.data() : nullptr, options_.use_causal_mask, p_.data());
+  dropped_ = training && options_.dropout > 0.f;
+  const Tensor* pd = &p_;
+  if (dropped_) {
+    drop_.resize(p_.shape());
+    pd_.resize(p_.shape());
+    kernels::dropout_forward(rng_, options_.dropout, p_.data(), drop_.data(), pd_.data(), B, 1, p_.size() / B);
+    pd = &pd_;
+  }
+  o_.resize({B * tq_, heads_ * value_dim_});
+  kernels::attention_context(d, pd->data(), v_.data(), o_.data());
+  Tensor& y = output_buffer(y_);
+  shape_buf_ = {B, tq_, out_dim_};
+  y.resize(shape_buf_);
+  const int64_t hv = heads_ * value_dim_;
+  kernels::gemm(false, false, B * tq_, out_dim_, hv, 1.f, o_.data(), hv, output_.kernel.data(), out_dim_, 0.f, y.data(),
+                out_dim_);
+  if (options_.use_bias)
+    kernels::bias_activation_forward(ActivationKind::Linear, y.data(), output_.bias.data(), nullptr, y.data(), B * tq_,
+                                     out_dim_);
+  return y;
+}
+
+void MultiHeadAttention::backward_inputs(const Tensor& dy, std::vector<const Tensor*>& grads) {
+  const int64_t B = dy.rows(), hk = heads_ * key_dim_, hv = heads_ * value_dim_;
+  const kernels::AttentionDims d{B, tq_, tv_, heads_, key_dim_, value_dim_};
+  // The output projection: its weights' gradients, and d(joined heads).
+  do_.resize(o_.shape());
+  project_backward(output_, o_, dy, out_dim_, &do_, false);
+  dq_.resize(q_.shape());
+  dk_.resize(k_.shape());
+  dv_.resize(v_.shape());
+  dp_.resize(p_.shape());
+  kernels::attention_backward(d, q_.data(), k_.data(), v_.data(), p_.data(), dropped_ ? pd_.data() : p_.data(),
+                              dropped_ ? drop_.data() : nullptr, float(1.0 / std::sqrt(double(key_dim_))), do_.data(),
+                              dp_.data(), dq_.data(), dk_.data(), dv_.data());
+  const bool dx = needs_input_grad_;
+  const bool own_key = n_inputs_ >= 3;
+  project_backward(query_, xq_, dq_, hk, dx ? &dxq_ : nullptr, false);
+  project_backward(value_, xv_, dv_, hv, dx ? &dxv_ : nullptr, false);
+  // Without a key input the keys come from value, whose gradient then takes both paths.
+  project_backward(key_, xk_, dk_, hk, dx ? (own_key ? &dxk_ : &dxv_) : nullptr, !own_key);
+  for (auto& g : grads) g = nullptr;
+  if (!dx) return;
+  grads[0] = &dxq_;
+  grads[1] = &dxv_;
+  if (own_key) grads[2] = &dxk_;
+}
+
+std::vector<Param> MultiHeadAttention::own_params() {
+  std::vector<Param> p;
+  const Regularizer* kr = options_.kernel_regularizer ? &*options_.kernel_regularizer : nullptr;
+  const Regularizer* br = options_.bias_regularizer ? &*options_.bias_regularizer : nullptr;
+  for (auto [name, w] : {std::pair<const char*, Projection*>{"query", &query_}, {"key", &key_}, {"value", &value_},
+                         {"attention_output", &output_}}) {
+    p.push_back({std::string(name) + "/kernel", &w->kernel, &w->kernel_grad, kr});
+    if (options_.use_bias) p.push_back({std::string(name) + "/bias", &w->bias, &w->bias_grad, br});
+  }
+  return p;
+}
+
+nlohmann::json MultiHeadAttention::get_config() const {
+  nlohmann::json c = Layer::get_config();
+  c["num_heads"] = heads_;
+  c["key_dim"] = key_dim_;
+  c["value_dim"] = value_dim_;
+  c["dropout"] = options_.dropout;
+  c["use_bias"] = options_.use_bias;
+  c["output_shape"] = options_.output_shape ? nlohmann::json(*options_.output_shape) : nlohmann::json(nullptr);
+  c["attention_axes"] = nullptr;
+  c["use_causal_mask"] = options_.use_causal_mask;  // a call argument in Keras (see the header)
+  c["kernel_initializer"] = io::initializer_to_json(options_.kernel_initializer);
+  c["bias_initializer"] = io::initializer_to_json(options_.bias_initializer);
+  c["kernel_regularizer"] = io::regularizer_to_json(options_.kernel_regularizer);
+  c["bias_regularizer"] = io::regularizer_to_json(options_.bias_regularizer);
+  c["activity_regularizer"] = nullptr;
+  c["kernel_constraint"] = nullptr;
+  c["bias_constraint"] = nullptr;
+  return c;
+}
+
+}  // namespace myelin::layers
