@@ -3,6 +3,7 @@
 // export needs nothing from a layer beyond what saving it needs.
 #include "myelin/io/onnx_export.hpp"
 
+#include <climits>
 #include <cmath>
 #include <functional>
 #include <map>
@@ -54,6 +55,10 @@ class Exporter {
   std::string normalization(Call& c);
   std::string resize_window(Call& c, const std::string& x, const kernels::ResizeWindow& r, bool nearest);
   std::string merge(Call& c);
+  std::string recurrent(Call& c, const std::string& cls, const json& config, const std::string& prefix,
+                        const std::string& x, const std::string& hint);
+  std::string bidirectional(Call& c);
+  std::string reverse_time(const std::string& x, int64_t axis, const std::string& hint);
 
   Model& model_;
   OnnxGraph g_;
@@ -271,6 +276,90 @@ std::string Exporter::merge(Call& c) {
   return y;
 }
 
+std::string Exporter::reverse_time(const std::string& x, int64_t axis, const std::string& hint) {
+  return g_.node("Slice",
+                 {x, g_.constant_int64("minus_one", {-1}), g_.constant_int64("int64_min", {INT64_MIN}),
+                  g_.constant_int64("axis" + std::to_string(axis), {axis}), g_.constant_int64("minus_one", {-1})},
+                 hint);
+}
+
+// SimpleRNN, LSTM and GRU as ONNX's RNN, LSTM and GRU over time-major input (onnxruntime runs no
+// batch-major layout). Keras's kernels {features, G*units} become {1, G*units, features}, with
+// LSTM's gates reordered from Keras's i, f, c, o to ONNX's i, o, f, c (GRU's z, r, h agree);
+// Keras's reset_after GRU is ONNX's linear_before_reset = 1, its bias {2, 3*units} ONNX's input
+// and recurrent biases. go_backwards runs the reversed sequence forwards, which returns the steps
+// in the order they ran, as Keras does.
+std::string Exporter::recurrent(Call& c, const std::string& cls, const json& config, const std::string& prefix,
+                                const std::string& x, const std::string& hint) {
+  const int64_t gates = cls == "LSTM" ? 4 : cls == "GRU" ? 3 : 1;
+  const int64_t units = config.at("units").get<int64_t>();
+  const Tensor& k = weight(c, prefix + "kernel");
+  const Tensor& rk = weight(c, prefix + "recurrent_kernel");
+  const int64_t features = k.shape()[0], gu = gates * units;
+  const std::vector<int64_t> order = gates == 4 ? std::vector<int64_t>{0, 3, 1, 2} : std::vector<int64_t>{0, 1, 2};
+  std::vector<float> w(size_t(gu * features)), r(size_t(gu * units)), b(size_t(2 * gu), 0.f);
+  const bool use_bias = config.value("use_bias", true);
+  const float* bias = use_bias ? weight(c, prefix + "bias").data() : nullptr;
+  for (int64_t g = 0; g < gates; ++g)
+    for (int64_t u = 0; u < units; ++u) {
+      const int64_t row = g * units + u, col = order[size_t(g)] * units + u;  // ONNX row <- Keras column
+      for (int64_t f = 0; f < features; ++f) w[size_t(row * features + f)] = k.data()[f * gu + col];
+      for (int64_t v = 0; v < units; ++v) r[size_t(row * units + v)] = rk.data()[v * gu + col];
+      if (bias) {
+        b[size_t(row)] = bias[col];
+        if (gates == 3) b[size_t(gu + row)] = bias[gu + col];  // GRU's recurrent bias
+      }
+    }
+  auto onnx_activation = [&](const std::string& key, const std::string& fallback) {
+    const std::string a = config.value(key, fallback);
+    if (a == "tanh") return std::string("Tanh");
+    if (a == "sigmoid") return std::string("Sigmoid");
+    if (a == "relu") return std::string("Relu");
+    throw ValueError("ONNX export: " + label(c) + "'s " + key + " '" + a + "' has no ONNX translation");
+  };
+  std::vector<std::string> acts;
+  if (gates == 1) acts = {onnx_activation("activation", "tanh")};
+  if (gates == 3) acts = {onnx_activation("recurrent_activation", "sigmoid"), onnx_activation("activation", "tanh")};
+  if (gates == 4)
+    acts = {onnx_activation("recurrent_activation", "sigmoid"), onnx_activation("activation", "tanh"),
+            onnx_activation("activation", "tanh")};
+  std::vector<OnnxAttribute> attrs{{"hidden_size", units}, {"activations", acts}};
+  if (gates == 3) attrs.push_back({"linear_before_reset", int64_t(1)});
+
+  std::string xt = g_.node("Transpose", {x}, hint + "_time_major", {{"perm", Ints{1, 0, 2}}});
+  if (config.value("go_backwards", false)) xt = reverse_time(xt, 0, hint + "_reversed");
+  const std::string op = gates == 4 ? "LSTM" : gates == 3 ? "GRU" : "RNN";
+  const std::vector<std::string> inputs{xt, g_.constant(hint + "/W", {1, gu, features}, w),
+                                        g_.constant(hint + "/R", {1, gu, units}, r),
+                                        g_.constant(hint + "/B", {1, 2 * gu}, b)};
+  if (config.value("return_sequences", false)) {
+    const auto y = g_.node_outputs(op, inputs, {hint + "_Y", ""}, attrs)[0];  // {steps, 1, batch, units}
+    const auto s = g_.node("Squeeze", {y, g_.constant_int64("axis1", {1})}, hint + "_steps");
+    return g_.node("Transpose", {s}, hint, {{"perm", Ints{1, 0, 2}}});
+  }
+  const auto h = g_.node_outputs(op, inputs, {"", hint + "_Y_h"}, attrs)[1];  // {1, batch, units}
+  return g_.node("Squeeze", {h, g_.constant_int64("axis0", {0})}, hint);
+}
+
+// Keras's Bidirectional: the forward layer, and the backward one (go_backwards) whose returned
+// steps are put back in the input's order, merged.
+std::string Exporter::bidirectional(Call& c) {
+  const std::string& n = c.layer.name();
+  const json& fwd = c.config.at("layer");
+  const json& bwd = c.config.at("backward_layer");
+  const std::string f = recurrent(c, fwd.at("class_name"), fwd.at("config"),
+                                  fwd["config"].at("name").get<std::string>() + "/", c.inputs[0], n + "_forward");
+  std::string b = recurrent(c, bwd.at("class_name"), bwd.at("config"),
+                            bwd["config"].at("name").get<std::string>() + "/", c.inputs[0], n + "_backward");
+  if (bwd["config"].value("return_sequences", false)) b = reverse_time(b, 1, n + "_backward_in_order");
+  const std::string mode = c.config.value("merge_mode", "concat");
+  if (mode == "concat") return g_.node("Concat", {f, b}, n, {{"axis", int64_t(-1)}});
+  if (mode == "sum") return g_.node("Add", {f, b}, n);
+  if (mode == "mul") return g_.node("Mul", {f, b}, n);
+  if (mode == "ave") return g_.node("Mean", {f, b}, n);
+  throw ValueError("ONNX export: " + label(c) + "'s merge_mode '" + mode + "' has no ONNX translation");
+}
+
 std::string Exporter::translate(Call& c) {
   const std::string& cls = c.layer.class_name();
   const std::string& n = c.layer.name();
@@ -289,6 +378,22 @@ std::string Exporter::translate(Call& c) {
                    {{"axes", axes}, {"keepdims", int64_t(c.config.value("keepdims", false))}});
   }
   if (cls == "BatchNormalization") return batch_normalization(c);
+  if (cls == "SimpleRNN" || cls == "LSTM" || cls == "GRU") return recurrent(c, cls, c.config, "", x, n);
+  if (cls == "Bidirectional") return bidirectional(c);
+  if (cls == "Embedding") {
+    // Ids travel as float32 (exact below 2^24): Gather wants integers.
+    const Tensor& e = weight(c, "embeddings");
+    const auto ids = g_.node("Cast", {x}, n + "_ids", {{"to", int64_t(7)}});
+    return g_.node("Gather", {g_.constant(n + "/embeddings", e.shape(), values(e)), ids}, n, {{"axis", int64_t(0)}});
+  }
+  if (cls == "LayerNormalization") {
+    // Over the last axis only (as myelin's); absent gamma or beta are ones and zeros.
+    const int64_t ch = c.output_shape.back();
+    const auto gamma = c.config.value("scale", true) ? values(weight(c, "gamma")) : std::vector<float>(size_t(ch), 1.f);
+    const auto beta = c.config.value("center", true) ? values(weight(c, "beta")) : std::vector<float>(size_t(ch), 0.f);
+    return g_.node("LayerNormalization", {x, g_.constant(n + "/gamma", {ch}, gamma), g_.constant(n + "/beta", {ch}, beta)},
+                   n, {{"axis", int64_t(-1)}, {"epsilon", c.config.value("epsilon", 1e-3f)}});
+  }
   if (cls == "Normalization") return normalization(c);
   if (cls == "Activation") {
     const auto y = activation(activation_from_name(c.config.value("activation", "linear")), x, n);

@@ -15,7 +15,7 @@ namespace {
 
 // onnx.proto's field numbers and enums.
 constexpr int kFloat = 1, kInt64 = 7;  // TensorProto.DataType
-constexpr int kAttrFloat = 1, kAttrInt = 2, kAttrString = 3, kAttrInts = 7;
+constexpr int kAttrFloat = 1, kAttrInt = 2, kAttrString = 3, kAttrInts = 7, kAttrStrings = 8;
 
 ProtobufWriter attribute(const OnnxAttribute& a) {
   ProtobufWriter w;
@@ -29,6 +29,9 @@ ProtobufWriter attribute(const OnnxAttribute& a) {
   } else if (auto* s = std::get_if<std::string>(&a.value)) {
     w.bytes_field(4, *s);
     w.varint_field(20, kAttrString);
+  } else if (auto* list = std::get_if<std::vector<std::string>>(&a.value)) {
+    for (const auto& item : *list) w.bytes_field(9, item);
+    w.varint_field(20, kAttrStrings);
   } else {
     w.repeated_varint_field(8, std::get<std::vector<int64_t>>(a.value));
     w.varint_field(20, kAttrInts);
@@ -72,6 +75,15 @@ std::string OnnxGraph::node(const std::string& op_type, const std::vector<std::s
   const std::string out = unique(hint);
   nodes_.push_back({op_type, out, inputs, {out}, std::move(attributes)});
   return out;
+}
+
+std::vector<std::string> OnnxGraph::node_outputs(const std::string& op_type, const std::vector<std::string>& inputs,
+                                                 const std::vector<std::string>& hints,
+                                                 std::vector<OnnxAttribute> attributes) {
+  std::vector<std::string> outs;
+  for (const auto& h : hints) outs.push_back(h.empty() ? std::string() : unique(h));
+  nodes_.push_back({op_type, unique(op_type + "_" + outs.front() + outs.back()), inputs, outs, std::move(attributes)});
+  return outs;
 }
 
 void OnnxGraph::node_named(const std::string& op_type, const std::vector<std::string>& inputs, const std::string& output,

@@ -9,10 +9,10 @@
 
 namespace myelin::io {
 
-/// An attribute of a node: an integer, a float, a string or a list of integers.
+/// An attribute of a node: an integer, a float, a string, a list of integers or of strings.
 struct OnnxAttribute {
   std::string name;
-  std::variant<int64_t, float, std::string, std::vector<int64_t>> value;
+  std::variant<int64_t, float, std::string, std::vector<int64_t>, std::vector<std::string>> value;
 };
 
 class OnnxGraph {
@@ -22,6 +22,10 @@ class OnnxGraph {
   /// Adds a node and returns its output's name (one output, made unique from `hint`).
   std::string node(const std::string& op_type, const std::vector<std::string>& inputs, const std::string& hint,
                    std::vector<OnnxAttribute> attributes = {});
+  /// Adds a node with several outputs, one per hint (an empty hint: an output not asked for), and
+  /// returns their names.
+  std::vector<std::string> node_outputs(const std::string& op_type, const std::vector<std::string>& inputs,
+                                        const std::vector<std::string>& hints, std::vector<OnnxAttribute> attributes = {});
   /// Adds a node whose output takes `output`, a name already claimed with unique() (a graph output).
   void node_named(const std::string& op_type, const std::vector<std::string>& inputs, const std::string& output,
                   std::vector<OnnxAttribute> attributes = {});

@@ -170,6 +170,39 @@ def test_conv1d_sequence_model(onnx_python, tmp_path):
     check_export(onnx_python, tmp_path, model, [x[:8]])
 
 
+def test_lstm_text_model(onnx_python, tmp_path):
+    """Embedding -> LayerNormalization -> LSTM (sequences) -> LSTM: ONNX's Gather, LayerNormalization
+    and LSTM, whose gates are ordered i, o, f, c where Keras's are i, f, c, o."""
+    myelin.utils.set_random_seed(8)
+    model = Sequential([
+        L.Embedding(50, 8, input_shape=(12,)), L.LayerNormalization(),
+        L.LSTM(10, return_sequences=True), L.LSTM(6, go_backwards=True),
+        L.Dense(2, activation="softmax")], name="lstm_text")
+    ids = np.random.default_rng(11).integers(0, 50, size=(48, 12)).astype(np.float32)
+    trained(model, [ids], [np.arange(48) % 2], "sparse_categorical_crossentropy")
+    info = check_export(onnx_python, tmp_path, model, [ids[:7]])
+    assert {"Gather", "LayerNormalization", "LSTM"} <= set(info["ops"])
+
+
+def test_gru_simple_rnn_and_bidirectional(onnx_python, tmp_path):
+    """GRU (Keras's reset_after, ONNX's linear_before_reset=1), SimpleRNN with relu, and
+    Bidirectional in its merge modes, with go_backwards sequences."""
+    myelin.utils.set_random_seed(9)
+    inputs = L.Input(shape=(9, 4), name="seq")
+    a = L.Bidirectional(L.GRU(5, return_sequences=True))(inputs)
+    a = L.Bidirectional(L.SimpleRNN(5, activation="relu", return_sequences=True, go_backwards=True),
+                        merge_mode="sum")(a)
+    b = L.Bidirectional(L.LSTM(5), merge_mode="ave")(a)
+    c = L.Bidirectional(L.GRU(5), merge_mode="mul")(inputs)
+    d = L.GRU(5, go_backwards=True, return_sequences=True)(inputs)
+    out = L.Dense(3)(L.Concatenate()([b, c, L.GlobalAveragePooling1D()(d)]))
+    model = Model(inputs, out, name="recurrent")
+    x = rng_data(40, 9, 4, seed=12)
+    trained(model, [x], [rng_data(40, 3, seed=13)], "mse")
+    info = check_export(onnx_python, tmp_path, model, [x[:6]])
+    assert {"GRU", "RNN", "LSTM"} <= set(info["ops"])
+
+
 def test_preprocessing_shape_and_inference_only_layers(onnx_python, tmp_path):
     """Every other layer class: preprocessing, padding, cropping and resizing, reshaping, the merge
     layers, and the training-only ones that pass their input through."""
