@@ -285,6 +285,10 @@ class Model {
   void load_weights(const std::string& path);
   /// The architecture as Keras's model.to_json(): {"class_name": "Sequential", "config": {...}}.
   std::string to_json();
+  /// Keras's model.export(path, format): writes the model for inference elsewhere. The one format
+  /// is "onnx" (myelin/io/onnx_export.hpp: opset 17, a dynamic batch dimension); any other is a
+  /// ValueError, as is a layer with no ONNX translation. The model must be built.
+  void export_model(const std::string& path, const std::string& format = "onnx");
 
   /// Whether compile() was called, and what it was given (for saving).
   bool compiled() const { return optimizer_ != nullptr; }

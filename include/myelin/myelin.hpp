@@ -21,6 +21,7 @@
 #include "myelin/initializers.hpp"
 #include "myelin/io/atomic_file.hpp"
 #include "myelin/io/model_io.hpp"
+#include "myelin/io/onnx_export.hpp"
 #include "myelin/io/safetensors.hpp"
 #include "myelin/layers/activation.hpp"
 #include "myelin/layers/attention.hpp"

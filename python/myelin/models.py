@@ -401,6 +401,14 @@ class Model:
     def save_weights(self, filepath, overwrite=True, save_format=None):
         self._model.save_weights(str(filepath))
 
+    def export(self, filepath, format="onnx", verbose=None, **kwargs):
+        """Keras 3's model.export: the model for inference elsewhere. The one format is "onnx"
+        (opset 17, a dynamic batch dimension; inputs and outputs named after the model's input and
+        output layers). Keras's other formats and export options raise ValueError."""
+        if kwargs:
+            raise ValueError(f"export: options {sorted(kwargs)} are not supported for format 'onnx'")
+        self._model.export(str(filepath), format)
+
     def load_weights(self, filepath):
         self._model.load_weights(str(filepath))
 

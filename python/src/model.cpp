@@ -305,6 +305,7 @@ void init_model(py::module_& m) {
       .def_readwrite("stop_training", &Model::stop_training)
       .def("save", &Model::save, py::arg("path"))
       .def("save_weights", &Model::save_weights, py::arg("path"))
+      .def("export", &Model::export_model, py::arg("path"), py::arg("format") = "onnx")
       .def("load_weights", &Model::load_weights, py::arg("path"))
       .def("to_json", &Model::to_json)
       .def_property_readonly("is_sequential", &Model::is_sequential);
