@@ -20,6 +20,7 @@ packages=(
   python3-numpy python3-torch  # the PyTorch reference in tests and bench/
   libopenblas0-pthread   # torch's BLAS: without it torch falls back to the reference BLAS, ~10x slower
   pybind11-dev python3-dev python3-pytest  # the Python package and its tests
+  python3-venv           # scripts/reference_env.sh: pinned reference tools from PyPI, apart from the system
   dataset-fashion-mnist  # the main job's data
   wamerican wngerman wfrench wspanish witalian wdutch wportuguese  # word lists: the language_id example
   miscfiles              # public-domain texts (the U.S. Constitution): the text_generation example
