@@ -46,8 +46,10 @@ std::vector<std::string> components(const std::string& path) {
 std::vector<std::string> read_strings(hid_t attr, const std::string& where) {
   Id type(H5Aget_type(attr), H5Tclose);
   Id space(H5Aget_space(attr), H5Sclose);
-  if (type < 0 || space < 0 || H5Tget_class(type) != H5T_STRING) throw IOError(where + " is not a string");
+  if (type < 0 || space < 0) throw IOError(where + " cannot be read");
   const hssize_t n = H5Sget_simple_extent_npoints(space);
+  if (n == 0) return {};  // h5py writes an empty list as an empty float array
+  if (H5Tget_class(type) != H5T_STRING) throw IOError(where + " is not a string");
   if (n < 0 || n > (1 << 20)) throw IOError(where + " holds too many strings");
   std::vector<std::string> out;
   if (H5Tis_variable_str(type) > 0) {

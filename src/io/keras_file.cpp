@@ -48,7 +48,7 @@ std::vector<std::pair<std::string, std::string>> keras3_layer_groups(const json&
       name = entry["config"]["name"];
     else if (entry.contains("name") && entry["name"].is_string())
       name = entry["name"];
-    out.emplace_back(name, "layers/" + snake + "/vars");
+    out.emplace_back(name, "layers/" + snake);
   }
   return out;
 }
@@ -202,17 +202,25 @@ Model load_keras(const std::string& path) {
     } catch (const ValueError& e) {
       throw ValueError(quoted(path) + ": " + e.what());
     }
-    const int64_t stored = h5.count(group);
-    if (stored != int64_t(vars.size()))
-      throw IOError(quoted(path) + ": layer '" + name + "' has " + std::to_string(vars.size()) + " weights but " + group +
-                    " holds " + std::to_string(stored));
-    for (size_t i = 0; i < vars.size(); ++i) {
-      const std::string at = group + "/" + std::to_string(i);
-      if (!vars[i].value) {
+    // Each group of vars holds exactly the layer's variables there, in Keras's order.
+    std::map<std::string, int64_t> expected;
+    for (const auto& v : vars) ++expected[v.owner];
+    for (const auto& [owner, n] : expected) {
+      const std::string at = group + "/" + (owner.empty() ? "" : owner + "/") + "vars";
+      const int64_t stored = h5.count(at);
+      if (stored != n)
+        throw IOError(quoted(path) + ": layer '" + name + "' has " + std::to_string(n) + " weights in " + at + " but the file holds " +
+                      std::to_string(stored));
+    }
+    if (vars.empty() && h5.count(group + "/vars") != 0)
+      throw IOError(quoted(path) + ": layer '" + name + "' has no weights but " + group + "/vars holds some");
+    for (const auto& v : vars) {
+      const std::string at = group + "/" + v.path;
+      if (!v.value) {
         if (!h5.exists(at)) throw IOError(quoted(path) + ": dataset '" + at + "' is missing");
         continue;
       }
-      staged.push_back({vars[i].value, h5.read(at, vars[i].value->shape())});
+      staged.push_back({v.value, h5.read(at, v.value->shape())});
     }
   }
   for (auto& s : staged) s.into->copy_from(s.value);
@@ -278,8 +286,8 @@ void save_keras(Model& model, const std::string& path) {
   h5.make_group("vars");
   h5.set_string_attribute("vars", "name", model.name());
   for (const auto& [name, group] : keras3_layer_groups(layers, sequential)) {
-    h5.make_group(group);
-    h5.set_string_attribute(group, "name", name);
+    h5.make_group(group + "/vars");
+    h5.set_string_attribute(group + "/vars", "name", name);
     std::shared_ptr<Layer> layer;
     try {
       layer = model.get_layer(name);
@@ -287,8 +295,7 @@ void save_keras(Model& model, const std::string& path) {
       continue;  // the InputLayer written above for a Sequential has no weights
     }
     const auto vars = keras_variables(*layer);
-    for (size_t i = 0; i < vars.size(); ++i)
-      h5.write(group + "/" + std::to_string(i), vars[i].value ? *vars[i].value : Tensor(Shape{}));
+    for (const auto& v : vars) h5.write(group + "/" + v.path, v.value ? *v.value : Tensor(Shape{}));
   }
   const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   char date[32];

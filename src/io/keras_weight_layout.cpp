@@ -15,7 +15,7 @@ const std::map<std::string, std::vector<KerasVariable>>& layouts() {
       {"Conv1D", {{"kernel"}, {"bias"}}},
       {"Conv2D", {{"kernel"}, {"bias"}}},
       {"BatchNormalization", {{"gamma"}, {"beta"}, {"moving_mean"}, {"moving_variance"}}},
-      {"Normalization", {{"mean"}, {"variance"}, {"count", true}}},
+      {"Normalization", {{"mean"}, {"variance"}, {"count", "", true}}},
   };
   return table;
 }
@@ -29,15 +29,20 @@ std::vector<KerasSlot> keras_variables(Layer& layer) {
     throw ValueError("layer '" + layer.name() + "': myelin does not know how Keras stores the weights of class " +
                      layer.class_name());
   std::vector<KerasSlot> out;
+  std::map<std::string, int> per_owner;
   size_t matched = 0;
+  auto add = [&](const KerasVariable& v, Tensor* value) {
+    const int index = per_owner[v.owner]++;
+    out.push_back({v.name, value, v.owner, (v.owner.empty() ? "" : v.owner + "/") + "vars/" + std::to_string(index)});
+  };
   for (const auto& v : it->second) {
     if (v.keras_only) {
-      out.push_back({v.name, nullptr});
+      add(v, nullptr);
       continue;
     }
     for (const auto& p : params)
       if (p.name == v.name) {
-        out.push_back({v.name, p.value});
+        add(v, p.value);
         ++matched;
       }
   }
