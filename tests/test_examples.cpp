@@ -368,6 +368,16 @@ TEST(Examples, SequenceWaveformsConv1DBeatsAPerceptronAndStaysCausal) {
   EXPECT_EQ(figure(r, "loaded_prediction_max_difference"), 0);
 }
 
+TEST(Examples, SequenceMemoryBidirectionalReadsTheFirstSteps) {
+  REQUIRE_EXAMPLE("sequence_memory");
+  RunResult r = run_ok("sequence_memory");
+  expect_only_progress_and_figures(r);
+  // Measured with seed 42: 0.72 and 0.96. The forward LSTM varies with the seed (0.46-0.85); the
+  // Bidirectional one does not (0.94-0.98), and it is the better of the two on every seed tried.
+  EXPECT_GE(figure(r, "bidirectional_test_accuracy"), 0.9);
+  EXPECT_GT(figure(r, "bidirectional_test_accuracy"), figure(r, "lstm_test_accuracy"));
+}
+
 TEST(Examples, CrossValidationOnDigitsAtLeastNinetyFivePercent) {
   REQUIRE_EXAMPLE("cross_validation");
   RunResult r = run_ok("cross_validation");

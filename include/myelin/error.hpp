@@ -23,6 +23,13 @@ class ValueError : public Error {
   using Error::Error;
 };
 
+/// An index lies outside what it indexes: a token id outside an Embedding's table. A ValueError in
+/// C++; Python sees IndexError, as PyTorch raises for an embedding lookup out of range.
+class IndexError : public ValueError {
+ public:
+  using ValueError::ValueError;
+};
+
 /// A file could not be opened, read, parsed or written.
 class IOError : public Error {
  public:

@@ -11,10 +11,11 @@ __all__ = [
     "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
     "Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D",
     "UpSampling1D",
-    "BatchNormalization", "Reshape", "ZeroPadding2D", "SpatialDropout2D", "Rescaling", "CenterCrop",
+    "BatchNormalization", "LayerNormalization", "Embedding", "Reshape", "ZeroPadding2D", "SpatialDropout2D", "Rescaling", "CenterCrop",
     "Resizing", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomCrop",
     "RandomContrast", "RandomBrightness", "Add", "Subtract", "Multiply",
-    "Average", "Maximum", "Minimum", "Concatenate", "serialize", "deserialize",
+    "Average", "Maximum", "Minimum", "Concatenate", "SimpleRNN", "LSTM", "GRU", "Bidirectional",
+    "serialize", "deserialize",
 ]
 
 # Keras class name -> Python class, for wrapping layers that come out of a loaded model.
@@ -734,6 +735,177 @@ class BatchNormalization(Layer):
             "gamma_initializer": _serialize(gamma_initializer),
             "moving_mean_initializer": _serialize(moving_mean_initializer),
             "moving_variance_initializer": _serialize(moving_variance_initializer),
+        }, **kwargs)
+
+
+class _Recurrent(Layer):
+    """What SimpleRNN, LSTM and GRU share: input (batch, steps, features); the last step's state, or with
+    return_sequences every step's. Weights as Keras 3 stores them: kernel, recurrent_kernel, bias.
+    dropout and recurrent_dropout drop input features and state units while training, one mask per
+    sample for the whole sequence, as Keras 3 (the model's seed drives the masks)."""
+
+    def __init__(self, config, units, activation, use_bias, kernel_initializer, recurrent_initializer,
+                 bias_initializer, kernel_regularizer, recurrent_regularizer, bias_regularizer,
+                 activity_regularizer, kernel_constraint, recurrent_constraint, bias_constraint, dropout,
+                 recurrent_dropout, seed, return_sequences, return_state, go_backwards, stateful, unroll,
+                 **kwargs):
+        _unsupported(activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+                     recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint)
+        if return_state:
+            raise ValueError(f"{self.class_name}: return_state is not supported (a layer has one output); "
+                             "use return_sequences")
+        if stateful:
+            raise ValueError(f"{self.class_name}: stateful=True is not supported")
+        if seed is not None:
+            raise ValueError(f"{self.class_name}: seed= is not supported; the model's seed drives the dropout masks")
+        super().__init__(dict(config, **{
+            "units": _positive_int(units, f"{self.class_name} units"),
+            "activation": _activation_name(activation),
+            "use_bias": bool(use_bias),
+            "kernel_initializer": _serialize(kernel_initializer),
+            "recurrent_initializer": _serialize(recurrent_initializer),
+            "bias_initializer": _serialize(bias_initializer),
+            "kernel_regularizer": _regularizer(kernel_regularizer),
+            "recurrent_regularizer": _regularizer(recurrent_regularizer),
+            "bias_regularizer": _regularizer(bias_regularizer),
+            "return_sequences": bool(return_sequences),
+            "go_backwards": bool(go_backwards),
+            "unroll": bool(unroll),
+            "dropout": float(dropout),
+            "recurrent_dropout": float(recurrent_dropout),
+        }), **kwargs)
+
+
+class SimpleRNN(_Recurrent):
+    """SimpleRNN(units, activation='tanh', return_sequences=False, go_backwards=False, ...):
+    h = activation(x kernel + h' recurrent_kernel + bias)."""
+
+    class_name = "SimpleRNN"
+
+    def __init__(self, units, activation="tanh", use_bias=True, kernel_initializer="glorot_uniform",
+                 recurrent_initializer="orthogonal", bias_initializer="zeros", kernel_regularizer=None,
+                 recurrent_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, recurrent_constraint=None, bias_constraint=None, dropout=0.0,
+                 recurrent_dropout=0.0, return_sequences=False, return_state=False, go_backwards=False,
+                 stateful=False, unroll=False, seed=None, **kwargs):
+        super().__init__({}, units, activation, use_bias, kernel_initializer, recurrent_initializer,
+                         bias_initializer, kernel_regularizer, recurrent_regularizer, bias_regularizer,
+                         activity_regularizer, kernel_constraint, recurrent_constraint, bias_constraint, dropout,
+                         recurrent_dropout, seed, return_sequences, return_state, go_backwards, stateful, unroll,
+                         **kwargs)
+
+
+class LSTM(_Recurrent):
+    """LSTM(units, activation='tanh', recurrent_activation='sigmoid', unit_forget_bias=True, ...);
+    gates i, f, c, o in the weights' columns, as Keras."""
+
+    class_name = "LSTM"
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+                 bias_initializer="zeros", unit_forget_bias=True, kernel_regularizer=None,
+                 recurrent_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, recurrent_constraint=None, bias_constraint=None, dropout=0.0,
+                 recurrent_dropout=0.0, seed=None, return_sequences=False, return_state=False,
+                 go_backwards=False, stateful=False, unroll=False, use_cudnn="auto", **kwargs):
+        super().__init__({"recurrent_activation": _activation_name(recurrent_activation),
+                          "unit_forget_bias": bool(unit_forget_bias)},
+                         units, activation, use_bias, kernel_initializer, recurrent_initializer,
+                         bias_initializer, kernel_regularizer, recurrent_regularizer, bias_regularizer,
+                         activity_regularizer, kernel_constraint, recurrent_constraint, bias_constraint, dropout,
+                         recurrent_dropout, seed, return_sequences, return_state, go_backwards, stateful, unroll,
+                         **kwargs)
+
+
+class GRU(_Recurrent):
+    """GRU(units, activation='tanh', recurrent_activation='sigmoid', reset_after=True, ...); gates z, r, h
+    in the weights' columns and a bias of shape (2, 3 * units), as Keras. Only reset_after=True."""
+
+    class_name = "GRU"
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+                 bias_initializer="zeros", kernel_regularizer=None, recurrent_regularizer=None,
+                 bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
+                 recurrent_constraint=None, bias_constraint=None, dropout=0.0, recurrent_dropout=0.0,
+                 seed=None, return_sequences=False, return_state=False, go_backwards=False, stateful=False,
+                 unroll=False, reset_after=True, use_cudnn="auto", **kwargs):
+        if not reset_after:
+            raise ValueError("GRU: reset_after=False is not supported, only Keras 3's default reset_after=True")
+        super().__init__({"recurrent_activation": _activation_name(recurrent_activation), "reset_after": True},
+                         units, activation, use_bias, kernel_initializer, recurrent_initializer,
+                         bias_initializer, kernel_regularizer, recurrent_regularizer, bias_regularizer,
+                         activity_regularizer, kernel_constraint, recurrent_constraint, bias_constraint, dropout,
+                         recurrent_dropout, seed, return_sequences, return_state, go_backwards, stateful, unroll,
+                         **kwargs)
+
+
+class Bidirectional(Layer):
+    """Bidirectional(layer, merge_mode='concat'): runs a SimpleRNN, LSTM or GRU forwards and a copy of it
+    backwards, merging the two outputs ('concat', 'sum', 'mul' or 'ave'). Weights are the forward
+    layer's (forward_<name>/...) then the backward layer's (backward_<name>/...), as Keras 3."""
+
+    class_name = "Bidirectional"
+
+    def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
+        _unsupported(weights=weights)
+        if merge_mode is None:
+            raise ValueError("Bidirectional: merge_mode=None (two outputs) is not supported")
+        if not isinstance(layer, _Recurrent):
+            raise ValueError(f"Bidirectional wraps SimpleRNN, LSTM or GRU, got {type(layer).__name__}")
+        config = {"layer": serialize(layer), "merge_mode": merge_mode}
+        if backward_layer is not None:
+            config["backward_layer"] = serialize(backward_layer)
+        super().__init__(config, **kwargs)
+
+
+class LayerNormalization(Layer):
+    """LayerNormalization(axis=-1, epsilon=0.001, center=True, scale=True): each position's features
+    normalised by their own mean and variance (the last axis only)."""
+
+    class_name = "LayerNormalization"
+
+    def __init__(self, axis=-1, epsilon=0.001, center=True, scale=True, rms_scaling=False,
+                 beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None,
+                 gamma_regularizer=None, beta_constraint=None, gamma_constraint=None, **kwargs):
+        _unsupported(beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
+        if rms_scaling:
+            raise ValueError("LayerNormalization: rms_scaling=True is not supported by myelin")
+        if isinstance(axis, (list, tuple)):
+            if len(axis) != 1:
+                raise ValueError(f"LayerNormalization: only the last axis is supported (axis=-1), got axis={axis!r}")
+            axis = axis[0]
+        super().__init__({
+            "axis": _whole(axis, "LayerNormalization axis"), "epsilon": float(epsilon), "center": bool(center),
+            "scale": bool(scale), "beta_initializer": _serialize(beta_initializer),
+            "gamma_initializer": _serialize(gamma_initializer), "beta_regularizer": _regularizer(beta_regularizer),
+            "gamma_regularizer": _regularizer(gamma_regularizer),
+        }, **kwargs)
+
+
+class Embedding(Layer):
+    """Embedding(input_dim, output_dim, embeddings_initializer='uniform'): token ids (batch, steps) to
+    vectors (batch, steps, output_dim). Ids may be given as integer arrays; each must be a whole number
+    in [0, input_dim) (IndexError otherwise), and input_dim at most 2**24 (ids travel as float32)."""
+
+    class_name = "Embedding"
+
+    def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
+                 embeddings_constraint=None, mask_zero=False, weights=None, lora_rank=None, input_length=None,
+                 activity_regularizer=None, **kwargs):
+        _unsupported(embeddings_constraint=embeddings_constraint, lora_rank=lora_rank,
+                     activity_regularizer=activity_regularizer)
+        if weights is not None:
+            raise ValueError("Embedding: weights= is not supported; call set_weights() once the model is built")
+        if mask_zero:
+            raise ValueError("Embedding: mask_zero=True is not supported yet (myelin's models carry no masks)")
+        # input_length (Keras 2) is ignored, as Keras 3 ignores it: the data's shape says the length.
+        super().__init__({
+            "input_dim": _positive_int(input_dim, "Embedding input_dim"),
+            "output_dim": _positive_int(output_dim, "Embedding output_dim"),
+            "embeddings_initializer": _serialize(embeddings_initializer),
+            "embeddings_regularizer": _regularizer(embeddings_regularizer),
+            "mask_zero": False,
         }, **kwargs)
 
 

@@ -47,6 +47,23 @@ Tensor to_tensor(py::handle obj, const char* what) {
   }
   Tensor t(shape);
   if (t.size() == 0) return t;
+  // float32 holds every integer up to 2^24 exactly and rounds beyond: an integer array (token ids
+  // for an Embedding) is refused rather than silently changed. 8- and 16-bit integers always fit.
+  if ((kind == 'i' || kind == 'u') && arr.itemsize() > 2) {
+    py::module_ np = py::module_::import("numpy");
+    const py::int_ limit(int64_t(1) << 24), low(-(int64_t(1) << 24));
+    // min and max first (no copy); the offending place is looked for only when there is one.
+    if (arr.attr("max")() > limit || arr.attr("min")() < low) {
+      const py::object bad = np.attr("logical_or")(np.attr("greater")(arr, limit), np.attr("less")(arr, low));
+      const py::tuple where = np.attr("unravel_index")(np.attr("argmax")(bad), arr.attr("shape"));
+      std::string at;
+      for (auto i : where) at += (at.empty() ? "" : ", ") + std::string(py::str(i));
+      throw py::value_error(std::string(what) + " holds the integer " +
+                            std::string(py::str(arr.attr("__getitem__")(where))) + " at [" + at +
+                            "], which float32 cannot hold exactly: integers (token ids) must lie within +-2^24 = " +
+                            "16777216");
+    }
+  }
   {
     std::vector<py::ssize_t> dims(shape.begin(), shape.end());
     py::capsule no_owner(t.data(), [](void*) {});  // t outlives the view, which is local

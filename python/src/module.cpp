@@ -25,6 +25,8 @@ void init_errors(py::module_& m) {
       shape_error(e.what());
     } catch (const ResourceError& e) {
       resource_error(e.what());
+    } catch (const IndexError& e) {
+      PyErr_SetString(PyExc_IndexError, e.what());
     } catch (const ValueError& e) {
       PyErr_SetString(PyExc_ValueError, e.what());
     } catch (const IOError& e) {

@@ -13,6 +13,8 @@ constexpr InitName kInitNames[] = {
     {"glorot_uniform", "GlorotUniform"}, {"glorot_normal", "GlorotNormal"}, {"he_uniform", "HeUniform"},
     {"he_normal", "HeNormal"},           {"lecun_normal", "LecunNormal"},   {"lecun_uniform", "LecunUniform"},
     {"zeros", "Zeros"},                  {"ones", "Ones"},                  {"constant", "Constant"},
+    {"orthogonal", "Orthogonal"},
+    {"random_uniform", "RandomUniform"}, {"uniform", "RandomUniform"},
 };
 }  // namespace
 
@@ -21,6 +23,11 @@ nlohmann::json initializer_to_json(const Initializer& init) {
     if (init.name == n.name) {
       nlohmann::json config = nlohmann::json::object();
       if (init.name == "constant") config["value"] = init.value;
+      if (init.name == "orthogonal") config["gain"] = 1.0;
+      if (std::string(n.keras_class) == "RandomUniform") {
+        config["minval"] = init.minval;
+        config["maxval"] = init.maxval;
+      }
       return {{"class_name", n.keras_class}, {"config", config}};
     }
   throw ValueError("unknown initializer '" + init.name + "'");
@@ -32,10 +39,18 @@ Initializer initializer_from_json(const nlohmann::json& j) {
     const std::string cls = j["class_name"].get<std::string>();
     for (const auto& n : kInitNames)
       if (cls == n.keras_class || cls == n.name) {
-        float value = 0.f;
-        if (j.contains("config") && j["config"].is_object() && j["config"].contains("value"))
-          value = config_value<float>(j["config"], "value", 0.f, "initializer " + cls);
-        return Initializer(n.name, value);
+        Initializer init(n.name);
+        if (j.contains("config") && j["config"].is_object()) {
+          const auto& c = j["config"];
+          const std::string who = "initializer " + cls;
+          init.value = config_value<float>(c, "value", 0.f, who);
+          init.minval = config_value<float>(c, "minval", init.minval, who);
+          init.maxval = config_value<float>(c, "maxval", init.maxval, who);
+        }
+        if (n.name == std::string("orthogonal") && j.contains("config") && j["config"].is_object() &&
+            config_value<double>(j["config"], "gain", 1.0, "initializer " + cls) != 1.0)
+          throw ValueError("initializer " + cls + ": only gain 1 is supported, got " + j["config"]["gain"].dump());
+        return init;
       }
     throw ValueError("unknown initializer class '" + cls + "'");
   }

@@ -7,13 +7,16 @@
 #include "myelin/io/config.hpp"
 #include "myelin/layers/activation.hpp"
 #include "myelin/layers/batch_normalization.hpp"
+#include "myelin/layers/bidirectional.hpp"
 #include "myelin/layers/center_crop.hpp"
 #include "myelin/layers/conv1d.hpp"
 #include "myelin/layers/conv2d.hpp"
 #include "myelin/layers/dense.hpp"
 #include "myelin/layers/dropout.hpp"
+#include "myelin/layers/embedding.hpp"
 #include "myelin/layers/flatten.hpp"
 #include "myelin/layers/input.hpp"
+#include "myelin/layers/layer_normalization.hpp"
 #include "myelin/layers/merge.hpp"
 #include "myelin/layers/normalization.hpp"
 #include "myelin/layers/pooling.hpp"
@@ -25,6 +28,7 @@
 #include "myelin/layers/random_rotation.hpp"
 #include "myelin/layers/random_translation.hpp"
 #include "myelin/layers/random_zoom.hpp"
+#include "myelin/layers/recurrent.hpp"
 #include "myelin/layers/rescaling.hpp"
 #include "myelin/layers/reshape.hpp"
 #include "myelin/layers/resizing.hpp"
@@ -74,6 +78,33 @@ void channels_last(const json& c, const std::string& who) {
     throw ValueError(who + ": data_format '" + format + "' is not supported, only 'channels_last'");
 }
 
+// The arguments SimpleRNN, LSTM and GRU share; the layer itself refuses the values it does not support.
+RecurrentOptions recurrent_options(const json& c, const std::string& who) {
+  if (!c.contains("units")) throw ValueError(who + ": config needs 'units'");
+  if (io::config_value(c, "stateful", false, who)) throw ValueError(who + ": stateful=True is not supported");
+  RecurrentOptions o;
+  o.input_shape = io::input_shape_from_config(c);
+  o.activation = io::config_value<std::string>(c, "activation", "tanh", who);
+  o.recurrent_activation = io::config_value<std::string>(c, "recurrent_activation", "sigmoid", who);
+  o.use_bias = io::config_value(c, "use_bias", true, who);
+  o.return_sequences = io::config_value(c, "return_sequences", false, who);
+  o.go_backwards = io::config_value(c, "go_backwards", false, who);
+  if (c.contains("kernel_initializer")) o.kernel_initializer = io::initializer_from_json(c["kernel_initializer"]);
+  if (c.contains("recurrent_initializer"))
+    o.recurrent_initializer = io::initializer_from_json(c["recurrent_initializer"]);
+  if (c.contains("bias_initializer")) o.bias_initializer = io::initializer_from_json(c["bias_initializer"]);
+  o.unit_forget_bias = io::config_value(c, "unit_forget_bias", true, who);
+  o.reset_after = io::config_value(c, "reset_after", true, who);
+  if (c.contains("kernel_regularizer")) o.kernel_regularizer = io::regularizer_from_json(c["kernel_regularizer"]);
+  if (c.contains("recurrent_regularizer"))
+    o.recurrent_regularizer = io::regularizer_from_json(c["recurrent_regularizer"]);
+  if (c.contains("bias_regularizer")) o.bias_regularizer = io::regularizer_from_json(c["bias_regularizer"]);
+  o.dropout = io::config_value(c, "dropout", 0.f, who);
+  o.recurrent_dropout = io::config_value(c, "recurrent_dropout", 0.f, who);
+  o.return_state = io::config_value(c, "return_state", false, who);
+  return o;
+}
+
 // Every class is listed here rather than registered from its own file: a static library drops
 // object files nothing refers to, and with them any registration they would make.
 const std::vector<std::pair<std::string, Factory>>& factories() {
@@ -117,6 +148,39 @@ const std::vector<std::pair<std::string, Factory>>& factories() {
       {"Concatenate",
        [](const json& c, const std::string& who) {
          return std::make_shared<Concatenate>(io::config_value<int>(c, "axis", -1, who));
+       }},
+      {"SimpleRNN",
+       [](const json& c, const std::string& who) {
+         return std::make_shared<SimpleRNN>(io::config_value<int64_t>(c, "units", 0, who), recurrent_options(c, who));
+       }},
+      {"LSTM",
+       [](const json& c, const std::string& who) {
+         return std::make_shared<LSTM>(io::config_value<int64_t>(c, "units", 0, who), recurrent_options(c, who));
+       }},
+      {"GRU",
+       [](const json& c, const std::string& who) {
+         return std::make_shared<GRU>(io::config_value<int64_t>(c, "units", 0, who), recurrent_options(c, who));
+       }},
+      {"Bidirectional",
+       [](const json& c, const std::string& who) {
+         // The wrapped layers come as Keras's {"class_name", "config"}.
+         auto inner = [&](const char* key) -> std::shared_ptr<Recurrent> {
+           if (!c.contains(key) || c[key].is_null()) return nullptr;
+           const json& l = c[key];
+           if (!l.is_object() || !l.contains("class_name") || !l["class_name"].is_string())
+             throw ValueError(who + ": config '" + key + "' must be {\"class_name\": ..., \"config\": ...}");
+           auto layer = std::dynamic_pointer_cast<Recurrent>(
+               from_config(l["class_name"].get<std::string>(), l.contains("config") ? l["config"] : json::object()));
+           if (!layer)
+             throw ValueError(who + ": wraps SimpleRNN, LSTM or GRU, got " + l["class_name"].get<std::string>());
+           return layer;
+         };
+         auto layer = inner("layer");
+         if (!layer) throw ValueError(who + ": config needs 'layer'");
+         if (c.contains("merge_mode") && c["merge_mode"].is_null())
+           throw ValueError(who + ": merge_mode None (two outputs) is not supported");
+         return std::make_shared<Bidirectional>(layer, io::config_value<std::string>(c, "merge_mode", "concat", who),
+                                                inner("backward_layer"), io::input_shape_from_config(c));
        }},
       {"Normalization",
        [](const json& c, const std::string&) { return std::make_shared<Normalization>(io::input_shape_from_config(c)); }},
@@ -175,6 +239,46 @@ const std::vector<std::pair<std::string, Factory>>& factories() {
          if (c.contains("beta_regularizer")) o.beta_regularizer = io::regularizer_from_json(c["beta_regularizer"]);
          if (c.contains("gamma_regularizer")) o.gamma_regularizer = io::regularizer_from_json(c["gamma_regularizer"]);
          return std::make_shared<BatchNormalization>(o);
+       }},
+      {"LayerNormalization",
+       [](const json& c, const std::string& who) {
+         LayerNormalizationOptions o;
+         o.input_shape = io::input_shape_from_config(c);
+         // Keras writes the axis as a number or a list of them; one axis, the last, is supported.
+         if (c.contains("axis") && c["axis"].is_array()) {
+           if (c["axis"].size() != 1)
+             throw ValueError(who + ": only the last axis is supported (axis=-1), got axis=" + c["axis"].dump());
+           o.axis = io::config_value(json{{"axis", c["axis"][0]}}, "axis", -1, who);
+         } else {
+           o.axis = io::config_value(c, "axis", -1, who);
+         }
+         o.epsilon = io::config_value(c, "epsilon", 1e-3f, who);
+         o.center = io::config_value(c, "center", true, who);
+         o.scale = io::config_value(c, "scale", true, who);
+         if (io::config_value(c, "rms_scaling", false, who))
+           throw ValueError(who + ": rms_scaling=True is not supported");
+         if (c.contains("beta_initializer")) o.beta_initializer = io::initializer_from_json(c["beta_initializer"]);
+         if (c.contains("gamma_initializer")) o.gamma_initializer = io::initializer_from_json(c["gamma_initializer"]);
+         if (c.contains("beta_regularizer")) o.beta_regularizer = io::regularizer_from_json(c["beta_regularizer"]);
+         if (c.contains("gamma_regularizer")) o.gamma_regularizer = io::regularizer_from_json(c["gamma_regularizer"]);
+         return std::make_shared<LayerNormalization>(o);
+       }},
+      {"Embedding",
+       [](const json& c, const std::string& who) {
+         EmbeddingOptions o;
+         o.input_shape = io::input_shape_from_config(c);
+         // Keras 2's input_length is ignored, as Keras 3 ignores it.
+         if (c.contains("embeddings_initializer"))
+           o.embeddings_initializer = io::initializer_from_json(c["embeddings_initializer"]);
+         if (c.contains("embeddings_regularizer"))
+           o.embeddings_regularizer = io::regularizer_from_json(c["embeddings_regularizer"]);
+         if (c.contains("embeddings_constraint") && !c["embeddings_constraint"].is_null())
+           throw ValueError(who + ": embeddings_constraint is not supported");
+         o.mask_zero = io::config_value(c, "mask_zero", false, who);
+         if (!c.contains("input_dim") || !c.contains("output_dim"))
+           throw ValueError(who + ": config needs 'input_dim' and 'output_dim'");
+         return std::make_shared<Embedding>(io::config_value<int64_t>(c, "input_dim", 0, who),
+                                            io::config_value<int64_t>(c, "output_dim", 0, who), o);
        }},
       {"Reshape",
        [](const json& c, const std::string& who) {

@@ -118,6 +118,18 @@ void Model::check_input_shapes(std::span<const Tensor> x, const char* what) cons
                        shape_to_string(x[k].shape()) + " but the model expects " +
                        shape_to_string(with_batch(-1, want), true));
   }
+  // The values the layers reading an input take (an Embedding's ids), checked on the whole array so
+  // that an error names the caller's row, not a row of a shuffled batch.
+  const auto& nodes = graph_->nodes();
+  for (size_t k = 0; k < x.size() && k < graph_->inputs().size(); ++k)
+    for (int c : nodes[size_t(graph_->inputs()[k])].consumers) {
+      if (!nodes[size_t(c)].layer) continue;
+      try {
+        nodes[size_t(c)].layer->check_model_input(x[k]);
+      } catch (const IndexError& e) {
+        throw IndexError(std::string(what) + ": " + array_label("x", k, x.size(), input_names()) + ": " + e.what());
+      }
+    }
 }
 
 void Model::check_inputs(std::span<const Tensor> x, const char* what) const {

@@ -762,6 +762,10 @@ void Model::check_batch(std::span<const Tensor> x, std::span<const Tensor> y, st
     std::string m = e.what();
     if (m.rfind(": ", 0) == 0) m = m.substr(2);
     throw ShapeError(where() + ": " + m);
+  } catch (const IndexError& e) {
+    std::string m = e.what();
+    if (m.rfind(": ", 0) == 0) m = m.substr(2);
+    throw IndexError(where() + ": " + m);
   } catch (const ValueError& e) {
     std::string m = e.what();
     if (m.rfind(": ", 0) == 0) m = m.substr(2);

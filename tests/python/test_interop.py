@@ -156,6 +156,14 @@ def test_small_regression_example_reaches_its_bars():
     assert int(py["epochs_run"]) < 1000
 
 
+def test_sequence_memory_example_reaches_its_bars():
+    # numpy's data in Python and myelin's in C++, so the figures differ; the bars are the same.
+    py = run_example("sequence_memory")
+    assert set(py) == {"lstm_test_accuracy", "bidirectional_test_accuracy"}
+    assert float(py["bidirectional_test_accuracy"]) >= 0.9
+    assert float(py["bidirectional_test_accuracy"]) > float(py["lstm_test_accuracy"])
+
+
 def test_mlp_fashion_mnist_example_prints_the_cpp_figures():
     if not Path("/usr/share/datasets/fashion-mnist").is_dir() and not os.environ.get("MYELIN_FASHION_MNIST_DIR"):
         pytest.skip("Fashion-MNIST is not installed (dataset-fashion-mnist)")

@@ -122,6 +122,12 @@ class Layer : public std::enable_shared_from_this<Layer> {
   bool trainable() const { return trainable_; }
   void set_trainable(bool trainable) { trainable_ = trainable; }
 
+  /// Checks a whole model input that this layer reads directly, before fit, evaluate, predict or
+  /// gradients run on it, so that an error names the row of the caller's array rather than of a
+  /// shuffled batch: an Embedding's ids must be whole numbers in range. Throws naming the row and the
+  /// position in the sample; the default accepts any value.
+  virtual void check_model_input(const Tensor& /*x*/) const {}
+
   /// Keras's get_config(): the layer's constructor arguments as JSON ({"name": ..., "units": ...}),
   /// the architecture half of a saved model. The base gives name, trainable and, when declared,
   /// batch_input_shape; each layer adds its own arguments.

@@ -141,6 +141,79 @@ void batch_norm_backward(const float* x, const float* dy, const float* mean, con
   });
 }
 
+void layer_norm_forward(const float* x, const float* gamma, const float* beta, float epsilon, float* y, float* mean,
+                        float* inv_std, int64_t rows, int64_t C) {
+  for_rows(rows, C, [&](int64_t r) {
+    const float* xr = x + r * C;
+    float* yr = y + r * C;
+    double s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t c = 0; c < C; ++c) s += xr[c];
+    const float m = float(s / double(C));
+    double v = 0;
+#pragma omp simd reduction(+ : v)
+    for (int64_t c = 0; c < C; ++c) {
+      const double d = double(xr[c]) - m;
+      v += d * d;
+    }
+    const float inv = float(1.0 / std::sqrt(v / double(C) + epsilon));
+    mean[r] = m;
+    inv_std[r] = inv;
+    if (gamma && beta) {
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) yr[c] = (xr[c] - m) * inv * gamma[c] + beta[c];
+    } else {
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c)
+        yr[c] = (xr[c] - m) * inv * (gamma ? gamma[c] : 1.f) + (beta ? beta[c] : 0.f);
+    }
+  });
+}
+
+void layer_norm_backward(const float* x, const float* dy, const float* mean, const float* inv_std, const float* gamma,
+                         float* dgamma, float* dbeta, float* dx, int64_t rows, int64_t C,
+                         std::vector<double>& scratch) {
+  if (dgamma || dbeta) {
+    const Sums s = reduce_rows(rows, C, scratch, [&](int64_t begin, int64_t end, double* s1, double* s2) {
+      for (int64_t r = begin; r < end; ++r) {
+        const float* xr = x + r * C;
+        const float* dr = dy + r * C;
+        const float m = mean[r], inv = inv_std[r];
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) {
+          s1[c] += dr[c];
+          s2[c] += double(dr[c]) * ((xr[c] - m) * inv);
+        }
+      }
+    });
+    if (dgamma)
+      for (int64_t c = 0; c < C; ++c) dgamma[c] = float(s.s2[c]);
+    if (dbeta)
+      for (int64_t c = 0; c < C; ++c) dbeta[c] = float(s.s1[c]);
+  }
+  if (!dx) return;
+  for_rows(rows, C, [&](int64_t r) {
+    const float* xr = x + r * C;
+    const float* dr = dy + r * C;
+    float* out = dx + r * C;
+    const float m = mean[r], inv = inv_std[r];
+    // The two row means the normalisation's own statistics send back: mean(g) and mean(g * xhat).
+    double sg = 0, sgx = 0;
+#pragma omp simd reduction(+ : sg, sgx)
+    for (int64_t c = 0; c < C; ++c) {
+      const float g = dr[c] * (gamma ? gamma[c] : 1.f);
+      sg += g;
+      sgx += double(g) * ((xr[c] - m) * inv);
+    }
+    const float a = float(sg / double(C)), b = float(sgx / double(C));
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) {
+      const float g = dr[c] * (gamma ? gamma[c] : 1.f);
+      out[c] = inv * (g - a - (xr[c] - m) * inv * b);
+    }
+  });
+}
+
 void feature_statistics(const float* x, int64_t rows, int64_t C, float* mean, float* variance) {
   std::vector<double> sum(size_t(C), 0.0), sq(size_t(C), 0.0);
   for (int64_t r = 0; r < rows; ++r)

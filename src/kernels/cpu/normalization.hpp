@@ -1,5 +1,6 @@
-// Normalization over the last axis: BatchNormalization (statistics of each batch, moving averages)
-// and the Normalization preprocessing layer (statistics of a data set, fixed afterwards).
+// Normalization over the last axis: BatchNormalization (statistics of each batch, moving averages),
+// the Normalization preprocessing layer (statistics of a data set, fixed afterwards) and
+// LayerNormalization (statistics of each row, across its channels).
 //
 // Shapes: x is a row-major [rows, C] block, rows = every position of every sample (N, or N*H*W for
 // NHWC images), C = channels (features); every per-channel vector holds C values. Sums over rows run
@@ -38,6 +39,22 @@ void batch_norm_forward(const float* x, const float* mean, const float* inv_std,
 void batch_norm_backward(const float* x, const float* dy, const float* mean, const float* inv_std, const float* scale,
                          bool batch_statistics, float* dgamma, float* dbeta, float* dx, int64_t rows, int64_t C,
                          float* work, std::vector<double>& scratch);
+
+// ---- LayerNormalization ----
+
+/// Per row r of x: mean[r] and inv_std[r] = 1/sqrt(variance + epsilon) over its C values (the biased
+/// variance, in two passes: the mean, then the squared deviations from it, summed in double), then
+/// y = (x - mean) * inv_std * gamma + beta. gamma null reads as ones, beta null as zeros. Rows are
+/// independent, so they are spread over the threads and each row's sums run in one fixed order.
+void layer_norm_forward(const float* x, const float* gamma, const float* beta, float epsilon, float* y, float* mean,
+                        float* inv_std, int64_t rows, int64_t C);
+/// The backward pass given the forward's x, mean and inv_std. With xhat = (x - mean) * inv_std and
+/// g = dy * gamma: dx = inv_std * (g - mean_c(g) - xhat * mean_c(g * xhat)) per row; dgamma[c] =
+/// sum_rows(dy * xhat) and dbeta[c] = sum_rows(dy) are written (not added) where not null, the rows
+/// summed as batch_norm_statistics does (fixed chunks, added in order, in double). dx null: not wanted.
+void layer_norm_backward(const float* x, const float* dy, const float* mean, const float* inv_std, const float* gamma,
+                         float* dgamma, float* dbeta, float* dx, int64_t rows, int64_t C,
+                         std::vector<double>& scratch);
 
 // ---- Normalization (the preprocessing layer) ----
 

@@ -1,0 +1,311 @@
+#include "kernels/cpu/recurrent.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "kernels/cpu/activation.hpp"
+#include "kernels/cpu/gemm.hpp"
+#include "kernels/cpu/parallel.hpp"
+
+namespace myelin::kernels {
+
+namespace {
+
+// tanh as a rational function (Eigen's float approximation), within 4e-7 of tanh: unlike std::tanh the
+// compiler vectorises it, and the cells spend most of their element-wise time in tanh and sigmoid.
+inline float fast_tanh(float x) {
+  constexpr float kClamp = 7.90531110763549805f;  // tanh is 1 to float precision beyond
+  x = std::min(std::max(x, -kClamp), kClamp);
+  const float x2 = x * x;
+  float p = x2 * -2.76076847742355e-16f + 2.00018790482477e-13f;
+  p = p * x2 + -8.60467152213735e-11f;
+  p = p * x2 + 5.12229709037114e-08f;
+  p = p * x2 + 1.48572235717979e-05f;
+  p = p * x2 + 6.37261928875436e-04f;
+  p = p * x2 + 4.89352455891786e-03f;
+  float q = x2 * 1.19825839466702e-06f + 1.18534705686654e-04f;
+  q = q * x2 + 2.26843463243900e-03f;
+  q = q * x2 + 4.89352518554385e-03f;
+  return x * p / q;
+}
+
+// v = act(v) over n values, the activation chosen once per call so that the loop vectorises.
+// sigmoid(x) = (1 + tanh(x / 2)) / 2, within 3e-7 of the exact value.
+void activate(ActivationKind k, float* v, int64_t n) {
+  switch (k) {
+    case ActivationKind::Tanh:
+      for (int64_t j = 0; j < n; ++j) v[j] = fast_tanh(v[j]);
+      break;
+    case ActivationKind::Sigmoid:
+      for (int64_t j = 0; j < n; ++j) v[j] = 0.5f * fast_tanh(0.5f * v[j]) + 0.5f;
+      break;
+    case ActivationKind::ReLU:
+      for (int64_t j = 0; j < n; ++j) v[j] = std::max(v[j], 0.f);
+      break;
+    default:  // linear; the layer admits nothing else (recurrent_activation_supported)
+      break;
+  }
+}
+
+// The derivative at the pre-activation, from the activation's output y.
+inline float act_grad(ActivationKind k, float y) {
+  switch (k) {
+    case ActivationKind::Tanh: return 1.f - y * y;
+    case ActivationKind::Sigmoid: return y * (1.f - y);
+    case ActivationKind::ReLU: return y > 0.f ? 1.f : 0.f;
+    default: return 1.f;
+  }
+}
+
+inline int64_t time_of(const RecurrentGeometry& g, int64_t step) { return g.go_backwards ? g.steps - 1 - step : step; }
+
+}  // namespace
+
+int64_t recurrent_gates(RecurrentCell cell) {
+  switch (cell) {
+    case RecurrentCell::LSTM: return 4;
+    case RecurrentCell::GRU: return 3;
+    default: return 1;
+  }
+}
+
+bool recurrent_activation_supported(ActivationKind kind) {
+  return kind == ActivationKind::Tanh || kind == ActivationKind::Sigmoid || kind == ActivationKind::ReLU ||
+         kind == ActivationKind::Linear;
+}
+
+void recurrent_forward(const RecurrentGeometry& g, const float* x, const float* kernel, const float* recurrent_kernel,
+                       const float* bias, const float* recurrent_mask, float* y, bool keep, RecurrentWorkspace& ws) {
+  const int64_t B = g.batch, T = g.steps, F = g.features, U = g.units, N = recurrent_gates(g.cell) * U;
+  const ActivationKind a = g.activation, ra = g.recurrent_activation;
+  const bool gru = g.cell == RecurrentCell::GRU;
+  const int64_t ld = gru ? N + U : N;  // a row of hr: the recurrent projection (GRU: then the candidate state)
+  ws.xw.resize(size_t(B * T * N));
+  ws.hr.resize(size_t(B * ld));
+  ws.h.assign(size_t(B * U), 0.f);
+  if (g.cell == RecurrentCell::LSTM) ws.c.assign(size_t(B * U), 0.f);
+  if (keep) {
+    ws.h_prev.resize(size_t(B * T * U));
+    ws.gates.resize(size_t(B * T * N));
+    if (g.cell != RecurrentCell::SimpleRNN) ws.cell.resize(size_t(B * T * U));
+  }
+  // Every step's input projection in one GEMM, the input bias added in place.
+  gemm(false, false, B * T, N, F, 1.f, x, F, kernel, N, 0.f, ws.xw.data(), N);
+  if (bias) bias_activation_forward(ActivationKind::Linear, ws.xw.data(), bias, nullptr, ws.xw.data(), B * T, N);
+  const float* rbias = gru && bias ? bias + N : nullptr;  // GRU's recurrent bias
+
+  float* h = ws.h.data();
+  float* c = ws.c.data();
+  for (int64_t s = 0; s < T; ++s) {
+    const int64_t t = time_of(g, s);
+    if (s == 0) {
+      std::fill(ws.hr.begin(), ws.hr.end(), 0.f);  // h_{-1} = 0
+    } else {
+      // Recurrent dropout: the state this step reads is h_{t-1} times the mask, in place (the
+      // previous step's output has been written already).
+      if (recurrent_mask)
+        for (int64_t i = 0; i < B * U; ++i) h[i] *= recurrent_mask[i];
+      gemm(false, false, B, N, U, 1.f, h, U, recurrent_kernel, N, 0.f, ws.hr.data(), ld);
+    }
+    // Per row, whole-array passes (sum, activations, state update) rather than one unit at a time,
+    // so that each loop vectorises; each unit's new state depends on its own old state only, so h
+    // and c update in place.
+    parallel_for(B, B * N, [&](int64_t b) {
+      const float* xr = ws.xw.data() + (b * T + t) * N;
+      float* pre = ws.hr.data() + b * ld;  // pre-activations, then gate outputs, in place
+      float* hb = h + b * U;
+      if (keep) std::memcpy(ws.h_prev.data() + (b * T + t) * U, hb, size_t(U) * sizeof(float));
+      switch (g.cell) {
+        case RecurrentCell::SimpleRNN:
+          for (int64_t j = 0; j < U; ++j) pre[j] += xr[j];
+          activate(a, pre, U);
+          std::memcpy(hb, pre, size_t(U) * sizeof(float));
+          break;
+        case RecurrentCell::LSTM: {
+          for (int64_t j = 0; j < N; ++j) pre[j] += xr[j];
+          activate(ra, pre, 2 * U);      // i, f
+          activate(a, pre + 2 * U, U);   // c
+          activate(ra, pre + 3 * U, U);  // o
+          const float *gi = pre, *gf = pre + U, *gc = pre + 2 * U, *go = pre + 3 * U;
+          float* cb = c + b * U;
+          for (int64_t j = 0; j < U; ++j) cb[j] = gf[j] * cb[j] + gi[j] * gc[j];
+          if (keep) std::memcpy(ws.cell.data() + (b * T + t) * U, cb, size_t(U) * sizeof(float));
+          std::memcpy(hb, cb, size_t(U) * sizeof(float));
+          activate(a, hb, U);
+          for (int64_t j = 0; j < U; ++j) hb[j] *= go[j];
+          break;
+        }
+        case RecurrentCell::GRU: {
+          if (rbias) {
+            for (int64_t j = 0; j < 2 * U; ++j) pre[j] += xr[j] + rbias[j];
+            for (int64_t j = 2 * U; j < N; ++j) pre[j] += rbias[j];
+          } else {
+            for (int64_t j = 0; j < 2 * U; ++j) pre[j] += xr[j];
+          }
+          activate(ra, pre, 2 * U);  // z, r
+          // pre[2U..3U) stays the recurrent term of the candidate, h_{t-1} U_h + b_rh (backward reads it).
+          const float *z = pre, *r = pre + U, *inner = pre + 2 * U;
+          float* hh = pre + N;
+          for (int64_t j = 0; j < U; ++j) hh[j] = xr[2 * U + j] + r[j] * inner[j];
+          activate(a, hh, U);
+          for (int64_t j = 0; j < U; ++j) hb[j] = z[j] * hb[j] + (1.f - z[j]) * hh[j];
+          if (keep) std::memcpy(ws.cell.data() + (b * T + t) * U, inner, size_t(U) * sizeof(float));
+          break;
+        }
+      }
+      if (keep) {
+        float* kept = ws.gates.data() + (b * T + t) * N;  // SimpleRNN h; LSTM i f c o; GRU z r hh
+        std::memcpy(kept, pre, size_t(gru ? 2 * U : N) * sizeof(float));
+        if (gru) std::memcpy(kept + 2 * U, pre + N, size_t(U) * sizeof(float));
+      }
+      if (g.return_sequences) std::memcpy(y + (b * T + s) * U, hb, size_t(U) * sizeof(float));
+    });
+  }
+  if (!g.return_sequences) std::memcpy(y, h, size_t(B * U) * sizeof(float));
+}
+
+void recurrent_backward(const RecurrentGeometry& g, const float* x, const float* kernel,
+                        const float* recurrent_kernel, const float* recurrent_mask, const float* dy,
+                        RecurrentWorkspace& ws, float* dx, float* dkernel, float* drecurrent, float* dbias) {
+  const int64_t B = g.batch, T = g.steps, F = g.features, U = g.units, N = recurrent_gates(g.cell) * U;
+  const ActivationKind a = g.activation, ra = g.recurrent_activation;
+  const bool gru = g.cell == RecurrentCell::GRU;
+  ws.dz.resize(size_t(B * T * N));
+  if (gru) ws.dzh.resize(size_t(B * T * N));
+  ws.dh.assign(size_t(B * U), 0.f);  // d(loss)/d h from the later steps
+  if (g.cell == RecurrentCell::LSTM) ws.dc.assign(size_t(B * U), 0.f);
+  float* dh = ws.dh.data();
+  float* dc = ws.dc.data();
+
+  for (int64_t s = T - 1; s >= 0; --s) {
+    const int64_t t = time_of(g, s);
+    const int64_t t_before = s > 0 ? time_of(g, s - 1) : -1;  // the time of the step before this one
+    parallel_for(B, B * N, [&](int64_t b) {
+      const int64_t row = b * T + t;
+      const float* dyr = g.return_sequences ? dy + (b * T + s) * U : (s == T - 1 ? dy + b * U : nullptr);
+      const float* gr = ws.gates.data() + row * N;
+      float* dzr = ws.dz.data() + row * N;
+      float* dhb = dh + b * U;
+      switch (g.cell) {
+        case RecurrentCell::SimpleRNN:
+          for (int64_t j = 0; j < U; ++j) dzr[j] = (dhb[j] + (dyr ? dyr[j] : 0.f)) * act_grad(a, gr[j]);
+          break;
+        case RecurrentCell::LSTM: {
+          const float* cp = t_before >= 0 ? ws.cell.data() + (b * T + t_before) * U : nullptr;
+          float* dcb = dc + b * U;
+          float* tcs = ws.hr.data() + b * U;  // activation(c_t), recomputed rather than kept
+          std::memcpy(tcs, ws.cell.data() + row * U, size_t(U) * sizeof(float));
+          activate(a, tcs, U);
+          for (int64_t j = 0; j < U; ++j) {
+            const float i = gr[j], f = gr[U + j], gg = gr[2 * U + j], o = gr[3 * U + j];
+            const float dhj = dhb[j] + (dyr ? dyr[j] : 0.f);
+            const float tc = tcs[j];
+            const float dcj = dcb[j] + dhj * o * act_grad(a, tc);
+            dzr[j] = dcj * gg * act_grad(ra, i);
+            dzr[U + j] = cp ? dcj * cp[j] * act_grad(ra, f) : 0.f;
+            dzr[2 * U + j] = dcj * i * act_grad(a, gg);
+            dzr[3 * U + j] = dhj * tc * act_grad(ra, o);
+            dcb[j] = dcj * f;
+          }
+          break;
+        }
+        case RecurrentCell::GRU: {
+          const float* hp = ws.h_prev.data() + row * U;
+          const float* inner = ws.cell.data() + row * U;
+          float* dzhr = ws.dzh.data() + row * N;
+          for (int64_t j = 0; j < U; ++j) {
+            const float z = gr[j], r = gr[U + j], hh = gr[2 * U + j];
+            const float dhj = dhb[j] + (dyr ? dyr[j] : 0.f);
+            const float dpre_h = dhj * (1.f - z) * act_grad(a, hh);
+            const float dpre_z = dhj * (hp[j] - hh) * act_grad(ra, z);
+            const float dpre_r = dpre_h * inner[j] * act_grad(ra, r);
+            dzr[j] = dzhr[j] = dpre_z;
+            dzr[U + j] = dzhr[U + j] = dpre_r;
+            dzr[2 * U + j] = dpre_h;
+            dzhr[2 * U + j] = dpre_h * r;
+            dhb[j] = dhj * z;  // the direct path h_{t-1} -> h_t; the GEMM below adds the gates' paths
+          }
+          break;
+        }
+      }
+    });
+    // d h_{t-1} through the recurrent kernel: rows b*T + t of dz, a stride of T*N apart.
+    if (s > 0) {
+      if (gru)
+        gemm(false, true, B, U, N, 1.f, ws.dzh.data() + t * N, T * N, recurrent_kernel, N, 1.f, dh, U);
+      else
+        gemm(false, true, B, U, N, 1.f, ws.dz.data() + t * N, T * N, recurrent_kernel, N, 0.f, dh, U);
+      // Every use of h_{t-1} read it through the mask.
+      if (recurrent_mask)
+        for (int64_t i = 0; i < B * U; ++i) dh[i] *= recurrent_mask[i];
+    }
+  }
+
+  const float* dzh = gru ? ws.dzh.data() : ws.dz.data();
+  if (dkernel) {
+    gemm(true, false, F, N, B * T, 1.f, x, F, ws.dz.data(), N, 0.f, dkernel, N);
+    // The first step's h_{t-1} is zero, so its rows add nothing.
+    gemm(true, false, U, N, B * T, 1.f, ws.h_prev.data(), U, dzh, N, 0.f, drecurrent, N);
+    if (dbias) {
+      column_sums(ws.dz.data(), dbias, B * T, N);
+      if (gru) column_sums(dzh, dbias + N, B * T, N);
+    }
+  }
+  if (dx) gemm(false, true, B * T, F, N, 1.f, ws.dz.data(), N, kernel, N, 0.f, dx, F);
+}
+
+void bidirectional_merge(BidirectionalMerge mode, int64_t batch, int64_t steps, int64_t units, bool reverse,
+                         const float* yf, const float* yb, float* y) {
+  const int64_t U = units, T = steps;
+  parallel_for_2d(batch, steps, batch * steps * U, [&](int64_t b, int64_t t) {
+    const float* f = yf + (b * T + t) * U;
+    const float* r = yb + (b * T + (reverse ? T - 1 - t : t)) * U;
+    switch (mode) {
+      case BidirectionalMerge::Concat: {
+        float* out = y + (b * T + t) * 2 * U;
+        std::memcpy(out, f, size_t(U) * sizeof(float));
+        std::memcpy(out + U, r, size_t(U) * sizeof(float));
+        break;
+      }
+      case BidirectionalMerge::Sum:
+        for (int64_t j = 0; j < U; ++j) y[(b * T + t) * U + j] = f[j] + r[j];
+        break;
+      case BidirectionalMerge::Mul:
+        for (int64_t j = 0; j < U; ++j) y[(b * T + t) * U + j] = f[j] * r[j];
+        break;
+      case BidirectionalMerge::Ave:
+        for (int64_t j = 0; j < U; ++j) y[(b * T + t) * U + j] = 0.5f * (f[j] + r[j]);
+        break;
+    }
+  });
+}
+
+void bidirectional_merge_backward(BidirectionalMerge mode, int64_t batch, int64_t steps, int64_t units, bool reverse,
+                                  const float* dy, const float* yf, const float* yb, float* dyf, float* dyb) {
+  const int64_t U = units, T = steps;
+  parallel_for_2d(batch, steps, batch * steps * U, [&](int64_t b, int64_t t) {
+    const int64_t rf = (b * T + t) * U, rb = (b * T + (reverse ? T - 1 - t : t)) * U;
+    switch (mode) {
+      case BidirectionalMerge::Concat:
+        std::memcpy(dyf + rf, dy + (b * T + t) * 2 * U, size_t(U) * sizeof(float));
+        std::memcpy(dyb + rb, dy + (b * T + t) * 2 * U + U, size_t(U) * sizeof(float));
+        break;
+      case BidirectionalMerge::Sum:
+        std::memcpy(dyf + rf, dy + rf, size_t(U) * sizeof(float));
+        std::memcpy(dyb + rb, dy + rf, size_t(U) * sizeof(float));
+        break;
+      case BidirectionalMerge::Mul:
+        for (int64_t j = 0; j < U; ++j) {
+          dyf[rf + j] = dy[rf + j] * yb[rb + j];
+          dyb[rb + j] = dy[rf + j] * yf[rf + j];
+        }
+        break;
+      case BidirectionalMerge::Ave:
+        for (int64_t j = 0; j < U; ++j) dyf[rf + j] = dyb[rb + j] = 0.5f * dy[rf + j];
+        break;
+    }
+  });
+}
+
+}  // namespace myelin::kernels

@@ -1,0 +1,81 @@
+// Recurrent cells over whole sequences (Keras's SimpleRNN, LSTM and GRU with reset_after), forward and
+// backward through time.
+//
+// Shape letters: B batch, T steps, F input features, U units, G gates (SimpleRNN 1, LSTM 4, GRU 3),
+// N = G*U. Input x is [B, T, F]; kernel [F, N], recurrent kernel [U, N], bias [N] (GRU: [2, N], the
+// input bias then the recurrent one). Gate order as Keras stores them: LSTM i, f, c, o; GRU z, r, h.
+//
+// The input's projection for every step is one GEMM before the loop ([B*T, F] x [F, N]); each step
+// then adds h_{t-1} x recurrent kernel (one GEMM of [B, U] x [U, N]) and runs the gates in one
+// element-wise pass. Backward walks the steps in reverse (one GEMM per step for d h_{t-1}) and
+// leaves the weight gradients to three GEMMs over all steps at once.
+//
+// Step s runs on time t = s, or t = T-1-s with go_backwards; a returned sequence is in step order,
+// as Keras returns it (reversed in time under go_backwards).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "myelin/activations.hpp"
+
+namespace myelin::kernels {
+
+enum class RecurrentCell { SimpleRNN, LSTM, GRU };
+
+/// Gates per unit: 1, 4, 3.
+int64_t recurrent_gates(RecurrentCell cell);
+
+/// True for the activations a cell can take: those whose derivative follows from their output
+/// (linear, relu, sigmoid, tanh), so backward needs to keep only the gates' outputs.
+bool recurrent_activation_supported(ActivationKind kind);
+
+struct RecurrentGeometry {
+  RecurrentCell cell = RecurrentCell::SimpleRNN;
+  int64_t batch = 0, steps = 0, features = 0, units = 0;
+  ActivationKind activation = ActivationKind::Tanh;
+  ActivationKind recurrent_activation = ActivationKind::Sigmoid;
+  bool go_backwards = false;
+  bool return_sequences = false;
+};
+
+/// What forward keeps for backward, and the scratch of both; sized by the calls, reused between batches.
+struct RecurrentWorkspace {
+  std::vector<float> xw;      // [B, T, N] input projection (plus the input bias)
+  std::vector<float> hr;      // [B, N] h_{t-1} x recurrent kernel of one step (GRU [B, N + U]: and the
+                              // candidate state); backward's scratch
+  std::vector<float> h, c;    // [B, U] running state (c: LSTM)
+  // Kept for backward, indexed by time t:
+  std::vector<float> h_prev;  // [B, T, U] the state each step read
+  std::vector<float> gates;   // [B, T, N] gate outputs (SimpleRNN: h_t; LSTM i f g o; GRU z r hh)
+  std::vector<float> cell;    // [B, T, U] LSTM: c_t; GRU: the recurrent h-gate term (h_{t-1} U_h + b_rh)
+  // Backward scratch:
+  std::vector<float> dz;      // [B, T, N] d(loss)/d(input projection)
+  std::vector<float> dzh;     // [B, T, N] GRU: d(loss)/d(recurrent projection)
+  std::vector<float> dh, dc;  // [B, U]
+};
+
+/// y: [B, T, U] with return_sequences, else [B, U] (the last step's state). With `keep`, stores in
+/// `ws` what recurrent_backward reads. recurrent_mask ([B, U], or null): Keras 3's recurrent
+/// dropout, multiplying h_{t-1} wherever a step reads it (GRU's carry of h_{t-1} included).
+void recurrent_forward(const RecurrentGeometry& g, const float* x, const float* kernel, const float* recurrent_kernel,
+                       const float* bias, const float* recurrent_mask, float* y, bool keep, RecurrentWorkspace& ws);
+
+/// From dy (shaped as y) of the last kept forward (with its recurrent_mask): the weight gradients (overwritten; null skips
+/// them all, as for a frozen layer; dbias null when there is no bias) and dx [B, T, F] (null skips it).
+void recurrent_backward(const RecurrentGeometry& g, const float* x, const float* kernel,
+                        const float* recurrent_kernel, const float* recurrent_mask, const float* dy,
+                        RecurrentWorkspace& ws, float* dx, float* dkernel, float* drecurrent, float* dbias);
+
+/// How Bidirectional combines its two layers' outputs (Keras's merge_mode).
+enum class BidirectionalMerge { Concat, Sum, Mul, Ave };
+
+/// y from the forward and backward layers' outputs yf, yb, each [B, T, U] (T = 1 for last states).
+/// With `reverse` (sequences), yb's steps are taken in reverse, which aligns them with the input's
+/// time. y is [B, T, 2U] for Concat (yf's units first), else [B, T, U].
+void bidirectional_merge(BidirectionalMerge mode, int64_t batch, int64_t steps, int64_t units, bool reverse,
+                         const float* yf, const float* yb, float* y);
+/// The gradients of yf and yb from dy (the inverse routing of bidirectional_merge).
+void bidirectional_merge_backward(BidirectionalMerge mode, int64_t batch, int64_t steps, int64_t units, bool reverse,
+                                  const float* dy, const float* yf, const float* yb, float* dyf, float* dyb);
+
+}  // namespace myelin::kernels
