@@ -16,6 +16,15 @@ const std::map<std::string, std::vector<KerasVariable>>& layouts() {
       {"Conv2D", {{"kernel"}, {"bias"}}},
       {"BatchNormalization", {{"gamma"}, {"beta"}, {"moving_mean"}, {"moving_variance"}}},
       {"Normalization", {{"mean"}, {"variance"}, {"count", "", true}}},
+      {"Embedding", {{"embeddings"}}},
+      {"LayerNormalization", {{"gamma"}, {"beta"}}},
+      {"SimpleRNN", {{"kernel", "cell"}, {"recurrent_kernel", "cell"}, {"bias", "cell"}}},
+      {"LSTM", {{"kernel", "cell"}, {"recurrent_kernel", "cell"}, {"bias", "cell"}}},
+      {"GRU", {{"kernel", "cell"}, {"recurrent_kernel", "cell"}, {"bias", "cell"}}},
+      // myelin names the wrapped layers' weights "<forward layer>/kernel", ...: forward ones first.
+      {"Bidirectional",
+       {{"kernel", "forward_layer/cell"}, {"recurrent_kernel", "forward_layer/cell"}, {"bias", "forward_layer/cell"},
+        {"kernel", "backward_layer/cell"}, {"recurrent_kernel", "backward_layer/cell"}, {"bias", "backward_layer/cell"}}},
   };
   return table;
 }
@@ -30,6 +39,7 @@ std::vector<KerasSlot> keras_variables(Layer& layer) {
                      layer.class_name());
   std::vector<KerasSlot> out;
   std::map<std::string, int> per_owner;
+  std::vector<bool> taken(params.size(), false);
   size_t matched = 0;
   auto add = [&](const KerasVariable& v, Tensor* value) {
     const int index = per_owner[v.owner]++;
@@ -40,11 +50,18 @@ std::vector<KerasSlot> keras_variables(Layer& layer) {
       add(v, nullptr);
       continue;
     }
-    for (const auto& p : params)
-      if (p.name == v.name) {
-        add(v, p.value);
+    // A parameter of this name, or of a wrapped layer ("forward_lstm/kernel"), not taken yet.
+    for (size_t i = 0; i < params.size(); ++i) {
+      const std::string& n = params[i].name;
+      const bool same = n == v.name || (n.size() > v.name.size() && n.compare(n.size() - v.name.size(), v.name.size(), v.name) == 0 &&
+                                        n[n.size() - v.name.size() - 1] == '/');
+      if (same && !taken[i]) {
+        taken[i] = true;
+        add(v, params[i].value);
         ++matched;
+        break;
       }
+    }
   }
   if (matched != params.size())
     throw ValueError("layer '" + layer.name() + "' (" + layer.class_name() +
