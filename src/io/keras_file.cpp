@@ -259,7 +259,10 @@ void save_keras(Model& model, const std::string& path) {
     if (e.contains("inbound_nodes")) add_tensor_shapes(e["inbound_nodes"], model);
   }
   config["layers"] = layers;
-  json out = {{"module", "keras"}, {"class_name", mine["class_name"]}, {"config", config}, {"registered_name", nullptr}};
+  // Where Keras 3 itself says each model class lives.
+  json out = sequential ? json{{"module", "keras"}, {"class_name", "Sequential"}, {"registered_name", nullptr}}
+                        : json{{"module", "keras.src.models.functional"}, {"class_name", "Functional"}, {"registered_name", "Functional"}};
+  out["config"] = config;
   if (model.compiled()) {
     Optimizer& opt = model.optimizer();
     json metrics = json::array();

@@ -2,7 +2,9 @@
 Python (scripts/reference_env.sh interop) and KERAS_BACKEND=jax.
 
   keras_reference.py train DIR     builds and briefly trains the seed MLP, the seed CNN and a
-                                   functional residual model with batch normalization; writes
+                                   functional residual model with batch normalization, and an
+                                   LSTM text model (Embedding, LayerNormalization, Bidirectional
+                                   LSTM, GRU, SimpleRNN); writes
                                    DIR/<name>.keras, DIR/<name>.h5 (Keras's legacy whole-model
                                    saver), DIR/<name>_x.npy, DIR/<name>_y.npy, DIR/<name>_pred.npy
   keras_reference.py predict MODEL X OUT   loads MODEL with keras.models.load_model, predicts X
@@ -61,16 +63,34 @@ def residual():
     return keras.Model(inputs, outputs, name="residual")
 
 
-MODELS = {"mlp": (seed_mlp, (28, 28)), "cnn": (seed_cnn, (28, 28, 1)), "residual": (residual, (8, 8, 3))}
+def text():
+    return keras.Sequential([
+        keras.Input((12,), dtype="int32"),
+        keras.layers.Embedding(50, 8),
+        keras.layers.LayerNormalization(),
+        keras.layers.Bidirectional(keras.layers.LSTM(6, return_sequences=True)),
+        keras.layers.GRU(6, return_sequences=True),
+        keras.layers.SimpleRNN(6),
+        keras.layers.Dense(10, activation="softmax"),
+    ], name="text")
+
+
+def token_data(n=256, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(1, 50, size=(n, 12)).astype(np.int32)
+    return x, (x[:, 0] % 10).astype(np.int64)  # the first token decides the class
+
+
+MODELS = {"mlp": (seed_mlp, (28, 28)), "cnn": (seed_cnn, (28, 28, 1)), "residual": (residual, (8, 8, 3)), "text": (text, None)}
 
 
 def train(out):
     keras.utils.set_random_seed(1)
     for name, (make, shape) in MODELS.items():
-        x, y = data(shape)
+        x, y = data(shape) if shape else token_data()
         model = make()
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        model.fit(x, y, epochs=2, batch_size=32, verbose=0)
+        model.fit(x, y, epochs=1, batch_size=32, verbose=0)
         model.save(os.path.join(out, name + ".keras"))
         model.save(os.path.join(out, name + ".h5"))
         np.save(os.path.join(out, name + "_x.npy"), x)

@@ -11,12 +11,13 @@ import pytest
 
 from myelin.layers import Dense, Flatten
 from myelin.models import Sequential, load_model
+import myelin
 from myelin import Input
 
 from conftest import SOURCE_DIR
 
 REFERENCE = SOURCE_DIR / "tests" / "keras" / "keras_reference.py"
-MODELS = ["mlp", "cnn", "residual"]
+MODELS = ["mlp", "cnn", "residual", "text"]
 TOLERANCE = 1e-5
 
 
@@ -32,6 +33,11 @@ def keras_python():
         reason = "PyPI is unreachable" if out.returncode == 3 else f"exit status {out.returncode}"
         pytest.skip(f"the Keras 3 reference environment could not be made ({reason}): {out.stderr.strip()[-500:]}")
     return str(Path(out.stdout.strip().splitlines()[-1]) / "bin" / "python")
+
+
+def inputs(keras_files, name):
+    """The model's inputs as myelin takes them: token ids travel as float32 (exact below 2^24)."""
+    return np.load(keras_files / f"{name}_x.npy").astype(np.float32)
 
 
 def keras(python, *args):
@@ -50,15 +56,16 @@ def keras_files(keras_python, tmp_path_factory):
 @pytest.mark.parametrize("name", MODELS)
 def test_keras3_file_loads_and_predicts_the_same(keras_files, name):
     model = load_model(keras_files / f"{name}.keras")
-    x = np.load(keras_files / f"{name}_x.npy")
+    x = inputs(keras_files, name)
     expected = np.load(keras_files / f"{name}_pred.npy")
     np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=TOLERANCE, rtol=0)
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_keras3_file_comes_compiled_and_fine_tunes(keras_files, name):
+    myelin.set_random_seed(0)
     model = load_model(keras_files / f"{name}.keras")
-    x = np.load(keras_files / f"{name}_x.npy")
+    x = inputs(keras_files, name)
     y = np.load(keras_files / f"{name}_y.npy").astype(np.float32)
     before = model.evaluate(x, y, verbose=0, return_dict=True)["loss"]
     model.fit(x, y, epochs=1, batch_size=32, verbose=0)
@@ -69,7 +76,7 @@ def test_keras3_file_comes_compiled_and_fine_tunes(keras_files, name):
 @pytest.mark.parametrize("name", MODELS)
 def test_keras2_h5_from_the_legacy_saver_loads_and_predicts_the_same(keras_files, name):
     model = load_model(keras_files / f"{name}.h5")
-    x = np.load(keras_files / f"{name}_x.npy")
+    x = inputs(keras_files, name)
     expected = np.load(keras_files / f"{name}_pred.npy")
     np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=TOLERANCE, rtol=0)
 
@@ -78,7 +85,7 @@ def test_myelin_keras_files_load_in_keras_and_predict_the_same(keras_python, ker
     cases = []
     for name in MODELS:  # Keras's models fine-tuned in myelin, so that the weights are myelin's own
         model = load_model(keras_files / f"{name}.keras")
-        x = np.load(keras_files / f"{name}_x.npy")
+        x = inputs(keras_files, name)
         model.fit(x, np.load(keras_files / f"{name}_y.npy").astype(np.float32), epochs=1, batch_size=64, verbose=0)
         cases.append((name, model, x))
     native = Sequential([Input(shape=(28, 28)), Flatten(), Dense(16, activation="relu"), Dense(10, activation="softmax")])
