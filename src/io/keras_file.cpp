@@ -122,15 +122,17 @@ std::string read_file_bounded(const std::string& path, uint64_t max_bytes) {
 }
 
 // Keras 3's serialised form of a myelin config entry: every object with a class_name gains the
-// module Keras imports it from (initializers, regularizers), as Keras's own files have.
+// module Keras imports it from (initializers, regularizers, wrapped layers), as Keras's own files have.
 void add_modules(json& j, const std::string& key) {
   if (j.is_object()) {
     if (j.contains("class_name") && j.contains("config") && !j.contains("module")) {
       const bool init = key.size() >= 12 && key.compare(key.size() - 12, 12, "_initializer") == 0;
       const bool reg = key.size() >= 12 && key.compare(key.size() - 12, 12, "_regularizer") == 0;
+      const bool layer = key == "layer" || key == "backward_layer";  // Bidirectional's wrapped layers
       if (init) j["module"] = "keras.initializers";
       if (reg) j["module"] = "keras.regularizers";
-      if (init || reg) j["registered_name"] = nullptr;
+      if (layer) j["module"] = "keras.layers";
+      if (init || reg || layer) j["registered_name"] = nullptr;
     }
     for (auto& [k, v] : j.items()) add_modules(v, k);
   } else if (j.is_array()) {
