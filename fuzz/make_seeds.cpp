@@ -147,6 +147,7 @@ void model_seeds(const fs::path& st_dir, const fs::path& json_dir) {
     for (int64_t i = 0; i < 4; ++i) y[i] = float(i % 2);
     m.fit(x, y, {.epochs = 1, .batch_size = 2, .verbose = 0});
     m.save((st_dir / "compiled_adam.safetensors").string());
+    m.save((st_dir.parent_path() / "fuzz_keras" / "compiled_adam.keras").string());
     m.save_weights((st_dir / "weights_only.safetensors").string());
     write(json_dir / "classifier.json", m.to_json());
   }
@@ -177,6 +178,7 @@ void model_seeds(const fs::path& st_dir, const fs::path& json_dir) {
     Model m(in, layers::Dense(2, "softmax")(layers::Concatenate()({s1, s2, in})));
     m.compile(optimizers::Adam(1e-3), "sparse_categorical_crossentropy");
     m.save((st_dir / "functional.safetensors").string());
+    m.save((st_dir.parent_path() / "fuzz_keras" / "functional.keras").string());
     write(json_dir / "functional.json", m.to_json());
   }
   // Keras 2's functional form (inbound_nodes as [name, call, tensor, kwargs] lists).
@@ -222,7 +224,7 @@ int main(int argc, char** argv) {
   }
   const fs::path root = argv[1];
   for (const char* t : {"fuzz_idx", "fuzz_csv", "fuzz_idx_dataset", "fuzz_csv_dataset", "fuzz_safetensors",
-                        "fuzz_model_json", "fuzz_vocabulary"}) fs::create_directories(root / t);
+                        "fuzz_model_json", "fuzz_vocabulary", "fuzz_keras"}) fs::create_directories(root / t);
   idx_seeds(root / "fuzz_idx");
   csv_seeds(root / "fuzz_csv");
   idx_dataset_seeds(root / "fuzz_idx_dataset");

@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-if [ ${#targets[@]} -eq 0 ]; then targets=(fuzz_idx fuzz_csv fuzz_idx_dataset fuzz_csv_dataset fuzz_safetensors fuzz_model_json fuzz_image fuzz_vocabulary); fi
+if [ ${#targets[@]} -eq 0 ]; then targets=(fuzz_idx fuzz_csv fuzz_idx_dataset fuzz_csv_dataset fuzz_safetensors fuzz_model_json fuzz_image fuzz_vocabulary fuzz_keras); fi
 build_dir="${BUILD_DIR:-build-fuzz}"
 cxx="${CXX_FUZZ:-clang++}"
 

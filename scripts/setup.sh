@@ -14,6 +14,7 @@ packages=(
   python3-pil            # the image tests' reference pixels (PIL decodes the same files)
   adwaita-icon-theme     # a real folder of PNG images for the image-folder example
   nlohmann-json3-dev     # model architecture as JSON
+  libzip-dev libhdf5-dev # Keras's .keras (a zip) and .h5 model files
   libcli11-dev           # the myelin command-line program
   gnuplot-nox            # myelin plot
   libgtest-dev           # the test suite

@@ -74,6 +74,7 @@ void register_plot(CLI::App& app);
 void register_images_from_idx(CLI::App& app);
 void register_explain(CLI::App& app);
 void register_export(CLI::App& app);
+void register_convert(CLI::App& app);
 
 /// The layer that computes the model's output, whose activation tells a classifier from a regressor.
 /// Not always a functional model's last layer: a shared layer is listed at its first call.

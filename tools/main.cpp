@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   cli::register_images_from_idx(app);
   cli::register_explain(app);
   cli::register_export(app);
+  cli::register_convert(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -102,7 +102,7 @@ void predict(const UseArgs& a) {
 void register_evaluate(CLI::App& app) {
   auto a = std::make_shared<UseArgs>();
   auto* cmd = app.add_subcommand("evaluate", "loss and metrics of a saved model on labelled data");
-  cmd->add_option("model", a->model, "saved model (.safetensors)")->required()->check(CLI::ExistingFile);
+  cmd->add_option("model", a->model, "saved model (.safetensors, .keras or Keras 2 .h5)")->required()->check(CLI::ExistingFile);
   add_data_options(*cmd, a->data);
   cmd->add_option("--batch-size", a->batch_size, "samples per batch (default 32)")->check(CLI::PositiveNumber);
   cmd->add_option("--threads", a->threads, "threads to compute with (default: all cores)");
@@ -112,7 +112,7 @@ void register_evaluate(CLI::App& app) {
 void register_predict(CLI::App& app) {
   auto a = std::make_shared<UseArgs>();
   auto* cmd = app.add_subcommand("predict", "write a saved model's predictions for every row (or image file, with --images-dir) to a CSV file");
-  cmd->add_option("model", a->model, "saved model (.safetensors)")->required()->check(CLI::ExistingFile);
+  cmd->add_option("model", a->model, "saved model (.safetensors, .keras or Keras 2 .h5)")->required()->check(CLI::ExistingFile);
   add_data_options(*cmd, a->data);
   cmd->add_option("--output", a->output, "CSV file to write: probabilities and class, or values")->required();
   cmd->add_option("--batch-size", a->batch_size, "samples per batch (default 32)")->check(CLI::PositiveNumber);
@@ -123,7 +123,7 @@ void register_predict(CLI::App& app) {
 void register_summary(CLI::App& app) {
   auto path = std::make_shared<std::string>();
   auto* cmd = app.add_subcommand("summary", "print a saved model's layers, output shapes and parameter counts");
-  cmd->add_option("model", *path, "saved model (.safetensors)")->required()->check(CLI::ExistingFile);
+  cmd->add_option("model", *path, "saved model (.safetensors, .keras or Keras 2 .h5)")->required()->check(CLI::ExistingFile);
   cmd->callback([path] {
     myelin::Model model = myelin::load_model(*path);
     model.summary();

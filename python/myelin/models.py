@@ -394,7 +394,8 @@ class Model:
         return self.get_weights()
 
     def save(self, filepath, overwrite=True, save_format=None):
-        """The whole model in one safetensors file (architecture, weights, compile settings and
+        """The whole model in one file. A .keras path writes Keras 3's format (keras.models.load_model
+        opens it); any other a safetensors file (architecture, weights, compile settings and
         optimizer state), readable by the C++ library and by any safetensors reader."""
         self._model.save(str(filepath))
 
@@ -441,8 +442,8 @@ class Sequential(Model):
 
 
 def load_model(filepath, custom_objects=None, compile=True):
-    """A model saved by save() (from Python or C++): a Sequential or a functional Model, compiled again
-    when it was saved compiled."""
+    """A model saved by save() (from Python or C++), by Keras 3 (.keras) or by tf.keras 2 (.h5): a
+    Sequential or a functional Model, compiled again when it was saved compiled."""
     if custom_objects:
         raise ValueError("custom_objects are not supported by myelin")
     return Model._from_native(_myelin.load_model(str(filepath)))

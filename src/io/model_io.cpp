@@ -1,5 +1,6 @@
 #include "myelin/io/model_io.hpp"
 
+#include <cctype>
 #include <nlohmann/json.hpp>
 
 #include "myelin/distributed.hpp"
@@ -7,6 +8,8 @@
 #include "myelin/io/safetensors.hpp"
 #include "myelin/layers/registry.hpp"
 #include "myelin/layers/symbolic_tensor.hpp"
+#include "architecture.hpp"
+#include "keras_file.hpp"
 #include "tensor_budget.hpp"
 
 namespace myelin {
@@ -336,7 +339,20 @@ void assign_weights(Model& model, const io::SafetensorsFile& f, const std::strin
   }
   for (const auto& p : ws) p.value->copy_from(f.at(p.name));
 }
+
+bool has_extension(const std::string& path, const std::string& ext) {
+  if (path.size() < ext.size()) return false;
+  std::string tail = path.substr(path.size() - ext.size());
+  for (auto& c : tail) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return tail == ext;
+}
 }  // namespace
+
+namespace io {
+nlohmann::json parse_model_json(const std::string& text, const std::string& what) { return parse_json(text, what); }
+Model model_from_architecture(const nlohmann::json& j, const std::string& where) { return from_architecture(j, where); }
+nlohmann::json model_architecture(Model& model) { return architecture(model); }
+}  // namespace io
 
 const char* version() { return "0.1.0"; }
 
@@ -349,6 +365,9 @@ Model model_from_json(const std::string& text) {
 void save_model(Model& model, const std::string& path, const std::map<std::string, std::string>& extra_metadata) {
   // Under mpirun every rank holds the same weights: rank 0 alone writes them.
   if (!distributed::is_primary()) return;
+  if (has_extension(path, ".keras")) return io::save_keras(model, path);
+  if (has_extension(path, ".h5") || has_extension(path, ".hdf5"))
+    throw ValueError("'" + path + "': myelin reads Keras 2 .h5 files but does not write them; save as .keras or .safetensors");
   auto tensors = weight_tensors(model);
   std::map<std::string, std::string> meta = extra_metadata;
   meta["format"] = "myelin";
@@ -365,6 +384,8 @@ void save_model(Model& model, const std::string& path, const std::map<std::strin
 }
 
 Model load_model(const std::string& path) {
+  if (has_extension(path, ".keras")) return io::load_keras(path);
+  if (has_extension(path, ".h5") || has_extension(path, ".hdf5")) return io::load_keras2_h5(path);
   const io::SafetensorsFile f = io::read_safetensors(path);
   auto arch = f.metadata.find("architecture");
   if (arch == f.metadata.end())

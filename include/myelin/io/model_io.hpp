@@ -18,11 +18,15 @@ std::string model_to_json(Model& model);
 Model model_from_json(const std::string& json);
 
 /// Saves the whole model (see Sequential::save). Written atomically: the old file stays whole on failure.
+/// A path ending in .keras writes Keras 3's format (which keras.models.load_model opens; the
+/// optimizer's state is left out); .h5 is refused (myelin reads Keras 2's .h5, never writes it).
 /// `extra_metadata` entries join the file's __metadata__ (checkpoints record their epoch so).
 void save_model(Model& model, const std::string& path, const std::map<std::string, std::string>& extra_metadata = {});
 /// Loads a model saved by save_model(): it predicts exactly what the saved one did and, when it was
 /// compiled, comes back compiled with its optimizer's state, ready to train further. Throws IOError
 /// for damaged files and ValueError for contents myelin does not know, naming the file.
+/// By extension it also reads Keras 3's .keras files and Keras 2's whole-model .h5 (or .hdf5):
+/// architecture, weights, and the compile settings when present (the optimizer starts afresh).
 Model load_model(const std::string& path);
 
 /// Weights only. load_weights checks every name and shape against the model before changing anything.
