@@ -130,8 +130,9 @@ def keras_worker(args):
         call = lambda x: fn(x).numpy()
     else:
         jitted = jax.jit(lambda tv, ntv, x: model.stateless_call(tv, ntv, x, training=False)[0])
-        tv = [v.value for v in model.trainable_variables]
-        ntv = [v.value for v in model.non_trainable_variables]
+        # Copies: predict() may donate the variables' own buffers, which deletes them.
+        tv = [jax.numpy.array(v.value, copy=True) for v in model.trainable_variables]
+        ntv = [jax.numpy.array(v.value, copy=True) for v in model.non_trainable_variables]
         call = lambda x: np.asarray(jitted(tv, ntv, x))
 
     def by_predict():
