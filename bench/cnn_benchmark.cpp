@@ -1,6 +1,9 @@
 // The Fashion-MNIST CNN workload (examples/cnn_fashion_mnist); prints name=value lines only.
 //
-//   cnn_benchmark [--threads N] [--epochs E] [--data DIR]
+//   cnn_benchmark [--threads N] [--epochs E] [--data DIR] [--precision fp32|bf16]
+//
+// --precision bf16 builds the model under the mixed_bfloat16 policy (myelin/mixed_precision.hpp);
+// the kernel comparison of 4. and the GEMM ceiling stay float32.
 //
 // 1. Training: Conv2D(32) -> MaxPool -> Conv2D(64) -> MaxPool -> Conv2D(64) -> Flatten -> Dense(64)
 //    -> Dense(10 softmax), Adam, sparse CE, accuracy, batch 128; one fit(epochs=E) call, each epoch
@@ -32,6 +35,7 @@
 #include "myelin/layers/dense.hpp"
 #include "myelin/layers/flatten.hpp"
 #include "myelin/layers/pooling.hpp"
+#include "myelin/mixed_precision.hpp"
 #include "myelin/model.hpp"
 #include "myelin/optimizers.hpp"
 #include "myelin/threading.hpp"
@@ -57,7 +61,7 @@ double median_ms(int reps, F f) {
 }
 
 [[noreturn]] void usage(const char* msg) {
-  std::fprintf(stderr, "cnn_benchmark: %s\nusage: cnn_benchmark [--threads N] [--epochs E] [--data DIR]\n", msg);
+  std::fprintf(stderr, "cnn_benchmark: %s\nusage: cnn_benchmark [--threads N] [--epochs E] [--data DIR] [--precision fp32|bf16]\n", msg);
   std::exit(2);
 }
 
@@ -101,13 +105,14 @@ std::vector<const Tensor*> layer_inputs(Sequential& model, const Tensor& x, bool
 
 int main(int argc, char** argv) {
   int threads = 2, epochs = 3;
-  std::string data_dir;
+  std::string data_dir, precision = "fp32";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (i + 1 >= argc) usage(("missing value after " + a).c_str());
     if (a == "--threads") threads = std::atoi(argv[++i]);
     else if (a == "--epochs") epochs = std::atoi(argv[++i]);
     else if (a == "--data") data_dir = argv[++i];
+    else if (a == "--precision") precision = argv[++i];
     else usage(("unknown argument " + a).c_str());
   }
   if (epochs < 1) usage("--epochs must be at least 1");
@@ -170,6 +175,9 @@ int main(int argc, char** argv) {
   }
 
   // 1. Training.
+  if (precision != "fp32" && precision != "bf16") usage("--precision must be fp32 or bf16");
+  mixed_precision::set_global_policy(precision == "bf16" ? "mixed_bfloat16" : "float32");
+  std::printf("precision=%s\n", precision.c_str());
   Sequential model = bench::users_cnn();
   model.compile(optimizers::Adam(1e-3), "sparse_categorical_crossentropy", {"accuracy"});
   std::vector<double> epoch_s;

@@ -391,3 +391,21 @@ TEST_F(Cli, ClassWeightBalancedAndExplicitWeighTheLoss) {
   EXPECT_EQ(streamed.status, 1) << streamed.output;
   EXPECT_NE(streamed.output.find("not available with --stream"), std::string::npos) << streamed.output;
 }
+
+TEST_F(Cli, TrainsInBfloat16WithPrecisionBf16) {
+  std::ofstream(dir.file("digits.json")) << R"({"class_name": "Sequential", "config": {"layers": [
+      {"class_name": "Dense", "config": {"units": 32, "activation": "relu", "batch_input_shape": [null, 64]}},
+      {"class_name": "Dense", "config": {"units": 10, "activation": "softmax"}}]}})";
+  CliResult bad = run("train --model " + dir.file("digits.json") + " --data " + kData +
+                      "/digits.csv.gz --no-header --output " + dir.file("x.safetensors") + " --precision fp16");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.output.find("--precision"), std::string::npos) << bad.output;
+  if (!mixed_precision::bf16_supported()) GTEST_SKIP() << "this CPU has no bfloat16 dot products";
+  CliResult t = run("train --model " + dir.file("digits.json") + " --data " + kData +
+                    "/digits.csv.gz --no-header --epochs 25 --batch-size 32 --standardize --validation-split 0.2"
+                    " --verbose 0 --precision bf16 --output " + dir.file("bf16.safetensors"));
+  ASSERT_EQ(t.status, 0) << t.output;
+  EXPECT_GT(value_of(t.output, "val_accuracy"), 0.85);  // as the float32 run above
+  Model m = load_model(dir.file("bf16.safetensors"));
+  EXPECT_EQ(m.layers().back()->get_config()["dtype"]["config"]["name"], "mixed_bfloat16");
+}

@@ -15,6 +15,7 @@ struct TrainArgs {
   double validation_split = 0.0;
   int epochs = 10, batch_size = 32, verbose = 1, threads = 0;
   std::string optimizer = "adam", loss;
+  std::string precision = "fp32";
   double learning_rate = -1;
   std::vector<std::string> metrics;
   bool standardize = false;
@@ -70,6 +71,8 @@ void run(const TrainArgs& a) {
   using namespace myelin;
   set_num_threads(a.threads);
   set_random_seed(a.seed);
+  // Before the model is read: its layers take the policy when they are made.
+  mixed_precision::set_global_policy(a.precision == "bf16" ? "mixed_bfloat16" : a.precision == "auto" ? "auto" : "float32");
   // With --stream the rows are read batch by batch; otherwise the data is loaded whole.
   std::unique_ptr<data::Dataset> stream, validation;
   std::vector<std::string> class_names;
@@ -182,6 +185,10 @@ void register_train(CLI::App& app) {
                   "class:weight pairs, e.g. 0:1,1:4 (classes left out weigh 1)");
   cmd->add_option("--seed", a->seed, "seed for initialisation, shuffling and dropout (default 0)");
   cmd->add_option("--threads", a->threads, "threads to compute with (default: all cores)");
+  cmd->add_option("--precision", a->precision,
+                  "fp32 (default); bf16: Keras's mixed_bfloat16 (Dense and convolutions multiply in bfloat16, weights "
+                  "stay float32; needs AVX512_BF16 or AMX); auto: bf16 where the CPU has it, else fp32")
+      ->check(CLI::IsMember({"fp32", "bf16", "auto"}));
   cmd->add_option("--verbose", a->verbose, "0 silent, 1 progress bar, 2 one line per epoch (default 1)")->check(CLI::Range(0, 2));
   cmd->callback([a] { run(*a); });
 }

@@ -62,6 +62,7 @@
 #include "myelin/memory_limit.hpp"
 #include "myelin/losses.hpp"
 #include "myelin/metrics.hpp"
+#include "myelin/mixed_precision.hpp"
 #include "myelin/model.hpp"
 #include "myelin/optimizers.hpp"
 #include "myelin/random.hpp"

@@ -9,8 +9,8 @@
 Training runs in C++ without the GIL; numpy arrays go in and come out (float32).
 """
 from . import _myelin
-from . import (callbacks, data, datasets, distributed, explain, initializers, layers, losses, metrics, model_selection,
-               models, optimizers, preprocessing, regularizers, utils)
+from . import (callbacks, data, datasets, distributed, explain, initializers, layers, losses, metrics, mixed_precision,
+               model_selection, models, optimizers, preprocessing, regularizers, utils)
 from .layers import Input
 from .models import Model, Sequential, load_model, model_from_json
 from .utils import set_num_threads, set_random_seed, set_winograd_convolutions
@@ -20,7 +20,7 @@ ShapeError = _myelin.ShapeError
 ResourceError = _myelin.ResourceError  # a MemoryError
 __version__ = _myelin.__version__
 
-__all__ = ["callbacks", "data", "datasets", "distributed", "explain", "initializers", "layers", "losses", "metrics", "model_selection", "models",
+__all__ = ["callbacks", "data", "datasets", "distributed", "explain", "initializers", "layers", "losses", "metrics", "mixed_precision", "model_selection", "models",
            "optimizers", "preprocessing", "regularizers", "utils", "Input", "Model", "Sequential", "load_model",
            "model_from_json", "set_num_threads", "set_random_seed",
            "set_winograd_convolutions", "Error", "ShapeError", "ResourceError", "__version__"]

@@ -106,8 +106,10 @@ class Layer:
 
     def __init__(self, config, name=None, input_shape=None, input_dim=None, batch_input_shape=None,
                  trainable=True, dtype=None):
-        if dtype not in (None, "float32"):
-            raise ValueError(f"myelin computes in float32, got dtype={dtype!r}")
+        if isinstance(dtype, dict):  # Keras's {"class_name": "DTypePolicy", "config": {"name": ...}}
+            dtype = dtype.get("config", {}).get("name")
+        if dtype not in (None, "float32", "mixed_bfloat16"):
+            raise ValueError(f"myelin's layers take dtype 'float32' or 'mixed_bfloat16', got dtype={dtype!r}")
         if input_dim is not None:
             input_shape = (_positive_int(input_dim, "input_dim"),)
         if input_shape is not None:
@@ -115,6 +117,8 @@ class Layer:
                 input_shape = (input_shape,)
             batch_input_shape = [None] + [_positive_int(d, "input_shape") for d in input_shape]
         config = dict(config, trainable=bool(trainable))
+        if dtype is not None:  # else the global policy (myelin.mixed_precision)
+            config["dtype"] = dtype
         if batch_input_shape is not None:
             config["batch_input_shape"] = list(batch_input_shape)
         if name is not None:

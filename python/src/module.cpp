@@ -6,6 +6,7 @@
 #include <myelin/model.hpp>
 #include <myelin/layers/conv2d.hpp>
 #include <myelin/memory_limit.hpp>
+#include <myelin/mixed_precision.hpp>
 #include <myelin/threading.hpp>
 
 namespace myelin::python {
@@ -72,4 +73,8 @@ PYBIND11_MODULE(_myelin, m) {
   m.def("set_winograd_convolutions", &myelin::layers::set_winograd_convolutions, py::arg("allowed"),
         "Whether 3x3 stride-1 convolutions may run as Winograd (on by default; see conv2d.hpp).");
   m.def("winograd_convolutions", &myelin::layers::winograd_convolutions);
+  m.def("set_global_policy", &myelin::mixed_precision::set_global_policy, py::arg("name"),
+        "Keras's mixed_precision.set_global_policy: 'float32', 'mixed_bfloat16' or 'auto'.");
+  m.def("global_policy", &myelin::mixed_precision::global_policy);
+  m.def("bf16_supported", &myelin::mixed_precision::bf16_supported);
 }

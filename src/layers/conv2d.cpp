@@ -4,6 +4,8 @@
 #include "kernels/cpu/conv.hpp"
 #include "myelin/error.hpp"
 #include "myelin/io/config.hpp"
+#include "myelin/mixed_precision.hpp"
+#include "kernels/cpu/bf16.hpp"
 
 namespace myelin::layers {
 
@@ -32,6 +34,9 @@ Conv2D::Conv2D(int64_t filters, Size2 kernel_size, const std::string& activation
     throw ValueError("Conv2D: padding must be 'valid' or 'same', got '" + options_.padding + "'");
   input_shape_ = options_.input_shape;
   name_ = options_.name;
+  options_.dtype = mixed_precision::policy_from_config(
+      options_.dtype.empty() ? nlohmann::json::object() : nlohmann::json{{"dtype", options_.dtype}}, "Conv2D");
+  kernel_impl_->set_bf16(options_.dtype == "mixed_bfloat16" && kernels::bf16_supported());
 }
 
 Conv2D::~Conv2D() = default;
@@ -168,6 +173,7 @@ nlohmann::json Conv2D::get_config() const {
   c["activity_regularizer"] = nullptr;
   c["kernel_constraint"] = nullptr;
   c["bias_constraint"] = nullptr;
+  if (options_.dtype != "float32") c["dtype"] = mixed_precision::policy_to_config(options_.dtype);
   return c;
 }
 

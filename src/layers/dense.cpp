@@ -1,9 +1,11 @@
 #include "myelin/layers/dense.hpp"
 
 #include "kernels/cpu/activation.hpp"
+#include "kernels/cpu/bf16.hpp"
 #include "kernels/cpu/gemm.hpp"
 #include "myelin/error.hpp"
 #include "myelin/io/config.hpp"
+#include "myelin/mixed_precision.hpp"
 
 namespace myelin::layers {
 
@@ -12,7 +14,19 @@ Dense::Dense(int64_t units, const std::string& activation, DenseOptions options)
   if (units <= 0) throw ValueError("Dense: units must be positive, got " + std::to_string(units));
   input_shape_ = options_.input_shape;
   name_ = options_.name;
+  options_.dtype = mixed_precision::policy_from_config(
+      options_.dtype.empty() ? nlohmann::json::object() : nlohmann::json{{"dtype", options_.dtype}}, "Dense");
+  bf16_ = options_.dtype == "mixed_bfloat16" && kernels::bf16_supported();
 }
+
+namespace {
+// The layer's products: float32, or bfloat16 operands with float32 accumulation under mixed_bfloat16.
+void product(bool bf16, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+             const float* B, int64_t ldb, float* C, int64_t ldc) {
+  if (bf16) kernels::gemm_bf16(ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
+  else kernels::gemm(ta, tb, M, N, K, 1.f, A, lda, B, ldb, 0.f, C, ldc);
+}
+}  // namespace
 
 std::optional<LayerPlan> Dense::plan(const Shape& input_shape) const {
   if (input_shape.empty() || input_shape.back() <= 0)
@@ -51,8 +65,8 @@ const Tensor& Dense::forward(const Tensor& x, bool /*training*/) {
   act_ = output_logits_ ? ActivationKind::Linear : activation_;
   const bool keep_z = kernels::activation_needs_preactivation(act_);
   if (keep_z) z_.resize(s);
-  kernels::gemm(false, false, rows, units_, in_features_, 1.f, x.data(), in_features_, kernel_.data(), units_, 0.f,
-                y.data(), units_);
+  product(bf16_, false, false, rows, units_, in_features_, x.data(), in_features_, kernel_.data(), units_, y.data(),
+          units_);
   // Bias and activation in one pass over the GEMM's output, in place.
   kernels::bias_activation_forward(act_, y.data(), options_.use_bias ? bias_.data() : nullptr,
                                    keep_z ? z_.data() : nullptr, y.data(), rows, units_);
@@ -71,16 +85,15 @@ const Tensor& Dense::backward(const Tensor& dy) {
   }
   // dW = x^T · dz, db = column sums of dz (not for a frozen layer), dx = dz · W^T.
   if (trainable_) {
-    kernels::gemm(true, false, in_features_, units_, rows, 1.f, x_.data(), in_features_, dz, units_, 0.f,
-                  kernel_grad_.data(), units_);
+    product(bf16_, true, false, in_features_, units_, rows, x_.data(), in_features_, dz, units_, kernel_grad_.data(),
+            units_);
     if (options_.use_bias) kernels::column_sums(dz, bias_grad_.data(), rows, units_);
   }
   if (!needs_input_grad_) {
     return no_grad_;
   }
   dx.resize(x_.shape());
-  kernels::gemm(false, true, rows, in_features_, units_, 1.f, dz, units_, kernel_.data(), units_, 0.f, dx.data(),
-                in_features_);
+  product(bf16_, false, true, rows, in_features_, units_, dz, units_, kernel_.data(), units_, dx.data(), in_features_);
   return dx;
 }
 
@@ -101,6 +114,8 @@ nlohmann::json Dense::get_config() const {
   c["bias_initializer"] = io::initializer_to_json(options_.bias_initializer);
   c["kernel_regularizer"] = io::regularizer_to_json(options_.kernel_regularizer);
   c["bias_regularizer"] = io::regularizer_to_json(options_.bias_regularizer);
+  // Written only when not the default, so float32 configs stay as they were.
+  if (options_.dtype != "float32") c["dtype"] = mixed_precision::policy_to_config(options_.dtype);
   return c;
 }
 

@@ -38,6 +38,7 @@
 #include "myelin/layers/time_distributed.hpp"
 #include "myelin/layers/up_sampling1d.hpp"
 #include "myelin/layers/zero_padding2d.hpp"
+#include "myelin/mixed_precision.hpp"
 
 namespace myelin::layers {
 
@@ -121,6 +122,7 @@ const std::vector<std::pair<std::string, Factory>>& factories() {
          if (c.contains("bias_initializer")) o.bias_initializer = io::initializer_from_json(c["bias_initializer"]);
          if (c.contains("kernel_regularizer")) o.kernel_regularizer = io::regularizer_from_json(c["kernel_regularizer"]);
          if (c.contains("bias_regularizer")) o.bias_regularizer = io::regularizer_from_json(c["bias_regularizer"]);
+         o.dtype = mixed_precision::policy_from_config(c, who);
          if (!c.contains("units")) throw ValueError(who + ": config needs 'units'");
          return std::make_shared<Dense>(io::config_value<int64_t>(c, "units", 0, who),
                                         io::config_value<std::string>(c, "activation", "linear", who), o);
@@ -208,6 +210,7 @@ const std::vector<std::pair<std::string, Factory>>& factories() {
          if (c.contains("bias_initializer")) o.bias_initializer = io::initializer_from_json(c["bias_initializer"]);
          if (c.contains("kernel_regularizer")) o.kernel_regularizer = io::regularizer_from_json(c["kernel_regularizer"]);
          if (c.contains("bias_regularizer")) o.bias_regularizer = io::regularizer_from_json(c["bias_regularizer"]);
+         o.dtype = mixed_precision::policy_from_config(c, who);
          if (!c.contains("filters") || !c.contains("kernel_size")) throw ValueError(who + ": config needs 'filters' and 'kernel_size'");
          return std::make_shared<Conv2D>(io::config_value<int64_t>(c, "filters", 0, who), size2(c, "kernel_size", Size2(1), who),
                                          io::config_value<std::string>(c, "activation", "linear", who), o);
@@ -453,6 +456,7 @@ const std::vector<std::pair<std::string, Factory>>& factories() {
          if (c.contains("kernel_regularizer")) o.kernel_regularizer = io::regularizer_from_json(c["kernel_regularizer"]);
          if (c.contains("bias_regularizer")) o.bias_regularizer = io::regularizer_from_json(c["bias_regularizer"]);
          if (!c.contains("filters") || !c.contains("kernel_size")) throw ValueError(who + ": config needs 'filters' and 'kernel_size'");
+         o.dtype = mixed_precision::policy_from_config(c, who);
          return std::make_shared<Conv1D>(io::config_value<int64_t>(c, "filters", 0, who), size1(c, "kernel_size", 1, who),
                                          io::config_value<std::string>(c, "activation", "linear", who), o);
        }},

@@ -41,6 +41,7 @@ struct Conv2DOptions {
   std::optional<Regularizer> kernel_regularizer;
   std::optional<Regularizer> bias_regularizer;
   std::string name;
+  std::string dtype;  ///< dtype policy (myelin/mixed_precision.hpp); empty: the global policy
 };
 
 class Conv2D : public Layer {

@@ -17,6 +17,7 @@ struct DenseOptions {
   std::optional<Regularizer> kernel_regularizer;
   std::optional<Regularizer> bias_regularizer;
   std::string name;  ///< empty: the model names it ("dense", "dense_1", ...)
+  std::string dtype;  ///< dtype policy (myelin/mixed_precision.hpp); empty: the global policy
 };
 
 class Dense : public Layer {
@@ -45,6 +46,8 @@ class Dense : public Layer {
   const DenseOptions& options() const { return options_; }
   Tensor& kernel() { return kernel_; }
   Tensor& bias() { return bias_; }
+  /// The dtype policy the layer was made with: "float32" or "mixed_bfloat16".
+  const std::string& dtype_policy() const { return options_.dtype; }
 
  protected:
   std::vector<Param> own_params() override;
@@ -59,6 +62,7 @@ class Dense : public Layer {
   int64_t in_features_ = 0;
   int64_t rows_per_sample_ = 1;  // Dense over the last axis of a 3-D input runs once per leading position
   ActivationKind activation_;
+  bool bf16_ = false;  // multiplies in bfloat16 (policy mixed_bfloat16 on a CPU that has it)
   ActivationKind act_ = ActivationKind::Linear;  // the one the last forward applied
   DenseOptions options_;
   Tensor kernel_, bias_, kernel_grad_, bias_grad_;

@@ -138,21 +138,28 @@ struct Entry {
 
 struct Conv2DKernel::Impl {
   Conv2DLayout layout;
+  bool bf16 = false;
   std::map<std::tuple<int64_t, bool, bool>, Entry> entries;  // by batch size, relu, Winograd allowed
   std::vector<float> cols;   // im2col buffer for the weight gradient by GEMM
   std::vector<float> grads;  // that GEMM's output: the kernel's gradient, then the bias's
 
   // The caller's NHWC memory (user), or what the primitive may choose (its blocked layouts for
   // Winograd and for Conv2DLayout::Blocked).
-  memory::desc data_md(int64_t n, int64_t h, int64_t w, int64_t c, bool user, bool winograd = false) const {
-    const bool any = !user && (winograd || layout == Conv2DLayout::Blocked);
-    return memory::desc({n, c, h, w}, memory::data_type::f32, any ? tag::any : tag::nhwc);
+  // In bfloat16 the inputs of a primitive (src, dy) are converted anyway, so the primitive chooses
+  // their layout too; its float32 outputs stay NHWC.
+  memory::desc data_md(int64_t n, int64_t h, int64_t w, int64_t c, bool user, bool winograd = false,
+                       bool input = false) const {
+    const bool low = !user && bf16 && input;
+    const bool any = !user && (winograd || layout == Conv2DLayout::Blocked || low);
+    return memory::desc({n, c, h, w}, low ? memory::data_type::bf16 : memory::data_type::f32, any ? tag::any : tag::nhwc);
   }
   static dnnl::algorithm algorithm(const Entry& e) {
     return e.winograd ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_direct;
   }
-  static memory::desc weights_md(const Conv2DGeometry& g, bool user) {
-    return memory::desc({g.out_c, g.in_c, g.kernel_h, g.kernel_w}, memory::data_type::f32, user ? tag::hwio : tag::any);
+  // The primitive's weights: bfloat16 as an input, float32 as a gradient.
+  memory::desc weights_md(const Conv2DGeometry& g, bool user, bool input = true) const {
+    const auto dt = !user && bf16 && input ? memory::data_type::bf16 : memory::data_type::f32;
+    return memory::desc({g.out_c, g.in_c, g.kernel_h, g.kernel_w}, dt, user ? tag::hwio : tag::any);
   }
   static memory::dims strides(const Conv2DGeometry& g) { return {g.stride_h, g.stride_w}; }
   static memory::dims dilates(const Conv2DGeometry& g) { return {g.dilation_h - 1, g.dilation_w - 1}; }  // oneDNN counts the gaps
@@ -166,7 +173,7 @@ struct Conv2DKernel::Impl {
     if (it != entries.end()) return it->second;
     Entry e;
     e.has_bias = has_bias;
-    e.winograd = allowed && layout == Conv2DLayout::Nhwc && winograd_suits(g);
+    e.winograd = allowed && !bf16 && layout == Conv2DLayout::Nhwc && winograd_suits(g);
     try {
       make_forward(g, relu, e);
     } catch (const dnnl::error&) {
@@ -179,7 +186,7 @@ struct Conv2DKernel::Impl {
 
   void make_forward(const Conv2DGeometry& g, bool relu, Entry& e) const {
     const bool has_bias = e.has_bias;
-    const auto x_md = data_md(g.batch, g.in_h, g.in_w, g.in_c, false, e.winograd);
+    const auto x_md = data_md(g.batch, g.in_h, g.in_w, g.in_c, false, e.winograd, true);
     const auto y_md = data_md(g.batch, g.out_h, g.out_w, g.out_c, false, e.winograd);
     const memory::desc b_md({g.out_c}, memory::data_type::f32, tag::x);
     auto d = has_bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algorithm(e), x_md,
@@ -207,19 +214,20 @@ struct Conv2DKernel::Impl {
   }
 
   void make_backward(const Conv2DGeometry& g, Entry& e) {
-    const auto x_md = data_md(g.batch, g.in_h, g.in_w, g.in_c, false, e.winograd);
-    const auto y_md = data_md(g.batch, g.out_h, g.out_w, g.out_c, false, e.winograd);
+    const auto x_md = data_md(g.batch, g.in_h, g.in_w, g.in_c, false, e.winograd, true);
+    const auto dy_md = data_md(g.batch, g.out_h, g.out_w, g.out_c, false, e.winograd, true);
+    const auto dx_md = data_md(g.batch, g.in_h, g.in_w, g.in_c, false, e.winograd);
     const memory::desc b_md({g.out_c}, memory::data_type::f32, tag::x);
     auto dw = e.has_bias ? dnnl::convolution_backward_weights::desc(algorithm(e), x_md,
-                                                                    weights_md(g, false), b_md, y_md, strides(g),
+                                                                    weights_md(g, false, false), b_md, dy_md, strides(g),
                                                                     dilates(g), pad_l(g), pad_r(g))
                          : dnnl::convolution_backward_weights::desc(algorithm(e), x_md,
-                                                                    weights_md(g, false), y_md, strides(g), dilates(g),
-                                                                    pad_l(g), pad_r(g));
+                                                                    weights_md(g, false, false), dy_md, strides(g),
+                                                                    dilates(g), pad_l(g), pad_r(g));
     e.bww_pd = dnnl::convolution_backward_weights::primitive_desc(dw, engine(), e.fwd_pd);
     e.bww = dnnl::convolution_backward_weights(e.bww_pd);
-    auto dd = dnnl::convolution_backward_data::desc(algorithm(e), x_md, weights_md(g, false),
-                                                    y_md, strides(g), dilates(g), pad_l(g), pad_r(g));
+    auto dd = dnnl::convolution_backward_data::desc(algorithm(e), dx_md, weights_md(g, false),
+                                                    dy_md, strides(g), dilates(g), pad_l(g), pad_r(g));
     e.bwd_pd = dnnl::convolution_backward_data::primitive_desc(dd, engine(), e.fwd_pd);
     e.bwd = dnnl::convolution_backward_data(e.bwd_pd);
 
@@ -255,6 +263,12 @@ bool winograd_allowed() { return g_winograd_allowed; }
 
 Conv2DKernel::Conv2DKernel(Conv2DLayout layout) : impl_(std::make_unique<Impl>()) { impl_->layout = layout; }
 Conv2DKernel::~Conv2DKernel() = default;
+void Conv2DKernel::set_bf16(bool bf16) {
+  if (bf16 == impl_->bf16) return;
+  impl_->bf16 = bf16;
+  impl_->entries.clear();  // primitives made for the other precision
+  impl_->last = nullptr;
+}
 Conv2DKernel::Conv2DKernel(Conv2DKernel&&) noexcept = default;
 Conv2DKernel& Conv2DKernel::operator=(Conv2DKernel&&) noexcept = default;
 

@@ -51,6 +51,10 @@ class Conv2DKernel {
   Conv2DKernel(Conv2DKernel&&) noexcept;
   Conv2DKernel& operator=(Conv2DKernel&&) noexcept;
 
+  /// Multiply in bfloat16 (src, weights and dy rounded; outputs and gradients float32) for the
+  /// primitives made from now on; the im2col weight-gradient path and Winograd stay float32.
+  void set_bf16(bool bf16);
+
   /// y = conv(x, kernel) + bias (bias may be null), then relu when `relu`. g.batch may change between calls.
   void forward(const Conv2DGeometry& g, const float* x, const float* kernel, const float* bias, bool relu, float* y);
   /// Gradients for the last forward batch (same x and kernel), given dy = d(loss)/d(conv output

@@ -1,0 +1,342 @@
+#!/usr/bin/python3
+"""The seed MLP and seed CNN in myelin and in what users install today, side by side in one run.
+
+    /usr/bin/python3 bench/compare_peers.py {mlp,cnn} [--threads N] [--epochs E] [--runs R]
+                                           [--venv DIR] [--build DIR] [--data DIR]
+
+Columns: myelin's C++ benchmark (build/bench/mlp_benchmark or cnn_benchmark), myelin through its
+Python package, PyTorch 2, Keras 3 on TensorFlow, Keras 3 on JAX, and ONNX Runtime (inference rows
+only). The peers run with the interpreter of the virtual environment made by
+`bash scripts/reference_env.sh peers` (--venv, default .venv-peers); myelin and its Python package
+with Debian's /usr/bin/python3, as the project's tests do. Each framework runs in its own child
+process, one after the other, and with --runs R the whole round is repeated R times with the
+frameworks in the same order; every figure printed is the median over the rounds.
+
+Each peer at its best (what was tried is in bench/README.md, "Modern peers"):
+- PyTorch 2: the torch worker of compare_pytorch.py / compare_pytorch_cnn.py (fused cross-entropy
+  on the logits, Keras's initialisation, torch.set_num_threads(N)), run by the venv's interpreter.
+- Keras 3: `fit(epochs=E, batch_size=128)` timed per epoch by a callback; the first epoch holds
+  the tracing and XLA compilation, so the training figure is the median of the later epochs (E >= 2).
+  TensorFlow gets intra-op threads N and inter-op 1; JAX (XLA's CPU client) gets N threads through
+  XLA_FLAGS. Inference takes the fastest of `predict(batch_size=1024)` and a compiled call of the
+  model (tf.function with XLA, jax.jit of `stateless_call`); batch-1 latency likewise the fastest
+  of `predict_on_batch` and the compiled call.
+- ONNX Runtime: the same network written as ONNX with onnx.helper (the MLP as Gemm/Relu/Softmax,
+  the CNN taking NHWC input as myelin does, transposed to NCHW inside the graph), graph
+  optimisation level ORT_ENABLE_ALL, intra-op threads N, sequential execution.
+
+Prints name=value lines (<column>_<metric>) and a table with, per row, the best peer and myelin's
+ratio against it (above 1: myelin better).
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SOURCE_DIR = HERE.parent
+sys.path.insert(0, str(HERE))
+from compare_pytorch import DEFAULT_DATA, clean_env, load_idx_gz, parse_lines, table  # noqa: E402
+
+# (key, label, kind): "time" lower is better, "rate" higher is better, "info" no ratio.
+METRICS = [
+    ("train_seconds_per_epoch_median", "train s/epoch (median)", "time", True),
+    ("test_accuracy", "test accuracy", "info", True),
+    ("train_fraction_of_gemm_ceiling", "train, fraction of the GEMM ceiling", "info", True),
+    ("inference_samples_per_sec_batch1024", "inference samples/s, batch 1024", "rate", False),
+    ("latency_batch1_us", "latency batch 1 (us)", "time", False),
+    ("peak_rss_mb", "peak RSS (MB)", "time", True),
+]
+COLUMNS = [("myelin", "myelin (C++)"), ("myelin_python", "myelin (Python)"), ("torch", "PyTorch 2"),
+           ("keras_tensorflow", "Keras 3 / TF"), ("keras_jax", "Keras 3 / JAX"), ("ort", "ONNX Runtime")]
+PEERS = ["torch", "keras_tensorflow", "keras_jax", "ort"]
+
+
+def images(d, name, workload):
+    import numpy as np
+    x = load_idx_gz(f"{d}/{name}-images-idx3-ubyte.gz", 16).astype(np.float32) / 255
+    return x.reshape(-1, 784) if workload == "mlp" else x.reshape(-1, 28, 28, 1)
+
+
+def labels(d, name):
+    return load_idx_gz(f"{d}/{name}-labels-idx1-ubyte.gz", 8).astype("int64")
+
+
+def median_time(fn, repeats):
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return statistics.median(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Keras 3 (the backend is chosen by KERAS_BACKEND, set by the parent before the import).
+
+def keras_worker(args):
+    import resource
+
+    import numpy as np
+    backend = os.environ["KERAS_BACKEND"]
+    if backend == "tensorflow":
+        import tensorflow as tf
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        print(f"tensorflow_version={tf.__version__}")
+    else:
+        import jax
+        print(f"jax_version={jax.__version__}")
+    import keras
+    from keras import layers
+    print(f"keras_version={keras.__version__}")
+    keras.utils.set_random_seed(42)
+
+    d = args.data
+    x_train, y_train = images(d, "train", args.workload), labels(d, "train")
+    x_test, y_test = images(d, "t10k", args.workload), labels(d, "t10k")
+    if args.workload == "mlp":
+        model = keras.Sequential([keras.Input((784,)), layers.Dense(32, activation="relu"),
+                                  layers.Dense(10, activation="softmax")])
+    else:
+        model = keras.Sequential([
+            keras.Input((28, 28, 1)), layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, activation="relu"), layers.Flatten(),
+            layers.Dense(64, activation="relu"), layers.Dense(10, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"], jit_compile=args.jit)
+    epoch_s = []
+
+    class Timer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            epoch_s.append(time.perf_counter() - self.t0)
+
+    model.fit(x_train, y_train, batch_size=128, epochs=args.epochs, verbose=0, shuffle=True, callbacks=[Timer()])
+    steady = epoch_s[1:] or epoch_s  # the first epoch traces and compiles
+    print(f"train_seconds_per_epoch_median={statistics.median(steady):.6g}")
+    print(f"train_first_epoch_seconds={epoch_s[0]:.6g}")
+    print(f"test_accuracy={model.evaluate(x_test, y_test, batch_size=1024, verbose=0)[1]:.4f}")
+
+    # The compiled forward pass of the model, without predict()'s loop around it.
+    if backend == "tensorflow":
+        fn = tf.function(lambda x: model(x, training=False), jit_compile=True)
+        call = lambda x: fn(x).numpy()
+    else:
+        jitted = jax.jit(lambda tv, ntv, x: model.stateless_call(tv, ntv, x, training=False)[0])
+        # Copies: predict() may donate the variables' own buffers, which deletes them.
+        tv = [jax.numpy.array(v.value, copy=True) for v in model.trainable_variables]
+        ntv = [jax.numpy.array(v.value, copy=True) for v in model.non_trainable_variables]
+        call = lambda x: np.asarray(jitted(tv, ntv, x))
+
+    def by_predict():
+        model.predict(x_test, batch_size=1024, verbose=0)
+
+    def by_call():
+        for b0 in range(0, len(x_test), 1024):
+            call(x_test[b0:b0 + 1024])
+    best = {}
+    for name, fn_ in (("predict", by_predict), ("compiled_call", by_call)):
+        fn_()  # compiles for both batch shapes
+        best[name] = len(x_test) / median_time(fn_, 3)
+    way = max(best, key=best.get)
+    print(f"inference_samples_per_sec_batch1024={best[way]:.6g}")
+    print(f"inference_way={way}")
+
+    one = x_test[0:1].copy()
+    lat = {}
+    for name, fn_ in (("predict_on_batch", lambda: model.predict_on_batch(one)), ("compiled_call", lambda: call(one))):
+        for _ in range(20):
+            fn_()
+        lat[name] = median_time(fn_, 300) * 1e6
+    way = min(lat, key=lat.get)
+    print(f"latency_batch1_us={lat[way]:.4g}")
+    print(f"latency_way={way}")
+    print(f"peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f}")
+
+
+# ---------------------------------------------------------------------------------------------
+# ONNX Runtime: inference only, on the network written with onnx.helper.
+
+def glorot(rng, shape, fan_in, fan_out):
+    import numpy as np
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-limit, limit, shape).astype(np.float32)
+
+
+def onnx_model(workload):
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(42)
+    inits, nodes = [], []
+
+    def const(name, array):
+        inits.append(numpy_helper.from_array(array, name))
+        return name
+
+    def dense(x, i, n_in, n_out, relu):
+        w = const(f"W{i}", glorot(rng, (n_in, n_out), n_in, n_out))
+        b = const(f"b{i}", np.zeros(n_out, np.float32))
+        nodes.append(helper.make_node("Gemm", [x, w, b], [f"gemm{i}"]))
+        if not relu:
+            return f"gemm{i}"
+        nodes.append(helper.make_node("Relu", [f"gemm{i}"], [f"dense_relu{i}"]))
+        return f"dense_relu{i}"
+
+    if workload == "mlp":
+        x_shape = ["N", 784]
+        h = dense("x", 0, 784, 32, True)
+        logits = dense(h, 1, 32, 10, False)
+    else:
+        x_shape = ["N", 28, 28, 1]
+        nodes.append(helper.make_node("Transpose", ["x"], ["nchw"], perm=[0, 3, 1, 2]))
+        h = "nchw"
+        for i, (c_in, c_out, pool) in enumerate([(1, 32, True), (32, 64, True), (64, 64, False)]):
+            w = const(f"K{i}", glorot(rng, (c_out, c_in, 3, 3), 9 * c_in, 9 * c_out))
+            b = const(f"kb{i}", np.zeros(c_out, np.float32))
+            nodes.append(helper.make_node("Conv", [h, w, b], [f"conv{i}"], kernel_shape=[3, 3]))
+            nodes.append(helper.make_node("Relu", [f"conv{i}"], [f"relu{i}"]))
+            h = f"relu{i}"
+            if pool:
+                nodes.append(helper.make_node("MaxPool", [h], [f"pool{i}"], kernel_shape=[2, 2], strides=[2, 2]))
+                h = f"pool{i}"
+        # Keras flattens NHWC: back to channels last before Flatten, as a converted Keras model does.
+        nodes.append(helper.make_node("Transpose", [h], ["nhwc"], perm=[0, 2, 3, 1]))
+        nodes.append(helper.make_node("Flatten", ["nhwc"], ["flat"], axis=1))
+        h = dense("flat", 0, 576, 64, True)
+        logits = dense(h, 1, 64, 10, False)
+    nodes.append(helper.make_node("Softmax", [logits], ["y"], axis=-1))
+    graph = helper.make_graph(nodes, workload, [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 10])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+def ort_worker(args):
+    import resource
+
+    import onnxruntime as ort
+    print(f"onnxruntime_version={ort.__version__}")
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.intra_op_num_threads = args.threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    sess = ort.InferenceSession(onnx_model(args.workload), so, providers=["CPUExecutionProvider"])
+    x_test = images(args.data, "t10k", args.workload)
+
+    def one_pass():
+        for b0 in range(0, len(x_test), 1024):
+            sess.run(["y"], {"x": x_test[b0:b0 + 1024]})
+    one_pass()
+    print(f"inference_samples_per_sec_batch1024={len(x_test) / median_time(one_pass, 5):.6g}")
+    one = x_test[0:1].copy()
+    feed = {"x": one}
+    for _ in range(50):
+        sess.run(["y"], feed)
+    print(f"latency_batch1_us={median_time(lambda: sess.run(['y'], feed), 2000) * 1e6:.4g}")
+    print(f"peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f}")
+
+
+# ---------------------------------------------------------------------------------------------
+
+def run(cmd, env, what):
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"compare_peers: {what} failed ({r.returncode}): {' '.join(map(str, cmd))}\n{r.stderr[-4000:]}")
+    return parse_lines(r.stdout)
+
+
+def one_round(args, venv_python, build):
+    env = clean_env()
+    common = ["--threads", str(args.threads), "--epochs", str(args.epochs), "--data", args.data]
+    own = HERE / ("compare_pytorch.py" if args.workload == "mlp" else "compare_pytorch_cnn.py")
+    bench_bin = build / "bench" / ("mlp_benchmark" if args.workload == "mlp" else "cnn_benchmark")
+    res = {"myelin": run([str(bench_bin)] + common, env, "myelin")}
+    py_env = dict(env, PYTHONPATH=str(build / "python"))
+    res["myelin_python"] = run(["/usr/bin/python3", str(own), "--myelin-python-worker"] + common, py_env, "myelin (Python)")
+    res["torch"] = run([venv_python, str(own), "--torch-worker"] + common, env, "PyTorch 2")
+    me = [venv_python, str(Path(__file__).resolve()), args.workload] + common
+    tf_env = dict(env, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="2")
+    res["keras_tensorflow"] = run(me + ["--keras-worker"] + (["--jit"] if args.tf_jit else []), tf_env, "Keras/TF")
+    jax_env = dict(env, KERAS_BACKEND="jax",
+                   XLA_FLAGS=f"--xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads={args.threads}")
+    res["keras_jax"] = run(me + ["--keras-worker", "--jit"], jax_env, "Keras/JAX")
+    res["ort"] = run(me + ["--ort-worker"], env, "ONNX Runtime")
+    # A peer's fraction of the GEMM ceiling measured in myelin's run: the same arithmetic per epoch,
+    # so it scales with the epoch time.
+    frac = res["myelin"].get("train_fraction_of_gemm_ceiling")
+    if frac is not None:
+        for c in ["myelin_python", "torch", "keras_tensorflow", "keras_jax"]:
+            t = res[c].get("train_seconds_per_epoch_median")
+            if t is not None:
+                res[c]["train_fraction_of_gemm_ceiling"] = str(
+                    float(frac) * float(res["myelin"]["train_seconds_per_epoch_median"]) / float(t))
+    return res
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("workload", choices=["mlp", "cnn"])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=None, help="default: 5 for the MLP, 3 for the CNN")
+    p.add_argument("--runs", type=int, default=1)
+    p.add_argument("--venv", default=str(SOURCE_DIR / ".venv-peers"))
+    p.add_argument("--build", default=str(SOURCE_DIR / "build"))
+    p.add_argument("--data", default=DEFAULT_DATA)
+    p.add_argument("--tf-jit", action="store_true", help="Keras/TF with jit_compile=True (default: Keras's 'auto')")
+    p.add_argument("--keras-worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--jit", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--ort-worker", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.epochs is None:
+        args.epochs = 5 if args.workload == "mlp" else 3
+    args.jit = True if args.jit else "auto"
+    if args.keras_worker:
+        return keras_worker(args)
+    if args.ort_worker:
+        return ort_worker(args)
+
+    venv_python = str(Path(args.venv) / "bin" / "python")
+    if not os.access(venv_python, os.X_OK):
+        sys.exit(f"no virtual environment at {args.venv}: run `bash scripts/reference_env.sh peers`")
+    load_before = os.getloadavg()[0]
+    rounds = [one_round(args, venv_python, Path(args.build)) for _ in range(args.runs)]
+    print(f"workload={args.workload}\nthreads={args.threads}\nepochs={args.epochs}\nruns={args.runs}")
+    print(f"load_average_1min_before={load_before:.2f}\nload_average_1min_after={os.getloadavg()[0]:.2f}")
+    for key in ["torch_version", "keras_version", "tensorflow_version", "jax_version", "onnxruntime_version",
+                "inference_way", "latency_way"]:
+        for col, _ in COLUMNS:
+            if key in rounds[0][col]:
+                print(f"{col}_{key}={rounds[0][col][key]}")
+
+    def cell(col, key):
+        vals = [float(r[col][key]) for r in rounds if key in r[col]]
+        return statistics.median(vals) if vals else None
+
+    rows = []
+    for key, label, kind, trains in METRICS:
+        vals = {col: cell(col, key) for col, _ in COLUMNS}
+        for col, v in vals.items():
+            if v is not None:
+                print(f"{col}_{key}={v:.6g}")
+        peers = {c: vals[c] for c in PEERS if vals[c] is not None and not (trains and c == "ort")}
+        best, ratio = "", ""
+        if kind != "info" and peers and vals["myelin"]:
+            bc = (min if kind == "time" else max)(peers, key=peers.get)
+            r = peers[bc] / vals["myelin"] if kind == "time" else vals["myelin"] / peers[bc]
+            best, ratio = dict(COLUMNS)[bc], f"{r:.2f}x"
+            print(f"ratio_vs_best_peer_{key}={r:.3g}")
+        fmt = lambda v: "-" if v is None else (f"{v:.4g}" if v < 1000 else f"{v:,.0f}")
+        rows.append([label] + [fmt(vals[c]) for c, _ in COLUMNS] + [best, ratio])
+    print()
+    table(rows, ["metric"] + [name for _, name in COLUMNS] + ["best peer", "myelin (C++) vs best"])
+
+
+if __name__ == "__main__":
+    main()

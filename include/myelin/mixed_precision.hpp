@@ -1,0 +1,32 @@
+// Mixed precision, as Keras's keras.mixed_precision: a dtype policy says in which type layers compute.
+//
+// "float32" (the default): everything in float32. "mixed_bfloat16": Dense, Conv2D and Conv1D multiply
+// in bfloat16 through oneDNN's bf16 primitives, accumulating in float32; their weights, the
+// optimizer's state, activations between layers, losses and softmax stay float32 (the weights are
+// cast per step), so saved files hold float32 weights. "auto": "mixed_bfloat16" where the CPU has
+// bfloat16 dot products (AVX512_BF16 or AMX), else "float32".
+//
+// A layer takes the global policy when it is made (or the one its config names: Keras's
+// "dtype": {"class_name": "DTypePolicy", "config": {"name": ...}}) and keeps it.
+#pragma once
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace myelin::mixed_precision {
+
+/// Sets the policy layers made from now on take. Throws ValueError for an unknown name, and Error for
+/// "mixed_bfloat16" on a CPU without bfloat16 dot products ("auto" falls back to float32 there).
+void set_global_policy(const std::string& name);
+/// "float32" or "mixed_bfloat16" ("auto" is resolved when set).
+std::string global_policy();
+/// Whether this CPU runs oneDNN's bfloat16 kernels (AVX512_BF16 or AMX-BF16), by oneDNN's ISA query.
+bool bf16_supported();
+
+/// A layer's policy from its config's "dtype" (absent or null: the global policy). Accepts Keras 3's
+/// {"class_name": "DTypePolicy", "config": {"name": ...}}, Keras 2's "Policy" and a plain name.
+std::string policy_from_config(const nlohmann::json& config, const std::string& who);
+/// Keras 3's form of a policy in a layer config.
+nlohmann::json policy_to_config(const std::string& name);
+
+}  // namespace myelin::mixed_precision

@@ -1,0 +1,19 @@
+// bfloat16 for mixed precision: the CPU check, float32 -> bfloat16 conversion, and the matrix
+// product with bfloat16 operands and a float32 result (oneDNN's matmul primitive).
+#pragma once
+#include <cstdint>
+
+namespace myelin::kernels {
+
+/// Whether oneDNN runs bfloat16 kernels here: its effective ISA includes AVX512_BF16 (or AMX).
+bool bf16_supported();
+
+/// y[i] = x[i] rounded to the nearest bfloat16 (ties to even), as its upper 16 bits.
+void to_bf16(const float* x, uint16_t* y, int64_t n);
+
+/// C = op(A) * op(B), all row-major as kernels::gemm, with A and B rounded to bfloat16 and the
+/// products accumulated in float32: op(A) is [M, K], op(B) is [K, N], C is [M, N].
+void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+               const float* B, int64_t ldb, float* C, int64_t ldc);
+
+}  // namespace myelin::kernels

@@ -1,0 +1,62 @@
+"""myelin.mixed_precision from Python: the policy's names, a mixed_bfloat16 Dense against numpy in
+float64 within bfloat16's bound (each product of two values rounded to 8 significant bits is off by at
+most 2^-7 of |x||w|), and the policy kept in saved files whose weights stay float32."""
+import numpy as np
+import pytest
+
+import myelin
+from myelin import mixed_precision
+from myelin.layers import Dense
+from myelin.models import Sequential, load_model
+
+from conftest import read_safetensors
+
+needs_bf16 = pytest.mark.skipif(not mixed_precision.bf16_supported(), reason="no bfloat16 dot products on this CPU")
+
+
+@pytest.fixture
+def policy():
+    yield
+    mixed_precision.set_global_policy("float32")
+
+
+def test_policy_names(policy):
+    assert mixed_precision.global_policy().name == "float32"
+    with pytest.raises(ValueError, match="unknown dtype policy"):
+        mixed_precision.set_global_policy("mixed_float16")
+    mixed_precision.set_global_policy("auto")
+    expected = "mixed_bfloat16" if mixed_precision.bf16_supported() else "float32"
+    assert mixed_precision.global_policy().name == expected
+    if not mixed_precision.bf16_supported():
+        with pytest.raises(myelin.Error, match="AVX512_BF16"):
+            mixed_precision.set_global_policy("mixed_bfloat16")
+
+
+@needs_bf16
+def test_dense_in_bfloat16_is_within_the_bound_of_float64(policy, tmp_path):
+    mixed_precision.set_global_policy("mixed_bfloat16")
+    model = Sequential([Dense(12, input_shape=(300,))])
+    assert model.layers[0].get_config()["dtype"]["config"]["name"] == "mixed_bfloat16"
+    rng = np.random.default_rng(4)
+    w = rng.uniform(-1, 1, (300, 12)).astype(np.float32)
+    b = rng.uniform(-1, 1, 12).astype(np.float32)
+    model.set_weights([w, b])
+    x = rng.uniform(-1, 1, (50, 300)).astype(np.float32)
+    got = model.predict(x, verbose=0)
+    exact = x.astype(np.float64) @ w.astype(np.float64) + b
+    bound = 1.01 * 2.0 ** -7 * (np.abs(x).astype(np.float64) @ np.abs(w)) + 1e-6
+    assert np.all(np.abs(got - exact) <= bound)
+    assert np.max(np.abs(got - exact)) > 1e-4  # a float32 product would be far closer: bf16 ran
+
+    path = tmp_path / "bf16.safetensors"
+    model.save(str(path))
+    weights = read_safetensors(path)  # asserts every tensor is F32
+    assert any(np.array_equal(v, w) for v in weights.values())
+    mixed_precision.set_global_policy("float32")
+    loaded = load_model(str(path))
+    assert loaded.layers[0].get_config()["dtype"]["config"]["name"] == "mixed_bfloat16"
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), got)
+    # The same weights under float32: close to float64 at float32's precision.
+    f32 = Sequential([Dense(12, input_shape=(300,), dtype="float32")])
+    f32.set_weights([w, b])
+    np.testing.assert_allclose(f32.predict(x, verbose=0), exact, rtol=0, atol=1e-4)

@@ -1,0 +1,210 @@
+// Mixed precision (policy "mixed_bfloat16"): the policy's names, Dense and Conv2D forward and
+// gradients against float32 within bfloat16's rounding bound, training on the digits, and the policy
+// through saved files.
+//
+// The bound, per output value: each operand is rounded to bfloat16 (8 significant bits, unit
+// roundoff u = 2^-8), so each product a*b carries a relative error of at most 2u + u^2, and the
+// float32 sum adds little beside it: |got - fp32| <= 1.01 * 2^-7 * sum |a| |b| (+1e-6 for the float32
+// sum itself). sum |a| |b| is the same layer computed in float32 on |x|, |kernel| and |dy|.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <unistd.h>
+
+#include "expect_error.hpp"
+#include "gradient_check.hpp"
+#include "myelin/myelin.hpp"
+
+using namespace myelin;
+using myelin::test::expect_error;
+using myelin::test::random_tensor;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr float kBf16Bound = 1.01f * 0.0078125f;  // 2^-7
+
+Tensor absolute(const Tensor& t) {
+  Tensor a = t.clone();
+  for (int64_t i = 0; i < a.size(); ++i) a[i] = std::fabs(a[i]);
+  return a;
+}
+
+// Every value of `got` within the bound of `want`, and at least one different: bf16 did run.
+void expect_within_bound(const Tensor& got, const Tensor& want, const Tensor& abs_sum, const std::string& what,
+                         float bound = kBf16Bound, bool must_differ = true) {
+  ASSERT_EQ(got.shape(), want.shape()) << what;
+  int64_t differ = 0, bad = 0;
+  for (int64_t i = 0; i < got.size(); ++i) {
+    const float err = std::fabs(got[i] - want[i]);
+    if (err > bound * abs_sum[i] + 1e-6f) ++bad;
+    if (got[i] != want[i]) ++differ;
+  }
+  EXPECT_EQ(bad, 0) << what << ": values outside 2^-7 * sum|a||b|";
+  if (must_differ) EXPECT_GT(differ, 0) << what << ": identical to float32, so bfloat16 was not used";
+}
+
+class MixedPrecision : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!mixed_precision::bf16_supported()) GTEST_SKIP() << "this CPU has no bfloat16 dot products";
+  }
+  void TearDown() override { mixed_precision::set_global_policy("float32"); }
+};
+
+struct TempDir {
+  fs::path path = fs::temp_directory_path() / ("myelin_mp_" + std::to_string(::getpid()));
+  TempDir() { fs::create_directories(path); }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+// Runs `fp32`, `bf16` and `abs_layer` (the float32 layer on absolute weights) forward and backward.
+template <class L>
+void compare_layer(L& fp32, L& bf16, L& abs_layer, const Shape& in, int64_t batch) {
+  Rng rng(3);
+  fp32.build(in, rng);
+  bf16.build(in, rng);
+  abs_layer.build(in, rng);
+  bf16.kernel() = fp32.kernel().clone();
+  abs_layer.kernel() = absolute(fp32.kernel());
+  for (int64_t i = 0; i < fp32.bias().size(); ++i) fp32.bias()[i] = bf16.bias()[i] = float(rng.uniform(-0.5, 0.5));
+  for (int64_t i = 0; i < abs_layer.bias().size(); ++i) abs_layer.bias()[i] = 0.f;  // adds no rounding
+  for (L* l : {&fp32, &bf16, &abs_layer}) l->set_needs_input_grad(true);
+
+  Shape xs = in;
+  xs.insert(xs.begin(), batch);
+  const Tensor x = random_tensor(xs, rng, -1, 1);
+  const Tensor y32 = fp32.forward(x, true).clone();
+  const Tensor y16 = bf16.forward(x, true).clone();
+  const Tensor y_abs = abs_layer.forward(absolute(x), true).clone();
+  expect_within_bound(y16, y32, y_abs, "forward");
+
+  const Tensor dy = random_tensor(y32.shape(), rng, -1, 1);
+  const Tensor dx32 = fp32.backward(dy).clone();
+  const Tensor dx16 = bf16.backward(dy).clone();
+  const Tensor dx_abs = abs_layer.backward(absolute(dy)).clone();
+  expect_within_bound(dx16, dx32, dx_abs, "input gradient");
+  expect_within_bound(*bf16.params()[0].grad, *fp32.params()[0].grad, *abs_layer.params()[0].grad, "kernel gradient");
+  // The bias's gradient sums dy, which oneDNN's bfloat16 convolution reads rounded (one rounding:
+  // 2^-8 * sum |dy|); Dense sums it in float32.
+  expect_within_bound(*bf16.params()[1].grad, *fp32.params()[1].grad, *abs_layer.params()[1].grad, "bias gradient",
+                      1.01f * 0.00390625f, false);
+}
+
+}  // namespace
+
+TEST(MixedPrecisionPolicy, NamesAndRefusals) {
+  EXPECT_EQ(mixed_precision::global_policy(), "float32");
+  expect_error<ValueError>([] { mixed_precision::set_global_policy("mixed_float16"); }, {"unknown dtype policy"});
+  mixed_precision::set_global_policy("auto");
+  EXPECT_EQ(mixed_precision::global_policy(), mixed_precision::bf16_supported() ? "mixed_bfloat16" : "float32");
+  if (mixed_precision::bf16_supported()) {
+    mixed_precision::set_global_policy("mixed_bfloat16");
+    EXPECT_EQ(mixed_precision::global_policy(), "mixed_bfloat16");
+  } else {
+    expect_error<Error>([] { mixed_precision::set_global_policy("mixed_bfloat16"); }, {"AVX512_BF16"});
+  }
+  mixed_precision::set_global_policy("float32");
+  EXPECT_EQ(mixed_precision::global_policy(), "float32");
+}
+
+TEST(MixedPrecisionPolicy, LayersTakeTheGlobalPolicyWhenMade) {
+  EXPECT_EQ(layers::Dense(4).dtype_policy(), "float32");
+  EXPECT_FALSE(layers::Dense(4).get_config().contains("dtype"));  // float32 configs unchanged
+  EXPECT_EQ(layers::Dense(4, "linear", {.dtype = "mixed_bfloat16"}).get_config()["dtype"]["config"]["name"],
+            "mixed_bfloat16");
+}
+
+TEST_F(MixedPrecision, DenseForwardAndGradientsWithinBf16Bound) {
+  layers::Dense fp32(24, "linear", {.dtype = "float32"});
+  layers::Dense bf16(24, "linear", {.dtype = "mixed_bfloat16"});
+  layers::Dense abs_layer(24, "linear", {.dtype = "float32"});
+  compare_layer(fp32, bf16, abs_layer, {200}, 37);
+}
+
+TEST_F(MixedPrecision, Conv2DForwardAndGradientsWithinBf16Bound) {
+  // 8 channels in and 7x7 outputs: the bfloat16 primitives for all three products (the im2col path
+  // for tiny patches stays float32).
+  for (const std::string padding : {"valid", "same"}) {
+    SCOPED_TRACE(padding);
+    layers::Conv2D fp32(16, {3, 3}, "linear", {.padding = padding, .dtype = "float32"});
+    layers::Conv2D bf16(16, {3, 3}, "linear", {.padding = padding, .dtype = "mixed_bfloat16"});
+    layers::Conv2D abs_layer(16, {3, 3}, "linear", {.padding = padding, .dtype = "float32"});
+    compare_layer(fp32, bf16, abs_layer, {9, 9, 8}, 5);
+  }
+}
+
+TEST_F(MixedPrecision, TrainsTheDigitsToTheFloat32Bar) {
+  // test_model.cpp's digits run (float32 reaches >= 0.95), under mixed_bfloat16.
+  mixed_precision::set_global_policy("mixed_bfloat16");
+  auto data = datasets::digits(MYELIN_TEST_DATA_DIR);
+  for (int64_t i = 0; i < data.x.size(); ++i) data.x[i] /= 16.f;
+  auto [x_train, x_test, y_train, y_test] = train_test_split(data.x, data.y, 0.2, 0);
+  set_random_seed(0);
+  Sequential m({layers::Dense(64, "relu", Shape{64}), layers::Dense(10, "softmax")});
+  m.compile("adam", "sparse_categorical_crossentropy", {"accuracy"});
+  m.fit(x_train, y_train, {.epochs = 20, .batch_size = 32, .verbose = 0});
+  EXPECT_GE(m.evaluate(x_test, y_test)["accuracy"], 0.95);
+  for (const auto& l : m.layers()) EXPECT_EQ(l->get_config()["dtype"]["config"]["name"], "mixed_bfloat16");
+  // The weights stay float32 values, not bfloat16 ones: some have low bits set.
+  const Tensor& k = *m.layers()[0]->params()[0].value;
+  int64_t low_bits = 0;
+  for (int64_t i = 0; i < k.size(); ++i) {
+    uint32_t u;
+    const float v = k[i];
+    std::memcpy(&u, &v, 4);
+    low_bits += (u & 0xffffu) != 0;
+  }
+  EXPECT_GT(low_bits, k.size() / 2);
+}
+
+TEST_F(MixedPrecision, PolicyRoundTripsThroughSavedFilesAndTheWeightsPredictInFloat32) {
+  TempDir d;
+  const std::string path = (d.path / "bf16.safetensors").string();
+  auto data = datasets::digits(MYELIN_TEST_DATA_DIR);
+  for (int64_t i = 0; i < data.x.size(); ++i) data.x[i] /= 16.f;
+  const Tensor x = data.x.reshape({data.x.rows(), 8, 8, 1});
+  auto make = [] {
+    return Sequential({layers::Conv2D(16, {3, 3}, "relu", {.input_shape = Shape{8, 8, 1}}), layers::Flatten(),
+                       layers::Dense(10, "softmax")});
+  };
+
+  mixed_precision::set_global_policy("mixed_bfloat16");
+  set_random_seed(1);
+  Sequential m = make();
+  m.compile("adam", "sparse_categorical_crossentropy", {"accuracy"});
+  m.fit(x, data.y, {.epochs = 2, .batch_size = 128, .verbose = 0});
+  const Tensor p16 = m.predict(x);
+  m.save(path);
+  mixed_precision::set_global_policy("float32");
+
+  // Loaded under the float32 global policy: the file's policy wins, as in Keras.
+  Model loaded = load_model(path);
+  EXPECT_EQ(loaded.layers().front()->get_config()["dtype"]["config"]["name"], "mixed_bfloat16");
+  EXPECT_EQ(loaded.layers().back()->get_config()["dtype"]["config"]["name"], "mixed_bfloat16");
+  EXPECT_EQ(loaded.predict(x).to_vector(), p16.to_vector());
+
+  // The same weights (float32 in the file: the reader takes F32 only) in a float32 model.
+  Sequential f = make();
+  f.load_weights(path);
+  for (const auto& l : f.layers()) EXPECT_FALSE(l->get_config().contains("dtype"));
+  const Tensor p32 = f.predict(x);
+  ASSERT_EQ(p32.shape(), p16.shape());
+  float worst = 0;
+  int64_t same_class = 0;
+  for (int64_t r = 0; r < p32.rows(); ++r) {
+    int64_t a = 0, b = 0;
+    for (int64_t c = 0; c < 10; ++c) {
+      worst = std::max(worst, std::fabs(p32[r * 10 + c] - p16[r * 10 + c]));
+      if (p32[r * 10 + c] > p32[r * 10 + a]) a = c;
+      if (p16[r * 10 + c] > p16[r * 10 + b]) b = c;
+    }
+    same_class += a == b;
+  }
+  // Probabilities from bfloat16 products of a 2-epoch model: a few hundredths at most.
+  EXPECT_LT(worst, 0.05f);
+  EXPECT_GE(double(same_class) / double(p32.rows()), 0.99);
+}
