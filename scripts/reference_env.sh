@@ -16,10 +16,10 @@ group="${1:-interop}"
 interop=(keras==3.15.1 jax[cpu]==0.10.2 onnx==1.23.2 onnxruntime==1.32.0 h5py==3.16.0)
 case "$group" in
   interop) packages=("${interop[@]}") ;;
-  # tensorflow-cpu 2.21.0 and h5py 3.16.0 cannot be installed together: here pip picks the h5py that
-  # TensorFlow accepts (printed below). torch comes from PyPI with its CUDA libraries (several GB);
+  # tensorflow-cpu 2.21.0 and h5py 3.16.0 cannot be installed together: the peers take the h5py that
+  # TensorFlow accepts. torch comes from PyPI with its CUDA libraries (several GB);
   # PyTorch's CPU-only index was not reachable from the project's machines.
-  peers) packages=("${interop[@]/h5py==3.16.0/h5py}" torch==2.15.0 tensorflow-cpu==2.21.0) ;;
+  peers) packages=("${interop[@]/h5py==3.16.0/h5py==3.14.0}" torch==2.15.0 tensorflow-cpu==2.21.0) ;;
   *) echo "reference_env.sh: unknown group '$group' (interop or peers)" >&2; exit 2 ;;
 esac
 
