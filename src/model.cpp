@@ -84,7 +84,7 @@ Model::Model(const std::vector<SymbolicTensor>& inputs, const std::vector<Symbol
         continue;
       }
       if (next < node->inputs.size()) {
-        const NodePtr in = node->inputs[next++];
+        const NodePtr in = node->inputs[next++].node();
         stack.push_back({in, 0});
         continue;
       }
@@ -115,12 +115,32 @@ Model::Model(const std::vector<SymbolicTensor>& inputs, const std::vector<Symbol
     }
     input_ids.push_back(it->second);
   }
-  for (const auto& y : outputs) output_ids.push_back(index.at(y.node().get()));
-  std::vector<graph::Node> nodes(order.size());
-  for (size_t i = 0; i < order.size(); ++i) {
-    nodes[i].layer = order[i]->layer;
-    for (const auto& in : order[i]->inputs) nodes[i].inputs.push_back(index.at(in.get()));
+  // Graph nodes: one per call, and a tap for each other output read (an LSTM's h and c), placed
+  // before its first reader.
+  std::vector<graph::Node> nodes;
+  std::map<const SymbolicNode*, int> at;
+  std::map<std::pair<const SymbolicNode*, int>, int> taps;
+  auto node_of = [&](const SymbolicTensor& t) {
+    const int source = at.at(t.node().get());
+    if (t.index() == 0) return source;
+    auto [it, fresh] = taps.emplace(std::make_pair(t.node().get(), t.index()), int(nodes.size()));
+    if (fresh) {
+      graph::Node tap;
+      tap.tap_of = source;
+      tap.tap_output = t.index();
+      nodes.push_back(std::move(tap));
+    }
+    return it->second;
+  };
+  for (const auto& sym : order) {
+    graph::Node n;
+    n.layer = sym->layer;
+    for (const auto& in : sym->inputs) n.inputs.push_back(node_of(in));
+    at[sym.get()] = int(nodes.size());
+    nodes.push_back(std::move(n));
   }
+  for (int& id : input_ids) id = at.at(order[size_t(id)].get());
+  for (const auto& y : outputs) output_ids.push_back(node_of(y));
   graph_ = std::make_unique<graph::Graph>(std::move(nodes), std::move(input_ids), std::move(output_ids));
   symbolic_inputs_ = inputs;
   symbolic_outputs_ = outputs;
@@ -250,10 +270,19 @@ std::vector<std::vector<std::vector<TensorRef>>> Model::layer_calls() const {
     if (!n.layer) continue;
     std::vector<TensorRef> reads;
     for (int in : n.inputs)
-      if (nodes[size_t(in)].layer) reads.push_back({nodes[size_t(in)].layer->name(), nodes[size_t(in)].call_index});
+      if (nodes[size_t(in)].layer || nodes[size_t(in)].tap_of >= 0) reads.push_back(tensor_ref(in));
     out[size_t(n.layer_index)].push_back(std::move(reads));
   }
   return out;
+}
+
+TensorRef Model::tensor_ref(int node) const {
+  const auto& n = graph_->nodes()[size_t(node)];
+  if (n.tap_of >= 0) {
+    const auto& source = graph_->nodes()[size_t(n.tap_of)];
+    return {source.layer->name(), source.call_index, n.tap_output};
+  }
+  return {n.layer ? n.layer->name() : "input", n.call_index, 0};
 }
 
 std::vector<std::string> Model::input_names() const {
@@ -269,10 +298,7 @@ std::vector<std::string> Model::input_names() const {
 std::vector<TensorRef> Model::output_refs() const {
   if (!graph_) throw Error(kind() + " is not built yet");
   std::vector<TensorRef> out;
-  for (int i : graph_->outputs()) {
-    const auto& n = graph_->nodes()[size_t(i)];
-    out.push_back({n.layer->name(), n.call_index});
-  }
+  for (int i : graph_->outputs()) out.push_back(tensor_ref(i));
   return out;
 }
 
@@ -299,24 +325,23 @@ SymbolicTensor Model::output() const {
 SymbolicTensor Model::operator()(const SymbolicTensor& x) {
   if (!built_) build();
   // Each node of this model's graph re-made in the caller's graph, the model's input replaced by x.
-  std::map<const SymbolicNode*, SymbolicTensor> made;
-  made.emplace(input().node().get(), x);
-  std::function<SymbolicTensor(const std::shared_ptr<const SymbolicNode>&)> remake =
-      [&](const std::shared_ptr<const SymbolicNode>& n) -> SymbolicTensor {
-    if (auto it = made.find(n.get()); it != made.end()) return it->second;
+  std::map<const SymbolicNode*, std::vector<SymbolicTensor>> made;
+  made.emplace(input().node().get(), std::vector<SymbolicTensor>{x});
+  std::function<SymbolicTensor(const SymbolicTensor&)> remake = [&](const SymbolicTensor& t) -> SymbolicTensor {
+    const SymbolicNode* n = t.node().get();
+    if (auto it = made.find(n); it != made.end()) return it->second[size_t(t.index())];
     std::vector<SymbolicTensor> in;
     for (const auto& i : n->inputs) in.push_back(remake(i));
-    SymbolicTensor t = call_layer(n->layer, in);
-    made.emplace(n.get(), t);
-    return t;
+    auto outs = call_layer_outputs(n->layer, in);
+    return made.emplace(n, std::move(outs)).first->second[size_t(t.index())];
   };
-  return remake(output().node());
+  return remake(output());
 }
 
 std::vector<std::string> Model::output_names() const {
   if (!graph_) throw Error(kind() + " is not built yet");
   std::vector<std::string> out;
-  for (int i : graph_->outputs()) out.push_back(graph_->nodes()[size_t(i)].layer->name());
+  for (int i : graph_->outputs()) out.push_back(tensor_ref(i).layer);
   return out;
 }
 
@@ -428,7 +453,7 @@ std::string Model::summary_string() {
   int64_t total = 0, trainable = 0;
   const auto& nodes = graph_->nodes();
   for (const auto& n : nodes) {
-    if (!n.layer || n.first_call >= 0) continue;  // a shared layer has one row
+    if (!n.layer || n.first_call >= 0) continue;  // a shared layer has one row; a tap none
     Layer& l = *n.layer;
     if (sequential_ && l.class_name() == "InputLayer") continue;  // Keras leaves it out of a Sequential's table
     const int64_t np = l.count_params();
@@ -445,9 +470,9 @@ std::string Model::summary_string() {
     calls.insert(calls.end(), n.later_calls.begin(), n.later_calls.end());
     for (int c : calls)
       for (int in : nodes[size_t(c)].inputs) {
-        const auto& src = nodes[size_t(in)];
-        sources += (sources.empty() ? "" : ", ") + (src.layer ? src.layer->name() : std::string("input")) + "[" +
-                   std::to_string(src.call_index) + "][0]";
+        const TensorRef src = tensor_ref(in);
+        sources += (sources.empty() ? "" : ", ") + src.layer + "[" + std::to_string(src.call) + "][" +
+                   std::to_string(src.tensor) + "]";
       }
     out << pad(std::to_string(np), 12) << (sources.empty() ? "-" : sources) << "\n\n";
   }

@@ -63,6 +63,15 @@ ModelMemory plan_memory(const graph::Graph& g, const std::vector<Shape>& input_s
   for (size_t i = 0; i < nodes.size(); ++i) {
     const auto& n = nodes[i];
     if (n.is_input) continue;
+    if (n.tap_of >= 0) {  // another output of a layer (an LSTM's state): no allocation of its own here
+      if (!shapes[size_t(n.tap_of)]) return m;
+      try {
+        shapes[i] = nodes[size_t(n.tap_of)].layer->extra_output_shape(n.tap_output);
+      } catch (const Error&) {
+        return m;
+      }
+      continue;
+    }
     std::vector<Shape> in;
     for (int j : n.inputs) {
       if (!shapes[size_t(j)]) return m;

@@ -528,7 +528,6 @@ TEST(Recurrent, ErrorsNameTheLayerAndTheProblem) {
   expect_error<ValueError>([] { SimpleRNN(0); }, {"SimpleRNN", "units"});
   expect_error<ValueError>([] { LSTM(3, {.dropout = 1.f}); }, {"LSTM", "dropout", "[0, 1)"});
   expect_error<ValueError>([] { GRU(3, {.recurrent_dropout = -0.1f}); }, {"GRU", "recurrent_dropout"});
-  expect_error<ValueError>([] { LSTM(3, {.return_state = true}); }, {"LSTM", "return_state"});
   expect_error<ValueError>([] { GRU(3, {.reset_after = false}); }, {"GRU", "reset_after"});
   expect_error<ValueError>([] { SimpleRNN(3, {.activation = "softmax"}); }, {"SimpleRNN", "activation", "softmax"});
   expect_error<ValueError>([] { LSTM(3, {.recurrent_activation = "gelu"}); }, {"LSTM", "recurrent_activation", "gelu"});

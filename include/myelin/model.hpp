@@ -109,6 +109,7 @@ struct Gradients {
 struct TensorRef {
   std::string layer;
   int call = 0;
+  int tensor = 0;  ///< which of the call's outputs (LSTM with return_state: 0 output, 1 h, 2 c)
   bool operator==(const TensorRef&) const = default;
 };
 
@@ -228,7 +229,7 @@ class Model {
   /// The names of the layers whose outputs are the model's inputs and outputs.
   std::vector<std::string> input_names() const;
   std::vector<std::string> output_names() const;
-  /// The model's outputs as the tensors of its graph (layer and call).
+  /// The model's outputs as the tensors of its graph (layer, call and output index).
   std::vector<TensorRef> output_refs() const;
 
   /// Keras's model.input / model.output (one each) and model.inputs / model.outputs: the symbolic
@@ -305,6 +306,8 @@ class Model {
   std::string kind() const;  // "Sequential 'name'" or "Model 'name'", for messages
 
  private:
+  /// The tensor graph node `node` holds: its layer and call, and which output (a tap's).
+  TensorRef tensor_ref(int node) const;
   /// One model output and what compile gave it.
   struct Output {
     std::string name;

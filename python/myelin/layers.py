@@ -179,10 +179,14 @@ class Layer:
 
     def __call__(self, inputs, training=None, **kwargs):
         """Keras's functional call on the output of myelin.Input or of another call: records this layer
-        applied to it and returns the new KerasTensor. Merge layers take a list. Calling one layer
-        object again shares its weights."""
+        applied to it and returns the new KerasTensor (a list of them for a layer with several outputs,
+        such as LSTM(return_state=True)). Merge layers take a list. Calling one layer object again
+        shares its weights."""
         if kwargs:
             raise TypeError(f"{self.name}: unexpected arguments {sorted(kwargs)}")
+        return self._call_tensors(inputs, training)
+
+    def _call_tensors(self, inputs, training, extra=()):
         if training:
             raise ValueError("training=True is not supported in a functional call: the model's fit trains its layers")
         tensors = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
@@ -190,7 +194,12 @@ class Layer:
             if not isinstance(t, _myelin.KerasTensor):
                 raise TypeError(f"{self.name}: call a layer on myelin.Input(...) or on another layer's output, "
                                 f"got {type(t).__name__}; to compute on arrays, put it in a model and use predict")
-        return _myelin.call_layer(self._layer, tensors)
+        tensors += list(extra)
+        for t in extra:
+            if not isinstance(t, _myelin.KerasTensor):
+                raise TypeError(f"{self.name}: initial_state must hold KerasTensors, got {type(t).__name__}")
+        outputs = _myelin.call_layer_outputs(self._layer, tensors)
+        return outputs[0] if len(outputs) == 1 else list(outputs)
 
     @property
     def output(self):
@@ -746,7 +755,10 @@ class _Recurrent(Layer):
     """What SimpleRNN, LSTM and GRU share: input (batch, steps, features); the last step's state, or with
     return_sequences every step's. Weights as Keras 3 stores them: kernel, recurrent_kernel, bias.
     dropout and recurrent_dropout drop input features and state units while training, one mask per
-    sample for the whole sequence, as Keras 3 (the model's seed drives the masks)."""
+    sample for the whole sequence, as Keras 3 (the model's seed drives the masks).
+
+    `layer(x, initial_state=[h, c])` starts from a given state (LSTM h and c, the others h); with
+    return_state=True the call returns [output, h] (LSTM [output, h, c])."""
 
     def __init__(self, config, units, activation, use_bias, kernel_initializer, recurrent_initializer,
                  bias_initializer, kernel_regularizer, recurrent_regularizer, bias_regularizer,
@@ -755,9 +767,6 @@ class _Recurrent(Layer):
                  **kwargs):
         _unsupported(activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
                      recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint)
-        if return_state:
-            raise ValueError(f"{self.class_name}: return_state is not supported (a layer has one output); "
-                             "use return_sequences")
         if stateful:
             raise ValueError(f"{self.class_name}: stateful=True is not supported")
         if seed is not None:
@@ -773,11 +782,22 @@ class _Recurrent(Layer):
             "recurrent_regularizer": _regularizer(recurrent_regularizer),
             "bias_regularizer": _regularizer(bias_regularizer),
             "return_sequences": bool(return_sequences),
+            "return_state": bool(return_state),
             "go_backwards": bool(go_backwards),
             "unroll": bool(unroll),
             "dropout": float(dropout),
             "recurrent_dropout": float(recurrent_dropout),
         }), **kwargs)
+
+
+    def __call__(self, inputs, initial_state=None, training=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"{self.name}: unexpected arguments {sorted(kwargs)}")
+        if isinstance(inputs, (list, tuple)):
+            raise TypeError(f"{self.name}: takes one input; pass the state as initial_state=[...]")
+        state = [] if initial_state is None else (
+            list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state])
+        return self._call_tensors(inputs, training, state)
 
 
 class SimpleRNN(_Recurrent):

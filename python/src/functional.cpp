@@ -11,8 +11,8 @@ namespace myelin::python {
 void init_functional(py::module_& m) {
   py::class_<SymbolicTensor>(m, "KerasTensor")
       .def_property_readonly("layer", [](const SymbolicTensor& t) { return t.node()->layer; })
-      .def("same_as", [](const SymbolicTensor& a, const SymbolicTensor& b) { return a.node() == b.node(); },
-           py::arg("other"))
+      .def_property_readonly("index", &SymbolicTensor::index)
+      .def("same_as", [](const SymbolicTensor& a, const SymbolicTensor& b) { return a == b; }, py::arg("other"))
       .def("__repr__", [](const SymbolicTensor& t) {
         return "<KerasTensor from layer '" + t.layer().name() + "' (" + t.layer().class_name() + ")>";
       });
@@ -21,6 +21,7 @@ void init_functional(py::module_& m) {
       [](const Shape& shape, const std::string& name) { return SymbolicTensor(layers::Input(shape, name)); },
       py::arg("shape"), py::arg("name") = "");
   m.def("call_layer", &call_layer, py::arg("layer"), py::arg("inputs"));
+  m.def("call_layer_outputs", &call_layer_outputs, py::arg("layer"), py::arg("inputs"));
   m.def(
       "layer_output", [](const Layer& l) { return l.output(); }, py::arg("layer"));
 }

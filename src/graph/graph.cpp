@@ -11,6 +11,7 @@
 namespace myelin::graph {
 
 std::string node_label(const Node& n) {
+  if (n.tap_of >= 0) return "output " + std::to_string(n.tap_output) + " of node " + std::to_string(n.tap_of);
   if (!n.layer) return "the input";
   return "layer " + std::to_string(n.layer_index) + " '" + n.layer->name() + "' (" + n.layer->class_name() + ")";
 }
@@ -103,6 +104,13 @@ Graph::Graph(std::vector<Node> nodes, std::vector<int> inputs, std::vector<int> 
         first.later_calls.push_back(int(i));
       }
     }
+    if (n.tap_of >= 0) {
+      if (size_t(n.tap_of) >= i || !nodes_[size_t(n.tap_of)].layer ||
+          n.tap_output >= nodes_[size_t(n.tap_of)].layer->num_outputs() || n.tap_output < 1)
+        throw Error("graph: node " + std::to_string(i) + " taps an output no earlier layer has");
+      n.inputs = {n.tap_of};
+    }
+    if (n.layer && n.layer->num_outputs() > 1) n.out_grads.assign(size_t(n.layer->num_outputs()), nullptr);
     for (int in : n.inputs) {
       if (in < 0 || size_t(in) >= i) throw Error("graph: node " + std::to_string(i) + " reads a later node");
       nodes_[size_t(in)].consumers.push_back(int(i));
@@ -122,6 +130,10 @@ void Graph::build(const std::vector<Shape>& input_shapes, Rng& rng, const std::s
   for (size_t k = 0; k < inputs_.size(); ++k) nodes_[size_t(inputs_[k])].shape = input_shapes[k];
   for (size_t i = 0; i < nodes_.size(); ++i) {
     Node& n = nodes_[i];
+    if (n.tap_of >= 0) {
+      n.shape = nodes_[size_t(n.tap_of)].layer->extra_output_shape(n.tap_output);
+      continue;
+    }
     if (n.is_input) {
       if (!n.layer) continue;
       const auto& declared = n.layer->declared_input_shape();
@@ -162,6 +174,7 @@ void Graph::build(const std::vector<Shape>& input_shapes, Rng& rng, const std::s
   for (auto& n : nodes_) {
     if (!n.layer || n.is_input || n.consumers.size() != 1) continue;
     Node& next = nodes_[size_t(n.consumers[0])];
+    if (!next.layer) continue;  // a tap
     if (n.layer->output_is_relu() && next.layer->can_mask_nonpositive_input() && next.inputs.size() == 1) {
       n.relu_masked_by_next = true;
       next.mask_nonpositive_input = true;
@@ -217,6 +230,7 @@ void Graph::plan_buffers() {
     int64_t low = m;
     if (is_layer(n) && !n.layer->writes_lent_input_grad())
       for (int in : n.inputs) low = std::min(low, lowest_reader[size_t(in)]);
+    if (n.tap_of >= 0) low = n.tap_of;  // its gradient waits for its layer's backward
     lowest_reader[size_t(m)] = low;
   }
   SlotPlanner grads;
@@ -256,6 +270,10 @@ const Tensor& Graph::forward(const std::vector<const Tensor*>& inputs, bool trai
   for (size_t k = 0; k < inputs_.size(); ++k) nodes_[size_t(inputs_[k])].out = inputs[k];
   for (auto& n : nodes_) {
     if (n.is_input) continue;
+    if (n.tap_of >= 0) {
+      n.out = &nodes_[size_t(n.tap_of)].layer->extra_output(n.tap_output);
+      continue;
+    }
     if (training && n.on_data_thread) {
       n.out = nodes_[size_t(n.inputs[0])].out;
       continue;
@@ -325,6 +343,7 @@ void Graph::backward(const std::vector<const Tensor*>& output_grads, NodeDone on
   for (auto& n : nodes_) {
     n.grad = nullptr;
     n.ran_backward = false;
+    for (auto& g : n.out_grads) g = nullptr;
   }
   size_slots(input_grad_slots_, input_grad_slot_values_, output_grads[0]->rows());
   for (size_t k = 0; k < outputs_.size(); ++k) receive_grad(nodes_[size_t(outputs_[k])], *output_grads[k]);
@@ -336,7 +355,23 @@ void Graph::backward(const std::vector<const Tensor*>& output_grads, NodeDone on
       n.grad = &n.grad_sum;
     }
     if (n.is_input) continue;  // the plan for input gradients: an input's gradient ends here
-    if (n.runs_backward && n.grad) {
+    if (n.tap_of >= 0) {
+      if (n.runs_backward && n.grad) nodes_[size_t(n.tap_of)].out_grads[size_t(n.tap_output)] = n.grad;
+      continue;
+    }
+    if (!n.out_grads.empty()) {
+      // Several outputs: backward runs when any of them has a gradient.
+      n.out_grads[0] = n.grad;
+      const bool any = std::any_of(n.out_grads.begin(), n.out_grads.end(), [](const Tensor* g) { return g; });
+      if (n.runs_backward && any) {
+        n.ran_backward = true;
+        n.layer->backward_outputs(n.out_grads, n.in_grads);
+        for (size_t j = 0; j < n.inputs.size(); ++j) {
+          Node& in = nodes_[size_t(n.inputs[j])];
+          if (in.runs_backward && n.in_grads[j]) receive_grad(in, *n.in_grads[j]);
+        }
+      }
+    } else if (n.runs_backward && n.grad) {
       n.ran_backward = true;
       if (n.inputs.size() == 1) {
         const Tensor& dx = n.layer->backward(*n.grad);

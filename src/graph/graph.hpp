@@ -29,8 +29,13 @@
 namespace myelin::graph {
 
 struct Node {
-  std::shared_ptr<Layer> layer;  // null: a model input without an InputLayer (a Sequential's)
+  std::shared_ptr<Layer> layer;  // null: a model input without an InputLayer (a Sequential's), or a tap
   std::vector<int> inputs;       // producing nodes, all before this one
+  // A tap: output `tap_output` (>= 1) of node `tap_of`, a layer with several outputs (LSTM's h and
+  // c with return_state). It has no layer; its input is that node, and backward hands the gradient
+  // it gathers to that node's layer. Output 0 of such a node is the node itself.
+  int tap_of = -1;
+  int tap_output = 0;
   std::vector<int> consumers;
   Shape shape;                   // per-sample output shape, once built
   bool is_input = false;
@@ -58,6 +63,8 @@ struct Node {
   Tensor grad_sum;
   bool ran_backward = false;
   std::vector<const Tensor*> in_values, in_grads;
+  // A layer with several outputs: d(loss)/d(output k) of this step (null where none); [0] is grad.
+  std::vector<const Tensor*> out_grads;
 };
 
 class Graph {
@@ -122,7 +129,7 @@ class Graph {
   std::vector<int64_t> output_slot_values_, input_grad_slot_values_;
 };
 
-/// "layer 3 'dense_1' (Dense)": how errors name a node's layer.
+/// "layer 3 'dense_1' (Dense)": how errors name a node's layer (a tap: its layer's, and the output).
 std::string node_label(const Node& n);
 
 }  // namespace myelin::graph

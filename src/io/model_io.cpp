@@ -41,7 +41,7 @@ json functional_architecture(Model& model) {
   json layers = json::array();
   const auto calls = model.layer_calls();
   auto history = [&](const TensorRef& t) {
-    return json{{"class_name", "__keras_tensor__"}, {"config", {{"keras_history", {t.layer, t.call, 0}}}}};
+    return json{{"class_name", "__keras_tensor__"}, {"config", {{"keras_history", {t.layer, t.call, t.tensor}}}}};
   };
   for (size_t i = 0; i < model.layers().size(); ++i) {
     const auto& l = model.layers()[i];
@@ -49,8 +49,17 @@ json functional_architecture(Model& model) {
     for (const auto& reads : calls[i]) {
       if (reads.empty()) continue;
       json args = json::array();
-      if (reads.size() == 1) {
+      if (l->num_inputs() == 1) {
+        // A recurrent layer's further inputs are its initial state: Keras's initial_state=[h, c].
         args.push_back(history(reads[0]));
+        json kwargs = json::object();
+        if (reads.size() > 1) {
+          json state = json::array();
+          for (size_t k = 1; k < reads.size(); ++k) state.push_back(history(reads[k]));
+          kwargs["initial_state"] = state;
+        }
+        inbound.push_back({{"args", args}, {"kwargs", kwargs}});
+        continue;
       } else {
         json list = json::array();
         for (const auto& t : reads) list.push_back(history(t));
@@ -63,7 +72,7 @@ json functional_architecture(Model& model) {
   }
   json inputs = json::array(), outputs = json::array();
   for (const auto& name : model.input_names()) inputs.push_back({name, 0, 0});
-  for (const auto& t : model.output_refs()) outputs.push_back({t.layer, t.call, 0});
+  for (const auto& t : model.output_refs()) outputs.push_back({t.layer, t.call, t.tensor});
   return {{"class_name", "Functional"},
           {"config", {{"name", model.name()}, {"trainable", true}, {"layers", layers}, {"input_layers", inputs},
                       {"output_layers", outputs}}}};
@@ -80,8 +89,11 @@ TensorRef tensor_ref(const json& h, const std::string& where) {
       throw ValueError(where + ": bad call index in " + h.dump());
     t.call = h[1].get<int>();
   }
-  if (h.size() > 2 && !(h[2].is_number_integer() && h[2].get<int64_t>() == 0))
-    throw ValueError(where + ": " + h.dump() + " names a layer's output other than its first; no myelin layer has several");
+  if (h.size() > 2) {
+    if (!h[2].is_number_integer() || h[2].get<int64_t>() < 0 || h[2].get<int64_t>() > 1000)
+      throw ValueError(where + ": bad tensor index in " + h.dump());
+    t.tensor = h[2].get<int>();
+  }
   return t;
 }
 
@@ -107,6 +119,12 @@ std::vector<std::vector<TensorRef>> inbound_calls(const json& inbound, const std
         for (const auto& t : arg) read(t);
       else
         read(arg);
+      // A recurrent layer's initial state, read after its input.
+      if (node.contains("kwargs") && node["kwargs"].is_object() && node["kwargs"].contains("initial_state")) {
+        const json& state = node["kwargs"]["initial_state"];
+        if (!state.is_array()) throw ValueError(where + ": 'initial_state' must be a list of tensors");
+        for (const auto& t : state) read(t);
+      }
     }
     if (reads.empty()) throw ValueError(where + ": an inbound node reads nothing");
     calls.push_back(std::move(reads));
@@ -126,7 +144,8 @@ Model functional_from_architecture(const json& config, const std::string& where)
     std::string where;
   };
   std::vector<Pending> pending;
-  std::map<std::string, std::vector<SymbolicTensor>> made;  // layer name -> outputs of its calls so far
+  // layer name -> the outputs of each of its calls so far
+  std::map<std::string, std::vector<std::vector<SymbolicTensor>>> made;
   size_t index = 0;
   for (const auto& entry : config["layers"]) {
     const std::string at = where + ": layer " + std::to_string(index++);
@@ -144,7 +163,7 @@ Model functional_from_architecture(const json& config, const std::string& where)
     auto calls = inbound_calls(entry.value("inbound_nodes", json::array()), at);
     if (auto* input = dynamic_cast<layers::Input*>(layer.get())) {
       if (!calls.empty()) throw ValueError(at + ": an InputLayer reads no other layer");
-      made[layer->name()].push_back(SymbolicTensor(*input));
+      made[layer->name()].push_back({SymbolicTensor(*input)});
       continue;
     }
     if (calls.empty()) throw ValueError(at + " ('" + layer->name() + "') reads no layer");
@@ -161,10 +180,14 @@ Model functional_from_architecture(const json& config, const std::string& where)
           if (it == made.end())
             throw ValueError(p.where + " ('" + p.layer->name() + "') reads layer '" + t.layer + "', which the model does not have");
           if (size_t(t.call) >= it->second.size()) break;
-          in.push_back(it->second[size_t(t.call)]);
+          const auto& outs = it->second[size_t(t.call)];
+          if (size_t(t.tensor) >= outs.size())
+            throw ValueError(p.where + " ('" + p.layer->name() + "') reads output " + std::to_string(t.tensor) +
+                             " of layer '" + t.layer + "', which has " + std::to_string(outs.size()));
+          in.push_back(outs[size_t(t.tensor)]);
         }
         if (in.size() < p.calls[p.made].size()) break;  // waits for a call not made yet
-        made[p.layer->name()].push_back(call_layer(p.layer, in));
+        made[p.layer->name()].push_back(call_layer_outputs(p.layer, in));
         ++p.made;
         progress = true;
       }
@@ -182,9 +205,9 @@ Model functional_from_architecture(const json& config, const std::string& where)
     for (const auto& e : single ? json::array({list}) : list) {
       const TensorRef t = tensor_ref(e, where);
       auto it = made.find(t.layer);
-      if (it == made.end() || size_t(t.call) >= it->second.size())
+      if (it == made.end() || size_t(t.call) >= it->second.size() || size_t(t.tensor) >= it->second[size_t(t.call)].size())
         throw ValueError(where + ": '" + key + "' names layer '" + t.layer + "', which the model does not have");
-      out.push_back(it->second[size_t(t.call)]);
+      out.push_back(it->second[size_t(t.call)][size_t(t.tensor)]);
     }
     return out;
   };

@@ -49,6 +49,9 @@ Bidirectional::Bidirectional(std::shared_ptr<Recurrent> layer, const std::string
                        backward_->class_name());
     backward_->set_name("backward_" + base_name(*backward_, "backward_"));
   }
+  if (forward_->options().return_state || backward_->options().return_state)
+    throw ValueError("Bidirectional: a wrapped layer with return_state is not supported (Bidirectional returns "
+                     "one tensor)");
   forward_->set_name("forward_" + base);
   input_shape_ = input_shape ? input_shape : forward_->declared_input_shape();
 }

@@ -86,7 +86,7 @@ std::shared_ptr<Layer> Layer::move_to_shared() {
 
 SymbolicTensor Layer::operator()(const SymbolicTensor& x) { return (*this)(std::vector<SymbolicTensor>{x}); }
 
-SymbolicTensor Layer::operator()(const std::vector<SymbolicTensor>& inputs) {
+std::shared_ptr<Layer> Layer::self_for_call() {
   // Held by a shared_ptr (Python, make_shared): that is the layer. Passed by value: the object moves
   // into the graph once, and later calls on the same variable reach the same layer.
   std::shared_ptr<Layer> self = weak_from_this().lock();
@@ -94,7 +94,34 @@ SymbolicTensor Layer::operator()(const std::vector<SymbolicTensor>& inputs) {
     if (!called_instance_) called_instance_ = move_to_shared();
     self = called_instance_;
   }
-  return call_layer(std::move(self), inputs);
+  return self;
+}
+
+SymbolicTensor Layer::operator()(const std::vector<SymbolicTensor>& inputs) {
+  return call_layer(self_for_call(), inputs);
+}
+
+std::vector<SymbolicTensor> Layer::call_outputs(const std::vector<SymbolicTensor>& inputs) {
+  return call_layer_outputs(self_for_call(), inputs);
+}
+
+std::string Layer::check_input_count(size_t count) const {
+  const int n = num_inputs();
+  if (n == 1 && count != 1) return "takes one input, got a list of " + std::to_string(count);
+  if (n < 0 && count < 2) return "takes a list of at least 2 inputs, got " + std::to_string(count);
+  return "";
+}
+
+Shape Layer::extra_output_shape(int k) const {
+  throw ValueError(label(*this) + " has no output " + std::to_string(k));
+}
+
+const Tensor& Layer::extra_output(int k) const {
+  throw ValueError(label(*this) + " has no output " + std::to_string(k));
+}
+
+void Layer::backward_outputs(const std::vector<const Tensor*>& output_grads, std::vector<const Tensor*>& input_grads) {
+  backward_inputs(*output_grads[0], input_grads);
 }
 
 }  // namespace myelin

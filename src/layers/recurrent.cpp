@@ -1,5 +1,7 @@
 #include "myelin/layers/recurrent.hpp"
 
+#include <algorithm>
+
 #include "kernels/cpu/dropout.hpp"
 #include "kernels/cpu/recurrent.hpp"
 #include "myelin/error.hpp"
@@ -49,8 +51,6 @@ Recurrent::Recurrent(int gates, int64_t units, RecurrentOptions options)
     throw ValueError(who + ": dropout must be in [0, 1), got " + std::to_string(options_.dropout));
   if (!(options_.recurrent_dropout >= 0.f && options_.recurrent_dropout < 1.f))
     throw ValueError(who + ": recurrent_dropout must be in [0, 1), got " + std::to_string(options_.recurrent_dropout));
-  if (options_.return_state)
-    throw ValueError(who + ": return_state is not supported (a layer has one output); use return_sequences");
   if (gates == 3 && !options_.reset_after)
     throw ValueError(who + ": reset_after=False is not supported, only Keras 3's default reset_after=True");
   input_shape_ = options_.input_shape;
@@ -92,7 +92,55 @@ Shape Recurrent::build(const Shape& input_shape, Rng& rng) {
   return p.output_shape;
 }
 
+std::string Recurrent::check_input_count(size_t count) const {
+  if (count == 1 || count == size_t(1 + num_states())) return "";
+  return "takes its input, optionally followed by its initial state (" +
+         std::string(gates_ == 4 ? "h and c" : "h") + "), so 1 or " + std::to_string(1 + num_states()) +
+         " inputs; got " + std::to_string(count);
+}
+
+namespace {
+// The initial state's shapes: each (units).
+void check_state_shapes(const std::vector<Shape>& shapes, int64_t units, const std::string& who) {
+  for (size_t k = 1; k < shapes.size(); ++k)
+    if (shapes[k] != Shape{units})
+      throw ShapeError(who + ": initial state " + std::to_string(k - 1) + " must have shape " +
+                       shape_to_string(with_batch(-1, {units}), true) + ", got " +
+                       shape_to_string(with_batch(-1, shapes[k]), true));
+}
+}  // namespace
+
+Shape Recurrent::build_inputs(const std::vector<Shape>& input_shapes, Rng& rng) {
+  const std::string why = check_input_count(input_shapes.size());
+  if (!why.empty()) throw ValueError(std::string(class_of(gates_)) + " '" + name_ + "' " + why);
+  check_state_shapes(input_shapes, units_, std::string(class_of(gates_)) + " '" + name_ + "'");
+  return build(input_shapes[0], rng);
+}
+
+std::optional<LayerPlan> Recurrent::plan_inputs(const std::vector<Shape>& input_shapes) const {
+  const std::string why = check_input_count(input_shapes.size());
+  if (!why.empty()) throw ValueError(std::string(class_of(gates_)) + " '" + name_ + "' " + why);
+  check_state_shapes(input_shapes, units_, std::string(class_of(gates_)) + " '" + name_ + "'");
+  return plan(input_shapes[0]);
+}
+
+Shape Recurrent::extra_output_shape(int k) const {
+  if (k < 1 || k >= num_outputs()) return Layer::extra_output_shape(k);
+  return Shape{units_};
+}
+
+const Tensor& Recurrent::extra_output(int k) const {
+  if (k < 1 || k >= num_outputs()) return Layer::extra_output(k);
+  return k == 1 ? h_out_ : c_out_;
+}
+
 const Tensor& Recurrent::forward(const Tensor& x, bool training) {
+  one_input_[0] = &x;
+  return forward_inputs(one_input_, training);
+}
+
+const Tensor& Recurrent::forward_inputs(const std::vector<const Tensor*>& inputs, bool training) {
+  const Tensor& x = *inputs[0];
   if (x.ndim() != 3 || x.dim(2) != features_)
     throw ShapeError(std::string(class_of(gates_)) + " '" + name_ + "' built for (batch, steps, " +
                      std::to_string(features_) + ") got " + shape_to_string(x.shape()));
@@ -118,22 +166,62 @@ const Tensor& Recurrent::forward(const Tensor& x, bool training) {
     recurrent_mask_.resize({g.batch, units_});
     kernels::dropout_mask(rng_, options_.recurrent_dropout, recurrent_mask_.data(), recurrent_mask_.size());
   }
+  states_given_ = int(inputs.size()) - 1;
+  for (int k = 0; k < states_given_; ++k)
+    if (inputs[size_t(k + 1)]->shape() != Shape{g.batch, units_})
+      throw ShapeError(std::string(class_of(gates_)) + " '" + name_ + "': initial state " + std::to_string(k) +
+                       " must have shape " + shape_to_string(Shape{g.batch, units_}) + ", got " +
+                       shape_to_string(inputs[size_t(k + 1)]->shape()));
+  const float* h0 = states_given_ > 0 ? inputs[1]->data() : nullptr;
+  const float* c0 = states_given_ > 1 ? inputs[2]->data() : nullptr;
   kernels::recurrent_forward(g, in->data(), kernel_.data(), recurrent_kernel_.data(),
                              options_.use_bias ? bias_.data() : nullptr,
-                             recurrent_dropped_ ? recurrent_mask_.data() : nullptr, y.data(), keep, *scratch_.ws);
+                             recurrent_dropped_ ? recurrent_mask_.data() : nullptr, h0, c0, y.data(), keep,
+                             *scratch_.ws);
   scratch_.kept = keep;
+  if (options_.return_state) {
+    h_out_.resize({g.batch, units_});
+    std::copy(scratch_.ws->h.begin(), scratch_.ws->h.end(), h_out_.data());
+    if (gates_ == 4) {
+      c_out_.resize({g.batch, units_});
+      std::copy(scratch_.ws->c.begin(), scratch_.ws->c.end(), c_out_.data());
+    }
+  }
   x_.alias(*in, in->shape());
   return y;
 }
 
 const Tensor& Recurrent::backward(const Tensor& dy) {
+  one_input_grad_.assign(1 + size_t(states_given_), nullptr);  // within its capacity after the first step
+  one_grad_[0] = &dy;
+  backward_outputs(one_grad_, one_input_grad_);
+  return one_input_grad_[0] ? *one_input_grad_[0] : no_grad_;
+}
+
+void Recurrent::backward_inputs(const Tensor& dy, std::vector<const Tensor*>& input_grads) {
+  one_grad_[0] = &dy;
+  backward_outputs(one_grad_, input_grads);
+}
+
+void Recurrent::backward_outputs(const std::vector<const Tensor*>& output_grads, std::vector<const Tensor*>& input_grads) {
   const std::string who = std::string(class_of(gates_)) + " '" + name_ + "'";
+  const Tensor* dy_p = output_grads[0];
   if (!scratch_.kept) throw ValueError(who + ": backward needs a forward that kept its steps (training, or backward to follow)");
   const int64_t batch = x_.dim(0), steps = x_.dim(1);
   const Shape want = options_.return_sequences ? Shape{batch, steps, units_} : Shape{batch, units_};
-  if (dy.shape() != want)
-    throw ShapeError(who + ": output gradient " + shape_to_string(dy.shape()) + " does not match the output " +
+  if (dy_p && dy_p->shape() != want)
+    throw ShapeError(who + ": output gradient " + shape_to_string(dy_p->shape()) + " does not match the output " +
                      shape_to_string(want));
+  // The final state's gradients (return_state), each null where nothing reads it.
+  const Tensor* dh_last = output_grads.size() > 1 ? output_grads[1] : nullptr;
+  const Tensor* dc_last = output_grads.size() > 2 ? output_grads[2] : nullptr;
+  for (const Tensor* d : {dh_last, dc_last})
+    if (d && d->shape() != Shape{batch, units_})
+      throw ShapeError(who + ": state gradient " + shape_to_string(d->shape()) + " does not match the state " +
+                       shape_to_string(Shape{batch, units_}));
+  if (input_grads.size() != 1 + size_t(states_given_))
+    throw ValueError(who + ": backward for " + std::to_string(input_grads.size()) + " inputs after a forward of " +
+                     std::to_string(1 + states_given_));
   kernels::RecurrentGeometry g{cell_of(gates_), batch, steps, features_, units_, activation_, recurrent_activation_,
                                options_.go_backwards, options_.return_sequences};
   Tensor* dx = nullptr;
@@ -141,14 +229,27 @@ const Tensor& Recurrent::backward(const Tensor& dy) {
     dx = &input_grad_buffer(dx_);
     dx->resize(x_.shape());
   }
+  float* dh0 = nullptr;
+  float* dc0 = nullptr;
+  if (needs_input_grad_ && states_given_ > 0) {
+    dh0_.resize({batch, units_});
+    dh0 = dh0_.data();
+    if (states_given_ > 1) {
+      dc0_.resize({batch, units_});
+      dc0 = dc0_.data();
+    }
+  }
   kernels::recurrent_backward(g, x_.data(), kernel_.data(), recurrent_kernel_.data(),
-                              recurrent_dropped_ ? recurrent_mask_.data() : nullptr, dy.data(), *scratch_.ws,
+                              recurrent_dropped_ ? recurrent_mask_.data() : nullptr, dy_p ? dy_p->data() : nullptr,
+                              dh_last ? dh_last->data() : nullptr, dc_last ? dc_last->data() : nullptr, *scratch_.ws,
                               dx ? dx->data() : nullptr, trainable_ ? kernel_grad_.data() : nullptr,
                               trainable_ ? recurrent_kernel_grad_.data() : nullptr,
-                              trainable_ && options_.use_bias ? bias_grad_.data() : nullptr);
+                              trainable_ && options_.use_bias ? bias_grad_.data() : nullptr, dh0, dc0);
   if (dx && input_dropped_)
     kernels::dropout_apply(dx->data(), input_mask_.data(), dx->data(), batch, steps, features_);
-  return dx ? *dx : no_grad_;
+  input_grads[0] = dx;
+  if (states_given_ > 0) input_grads[1] = dh0 ? &dh0_ : nullptr;
+  if (states_given_ > 1) input_grads[2] = dc0 ? &dc0_ : nullptr;
 }
 
 int64_t Recurrent::flops_per_sample() const {

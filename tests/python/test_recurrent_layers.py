@@ -76,8 +76,6 @@ def test_keras_arguments_configs_and_errors():
         LSTM(4, dropout=1.0)
     with pytest.raises(ValueError, match="recurrent_dropout"):
         GRU(4, recurrent_dropout=-0.5)
-    with pytest.raises(ValueError, match="return_state"):
-        SimpleRNN(4, return_state=True)
     with pytest.raises(ValueError, match="reset_after"):
         GRU(4, reset_after=False)
     with pytest.raises(ValueError, match="stateful"):

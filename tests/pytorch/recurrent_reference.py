@@ -15,7 +15,8 @@ biases; the conversion happens here, never in C++:
 
 Inputs and weights are drawn in float32 (what myelin holds); the results are computed in float64
 from those exact values. Each case has an upstream gradient w and the loss sum(y * w). The Bidirectional cases hold each
-direction's weights and gradients under forward/ and backward/ (d-prefixed for gradients).
+direction's weights and gradients under forward/ and backward/ (d-prefixed for gradients). The state
+cases add an initial state (h0, c0) and the final state (h, c) with their gradients.
 """
 import os
 import sys
@@ -143,6 +144,45 @@ def bidirectional_case(gen, path, cell, batch, steps, features, units, return_se
     write_tensors(path, result)
 
 
+def state_case(gen, path, cell, batch, steps, features, units, return_sequences, go_backwards):
+    """An initial state (Keras's initial_state: h0, and c0 for LSTM) and the final state returned
+    (return_state), each with an upstream gradient: the loss is sum(y * w) + sum(h_n * wh) (+ sum(c_n * wc))."""
+    gates = len(PERM[cell])
+    n = gates * units
+    x = rand(gen, batch, steps, features).requires_grad_()
+    kernel = rand(gen, features, n, lo=-0.6, hi=0.6)
+    recurrent = rand(gen, units, n, lo=-0.6, hi=0.6)
+    bias = rand(gen, *((2, n) if cell == "gru" else (n,)), lo=-0.5, hi=0.5)
+    h0 = rand(gen, batch, units).requires_grad_()
+    c0 = rand(gen, batch, units).requires_grad_()
+    module = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](
+        features, units, batch_first=True).double()
+    set_direction(module, "", cell, units, kernel, recurrent, bias)
+    seq = torch.flip(x, [1]) if go_backwards else x
+    if cell == "lstm":
+        out, (hn, cn) = module(seq, (h0[None], c0[None]))
+        cn = cn[0]
+    else:
+        out, hn = module(seq, h0[None])
+    hn = hn[0]
+    y = out if return_sequences else out[:, -1]
+    up, uph = rand(gen, *y.shape), rand(gen, *hn.shape)
+    loss = (y * up).sum() + (hn * uph).sum()
+    result = [("x", x), ("kernel", kernel), ("recurrent_kernel", recurrent), ("bias", bias), ("h0", h0),
+              ("w", up), ("wh", uph), ("y", y), ("h", hn)]
+    if cell == "lstm":
+        upc = rand(gen, *cn.shape)
+        loss = loss + (cn * upc).sum()
+        result += [("c0", c0), ("wc", upc), ("c", cn)]
+    loss.backward()
+    grads = direction_grads(module, "", cell, units)
+    result += [("dx", x.grad), ("dh0", h0.grad), ("dkernel", grads[0]), ("drecurrent_kernel", grads[1]),
+               ("dbias", grads[2])]
+    if cell == "lstm":
+        result.append(("dc0", c0.grad))
+    write_tensors(path, result)
+
+
 def main():
     outdir = sys.argv[1]
     os.makedirs(outdir, exist_ok=True)
@@ -170,6 +210,15 @@ def main():
     ]
     for name, *args in bidirectional_cases:
         bidirectional_case(gen, os.path.join(outdir, name + ".txt"), *args)
+    state_cases = [
+        # name, cell, batch, steps, features, units, return_sequences, go_backwards
+        ("state_rnn_sequences", "rnn", 3, 5, 4, 6, True, False),
+        ("state_lstm_last", "lstm", 2, 6, 3, 4, False, False),
+        ("state_lstm_sequences_backwards", "lstm", 3, 4, 2, 5, True, True),
+        ("state_gru_last_backwards", "gru", 2, 5, 3, 4, False, True),
+    ]
+    for name, *args in state_cases:
+        state_case(gen, os.path.join(outdir, name + ".txt"), *args)
 
 
 if __name__ == "__main__":

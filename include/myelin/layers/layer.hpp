@@ -46,6 +46,8 @@ struct LayerPlan {
 class SymbolicTensor;  // myelin/layers/symbolic_tensor.hpp
 struct SymbolicNode;
 SymbolicTensor call_layer(std::shared_ptr<class Layer> layer, const std::vector<SymbolicTensor>& inputs);
+std::vector<SymbolicTensor> call_layer_outputs(std::shared_ptr<class Layer> layer,
+                                               const std::vector<SymbolicTensor>& inputs);
 
 class Layer : public std::enable_shared_from_this<Layer> {
  public:
@@ -83,6 +85,21 @@ class Layer : public std::enable_shared_from_this<Layer> {
 
   /// Graph form: how many inputs the layer takes: 1, or -1 for a list of two or more (merge layers).
   virtual int num_inputs() const { return 1; }
+  /// Why a call with `count` inputs does not suit the layer ("takes one input, got a list of 3"), or
+  /// "" when it does. The default follows num_inputs(); a recurrent layer also takes its initial state.
+  virtual std::string check_input_count(size_t count) const;
+
+  /// How many tensors a call returns: 1, or more (LSTM with return_state: [output, h, c]). Output 0
+  /// is what forward() returns; the others are read through extra_output() after each forward.
+  virtual int num_outputs() const { return 1; }
+  /// Per-sample shape of output k (1 <= k < num_outputs()), once built.
+  virtual Shape extra_output_shape(int k) const;
+  /// Output k (1 <= k < num_outputs()) of the last forward, valid until the next one.
+  virtual const Tensor& extra_output(int k) const;
+  /// Backward with one gradient per output, each null where nothing reads that output (output 0's
+  /// too): sets input_grads as backward_inputs does. The graph calls it for layers with several
+  /// outputs only; the default, for one output, is backward_inputs.
+  virtual void backward_outputs(const std::vector<const Tensor*>& output_grads, std::vector<const Tensor*>& input_grads);
   /// Graph form of build/forward/backward. A layer with several inputs (Add, Concatenate) overrides
   /// these; the defaults adapt the one-input form above, so a one-input layer implements only that.
   virtual Shape build_inputs(const std::vector<Shape>& input_shapes, Rng& rng);
@@ -102,6 +119,11 @@ class Layer : public std::enable_shared_from_this<Layer> {
   SymbolicTensor operator()(const SymbolicTensor& x);
   /// The call for a layer with several inputs: `layers::Add()({x, y})`.
   SymbolicTensor operator()(const std::vector<SymbolicTensor>& inputs);
+  /// The call for a layer that returns several tensors, returning them all (one for other layers):
+  /// `auto s = layers::LSTM(8, {.return_state = true}).call_outputs({x});` gives [output, h, c];
+  /// the initial state follows the input, `decoder.call_outputs({y, s[1], s[2]})` (Keras's
+  /// initial_state=[h, c]). operator() refuses a layer with several outputs.
+  std::vector<SymbolicTensor> call_outputs(const std::vector<SymbolicTensor>& inputs);
   /// Keras's layer.output: the symbolic output of the layer's call, while a model (or a variable)
   /// holds the graph, so that `Model(inputs, model.get_layer("conv2d_1")->output())` extracts
   /// features. Throws ValueError for a layer never called or called more than once.
@@ -210,7 +232,9 @@ class Layer : public std::enable_shared_from_this<Layer> {
   Tensor* lent_input_grad_ = nullptr;
 
  private:
-  friend SymbolicTensor call_layer(std::shared_ptr<Layer> layer, const std::vector<SymbolicTensor>& inputs);
+  friend std::vector<SymbolicTensor> call_layer_outputs(std::shared_ptr<Layer> layer,
+                                                        const std::vector<SymbolicTensor>& inputs);
+  std::shared_ptr<Layer> self_for_call();
   std::shared_ptr<Layer> called_instance_;  // where this object's functional calls went (see operator())
   std::weak_ptr<const SymbolicNode> output_node_;  // its last call (output())
   int calls_ = 0;

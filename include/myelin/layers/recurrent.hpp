@@ -1,7 +1,10 @@
 // Recurrent layers over sequences, as Keras 3's SimpleRNN, LSTM and GRU.
 //
 // Input (batch, steps, features); output the last step's state (batch, units), or with
-// return_sequences every step's (batch, steps, units). The state starts at zero for each batch.
+// return_sequences every step's (batch, steps, units). The state starts at zero for each batch, or
+// at an initial state given as further inputs of the call (Keras's initial_state): h (batch, units)
+// for SimpleRNN and GRU, h and c for LSTM. With return_state the call returns the final state too:
+// [output, h] (LSTM: [output, h, c]), as `layer.call_outputs({x})` in C++.
 // With go_backwards the steps run from the last to the first and a returned sequence is in the
 // order they ran (reversed in time), as Keras returns it.
 //
@@ -23,7 +26,7 @@
 // Inside the cells tanh and sigmoid are a rational approximation within 4e-7 of the exact values
 // (it vectorises; the cells' element-wise work is most of their cost: bench/README.md).
 //
-// Not supported (an error names the argument): return_state, stateful, GRU's reset_after=False,
+// Not supported (an error names the argument): stateful, GRU's reset_after=False,
 // activations other than tanh, sigmoid, relu and linear (their derivatives follow from their
 // outputs, which is all backward keeps), and masks.
 #pragma once
@@ -58,7 +61,7 @@ struct RecurrentOptions {
   std::optional<Regularizer> bias_regularizer;
   float dropout = 0.f;            ///< fraction of the input's features dropped, in [0, 1)
   float recurrent_dropout = 0.f;  ///< fraction of the state's units dropped, in [0, 1)
-  bool return_state = false;      ///< not supported (a layer has one output)
+  bool return_state = false;      ///< the call returns [output, h] (LSTM [output, h, c])
   std::string name;
 };
 
@@ -71,6 +74,19 @@ class Recurrent : public Layer {
   std::optional<LayerPlan> plan(const Shape& input_shape) const override;
   const Tensor& forward(const Tensor& x, bool training) override;
   const Tensor& backward(const Tensor& dy) override;
+
+  /// The state's tensors: h (SimpleRNN, GRU), or h and c (LSTM).
+  int num_states() const { return gates_ == 4 ? 2 : 1; }
+  /// The input, optionally followed by the initial state (num_states() tensors of shape (units)).
+  std::string check_input_count(size_t count) const override;
+  Shape build_inputs(const std::vector<Shape>& input_shapes, Rng& rng) override;
+  std::optional<LayerPlan> plan_inputs(const std::vector<Shape>& input_shapes) const override;
+  const Tensor& forward_inputs(const std::vector<const Tensor*>& inputs, bool training) override;
+  void backward_inputs(const Tensor& dy, std::vector<const Tensor*>& input_grads) override;
+  int num_outputs() const override { return options_.return_state ? 1 + num_states() : 1; }
+  Shape extra_output_shape(int k) const override;
+  const Tensor& extra_output(int k) const override;
+  void backward_outputs(const std::vector<const Tensor*>& output_grads, std::vector<const Tensor*>& input_grads) override;
   nlohmann::json get_config() const override;
   int64_t flops_per_sample() const override;
   void reseed(Rng& rng) override { rng_ = rng.split(); }
@@ -95,6 +111,11 @@ class Recurrent : public Layer {
   Tensor kernel_, recurrent_kernel_, bias_, kernel_grad_, recurrent_kernel_grad_, bias_grad_;
   Tensor x_;  // view of the last forward batch's input (after input dropout)
   Tensor y_, dx_, no_grad_;
+  Tensor h_out_, c_out_;      // the final state (return_state)
+  Tensor dh0_, dc0_;          // d(loss)/d(initial state)
+  int states_given_ = 0;      // the last forward's initial state: 0, or num_states()
+  // The one-input forms' arguments to the graph forms, kept so that a step allocates nothing.
+  std::vector<const Tensor*> one_input_ = {nullptr}, one_grad_ = {nullptr}, one_input_grad_;
   Rng rng_{0};                        // the dropout masks' stream, seeded from the model's at build
   Tensor x_dropped_, input_mask_, recurrent_mask_;
   bool input_dropped_ = false, recurrent_dropped_ = false;  // the last forward's masks apply

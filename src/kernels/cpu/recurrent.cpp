@@ -76,15 +76,27 @@ bool recurrent_activation_supported(ActivationKind kind) {
 }
 
 void recurrent_forward(const RecurrentGeometry& g, const float* x, const float* kernel, const float* recurrent_kernel,
-                       const float* bias, const float* recurrent_mask, float* y, bool keep, RecurrentWorkspace& ws) {
+                       const float* bias, const float* recurrent_mask, const float* h0, const float* c0, float* y,
+                       bool keep, RecurrentWorkspace& ws) {
   const int64_t B = g.batch, T = g.steps, F = g.features, U = g.units, N = recurrent_gates(g.cell) * U;
   const ActivationKind a = g.activation, ra = g.recurrent_activation;
   const bool gru = g.cell == RecurrentCell::GRU;
   const int64_t ld = gru ? N + U : N;  // a row of hr: the recurrent projection (GRU: then the candidate state)
   ws.xw.resize(size_t(B * T * N));
   ws.hr.resize(size_t(B * ld));
-  ws.h.assign(size_t(B * U), 0.f);
-  if (g.cell == RecurrentCell::LSTM) ws.c.assign(size_t(B * U), 0.f);
+  if (h0)
+    ws.h.assign(h0, h0 + B * U);
+  else
+    ws.h.assign(size_t(B * U), 0.f);
+  if (g.cell == RecurrentCell::LSTM) {
+    if (c0)
+      ws.c.assign(c0, c0 + B * U);
+    else
+      ws.c.assign(size_t(B * U), 0.f);
+    // Backward reads c_{-1} for the first step's forget gate.
+    ws.has_c0 = c0 != nullptr;
+    if (c0) ws.c0.assign(c0, c0 + B * U);
+  }
   if (keep) {
     ws.h_prev.resize(size_t(B * T * U));
     ws.gates.resize(size_t(B * T * N));
@@ -99,7 +111,7 @@ void recurrent_forward(const RecurrentGeometry& g, const float* x, const float* 
   float* c = ws.c.data();
   for (int64_t s = 0; s < T; ++s) {
     const int64_t t = time_of(g, s);
-    if (s == 0) {
+    if (s == 0 && !h0) {
       std::fill(ws.hr.begin(), ws.hr.end(), 0.f);  // h_{-1} = 0
     } else {
       // Recurrent dropout: the state this step reads is h_{t-1} times the mask, in place (the
@@ -167,14 +179,24 @@ void recurrent_forward(const RecurrentGeometry& g, const float* x, const float* 
 
 void recurrent_backward(const RecurrentGeometry& g, const float* x, const float* kernel,
                         const float* recurrent_kernel, const float* recurrent_mask, const float* dy,
-                        RecurrentWorkspace& ws, float* dx, float* dkernel, float* drecurrent, float* dbias) {
+                        const float* dh_last, const float* dc_last, RecurrentWorkspace& ws, float* dx, float* dkernel,
+                        float* drecurrent, float* dbias, float* dh0, float* dc0) {
   const int64_t B = g.batch, T = g.steps, F = g.features, U = g.units, N = recurrent_gates(g.cell) * U;
   const ActivationKind a = g.activation, ra = g.recurrent_activation;
   const bool gru = g.cell == RecurrentCell::GRU;
   ws.dz.resize(size_t(B * T * N));
   if (gru) ws.dzh.resize(size_t(B * T * N));
-  ws.dh.assign(size_t(B * U), 0.f);  // d(loss)/d h from the later steps
-  if (g.cell == RecurrentCell::LSTM) ws.dc.assign(size_t(B * U), 0.f);
+  // d(loss)/d h from the later steps: at the end, the final state's gradient (return_state).
+  if (dh_last)
+    ws.dh.assign(dh_last, dh_last + B * U);
+  else
+    ws.dh.assign(size_t(B * U), 0.f);
+  if (g.cell == RecurrentCell::LSTM) {
+    if (dc_last)
+      ws.dc.assign(dc_last, dc_last + B * U);
+    else
+      ws.dc.assign(size_t(B * U), 0.f);
+  }
   float* dh = ws.dh.data();
   float* dc = ws.dc.data();
 
@@ -183,7 +205,7 @@ void recurrent_backward(const RecurrentGeometry& g, const float* x, const float*
     const int64_t t_before = s > 0 ? time_of(g, s - 1) : -1;  // the time of the step before this one
     parallel_for(B, B * N, [&](int64_t b) {
       const int64_t row = b * T + t;
-      const float* dyr = g.return_sequences ? dy + (b * T + s) * U : (s == T - 1 ? dy + b * U : nullptr);
+      const float* dyr = !dy ? nullptr : g.return_sequences ? dy + (b * T + s) * U : (s == T - 1 ? dy + b * U : nullptr);
       const float* gr = ws.gates.data() + row * N;
       float* dzr = ws.dz.data() + row * N;
       float* dhb = dh + b * U;
@@ -192,7 +214,8 @@ void recurrent_backward(const RecurrentGeometry& g, const float* x, const float*
           for (int64_t j = 0; j < U; ++j) dzr[j] = (dhb[j] + (dyr ? dyr[j] : 0.f)) * act_grad(a, gr[j]);
           break;
         case RecurrentCell::LSTM: {
-          const float* cp = t_before >= 0 ? ws.cell.data() + (b * T + t_before) * U : nullptr;
+          const float* cp = t_before >= 0 ? ws.cell.data() + (b * T + t_before) * U
+                                          : ws.has_c0 ? ws.c0.data() + b * U : nullptr;
           float* dcb = dc + b * U;
           float* tcs = ws.hr.data() + b * U;  // activation(c_t), recomputed rather than kept
           std::memcpy(tcs, ws.cell.data() + row * U, size_t(U) * sizeof(float));
@@ -230,8 +253,9 @@ void recurrent_backward(const RecurrentGeometry& g, const float* x, const float*
         }
       }
     });
-    // d h_{t-1} through the recurrent kernel: rows b*T + t of dz, a stride of T*N apart.
-    if (s > 0) {
+    // d h_{t-1} through the recurrent kernel: rows b*T + t of dz, a stride of T*N apart (at the
+    // first step, d h_0 of an initial state).
+    if (s > 0 || dh0) {
       if (gru)
         gemm(false, true, B, U, N, 1.f, ws.dzh.data() + t * N, T * N, recurrent_kernel, N, 1.f, dh, U);
       else
@@ -242,10 +266,12 @@ void recurrent_backward(const RecurrentGeometry& g, const float* x, const float*
     }
   }
 
+  if (dh0) std::memcpy(dh0, dh, size_t(B * U) * sizeof(float));
+  if (dc0 && g.cell == RecurrentCell::LSTM) std::memcpy(dc0, dc, size_t(B * U) * sizeof(float));
   const float* dzh = gru ? ws.dzh.data() : ws.dz.data();
   if (dkernel) {
     gemm(true, false, F, N, B * T, 1.f, x, F, ws.dz.data(), N, 0.f, dkernel, N);
-    // The first step's h_{t-1} is zero, so its rows add nothing.
+    // The first step's h_{t-1} is zero, or the initial state kept in h_prev.
     gemm(true, false, U, N, B * T, 1.f, ws.h_prev.data(), U, dzh, N, 0.f, drecurrent, N);
     if (dbias) {
       column_sums(ws.dz.data(), dbias, B * T, N);

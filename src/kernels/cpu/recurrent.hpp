@@ -43,7 +43,9 @@ struct RecurrentWorkspace {
   std::vector<float> xw;      // [B, T, N] input projection (plus the input bias)
   std::vector<float> hr;      // [B, N] h_{t-1} x recurrent kernel of one step (GRU [B, N + U]: and the
                               // candidate state); backward's scratch
-  std::vector<float> h, c;    // [B, U] running state (c: LSTM)
+  std::vector<float> h, c;    // [B, U] running state (c: LSTM); after forward, the final state
+  std::vector<float> c0;      // [B, U] LSTM: the initial cell state, when given
+  bool has_c0 = false;
   // Kept for backward, indexed by time t:
   std::vector<float> h_prev;  // [B, T, U] the state each step read
   std::vector<float> gates;   // [B, T, N] gate outputs (SimpleRNN: h_t; LSTM i f g o; GRU z r hh)
@@ -57,14 +59,20 @@ struct RecurrentWorkspace {
 /// y: [B, T, U] with return_sequences, else [B, U] (the last step's state). With `keep`, stores in
 /// `ws` what recurrent_backward reads. recurrent_mask ([B, U], or null): Keras 3's recurrent
 /// dropout, multiplying h_{t-1} wherever a step reads it (GRU's carry of h_{t-1} included).
+/// h0, c0 ([B, U], or null for zeros): the initial state (c0: LSTM). The final state is left in
+/// ws.h and ws.c.
 void recurrent_forward(const RecurrentGeometry& g, const float* x, const float* kernel, const float* recurrent_kernel,
-                       const float* bias, const float* recurrent_mask, float* y, bool keep, RecurrentWorkspace& ws);
+                       const float* bias, const float* recurrent_mask, const float* h0, const float* c0, float* y,
+                       bool keep, RecurrentWorkspace& ws);
 
-/// From dy (shaped as y) of the last kept forward (with its recurrent_mask): the weight gradients (overwritten; null skips
-/// them all, as for a frozen layer; dbias null when there is no bias) and dx [B, T, F] (null skips it).
+/// From dy (shaped as y; null for none) of the last kept forward (with its recurrent_mask) and the
+/// final state's gradients dh_last, dc_last ([B, U], or null for none): the weight gradients
+/// (overwritten; null skips them all, as for a frozen layer; dbias null when there is no bias), dx
+/// [B, T, F] and the initial state's dh0, dc0 ([B, U]) (each null skips it).
 void recurrent_backward(const RecurrentGeometry& g, const float* x, const float* kernel,
                         const float* recurrent_kernel, const float* recurrent_mask, const float* dy,
-                        RecurrentWorkspace& ws, float* dx, float* dkernel, float* drecurrent, float* dbias);
+                        const float* dh_last, const float* dc_last, RecurrentWorkspace& ws, float* dx, float* dkernel,
+                        float* drecurrent, float* dbias, float* dh0, float* dc0);
 
 /// How Bidirectional combines its two layers' outputs (Keras's merge_mode).
 enum class BidirectionalMerge { Concat, Sum, Mul, Ave };
