@@ -35,8 +35,13 @@ bool safe_name(const std::string& n) {
 }
 }  // namespace
 
+// Owns the archive, so that a constructor which throws after opening it (an unsafe entry name)
+// still closes it: the member is destroyed even when the ZipReader never finishes constructing.
 struct ZipReader::Handle {
   zip_t* z = nullptr;
+  ~Handle() {
+    if (z) zip_discard(z);
+  }
 };
 
 ZipReader::ZipReader(const std::string& path) : path_(path), zip_(std::make_unique<Handle>()) {
@@ -59,9 +64,7 @@ ZipReader::ZipReader(const std::string& path) : path_(path), zip_(std::make_uniq
   }
 }
 
-ZipReader::~ZipReader() {
-  if (zip_->z) zip_discard(zip_->z);
-}
+ZipReader::~ZipReader() = default;
 
 std::vector<std::string> ZipReader::names() const {
   std::vector<std::string> out;
