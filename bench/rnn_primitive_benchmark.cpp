@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/gemm.hpp"
 #include "kernels/cpu/recurrent.hpp"
 #include "myelin/threading.hpp"
 #include "timing.hpp"
@@ -241,6 +242,51 @@ double time_ms(Fn&& fn) {
   return bench::seconds_since(t0) * 1e3;
 }
 
+// Where myelin's time goes: its GEMMs alone, with the same shapes and strides as in the kernel,
+// beside the whole forward and backward in the same rounds; the rest is the element-wise work
+// (gates, state updates, copies, bias sums).
+void phases(Myelin& m, int repeats) {
+  const Problem& p = m.p;
+  const int64_t B = p.s.batch, T = p.s.steps, F = p.s.features, U = p.s.units, N = p.N;
+  std::vector<float> xw(size_t(B * T * N)), hr(size_t(B * N)), dh(size_t(B * U));
+  std::vector<double> fwd, in_gemm, rec_gemm, bwd, dh_gemm, w_gemm, dx_gemm;
+  for (int r = 0; r < repeats + 2; ++r) {
+    const double f = time_ms([&] { m.forward(false); });
+    const double ig = time_ms([&] {
+      mk::gemm(false, false, B * T, N, F, 1.f, p.x.data(), F, p.kernel.data(), N, 0.f, xw.data(), N);
+    });
+    const double rg = time_ms([&] {
+      for (int64_t t = 1; t < T; ++t)
+        mk::gemm(false, false, B, N, U, 1.f, m.y.data() + t * U, T * U, p.recurrent.data(), N, 0.f, hr.data(), N);
+    });
+    m.forward(true);
+    const double b = time_ms([&] { m.backward(); });
+    const double dg = time_ms([&] {
+      for (int64_t t = 1; t < T; ++t)
+        mk::gemm(false, true, B, U, N, 1.f, m.ws.dz.data() + t * N, T * N, p.recurrent.data(), N, 0.f, dh.data(), U);
+    });
+    const double wg = time_ms([&] {
+      mk::gemm(true, false, F, N, B * T, 1.f, p.x.data(), F, m.ws.dz.data(), N, 0.f, m.dkernel.data(), N);
+      mk::gemm(true, false, U, N, B * T, 1.f, m.ws.h_prev.data(), U, m.ws.dz.data(), N, 0.f, m.drecurrent.data(), N);
+    });
+    const double xg = time_ms([&] {
+      mk::gemm(false, true, B * T, F, N, 1.f, m.ws.dz.data(), N, p.kernel.data(), N, 0.f, m.dx.data(), F);
+    });
+    if (r < 2) continue;  // warm-up
+    fwd.push_back(f), in_gemm.push_back(ig), rec_gemm.push_back(rg);
+    bwd.push_back(b), dh_gemm.push_back(dg), w_gemm.push_back(wg), dx_gemm.push_back(xg);
+  }
+  const double f = bench::median(fwd), ig = bench::median(in_gemm), rg = bench::median(rec_gemm);
+  const double b = bench::median(bwd), dg = bench::median(dh_gemm), wg = bench::median(w_gemm),
+               xg = bench::median(dx_gemm);
+  std::printf("%s_b%lld_myelin_forward_phases_ms total=%.4g input_gemm=%.4g recurrent_gemms=%.4g rest=%.4g\n",
+              p.gru ? "GRU" : "LSTM", (long long)B, f, ig, rg, f - ig - rg);
+  std::printf(
+      "%s_b%lld_myelin_backward_phases_ms total=%.4g recurrent_gemms=%.4g weight_gemms=%.4g dx_gemm=%.4g rest=%.4g\n",
+      p.gru ? "GRU" : "LSTM", (long long)B, b, dg, wg, xg, b - dg - wg - xg);
+  std::fflush(stdout);
+}
+
 void run_case(bool gru, Shape s, int repeats, std::mt19937& rng) {
   const Problem p = make_problem(gru, s, rng);
   Myelin m(p);
@@ -294,6 +340,7 @@ void run_case(bool gru, Shape s, int repeats, std::mt19937& rng) {
     std::printf("%s_b%lld_%s_ms myelin=%.4g onednn=%.4g onednn_speedup=%.2f\n", cell, (long long)s.batch, row.what,
                 row.myelin, row.onednn, row.myelin / row.onednn);
   std::fflush(stdout);
+  phases(m, repeats);
 }
 
 }  // namespace
