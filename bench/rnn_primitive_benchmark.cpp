@@ -10,7 +10,8 @@
 // alternate. oneDNN's weights are reordered into the layouts its forward and backward primitives
 // choose once, before the timed loop, as a layer would keep them; its weight gradients come back in
 // Keras's layout ([F, G*U]), and are zeroed before each backward (oneDNN accumulates into them), which
-// the timing includes. Before timing, both outputs and gradients are compared (max |difference|).
+// the timing includes. A training layer would also redo the reorders after every optimizer step: the
+// last row adds their time. Before timing, both outputs and gradients are compared (max |difference|).
 #include <omp.h>
 
 #include <cmath>
@@ -20,6 +21,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/cpu/gemm.hpp"
@@ -109,6 +111,7 @@ struct OneDnn {
   dnnl::primitive fwd_infer, fwd_train, bwd;
   memory x_m, y_m, bias_m, ws_m, dy_m, dx_m, dwl_m, dwi_m, dbias_m;
   memory wl_infer, wi_infer, wl_train, wi_train, wl_bwd, wi_bwd;
+  memory wl_src, wi_src;  // Keras's layout, over the problem's weights
   std::vector<float> bias;  // oneDNN's bias: LSTM [4, U]; GRU [4, U]: z, r, h (input), h (recurrent)
   std::vector<float> y, dx, dkernel, drecurrent, dbias;
 
@@ -146,8 +149,8 @@ struct OneDnn {
     dwl_m = memory(wl_user, eng, dkernel.data());
     dwi_m = memory(wi_user, eng, drecurrent.data());
     dbias_m = memory(b_d, eng, dbias.data());
-    memory wl_src(wl_user, eng, const_cast<float*>(p.kernel.data()));
-    memory wi_src(wi_user, eng, const_cast<float*>(p.recurrent.data()));
+    wl_src = memory(wl_user, eng, const_cast<float*>(p.kernel.data()));
+    wi_src = memory(wi_user, eng, const_cast<float*>(p.recurrent.data()));
     auto prepared = [&](const memory::desc& want, memory& src) {
       memory m(want, eng);
       dnnl::reorder(src, m).execute(strm, src, m);
@@ -214,6 +217,13 @@ struct OneDnn {
                                {DNNL_ARG_WEIGHTS_ITER, wi_infer},
                                {DNNL_ARG_BIAS, bias_m},
                                {DNNL_ARG_DST_LAYER, y_m}});
+    strm.wait();
+  }
+  // What training adds when the optimizer has changed the weights: the four reorders into the
+  // forward-training and backward layouts.
+  void reorder_weights() {
+    for (auto [src, dst] : {std::pair{&wl_src, &wl_train}, {&wi_src, &wi_train}, {&wl_src, &wl_bwd}, {&wi_src, &wi_bwd}})
+      dnnl::reorder(*src, *dst).execute(strm, *src, *dst);
     strm.wait();
   }
   void backward() {
@@ -320,7 +330,7 @@ void run_case(bool gru, Shape s, int repeats, std::mt19937& rng) {
   for (int w = 0; w < 2; ++w) {
     m.forward(false), d.forward(false), m.forward(true), d.forward(true), m.backward(), d.backward();
   }
-  std::vector<double> mi, di, mt, dt_, mb, db_;
+  std::vector<double> mi, di, mt, dt_, mb, db_, dr;
   for (int r = 0; r < repeats; ++r) {
     mi.push_back(time_ms([&] { m.forward(false); }));
     di.push_back(time_ms([&] { d.forward(false); }));
@@ -328,6 +338,7 @@ void run_case(bool gru, Shape s, int repeats, std::mt19937& rng) {
     dt_.push_back(time_ms([&] { d.forward(true); }));
     mb.push_back(time_ms([&] { m.backward(); }));
     db_.push_back(time_ms([&] { d.backward(); }));
+    dr.push_back(time_ms([&] { d.reorder_weights(); }));
   }
   struct Row {
     const char* what;
@@ -335,7 +346,9 @@ void run_case(bool gru, Shape s, int repeats, std::mt19937& rng) {
   } rows[] = {{"forward_inference", bench::median(mi), bench::median(di)},
               {"forward_training", bench::median(mt), bench::median(dt_)},
               {"backward", bench::median(mb), bench::median(db_)},
-              {"train_step", bench::median(mt) + bench::median(mb), bench::median(dt_) + bench::median(db_)}};
+              {"train_step", bench::median(mt) + bench::median(mb), bench::median(dt_) + bench::median(db_)},
+              {"train_step_with_weight_reorders", bench::median(mt) + bench::median(mb),
+               bench::median(dt_) + bench::median(db_) + bench::median(dr)}};
   for (const Row& row : rows)
     std::printf("%s_b%lld_%s_ms myelin=%.4g onednn=%.4g onednn_speedup=%.2f\n", cell, (long long)s.batch, row.what,
                 row.myelin, row.onednn, row.myelin / row.onednn);
