@@ -3,7 +3,8 @@
 2-block Transformer encoder, in myelin's Python package and in Debian's PyTorch 1.13.
 
     /usr/bin/python3 bench/compare_pytorch_sequences.py [--threads N] [--repeats R] [--rounds K]
-                                                        [--myelin-python DIR]
+                                                        [--models lstm,transformer] [--myelin-python DIR]
+                                                        [--torch-python PYTHON]
 
 The models (float features in, 10 classes out, sparse categorical cross-entropy, Adam):
   lstm:        (64, 100, 128) -> LSTM(128, return_sequences) -> LSTM(128) -> Dense(10, softmax)
@@ -20,7 +21,9 @@ Each (framework, model) runs in its own child process (so peak RSS is that model
 and numpy included), with the environment of compare_pytorch.py (one OpenBLAS thread,
 torch.set_num_threads(N), myelin.set_num_threads(N)). The children alternate over K rounds and each
 figure is the median over rounds of the per-round medians. Prints name=value lines and a table; a
-ratio above 1 means myelin is better (torch / myelin for times and memory).
+ratio above 1 means myelin is better (torch / myelin for times and memory). --torch-python runs the
+torch children with another interpreter, e.g. .venv-peers/bin/python for PyTorch 2 (from
+`bash scripts/reference_env.sh peers`); the torch code uses nothing that changed from 1.13 to 2.
 """
 import argparse
 import os
@@ -182,10 +185,10 @@ def myelin_worker(model_name, threads, repeats):
 
 # --- driver ----------------------------------------------------------------------------------
 
-def run_child(args, extra_env=None):
+def run_child(args, extra_env=None, python=sys.executable):
     env = clean_env()
     env.update(extra_env or {})
-    out = subprocess.run([sys.executable, __file__] + args, env=env, check=True, capture_output=True, text=True)
+    out = subprocess.run([python, __file__] + args, env=env, check=True, capture_output=True, text=True)
     return {k: float(v) for k, v in (line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)}
 
 
@@ -208,6 +211,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--myelin-python", default=str(SOURCE_DIR / "build" / "python"))
+    parser.add_argument("--torch-python", default=sys.executable)
     parser.add_argument("--worker", choices=["torch", "myelin"])
     parser.add_argument("--model", choices=MODELS)
     args = parser.parse_args()
@@ -220,8 +224,9 @@ def main():
     runs = {}  # (framework, model) -> list of per-round results
     for _ in range(args.rounds):
         for model in models:
-            for framework, env in (("torch", None), ("myelin", {"PYTHONPATH": args.myelin_python})):
-                r = run_child(common + ["--worker", framework, "--model", model], env)
+            for framework, env, python in (("torch", None, args.torch_python),
+                                           ("myelin", {"PYTHONPATH": args.myelin_python}, sys.executable)):
+                r = run_child(common + ["--worker", framework, "--model", model], env, python)
                 runs.setdefault((framework, model), []).append(r)
     results = {}
     for (framework, model), rounds in runs.items():
