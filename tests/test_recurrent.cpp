@@ -158,6 +158,9 @@ TEST(Recurrent, GradientsMatchFiniteDifferences) {
   cases.push_back({"SimpleRNN", true, false, false, "sigmoid"});
   cases.push_back({"LSTM", false, false, false, "tanh"});
   cases.push_back({"GRU", true, true, false, "tanh"});
+  // Activations other than Keras's default tanh take the kernels' general derivative path.
+  cases.push_back({"LSTM", true, false, true, "sigmoid"});
+  cases.push_back({"GRU", false, true, true, "sigmoid"});
   for (const auto& c : cases) {
     const std::string what = std::string(c.cls) + (c.return_sequences ? " sequences" : " last") +
                              (c.go_backwards ? " backwards" : "") + (c.use_bias ? "" : " no bias") + " " +

@@ -58,6 +58,71 @@ inline float act_grad(ActivationKind k, float y) {
   }
 }
 
+// The derivatives as function objects, so that each backward row loop is compiled for the
+// activations it runs: a switch per unit kept those loops scalar.
+struct TanhGrad {
+  float operator()(float y) const { return 1.f - y * y; }
+};
+struct SigmoidGrad {
+  float operator()(float y) const { return y * (1.f - y); }
+};
+struct AnyGrad {
+  ActivationKind k;
+  float operator()(float y) const { return act_grad(k, y); }
+};
+
+// Runs f(ga, gra) with the derivative objects of the cell's activation and recurrent activation:
+// Keras's defaults (tanh, sigmoid) specialised, any other pair through AnyGrad.
+template <class F>
+void with_grads(ActivationKind a, ActivationKind ra, F&& f) {
+  if (a == ActivationKind::Tanh && ra == ActivationKind::Sigmoid)
+    f(TanhGrad{}, SigmoidGrad{});
+  else
+    f(AnyGrad{a}, AnyGrad{ra});
+}
+
+// One row of LSTM backward at one step. dh holds d h_t from later steps plus this step's output
+// gradient (added by the caller); dc is d c_t from later steps, left as d c_{t-1}. cp: c_{t-1}
+// (with HasCp; else zero, and the forget gate's gradient is zero).
+template <bool HasCp, class Ga, class Gra>
+void lstm_backward_row(int64_t U, const float* __restrict gr, const float* __restrict cp,
+                       const float* __restrict tcs, const float* __restrict dh, float* __restrict dc,
+                       float* __restrict dz, Ga ga, Gra gra) {
+  for (int64_t j = 0; j < U; ++j) {
+    const float i = gr[j], f = gr[U + j], gg = gr[2 * U + j], o = gr[3 * U + j];
+    const float dhj = dh[j];
+    const float tc = tcs[j];
+    const float dcj = dc[j] + dhj * o * ga(tc);
+    dz[j] = dcj * gg * gra(i);
+    if constexpr (HasCp)
+      dz[U + j] = dcj * cp[j] * gra(f);
+    else
+      dz[U + j] = 0.f;
+    dz[2 * U + j] = dcj * i * ga(gg);
+    dz[3 * U + j] = dhj * tc * gra(o);
+    dc[j] = dcj * f;
+  }
+}
+
+// One row of GRU backward at one step; dh as for the LSTM, left as the direct path's d h_{t-1}.
+template <class Ga, class Gra>
+void gru_backward_row(int64_t U, const float* __restrict gr, const float* __restrict hp,
+                      const float* __restrict inner, float* __restrict dh, float* __restrict dz,
+                      float* __restrict dzh, Ga ga, Gra gra) {
+  for (int64_t j = 0; j < U; ++j) {
+    const float z = gr[j], r = gr[U + j], hh = gr[2 * U + j];
+    const float dhj = dh[j];
+    const float dpre_h = dhj * (1.f - z) * ga(hh);
+    const float dpre_z = dhj * (hp[j] - hh) * gra(z);
+    const float dpre_r = dpre_h * inner[j] * gra(r);
+    dz[j] = dzh[j] = dpre_z;
+    dz[U + j] = dzh[U + j] = dpre_r;
+    dz[2 * U + j] = dpre_h;
+    dzh[2 * U + j] = dpre_h * r;
+    dh[j] = dhj * z;  // the direct path h_{t-1} -> h_t; the GEMM after the rows adds the gates' paths
+  }
+}
+
 inline int64_t time_of(const RecurrentGeometry& g, int64_t step) { return g.go_backwards ? g.steps - 1 - step : step; }
 
 }  // namespace
@@ -216,39 +281,27 @@ void recurrent_backward(const RecurrentGeometry& g, const float* x, const float*
         case RecurrentCell::LSTM: {
           const float* cp = t_before >= 0 ? ws.cell.data() + (b * T + t_before) * U
                                           : ws.has_c0 ? ws.c0.data() + b * U : nullptr;
-          float* dcb = dc + b * U;
           float* tcs = ws.hr.data() + b * U;  // activation(c_t), recomputed rather than kept
           std::memcpy(tcs, ws.cell.data() + row * U, size_t(U) * sizeof(float));
           activate(a, tcs, U);
-          for (int64_t j = 0; j < U; ++j) {
-            const float i = gr[j], f = gr[U + j], gg = gr[2 * U + j], o = gr[3 * U + j];
-            const float dhj = dhb[j] + (dyr ? dyr[j] : 0.f);
-            const float tc = tcs[j];
-            const float dcj = dcb[j] + dhj * o * act_grad(a, tc);
-            dzr[j] = dcj * gg * act_grad(ra, i);
-            dzr[U + j] = cp ? dcj * cp[j] * act_grad(ra, f) : 0.f;
-            dzr[2 * U + j] = dcj * i * act_grad(a, gg);
-            dzr[3 * U + j] = dhj * tc * act_grad(ra, o);
-            dcb[j] = dcj * f;
-          }
+          // dh is this step's alone from here: the GEMM below overwrites it, or nothing reads it.
+          if (dyr)
+            for (int64_t j = 0; j < U; ++j) dhb[j] += dyr[j];
+          with_grads(a, ra, [&](auto ga, auto gra) {
+            if (cp)
+              lstm_backward_row<true>(U, gr, cp, tcs, dhb, dc + b * U, dzr, ga, gra);
+            else
+              lstm_backward_row<false>(U, gr, cp, tcs, dhb, dc + b * U, dzr, ga, gra);
+          });
           break;
         }
         case RecurrentCell::GRU: {
-          const float* hp = ws.h_prev.data() + row * U;
-          const float* inner = ws.cell.data() + row * U;
-          float* dzhr = ws.dzh.data() + row * N;
-          for (int64_t j = 0; j < U; ++j) {
-            const float z = gr[j], r = gr[U + j], hh = gr[2 * U + j];
-            const float dhj = dhb[j] + (dyr ? dyr[j] : 0.f);
-            const float dpre_h = dhj * (1.f - z) * act_grad(a, hh);
-            const float dpre_z = dhj * (hp[j] - hh) * act_grad(ra, z);
-            const float dpre_r = dpre_h * inner[j] * act_grad(ra, r);
-            dzr[j] = dzhr[j] = dpre_z;
-            dzr[U + j] = dzhr[U + j] = dpre_r;
-            dzr[2 * U + j] = dpre_h;
-            dzhr[2 * U + j] = dpre_h * r;
-            dhb[j] = dhj * z;  // the direct path h_{t-1} -> h_t; the GEMM below adds the gates' paths
-          }
+          if (dyr)
+            for (int64_t j = 0; j < U; ++j) dhb[j] += dyr[j];
+          with_grads(a, ra, [&](auto ga, auto gra) {
+            gru_backward_row(U, gr, ws.h_prev.data() + row * U, ws.cell.data() + row * U, dhb, dzr,
+                             ws.dzh.data() + row * N, ga, gra);
+          });
           break;
         }
       }
