@@ -16,6 +16,7 @@
 #include "myelin/io/model_io.hpp"
 #include "myelin/layers/attention.hpp"
 #include "myelin/layers/bidirectional.hpp"
+#include "myelin/layers/conv1d.hpp"
 #include "myelin/layers/dense.hpp"
 #include "myelin/layers/embedding.hpp"
 #include "myelin/layers/input.hpp"
@@ -150,10 +151,10 @@ TEST(Masks, RecurrentSkipsMaskedStepsByConstruction) {
       for (int j = 0; j < 3; ++j) EXPECT_NEAR(h[j], h_ref[j], 1e-6);
       // Step order: s = 0..4 reads times 0..4 (backwards 4..0). Masked steps repeat the output
       // before them, zeros before any data step.
-      const int first_data_step = back ? 1 : 1;  // times 3 (backwards) or 1 come at step 1
+      // Either way the data steps are steps 1 and 3 (times 1 and 3, or 3 and 1 backwards).
       for (int j = 0; j < 3; ++j) {
         EXPECT_EQ(y[0 * 3 + j], 0.f);
-        EXPECT_EQ(y[2 * 3 + j], y[first_data_step * 3 + j]);
+        EXPECT_EQ(y[2 * 3 + j], y[1 * 3 + j]);
         EXPECT_EQ(y[4 * 3 + j], y[3 * 3 + j]);
         EXPECT_NEAR(y[3 * 3 + j], h[j], 1e-7);
       }
@@ -476,24 +477,33 @@ TEST(Masks, MaskingAndMergesPropagateAsKeras) {
   auto cat = Concatenate()({seq, a});       // last axis: the AND
   auto pooled = GlobalAveragePooling1D()(cat);
   Model m(in, pooled);
-  // Sample 0 has data at steps 0 and 2; sample 1 at step 1. Changing a padded step to another
-  // padded value (zeros) changes nothing; pooling averages the data steps only.
+  // Sample 0 has data at steps 0 and 2, sample 1 at step 1: the pooling, reached through Add, the
+  // recurrent layer and Concatenate, averages those steps of its input only.
   Tensor x({2, 4, 2}, {1, 2, 0, 0, 3, 4, 0, 0, 0, 0, 5, 6, 0, 0, 0, 0});
   const Tensor y = m.predict(x);
-  // The same model on the sequences with the padding removed, one sample at a time, is not at hand;
-  // instead check against the mask by hand: sample 1's pooled output equals its step 1 output of cat.
   Model cat_model(in, cat);
   const Tensor c = cat_model.predict(x);
   for (int64_t j = 0; j < 6; ++j) {
     EXPECT_NEAR(y[6 + j], c[(1 * 4 + 1) * 6 + j], 1e-6);
     EXPECT_NEAR(y[j], 0.5f * (c[(0 * 4 + 0) * 6 + j] + c[(0 * 4 + 2) * 6 + j]), 1e-6);
   }
-  // A recurrent layer returning its last state drops the mask: a pooling after a Dense on that
-  // (2-D) output sees none; and a layer that does not support masks (Conv1D-free check: Flatten)
-  // drops it too, so the model runs unmasked from there.
+  // A recurrent layer returning its last state drops the mask: the Dense after it runs unmasked.
   auto last = SimpleRNN(3)(masked);
   Model m2(in, Dense(2)(last));
   EXPECT_EQ(m2.predict(x).shape(), (Shape{2, 2}));
+  // A layer that does not support masks (Conv1D) drops the mask, as Keras 3 does: the pooling after
+  // it averages every step.
+  auto conv = Conv1D(2, 1)(masked);
+  Model conv_model(in, conv), pooled_conv(in, GlobalAveragePooling1D()(conv));
+  const Tensor cv = conv_model.predict(x), pc = pooled_conv.predict(x);
+  for (int64_t b = 0; b < 2; ++b)
+    for (int64_t j = 0; j < 2; ++j) {
+      double mean = 0;
+      for (int64_t t = 0; t < 4; ++t) mean += cv[(b * 4 + t) * 2 + j] / 4.0;
+      EXPECT_NEAR(pc[b * 2 + j], mean, 1e-6);
+    }
+  EXPECT_EQ(SimpleRNN(3).mask_flow(), Layer::MaskFlow::Drop);
+  EXPECT_EQ(SimpleRNN(3, {.return_sequences = true}).mask_flow(), Layer::MaskFlow::First);
 }
 
 TEST(Masks, MaskedModelSavesAndLoads) {
