@@ -217,6 +217,38 @@ TEST(Masks, RecurrentGradientsMatchFiniteDifferences) {
         }
 }
 
+// Recurrent dropout reads the state through its mask; a masked step carries the state as it was.
+// Reseeding before every forward draws the same dropout masks, so finite differences apply.
+TEST(Masks, RecurrentDropoutWithMasksMatchesFiniteDifferences) {
+  for (const char* cls : {"SimpleRNN", "LSTM", "GRU"}) {
+    SCOPED_TRACE(cls);
+    Rng rng(19);
+    auto layer = make(cls, 3, {.return_sequences = true, .recurrent_dropout = 0.4f, .return_state = true});
+    layer->build({5, 2}, rng);
+    randomize(*layer, rng);
+    const Tensor mask = test_mask();
+    Tensor x = random_tensor({3, 5, 2}, rng, -1, 1);
+    const Tensor w = random_tensor({3, 5, 3}, rng, -1, 1), wh = random_tensor({3, 3}, rng, -1, 1);
+    layer->set_input_masks({&mask});
+    auto run = [&] {
+      Rng same(23);
+      layer->reseed(same);
+      return &layer->forward(x, true);
+    };
+    auto loss = [&] { return weighted_sum(*run(), w) + weighted_sum(layer->extra_output(1), wh); };
+    const Tensor num_x = numerical_gradient(loss, x, 1e-2);
+    const Tensor num_r = numerical_gradient(loss, layer->recurrent_kernel(), 1e-2);
+    const Tensor y = run()->clone();
+    // Sample 1's steps 3 and 4 are padding: its final state is its output at step 2, undropped.
+    for (int64_t j = 0; j < 3; ++j) EXPECT_EQ(layer->extra_output(1)[3 + j], y[(1 * 5 + 2) * 3 + j]);
+    std::vector<const Tensor*> out_grads{&w, &wh}, in_grads{nullptr};
+    if (layer->num_outputs() == 3) out_grads.push_back(nullptr);
+    layer->backward_outputs(out_grads, in_grads);
+    EXPECT_TRUE(gradients_close(*in_grads[0], num_x, 1e-3, 1e-2)) << "x";
+    EXPECT_TRUE(gradients_close(*layer->params()[1].grad, num_r, 1e-3, 1e-2)) << "recurrent_kernel";
+  }
+}
+
 TEST(Masks, BidirectionalGradientsMatchFiniteDifferences) {
   for (const char* cls : {"LSTM", "GRU"})
     for (bool seq : {false, true}) {
