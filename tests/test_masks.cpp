@@ -587,6 +587,19 @@ TEST(Masks, TrainingWithMasksLearnsAndIgnoresPadding) {
   EXPECT_GT(h.history.at("accuracy").back(), 0.9);
 }
 
+// ONNX graphs carry no masks: exporting a masked model is refused rather than silently counting padding.
+TEST(Masks, OnnxExportRefusesMasks) {
+  Model m = text_model("lstm");
+  m.build();
+  const fs::path file = fs::temp_directory_path() / ("myelin_masks_" + std::to_string(::getpid()) + ".onnx");
+  expect_error<ValueError>([&] { m.export_model(file.string()); }, {"ONNX", "mask_zero"});
+  Sequential s({Masking(0.f, Shape{3, 2}), LSTM(2)});
+  s.build();
+  expect_error<ValueError>([&] { s.export_model(file.string()); }, {"ONNX", "Masking"});
+  std::error_code ec;
+  fs::remove(file, ec);
+}
+
 TEST(Masks, ErrorsNameTheLayerAndShape) {
   Rng rng(0);
   expect_error<ShapeError>([&] { Masking().build({5}, rng); }, {"Masking", "(batch, steps, features)"});
