@@ -7,7 +7,7 @@ Python is therefore the same C++ object a C++ program would build.
 from . import _myelin
 
 __all__ = [
-    "Layer", "Dense", "Activation", "Dropout", "Flatten", "InputLayer", "Input", "Normalization",
+    "Layer", "Dense", "Activation", "Dropout", "Masking", "Flatten", "InputLayer", "Input", "Normalization",
     "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
     "Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D",
     "UpSampling1D",
@@ -246,6 +246,17 @@ class Dropout(Layer):
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         _unsupported(noise_shape=noise_shape, seed=seed)
         super().__init__({"rate": _rate(rate, "Dropout")}, **kwargs)
+
+
+class Masking(Layer):
+    """Masking(mask_value=0.0): on (batch, steps, features), a step whose features all equal mask_value
+    is padding: its output is zeros and the layers after it skip it (recurrent layers keep their state,
+    GlobalAveragePooling1D and attention leave it out), as Keras's Masking."""
+
+    class_name = "Masking"
+
+    def __init__(self, mask_value=0.0, **kwargs):
+        super().__init__({"mask_value": float(mask_value)}, **kwargs)
 
 
 class Flatten(Layer):
@@ -887,7 +898,8 @@ class Attention(Layer):
     """Attention(use_scale=False, score_mode='dot', dropout=0.0): Luong's dot-product attention,
     called as Attention()([query, value]) or ([query, value, key]); softmax(query key^T) weights the
     values. use_causal_mask is a constructor argument here (a call argument in Keras), saved in the
-    config. Not supported: use_scale=True, score_mode='concat', return_attention_scores, masks."""
+    config. Masks carried from Embedding(mask_zero=True) or Masking apply as in Keras. Not supported:
+    use_scale=True, score_mode='concat', return_attention_scores, an explicit mask= argument."""
 
     class_name = "Attention"
 
@@ -956,7 +968,8 @@ class MultiHeadAttention(Layer):
 
     use_causal_mask is a call argument in Keras; myelin keeps it as a constructor argument,
     saved in the layer's config (a call with use_causal_mask=True must match it). Not supported:
-    return_attention_scores, query_mask/value_mask/key_mask, attention_axes other than the steps."""
+    return_attention_scores, query_mask/value_mask/key_mask arguments (masks carried from
+    Embedding(mask_zero=True) or Masking do apply), attention_axes other than the steps."""
 
     class_name = "MultiHeadAttention"
 
@@ -1004,7 +1017,8 @@ class MultiHeadAttention(Layer):
 class Embedding(Layer):
     """Embedding(input_dim, output_dim, embeddings_initializer='uniform'): token ids (batch, steps) to
     vectors (batch, steps, output_dim). Ids may be given as integer arrays; each must be a whole number
-    in [0, input_dim) (IndexError otherwise), and input_dim at most 2**24 (ids travel as float32)."""
+    in [0, input_dim) (IndexError otherwise), and input_dim at most 2**24 (ids travel as float32).
+    mask_zero=True makes id 0 padding: the layers after it skip those steps, as Keras's."""
 
     class_name = "Embedding"
 
@@ -1015,15 +1029,13 @@ class Embedding(Layer):
                      activity_regularizer=activity_regularizer)
         if weights is not None:
             raise ValueError("Embedding: weights= is not supported; call set_weights() once the model is built")
-        if mask_zero:
-            raise ValueError("Embedding: mask_zero=True is not supported yet (myelin's models carry no masks)")
         # input_length (Keras 2) is ignored, as Keras 3 ignores it: the data's shape says the length.
         super().__init__({
             "input_dim": _positive_int(input_dim, "Embedding input_dim"),
             "output_dim": _positive_int(output_dim, "Embedding output_dim"),
             "embeddings_initializer": _serialize(embeddings_initializer),
             "embeddings_regularizer": _regularizer(embeddings_regularizer),
-            "mask_zero": False,
+            "mask_zero": bool(mask_zero),
         }, **kwargs)
 
 

@@ -53,6 +53,8 @@ Bidirectional::Bidirectional(std::shared_ptr<Recurrent> layer, const std::string
     throw ValueError("Bidirectional: a wrapped layer with return_state is not supported (Bidirectional returns "
                      "one tensor)");
   forward_->set_name("forward_" + base);
+  // Keras: with masks, a returned sequence's masked steps are zeros in both directions.
+  for (Recurrent* l : {forward_.get(), backward_.get()}) l->set_zero_output_for_mask(l->options().return_sequences);
   input_shape_ = input_shape ? input_shape : forward_->declared_input_shape();
 }
 
@@ -77,6 +79,7 @@ void Bidirectional::sync_flags() {
     l->set_trainable(trainable_);
     l->set_needs_input_grad(needs_input_grad_);
     l->set_backward_follows(backward_follows_);
+    l->set_input_masks(input_masks_);  // the input's mask, which both directions follow
   }
 }
 

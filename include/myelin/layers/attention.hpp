@@ -4,8 +4,10 @@
 // (batch, Tv, dv) and key (batch, Tv, d) (key defaults to value): softmax(query key^T) over the
 // value steps weights the values, giving (batch, Tq, dv). dropout applies to the attention weights
 // while training. use_causal_mask, a call argument in Keras, is an option of the layer here and is
-// saved in its config. Not supported: use_scale=True, score_mode="concat", return_attention_scores,
-// and the query/value masks.
+// saved in its config. Masks the inputs carry (Embedding's mask_zero, Masking) act as Keras's: the
+// value's mask keeps padded value steps from being attended, the output is 0 at padded query steps,
+// and it carries the query's mask. Not supported: use_scale=True, score_mode="concat",
+// return_attention_scores.
 #pragma once
 #include <string>
 #include <vector>
@@ -38,6 +40,8 @@ class Attention : public Layer {
   nlohmann::json get_config() const override;
   int64_t flops_per_sample() const override { return 2 * tq_ * tv_ * (d_ + dv_); }
   void reseed(Rng& rng) override { rng_ = rng.split(); }
+  bool uses_input_masks() const override { return true; }
+  MaskFlow mask_flow() const override { return MaskFlow::First; }  // the query's mask
 
   const AttentionOptions& options() const { return options_; }
 
@@ -49,6 +53,8 @@ class Attention : public Layer {
   bool dropped_ = false;
   Tensor q_, k_, v_;  // views of the last forward's inputs
   Tensor p_, pd_, drop_, y_, dp_, gq_, gk_, gv_;  // gradients of query, key, value
+  Tensor allowed_, qmask_, dy_masked_;  // masks: the value's as allowed steps, a view of the query's
+  bool query_masked_ = false, value_masked_ = false;
 };
 
 }  // namespace myelin::layers

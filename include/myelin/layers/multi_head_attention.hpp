@@ -13,11 +13,13 @@
 // attention_mask (batch, Tq, Tv), 1 where a query step may attend a value step and 0 where not, is a
 // fourth input, after an explicit key: `({query, value, value, mask})`. It combines with the causal
 // mask; masked scores are set to -1e9 before the softmax, as Keras does, so they get weight 0 and a
-// row with nothing allowed is uniform. The mask gets no gradient.
+// row with nothing allowed is uniform. The mask gets no gradient. Masks the inputs carry (Embedding's
+// mask_zero, Masking; Layer::MaskFlow) join in as Keras's _compute_attention_mask joins them: a
+// value (or key) step that is padding gets no attention, and a padded query step attends nothing
+// (its row is uniform); the output carries the query's mask.
 //
 // Not supported: return_attention_scores (the layer has one output), attention_axes other than the
-// steps axis, inputs of other ranks than (batch, steps, features), and masks carried implicitly from
-// an Embedding's mask_zero.
+// steps axis, inputs of other ranks than (batch, steps, features).
 #pragma once
 #include <optional>
 #include <string>
@@ -60,6 +62,8 @@ class MultiHeadAttention : public Layer {
   nlohmann::json get_config() const override;
   int64_t flops_per_sample() const override { return flops_; }
   void reseed(Rng& rng) override { rng_ = rng.split(); }
+  bool uses_input_masks() const override { return true; }
+  MaskFlow mask_flow() const override { return MaskFlow::First; }  // the query's mask
 
   int64_t num_heads() const { return heads_; }
   int64_t key_dim() const { return key_dim_; }
@@ -90,6 +94,8 @@ class MultiHeadAttention : public Layer {
   // Views of the last inputs; the projections, probabilities (before and after dropout), the dropout
   // mask and the joined heads of the last forward.
   Tensor xq_, xk_, xv_, mask_;
+  Tensor allowed_;  // the explicit mask joined with the inputs' masks
+  const float* allowed_used_ = nullptr;  // the mask the last forward applied (explicit, allowed_ or none)
   Tensor q_, k_, v_, p_, pd_, drop_, o_, y_;
   Tensor do_, dq_, dk_, dv_, dp_, dxq_, dxk_, dxv_;
   Shape shape_buf_;

@@ -174,6 +174,10 @@ void recurrent_forward(const RecurrentGeometry& g, const float* x, const float* 
 
   float* h = ws.h.data();
   float* c = ws.c.data();
+  const float* mask = g.mask;
+  // With masks, a masked step carries the state as it was before the dropout mask touched it.
+  const bool save_h = mask && recurrent_mask;
+  if (save_h) ws.hs.resize(size_t(B * U));
   for (int64_t s = 0; s < T; ++s) {
     const int64_t t = time_of(g, s);
     if (s == 0 && !h0) {
@@ -181,6 +185,7 @@ void recurrent_forward(const RecurrentGeometry& g, const float* x, const float* 
     } else {
       // Recurrent dropout: the state this step reads is h_{t-1} times the mask, in place (the
       // previous step's output has been written already).
+      if (save_h) std::memcpy(ws.hs.data(), h, size_t(B * U) * sizeof(float));
       if (recurrent_mask)
         for (int64_t i = 0; i < B * U; ++i) h[i] *= recurrent_mask[i];
       gemm(false, false, B, N, U, 1.f, h, U, recurrent_kernel, N, 0.f, ws.hr.data(), ld);
@@ -192,6 +197,24 @@ void recurrent_forward(const RecurrentGeometry& g, const float* x, const float* 
       const float* xr = ws.xw.data() + (b * T + t) * N;
       float* pre = ws.hr.data() + b * ld;  // pre-activations, then gate outputs, in place
       float* hb = h + b * U;
+      if (mask && mask[b * T + t] == 0.f) {
+        // A masked step: the state stays; backward gives it no gate gradient.
+        if (save_h && !(s == 0 && !h0)) std::memcpy(hb, ws.hs.data() + b * U, size_t(U) * sizeof(float));
+        if (keep) {
+          std::memcpy(ws.h_prev.data() + (b * T + t) * U, hb, size_t(U) * sizeof(float));
+          // LSTM: the next step's backward reads c_{t-1} here.
+          if (g.cell == RecurrentCell::LSTM)
+            std::memcpy(ws.cell.data() + (b * T + t) * U, c + b * U, size_t(U) * sizeof(float));
+        }
+        if (g.return_sequences) {
+          float* yr = y + (b * T + s) * U;
+          if (g.zero_output_for_mask || s == 0)
+            std::fill(yr, yr + U, 0.f);
+          else
+            std::memcpy(yr, yr - U, size_t(U) * sizeof(float));
+        }
+        return;
+      }
       if (keep) std::memcpy(ws.h_prev.data() + (b * T + t) * U, hb, size_t(U) * sizeof(float));
       switch (g.cell) {
         case RecurrentCell::SimpleRNN:
@@ -264,6 +287,11 @@ void recurrent_backward(const RecurrentGeometry& g, const float* x, const float*
   }
   float* dh = ws.dh.data();
   float* dc = ws.dc.data();
+  const float* mask = g.mask;
+  // A masked step's output copies the one before it (zero_output_for_mask off): its gradient waits
+  // in dyc for that step.
+  const bool carry_dy = mask && dy && g.return_sequences && !g.zero_output_for_mask;
+  if (carry_dy) ws.dyc.assign(size_t(B * U), 0.f);
 
   for (int64_t s = T - 1; s >= 0; --s) {
     const int64_t t = time_of(g, s);
@@ -274,9 +302,33 @@ void recurrent_backward(const RecurrentGeometry& g, const float* x, const float*
       const float* gr = ws.gates.data() + row * N;
       float* dzr = ws.dz.data() + row * N;
       float* dhb = dh + b * U;
+      if (mask) {
+        if (mask[row] == 0.f) {
+          // The state passed through unchanged: dh and dc go on as they are, the gates get nothing.
+          std::fill(dzr, dzr + N, 0.f);
+          if (gru) std::fill(ws.dzh.data() + row * N, ws.dzh.data() + (row + 1) * N, 0.f);
+          if (dyr && !g.return_sequences)  // the last output is the carried state
+            for (int64_t j = 0; j < U; ++j) dhb[j] += dyr[j];
+          if (carry_dy) {
+            float* dycb = ws.dyc.data() + b * U;
+            for (int64_t j = 0; j < U; ++j) dycb[j] += dyr[j];
+          }
+          return;
+        }
+        if (carry_dy) {
+          // dy of this step plus that of the masked steps after it that copied its output, in place
+          // in dyc (cleared for the steps before).
+          float* dycb = ws.dyc.data() + b * U;
+          for (int64_t j = 0; j < U; ++j) dhb[j] += dyr[j] + dycb[j];
+          std::fill(dycb, dycb + U, 0.f);
+          dyr = nullptr;
+        }
+      }
       switch (g.cell) {
         case RecurrentCell::SimpleRNN:
           for (int64_t j = 0; j < U; ++j) dzr[j] = (dhb[j] + (dyr ? dyr[j] : 0.f)) * act_grad(a, gr[j]);
+          // With masks the recurrent GEMM adds to dh (masked rows keep theirs): this row starts at 0.
+          if (mask) std::fill(dhb, dhb + U, 0.f);
           break;
         case RecurrentCell::LSTM: {
           const float* cp = t_before >= 0 ? ws.cell.data() + (b * T + t_before) * U
@@ -293,6 +345,7 @@ void recurrent_backward(const RecurrentGeometry& g, const float* x, const float*
             else
               lstm_backward_row<false>(U, gr, cp, tcs, dhb, dc + b * U, dzr, ga, gra);
           });
+          if (mask) std::fill(dhb, dhb + U, 0.f);  // as SimpleRNN's: the GEMM below adds to it
           break;
         }
         case RecurrentCell::GRU: {
@@ -312,10 +365,13 @@ void recurrent_backward(const RecurrentGeometry& g, const float* x, const float*
       if (gru)
         gemm(false, true, B, U, N, 1.f, ws.dzh.data() + t * N, T * N, recurrent_kernel, N, 1.f, dh, U);
       else
-        gemm(false, true, B, U, N, 1.f, ws.dz.data() + t * N, T * N, recurrent_kernel, N, 0.f, dh, U);
-      // Every use of h_{t-1} read it through the mask.
+        gemm(false, true, B, U, N, 1.f, ws.dz.data() + t * N, T * N, recurrent_kernel, N, mask ? 1.f : 0.f, dh, U);
+      // Every use of h_{t-1} read it through the mask (a masked step's carry does not).
       if (recurrent_mask)
-        for (int64_t i = 0; i < B * U; ++i) dh[i] *= recurrent_mask[i];
+        for (int64_t b = 0; b < B; ++b) {
+          if (mask && mask[b * T + t] == 0.f) continue;
+          for (int64_t j = 0; j < U; ++j) dh[b * U + j] *= recurrent_mask[b * U + j];
+        }
     }
   }
 
