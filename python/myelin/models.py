@@ -145,8 +145,9 @@ class Model:
         if not _is_text(x):
             return x
         if self._text_vectorization is None:
-            raise ValueError(f"model '{self.name}' takes numbers but got strings: put a TextVectorization first, "
-                             "Sequential([Input(shape=(1,), dtype='string'), vectorizer, ...])")
+            raise TypeError(f"model '{self.name}' takes numbers but x holds strings (dtype {np.asarray(x).dtype}); "
+                            "a model takes strings when a TextVectorization opens it: "
+                            "Sequential([Input(shape=(1,), dtype='string'), vectorizer, ...])")
         return self._text_vectorization(x).astype(np.float32)
 
     @classmethod
