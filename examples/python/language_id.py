@@ -16,12 +16,14 @@ Beside it, on the same split, a character-bigram naive Bayes classifier (bigrams
 a start and an end mark, add-one smoothing). The shuffles use splitmix64, as the C++ program does."""
 import argparse
 import math
+import os
+import tempfile
 from collections import Counter
 
 import numpy as np
 
-from myelin.layers import LSTM, Bidirectional, Dense, Embedding, TextVectorization
-from myelin.models import Sequential
+from myelin.layers import LSTM, Bidirectional, Dense, Embedding, Input, TextVectorization
+from myelin.models import Sequential, load_model
 from myelin.optimizers import Adam
 from myelin.utils import set_num_threads, set_random_seed
 
@@ -92,14 +94,21 @@ y_test = np.array([l for _, l in test], dtype=np.float32)
 # Characters to ids (0 pads, 1 would be a character never seen in training).
 chars = TextVectorization(standardize=None, split="character", output_sequence_length=MAX_LENGTH)
 chars.adapt(train_text)
-x_train, x_test = chars(train_text), chars(test_text)
 
+# The vectorizer opens the model, as in Keras: the model takes the words themselves.
 set_random_seed(args.seed)
-model = Sequential([Embedding(chars.vocabulary_size(), 16, input_shape=(MAX_LENGTH,)), Bidirectional(LSTM(32)),
-                    Dense(len(FILES), activation="softmax")])
+model = Sequential([Input(shape=(1,), dtype="string"), chars, Embedding(chars.vocabulary_size(), 16),
+                    Bidirectional(LSTM(32)), Dense(len(FILES), activation="softmax")])
 model.compile(optimizer=Adam(learning_rate=0.005), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-model.fit(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, verbose=args.verbose)
-test_accuracy = model.evaluate(x_test, y_test, verbose=0)[1]
+model.fit(np.array(train_text), y_train, epochs=args.epochs, batch_size=args.batch_size, verbose=args.verbose)
+test_accuracy = model.evaluate(np.array(test_text), y_test, verbose=0)[1]
+
+# Saved, the model keeps its vocabulary: the loaded one predicts from words too.
+with tempfile.TemporaryDirectory() as tmp:
+    model.save(os.path.join(tmp, "language_id.keras"))
+    loaded = load_model(os.path.join(tmp, "language_id.keras"))
+    loaded_difference = np.max(np.abs(loaded.predict(np.array(test_text), verbose=0) -
+                                      model.predict(np.array(test_text), verbose=0)))
 
 
 # Character-bigram naive Bayes: log P(language) + sum of log P(bigram | language), add-one smoothing
@@ -133,3 +142,4 @@ naive_bayes = sum(predict(w) == language for w, language in test) / len(test)
 print(f"train_words={len(train)}\ntest_words={len(test)}\ncharacters={chars.vocabulary_size()}")
 print(f"test_accuracy={test_accuracy:.4f}")
 print(f"naive_bayes_test_accuracy={naive_bayes:.4f}")
+print(f"loaded_prediction_max_difference={loaded_difference:g}")

@@ -277,10 +277,23 @@ class InputLayer(Layer):
         super().__init__({}, input_shape=tuple(shape), name=name, **kwargs)
 
 
+class StringInput:
+    """Input(shape=(1,), dtype="string"): a Sequential's string input, one text per sample; a
+    TextVectorization must follow it (myelin's layers carry numbers, so the vectorizer runs first)."""
+
+    def __init__(self, shape, name=None):
+        if tuple(shape if not isinstance(shape, int) else (shape,)) not in ((1,), ()):
+            raise ValueError(f"a string Input holds one text per sample: shape=(1,), got {shape!r}")
+        self.name = name
+
+
 def Input(shape, batch_size=None, name=None, dtype=None):
     """keras.Input(shape=...): a model input, the KerasTensor that functional layer calls start from;
     as the first entry of a Sequential it declares the input shape."""
+    # dtype="string" opens a text model: Sequential([Input(shape=(1,), dtype="string"), vectorizer, ...])
     _unsupported(batch_size=batch_size)
+    if dtype == "string":
+        return StringInput(shape, name)
     if dtype not in (None, "float32"):
         raise ValueError(f"myelin computes in float32, got dtype={dtype!r}")
     if isinstance(shape, int):
