@@ -1,7 +1,7 @@
 // Callbacks that write files: ModelCheckpoint (best only, {epoch} names), CSVLogger, and
 // BackupAndRestore proven on a real process killed with SIGKILL mid-training: the restarted run ends
-// with weights bit-identical to a run never interrupted (a Sequential, a functional residual model and
-// a functional model with a shared layer).
+// with weights bit-identical to a run never interrupted (a Sequential, a functional residual model, a
+// functional model with a shared layer, a recurrent model with dropout masks and an attention model).
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -38,6 +38,19 @@ void make_data(Tensor& x, Tensor& y) {
   for (int64_t i = 0; i < 200; ++i) y[i] = float(x.at(i, 0) + x.at(i, 1) > 0);
 }
 
+// Token ids for the sequence models: 200 rows of 6 ids below 10; the label is whether id 3 occurs.
+void make_token_data(Tensor& x, Tensor& y) {
+  x = Tensor({200, 6});
+  y = Tensor({200, 1});
+  Rng r(4);
+  for (int64_t i = 0; i < 200; ++i) {
+    for (int64_t j = 0; j < 6; ++j) x.at(i, j) = float(std::min<int64_t>(9, int64_t(r.uniform(0, 10))));
+    for (int64_t j = 0; j < 6; ++j) y[i] = std::max(y[i], float(x.at(i, j) == 3));
+  }
+}
+
+bool is_sequence_model(const std::string& kind) { return kind == "recurrent" || kind == "attention"; }
+
 Sequential make_model() {
   set_random_seed(21);
   Sequential m({layers::Dense(16, "relu", Shape{6}), layers::Dropout(0.2f), layers::Dense(1, "sigmoid")});
@@ -46,10 +59,27 @@ Sequential make_model() {
 }
 
 // The models the killed child trains, by name: "sequential" (make_model), "residual" (a skip
-// connection around a block with dropout) and "shared" (one Dense called twice, its gradients summed).
+// connection around a block with dropout), "shared" (one Dense called twice, its gradients summed),
+// "recurrent" (Embedding, an LSTM with input and recurrent dropout, whose masks come from the layer's
+// own random stream) and "attention" (Embedding, self-attention with dropout, LayerNormalization).
 Model make_graph_model(const std::string& kind) {
   if (kind == "sequential") return make_model();
   set_random_seed(21);
+  if (kind == "recurrent") {
+    Sequential m({layers::Embedding(10, 8, {.input_shape = Shape{6}}),
+                  layers::LSTM(8, {.dropout = 0.2f, .recurrent_dropout = 0.2f}), layers::Dense(1, "sigmoid")});
+    m.compile(optimizers::Adam(1e-2), "binary_crossentropy", {"accuracy"});
+    return m;
+  }
+  if (kind == "attention") {
+    auto ids = layers::Input({6});
+    auto e = layers::Embedding(10, 8)(ids);
+    auto a = layers::MultiHeadAttention(2, 4, {.dropout = 0.2f})({e, e});
+    auto h = layers::LayerNormalization()(layers::Add()({e, a}));
+    Model m(ids, layers::Dense(1, "sigmoid")(layers::GlobalAveragePooling1D()(h)));
+    m.compile(optimizers::Adam(1e-2), "binary_crossentropy", {"accuracy"});
+    return m;
+  }
   auto in = layers::Input({6});
   auto h = layers::Dense(16, "relu")(in);
   auto out = [&] {
@@ -101,10 +131,13 @@ int wait_exit(pid_t pid) {
 TEST(BackupChild, Train) {
   const char* dir = std::getenv("MYELIN_BACKUP_CHILD_DIR");
   if (!dir) GTEST_SKIP() << "runs only as the child of BackupAndRestore.ResumesBitIdenticallyAfterKill";
+  const std::string kind = std::getenv("MYELIN_BACKUP_CHILD_MODEL") ? std::getenv("MYELIN_BACKUP_CHILD_MODEL") : "sequential";
   Tensor x, y;
-  make_data(x, y);
-  const char* kind = std::getenv("MYELIN_BACKUP_CHILD_MODEL");
-  Model m = make_graph_model(kind ? kind : "sequential");
+  if (is_sequence_model(kind))
+    make_token_data(x, y);
+  else
+    make_data(x, y);
+  Model m = make_graph_model(kind);
   // The restarted run may use the model's random stream differently before it resumes (here: an
   // extra, empty fit); the backup's saved random state keeps the resumed epochs identical anyway.
   if (std::getenv("MYELIN_BACKUP_CHILD_EXTRA_DRAW")) m.fit(x, y, {.epochs = 0, .verbose = 0});
@@ -170,6 +203,12 @@ TEST(BackupAndRestore, FunctionalResidualModelResumesBitIdenticallyAfterKill) {
 TEST(BackupAndRestore, ModelWithASharedLayerResumesBitIdenticallyAfterKill) {
   expect_bit_identical_resume_after_kill("shared");
 }
+
+TEST(BackupAndRestore, RecurrentModelWithDropoutResumesBitIdenticallyAfterKill) {
+  expect_bit_identical_resume_after_kill("recurrent");
+}
+
+TEST(BackupAndRestore, AttentionModelResumesBitIdenticallyAfterKill) { expect_bit_identical_resume_after_kill("attention"); }
 
 TEST(ModelCheckpoint, SavesBestOnlyAndNamesByEpoch) {
   TempDir d("best");

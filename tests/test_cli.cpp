@@ -1,6 +1,7 @@
 // The installed-style `myelin` program, run as a user would: train on the Boston CSV and on the
 // digits, evaluate, predict (compared with the library's own predictions), summary, plot, and the
-// exit codes and messages for bad options and bad data.
+// exit codes and messages for bad options and bad data; sequence models (Embedding, recurrent layers,
+// Conv1D, attention) from JSON on CSV rows.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -408,4 +409,121 @@ TEST_F(Cli, TrainsInBfloat16WithPrecisionBf16) {
   EXPECT_GT(value_of(t.output, "val_accuracy"), 0.85);  // as the float32 run above
   Model m = load_model(dir.file("bf16.safetensors"));
   EXPECT_EQ(m.layers().back()->get_config()["dtype"]["config"]["name"], "mixed_bfloat16");
+}
+
+namespace {
+// Writes `rows` rows of `steps * features` numbers and a class column y, with a header; the cells
+// and the class come from `row(r, cells) -> class`.
+template <class Row>
+void write_sequence_csv(const std::string& path, int64_t rows, int64_t width, Row row) {
+  std::ofstream out(path);
+  for (int64_t c = 0; c < width; ++c) out << "c" << c << ",";
+  out << "y\n";
+  std::vector<float> cells(size_t(width), 0.f);
+  for (int64_t r = 0; r < rows; ++r) {
+    const int label = row(r, cells);
+    for (float v : cells) out << v << ",";
+    out << label << "\n";
+  }
+}
+}  // namespace
+
+TEST_F(Cli, TokenSequenceModelFromKerasJsonTrainsEvaluatesAndSummarises) {
+  // Keras 3's names and arguments, written by hand: token ids -> Embedding -> Bidirectional(LSTM)
+  // -> GRU -> Dense(softmax). The class is whether id 3 occurs among the row's 8 ids (below 12):
+  // about half the rows, so chance is about 0.5.
+  std::ofstream(dir.file("tokens.json")) << R"({"class_name": "Sequential", "config": {"name": "tokens", "layers": [
+      {"class_name": "InputLayer", "config": {"batch_shape": [null, 8], "name": "ids"}},
+      {"class_name": "Embedding", "config": {"name": "embed", "input_dim": 12, "output_dim": 8}},
+      {"class_name": "Bidirectional", "config": {"name": "both_ways", "merge_mode": "concat",
+        "layer": {"class_name": "LSTM", "config": {"name": "lstm", "units": 12, "return_sequences": true}}}},
+      {"class_name": "GRU", "config": {"name": "gru", "units": 8}},
+      {"class_name": "Dense", "config": {"name": "class", "units": 2, "activation": "softmax"}}]}})";
+  Rng rng(5);
+  write_sequence_csv(dir.file("tokens.csv"), 600, 8, [&](int64_t, std::vector<float>& ids) {
+    int seen = 0;
+    for (float& id : ids) {
+      id = float(std::min(11, int(rng.uniform(0, 12))));
+      seen |= id == 3;
+    }
+    return seen;
+  });
+  const std::string data = "--data " + dir.file("tokens.csv") + " --target y";
+  CliResult t = run("train --model " + dir.file("tokens.json") + " " + data +
+                    " --epochs 30 --batch-size 32 --learning-rate 0.01 --validation-split 0.25 --seed 3 --verbose 0 --output " +
+                    dir.file("tokens.safetensors"));
+  ASSERT_EQ(t.status, 0) << t.output;
+  EXPECT_GT(value_of(t.output, "val_accuracy"), 0.85) << t.output;
+
+  Model model = load_model(dir.file("tokens.safetensors"));
+  auto csv = data::read_csv(dir.file("tokens.csv"), {.target_column = "y"});
+  CliResult e = run("evaluate " + dir.file("tokens.safetensors") + " " + data);
+  ASSERT_EQ(e.status, 0) << e.output;
+  const Logs scores = model.evaluate(csv.x, csv.y);
+  EXPECT_NEAR(value_of(e.output, "loss"), scores.at("loss"), 1e-4);
+  EXPECT_NEAR(value_of(e.output, "accuracy"), scores.at("accuracy"), 1e-6);
+  CliResult p = run("predict " + dir.file("tokens.safetensors") + " " + data + " --output " + dir.file("p.csv"));
+  ASSERT_EQ(p.status, 0) << p.output;
+  const Tensor expected = model.predict(csv.x);
+  std::ifstream in(dir.file("p.csv"));
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, "probability_0,probability_1,class");
+  for (int64_t r = 0; r < expected.rows(); ++r) {
+    ASSERT_TRUE(std::getline(in, line)) << "row " << r;
+    EXPECT_NEAR(std::stod(line), expected.at(r, 0), 1e-6) << "row " << r;
+  }
+
+  CliResult s = run("summary " + dir.file("tokens.safetensors"));
+  ASSERT_EQ(s.status, 0) << s.output;
+  for (const char* layer : {"embed (Embedding)", "both_ways (Bidirectional)", "gru (GRU)", "class (Dense)"})
+    EXPECT_NE(s.output.find(layer), std::string::npos) << layer << " in\n" << s.output;
+  // Embedding 12*8; LSTM 4*12*(8+12+1) twice; GRU 3*8*(24+8+2); Dense 8*2+2.
+  ASSERT_EQ(model.count_params(), 96 + 2 * 1008 + 816 + 18);
+  EXPECT_NE(s.output.find("Total params: 2,946"), std::string::npos) << s.output;
+}
+
+TEST_F(Cli, SequenceOfFeaturesThroughConvolutionAndAttentionTrains) {
+  // A CSV row is flat: Reshape makes it (steps, features) = (8, 2) inside the model. The class is
+  // whether some step's first feature exceeds its second by more than the median of that largest gap.
+  {
+    auto in = layers::Input({16});
+    auto seq = layers::Reshape({8, 2})(in);
+    auto c = layers::Conv1D(8, 3, "relu", {.padding = "same"})(seq);
+    auto a = layers::MultiHeadAttention(2, 4, {.name = "self_attention"})({c, c});
+    auto h = layers::LayerNormalization({.name = "norm"})(layers::Add()({c, a}));
+    Model arch(in, layers::Dense(2, "softmax")(layers::GlobalMaxPooling1D()(h)), "conv_attention");
+    std::ofstream(dir.file("conv.json")) << arch.to_json();
+  }
+  const int64_t rows = 600;
+  std::vector<std::vector<float>> x(size_t(rows), std::vector<float>(16));
+  std::vector<float> gap(size_t(rows), -INFINITY);
+  Rng rng(9);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int s = 0; s < 8; ++s) {
+      x[size_t(r)][size_t(2 * s)] = rng.normal(0, 1);
+      x[size_t(r)][size_t(2 * s + 1)] = rng.normal(0, 1);
+      gap[size_t(r)] = std::max(gap[size_t(r)], x[size_t(r)][size_t(2 * s)] - x[size_t(r)][size_t(2 * s + 1)]);
+    }
+  std::vector<float> sorted = gap;
+  std::nth_element(sorted.begin(), sorted.begin() + rows / 2, sorted.end());
+  const float median = sorted[size_t(rows / 2)];
+  write_sequence_csv(dir.file("steps.csv"), rows, 16, [&](int64_t r, std::vector<float>& cells) {
+    cells = x[size_t(r)];
+    return int(gap[size_t(r)] > median);
+  });
+  const std::string data = "--data " + dir.file("steps.csv") + " --target y";
+  CliResult t = run("train --model " + dir.file("conv.json") + " " + data +
+                    " --epochs 40 --batch-size 32 --learning-rate 0.01 --validation-split 0.25 --seed 3 --verbose 0 --output " +
+                    dir.file("conv.safetensors"));
+  ASSERT_EQ(t.status, 0) << t.output;
+  EXPECT_GT(value_of(t.output, "val_accuracy"), 0.85) << t.output;  // chance is 0.5
+  CliResult s = run("summary " + dir.file("conv.safetensors"));
+  ASSERT_EQ(s.status, 0) << s.output;
+  for (const char* layer : {"(Reshape)", "(Conv1D)", "self_attention (MultiHeadAttention)", "norm (LayerNormalization)",
+                            "(GlobalMaxPooling1D)"})
+    EXPECT_NE(s.output.find(layer), std::string::npos) << layer << " in\n" << s.output;
+  CliResult e = run("evaluate " + dir.file("conv.safetensors") + " " + data);
+  ASSERT_EQ(e.status, 0) << e.output;
+  EXPECT_GT(value_of(e.output, "accuracy"), 0.85) << e.output;
 }

@@ -2,7 +2,7 @@
 # Two ranks with batch 8 each end with the weights of one process with batch 16 on the same data
 # order, and evaluate combines both ranks' rows into the single process's results: by default for the
 # MLP and for a model of two inputs and two outputs trained with loss, sample and class weights;
-# with --model, for that model alone (mlp, residual or two_by_two).
+# with --model, for that model alone (mlp, residual, recurrent, attention or two_by_two).
 # Usage: equivalence.sh [--model NAME] MPI_TRAIN MPIEXEC [MPIEXEC_FLAGS...]
 set -euo pipefail
 models="mlp two_by_two"

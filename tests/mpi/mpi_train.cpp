@@ -1,14 +1,18 @@
 // Trains a small model for the multi-process tests (run by tests/mpi/*.sh under mpirun):
 //
-//   mpi_train train --batch B --out FILE [--epochs E] [--model mlp|residual|two_by_two] [--backup DIR]
+//   mpi_train train --batch B --out FILE [--epochs E] [--model mlp|residual|recurrent|attention|two_by_two] [--backup DIR]
 //                   [--kill-rank R --kill-epoch K]
 //   mpi_train compare A B TOLERANCE
 //
 // `train` prints name=value lines (ranks, first_epoch, per-epoch loss, evaluate's results) from rank 0
 // and saves the weights. --model residual trains a functional model with a skip connection (its
-// gradients summed where the branches meet), --model two_by_two a model of two inputs and two outputs
+// gradients summed where the branches meet), --model recurrent a Sequential of Embedding,
+// Bidirectional(LSTM) and GRU on the rows' columns quantised to token ids, --model attention a
+// functional model of Embedding, Conv1D, TimeDistributed(Dense), MultiHeadAttention and
+// LayerNormalization on the same ids, --model two_by_two a model of two inputs and two outputs
 // with loss weights, sample weights and class weights, instead of the MLP. --kill-rank makes that rank die (SIGKILL) at the start of epoch K, as a
 // crashed machine would. `compare` exits 1 when any weight of two files differs by more than TOLERANCE.
+#include <algorithm>
 #include <csignal>
 #include <cmath>
 #include <cstdio>
@@ -19,9 +23,17 @@
 #include "myelin/distributed.hpp"
 #include "myelin/error.hpp"
 #include "myelin/io/safetensors.hpp"
+#include "myelin/layers/bidirectional.hpp"
+#include "myelin/layers/conv1d.hpp"
 #include "myelin/layers/dense.hpp"
+#include "myelin/layers/embedding.hpp"
 #include "myelin/layers/input.hpp"
+#include "myelin/layers/layer_normalization.hpp"
 #include "myelin/layers/merge.hpp"
+#include "myelin/layers/multi_head_attention.hpp"
+#include "myelin/layers/pooling1d.hpp"
+#include "myelin/layers/recurrent.hpp"
+#include "myelin/layers/time_distributed.hpp"
 #include "myelin/model.hpp"
 
 using namespace myelin;
@@ -65,7 +77,19 @@ int train(int argc, char** argv) {
       auto r = layers::Add()({h, layers::Dense(16, "relu")(h)});
       return Model(in, layers::Dense(1, "sigmoid")(layers::Concatenate()({r, layers::Dense(8, "relu")(in)})));
     }
-    if (!two_by_two) throw ValueError("--model: mlp, residual or two_by_two, got '" + kind + "'");
+    if (kind == "recurrent")
+      return Sequential({layers::Embedding(10, 4, {.input_shape = Shape{6}}),
+                         layers::Bidirectional(layers::LSTM(6, {.return_sequences = true})), layers::GRU(8),
+                         layers::Dense(1, "sigmoid")});
+    if (kind == "attention") {
+      auto ids = layers::Input({6});
+      auto c = layers::Conv1D(8, 3, "relu", {.padding = "same"})(layers::Embedding(10, 4)(ids));
+      auto t = layers::TimeDistributed(layers::Dense(8, "tanh"))(c);
+      auto h = layers::LayerNormalization()(layers::Add()({t, layers::MultiHeadAttention(2, 4)({t, c})}));
+      return Model(ids, layers::Dense(1, "sigmoid")(layers::GlobalAveragePooling1D()(h)));
+    }
+    if (!two_by_two)
+      throw ValueError("--model: mlp, residual, recurrent, attention or two_by_two, got '" + kind + "'");
     auto a = layers::Input({4}, "a");
     auto b = layers::Input({2}, "b");
     auto h = layers::Dense(16, "tanh")(layers::Concatenate()({a, b}));
@@ -79,6 +103,10 @@ int train(int argc, char** argv) {
     for (int j = 0; j < 2; ++j) xb.at(i, j) = x.at(i, 4 + j);
     box[i] = 2 * x.at(i, 0);
     weights[i] = float(1 + i % 3) / 2;
+  }
+  if (kind == "recurrent" || kind == "attention") {
+    // Each column's value as one of 10 ids, its sign kept in which half: the label stays learnable.
+    for (int64_t i = 0; i < x.size(); ++i) x[i] = float(std::clamp(int((x[i] + 2.5f) * 2.0f), 0, 9));
   }
   if (two_by_two)
     model.compile(optimizers::Adam(0.01), {{"class", "sparse_categorical_crossentropy"}, {"box", "mse"}},
