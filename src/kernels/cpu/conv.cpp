@@ -122,6 +122,10 @@ struct Entry {
   // Winograd F(4x4, 3x3) on oneDNN's blocked layout, the data converted at the edges; otherwise
   // the direct algorithm on the kernel's layout.
   bool winograd = false;
+  // Multiplying in bfloat16: the kernel's setting, unless oneDNN has only its reference
+  // implementation for this shape in bfloat16 (see Impl::refuses_bf16).
+  bool bf16 = false;
+  bool relu = false;  // fused into the forward
 
   bool backward_made = false;
   dnnl::convolution_backward_weights::primitive_desc bww_pd;
@@ -148,7 +152,7 @@ struct Conv2DKernel::Impl {
   // In bfloat16 the inputs of a primitive (src, dy) are converted anyway, so the primitive chooses
   // their layout too; its float32 outputs stay NHWC.
   memory::desc data_md(int64_t n, int64_t h, int64_t w, int64_t c, bool user, bool winograd = false,
-                       bool input = false) const {
+                       bool input = false, bool bf16 = false) const {
     const bool low = !user && bf16 && input;
     const bool any = !user && (winograd || layout == Conv2DLayout::Blocked || low);
     return memory::desc({n, c, h, w}, low ? memory::data_type::bf16 : memory::data_type::f32, any ? tag::any : tag::nhwc);
@@ -157,7 +161,7 @@ struct Conv2DKernel::Impl {
     return e.winograd ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_direct;
   }
   // The primitive's weights: bfloat16 as an input, float32 as a gradient.
-  memory::desc weights_md(const Conv2DGeometry& g, bool user, bool input = true) const {
+  static memory::desc weights_md(const Conv2DGeometry& g, bool user, bool input = true, bool bf16 = false) {
     const auto dt = !user && bf16 && input ? memory::data_type::bf16 : memory::data_type::f32;
     return memory::desc({g.out_c, g.in_c, g.kernel_h, g.kernel_w}, dt, user ? tag::hwio : tag::any);
   }
@@ -174,26 +178,42 @@ struct Conv2DKernel::Impl {
     Entry e;
     e.has_bias = has_bias;
     e.winograd = allowed && !bf16 && layout == Conv2DLayout::Nhwc && winograd_suits(g);
+    e.bf16 = bf16;
+    e.relu = relu;
     try {
-      make_forward(g, relu, e);
+      make_forward(g, e);
     } catch (const dnnl::error&) {
       if (!e.winograd) throw;
       e.winograd = false;  // this oneDNN build or CPU has no Winograd kernel for it: the direct one
-      make_forward(g, relu, e);
+      make_forward(g, e);
+    }
+    if (e.bf16 && refuses_bf16(e.fwd_pd)) {
+      e.bf16 = false;
+      make_forward(g, e);
     }
     return entries.emplace(key, std::move(e)).first->second;
   }
 
-  void make_forward(const Conv2DGeometry& g, bool relu, Entry& e) const {
-    const bool has_bias = e.has_bias;
-    const auto x_md = data_md(g.batch, g.in_h, g.in_w, g.in_c, false, e.winograd, true);
+  // oneDNN 2.6 has no optimised bfloat16 convolution for some shapes and falls back to its reference
+  // implementation: on the CNN's first layer (1 channel in, 32 out, 3x3, batch 128) "ref:any" took
+  // 250-350 ms per forward call against 8 ms for float32's brgconv, which made a bfloat16 epoch
+  // about 20 times slower than a float32 one (bench/README.md, "bfloat16"). Such a layer computes
+  // in float32 instead: the same results within bfloat16's rounding, at float32's speed.
+  template <class PD>
+  static bool refuses_bf16(const PD& pd) {
+    return std::string(pd.impl_info_str()).rfind("ref", 0) == 0;
+  }
+
+  void make_forward(const Conv2DGeometry& g, Entry& e) const {
+    const bool has_bias = e.has_bias, relu = e.relu;
+    const auto x_md = data_md(g.batch, g.in_h, g.in_w, g.in_c, false, e.winograd, true, e.bf16);
     const auto y_md = data_md(g.batch, g.out_h, g.out_w, g.out_c, false, e.winograd);
     const memory::desc b_md({g.out_c}, memory::data_type::f32, tag::x);
     auto d = has_bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algorithm(e), x_md,
-                                                        weights_md(g, false), b_md, y_md, strides(g), dilates(g),
+                                                        weights_md(g, false, true, e.bf16), b_md, y_md, strides(g), dilates(g),
                                                         pad_l(g), pad_r(g))
                       : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algorithm(e), x_md,
-                                                        weights_md(g, false), y_md, strides(g), dilates(g), pad_l(g),
+                                                        weights_md(g, false, true, e.bf16), y_md, strides(g), dilates(g), pad_l(g),
                                                         pad_r(g));
     dnnl::primitive_attr attr;
     if (relu) {
@@ -213,9 +233,11 @@ struct Conv2DKernel::Impl {
     }
   }
 
-  void make_backward(const Conv2DGeometry& g, Entry& e) {
-    const auto x_md = data_md(g.batch, g.in_h, g.in_w, g.in_c, false, e.winograd, true);
-    const auto dy_md = data_md(g.batch, g.out_h, g.out_w, g.out_c, false, e.winograd, true);
+  // Returns false when the forward had to be made again (in float32, the backward having no
+  // bfloat16 kernel but the reference one): the caller then binds the forward's x again.
+  bool make_backward(const Conv2DGeometry& g, Entry& e) {
+    const auto x_md = data_md(g.batch, g.in_h, g.in_w, g.in_c, false, e.winograd, true, e.bf16);
+    const auto dy_md = data_md(g.batch, g.out_h, g.out_w, g.out_c, false, e.winograd, true, e.bf16);
     const auto dx_md = data_md(g.batch, g.in_h, g.in_w, g.in_c, false, e.winograd);
     const memory::desc b_md({g.out_c}, memory::data_type::f32, tag::x);
     auto dw = e.has_bias ? dnnl::convolution_backward_weights::desc(algorithm(e), x_md,
@@ -226,9 +248,16 @@ struct Conv2DKernel::Impl {
                                                                     dilates(g), pad_l(g), pad_r(g));
     e.bww_pd = dnnl::convolution_backward_weights::primitive_desc(dw, engine(), e.fwd_pd);
     e.bww = dnnl::convolution_backward_weights(e.bww_pd);
-    auto dd = dnnl::convolution_backward_data::desc(algorithm(e), dx_md, weights_md(g, false),
+    auto dd = dnnl::convolution_backward_data::desc(algorithm(e), dx_md, weights_md(g, false, true, e.bf16),
                                                     dy_md, strides(g), dilates(g), pad_l(g), pad_r(g));
     e.bwd_pd = dnnl::convolution_backward_data::primitive_desc(dd, engine(), e.fwd_pd);
+    if (e.bf16 && (refuses_bf16(e.bww_pd) || refuses_bf16(e.bwd_pd))) {
+      e.bf16 = false;
+      make_forward(g, e);
+      make_backward(g, e);
+      return false;
+    }
+    e.bww = dnnl::convolution_backward_weights(e.bww_pd);
     e.bwd = dnnl::convolution_backward_data(e.bwd_pd);
 
     const auto x_user = data_md(g.batch, g.in_h, g.in_w, g.in_c, true);
@@ -253,6 +282,7 @@ struct Conv2DKernel::Impl {
                   {DNNL_ARG_WEIGHTS, e.bwd_w.prim},
                   {DNNL_ARG_DIFF_SRC, e.bwd_dx.prim}};
     e.backward_made = true;
+    return true;
   }
 
   Entry* last = nullptr;
@@ -344,7 +374,7 @@ void Conv2DKernel::backward(const Conv2DGeometry& g, const float* x, const float
     const int64_t patch = g.kernel_h * g.kernel_w * g.in_c;
     const bool by_gemm = impl_->layout == Conv2DLayout::Nhwc && !e.winograd &&
                          (patch <= kSmallPatch || g.out_h * g.out_w <= kSmallOutput);
-    if ((!by_gemm || dx) && !e.backward_made) impl_->make_backward(g, e);
+    if ((!by_gemm || dx) && !e.backward_made && !impl_->make_backward(g, e)) e.x.bind_input(x);
     // A frozen layer passes no dkernel: only dx is computed.
     if (dkernel && by_gemm) {
       // dkernel[patch, out_c] = cols^T . dy, in Keras's {kh, kw, in_c, out_c} order. With a bias, cols
@@ -386,6 +416,17 @@ void Conv2DKernel::backward(const Conv2DGeometry& g, const float* x, const float
   } catch (const dnnl::error& err) {
     throw Error(std::string("oneDNN convolution backward failed: ") + err.what());
   }
+}
+
+std::string Conv2DKernel::implementations() const {
+  const Entry* e = impl_->last;
+  if (!e) return "";
+  std::string s = std::string("forward=") + e->fwd_pd.impl_info_str();
+  if (e->backward_made) {
+    s += std::string(", backward_weights=") + e->bww_pd.impl_info_str();
+    s += std::string(", backward_data=") + e->bwd_pd.impl_info_str();
+  }
+  return s;
 }
 
 }  // namespace myelin::kernels

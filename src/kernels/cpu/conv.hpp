@@ -16,6 +16,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <string>
 
 namespace myelin::kernels {
 
@@ -62,6 +63,10 @@ class Conv2DKernel {
   /// dkernel is null) and dx (skipped when null).
   void backward(const Conv2DGeometry& g, const float* x, const float* dy, const float* kernel, float* dkernel,
                 float* dbias, float* dx);
+
+  /// oneDNN's implementations for the last forward's batch size ("forward=brgconv:avx512_core, ..."),
+  /// backward ones once made; empty before any forward. For tests and benchmarks.
+  std::string implementations() const;
 
  private:
   struct Impl;
