@@ -53,7 +53,9 @@ class Conv2DKernel {
   Conv2DKernel& operator=(Conv2DKernel&&) noexcept;
 
   /// Multiply in bfloat16 (src, weights and dy rounded; outputs and gradients float32) for the
-  /// primitives made from now on; the im2col weight-gradient path and Winograd stay float32.
+  /// primitives made from now on; Winograd stays float32, the weight gradient is im2col + one
+  /// bfloat16 matmul, and a shape oneDNN serves only with its reference kernel in bfloat16 (one
+  /// input channel) computes in float32.
   void set_bf16(bool bf16);
 
   /// y = conv(x, kernel) + bias (bias may be null), then relu when `relu`. g.batch may change between calls.
