@@ -29,7 +29,9 @@ using namespace myelin;
 namespace {
 
 [[noreturn]] void usage(const std::string& msg) {
-  std::fprintf(stderr, "resnet_benchmark: %s\nusage: resnet_benchmark [--threads N] [--epochs E] [--data DIR] [--precision fp32|bf16] [--train-images N]\n",
+  std::fprintf(stderr,
+               "resnet_benchmark: %s\nusage: resnet_benchmark [--threads N] [--epochs E] [--data DIR]"
+               " [--precision fp32|bf16] [--train-images N]\n",
                msg.c_str());
   std::exit(2);
 }

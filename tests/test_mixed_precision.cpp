@@ -143,9 +143,12 @@ TEST_F(MixedPrecision, Conv2DNeverRunsOneDnnReferenceKernels) {
   // made the CNN's first layer about 40 times slower than float32; the kernel computes such a shape
   // in float32 instead. The CNN's three convolutions at batch 128, forward and backward.
   const kernels::Conv2DGeometry shapes[] = {
-      {.batch = 128, .in_h = 28, .in_w = 28, .in_c = 1, .out_h = 26, .out_w = 26, .out_c = 32, .kernel_h = 3, .kernel_w = 3},
-      {.batch = 128, .in_h = 13, .in_w = 13, .in_c = 32, .out_h = 11, .out_w = 11, .out_c = 64, .kernel_h = 3, .kernel_w = 3},
-      {.batch = 128, .in_h = 5, .in_w = 5, .in_c = 64, .out_h = 3, .out_w = 3, .out_c = 64, .kernel_h = 3, .kernel_w = 3}};
+      {.batch = 128, .in_h = 28, .in_w = 28, .in_c = 1, .out_h = 26, .out_w = 26, .out_c = 32,
+       .kernel_h = 3, .kernel_w = 3},
+      {.batch = 128, .in_h = 13, .in_w = 13, .in_c = 32, .out_h = 11, .out_w = 11, .out_c = 64,
+       .kernel_h = 3, .kernel_w = 3},
+      {.batch = 128, .in_h = 5, .in_w = 5, .in_c = 64, .out_h = 3, .out_w = 3, .out_c = 64,
+       .kernel_h = 3, .kernel_w = 3}};
   for (const auto& g : shapes) {
     kernels::Conv2DKernel kernel;
     kernel.set_bf16(true);

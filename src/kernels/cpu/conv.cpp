@@ -202,9 +202,9 @@ struct Conv2DKernel::Impl {
 
   // oneDNN 2.6 has no optimised bfloat16 convolution for some shapes and falls back to its reference
   // implementation: on the CNN's first layer (1 channel in, 32 out, 3x3, batch 128) "ref:any" took
-  // 250-350 ms per forward call against 8 ms for float32's brgconv, which made a bfloat16 epoch
-  // about 20 times slower than a float32 one (bench/README.md, "bfloat16"). Such a layer computes
-  // in float32 instead: the same results within bfloat16's rounding, at float32's speed.
+  // 250-350 ms per forward call against 5-8 ms for float32's brgconv, which made a bfloat16 epoch
+  // about 20 times slower than a float32 one (bench/README.md, "bfloat16 mixed precision"). Such a
+  // layer computes in float32 instead: the same results within bfloat16's rounding, at float32's speed.
   template <class PD>
   static bool refuses_bf16(const PD& pd) {
     return std::string(pd.impl_info_str()).rfind("ref", 0) == 0;
@@ -216,11 +216,11 @@ struct Conv2DKernel::Impl {
     const auto y_md = data_md(g.batch, g.out_h, g.out_w, g.out_c, false, e.winograd);
     const memory::desc b_md({g.out_c}, memory::data_type::f32, tag::x);
     auto d = has_bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algorithm(e), x_md,
-                                                        weights_md(g, false, true, e.bf16), b_md, y_md, strides(g), dilates(g),
-                                                        pad_l(g), pad_r(g))
+                                                        weights_md(g, false, true, e.bf16), b_md, y_md, strides(g),
+                                                        dilates(g), pad_l(g), pad_r(g))
                       : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algorithm(e), x_md,
-                                                        weights_md(g, false, true, e.bf16), y_md, strides(g), dilates(g), pad_l(g),
-                                                        pad_r(g));
+                                                        weights_md(g, false, true, e.bf16), y_md, strides(g),
+                                                        dilates(g), pad_l(g), pad_r(g));
     dnnl::primitive_attr attr;
     if (relu) {
       dnnl::post_ops po;
@@ -253,7 +253,6 @@ struct Conv2DKernel::Impl {
                                                                     weights_md(g, false, false), dy_md, strides(g),
                                                                     dilates(g), pad_l(g), pad_r(g));
     e.bww_pd = dnnl::convolution_backward_weights::primitive_desc(dw, engine(), e.fwd_pd);
-    e.bww = dnnl::convolution_backward_weights(e.bww_pd);
     auto dd = dnnl::convolution_backward_data::desc(algorithm(e), dx_md, weights_md(g, false, true, e.bf16),
                                                     dy_md, strides(g), dilates(g), pad_l(g), pad_r(g));
     e.bwd_pd = dnnl::convolution_backward_data::primitive_desc(dd, engine(), e.fwd_pd);
@@ -288,8 +287,9 @@ struct Conv2DKernel::Impl {
                   {DNNL_ARG_WEIGHTS, e.bwd_w.prim},
                   {DNNL_ARG_DIFF_SRC, e.bwd_dx.prim}};
     // oneDNN 2.6's bfloat16 weight-gradient kernel on AMX ran the CNN's second convolution
-    // (13x13x32 -> 11x11x64, batch 128) about 10 times slower than its own forward; the same product
-    // as im2col of the forward's bfloat16 copy of x and one AMX matmul (bench/README.md, "bfloat16").
+    // (13x13x32 -> 11x11x64, batch 128) 3 times slower than its own forward in a training run (8.8
+    // against 2.8 ms) and 30 times in a probe; the same product as im2col of the forward's bfloat16
+    // copy of x and one AMX matmul (bench/README.md, "bfloat16 mixed precision").
     // Only where the forward took x as plain NHWC bfloat16, the copy im2col reads.
     const memory::desc x16_md({g.batch, g.in_c, g.in_h, g.in_w}, memory::data_type::bf16, tag::nhwc);
     const memory::desc y16_md({g.batch, g.out_c, g.out_h, g.out_w}, memory::data_type::bf16, tag::nhwc);
