@@ -1,9 +1,10 @@
 // The Fashion-MNIST CNN workload (examples/cnn_fashion_mnist); prints name=value lines only.
 //
-//   cnn_benchmark [--threads N] [--epochs E] [--data DIR] [--precision fp32|bf16]
+//   cnn_benchmark [--threads N] [--epochs E] [--data DIR] [--precision fp32|bf16] [--train-images N]
 //
 // --precision bf16 builds the model under the mixed_bfloat16 policy (myelin/mixed_precision.hpp);
-// the kernel comparison of 4. and the GEMM ceiling stay float32.
+// the GEMM ceiling stays float32, and 4. times the bfloat16 kernels beside the float32 ones.
+// --train-images N trains on the first N training images only (a shorter run; accuracy then drops).
 //
 // 1. Training: Conv2D(32) -> MaxPool -> Conv2D(64) -> MaxPool -> Conv2D(64) -> Flatten -> Dense(64)
 //    -> Dense(10 softmax), Adam, sparse CE, accuracy, batch 128; one fit(epochs=E) call, each epoch
@@ -61,7 +62,7 @@ double median_ms(int reps, F f) {
 }
 
 [[noreturn]] void usage(const char* msg) {
-  std::fprintf(stderr, "cnn_benchmark: %s\nusage: cnn_benchmark [--threads N] [--epochs E] [--data DIR] [--precision fp32|bf16]\n", msg);
+  std::fprintf(stderr, "cnn_benchmark: %s\nusage: cnn_benchmark [--threads N] [--epochs E] [--data DIR] [--precision fp32|bf16] [--train-images N]\n", msg);
   std::exit(2);
 }
 
@@ -105,6 +106,7 @@ std::vector<const Tensor*> layer_inputs(Sequential& model, const Tensor& x, bool
 
 int main(int argc, char** argv) {
   int threads = 2, epochs = 3;
+  long train_images = 0;  // 0: all 60,000
   std::string data_dir, precision = "fp32";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -113,13 +115,20 @@ int main(int argc, char** argv) {
     else if (a == "--epochs") epochs = std::atoi(argv[++i]);
     else if (a == "--data") data_dir = argv[++i];
     else if (a == "--precision") precision = argv[++i];
+    else if (a == "--train-images") train_images = std::atol(argv[++i]);
     else usage(("unknown argument " + a).c_str());
   }
   if (epochs < 1) usage("--epochs must be at least 1");
   set_num_threads(threads);
   set_random_seed(42);
   std::printf("threads=%d\n", num_threads());
-  const auto [train, test] = datasets::fashion_mnist(data_dir);
+  if (precision != "fp32" && precision != "bf16") usage("--precision must be fp32 or bf16");
+  auto [train, test] = datasets::fashion_mnist(data_dir);
+  if (train_images > 0 && train_images < train.x.rows()) {
+    train.x = train.x.rows(0, train_images).clone();
+    train.y = train.y.rows(0, train_images).clone();
+  }
+  std::printf("train_images=%lld\n", static_cast<long long>(train.x.rows()));
 
   // 4 first: the kernels alone, before the data set's pages and the model's buffers are warm.
   {
@@ -128,7 +137,8 @@ int main(int argc, char** argv) {
       int64_t h, c, f;
     };
     const C convs[] = {{"conv1", 28, 1, 32}, {"conv2", 13, 32, 64}, {"conv3", 5, 64, 64}};
-    double total[2] = {0, 0}, total_im2col = 0, flops_total = 0;
+    double total[3] = {0, 0, 0}, total_im2col = 0, flops_total = 0;
+    const bool bf16_kernels = precision == "bf16" && mixed_precision::bf16_supported();
     for (const auto& cv : convs) {
       kernels::Conv2DGeometry g{128, cv.h, cv.h, cv.c, cv.h - 2, cv.h - 2, cv.f, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0};
       Tensor x({128, cv.h, cv.h, cv.c}), k({3, 3, cv.c, cv.f}), b({cv.f}), y({128, cv.h - 2, cv.h - 2, cv.f});
@@ -138,17 +148,30 @@ int main(int argc, char** argv) {
       for (int64_t i = 0; i < k.size(); ++i) k[i] = rng.uniform(-0.1f, 0.1f);
       const double flops = 2.0 * 128 * g.out_h * g.out_w * cv.f * 9 * cv.c;
       flops_total += 3 * flops;
-      int li = 0;
-      for (auto layout : {kernels::Conv2DLayout::Nhwc, kernels::Conv2DLayout::Blocked}) {
-        kernels::Conv2DKernel kern(layout);
-        const bool first = cv.c == 1;  // the model's first layer needs no input gradient
-        const double ms = median_ms(20, [&] {
-          kern.forward(g, x.data(), k.data(), b.data(), true, y.data());
-          kern.backward(g, x.data(), y.data(), k.data(), dk.data(), db.data(), first ? nullptr : dx.data());
-        });
-        std::printf("%s_%s_fwd_bwd_ms=%.3f\n", cv.name, layout == kernels::Conv2DLayout::Nhwc ? "nhwc" : "blocked", ms);
-        total[li++] += ms;
+      // The three variants interleaved, repetition by repetition, so that a busy machine slows
+      // them alike: float32 NHWC, float32 blocked, bfloat16 (NHWC at the edges).
+      kernels::Conv2DKernel kerns[3] = {kernels::Conv2DKernel(kernels::Conv2DLayout::Nhwc),
+                                        kernels::Conv2DKernel(kernels::Conv2DLayout::Blocked),
+                                        kernels::Conv2DKernel(kernels::Conv2DLayout::Nhwc)};
+      kerns[2].set_bf16(bf16_kernels);
+      const bool first = cv.c == 1;  // the model's first layer needs no input gradient
+      std::vector<double> times[3];
+      for (int r = 0; r < 20; ++r)
+        for (int v = 0; v < 3; ++v) {
+          if (v == 2 && !bf16_kernels) continue;
+          const auto t0 = Clock::now();
+          kerns[v].forward(g, x.data(), k.data(), b.data(), true, y.data());
+          kerns[v].backward(g, x.data(), y.data(), k.data(), dk.data(), db.data(), first ? nullptr : dx.data());
+          times[v].push_back(seconds_since(t0) * 1e3);
+        }
+      const char* names[3] = {"nhwc", "blocked", "bf16"};
+      for (int v = 0; v < 3; ++v) {
+        if (times[v].empty()) continue;
+        const double ms = median(times[v]);
+        std::printf("%s_%s_fwd_bwd_ms=%.3f\n", cv.name, names[v], ms);
+        total[v] += ms;
       }
+      if (bf16_kernels) std::printf("%s_bf16_onednn=\"%s\"\n", cv.name, kerns[2].implementations().c_str());
       Tensor cols({128 * g.out_h * g.out_w, 9 * cv.c});
       const double ms = median_ms(20, [&] { im2col_conv(g, x.data(), k.data(), cols.data(), y.data()); });
       std::printf("%s_im2col_gemm_fwd_ms=%.3f\n", cv.name, ms);
@@ -157,6 +180,10 @@ int main(int argc, char** argv) {
     std::printf("convs_nhwc_fwd_bwd_ms=%.3f\nconvs_nhwc_gflops=%.1f\n", total[0], flops_total / total[0] / 1e6);
     std::printf("convs_blocked_fwd_bwd_ms=%.3f\nconvs_blocked_gflops=%.1f\n", total[1], flops_total / total[1] / 1e6);
     std::printf("convs_im2col_gemm_fwd_ms=%.3f\n", total_im2col);
+    if (bf16_kernels) {
+      std::printf("convs_bf16_fwd_bwd_ms=%.3f\nconvs_bf16_gflops=%.1f\n", total[2], flops_total / total[2] / 1e6);
+      std::printf("convs_bf16_speedup_over_nhwc=%.3f\n", total[0] / total[2]);
+    }
   }
 
   // The ceiling every figure below is a fraction of: oneDNN's sgemm on a large square product with
@@ -175,7 +202,6 @@ int main(int argc, char** argv) {
   }
 
   // 1. Training.
-  if (precision != "fp32" && precision != "bf16") usage("--precision must be fp32 or bf16");
   mixed_precision::set_global_policy(precision == "bf16" ? "mixed_bfloat16" : "float32");
   std::printf("precision=%s\n", precision.c_str());
   Sequential model = bench::users_cnn();

@@ -1,6 +1,6 @@
 // The MLP workload that bench/compare_pytorch.py runs in PyTorch too; prints name=value lines only.
 //
-//   mlp_benchmark [--threads N] [--epochs E] [--data DIR]
+//   mlp_benchmark [--threads N] [--epochs E] [--data DIR] [--precision fp32|bf16]
 //
 // 1. Fashion-MNIST: Flatten(28,28,1) -> Dense(32 relu) -> Dense(10 softmax), Adam(1e-3), sparse
 //    categorical cross-entropy, accuracy, batch 128; one fit(epochs=E) call as a user makes it, each
@@ -12,6 +12,7 @@
 //    100 epochs; the median epoch time over its 10 steps. Work per step is tiny, so this measures
 //    the overhead a training step carries (dispatch, bookkeeping, shuffling) rather than arithmetic.
 // 4. Peak resident memory of the whole process (getrusage).
+// --precision bf16 builds the models under the mixed_bfloat16 policy (myelin/mixed_precision.hpp).
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -25,6 +26,7 @@
 #include "myelin/data/datasets.hpp"
 #include "myelin/layers/dense.hpp"
 #include "myelin/layers/flatten.hpp"
+#include "myelin/mixed_precision.hpp"
 #include "myelin/model.hpp"
 #include "myelin/optimizers.hpp"
 #include "myelin/random.hpp"
@@ -40,7 +42,7 @@ using bench::median;
 using bench::seconds_since;
 
 [[noreturn]] void usage(const char* msg) {
-  std::fprintf(stderr, "mlp_benchmark: %s\nusage: mlp_benchmark [--threads N] [--epochs E] [--data DIR]\n", msg);
+  std::fprintf(stderr, "mlp_benchmark: %s\nusage: mlp_benchmark [--threads N] [--epochs E] [--data DIR] [--precision fp32|bf16]\n", msg);
   std::exit(2);
 }
 
@@ -57,7 +59,7 @@ std::shared_ptr<callbacks::LambdaCallback> epoch_timer(std::vector<double>& out,
 
 int main(int argc, char** argv) {
   int threads = 2, epochs = 5;
-  std::string data_dir;
+  std::string data_dir, precision = "fp32";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (i + 1 >= argc) usage(("missing value after " + a).c_str());
@@ -67,13 +69,17 @@ int main(int argc, char** argv) {
       epochs = std::atoi(argv[++i]);
     else if (a == "--data")
       data_dir = argv[++i];
+    else if (a == "--precision")
+      precision = argv[++i];
     else
       usage(("unknown argument " + a).c_str());
   }
   if (epochs < 1) usage("--epochs must be at least 1");
+  if (precision != "fp32" && precision != "bf16") usage("--precision must be fp32 or bf16");
+  mixed_precision::set_global_policy(precision == "bf16" ? "mixed_bfloat16" : "float32");
   set_num_threads(threads);
   set_random_seed(42);
-  std::printf("threads=%d\n", num_threads());
+  std::printf("threads=%d\nprecision=%s\n", num_threads(), precision.c_str());
 
   // 1. Training.
   const auto [train, test] = datasets::fashion_mnist(data_dir);

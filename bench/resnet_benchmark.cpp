@@ -1,12 +1,14 @@
 // The Fashion-MNIST residual network (examples/resnet_fashion_mnist, bench::users_resnet); prints
 // name=value lines only, under the names bench/compare_pytorch_resnet.py compares with PyTorch.
 //
-//   resnet_benchmark [--threads N] [--epochs E] [--data DIR]
+//   resnet_benchmark [--threads N] [--epochs E] [--data DIR] [--precision fp32|bf16] [--train-images N]
 //
 // Training: Adam(1e-3), sparse CE, accuracy, batch 128, one fit(epochs=E) call, each epoch timed by a
 // callback (the median leaves out the first epoch's warm-up); test accuracy; inference over the
 // 10,000 test images at batch 1024 (median of 3 passes) and predict on one image (median of 500
-// calls); peak resident memory after training and at the end.
+// calls); peak resident memory after training and at the end. --precision bf16 builds the model under
+// the mixed_bfloat16 policy (myelin/mixed_precision.hpp); --train-images N trains on the first N
+// training images only.
 #include <sys/resource.h>
 
 #include <cstdio>
@@ -17,6 +19,7 @@
 
 #include "myelin/callbacks.hpp"
 #include "myelin/data/datasets.hpp"
+#include "myelin/mixed_precision.hpp"
 #include "myelin/threading.hpp"
 #include "timing.hpp"
 #include "users_models.hpp"
@@ -26,7 +29,9 @@ using namespace myelin;
 namespace {
 
 [[noreturn]] void usage(const std::string& msg) {
-  std::fprintf(stderr, "resnet_benchmark: %s\nusage: resnet_benchmark [--threads N] [--epochs E] [--data DIR]\n",
+  std::fprintf(stderr,
+               "resnet_benchmark: %s\nusage: resnet_benchmark [--threads N] [--epochs E] [--data DIR]"
+               " [--precision fp32|bf16] [--train-images N]\n",
                msg.c_str());
   std::exit(2);
 }
@@ -35,19 +40,30 @@ namespace {
 
 int main(int argc, char** argv) {
   int threads = 2, epochs = 2;
-  std::string data_dir;
+  std::string data_dir, precision = "fp32";
+  long train_images = 0;  // 0: all 60,000
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (i + 1 >= argc) usage("missing value after " + a);
     if (a == "--threads") threads = std::atoi(argv[++i]);
     else if (a == "--epochs") epochs = std::atoi(argv[++i]);
     else if (a == "--data") data_dir = argv[++i];
+    else if (a == "--precision") precision = argv[++i];
+    else if (a == "--train-images") train_images = std::atol(argv[++i]);
     else usage("unknown argument " + a);
   }
   if (epochs < 1) usage("--epochs must be at least 1");
   set_num_threads(threads);
   std::printf("threads=%d\n", num_threads());
-  const auto [train, test] = datasets::fashion_mnist(data_dir);
+  if (precision != "fp32" && precision != "bf16") usage("--precision must be fp32 or bf16");
+  auto [train, test] = datasets::fashion_mnist(data_dir);
+  if (train_images > 0 && train_images < train.x.rows()) {
+    train.x = train.x.rows(0, train_images).clone();
+    train.y = train.y.rows(0, train_images).clone();
+  }
+  std::printf("train_images=%lld\n", static_cast<long long>(train.x.rows()));
+  mixed_precision::set_global_policy(precision == "bf16" ? "mixed_bfloat16" : "float32");
+  std::printf("precision=%s\n", precision.c_str());
 
   Model model = bench::seeded_and_compiled(bench::users_resnet);
   std::vector<double> epoch_s;

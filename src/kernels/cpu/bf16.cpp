@@ -51,7 +51,7 @@ struct Product {
 
 // Primitives by shape: a layer repeats a handful of shapes (training batch, last batch, inference).
 std::mutex g_mutex;
-std::map<std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t>, Product> g_products;
+std::map<std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>, Product> g_products;
 
 // The stored rows of op(X) rounded into a packed buffer: `rows` x `cols` out of a matrix with row stride ld.
 void pack(const float* x, int64_t rows, int64_t cols, int64_t ld, std::vector<uint16_t>& out) {
@@ -74,14 +74,24 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, cons
   // Packed: op(A) stored as [M, K] (or [K, M] transposed), op(B) as [K, N] (or [N, K]).
   pack(A, trans_a ? K : M, trans_a ? M : K, lda, t_a);
   pack(B, trans_b ? N : K, trans_b ? K : N, ldb, t_b);
+  gemm_bf16(trans_a, trans_b, M, N, K, t_a.data(), trans_a ? M : K, t_b.data(), trans_b ? K : N, C, ldc);
+}
+
+void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda,
+               const uint16_t* B, int64_t ldb, float* C, int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  if (K == 0) {
+    for (int64_t i = 0; i < M; ++i) std::memset(C + i * ldc, 0, size_t(N) * sizeof(float));
+    return;
+  }
   try {
     std::lock_guard<std::mutex> lock(g_mutex);
-    auto key = std::make_tuple(trans_a, trans_b, M, N, K, ldc);
+    auto key = std::make_tuple(trans_a, trans_b, M, N, K, lda, ldb, ldc);
     auto it = g_products.find(key);
     if (it == g_products.end()) {
       const auto bf16 = memory::data_type::bf16;
-      memory::desc a_md({M, K}, bf16, trans_a ? memory::dims{1, M} : memory::dims{K, 1});
-      memory::desc b_md({K, N}, bf16, trans_b ? memory::dims{1, K} : memory::dims{N, 1});
+      memory::desc a_md({M, K}, bf16, trans_a ? memory::dims{1, lda} : memory::dims{lda, 1});
+      memory::desc b_md({K, N}, bf16, trans_b ? memory::dims{1, ldb} : memory::dims{ldb, 1});
       memory::desc c_md({M, N}, memory::data_type::f32, memory::dims{ldc, 1});
       dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_md, c_md), engine());
       Product p{dnnl::matmul(pd), memory(a_md, engine(), DNNL_MEMORY_NONE), memory(b_md, engine(), DNNL_MEMORY_NONE),
@@ -89,8 +99,8 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, cons
       it = g_products.emplace(key, std::move(p)).first;
     }
     Product& p = it->second;
-    p.a.set_data_handle(t_a.data());
-    p.b.set_data_handle(t_b.data());
+    p.a.set_data_handle(const_cast<uint16_t*>(A));
+    p.b.set_data_handle(const_cast<uint16_t*>(B));
     p.c.set_data_handle(C);
     dnnl::stream s(engine());
     p.prim.execute(s, {{DNNL_ARG_SRC, p.a}, {DNNL_ARG_WEIGHTS, p.b}, {DNNL_ARG_DST, p.c}});

@@ -16,4 +16,9 @@ void to_bf16(const float* x, uint16_t* y, int64_t n);
 void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                const float* B, int64_t ldb, float* C, int64_t ldc);
 
+/// The same product on operands already in bfloat16 (their upper 16 bits, as to_bf16 writes them),
+/// with row strides lda and ldb.
+void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda,
+               const uint16_t* B, int64_t ldb, float* C, int64_t ldc);
+
 }  // namespace myelin::kernels

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/cpu/bf16.hpp"
 #include "kernels/cpu/gemm.hpp"
 #include "myelin/error.hpp"
 
@@ -122,6 +123,10 @@ struct Entry {
   // Winograd F(4x4, 3x3) on oneDNN's blocked layout, the data converted at the edges; otherwise
   // the direct algorithm on the kernel's layout.
   bool winograd = false;
+  // Multiplying in bfloat16: the kernel's setting, unless oneDNN has only its reference
+  // implementation for this shape in bfloat16 (see Impl::refuses_bf16).
+  bool bf16 = false;
+  bool relu = false;  // fused into the forward
 
   bool backward_made = false;
   dnnl::convolution_backward_weights::primitive_desc bww_pd;
@@ -134,6 +139,10 @@ struct Entry {
   // Argument lists, made once: the memory objects persist and only their data pointers change.
   std::unordered_map<int, memory> fwd_args, bww_args, bwd_args;
   bool bww_x_is_fwd_x = false, bwd_dy_is_bww_dy = false;
+  // bfloat16 weight gradient as im2col of the forward's bfloat16 x + one matmul (Impl::make_backward);
+  // dy16 then points at the kernel's bfloat16 dy, which backward-data reads too when it wants NHWC.
+  bool bww_by_matmul = false, bwd_dy_is_dy16 = false;
+  memory dy16;
 };
 
 struct Conv2DKernel::Impl {
@@ -142,13 +151,14 @@ struct Conv2DKernel::Impl {
   std::map<std::tuple<int64_t, bool, bool>, Entry> entries;  // by batch size, relu, Winograd allowed
   std::vector<float> cols;   // im2col buffer for the weight gradient by GEMM
   std::vector<float> grads;  // that GEMM's output: the kernel's gradient, then the bias's
+  std::vector<uint16_t> cols16, dy16;  // the bfloat16 im2col buffer and dy
 
   // The caller's NHWC memory (user), or what the primitive may choose (its blocked layouts for
   // Winograd and for Conv2DLayout::Blocked).
   // In bfloat16 the inputs of a primitive (src, dy) are converted anyway, so the primitive chooses
   // their layout too; its float32 outputs stay NHWC.
   memory::desc data_md(int64_t n, int64_t h, int64_t w, int64_t c, bool user, bool winograd = false,
-                       bool input = false) const {
+                       bool input = false, bool bf16 = false) const {
     const bool low = !user && bf16 && input;
     const bool any = !user && (winograd || layout == Conv2DLayout::Blocked || low);
     return memory::desc({n, c, h, w}, low ? memory::data_type::bf16 : memory::data_type::f32, any ? tag::any : tag::nhwc);
@@ -157,7 +167,7 @@ struct Conv2DKernel::Impl {
     return e.winograd ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_direct;
   }
   // The primitive's weights: bfloat16 as an input, float32 as a gradient.
-  memory::desc weights_md(const Conv2DGeometry& g, bool user, bool input = true) const {
+  static memory::desc weights_md(const Conv2DGeometry& g, bool user, bool input = true, bool bf16 = false) {
     const auto dt = !user && bf16 && input ? memory::data_type::bf16 : memory::data_type::f32;
     return memory::desc({g.out_c, g.in_c, g.kernel_h, g.kernel_w}, dt, user ? tag::hwio : tag::any);
   }
@@ -174,27 +184,43 @@ struct Conv2DKernel::Impl {
     Entry e;
     e.has_bias = has_bias;
     e.winograd = allowed && !bf16 && layout == Conv2DLayout::Nhwc && winograd_suits(g);
+    e.bf16 = bf16;
+    e.relu = relu;
     try {
-      make_forward(g, relu, e);
+      make_forward(g, e);
     } catch (const dnnl::error&) {
       if (!e.winograd) throw;
       e.winograd = false;  // this oneDNN build or CPU has no Winograd kernel for it: the direct one
-      make_forward(g, relu, e);
+      make_forward(g, e);
+    }
+    if (e.bf16 && refuses_bf16(e.fwd_pd)) {
+      e.bf16 = false;
+      make_forward(g, e);
     }
     return entries.emplace(key, std::move(e)).first->second;
   }
 
-  void make_forward(const Conv2DGeometry& g, bool relu, Entry& e) const {
-    const bool has_bias = e.has_bias;
-    const auto x_md = data_md(g.batch, g.in_h, g.in_w, g.in_c, false, e.winograd, true);
+  // oneDNN 2.6 has no optimised bfloat16 convolution for some shapes and falls back to its reference
+  // implementation: on the CNN's first layer (1 channel in, 32 out, 3x3, batch 128) "ref:any" took
+  // 250-350 ms per forward call against 5-8 ms for float32's brgconv, which made a bfloat16 epoch
+  // about 20 times slower than a float32 one (bench/README.md, "bfloat16 mixed precision"). Such a
+  // layer computes in float32 instead: the same results within bfloat16's rounding, at float32's speed.
+  template <class PD>
+  static bool refuses_bf16(const PD& pd) {
+    return std::string(pd.impl_info_str()).rfind("ref", 0) == 0;
+  }
+
+  void make_forward(const Conv2DGeometry& g, Entry& e) const {
+    const bool has_bias = e.has_bias, relu = e.relu;
+    const auto x_md = data_md(g.batch, g.in_h, g.in_w, g.in_c, false, e.winograd, true, e.bf16);
     const auto y_md = data_md(g.batch, g.out_h, g.out_w, g.out_c, false, e.winograd);
     const memory::desc b_md({g.out_c}, memory::data_type::f32, tag::x);
     auto d = has_bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algorithm(e), x_md,
-                                                        weights_md(g, false), b_md, y_md, strides(g), dilates(g),
-                                                        pad_l(g), pad_r(g))
+                                                        weights_md(g, false, true, e.bf16), b_md, y_md, strides(g),
+                                                        dilates(g), pad_l(g), pad_r(g))
                       : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algorithm(e), x_md,
-                                                        weights_md(g, false), y_md, strides(g), dilates(g), pad_l(g),
-                                                        pad_r(g));
+                                                        weights_md(g, false, true, e.bf16), y_md, strides(g),
+                                                        dilates(g), pad_l(g), pad_r(g));
     dnnl::primitive_attr attr;
     if (relu) {
       dnnl::post_ops po;
@@ -213,9 +239,11 @@ struct Conv2DKernel::Impl {
     }
   }
 
-  void make_backward(const Conv2DGeometry& g, Entry& e) {
-    const auto x_md = data_md(g.batch, g.in_h, g.in_w, g.in_c, false, e.winograd, true);
-    const auto dy_md = data_md(g.batch, g.out_h, g.out_w, g.out_c, false, e.winograd, true);
+  // Returns false when the forward had to be made again (in float32, the backward having no
+  // bfloat16 kernel but the reference one): the caller then binds the forward's x again.
+  bool make_backward(const Conv2DGeometry& g, Entry& e) {
+    const auto x_md = data_md(g.batch, g.in_h, g.in_w, g.in_c, false, e.winograd, true, e.bf16);
+    const auto dy_md = data_md(g.batch, g.out_h, g.out_w, g.out_c, false, e.winograd, true, e.bf16);
     const auto dx_md = data_md(g.batch, g.in_h, g.in_w, g.in_c, false, e.winograd);
     const memory::desc b_md({g.out_c}, memory::data_type::f32, tag::x);
     auto dw = e.has_bias ? dnnl::convolution_backward_weights::desc(algorithm(e), x_md,
@@ -225,10 +253,16 @@ struct Conv2DKernel::Impl {
                                                                     weights_md(g, false, false), dy_md, strides(g),
                                                                     dilates(g), pad_l(g), pad_r(g));
     e.bww_pd = dnnl::convolution_backward_weights::primitive_desc(dw, engine(), e.fwd_pd);
-    e.bww = dnnl::convolution_backward_weights(e.bww_pd);
-    auto dd = dnnl::convolution_backward_data::desc(algorithm(e), dx_md, weights_md(g, false),
+    auto dd = dnnl::convolution_backward_data::desc(algorithm(e), dx_md, weights_md(g, false, true, e.bf16),
                                                     dy_md, strides(g), dilates(g), pad_l(g), pad_r(g));
     e.bwd_pd = dnnl::convolution_backward_data::primitive_desc(dd, engine(), e.fwd_pd);
+    if (e.bf16 && (refuses_bf16(e.bww_pd) || refuses_bf16(e.bwd_pd))) {
+      e.bf16 = false;
+      make_forward(g, e);
+      make_backward(g, e);
+      return false;
+    }
+    e.bww = dnnl::convolution_backward_weights(e.bww_pd);
     e.bwd = dnnl::convolution_backward_data(e.bwd_pd);
 
     const auto x_user = data_md(g.batch, g.in_h, g.in_w, g.in_c, true);
@@ -252,7 +286,21 @@ struct Conv2DKernel::Impl {
     e.bwd_args = {{DNNL_ARG_DIFF_DST, e.bwd_dy_is_bww_dy ? e.bww_dy.prim : e.bwd_dy.prim},
                   {DNNL_ARG_WEIGHTS, e.bwd_w.prim},
                   {DNNL_ARG_DIFF_SRC, e.bwd_dx.prim}};
+    // oneDNN 2.6's bfloat16 weight-gradient kernel on AMX ran the CNN's second convolution
+    // (13x13x32 -> 11x11x64, batch 128) 3 times slower than its own forward in a training run (8.8
+    // against 2.8 ms) and 30 times in a probe; the same product as im2col of the forward's bfloat16
+    // copy of x and one AMX matmul (bench/README.md, "bfloat16 mixed precision").
+    // Only where the forward took x as plain NHWC bfloat16, the copy im2col reads.
+    const memory::desc x16_md({g.batch, g.in_c, g.in_h, g.in_w}, memory::data_type::bf16, tag::nhwc);
+    const memory::desc y16_md({g.batch, g.out_c, g.out_h, g.out_w}, memory::data_type::bf16, tag::nhwc);
+    e.bww_by_matmul = e.bf16 && layout == Conv2DLayout::Nhwc && e.fwd_pd.src_desc() == x16_md;
+    e.bwd_dy_is_dy16 = e.bww_by_matmul && e.bwd_pd.diff_dst_desc() == y16_md;
+    if (e.bwd_dy_is_dy16) {
+      e.dy16 = memory(y16_md, engine(), DNNL_MEMORY_NONE);
+      e.bwd_args[DNNL_ARG_DIFF_DST] = e.dy16;
+    }
     e.backward_made = true;
+    return true;
   }
 
   Entry* last = nullptr;
@@ -304,25 +352,28 @@ constexpr int64_t kSmallOutput = 16;
 // One output row of one image per iteration, window offsets outermost: no division per position and,
 // for one channel, a plain store instead of a copy call (1.57 ms -> 0.3 ms for the CNN's first layer
 // at batch 128, bench/README.md).
-void im2col(const Conv2DGeometry& g, const float* x, float* cols, int64_t ld) {
+// T is float, or uint16_t for bfloat16 (whose 1 is 0x3f80).
+template <class T>
+void im2col(const Conv2DGeometry& g, const T* x, T* cols, int64_t ld) {
+  const T one = sizeof(T) == 4 ? T(1) : T(0x3f80);
   const int64_t patch = g.kernel_h * g.kernel_w * g.in_c;
   const int64_t rows = g.batch * g.out_h;
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t b = r / g.out_h, oh = r % g.out_h;
-    float* row_cols = cols + r * g.out_w * ld;
+    T* row_cols = cols + r * g.out_w * ld;
     if (ld > patch)
-      for (int64_t ow = 0; ow < g.out_w; ++ow) row_cols[ow * ld + patch] = 1.f;
+      for (int64_t ow = 0; ow < g.out_w; ++ow) row_cols[ow * ld + patch] = one;
     for (int64_t i = 0; i < g.kernel_h; ++i) {
       const int64_t ih = oh * g.stride_h - g.pad_top + i * g.dilation_h;
       const bool row_inside = ih >= 0 && ih < g.in_h;
-      const float* x_row = row_inside ? x + (b * g.in_h + ih) * g.in_w * g.in_c : nullptr;
+      const T* x_row = row_inside ? x + (b * g.in_h + ih) * g.in_w * g.in_c : nullptr;
       for (int64_t j = 0; j < g.kernel_w; ++j) {
-        float* dst = row_cols + (i * g.kernel_w + j) * g.in_c;
+        T* dst = row_cols + (i * g.kernel_w + j) * g.in_c;
         for (int64_t ow = 0; ow < g.out_w; ++ow, dst += ld) {
           const int64_t iw = ow * g.stride_w - g.pad_left + j * g.dilation_w;
           if (!row_inside || iw < 0 || iw >= g.in_w) {
-            std::fill(dst, dst + g.in_c, 0.f);
+            std::fill(dst, dst + g.in_c, T(0));
           } else if (g.in_c == 1) {
             *dst = x_row[iw];
           } else {
@@ -344,13 +395,33 @@ void Conv2DKernel::backward(const Conv2DGeometry& g, const float* x, const float
     const int64_t patch = g.kernel_h * g.kernel_w * g.in_c;
     const bool by_gemm = impl_->layout == Conv2DLayout::Nhwc && !e.winograd &&
                          (patch <= kSmallPatch || g.out_h * g.out_w <= kSmallOutput);
-    if ((!by_gemm || dx) && !e.backward_made) impl_->make_backward(g, e);
+    if ((!by_gemm || dx) && !e.backward_made && !impl_->make_backward(g, e)) e.x.bind_input(x);
+    const int64_t positions = g.batch * g.out_h * g.out_w;
+    bool dy16_made = false;
     // A frozen layer passes no dkernel: only dx is computed.
-    if (dkernel && by_gemm) {
+    if (dkernel && e.bww_by_matmul) {
+      // The float32 path below in bfloat16: x from the forward's bfloat16 copy, dy rounded once.
+      const int64_t ld = e.has_bias ? patch + 1 : patch;
+      impl_->dy16.resize(size_t(positions * g.out_c));
+      to_bf16(dy, impl_->dy16.data(), positions * g.out_c);
+      dy16_made = true;
+      impl_->cols16.resize(size_t(positions * ld));
+      im2col(g, static_cast<const uint16_t*>(e.x.prim.get_data_handle()), impl_->cols16.data(), ld);
+      float* out = dkernel;
+      if (e.has_bias) {
+        impl_->grads.resize(size_t(ld * g.out_c));
+        out = impl_->grads.data();
+      }
+      gemm_bf16(true, false, ld, g.out_c, positions, impl_->cols16.data(), ld, impl_->dy16.data(), g.out_c, out,
+                g.out_c);
+      if (e.has_bias) {
+        std::copy(out, out + patch * g.out_c, dkernel);
+        std::copy(out + patch * g.out_c, out + ld * g.out_c, dbias);
+      }
+    } else if (dkernel && by_gemm) {
       // dkernel[patch, out_c] = cols^T . dy, in Keras's {kh, kw, in_c, out_c} order. With a bias, cols
       // gets a column of ones and the GEMM's last row is dbias, the column sums of dy: one pass over
       // dy fewer (column_sums alone read the first layer's 11 MB dy in 0.5 ms on one thread).
-      const int64_t positions = g.batch * g.out_h * g.out_w;
       const int64_t ld = e.has_bias ? patch + 1 : patch;
       impl_->cols.resize(size_t(positions * ld));
       im2col(g, x, impl_->cols.data(), ld);
@@ -375,8 +446,17 @@ void Conv2DKernel::backward(const Conv2DGeometry& g, const float* x, const float
     }
 
     if (dx) {
-      if (!e.bwd_dy_is_bww_dy) e.bwd_dy.bind_input(dy);
-      else if (by_gemm || !dkernel) e.bww_dy.bind_input(dy);  // the weight-gradient primitive did not bind it
+      if (e.bwd_dy_is_dy16) {
+        if (!dy16_made) {
+          impl_->dy16.resize(size_t(positions * g.out_c));
+          to_bf16(dy, impl_->dy16.data(), positions * g.out_c);
+        }
+        e.dy16.set_data_handle(impl_->dy16.data());
+      } else if (!e.bwd_dy_is_bww_dy) {
+        e.bwd_dy.bind_input(dy);
+      } else if (by_gemm || !dkernel || e.bww_by_matmul) {
+        e.bww_dy.bind_input(dy);  // the weight-gradient primitive did not bind it
+      }
       e.bwd_w.bind_input(kernel);
       e.bwd_dx.bind_output(dx);
       e.bwd.execute(stream(), e.bwd_args);
@@ -386,6 +466,18 @@ void Conv2DKernel::backward(const Conv2DGeometry& g, const float* x, const float
   } catch (const dnnl::error& err) {
     throw Error(std::string("oneDNN convolution backward failed: ") + err.what());
   }
+}
+
+std::string Conv2DKernel::implementations() const {
+  const Entry* e = impl_->last;
+  if (!e) return "";
+  std::string s = std::string("forward=") + e->fwd_pd.impl_info_str();
+  if (e->backward_made) {
+    s += ", backward_weights=";
+    s += e->bww_by_matmul ? std::string("im2col+matmul:bf16") : std::string(e->bww_pd.impl_info_str());
+    s += std::string(", backward_data=") + e->bwd_pd.impl_info_str();
+  }
+  return s;
 }
 
 }  // namespace myelin::kernels

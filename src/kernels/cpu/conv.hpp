@@ -16,6 +16,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <string>
 
 namespace myelin::kernels {
 
@@ -52,7 +53,9 @@ class Conv2DKernel {
   Conv2DKernel& operator=(Conv2DKernel&&) noexcept;
 
   /// Multiply in bfloat16 (src, weights and dy rounded; outputs and gradients float32) for the
-  /// primitives made from now on; the im2col weight-gradient path and Winograd stay float32.
+  /// primitives made from now on; Winograd stays float32, the weight gradient is im2col + one
+  /// bfloat16 matmul, and a shape oneDNN serves only with its reference kernel in bfloat16 (one
+  /// input channel) computes in float32.
   void set_bf16(bool bf16);
 
   /// y = conv(x, kernel) + bias (bias may be null), then relu when `relu`. g.batch may change between calls.
@@ -62,6 +65,10 @@ class Conv2DKernel {
   /// dkernel is null) and dx (skipped when null).
   void backward(const Conv2DGeometry& g, const float* x, const float* dy, const float* kernel, float* dkernel,
                 float* dbias, float* dx);
+
+  /// oneDNN's implementations for the last forward's batch size ("forward=brgconv:avx512_core, ..."),
+  /// backward ones once made; empty before any forward. For tests and benchmarks.
+  std::string implementations() const;
 
  private:
   struct Impl;
