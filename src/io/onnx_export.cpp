@@ -412,7 +412,7 @@ std::string Exporter::projection(Call& c, const std::string& x, const std::strin
 std::string Exporter::multi_head_attention(Call& c) {
   const std::string& n = c.name;
   const int64_t heads = c.config.at("num_heads"), key_dim = c.config.at("key_dim");
-  const int64_t value_dim = c.config.value("value_dim", json(nullptr)).is_null() ? key_dim : c.config["value_dim"].get<int64_t>();
+  const int64_t value_dim = weight(c, "value/kernel").shape()[2];  // (in, heads, value_dim)
   const int64_t tq = c.input_shapes[0][0], tv = c.input_shapes[1][0];
   const std::string& key = c.inputs.size() >= 3 ? c.inputs[2] : c.inputs[1];
   auto q = projection(c, c.inputs[0], "query", tq, heads, key_dim, {0, 2, 1, 3});   // (batch, heads, Tq, key_dim)
