@@ -16,6 +16,7 @@
 #include "myelin/error.hpp"
 #include "myelin/io/atomic_file.hpp"
 #include "myelin/io/model_io.hpp"
+#include "myelin/layers/time_distributed.hpp"
 
 namespace myelin {
 namespace {
@@ -32,6 +33,7 @@ struct Call {
   std::vector<std::string> inputs;
   std::vector<Shape> input_shapes;
   Shape output_shape;
+  std::string name;  // the layer's name, or a name made for a wrapped layer that has none
 };
 
 class Exporter {
@@ -41,7 +43,7 @@ class Exporter {
 
  private:
   std::string translate(Call& c);
-  std::string label(const Call& c) const { return c.layer.class_name() + " '" + c.layer.name() + "'"; }
+  std::string label(const Call& c) const { return c.layer.class_name() + " '" + c.name + "'"; }
   const Tensor& weight(Call& c, const std::string& name);
   // Layout changes: a tensor's channels-first twin is remembered, so that conv -> pool -> conv
   // transposes once on the way in and once on the way out.
@@ -59,6 +61,13 @@ class Exporter {
                         const std::string& x, const std::string& hint);
   std::string bidirectional(Call& c);
   std::string reverse_time(const std::string& x, int64_t axis, const std::string& hint);
+  std::string masked_softmax(const std::string& scores, const std::string& mask, bool causal, int64_t tq, int64_t tv,
+                             const std::string& hint);
+  std::string projection(Call& c, const std::string& x, const std::string& prefix, int64_t steps, int64_t heads,
+                         int64_t width, const Ints& perm);
+  std::string multi_head_attention(Call& c);
+  std::string attention(Call& c);
+  std::string time_distributed(Call& c);
 
   Model& model_;
   OnnxGraph g_;
@@ -127,7 +136,7 @@ std::string Exporter::activation(ActivationKind kind, const std::string& x, cons
 }
 
 std::string Exporter::dense(Call& c) {
-  const std::string& n = c.layer.name();
+  const std::string& n = c.name;
   const Tensor& k = weight(c, "kernel");
   std::string y = g_.node("MatMul", {c.inputs[0], g_.constant(n + "/kernel", k.shape(), values(k))}, n + "_matmul");
   if (c.config.value("use_bias", true)) {
@@ -140,7 +149,7 @@ std::string Exporter::dense(Call& c) {
 // Conv1D {T, C} and Conv2D {H, W, C}: a channels-first Conv with the kernel moved from Keras's
 // {k..., in, out} to ONNX's {out, in, k...}, and 'same' or 'causal' padding made explicit.
 std::string Exporter::conv(Call& c, int spatial) {
-  const std::string& n = c.layer.name();
+  const std::string& n = c.name;
   const Shape& in = c.input_shapes[0];
   const Tensor& k = weight(c, "kernel");
   const Ints ks = ints(c.config["kernel_size"]), st = ints(c.config["strides"]), dil = ints(c.config["dilation_rate"]);
@@ -182,7 +191,7 @@ std::string Exporter::conv(Call& c, int spatial) {
 // Keras's pooling leaves padding out of every window: a max over the pixels inside, an average
 // over their count (count_include_pad = 0).
 std::string Exporter::pool(Call& c, const std::string& op, int spatial) {
-  const std::string& n = c.layer.name();
+  const std::string& n = c.name;
   const Shape& in = c.input_shapes[0];
   const Ints ps = ints(c.config["pool_size"]), st = ints(c.config["strides"]);
   const bool same = c.config["padding"] == "same";
@@ -202,7 +211,7 @@ std::string Exporter::pool(Call& c, const std::string& op, int spatial) {
 
 // Inference form: y = x * gamma / sqrt(moving_variance + epsilon) + (beta - moving_mean * that).
 std::string Exporter::batch_normalization(Call& c) {
-  const std::string& n = c.layer.name();
+  const std::string& n = c.name;
   const Shape& in = c.input_shapes[0];
   const int rank = int(in.size()) + 1;
   int axis = c.config.value("axis", -1);
@@ -228,7 +237,7 @@ std::string Exporter::batch_normalization(Call& c) {
 
 // (x - mean) / max(sqrt(variance), 1e-7) over the last axis, as myelin's Normalization.
 std::string Exporter::normalization(Call& c) {
-  const std::string& n = c.layer.name();
+  const std::string& n = c.name;
   const Tensor& mean = weight(c, "mean");
   const Tensor& var = weight(c, "variance");
   std::vector<float> inv(size_t(var.size()));
@@ -240,7 +249,7 @@ std::string Exporter::normalization(Call& c) {
 // A window of each image (Slice), resized to the output with half-pixel centres (Resize): what
 // Resizing, CenterCrop and RandomCrop do at inference.
 std::string Exporter::resize_window(Call& c, const std::string& x, const kernels::ResizeWindow& r, bool nearest) {
-  const std::string& n = c.layer.name();
+  const std::string& n = c.name;
   std::string y = x;
   if (r.window_h != r.in_h || r.window_w != r.in_w)
     y = g_.node("Slice",
@@ -265,7 +274,7 @@ std::string Exporter::resize_window(Call& c, const std::string& x, const kernels
 
 std::string Exporter::merge(Call& c) {
   const std::string& cls = c.layer.class_name();
-  const std::string& n = c.layer.name();
+  const std::string& n = c.name;
   if (cls == "Concatenate") return g_.node("Concat", c.inputs, n, {{"axis", int64_t(c.config.value("axis", -1))}});
   static const std::map<std::string, std::string> variadic{
       {"Add", "Sum"}, {"Average", "Mean"}, {"Maximum", "Max"}, {"Minimum", "Min"}};
@@ -344,7 +353,7 @@ std::string Exporter::recurrent(Call& c, const std::string& cls, const json& con
 // Keras's Bidirectional: the forward layer, and the backward one (go_backwards) whose returned
 // steps are put back in the input's order, merged.
 std::string Exporter::bidirectional(Call& c) {
-  const std::string& n = c.layer.name();
+  const std::string& n = c.name;
   const json& fwd = c.config.at("layer");
   const json& bwd = c.config.at("backward_layer");
   const std::string f = recurrent(c, fwd.at("class_name"), fwd.at("config"),
@@ -360,9 +369,116 @@ std::string Exporter::bidirectional(Call& c) {
   throw ValueError("ONNX export: " + label(c) + "'s merge_mode '" + mode + "' has no ONNX translation");
 }
 
+// softmax over the last axis of scores (..., Tq, Tv), with the steps not allowed set to -1e9 first,
+// as myelin's kernel does (Where rather than Add, so that a row with nothing allowed is uniform):
+// those above the diagonal when causal, and where `mask` ((batch, [1,] Tq, Tv), or "") is 0.
+std::string Exporter::masked_softmax(const std::string& scores, const std::string& mask, bool causal, int64_t tq,
+                                     int64_t tv, const std::string& hint) {
+  std::string s = scores;
+  const auto masked = g_.constant("masked_score", {}, {-1e9f});
+  const auto zero = g_.constant("zero", {}, {0.f});
+  if (causal) {
+    std::vector<float> allowed(size_t(tq * tv));
+    for (int64_t i = 0; i < tq; ++i)
+      for (int64_t j = 0; j < tv; ++j) allowed[size_t(i * tv + j)] = j <= i ? 1.f : 0.f;
+    const auto blocked = g_.node("Equal", {g_.constant(hint + "/causal", {tq, tv}, allowed), zero}, hint + "_causal");
+    s = g_.node("Where", {blocked, masked, s}, hint + "_causal_scores");
+  }
+  if (!mask.empty()) {
+    const auto blocked = g_.node("Equal", {mask, zero}, hint + "_blocked");
+    s = g_.node("Where", {blocked, masked, s}, hint + "_masked_scores");
+  }
+  return g_.node("Softmax", {s}, hint + "_probs", {{"axis", int64_t(-1)}});
+}
+
+// One of MultiHeadAttention's projections: x (batch, steps, in) times prefix/kernel (in, heads,
+// width), plus prefix/bias (heads, width), split into heads and transposed by perm.
+std::string Exporter::projection(Call& c, const std::string& x, const std::string& prefix, int64_t steps,
+                                 int64_t heads, int64_t width, const Ints& perm) {
+  const std::string& n = c.name;
+  const Tensor& k = weight(c, prefix + "/kernel");
+  const std::string hint = n + "_" + prefix;
+  std::string y = g_.node("MatMul", {x, g_.constant(n + "/" + prefix + "/kernel", {k.shape()[0], heads * width}, values(k))},
+                          hint + "_matmul");
+  if (c.config.value("use_bias", true))
+    y = g_.node("Add", {y, g_.constant(n + "/" + prefix + "/bias", {heads * width}, values(weight(c, prefix + "/bias")))},
+                hint + "_biased");
+  y = g_.node("Reshape", {y, g_.constant_int64(hint + "/shape", {0, steps, heads, width})}, hint + "_heads");
+  return g_.node("Transpose", {y}, hint, {{"perm", perm}});
+}
+
+// Keras's MultiHeadAttention on (query, value[, key[, attention_mask]]): per head,
+// softmax(q k^T / sqrt(key_dim)) v, the heads joined by attention_output.
+std::string Exporter::multi_head_attention(Call& c) {
+  const std::string& n = c.name;
+  const int64_t heads = c.config.at("num_heads"), key_dim = c.config.at("key_dim");
+  const int64_t value_dim = weight(c, "value/kernel").shape()[2];  // (in, heads, value_dim)
+  const int64_t tq = c.input_shapes[0][0], tv = c.input_shapes[1][0];
+  const std::string& key = c.inputs.size() >= 3 ? c.inputs[2] : c.inputs[1];
+  auto q = projection(c, c.inputs[0], "query", tq, heads, key_dim, {0, 2, 1, 3});   // (batch, heads, Tq, key_dim)
+  auto k = projection(c, key, "key", tv, heads, key_dim, {0, 2, 3, 1});             // (batch, heads, key_dim, Tv)
+  auto v = projection(c, c.inputs[1], "value", tv, heads, value_dim, {0, 2, 1, 3}); // (batch, heads, Tv, value_dim)
+  q = g_.node("Mul", {q, g_.constant(n + "/scale", {}, {float(1.0 / std::sqrt(double(key_dim)))})}, n + "_query_scaled");
+  const auto scores = g_.node("MatMul", {q, k}, n + "_scores");
+  std::string mask;  // (batch, Tq, Tv) -> (batch, 1, Tq, Tv): the same for every head
+  if (c.inputs.size() == 4) mask = g_.node("Unsqueeze", {c.inputs[3], g_.constant_int64("axis1", {1})}, n + "_mask");
+  const auto p = masked_softmax(scores, mask, c.config.value("use_causal_mask", false), tq, tv, n);
+  auto o = g_.node("MatMul", {p, v}, n + "_context");  // (batch, heads, Tq, value_dim)
+  o = g_.node("Transpose", {o}, n + "_context_steps", {{"perm", Ints{0, 2, 1, 3}}});
+  o = g_.node("Reshape", {o, g_.constant_int64(n + "/joined_shape", {0, tq, heads * value_dim})}, n + "_joined");
+  const Tensor& wo = weight(c, "attention_output/kernel");
+  const int64_t out = wo.shape()[2];
+  std::string y = g_.node("MatMul", {o, g_.constant(n + "/attention_output/kernel", {heads * value_dim, out}, values(wo))},
+                          n + "_output");
+  if (c.config.value("use_bias", true)) {
+    const Tensor& b = weight(c, "attention_output/bias");
+    y = g_.node("Add", {y, g_.constant(n + "/attention_output/bias", {out}, values(b))}, n);
+  }
+  return y;
+}
+
+// Keras's Attention (Luong's dot product): softmax(query key^T) value, key defaulting to value.
+std::string Exporter::attention(Call& c) {
+  const std::string& n = c.name;
+  if (c.config.value("use_scale", false) || c.config.value("score_mode", "dot") != "dot")
+    throw ValueError("ONNX export: " + label(c) + " with use_scale or score_mode other than 'dot' has no ONNX translation");
+  const std::string& key = c.inputs.size() >= 3 ? c.inputs[2] : c.inputs[1];
+  const auto kt = g_.node("Transpose", {key}, n + "_key_t", {{"perm", Ints{0, 2, 1}}});
+  const auto scores = g_.node("MatMul", {c.inputs[0], kt}, n + "_scores");
+  const auto p = masked_softmax(scores, "", c.config.value("use_causal_mask", false), c.input_shapes[0][0],
+                                c.input_shapes[1][0], n);
+  return g_.node("MatMul", {p, c.inputs[1]}, n);
+}
+
+// TimeDistributed: the steps folded into the batch, the wrapped layer's own translation, unfolded.
+std::string Exporter::time_distributed(Call& c) {
+  const std::string& n = c.name;
+  auto* td = dynamic_cast<layers::TimeDistributed*>(&c.layer);
+  if (!td) throw ValueError("ONNX export: " + label(c) + " is not myelin's TimeDistributed");
+  Layer& inner = td->layer();
+  const Shape& in = c.input_shapes[0];
+  const Shape step_in(in.begin() + 1, in.end());
+  const Shape step_out(c.output_shape.begin() + 1, c.output_shape.end());
+  Ints folded{-1};
+  folded.insert(folded.end(), step_in.begin(), step_in.end());
+  const auto x = g_.node("Reshape", {c.inputs[0], g_.constant_int64(n + "/folded_shape", folded)}, n + "_folded");
+  Call ic{inner, inner.get_config(), {x}, {step_in}, step_out, inner.name().empty() ? n + "_inner" : inner.name()};
+  std::string y;
+  try {
+    y = translate(ic);
+  } catch (const ValueError& e) {
+    std::string why = e.what();
+    if (why.starts_with("ONNX export: ")) why = why.substr(13);
+    throw ValueError("ONNX export: " + label(c) + " wraps what cannot be translated: " + why);
+  }
+  Ints unfolded{-1, in[0]};
+  unfolded.insert(unfolded.end(), step_out.begin(), step_out.end());
+  return g_.node("Reshape", {y, g_.constant_int64(n + "/shape", unfolded)}, n);
+}
+
 std::string Exporter::translate(Call& c) {
   const std::string& cls = c.layer.class_name();
-  const std::string& n = c.layer.name();
+  const std::string& n = c.name;
   const std::string& x = c.inputs[0];
   if (cls == "Dense") return dense(c);
   if (cls == "Conv2D") return conv(c, 2);
@@ -380,6 +496,9 @@ std::string Exporter::translate(Call& c) {
   if (cls == "BatchNormalization") return batch_normalization(c);
   if (cls == "SimpleRNN" || cls == "LSTM" || cls == "GRU") return recurrent(c, cls, c.config, "", x, n);
   if (cls == "Bidirectional") return bidirectional(c);
+  if (cls == "MultiHeadAttention") return multi_head_attention(c);
+  if (cls == "Attention") return attention(c);
+  if (cls == "TimeDistributed") return time_distributed(c);
   if (cls == "Embedding") {
     // The exported graph carries no masks: the padded steps would count.
     if (c.config.value("mask_zero", false))
@@ -478,7 +597,7 @@ std::string Exporter::run() {
     Layer& layer = *layers[l];
     if (layer.class_name() == "InputLayer") continue;
     for (size_t k = 0; k < calls[l].size(); ++k) {
-      Call c{layer, layer.get_config(), {}, {}, layer.output_shape()};
+      Call c{layer, layer.get_config(), {}, {}, layer.output_shape(), layer.name()};
       if (calls[l][k].empty()) {  // a Sequential's first layer without an InputLayer
         c.inputs.push_back(tensors.at({input_names[0], 0}).first);
         c.input_shapes.push_back(input_shapes[0]);

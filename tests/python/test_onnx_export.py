@@ -239,6 +239,68 @@ def test_preprocessing_shape_and_inference_only_layers(onnx_python, tmp_path):
     check_export(onnx_python, tmp_path, model, [x[:6]])
 
 
+def test_multi_head_attention(onnx_python, tmp_path):
+    """MultiHeadAttention as MatMul, Transpose, Reshape and Softmax: self-attention with a causal
+    mask, cross-attention with its own key, value_dim and output_shape, and an explicit
+    attention_mask (given as a model input) that leaves some query steps nothing to attend."""
+    myelin.utils.set_random_seed(14)
+    x_in = L.Input(shape=(7, 6), name="x")
+    m_in = L.Input(shape=(5, 4), name="memory")
+    k_in = L.Input(shape=(5, 3), name="keys")
+    a_in = L.Input(shape=(7, 5), name="allowed")
+    h = L.MultiHeadAttention(2, 3, use_causal_mask=True)(x_in, x_in)
+    h = L.LayerNormalization()(L.Add()([x_in, h]))
+    c = L.MultiHeadAttention(3, 4, value_dim=2, output_shape=5)(h, m_in, key=k_in)
+    d = L.MultiHeadAttention(2, 2, use_bias=False)(h, m_in, attention_mask=a_in)
+    out = L.Dense(2)(L.Concatenate()([c, d]))
+    model = Model([x_in, m_in, k_in, a_in], out, name="attention")
+    x, m, k = rng_data(32, 7, 6, seed=14), rng_data(32, 5, 4, seed=15), rng_data(32, 5, 3, seed=16)
+    allowed = (np.random.default_rng(17).random((32, 7, 5)) < 0.6).astype(np.float32)
+    allowed[:, 2] = 0  # a query step that may attend nothing: a uniform row, as myelin's
+    trained(model, [x, m, k, allowed], [rng_data(32, 7, 2, seed=18)], "mse")
+    info = check_export(onnx_python, tmp_path, model, [x[:6], m[:6], k[:6], allowed[:6]])
+    assert {"MatMul", "Softmax", "Where", "Transpose"} <= set(info["ops"])
+
+
+def test_attention(onnx_python, tmp_path):
+    """Luong's dot-product Attention, with and without a separate key and a causal mask."""
+    myelin.utils.set_random_seed(19)
+    q_in = L.Input(shape=(6, 4), name="query")
+    v_in = L.Input(shape=(6, 4), name="value")
+    a = L.Attention(use_causal_mask=True)([q_in, v_in])
+    b = L.Attention()([q_in, L.Dense(3)(v_in), v_in])
+    out = L.Dense(2)(L.Concatenate()([a, b]))
+    model = Model([q_in, v_in], out, name="luong")
+    q, v = rng_data(32, 6, 4, seed=19), rng_data(32, 6, 4, seed=20)
+    trained(model, [q, v], [rng_data(32, 6, 2, seed=21)], "mse")
+    info = check_export(onnx_python, tmp_path, model, [q[:5], v[:5]])
+    assert {"MatMul", "Softmax", "Where"} <= set(info["ops"])
+
+
+def test_time_distributed(onnx_python, tmp_path):
+    """TimeDistributed folds the steps into the batch around the wrapped layer's own translation:
+    Conv2D, MaxPooling2D, Flatten and Dense over a sequence of images."""
+    myelin.utils.set_random_seed(22)
+    model = Sequential([
+        L.TimeDistributed(L.Conv2D(4, (3, 3), activation="relu"), input_shape=(5, 8, 8, 2)),
+        L.TimeDistributed(L.MaxPooling2D((2, 2))),
+        L.TimeDistributed(L.Flatten()),
+        L.TimeDistributed(L.Dense(6, activation="tanh")),
+        L.GRU(4),
+        L.Dense(3)], name="frames")
+    x = rng_data(24, 5, 8, 8, 2, seed=22)
+    trained(model, [x], [rng_data(24, 3, seed=23)], "mse")
+    info = check_export(onnx_python, tmp_path, model, [x[:4]])
+    assert {"Conv", "MaxPool", "Reshape", "GRU"} <= set(info["ops"])
+
+
+def test_time_distributed_of_an_untranslatable_layer_is_an_error(tmp_path):
+    model = Sequential([L.TimeDistributed(L.Masking(), input_shape=(3, 4, 2)), L.Flatten(), L.Dense(1)])
+    model.build()
+    with pytest.raises(ValueError, match="TimeDistributed '.*' wraps .*Masking has no ONNX translation"):
+        model.export(str(tmp_path / "m.onnx"), format="onnx")
+
+
 def test_cli_export(onnx_python, tmp_path):
     myelin.utils.set_random_seed(7)
     model = Sequential([L.Dense(4, activation="relu", input_shape=(3,)), L.Dense(2)], name="cli")

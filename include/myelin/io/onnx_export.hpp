@@ -7,7 +7,10 @@
 // pooling, which ONNX defines on NCHW, are wrapped in transposes; a chain of them stays NCHW
 // between its layers. Layers as at inference: Dropout, SpatialDropout2D and the augmentation
 // layers pass their input through, BatchNormalization uses its moving statistics, RandomCrop
-// resizes its centred window as it does in predict().
+// resizes its centred window as it does in predict(). MultiHeadAttention and Attention are MatMul,
+// Transpose, Reshape and Softmax, masked scores set to -1e9 by Where as in myelin's kernel;
+// TimeDistributed is its layer's translation on (batch * steps, ...) between two Reshapes.
+// ONNX graphs carry no masks: a model with Masking or Embedding(mask_zero=True) is refused.
 #pragma once
 #include <cstdint>
 #include <string>
