@@ -11,7 +11,12 @@
 //
 // The network reads characters: TextVectorization(split "character") gives each character an id,
 // padded at the end with 0 to 16 ids, then Embedding(16) -> Bidirectional(LSTM(32)) ->
-// Dense(7, softmax). Beside it, in the same program on the same split, a character-bigram naive
+// Dense(7, softmax). With --model transformer, a small Transformer encoder instead, as Keras's "Text
+// classification with Transformer" example builds it: a token embedding plus a learnt position
+// embedding (the positions 0..15 come in as a second input, the ids an Embedding over positions
+// reads), one block of MultiHeadAttention(2 heads) and a feed-forward Dense pair, each added back to
+// its input (residual Add) and followed by LayerNormalization, then GlobalAveragePooling1D ->
+// Dense(20, relu) -> Dense(7, softmax), with Dropout(0.1) where Keras's example has it. Beside it, in the same program on the same split, a character-bigram naive
 // Bayes classifier (bigrams of the word framed by a start and an end mark, add-one smoothing).
 // The shuffles use splitmix64, written out here and in the Python twin, so both draw the same words.
 #include <algorithm>
@@ -33,6 +38,7 @@ using namespace myelin;
 
 constexpr int kWordsPerLanguage = 3000;
 constexpr int64_t kMaxLength = 16;
+constexpr float kTransformerLearningRate = 0.002f;
 const std::array<const char*, 7> kLanguages = {"english", "german", "french", "spanish",
                                                "italian", "dutch",  "portuguese"};
 const std::array<const char*, 7> kFiles = {"american-english", "ngerman", "french", "spanish",
@@ -150,10 +156,34 @@ class BigramNaiveBayes {
   size_t n_ = 0;
 };
 
+// The Transformer encoder of Keras's text classification example, sized for words of 16 characters.
+Model transformer_classifier(int64_t vocabulary, int64_t classes) {
+  constexpr int64_t kWidth = 32, kHeads = 2, kFeedForward = 32;
+  auto tokens = layers::Input({kMaxLength}, "characters");
+  auto positions = layers::Input({kMaxLength}, "positions");
+  auto x = layers::Add()({layers::Embedding(vocabulary, kWidth)(tokens), layers::Embedding(kMaxLength, kWidth)(positions)});
+  auto attended = layers::Dropout(0.1f)(layers::MultiHeadAttention(kHeads, kWidth)({x, x}));
+  x = layers::LayerNormalization({.epsilon = 1e-6f})(layers::Add()({x, attended}));
+  auto fed = layers::Dropout(0.1f)(layers::Dense(kWidth)(layers::Dense(kFeedForward, "relu")(x)));
+  x = layers::LayerNormalization({.epsilon = 1e-6f})(layers::Add()({x, fed}));
+  x = layers::Dropout(0.1f)(layers::GlobalAveragePooling1D()(x));
+  x = layers::Dropout(0.1f)(layers::Dense(20, "relu")(x));
+  return Model({tokens, positions}, {layers::Dense(classes, "softmax")(x)});
+}
+
+// The position ids 0..15 of every word, the position embedding's input.
+Tensor position_ids(int64_t rows) {
+  Tensor p({rows, kMaxLength});
+  for (int64_t i = 0; i < p.size(); ++i) p[i] = float(i % kMaxLength);
+  return p;
+}
+
 int main(int argc, char** argv) {
   const auto args = example::parse_args(
-      argc, argv, "Which of seven languages a word is: a character Bidirectional LSTM beside a bigram naive Bayes.",
-      example::Args{.epochs = 10, .batch_size = 64, .data = "/usr/share/dict", .verbose = 0});
+      argc, argv,
+      "Which of seven languages a word is: a character Bidirectional LSTM (or Transformer) beside a bigram naive Bayes.",
+      example::Args{.epochs = 10, .batch_size = 64, .data = "/usr/share/dict", .verbose = 0,
+                    .models = {"lstm", "transformer"}});
   set_num_threads(args.threads);
 
   const auto words = load_words(args.data, args.seed);
@@ -171,12 +201,21 @@ int main(int argc, char** argv) {
   const Tensor x_train = chars(train_text), x_test = chars(test_text);
 
   set_random_seed(args.seed);
-  Sequential model({layers::Embedding(chars.vocabulary_size(), 16, {.input_shape = Shape{kMaxLength}}),
-                    layers::Bidirectional(layers::LSTM(32)),
-                    layers::Dense(int64_t(kLanguages.size()), "softmax")});
-  model.compile(optimizers::Adam(0.005), "sparse_categorical_crossentropy", {"accuracy"});
-  model.fit(x_train, y_train, {.epochs = args.epochs, .batch_size = args.batch_size, .verbose = args.verbose});
-  const auto scores = model.evaluate(x_test, y_test);
+  Logs scores;
+  if (args.model == "transformer") {
+    Model model = transformer_classifier(chars.vocabulary_size(), int64_t(kLanguages.size()));
+    model.compile(optimizers::Adam(kTransformerLearningRate), "sparse_categorical_crossentropy", {"accuracy"});
+    model.fit({x_train, position_ids(x_train.shape()[0])}, y_train,
+              {.epochs = args.epochs, .batch_size = args.batch_size, .verbose = args.verbose});
+    scores = model.evaluate({x_test, position_ids(x_test.shape()[0])}, y_test);
+  } else {
+    Sequential model({layers::Embedding(chars.vocabulary_size(), 16, {.input_shape = Shape{kMaxLength}}),
+                      layers::Bidirectional(layers::LSTM(32)),
+                      layers::Dense(int64_t(kLanguages.size()), "softmax")});
+    model.compile(optimizers::Adam(0.005), "sparse_categorical_crossentropy", {"accuracy"});
+    model.fit(x_train, y_train, {.epochs = args.epochs, .batch_size = args.batch_size, .verbose = args.verbose});
+    scores = model.evaluate(x_test, y_test);
+  }
 
   const BigramNaiveBayes bayes(train);
   int64_t right = 0;
