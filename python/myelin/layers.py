@@ -955,8 +955,12 @@ class MultiHeadAttention(Layer):
     (features, heads, key_dim), query/bias, key/..., value/..., attention_output/kernel and bias.
 
     use_causal_mask is a call argument in Keras; myelin keeps it as a constructor argument,
-    saved in the layer's config (a call with use_causal_mask=True must match it). Not supported:
-    return_attention_scores, query_mask/value_mask/key_mask, attention_axes other than the steps."""
+    saved in the layer's config (a call with use_causal_mask=True must match it).
+    `output, scores = mha(query, value, return_attention_scores=True)` also returns the attention
+    probabilities (batch, heads, Tq, Tv), after the softmax and before dropout, as Keras 3; they are
+    an ordinary output (a loss may read them). myelin fixes this at the layer's first call and saves
+    it in the config, so every call of one layer returns the same. Not supported:
+    query_mask/value_mask/key_mask, attention_axes other than the steps."""
 
     class_name = "MultiHeadAttention"
 
@@ -983,13 +987,19 @@ class MultiHeadAttention(Layer):
             "kernel_initializer": _serialize(kernel_initializer), "bias_initializer": _serialize(bias_initializer),
             "kernel_regularizer": _regularizer(kernel_regularizer), "bias_regularizer": _regularizer(bias_regularizer),
         }, **kwargs)
+        self._called = False
 
     def __call__(self, query, value, key=None, query_mask=None, value_mask=None, key_mask=None,
                  attention_mask=None, return_attention_scores=False, training=None, use_causal_mask=None):
-        if return_attention_scores:
-            raise ValueError(f"{self.name}: return_attention_scores=True is not supported by myelin "
-                             "(the layer has one output)")
         _unsupported(query_mask=query_mask, value_mask=value_mask, key_mask=key_mask)
+        config = self.get_config()
+        if bool(return_attention_scores) != bool(config.get("return_attention_scores", False)):
+            if getattr(self, "_called", True):  # a layer already in a graph (or loaded) keeps its outputs
+                raise ValueError(f"{self.name}: every call of one MultiHeadAttention layer must pass the same "
+                                 f"return_attention_scores in myelin; this layer was called with "
+                                 f"return_attention_scores={not return_attention_scores}")
+            config["return_attention_scores"] = bool(return_attention_scores)
+            self._layer = _myelin.layer_from_config(self.class_name, config)
         if use_causal_mask is not None and bool(use_causal_mask) != self.get_config()["use_causal_mask"]:
             raise ValueError(f"{self.name}: myelin fixes use_causal_mask when the layer is made; pass "
                              f"MultiHeadAttention(..., use_causal_mask={bool(use_causal_mask)})")
@@ -998,7 +1008,9 @@ class MultiHeadAttention(Layer):
             inputs.append(value if key is None else key)
         if attention_mask is not None:
             inputs.append(attention_mask)
-        return super().__call__(inputs, training=training)
+        outputs = super().__call__(inputs, training=training)
+        self._called = True
+        return outputs
 
 
 class Embedding(Layer):

@@ -311,6 +311,7 @@ const std::vector<std::pair<std::string, Factory>>& factories() {
            if (!steps) throw ValueError(who + ": only attention over the steps axis is supported, got attention_axes=" + a.dump());
          }
          o.use_causal_mask = io::config_value(c, "use_causal_mask", false, who);
+         o.return_attention_scores = io::config_value(c, "return_attention_scores", false, who);
          if (c.contains("kernel_initializer")) o.kernel_initializer = io::initializer_from_json(c["kernel_initializer"]);
          if (c.contains("bias_initializer")) o.bias_initializer = io::initializer_from_json(c["bias_initializer"]);
          if (c.contains("kernel_regularizer")) o.kernel_regularizer = io::regularizer_from_json(c["kernel_regularizer"]);

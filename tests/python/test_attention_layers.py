@@ -82,8 +82,6 @@ def test_weights_and_outputs_match_numpy(seeded):
 
 def test_unsupported_call_arguments_are_clear_errors():
     x = Input(shape=(4, 6))
-    with pytest.raises(ValueError, match="return_attention_scores"):
-        MultiHeadAttention(2, 3)(x, x, return_attention_scores=True)
     with pytest.raises(ValueError, match="use_causal_mask=True"):
         MultiHeadAttention(2, 3)(x, x, use_causal_mask=True)
     with pytest.raises(ValueError, match="query_mask"):

@@ -24,10 +24,12 @@ void attention_probs(const AttentionDims& d, const float* q, const float* k, flo
 void attention_context(const AttentionDims& d, const float* p, const float* v, float* out);
 
 /// The backward pass from dout [B, Tq, H, dv]. pd is the probabilities used for the context (after
-/// dropout), p those before it, drop the dropout mask (null without dropout: then pd is p). Writes
-/// dq, dk, dv (overwriting) and uses dp [B, H, Tq, Tv] as scratch.
+/// dropout), p those before it, drop the dropout mask (null without dropout: then pd is p).
+/// dp_direct, when given, is a gradient reaching p itself [B, H, Tq, Tv] (the probabilities returned
+/// as an output), added to the one through the context. Writes dq, dk, dv (overwriting) and uses
+/// dp [B, H, Tq, Tv] as scratch.
 void attention_backward(const AttentionDims& d, const float* q, const float* k, const float* v, const float* p,
                         const float* pd, const float* drop, float scale, const float* dout, float* dp, float* dq,
-                        float* dk, float* dv);
+                        float* dk, float* dv, const float* dp_direct = nullptr);
 
 }  // namespace myelin::kernels
