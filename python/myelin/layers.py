@@ -867,7 +867,9 @@ class GRU(_Recurrent):
 class Bidirectional(Layer):
     """Bidirectional(layer, merge_mode='concat'): runs a SimpleRNN, LSTM or GRU forwards and a copy of it
     backwards, merging the two outputs ('concat', 'sum', 'mul' or 'ave'). Weights are the forward
-    layer's (forward_<name>/...) then the backward layer's (backward_<name>/...), as Keras 3."""
+    layer's (forward_<name>/...) then the backward layer's (backward_<name>/...), as Keras 3. With
+    return_state=True on the wrapped layer the call returns, as Keras 3, [output, forward states...,
+    backward states...]: [output, h_fw, c_fw, h_bw, c_bw] for LSTM, [output, h_fw, h_bw] otherwise."""
 
     class_name = "Bidirectional"
 
