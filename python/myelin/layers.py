@@ -14,7 +14,7 @@ __all__ = [
     "BatchNormalization", "LayerNormalization", "Embedding", "Reshape", "ZeroPadding2D", "SpatialDropout2D", "Rescaling", "CenterCrop",
     "Resizing", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomCrop",
     "RandomContrast", "RandomBrightness", "Add", "Subtract", "Multiply",
-    "Average", "Maximum", "Minimum", "Concatenate", "SimpleRNN", "LSTM", "GRU", "Bidirectional",
+    "Average", "Maximum", "Minimum", "Concatenate", "Dot", "SimpleRNN", "LSTM", "GRU", "Bidirectional",
     "MultiHeadAttention", "Attention", "TimeDistributed", "serialize", "deserialize",
 ]
 
@@ -318,6 +318,25 @@ class Concatenate(Layer):
         if not isinstance(axis, int) or axis == 0:
             raise ValueError(f"Concatenate: axis must be a non-zero integer (0 is the batch), got {axis!r}")
         super().__init__({"axis": axis}, **kwargs)
+
+
+class Dot(Layer):
+    """Dot(axes, normalize=False)([a, b]): the per-sample dot product of a and b along axis axes of
+    each (an int), or a's axes[0] with b's axes[1] (a pair); axes count the batch as axis 0. Inputs
+    (batch, n) or (batch, m, n); the output is a's shape without its axis then b's without its axis,
+    (batch, 1) for two vectors. normalize=True L2-normalises both along their axes first: the
+    cosine similarity."""
+
+    class_name = "Dot"
+
+    def __init__(self, axes, normalize=False, **kwargs):
+        if isinstance(axes, (list, tuple)):
+            if len(axes) != 2 or not all(isinstance(a, int) for a in axes):
+                raise ValueError(f"Dot: axes must be an integer or a pair of integers, got {axes!r}")
+            axes = [int(a) for a in axes]
+        elif not isinstance(axes, int):
+            raise ValueError(f"Dot: axes must be an integer or a pair of integers, got {axes!r}")
+        super().__init__({"axes": axes, "normalize": bool(normalize)}, **kwargs)
 
 
 class Normalization(Layer):

@@ -18,6 +18,7 @@
 #include "myelin/layers/flatten.hpp"
 #include "myelin/layers/input.hpp"
 #include "myelin/layers/layer_normalization.hpp"
+#include "myelin/layers/dot.hpp"
 #include "myelin/layers/merge.hpp"
 #include "myelin/layers/multi_head_attention.hpp"
 #include "myelin/layers/normalization.hpp"
@@ -150,6 +151,17 @@ const std::vector<std::pair<std::string, Factory>>& factories() {
       {"Average", [](const json&, const std::string&) { return std::make_shared<Average>(); }},
       {"Maximum", [](const json&, const std::string&) { return std::make_shared<Maximum>(); }},
       {"Minimum", [](const json&, const std::string&) { return std::make_shared<Minimum>(); }},
+      {"Dot",
+       [](const json& c, const std::string& who) {
+         if (!c.contains("axes")) throw ValueError(who + ": config needs 'axes'");
+         const json& a = c["axes"];
+         std::vector<int> axes;
+         if (a.is_number_integer()) axes.push_back(a.get<int>());
+         else if (a.is_array() && a.size() == 2 && a[0].is_number_integer() && a[1].is_number_integer())
+           axes = {a[0].get<int>(), a[1].get<int>()};
+         else throw ValueError(who + ": axes must be an integer or a pair of integers, got " + a.dump());
+         return std::make_shared<Dot>(axes, io::config_value(c, "normalize", false, who));
+       }},
       {"Concatenate",
        [](const json& c, const std::string& who) {
          return std::make_shared<Concatenate>(io::config_value<int>(c, "axis", -1, who));
