@@ -141,3 +141,57 @@ TEST(MultiHeadAttentionScores, ErrorsNameTheLayerAndShapes) {
   std::vector<const Tensor*> grads(2);
   expect_error<ShapeError>([&] { mha.backward_outputs({nullptr, &bad}, grads); }, {"'att'", "(2, 2, 4, 5)", "(2, 2, 4, 4)"});
 }
+
+// Attention(return_attention_scores): the weights (batch, Tq, Tv), after dropout as Keras 3 returns them.
+TEST(AttentionScores, SoftmaxByHandAndGradients) {
+  Rng rng(0);
+  {
+    layers::Attention att({.return_attention_scores = true});
+    EXPECT_EQ(att.num_outputs(), 2);
+    att.build_inputs({{3, 1}, {3, 1}}, rng);
+    EXPECT_EQ(att.extra_output_shape(1), (Shape{3, 3}));
+    const Tensor x({1, 3, 1}, {1, 2, 3});
+    att.forward_inputs({&x, &x}, false);
+    const Tensor& s = att.extra_output(1);
+    ASSERT_EQ(s.shape(), (Shape{1, 3, 3}));
+    for (int i = 0; i < 3; ++i) {
+      double z = 0;
+      for (int j = 0; j < 3; ++j) z += std::exp(double((i + 1) * (j + 1)));
+      for (int j = 0; j < 3; ++j) EXPECT_NEAR(s[i * 3 + j], std::exp(double((i + 1) * (j + 1))) / z, 1e-6);
+    }
+  }
+  for (const float dropout : {0.f, 0.3f}) {
+    for (const bool with_output : {true, false}) {
+      SCOPED_TRACE(std::string("dropout ") + std::to_string(dropout) + (with_output ? ", output and weights" : ", weights only"));
+      layers::Attention att({.dropout = dropout, .return_attention_scores = true});
+      att.build_inputs({{4, 3}, {5, 2}, {5, 3}}, rng);
+      Tensor q = random_tensor({2, 4, 3}, rng, -1.5f, 1.5f), v = random_tensor({2, 5, 2}, rng, -1.5f, 1.5f),
+             k = random_tensor({2, 5, 3}, rng, -1.5f, 1.5f);
+      const Tensor wy = random_tensor(att.forward_inputs({&q, &v, &k}, true).shape(), rng, -1, 1);
+      const Tensor ws = random_tensor(att.extra_output(1).shape(), rng, -1, 1);
+      auto loss = [&] {
+        Rng r(99);
+        att.reseed(r);
+        const double a = weighted_sum(att.forward_inputs({&q, &v, &k}, true), wy);
+        return (with_output ? a : 0.0) + weighted_sum(att.extra_output(1), ws);
+      };
+      loss();
+      if (dropout > 0) {  // while training the weights returned are the dropped ones: some are 0
+        int zeros = 0;
+        for (int64_t i = 0; i < att.extra_output(1).size(); ++i) zeros += att.extra_output(1)[i] == 0.f;
+        EXPECT_GT(zeros, 0);
+      }
+      std::vector<const Tensor*> grads(3);
+      att.backward_outputs({with_output ? &wy : nullptr, &ws}, grads);
+      ASSERT_TRUE(grads[0] && grads[1] && grads[2]);
+      const Tensor dq = grads[0]->clone(), dv = grads[1]->clone(), dk = grads[2]->clone();
+      EXPECT_TRUE(gradients_close(dq, numerical_gradient(loss, q, 1e-2), 2e-3, 1e-2)) << "query";
+      EXPECT_TRUE(gradients_close(dv, numerical_gradient(loss, v, 1e-2), 2e-3, 1e-2)) << "value";
+      EXPECT_TRUE(gradients_close(dk, numerical_gradient(loss, k, 1e-2), 2e-3, 1e-2)) << "key";
+    }
+  }
+  layers::Attention plain;
+  EXPECT_FALSE(plain.get_config().contains("return_attention_scores"));
+  layers::Attention with({.return_attention_scores = true});
+  EXPECT_EQ(layers::from_config("Attention", with.get_config())->num_outputs(), 2);
+}

@@ -201,6 +201,19 @@ class Layer:
         outputs = _myelin.call_layer_outputs(self._layer, tensors)
         return outputs[0] if len(outputs) == 1 else list(outputs)
 
+    def _set_return_attention_scores(self, value):
+        """Keras's call argument return_attention_scores, which myelin keeps in the layer's config: set
+        before the layer's first call, the same at every later one."""
+        config = self.get_config()
+        if bool(value) == bool(config.get("return_attention_scores", False)):
+            return
+        if getattr(self, "_called", True):  # a layer already in a graph (or loaded) keeps its outputs
+            raise ValueError(f"{self.name}: every call of one {self.class_name} layer must pass the same "
+                             f"return_attention_scores in myelin; this layer was called with "
+                             f"return_attention_scores={not value}")
+        config["return_attention_scores"] = bool(value)
+        self._layer = _myelin.layer_from_config(self.class_name, config)
+
     @property
     def output(self):
         """The output of this layer's call in a model, for Model(inputs, layer.output)."""
@@ -908,7 +921,10 @@ class Attention(Layer):
     """Attention(use_scale=False, score_mode='dot', dropout=0.0): Luong's dot-product attention,
     called as Attention()([query, value]) or ([query, value, key]); softmax(query key^T) weights the
     values. use_causal_mask is a constructor argument here (a call argument in Keras), saved in the
-    config. Not supported: use_scale=True, score_mode='concat', return_attention_scores, masks."""
+    config. `output, weights = att([query, value], return_attention_scores=True)` also returns the
+    attention weights (batch, Tq, Tv), after dropout while training, as Keras 3; myelin fixes this at
+    the layer's first call and saves it in the config. Not supported: use_scale=True,
+    score_mode='concat', masks."""
 
     class_name = "Attention"
 
@@ -921,15 +937,17 @@ class Attention(Layer):
             raise ValueError(f"Attention: only score_mode='dot' is supported by myelin, got {score_mode!r}")
         super().__init__({"use_scale": False, "score_mode": "dot", "dropout": _rate(dropout, "Attention dropout"),
                           "use_causal_mask": bool(use_causal_mask)}, **kwargs)
+        self._called = False
 
     def __call__(self, inputs, mask=None, training=None, return_attention_scores=False, use_causal_mask=None):
-        if return_attention_scores:
-            raise ValueError(f"{self.name}: return_attention_scores=True is not supported by myelin")
         _unsupported(mask=mask)
         if use_causal_mask is not None and bool(use_causal_mask) != self.get_config()["use_causal_mask"]:
             raise ValueError(f"{self.name}: myelin fixes use_causal_mask when the layer is made; pass "
                              f"Attention(use_causal_mask={bool(use_causal_mask)})")
-        return super().__call__(inputs, training=training)
+        self._set_return_attention_scores(return_attention_scores)
+        outputs = super().__call__(inputs, training=training)
+        self._called = True
+        return outputs
 
 
 class TimeDistributed(Layer):
@@ -1013,14 +1031,7 @@ class MultiHeadAttention(Layer):
     def __call__(self, query, value, key=None, query_mask=None, value_mask=None, key_mask=None,
                  attention_mask=None, return_attention_scores=False, training=None, use_causal_mask=None):
         _unsupported(query_mask=query_mask, value_mask=value_mask, key_mask=key_mask)
-        config = self.get_config()
-        if bool(return_attention_scores) != bool(config.get("return_attention_scores", False)):
-            if getattr(self, "_called", True):  # a layer already in a graph (or loaded) keeps its outputs
-                raise ValueError(f"{self.name}: every call of one MultiHeadAttention layer must pass the same "
-                                 f"return_attention_scores in myelin; this layer was called with "
-                                 f"return_attention_scores={not return_attention_scores}")
-            config["return_attention_scores"] = bool(return_attention_scores)
-            self._layer = _myelin.layer_from_config(self.class_name, config)
+        self._set_return_attention_scores(return_attention_scores)
         if use_causal_mask is not None and bool(use_causal_mask) != self.get_config()["use_causal_mask"]:
             raise ValueError(f"{self.name}: myelin fixes use_causal_mask when the layer is made; pass "
                              f"MultiHeadAttention(..., use_causal_mask={bool(use_causal_mask)})")

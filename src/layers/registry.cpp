@@ -298,6 +298,7 @@ const std::vector<std::pair<std::string, Factory>>& factories() {
          AttentionOptions o;
          o.dropout = io::config_value(c, "dropout", 0.f, who);
          o.use_causal_mask = io::config_value(c, "use_causal_mask", false, who);
+         o.return_attention_scores = io::config_value(c, "return_attention_scores", false, who);
          return std::make_shared<Attention>(o);
        }},
       {"MultiHeadAttention",

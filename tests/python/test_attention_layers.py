@@ -123,5 +123,7 @@ def test_dot_attention_matches_numpy_and_saves(tmp_path, seeded):
     assert loaded.get_layer("attention").get_config()["use_causal_mask"] is True
     with pytest.raises(ValueError, match="use_scale"):
         Attention(use_scale=True)
+    used = Attention()
+    used([query, value])
     with pytest.raises(ValueError, match="return_attention_scores"):
-        Attention()([query, value], return_attention_scores=True)
+        used([query, value], return_attention_scores=True)

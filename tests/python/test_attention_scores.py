@@ -1,11 +1,12 @@
 """MultiHeadAttention(return_attention_scores=True) from Python: Keras 3's call returns [output,
 scores], the scores equal numpy's softmax and their rows sum to 1, a model trained on a loss of the
-scores moves them, the flag survives save/load, and one layer cannot be called both ways."""
+scores moves them, the flag survives save/load, and one layer cannot be called both ways. The same
+for Attention's weights (batch, Tq, Tv)."""
 import numpy as np
 import pytest
 
 import myelin
-from myelin.layers import Input, MultiHeadAttention
+from myelin.layers import Attention, Input, MultiHeadAttention
 from myelin.models import Model, load_model
 
 
@@ -71,3 +72,18 @@ def test_one_layer_is_called_one_way():
         mha(x, x, return_attention_scores=True)
     plain = MultiHeadAttention(2, 3)
     assert not isinstance(plain(x, x), list)
+
+
+def test_attention_returns_its_weights():
+    query, value = Input(shape=(3, 4)), Input(shape=(5, 4))
+    output, weights = Attention()([query, value], return_attention_scores=True)
+    model = Model([query, value], [output, weights])
+    rng = np.random.default_rng(8)
+    q = rng.normal(size=(2, 3, 4)).astype(np.float32)
+    v = rng.normal(size=(2, 5, 4)).astype(np.float32)
+    y, w = model.predict([q, v], verbose=0)
+    s = np.einsum("btd,bsd->bts", q.astype(np.float64), v.astype(np.float64))
+    want = np.exp(s - s.max(axis=-1, keepdims=True))
+    want /= want.sum(axis=-1, keepdims=True)
+    np.testing.assert_allclose(w, want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(y, np.einsum("bts,bsd->btd", want, v), rtol=1e-4, atol=1e-5)
