@@ -21,9 +21,10 @@ Each peer at its best (what was tried is in bench/README.md, "Modern peers"):
   XLA_FLAGS. Inference takes the fastest of `predict(batch_size=1024)` and a compiled call of the
   model (tf.function with XLA, jax.jit of `stateless_call`); batch-1 latency likewise the fastest
   of `predict_on_batch` and the compiled call.
-- ONNX Runtime: the same network written as ONNX with onnx.helper (the MLP as Gemm/Relu/Softmax,
-  the CNN taking NHWC input as myelin does, transposed to NCHW inside the graph), graph
-  optimisation level ORT_ENABLE_ALL, intra-op threads N, sequential execution.
+- ONNX Runtime: the model myelin's Python run trained, exported with `model.export(path,
+  format="onnx")` (a user's deployment path), checked to predict what myelin predicted
+  (max_abs_difference_from_myelin); graph optimisation level ORT_ENABLE_ALL, intra-op threads N,
+  sequential execution.
 
 Prints name=value lines (<column>_<metric>) and a table with, per row, the best peer and myelin's
 ratio against it (above 1: myelin better).
@@ -33,6 +34,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -162,60 +164,8 @@ def keras_worker(args):
 
 
 # ---------------------------------------------------------------------------------------------
-# ONNX Runtime: inference only, on the network written with onnx.helper.
-
-def glorot(rng, shape, fan_in, fan_out):
-    import numpy as np
-    limit = np.sqrt(6.0 / (fan_in + fan_out))
-    return rng.uniform(-limit, limit, shape).astype(np.float32)
-
-
-def onnx_model(workload):
-    import numpy as np
-    from onnx import TensorProto, helper, numpy_helper
-    rng = np.random.default_rng(42)
-    inits, nodes = [], []
-
-    def const(name, array):
-        inits.append(numpy_helper.from_array(array, name))
-        return name
-
-    def dense(x, i, n_in, n_out, relu):
-        w = const(f"W{i}", glorot(rng, (n_in, n_out), n_in, n_out))
-        b = const(f"b{i}", np.zeros(n_out, np.float32))
-        nodes.append(helper.make_node("Gemm", [x, w, b], [f"gemm{i}"]))
-        if not relu:
-            return f"gemm{i}"
-        nodes.append(helper.make_node("Relu", [f"gemm{i}"], [f"dense_relu{i}"]))
-        return f"dense_relu{i}"
-
-    if workload == "mlp":
-        x_shape = ["N", 784]
-        h = dense("x", 0, 784, 32, True)
-        logits = dense(h, 1, 32, 10, False)
-    else:
-        x_shape = ["N", 28, 28, 1]
-        nodes.append(helper.make_node("Transpose", ["x"], ["nchw"], perm=[0, 3, 1, 2]))
-        h = "nchw"
-        for i, (c_in, c_out, pool) in enumerate([(1, 32, True), (32, 64, True), (64, 64, False)]):
-            w = const(f"K{i}", glorot(rng, (c_out, c_in, 3, 3), 9 * c_in, 9 * c_out))
-            b = const(f"kb{i}", np.zeros(c_out, np.float32))
-            nodes.append(helper.make_node("Conv", [h, w, b], [f"conv{i}"], kernel_shape=[3, 3]))
-            nodes.append(helper.make_node("Relu", [f"conv{i}"], [f"relu{i}"]))
-            h = f"relu{i}"
-            if pool:
-                nodes.append(helper.make_node("MaxPool", [h], [f"pool{i}"], kernel_shape=[2, 2], strides=[2, 2]))
-                h = f"pool{i}"
-        # Keras flattens NHWC: back to channels last before Flatten, as a converted Keras model does.
-        nodes.append(helper.make_node("Transpose", [h], ["nhwc"], perm=[0, 2, 3, 1]))
-        nodes.append(helper.make_node("Flatten", ["nhwc"], ["flat"], axis=1))
-        h = dense("flat", 0, 576, 64, True)
-        logits = dense(h, 1, 64, 10, False)
-    nodes.append(helper.make_node("Softmax", [logits], ["y"], axis=-1))
-    graph = helper.make_graph(nodes, workload, [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 10])], inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
-
+# ONNX Runtime: inference only, on the file myelin's Python run exported after training
+# (Model.export, format "onnx"), which must predict what myelin predicted.
 
 def ort_worker(args):
     import resource
@@ -227,19 +177,23 @@ def ort_worker(args):
     so.intra_op_num_threads = args.threads
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    sess = ort.InferenceSession(onnx_model(args.workload), so, providers=["CPUExecutionProvider"])
-    x_test = images(args.data, "t10k", args.workload)
+    import numpy as np
+    sess = ort.InferenceSession(args.onnx, so, providers=["CPUExecutionProvider"])
+    x_name, y_name = sess.get_inputs()[0].name, sess.get_outputs()[0].name
+    probe = np.load(args.onnx + ".probe.npy")
+    difference = np.abs(sess.run([y_name], {x_name: probe})[0] - np.load(args.onnx + ".expected.npy")).max()
+    print(f"max_abs_difference_from_myelin={difference:.3g}")
+    x_test = images(args.data, "t10k", "cnn").reshape((-1,) + probe.shape[1:])
 
     def one_pass():
         for b0 in range(0, len(x_test), 1024):
-            sess.run(["y"], {"x": x_test[b0:b0 + 1024]})
+            sess.run([y_name], {x_name: x_test[b0:b0 + 1024]})
     one_pass()
     print(f"inference_samples_per_sec_batch1024={len(x_test) / median_time(one_pass, 5):.6g}")
-    one = x_test[0:1].copy()
-    feed = {"x": one}
+    feed = {x_name: x_test[0:1].copy()}
     for _ in range(50):
-        sess.run(["y"], feed)
-    print(f"latency_batch1_us={median_time(lambda: sess.run(['y'], feed), 2000) * 1e6:.4g}")
+        sess.run([y_name], feed)
+    print(f"latency_batch1_us={median_time(lambda: sess.run([y_name], feed), 2000) * 1e6:.4g}")
     print(f"peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f}")
 
 
@@ -259,7 +213,9 @@ def one_round(args, venv_python, build):
     bench_bin = build / "bench" / ("mlp_benchmark" if args.workload == "mlp" else "cnn_benchmark")
     res = {"myelin": run([str(bench_bin)] + common, env, "myelin")}
     py_env = dict(env, PYTHONPATH=str(build / "python"))
-    res["myelin_python"] = run(["/usr/bin/python3", str(own), "--myelin-python-worker"] + common, py_env, "myelin (Python)")
+    onnx_file = str(Path(args.work_dir) / f"{args.workload}.onnx")
+    res["myelin_python"] = run(["/usr/bin/python3", str(own), "--myelin-python-worker", "--export-onnx", onnx_file] + common,
+                               py_env, "myelin (Python)")
     res["torch"] = run([venv_python, str(own), "--torch-worker"] + common, env, "PyTorch 2")
     me = [venv_python, str(Path(__file__).resolve()), args.workload] + common
     tf_env = dict(env, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="2")
@@ -267,7 +223,7 @@ def one_round(args, venv_python, build):
     jax_env = dict(env, KERAS_BACKEND="jax",
                    XLA_FLAGS=f"--xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads={args.threads}")
     res["keras_jax"] = run(me + ["--keras-worker", "--jit"], jax_env, "Keras/JAX")
-    res["ort"] = run(me + ["--ort-worker"], env, "ONNX Runtime")
+    res["ort"] = run(me + ["--ort-worker", "--onnx", onnx_file], env, "ONNX Runtime")
     # A peer's fraction of the GEMM ceiling measured in myelin's run: the same arithmetic per epoch,
     # so it scales with the epoch time.
     frac = res["myelin"].get("train_fraction_of_gemm_ceiling")
@@ -293,6 +249,7 @@ def main():
     p.add_argument("--keras-worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--jit", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--ort-worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--onnx", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.epochs is None:
         args.epochs = 5 if args.workload == "mlp" else 3
@@ -306,11 +263,12 @@ def main():
     if not os.access(venv_python, os.X_OK):
         sys.exit(f"no virtual environment at {args.venv}: run `bash scripts/reference_env.sh peers`")
     load_before = os.getloadavg()[0]
-    rounds = [one_round(args, venv_python, Path(args.build)) for _ in range(args.runs)]
+    with tempfile.TemporaryDirectory(prefix="compare_peers_") as args.work_dir:
+        rounds = [one_round(args, venv_python, Path(args.build)) for _ in range(args.runs)]
     print(f"workload={args.workload}\nthreads={args.threads}\nepochs={args.epochs}\nruns={args.runs}")
     print(f"load_average_1min_before={load_before:.2f}\nload_average_1min_after={os.getloadavg()[0]:.2f}")
     for key in ["torch_version", "keras_version", "tensorflow_version", "jax_version", "onnxruntime_version",
-                "inference_way", "latency_way"]:
+                "inference_way", "latency_way", "max_abs_difference_from_myelin"]:
         for col, _ in COLUMNS:
             if key in rounds[0][col]:
                 print(f"{col}_{key}={rounds[0][col][key]}")

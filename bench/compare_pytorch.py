@@ -208,6 +208,20 @@ def myelin_epoch_timer(out, scale):
     return EpochTimer()
 
 
+def export_for_onnx_runtime(args, model, x_test):
+    """With --export-onnx PATH, writes the trained model as ONNX (Model.export) and, beside it,
+    PATH.probe.npy (the first 256 test images) and PATH.expected.npy (myelin's predictions on them),
+    so that compare_peers.py's ONNX Runtime column runs the very file a user deploys and checks it
+    predicts the same."""
+    if not getattr(args, "export_onnx", None):
+        return
+    import numpy as np
+    model.export(args.export_onnx, format="onnx")
+    probe = x_test[:256].copy()
+    np.save(args.export_onnx + ".probe.npy", probe)
+    np.save(args.export_onnx + ".expected.npy", model.predict(probe, batch_size=256, verbose=0))
+
+
 def myelin_python_worker(args):
     import resource
 
@@ -240,6 +254,7 @@ def myelin_python_worker(args):
     print(f"train_samples_per_sec={len(x_train) / med:.6g}")
     _, accuracy = model.evaluate(x_test, y_test, batch_size=1024, verbose=0)
     print(f"test_accuracy={accuracy:.4f}")
+    export_for_onnx_runtime(args, model, x_test)
 
     # 2. Inference through predict, as a user calls it.
     pass_s = []
@@ -336,6 +351,7 @@ def compare(script, metrics, worker, default_benchmark, default_epochs, descript
                             "run (default: the python/ folder of the benchmark's build tree when built there; "
                             "'off' skips that run)")
         p.add_argument("--myelin-python-worker", action="store_true", help=argparse.SUPPRESS)
+        p.add_argument("--export-onnx", metavar="PATH", help=argparse.SUPPRESS)
     p.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
 

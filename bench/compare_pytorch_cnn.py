@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare_pytorch import compare, load_idx_gz, myelin_epoch_timer  # noqa: E402
+from compare_pytorch import compare, export_for_onnx_runtime, load_idx_gz, myelin_epoch_timer  # noqa: E402
 
 METRICS = [
     ("train_seconds_per_epoch_median", "train s/epoch (median)", "time"),
@@ -127,6 +127,7 @@ def myelin_python_worker(args):
     print(f"train_seconds_per_epoch_median={med:.4g}")
     print(f"train_samples_per_sec={len(x_train) / med:.6g}")
     print(f"test_accuracy={model.evaluate(x_test, y_test, batch_size=1024, verbose=0)[1]:.4f}")
+    export_for_onnx_runtime(args, model, x_test)
     pass_s = []
     for _ in range(3):
         t0 = time.perf_counter()

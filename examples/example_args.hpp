@@ -49,12 +49,11 @@ inline long long to_int(const char* program, const std::string& flag, const std:
 
 }  // namespace detail
 
-/// Parses argv over `defaults`. `about` is the example's one-line description, shown by --help.
-inline Args parse_args(int argc, char** argv, const char* about, Args defaults) {
-  Args a = defaults;
-  if (a.model.empty() && !a.models.empty()) a.model = a.models.front();
+/// Makes an exception the program does not catch print one "PROGRAM: error: ..." line and exit
+/// with status 1. parse_args calls it; an example with its own command line calls it first.
+inline void print_uncaught_errors(const char* program_name) {
   static const char* program = "example";
-  if (argc > 0) program = argv[0];
+  program = program_name;
   std::set_terminate([] {
     try {
       if (auto e = std::current_exception()) std::rethrow_exception(e);
@@ -67,6 +66,14 @@ inline Args parse_args(int argc, char** argv, const char* about, Args defaults) 
     std::fflush(stdout);
     std::_Exit(1);
   });
+}
+
+/// Parses argv over `defaults`. `about` is the example's one-line description, shown by --help.
+inline Args parse_args(int argc, char** argv, const char* about, Args defaults) {
+  Args a = defaults;
+  if (a.model.empty() && !a.models.empty()) a.model = a.models.front();
+  const char* program = argc > 0 ? argv[0] : "example";
+  print_uncaught_errors(program);
   for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i], value;
     bool inline_value = false;

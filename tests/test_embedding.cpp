@@ -173,10 +173,11 @@ TEST(Embedding, BadArgumentsAreRefused) {
   expect_error<ValueError>([] { Embedding(3, -1); }, {"Embedding", "output_dim=-1"});
   expect_error<ValueError>([] { Embedding((int64_t(1) << 24) + 1, 2); }, {"Embedding", "16777217", "2^24"});
   EXPECT_NO_THROW(Embedding(int64_t(1) << 24, 2));  // nothing is allocated before build
-  expect_error<ValueError>([] { Embedding(3, 2, {.mask_zero = true}); }, {"Embedding", "mask_zero", "not supported"});
-  expect_error<ValueError>(
-      [] { layers::from_config("Embedding", {{"input_dim", 3}, {"output_dim", 2}, {"mask_zero", true}}); },
-      {"mask_zero"});
+  // mask_zero is supported (tests/test_masks.cpp) and read back from a config.
+  EXPECT_TRUE(std::static_pointer_cast<Embedding>(
+                  layers::from_config("Embedding", {{"input_dim", 3}, {"output_dim", 2}, {"mask_zero", true}}))
+                  ->options()
+                  .mask_zero);
   expect_error<ValueError>([] { layers::from_config("Embedding", {{"input_dim", 3}}); }, {"output_dim"});
 }
 

@@ -22,6 +22,7 @@
 
 #include "myelin/data/idx.hpp"
 #include "myelin/data/image.hpp"
+#include "myelin/myelin.hpp"
 #include "sanitizers.hpp"
 
 namespace fs = std::filesystem;
@@ -482,6 +483,7 @@ TEST(Examples, LanguageIdBidirectionalLstmBeatsBigramNaiveBayes) {
   EXPECT_GE(figure(r, "naive_bayes_test_accuracy"), 0.7);
   EXPECT_GE(figure(r, "test_accuracy"), 0.8);
   EXPECT_GT(figure(r, "test_accuracy"), figure(r, "naive_bayes_test_accuracy"));
+  EXPECT_EQ(figure(r, "loaded_prediction_max_difference"), 0.0);  // the saved model predicts from words
 }
 
 // The same task with --model transformer (token + position embeddings, one encoder block), two epochs
@@ -502,6 +504,8 @@ TEST(Examples, LanguageIdTransformerLearnsOnAShortRun) {
   EXPECT_EQ(figure(r, "test_words"), 4200.0);
   EXPECT_NEAR(figure(r, "naive_bayes_test_accuracy"), 0.7981, 1e-9);  // the baseline does not depend on --model
   EXPECT_GE(figure(r, "test_accuracy"), 0.5);
+  // Two inputs (ids vectorized before the model, positions): its saved .safetensors file predicts the same.
+  EXPECT_EQ(figure(r, "loaded_prediction_max_difference"), 0.0);
   EXPECT_EQ(run_example("language_id", "--model gru").exit_code, 2);
 }
 
@@ -562,4 +566,101 @@ TEST(Examples, SequenceRegressionBeatsTheLastValueBaseline) {
   EXPECT_NEAR(figure(r, "last_value_mae"), 0.7579, 1e-4);  // no training in it: the data and split alone
   EXPECT_LT(figure(r, "test_mae"), 0.5);
   EXPECT_LT(figure(r, "test_mae"), 0.75 * figure(r, "last_value_mae"));
+}
+
+namespace {
+
+// An IDX file as the format lays it out: big-endian dimensions, then unsigned bytes.
+void write_idx_bytes(const fs::path& path, const std::vector<int32_t>& dims, const std::vector<uint8_t>& values) {
+  std::ofstream out(path, std::ios::binary);
+  const char header[4] = {0, 0, 0x08, char(dims.size())};
+  out.write(header, 4);
+  for (int32_t d : dims) {
+    const char be[4] = {char(d >> 24), char(d >> 16), char(d >> 8), char(d)};
+    out.write(be, 4);
+  }
+  out.write(reinterpret_cast<const char*>(values.data()), std::streamsize(values.size()));
+}
+
+// Share of rows whose arg-max is the label, computed here from the library's own predictions.
+double argmax_accuracy(const myelin::Tensor& p, const myelin::Tensor& labels) {
+  const int64_t n = p.shape()[0], k = p.shape()[1];
+  int64_t right = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t best = 0;
+    for (int64_t j = 1; j < k; ++j)
+      if (p[i * k + j] > p[i * k + best]) best = j;
+    right += best == int64_t(labels[i]);
+  }
+  return double(right) / double(n);
+}
+
+}  // namespace
+
+TEST(Examples, RunKerasModelScoresASavedKerasFileFromIdxAndCsv) {
+  REQUIRE_EXAMPLE("run_keras_model");
+  using namespace myelin;
+  const fs::path dir = fs::path(testing::TempDir()) / ("run_keras_model_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  // 4x4 "images" of bytes whose class is the brightest quarter, a model that takes them as (16,).
+  const int n = 120;
+  std::vector<uint8_t> pixels(size_t(n) * 16), labels(n);
+  Rng rng(5);
+  for (int i = 0; i < n; ++i) {
+    labels[size_t(i)] = uint8_t(i % 4);
+    for (int p = 0; p < 16; ++p) {
+      const bool bright = (p / 4) == i % 4;
+      pixels[size_t(i) * 16 + size_t(p)] = uint8_t(rng.uniform(0, 1) * (bright ? 255 : 120));
+    }
+  }
+  write_idx_bytes(dir / "images", {n, 4, 4}, pixels);
+  write_idx_bytes(dir / "labels", {n}, labels);
+  Tensor x({n, 16}), y({n, 1});
+  for (int64_t i = 0; i < x.size(); ++i) x[i] = float(pixels[size_t(i)]) / 255.f;
+  for (int i = 0; i < n; ++i) y[i] = float(labels[size_t(i)]);
+  set_random_seed(3);
+  Sequential model({layers::Input({16}), layers::Dense(8, "relu"), layers::Dense(4, "softmax")});
+  model.compile(optimizers::Adam(0.02), "sparse_categorical_crossentropy", {"accuracy"});
+  model.fit(x, y, {.epochs = 5, .batch_size = 16, .verbose = 0});
+  model.save((dir / "model.keras").string());
+  const double expected = argmax_accuracy(model.predict(x), y);
+  const double expected_loss = model.evaluate(x, y)["loss"];
+
+  RunResult r = run_ok("run_keras_model", (dir / "model.keras").string() + " --images " + (dir / "images").string() +
+                                              " --labels " + (dir / "labels").string() + " --calls 20");
+  EXPECT_NE(r.out.find("Total params: 172"), std::string::npos) << r.out;  // 16*8+8 + 8*4+4: the summary
+  EXPECT_EQ(figure(r, "samples"), double(n));
+  EXPECT_NEAR(figure(r, "accuracy"), expected, 5e-5);
+  EXPECT_NEAR(figure(r, "evaluate_accuracy"), expected, 5e-5);  // compiled from the file
+  EXPECT_NEAR(figure(r, "evaluate_loss"), expected_loss, 5e-5);
+  EXPECT_EQ(figure(r, "batch1_calls"), 20.0);
+  EXPECT_GT(figure(r, "batch1_latency_us_median"), 0.0);
+
+  // The same samples as a CSV with the label last, read by data::read_csv.
+  {
+    std::ofstream csv(dir / "data.csv");
+    for (int p = 0; p < 16; ++p) csv << "p" << p << ",";
+    csv << "label\n";
+    for (int i = 0; i < n; ++i) {
+      for (int p = 0; p < 16; ++p) csv << x[int64_t(i) * 16 + p] << ",";
+      csv << int(labels[size_t(i)]) << "\n";
+    }
+  }
+  RunResult c = run_ok("run_keras_model", (dir / "model.keras").string() + " --csv " + (dir / "data.csv").string() +
+                                              " --calls 5");
+  EXPECT_NEAR(figure(c, "accuracy"), expected, 5e-5);
+
+  // Bad input: a missing model file and data of the wrong size are named; usage errors exit 2.
+  RunResult missing = run_example("run_keras_model", (dir / "absent.keras").string() + " --csv " + (dir / "data.csv").string());
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("absent.keras"), std::string::npos) << missing.err;
+  write_idx_bytes(dir / "small", {n, 3, 3}, std::vector<uint8_t>(size_t(n) * 9, 1));
+  RunResult wrong = run_example("run_keras_model", (dir / "model.keras").string() + " --images " + (dir / "small").string() +
+                                                       " --labels " + (dir / "labels").string());
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_NE(wrong.err.find("(3, 3)"), std::string::npos) << wrong.err;
+  EXPECT_NE(wrong.err.find("small"), std::string::npos) << wrong.err;
+  EXPECT_EQ(run_example("run_keras_model", (dir / "model.keras").string()).exit_code, 2);  // no data
+  EXPECT_EQ(run_example("run_keras_model", "--csv x.csv").exit_code, 2);                   // no model
+  fs::remove_all(dir);
 }

@@ -3,7 +3,8 @@
 // HDF5's C library directly), a hand-made tf.keras-2 .h5 loads, and hostile files (a zip bomb, an
 // entry escaping the folder, an oversized config.json, a weight of the wrong shape, a truncated
 // file, an HDF5 file with cyclic and deeply nested groups) are clear errors naming the file.
-// tests/python/test_keras_files.py checks the same files against Keras 3 itself.
+// tests/python/test_keras_files.py checks the same files against Keras 3 itself. The last tests run
+// `myelin convert` as a user would: round trips predict the same, and failures leave no file behind.
 #include <gtest/gtest.h>
 #include <hdf5.h>
 #include <unistd.h>
@@ -11,8 +12,11 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 
+#include "cli_runner.hpp"
 #include "expect_error.hpp"
 #include "io/keras_file.hpp"
 #include "io/keras_weight_layout.hpp"
@@ -117,6 +121,50 @@ std::vector<float> h5_floats(hid_t file, const std::string& path) {
   H5Dclose(d);
   return v;
 }
+
+// Writes tf.keras 2.x's layout at `path`: model_config and training_config as attributes, weights
+// under model_weights/<layer>/<layer>/<name>:0, listed in order by weight_names. A Dense(2) over 3
+// inputs with kernel rows [-1, -0.5], [0, 0.5], [1, 1.5] and bias [0.25, -0.5].
+void write_tf_keras2_h5(const std::string& path) {
+  const json config = {{"class_name", "Sequential"},
+                       {"config", {{"name", "sequential"},
+                                   {"layers", {{{"class_name", "InputLayer"}, {"config", {{"batch_input_shape", {nullptr, 3}}, {"name", "in"}}}},
+                                               {{"class_name", "Dense"}, {"config", {{"name", "dense"}, {"units", 2}, {"activation", "linear"}}}}}}}}};
+  const json training = {{"loss", "mse"}, {"metrics", {"mae"}}, {"optimizer_config", {{"class_name", "SGD"}, {"config", {{"learning_rate", 0.05}}}}}};
+  {
+    io::Hdf5File h5 = io::Hdf5File::create(path);
+    h5.make_group("model_weights");
+    Tensor kernel({3, 2}), bias({2});
+    for (int i = 0; i < 6; ++i) kernel[i] = 0.5f * float(i) - 1.f;
+    bias[0] = 0.25f, bias[1] = -0.5f;
+    // The bias first in the group, the kernel first in weight_names: order comes from weight_names.
+    h5.write("model_weights/dense/dense/bias:0", bias);
+    h5.write("model_weights/dense/dense/kernel:0", kernel);
+    write_bytes(path, h5.image());
+  }
+  // String-list attributes as h5py writes them (fixed-length), with the C library.
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  if (f < 0) throw std::runtime_error("cannot reopen " + path);
+  auto set_strings = [&](const char* obj, const char* name, const std::vector<std::string>& values) {
+    size_t width = 1;
+    for (const auto& v : values) width = std::max(width, v.size());
+    std::string buf(width * values.size(), '\0');
+    for (size_t i = 0; i < values.size(); ++i) std::memcpy(&buf[i * width], values[i].data(), values[i].size());
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, width);
+    hsize_t n = values.size();
+    hid_t s = values.size() == 1 && std::string(name).find("config") != std::string::npos ? H5Screate(H5S_SCALAR)
+                                                                                            : H5Screate_simple(1, &n, nullptr);
+    hid_t a = H5Acreate_by_name(f, obj, name, t, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, t, buf.data());
+    H5Aclose(a), H5Sclose(s), H5Tclose(t);
+  };
+  set_strings("/", "model_config", {config.dump()});
+  set_strings("/", "training_config", {training.dump()});
+  set_strings("model_weights", "layer_names", {"in", "dense"});
+  set_strings("model_weights/dense", "weight_names", {"dense/kernel:0", "dense/bias:0"});
+  H5Fclose(f);
+}
 }  // namespace
 
 TEST(KerasFiles, SnakeCaseMatchesKerasNaming) {
@@ -183,49 +231,9 @@ TEST(KerasFiles, FunctionalRoundTripsExactly) {
 }
 
 TEST(KerasFiles, HandMadeTfKeras2H5Loads) {
-  // tf.keras 2.x's layout: model_config and training_config as attributes, weights under
-  // model_weights/<layer>/<layer>/<name>:0, listed in order by weight_names.
   TempDir d;
   const std::string path = d.file("tf2.h5");
-  const json config = {{"class_name", "Sequential"},
-                       {"config", {{"name", "sequential"},
-                                   {"layers", {{{"class_name", "InputLayer"}, {"config", {{"batch_input_shape", {nullptr, 3}}, {"name", "in"}}}},
-                                               {{"class_name", "Dense"}, {"config", {{"name", "dense"}, {"units", 2}, {"activation", "linear"}}}}}}}}};
-  const json training = {{"loss", "mse"}, {"metrics", {"mae"}}, {"optimizer_config", {{"class_name", "SGD"}, {"config", {{"learning_rate", 0.05}}}}}};
-  {
-    io::Hdf5File h5 = io::Hdf5File::create(path);
-    h5.make_group("model_weights");
-    Tensor kernel({3, 2}), bias({2});
-    for (int i = 0; i < 6; ++i) kernel[i] = 0.5f * float(i) - 1.f;
-    bias[0] = 0.25f, bias[1] = -0.5f;
-    // The bias first in the group, the kernel first in weight_names: order comes from weight_names.
-    h5.write("model_weights/dense/dense/bias:0", bias);
-    h5.write("model_weights/dense/dense/kernel:0", kernel);
-    write_bytes(path, h5.image());
-  }
-  // String-list attributes as h5py writes them (fixed-length), with the C library.
-  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
-  ASSERT_GE(f, 0);
-  auto set_strings = [&](const char* obj, const char* name, const std::vector<std::string>& values) {
-    size_t width = 1;
-    for (const auto& v : values) width = std::max(width, v.size());
-    std::string buf(width * values.size(), '\0');
-    for (size_t i = 0; i < values.size(); ++i) std::memcpy(&buf[i * width], values[i].data(), values[i].size());
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, width);
-    hsize_t n = values.size();
-    hid_t s = values.size() == 1 && std::string(name).find("config") != std::string::npos ? H5Screate(H5S_SCALAR)
-                                                                                            : H5Screate_simple(1, &n, nullptr);
-    hid_t a = H5Acreate_by_name(f, obj, name, t, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    H5Awrite(a, t, buf.data());
-    H5Aclose(a), H5Sclose(s), H5Tclose(t);
-  };
-  set_strings("/", "model_config", {config.dump()});
-  set_strings("/", "training_config", {training.dump()});
-  set_strings("model_weights", "layer_names", {"in", "dense"});
-  set_strings("model_weights/dense", "weight_names", {"dense/kernel:0", "dense/bias:0"});
-  H5Fclose(f);
-
+  write_tf_keras2_h5(path);
   Model m = load_model(path);
   EXPECT_TRUE(m.compiled());
   Tensor x({1, 3});
@@ -347,4 +355,106 @@ TEST(KerasFiles, MissingPartsAndWritingH5AreRefused) {
   rezip(d.file("noweights.keras"), files);
   expect_error<IOError>([&] { load_model(d.file("noweights.keras")); }, {d.file("noweights.keras"), "model.weights.h5"});
   expect_error<ValueError>([&] { m.save(d.file("out.h5")); }, {d.file("out.h5"), ".keras"});
+}
+
+// `myelin convert IN OUT`, run as a program. Skipped when the myelin_cli target was not built.
+class KerasConvertCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fs::exists(myelin::test::cli())) GTEST_SKIP() << "build the myelin_cli target first (" << myelin::test::cli() << ")";
+  }
+  TempDir d;
+
+  // The folder's file names, to see that a failed conversion left nothing behind.
+  std::set<std::string> listing() const {
+    std::set<std::string> names;
+    for (const auto& e : fs::directory_iterator(d.path)) names.insert(e.path().filename().string());
+    return names;
+  }
+};
+
+TEST_F(KerasConvertCli, SafetensorsToKerasAndBackPredictsTheSame) {
+  Sequential m = mlp();
+  Tensor x = random_input({16, 4, 3}, 3);
+  Tensor y({16, 1});
+  for (int i = 0; i < 16; ++i) y[i] = float(i % 2);
+  m.fit(x, y, {.epochs = 2, .batch_size = 8, .verbose = 0});  // moves the batch normalization's statistics off their start
+  const Tensor expected = m.predict(x);
+  m.save(d.file("m.safetensors"));
+
+  auto r = myelin::test::run("convert " + d.file("m.safetensors") + " " + d.file("m.keras"));
+  ASSERT_EQ(r.status, 0) << r.output;
+  r = myelin::test::run("convert " + d.file("m.keras") + " " + d.file("back.safetensors"));
+  ASSERT_EQ(r.status, 0) << r.output;
+  for (const char* name : {"m.keras", "back.safetensors"}) {
+    Model loaded = load_model(d.file(name));
+    const Tensor p = loaded.predict(x);
+    ASSERT_EQ(p.shape(), expected.shape()) << name;
+    for (int64_t i = 0; i < p.size(); ++i) EXPECT_EQ(p[i], expected[i]) << name << " at " << i;
+    EXPECT_TRUE(loaded.compiled()) << name;  // the compile settings travel through .keras
+  }
+}
+
+TEST_F(KerasConvertCli, Keras2H5Converts) {
+  write_tf_keras2_h5(d.file("tf2.h5"));
+  for (const char* out : {"from_h5.keras", "from_h5.safetensors"}) {
+    auto r = myelin::test::run("convert " + d.file("tf2.h5") + " " + d.file(out));
+    ASSERT_EQ(r.status, 0) << r.output;
+    Model m = load_model(d.file(out));
+    const Tensor p = m.predict(Tensor({1, 3}, {1, 2, 3}));
+    EXPECT_FLOAT_EQ(p[0], -1.f + 0.f + 3.f + 0.25f) << out;  // x @ kernel + bias, as the file holds them
+    EXPECT_FLOAT_EQ(p[1], -0.5f + 1.f + 4.5f - 0.5f) << out;
+  }
+}
+
+TEST_F(KerasConvertCli, WritingH5IsRefusedAndWritesNothing) {
+  Sequential m = mlp();
+  m.build();
+  m.save(d.file("m.safetensors"));
+  const auto before = listing();
+  auto r = myelin::test::run("convert " + d.file("m.safetensors") + " " + d.file("out.h5"));
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find(d.file("out.h5")), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(".keras"), std::string::npos) << r.output;  // says what it writes instead
+  EXPECT_EQ(listing(), before);
+}
+
+TEST_F(KerasConvertCli, MissingOrDamagedInputIsNamed) {
+  auto r = myelin::test::run("convert " + d.file("absent.keras") + " " + d.file("out.safetensors"));
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find(d.file("absent.keras")), std::string::npos) << r.output;
+
+  Sequential m = mlp();
+  m.build();
+  m.save(d.file("ok.keras"));
+  m.save(d.file("ok.safetensors"));
+  const std::string keras_bytes = read_bytes(d.file("ok.keras")), st_bytes = read_bytes(d.file("ok.safetensors"));
+  write_bytes(d.file("cut.keras"), keras_bytes.substr(0, keras_bytes.size() / 2));
+  write_bytes(d.file("cut.safetensors"), st_bytes.substr(0, st_bytes.size() / 2));
+  write_bytes(d.file("text.h5"), "not an HDF5 file\n");
+  for (const char* name : {"cut.keras", "cut.safetensors", "text.h5"}) {
+    r = myelin::test::run("convert " + d.file(name) + " " + d.file("out.keras"));
+    EXPECT_EQ(r.status, 1) << name << ": " << r.output;
+    EXPECT_NE(r.output.find(d.file(name)), std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists(d.file("out.keras"))) << name;
+  }
+}
+
+TEST_F(KerasConvertCli, AFailedConversionLeavesTheOldOutputWhole) {
+  Sequential m = mlp();
+  m.build();
+  m.save(d.file("ok.keras"));
+  const std::string bytes = read_bytes(d.file("ok.keras"));
+  write_bytes(d.file("cut.keras"), bytes.substr(0, bytes.size() - 100));
+  write_bytes(d.file("out.safetensors"), "the previous file");
+  const auto before = listing();
+  auto r = myelin::test::run("convert " + d.file("cut.keras") + " " + d.file("out.safetensors"));
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_EQ(read_bytes(d.file("out.safetensors")), "the previous file");
+  EXPECT_EQ(listing(), before);  // no temporary file left beside it
+  // An output folder that does not exist: refused, naming the path, nothing written.
+  r = myelin::test::run("convert " + d.file("ok.keras") + " " + d.file("no_such_dir/out.safetensors"));
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find(d.file("no_such_dir/out.safetensors")), std::string::npos) << r.output;
+  EXPECT_EQ(listing(), before);
 }

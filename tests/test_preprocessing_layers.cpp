@@ -17,6 +17,7 @@
 #include "myelin/myelin.hpp"
 #include "position_images.hpp"
 #include "reference_file.hpp"
+#include "torch_reference.hpp"
 
 namespace fs = std::filesystem;
 using namespace myelin;
@@ -244,15 +245,12 @@ TEST(PreprocessingLayers, BadArgumentsAreValueErrorsNamingTheLayer) {
 // Resizing against torch.nn.functional.interpolate (up and down, bilinear and nearest), forward
 // and input gradient, each within 1e-5.
 TEST(PreprocessingLayers, ResizingMatchesPyTorchInterpolate) {
-  const char* python = "/usr/bin/python3";
-  if (std::system((std::string(python) + " -c \"import torch\" >/dev/null 2>&1").c_str()) != 0)
-    GTEST_SKIP() << python << " cannot import torch (install python3-torch to run this test)";
-  const fs::path dir = fs::temp_directory_path() / ("myelin_resize_ref_" + std::to_string(::getpid()));
-  const std::string cmd = std::string(python) + " " + MYELIN_TESTS_DIR + "/pytorch/resize_reference.py " + dir.string();
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << "tests/pytorch/resize_reference.py failed";
+  const myelin::test::TorchReference torch("resize_reference.py");
+  if (!torch.skip_reason().empty()) GTEST_SKIP() << torch.skip_reason();
+  ASSERT_EQ(torch.error(), "");
   for (const char* name : {"bilinear_up", "bilinear_down", "nearest_up", "nearest_down"}) {
     SCOPED_TRACE(name);
-    const auto file = myelin::test::read_ref(dir / (std::string(name) + ".txt"));
+    const auto file = torch.load(name);
     ASSERT_EQ(file.size(), 4u);
     std::map<std::string, Tensor> ref;
     for (const auto& [key, t] : file) ref.emplace(key, t.to_tensor());
@@ -267,5 +265,4 @@ TEST(PreprocessingLayers, ResizingMatchesPyTorchInterpolate) {
     ASSERT_EQ(dx.shape(), xs);
     for (int64_t i = 0; i < dx.size(); ++i) ASSERT_NEAR(dx[i], ref.at("dx")[i], 1e-5) << "dx[" << i << "]";
   }
-  fs::remove_all(dir);
 }

@@ -2,9 +2,8 @@
 // gradients as tests/pytorch/conv_reference.py computes with torch in float64 (NCHW there; the
 // script permutes, so every tensor here is NHWC with Keras's kernel layout).
 //
-// Tolerance (as tests/test_pytorch_reference.cpp): |myelin - torch| <= 1e-4 * max(|torch|,
-// 1e-2 * max|torch tensor|): the design's 1e-4 relative error, with a floor scaled to the tensor's
-// largest entry for entries that are sums cancelling to near zero, where float32 cannot do better.
+// Tolerance: tests/torch_reference.hpp's expect_close (1e-4 relative with a floor; Winograd's
+// convolutions held to 1e-4 of the tensor's largest entry).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -29,62 +28,29 @@
 #include "myelin/model.hpp"
 #include "myelin/optimizers.hpp"
 #include "reference_file.hpp"
+#include "torch_reference.hpp"
 
 namespace fs = std::filesystem;
 using namespace myelin;
 using namespace myelin::layers;
-using myelin::test::read_ref;
 using myelin::test::RefFile;
-using myelin::test::RefTensor;
 
 namespace {
 
-const char* kPython = "/usr/bin/python3";
-
-// Each entry within 1e-4 of its own size (of 1% of the tensor's largest for entries near zero), or,
-// with `of_largest`, within 1e-4 of the tensor's largest entry: Winograd's rounding error scales
-// with the sum's terms, not with its result (layers::set_winograd_convolutions).
-void expect_close(const Tensor& actual, const RefTensor& ref, const std::string& what, bool of_largest = false) {
-  ASSERT_EQ(actual.shape(), ref.shape) << what;
-  double scale = 0;
-  for (double r : ref.values) scale = std::max(scale, std::abs(r));
-  int bad = 0;
-  for (size_t i = 0; i < ref.values.size(); ++i) {
-    const double tol = 1e-4 * std::max(std::abs(ref.values[i]), (of_largest ? 1.0 : 1e-2) * scale);
-    const double err = std::abs(double(actual[int64_t(i)]) - ref.values[i]);
-    if (!(err <= tol) && ++bad <= 5)
-      ADD_FAILURE() << what << "[" << i << "]: myelin " << actual[int64_t(i)] << ", torch " << ref.values[i]
-                    << ", error " << err << " > " << tol;
-  }
-  EXPECT_EQ(bad, 0) << what << ": " << bad << " of " << ref.values.size() << " entries out of tolerance";
-}
+using myelin::test::expect_close;
 
 class PyTorchConv : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    const std::string probe = std::string(kPython) + " -c \"import torch\" >/dev/null 2>&1";
-    if (std::system(probe.c_str()) != 0) {
-      skip_reason_ = std::string(kPython) + " cannot import torch (install python3-torch to run these tests)";
-      return;
-    }
-    dir_ = fs::temp_directory_path() / ("myelin_pytorch_conv_" + std::to_string(::getpid()));
-    const std::string cmd =
-        std::string(kPython) + " " + MYELIN_TESTS_DIR + "/pytorch/conv_reference.py " + dir_.string();
-    script_status_ = std::system(cmd.c_str());
-  }
+  static void SetUpTestSuite() { ref_ = new test::TorchReference("conv_reference.py"); }
   static void TearDownTestSuite() {
-    std::error_code ec;
-    if (!dir_.empty()) fs::remove_all(dir_, ec);
+    delete ref_;
+    ref_ = nullptr;
   }
   void SetUp() override {
-    if (!skip_reason_.empty()) GTEST_SKIP() << skip_reason_;
-    ASSERT_EQ(script_status_, 0) << "tests/pytorch/conv_reference.py failed";
+    if (!ref_->skip_reason().empty()) GTEST_SKIP() << ref_->skip_reason();
+    ASSERT_EQ(ref_->error(), "");
   }
-  static RefFile load(const std::string& name) {
-    RefFile f = read_ref(dir_ / (name + ".txt"));
-    EXPECT_FALSE(f.empty()) << name;
-    return f;
-  }
+  static RefFile load(const std::string& name) { return ref_->load(name); }
 
   // Forward with training=true, then backward of the upstream gradient w.
   static void check_layer(Layer& layer, const RefFile& ref, const std::string& what, bool of_largest = false) {
@@ -94,9 +60,7 @@ class PyTorchConv : public ::testing::Test {
     expect_close(layer.backward(ref.at("w").to_tensor()), ref.at("dx"), what + " input gradient", of_largest);
   }
 
-  static inline std::string skip_reason_;
-  static inline fs::path dir_;
-  static inline int script_status_ = -1;
+  static inline test::TorchReference* ref_ = nullptr;
 };
 
 struct ConvSpec {

@@ -28,6 +28,7 @@
 #include "myelin/model.hpp"
 #include "myelin/optimizers.hpp"
 #include "reference_file.hpp"
+#include "torch_reference.hpp"
 
 namespace fs = std::filesystem;
 using myelin::Sequential;
@@ -35,13 +36,10 @@ using myelin::Shape;
 using myelin::Tensor;
 namespace layers = myelin::layers;
 namespace optimizers = myelin::optimizers;
-using myelin::test::read_ref;
 using myelin::test::RefFile;
 using myelin::test::RefTensor;
 
 namespace {
-
-const char* kPython = "/usr/bin/python3";
 
 // Checks every entry of `actual` against `ref` with the tolerance in the header comment, widened
 // entry by entry by `extra` when given.
@@ -61,35 +59,21 @@ void expect_close(const std::vector<double>& actual, const RefTensor& ref, const
   EXPECT_EQ(bad, 0) << what << ": " << bad << " of " << actual.size() << " entries out of tolerance";
 }
 
-void expect_close(const Tensor& actual, const RefTensor& ref, const std::string& what) {
-  ASSERT_EQ(actual.shape(), ref.shape) << what;
-  const std::vector<float> a = actual.to_vector();
-  expect_close(std::vector<double>(a.begin(), a.end()), ref, what);
-}
+// Tensors: the same tolerance, shared with the other PyTorch comparisons.
+using myelin::test::expect_close;
 
 class PyTorchReference : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    const std::string probe = std::string(kPython) + " -c \"import torch\" >/dev/null 2>&1";
-    if (std::system(probe.c_str()) != 0) {
-      skip_reason_ = std::string(kPython) + " cannot import torch (install python3-torch to run these tests)";
-      return;
-    }
-    dir_ = fs::temp_directory_path() / ("myelin_pytorch_ref_" + std::to_string(::getpid()));
-    const std::string cmd = std::string(kPython) + " " + MYELIN_TESTS_DIR + "/pytorch/mlp_reference.py " +
-                            dir_.string();
-    script_status_ = std::system(cmd.c_str());
-  }
+  static void SetUpTestSuite() { ref_ = new myelin::test::TorchReference("mlp_reference.py"); }
   static void TearDownTestSuite() {
-    std::error_code ec;
-    if (!dir_.empty()) fs::remove_all(dir_, ec);
+    delete ref_;
+    ref_ = nullptr;
   }
   void SetUp() override {
-    if (!skip_reason_.empty()) GTEST_SKIP() << skip_reason_;
-    ASSERT_EQ(script_status_, 0) << "tests/pytorch/mlp_reference.py failed";
+    if (!ref_->skip_reason().empty()) GTEST_SKIP() << ref_->skip_reason();
+    ASSERT_EQ(ref_->error(), "");
   }
-
-  static RefFile load(const std::string& name) { return read_ref(dir_ / name); }
+  static RefFile load(const std::string& name) { return ref_->load(name); }
 
   // Loads w0/*, checks predict() and evaluate(), then two train_on_batch steps: the gradients
   // (left in Param.grad by the first step, taken at the initial weights) and the weights after each
@@ -137,15 +121,13 @@ class PyTorchReference : public ::testing::Test {
     }
   }
 
-  static inline std::string skip_reason_;
-  static inline fs::path dir_;
-  static inline int script_status_ = -1;
+  static inline myelin::test::TorchReference* ref_ = nullptr;
 };
 
 // 6 -> Dense 5 relu -> Dense 4 tanh -> Dense 3 softmax on 7 samples; sparse categorical
 // cross-entropy (myelin fuses softmax into it, torch takes cross_entropy of the logits); Keras's Adam.
 TEST_F(PyTorchReference, ClassifierAdam) {
-  RefFile ref = load("classifier.txt");
+  RefFile ref = load("classifier");
   ASSERT_FALSE(ref.empty());
   Sequential model({layers::Dense(5, "relu", Shape{6}), layers::Dense(4, "tanh"), layers::Dense(3, "softmax")});
   model.compile(optimizers::Adam(0.01), "sparse_categorical_crossentropy");
@@ -154,7 +136,7 @@ TEST_F(PyTorchReference, ClassifierAdam) {
 
 // 13 -> Dense 10 relu -> Dense 1 on 9 samples; mean squared error; SGD with momentum 0.9.
 TEST_F(PyTorchReference, RegressionSgdMomentum) {
-  RefFile ref = load("regression.txt");
+  RefFile ref = load("regression");
   ASSERT_FALSE(ref.empty());
   Sequential model({layers::Dense(10, "relu", Shape{13}), layers::Dense(1)});
   model.compile(optimizers::SGD(0.01, 0.9), "mse");
@@ -164,7 +146,7 @@ TEST_F(PyTorchReference, RegressionSgdMomentum) {
 // Two inputs and two outputs (see two_by_two in the script): outputs, the loss of each output and
 // their total under loss weights and sample weights, every gradient and one SGD step.
 TEST_F(PyTorchReference, TwoInputsTwoOutputsWithLossAndSampleWeights) {
-  RefFile ref = load("two_by_two.txt");
+  RefFile ref = load("two_by_two");
   ASSERT_FALSE(ref.empty());
   auto a = layers::Input({4}, "a");
   auto b = layers::Input({3}, "b");
@@ -202,7 +184,7 @@ TEST_F(PyTorchReference, TwoInputsTwoOutputsWithLossAndSampleWeights) {
 // broadcast_multiply in the script): outputs, loss, every gradient (the gate's summed over the rows)
 // and one SGD step.
 TEST_F(PyTorchReference, BroadcastMultiply) {
-  RefFile ref = load("broadcast_multiply.txt");
+  RefFile ref = load("broadcast_multiply");
   ASSERT_FALSE(ref.empty());
   auto a = layers::Input({4, 3}, "a");
   auto g = layers::Input({2}, "g");

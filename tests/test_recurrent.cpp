@@ -23,6 +23,7 @@
 #include "myelin/layers/registry.hpp"
 #include "myelin/model.hpp"
 #include "reference_file.hpp"
+#include "torch_reference.hpp"
 
 namespace fs = std::filesystem;
 using namespace myelin;
@@ -158,6 +159,9 @@ TEST(Recurrent, GradientsMatchFiniteDifferences) {
   cases.push_back({"SimpleRNN", true, false, false, "sigmoid"});
   cases.push_back({"LSTM", false, false, false, "tanh"});
   cases.push_back({"GRU", true, true, false, "tanh"});
+  // Activations other than Keras's default tanh take the kernels' general derivative path.
+  cases.push_back({"LSTM", true, false, true, "sigmoid"});
+  cases.push_back({"GRU", false, true, true, "sigmoid"});
   for (const auto& c : cases) {
     const std::string what = std::string(c.cls) + (c.return_sequences ? " sequences" : " last") +
                              (c.go_backwards ? " backwards" : "") + (c.use_bias ? "" : " no bias") + " " +
@@ -298,49 +302,20 @@ TEST(Recurrent, LightInferenceGivesTheSameOutput) {
 
 namespace {
 
-const char* kPython = "/usr/bin/python3";
-
-// Within 1e-4 of each entry's size, with a floor of 1% of the tensor's largest entry for entries
-// that are sums cancelling to near zero (as tests/test_pytorch_conv.cpp).
-void expect_close(const Tensor& actual, const myelin::test::RefTensor& ref, const std::string& what) {
-  ASSERT_EQ(actual.shape(), ref.shape) << what;
-  double scale = 0;
-  for (double r : ref.values) scale = std::max(scale, std::abs(r));
-  int bad = 0;
-  for (size_t i = 0; i < ref.values.size(); ++i) {
-    const double tol = 1e-4 * std::max(std::abs(ref.values[i]), 1e-2 * scale);
-    const double err = std::abs(double(actual[int64_t(i)]) - ref.values[i]);
-    if (!(err <= tol) && ++bad <= 5)
-      ADD_FAILURE() << what << "[" << i << "]: myelin " << actual[int64_t(i)] << ", torch " << ref.values[i]
-                    << ", error " << err << " > " << tol;
-  }
-  EXPECT_EQ(bad, 0) << what << ": " << bad << " of " << ref.values.size() << " entries out of tolerance";
-}
+using myelin::test::expect_close;
 
 class PyTorchRecurrent : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    const std::string probe = std::string(kPython) + " -c \"import torch\" >/dev/null 2>&1";
-    if (std::system(probe.c_str()) != 0) {
-      skip_reason_ = std::string(kPython) + " cannot import torch (install python3-torch to run these tests)";
-      return;
-    }
-    dir_ = fs::temp_directory_path() / ("myelin_pytorch_recurrent_" + std::to_string(::getpid()));
-    const std::string cmd =
-        std::string(kPython) + " " + MYELIN_TESTS_DIR + "/pytorch/recurrent_reference.py " + dir_.string();
-    script_status_ = std::system(cmd.c_str());
-  }
+  static void SetUpTestSuite() { ref_ = new test::TorchReference("recurrent_reference.py"); }
   static void TearDownTestSuite() {
-    std::error_code ec;
-    if (!dir_.empty()) fs::remove_all(dir_, ec);
+    delete ref_;
+    ref_ = nullptr;
   }
   void SetUp() override {
-    if (!skip_reason_.empty()) GTEST_SKIP() << skip_reason_;
-    ASSERT_EQ(script_status_, 0) << "tests/pytorch/recurrent_reference.py failed";
+    if (!ref_->skip_reason().empty()) GTEST_SKIP() << ref_->skip_reason();
+    ASSERT_EQ(ref_->error(), "");
   }
-  static inline std::string skip_reason_;
-  static inline fs::path dir_;
-  static inline int script_status_ = -1;
+  static inline test::TorchReference* ref_ = nullptr;
 };
 
 struct TorchCase {
@@ -364,7 +339,7 @@ TEST_F(PyTorchRecurrent, ForwardAndGradientsMatchTorch) {
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.file);
-    const auto ref = myelin::test::read_ref(dir_ / (std::string(c.file) + ".txt"));
+    const auto ref = ref_->load(c.file);
     ASSERT_FALSE(ref.empty());
     const Tensor x = ref.at("x").to_tensor();
     auto layer = make(c.cls, c.units,
@@ -401,7 +376,7 @@ TEST_F(PyTorchRecurrent, BidirectionalMatchesTorch) {
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.file);
-    const auto ref = myelin::test::read_ref(dir_ / (std::string(c.file) + ".txt"));
+    const auto ref = ref_->load(c.file);
     ASSERT_FALSE(ref.empty());
     const Tensor x = ref.at("x").to_tensor();
     Bidirectional bi(make(c.cls, c.units, {.return_sequences = c.return_sequences}), c.mode);

@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -20,6 +19,7 @@
 #include "gradient_check.hpp"
 #include "myelin/myelin.hpp"
 #include "reference_file.hpp"
+#include "torch_reference.hpp"
 
 namespace fs = std::filesystem;
 using namespace myelin;
@@ -29,7 +29,6 @@ using myelin::test::gradients_close;
 using myelin::test::numerical_gradient;
 using myelin::test::random_tensor;
 using myelin::test::RefFile;
-using myelin::test::RefTensor;
 using myelin::test::weighted_sum;
 
 namespace {
@@ -414,49 +413,20 @@ TEST(SequenceLayers, ModelSavesLoadsAndSummarises) {
 
 namespace {
 
-const char* kPython = "/usr/bin/python3";
-
-void expect_close(const Tensor& actual, const RefTensor& ref, const std::string& what) {
-  ASSERT_EQ(actual.shape(), ref.shape) << what;
-  double scale = 0;
-  for (double v : ref.values) scale = std::max(scale, std::abs(v));
-  int bad = 0;
-  for (size_t i = 0; i < ref.values.size(); ++i) {
-    const double tol = 1e-4 * std::max(std::abs(ref.values[i]), 1e-2 * scale);
-    const double err = std::abs(double(actual[int64_t(i)]) - ref.values[i]);
-    if (!(err <= tol) && ++bad <= 5)
-      ADD_FAILURE() << what << "[" << i << "]: myelin " << actual[int64_t(i)] << ", torch " << ref.values[i]
-                    << ", error " << err << " > " << tol;
-  }
-  EXPECT_EQ(bad, 0) << what << ": " << bad << " of " << ref.values.size() << " entries out of tolerance";
-}
+using myelin::test::expect_close;
 
 class SequencePyTorch : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    const std::string probe = std::string(kPython) + " -c \"import torch\" >/dev/null 2>&1";
-    if (std::system(probe.c_str()) != 0) {
-      skip_reason_ = std::string(kPython) + " cannot import torch (install python3-torch to run these tests)";
-      return;
-    }
-    dir_ = fs::temp_directory_path() / ("myelin_pytorch_seq_" + std::to_string(::getpid()));
-    const std::string cmd =
-        std::string(kPython) + " " + MYELIN_TESTS_DIR + "/pytorch/sequence_reference.py " + dir_.string();
-    script_status_ = std::system(cmd.c_str());
-  }
+  static void SetUpTestSuite() { ref_ = new test::TorchReference("sequence_reference.py"); }
   static void TearDownTestSuite() {
-    std::error_code ec;
-    if (!dir_.empty()) fs::remove_all(dir_, ec);
+    delete ref_;
+    ref_ = nullptr;
   }
   void SetUp() override {
-    if (!skip_reason_.empty()) GTEST_SKIP() << skip_reason_;
-    ASSERT_EQ(script_status_, 0) << "tests/pytorch/sequence_reference.py failed";
+    if (!ref_->skip_reason().empty()) GTEST_SKIP() << ref_->skip_reason();
+    ASSERT_EQ(ref_->error(), "");
   }
-  static RefFile load(const std::string& name) {
-    RefFile f = myelin::test::read_ref(dir_ / (name + ".txt"));
-    EXPECT_FALSE(f.empty()) << name;
-    return f;
-  }
+  static RefFile load(const std::string& name) { return ref_->load(name); }
   // Forward with training=true, then backward of the upstream gradient w.
   static void check_layer(Layer& layer, const RefFile& ref, const std::string& what) {
     const Shape xs = ref.at("x").shape;
@@ -466,9 +436,7 @@ class SequencePyTorch : public ::testing::Test {
     expect_close(layer.backward(ref.at("w").to_tensor()), ref.at("dx"), what + " input gradient");
   }
 
-  static inline std::string skip_reason_;
-  static inline fs::path dir_;
-  static inline int script_status_ = -1;
+  static inline test::TorchReference* ref_ = nullptr;
 };
 
 }  // namespace

@@ -2,7 +2,9 @@
 //
 // Tolerance (as tests/test_pytorch_conv.cpp): |myelin - torch| <= 1e-4 * max(|torch|, 1e-2 *
 // max|torch tensor|): the design's 1e-4 relative error, with a floor scaled to the tensor's largest
-// entry for entries that are sums cancelling to near zero, where float32 cannot do better.
+// entry for entries that are sums cancelling to near zero, where float32 cannot do better. With
+// `of_largest`, every entry is held to 1e-4 of the tensor's largest entry instead: for algorithms
+// (Winograd's convolutions) whose rounding error scales with the sum's terms, not with its result.
 #pragma once
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -49,13 +51,13 @@ class TorchReference {
   std::string skip_reason_, error_;
 };
 
-inline void expect_close(const Tensor& actual, const RefTensor& ref, const std::string& what) {
+inline void expect_close(const Tensor& actual, const RefTensor& ref, const std::string& what, bool of_largest = false) {
   ASSERT_EQ(actual.shape(), ref.shape) << what;
   double scale = 0;
   for (double r : ref.values) scale = std::max(scale, std::abs(r));
   int bad = 0;
   for (size_t i = 0; i < ref.values.size(); ++i) {
-    const double tol = 1e-4 * std::max(std::abs(ref.values[i]), 1e-2 * scale);
+    const double tol = 1e-4 * std::max(std::abs(ref.values[i]), (of_largest ? 1.0 : 1e-2) * scale);
     const double err = std::abs(double(actual[int64_t(i)]) - ref.values[i]);
     if (!(err <= tol) && ++bad <= 5)
       ADD_FAILURE() << what << "[" << i << "]: myelin " << actual[int64_t(i)] << ", torch " << ref.values[i]

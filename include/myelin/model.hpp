@@ -33,6 +33,9 @@ namespace graph {
 class Graph;  // src/graph/graph.hpp
 }
 struct ModelMemory;  // src/model_memory.hpp
+namespace data {
+class TextVectorization;  // myelin/data/text_vectorization.hpp
+}
 
 /// Seeds the generator that new models draw their seeds from (Keras's keras.utils.set_random_seed):
 /// after set_random_seed(s), the same program builds, shuffles and drops out identically.
@@ -194,6 +197,23 @@ class Model {
   /// predict on a Dataset for a model with any number of outputs: one tensor per output, in output
   /// order, as predict(DataArg) returns for arrays.
   std::vector<Tensor> predict_outputs(data::Dataset& data, int batch_size = 32);
+
+  /// A text model: Keras's TextVectorization at the front, turning raw strings into the
+  /// {batch, length} token ids this model's one input takes, as
+  /// `keras.Sequential([keras.Input(shape=(1,), dtype="string"), vectorizer, Embedding(...), ...])`.
+  /// The vectorizer (a copy) travels with the model: save() stores its settings and vocabulary
+  /// (.safetensors in __metadata__; .keras as Keras 3 does, a TextVectorization layer after a string
+  /// InputLayer in config.json and the vocabulary in assets/layers/text_vectorization/vocabulary.txt,
+  /// for a Sequential model only) and load_model() restores it. Throws ValueError for a model of
+  /// several inputs, or when the vectorizer's output_sequence_length disagrees with a built model's input.
+  void set_text_vectorization(const data::TextVectorization& vectorizer);
+  /// The vectorizer set_text_vectorization gave or load_model restored; null when there is none.
+  const data::TextVectorization* text_vectorization() const { return text_vectorization_.get(); }
+  /// predict, fit and evaluate on raw strings, one per sample: the vectorizer's ids, then exactly as
+  /// for a Tensor of those ids. Throws ValueError naming the model when it has no vectorizer.
+  Tensor predict(const std::vector<std::string>& texts, int batch_size = 32);
+  History fit(const std::vector<std::string>& texts, const DataArg& y, const FitOptions& options = {});
+  Logs evaluate(const std::vector<std::string>& texts, const DataArg& y, const EvaluateOptions& options = {});
   /// Differentiates a score of one output with respect to the input, for explanations
   /// (myelin/explain/attributions.hpp) and anything else that needs input gradients. The model runs
   /// x in inference mode (dropout off, batch normalization's moving statistics, augmentation
@@ -405,6 +425,7 @@ class Model {
   bool built_ = false;
   std::vector<Shape> input_shapes_;
   Rng rng_;
+  std::shared_ptr<const data::TextVectorization> text_vectorization_;  // strings -> ids, before the input
 
   std::shared_ptr<Optimizer> optimizer_;
   LossesArg loss_arg_ = LossesArg(std::shared_ptr<Loss>());  // as compiled (braces would make a list)

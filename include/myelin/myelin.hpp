@@ -37,6 +37,7 @@
 #include "myelin/layers/input.hpp"
 #include "myelin/layers/layer.hpp"
 #include "myelin/layers/layer_normalization.hpp"
+#include "myelin/layers/masking.hpp"
 #include "myelin/layers/multi_head_attention.hpp"
 #include "myelin/layers/dot.hpp"
 #include "myelin/layers/merge.hpp"

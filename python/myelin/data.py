@@ -10,7 +10,7 @@ import numpy as np
 
 from . import _myelin
 
-__all__ = ["Dataset", "IdxDataset", "CsvDataset", "GeneratorDataset", "gunzip_file"]
+__all__ = ["Dataset", "IdxDataset", "CsvDataset", "GeneratorDataset", "gunzip_file", "read_idx"]
 
 Dataset = _myelin.Dataset
 
@@ -95,3 +95,9 @@ def _is_shape_list(shape):
 def gunzip_file(src, dst):
     """Decompresses the gzip file src into dst (IdxDataset needs the raw bytes to map them)."""
     _myelin.gunzip_file(str(src), str(dst))
+
+
+def read_idx(path):
+    """An IDX file (gzip or raw) as a float32 array of the file's dimensions, values unscaled
+    (0..255 for bytes): read_idx("t10k-images-idx3-ubyte.gz").shape == (10000, 28, 28)."""
+    return _myelin.read_idx(str(path))

@@ -7,7 +7,7 @@ Python is therefore the same C++ object a C++ program would build.
 from . import _myelin
 
 __all__ = [
-    "Layer", "Dense", "Activation", "Dropout", "Flatten", "InputLayer", "Input", "Normalization",
+    "Layer", "Dense", "Activation", "Dropout", "Masking", "Flatten", "InputLayer", "Input", "Normalization",
     "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
     "Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D",
     "UpSampling1D",
@@ -261,6 +261,17 @@ class Dropout(Layer):
         super().__init__({"rate": _rate(rate, "Dropout")}, **kwargs)
 
 
+class Masking(Layer):
+    """Masking(mask_value=0.0): on (batch, steps, features), a step whose features all equal mask_value
+    is padding: its output is zeros and the layers after it skip it (recurrent layers keep their state,
+    GlobalAveragePooling1D and attention leave it out), as Keras's Masking."""
+
+    class_name = "Masking"
+
+    def __init__(self, mask_value=0.0, **kwargs):
+        super().__init__({"mask_value": float(mask_value)}, **kwargs)
+
+
 class Flatten(Layer):
     class_name = "Flatten"
 
@@ -279,10 +290,23 @@ class InputLayer(Layer):
         super().__init__({}, input_shape=tuple(shape), name=name, **kwargs)
 
 
+class StringInput:
+    """Input(shape=(1,), dtype="string"): a Sequential's string input, one text per sample; a
+    TextVectorization must follow it (myelin's layers carry numbers, so the vectorizer runs first)."""
+
+    def __init__(self, shape, name=None):
+        if tuple(shape if not isinstance(shape, int) else (shape,)) not in ((1,), ()):
+            raise ValueError(f"a string Input holds one text per sample: shape=(1,), got {shape!r}")
+        self.name = name
+
+
 def Input(shape, batch_size=None, name=None, dtype=None):
     """keras.Input(shape=...): a model input, the KerasTensor that functional layer calls start from;
     as the first entry of a Sequential it declares the input shape."""
+    # dtype="string" opens a text model: Sequential([Input(shape=(1,), dtype="string"), vectorizer, ...])
     _unsupported(batch_size=batch_size)
+    if dtype == "string":
+        return StringInput(shape, name)
     if dtype not in (None, "float32"):
         raise ValueError(f"myelin computes in float32, got dtype={dtype!r}")
     if isinstance(shape, int):
@@ -923,8 +947,9 @@ class Attention(Layer):
     values. use_causal_mask is a constructor argument here (a call argument in Keras), saved in the
     config. `output, weights = att([query, value], return_attention_scores=True)` also returns the
     attention weights (batch, Tq, Tv), after dropout while training, as Keras 3; myelin fixes this at
-    the layer's first call and saves it in the config. Not supported: use_scale=True,
-    score_mode='concat', masks."""
+    the layer's first call and saves it in the config. Masks carried from Embedding(mask_zero=True)
+    or Masking apply as in Keras. Not supported: use_scale=True, score_mode='concat', an explicit
+    mask= argument."""
 
     class_name = "Attention"
 
@@ -998,8 +1023,9 @@ class MultiHeadAttention(Layer):
     `output, scores = mha(query, value, return_attention_scores=True)` also returns the attention
     probabilities (batch, heads, Tq, Tv), after the softmax and before dropout, as Keras 3; they are
     an ordinary output (a loss may read them). myelin fixes this at the layer's first call and saves
-    it in the config, so every call of one layer returns the same. Not supported:
-    query_mask/value_mask/key_mask, attention_axes other than the steps."""
+    it in the config, so every call of one layer returns the same. Masks carried from
+    Embedding(mask_zero=True) or Masking apply as in Keras. Not supported:
+    query_mask/value_mask/key_mask arguments, attention_axes other than the steps."""
 
     class_name = "MultiHeadAttention"
 
@@ -1048,7 +1074,8 @@ class MultiHeadAttention(Layer):
 class Embedding(Layer):
     """Embedding(input_dim, output_dim, embeddings_initializer='uniform'): token ids (batch, steps) to
     vectors (batch, steps, output_dim). Ids may be given as integer arrays; each must be a whole number
-    in [0, input_dim) (IndexError otherwise), and input_dim at most 2**24 (ids travel as float32)."""
+    in [0, input_dim) (IndexError otherwise), and input_dim at most 2**24 (ids travel as float32).
+    mask_zero=True makes id 0 padding: the layers after it skip those steps, as Keras's."""
 
     class_name = "Embedding"
 
@@ -1059,15 +1086,13 @@ class Embedding(Layer):
                      activity_regularizer=activity_regularizer)
         if weights is not None:
             raise ValueError("Embedding: weights= is not supported; call set_weights() once the model is built")
-        if mask_zero:
-            raise ValueError("Embedding: mask_zero=True is not supported yet (myelin's models carry no masks)")
         # input_length (Keras 2) is ignored, as Keras 3 ignores it: the data's shape says the length.
         super().__init__({
             "input_dim": _positive_int(input_dim, "Embedding input_dim"),
             "output_dim": _positive_int(output_dim, "Embedding output_dim"),
             "embeddings_initializer": _serialize(embeddings_initializer),
             "embeddings_regularizer": _regularizer(embeddings_regularizer),
-            "mask_zero": False,
+            "mask_zero": bool(mask_zero),
         }, **kwargs)
 
 

@@ -4,7 +4,8 @@ import numpy as np
 
 from . import _myelin
 from .callbacks import Callback, History
-from .layers import Layer
+from .layers import Layer, StringInput
+from .text_vectorization import TextVectorization
 
 __all__ = ["Model", "Sequential", "load_model", "model_from_json"]
 
@@ -136,6 +137,18 @@ class Model:
         self._loss = native.loss if native.compiled else None
         self._metrics = list(native.metric_names()) if native.compiled else []
         self.history = None
+        vectorizer = native.text_vectorization
+        self._text_vectorization = None if vectorizer is None else TextVectorization._wrap(vectorizer)
+
+    def _text_ids(self, x):
+        """x itself, or for strings (one per sample) the token ids this model's TextVectorization makes."""
+        if not _is_text(x):
+            return x
+        if self._text_vectorization is None:
+            raise TypeError(f"model '{self.name}' takes numbers but x holds strings (dtype {np.asarray(x).dtype}); "
+                            "a model takes strings when a TextVectorization opens it: "
+                            "Sequential([Input(shape=(1,), dtype='string'), vectorizer, ...])")
+        return self._text_vectorization(x).astype(np.float32)
 
     @classmethod
     def _from_native(cls, native):
@@ -301,13 +314,13 @@ class Model:
                 raise ValueError("validation_split needs arrays; give a dataset as validation_data instead")
             rows = x.size
         else:
-            x, y = _arrays(x, "x"), _arrays(y, "y")
+            x, y = _arrays(self._text_ids(x), "x"), _arrays(y, "y")
             rows = _rows(x)
         if validation_data is not None and not _is_dataset(validation_data):
             validation_data = tuple(validation_data)
             if len(validation_data) not in (2, 3):
                 raise ValueError("validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight_val)")
-            validation_data = (_arrays(validation_data[0], "validation_data x"),
+            validation_data = (_arrays(self._text_ids(validation_data[0]), "validation_data x"),
                                _arrays(validation_data[1], "validation_data y")) + \
                 tuple(_sample_weights(w, "validation_data sample_weight") for w in validation_data[2:])
         verbose = _verbosity(verbose)
@@ -341,7 +354,7 @@ class Model:
         if _is_dataset(x):
             _no_targets_with(x, y, "evaluate")
         else:
-            x, y = _arrays(x, "x"), _arrays(y, "y")
+            x, y = _arrays(self._text_ids(x), "x"), _arrays(y, "y")
         logs = dict(self._model.evaluate(x, y, batch_size=_batch_size(batch_size, x),
                                          verbose=min(_verbosity(verbose), 1),
                                          sample_weight=_sample_weights(sample_weight)))
@@ -365,6 +378,7 @@ class Model:
         order. Prints nothing, whatever verbose says."""
         _unsupported(steps=steps, callbacks=callbacks)
         _verbosity(verbose)
+        x = self._text_ids(x)
         return self._model.predict(x if _is_dataset(x) else _arrays(x, "x"), batch_size=_batch_size(batch_size, x))
 
     def __call__(self, x, training=None):
@@ -396,7 +410,10 @@ class Model:
     def save(self, filepath, overwrite=True, save_format=None):
         """The whole model in one file. A .keras path writes Keras 3's format (keras.models.load_model
         opens it); any other a safetensors file (architecture, weights, compile settings and
-        optimizer state), readable by the C++ library and by any safetensors reader."""
+        optimizer state), readable by the C++ library and by any safetensors reader. A TextVectorization
+        at the front is saved with its vocabulary, so the loaded model predicts from strings."""
+        if self._text_vectorization is not None:  # the vectorizer as it is now (adapted since, perhaps)
+            self._model.set_text_vectorization(self._text_vectorization._core)
         self._model.save(str(filepath))
 
     def save_weights(self, filepath, overwrite=True, save_format=None):
@@ -433,12 +450,42 @@ class Sequential(Model):
             self.add(layer)
 
     def add(self, layer):
+        """Appends a layer. As in Keras, Input(shape=(1,), dtype="string") then a TextVectorization may
+        open the stack: the model then takes strings, one per sample, in fit, evaluate and predict."""
+        if isinstance(layer, StringInput):
+            if self._layers or self._text_vectorization is not None or getattr(self, "_string_input", False):
+                raise ValueError("Input(dtype='string') must be the first entry of a Sequential")
+            self._string_input = True
+            return
+        if isinstance(layer, TextVectorization):
+            if self._layers or self._text_vectorization is not None:
+                raise ValueError(f"TextVectorization '{layer.name}' must open the Sequential (after a string Input): "
+                                 "myelin runs it on the strings before the model's first layer")
+            self._model.set_text_vectorization(layer._core)
+            self._text_vectorization = layer
+            length = layer.get_config().get("output_sequence_length")
+            if length is not None:  # the ids' input, so that the model builds at once
+                layer = _myelin.input_tensor([int(length)], "")
+            else:
+                return
+        elif getattr(self, "_string_input", False) and self._text_vectorization is None:
+            raise ValueError("Input(dtype='string') must be followed by a TextVectorization")
         if isinstance(layer, _myelin.KerasTensor):  # myelin.Input(shape=...) as the first entry
             layer = Layer._wrap(layer.layer)
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add expects a myelin layer, got {type(layer).__name__}")
         self._model.add(layer._layer)
         self._layers.append(layer)
+
+
+def _is_text(x):
+    """Whether x holds strings, one per sample: a list or tuple of str/bytes, or a numpy string array."""
+    if isinstance(x, np.ndarray):
+        return x.dtype.kind in "US" or (x.dtype.kind == "O" and x.size > 0 and isinstance(x.flat[0], (str, bytes)))
+    if isinstance(x, (list, tuple)) and x:
+        first = x[0][0] if isinstance(x[0], (list, tuple)) and len(x[0]) == 1 else x[0]
+        return isinstance(first, (str, bytes))
+    return False
 
 
 def load_model(filepath, custom_objects=None, compile=True):

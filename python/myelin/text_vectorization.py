@@ -1,7 +1,9 @@
 """keras.layers.TextVectorization (output_mode="int"): strings to rows of int64 token ids.
 
-It runs before the model, on the data, as Keras recommends for this layer: myelin's models carry
-float32 tensors, not strings. The text handling (standardize, split, the vocabulary's order, the
+It runs before the model, on the data, or opens a Sequential as in Keras:
+Sequential([Input(shape=(1,), dtype="string"), vectorizer, Embedding(...), ...]) then fits, evaluates
+and predicts on strings, and model.save keeps the vocabulary (myelin's layers carry float32 tensors,
+so the model runs the vectorizer on the strings before its first layer). The text handling (standardize, split, the vocabulary's order, the
 errors) is the C++ library's, documented in include/myelin/data/text_vectorization.hpp.
 """
 import os
@@ -19,8 +21,9 @@ def _texts(data, what):
     if isinstance(data, (str, bytes)):
         raise ValueError(f"{what} must be a list or array of strings (one per example), got a single string")
     if isinstance(data, _myelin.KerasTensor):
-        raise TypeError("TextVectorization runs on strings before the model: call it on the data (a list or "
-                        "array of str), then feed its ids to the model's Input")
+        raise TypeError("TextVectorization runs on strings before the model: open a Sequential with it "
+                        "(Sequential([Input(shape=(1,), dtype='string'), vectorizer, ...])), or call it on the "
+                        "data (a list or array of str) and feed its ids to the model's Input")
     if isinstance(data, np.ndarray):
         if data.dtype.kind not in "USO":
             raise TypeError(f"{what} must hold strings, got an array of dtype {data.dtype}")
@@ -99,6 +102,13 @@ class TextVectorization:
         if "has_input_vocabulary" in kwargs:  # from get_config(): whether the vocabulary was adapted
             config["has_input_vocabulary"] = bool(kwargs["has_input_vocabulary"])
         self._core = _myelin.TextVectorization.from_config(config)
+
+    @classmethod
+    def _wrap(cls, core):
+        """The Python face of a C++ TextVectorization (a loaded model's)."""
+        layer = cls.__new__(cls)
+        layer._core = core
+        return layer
 
     @property
     def name(self):

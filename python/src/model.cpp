@@ -6,6 +6,7 @@
 #include "bindings.hpp"
 
 #include <myelin/data/dataset.hpp>
+#include <myelin/data/text_vectorization.hpp>
 #include <myelin/error.hpp>
 #include <myelin/io/model_io.hpp>
 #include <myelin/model.hpp>
@@ -251,6 +252,12 @@ void init_model(py::module_& m) {
       .def_property_readonly("input_names", &Model::input_names)
       .def_property_readonly("output_names", &Model::output_names)
       .def_property_readonly("compiled", &Model::compiled)
+      .def("set_text_vectorization", &Model::set_text_vectorization, py::arg("vectorizer"))
+      .def_property_readonly("text_vectorization",
+                             [](const Model& s) -> std::optional<data::TextVectorization> {
+                               if (const auto* tv = s.text_vectorization()) return *tv;
+                               return std::nullopt;
+                             })
       .def("metric_names",
            [](const Model& s) {
              std::vector<std::string> names;

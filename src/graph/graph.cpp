@@ -168,6 +168,7 @@ void Graph::build(const std::vector<Shape>& input_shapes, Rng& rng, const std::s
       throw ShapeError(where + ", " + node_label(n) + " with input shape " + shapes_text(in_shapes) + ": " + e.what());
     }
   }
+  plan_masks();
   plan_backward();
   // A relu output read only by a max pooling: the pooling's backward masks, the relu's pass is skipped.
   for (auto& n : nodes_) n.relu_masked_by_next = n.mask_nonpositive_input = false;
@@ -179,6 +180,67 @@ void Graph::build(const std::vector<Shape>& input_shapes, Rng& rng, const std::s
       n.relu_masked_by_next = true;
       next.mask_nonpositive_input = true;
     }
+  }
+}
+
+void Graph::plan_masks() {
+  masks_ = false;
+  for (auto& n : nodes_) {
+    n.has_mask = false;
+    n.mask = nullptr;
+    if (!n.layer || n.is_input || n.tap_of >= 0) continue;  // a model input or a state carry none
+    switch (n.layer->mask_flow()) {
+      case Layer::MaskFlow::Drop: break;
+      case Layer::MaskFlow::First: n.has_mask = nodes_[size_t(n.inputs[0])].has_mask; break;
+      case Layer::MaskFlow::All:
+        for (int in : n.inputs) n.has_mask = n.has_mask || nodes_[size_t(in)].has_mask;
+        break;
+      case Layer::MaskFlow::Own: n.has_mask = true; break;
+    }
+    masks_ = masks_ || n.has_mask;
+    n.in_masks.assign(n.inputs.size(), nullptr);
+  }
+}
+
+// Hands a layer that reads masks those of its inputs.
+void Graph::forward_masks_in(Node& n) {
+  if (!n.layer->uses_input_masks()) return;
+  bool any = false;
+  for (size_t j = 0; j < n.inputs.size(); ++j) {
+    n.in_masks[j] = nodes_[size_t(n.inputs[j])].mask;
+    any = any || n.in_masks[j];
+  }
+  if (any) n.layer->set_input_masks(n.in_masks);
+}
+
+void Graph::forward_mask_out(Node& n) {
+  n.mask = nullptr;
+  if (!n.has_mask) return;
+  switch (n.layer->mask_flow()) {
+    case Layer::MaskFlow::Drop: break;
+    case Layer::MaskFlow::First: n.mask = nodes_[size_t(n.inputs[0])].mask; break;
+    case Layer::MaskFlow::All: {
+      int count = 0;
+      for (int in : n.inputs)
+        if (const Tensor* m = nodes_[size_t(in)].mask) {
+          if (count == 0) {
+            n.mask = m;
+          } else {
+            if (count == 1) {
+              n.mask_and.resize(n.mask->shape());
+              n.mask_and.copy_from(*n.mask);
+            }
+            if (m->shape() != n.mask_and.shape())
+              throw ShapeError(node_label(n) + ": its inputs' masks differ in shape, " + shape_to_string(m->shape()) +
+                               " and " + shape_to_string(n.mask_and.shape()));
+            kernels::multiply_in_place(m->data(), n.mask_and.data(), m->size());
+          }
+          ++count;
+        }
+      if (count > 1) n.mask = &n.mask_and;
+      break;
+    }
+    case Layer::MaskFlow::Own: n.mask = n.layer->output_mask(); break;
   }
 }
 
@@ -260,6 +322,7 @@ void Graph::apply_plan(bool keep_for_backward) {
     n.layer->set_output_logits(n.output_logits);
     n.layer->set_relu_masked_by_next(n.relu_masked_by_next);
     n.layer->set_mask_nonpositive_input(n.mask_nonpositive_input);
+    n.layer->clear_input_masks();  // a layer another model ran with masks forgets them
   }
 }
 
@@ -278,12 +341,14 @@ const Tensor& Graph::forward(const std::vector<const Tensor*>& inputs, bool trai
       n.out = nodes_[size_t(n.inputs[0])].out;
       continue;
     }
+    if (masks_) forward_masks_in(n);
     if (n.inputs.size() == 1) {
       n.out = &n.layer->forward(*nodes_[size_t(n.inputs[0])].out, training);
-      continue;
+    } else {
+      for (size_t j = 0; j < n.inputs.size(); ++j) n.in_values[j] = nodes_[size_t(n.inputs[j])].out;
+      n.out = &n.layer->forward_inputs(n.in_values, training);
     }
-    for (size_t j = 0; j < n.inputs.size(); ++j) n.in_values[j] = nodes_[size_t(n.inputs[j])].out;
-    n.out = &n.layer->forward_inputs(n.in_values, training);
+    if (masks_) forward_mask_out(n);
   }
   return *nodes_[size_t(outputs_[0])].out;
 }

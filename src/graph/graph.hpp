@@ -65,6 +65,12 @@ struct Node {
   std::vector<const Tensor*> in_values, in_grads;
   // A layer with several outputs: d(loss)/d(output k) of this step (null where none); [0] is grad.
   std::vector<const Tensor*> out_grads;
+
+  // Masks (Layer::MaskFlow), planned at build: whether this node's output carries one.
+  bool has_mask = false;
+  const Tensor* mask = nullptr;  // per step: its output's mask, or null
+  Tensor mask_and;               // MaskFlow::All over several masks: their AND
+  std::vector<const Tensor*> in_masks;
 };
 
 class Graph {
@@ -116,14 +122,20 @@ class Graph {
   const std::vector<Node>& nodes() const { return nodes_; }
   const std::vector<int>& inputs() const { return inputs_; }
   const std::vector<int>& outputs() const { return outputs_; }
+  /// Whether some node's output carries a mask (Layer::MaskFlow).
+  bool has_masks() const { return masks_; }
 
  private:
   void receive_grad(Node& n, const Tensor& g);
   void plan_buffers();
   void apply_plan(bool keep_for_backward);
   void gather_shared_gradients(Node& first);
+  void plan_masks();
+  void forward_masks_in(Node& n);
+  void forward_mask_out(Node& n);
   std::vector<Node> nodes_;
   std::vector<int> inputs_, outputs_;
+  bool masks_ = false;  // some node carries a mask: without, forward never looks at masks
   // The lent buffers and the per-sample values each must hold (the most of the nodes sharing it).
   std::vector<Tensor> output_slots_, input_grad_slots_;
   std::vector<int64_t> output_slot_values_, input_grad_slot_values_;

@@ -4,10 +4,12 @@
 #include <ctime>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "architecture.hpp"
 #include "keras_weight_layout.hpp"
+#include "myelin/data/text_vectorization.hpp"
 #include "myelin/error.hpp"
 #include "myelin/io/atomic_file.hpp"
 #include "myelin/io/hdf5_file.hpp"
@@ -166,12 +168,65 @@ json keras3_layer_entry(const json& myelin_entry) {
   e["registered_name"] = nullptr;
   return e;
 }
+
+// Keras 3 keeps a TextVectorization's adapted vocabulary as an asset beside the weights.
+std::string vocabulary_asset(const std::string& group) { return "assets/" + group + "/vocabulary.txt"; }
+
+// A Sequential's TextVectorization in Keras 3's form, taken out of `config` (its layers list) and
+// rebuilt with its vocabulary; the string InputLayer before it becomes the ids' input. nullopt when
+// the model has none.
+std::optional<data::TextVectorization> take_text_vectorization(json& config, ZipReader& zip, const std::string& path) {
+  json& layers = config["config"]["layers"];
+  const bool sequential = config.value("class_name", "") == "Sequential";
+  size_t at = layers.size();
+  for (size_t i = 0; i < layers.size(); ++i)
+    if (layers[i].value("class_name", "") == "TextVectorization") at = i;
+  if (at == layers.size()) return std::nullopt;
+  const json entry = layers[at];
+  const std::string name = entry.contains("config") && entry["config"].is_object() ? entry["config"].value("name", "") : "";
+  const bool first = at == 0 || (at == 1 && layers[0].value("class_name", "") == "InputLayer");
+  if (!sequential || !first)
+    throw ValueError(quoted(path) + ": TextVectorization '" + name +
+                     "' must come first in a Sequential model (myelin runs it before the model's input)");
+  std::string group;
+  for (const auto& [layer_name, g] : keras3_layer_groups(layers, true))
+    if (layer_name == name) group = g;
+  try {
+    json c = entry.at("config");
+    std::optional<std::vector<std::string>> asset;
+    if (c.value("vocabulary", json()).is_null()) {
+      const std::string where = vocabulary_asset(group);
+      if (!zip.contains(where))
+        throw IOError("its vocabulary " + where + " is missing");
+      asset = data::parse_vocabulary(zip.read(where, kMaxKerasConfigBytes), quoted(path) + " (" + where + ")");
+      c["has_input_vocabulary"] = false;
+    }
+    data::TextVectorization tv = data::TextVectorization::from_config(c);
+    if (asset) tv.set_vocabulary(*asset);
+    const auto length = tv.options().output_sequence_length;
+    if (!length) throw ValueError("myelin needs its output_sequence_length to give the model a fixed input");
+    if (at == 1) {  // the string InputLayer now takes the ids
+      json& input = layers[0]["config"];
+      input["batch_shape"] = json::array({nullptr, *length});
+      input.erase("batch_input_shape");
+      input["dtype"] = "float32";
+    }
+    layers.erase(layers.begin() + std::ptrdiff_t(at));
+    return tv;
+  } catch (const IOError& e) {
+    throw IOError(quoted(path) + ": TextVectorization '" + name + "': " + e.what());
+  } catch (const Error& e) {
+    throw ValueError(quoted(path) + ": TextVectorization '" + name + "': " + e.what());
+  } catch (const json::exception& e) {
+    throw IOError(quoted(path) + ": TextVectorization '" + name + "' is malformed: " + e.what());
+  }
+}
 }  // namespace
 
 Model load_keras(const std::string& path) {
   ZipReader zip(path);
   if (!zip.contains("config.json")) throw IOError(quoted(path) + " is not a Keras 3 model file: it has no config.json");
-  const json config = [&] {
+  json config = [&] {
     try {
       return parse_model_json(zip.read("config.json", kMaxKerasConfigBytes), "config.json");
     } catch (const ValueError& e) {
@@ -182,6 +237,7 @@ Model load_keras(const std::string& path) {
   if (!config.is_object() || !config.contains("config") || !config["config"].is_object() ||
       !config["config"].contains("layers") || !config["config"]["layers"].is_array())
     throw IOError(quoted(path) + ": config.json holds no model with a 'layers' list");
+  const auto text_vectorization = take_text_vectorization(config, zip, path);
   if (!zip.contains("model.weights.h5")) throw IOError(quoted(path) + " is not a Keras 3 model file: it has no model.weights.h5");
   std::string weights_bytes = zip.read("model.weights.h5", kMaxKerasWeightsBytes);
   const uint64_t weights_size = weights_bytes.size();
@@ -227,6 +283,8 @@ Model load_keras(const std::string& path) {
   }
   for (auto& s : staged) s.into->copy_from(s.value);
 
+  if (text_vectorization) model.set_text_vectorization(*text_vectorization);
+
   if (config.contains("compile_config") && config["compile_config"].is_object()) {
     const json& c = config["compile_config"];
     compile_as_keras(model, c.value("optimizer", json()), c.value("loss", json()), c.value("metrics", json()), path);
@@ -248,6 +306,32 @@ void save_keras(Model& model, const std::string& path) {
                       {"registered_name", nullptr}});
   }
   for (const auto& e : config["layers"]) layers.push_back(keras3_layer_entry(e));
+  const data::TextVectorization* tv = model.text_vectorization();
+  std::vector<std::pair<std::string, std::string>> assets;  // zip entry, contents
+  if (tv) {
+    if (!sequential)
+      throw ValueError(quoted(path) + ": a functional model's TextVectorization is saved in .safetensors files only; "
+                       "build the text model as a Sequential to save it as .keras");
+    const auto length = tv->options().output_sequence_length;
+    if (!length)
+      throw ValueError(quoted(path) + ": TextVectorization '" + tv->name() +
+                       "' needs an output_sequence_length to be saved as .keras (the ids' input needs a fixed length)");
+    // Keras's form: a string InputLayer, the TextVectorization, then the layers taking its ids.
+    json& input = layers[0]["config"];
+    input.erase("batch_input_shape");
+    input["batch_shape"] = json::array({nullptr, 1});
+    input["dtype"] = "string";
+    json c = tv->get_config();
+    c["vocabulary"] = nullptr;  // Keras 3 keeps the vocabulary in the asset
+    c["has_input_vocabulary"] = false;
+    layers.insert(layers.begin() + 1, json{{"module", "keras.layers"}, {"class_name", "TextVectorization"}, {"config", c},
+                                           {"registered_name", nullptr}});
+    std::string text;
+    for (const auto& token : tv->get_vocabulary(true)) text += token + "\n";
+    text.pop_back();  // Keras joins the tokens with "\n"
+    for (const auto& [name, group] : keras3_layer_groups(layers, true))
+      if (name == tv->name()) assets.emplace_back(vocabulary_asset(group), text);
+  }
   for (auto& e : layers) {
     if (e["class_name"] == "InputLayer") {
       // Keras 3 names an InputLayer's shape batch_shape.
@@ -307,9 +391,10 @@ void save_keras(Model& model, const std::string& path) {
   std::strftime(date, sizeof date, "%Y-%m-%d@%H:%M:%S", std::gmtime(&now));
   // keras_version: the Keras release whose format this file follows.
   const json metadata = {{"keras_version", "3.15.1"}, {"date_saved", date}, {"myelin_version", version()}};
-  write_file_atomically(path, make_zip({{"metadata.json", metadata.dump()}, {"config.json", out.dump()},
-                                        {"model.weights.h5", h5.image()}},
-                                       path));
+  std::vector<std::pair<std::string, std::string>> entries = {
+      {"metadata.json", metadata.dump()}, {"config.json", out.dump()}, {"model.weights.h5", h5.image()}};
+  entries.insert(entries.end(), assets.begin(), assets.end());
+  write_file_atomically(path, make_zip(entries, path));
 }
 
 Model load_keras2_h5(const std::string& path) {

@@ -5,6 +5,7 @@
 
 #include "myelin/distributed.hpp"
 #include "myelin/error.hpp"
+#include "myelin/data/text_vectorization.hpp"
 #include "myelin/io/safetensors.hpp"
 #include "myelin/layers/registry.hpp"
 #include "myelin/layers/symbolic_tensor.hpp"
@@ -396,6 +397,7 @@ void save_model(Model& model, const std::string& path, const std::map<std::strin
   meta["format"] = "myelin";
   meta["myelin_version"] = version();
   meta["architecture"] = architecture(model).dump();
+  if (const auto* tv = model.text_vectorization()) meta["text_vectorization"] = tv->get_config().dump();
   const json compile = compile_settings(model);
   if (!compile.is_null()) {
     meta["compile"] = compile.dump();
@@ -428,6 +430,16 @@ Model load_model(const std::string& path) {
     return from_architecture(a, "'" + path + "'");
   }();
   assign_weights(model, f, path);
+  if (auto tv = f.metadata.find("text_vectorization"); tv != f.metadata.end()) {
+    try {
+      model.set_text_vectorization(
+          data::TextVectorization::from_config(parse_json(tv->second, "the text_vectorization in __metadata__")));
+    } catch (const Error& e) {
+      throw IOError("'" + path + "': the TextVectorization stored with the model: " + e.what());
+    } catch (const json::exception& e) {
+      throw IOError("'" + path + "': the TextVectorization stored with the model is malformed: " + e.what());
+    }
+  }
   auto compile = f.metadata.find("compile");
   if (compile != f.metadata.end()) {
     json c;

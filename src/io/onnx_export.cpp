@@ -381,6 +381,9 @@ std::string Exporter::translate(Call& c) {
   if (cls == "SimpleRNN" || cls == "LSTM" || cls == "GRU") return recurrent(c, cls, c.config, "", x, n);
   if (cls == "Bidirectional") return bidirectional(c);
   if (cls == "Embedding") {
+    // The exported graph carries no masks: the padded steps would count.
+    if (c.config.value("mask_zero", false))
+      throw ValueError("ONNX export: " + label(c) + " has mask_zero=True, and masks have no ONNX translation");
     // Ids travel as float32 (exact below 2^24): Gather wants integers.
     const Tensor& e = weight(c, "embeddings");
     const auto ids = g_.node("Cast", {x}, n + "_ids", {{"to", int64_t(7)}});

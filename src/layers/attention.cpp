@@ -1,6 +1,7 @@
 #include "myelin/layers/attention.hpp"
 
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "kernels/cpu/attention.hpp"
 #include "kernels/cpu/dropout.hpp"
@@ -65,7 +66,23 @@ const Tensor& Attention::forward_inputs(const std::vector<const Tensor*>& in, bo
   const int64_t B = q_.rows();
   const kernels::AttentionDims d{B, tq_, tv_, 1, d_, dv_};
   p_.resize({B, 1, tq_, tv_});
-  kernels::attention_probs(d, q_.data(), k_.data(), 1.f, nullptr, options_.use_causal_mask, p_.data());
+  // Keras's Attention reads the query's and the value's masks (not the key's).
+  const Tensor* qm = input_mask(0);
+  const Tensor* vm = input_mask(1);
+  for (auto [m, steps] : {std::pair{qm, tq_}, std::pair{vm, tv_}})
+    if (m && m->shape() != Shape{B, steps})
+      throw ShapeError("Attention '" + name_ + "': mask " + shape_to_string(m->shape()) + " does not fit (" +
+                       std::to_string(B) + ", " + std::to_string(steps) + ")");
+  const float* allowed = nullptr;
+  if (vm) {
+    allowed_.resize({B, tq_, tv_});
+    kernels::attention_allowed(d, nullptr, nullptr, vm->data(), nullptr, allowed_.data());
+    allowed = allowed_.data();
+  }
+  query_masked_ = qm != nullptr;
+  value_masked_ = vm != nullptr;
+  if (qm) qmask_.alias(*qm, qm->shape());
+  kernels::attention_probs(d, q_.data(), k_.data(), 1.f, allowed, options_.use_causal_mask, p_.data());
   dropped_ = training && options_.dropout > 0.f;
   const Tensor* pd = &p_;
   if (dropped_) {
@@ -77,6 +94,8 @@ const Tensor& Attention::forward_inputs(const std::vector<const Tensor*>& in, bo
   Tensor& y = output_buffer(y_);
   y.resize({B, tq_, dv_});
   kernels::attention_context(d, pd->data(), v_.data(), y.data());
+  if (query_masked_) kernels::mask_steps(B, tq_, dv_, qmask_.data(), y.data(), y.data());
+  // As Keras, the weights returned are not multiplied by the query's mask (only the output is).
   if (options_.return_attention_scores) scores_.alias(*pd, Shape{B, tq_, tv_});
   return y;
 }
@@ -120,9 +139,16 @@ void Attention::backward_impl(const Tensor& dy, const Tensor* dscores, std::vect
   gq_.resize(q_.shape());
   gk_.resize(k_.shape());
   gv_.resize(v_.shape());
+  const float* dyp = dy.data();
+  if (query_masked_) {  // the output was multiplied by the query's mask
+    dy_masked_.resize(dy.shape());
+    kernels::mask_steps(B, tq_, dv_, qmask_.data(), dy.data(), dy_masked_.data());
+    dyp = dy_masked_.data();
+  }
   kernels::attention_backward(d, q_.data(), k_.data(), v_.data(), p_.data(), dropped_ ? pd_.data() : p_.data(),
-                              dropped_ ? drop_.data() : nullptr, 1.f, dy.data(), dp_.data(), gq_.data(), gk_.data(),
-                              gv_.data(), dscores ? dscores->data() : nullptr);
+                              dropped_ ? drop_.data() : nullptr, 1.f, dyp, dp_.data(), gq_.data(), gk_.data(),
+                              gv_.data(), value_masked_ ? allowed_.data() : nullptr, options_.use_causal_mask,
+                              dscores ? dscores->data() : nullptr);
   for (auto& g : grads) g = nullptr;
   if (!needs_input_grad_) return;
   // Without a key input the keys are the values, whose gradient then takes both paths.

@@ -51,6 +51,8 @@ Bidirectional::Bidirectional(std::shared_ptr<Recurrent> layer, const std::string
     backward_->set_name("backward_" + base_name(*backward_, "backward_"));
   }
   forward_->set_name("forward_" + base);
+  // Keras: with masks, a returned sequence's masked steps are zeros in both directions.
+  for (Recurrent* l : {forward_.get(), backward_.get()}) l->set_zero_output_for_mask(l->options().return_sequences);
   input_shape_ = input_shape ? input_shape : forward_->declared_input_shape();
 }
 
@@ -75,6 +77,7 @@ void Bidirectional::sync_flags() {
     l->set_trainable(trainable_);
     l->set_needs_input_grad(needs_input_grad_);
     l->set_backward_follows(backward_follows_);
+    l->set_input_masks(input_masks_);  // the input's mask, which both directions follow
   }
 }
 

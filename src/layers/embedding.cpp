@@ -4,6 +4,7 @@
 
 #include "kernels/cpu/checks.hpp"
 #include "kernels/cpu/embedding.hpp"
+#include "kernels/cpu/masking.hpp"
 #include "myelin/error.hpp"
 #include "myelin/io/config.hpp"
 
@@ -17,9 +18,6 @@ Embedding::Embedding(int64_t input_dim, int64_t output_dim, EmbeddingOptions opt
   if (input_dim > kMaxInputDim)
     throw ValueError("Embedding: input_dim " + std::to_string(input_dim) +
                      " is too large: ids travel as float32, exact only up to 2^24 = " + std::to_string(kMaxInputDim));
-  if (options_.mask_zero)
-    throw ValueError("Embedding: mask_zero=True is not supported yet (myelin's models carry no masks); "
-                     "leave it False and let padding id 0 have its own learned vector");
   input_shape_ = options_.input_shape;
   name_ = options_.name;
 }
@@ -28,6 +26,9 @@ std::optional<LayerPlan> Embedding::plan(const Shape& input_shape) const {
   if (input_shape.empty() || shape_size(input_shape) <= 0)
     throw ShapeError("Embedding '" + name_ + "' needs ids of shape (batch, steps, ...), got per-sample shape " +
                      shape_to_string(input_shape));
+  if (options_.mask_zero && input_shape.size() != 1)
+    throw ShapeError("Embedding '" + name_ + "' with mask_zero needs ids of shape (batch, steps), one mask value per "
+                     "step, got per-sample shape " + shape_to_string(input_shape));
   LayerPlan p{input_shape};
   p.output_shape.push_back(output_dim_);
   p.trainable_values = input_dim_ * output_dim_;
@@ -74,6 +75,10 @@ const Tensor& Embedding::forward(const Tensor& x, bool /*training*/) {
   shape_buf_.push_back(output_dim_);
   y.resize(shape_buf_);
   kernels::embedding_forward(x.data(), x.size(), embeddings_.data(), output_dim_, y.data());
+  if (options_.mask_zero) {
+    mask_.resize(x.shape());
+    kernels::mask_nonzero_ids(x.data(), x.size(), mask_.data());
+  }
   x_.alias(x, x.shape());
   return y;
 }

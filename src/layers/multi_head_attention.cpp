@@ -1,6 +1,7 @@
 #include "myelin/layers/multi_head_attention.hpp"
 
 #include <cmath>
+#include <tuple>
 
 #include "kernels/cpu/activation.hpp"
 #include "kernels/cpu/attention.hpp"
@@ -139,8 +140,25 @@ const Tensor& MultiHeadAttention::forward_inputs(const std::vector<const Tensor*
   project(key_, key, k_, heads_ * key_dim_);
   project(value_, value, v_, heads_ * value_dim_);
   p_.resize({B, heads_, tq_, tv_});
-  kernels::attention_probs(d, q_.data(), k_.data(), float(1.0 / std::sqrt(double(key_dim_))),
-                           in.size() == 4 ? mask_.data() : nullptr, options_.use_causal_mask, p_.data());
+  const float* allowed = in.size() == 4 ? mask_.data() : nullptr;
+  // Keras's masks of query, value and key (key: value's when no key is given) join the explicit one.
+  const Tensor* qm = input_mask(0);
+  const Tensor* vm = input_mask(1);
+  const Tensor* km = in.size() >= 3 ? input_mask(2) : vm;
+  if (qm || vm || km) {
+    const std::string who = "MultiHeadAttention '" + name_ + "'";
+    for (auto [m, steps, what] : {std::tuple{qm, tq_, "query"}, std::tuple{vm, tv_, "value"}, std::tuple{km, tv_, "key"}})
+      if (m && m->shape() != Shape{B, steps})
+        throw ShapeError(who + ": the " + what + "'s mask " + shape_to_string(m->shape()) + " does not fit (" +
+                         std::to_string(B) + ", " + std::to_string(steps) + ")");
+    allowed_.resize({B, tq_, tv_});
+    kernels::attention_allowed(d, allowed, qm ? qm->data() : nullptr, vm ? vm->data() : nullptr,
+                               km ? km->data() : nullptr, allowed_.data());
+    allowed = allowed_.data();
+  }
+  allowed_used_ = allowed;
+  kernels::attention_probs(d, q_.data(), k_.data(), float(1.0 / std::sqrt(double(key_dim_))), allowed,
+                           options_.use_causal_mask, p_.data());
   dropped_ = training && options_.dropout > 0.f;
   const Tensor* pd = &p_;
   if (dropped_) {
@@ -204,7 +222,8 @@ void MultiHeadAttention::backward_impl(const Tensor& dy, const Tensor* dscores, 
   dp_.resize(p_.shape());
   kernels::attention_backward(d, q_.data(), k_.data(), v_.data(), p_.data(), dropped_ ? pd_.data() : p_.data(),
                               dropped_ ? drop_.data() : nullptr, float(1.0 / std::sqrt(double(key_dim_))), do_.data(),
-                              dp_.data(), dq_.data(), dk_.data(), dv_.data(), dscores ? dscores->data() : nullptr);
+                              dp_.data(), dq_.data(), dk_.data(), dv_.data(), allowed_used_, options_.use_causal_mask,
+                              dscores ? dscores->data() : nullptr);
   const bool dx = needs_input_grad_;
   const bool own_key = n_inputs_ >= 3;
   project_backward(query_, xq_, dq_, hk, dx ? &dxq_ : nullptr, false);

@@ -145,14 +145,28 @@ const Tensor& GlobalAveragePooling1D::forward(const Tensor& x, bool) {
   else shape_buf_ = {x.rows(), channels_};
   in_shape_buf_ = x.shape();
   y.resize(shape_buf_);
-  kernels::global_avg_pool_forward(x.rows(), steps_, channels_, x.data(), y.data());
+  const Tensor* mask = input_mask();
+  if (mask) {
+    if (mask->shape() != Shape{x.rows(), steps_})
+      throw ShapeError("GlobalAveragePooling1D '" + name_ + "': mask " + shape_to_string(mask->shape()) +
+                       " does not fit input " + shape_to_string(x.shape()));
+    mask_.alias(*mask, mask->shape());
+    masked_ = true;
+    kernels::global_avg_pool_masked_forward(x.rows(), steps_, channels_, x.data(), mask->data(), y.data());
+  } else {
+    masked_ = false;
+    kernels::global_avg_pool_forward(x.rows(), steps_, channels_, x.data(), y.data());
+  }
   return y;
 }
 
 const Tensor& GlobalAveragePooling1D::backward(const Tensor& dy) {
   Tensor& dx = input_grad_buffer(dx_);
   dx.resize(in_shape_buf_);
-  kernels::global_avg_pool_backward(dy.rows(), steps_, channels_, dy.data(), dx.data());
+  if (masked_)
+    kernels::global_avg_pool_masked_backward(dy.rows(), steps_, channels_, dy.data(), mask_.data(), dx.data());
+  else
+    kernels::global_avg_pool_backward(dy.rows(), steps_, channels_, dy.data(), dx.data());
   return dx;
 }
 

@@ -146,6 +146,16 @@ const Tensor& Recurrent::forward_inputs(const std::vector<const Tensor*>& inputs
                      std::to_string(features_) + ") got " + shape_to_string(x.shape()));
   kernels::RecurrentGeometry g{cell_of(gates_), x.dim(0), x.dim(1), features_, units_, activation_,
                                recurrent_activation_, options_.go_backwards, options_.return_sequences};
+  masked_ = false;
+  if (const Tensor* m = input_mask()) {
+    if (m->shape() != Shape{g.batch, g.steps})
+      throw ShapeError(std::string(class_of(gates_)) + " '" + name_ + "': mask " + shape_to_string(m->shape()) +
+                       " does not fit input " + shape_to_string(x.shape()));
+    mask_.alias(*m, m->shape());
+    masked_ = true;
+    g.mask = mask_.data();
+    g.zero_output_for_mask = options_.zero_output_for_mask;
+  }
   Tensor& y = output_buffer(y_);
   shape_buf_ = options_.return_sequences ? Shape{g.batch, g.steps, units_} : Shape{g.batch, units_};
   y.resize(shape_buf_);
@@ -224,6 +234,10 @@ void Recurrent::backward_outputs(const std::vector<const Tensor*>& output_grads,
                      std::to_string(1 + states_given_));
   kernels::RecurrentGeometry g{cell_of(gates_), batch, steps, features_, units_, activation_, recurrent_activation_,
                                options_.go_backwards, options_.return_sequences};
+  if (masked_) {
+    g.mask = mask_.data();
+    g.zero_output_for_mask = options_.zero_output_for_mask;
+  }
   Tensor* dx = nullptr;
   if (needs_input_grad_) {
     dx = &input_grad_buffer(dx_);
@@ -284,6 +298,7 @@ nlohmann::json Recurrent::get_config() const {
   c["return_sequences"] = options_.return_sequences;
   c["return_state"] = options_.return_state;
   c["go_backwards"] = options_.go_backwards;
+  c["zero_output_for_mask"] = options_.zero_output_for_mask;
   c["stateful"] = false;
   c["unroll"] = false;
   if (gates_ == 3) c["reset_after"] = options_.reset_after;

@@ -19,6 +19,7 @@
 #include "myelin/layers/input.hpp"
 #include "myelin/layers/layer_normalization.hpp"
 #include "myelin/layers/dot.hpp"
+#include "myelin/layers/masking.hpp"
 #include "myelin/layers/merge.hpp"
 #include "myelin/layers/multi_head_attention.hpp"
 #include "myelin/layers/normalization.hpp"
@@ -107,6 +108,7 @@ RecurrentOptions recurrent_options(const json& c, const std::string& who) {
   o.dropout = io::config_value(c, "dropout", 0.f, who);
   o.recurrent_dropout = io::config_value(c, "recurrent_dropout", 0.f, who);
   o.return_state = io::config_value(c, "return_state", false, who);
+  o.zero_output_for_mask = io::config_value(c, "zero_output_for_mask", false, who);
   return o;
 }
 
@@ -139,6 +141,10 @@ const std::vector<std::pair<std::string, Factory>>& factories() {
          return std::make_shared<Dropout>(io::config_value<float>(c, "rate", 0.f, who), io::input_shape_from_config(c));
        }},
       {"Flatten", [](const json& c, const std::string&) { return std::make_shared<Flatten>(io::input_shape_from_config(c)); }},
+      {"Masking",
+       [](const json& c, const std::string& who) {
+         return std::make_shared<Masking>(io::config_value<float>(c, "mask_value", 0.f, who), io::input_shape_from_config(c));
+       }},
       {"InputLayer",
        [](const json& c, const std::string& who) {
          auto shape = io::input_shape_from_config(c);

@@ -34,6 +34,22 @@ def test_fashion_mnist_load_data_matches_the_idx_files():
     np.testing.assert_array_equal(y_test, read_idx_with_numpy(labels))
 
 
+def test_read_idx_reads_bytes_and_floats_raw_or_gzipped(tmp_path):
+    images = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    (tmp_path / "images").write_bytes(bytes([0, 0, 0x08, 3]) + b"".join(d.to_bytes(4, "big") for d in images.shape)
+                                      + images.tobytes())
+    floats = np.array([[1.5, -2.0], [3.25, 0.0]], dtype=">f4")
+    with gzip.open(tmp_path / "floats.gz", "wb") as f:
+        f.write(bytes([0, 0, 0x0D, 2]) + b"".join(d.to_bytes(4, "big") for d in floats.shape) + floats.tobytes())
+    got = myelin.data.read_idx(tmp_path / "images")
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, images.astype(np.float32))  # unscaled, as the file holds them
+    np.testing.assert_array_equal(myelin.data.read_idx(tmp_path / "floats.gz"), floats.astype(np.float32))
+    (tmp_path / "short").write_bytes((tmp_path / "images").read_bytes()[:-1])
+    with pytest.raises(OSError, match="short"):
+        myelin.data.read_idx(tmp_path / "short")
+
+
 def test_small_data_sets_have_their_documented_shapes():
     (x_train, y_train), (x_test, y_test) = boston_housing.load_data()
     assert x_train.shape == (404, 13) and x_test.shape == (102, 13) and y_train.shape == (404,)

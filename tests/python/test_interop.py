@@ -249,8 +249,10 @@ def require_word_lists():
 def test_language_id_example_on_a_reduced_run():
     require_word_lists()
     py = language_id_one_epoch()
-    assert set(py) == {"train_words", "test_words", "characters", "test_accuracy", "naive_bayes_test_accuracy"}
+    assert set(py) == {"train_words", "test_words", "characters", "test_accuracy", "naive_bayes_test_accuracy",
+                       "loaded_prediction_max_difference"}
     assert (py["train_words"], py["test_words"]) == ("16800", "4200")
+    assert py["loaded_prediction_max_difference"] == "0"  # the saved .keras model predicts from words the same
     # One epoch: 0.6148 measured (chance is 1/7); the bigram naive Bayes does not train by epochs: 0.7981.
     assert float(py["test_accuracy"]) >= 0.5
     assert float(py["naive_bayes_test_accuracy"]) >= 0.7
@@ -271,8 +273,11 @@ def language_id_transformer_one_epoch():
 def test_language_id_transformer_on_a_reduced_run():
     require_word_lists()
     py = language_id_transformer_one_epoch()
-    assert set(py) == {"train_words", "test_words", "characters", "test_accuracy", "naive_bayes_test_accuracy"}
+    assert set(py) == {"train_words", "test_words", "characters", "test_accuracy", "naive_bayes_test_accuracy",
+                       "loaded_prediction_max_difference"}
     assert (py["train_words"], py["test_words"]) == ("16800", "4200")
+    # Saved (.safetensors: .keras does not hold MultiHeadAttention), the model of two inputs predicts the same.
+    assert py["loaded_prediction_max_difference"] == "0"
     # One epoch: 0.5283 measured (chance is 1/7); the baseline is the LSTM run's, whatever the network.
     assert float(py["test_accuracy"]) >= 0.4
     assert py["naive_bayes_test_accuracy"] == "0.7981"

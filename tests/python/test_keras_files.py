@@ -4,6 +4,7 @@ myelin loads them, predicts the same and fine-tunes them; myelin saves .keras an
 and predicts the same. tests/keras/keras_reference.py is the Keras side."""
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -99,3 +100,62 @@ def test_myelin_keras_files_load_in_keras_and_predict_the_same(keras_python, ker
         np.testing.assert_allclose(np.load(out), model.predict(x, verbose=0), atol=TOLERANCE, rtol=0, err_msg=name)
         # myelin reads back its own file too.
         np.testing.assert_allclose(load_model(path).predict(x, verbose=0), model.predict(x, verbose=0), atol=0, rtol=0)
+
+
+# --- examples/python/keras_roundtrip.py: a Keras-trained file run by myelin and by Keras -----------
+
+ROUNDTRIP = SOURCE_DIR / "examples" / "python" / "keras_roundtrip.py"
+
+
+def write_idx(path, array, type_code):
+    """An IDX file (big-endian, as the format requires): 0x08 unsigned bytes, 0x0D float32."""
+    dtype = {0x08: ">u1", 0x0D: ">f4"}[type_code]
+    header = bytes([0, 0, type_code, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    Path(path).write_bytes(header + np.ascontiguousarray(array, dtype=dtype).tobytes())
+
+
+def run_roundtrip(*args, env_dir=None):
+    env = dict(os.environ)
+    env.pop("MYELIN_REFERENCE_ENV_DIR", None)
+    if env_dir:
+        env["MYELIN_REFERENCE_ENV_DIR"] = env_dir
+    out = subprocess.run([sys.executable, str(ROUNDTRIP), *map(str, args), "--threads", "1", "--calls", "20"],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr
+    return out.stdout, dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+
+
+def test_roundtrip_example_scores_a_keras_file_as_keras_does(keras_python, keras_files, tmp_path):
+    # Keras's MLP, its inputs as float32 IDX images (scale 1: the values Keras saw, bit for bit).
+    x, y = np.load(keras_files / "mlp_x.npy"), np.load(keras_files / "mlp_y.npy")
+    write_idx(tmp_path / "images", x, 0x0D)
+    write_idx(tmp_path / "labels", y, 0x08)
+    keras_accuracy = np.mean(np.load(keras_files / "mlp_pred.npy").argmax(axis=1) == y)
+    stdout, figures = run_roundtrip(keras_files / "mlp.keras", "--images", tmp_path / "images", "--labels",
+                                    tmp_path / "labels", "--scale", "1", "--keras-python", keras_python)
+    assert "Total params: 101,770" in stdout  # the summary: 784*128+128 + 128*10+10
+    assert int(figures["samples"]) == len(x)
+    assert float(figures["accuracy"]) == pytest.approx(keras_accuracy, abs=5e-5)
+    assert figures["keras_accuracy"] == figures["accuracy"]  # Keras itself, run by the example
+    assert float(figures["evaluate_accuracy"]) == pytest.approx(keras_accuracy, abs=5e-5)  # compiled from the file
+    assert float(figures["resaved_prediction_max_difference"]) == 0
+    myelin_us, keras_us = float(figures["batch1_latency_us_median"]), float(figures["keras_batch1_latency_us_median"])
+    assert myelin_us > 0 and keras_us > 0
+    assert float(figures["keras_over_myelin_latency_ratio"]) == pytest.approx(keras_us / myelin_us, rel=0.01)
+
+
+def test_roundtrip_example_without_keras_says_why_and_reads_csv(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 3)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.float32)
+    model = Sequential([Input(shape=(3,)), Dense(4, activation="relu"), Dense(2, activation="softmax")])
+    model.save(tmp_path / "m.keras")  # uncompiled: no evaluate_ figures
+    np.savetxt(tmp_path / "d.csv", np.c_[x, y], delimiter=",", header="a,b,c,label", comments="")
+    expected = np.mean(model.predict(x, verbose=0).argmax(axis=1) == y)
+    _, figures = run_roundtrip(tmp_path / "m.keras", "--csv", tmp_path / "d.csv")
+    assert float(figures["accuracy"]) == pytest.approx(expected, abs=5e-5)
+    assert "evaluate_loss" not in figures
+    assert "MYELIN_REFERENCE_ENV_DIR" in figures["keras_timing_skipped"]
+    assert "keras_batch1_latency_us_median" not in figures
+    _, figures = run_roundtrip(tmp_path / "m.keras", "--csv", tmp_path / "d.csv", env_dir=str(tmp_path / "none"))
+    assert "does not exist" in figures["keras_timing_skipped"]

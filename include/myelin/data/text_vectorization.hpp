@@ -1,9 +1,11 @@
 // TextVectorization: turns a batch of UTF-8 strings into rows of token ids, as Keras 3's
 // keras.layers.TextVectorization with output_mode="int".
 //
-// It is a preprocessing step outside the model graph, not a graph Layer: myelin's graph carries
-// float32 tensors, and strings cannot travel through it. Keras itself recommends this layer in the
-// input pipeline rather than inside a model. Its output, a {batch, length} Tensor of ids, is what an
+// It is not a graph Layer: myelin's graph carries float32 tensors, and strings cannot travel
+// through it. It runs on the data before the model, or, as Keras's
+// Sequential([Input(shape=(1,), dtype="string"), vectorizer, ...]), at the front of a model that
+// carries it (Model::set_text_vectorization): that model fits, evaluates and predicts on strings, and
+// its saved file keeps the vocabulary. Its output, a {batch, length} Tensor of ids, is what an
 // embedding takes; ids travel as float32, exact because the vocabulary is capped at 2^24 tokens.
 //
 // The steps for each text, in Keras's order:
@@ -134,6 +136,10 @@ class TextVectorization {
 /// of its first occurrence), "[UNK]" past line 2, a line longer than max_line_bytes, more than 2^24
 /// tokens, or a file without any token; IOError if the file cannot be read.
 std::vector<std::string> read_vocabulary_file(const std::string& path, int64_t max_line_bytes = int64_t{1} << 20);
+/// The same rules on a vocabulary held in memory (Keras's vocabulary.txt asset inside a .keras
+/// file): `where` names it in the IOErrors, as "'model.keras' (assets/.../vocabulary.txt)".
+std::vector<std::string> parse_vocabulary(std::string_view text, const std::string& where,
+                                          int64_t max_line_bytes = int64_t{1} << 20);
 
 }  // namespace myelin::data
 

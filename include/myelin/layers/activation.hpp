@@ -6,6 +6,7 @@ namespace myelin::layers {
 
 class Activation : public Layer {
   MYELIN_LAYER_MOVABLE(Activation)
+  MaskFlow mask_flow() const override { return MaskFlow::First; }  // Keras: supports_masking
   bool writes_lent_output() const override { return true; }
   bool writes_lent_input_grad() const override { return true; }
   /// `Activation("softmax")`.

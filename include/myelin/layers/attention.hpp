@@ -7,8 +7,11 @@
 // saved in its config. return_attention_scores, also a call argument in Keras, is an option here
 // too: the layer then has a second output, the attention weights (batch, Tq, Tv) as Keras 3 returns
 // them: after the softmax and, while training with dropout, after dropout, the weights that did
-// weight the values. Their gradient flows back like the output's. Not supported: use_scale=True,
-// score_mode="concat", and the query/value masks.
+// weight the values. Their gradient flows back like the output's. Masks the inputs carry
+// (Embedding's mask_zero, Masking) act as Keras's: the value's mask keeps padded value steps from
+// being attended (their weights are 0), the output is 0 at padded query steps, and it carries the
+// query's mask (the weights output carries none). Not supported: use_scale=True,
+// score_mode="concat".
 #pragma once
 #include <string>
 #include <vector>
@@ -46,6 +49,8 @@ class Attention : public Layer {
   nlohmann::json get_config() const override;
   int64_t flops_per_sample() const override { return 2 * tq_ * tv_ * (d_ + dv_); }
   void reseed(Rng& rng) override { rng_ = rng.split(); }
+  bool uses_input_masks() const override { return true; }
+  MaskFlow mask_flow() const override { return MaskFlow::First; }  // the query's mask
 
   const AttentionOptions& options() const { return options_; }
 
@@ -59,6 +64,8 @@ class Attention : public Layer {
   Tensor p_, pd_, drop_, y_, dp_, gq_, gk_, gv_;  // gradients of query, key, value
   Tensor scores_, dscores_, dy_zero_;  // the weights as (batch, Tq, Tv); their gradient through dropout
   void backward_impl(const Tensor& dy, const Tensor* dscores, std::vector<const Tensor*>& input_grads);
+  Tensor allowed_, qmask_, dy_masked_;  // masks: the value's as allowed steps, a view of the query's
+  bool query_masked_ = false, value_masked_ = false;
 };
 
 }  // namespace myelin::layers

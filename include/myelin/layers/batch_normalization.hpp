@@ -35,6 +35,7 @@ struct BatchNormalizationOptions {
 
 class BatchNormalization : public Layer {
   MYELIN_LAYER_MOVABLE(BatchNormalization)
+  MaskFlow mask_flow() const override { return MaskFlow::First; }  // Keras: supports_masking
   bool writes_lent_output() const override { return true; }
   bool writes_lent_input_grad() const override { return true; }
   /// `BatchNormalization()`; `BatchNormalization({.momentum = 0.9f, .epsilon = 1e-5f})`.

@@ -53,6 +53,8 @@ class Bidirectional : public Layer {
   nlohmann::json get_config() const override;
   int64_t flops_per_sample() const override;
   void reseed(Rng& rng) override;
+  bool uses_input_masks() const override { return true; }
+  MaskFlow mask_flow() const override { return forward_->mask_flow(); }
 
   Recurrent& forward_layer() { return *forward_; }
   Recurrent& backward_layer() { return *backward_; }

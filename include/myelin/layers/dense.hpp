@@ -22,6 +22,7 @@ struct DenseOptions {
 
 class Dense : public Layer {
   MYELIN_LAYER_MOVABLE(Dense)
+  MaskFlow mask_flow() const override { return MaskFlow::First; }  // Keras: supports_masking
   bool writes_lent_output() const override { return true; }
   bool writes_lent_input_grad() const override { return true; }
   /// `Dense(64, "relu")`; `Dense(10, "relu", {.input_shape = Shape{8}})`.

@@ -10,6 +10,7 @@ namespace myelin::layers {
 
 class Dropout : public Layer {
   MYELIN_LAYER_MOVABLE(Dropout)
+  MaskFlow mask_flow() const override { return MaskFlow::First; }  // Keras: supports_masking
   /// `Dropout(0.5)`; rate in [0, 1).
   explicit Dropout(float rate, std::optional<Shape> input_shape = std::nullopt);
   std::string class_name() const override { return "Dropout"; }

@@ -14,8 +14,11 @@
 // in a fixed order (the same whatever the thread count). Ids are not differentiable: the input
 // gradient, when asked for, is zero, and the layer is usually a model's first.
 //
-// Keras's mask_zero=True is refused (ValueError): myelin's graph carries no masks yet, and ignoring
-// it would silently let padding count. input_length (Keras 2) is ignored, as Keras 3 does.
+// mask_zero=True (Keras's): id 0 is padding. The layer then gives its output a mask (Layer::MaskFlow),
+// 1 where the id is not 0, which the layers after it follow: recurrent layers skip the padded steps,
+// GlobalAveragePooling1D and attention leave them out. Id 0 still has a row of the table (its
+// output is that row), as in Keras. With mask_zero the ids must have shape (batch, steps).
+// input_length (Keras 2) is ignored, as Keras 3 does.
 #pragma once
 #include <optional>
 #include <string>
@@ -31,7 +34,7 @@ struct EmbeddingOptions {
   std::optional<Shape> input_shape;  ///< per-sample shape of the ids, e.g. Shape{steps}, for a first layer
   Initializer embeddings_initializer = "uniform";
   std::optional<Regularizer> embeddings_regularizer;
-  bool mask_zero = false;  ///< true is refused until the graph carries masks
+  bool mask_zero = false;  ///< id 0 is padding: the output carries a mask
   std::string name;
 };
 
@@ -44,7 +47,7 @@ class Embedding : public Layer {
   static constexpr int64_t kMaxInputDim = int64_t(1) << 24;
 
   /// `Embedding(10000, 64)`; `Embedding(10000, 64, {.input_shape = Shape{100}})`.
-  /// Throws ValueError for a size that is not positive, input_dim > 2^24, or mask_zero.
+  /// Throws ValueError for a size that is not positive or input_dim > 2^24.
   Embedding(int64_t input_dim, int64_t output_dim, EmbeddingOptions options = {});
 
   std::string class_name() const override { return "Embedding"; }
@@ -54,6 +57,9 @@ class Embedding : public Layer {
   const Tensor& backward(const Tensor& dy) override;
   nlohmann::json get_config() const override;
   void check_model_input(const Tensor& x) const override;
+  MaskFlow mask_flow() const override { return options_.mask_zero ? MaskFlow::Own : MaskFlow::Drop; }
+  /// With mask_zero: [batch, steps], 1 where the last forward's id was not 0.
+  const Tensor* output_mask() const override { return options_.mask_zero ? &mask_ : nullptr; }
 
   int64_t input_dim() const { return input_dim_; }
   int64_t output_dim() const { return output_dim_; }
@@ -70,6 +76,7 @@ class Embedding : public Layer {
   EmbeddingOptions options_;
   Tensor embeddings_, embeddings_grad_;
   Tensor x_, y_, dx_, no_grad_;  // x_: view of the last forward batch's ids
+  Tensor mask_;                  // mask_zero: the last forward's mask
   Shape shape_buf_;
   std::vector<uint64_t> order_;  // the backward's sort scratch
 };

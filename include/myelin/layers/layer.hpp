@@ -176,6 +176,31 @@ class Layer : public std::enable_shared_from_this<Layer> {
   /// training step passes their input through (the same training either way).
   virtual bool is_augmentation() const { return false; }
 
+  /// Masks (Keras's): a mask marks which steps of a sequence hold data. It is a float tensor
+  /// [batch, steps], 1 where the step holds data and 0 where it is padding; Embedding(mask_zero)
+  /// and Masking make one, and the graph carries it along to the layers that read it (recurrent
+  /// layers skip masked steps, GlobalAveragePooling1D and attention leave them out). How the
+  /// layer's output mask follows from its inputs' masks (Keras's supports_masking and
+  /// compute_mask):
+  enum class MaskFlow {
+    Drop,   ///< no output mask: the layer does not support masking (Keras 3 drops the mask with a
+            ///< warning; myelin drops it silently), or consumes it (a recurrent layer returning
+            ///< its last state, GlobalAveragePooling1D)
+    First,  ///< input 0's mask (Dense, Dropout, a recurrent layer with return_sequences, the
+            ///< query's mask for attention)
+    All,    ///< the AND of the masks its inputs carry (Add, Multiply, Concatenate on the last axis)
+    Own,    ///< the layer makes it: output_mask() after each forward (Embedding, Masking)
+  };
+  virtual MaskFlow mask_flow() const { return MaskFlow::Drop; }
+  /// Whether forward() reads its inputs' masks; the graph then hands them over first.
+  virtual bool uses_input_masks() const { return false; }
+  /// MaskFlow::Own: the mask of the last forward's output, valid until the next forward.
+  virtual const Tensor* output_mask() const { return nullptr; }
+  /// The masks of the next forward's inputs, one per input (null where that input has none);
+  /// empty when the model carries no masks. Each stays valid until that forward's backward.
+  virtual void set_input_masks(const std::vector<const Tensor*>& masks) { input_masks_.assign(masks.begin(), masks.end()); }
+  void clear_input_masks() { input_masks_.clear(); }
+
   /// Whether backward() must compute d(loss)/d(input): false for the first layer of a model.
   void set_needs_input_grad(bool v) { needs_input_grad_ = v; }
   /// Whether backward() may follow the next forward() whatever its `training` (true by default).
@@ -230,6 +255,9 @@ class Layer : public std::enable_shared_from_this<Layer> {
   bool mask_nonpositive_input_ = false;  // zero d(input) where the input is not positive
   Tensor* lent_output_ = nullptr;
   Tensor* lent_input_grad_ = nullptr;
+  /// Input k's mask for the next forward, or null (set_input_masks).
+  const Tensor* input_mask(size_t k = 0) const { return k < input_masks_.size() ? input_masks_[k] : nullptr; }
+  std::vector<const Tensor*> input_masks_;
 
  private:
   friend std::vector<SymbolicTensor> call_layer_outputs(std::shared_ptr<Layer> layer,

@@ -36,6 +36,7 @@ struct LayerNormalizationOptions {
 
 class LayerNormalization : public Layer {
   MYELIN_LAYER_MOVABLE(LayerNormalization)
+  MaskFlow mask_flow() const override { return MaskFlow::First; }  // Keras: supports_masking
   bool writes_lent_output() const override { return true; }
   bool writes_lent_input_grad() const override { return true; }
   /// `LayerNormalization()`; `LayerNormalization({.epsilon = 1e-5f})`.

@@ -21,6 +21,7 @@ namespace myelin::layers {
 /// repeated into. Shapes that do not broadcast are a ShapeError naming the layer and the shapes.
 class ElementwiseMerge : public Layer {
  public:
+  MaskFlow mask_flow() const override { return MaskFlow::All; }  // Keras: the AND of the masks
   ~ElementwiseMerge() override;
   ElementwiseMerge(ElementwiseMerge&&) noexcept;
   int num_inputs() const override { return -1; }
@@ -109,6 +110,11 @@ class Concatenate : public Layer {
   void backward_inputs(const Tensor& dy, std::vector<const Tensor*>& input_grads) override;
   nlohmann::json get_config() const override;
   int axis() const { return axis_; }
+  /// Keras: on the last axis the AND of the masks (a step is data where every input's is); along
+  /// another axis myelin drops them.
+  MaskFlow mask_flow() const override {
+    return sample_axis_ + 1 == out_shape_.size() ? MaskFlow::All : MaskFlow::Drop;
+  }
 
  private:
   int axis_;

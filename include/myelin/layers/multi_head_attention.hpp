@@ -13,17 +13,22 @@
 // attention_mask (batch, Tq, Tv), 1 where a query step may attend a value step and 0 where not, is a
 // fourth input, after an explicit key: `({query, value, value, mask})`. It combines with the causal
 // mask; masked scores are set to -1e9 before the softmax, as Keras does, so they get weight 0 and a
-// row with nothing allowed is uniform. The mask gets no gradient.
+// row with nothing allowed is uniform. The mask gets no gradient. Masks the inputs carry (Embedding's
+// mask_zero, Masking; Layer::MaskFlow) join in as Keras's _compute_attention_mask joins them: a
+// value (or key) step that is padding gets no attention, and a padded query step attends nothing
+// (its row is uniform); the output carries the query's mask.
 //
 // return_attention_scores: a call argument in Keras (`output, scores = mha(q, v,
 // return_attention_scores=True)`); here an option of the layer, saved in its config, that gives the
 // layer a second output: the attention probabilities (batch, heads, Tq, Tv), after the softmax and
 // before dropout, as Keras returns them. Call it through call_outputs:
 // `auto [y, scores] = ...call_outputs({q, v})`. The scores are an ordinary output: a loss or a later
-// layer may read them, and their gradient flows back through the softmax to the projections.
+// layer may read them, and their gradient flows back through the softmax to the projections (a
+// masked score, being a constant, gets none). With masks, padded keys get probability 0; the scores
+// output carries no mask.
 //
-// Not supported: attention_axes other than the steps axis, inputs of other ranks than (batch, steps, features), and masks carried implicitly from
-// an Embedding's mask_zero.
+// Not supported: attention_axes other than the steps axis, inputs of other ranks than (batch, steps,
+// features).
 #pragma once
 #include <optional>
 #include <string>
@@ -71,6 +76,8 @@ class MultiHeadAttention : public Layer {
   nlohmann::json get_config() const override;
   int64_t flops_per_sample() const override { return flops_; }
   void reseed(Rng& rng) override { rng_ = rng.split(); }
+  bool uses_input_masks() const override { return true; }
+  MaskFlow mask_flow() const override { return MaskFlow::First; }  // the query's mask
 
   int64_t num_heads() const { return heads_; }
   int64_t key_dim() const { return key_dim_; }
@@ -102,6 +109,8 @@ class MultiHeadAttention : public Layer {
   // Views of the last inputs; the projections, probabilities (before and after dropout), the dropout
   // mask and the joined heads of the last forward.
   Tensor xq_, xk_, xv_, mask_;
+  Tensor allowed_;  // the explicit mask joined with the inputs' masks
+  const float* allowed_used_ = nullptr;  // the mask the last forward applied (explicit, allowed_ or none)
   Tensor q_, k_, v_, p_, pd_, drop_, o_, y_;
   Tensor do_, dq_, dk_, dv_, dp_, dxq_, dxk_, dxv_;
   Tensor dy_zero_;  // d(output) when only the scores output has a gradient

@@ -88,6 +88,14 @@ class GlobalAveragePooling1D : public GlobalPooling1D {
   std::string class_name() const override { return "GlobalAveragePooling1D"; }
   const Tensor& forward(const Tensor& x, bool training) override;
   const Tensor& backward(const Tensor& dy) override;
+  /// Keras: with a mask, the mean over the unmasked steps only (a sample with none gives 0, where
+  /// Keras divides 0 by 0); the mask stops here. GlobalMaxPooling1D and the windowed poolings
+  /// ignore masks, as Keras 3's do.
+  bool uses_input_masks() const override { return true; }
+
+ private:
+  Tensor mask_;  // view of the last forward's mask (masked_)
+  bool masked_ = false;
 };
 
 class GlobalMaxPooling1D : public GlobalPooling1D {

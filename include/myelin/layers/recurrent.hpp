@@ -26,9 +26,16 @@
 // Inside the cells tanh and sigmoid are a rational approximation within 4e-7 of the exact values
 // (it vectorises; the cells' element-wise work is most of their cost: bench/README.md).
 //
+// Masks (Embedding's mask_zero, Masking), as Keras 3: a masked step leaves the state as it was and
+// its input unread, so the last output and the final state are those after a sample's last data
+// step, whatever padding follows. A returned sequence holds, at a masked step, the output of the
+// step before (zeros before any), or zeros with zero_output_for_mask (Bidirectional sets it to
+// return_sequences, as Keras does); the output keeps the input's mask with return_sequences (as
+// Keras, unreversed under go_backwards) and drops it without.
+//
 // Not supported (an error names the argument): stateful, GRU's reset_after=False,
 // activations other than tanh, sigmoid, relu and linear (their derivatives follow from their
-// outputs, which is all backward keeps), and masks.
+// outputs, which is all backward keeps).
 #pragma once
 #include <memory>
 #include <optional>
@@ -62,6 +69,7 @@ struct RecurrentOptions {
   float dropout = 0.f;            ///< fraction of the input's features dropped, in [0, 1)
   float recurrent_dropout = 0.f;  ///< fraction of the state's units dropped, in [0, 1)
   bool return_state = false;      ///< the call returns [output, h] (LSTM [output, h, c])
+  bool zero_output_for_mask = false;  ///< a returned sequence's masked steps are zeros (else a copy of the step before)
   std::string name;
 };
 
@@ -90,6 +98,10 @@ class Recurrent : public Layer {
   nlohmann::json get_config() const override;
   int64_t flops_per_sample() const override;
   void reseed(Rng& rng) override { rng_ = rng.split(); }
+  bool uses_input_masks() const override { return true; }
+  MaskFlow mask_flow() const override { return options_.return_sequences ? MaskFlow::First : MaskFlow::Drop; }
+  /// Keras's zero_output_for_mask (Bidirectional sets its layers' to return_sequences).
+  void set_zero_output_for_mask(bool v) { options_.zero_output_for_mask = v; }
 
   int64_t units() const { return units_; }
   const RecurrentOptions& options() const { return options_; }
@@ -110,6 +122,8 @@ class Recurrent : public Layer {
   RecurrentOptions options_;
   Tensor kernel_, recurrent_kernel_, bias_, kernel_grad_, recurrent_kernel_grad_, bias_grad_;
   Tensor x_;  // view of the last forward batch's input (after input dropout)
+  Tensor mask_;        // view of the last forward's input mask (masked_)
+  bool masked_ = false;
   Tensor y_, dx_, no_grad_;
   Tensor h_out_, c_out_;      // the final state (return_state)
   Tensor dh0_, dc0_;          // d(loss)/d(initial state)

@@ -17,6 +17,7 @@ namespace myelin::layers {
 
 class TimeDistributed : public Layer {
   MYELIN_LAYER_MOVABLE(TimeDistributed)
+  MaskFlow mask_flow() const override { return MaskFlow::First; }  // Keras: supports_masking
   template <class L, class = std::enable_if_t<std::is_base_of_v<Layer, std::decay_t<L>>>>
   explicit TimeDistributed(L&& layer, std::optional<Shape> input_shape = std::nullopt)
       : TimeDistributed(std::shared_ptr<Layer>(std::make_shared<std::decay_t<L>>(std::forward<L>(layer))),

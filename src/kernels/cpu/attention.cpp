@@ -33,6 +33,28 @@ void attention_probs(const AttentionDims& d, const float* q, const float* k, flo
   });
 }
 
+void attention_allowed(const AttentionDims& d, const float* explicit_mask, const float* query_mask,
+                       const float* value_mask, const float* key_mask, float* allowed) {
+  parallel_for(d.B * d.Tq, d.B * d.Tq * d.Tv, [&](int64_t r) {
+    const int64_t b = r / d.Tq;
+    float* row = allowed + r * d.Tv;
+    const float q = query_mask ? query_mask[r] : 1.f;
+    for (int64_t j = 0; j < d.Tv; ++j) {
+      bool ok = q != 0.f;
+      if (explicit_mask) ok = ok && explicit_mask[r * d.Tv + j] != 0.f;
+      if (value_mask) ok = ok && value_mask[b * d.Tv + j] != 0.f;
+      if (key_mask) ok = ok && key_mask[b * d.Tv + j] != 0.f;
+      row[j] = ok ? 1.f : 0.f;
+    }
+  });
+}
+
+void mask_steps(int64_t batch, int64_t steps, int64_t width, const float* mask, const float* y, float* out) {
+  parallel_for(batch * steps, batch * steps * width, [&](int64_t r) {
+    for (int64_t k = 0; k < width; ++k) out[r * width + k] = y[r * width + k] * mask[r];
+  });
+}
+
 void attention_context(const AttentionDims& d, const float* p, const float* v, float* out) {
   const int64_t vs = d.H * d.dv;
   for (int64_t b = 0; b < d.B; ++b)
@@ -43,7 +65,7 @@ void attention_context(const AttentionDims& d, const float* p, const float* v, f
 
 void attention_backward(const AttentionDims& d, const float* q, const float* k, const float* v, const float* p,
                         const float* pd, const float* drop, float scale, const float* dout, float* dp, float* dq,
-                        float* dk, float* dv, const float* dp_direct) {
+                        float* dk, float* dv, const float* allowed, bool causal, const float* dp_direct) {
   const int64_t qs = d.H * d.dk, vs = d.H * d.dv, block = d.Tq * d.Tv;
   // d(pd) = dout v^T and dv = pd^T dout, per (b, h).
   for (int64_t b = 0; b < d.B; ++b)
@@ -66,6 +88,13 @@ void attention_backward(const AttentionDims& d, const float* q, const float* k, 
       for (int64_t j = 0; j < d.Tv; ++j) dp[r * d.Tv + j] += dp_direct[r * d.Tv + j];
     });
   activation_backward(ActivationKind::Softmax, dp, p, nullptr, dp, rows, d.Tv);
+  if (allowed || causal)
+    parallel_for(rows, rows * d.Tv, [&](int64_t r) {
+      const int64_t i = r % d.Tq, b = r / (d.H * d.Tq);
+      const float* a = allowed ? allowed + (b * d.Tq + i) * d.Tv : nullptr;
+      for (int64_t j = 0; j < d.Tv; ++j)
+        if ((causal && j > i) || (a && a[j] == 0.f)) dp[r * d.Tv + j] = 0.f;
+    });
   // dq = scale * ds k, dk = scale * ds^T q.
   for (int64_t b = 0; b < d.B; ++b)
     for (int64_t h = 0; h < d.H; ++h) {

@@ -20,16 +20,28 @@ struct AttentionDims {
 void attention_probs(const AttentionDims& d, const float* q, const float* k, float scale, const float* allowed,
                      bool causal, float* p);
 
+/// allowed [B, Tq, Tv] from Keras's masks (each null where absent): explicit [B, Tq, Tv], the
+/// query's mask [B, Tq] and the value's and key's [B, Tv], as Keras's _compute_attention_mask
+/// combines them: nonzero where every one given is.
+void attention_allowed(const AttentionDims& d, const float* explicit_mask, const float* query_mask,
+                       const float* value_mask, const float* key_mask, float* allowed);
+
+/// y[b, i, :] *= mask[b, i] over [B, T, width] (Attention's output at masked query steps).
+void mask_steps(int64_t batch, int64_t steps, int64_t width, const float* mask, const float* y, float* out);
+
 /// out[b, :, h, :] = p[b, h] v[b, :, h, :].
 void attention_context(const AttentionDims& d, const float* p, const float* v, float* out);
 
 /// The backward pass from dout [B, Tq, H, dv]. pd is the probabilities used for the context (after
-/// dropout), p those before it, drop the dropout mask (null without dropout: then pd is p).
-/// dp_direct, when given, is a gradient reaching p itself [B, H, Tq, Tv] (the probabilities returned
-/// as an output), added to the one through the context. Writes dq, dk, dv (overwriting) and uses
-/// dp [B, H, Tq, Tv] as scratch.
+/// dropout), p those before it, drop the dropout mask (null without dropout: then pd is p). Writes
+/// dq, dk, dv (overwriting) and uses dp [B, H, Tq, Tv] as scratch. allowed and causal as given to
+/// attention_probs: a masked score is a constant and gets no gradient (this matters in a row with
+/// nothing allowed, whose uniform weights do not depend on the scores). dp_direct, when given, is a
+/// gradient reaching p itself [B, H, Tq, Tv] (the probabilities returned as an output), added to the
+/// one through the context; masked scores still get none.
 void attention_backward(const AttentionDims& d, const float* q, const float* k, const float* v, const float* p,
                         const float* pd, const float* drop, float scale, const float* dout, float* dp, float* dq,
-                        float* dk, float* dv, const float* dp_direct = nullptr);
+                        float* dk, float* dv, const float* allowed = nullptr, bool causal = false,
+                        const float* dp_direct = nullptr);
 
 }  // namespace myelin::kernels

@@ -12,9 +12,10 @@ namespace myelin::kernels {
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
-  // Below ~64k multiply-adds the second thread's fork and join cost more than its share of the
-  // work: batch-1 inference took 3.7 us on two threads against 1.4 on one (bench/README.md).
-  const bool small = M * N * K < (1 << 16);
+  // Up to 64k multiply-adds the second thread's fork and join cost more than its share of the work:
+  // batch-1 inference took 3.7 us on two threads against 1.4 on one (bench/README.md). 2^16 itself
+  // included: a batch-1 LSTM step of 128 units is exactly that, 100 forks per sequence.
+  const bool small = M * N * K <= (1 << 16);
   const int threads = small ? omp_get_max_threads() : 1;
   if (threads > 1) omp_set_num_threads(1);
   // oneDNN's sgemm is row-major and was the fastest candidate measured at every size the

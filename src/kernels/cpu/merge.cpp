@@ -282,4 +282,8 @@ void accumulate(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];
 }
 
+void multiply_in_place(const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] *= x[i];
+}
+
 }  // namespace myelin::kernels

@@ -53,5 +53,7 @@ void concat_backward(const float* dy, const std::vector<int64_t>& widths, const 
 
 /// y += x over n values (the graph sums the gradients of a tensor used by several layers).
 void accumulate(const float* x, float* y, int64_t n);
+/// y *= x over n values (the AND of two 0/1 masks).
+void multiply_in_place(const float* x, float* y, int64_t n);
 
 }  // namespace myelin::kernels

@@ -155,6 +155,45 @@ void global_avg_pool_backward(int64_t batch, int64_t hw, int64_t channels, const
   });
 }
 
+namespace {
+// 1 / (unmasked positions of sample n), or 0 when there are none.
+float masked_inverse_count(const float* mask, int64_t n, int64_t hw) {
+  float count = 0.f;
+  for (int64_t p = 0; p < hw; ++p) count += mask[n * hw + p];
+  return count > 0.f ? 1.f / count : 0.f;
+}
+}  // namespace
+
+void global_avg_pool_masked_forward(int64_t batch, int64_t hw, int64_t channels, const float* x, const float* mask,
+                                    float* y) {
+  for_each_sample(batch, batch * hw * channels, [&](int64_t n) {
+    const float inv = masked_inverse_count(mask, n, hw);
+    float* yr = y + n * channels;
+    std::fill(yr, yr + channels, 0.f);
+    for (int64_t p = 0; p < hw; ++p) {
+      const float w = mask[n * hw + p] * inv;
+      if (w == 0.f) continue;
+      const float* xr = x + (n * hw + p) * channels;
+#pragma omp simd
+      for (int64_t k = 0; k < channels; ++k) yr[k] += w * xr[k];
+    }
+  });
+}
+
+void global_avg_pool_masked_backward(int64_t batch, int64_t hw, int64_t channels, const float* dy, const float* mask,
+                                     float* dx) {
+  for_each_sample(batch, batch * hw * channels, [&](int64_t n) {
+    const float inv = masked_inverse_count(mask, n, hw);
+    const float* dyr = dy + n * channels;
+    for (int64_t p = 0; p < hw; ++p) {
+      const float w = mask[n * hw + p] * inv;
+      float* dxr = dx + (n * hw + p) * channels;
+#pragma omp simd
+      for (int64_t k = 0; k < channels; ++k) dxr[k] = dyr[k] * w;
+    }
+  });
+}
+
 void global_max_pool_forward(int64_t batch, int64_t hw, int64_t channels, const float* x, float* y, int32_t* argmax) {
   for_each_sample(batch, batch * hw * channels, [&](int64_t n) {
     float* yr = y + n * channels;

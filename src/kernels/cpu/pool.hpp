@@ -32,6 +32,12 @@ void avg_pool_backward(const Pool2DGeometry& g, const float* dy, float* dx);
 /// Mean or max over H and W of each sample and channel: y {N, C}; argmax as above.
 void global_avg_pool_forward(int64_t batch, int64_t hw, int64_t channels, const float* x, float* y);
 void global_avg_pool_backward(int64_t batch, int64_t hw, int64_t channels, const float* dy, float* dx);
+/// The masked forms (Keras's GlobalAveragePooling1D with a mask): the mean over the positions whose
+/// mask ([batch, hw], 1 or 0) is 1; a sample with every position masked gives 0 (Keras: 0/0).
+void global_avg_pool_masked_forward(int64_t batch, int64_t hw, int64_t channels, const float* x, const float* mask,
+                                    float* y);
+void global_avg_pool_masked_backward(int64_t batch, int64_t hw, int64_t channels, const float* dy, const float* mask,
+                                     float* dx);
 void global_max_pool_forward(int64_t batch, int64_t hw, int64_t channels, const float* x, float* y, int32_t* argmax);
 void global_max_pool_backward(int64_t batch, int64_t hw, int64_t channels, const float* dy, const int32_t* argmax,
                               float* dx);

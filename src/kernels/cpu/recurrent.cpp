@@ -58,6 +58,71 @@ inline float act_grad(ActivationKind k, float y) {
   }
 }
 
+// The derivatives as function objects, so that each backward row loop is compiled for the
+// activations it runs: a switch per unit kept those loops scalar.
+struct TanhGrad {
+  float operator()(float y) const { return 1.f - y * y; }
+};
+struct SigmoidGrad {
+  float operator()(float y) const { return y * (1.f - y); }
+};
+struct AnyGrad {
+  ActivationKind k;
+  float operator()(float y) const { return act_grad(k, y); }
+};
+
+// Runs f(ga, gra) with the derivative objects of the cell's activation and recurrent activation:
+// Keras's defaults (tanh, sigmoid) specialised, any other pair through AnyGrad.
+template <class F>
+void with_grads(ActivationKind a, ActivationKind ra, F&& f) {
+  if (a == ActivationKind::Tanh && ra == ActivationKind::Sigmoid)
+    f(TanhGrad{}, SigmoidGrad{});
+  else
+    f(AnyGrad{a}, AnyGrad{ra});
+}
+
+// One row of LSTM backward at one step. dh holds d h_t from later steps plus this step's output
+// gradient (added by the caller); dc is d c_t from later steps, left as d c_{t-1}. cp: c_{t-1}
+// (with HasCp; else zero, and the forget gate's gradient is zero).
+template <bool HasCp, class Ga, class Gra>
+void lstm_backward_row(int64_t U, const float* __restrict gr, const float* __restrict cp,
+                       const float* __restrict tcs, const float* __restrict dh, float* __restrict dc,
+                       float* __restrict dz, Ga ga, Gra gra) {
+  for (int64_t j = 0; j < U; ++j) {
+    const float i = gr[j], f = gr[U + j], gg = gr[2 * U + j], o = gr[3 * U + j];
+    const float dhj = dh[j];
+    const float tc = tcs[j];
+    const float dcj = dc[j] + dhj * o * ga(tc);
+    dz[j] = dcj * gg * gra(i);
+    if constexpr (HasCp)
+      dz[U + j] = dcj * cp[j] * gra(f);
+    else
+      dz[U + j] = 0.f;
+    dz[2 * U + j] = dcj * i * ga(gg);
+    dz[3 * U + j] = dhj * tc * gra(o);
+    dc[j] = dcj * f;
+  }
+}
+
+// One row of GRU backward at one step; dh as for the LSTM, left as the direct path's d h_{t-1}.
+template <class Ga, class Gra>
+void gru_backward_row(int64_t U, const float* __restrict gr, const float* __restrict hp,
+                      const float* __restrict inner, float* __restrict dh, float* __restrict dz,
+                      float* __restrict dzh, Ga ga, Gra gra) {
+  for (int64_t j = 0; j < U; ++j) {
+    const float z = gr[j], r = gr[U + j], hh = gr[2 * U + j];
+    const float dhj = dh[j];
+    const float dpre_h = dhj * (1.f - z) * ga(hh);
+    const float dpre_z = dhj * (hp[j] - hh) * gra(z);
+    const float dpre_r = dpre_h * inner[j] * gra(r);
+    dz[j] = dzh[j] = dpre_z;
+    dz[U + j] = dzh[U + j] = dpre_r;
+    dz[2 * U + j] = dpre_h;
+    dzh[2 * U + j] = dpre_h * r;
+    dh[j] = dhj * z;  // the direct path h_{t-1} -> h_t; the GEMM after the rows adds the gates' paths
+  }
+}
+
 inline int64_t time_of(const RecurrentGeometry& g, int64_t step) { return g.go_backwards ? g.steps - 1 - step : step; }
 
 }  // namespace
@@ -109,6 +174,10 @@ void recurrent_forward(const RecurrentGeometry& g, const float* x, const float* 
 
   float* h = ws.h.data();
   float* c = ws.c.data();
+  const float* mask = g.mask;
+  // With masks, a masked step carries the state as it was before the dropout mask touched it.
+  const bool save_h = mask && recurrent_mask;
+  if (save_h) ws.hs.resize(size_t(B * U));
   for (int64_t s = 0; s < T; ++s) {
     const int64_t t = time_of(g, s);
     if (s == 0 && !h0) {
@@ -116,6 +185,7 @@ void recurrent_forward(const RecurrentGeometry& g, const float* x, const float* 
     } else {
       // Recurrent dropout: the state this step reads is h_{t-1} times the mask, in place (the
       // previous step's output has been written already).
+      if (save_h) std::memcpy(ws.hs.data(), h, size_t(B * U) * sizeof(float));
       if (recurrent_mask)
         for (int64_t i = 0; i < B * U; ++i) h[i] *= recurrent_mask[i];
       gemm(false, false, B, N, U, 1.f, h, U, recurrent_kernel, N, 0.f, ws.hr.data(), ld);
@@ -127,6 +197,24 @@ void recurrent_forward(const RecurrentGeometry& g, const float* x, const float* 
       const float* xr = ws.xw.data() + (b * T + t) * N;
       float* pre = ws.hr.data() + b * ld;  // pre-activations, then gate outputs, in place
       float* hb = h + b * U;
+      if (mask && mask[b * T + t] == 0.f) {
+        // A masked step: the state stays; backward gives it no gate gradient.
+        if (save_h && !(s == 0 && !h0)) std::memcpy(hb, ws.hs.data() + b * U, size_t(U) * sizeof(float));
+        if (keep) {
+          std::memcpy(ws.h_prev.data() + (b * T + t) * U, hb, size_t(U) * sizeof(float));
+          // LSTM: the next step's backward reads c_{t-1} here.
+          if (g.cell == RecurrentCell::LSTM)
+            std::memcpy(ws.cell.data() + (b * T + t) * U, c + b * U, size_t(U) * sizeof(float));
+        }
+        if (g.return_sequences) {
+          float* yr = y + (b * T + s) * U;
+          if (g.zero_output_for_mask || s == 0)
+            std::fill(yr, yr + U, 0.f);
+          else
+            std::memcpy(yr, yr - U, size_t(U) * sizeof(float));
+        }
+        return;
+      }
       if (keep) std::memcpy(ws.h_prev.data() + (b * T + t) * U, hb, size_t(U) * sizeof(float));
       switch (g.cell) {
         case RecurrentCell::SimpleRNN:
@@ -199,6 +287,11 @@ void recurrent_backward(const RecurrentGeometry& g, const float* x, const float*
   }
   float* dh = ws.dh.data();
   float* dc = ws.dc.data();
+  const float* mask = g.mask;
+  // A masked step's output copies the one before it (zero_output_for_mask off): its gradient waits
+  // in dyc for that step.
+  const bool carry_dy = mask && dy && g.return_sequences && !g.zero_output_for_mask;
+  if (carry_dy) ws.dyc.assign(size_t(B * U), 0.f);
 
   for (int64_t s = T - 1; s >= 0; --s) {
     const int64_t t = time_of(g, s);
@@ -209,46 +302,59 @@ void recurrent_backward(const RecurrentGeometry& g, const float* x, const float*
       const float* gr = ws.gates.data() + row * N;
       float* dzr = ws.dz.data() + row * N;
       float* dhb = dh + b * U;
+      if (mask) {
+        if (mask[row] == 0.f) {
+          // The state passed through unchanged: dh and dc go on as they are, the gates get nothing.
+          std::fill(dzr, dzr + N, 0.f);
+          if (gru) std::fill(ws.dzh.data() + row * N, ws.dzh.data() + (row + 1) * N, 0.f);
+          if (dyr && !g.return_sequences)  // the last output is the carried state
+            for (int64_t j = 0; j < U; ++j) dhb[j] += dyr[j];
+          if (carry_dy) {
+            float* dycb = ws.dyc.data() + b * U;
+            for (int64_t j = 0; j < U; ++j) dycb[j] += dyr[j];
+          }
+          return;
+        }
+        if (carry_dy) {
+          // dy of this step plus that of the masked steps after it that copied its output, in place
+          // in dyc (cleared for the steps before).
+          float* dycb = ws.dyc.data() + b * U;
+          for (int64_t j = 0; j < U; ++j) dhb[j] += dyr[j] + dycb[j];
+          std::fill(dycb, dycb + U, 0.f);
+          dyr = nullptr;
+        }
+      }
       switch (g.cell) {
         case RecurrentCell::SimpleRNN:
           for (int64_t j = 0; j < U; ++j) dzr[j] = (dhb[j] + (dyr ? dyr[j] : 0.f)) * act_grad(a, gr[j]);
+          // With masks the recurrent GEMM adds to dh (masked rows keep theirs): this row starts at 0.
+          if (mask) std::fill(dhb, dhb + U, 0.f);
           break;
         case RecurrentCell::LSTM: {
           const float* cp = t_before >= 0 ? ws.cell.data() + (b * T + t_before) * U
                                           : ws.has_c0 ? ws.c0.data() + b * U : nullptr;
-          float* dcb = dc + b * U;
           float* tcs = ws.hr.data() + b * U;  // activation(c_t), recomputed rather than kept
           std::memcpy(tcs, ws.cell.data() + row * U, size_t(U) * sizeof(float));
           activate(a, tcs, U);
-          for (int64_t j = 0; j < U; ++j) {
-            const float i = gr[j], f = gr[U + j], gg = gr[2 * U + j], o = gr[3 * U + j];
-            const float dhj = dhb[j] + (dyr ? dyr[j] : 0.f);
-            const float tc = tcs[j];
-            const float dcj = dcb[j] + dhj * o * act_grad(a, tc);
-            dzr[j] = dcj * gg * act_grad(ra, i);
-            dzr[U + j] = cp ? dcj * cp[j] * act_grad(ra, f) : 0.f;
-            dzr[2 * U + j] = dcj * i * act_grad(a, gg);
-            dzr[3 * U + j] = dhj * tc * act_grad(ra, o);
-            dcb[j] = dcj * f;
-          }
+          // dh is this step's alone from here: the GEMM below overwrites it, or nothing reads it.
+          if (dyr)
+            for (int64_t j = 0; j < U; ++j) dhb[j] += dyr[j];
+          with_grads(a, ra, [&](auto ga, auto gra) {
+            if (cp)
+              lstm_backward_row<true>(U, gr, cp, tcs, dhb, dc + b * U, dzr, ga, gra);
+            else
+              lstm_backward_row<false>(U, gr, cp, tcs, dhb, dc + b * U, dzr, ga, gra);
+          });
+          if (mask) std::fill(dhb, dhb + U, 0.f);  // as SimpleRNN's: the GEMM below adds to it
           break;
         }
         case RecurrentCell::GRU: {
-          const float* hp = ws.h_prev.data() + row * U;
-          const float* inner = ws.cell.data() + row * U;
-          float* dzhr = ws.dzh.data() + row * N;
-          for (int64_t j = 0; j < U; ++j) {
-            const float z = gr[j], r = gr[U + j], hh = gr[2 * U + j];
-            const float dhj = dhb[j] + (dyr ? dyr[j] : 0.f);
-            const float dpre_h = dhj * (1.f - z) * act_grad(a, hh);
-            const float dpre_z = dhj * (hp[j] - hh) * act_grad(ra, z);
-            const float dpre_r = dpre_h * inner[j] * act_grad(ra, r);
-            dzr[j] = dzhr[j] = dpre_z;
-            dzr[U + j] = dzhr[U + j] = dpre_r;
-            dzr[2 * U + j] = dpre_h;
-            dzhr[2 * U + j] = dpre_h * r;
-            dhb[j] = dhj * z;  // the direct path h_{t-1} -> h_t; the GEMM below adds the gates' paths
-          }
+          if (dyr)
+            for (int64_t j = 0; j < U; ++j) dhb[j] += dyr[j];
+          with_grads(a, ra, [&](auto ga, auto gra) {
+            gru_backward_row(U, gr, ws.h_prev.data() + row * U, ws.cell.data() + row * U, dhb, dzr,
+                             ws.dzh.data() + row * N, ga, gra);
+          });
           break;
         }
       }
@@ -259,10 +365,13 @@ void recurrent_backward(const RecurrentGeometry& g, const float* x, const float*
       if (gru)
         gemm(false, true, B, U, N, 1.f, ws.dzh.data() + t * N, T * N, recurrent_kernel, N, 1.f, dh, U);
       else
-        gemm(false, true, B, U, N, 1.f, ws.dz.data() + t * N, T * N, recurrent_kernel, N, 0.f, dh, U);
-      // Every use of h_{t-1} read it through the mask.
+        gemm(false, true, B, U, N, 1.f, ws.dz.data() + t * N, T * N, recurrent_kernel, N, mask ? 1.f : 0.f, dh, U);
+      // Every use of h_{t-1} read it through the mask (a masked step's carry does not).
       if (recurrent_mask)
-        for (int64_t i = 0; i < B * U; ++i) dh[i] *= recurrent_mask[i];
+        for (int64_t b = 0; b < B; ++b) {
+          if (mask && mask[b * T + t] == 0.f) continue;
+          for (int64_t j = 0; j < U; ++j) dh[b * U + j] *= recurrent_mask[b * U + j];
+        }
     }
   }
 

@@ -36,6 +36,13 @@ struct RecurrentGeometry {
   ActivationKind recurrent_activation = ActivationKind::Sigmoid;
   bool go_backwards = false;
   bool return_sequences = false;
+  // Keras's masks: mask [B, T] (by time, 1 where the step holds data, 0 where it is padding) or
+  // null. At a masked step the state is carried over unchanged and no weight sees the input; a
+  // returned sequence holds, at a masked step, zeros with zero_output_for_mask, else the output of
+  // the step before it (zeros before any), as Keras's backends do. The final state and the last
+  // output are the state after the sample's last unmasked step.
+  const float* mask = nullptr;
+  bool zero_output_for_mask = false;
 };
 
 /// What forward keeps for backward, and the scratch of both; sized by the calls, reused between batches.
@@ -54,6 +61,8 @@ struct RecurrentWorkspace {
   std::vector<float> dz;      // [B, T, N] d(loss)/d(input projection)
   std::vector<float> dzh;     // [B, T, N] GRU: d(loss)/d(recurrent projection)
   std::vector<float> dh, dc;  // [B, U]
+  std::vector<float> hs;      // [B, U] masks with recurrent dropout: the state before the dropout mask
+  std::vector<float> dyc;     // [B, U] masks: the gradient of a masked step's output, a copy of the one before
 };
 
 /// y: [B, T, U] with return_sequences, else [B, U] (the last step's state). With `keep`, stores in
