@@ -1,8 +1,8 @@
 // MultiHeadAttention(return_attention_scores): the second output holds the softmax probabilities
 // (batch, heads, Tq, Tv) before dropout, as Keras 3 returns them. A case worked by hand, rows that
 // sum to 1, the gradient through the scores output (alone, and together with the main output, with
-// dropout) against central finite differences, a functional model returning both, and the config
-// round trip.
+// dropout) against central finite differences, a functional model returning both, the config
+// round trip, and a key padding mask from Embedding(mask_zero).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -194,4 +194,80 @@ TEST(AttentionScores, SoftmaxByHandAndGradients) {
   EXPECT_FALSE(plain.get_config().contains("return_attention_scores"));
   layers::Attention with({.return_attention_scores = true});
   EXPECT_EQ(layers::from_config("Attention", with.get_config())->num_outputs(), 2);
+}
+
+// A key padding mask from Embedding(mask_zero) feeding MultiHeadAttention(return_attention_scores):
+// in a model, a query step that holds data gives padded keys probability exactly 0, and a padded
+// query step (nothing allowed, as Keras's _compute_attention_mask) gets a uniform row. At the layer,
+// the gradient of output and scores together against central finite differences: the uniform rows
+// are constants of the scores, so their part of the scores' gradient must reach nothing.
+TEST(MultiHeadAttentionScores, KeyPaddingMaskFromEmbeddingMaskZero) {
+  // Three sequences of 5 ids, 0 the padding: full, trailing padding, padding inside and at both ends.
+  const Tensor ids({3, 5}, {3, 1, 4, 1, 5, 2, 6, 5, 0, 0, 0, 3, 0, 5, 0});
+  {
+    set_random_seed(8);
+    auto in = layers::Input({5});
+    auto x = layers::Embedding(7, 4, {.mask_zero = true})(in);
+    auto outs = layers::MultiHeadAttention(2, 3, {.return_attention_scores = true}).call_outputs({x, x});
+    ASSERT_EQ(outs.size(), 2u);
+    Model model({in}, {outs[0], outs[1]});
+    const auto y = model.predict(std::vector<Tensor>{ids});
+    ASSERT_EQ(y.size(), 2u);
+    const Tensor& s = y[1];
+    ASSERT_EQ(s.shape(), (Shape{3, 2, 5, 5}));
+    for (int64_t b = 0; b < 3; ++b)
+      for (int64_t h = 0; h < 2; ++h)
+        for (int64_t i = 0; i < 5; ++i) {
+          double sum = 0;
+          for (int64_t j = 0; j < 5; ++j) {
+            const float p = s[((b * 2 + h) * 5 + i) * 5 + j];
+            sum += p;
+            if (ids[b * 5 + i] == 0.f)
+              EXPECT_NEAR(p, 0.2f, 1e-6) << "padded query step " << b << "," << i;
+            else if (ids[b * 5 + j] == 0.f)
+              EXPECT_EQ(p, 0.f) << "padded key " << b << "," << i << "," << j;
+          }
+          EXPECT_NEAR(sum, 1.0, 1e-5);
+        }
+  }
+  Rng rng(9);
+  layers::Embedding embedding(7, 4, {.mask_zero = true});
+  embedding.build({5}, rng);
+  embedding.forward(ids, false);
+  const Tensor mask = embedding.output_mask()->clone();
+  for (const bool with_output : {true, false}) {
+    SCOPED_TRACE(with_output ? "output and scores" : "scores only");
+    MultiHeadAttention mha(2, 3, {.return_attention_scores = true});
+    mha.build_inputs({{5, 4}, {5, 4}}, rng);
+    for (auto& p : mha.params())
+      for (int64_t i = 0; i < p.value->size(); ++i) (*p.value)[i] = rng.uniform(-0.7f, 0.7f);
+    Tensor q = random_tensor({3, 5, 4}, rng, -1.5f, 1.5f), v = random_tensor({3, 5, 4}, rng, -1.5f, 1.5f);
+    std::vector<const Tensor*> in{&q, &v};
+    mha.set_input_masks({&mask, &mask});  // query and value (and so key) masked as the embedding's
+    const Tensor wy = random_tensor(mha.forward_inputs(in, true).shape(), rng, -1, 1);
+    const Tensor ws = random_tensor(mha.extra_output(1).shape(), rng, -1, 1);
+    auto loss = [&] {
+      const double a = weighted_sum(mha.forward_inputs(in, true), wy);
+      return (with_output ? a : 0.0) + weighted_sum(mha.extra_output(1), ws);
+    };
+    loss();
+    std::vector<const Tensor*> grads(2);
+    mha.backward_outputs({with_output ? &wy : nullptr, &ws}, grads);
+    ASSERT_TRUE(grads[0] && grads[1]);
+    const Tensor dq = grads[0]->clone(), dv = grads[1]->clone();
+    auto params = mha.params();
+    std::vector<Tensor> dw;
+    for (auto& p : params) dw.push_back(p.grad->clone());
+    EXPECT_TRUE(gradients_close(dq, numerical_gradient(loss, q, 1e-2), 2e-3, 1e-2)) << "query";
+    EXPECT_TRUE(gradients_close(dv, numerical_gradient(loss, v, 1e-2), 2e-3, 1e-2)) << "value";
+    for (size_t k = 0; k < params.size(); ++k)
+      EXPECT_TRUE(gradients_close(dw[k], numerical_gradient(loss, *params[k].value, 1e-2), 2e-3, 1e-2))
+          << params[k].name;
+    // A padded query step's scores are constant (uniform): its query vector, which reaches the loss
+    // only through them, gets no gradient.
+    for (int64_t b = 0; b < 3; ++b)
+      for (int64_t t = 0; t < 5; ++t)
+        if (mask[b * 5 + t] == 0.f)
+          for (int64_t f = 0; f < 4; ++f) EXPECT_EQ(dq[(b * 5 + t) * 4 + f], 0.f) << b << "," << t;
+  }
 }
