@@ -1,6 +1,7 @@
 // The examples' shared command line: --epochs N --batch-size N --seed N --data PATH --threads N
-// --verbose N, --winograd 0|1 for the convolutional ones, and --help (also written --flag=value). Each example passes its own defaults, so it
-// runs as it is with no arguments; an unknown flag or a bad value prints a message and exits with 2.
+// --verbose N, --winograd 0|1 for the convolutional ones, --model NAME for those that offer several
+// networks, and --help (also written --flag=value). Each example passes its own defaults, so it runs
+// as it is with no arguments; an unknown flag or a bad value prints a message and exits with 2.
 // An error the program does not catch (a missing data file) is printed as one line, exit status 1,
 // rather than as an abort, so that the examples can read as plainly as a Keras script.
 #pragma once
@@ -9,6 +10,7 @@
 #include <cstdlib>
 #include <exception>
 #include <string>
+#include <vector>
 
 namespace example {
 
@@ -23,6 +25,8 @@ struct Args {
   bool uses_convolutions = false;  ///< true: --winograd 0|1 is accepted
   bool winograd = true;            ///< --winograd: 1 lets 3x3 convolutions run as Winograd, 0 keeps them direct
   std::string output;              ///< --output PATH for examples that write a file (non-empty default: accepted)
+  std::vector<std::string> models;  ///< non-empty: --model NAME picks one of these networks
+  std::string model;                ///< the network chosen (default: models' first)
 };
 
 namespace detail {
@@ -67,6 +71,7 @@ inline void print_uncaught_errors(const char* program_name) {
 /// Parses argv over `defaults`. `about` is the example's one-line description, shown by --help.
 inline Args parse_args(int argc, char** argv, const char* about, Args defaults) {
   Args a = defaults;
+  if (a.model.empty() && !a.models.empty()) a.model = a.models.front();
   const char* program = argc > 0 ? argv[0] : "example";
   print_uncaught_errors(program);
   for (int i = 1; i < argc; ++i) {
@@ -89,6 +94,11 @@ inline Args parse_args(int argc, char** argv, const char* about, Args defaults) 
       if (!defaults.output.empty())
         std::printf("  --output PATH   where the example writes its picture (default: %s)\n", defaults.output.c_str());
       std::printf("  --threads N     threads to compute with (default: all cores)\n");
+      if (!defaults.models.empty()) {
+        std::string names;
+        for (const auto& m : defaults.models) names += (names.empty() ? "" : "|") + m;
+        std::printf("  --model NAME    the network: %s (default %s)\n", names.c_str(), a.model.c_str());
+      }
       if (defaults.uses_convolutions)
         std::printf("  --winograd 0|1  1: Winograd convolutions where they are faster (default); 0: direct ones\n");
       std::printf("  --verbose N     0 silent, 1 progress bar, 2 one line per epoch (default %d)\n",
@@ -98,13 +108,21 @@ inline Args parse_args(int argc, char** argv, const char* about, Args defaults) 
     }
     const bool known = flag == "--epochs" || flag == "--batch-size" || flag == "--seed" || flag == "--threads" ||
                        flag == "--verbose" || (flag == "--data" && a.uses_data) ||
-                       (flag == "--winograd" && a.uses_convolutions) || (flag == "--output" && !a.output.empty());
+                       (flag == "--winograd" && a.uses_convolutions) || (flag == "--output" && !a.output.empty()) ||
+                       (flag == "--model" && !a.models.empty());
     if (!known) detail::usage_error(program, "unknown option '" + flag + "'");
     if (!inline_value) {
       if (i + 1 >= argc) detail::usage_error(program, flag + " needs a value");
       value = argv[++i];
     }
     if (flag == "--output") a.output = value;
+    else if (flag == "--model") {
+      bool listed = false;
+      std::string names;
+      for (const auto& m : a.models) listed |= m == value, names += (names.empty() ? "" : ", ") + m;
+      if (!listed) detail::usage_error(program, "--model expects one of " + names + ", got '" + value + "'");
+      a.model = value;
+    }
     else if (flag == "--epochs") a.epochs = int(detail::to_int(program, flag, value, 0, 1000000));
     else if (flag == "--batch-size") a.batch_size = int(detail::to_int(program, flag, value, 1, 1 << 30));
     else if (flag == "--seed") a.seed = uint64_t(detail::to_int(program, flag, value, 0, INT64_MAX));

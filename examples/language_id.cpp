@@ -12,7 +12,15 @@
 // The network reads characters: TextVectorization(split "character") gives each character an id,
 // padded at the end with 0 to 16 ids, then Embedding(16) -> Bidirectional(LSTM(32)) ->
 // Dense(7, softmax). The vectorizer belongs to the model (set_text_vectorization), which trains on
-// the words themselves and, saved as .keras and loaded, predicts from words. Beside it, in the same program on the same split, a character-bigram naive
+// the words themselves and, saved as .keras and loaded, predicts from words. With --model
+// transformer, a small Transformer encoder instead, as Keras's "Text classification with
+// Transformer" example builds it: a token embedding plus a learnt position embedding (the positions
+// 0..15 come in as a second input, the ids an Embedding over positions reads), one block of
+// MultiHeadAttention(2 heads) and a feed-forward Dense pair, each added back to its input (residual
+// Add) and followed by LayerNormalization, then GlobalAveragePooling1D -> Dense(20, relu) ->
+// Dense(7, softmax), with Dropout(0.1) where Keras's example has it. A model's TextVectorization
+// feeds a model of one input, so this one of two inputs takes the ids vectorized before it, and its
+// saved file (.safetensors: .keras does not hold MultiHeadAttention yet) is checked on those ids. Beside it, in the same program on the same split, a character-bigram naive
 // Bayes classifier (bigrams of the word framed by a start and an end mark, add-one smoothing).
 // The shuffles use splitmix64, written out here and in the Python twin, so both draw the same words.
 #include <algorithm>
@@ -37,6 +45,7 @@ using namespace myelin;
 
 constexpr int kWordsPerLanguage = 3000;
 constexpr int64_t kMaxLength = 16;
+constexpr float kTransformerLearningRate = 0.002f;
 const std::array<const char*, 7> kLanguages = {"english", "german", "french", "spanish",
                                                "italian", "dutch",  "portuguese"};
 const std::array<const char*, 7> kFiles = {"american-english", "ngerman", "french", "spanish",
@@ -154,10 +163,34 @@ class BigramNaiveBayes {
   size_t n_ = 0;
 };
 
+// The Transformer encoder of Keras's text classification example, sized for words of 16 characters.
+Model transformer_classifier(int64_t vocabulary, int64_t classes) {
+  constexpr int64_t kWidth = 32, kHeads = 2, kFeedForward = 32;
+  auto tokens = layers::Input({kMaxLength}, "characters");
+  auto positions = layers::Input({kMaxLength}, "positions");
+  auto x = layers::Add()({layers::Embedding(vocabulary, kWidth)(tokens), layers::Embedding(kMaxLength, kWidth)(positions)});
+  auto attended = layers::Dropout(0.1f)(layers::MultiHeadAttention(kHeads, kWidth)({x, x}));
+  x = layers::LayerNormalization({.epsilon = 1e-6f})(layers::Add()({x, attended}));
+  auto fed = layers::Dropout(0.1f)(layers::Dense(kWidth)(layers::Dense(kFeedForward, "relu")(x)));
+  x = layers::LayerNormalization({.epsilon = 1e-6f})(layers::Add()({x, fed}));
+  x = layers::Dropout(0.1f)(layers::GlobalAveragePooling1D()(x));
+  x = layers::Dropout(0.1f)(layers::Dense(20, "relu")(x));
+  return Model({tokens, positions}, {layers::Dense(classes, "softmax")(x)});
+}
+
+// The position ids 0..15 of every word, the position embedding's input.
+Tensor position_ids(int64_t rows) {
+  Tensor p({rows, kMaxLength});
+  for (int64_t i = 0; i < p.size(); ++i) p[i] = float(i % kMaxLength);
+  return p;
+}
+
 int main(int argc, char** argv) {
   const auto args = example::parse_args(
-      argc, argv, "Which of seven languages a word is: a character Bidirectional LSTM beside a bigram naive Bayes.",
-      example::Args{.epochs = 10, .batch_size = 64, .data = "/usr/share/dict", .verbose = 0});
+      argc, argv,
+      "Which of seven languages a word is: a character Bidirectional LSTM (or Transformer) beside a bigram naive Bayes.",
+      example::Args{.epochs = 10, .batch_size = 64, .data = "/usr/share/dict", .verbose = 0,
+                    .models = {"lstm", "transformer"}});
   set_num_threads(args.threads);
 
   const auto words = load_words(args.data, args.seed);
@@ -174,20 +207,40 @@ int main(int argc, char** argv) {
   chars.adapt(train_text);
 
   set_random_seed(args.seed);
-  Sequential model({layers::Embedding(chars.vocabulary_size(), 16, {.input_shape = Shape{kMaxLength}}),
-                    layers::Bidirectional(layers::LSTM(32)),
-                    layers::Dense(int64_t(kLanguages.size()), "softmax")});
-  // The vectorizer opens the model, as in Keras: fit, evaluate and predict take the words themselves.
-  model.set_text_vectorization(chars);
-  model.compile(optimizers::Adam(0.005), "sparse_categorical_crossentropy", {"accuracy"});
-  model.fit(train_text, y_train, {.epochs = args.epochs, .batch_size = args.batch_size, .verbose = args.verbose});
-  const auto scores = model.evaluate(test_text, y_test);
-
-  // Saved, the model keeps its vocabulary: the loaded one predicts from words too.
-  const std::string file =
-      (std::filesystem::temp_directory_path() / ("language_id_" + std::to_string(::getpid()) + ".keras")).string();
-  model.save(file);
-  const Tensor loaded = load_model(file).predict(test_text), original = model.predict(test_text);
+  Logs scores;
+  Tensor loaded, original;
+  // The .keras format does not hold MultiHeadAttention's weights yet: the Transformer saves as myelin's
+  // .safetensors file.
+  const std::string file = (std::filesystem::temp_directory_path() /
+                            ("language_id_" + std::to_string(::getpid()) +
+                             (args.model == "transformer" ? ".safetensors" : ".keras")))
+                               .string();
+  if (args.model == "transformer") {
+    // Two inputs, the ids and their positions: the words are vectorized before the model.
+    const Tensor x_train = chars(train_text), x_test = chars(test_text);
+    Model model = transformer_classifier(chars.vocabulary_size(), int64_t(kLanguages.size()));
+    model.compile(optimizers::Adam(kTransformerLearningRate), "sparse_categorical_crossentropy", {"accuracy"});
+    model.fit({x_train, position_ids(x_train.shape()[0])}, y_train,
+              {.epochs = args.epochs, .batch_size = args.batch_size, .verbose = args.verbose});
+    scores = model.evaluate({x_test, position_ids(x_test.shape()[0])}, y_test);
+    model.save(file);
+    const DataArg test_inputs{x_test, position_ids(x_test.shape()[0])};
+    loaded = load_model(file).predict(test_inputs)[0];
+    original = model.predict(test_inputs)[0];
+  } else {
+    Sequential model({layers::Embedding(chars.vocabulary_size(), 16, {.input_shape = Shape{kMaxLength}}),
+                      layers::Bidirectional(layers::LSTM(32)),
+                      layers::Dense(int64_t(kLanguages.size()), "softmax")});
+    // The vectorizer opens the model, as in Keras: fit, evaluate and predict take the words themselves.
+    model.set_text_vectorization(chars);
+    model.compile(optimizers::Adam(0.005), "sparse_categorical_crossentropy", {"accuracy"});
+    model.fit(train_text, y_train, {.epochs = args.epochs, .batch_size = args.batch_size, .verbose = args.verbose});
+    scores = model.evaluate(test_text, y_test);
+    // Saved, the model keeps its vocabulary: the loaded one predicts from words too.
+    model.save(file);
+    loaded = load_model(file).predict(test_text);
+    original = model.predict(test_text);
+  }
   std::filesystem::remove(file);
   float loaded_difference = 0;
   for (int64_t i = 0; i < loaded.size(); ++i) loaded_difference = std::max(loaded_difference, std::fabs(loaded[i] - original[i]));

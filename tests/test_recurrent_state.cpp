@@ -294,6 +294,4 @@ TEST(RecurrentState, Errors) {
   auto y = GRU(5).call_outputs({x, bad})[0];
   Model m(std::vector<SymbolicTensor>{x, bad}, {y});
   expect_error<ShapeError>([&] { m.build(); }, {"GRU", "initial state 0", "(None, 5)", "(None, 4)"});
-  expect_error<ValueError>([&] { Bidirectional(std::make_shared<LSTM>(4, RecurrentOptions{.return_state = true})); },
-                           {"Bidirectional", "return_state"});
 }

@@ -39,6 +39,7 @@
 #include "myelin/layers/layer_normalization.hpp"
 #include "myelin/layers/masking.hpp"
 #include "myelin/layers/multi_head_attention.hpp"
+#include "myelin/layers/dot.hpp"
 #include "myelin/layers/merge.hpp"
 #include "myelin/layers/normalization.hpp"
 #include "myelin/layers/pooling.hpp"

@@ -14,7 +14,7 @@ __all__ = [
     "BatchNormalization", "LayerNormalization", "Embedding", "Reshape", "ZeroPadding2D", "SpatialDropout2D", "Rescaling", "CenterCrop",
     "Resizing", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomCrop",
     "RandomContrast", "RandomBrightness", "Add", "Subtract", "Multiply",
-    "Average", "Maximum", "Minimum", "Concatenate", "SimpleRNN", "LSTM", "GRU", "Bidirectional",
+    "Average", "Maximum", "Minimum", "Concatenate", "Dot", "SimpleRNN", "LSTM", "GRU", "Bidirectional",
     "MultiHeadAttention", "Attention", "TimeDistributed", "serialize", "deserialize",
 ]
 
@@ -201,6 +201,19 @@ class Layer:
         outputs = _myelin.call_layer_outputs(self._layer, tensors)
         return outputs[0] if len(outputs) == 1 else list(outputs)
 
+    def _set_return_attention_scores(self, value):
+        """Keras's call argument return_attention_scores, which myelin keeps in the layer's config: set
+        before the layer's first call, the same at every later one."""
+        config = self.get_config()
+        if bool(value) == bool(config.get("return_attention_scores", False)):
+            return
+        if getattr(self, "_called", True):  # a layer already in a graph (or loaded) keeps its outputs
+            raise ValueError(f"{self.name}: every call of one {self.class_name} layer must pass the same "
+                             f"return_attention_scores in myelin; this layer was called with "
+                             f"return_attention_scores={not value}")
+        config["return_attention_scores"] = bool(value)
+        self._layer = _myelin.layer_from_config(self.class_name, config)
+
     @property
     def output(self):
         """The output of this layer's call in a model, for Model(inputs, layer.output)."""
@@ -342,6 +355,25 @@ class Concatenate(Layer):
         if not isinstance(axis, int) or axis == 0:
             raise ValueError(f"Concatenate: axis must be a non-zero integer (0 is the batch), got {axis!r}")
         super().__init__({"axis": axis}, **kwargs)
+
+
+class Dot(Layer):
+    """Dot(axes, normalize=False)([a, b]): the per-sample dot product of a and b along axis axes of
+    each (an int), or a's axes[0] with b's axes[1] (a pair); axes count the batch as axis 0. Inputs
+    (batch, n) or (batch, m, n); the output is a's shape without its axis then b's without its axis,
+    (batch, 1) for two vectors. normalize=True L2-normalises both along their axes first: the
+    cosine similarity."""
+
+    class_name = "Dot"
+
+    def __init__(self, axes, normalize=False, **kwargs):
+        if isinstance(axes, (list, tuple)):
+            if len(axes) != 2 or not all(isinstance(a, int) for a in axes):
+                raise ValueError(f"Dot: axes must be an integer or a pair of integers, got {axes!r}")
+            axes = [int(a) for a in axes]
+        elif not isinstance(axes, int):
+            raise ValueError(f"Dot: axes must be an integer or a pair of integers, got {axes!r}")
+        super().__init__({"axes": axes, "normalize": bool(normalize)}, **kwargs)
 
 
 class Normalization(Layer):
@@ -891,7 +923,9 @@ class GRU(_Recurrent):
 class Bidirectional(Layer):
     """Bidirectional(layer, merge_mode='concat'): runs a SimpleRNN, LSTM or GRU forwards and a copy of it
     backwards, merging the two outputs ('concat', 'sum', 'mul' or 'ave'). Weights are the forward
-    layer's (forward_<name>/...) then the backward layer's (backward_<name>/...), as Keras 3."""
+    layer's (forward_<name>/...) then the backward layer's (backward_<name>/...), as Keras 3. With
+    return_state=True on the wrapped layer the call returns, as Keras 3, [output, forward states...,
+    backward states...]: [output, h_fw, c_fw, h_bw, c_bw] for LSTM, [output, h_fw, h_bw] otherwise."""
 
     class_name = "Bidirectional"
 
@@ -911,8 +945,11 @@ class Attention(Layer):
     """Attention(use_scale=False, score_mode='dot', dropout=0.0): Luong's dot-product attention,
     called as Attention()([query, value]) or ([query, value, key]); softmax(query key^T) weights the
     values. use_causal_mask is a constructor argument here (a call argument in Keras), saved in the
-    config. Masks carried from Embedding(mask_zero=True) or Masking apply as in Keras. Not supported:
-    use_scale=True, score_mode='concat', return_attention_scores, an explicit mask= argument."""
+    config. `output, weights = att([query, value], return_attention_scores=True)` also returns the
+    attention weights (batch, Tq, Tv), after dropout while training, as Keras 3; myelin fixes this at
+    the layer's first call and saves it in the config. Masks carried from Embedding(mask_zero=True)
+    or Masking apply as in Keras. Not supported: use_scale=True, score_mode='concat', an explicit
+    mask= argument."""
 
     class_name = "Attention"
 
@@ -925,15 +962,17 @@ class Attention(Layer):
             raise ValueError(f"Attention: only score_mode='dot' is supported by myelin, got {score_mode!r}")
         super().__init__({"use_scale": False, "score_mode": "dot", "dropout": _rate(dropout, "Attention dropout"),
                           "use_causal_mask": bool(use_causal_mask)}, **kwargs)
+        self._called = False
 
     def __call__(self, inputs, mask=None, training=None, return_attention_scores=False, use_causal_mask=None):
-        if return_attention_scores:
-            raise ValueError(f"{self.name}: return_attention_scores=True is not supported by myelin")
         _unsupported(mask=mask)
         if use_causal_mask is not None and bool(use_causal_mask) != self.get_config()["use_causal_mask"]:
             raise ValueError(f"{self.name}: myelin fixes use_causal_mask when the layer is made; pass "
                              f"Attention(use_causal_mask={bool(use_causal_mask)})")
-        return super().__call__(inputs, training=training)
+        self._set_return_attention_scores(return_attention_scores)
+        outputs = super().__call__(inputs, training=training)
+        self._called = True
+        return outputs
 
 
 class TimeDistributed(Layer):
@@ -980,9 +1019,13 @@ class MultiHeadAttention(Layer):
     (features, heads, key_dim), query/bias, key/..., value/..., attention_output/kernel and bias.
 
     use_causal_mask is a call argument in Keras; myelin keeps it as a constructor argument,
-    saved in the layer's config (a call with use_causal_mask=True must match it). Not supported:
-    return_attention_scores, query_mask/value_mask/key_mask arguments (masks carried from
-    Embedding(mask_zero=True) or Masking do apply), attention_axes other than the steps."""
+    saved in the layer's config (a call with use_causal_mask=True must match it).
+    `output, scores = mha(query, value, return_attention_scores=True)` also returns the attention
+    probabilities (batch, heads, Tq, Tv), after the softmax and before dropout, as Keras 3; they are
+    an ordinary output (a loss may read them). myelin fixes this at the layer's first call and saves
+    it in the config, so every call of one layer returns the same. Masks carried from
+    Embedding(mask_zero=True) or Masking apply as in Keras. Not supported:
+    query_mask/value_mask/key_mask arguments, attention_axes other than the steps."""
 
     class_name = "MultiHeadAttention"
 
@@ -1009,13 +1052,12 @@ class MultiHeadAttention(Layer):
             "kernel_initializer": _serialize(kernel_initializer), "bias_initializer": _serialize(bias_initializer),
             "kernel_regularizer": _regularizer(kernel_regularizer), "bias_regularizer": _regularizer(bias_regularizer),
         }, **kwargs)
+        self._called = False
 
     def __call__(self, query, value, key=None, query_mask=None, value_mask=None, key_mask=None,
                  attention_mask=None, return_attention_scores=False, training=None, use_causal_mask=None):
-        if return_attention_scores:
-            raise ValueError(f"{self.name}: return_attention_scores=True is not supported by myelin "
-                             "(the layer has one output)")
         _unsupported(query_mask=query_mask, value_mask=value_mask, key_mask=key_mask)
+        self._set_return_attention_scores(return_attention_scores)
         if use_causal_mask is not None and bool(use_causal_mask) != self.get_config()["use_causal_mask"]:
             raise ValueError(f"{self.name}: myelin fixes use_causal_mask when the layer is made; pass "
                              f"MultiHeadAttention(..., use_causal_mask={bool(use_causal_mask)})")
@@ -1024,7 +1066,9 @@ class MultiHeadAttention(Layer):
             inputs.append(value if key is None else key)
         if attention_mask is not None:
             inputs.append(attention_mask)
-        return super().__call__(inputs, training=training)
+        outputs = super().__call__(inputs, training=training)
+        self._called = True
+        return outputs
 
 
 class Embedding(Layer):

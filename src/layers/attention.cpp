@@ -5,6 +5,7 @@
 
 #include "kernels/cpu/attention.hpp"
 #include "kernels/cpu/dropout.hpp"
+#include "kernels/cpu/elementwise.hpp"
 #include "kernels/cpu/merge.hpp"
 #include "myelin/error.hpp"
 
@@ -94,10 +95,44 @@ const Tensor& Attention::forward_inputs(const std::vector<const Tensor*>& in, bo
   y.resize({B, tq_, dv_});
   kernels::attention_context(d, pd->data(), v_.data(), y.data());
   if (query_masked_) kernels::mask_steps(B, tq_, dv_, qmask_.data(), y.data(), y.data());
+  // As Keras, the weights returned are not multiplied by the query's mask (only the output is).
+  if (options_.return_attention_scores) scores_.alias(*pd, Shape{B, tq_, tv_});
   return y;
 }
 
-void Attention::backward_inputs(const Tensor& dy, std::vector<const Tensor*>& grads) {
+Shape Attention::extra_output_shape(int k) const {
+  if (k != 1 || !options_.return_attention_scores) return Layer::extra_output_shape(k);
+  return Shape{tq_, tv_};
+}
+
+const Tensor& Attention::extra_output(int k) const {
+  if (k != 1 || !options_.return_attention_scores) return Layer::extra_output(k);
+  return scores_;
+}
+
+void Attention::backward_outputs(const std::vector<const Tensor*>& output_grads, std::vector<const Tensor*>& grads) {
+  const Tensor* dscores = output_grads.size() > 1 ? output_grads[1] : nullptr;
+  if (dscores && dscores->shape() != scores_.shape())
+    throw ShapeError("Attention '" + name_ + "': scores gradient " + shape_to_string(dscores->shape()) +
+                     " does not match the scores " + shape_to_string(scores_.shape()));
+  const Tensor* dy = output_grads[0];
+  if (!dy) {  // only the weights are read: the output's gradient is zero
+    dy_zero_.resize({p_.dim(0), tq_, dv_});
+    dy_zero_.fill(0.f);
+    dy = &dy_zero_;
+  }
+  if (dscores && dropped_) {
+    // The weights returned are after dropout: their gradient goes through the mask to p.
+    dscores_.resize(p_.shape());
+    kernels::binary(kernels::BinaryOp::Multiply, dscores->data(), drop_.data(), dscores_.data(), dscores_.size());
+    dscores = &dscores_;
+  }
+  backward_impl(*dy, dscores, grads);
+}
+
+void Attention::backward_inputs(const Tensor& dy, std::vector<const Tensor*>& grads) { backward_impl(dy, nullptr, grads); }
+
+void Attention::backward_impl(const Tensor& dy, const Tensor* dscores, std::vector<const Tensor*>& grads) {
   const int64_t B = dy.rows();
   const kernels::AttentionDims d{B, tq_, tv_, 1, d_, dv_};
   dp_.resize(p_.shape());
@@ -112,7 +147,8 @@ void Attention::backward_inputs(const Tensor& dy, std::vector<const Tensor*>& gr
   }
   kernels::attention_backward(d, q_.data(), k_.data(), v_.data(), p_.data(), dropped_ ? pd_.data() : p_.data(),
                               dropped_ ? drop_.data() : nullptr, 1.f, dyp, dp_.data(), gq_.data(), gk_.data(),
-                              gv_.data(), value_masked_ ? allowed_.data() : nullptr, options_.use_causal_mask);
+                              gv_.data(), value_masked_ ? allowed_.data() : nullptr, options_.use_causal_mask,
+                              dscores ? dscores->data() : nullptr);
   for (auto& g : grads) g = nullptr;
   if (!needs_input_grad_) return;
   // Without a key input the keys are the values, whose gradient then takes both paths.
@@ -129,6 +165,7 @@ nlohmann::json Attention::get_config() const {
   c["dropout"] = options_.dropout;
   c["seed"] = nullptr;
   c["use_causal_mask"] = options_.use_causal_mask;  // a call argument in Keras (see the header)
+  if (options_.return_attention_scores) c["return_attention_scores"] = true;  // likewise
   return c;
 }
 

@@ -43,15 +43,13 @@ Bidirectional::Bidirectional(std::shared_ptr<Recurrent> layer, const std::string
   } else {
     if (backward_->class_name() != forward_->class_name() ||
         backward_->options().return_sequences != forward_->options().return_sequences ||
+        backward_->options().return_state != forward_->options().return_state ||
         backward_->options().go_backwards == forward_->options().go_backwards)
       throw ValueError("Bidirectional: backward_layer must be a " + forward_->class_name() +
-                       " with the same return_sequences and go_backwards flipped, got a " +
+                       " with the same return_sequences and return_state and go_backwards flipped, got a " +
                        backward_->class_name());
     backward_->set_name("backward_" + base_name(*backward_, "backward_"));
   }
-  if (forward_->options().return_state || backward_->options().return_state)
-    throw ValueError("Bidirectional: a wrapped layer with return_state is not supported (Bidirectional returns "
-                     "one tensor)");
   forward_->set_name("forward_" + base);
   // Keras: with masks, a returned sequence's masked steps are zeros in both directions.
   for (Recurrent* l : {forward_.get(), backward_.get()}) l->set_zero_output_for_mask(l->options().return_sequences);
@@ -98,8 +96,47 @@ const Tensor& Bidirectional::forward(const Tensor& x, bool training) {
   return y;
 }
 
-const Tensor& Bidirectional::backward(const Tensor& dy) {
+Shape Bidirectional::extra_output_shape(int k) const {
+  if (k < 1 || k >= num_outputs()) return Layer::extra_output_shape(k);
+  return Shape{forward_->units()};
+}
+
+const Tensor& Bidirectional::extra_output(int k) const {
+  if (k < 1 || k >= num_outputs()) return Layer::extra_output(k);
+  const int n = forward_->num_states();
+  return k <= n ? forward_->extra_output(k) : backward_->extra_output(k - n);
+}
+
+void Bidirectional::backward_outputs(const std::vector<const Tensor*>& output_grads,
+                                     std::vector<const Tensor*>& input_grads) {
   if (!yf_) throw ValueError("Bidirectional '" + name_ + "': backward before forward");
+  const int n = forward_->num_states();
+  // Each direction gets its share of the merged output's gradient (or none) and its own states'.
+  grads_f_.assign(1 + size_t(n), nullptr);
+  grads_b_.assign(1 + size_t(n), nullptr);
+  for (int k = 1; k <= n; ++k) {
+    grads_f_[size_t(k)] = size_t(k) < output_grads.size() ? output_grads[size_t(k)] : nullptr;
+    grads_b_[size_t(k)] = size_t(k + n) < output_grads.size() ? output_grads[size_t(k + n)] : nullptr;
+  }
+  if (output_grads[0]) {
+    split_output_grad(*output_grads[0]);
+    grads_f_[0] = &dyf_;
+    grads_b_[0] = &dyb_;
+  }
+  sync_flags();
+  in_grad_f_.assign(1, nullptr);
+  in_grad_b_.assign(1, nullptr);
+  forward_->backward_outputs(grads_f_, in_grad_f_);
+  backward_->backward_outputs(grads_b_, in_grad_b_);
+  input_grads.assign(input_grads.size(), nullptr);
+  if (!needs_input_grad_) return;
+  Tensor& dx = input_grad_buffer(dx_);
+  dx.resize(in_grad_f_[0]->shape());
+  kernels::binary(kernels::BinaryOp::Add, in_grad_f_[0]->data(), in_grad_b_[0]->data(), dx.data(), dx.size());
+  input_grads[0] = &dx;
+}
+
+void Bidirectional::split_output_grad(const Tensor& dy) {
   const bool seq = forward_->options().return_sequences;
   const int64_t batch = yf_->dim(0), steps = seq ? yf_->dim(1) : 1, units = forward_->units();
   const auto mode = BidirectionalMerge(mode_);
@@ -108,11 +145,16 @@ const Tensor& Bidirectional::backward(const Tensor& dy) {
   if (dy.shape() != want)
     throw ShapeError("Bidirectional '" + name_ + "': output gradient " + shape_to_string(dy.shape()) +
                      " does not match the output " + shape_to_string(want));
-  sync_flags();
   dyf_.resize(yf_->shape());
   dyb_.resize(yb_->shape());
   kernels::bidirectional_merge_backward(mode, batch, steps, units, seq, dy.data(), yf_->data(), yb_->data(),
                                         dyf_.data(), dyb_.data());
+}
+
+const Tensor& Bidirectional::backward(const Tensor& dy) {
+  if (!yf_) throw ValueError("Bidirectional '" + name_ + "': backward before forward");
+  split_output_grad(dy);
+  sync_flags();
   const Tensor& dxf = forward_->backward(dyf_);
   const Tensor& dxb = backward_->backward(dyb_);
   if (!needs_input_grad_) return no_grad_;

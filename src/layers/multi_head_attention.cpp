@@ -181,7 +181,36 @@ const Tensor& MultiHeadAttention::forward_inputs(const std::vector<const Tensor*
   return y;
 }
 
+Shape MultiHeadAttention::extra_output_shape(int k) const {
+  if (k != 1 || !options_.return_attention_scores) return Layer::extra_output_shape(k);
+  return Shape{heads_, tq_, tv_};
+}
+
+const Tensor& MultiHeadAttention::extra_output(int k) const {
+  if (k != 1 || !options_.return_attention_scores) return Layer::extra_output(k);
+  return p_;
+}
+
+void MultiHeadAttention::backward_outputs(const std::vector<const Tensor*>& output_grads,
+                                          std::vector<const Tensor*>& grads) {
+  const Tensor* dscores = output_grads.size() > 1 ? output_grads[1] : nullptr;
+  if (dscores && dscores->shape() != p_.shape())
+    throw ShapeError("MultiHeadAttention '" + name_ + "': scores gradient " + shape_to_string(dscores->shape()) +
+                     " does not match the scores " + shape_to_string(p_.shape()));
+  const Tensor* dy = output_grads[0];
+  if (!dy) {  // only the scores are read: the output's gradient is zero
+    dy_zero_.resize({p_.dim(0), tq_, out_dim_});
+    dy_zero_.fill(0.f);
+    dy = &dy_zero_;
+  }
+  backward_impl(*dy, dscores, grads);
+}
+
 void MultiHeadAttention::backward_inputs(const Tensor& dy, std::vector<const Tensor*>& grads) {
+  backward_impl(dy, nullptr, grads);
+}
+
+void MultiHeadAttention::backward_impl(const Tensor& dy, const Tensor* dscores, std::vector<const Tensor*>& grads) {
   const int64_t B = dy.rows(), hk = heads_ * key_dim_, hv = heads_ * value_dim_;
   const kernels::AttentionDims d{B, tq_, tv_, heads_, key_dim_, value_dim_};
   // The output projection: its weights' gradients, and d(joined heads).
@@ -193,7 +222,8 @@ void MultiHeadAttention::backward_inputs(const Tensor& dy, std::vector<const Ten
   dp_.resize(p_.shape());
   kernels::attention_backward(d, q_.data(), k_.data(), v_.data(), p_.data(), dropped_ ? pd_.data() : p_.data(),
                               dropped_ ? drop_.data() : nullptr, float(1.0 / std::sqrt(double(key_dim_))), do_.data(),
-                              dp_.data(), dq_.data(), dk_.data(), dv_.data(), allowed_used_, options_.use_causal_mask);
+                              dp_.data(), dq_.data(), dk_.data(), dv_.data(), allowed_used_, options_.use_causal_mask,
+                              dscores ? dscores->data() : nullptr);
   const bool dx = needs_input_grad_;
   const bool own_key = n_inputs_ >= 3;
   project_backward(query_, xq_, dq_, hk, dx ? &dxq_ : nullptr, false);
@@ -229,6 +259,7 @@ nlohmann::json MultiHeadAttention::get_config() const {
   c["output_shape"] = options_.output_shape ? nlohmann::json(*options_.output_shape) : nlohmann::json(nullptr);
   c["attention_axes"] = nullptr;
   c["use_causal_mask"] = options_.use_causal_mask;  // a call argument in Keras (see the header)
+  if (options_.return_attention_scores) c["return_attention_scores"] = true;  // likewise
   c["kernel_initializer"] = io::initializer_to_json(options_.kernel_initializer);
   c["bias_initializer"] = io::initializer_to_json(options_.bias_initializer);
   c["kernel_regularizer"] = io::regularizer_to_json(options_.kernel_regularizer);

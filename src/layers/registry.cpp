@@ -18,6 +18,7 @@
 #include "myelin/layers/flatten.hpp"
 #include "myelin/layers/input.hpp"
 #include "myelin/layers/layer_normalization.hpp"
+#include "myelin/layers/dot.hpp"
 #include "myelin/layers/masking.hpp"
 #include "myelin/layers/merge.hpp"
 #include "myelin/layers/multi_head_attention.hpp"
@@ -156,6 +157,17 @@ const std::vector<std::pair<std::string, Factory>>& factories() {
       {"Average", [](const json&, const std::string&) { return std::make_shared<Average>(); }},
       {"Maximum", [](const json&, const std::string&) { return std::make_shared<Maximum>(); }},
       {"Minimum", [](const json&, const std::string&) { return std::make_shared<Minimum>(); }},
+      {"Dot",
+       [](const json& c, const std::string& who) {
+         if (!c.contains("axes")) throw ValueError(who + ": config needs 'axes'");
+         const json& a = c["axes"];
+         std::vector<int> axes;
+         if (a.is_number_integer()) axes.push_back(a.get<int>());
+         else if (a.is_array() && a.size() == 2 && a[0].is_number_integer() && a[1].is_number_integer())
+           axes = {a[0].get<int>(), a[1].get<int>()};
+         else throw ValueError(who + ": axes must be an integer or a pair of integers, got " + a.dump());
+         return std::make_shared<Dot>(axes, io::config_value(c, "normalize", false, who));
+       }},
       {"Concatenate",
        [](const json& c, const std::string& who) {
          return std::make_shared<Concatenate>(io::config_value<int>(c, "axis", -1, who));
@@ -292,6 +304,7 @@ const std::vector<std::pair<std::string, Factory>>& factories() {
          AttentionOptions o;
          o.dropout = io::config_value(c, "dropout", 0.f, who);
          o.use_causal_mask = io::config_value(c, "use_causal_mask", false, who);
+         o.return_attention_scores = io::config_value(c, "return_attention_scores", false, who);
          return std::make_shared<Attention>(o);
        }},
       {"MultiHeadAttention",
@@ -317,6 +330,7 @@ const std::vector<std::pair<std::string, Factory>>& factories() {
            if (!steps) throw ValueError(who + ": only attention over the steps axis is supported, got attention_axes=" + a.dump());
          }
          o.use_causal_mask = io::config_value(c, "use_causal_mask", false, who);
+         o.return_attention_scores = io::config_value(c, "return_attention_scores", false, who);
          if (c.contains("kernel_initializer")) o.kernel_initializer = io::initializer_from_json(c["kernel_initializer"]);
          if (c.contains("bias_initializer")) o.bias_initializer = io::initializer_from_json(c["bias_initializer"]);
          if (c.contains("kernel_regularizer")) o.kernel_regularizer = io::regularizer_from_json(c["kernel_regularizer"]);

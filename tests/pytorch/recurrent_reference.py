@@ -16,7 +16,8 @@ biases; the conversion happens here, never in C++:
 Inputs and weights are drawn in float32 (what myelin holds); the results are computed in float64
 from those exact values. Each case has an upstream gradient w and the loss sum(y * w). The Bidirectional cases hold each
 direction's weights and gradients under forward/ and backward/ (d-prefixed for gradients). The state
-cases add an initial state (h0, c0) and the final state (h, c) with their gradients.
+cases add an initial state (h0, c0) and the final state (h, c) with their gradients; the
+Bidirectional state cases each direction's final state (h_forward, c_forward, h_backward, c_backward).
 """
 import os
 import sys
@@ -144,6 +145,46 @@ def bidirectional_case(gen, path, cell, batch, steps, features, units, return_se
     write_tensors(path, result)
 
 
+def bidirectional_state_case(gen, path, cell, batch, steps, features, units, return_sequences, merge_mode):
+    """Keras's Bidirectional(return_state=True) against torch's bidirectional module's h_n (and c_n):
+    h_n[0] is the forward layer's final state, h_n[1] the reverse direction's, which is Keras's
+    backward layer's. The loss is sum(y * w) plus each final state times its own upstream gradient."""
+    n = len(PERM[cell]) * units
+    x = rand(gen, batch, steps, features).requires_grad_()
+    weights = {}
+    for d in ("forward", "backward"):
+        weights[d] = (rand(gen, features, n, lo=-0.6, hi=0.6), rand(gen, units, n, lo=-0.6, hi=0.6),
+                      rand(gen, *((2, n) if cell == "gru" else (n,)), lo=-0.5, hi=0.5))
+    module = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](
+        features, units, batch_first=True, bidirectional=True).double()
+    set_direction(module, "", cell, units, *weights["forward"])
+    set_direction(module, "_reverse", cell, units, *weights["backward"])
+    out, state = module(x)
+    hn, cn = state if cell == "lstm" else (state, None)
+    f, b = out[..., :units], out[..., units:]
+    if not return_sequences:
+        f, b = f[:, -1], b[:, 0]
+    y = {"concat": lambda: torch.cat([f, b], dim=-1), "sum": lambda: f + b}[merge_mode]()
+    up = rand(gen, *y.shape)
+    loss = (y * up).sum()
+    result = [("x", x), ("w", up), ("y", y)]
+    states = [("h_forward", hn[0]), ("h_backward", hn[1])]
+    if cell == "lstm":
+        states += [("c_forward", cn[0]), ("c_backward", cn[1])]
+    for name, s in states:
+        ups = rand(gen, *s.shape)
+        loss = loss + (s * ups).sum()
+        result += [(name, s), ("w" + name, ups)]
+    loss.backward()
+    result.append(("dx", x.grad))
+    for d, suffix in (("forward", ""), ("backward", "_reverse")):
+        result += [(f"{d}/kernel", weights[d][0]), (f"{d}/recurrent_kernel", weights[d][1]),
+                   (f"{d}/bias", weights[d][2])]
+        grads = direction_grads(module, suffix, cell, units)
+        result += [(f"d{d}/kernel", grads[0]), (f"d{d}/recurrent_kernel", grads[1]), (f"d{d}/bias", grads[2])]
+    write_tensors(path, result)
+
+
 def state_case(gen, path, cell, batch, steps, features, units, return_sequences, go_backwards):
     """An initial state (Keras's initial_state: h0, and c0 for LSTM) and the final state returned
     (return_state), each with an upstream gradient: the loss is sum(y * w) + sum(h_n * wh) (+ sum(c_n * wc))."""
@@ -219,6 +260,15 @@ def main():
     ]
     for name, *args in state_cases:
         state_case(gen, os.path.join(outdir, name + ".txt"), *args)
+    bidirectional_state_cases = [
+        # name, cell, batch, steps, features, units, return_sequences, merge_mode
+        ("bi_state_lstm_concat_last", "lstm", 2, 5, 3, 4, False, "concat"),
+        ("bi_state_lstm_sum_sequences", "lstm", 3, 4, 2, 3, True, "sum"),
+        ("bi_state_gru_concat_sequences", "gru", 2, 6, 3, 4, True, "concat"),
+        ("bi_state_rnn_concat_last", "rnn", 2, 4, 3, 5, False, "concat"),
+    ]
+    for name, *args in bidirectional_state_cases:
+        bidirectional_state_case(gen, os.path.join(outdir, name + ".txt"), *args)
 
 
 if __name__ == "__main__":

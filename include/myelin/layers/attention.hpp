@@ -4,10 +4,14 @@
 // (batch, Tv, dv) and key (batch, Tv, d) (key defaults to value): softmax(query key^T) over the
 // value steps weights the values, giving (batch, Tq, dv). dropout applies to the attention weights
 // while training. use_causal_mask, a call argument in Keras, is an option of the layer here and is
-// saved in its config. Masks the inputs carry (Embedding's mask_zero, Masking) act as Keras's: the
-// value's mask keeps padded value steps from being attended, the output is 0 at padded query steps,
-// and it carries the query's mask. Not supported: use_scale=True, score_mode="concat",
-// return_attention_scores.
+// saved in its config. return_attention_scores, also a call argument in Keras, is an option here
+// too: the layer then has a second output, the attention weights (batch, Tq, Tv) as Keras 3 returns
+// them: after the softmax and, while training with dropout, after dropout, the weights that did
+// weight the values. Their gradient flows back like the output's. Masks the inputs carry
+// (Embedding's mask_zero, Masking) act as Keras's: the value's mask keeps padded value steps from
+// being attended (their weights are 0), the output is 0 at padded query steps, and it carries the
+// query's mask (the weights output carries none). Not supported: use_scale=True,
+// score_mode="concat".
 #pragma once
 #include <string>
 #include <vector>
@@ -20,6 +24,7 @@ namespace myelin::layers {
 struct AttentionOptions {
   float dropout = 0.f;
   bool use_causal_mask = false;
+  bool return_attention_scores = false;  ///< a second output, the weights (see above)
   std::string name;
 };
 
@@ -37,6 +42,10 @@ class Attention : public Layer {
   std::optional<LayerPlan> plan_inputs(const std::vector<Shape>& input_shapes) const override;
   const Tensor& forward_inputs(const std::vector<const Tensor*>& inputs, bool training) override;
   void backward_inputs(const Tensor& dy, std::vector<const Tensor*>& input_grads) override;
+  int num_outputs() const override { return options_.return_attention_scores ? 2 : 1; }
+  Shape extra_output_shape(int k) const override;
+  const Tensor& extra_output(int k) const override;
+  void backward_outputs(const std::vector<const Tensor*>& output_grads, std::vector<const Tensor*>& input_grads) override;
   nlohmann::json get_config() const override;
   int64_t flops_per_sample() const override { return 2 * tq_ * tv_ * (d_ + dv_); }
   void reseed(Rng& rng) override { rng_ = rng.split(); }
@@ -53,6 +62,8 @@ class Attention : public Layer {
   bool dropped_ = false;
   Tensor q_, k_, v_;  // views of the last forward's inputs
   Tensor p_, pd_, drop_, y_, dp_, gq_, gk_, gv_;  // gradients of query, key, value
+  Tensor scores_, dscores_, dy_zero_;  // the weights as (batch, Tq, Tv); their gradient through dropout
+  void backward_impl(const Tensor& dy, const Tensor* dscores, std::vector<const Tensor*>& input_grads);
   Tensor allowed_, qmask_, dy_masked_;  // masks: the value's as allowed steps, a view of the query's
   bool query_masked_ = false, value_masked_ = false;
 };

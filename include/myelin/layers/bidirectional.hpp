@@ -8,6 +8,12 @@
 // along the last axis (forward first, 2*units), "sum", "mul" and "ave" combine them element-wise.
 // merge_mode None (two outputs) is not supported.
 //
+// With return_state on the wrapped layer the call returns, as Keras 3, the merged output followed by
+// the forward layer's final states, then the backward layer's: [output, h_fw, c_fw, h_bw, c_bw] for
+// LSTM, [output, h_fw, h_bw] for GRU and SimpleRNN (call_outputs; Python returns the list). The
+// backward layer's final state is its state after reading the first step. Every output takes a
+// gradient. An initial state is not supported.
+//
 // Weights as Keras 3 names them: the forward layer's under "forward_<name>/", then the backward's
 // under "backward_<name>/", <name> being the wrapped layer's name ("lstm" when it has none):
 // "bidirectional/forward_lstm/kernel", ...
@@ -40,6 +46,10 @@ class Bidirectional : public Layer {
   std::optional<LayerPlan> plan(const Shape& input_shape) const override;
   const Tensor& forward(const Tensor& x, bool training) override;
   const Tensor& backward(const Tensor& dy) override;
+  int num_outputs() const override { return 1 + (forward_->options().return_state ? 2 * forward_->num_states() : 0); }
+  Shape extra_output_shape(int k) const override;
+  const Tensor& extra_output(int k) const override;
+  void backward_outputs(const std::vector<const Tensor*>& output_grads, std::vector<const Tensor*>& input_grads) override;
   nlohmann::json get_config() const override;
   int64_t flops_per_sample() const override;
   void reseed(Rng& rng) override;
@@ -55,10 +65,12 @@ class Bidirectional : public Layer {
 
  private:
   void sync_flags();
+  void split_output_grad(const Tensor& dy);  // d(merged output) -> dyf_, dyb_
   std::shared_ptr<Recurrent> forward_, backward_;
   std::string merge_mode_;
   int mode_ = 0;  // kernels::BidirectionalMerge
   Tensor y_, dx_, dyf_, dyb_, no_grad_;
+  std::vector<const Tensor*> grads_f_, grads_b_, in_grad_f_, in_grad_b_;  // backward_outputs' per-direction lists
   const Tensor* yf_ = nullptr;  // the two layers' outputs of the last forward (their own buffers)
   const Tensor* yb_ = nullptr;
   Shape shape_buf_;

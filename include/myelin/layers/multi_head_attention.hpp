@@ -18,8 +18,17 @@
 // value (or key) step that is padding gets no attention, and a padded query step attends nothing
 // (its row is uniform); the output carries the query's mask.
 //
-// Not supported: return_attention_scores (the layer has one output), attention_axes other than the
-// steps axis, inputs of other ranks than (batch, steps, features).
+// return_attention_scores: a call argument in Keras (`output, scores = mha(q, v,
+// return_attention_scores=True)`); here an option of the layer, saved in its config, that gives the
+// layer a second output: the attention probabilities (batch, heads, Tq, Tv), after the softmax and
+// before dropout, as Keras returns them. Call it through call_outputs:
+// `auto [y, scores] = ...call_outputs({q, v})`. The scores are an ordinary output: a loss or a later
+// layer may read them, and their gradient flows back through the softmax to the projections (a
+// masked score, being a constant, gets none). With masks, padded keys get probability 0; the scores
+// output carries no mask.
+//
+// Not supported: attention_axes other than the steps axis, inputs of other ranks than (batch, steps,
+// features).
 #pragma once
 #include <optional>
 #include <string>
@@ -37,6 +46,7 @@ struct MultiHeadAttentionOptions {
   bool use_bias = true;
   std::optional<int64_t> output_shape;  ///< last axis of the output; default the query's
   bool use_causal_mask = false;         ///< Keras's call argument, kept as an option (see above)
+  bool return_attention_scores = false;  ///< Keras's call argument: a second output, the scores (see above)
   Initializer kernel_initializer = "glorot_uniform";
   Initializer bias_initializer = "zeros";
   std::optional<Regularizer> kernel_regularizer;
@@ -59,6 +69,10 @@ class MultiHeadAttention : public Layer {
   std::optional<LayerPlan> plan_inputs(const std::vector<Shape>& input_shapes) const override;
   const Tensor& forward_inputs(const std::vector<const Tensor*>& inputs, bool training) override;
   void backward_inputs(const Tensor& dy, std::vector<const Tensor*>& input_grads) override;
+  int num_outputs() const override { return options_.return_attention_scores ? 2 : 1; }
+  Shape extra_output_shape(int k) const override;
+  const Tensor& extra_output(int k) const override;
+  void backward_outputs(const std::vector<const Tensor*>& output_grads, std::vector<const Tensor*>& input_grads) override;
   nlohmann::json get_config() const override;
   int64_t flops_per_sample() const override { return flops_; }
   void reseed(Rng& rng) override { rng_ = rng.split(); }
@@ -80,6 +94,7 @@ class MultiHeadAttention : public Layer {
   struct Projection {
     Tensor kernel, bias, kernel_grad, bias_grad;
   };
+  void backward_impl(const Tensor& dy, const Tensor* dscores, std::vector<const Tensor*>& input_grads);
   void project(const Projection& w, const Tensor& x, Tensor& out, int64_t cols) const;
   void project_backward(Projection& w, const Tensor& x, const Tensor& dout, int64_t cols, Tensor* dx,
                         bool add_to_dx) const;
@@ -98,6 +113,7 @@ class MultiHeadAttention : public Layer {
   const float* allowed_used_ = nullptr;  // the mask the last forward applied (explicit, allowed_ or none)
   Tensor q_, k_, v_, p_, pd_, drop_, o_, y_;
   Tensor do_, dq_, dk_, dv_, dp_, dxq_, dxk_, dxv_;
+  Tensor dy_zero_;  // d(output) when only the scores output has a gradient
   Shape shape_buf_;
 };
 

@@ -65,7 +65,7 @@ void attention_context(const AttentionDims& d, const float* p, const float* v, f
 
 void attention_backward(const AttentionDims& d, const float* q, const float* k, const float* v, const float* p,
                         const float* pd, const float* drop, float scale, const float* dout, float* dp, float* dq,
-                        float* dk, float* dv, const float* allowed, bool causal) {
+                        float* dk, float* dv, const float* allowed, bool causal, const float* dp_direct) {
   const int64_t qs = d.H * d.dk, vs = d.H * d.dv, block = d.Tq * d.Tv;
   // d(pd) = dout v^T and dv = pd^T dout, per (b, h).
   for (int64_t b = 0; b < d.B; ++b)
@@ -82,6 +82,10 @@ void attention_backward(const AttentionDims& d, const float* q, const float* k, 
   if (drop)
     parallel_for(rows, rows * d.Tv, [&](int64_t r) {
       for (int64_t j = 0; j < d.Tv; ++j) dp[r * d.Tv + j] *= drop[r * d.Tv + j];
+    });
+  if (dp_direct)
+    parallel_for(rows, rows * d.Tv, [&](int64_t r) {
+      for (int64_t j = 0; j < d.Tv; ++j) dp[r * d.Tv + j] += dp_direct[r * d.Tv + j];
     });
   activation_backward(ActivationKind::Softmax, dp, p, nullptr, dp, rows, d.Tv);
   if (allowed || causal)

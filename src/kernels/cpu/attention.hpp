@@ -36,9 +36,12 @@ void attention_context(const AttentionDims& d, const float* p, const float* v, f
 /// dropout), p those before it, drop the dropout mask (null without dropout: then pd is p). Writes
 /// dq, dk, dv (overwriting) and uses dp [B, H, Tq, Tv] as scratch. allowed and causal as given to
 /// attention_probs: a masked score is a constant and gets no gradient (this matters in a row with
-/// nothing allowed, whose uniform weights do not depend on the scores).
+/// nothing allowed, whose uniform weights do not depend on the scores). dp_direct, when given, is a
+/// gradient reaching p itself [B, H, Tq, Tv] (the probabilities returned as an output), added to the
+/// one through the context; masked scores still get none.
 void attention_backward(const AttentionDims& d, const float* q, const float* k, const float* v, const float* p,
                         const float* pd, const float* drop, float scale, const float* dout, float* dp, float* dq,
-                        float* dk, float* dv, const float* allowed = nullptr, bool causal = false);
+                        float* dk, float* dv, const float* allowed = nullptr, bool causal = false,
+                        const float* dp_direct = nullptr);
 
 }  // namespace myelin::kernels
