@@ -159,6 +159,64 @@ void add_tensor_shapes(json& j, Model& model) {
   }
 }
 
+// Options myelin keeps in the attention layers' configs (so that a model file keeps them) and Keras
+// 3 passes when it calls the layer: in a .keras file they live in the call's kwargs.
+const char* const kAttentionCallOptions[] = {"use_causal_mask", "return_attention_scores"};
+
+bool is_attention(const json& entry) {
+  const std::string cls = entry.value("class_name", "");
+  return cls == "MultiHeadAttention" || cls == "Attention";
+}
+
+// myelin's config -> Keras's: the options leave the layer's config for each call's kwargs, and
+// MultiHeadAttention's list of inputs becomes Keras's call(query, value, key, attention_mask=...).
+void attention_options_to_calls(json& entry) {
+  if (!is_attention(entry) || !entry.contains("config") || !entry["config"].is_object()) return;
+  if (entry.value("class_name", "") == "MultiHeadAttention" && entry.contains("inbound_nodes") &&
+      entry["inbound_nodes"].is_array())
+    for (json& node : entry["inbound_nodes"]) {
+      if (!node.is_object() || !node.contains("args") || !node["args"].is_array() || node["args"].size() != 1 ||
+          !node["args"][0].is_array())
+        continue;
+      const json inputs = node["args"][0];
+      json args = json::array();
+      for (size_t k = 0; k < inputs.size() && k < 3; ++k) args.push_back(inputs[k]);
+      node["args"] = args;
+      if (!node.contains("kwargs") || !node["kwargs"].is_object()) node["kwargs"] = json::object();
+      if (inputs.size() == 4) node["kwargs"]["attention_mask"] = inputs[3];
+    }
+  json& c = entry["config"];
+  for (const char* key : kAttentionCallOptions) {
+    if (!c.contains(key)) continue;
+    const bool on = c[key].is_boolean() && c[key].get<bool>();
+    c.erase(key);
+    if (!on || !entry.contains("inbound_nodes") || !entry["inbound_nodes"].is_array()) continue;
+    for (json& node : entry["inbound_nodes"])
+      if (node.is_object()) {
+        if (!node.contains("kwargs") || !node["kwargs"].is_object()) node["kwargs"] = json::object();
+        node["kwargs"][key] = true;
+      }
+  }
+}
+
+// Keras's config -> myelin's: a call's kwargs set the layer's option (a layer called once, as myelin's
+// attention layers keep one setting).
+void attention_options_from_calls(json& model_config) {
+  for (json& entry : model_config["config"]["layers"]) {
+    if (!entry.is_object() || !is_attention(entry) || !entry.contains("inbound_nodes") ||
+        !entry["inbound_nodes"].is_array() || !entry.contains("config") || !entry["config"].is_object())
+      continue;
+    for (json& node : entry["inbound_nodes"]) {
+      if (!node.is_object() || !node.contains("kwargs") || !node["kwargs"].is_object()) continue;
+      for (const char* key : kAttentionCallOptions)
+        if (node["kwargs"].contains(key)) {
+          if (node["kwargs"][key].is_boolean() && node["kwargs"][key].get<bool>()) entry["config"][key] = true;
+          node["kwargs"].erase(key);
+        }
+    }
+  }
+}
+
 json keras3_layer_entry(const json& myelin_entry) {
   json e = myelin_entry;
   json config = e.value("config", json::object());
@@ -237,6 +295,7 @@ Model load_keras(const std::string& path) {
   if (!config.is_object() || !config.contains("config") || !config["config"].is_object() ||
       !config["config"].contains("layers") || !config["config"]["layers"].is_array())
     throw IOError(quoted(path) + ": config.json holds no model with a 'layers' list");
+  attention_options_from_calls(config);
   const auto text_vectorization = take_text_vectorization(config, zip, path);
   if (!zip.contains("model.weights.h5")) throw IOError(quoted(path) + " is not a Keras 3 model file: it has no model.weights.h5");
   std::string weights_bytes = zip.read("model.weights.h5", kMaxKerasWeightsBytes);
@@ -343,6 +402,7 @@ void save_keras(Model& model, const std::string& path) {
       e["config"].erase("batch_input_shape");  // the InputLayer carries the shape
     }
     if (e.contains("inbound_nodes")) add_tensor_shapes(e["inbound_nodes"], model);
+    attention_options_to_calls(e);
   }
   config["layers"] = layers;
   // Where Keras 3 itself says each model class lives.

@@ -21,6 +21,13 @@ const std::map<std::string, std::vector<KerasVariable>>& layouts() {
       {"SimpleRNN", {{"kernel", "cell"}, {"recurrent_kernel", "cell"}, {"bias", "cell"}}},
       {"LSTM", {{"kernel", "cell"}, {"recurrent_kernel", "cell"}, {"bias", "cell"}}},
       {"GRU", {{"kernel", "cell"}, {"recurrent_kernel", "cell"}, {"bias", "cell"}}},
+      // Keras 3's four EinsumDense sub-layers; Keras 2's weight_names in the same order.
+      {"MultiHeadAttention",
+       {{"query/kernel", "query_dense"}, {"query/bias", "query_dense"}, {"key/kernel", "key_dense"},
+        {"key/bias", "key_dense"}, {"value/kernel", "value_dense"}, {"value/bias", "value_dense"},
+        {"attention_output/kernel", "output_dense"}, {"attention_output/bias", "output_dense"}}},
+      // The wrapped layer is the wrapper's "layer"; a kernel-and-bias layer (Dense, Conv*) inside.
+      {"TimeDistributed", {{"kernel", "layer"}, {"bias", "layer"}}},
       // myelin names the wrapped layers' weights "<forward layer>/kernel", ...: forward ones first.
       {"Bidirectional",
        {{"kernel", "forward_layer/cell"}, {"recurrent_kernel", "forward_layer/cell"}, {"bias", "forward_layer/cell"},

@@ -116,10 +116,24 @@ std::vector<std::vector<TensorRef>> inbound_calls(const json& inbound, const std
           throw ValueError(where + ": an inbound tensor needs 'keras_history', got " + t.dump());
         reads.push_back(tensor_ref(t["config"]["keras_history"], where));
       };
+      auto is_tensor = [](const json& t) { return t.is_object() && t.contains("config") && t["config"].is_object() &&
+                                                  t["config"].contains("keras_history"); };
       if (arg.is_array())
         for (const auto& t : arg) read(t);
       else
         read(arg);
+      // Keras's MultiHeadAttention takes query, value[, key] as positional tensors and attention_mask
+      // by keyword: myelin's inputs are {query, value, key, attention_mask}, the key defaulting to value.
+      for (size_t k = 1; k < node["args"].size(); ++k)
+        if (is_tensor(node["args"][k])) read(node["args"][k]);
+      if (node.contains("kwargs") && node["kwargs"].is_object()) {
+        const json& kw = node["kwargs"];
+        if (kw.contains("key") && is_tensor(kw["key"])) read(kw["key"]);
+        if (kw.contains("attention_mask") && is_tensor(kw["attention_mask"])) {
+          if (reads.size() == 2) reads.push_back(reads[1]);
+          read(kw["attention_mask"]);
+        }
+      }
       // A recurrent layer's initial state, read after its input.
       if (node.contains("kwargs") && node["kwargs"].is_object() && node["kwargs"].contains("initial_state")) {
         const json& state = node["kwargs"]["initial_state"];

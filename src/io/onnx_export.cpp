@@ -16,6 +16,7 @@
 #include "myelin/error.hpp"
 #include "myelin/io/atomic_file.hpp"
 #include "myelin/io/model_io.hpp"
+#include "myelin/layers/dot.hpp"
 #include "myelin/layers/time_distributed.hpp"
 
 namespace myelin {
@@ -68,6 +69,7 @@ class Exporter {
   std::string multi_head_attention(Call& c);
   std::string attention(Call& c);
   std::string time_distributed(Call& c);
+  std::string dot(Call& c);
 
   Model& model_;
   OnnxGraph g_;
@@ -476,6 +478,42 @@ std::string Exporter::time_distributed(Call& c) {
   return g_.node("Reshape", {y, g_.constant_int64(n + "/shape", unfolded)}, n);
 }
 
+// Keras's Dot: each input made a (batch, rows, cols) matrix with the contracted axis last for the
+// first and first for the second (a vector gains a unit axis, a matrix is transposed when needed),
+// one batched MatMul, and the result reshaped to the layer's output. normalize divides by
+// max(L2 norm, 1e-7) along the contracted axis first, as the layer does.
+std::string Exporter::dot(Call& c) {
+  const std::string& n = c.name;
+  auto* d = dynamic_cast<layers::Dot*>(&c.layer);
+  if (!d || c.inputs.size() != 2) throw ValueError("ONNX export: " + label(c) + " is not myelin's two-input Dot");
+  const std::vector<int>& axes = d->axes();
+  std::string m[2];
+  for (int i = 0; i < 2; ++i) {
+    const int64_t rank = int64_t(c.input_shapes[size_t(i)].size()) + 1;  // with the batch
+    int64_t axis = axes.size() == 2 ? axes[size_t(i)] : axes[0];
+    if (axis < 0) axis += rank;
+    std::string x = c.inputs[size_t(i)];
+    const std::string hint = n + "_input" + std::to_string(i);
+    if (d->normalize()) {
+      const auto norm = g_.node("Sqrt", {g_.node("ReduceSumSquare", {x}, hint + "_squares", {{"axes", Ints{axis}}})},
+                                hint + "_norm");
+      const auto floor = g_.node("Max", {norm, g_.constant("norm_floor", {}, {1e-7f})}, hint + "_norm_floor");
+      x = g_.node("Div", {x, floor}, hint + "_normalized");
+    }
+    if (rank == 2) {  // a vector: (batch, 1, n) first, (batch, n, 1) second
+      m[i] = g_.node("Unsqueeze", {x, g_.constant_int64("axis" + std::to_string(i + 1), {i + 1})}, hint + "_matrix");
+    } else if ((i == 0) == (axis == 1)) {  // the contracted axis is not where the product wants it
+      m[i] = g_.node("Transpose", {x}, hint + "_transposed", {{"perm", Ints{0, 2, 1}}});
+    } else {
+      m[i] = x;
+    }
+  }
+  Ints shape{0};
+  shape.insert(shape.end(), c.output_shape.begin(), c.output_shape.end());
+  const auto y = g_.node("MatMul", {m[0], m[1]}, n + "_product");
+  return g_.node("Reshape", {y, g_.constant_int64(n + "/shape", shape)}, n);
+}
+
 std::string Exporter::translate(Call& c) {
   const std::string& cls = c.layer.class_name();
   const std::string& n = c.name;
@@ -566,6 +604,7 @@ std::string Exporter::translate(Call& c) {
   if (cls == "Add" || cls == "Subtract" || cls == "Multiply" || cls == "Average" || cls == "Maximum" ||
       cls == "Minimum" || cls == "Concatenate")
     return merge(c);
+  if (cls == "Dot") return dot(c);
   // Random noise and augmentation are for training: at inference they pass their input through.
   if (cls == "Dropout" || cls == "SpatialDropout2D" || cls == "RandomFlip" || cls == "RandomRotation" ||
       cls == "RandomZoom" || cls == "RandomTranslation" || cls == "RandomContrast" || cls == "RandomBrightness")

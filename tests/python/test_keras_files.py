@@ -102,6 +102,32 @@ def test_myelin_keras_files_load_in_keras_and_predict_the_same(keras_python, ker
         np.testing.assert_allclose(load_model(path).predict(x, verbose=0), model.predict(x, verbose=0), atol=0, rtol=0)
 
 
+def test_attention_time_distributed_and_dot_load_in_keras_and_predict_the_same(keras_python, tmp_path):
+    """Self-attention (MultiHeadAttention's four projections under Keras's query_dense, key_dense,
+    value_dense and output_dense), TimeDistributed(Dense) (its layer's weights under "layer"),
+    Attention and Dot, trained a little in myelin, saved as .keras and predicted by Keras."""
+    from myelin.layers import Attention, Dot, MultiHeadAttention, TimeDistributed
+    from myelin.models import Model
+    myelin.utils.set_random_seed(5)
+    x_in = Input(shape=(6, 4))
+    # value_dim left equal to key_dim: Keras 3.15.1 on JAX itself fails to call a MultiHeadAttention
+    # whose value_dim differs (its dot_product_attention reshape).
+    a = TimeDistributed(Dense(3))(MultiHeadAttention(num_heads=2, key_dim=3)(x_in, x_in))
+    b = Attention()([a, a])
+    out = Dense(2)(Flatten()(Dot(axes=2)([b, a])))
+    model = Model(x_in, out)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((40, 6, 4)).astype(np.float32)
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(x, rng.standard_normal((40, 2)).astype(np.float32), epochs=2, batch_size=8, verbose=0)
+    path, x_path, out_path = tmp_path / "attention.keras", tmp_path / "attention_x.npy", tmp_path / "attention_keras.npy"
+    model.save(path)
+    np.save(x_path, x)
+    keras(keras_python, "predict", path, x_path, out_path)
+    np.testing.assert_allclose(np.load(out_path), model.predict(x, verbose=0), atol=TOLERANCE, rtol=0)
+    np.testing.assert_allclose(load_model(path).predict(x, verbose=0), model.predict(x, verbose=0), atol=0, rtol=0)
+
+
 # --- examples/python/keras_roundtrip.py: a Keras-trained file run by myelin and by Keras -----------
 
 ROUNDTRIP = SOURCE_DIR / "examples" / "python" / "keras_roundtrip.py"

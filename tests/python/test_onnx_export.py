@@ -277,6 +277,26 @@ def test_attention(onnx_python, tmp_path):
     assert {"MatMul", "Softmax", "Where"} <= set(info["ops"])
 
 
+def test_dot(onnx_python, tmp_path):
+    """Dot on matrices along the last axes, along the first axes (a transposed product), with
+    normalize (cosine similarity), and on two vectors: one batched MatMul each."""
+    myelin.utils.set_random_seed(23)
+    a_in, b_in = L.Input(shape=(6, 4), name="a"), L.Input(shape=(5, 4), name="b")
+    c_in, u_in, w_in = L.Input(shape=(6, 3), name="c"), L.Input(shape=(4,), name="u"), L.Input(shape=(4,), name="w")
+    last = L.Dot(axes=2)([a_in, b_in])                      # (6, 5)
+    first = L.Dot(axes=(1, 1))([a_in, c_in])                # (4, 3)
+    cosine = L.Dot(axes=-1, normalize=True)([a_in, b_in])   # (6, 5)
+    vectors = L.Dot(axes=1, normalize=True)([u_in, w_in])   # (1,)
+    out = L.Dense(2)(L.Concatenate()([L.Flatten()(last), L.Flatten()(first), L.Flatten()(cosine), vectors]))
+    model = Model([a_in, b_in, c_in, u_in, w_in], out, name="dots")
+    xs = [rng_data(8, 6, 4, seed=23), rng_data(8, 5, 4, seed=24), rng_data(8, 6, 3, seed=25),
+          rng_data(8, 4, seed=26), rng_data(8, 4, seed=27)]
+    xs[3][0] = 0  # a zero vector: the norm's floor keeps it finite, as in myelin
+    trained(model, xs, [rng_data(8, 2, seed=28)], "mse")
+    info = check_export(onnx_python, tmp_path, model, xs)
+    assert {"MatMul", "ReduceSumSquare", "Transpose"} <= set(info["ops"])
+
+
 def test_time_distributed(onnx_python, tmp_path):
     """TimeDistributed folds the steps into the batch around the wrapped layer's own translation:
     Conv2D, MaxPooling2D, Flatten and Dense over a sequence of images."""
