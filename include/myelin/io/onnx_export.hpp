@@ -9,7 +9,8 @@
 // layers pass their input through, BatchNormalization uses its moving statistics, RandomCrop
 // resizes its centred window as it does in predict(). MultiHeadAttention and Attention are MatMul,
 // Transpose, Reshape and Softmax, masked scores set to -1e9 by Where as in myelin's kernel;
-// TimeDistributed is its layer's translation on (batch * steps, ...) between two Reshapes.
+// TimeDistributed is its layer's translation on (batch * steps, ...) between two Reshapes; Dot is
+// one batched MatMul between Unsqueezes or Transposes.
 // ONNX graphs carry no masks: a model with Masking or Embedding(mask_zero=True) is refused.
 #pragma once
 #include <cstdint>
