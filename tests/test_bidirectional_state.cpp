@@ -15,6 +15,7 @@
 #include "gradient_check.hpp"
 #include "myelin/myelin.hpp"
 #include "reference_file.hpp"
+#include "torch_reference.hpp"
 
 namespace fs = std::filesystem;
 using namespace myelin;
@@ -99,31 +100,12 @@ TEST(BidirectionalState, GradientsMatchFiniteDifferences) {
   }
 }
 
-namespace {
-
-void expect_close(const Tensor& actual, const myelin::test::RefTensor& ref, const std::string& what) {
-  ASSERT_EQ(actual.shape(), ref.shape) << what;
-  double scale = 0;
-  for (double r : ref.values) scale = std::max(scale, std::abs(r));
-  int bad = 0;
-  for (size_t i = 0; i < ref.values.size(); ++i) {
-    const double tol = 1e-4 * std::max(std::abs(ref.values[i]), 1e-2 * scale);
-    const double err = std::abs(double(actual[int64_t(i)]) - ref.values[i]);
-    if (!(err <= tol) && ++bad <= 5)
-      ADD_FAILURE() << what << "[" << i << "]: myelin " << actual[int64_t(i)] << ", torch " << ref.values[i];
-  }
-  EXPECT_EQ(bad, 0) << what << ": " << bad << " of " << ref.values.size() << " entries out of tolerance";
-}
-
-}  // namespace
+using myelin::test::expect_close;
 
 TEST(BidirectionalState, MatchesTorchFinalStates) {
-  const std::string python = "/usr/bin/python3";
-  if (std::system((python + " -c \"import torch\" >/dev/null 2>&1").c_str()) != 0)
-    GTEST_SKIP() << python << " cannot import torch (install python3-torch to run this test)";
-  const fs::path dir = fs::temp_directory_path() / ("myelin_bidirectional_state_" + std::to_string(::getpid()));
-  const std::string cmd = python + " " + MYELIN_TESTS_DIR + "/pytorch/recurrent_reference.py " + dir.string();
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << "tests/pytorch/recurrent_reference.py failed";
+  const myelin::test::TorchReference torch("recurrent_reference.py");
+  if (!torch.skip_reason().empty()) GTEST_SKIP() << torch.skip_reason();
+  ASSERT_EQ(torch.error(), "");
   struct Case {
     const char* file;
     const char* cls;
@@ -139,7 +121,7 @@ TEST(BidirectionalState, MatchesTorchFinalStates) {
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.file);
-    const auto ref = myelin::test::read_ref(dir / (std::string(c.file) + ".txt"));
+    const auto ref = torch.load(c.file);
     ASSERT_FALSE(ref.empty());
     const Tensor x = ref.at("x").to_tensor();
     Bidirectional bi(make(c.cls, c.units, {.return_sequences = c.return_sequences, .return_state = true}), c.merge);
@@ -177,8 +159,6 @@ TEST(BidirectionalState, MatchesTorchFinalStates) {
       expect_close(*p[2].grad, ref.at("d" + d + "/bias"), d + " bias gradient");
     }
   }
-  std::error_code ec;
-  fs::remove_all(dir, ec);
 }
 
 // An encoder whose two directions' states start two decoders, trained, saved and loaded.
