@@ -13,6 +13,7 @@
 
 #include "expect_error.hpp"
 #include "gradient_check.hpp"
+#include "recurrent_layers.hpp"
 #include "myelin/myelin.hpp"
 #include "reference_file.hpp"
 #include "torch_reference.hpp"
@@ -22,23 +23,18 @@ using namespace myelin;
 using namespace myelin::layers;
 using myelin::test::expect_error;
 using myelin::test::gradients_close;
+using myelin::test::make_recurrent;
 using myelin::test::numerical_gradient;
 using myelin::test::random_tensor;
 using myelin::test::weighted_sum;
 
 namespace {
 
-std::shared_ptr<Recurrent> make(const std::string& cls, int64_t units, RecurrentOptions o = {}) {
-  if (cls == "LSTM") return std::make_shared<LSTM>(units, o);
-  if (cls == "GRU") return std::make_shared<GRU>(units, o);
-  return std::make_shared<SimpleRNN>(units, o);
-}
-
 }  // namespace
 
 TEST(BidirectionalState, OutputsInKerasOrder) {
   Rng rng(1);
-  Bidirectional bi(make("LSTM", 3, {.return_state = true}));
+  Bidirectional bi(make_recurrent("LSTM", 3, {.return_state = true}));
   EXPECT_EQ(bi.num_outputs(), 5);
   EXPECT_EQ(bi.build({4, 2}, rng), (Shape{6}));
   for (int k = 1; k < 5; ++k) EXPECT_EQ(bi.extra_output_shape(k), (Shape{3}));
@@ -54,9 +50,9 @@ TEST(BidirectionalState, OutputsInKerasOrder) {
       EXPECT_EQ(y[b * 6 + u], bi.extra_output(1)[b * 3 + u]);
       EXPECT_EQ(y[b * 6 + 3 + u], bi.extra_output(3)[b * 3 + u]);
     }
-  EXPECT_EQ(Bidirectional(make("GRU", 3, {.return_state = true})).num_outputs(), 3);
-  EXPECT_EQ(Bidirectional(make("SimpleRNN", 3, {.return_state = true})).num_outputs(), 3);
-  EXPECT_EQ(Bidirectional(make("LSTM", 3)).num_outputs(), 1);
+  EXPECT_EQ(Bidirectional(make_recurrent("GRU", 3, {.return_state = true})).num_outputs(), 3);
+  EXPECT_EQ(Bidirectional(make_recurrent("SimpleRNN", 3, {.return_state = true})).num_outputs(), 3);
+  EXPECT_EQ(Bidirectional(make_recurrent("LSTM", 3)).num_outputs(), 1);
 }
 
 TEST(BidirectionalState, GradientsMatchFiniteDifferences) {
@@ -72,7 +68,7 @@ TEST(BidirectionalState, GradientsMatchFiniteDifferences) {
     SCOPED_TRACE(std::string(c.cls) + (c.sequences ? " sequences " : " last ") + c.merge +
                  (c.read_output ? "" : ", states only"));
     Rng rng(7);
-    Bidirectional bi(make(c.cls, 3, {.return_sequences = c.sequences, .return_state = true}), c.merge);
+    Bidirectional bi(make_recurrent(c.cls, 3, {.return_sequences = c.sequences, .return_state = true}), c.merge);
     bi.build({4, 2}, rng);
     Tensor x = random_tensor({2, 4, 2}, rng, -1, 1);
     const Tensor w = random_tensor(bi.forward(x, true).shape(), rng, -1, 1);
@@ -124,7 +120,7 @@ TEST(BidirectionalState, MatchesTorchFinalStates) {
     const auto ref = torch.load(c.file);
     ASSERT_FALSE(ref.empty());
     const Tensor x = ref.at("x").to_tensor();
-    Bidirectional bi(make(c.cls, c.units, {.return_sequences = c.return_sequences, .return_state = true}), c.merge);
+    Bidirectional bi(make_recurrent(c.cls, c.units, {.return_sequences = c.return_sequences, .return_state = true}), c.merge);
     Rng rng(0);
     bi.build({x.dim(1), x.dim(2)}, rng);
     for (auto [layer, d] : {std::pair<Recurrent*, std::string>{&bi.forward_layer(), "forward"},
@@ -166,10 +162,10 @@ TEST(BidirectionalState, StatesFeedAModelThatTrainsSavesAndLoads) {
   set_random_seed(3);
   auto enc_in = Input({5, 3}, "encoder_input");
   auto dec_in = Input({4, 2}, "decoder_input");
-  auto s = Bidirectional(make("LSTM", 6, {.return_state = true, .name = "encoder"})).call_outputs({enc_in});
+  auto s = Bidirectional(make_recurrent("LSTM", 6, {.return_state = true, .name = "encoder"})).call_outputs({enc_in});
   ASSERT_EQ(s.size(), 5u);
-  auto fw = make("LSTM", 6, {.return_sequences = true, .name = "decoder_fw"})->call_outputs({dec_in, s[1], s[2]})[0];
-  auto bw = make("LSTM", 6, {.return_sequences = true, .name = "decoder_bw"})->call_outputs({dec_in, s[3], s[4]})[0];
+  auto fw = make_recurrent("LSTM", 6, {.return_sequences = true, .name = "decoder_fw"})->call_outputs({dec_in, s[1], s[2]})[0];
+  auto bw = make_recurrent("LSTM", 6, {.return_sequences = true, .name = "decoder_bw"})->call_outputs({dec_in, s[3], s[4]})[0];
   Model model({enc_in, dec_in}, {Dense(1)(Concatenate()({fw, bw}))});
   model.compile(optimizers::Adam(0.01), "mse");
   Rng rng(4);
@@ -197,14 +193,14 @@ TEST(BidirectionalState, Errors) {
   // The backward layer must return its state when the forward one does.
   expect_error<ValueError>(
       [] {
-        Bidirectional(make("LSTM", 4, {.return_state = true}), "concat",
-                      make("LSTM", 4, {.go_backwards = true}));
+        Bidirectional(make_recurrent("LSTM", 4, {.return_state = true}), "concat",
+                      make_recurrent("LSTM", 4, {.go_backwards = true}));
       },
       {"Bidirectional", "return_state"});
   auto x = Input({5, 3});
-  expect_error<ValueError>([&] { Bidirectional(make("LSTM", 4, {.return_state = true}))(x); }, {"5 tensors"});
+  expect_error<ValueError>([&] { Bidirectional(make_recurrent("LSTM", 4, {.return_state = true}))(x); }, {"5 tensors"});
   Rng rng(0);
-  Bidirectional bi(make("GRU", 2, {.return_state = true}));
+  Bidirectional bi(make_recurrent("GRU", 2, {.return_state = true}));
   bi.build({5, 3}, rng);
   const Tensor in = random_tensor({2, 5, 3}, rng, -1, 1);
   bi.forward(in, true);

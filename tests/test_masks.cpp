@@ -12,6 +12,7 @@
 
 #include "expect_error.hpp"
 #include "gradient_check.hpp"
+#include "recurrent_layers.hpp"
 #include "myelin/error.hpp"
 #include "myelin/io/model_io.hpp"
 #include "myelin/layers/attention.hpp"
@@ -35,17 +36,12 @@ using namespace myelin;
 using namespace myelin::layers;
 using myelin::test::expect_error;
 using myelin::test::gradients_close;
+using myelin::test::make_recurrent;
 using myelin::test::numerical_gradient;
 using myelin::test::random_tensor;
 using myelin::test::weighted_sum;
 
 namespace {
-
-std::shared_ptr<Recurrent> make(const std::string& cls, int64_t units, RecurrentOptions o = {}) {
-  if (cls == "LSTM") return std::make_shared<LSTM>(units, o);
-  if (cls == "GRU") return std::make_shared<GRU>(units, o);
-  return std::make_shared<SimpleRNN>(units, o);
-}
 
 void randomize(Recurrent& l, Rng& rng) {
   for (Tensor* t : {&l.kernel(), &l.recurrent_kernel()})
@@ -133,10 +129,10 @@ TEST(Masks, RecurrentSkipsMaskedStepsByConstruction) {
     for (bool back : {false, true}) {
       SCOPED_TRACE(std::string(cls) + (back ? " backwards" : ""));
       Rng rng(5);
-      auto full = make(cls, 3, {.return_sequences = true, .go_backwards = back, .return_state = true});
+      auto full = make_recurrent(cls, 3, {.return_sequences = true, .go_backwards = back, .return_state = true});
       full->build({5, 2}, rng);
       randomize(*full, rng);
-      auto packed = make(cls, 3, {.go_backwards = back, .return_state = true});
+      auto packed = make_recurrent(cls, 3, {.go_backwards = back, .return_state = true});
       packed->build({2, 2}, rng);
       for (size_t k = 0; k < 3; ++k) packed->params()[k].value->copy_from(*full->params()[k].value);
       // Sample with data at steps 1 and 3 only.
@@ -179,7 +175,7 @@ TEST(Masks, RecurrentGradientsMatchFiniteDifferences) {
           SCOPED_TRACE(std::string(cls) + (seq ? " sequences" : " last") + (back ? " backwards" : "") +
                        (zero ? " zero_output_for_mask" : ""));
           Rng rng(11);
-          auto layer = make(cls, 3, {.return_sequences = seq, .go_backwards = back, .return_state = true,
+          auto layer = make_recurrent(cls, 3, {.return_sequences = seq, .go_backwards = back, .return_state = true,
                                      .zero_output_for_mask = zero});
           const Shape out = layer->build({5, 2}, rng);
           randomize(*layer, rng);
@@ -223,7 +219,7 @@ TEST(Masks, RecurrentDropoutWithMasksMatchesFiniteDifferences) {
   for (const char* cls : {"SimpleRNN", "LSTM", "GRU"}) {
     SCOPED_TRACE(cls);
     Rng rng(19);
-    auto layer = make(cls, 3, {.return_sequences = true, .recurrent_dropout = 0.4f, .return_state = true});
+    auto layer = make_recurrent(cls, 3, {.return_sequences = true, .recurrent_dropout = 0.4f, .return_state = true});
     layer->build({5, 2}, rng);
     randomize(*layer, rng);
     const Tensor mask = test_mask();
@@ -254,7 +250,7 @@ TEST(Masks, BidirectionalGradientsMatchFiniteDifferences) {
     for (bool seq : {false, true}) {
       SCOPED_TRACE(std::string(cls) + (seq ? " sequences" : " last"));
       Rng rng(13);
-      Bidirectional bi(make(cls, 2, {.return_sequences = seq}));
+      Bidirectional bi(make_recurrent(cls, 2, {.return_sequences = seq}));
       const Shape out = bi.build({5, 2}, rng);
       for (auto& p : bi.params())
         for (int64_t i = 0; i < p.value->size(); ++i) (*p.value)[i] = rng.uniform(-0.8f, 0.8f);
@@ -373,7 +369,7 @@ TEST_F(MasksTorch, RecurrentMatchesPackedSequences) {
     const test::RefFile ref = ref_->load(file);
     const Tensor x = ref.at("x").to_tensor(), mask = ref.at("mask").to_tensor();
     const int64_t units = ref.at("h").shape[1];
-    auto layer = make(cls, units, {.return_sequences = true, .return_state = true});
+    auto layer = make_recurrent(cls, units, {.return_sequences = true, .return_state = true});
     Rng rng(0);
     layer->build({x.dim(1), x.dim(2)}, rng);
     layer->kernel().copy_from(ref.at("kernel").to_tensor());
@@ -403,7 +399,7 @@ TEST_F(MasksTorch, BidirectionalMatchesPackedSequences) {
     const test::RefFile ref = ref_->load(file);
     const Tensor x = ref.at("x").to_tensor(), mask = ref.at("mask").to_tensor();
     const int64_t units = ref.at("forward/kernel").shape[1] / (std::string(cls) == "LSTM" ? 4 : 3);
-    Bidirectional bi(make(cls, units, {.return_sequences = true}));
+    Bidirectional bi(make_recurrent(cls, units, {.return_sequences = true}));
     Rng rng(0);
     bi.build({x.dim(1), x.dim(2)}, rng);
     auto params = bi.params();
@@ -603,7 +599,7 @@ TEST(Masks, OnnxExportRefusesMasks) {
 TEST(Masks, ErrorsNameTheLayerAndShape) {
   Rng rng(0);
   expect_error<ShapeError>([&] { Masking().build({5}, rng); }, {"Masking", "(batch, steps, features)"});
-  auto lstm = make("LSTM", 2);
+  auto lstm = make_recurrent("LSTM", 2);
   lstm->build({4, 2}, rng);
   const Tensor x({2, 4, 2}), bad({2, 3});
   lstm->set_input_masks({&bad});

@@ -13,6 +13,7 @@
 
 #include "expect_error.hpp"
 #include "gradient_check.hpp"
+#include "recurrent_layers.hpp"
 #include "myelin/error.hpp"
 #include "myelin/initializers.hpp"
 #include "myelin/io/config.hpp"
@@ -30,17 +31,12 @@ using namespace myelin;
 using namespace myelin::layers;
 using myelin::test::expect_error;
 using myelin::test::gradients_close;
+using myelin::test::make_recurrent;
 using myelin::test::numerical_gradient;
 using myelin::test::random_tensor;
 using myelin::test::weighted_sum;
 
 namespace {
-
-std::shared_ptr<Recurrent> make(const std::string& cls, int64_t units, RecurrentOptions o = {}) {
-  if (cls == "LSTM") return std::make_shared<LSTM>(units, o);
-  if (cls == "GRU") return std::make_shared<GRU>(units, o);
-  return std::make_shared<SimpleRNN>(units, o);
-}
 
 double sigmoid(double z) { return 1 / (1 + std::exp(-z)); }
 
@@ -168,7 +164,7 @@ TEST(Recurrent, GradientsMatchFiniteDifferences) {
                              c.activation;
     SCOPED_TRACE(what);
     Rng rng(11);
-    auto layer = make(c.cls, 3,
+    auto layer = make_recurrent(c.cls, 3,
                       {.activation = c.activation, .use_bias = c.use_bias, .return_sequences = c.return_sequences,
                        .go_backwards = c.go_backwards});
     const Shape out = layer->build({4, 3}, rng);
@@ -252,7 +248,7 @@ TEST(Recurrent, DropoutGradientsMatchFiniteDifferences) {
     for (const bool seq : {false, true}) {
       SCOPED_TRACE(std::string(cls) + (seq ? " sequences" : " last"));
       Rng rng(12);
-      auto layer = make(cls, 3, {.return_sequences = seq, .go_backwards = seq, .dropout = 0.3f, .recurrent_dropout = 0.4f});
+      auto layer = make_recurrent(cls, 3, {.return_sequences = seq, .go_backwards = seq, .dropout = 0.3f, .recurrent_dropout = 0.4f});
       const Shape out = layer->build({4, 3}, rng);
       for (Tensor* t : {&layer->kernel(), &layer->recurrent_kernel(), &layer->bias()})
         for (int64_t i = 0; i < t->size(); ++i) (*t)[i] = rng.uniform(-0.9f, 0.9f);
@@ -287,7 +283,7 @@ TEST(Recurrent, LightInferenceGivesTheSameOutput) {
   for (const char* cls : {"SimpleRNN", "LSTM", "GRU"}) {
     SCOPED_TRACE(cls);
     Rng rng(2);
-    auto layer = make(cls, 5, {.return_sequences = true});
+    auto layer = make_recurrent(cls, 5, {.return_sequences = true});
     layer->build({6, 3}, rng);
     const Tensor x = random_tensor({4, 6, 3}, rng, -1, 1);
     const Tensor full = layer->forward(x, true).clone();
@@ -342,7 +338,7 @@ TEST_F(PyTorchRecurrent, ForwardAndGradientsMatchTorch) {
     const auto ref = ref_->load(c.file);
     ASSERT_FALSE(ref.empty());
     const Tensor x = ref.at("x").to_tensor();
-    auto layer = make(c.cls, c.units,
+    auto layer = make_recurrent(c.cls, c.units,
                       {.activation = c.activation, .use_bias = c.use_bias, .return_sequences = c.return_sequences,
                        .go_backwards = c.go_backwards});
     Rng rng(0);
@@ -379,7 +375,7 @@ TEST_F(PyTorchRecurrent, BidirectionalMatchesTorch) {
     const auto ref = ref_->load(c.file);
     ASSERT_FALSE(ref.empty());
     const Tensor x = ref.at("x").to_tensor();
-    Bidirectional bi(make(c.cls, c.units, {.return_sequences = c.return_sequences}), c.mode);
+    Bidirectional bi(make_recurrent(c.cls, c.units, {.return_sequences = c.return_sequences}), c.mode);
     Rng rng(0);
     bi.build({x.dim(1), x.dim(2)}, rng);
     for (const std::string d : {"forward", "backward"}) {
@@ -565,7 +561,7 @@ TEST(Bidirectional, GradientsMatchFiniteDifferences) {
                        Case{"LSTM", "ave", false}, Case{"GRU", "mul", false}}) {
     SCOPED_TRACE(std::string(c.cls) + " " + c.mode + (c.return_sequences ? " sequences" : " last"));
     Rng rng(8);
-    Bidirectional bi(make(c.cls, 3, {.return_sequences = c.return_sequences}), c.mode);
+    Bidirectional bi(make_recurrent(c.cls, 3, {.return_sequences = c.return_sequences}), c.mode);
     const Shape out = bi.build({4, 2}, rng);
     for (auto& p : bi.params())
       for (int64_t i = 0; i < p.value->size(); ++i) (*p.value)[i] = rng.uniform(-0.8f, 0.8f);

@@ -13,6 +13,7 @@
 
 #include "expect_error.hpp"
 #include "gradient_check.hpp"
+#include "recurrent_layers.hpp"
 #include "myelin/error.hpp"
 #include "myelin/io/model_io.hpp"
 #include "myelin/layers/bidirectional.hpp"
@@ -30,17 +31,12 @@ using namespace myelin;
 using namespace myelin::layers;
 using myelin::test::expect_error;
 using myelin::test::gradients_close;
+using myelin::test::make_recurrent;
 using myelin::test::numerical_gradient;
 using myelin::test::random_tensor;
 using myelin::test::weighted_sum;
 
 namespace {
-
-std::shared_ptr<Recurrent> make(const std::string& cls, int64_t units, RecurrentOptions o = {}) {
-  if (cls == "LSTM") return std::make_shared<LSTM>(units, o);
-  if (cls == "GRU") return std::make_shared<GRU>(units, o);
-  return std::make_shared<SimpleRNN>(units, o);
-}
 
 }  // namespace
 
@@ -51,7 +47,7 @@ TEST(RecurrentState, GradientsThroughInitialAndFinalStateMatchFiniteDifferences)
       for (bool back : {false, true}) {
         SCOPED_TRACE(std::string(cls) + (seq ? " sequences" : " last") + (back ? " backwards" : ""));
         Rng rng(7);
-        auto layer = make(cls, 3, {.return_sequences = seq, .go_backwards = back, .return_state = true});
+        auto layer = make_recurrent(cls, 3, {.return_sequences = seq, .go_backwards = back, .return_state = true});
         const int states = layer->num_states();
         ASSERT_EQ(layer->num_outputs(), 1 + states);
         std::vector<Shape> in_shapes{{4, 2}};
@@ -93,7 +89,7 @@ TEST(RecurrentState, UnreadOutputsTakeNoGradient) {
   for (const char* cls : {"LSTM", "GRU"}) {
     SCOPED_TRACE(cls);
     Rng rng(3);
-    auto layer = make(cls, 2, {.return_sequences = true, .return_state = true});
+    auto layer = make_recurrent(cls, 2, {.return_sequences = true, .return_state = true});
     layer->build({3, 2}, rng);
     Tensor x = random_tensor({2, 3, 2}, rng, -1, 1);
     const Tensor wh = random_tensor({2, 2}, rng, -1, 1);
@@ -136,7 +132,7 @@ TEST(RecurrentState, MatchesTorchWithInitialStateAndFinalState) {
     const auto ref = torch.load(c.file);
     ASSERT_FALSE(ref.empty());
     const Tensor x = ref.at("x").to_tensor();
-    auto layer = make(c.cls, c.units,
+    auto layer = make_recurrent(c.cls, c.units,
                       {.return_sequences = c.return_sequences, .go_backwards = c.go_backwards, .return_state = true});
     const bool lstm = std::string(c.cls) == "LSTM";
     std::vector<Shape> shapes{{x.dim(1), x.dim(2)}, {c.units}};
@@ -177,11 +173,11 @@ namespace {
 Model encoder_decoder(const std::string& cls) {
   auto enc_in = Input({5, 3}, "encoder_input");
   auto dec_in = Input({4, 2}, "decoder_input");
-  auto encoder = make(cls, 6, {.return_state = true, .name = "encoder"});
+  auto encoder = make_recurrent(cls, 6, {.return_state = true, .name = "encoder"});
   auto states = encoder->call_outputs({enc_in});
   std::vector<SymbolicTensor> dec_args{dec_in};
   dec_args.insert(dec_args.end(), states.begin() + 1, states.end());
-  auto decoder = make(cls, 6, {.return_sequences = true, .name = "decoder"});
+  auto decoder = make_recurrent(cls, 6, {.return_sequences = true, .name = "decoder"});
   auto y = decoder->call_outputs(dec_args)[0];
   return Model({enc_in, dec_in}, {Dense(1)(y)});
 }
