@@ -107,8 +107,11 @@ def grad_cam(model, x, target=None, layer=None, upsample=True, logits=True, outp
     """Grad-CAM (Selvaraju et al., 2017): the feature maps of `layer` (a name; None: the last layer
     whose output is (height, width, channels), see last_spatial_layer) weighted by the spatial
     mean of the score's gradient over each, summed over channels, then relu. Returns a float32
-    array (rows, height, width): at x's height and width when upsample=True (bilinear with
-    half-pixel centres, as Keras's Resizing), at the layer's otherwise."""
+    array (rows, height, width): at x's height and width when upsample=True, at the layer's
+    otherwise. Upsampling places each cell at the centre of its receptive field (traced through the
+    convolutions, pooling, zero padding and resizing before the layer) and interpolates bilinearly
+    between the cells; where a layer on the way changes the grid otherwise (a crop, a reshape), the
+    cells are spread evenly, as Keras's Resizing does."""
     x = _array(x, "x")
     if layer is not None and not isinstance(layer, str):
         raise TypeError(f"layer must be a layer's name or None, got {type(layer).__name__}")

@@ -4,12 +4,18 @@
 #include "myelin/explain/attributions.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <functional>
+#include <optional>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
-#include "../kernels/cpu/image.hpp"
+#include <nlohmann/json.hpp>
+
+#include "../kernels/cpu/conv.hpp"
 #include "myelin/error.hpp"
 #include "myelin/random.hpp"
 
@@ -132,6 +138,106 @@ void path_rule(int n, std::vector<double>& alphas, std::vector<double>& weights)
   alphas.resize(size_t(n));
   weights.assign(size_t(n), 1.0 / n);
   for (int s = 0; s < n; ++s) alphas[size_t(s)] = (s + 0.5) / n;
+}
+
+// Where the cells of a layer's output sit on the input image, along one axis: cell i's receptive
+// field is centred at scale * i + offset pixels, pixel p spanning [p, p + 1).
+struct AxisPlacement {
+  double scale = 1, offset = 0.5;
+  // Through a window of `kernel` cells (dilated) moved by `stride`, starting `pad_begin` cells
+  // before the first.
+  void through_window(int64_t kernel, int64_t stride, int64_t dilation, int64_t pad_begin) {
+    offset += scale * (double(-pad_begin) + double((kernel - 1) * dilation) / 2);
+    scale *= double(stride);
+  }
+};
+using Placement = std::array<AxisPlacement, 2>;
+
+std::pair<int64_t, int64_t> pair_of(const nlohmann::json& v) { return {v[0].get<int64_t>(), v[1].get<int64_t>()}; }
+
+// The placement of `layer`'s cells, traced from the model's input through each layer's first
+// input. Convolutions, pooling, zero padding and resizing move the centres; a layer that keeps the
+// height and width keeps them. nullopt where a layer on the way (a crop, a reshape, a shared
+// layer) changes the grid otherwise: the caller then spreads the map evenly over the image.
+std::optional<Placement> cell_placement(Model& model, const std::string& layer) {
+  const auto calls = model.layer_calls();
+  const auto& all = model.layers();
+  std::vector<std::pair<const Layer*, Shape>> chain;  // the layers from `layer` back, with their input shapes
+  for (std::string name = layer;;) {
+    const auto at = std::find_if(all.begin(), all.end(), [&](const auto& l) { return l->name() == name; });
+    if (at == all.end()) return std::nullopt;
+    const auto& layer_calls = calls[size_t(at - all.begin())];
+    if (layer_calls.size() > 1) return std::nullopt;  // a shared layer: which call is meant is unknown
+    if (layer_calls.empty() || layer_calls[0].empty()) {  // the model's input (or a Sequential's first layer)
+      if ((*at)->class_name() != "InputLayer") chain.emplace_back(at->get(), model.input_shape());
+      break;
+    }
+    const TensorRef& from = layer_calls[0][0];
+    const auto producer = model.get_layer(from.layer);
+    chain.emplace_back(at->get(), producer->class_name() == "InputLayer" ? model.input_shape()
+                                  : from.tensor == 0                    ? producer->output_shape()
+                                                                        : producer->extra_output_shape(from.tensor));
+    name = from.layer;
+  }
+  Placement place;
+  for (auto link = chain.rbegin(); link != chain.rend(); ++link) {
+    const Layer& l = *link->first;
+    const Shape& in = link->second;
+    const Shape& out = l.output_shape();
+    if (in.size() != 3 || out.size() != 3) return std::nullopt;
+    const std::string kind = l.class_name();
+    const nlohmann::json c = l.get_config();
+    if (kind == "Conv2D" || kind == "MaxPooling2D" || kind == "AveragePooling2D") {
+      const bool conv = kind == "Conv2D";
+      const auto [kh, kw] = pair_of(conv ? c["kernel_size"] : c["pool_size"]);
+      const auto [sh, sw] = pair_of(c["strides"]);
+      const auto [dh, dw] = conv ? pair_of(c["dilation_rate"]) : std::pair<int64_t, int64_t>{1, 1};
+      const bool same = c["padding"] == "same";
+      place[0].through_window(kh, sh, dh, kernels::conv_axis(in[0], kh, sh, dh, same).pad_begin);
+      place[1].through_window(kw, sw, dw, kernels::conv_axis(in[1], kw, sw, dw, same).pad_begin);
+    } else if (kind == "ZeroPadding2D") {
+      place[0].through_window(1, 1, 1, c["padding"][0][0].get<int64_t>());
+      place[1].through_window(1, 1, 1, c["padding"][1][0].get<int64_t>());
+    } else if (kind == "Resizing" && !c.value("crop_to_aspect_ratio", false)) {
+      for (int axis : {0, 1}) {  // half-pixel centres: output cell j at input (j + 0.5) * in / out - 0.5
+        const double ratio = double(in[size_t(axis)]) / double(out[size_t(axis)]);
+        place[size_t(axis)].offset += place[size_t(axis)].scale * (ratio / 2 - 0.5);
+        place[size_t(axis)].scale *= ratio;
+      }
+    } else if (in[0] != out[0] || in[1] != out[1]) {
+      return std::nullopt;
+    }
+  }
+  return place;
+}
+
+// h x w cells spread evenly over an image, as Keras's Resizing does (half-pixel centres).
+Placement even_spread(const Shape& image, int64_t h, int64_t w) {
+  const double ry = double(image[0]) / double(h), rx = double(image[1]) / double(w);
+  return {AxisPlacement{ry, ry / 2}, AxisPlacement{rx, rx / 2}};
+}
+
+// Bilinear interpolation of n maps (h x w) onto images (out_h x out_w): each pixel's centre is
+// located on the map's grid by the placement and clamped to its edge cells.
+void place_maps(const float* maps, int64_t n, int64_t h, int64_t w, const Placement& place, int64_t out_h,
+                int64_t out_w, float* dst) {
+  auto locate = [](int64_t pixel, const AxisPlacement& a, int64_t cells) {
+    const double u = std::clamp((double(pixel) + 0.5 - a.offset) / a.scale, 0.0, double(cells - 1));
+    const auto lo = int64_t(u);
+    return std::tuple{lo, std::min(lo + 1, cells - 1), u - double(lo)};
+  };
+  for (int64_t r = 0; r < n; ++r) {
+    const float* m = maps + r * h * w;
+    for (int64_t y = 0; y < out_h; ++y) {
+      const auto [y0, y1, fy] = locate(y, place[0], h);
+      for (int64_t x = 0; x < out_w; ++x) {
+        const auto [x0, x1, fx] = locate(x, place[1], w);
+        const double top = (1 - fx) * m[y0 * w + x0] + fx * m[y0 * w + x1];
+        const double bottom = (1 - fx) * m[y1 * w + x0] + fx * m[y1 * w + x1];
+        dst[(r * out_h + y) * out_w + x] = float((1 - fy) * top + fy * bottom);
+      }
+    }
+  }
 }
 
 }  // namespace
@@ -305,12 +411,7 @@ Tensor grad_cam(Model& model, const Tensor& x, const Target& target, const GradC
     if (result.size() == 0) result = Tensor({x.rows(), resize ? in[0] : h, resize ? in[1] : w});
     float* dst = result.data() + b0 * result.row_size();
     if (resize) {
-      kernels::ResizeWindow rw;
-      rw.batch = n;
-      rw.in_h = h, rw.in_w = w, rw.channels = 1;
-      rw.window_h = h, rw.window_w = w;
-      rw.out_h = in[0], rw.out_w = in[1];
-      kernels::resize_forward(rw, cam.data(), dst);
+      place_maps(cam.data(), n, h, w, cell_placement(model, layer).value_or(even_spread(in, h, w)), in[0], in[1], dst);
     } else {
       std::copy(cam.data(), cam.data() + cam.size(), dst);
     }

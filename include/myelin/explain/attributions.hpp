@@ -82,8 +82,14 @@ struct GradCamOptions {
   /// The layer whose feature maps are weighted: its per-sample output must be {height, width,
   /// channels}. Empty: the last such layer of the model.
   std::string layer;
-  /// Resize the map to the input's height and width (bilinear, half-pixel centres, as Keras's
-  /// Resizing): what an overlay on the image needs. false: the layer's height and width.
+  /// Resize the map to the input's height and width: what an overlay on the image needs. Each cell
+  /// is placed at the centre of its receptive field, traced through the convolutions, pooling,
+  /// zero padding and resizing between the input and the layer ('valid' convolutions shrink the
+  /// grid towards the middle), and the map is interpolated bilinearly between the cells and held
+  /// at its edge cells beyond them. Where the trace meets a layer that changes the grid otherwise
+  /// (a crop, a reshape) the cells are spread evenly, as Keras's Resizing does (half-pixel
+  /// centres); for 'same' padding and sizes that divide evenly the two agree.
+  /// false: the map at the layer's height and width.
   bool upsample = true;
   ScoreOptions score = {};
 };
