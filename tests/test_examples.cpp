@@ -454,10 +454,14 @@ TEST(Examples, ExplainFashionMnistWritesThePictureAndTheFigures) {
   EXPECT_GT(figure(r, "test_accuracy"), 0.8);
   EXPECT_LT(figure(r, "completeness_error"), 0.01);
   // The measure itself: 525 of the first 1000 test items cover more than half their image. Grad-CAM's
-  // own share is a property of the trained network (0.52 after this epoch), so it is only bounded.
+  // own share is a property of the trained network: after this epoch 0.605 for the seed CNN and
+  // 0.739 without its convolutions' biases (0.853 after the example's 3 epochs), whose maps are
+  // zero on the empty background.
   EXPECT_NEAR(figure(r, "in_item_fraction_uniform"), 0.525, 1e-9);
   EXPECT_GE(figure(r, "in_item_fraction"), 0.0);
-  EXPECT_LE(figure(r, "in_item_fraction"), 1.0);
+  EXPECT_GT(figure(r, "bias_free_test_accuracy"), 0.8);
+  EXPECT_GT(figure(r, "in_item_fraction_bias_free"), figure(r, "in_item_fraction"));
+  EXPECT_LE(figure(r, "in_item_fraction_bias_free"), 1.0);
   int table_rows = 0;
   for (const char* name : {"CRIM", "ZN", "INDUS", "CHAS", "NOX", "RM", "AGE", "DIS", "RAD", "TAX", "PTRATIO", "B", "LSTAT"})
     for (const auto& line : r.lines) table_rows += line.rfind(std::string(name) + " ", 0) == 0;

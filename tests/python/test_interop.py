@@ -199,7 +199,8 @@ def test_explain_fashion_mnist_example_on_a_reduced_run(tmp_path):
                          check=True, capture_output=True, text=True)
     py = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
     assert set(py) == {"test_accuracy", "completeness_error", "in_item_fraction", "in_item_fraction_uniform",
-                       "house_price_predicted", "house_price_average"}
+                       "bias_free_test_accuracy", "in_item_fraction_bias_free", "house_price_predicted",
+                       "house_price_average"}
     # The measure's control: 525 of the first 1000 test items cover more than half their image.
     assert py["in_item_fraction_uniform"] == "0.5250"
     assert float(py["test_accuracy"]) >= 0.6
@@ -208,6 +209,8 @@ def test_explain_fashion_mnist_example_on_a_reduced_run(tmp_path):
     # Integrated Gradients add up to the logit's change within a percent at 64 steps.
     assert float(py["completeness_error"]) < 0.01
     assert 0 <= float(py["in_item_fraction"]) <= 1
+    assert 0 <= float(py["in_item_fraction_bias_free"]) <= 1
+    assert float(py["bias_free_test_accuracy"]) >= 0.6
     # The Boston table: a header and the 13 features, each once, the largest contribution first.
     lines = out.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.split() == ["feature", "value", "attribution"])
