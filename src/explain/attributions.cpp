@@ -218,7 +218,8 @@ Placement even_spread(const Shape& image, int64_t h, int64_t w) {
 }
 
 // Bilinear interpolation of n maps (h x w) onto images (out_h x out_w): each pixel's centre is
-// located on the map's grid by the placement and clamped to its edge cells.
+// located on the map's grid by the placement and clamped to its edge cells. Not kernels::
+// resize_forward: its windows start and end on whole cells, and a placement's need not.
 void place_maps(const float* maps, int64_t n, int64_t h, int64_t w, const Placement& place, int64_t out_h,
                 int64_t out_w, float* dst) {
   auto locate = [](int64_t pixel, const AxisPlacement& a, int64_t cells) {
@@ -382,6 +383,7 @@ Tensor grad_cam(Model& model, const Tensor& x, const Target& target, const GradC
   }
   const int bs = options.score.batch_size;
   Tensor result;
+  Placement place{};  // where the map's cells sit on the image: traced once, at the first batch
   for (int64_t b0 = 0; b0 < x.rows(); b0 += bs) {
     const int64_t b1 = std::min<int64_t>(x.rows(), b0 + bs);
     const Gradients g = seeded_batch(model, x, b0, b1, target, options.score, "grad_cam", layer);
@@ -411,7 +413,8 @@ Tensor grad_cam(Model& model, const Tensor& x, const Target& target, const GradC
     if (result.size() == 0) result = Tensor({x.rows(), resize ? in[0] : h, resize ? in[1] : w});
     float* dst = result.data() + b0 * result.row_size();
     if (resize) {
-      place_maps(cam.data(), n, h, w, cell_placement(model, layer).value_or(even_spread(in, h, w)), in[0], in[1], dst);
+      if (b0 == 0) place = cell_placement(model, layer).value_or(even_spread(in, h, w));
+      place_maps(cam.data(), n, h, w, place, in[0], in[1], dst);
     } else {
       std::copy(cam.data(), cam.data() + cam.size(), dst);
     }
