@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "expect_error.hpp"
+#include "model_memory.hpp"
 #include "myelin/myelin.hpp"
 
 using namespace myelin;
@@ -307,6 +308,44 @@ TEST(Predict, ShapeAndBatchSizeIndependence) {
   }
   // Softmax head: each row is a probability distribution.
   for (int r = 0; r < 23; ++r) EXPECT_NEAR(pall.at(r, 0) + pall.at(r, 1) + pall.at(r, 2), 1.0, 1e-5);
+}
+
+TEST(Predict, WideBatchesRunInSlicesWithTheSameResults) {
+  // 64 x 30 x 30 outputs of a convolution: 225 KiB a row, so a batch of 200 rows outgrows any L2
+  // cache twice over and predict runs it in slices; every path must put each slice's rows back in
+  // place. The reference predicts 3 rows at a time, which is never sliced.
+  set_random_seed(5);
+  Model m = [] {
+    SymbolicTensor in = layers::Input({32, 32, 3});
+    auto h = layers::GlobalAveragePooling2D()(layers::Conv2D(64, {3, 3}, "relu")(in));
+    return Model(std::vector<SymbolicTensor>{in}, {layers::Dense(4, "softmax")(h), layers::Dense(2)(h)});
+  }();
+  const int64_t n = 200;
+  Tensor x(Shape{n, 32, 32, 3});
+  for (int64_t i = 0; i < x.size(); ++i) x[i] = float(std::sin(0.013 * double(i)));
+  ModelMemory plan;  // as the model plans it: its widest tensor is the convolution's output
+  plan.input_values = 32 * 32 * 3;
+  plan.layers.push_back({m.layers().front().get(), 1, Shape{32, 32, 3}, Shape{30, 30, 64}});
+  const int64_t slice = inference_slice_rows(plan, n);
+  EXPECT_LT(slice, n);
+  EXPECT_EQ(slice % 16, 0);
+  EXPECT_EQ(inference_slice_rows(plan, 3), 3);
+  const std::vector<Tensor> reference = m.predict(std::vector<Tensor>{x}, 3);
+  const std::vector<Tensor> arrays = m.predict(std::vector<Tensor>{x}, int(n));
+  data::InMemoryDataset ds(std::vector<Tensor>{x}, std::vector<Tensor>{Tensor(Shape{n, 1})});
+  const std::vector<Tensor> from_dataset = m.predict_outputs(ds, int(n));
+  for (size_t k = 0; k < 2; ++k) {
+    ASSERT_EQ(arrays[k].shape(), reference[k].shape());
+    ASSERT_EQ(from_dataset[k].shape(), reference[k].shape());
+    for (int64_t i = 0; i < reference[k].size(); ++i) {
+      ASSERT_NEAR(arrays[k][i], reference[k][i], 1e-5) << "output " << k << " value " << i;
+      ASSERT_NEAR(from_dataset[k][i], reference[k][i], 1e-5) << "output " << k << " value " << i;
+    }
+  }
+  // The single-input, single-output path of predict(Tensor).
+  Sequential seq({layers::Conv2D(64, {3, 3}, "relu", Shape{32, 32, 3}), layers::Flatten(), layers::Dense(3)});
+  const Tensor one_by_one = seq.predict(x, 3), whole = seq.predict(x, int(n));
+  for (int64_t i = 0; i < whole.size(); ++i) ASSERT_NEAR(whole[i], one_by_one[i], 1e-4) << i;
 }
 
 TEST(Evaluate, KeysAreLossAndMetrics) {

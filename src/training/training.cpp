@@ -633,9 +633,10 @@ Tensor Model::predict(const Tensor& x, int batch_size) {
       const Tensor& pred = outputs_.empty() ? out : head_output(outputs_[0], out);
       std::copy(pred.data(), pred.data() + batch.rows() * width, result.data() + b0 * width);
     };
-    if (n <= batch_size) predict_batch(x, 0);  // one batch: x itself, without a view
+    const int64_t step = inference_slice_rows(*memory_, std::min<int64_t>(batch_size, n));
+    if (n <= step) predict_batch(x, 0);  // one batch: x itself, without a view
     else
-      for (int64_t b0 = 0; b0 < n; b0 += batch_size) predict_batch(x.rows(b0, std::min<int64_t>(n, b0 + batch_size)), b0);
+      for (int64_t b0 = 0; b0 < n; b0 += step) predict_batch(x.rows(b0, std::min<int64_t>(n, b0 + step)), b0);
     return result;
   }
   auto out = predict(DataArg(x), batch_size);
@@ -668,8 +669,9 @@ std::vector<Tensor> Model::predict_arrays(const std::vector<Tensor>& x, int batc
   std::vector<Tensor> result;
   for (const auto& shape : output_shapes()) result.emplace_back(with_batch(n, shape));
   std::vector<Tensor> batch(x.size());
-  for (int64_t b0 = 0; b0 < n; b0 += batch_size) {
-    const int64_t b1 = std::min<int64_t>(n, b0 + batch_size);
+  const int64_t step = inference_slice_rows(*memory_, std::min<int64_t>(batch_size, n));
+  for (int64_t b0 = 0; b0 < n; b0 += step) {
+    const int64_t b1 = std::min<int64_t>(n, b0 + step);
     for (size_t k = 0; k < x.size(); ++k) batch[k] = x[k].rows(b0, b1);
     forward(batch, false);
     for (size_t k = 0; k < outs; ++k) {
@@ -700,14 +702,20 @@ std::vector<Tensor> Model::predict_outputs(data::Dataset& data, int batch_size) 
   const size_t outs = graph_->outputs().size();
   std::vector<std::vector<float>> values(outs);
   int64_t rows = 0;
+  std::vector<Tensor> slice;
   for (DatasetPrefetcher::Rows b = reader.next(); b; b = reader.next()) {
     check_input_shapes(*b.x, "predict");
-    forward(*b.x, false);
-    for (size_t k = 0; k < outs; ++k) {
-      const Tensor& pred = k < outputs_.size() ? head_output(outputs_[k], output_value(k)) : output_value(k);
-      values[k].insert(values[k].end(), pred.data(), pred.data() + pred.size());
+    const int64_t n = (*b.x)[0].rows(), step = inference_slice_rows(*memory_, n);
+    for (int64_t b0 = 0; b0 < n; b0 += step) {
+      slice.clear();
+      for (const Tensor& t : *b.x) slice.push_back(step < n ? t.rows(b0, std::min(n, b0 + step)) : t);
+      forward(slice, false);
+      for (size_t k = 0; k < outs; ++k) {
+        const Tensor& pred = k < outputs_.size() ? head_output(outputs_[k], output_value(k)) : output_value(k);
+        values[k].insert(values[k].end(), pred.data(), pred.data() + pred.size());
+      }
     }
-    rows += (*b.x)[0].rows();
+    rows += n;
   }
   std::vector<Tensor> result;
   const std::vector<Shape> shapes = output_shapes();
