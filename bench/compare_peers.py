@@ -2,11 +2,12 @@
 """The seed MLP and seed CNN in myelin and in what users install today, side by side in one run.
 
     /usr/bin/python3 bench/compare_peers.py {mlp,cnn} [--threads N] [--epochs E] [--runs R]
-                                           [--venv DIR] [--build DIR] [--data DIR]
+                                           [--venv DIR] [--build DIR] [--data DIR] [--bf16]
 
 Columns: myelin's C++ benchmark (build/bench/mlp_benchmark or cnn_benchmark), myelin through its
 Python package, PyTorch 2, Keras 3 on TensorFlow, Keras 3 on JAX, and ONNX Runtime (inference rows
-only). The peers run with the interpreter of the virtual environment made by
+only); with --bf16 also myelin's C++ benchmark under the mixed_bfloat16 policy, whose ratios
+against the best (float32) peer are printed as ratio_bf16_vs_best_peer_*. The peers run with the interpreter of the virtual environment made by
 `bash scripts/reference_env.sh peers` (--venv, default .venv-peers); myelin and its Python package
 with Debian's /usr/bin/python3, as the project's tests do. Each framework runs in its own child
 process, one after the other, and with --runs R the whole round is repeated R times with the
@@ -212,6 +213,8 @@ def one_round(args, venv_python, build):
     own = HERE / ("compare_pytorch.py" if args.workload == "mlp" else "compare_pytorch_cnn.py")
     bench_bin = build / "bench" / ("mlp_benchmark" if args.workload == "mlp" else "cnn_benchmark")
     res = {"myelin": run([str(bench_bin)] + common, env, "myelin")}
+    if args.bf16:
+        res["myelin_bf16"] = run([str(bench_bin)] + common + ["--precision", "bf16"], env, "myelin (bf16)")
     py_env = dict(env, PYTHONPATH=str(build / "python"))
     onnx_file = str(Path(args.work_dir) / f"{args.workload}.onnx")
     res["myelin_python"] = run(["/usr/bin/python3", str(own), "--myelin-python-worker", "--export-onnx", onnx_file] + common,
@@ -245,6 +248,7 @@ def main():
     p.add_argument("--venv", default=str(SOURCE_DIR / ".venv-peers"))
     p.add_argument("--build", default=str(SOURCE_DIR / "build"))
     p.add_argument("--data", default=DEFAULT_DATA)
+    p.add_argument("--bf16", action="store_true", help="add a column: myelin's C++ benchmark in mixed_bfloat16")
     p.add_argument("--tf-jit", action="store_true", help="Keras/TF with jit_compile=True (default: Keras's 'auto')")
     p.add_argument("--keras-worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--jit", action="store_true", help=argparse.SUPPRESS)
@@ -263,6 +267,8 @@ def main():
     if not os.access(venv_python, os.X_OK):
         sys.exit(f"no virtual environment at {args.venv}: run `bash scripts/reference_env.sh peers`")
     load_before = os.getloadavg()[0]
+    if args.bf16:
+        COLUMNS.insert(1, ("myelin_bf16", "myelin (C++, bf16)"))
     with tempfile.TemporaryDirectory(prefix="compare_peers_") as args.work_dir:
         rounds = [one_round(args, venv_python, Path(args.build)) for _ in range(args.runs)]
     print(f"workload={args.workload}\nthreads={args.threads}\nepochs={args.epochs}\nruns={args.runs}")
@@ -284,16 +290,24 @@ def main():
             if v is not None:
                 print(f"{col}_{key}={v:.6g}")
         peers = {c: vals[c] for c in PEERS if vals[c] is not None and not (trains and c == "ort")}
-        best, ratio = "", ""
+        best, ratio, ratio_bf16 = "", "", ""
         if kind != "info" and peers and vals["myelin"]:
             bc = (min if kind == "time" else max)(peers, key=peers.get)
-            r = peers[bc] / vals["myelin"] if kind == "time" else vals["myelin"] / peers[bc]
+
+            def against_best(mine):
+                return peers[bc] / mine if kind == "time" else mine / peers[bc]
+            r = against_best(vals["myelin"])
             best, ratio = dict(COLUMNS)[bc], f"{r:.2f}x"
             print(f"ratio_vs_best_peer_{key}={r:.3g}")
+            if vals.get("myelin_bf16"):
+                r = against_best(vals["myelin_bf16"])
+                ratio_bf16 = f"{r:.2f}x"
+                print(f"ratio_bf16_vs_best_peer_{key}={r:.3g}")
         fmt = lambda v: "-" if v is None else (f"{v:.4g}" if v < 1000 else f"{v:,.0f}")
-        rows.append([label] + [fmt(vals[c]) for c, _ in COLUMNS] + [best, ratio])
+        rows.append([label] + [fmt(vals[c]) for c, _ in COLUMNS] + [best, ratio] + ([ratio_bf16] if args.bf16 else []))
     print()
-    table(rows, ["metric"] + [name for _, name in COLUMNS] + ["best peer", "myelin (C++) vs best"])
+    table(rows, ["metric"] + [name for _, name in COLUMNS] + ["best peer", "myelin (C++) vs best"] +
+          (["myelin (C++, bf16) vs best"] if args.bf16 else []))
 
 
 if __name__ == "__main__":

@@ -183,6 +183,9 @@ class Model {
   /// Loss and metrics over every row of a Dataset, read in order (weighted by its sample weights, if any).
   Logs evaluate(data::Dataset& data, const EvaluateOptions& options = {});
   /// Model outputs for every row of x (probabilities for softmax/sigmoid heads).
+  /// Rows are predicted `batch_size` at a time; a batch whose widest activation would outgrow the
+  /// CPU caches (twice the L2 of the threads) runs through the layers in slices of fewer rows,
+  /// which changes the outputs by float rounding at most (every predict overload does this).
   /// predict and evaluate may be called on one model from several threads at once (they take turns
   /// on the model's buffers); fit must not run at the same time as either.
   /// A model with several outputs throws ValueError here: call the overload below.

@@ -375,7 +375,9 @@ class Model:
         """The outputs for every row of x as a float32 numpy array (probabilities for softmax and
         sigmoid heads), or a list of arrays, one per output, for a model with several. x may be a
         list or dict of arrays for several inputs, or a myelin.data dataset: its rows' outputs, in
-        order. Prints nothing, whatever verbose says."""
+        order. Prints nothing, whatever verbose says. A batch whose widest activation would
+        outgrow the CPU caches runs through the layers in slices of fewer rows (the outputs change
+        by float rounding at most)."""
         _unsupported(steps=steps, callbacks=callbacks)
         _verbosity(verbose)
         x = self._text_ids(x)
