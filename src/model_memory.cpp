@@ -60,7 +60,7 @@ double ModelMemory::widest_output_bytes_per_row() const {
 }
 
 int64_t inference_slice_rows(const ModelMemory& m, int64_t batch_rows) {
-  // bench/README.md, "predict's batch size": a batch whose activations leave the caches between
+  // bench/README.md, "predict's slices": a batch whose activations leave the caches between
   // layers runs the seed CNN 1.4x slower than 64-96-row slices; that plateau is 2x the threads' L2.
   static const double l2_bytes = [] {
     const long reported = sysconf(_SC_LEVEL2_CACHE_SIZE);

@@ -51,15 +51,15 @@ ModelMemory plan_memory(const graph::Graph& graph, const std::vector<Shape>& inp
 /// its IOError first: the file cannot describe such a model.
 void check_weights_fit(const ModelMemory& m, const Optimizer* optimizer, const std::string& who);
 
-/// Throws ResourceError when the weights and the activations of a batch of `rows` rows exceed
-/// memory_limit(); the message names the largest batch size that fits (`what`: "fit", "predict").
-/// Needs under 16 MiB are not checked: predict() on a few rows is called often.
 /// The rows predict() runs at once for a batch of `batch_rows`: all of them, unless the widest
 /// output of that many rows exceeds twice the L2 caches of the threads (num_threads()); then the
 /// largest multiple of 16 rows (at least 16) within that bound. Rows are independent in inference,
 /// so slicing changes predictions by float rounding at most.
 int64_t inference_slice_rows(const ModelMemory& m, int64_t batch_rows);
 
+/// Throws ResourceError when the weights and the activations of a batch of `rows` rows exceed
+/// memory_limit(); the message names the largest batch size that fits (`what`: "fit", "predict").
+/// Needs under 16 MiB are not checked: predict() on a few rows is called often.
 void check_batch_fits(const ModelMemory& m, const Optimizer* optimizer, int64_t rows, bool training,
                       const std::string& what);
 

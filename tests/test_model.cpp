@@ -311,9 +311,11 @@ TEST(Predict, ShapeAndBatchSizeIndependence) {
 }
 
 TEST(Predict, WideBatchesRunInSlicesWithTheSameResults) {
-  // 64 x 30 x 30 outputs of a convolution: 225 KiB a row, so a batch of 200 rows outgrows any L2
-  // cache twice over and predict runs it in slices; every path must put each slice's rows back in
-  // place. The reference predicts 3 rows at a time, which is never sliced.
+  // 64 x 30 x 30 outputs of a convolution: 225 KiB a row, so a batch of 200 rows outgrows twice
+  // one thread's L2 cache on any CPU and predict runs it in slices; every path must put each
+  // slice's rows back in place. The reference predicts 3 rows at a time, which is never sliced.
+  const int threads = num_threads();
+  set_num_threads(1);  // the bound grows with the threads: one keeps the batch above it anywhere
   set_random_seed(5);
   Model m = [] {
     SymbolicTensor in = layers::Input({32, 32, 3});
@@ -346,6 +348,7 @@ TEST(Predict, WideBatchesRunInSlicesWithTheSameResults) {
   Sequential seq({layers::Conv2D(64, {3, 3}, "relu", Shape{32, 32, 3}), layers::Flatten(), layers::Dense(3)});
   const Tensor one_by_one = seq.predict(x, 3), whole = seq.predict(x, int(n));
   for (int64_t i = 0; i < whole.size(); ++i) ASSERT_NEAR(whole[i], one_by_one[i], 1e-4) << i;
+  set_num_threads(threads);
 }
 
 TEST(Evaluate, KeysAreLossAndMetrics) {
