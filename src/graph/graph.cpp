@@ -255,12 +255,44 @@ void Graph::plan_backward(bool to_inputs) {
     n.runs_backward = n.runs_backward || upstream;
     n.needs_input_grad = upstream;
   }
+  plan_fusions();
   plan_buffers();
+}
+
+void Graph::plan_fusions() {
+  // A layer may apply its one consumer (Layer::can_fuse_next) when nothing else sees its own
+  // output: not a model output, not a shared layer, no mask, no input gradient to compute (the
+  // fused pass gives none, and an explanation's plan needs them all), no gradient kept.
+  for (auto& n : nodes_) n.fuses_next = n.takes_fused_input = false;
+  auto alone = [](const Node& n) {
+    return n.layer && !n.is_input && n.tap_of < 0 && n.first_call < 0 && n.later_calls.empty() && !n.has_mask &&
+           !n.keeps_grad;
+  };
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    Node& n = nodes_[i];
+    if (!alone(n) || n.consumers.size() != 1 || n.needs_input_grad || n.output_logits ||
+        std::find(outputs_.begin(), outputs_.end(), int(i)) != outputs_.end())
+      continue;
+    Node& next = nodes_[size_t(n.consumers[0])];
+    if (alone(next) && next.inputs.size() == 1 && n.layer->can_fuse_next(*next.layer)) {
+      n.fuses_next = true;
+      next.takes_fused_input = true;
+    }
+  }
 }
 
 void Graph::plan_buffers() {
   const int64_t count = int64_t(nodes_.size());
   auto is_layer = [](const Node& n) { return n.layer && !n.is_input; };
+  // A pooling applied by the convolution before it passes that one's output and gradient on as views.
+  auto writes_output = [&](const Node& n) { return is_layer(n) && n.layer->writes_lent_output() && !n.takes_fused_input; };
+  auto writes_input_grad = [&](const Node& n) {
+    return is_layer(n) && n.layer->writes_lent_input_grad() && !n.takes_fused_input;
+  };
+  // The values a node's output holds per sample: a fused convolution's is its pooling's.
+  auto output_values = [&](const Node& n) {
+    return shape_size(n.fuses_next ? nodes_[size_t(n.consumers[0])].shape : n.shape);
+  };
   // Forward, step = node index. A node's output is read by its consumers; one that writes no lent
   // output may return a view of it (Flatten), whose readers then count too. The model's outputs
   // are read after the pass.
@@ -272,16 +304,14 @@ void Graph::plan_buffers() {
     for (int c : nodes_[size_t(i)].consumers) {
       last = std::max<int64_t>(last, c);
       const Node& reader = nodes_[size_t(c)];
-      if (!(is_layer(reader) && reader.layer->writes_lent_output())) last = std::max(last, last_read[size_t(c)]);
+      if (!writes_output(reader)) last = std::max(last, last_read[size_t(c)]);
     }
     last_read[size_t(i)] = last;
   }
   SlotPlanner outputs;
   for (int64_t i = 0; i < count; ++i) {
     Node& n = nodes_[size_t(i)];
-    n.output_slot = is_layer(n) && n.layer->writes_lent_output()
-                        ? outputs.take(i, last_read[size_t(i)], shape_size(n.shape))
-                        : -1;
+    n.output_slot = writes_output(n) ? outputs.take(i, last_read[size_t(i)], output_values(n)) : -1;
   }
   // Backward, step = count - 1 - node index. Node n's input gradient is read by its input's
   // backward; a layer that writes no lent input gradient may pass it on as a view (Flatten), so
@@ -290,7 +320,7 @@ void Graph::plan_buffers() {
   for (int64_t m = 0; m < count; ++m) {
     const Node& n = nodes_[size_t(m)];
     int64_t low = m;
-    if (is_layer(n) && !n.layer->writes_lent_input_grad())
+    if (is_layer(n) && !writes_input_grad(n))
       for (int in : n.inputs) low = std::min(low, lowest_reader[size_t(in)]);
     if (n.tap_of >= 0) low = n.tap_of;  // its gradient waits for its layer's backward
     lowest_reader[size_t(m)] = low;
@@ -299,7 +329,7 @@ void Graph::plan_buffers() {
   for (int64_t i = count; i-- > 0;) {
     Node& n = nodes_[size_t(i)];
     const bool lent = is_layer(n) && n.runs_backward && n.needs_input_grad && n.inputs.size() == 1 &&
-                      n.layer->writes_lent_input_grad();
+                      writes_input_grad(n);
     const Node* in = lent ? &nodes_[size_t(n.inputs[0])] : nullptr;
     n.input_grad_slot = lent ? grads.take(count - 1 - i, count - 1 - lowest_reader[size_t(n.inputs[0])],
                                           shape_size(in->shape))
@@ -322,6 +352,8 @@ void Graph::apply_plan(bool keep_for_backward) {
     n.layer->set_output_logits(n.output_logits);
     n.layer->set_relu_masked_by_next(n.relu_masked_by_next);
     n.layer->set_mask_nonpositive_input(n.mask_nonpositive_input);
+    n.layer->set_fuses_next(n.fuses_next);
+    n.layer->set_takes_fused_input(n.takes_fused_input);
     n.layer->clear_input_masks();  // a layer another model ran with masks forgets them
   }
 }

@@ -55,6 +55,8 @@ struct Node {
   // The plan, handed to the layer at each forward.
   bool needs_input_grad = false, output_logits = false, relu_masked_by_next = false,
        mask_nonpositive_input = false;
+  // A convolution that applies the max pooling after it, and that pooling (Layer::can_fuse_next).
+  bool fuses_next = false, takes_fused_input = false;
   int output_slot = -1, input_grad_slot = -1;  // the graph's buffers it writes into; -1: its own
 
   // Per step.
@@ -84,7 +86,8 @@ class Graph {
   Graph& operator=(const Graph&) = delete;
 
   /// Builds every layer from the per-sample input shapes, in order, makes the copies of shared
-  /// layers, and plans which nodes run backward and which relu masks are shared with a max pooling.
+  /// layers, and plans which nodes run backward, which relu masks are shared with a max pooling and
+  /// which convolutions apply the pooling after them.
   /// `where` prefixes errors ("Sequential 'sequential'"). A mismatch throws ShapeError naming the
   /// layer, its index and the shapes.
   void build(const std::vector<Shape>& input_shapes, Rng& rng, const std::string& where);
@@ -127,6 +130,7 @@ class Graph {
 
  private:
   void receive_grad(Node& n, const Tensor& g);
+  void plan_fusions();
   void plan_buffers();
   void apply_plan(bool keep_for_backward);
   void gather_shared_gradients(Node& first);

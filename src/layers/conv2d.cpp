@@ -2,8 +2,10 @@
 
 #include "kernels/cpu/activation.hpp"
 #include "kernels/cpu/conv.hpp"
+#include "kernels/cpu/conv_pool.hpp"
 #include "myelin/error.hpp"
 #include "myelin/io/config.hpp"
+#include "myelin/layers/pooling.hpp"
 #include "myelin/mixed_precision.hpp"
 #include "kernels/cpu/bf16.hpp"
 
@@ -91,8 +93,32 @@ int64_t Conv2D::flops_per_sample() const {
   return 2 * out_h_ * out_w_ * filters_ * kernel_size_.h * kernel_size_.w * in_c_;
 }
 
-const Tensor& Conv2D::forward(const Tensor& x, bool /*training*/) {
+bool Conv2D::can_fuse_next(const Layer& next) const {
+  const auto* pool = dynamic_cast<const MaxPooling2D*>(&next);
+  return pool && pool->pool_size() == Size2(2, 2) && pool->strides() == Size2(2, 2) && pool->padding() == "valid" &&
+         activation_ == ActivationKind::ReLU && options_.strides == Size2(1, 1) &&
+         options_.dilation_rate == Size2(1, 1) && options_.padding == "valid" &&
+         kernel_size_.h * kernel_size_.w * in_c_ <= kernels::kConvPoolMaxReceptive && out_h_ >= 2 && out_w_ >= 2;
+}
+
+const Tensor& Conv2D::forward(const Tensor& x, bool training) {
   Tensor& y = output_buffer(y_);
+  if (fuses_next_) {
+    // The pooling after this layer runs here (Layer::can_fuse_next); relu always applies, since the
+    // graph fuses no model output (whose activation the loss may take as logits).
+    const kernels::ConvPoolGeometry g{x.rows(), in_h_, in_w_, in_c_, kernel_size_.h, kernel_size_.w, filters_};
+    shape_buf_ = {x.rows(), g.pooled_h(), g.pooled_w(), filters_};
+    y.resize(shape_buf_);
+    if (!pooled_impl_) pooled_impl_ = std::make_unique<kernels::ConvReluMaxPoolKernel>();
+    // Inference needs no winners (as MaxPooling2D).
+    winner_ready_ = training || backward_follows_;
+    if (winner_ready_) winner_.resize(size_t(y.size()));  // within capacity after the first batch
+    pooled_impl_->forward(g, x.data(), kernel_.data(), options_.use_bias ? bias_.data() : nullptr, y.data(),
+                          winner_ready_ ? winner_.data() : nullptr);
+    act_ = ActivationKind::ReLU;
+    x_.alias(x, x.shape());
+    return y;
+  }
   kernels::Conv2DGeometry g{x.rows(), in_h_,        in_w_,       in_c_,     out_h_,
                             out_w_,   filters_,     kernel_size_.h, kernel_size_.w, options_.strides.h,
                             options_.strides.w, options_.dilation_rate.h, options_.dilation_rate.w,
@@ -121,6 +147,17 @@ const Tensor& Conv2D::forward(const Tensor& x, bool /*training*/) {
 }
 
 const Tensor& Conv2D::backward(const Tensor& dy) {
+  if (fuses_next_) {
+    if (!winner_ready_)
+      throw Error("layer '" + name() + "': backward needs a forward pass that keeps the pooling's winners (a model's inference pass does not)");
+    if (needs_input_grad_)
+      throw Error("layer '" + name() + "': fused with its pooling, it computes no input gradient (the graph fuses only a layer that needs none)");
+    const kernels::ConvPoolGeometry g{dy.rows(), in_h_, in_w_, in_c_, kernel_size_.h, kernel_size_.w, filters_};
+    if (trainable_)  // a frozen layer computes no weight gradient
+      pooled_impl_->backward_weights(g, x_.data(), y_.data(), winner_.data(), dy.data(), kernel_grad_.data(),
+                                     options_.use_bias ? bias_grad_.data() : nullptr);
+    return no_grad_;
+  }
   kernels::Conv2DGeometry g{dy.rows(), in_h_,        in_w_,       in_c_,     out_h_,
                             out_w_,    filters_,     kernel_size_.h, kernel_size_.w, options_.strides.h,
                             options_.strides.w, options_.dilation_rate.h, options_.dilation_rate.w,

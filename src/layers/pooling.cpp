@@ -78,6 +78,7 @@ MaxPooling2D::MaxPooling2D(Size2 pool_size, std::optional<Size2> strides, std::s
     : Pooling2D(pool_size, strides, std::move(padding), std::move(input_shape)) {}
 
 const Tensor& MaxPooling2D::forward(const Tensor& x, bool training) {
+  if (takes_fused_input_) return x;  // the convolution before pooled already (Layer::can_fuse_next)
   Tensor& y = output_buffer(y_);
   shape_buf_ = {x.rows(), out_h_, out_w_, channels_};
   in_shape_buf_ = x.shape();
@@ -91,6 +92,7 @@ const Tensor& MaxPooling2D::forward(const Tensor& x, bool training) {
 }
 
 const Tensor& MaxPooling2D::backward(const Tensor& dy) {
+  if (takes_fused_input_) return dy;
   Tensor& dx = input_grad_buffer(dx_);
   if (!argmax_ready_) throw Error("layer '" + name() + "': backward needs a forward pass that keeps the winners' positions (a model's inference pass does not)");
   dx.resize(in_shape_buf_);

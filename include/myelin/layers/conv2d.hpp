@@ -10,12 +10,14 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "myelin/initializers.hpp"
 #include "myelin/layers/layer.hpp"
 
 namespace myelin::kernels {
 class Conv2DKernel;
+class ConvReluMaxPoolKernel;
 }
 
 namespace myelin::layers {
@@ -73,6 +75,9 @@ class Conv2D : public Layer {
   Tensor& kernel() { return kernel_; }
   Tensor& bias() { return bias_; }
   bool output_is_relu() const override { return activation_ == ActivationKind::ReLU && !output_logits_; }
+  /// A relu convolution with stride 1, no dilation, 'valid' padding and at most 32 weights per
+  /// filter, before a MaxPooling2D of pool 2, stride 2, 'valid'.
+  bool can_fuse_next(const Layer& next) const override;
 
  protected:
   std::vector<Param> own_params() override;
@@ -92,6 +97,9 @@ class Conv2D : public Layer {
   int64_t in_h_ = 0, in_w_ = 0, in_c_ = 0, out_h_ = 0, out_w_ = 0;
   int64_t pad_top_ = 0, pad_bottom_ = 0, pad_left_ = 0, pad_right_ = 0;
   std::unique_ptr<kernels::Conv2DKernel> kernel_impl_;
+  std::unique_ptr<kernels::ConvReluMaxPoolKernel> pooled_impl_;  // fuses_next_: made on first use
+  std::vector<uint8_t> winner_;  // fuses_next_: each pooled output's winning window
+  bool winner_ready_ = false;    // winner_ belongs to the last forward
   Tensor kernel_, bias_, kernel_grad_, bias_grad_;
   Tensor x_;  // view of the last forward batch's input
   Tensor z_, y_, dz_, dx_, no_grad_;

@@ -218,6 +218,17 @@ class Layer : public std::enable_shared_from_this<Layer> {
   void set_relu_masked_by_next(bool v) { relu_masked_by_next_ = v; }
   void set_mask_nonpositive_input(bool v) { mask_nonpositive_input_ = v; }
 
+  /// Two neighbours can run as one pass. When this layer can apply the next one itself
+  /// (can_fuse_next: a Conv2D with relu and few weights per filter before a 2x2 max pooling of
+  /// stride 2) and nothing else reads its output or needs its input gradient, the model's graph
+  /// sets fuses_next on this layer, whose forward() then returns the next layer's output and whose
+  /// backward() takes the next layer's output gradient, and takes_fused_input on the next, which
+  /// passes both through unchanged. The convolution's output, the widest tensor of a CNN, is then
+  /// never written (bench/README.md, "The first convolution fused with its pooling").
+  virtual bool can_fuse_next(const Layer& /*next*/) const { return false; }
+  void set_fuses_next(bool v) { fuses_next_ = v; }
+  void set_takes_fused_input(bool v) { takes_fused_input_ = v; }
+
   /// A model's graph lends its layers buffers, each shared by layers whose use of it never
   /// overlaps, so that a model holds a few activations rather than one per layer: `output` receives
   /// forward()'s result in a pass with training false (backward() then never follows it), and
@@ -253,6 +264,8 @@ class Layer : public std::enable_shared_from_this<Layer> {
   bool output_logits_ = false;
   bool relu_masked_by_next_ = false;     // the next layer zeroes dy where this output is 0
   bool mask_nonpositive_input_ = false;  // zero d(input) where the input is not positive
+  bool fuses_next_ = false;              // forward() applies the next layer too (can_fuse_next)
+  bool takes_fused_input_ = false;       // the previous layer applied this one: pass through
   Tensor* lent_output_ = nullptr;
   Tensor* lent_input_grad_ = nullptr;
   /// Input k's mask for the next forward, or null (set_input_masks).
