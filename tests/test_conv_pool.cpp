@@ -13,11 +13,14 @@
 
 #include "gradient_check.hpp"
 #include "graph/graph.hpp"
+#include "graph_nodes.hpp"
 #include "myelin/myelin.hpp"
 
 using namespace myelin;
 using layers::Conv2D;
 using layers::MaxPooling2D;
+using myelin::test::input_node;
+using myelin::test::node;
 using myelin::test::random_tensor;
 
 namespace {
@@ -125,19 +128,10 @@ TEST(ConvPool, OnlyRelu2x2PoolingsOfSmallValidStride1ConvolutionsFuse) {
   EXPECT_FALSE(fuses(Conv2D(8, {3, 3}, "relu"), std::make_shared<layers::AveragePooling2D>(layers::Size2(2, 2))));
 }
 
-namespace {
-graph::Node node(std::shared_ptr<Layer> layer, std::vector<int> inputs) {
-  graph::Node n;
-  n.layer = std::move(layer);
-  n.inputs = std::move(inputs);
-  return n;
-}
-}  // namespace
-
 TEST(ConvPool, TheGraphFusesOnlyWhereNothingElseNeedsTheConvolution) {
   // input -> conv -> pool -> flatten -> dense: the first convolution needs no input gradient.
   {
-    std::vector<graph::Node> nodes{graph::Node{}};
+    std::vector<graph::Node> nodes{input_node()};
     nodes.push_back(node(std::make_shared<Conv2D>(16, layers::Size2(3, 3), "relu"), {0}));
     nodes.push_back(node(std::make_shared<MaxPooling2D>(layers::Size2(2, 2)), {1}));
     nodes.push_back(node(std::make_shared<layers::Flatten>(), {2}));
@@ -164,7 +158,7 @@ TEST(ConvPool, TheGraphFusesOnlyWhereNothingElseNeedsTheConvolution) {
   }
   // A trainable layer below the convolution: it must compute its input gradient, so it does not fuse.
   {
-    std::vector<graph::Node> nodes{graph::Node{}};
+    std::vector<graph::Node> nodes{input_node()};
     nodes.push_back(node(std::make_shared<Conv2D>(1, layers::Size2(1, 1)), {0}));
     nodes.push_back(node(std::make_shared<Conv2D>(16, layers::Size2(3, 3), "relu"), {1}));
     nodes.push_back(node(std::make_shared<MaxPooling2D>(layers::Size2(2, 2)), {2}));
@@ -175,7 +169,7 @@ TEST(ConvPool, TheGraphFusesOnlyWhereNothingElseNeedsTheConvolution) {
   }
   // The convolution's output also read by another layer, or itself a model output: no fusion.
   {
-    std::vector<graph::Node> nodes{graph::Node{}};
+    std::vector<graph::Node> nodes{input_node()};
     nodes.push_back(node(std::make_shared<Conv2D>(16, layers::Size2(3, 3), "relu"), {0}));
     nodes.push_back(node(std::make_shared<MaxPooling2D>(layers::Size2(2, 2)), {1}));
     nodes.push_back(node(std::make_shared<layers::GlobalAveragePooling2D>(), {1}));
@@ -185,7 +179,7 @@ TEST(ConvPool, TheGraphFusesOnlyWhereNothingElseNeedsTheConvolution) {
     EXPECT_FALSE(g.nodes()[1].fuses_next);
   }
   {
-    std::vector<graph::Node> nodes{graph::Node{}};
+    std::vector<graph::Node> nodes{input_node()};
     nodes.push_back(node(std::make_shared<Conv2D>(16, layers::Size2(3, 3), "relu"), {0}));
     nodes.push_back(node(std::make_shared<MaxPooling2D>(layers::Size2(2, 2)), {1}));
     graph::Graph g(std::move(nodes), {0}, {2, 1});

@@ -11,21 +11,15 @@
 
 #include "gradient_check.hpp"
 #include "graph/graph.hpp"
+#include "graph_nodes.hpp"
 #include "myelin/myelin.hpp"
 
 using namespace myelin;
+using myelin::test::input_node;
+using myelin::test::node;
 using myelin::test::random_tensor;
 
 namespace {
-
-graph::Node node(std::shared_ptr<Layer> layer, std::vector<int> inputs) {
-  graph::Node n;
-  n.layer = std::move(layer);
-  n.inputs = std::move(inputs);
-  return n;
-}
-
-graph::Node input_node() { return graph::Node{}; }
 
 // A chain of `depth` Dense layers on 6 features.
 graph::Graph dense_chain(int depth) {
