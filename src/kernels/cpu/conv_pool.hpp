@@ -1,9 +1,9 @@
 // A convolution with relu followed by a 2x2 max pooling of stride 2, in one pass: the pooled output
 // and each output's winning window position, never the convolution's output. For convolutions
 // with few weights per filter (a first layer: 3x3 over one or three channels), whose separate
-// output is the widest tensor of the network and whose pooling only reads it back: the Fashion-MNIST
-// CNN's first convolution and pooling took 4.1 ms of its 14 ms step at batch 128 (bench/README.md,
-// "The first convolution fused with its pooling").
+// output is the widest tensor of the network and whose pooling only reads it back: the
+// Fashion-MNIST CNN's first convolution and pooling took 4.2 ms of its layers' 14.2 ms a step at
+// batch 128 (bench/README.md, "The first convolution fused with its pooling").
 //
 // Shapes: x {N, H, W, C} (NHWC), kernel {KH, KW, C, F} (Keras's layout), bias {F} or none,
 // y and winner {N, PH, PW, F} with PH = (H - KH + 1) / 2, PW = (W - KW + 1) / 2 (rounded down, as
