@@ -1,12 +1,18 @@
 // Tests of the activation functions: values at chosen points worked out by hand (Keras's
 // constants: leaky_relu slope 0.2, elu alpha 1, exact gelu), softmax rows, numerical stability at
-// large inputs, and name lookup.
+// large inputs, and name lookup; the softmax kernel's vector exp against std::exp and its rows of
+// every width against double arithmetic.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <bit>
 #include <cmath>
+#include <random>
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/activation.hpp"
+#include "kernels/cpu/exp.hpp"
 #include "myelin/activations.hpp"
 #include "myelin/error.hpp"
 
@@ -161,3 +167,106 @@ TEST(Activations, UnknownNameIsAnErrorNamingIt) {
 }
 
 }  // namespace
+
+// --- The softmax kernel: its vector exp and rows of any width -------------------------------------
+
+namespace {
+
+// Distance between two finite floats of one sign in units in the last place.
+int64_t ulps_apart(float a, float b) { return std::llabs(int64_t(std::bit_cast<int32_t>(a)) - std::bit_cast<int32_t>(b)); }
+
+float exp_of_one_lane(float x) { return myelin::kernels::exp_lanes(myelin::kernels::Floats{} + x)[0]; }
+
+// softmax(z + bias) and the log-sum-exp of one row, in double.
+std::vector<double> softmax_in_double(const std::vector<float>& z, const std::vector<float>& bias, double* lse) {
+  double m = -INFINITY;
+  for (size_t i = 0; i < z.size(); ++i) m = std::max(m, double(z[i]) + (bias.empty() ? 0.0 : bias[i]));
+  std::vector<double> y(z.size());
+  double s = 0;
+  for (size_t i = 0; i < z.size(); ++i) s += y[i] = std::exp(double(z[i]) + (bias.empty() ? 0.0 : bias[i]) - m);
+  for (double& v : y) v /= s;
+  if (lse) *lse = m + std::log(s);
+  return y;
+}
+
+}  // namespace
+
+TEST(SoftmaxKernel, VectorExpIsWithinTwoUlpsOfStdExp) {
+  // Every 61st float from -87.33 to 88.72 (about 35 million), in all sixteen lanes at once.
+  int64_t worst = 0;
+  float worst_at = 0;
+  myelin::kernels::Floats x{};
+  int lane = 0;
+  auto check = [&] {
+    const myelin::kernels::Floats e = myelin::kernels::exp_lanes(x);
+    for (int i = 0; i < lane; ++i) {
+      const int64_t d = ulps_apart(e[i], std::exp(x[i]));
+      if (d > worst) worst = d, worst_at = x[i];
+    }
+    lane = 0;
+  };
+  for (uint32_t bits = 0; bits < 0xffffffffu - 61; bits += 61) {
+    const float v = std::bit_cast<float>(bits);
+    if (!(v >= -87.33f && v <= 88.72f)) continue;
+    x[lane++] = v;
+    if (lane == myelin::kernels::kLanes) check();
+  }
+  check();
+  EXPECT_LE(worst, 2) << "at x = " << worst_at;
+  // Outside the range: 0 below, +inf above, NaN stays NaN.
+  EXPECT_EQ(exp_of_one_lane(-87.4f), 0.f);
+  EXPECT_EQ(exp_of_one_lane(-INFINITY), 0.f);
+  EXPECT_EQ(exp_of_one_lane(88.8f), INFINITY);
+  EXPECT_EQ(exp_of_one_lane(INFINITY), INFINITY);
+  EXPECT_TRUE(std::isnan(exp_of_one_lane(NAN)));
+  EXPECT_EQ(exp_of_one_lane(0.f), 1.f);
+}
+
+TEST(SoftmaxKernel, RowsOfEveryWidthMatchDoubleArithmetic) {
+  // Widths below, at and past one vector of lanes, and many classes; wide-ranging values.
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0.f, 8.f);
+  for (int64_t n : {1, 2, 10, 15, 16, 17, 31, 33, 100, 1000}) {
+    std::vector<float> z(static_cast<size_t>(n)), y(static_cast<size_t>(n));
+    for (float& v : z) v = normal(rng);
+    double want_lse = 0;
+    const std::vector<double> want = softmax_in_double(z, {}, &want_lse);
+    const double lse = myelin::kernels::softmax_row(z.data(), y.data(), n);
+    EXPECT_NEAR(lse, want_lse, 1e-5 * std::max(1.0, std::abs(want_lse))) << "width " << n;
+    EXPECT_EQ(myelin::kernels::softmax_row(z.data(), nullptr, n), lse) << "width " << n << ": log-sum-exp alone";
+    for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(y[size_t(i)], want[size_t(i)], 2e-6 * want[size_t(i)] + 1e-12) << "width " << n << ", value " << i;
+  }
+}
+
+TEST(SoftmaxKernel, BiasAddedInPlaceAsDenseCallsIt) {
+  // Dense's output layer: y = softmax(x + bias) written over x, for rows of 10 and of 40.
+  std::mt19937 rng(4);
+  std::normal_distribution<float> normal(0.f, 3.f);
+  for (int64_t cols : {10, 40}) {
+    const int64_t rows = 5;
+    std::vector<float> x(static_cast<size_t>(rows * cols)), bias(static_cast<size_t>(cols));
+    for (float& v : x) v = normal(rng);
+    for (float& v : bias) v = normal(rng);
+    const std::vector<float> before = x;
+    myelin::kernels::bias_activation_forward(ActivationKind::Softmax, x.data(), bias.data(), nullptr, x.data(), rows,
+                                             cols);
+    for (int64_t r = 0; r < rows; ++r) {
+      const std::vector<float> row(before.begin() + r * cols, before.begin() + (r + 1) * cols);
+      const std::vector<double> want = softmax_in_double(row, bias, nullptr);
+      for (int64_t c = 0; c < cols; ++c)
+        EXPECT_NEAR(x[size_t(r * cols + c)], want[size_t(c)], 2e-6 * want[size_t(c)] + 1e-12)
+            << cols << " columns, row " << r << ", column " << c;
+    }
+  }
+}
+
+TEST(SoftmaxKernel, ANanAnywhereInTheRowMakesTheRowNan) {
+  for (int64_t n : {10, 40}) {
+    for (int64_t at : {int64_t(0), int64_t(5), n - 1}) {
+      std::vector<float> z(static_cast<size_t>(n), 1.f), y(static_cast<size_t>(n));
+      z[size_t(at)] = NAN;
+      EXPECT_TRUE(std::isnan(myelin::kernels::softmax_row(z.data(), y.data(), n)));
+      for (int64_t i = 0; i < n; ++i) EXPECT_TRUE(std::isnan(y[size_t(i)])) << "width " << n << ", NaN at " << at << ", value " << i;
+    }
+  }
+}

@@ -1,8 +1,11 @@
 #include "kernels/cpu/activation.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
+#include "kernels/cpu/exp.hpp"
 #include "kernels/cpu/parallel.hpp"
 #include "myelin/error.hpp"
 
@@ -21,23 +24,54 @@ void map_rows(int64_t rows, int64_t cols, F f) {
 
 }  // namespace
 
-double softmax_row(const float* z, float* y, int64_t n) {
-  // Shifted by the row's maximum so exp never overflows; the sum is kept in double so that the
-  // log-sum-exp a cross-entropy reports keeps its digits when one class dominates.
-  float m = z[0];
-  for (int64_t i = 1; i < n; ++i) m = std::max(m, z[i]);
-  double s = 0;
-  if (y) {
-    for (int64_t i = 0; i < n; ++i) {
-      y[i] = std::exp(z[i] - m);
-      s += y[i];
-    }
-    const float inv = float(1.0 / s);
-    for (int64_t i = 0; i < n; ++i) y[i] *= inv;
-  } else {
-    for (int64_t i = 0; i < n; ++i) s += std::exp(z[i] - m);
+namespace {
+// The row's maximum m of z + bias and the sum of exp(z + bias - m); y = exp(z + bias - m) / sum
+// when y is set. bias may be null. Each vector's sum is added in double so that the log-sum-exp a
+// cross-entropy reports keeps its digits over many classes. A NaN anywhere in the row reaches the
+// sum, so the whole row comes out NaN. The lanes past the row's end hold -inf, whose exp is 0.
+struct ExpSum {
+  float max;
+  double sum;
+};
+ExpSum softmax_parts(const float* z, const float* bias, float* y, int64_t n) {
+  constexpr float kMinusInf = -std::numeric_limits<float>::infinity();
+  auto shifted = [&](int64_t i, int64_t count) {
+    const Floats v = load_first(z + i, count, kMinusInf);
+    return bias ? v + load_first(bias + i, count, 0.f) : v;
+  };
+  if (n <= kLanes) {  // one vector, held in a register from the load to the scaled store
+    const Floats v = shifted(0, n);
+    const float m = max_lanes(v);
+    const Floats e = exp_lanes(v - m);
+    const double s = sum_lanes(e);
+    if (y) store_first(y, n, e * float(1.0 / s));
+    return {m, s};
   }
-  return double(m) + std::log(s);
+  Floats most = Floats{} + kMinusInf;
+  for (int64_t i = 0; i < n; i += kLanes) {
+    const Floats v = shifted(i, std::min(kLanes, n - i));
+    most = v > most ? v : most;
+  }
+  const float m = max_lanes(most);
+  double s = 0;
+  for (int64_t i = 0; i < n; i += kLanes) {
+    const int64_t count = std::min(kLanes, n - i);
+    const Floats e = exp_lanes(shifted(i, count) - m);
+    s += sum_lanes(e);
+    if (y) store_first(y + i, count, e);
+  }
+  if (y) {
+    const float inv = float(1.0 / s);
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) y[i] *= inv;
+  }
+  return {m, s};
+}
+}  // namespace
+
+double softmax_row(const float* z, float* y, int64_t n) {
+  const ExpSum parts = softmax_parts(z, nullptr, y, n);
+  return double(parts.max) + std::log(parts.sum);
 }
 
 bool activation_needs_preactivation(ActivationKind kind) {
@@ -59,6 +93,12 @@ void bias_activation_forward(ActivationKind kind, const float* x, const float* b
     const float* xr = x + r * cols;
     float* yr = y + r * cols;
     float* zr = z ? z + r * cols : nullptr;
+    if (kind == ActivationKind::Softmax && !zr) {
+      // The bias is added in the softmax's registers: a row stored by one pass and reloaded whole
+      // by the next waits for the store to reach the cache.
+      softmax_parts(xr, bias, yr, cols);
+      return;
+    }
     // Pass 1: z = x + b (into z if kept, else straight into y).
     float* pre = zr ? zr : yr;
     if (bias) {

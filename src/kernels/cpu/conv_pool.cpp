@@ -5,24 +5,15 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/cpu/lanes.hpp"
 #include "kernels/cpu/parallel.hpp"
 
 namespace myelin::kernels {
 
 namespace {
-// Filters per block: one AVX-512 vector (two AVX2 ones). Vector types rather than loops over a
+// Filters per block: one vector of kLanes (lanes.hpp). Vector types rather than loops over a
 // block: as arrays, the four window sums lived in memory and each multiply-add waited for the last
 // one's store (5 ms a batch of 128 where registers take 0.57).
-constexpr int64_t kLanes = 16;
-using Floats = float __attribute__((vector_size(kLanes * sizeof(float))));
-using Ints = int32_t __attribute__((vector_size(kLanes * sizeof(int32_t))));
-inline Floats load(const float* p) {
-  Floats v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline void store(float* p, Floats v) { std::memcpy(p, &v, sizeof v); }
-using Bytes = uint8_t __attribute__((vector_size(kLanes)));
 int64_t padded_filters(int64_t filters) { return (filters + kLanes - 1) / kLanes * kLanes; }
 
 // Runs f(value of window 0, 1, 2, 3, k) for every kernel row k (over kernel row, kernel column,

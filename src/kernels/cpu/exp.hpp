@@ -1,0 +1,40 @@
+// e^x over a vector of lanes without a library call (std::exp is a call per value).
+#pragma once
+#include <bit>
+#include <limits>
+
+#include "kernels/cpu/lanes.hpp"
+
+namespace myelin::kernels {
+
+/// e^x in every lane, branch-free. Contract: within 2 float ulps of std::exp for x in
+/// [-87.33, 88.72] (checked in tests/test_activations.cpp); 0 below that range, where std::exp
+/// gives subnormals under 1.2e-38; +inf above it; NaN for NaN.
+static inline Floats exp_lanes(Floats x) {
+  // e^x = 2^n * e^r with n = round(x / ln 2) and |r| <= ln 2 / 2. ln 2 is split in two so that
+  // n * ln2_hi is exact and r keeps its digits; e^r is a degree-6 polynomial (Cephes' expf).
+  constexpr float kLowest = -87.33654f, kHighest = 88.72283f;
+  constexpr float kLog2e = 1.44269504088896341f, kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
+  // NaN compares false and clamps to kLowest, so the integer conversion below stays in range.
+  const Floats low_clamped = x > kLowest ? x : kLowest;
+  const Floats clamped = low_clamped < kHighest ? low_clamped : kHighest;
+  // Round to nearest by adding and taking back 1.5 * 2^23.
+  constexpr float kRoundingShift = 12582912.f;
+  const Floats n = (clamped * kLog2e + kRoundingShift) - kRoundingShift;
+  const Floats r = (clamped - n * kLn2Hi) - n * kLn2Lo;
+  Floats p = r * 1.9875691500e-4f + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.f;
+  // 2^n as two floats' exponent fields, 2^(n/2) * 2^(n - n/2): n runs over [-126, 128] on the
+  // clamped range, one past a float's largest exponent at the top.
+  const Ints ni = __builtin_convertvector(n, Ints), half = ni >> 1;
+  const Floats e = p * std::bit_cast<Floats>((half + 127) << 23) * std::bit_cast<Floats>((ni - half + 127) << 23);
+  const Floats below = x < kLowest ? 0.f : e;
+  const Floats above = x > kHighest ? std::numeric_limits<float>::infinity() : below;
+  return x != x ? x : above;
+}
+
+}  // namespace myelin::kernels
