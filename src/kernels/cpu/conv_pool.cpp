@@ -20,16 +20,17 @@ int64_t padded_filters(int64_t filters) { return (filters + kLanes - 1) / kLanes
 // channel, as the kernel's rows), where `at` is the first input of pooled output (i, j)'s first
 // window; window w = 2 * row + column in the pooling window. Read in place with the addresses
 // computed: copying each patch (a library call per three floats) or reading offsets from a table
-// cost more than the arithmetic.
-template <class F>
-inline void for_each_tap(const ConvPoolGeometry& g, const float* at, F f) {
-  const int64_t row = g.in_w * g.in_c;
+// cost more than the arithmetic. KH, KW and C are the kernel's shape when known at compile time
+// (0: read from g), so that the common shapes' taps unroll whole.
+template <int KH, int KW, int C, class F>
+[[gnu::always_inline]] inline void for_each_tap(const ConvPoolGeometry& g, const float* at, F f) {
+  const int64_t kh = KH ? KH : g.kernel_h, kw = KW ? KW : g.kernel_w, c_in = C ? C : g.in_c;
+  const int64_t row = g.in_w * c_in;
   int64_t k = 0;
-  for (int64_t r = 0; r < g.kernel_h; ++r) {
+  for (int64_t r = 0; r < kh; ++r) {
     const float* top = at + r * row;
     const float* bottom = top + row;
-    for (int64_t c = 0; c < g.kernel_w * g.in_c; ++c, ++k)
-      f(top[c], top[c + g.in_c], bottom[c], bottom[c + g.in_c], k);
+    for (int64_t c = 0; c < kw * c_in; ++c, ++k) f(top[c], top[c + c_in], bottom[c], bottom[c + c_in], k);
   }
 }
 
@@ -41,7 +42,7 @@ int64_t work(const ConvPoolGeometry& g) {
 // Pooled output o's filters [f0, f0 + 16 * B) from their four windows' sums: relu of the maximum,
 // and which window won. B blocks at once share each input's load.
 template <int B>
-inline void pool_block(const Floats (&sum)[4][B], int64_t F, int64_t f0, int64_t o, float* y, uint8_t* winner) {
+[[gnu::always_inline]] inline void pool_block(const Floats (&sum)[4][B], int64_t F, int64_t f0, int64_t o, float* y, uint8_t* winner) {
   for (int q = 0; q < B; ++q) {
     // The maximum of the raw sums is relu's maximum whenever it is positive; where it is not, the
     // output is 0 and its winner passes no gradient. Strictly greater: the first in scan order
@@ -68,12 +69,12 @@ inline void pool_block(const Floats (&sum)[4][B], int64_t F, int64_t f0, int64_t
   }
 }
 
-template <int B>
-inline void forward_blocks(const ConvPoolGeometry& g, const float* at, const float* w, const float* b, int64_t Fp,
+template <int B, int KH, int KW, int C>
+[[gnu::always_inline]] inline void forward_blocks(const ConvPoolGeometry& g, const float* at, const float* w, const float* b, int64_t Fp,
                            int64_t f0, int64_t o, float* y, uint8_t* winner) {
   Floats sum[4][B];
   for (int q = 0; q < B; ++q) sum[0][q] = sum[1][q] = sum[2][q] = sum[3][q] = load(b + f0 + q * kLanes);
-  for_each_tap(g, at, [&](float v0, float v1, float v2, float v3, int64_t k) {
+  for_each_tap<KH, KW, C>(g, at, [&](float v0, float v1, float v2, float v3, int64_t k) {
     for (int q = 0; q < B; ++q) {
       const Floats wk = load(w + k * Fp + f0 + q * kLanes);
       sum[0][q] += v0 * wk;
@@ -110,7 +111,7 @@ inline void backward_blocks(const ConvPoolGeometry& g, const float* at, const fl
     for (int p = 0; p < 4; ++p) split[p][q] = won == p ? grad : 0.f;
     store(acc_bias + first, load(acc_bias + first) + grad);
   }
-  for_each_tap(g, at, [&](float v0, float v1, float v2, float v3, int64_t k) {
+  for_each_tap<0, 0, 0>(g, at, [&](float v0, float v1, float v2, float v3, int64_t k) {
     for (int q = 0; q < B; ++q) {
       float* ak = acc + k * Fp + f0 + q * kLanes;
       store(ak, load(ak) + v0 * split[0][q] + v1 * split[1][q] + v2 * split[2][q] + v3 * split[3][q]);
@@ -128,15 +129,21 @@ void ConvReluMaxPoolKernel::forward(const ConvPoolGeometry& g, const float* x, c
   const float* w = packed_.data();
   const float* b = w + K * Fp;
   const int64_t PH = g.pooled_h(), PW = g.pooled_w(), in_size = g.in_h * g.in_w * g.in_c, out_size = PH * PW * F;
-  parallel_for_2d(g.batch, PH, work(g), [&](int64_t n, int64_t i) {
-    for (int64_t j = 0; j < PW; ++j) {
-      const float* at = x + n * in_size + (2 * i * g.in_w + 2 * j) * g.in_c;
-      const int64_t o = n * out_size + (i * PW + j) * F;
-      int64_t f0 = 0;
-      for (; f0 + 2 * kLanes <= Fp; f0 += 2 * kLanes) forward_blocks<2>(g, at, w, b, Fp, f0, o, y, winner);
-      if (f0 < Fp) forward_blocks<1>(g, at, w, b, Fp, f0, o, y, winner);
-    }
-  });
+  auto pooled_rows = [&]<int KH, int KW, int C>() {
+    parallel_for_2d(g.batch, PH, work(g), [&](int64_t n, int64_t i) {
+      for (int64_t j = 0; j < PW; ++j) {
+        const float* at = x + n * in_size + (2 * i * g.in_w + 2 * j) * g.in_c;
+        const int64_t o = n * out_size + (i * PW + j) * F;
+        int64_t f0 = 0;
+        for (; f0 + 2 * kLanes <= Fp; f0 += 2 * kLanes) forward_blocks<2, KH, KW, C>(g, at, w, b, Fp, f0, o, y, winner);
+        if (f0 < Fp) forward_blocks<1, KH, KW, C>(g, at, w, b, Fp, f0, o, y, winner);
+      }
+    });
+  };
+  // A first layer's usual shapes with their taps unrolled: 3x3 over one channel and over three.
+  if (g.kernel_h == 3 && g.kernel_w == 3 && g.in_c == 1) pooled_rows.template operator()<3, 3, 1>();
+  else if (g.kernel_h == 3 && g.kernel_w == 3 && g.in_c == 3) pooled_rows.template operator()<3, 3, 3>();
+  else pooled_rows.template operator()<0, 0, 0>();
 }
 
 void ConvReluMaxPoolKernel::backward_weights(const ConvPoolGeometry& g, const float* x, const float* y,
