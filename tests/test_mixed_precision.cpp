@@ -126,6 +126,33 @@ TEST_F(MixedPrecision, DenseForwardAndGradientsWithinBf16Bound) {
   compare_layer(fp32, bf16, abs_layer, {200}, 37);
 }
 
+// Inference keeps the kernel's bfloat16 copy between calls; a change made in place through
+// kernel() between two inference calls, with no training step, must be seen.
+TEST_F(MixedPrecision, DenseInferenceSeesWeightsChangedInPlace) {
+  layers::Dense fp32(24, "linear", {.dtype = "float32"});
+  layers::Dense bf16(24, "linear", {.dtype = "mixed_bfloat16"});
+  layers::Dense abs_layer(24, "linear", {.dtype = "float32"});
+  Rng rng(4);
+  for (layers::Dense* l : {&fp32, &bf16, &abs_layer}) l->build({200}, rng);
+  bf16.kernel() = fp32.kernel().clone();
+  bf16.bias() = fp32.bias().clone();
+  const Tensor x = random_tensor({5, 200}, rng, -1, 1);
+  auto expect_inference_within_bound = [&](const std::string& what) {
+    abs_layer.kernel() = absolute(fp32.kernel());
+    const Tensor y16 = bf16.forward(x, false).clone();
+    expect_within_bound(y16, fp32.forward(x, false), abs_layer.forward(absolute(x), false), what);
+    return y16;
+  };
+  const Tensor first = expect_inference_within_bound("first inference call");
+  EXPECT_TRUE(myelin::test::gradients_close(bf16.forward(x, false), first, 0, 0));  // the kept copy: the same result
+  for (int64_t i = 0; i < fp32.kernel().size(); i += 7) {
+    fp32.kernel()[i] *= -1.5f;
+    bf16.kernel()[i] *= -1.5f;
+  }
+  const Tensor after = expect_inference_within_bound("after the kernel changed in place");
+  EXPECT_FALSE(myelin::test::gradients_close(after, first, 1e-3, 1e-3));
+}
+
 TEST_F(MixedPrecision, Conv2DForwardAndGradientsWithinBf16Bound) {
   // 8 channels in and 7x7 outputs: the bfloat16 primitives for all three products (the im2col path
   // for tiny patches stays float32).

@@ -55,7 +55,7 @@ Shape Dense::build(const Shape& input_shape, Rng& rng) {
   return out_shape_;
 }
 
-const Tensor& Dense::forward(const Tensor& x, bool /*training*/) {
+const Tensor& Dense::forward(const Tensor& x, bool training) {
   Tensor& y = output_buffer(y_);
   const int64_t rows = x.size() / in_features_;
   shape_buf_ = x.shape();  // assigning into a kept vector allocates nothing after the first batch
@@ -65,8 +65,19 @@ const Tensor& Dense::forward(const Tensor& x, bool /*training*/) {
   act_ = output_logits_ ? ActivationKind::Linear : activation_;
   const bool keep_z = kernels::activation_needs_preactivation(act_);
   if (keep_z) z_.resize(s);
-  product(bf16_, false, false, rows, units_, in_features_, x.data(), in_features_, kernel_.data(), units_, y.data(),
-          units_);
+  if (bf16_ && !training) {
+    // Inference repeats the same weights: their rounded copy is kept while they stay the same bit
+    // for bit (the 576x64 kernel of the CNN's Dense took 7.6 us to round, against 4.6 us for its
+    // batch-1 product). Training changes them every step, so it rounds them per call as before.
+    const uint16_t* w = kernels::kept_bf16(kernel_.data(), kernel_.size(), kernel_rounded_from_, kernel_bf16_);
+    x_bf16_.resize(size_t(x.size()));
+    kernels::to_bf16(x.data(), x_bf16_.data(), x.size());
+    kernels::gemm_bf16(false, false, rows, units_, in_features_, x_bf16_.data(), in_features_, w, units_, y.data(),
+                       units_);
+  } else {
+    product(bf16_, false, false, rows, units_, in_features_, x.data(), in_features_, kernel_.data(), units_, y.data(),
+            units_);
+  }
   // Bias and activation in one pass over the GEMM's output, in place.
   kernels::bias_activation_forward(act_, y.data(), options_.use_bias ? bias_.data() : nullptr,
                                    keep_z ? z_.data() : nullptr, y.data(), rows, units_);

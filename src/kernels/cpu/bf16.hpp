@@ -2,6 +2,7 @@
 // product with bfloat16 operands and a float32 result (oneDNN's matmul primitive).
 #pragma once
 #include <cstdint>
+#include <vector>
 
 namespace myelin::kernels {
 
@@ -10,6 +11,11 @@ bool bf16_supported();
 
 /// y[i] = x[i] rounded to the nearest bfloat16 (ties to even), as its upper 16 bits.
 void to_bf16(const float* x, uint16_t* y, int64_t n);
+
+/// x rounded to bfloat16, kept in `rounded` and rounded again only when x differs bit for bit from
+/// `seen`, the values rounded last time (then updated): for weights that repeat from call to call,
+/// where one comparison costs less than rounding them again. Returns rounded.data().
+const uint16_t* kept_bf16(const float* x, int64_t n, std::vector<float>& seen, std::vector<uint16_t>& rounded);
 
 /// C = op(A) * op(B), all row-major as kernels::gemm, with A and B rounded to bfloat16 and the
 /// products accumulated in float32: op(A) is [M, K], op(B) is [K, N], C is [M, N].
