@@ -173,7 +173,9 @@ TEST(Activations, UnknownNameIsAnErrorNamingIt) {
 namespace {
 
 // Distance between two finite floats of one sign in units in the last place.
-int64_t ulps_apart(float a, float b) { return std::llabs(int64_t(std::bit_cast<int32_t>(a)) - std::bit_cast<int32_t>(b)); }
+int64_t ulps_apart(float a, float b) {
+  return std::llabs(int64_t(std::bit_cast<int32_t>(a)) - std::bit_cast<int32_t>(b));
+}
 
 float exp_of_one_lane(float x) { return myelin::kernels::exp_lanes(myelin::kernels::Floats{} + x)[0]; }
 
@@ -234,7 +236,8 @@ TEST(SoftmaxKernel, RowsOfEveryWidthMatchDoubleArithmetic) {
     const double lse = myelin::kernels::softmax_row(z.data(), y.data(), n);
     EXPECT_NEAR(lse, want_lse, 1e-5 * std::max(1.0, std::abs(want_lse))) << "width " << n;
     EXPECT_EQ(myelin::kernels::softmax_row(z.data(), nullptr, n), lse) << "width " << n << ": log-sum-exp alone";
-    for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(y[size_t(i)], want[size_t(i)], 2e-6 * want[size_t(i)] + 1e-12) << "width " << n << ", value " << i;
+    for (int64_t i = 0; i < n; ++i)
+      EXPECT_NEAR(y[size_t(i)], want[size_t(i)], 2e-6 * want[size_t(i)] + 1e-12) << "width " << n << ", value " << i;
   }
 }
 
@@ -266,7 +269,8 @@ TEST(SoftmaxKernel, ANanAnywhereInTheRowMakesTheRowNan) {
       std::vector<float> z(static_cast<size_t>(n), 1.f), y(static_cast<size_t>(n));
       z[size_t(at)] = NAN;
       EXPECT_TRUE(std::isnan(myelin::kernels::softmax_row(z.data(), y.data(), n)));
-      for (int64_t i = 0; i < n; ++i) EXPECT_TRUE(std::isnan(y[size_t(i)])) << "width " << n << ", NaN at " << at << ", value " << i;
+      for (int64_t i = 0; i < n; ++i)
+        EXPECT_TRUE(std::isnan(y[size_t(i)])) << "width " << n << ", NaN at " << at << ", value " << i;
     }
   }
 }

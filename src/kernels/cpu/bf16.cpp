@@ -36,7 +36,8 @@ void to_bf16(const float* x, uint16_t* y, int64_t n) {
 }
 
 const uint16_t* kept_bf16(const float* x, int64_t n, std::vector<float>& seen, std::vector<uint16_t>& rounded) {
-  if (seen.size() != size_t(n) || rounded.size() != size_t(n) || std::memcmp(seen.data(), x, size_t(n) * sizeof(float)) != 0) {
+  const size_t count = size_t(n);
+  if (seen.size() != count || rounded.size() != count || std::memcmp(seen.data(), x, count * sizeof(float)) != 0) {
     seen.assign(x, x + n);
     rounded.resize(size_t(n));
     to_bf16(x, rounded.data(), n);

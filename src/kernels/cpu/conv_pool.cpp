@@ -42,7 +42,8 @@ int64_t work(const ConvPoolGeometry& g) {
 // Pooled output o's filters [f0, f0 + 16 * B) from their four windows' sums: relu of the maximum,
 // and which window won. B blocks at once share each input's load.
 template <int B>
-[[gnu::always_inline]] inline void pool_block(const Floats (&sum)[4][B], int64_t F, int64_t f0, int64_t o, float* y, uint8_t* winner) {
+[[gnu::always_inline]] inline void pool_block(const Floats (&sum)[4][B], int64_t F, int64_t f0, int64_t o, float* y,
+                                              uint8_t* winner) {
   for (int q = 0; q < B; ++q) {
     // The maximum of the raw sums is relu's maximum whenever it is positive; where it is not, the
     // output is 0 and its winner passes no gradient. Strictly greater: the first in scan order
@@ -70,8 +71,9 @@ template <int B>
 }
 
 template <int B, int KH, int KW, int C>
-[[gnu::always_inline]] inline void forward_blocks(const ConvPoolGeometry& g, const float* at, const float* w, const float* b, int64_t Fp,
-                           int64_t f0, int64_t o, float* y, uint8_t* winner) {
+[[gnu::always_inline]] inline void forward_blocks(const ConvPoolGeometry& g, const float* at, const float* w,
+                                                  const float* b, int64_t Fp, int64_t f0, int64_t o, float* y,
+                                                  uint8_t* winner) {
   Floats sum[4][B];
   for (int q = 0; q < B; ++q) sum[0][q] = sum[1][q] = sum[2][q] = sum[3][q] = load(b + f0 + q * kLanes);
   for_each_tap<KH, KW, C>(g, at, [&](float v0, float v1, float v2, float v3, int64_t k) {
@@ -135,7 +137,8 @@ void ConvReluMaxPoolKernel::forward(const ConvPoolGeometry& g, const float* x, c
         const float* at = x + n * in_size + (2 * i * g.in_w + 2 * j) * g.in_c;
         const int64_t o = n * out_size + (i * PW + j) * F;
         int64_t f0 = 0;
-        for (; f0 + 2 * kLanes <= Fp; f0 += 2 * kLanes) forward_blocks<2, KH, KW, C>(g, at, w, b, Fp, f0, o, y, winner);
+        for (; f0 + 2 * kLanes <= Fp; f0 += 2 * kLanes)
+          forward_blocks<2, KH, KW, C>(g, at, w, b, Fp, f0, o, y, winner);
         if (f0 < Fp) forward_blocks<1, KH, KW, C>(g, at, w, b, Fp, f0, o, y, winner);
       }
     });
