@@ -72,9 +72,9 @@ class Dense : public Layer {
   Tensor z_, y_, dz_, dx_, no_grad_;
   Shape out_shape_, shape_buf_;
   // Under mixed_bfloat16, for inference: the kernel rounded to bfloat16 and the float32 values it
-  // was rounded from (rounded again only when they change), and the input's rounded copy.
+  // was rounded from (rounded again only when they change).
   std::vector<float> kernel_rounded_from_;
-  std::vector<uint16_t> kernel_bf16_, x_bf16_;
+  std::vector<uint16_t> kernel_bf16_;
 };
 
 }  // namespace myelin::layers

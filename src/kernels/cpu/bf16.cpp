@@ -81,10 +81,17 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, cons
     for (int64_t i = 0; i < M; ++i) std::memset(C + i * ldc, 0, size_t(N) * sizeof(float));
     return;
   }
-  // Packed: op(A) stored as [M, K] (or [K, M] transposed), op(B) as [K, N] (or [N, K]).
-  pack(A, trans_a ? K : M, trans_a ? M : K, lda, t_a);
+  // Packed: op(B) stored as [K, N] (or [N, K] transposed).
   pack(B, trans_b ? N : K, trans_b ? K : N, ldb, t_b);
-  gemm_bf16(trans_a, trans_b, M, N, K, t_a.data(), trans_a ? M : K, t_b.data(), trans_b ? K : N, C, ldc);
+  gemm_bf16(trans_a, trans_b, M, N, K, A, lda, t_b.data(), trans_b ? K : N, C, ldc);
+}
+
+void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+               const uint16_t* B, int64_t ldb, float* C, int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  // Packed: op(A) stored as [M, K] (or [K, M] transposed).
+  pack(A, trans_a ? K : M, trans_a ? M : K, lda, t_a);
+  gemm_bf16(trans_a, trans_b, M, N, K, t_a.data(), trans_a ? M : K, B, ldb, C, ldc);
 }
 
 void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda,

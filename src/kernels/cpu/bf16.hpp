@@ -22,6 +22,11 @@ const uint16_t* kept_bf16(const float* x, int64_t n, std::vector<float>& seen, s
 void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                const float* B, int64_t ldb, float* C, int64_t ldc);
 
+/// The same product with B already in bfloat16 (a kept copy of weights: kept_bf16) and A rounded
+/// on the way in.
+void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+               const uint16_t* B, int64_t ldb, float* C, int64_t ldc);
+
 /// The same product on operands already in bfloat16 (their upper 16 bits, as to_bf16 writes them),
 /// with row strides lda and ldb.
 void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda,
