@@ -261,8 +261,8 @@ void Graph::plan_backward(bool to_inputs) {
 
 void Graph::plan_fusions() {
   // A layer may apply its one consumer (Layer::can_fuse_next) when nothing else sees its own
-  // output: not a model output, not a shared layer, no mask, no input gradient to compute (the
-  // fused pass gives none, and an explanation's plan needs them all), no gradient kept.
+  // output: not a model output, not a shared layer, no mask, no gradient kept, and no input gradient
+  // to compute unless the fused pass gives it (Layer::fused_pass_gives_input_grad).
   for (auto& n : nodes_) n.fuses_next = n.takes_fused_input = false;
   auto alone = [](const Node& n) {
     return n.layer && !n.is_input && n.tap_of < 0 && n.first_call < 0 && n.later_calls.empty() && !n.has_mask &&
@@ -270,7 +270,8 @@ void Graph::plan_fusions() {
   };
   for (size_t i = 0; i < nodes_.size(); ++i) {
     Node& n = nodes_[i];
-    if (!alone(n) || n.consumers.size() != 1 || n.needs_input_grad || n.output_logits ||
+    if (!alone(n) || n.consumers.size() != 1 || n.output_logits ||
+        (n.needs_input_grad && !n.layer->fused_pass_gives_input_grad()) ||
         std::find(outputs_.begin(), outputs_.end(), int(i)) != outputs_.end())
       continue;
     Node& next = nodes_[size_t(n.consumers[0])];

@@ -25,6 +25,7 @@ Shape Activation::build(const Shape& input_shape, Rng&) {
 }
 
 const Tensor& Activation::forward(const Tensor& x, bool) {
+  if (takes_fused_input_) return x;  // the layer before applied the relu (Layer::can_fuse_next)
   Tensor& y = output_buffer(y_);
   const int64_t rows = x.size() / cols_;
   y.resize(x.shape());
@@ -36,6 +37,7 @@ const Tensor& Activation::forward(const Tensor& x, bool) {
 }
 
 const Tensor& Activation::backward(const Tensor& dy) {
+  if (takes_fused_input_) return dy;
   Tensor& dx = input_grad_buffer(dx_);
   dx.resize(dy.shape());
   kernels::activation_backward(act_, dy.data(), y_.data(), z_.data(), dx.data(), dy.size() / cols_, cols_);

@@ -2,6 +2,7 @@
 
 #include "kernels/cpu/normalization.hpp"
 #include "myelin/error.hpp"
+#include "myelin/layers/activation.hpp"
 #include "myelin/io/config.hpp"
 
 namespace myelin::layers {
@@ -57,6 +58,11 @@ Shape BatchNormalization::build(const Shape& input_shape, Rng& rng) {
   return input_shape;
 }
 
+bool BatchNormalization::can_fuse_next(const Layer& next) const {
+  const auto* act = dynamic_cast<const Activation*>(&next);
+  return act && act->activation() == ActivationKind::ReLU;
+}
+
 const Tensor& BatchNormalization::forward(const Tensor& x, bool training) {
   Tensor& y = output_buffer(y_);
   const int64_t C = channels_, rows = x.size() / C;
@@ -74,7 +80,7 @@ const Tensor& BatchNormalization::forward(const Tensor& x, bool training) {
   }
   y.resize(x.shape());
   kernels::batch_norm_forward(x.data(), mean_.data(), inv_std_.data(), gamma_.data(), beta_.data(), scale_.data(),
-                              y.data(), rows, C);
+                              y.data(), rows, C, fuses_next_);
   x_.alias(x, x.shape());
   return y;
 }
@@ -87,7 +93,8 @@ const Tensor& BatchNormalization::backward(const Tensor& dy) {
   float* dgamma = trainable_ && options_.scale ? gamma_grad_.data() : nullptr;
   float* dbeta = trainable_ && options_.center ? beta_grad_.data() : nullptr;
   kernels::batch_norm_backward(x_.data(), dy.data(), mean_.data(), inv_std_.data(), scale_.data(), last_training_,
-                               dgamma, dbeta, dx.data(), rows, C, work_.data(), scratch_);
+                               dgamma, dbeta, dx.data(), rows, C, work_.data(), scratch_,
+                               fuses_next_ ? y_.data() : nullptr);
   return dx;
 }
 

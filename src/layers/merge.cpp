@@ -2,8 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kernels/cpu/activation.hpp"
 #include "kernels/cpu/merge.hpp"
 #include "myelin/error.hpp"
+#include "myelin/layers/activation.hpp"
 
 namespace myelin::layers {
 
@@ -91,7 +93,7 @@ const Tensor& ElementwiseMerge::forward_inputs(const std::vector<const Tensor*>&
   }
   if (!plan_) {  // equal shapes: the residual block's case, kept to one flat loop
     y.resize(inputs[0]->shape());
-    kernels::merge_forward(op_of(class_name()), xs_, y.data(), y.size());
+    kernels::merge_forward(op_of(class_name()), xs_, y.data(), y.size(), fuses_next_);
     return y;
   }
   const int64_t batch = inputs[0]->dim(0);
@@ -102,7 +104,19 @@ const Tensor& ElementwiseMerge::forward_inputs(const std::vector<const Tensor*>&
   return y;
 }
 
+bool ElementwiseMerge::can_fuse_next(const Layer& next) const {
+  const auto* act = dynamic_cast<const Activation*>(&next);
+  return class_name() == "Add" && !plan_ && act && act->activation() == ActivationKind::ReLU;
+}
+
 void ElementwiseMerge::backward_inputs(const Tensor& dy, std::vector<const Tensor*>& input_grads) {
+  if (fuses_next_) {  // an Add with the relu after it (can_fuse_next): one masked gradient for all
+    for (auto& g : input_grads) g = needs_input_grad_ ? &dx_[0] : nullptr;
+    if (!needs_input_grad_) return;
+    dx_[0].resize(dy.shape());
+    kernels::activation_backward(ActivationKind::ReLU, dy.data(), y_.data(), nullptr, dx_[0].data(), 1, dy.size());
+    return;
+  }
   xs_.resize(x_.size());
   dxs_.assign(x_.size(), nullptr);
   for (size_t j = 0; j < x_.size(); ++j) {

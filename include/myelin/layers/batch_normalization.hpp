@@ -47,6 +47,10 @@ class BatchNormalization : public Layer {
   const Tensor& backward(const Tensor& dy) override;
   nlohmann::json get_config() const override;
   int64_t flops_per_sample() const override { return 2 * per_sample_; }
+  /// A relu Activation after it runs in its passes: max(y, 0) as y is written, and dy masked where
+  /// the output is 0 in the backward's reads.
+  bool can_fuse_next(const Layer& next) const override;
+  bool fused_pass_gives_input_grad() const override { return true; }
 
   const BatchNormalizationOptions& options() const { return options_; }
   Tensor& gamma() { return gamma_; }

@@ -220,12 +220,18 @@ class Layer : public std::enable_shared_from_this<Layer> {
 
   /// Two neighbours can run as one pass. When this layer can apply the next one itself
   /// (can_fuse_next: a Conv2D with relu and few weights per filter before a 2x2 max pooling of
-  /// stride 2) and nothing else reads its output or needs its input gradient, the model's graph
-  /// sets fuses_next on this layer, whose forward() then returns the next layer's output and whose
-  /// backward() takes the next layer's output gradient, and takes_fused_input on the next, which
-  /// passes both through unchanged. The convolution's output, the widest tensor of a CNN, is then
-  /// never written (bench/README.md, "The first convolution fused with its pooling").
+  /// stride 2; a BatchNormalization or an Add before a relu Activation) and nothing else reads its
+  /// output, the model's graph sets fuses_next on this layer, whose forward() then returns the next
+  /// layer's output and whose backward() takes the next layer's output gradient, and
+  /// takes_fused_input on the next, which passes both through unchanged. The convolution's output,
+  /// the widest tensor of a CNN, is then never written (bench/README.md, "The first convolution
+  /// fused with its pooling"); a relu costs no pass of its own ("A relu applied by the layer before
+  /// it").
   virtual bool can_fuse_next(const Layer& /*next*/) const { return false; }
+  /// Whether the fused pass still gives this layer's input gradient: the graph fuses a layer whose
+  /// input gradient is needed only when it does (a BatchNormalization or an Add applying the relu
+  /// after it; not a convolution applying its pooling).
+  virtual bool fused_pass_gives_input_grad() const { return false; }
   void set_fuses_next(bool v) { fuses_next_ = v; }
   void set_takes_fused_input(bool v) { takes_fused_input_ = v; }
 

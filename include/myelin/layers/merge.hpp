@@ -33,6 +33,10 @@ class ElementwiseMerge : public Layer {
   std::optional<LayerPlan> plan_inputs(const std::vector<Shape>& input_shapes) const override;
   const Tensor& forward_inputs(const std::vector<const Tensor*>& inputs, bool training) override;
   void backward_inputs(const Tensor& dy, std::vector<const Tensor*>& input_grads) override;
+  /// An Add of equal shapes applies a relu Activation after it in its own pass; every input then
+  /// receives the one gradient dy masked where the output is 0.
+  bool can_fuse_next(const Layer& next) const override;
+  bool fused_pass_gives_input_grad() const override { return true; }
 
  protected:
   /// The output shape for these inputs; ShapeError/ValueError naming the layer when they do not fit.

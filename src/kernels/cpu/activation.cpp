@@ -17,9 +17,19 @@ constexpr float kEluAlpha = 1.0f;
 
 inline float softplus(float z) { return z > 0 ? z + std::log1p(std::exp(-z)) : std::log1p(std::exp(z)); }
 
+// Runs f(offset, count) over a [rows, cols] block: one call per row where the row matters (softmax
+// runs along it, a bias repeats with it), else long spans of the flat block, since an elementwise
+// activation ignores rows, and a call per 32-channel row of a convolution's output cost more than
+// the row's arithmetic.
+constexpr int64_t kSpan = 1 << 14;
 template <class F>
-void map_rows(int64_t rows, int64_t cols, F f) {
-  parallel_for(rows, rows * cols, f);
+void map_spans(bool by_row, int64_t rows, int64_t cols, F f) {
+  if (by_row) {
+    parallel_for(rows, rows * cols, [&](int64_t r) { f(r * cols, cols); });
+    return;
+  }
+  const int64_t n = rows * cols;
+  parallel_for((n + kSpan - 1) / kSpan, n, [&](int64_t s) { f(s * kSpan, std::min(kSpan, n - s * kSpan)); });
 }
 
 }  // namespace
@@ -89,57 +99,60 @@ bool activation_needs_preactivation(ActivationKind kind) {
 
 void bias_activation_forward(ActivationKind kind, const float* x, const float* bias, float* z, float* y,
                              int64_t rows, int64_t cols) {
-  map_rows(rows, cols, [&](int64_t r) {
-    const float* xr = x + r * cols;
-    float* yr = y + r * cols;
-    float* zr = z ? z + r * cols : nullptr;
+  map_spans(kind == ActivationKind::Softmax || bias, rows, cols, [&](int64_t o, int64_t count) {
+    const float* xr = x + o;
+    float* yr = y + o;
+    float* zr = z ? z + o : nullptr;
     if (kind == ActivationKind::Softmax && !zr) {
       // The bias is added in the softmax's registers: a row stored by one pass and reloaded whole
       // by the next waits for the store to reach the cache.
-      softmax_parts(xr, bias, yr, cols);
+      softmax_parts(xr, bias, yr, count);
       return;
     }
-    // Pass 1: z = x + b (into z if kept, else straight into y).
-    float* pre = zr ? zr : yr;
+    // Pass 1, with a bias: z = x + b (into z if kept, else straight into y). Without one, z is x,
+    // copied only when kept, and y is computed from x directly.
+    const float* pre = xr;
     if (bias) {
+      float* sum = zr ? zr : yr;
 #pragma omp simd
-      for (int64_t c = 0; c < cols; ++c) pre[c] = xr[c] + bias[c];
-    } else if (pre != xr) {
-      std::memcpy(pre, xr, cols * sizeof(float));
+      for (int64_t c = 0; c < count; ++c) sum[c] = xr[c] + bias[c];
+      pre = sum;
+    } else if (zr && zr != xr) {
+      std::memcpy(zr, xr, count * sizeof(float));
     }
     // Pass 2: y = act(z), on data still in cache.
     switch (kind) {
       case ActivationKind::Linear:
-        if (pre != yr) std::memcpy(yr, pre, cols * sizeof(float));
+        if (pre != yr) std::memcpy(yr, pre, count * sizeof(float));
         break;
       case ActivationKind::ReLU:
 #pragma omp simd
-        for (int64_t c = 0; c < cols; ++c) yr[c] = pre[c] > 0.f ? pre[c] : 0.f;
+        for (int64_t c = 0; c < count; ++c) yr[c] = pre[c] > 0.f ? pre[c] : 0.f;
         break;
       case ActivationKind::Sigmoid:
-        for (int64_t c = 0; c < cols; ++c) yr[c] = sigmoid(pre[c]);
+        for (int64_t c = 0; c < count; ++c) yr[c] = sigmoid(pre[c]);
         break;
       case ActivationKind::Tanh:
-        for (int64_t c = 0; c < cols; ++c) yr[c] = std::tanh(pre[c]);
+        for (int64_t c = 0; c < count; ++c) yr[c] = std::tanh(pre[c]);
         break;
       case ActivationKind::Softmax:
-        softmax_row(pre, yr, cols);
+        softmax_row(pre, yr, count);
         break;
       case ActivationKind::LeakyReLU:
 #pragma omp simd
-        for (int64_t c = 0; c < cols; ++c) yr[c] = pre[c] > 0.f ? pre[c] : kLeakySlope * pre[c];
+        for (int64_t c = 0; c < count; ++c) yr[c] = pre[c] > 0.f ? pre[c] : kLeakySlope * pre[c];
         break;
       case ActivationKind::ELU:
-        for (int64_t c = 0; c < cols; ++c) yr[c] = pre[c] > 0.f ? pre[c] : kEluAlpha * std::expm1(pre[c]);
+        for (int64_t c = 0; c < count; ++c) yr[c] = pre[c] > 0.f ? pre[c] : kEluAlpha * std::expm1(pre[c]);
         break;
       case ActivationKind::GELU:
-        for (int64_t c = 0; c < cols; ++c) yr[c] = 0.5f * pre[c] * (1.f + std::erf(pre[c] * float(M_SQRT1_2)));
+        for (int64_t c = 0; c < count; ++c) yr[c] = 0.5f * pre[c] * (1.f + std::erf(pre[c] * float(M_SQRT1_2)));
         break;
       case ActivationKind::Softplus:
-        for (int64_t c = 0; c < cols; ++c) yr[c] = softplus(pre[c]);
+        for (int64_t c = 0; c < count; ++c) yr[c] = softplus(pre[c]);
         break;
       case ActivationKind::Swish:
-        for (int64_t c = 0; c < cols; ++c) yr[c] = pre[c] * sigmoid(pre[c]);
+        for (int64_t c = 0; c < count; ++c) yr[c] = pre[c] * sigmoid(pre[c]);
         break;
     }
   });
@@ -149,44 +162,43 @@ void activation_backward(ActivationKind kind, const float* dy, const float* y, c
                          int64_t rows, int64_t cols) {
   if (activation_needs_preactivation(kind) && !z)
     throw Error("activation_backward: " + activation_name(kind) + " needs the pre-activation");
-  map_rows(rows, cols, [&](int64_t r) {
-    const int64_t o = r * cols;
+  map_spans(kind == ActivationKind::Softmax, rows, cols, [&](int64_t o, int64_t count) {
     const float* g = dy + o;
     const float* yr = y + o;
     const float* zr = z ? z + o : nullptr;
     float* d = dz + o;
     switch (kind) {
       case ActivationKind::Linear:
-        if (d != g) std::memcpy(d, g, cols * sizeof(float));
+        if (d != g) std::memcpy(d, g, count * sizeof(float));
         break;
       case ActivationKind::ReLU:
 #pragma omp simd
-        for (int64_t c = 0; c < cols; ++c) d[c] = yr[c] > 0.f ? g[c] : 0.f;
+        for (int64_t c = 0; c < count; ++c) d[c] = yr[c] > 0.f ? g[c] : 0.f;
         break;
       case ActivationKind::Sigmoid:
 #pragma omp simd
-        for (int64_t c = 0; c < cols; ++c) d[c] = g[c] * yr[c] * (1.f - yr[c]);
+        for (int64_t c = 0; c < count; ++c) d[c] = g[c] * yr[c] * (1.f - yr[c]);
         break;
       case ActivationKind::Tanh:
 #pragma omp simd
-        for (int64_t c = 0; c < cols; ++c) d[c] = g[c] * (1.f - yr[c] * yr[c]);
+        for (int64_t c = 0; c < count; ++c) d[c] = g[c] * (1.f - yr[c] * yr[c]);
         break;
       case ActivationKind::Softmax: {
         // Jacobian-vector product: dz = y * (dy - <dy, y>).
         float dot = 0.f;
-        for (int64_t c = 0; c < cols; ++c) dot += g[c] * yr[c];
-        for (int64_t c = 0; c < cols; ++c) d[c] = yr[c] * (g[c] - dot);
+        for (int64_t c = 0; c < count; ++c) dot += g[c] * yr[c];
+        for (int64_t c = 0; c < count; ++c) d[c] = yr[c] * (g[c] - dot);
         break;
       }
       case ActivationKind::LeakyReLU:
 #pragma omp simd
-        for (int64_t c = 0; c < cols; ++c) d[c] = zr[c] > 0.f ? g[c] : kLeakySlope * g[c];
+        for (int64_t c = 0; c < count; ++c) d[c] = zr[c] > 0.f ? g[c] : kLeakySlope * g[c];
         break;
       case ActivationKind::ELU:
-        for (int64_t c = 0; c < cols; ++c) d[c] = zr[c] > 0.f ? g[c] : g[c] * kEluAlpha * std::exp(zr[c]);
+        for (int64_t c = 0; c < count; ++c) d[c] = zr[c] > 0.f ? g[c] : g[c] * kEluAlpha * std::exp(zr[c]);
         break;
       case ActivationKind::GELU:
-        for (int64_t c = 0; c < cols; ++c) {
+        for (int64_t c = 0; c < count; ++c) {
           const float x = zr[c];
           const float cdf = 0.5f * (1.f + std::erf(x * float(M_SQRT1_2)));
           const float pdf = std::exp(-0.5f * x * x) * 0.3989422804014327f;
@@ -194,10 +206,10 @@ void activation_backward(ActivationKind kind, const float* dy, const float* y, c
         }
         break;
       case ActivationKind::Softplus:
-        for (int64_t c = 0; c < cols; ++c) d[c] = g[c] * sigmoid(zr[c]);
+        for (int64_t c = 0; c < count; ++c) d[c] = g[c] * sigmoid(zr[c]);
         break;
       case ActivationKind::Swish:
-        for (int64_t c = 0; c < cols; ++c) {
+        for (int64_t c = 0; c < count; ++c) {
           const float s = sigmoid(zr[c]);
           d[c] = g[c] * (s + zr[c] * s * (1.f - s));
         }

@@ -4,14 +4,31 @@
 #include <cstring>
 #include <limits>
 
+#include "kernels/cpu/parallel.hpp"
+
 namespace myelin::kernels {
 
-void merge_forward(MergeOp op, const std::vector<const float*>& x, float* y, int64_t n) {
+void merge_forward(MergeOp op, const std::vector<const float*>& x, float* y, int64_t n, bool relu) {
   const size_t k = x.size();
+  if (op == MergeOp::Add && k == 2) {
+    // The residual block's case: one pass over spans, on the threads, the relu on values in registers.
+    constexpr int64_t kSpan = 1 << 14;
+    const float* a = x[0];
+    const float* b = x[1];
+    parallel_for((n + kSpan - 1) / kSpan, 3 * n, [&](int64_t span) {
+      const int64_t end = std::min(n, (span + 1) * kSpan);
+#pragma omp simd
+      for (int64_t i = span * kSpan; i < end; ++i) {
+        const float v = a[i] + b[i];
+        y[i] = !relu || v > 0.f ? v : 0.f;  // the relu Activation's rule, NaN to 0 included
+      }
+    });
+    return;
+  }
   switch (op) {
     case MergeOp::Subtract:
       for (int64_t i = 0; i < n; ++i) y[i] = x[0][i] - x[1][i];
-      return;
+      break;
     case MergeOp::Add:
     case MergeOp::Average: {
       std::memcpy(y, x[0], size_t(n) * sizeof(float));
@@ -20,24 +37,26 @@ void merge_forward(MergeOp op, const std::vector<const float*>& x, float* y, int
         const float s = 1.0f / float(k);
         for (int64_t i = 0; i < n; ++i) y[i] *= s;
       }
-      return;
+      break;
     }
     case MergeOp::Multiply:
       std::memcpy(y, x[0], size_t(n) * sizeof(float));
       for (size_t j = 1; j < k; ++j)
         for (int64_t i = 0; i < n; ++i) y[i] *= x[j][i];
-      return;
+      break;
     case MergeOp::Maximum:
       std::memcpy(y, x[0], size_t(n) * sizeof(float));
       for (size_t j = 1; j < k; ++j)
         for (int64_t i = 0; i < n; ++i) y[i] = std::max(y[i], x[j][i]);
-      return;
+      break;
     case MergeOp::Minimum:
       std::memcpy(y, x[0], size_t(n) * sizeof(float));
       for (size_t j = 1; j < k; ++j)
         for (int64_t i = 0; i < n; ++i) y[i] = std::min(y[i], x[j][i]);
-      return;
+      break;
   }
+  if (relu)
+    for (int64_t i = 0; i < n; ++i) y[i] = y[i] > 0.f ? y[i] : 0.f;
 }
 
 void merge_backward(MergeOp op, const std::vector<const float*>& x, const float* dy,

@@ -9,8 +9,8 @@ namespace myelin::kernels {
 
 enum class MergeOp { Add, Subtract, Multiply, Average, Maximum, Minimum };
 
-/// y = op(x[0], x[1], ...); Subtract takes exactly two inputs.
-void merge_forward(MergeOp op, const std::vector<const float*>& x, float* y, int64_t n);
+/// y = op(x[0], x[1], ...), then max(y, 0) with `relu`; Subtract takes exactly two inputs.
+void merge_forward(MergeOp op, const std::vector<const float*>& x, float* y, int64_t n, bool relu = false);
 /// dx[k] = d(loss)/d(x[k]) given dy (dx[k] null: not wanted). For Maximum/Minimum the gradient goes to
 /// the first input holding the extreme value, as PyTorch's and TensorFlow's reductions do.
 void merge_backward(MergeOp op, const std::vector<const float*>& x, const float* dy,

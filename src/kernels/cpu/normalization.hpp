@@ -26,19 +26,20 @@ void batch_norm_update_moving(const float* mean, const float* variance, float mo
 /// The inference statistics: mean = moving_mean, inv_std = 1/sqrt(moving_variance + epsilon).
 void batch_norm_inference_statistics(const float* moving_mean, const float* moving_variance, float epsilon,
                                      float* mean, float* inv_std, int64_t C);
-/// scale[c] = gamma[c] * inv_std[c], then y = (x - mean) * scale + beta. (Folding the mean into a
-/// shift, x * scale + shift, would cancel catastrophically for a channel of large, nearly constant
-/// values.) `scale` is kept for the backward pass.
+/// scale[c] = gamma[c] * inv_std[c], then y = (x - mean) * scale + beta, or max of that and 0 with
+/// `relu`. (Folding the mean into a shift, x * scale + shift, would cancel catastrophically for a
+/// channel of large, nearly constant values.) `scale` is kept for the backward pass.
 void batch_norm_forward(const float* x, const float* mean, const float* inv_std, const float* gamma,
-                        const float* beta, float* scale, float* y, int64_t rows, int64_t C);
+                        const float* beta, float* scale, float* y, int64_t rows, int64_t C, bool relu = false);
 /// The backward pass given the forward's x, mean, inv_std and scale. dgamma[c] = sum(dy * xhat) and
 /// dbeta[c] = sum(dy), xhat = (x - mean) * inv_std, are written (not added) where not null.
 /// dx = dy * scale when the forward used fixed statistics (`batch_statistics` false), else through
 /// the batch statistics: dx = scale * (dy - mean(dy) - xhat * mean(dy * xhat)). `work` holds 2*C
-/// floats; `scratch` as for batch_norm_statistics.
+/// floats; `scratch` as for batch_norm_statistics. With `relu_output` (the forward's output under
+/// `relu`), dy is the gradient of that relu's output and reads as 0 wherever relu_output is 0.
 void batch_norm_backward(const float* x, const float* dy, const float* mean, const float* inv_std, const float* scale,
                          bool batch_statistics, float* dgamma, float* dbeta, float* dx, int64_t rows, int64_t C,
-                         float* work, std::vector<double>& scratch);
+                         float* work, std::vector<double>& scratch, const float* relu_output = nullptr);
 
 // ---- LayerNormalization ----
 
