@@ -7,7 +7,8 @@
 //   head:    GlobalAveragePooling2D -> Dense(10, softmax)
 //
 // Reads Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist), or the folder given
-// with --data or $MYELIN_FASHION_MNIST_DIR. Prints its figures as name=value lines.
+// with --data or $MYELIN_FASHION_MNIST_DIR. --precision bf16 trains and evaluates under Keras's
+// mixed_bfloat16 policy. Prints its figures as name=value lines.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -40,10 +41,12 @@ SymbolicTensor residual_block(const SymbolicTensor& x, int64_t filters, int64_t 
 
 int main(int argc, char** argv) {
   const auto args = example::parse_args(argc, argv, "Fashion-MNIST with a small residual network.",
-                                        {.epochs = 10, .batch_size = 128, .verbose = 0, .uses_convolutions = true});
+                                        {.epochs = 10, .batch_size = 128, .verbose = 0, .uses_convolutions = true,
+                                         .uses_precision = true});
   set_num_threads(args.threads);
   set_random_seed(args.seed);
   layers::set_winograd_convolutions(args.winograd);
+  if (args.precision == "bf16") mixed_precision::set_global_policy("mixed_bfloat16");  // before the layers
 
   auto [train, test] = datasets::fashion_mnist(args.data);
 

@@ -131,6 +131,22 @@ TEST(ExampleArgs, BadValuesAndMissingValuesExitWithTwo) {
   EXPECT_EQ(run_example("small_regression", "--data /tmp").exit_code, 2);
 }
 
+TEST(ExampleArgs, PrecisionIsAcceptedOnlyWhereTheExampleAppliesIt) {
+  REQUIRE_EXAMPLE("boston_regression");
+  REQUIRE_EXAMPLE("resnet_fashion_mnist");
+  EXPECT_EQ(run_example("boston_regression", "--precision bf16").exit_code, 2);
+  const RunResult bad = run_example("resnet_fashion_mnist", "--precision fp16");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("fp32 or bf16"), std::string::npos) << bad.err;
+  EXPECT_NE(run_example("resnet_fashion_mnist", "--help").out.find("--precision"), std::string::npos);
+  // No epochs: the untrained network evaluated in each precision, the same loss within bfloat16's rounding.
+  REQUIRE_FASHION_MNIST();
+  if (!myelin::mixed_precision::bf16_supported()) GTEST_SKIP() << "this CPU has no bfloat16 instructions";
+  const RunResult fp32 = run_ok("resnet_fashion_mnist", "--epochs 0 --precision fp32");
+  const RunResult bf16 = run_ok("resnet_fashion_mnist", "--epochs 0 --precision bf16");
+  EXPECT_NEAR(figure(bf16, "test_loss"), figure(fp32, "test_loss"), 0.05);
+}
+
 TEST(ExampleArgs, HelpListsTheFlagsWithThisExamplesDefaults) {
   REQUIRE_EXAMPLE("boston_regression");
   RunResult r = run_example("boston_regression", "--help");
