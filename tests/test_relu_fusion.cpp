@@ -23,12 +23,6 @@ using myelin::test::random_tensor;
 
 namespace {
 
-Tensor copy_of(const Tensor& t) {
-  Tensor c(t.shape());
-  c.copy_from(t);
-  return c;
-}
-
 // Bit-for-bit equality, naming the first differing element.
 ::testing::AssertionResult same_values(const Tensor& a, const Tensor& b) {
   if (a.shape() != b.shape()) return ::testing::AssertionFailure() << "shapes differ";
@@ -63,18 +57,18 @@ TEST(ReluFusion, BatchNormalizationAppliesTheReluItself) {
     const Tensor dy = random_tensor({3, 5, 4, 6}, rng, -1.f, 1.f);
 
     // Inference first, before training passes move the moving statistics.
-    const Tensor y_inference_apart = copy_of(relu.forward(bn.forward(x, false), false));
+    const Tensor y_inference_apart = relu.forward(bn.forward(x, false), false).clone();
     bn.set_fuses_next(true);
     relu.set_takes_fused_input(true);
     EXPECT_TRUE(same_values(relu.forward(bn.forward(x, false), false), y_inference_apart)) << "inference";
     bn.set_fuses_next(false);
     relu.set_takes_fused_input(false);
 
-    const Tensor y_apart = copy_of(relu.forward(bn.forward(x, true), true));
-    const Tensor dx_apart = copy_of(bn.backward(relu.backward(dy)));
+    const Tensor y_apart = relu.forward(bn.forward(x, true), true).clone();
+    const Tensor dx_apart = bn.backward(relu.backward(dy)).clone();
     std::vector<Tensor> grads_apart;
     for (auto& p : bn.params())
-      if (p.grad) grads_apart.push_back(copy_of(*p.grad));  // gamma and beta, not the moving statistics
+      if (p.grad) grads_apart.push_back(p.grad->clone());  // gamma and beta, not the moving statistics
     const int64_t positive = count_positive(y_apart);
     EXPECT_GT(positive, y_apart.size() / 4);
     EXPECT_LT(positive, y_apart.size() * 3 / 4);
@@ -106,9 +100,9 @@ TEST(ReluFusion, AddAppliesTheReluItselfAndGivesBothInputsOneMaskedGradient) {
   std::vector<const Tensor*> grads(2);
 
   add.set_needs_input_grad(true);
-  const Tensor y_apart = copy_of(relu.forward(add.forward_inputs({&a, &b}, true), true));
+  const Tensor y_apart = relu.forward(add.forward_inputs({&a, &b}, true), true).clone();
   add.backward_inputs(relu.backward(dy), grads);
-  const Tensor da_apart = copy_of(*grads[0]), db_apart = copy_of(*grads[1]);
+  const Tensor da_apart = grads[0]->clone(), db_apart = grads[1]->clone();
   EXPECT_GT(count_positive(y_apart), y_apart.size() / 4);
   for (int64_t i = 0; i < a.size(); ++i) ASSERT_EQ(y_apart[i], std::max(a[i] + b[i], 0.f)) << i;
 
