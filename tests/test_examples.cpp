@@ -140,6 +140,12 @@ TEST(ExampleArgs, PrecisionIsAcceptedOnlyWhereTheExampleAppliesIt) {
   EXPECT_NE(bad.err.find("fp32 or bf16"), std::string::npos) << bad.err;
   EXPECT_NE(run_example("resnet_fashion_mnist", "--help").out.find("--precision"), std::string::npos);
   // No epochs: the untrained network evaluated in each precision, the same loss within bfloat16's rounding.
+#ifdef MYELIN_UNDER_ASAN
+  // Under AddressSanitizer, oneDNN 2.6 (uninstrumented) stops with a SEGV while creating one of this
+  // network's bfloat16 convolution primitives, reading past a page it did not map; the Release build
+  // runs both precisions.
+  GTEST_SKIP() << "oneDNN's bfloat16 convolution setup under AddressSanitizer";
+#endif
   REQUIRE_FASHION_MNIST();
   if (!myelin::mixed_precision::bf16_supported()) GTEST_SKIP() << "this CPU has no bfloat16 instructions";
   const RunResult fp32 = run_ok("resnet_fashion_mnist", "--epochs 0 --precision fp32");
