@@ -141,9 +141,9 @@ TEST(ExampleArgs, PrecisionIsAcceptedOnlyWhereTheExampleAppliesIt) {
   EXPECT_NE(run_example("resnet_fashion_mnist", "--help").out.find("--precision"), std::string::npos);
   // No epochs: the untrained network evaluated in each precision, the same loss within bfloat16's rounding.
 #ifdef MYELIN_UNDER_ASAN
-  // Under AddressSanitizer, oneDNN 2.6 (uninstrumented) stops with a SEGV while creating one of this
-  // network's bfloat16 convolution primitives, reading past a page it did not map; the Release build
-  // runs both precisions.
+  // Under AddressSanitizer, oneDNN 2.6 stops with a SEGV (a read at an unmapped address, inside its
+  // own uninstrumented code) while creating one of this network's bfloat16 convolution primitives;
+  // the Release build runs both precisions.
   GTEST_SKIP() << "oneDNN's bfloat16 convolution setup under AddressSanitizer";
 #endif
   REQUIRE_FASHION_MNIST();
