@@ -41,5 +41,5 @@ if ! "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "${pac
 fi
 echo "$wanted" > "$stamp"
 "$dir/bin/python" -m pip list --disable-pip-version-check 2>/dev/null |
-  grep -iE '^(keras|jax|jaxlib|onnx|onnxruntime|h5py|torch|tensorflow-cpu|numpy) ' >&2 || true
+  grep -iE '^(keras|jax|jaxlib|onnx|onnxruntime|h5py|torch|tensorflow[-_]cpu|numpy) ' >&2 || true
 echo "$dir"

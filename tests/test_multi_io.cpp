@@ -411,9 +411,10 @@ TEST(MultiIO, PredictOnADatasetGivesEveryOutput) {
     EXPECT_EQ(got[k].shape(), want[k].shape()) << "output " << k;
     EXPECT_EQ(got[k].to_vector(), want[k].to_vector()) << "output " << k;
   }
-  // predict reads targets and ignores them: a dataset with one placeholder target serves too.
+  // predict reads targets and ignores them: a dataset with one placeholder target serves too. Same
+  // batch size as `want`: the GEMM's rounding may depend on the rows of a call (oneDNN's AVX2 kernels).
   data::InMemoryDataset inputs_only({d.xa, d.xb}, {Tensor(Shape{13, 1})});
-  EXPECT_EQ(m.predict_outputs(inputs_only, 5)[1].to_vector(), want[1].to_vector());
+  EXPECT_EQ(m.predict_outputs(inputs_only, 4)[1].to_vector(), want[1].to_vector());
   expect_error<ValueError>([&] { m.predict(ds); }, {"2 outputs", "predict_outputs"});
   // A single-output model gets its one tensor either way.
   Sequential one({layers::Dense(2, "linear", Shape{3})});

@@ -27,7 +27,8 @@ def set_winograd_convolutions(allowed):
     """Whether 3x3 convolutions with stride 1, channels in multiples of 16 and batches of 16 or
     more may run as Winograd F(4x4, 3x3) (on by default: the Fashion-MNIST CNN trains about 15%
     faster). Its rounding error is about 1e-6 of a tensor's largest value, against a few 1e-7 for
-    a direct convolution; False gives direct convolutions, for comparisons of single outputs."""
+    a direct convolution; False gives direct convolutions, for comparisons of single outputs. oneDNN
+    has Winograd kernels only for CPUs with AVX-512: elsewhere every convolution is direct."""
     _myelin.set_winograd_convolutions(bool(allowed))
 
 
