@@ -10,6 +10,14 @@
 
 namespace myelin::kernels {
 
+bool conv_relu_max_pool_pays() {
+#ifdef __AVX512F__
+  return true;
+#else
+  return false;
+#endif
+}
+
 namespace {
 // Filters per block: one vector of kLanes (lanes.hpp). Vector types rather than loops over a
 // block: as arrays, the four window sums lived in memory and each multiply-add waited for the last

@@ -26,6 +26,12 @@ struct ConvPoolGeometry {
 /// The most weights per filter (KH * KW * C) the fused pass takes.
 inline constexpr int64_t kConvPoolMaxReceptive = 32;
 
+/// Whether the fused pass beats the two layers apart where the library runs: true when its kernels
+/// are built for AVX-512. Its sixteen-lane blocks take two registers each on AVX2, whose sixteen
+/// then spill: there the fused layer was 7.7x slower than oneDNN's convolution and the pooling
+/// apart (bench/README.md, "Modern peers on a CPU without AVX-512").
+bool conv_relu_max_pool_pays();
+
 class ConvReluMaxPoolKernel {
  public:
   /// y = maxpool2x2(relu(conv(x, kernel) + bias)); bias may be null. winner (may be null in
