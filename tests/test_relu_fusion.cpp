@@ -119,6 +119,30 @@ TEST(ReluFusion, AddAppliesTheReluItselfAndGivesBothInputsOneMaskedGradient) {
   EXPECT_EQ(grads[1], nullptr);
 }
 
+// Three inputs take the Add's general pass and the relu after it (merge_forward's last loop).
+TEST(ReluFusion, AddOfThreeInputsAppliesTheReluItself) {
+  Rng rng(6);
+  layers::Add add;
+  Activation relu("relu");
+  relu.build(add.build_inputs({{5}, {5}, {5}}, rng), rng);
+  ASSERT_TRUE(add.can_fuse_next(relu));
+  const Tensor a = random_tensor({9, 5}, rng, -1.f, 1.f), b = random_tensor({9, 5}, rng, -1.f, 1.f),
+               c = random_tensor({9, 5}, rng, -1.f, 1.f), dy = random_tensor({9, 5}, rng, -1.f, 1.f);
+  std::vector<const Tensor*> grads(3);
+  add.set_needs_input_grad(true);
+  const Tensor y_apart = relu.forward(add.forward_inputs({&a, &b, &c}, true), true).clone();
+  add.backward_inputs(relu.backward(dy), grads);
+  const Tensor d_apart = grads[2]->clone();
+  EXPECT_GT(count_positive(y_apart), y_apart.size() / 4);
+  EXPECT_LT(count_positive(y_apart), y_apart.size());
+
+  add.set_fuses_next(true);
+  relu.set_takes_fused_input(true);
+  EXPECT_TRUE(same_values(relu.forward(add.forward_inputs({&a, &b, &c}, true), true), y_apart)) << "forward";
+  add.backward_inputs(relu.backward(dy), grads);
+  for (const Tensor* g : grads) EXPECT_TRUE(same_values(*g, d_apart));
+}
+
 TEST(ReluFusion, OnlyAReluAfterABatchNormalizationOrAnAddOfEqualShapesFuses) {
   Rng rng(2);
   BatchNormalization bn;
