@@ -194,7 +194,7 @@ std::vector<double> softmax_in_double(const std::vector<float>& z, const std::ve
 }  // namespace
 
 TEST(SoftmaxKernel, VectorExpIsWithinTwoUlpsOfStdExp) {
-  // Every 61st float from -87.33 to 88.72 (about 37 million), in all sixteen lanes at once.
+  // Every 61st float from -87.33 to 88.72 (about 37 million), in all the build's lanes at once.
   int64_t worst = 0;
   float worst_at = 0;
   myelin::kernels::Floats x{};
@@ -224,11 +224,27 @@ TEST(SoftmaxKernel, VectorExpIsWithinTwoUlpsOfStdExp) {
   EXPECT_EQ(exp_of_one_lane(0.f), 1.f);
 }
 
+TEST(SoftmaxKernel, PartialLoadsAndStoresTouchOnlyTheirLanes) {
+  // The softmax's row ends: load_first fills the lanes past the count, store_first leaves the
+  // floats past it alone.
+  using myelin::kernels::kLanes;
+  std::vector<float> src(2 * kLanes), dst(2 * kLanes);
+  for (int64_t i = 0; i < 2 * kLanes; ++i) src[size_t(i)] = float(i + 1);
+  for (int64_t count = 0; count <= kLanes; ++count) {
+    const myelin::kernels::Floats v = myelin::kernels::load_first(src.data(), count, -7.f);
+    for (int64_t i = 0; i < kLanes; ++i) EXPECT_EQ(v[i], i < count ? float(i + 1) : -7.f) << count << ", " << i;
+    std::fill(dst.begin(), dst.end(), -1.f);
+    myelin::kernels::store_first(dst.data(), count, v);
+    for (int64_t i = 0; i < 2 * kLanes; ++i)
+      EXPECT_EQ(dst[size_t(i)], i < count ? float(i + 1) : -1.f) << count << ", " << i;
+  }
+}
+
 TEST(SoftmaxKernel, RowsOfEveryWidthMatchDoubleArithmetic) {
   // Widths below, at and past one vector of lanes, and many classes; wide-ranging values.
   std::mt19937 rng(3);
   std::normal_distribution<float> normal(0.f, 8.f);
-  for (int64_t n : {1, 2, 10, 15, 16, 17, 31, 33, 100, 1000}) {
+  for (int64_t n : {1, 2, 3, 4, 5, 7, 8, 9, 10, 15, 16, 17, 31, 33, 100, 1000}) {
     std::vector<float> z(static_cast<size_t>(n)), y(static_cast<size_t>(n));
     for (float& v : z) v = normal(rng);
     double want_lse = 0;

@@ -14,7 +14,6 @@
 #include "gradient_check.hpp"
 #include "graph/graph.hpp"
 #include "graph_nodes.hpp"
-#include "kernels/cpu/conv_pool.hpp"
 #include "myelin/myelin.hpp"
 
 using namespace myelin;
@@ -69,9 +68,7 @@ TEST(ConvPool, FusedPassGivesWhatTheTwoLayersGiveApart) {
     const Shape conv_out = conv.build(c.input, rng);
     const Shape pooled = pool.build(conv_out, rng);
     if (c.use_bias) conv.bias().copy_from(random_tensor(conv.bias().shape(), rng, -0.3f, 0.3f));
-    // Where the fused pass does not pay (kernels built without AVX-512) the graph keeps the layers
-    // apart; the pass itself is still checked here, fused by hand.
-    ASSERT_EQ(conv.can_fuse_next(pool), kernels::conv_relu_max_pool_pays());
+    ASSERT_TRUE(conv.can_fuse_next(pool));
     Shape batch_shape{c.batch};
     batch_shape.insert(batch_shape.end(), c.input.begin(), c.input.end());
     const Tensor x = random_tensor(batch_shape, rng, -1.f, 1.f);
@@ -109,14 +106,6 @@ TEST(ConvPool, FusedPassGivesWhatTheTwoLayersGiveApart) {
 }
 
 TEST(ConvPool, OnlyRelu2x2PoolingsOfSmallValidStride1ConvolutionsFuse) {
-  if (!kernels::conv_relu_max_pool_pays()) {
-    Rng rng(1);
-    Conv2D conv(8, {3, 3}, "relu");
-    MaxPooling2D pool({2, 2});
-    pool.build(conv.build({12, 12, 1}, rng), rng);
-    EXPECT_FALSE(conv.can_fuse_next(pool));
-    GTEST_SKIP() << "the kernels are built without AVX-512: no convolution fuses with its pooling";
-  }
   Rng rng(1);
   auto fuses = [&](Conv2D conv, std::shared_ptr<Layer> next, Shape input = {12, 12, 1}) {
     const Shape out = conv.build(input, rng);
@@ -140,8 +129,6 @@ TEST(ConvPool, OnlyRelu2x2PoolingsOfSmallValidStride1ConvolutionsFuse) {
 }
 
 TEST(ConvPool, TheGraphFusesOnlyWhereNothingElseNeedsTheConvolution) {
-  if (!kernels::conv_relu_max_pool_pays())
-    GTEST_SKIP() << "the kernels are built without AVX-512: no convolution fuses with its pooling";
   // input -> conv -> pool -> flatten -> dense: the first convolution needs no input gradient.
   {
     std::vector<graph::Node> nodes{input_node()};

@@ -98,8 +98,7 @@ bool Conv2D::can_fuse_next(const Layer& next) const {
   return pool && pool->pool_size() == Size2(2, 2) && pool->strides() == Size2(2, 2) && pool->padding() == "valid" &&
          activation_ == ActivationKind::ReLU && options_.strides == Size2(1, 1) &&
          options_.dilation_rate == Size2(1, 1) && options_.padding == "valid" &&
-         kernel_size_.h * kernel_size_.w * in_c_ <= kernels::kConvPoolMaxReceptive && out_h_ >= 2 && out_w_ >= 2 &&
-         kernels::conv_relu_max_pool_pays();
+         kernel_size_.h * kernel_size_.w * in_c_ <= kernels::kConvPoolMaxReceptive && out_h_ >= 2 && out_w_ >= 2;
 }
 
 const Tensor& Conv2D::forward(const Tensor& x, bool training) {

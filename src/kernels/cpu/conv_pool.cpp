@@ -10,14 +10,6 @@
 
 namespace myelin::kernels {
 
-bool conv_relu_max_pool_pays() {
-#ifdef __AVX512F__
-  return true;
-#else
-  return false;
-#endif
-}
-
 namespace {
 // Filters per block: one vector of kLanes (lanes.hpp). Vector types rather than loops over a
 // block: as arrays, the four window sums lived in memory and each multiply-add waited for the last
@@ -47,7 +39,7 @@ int64_t work(const ConvPoolGeometry& g) {
   return g.batch * g.pooled_h() * g.pooled_w() * g.filters * g.kernel_h * g.kernel_w * g.in_c;
 }
 
-// Pooled output o's filters [f0, f0 + 16 * B) from their four windows' sums: relu of the maximum,
+// Pooled output o's filters [f0, f0 + kLanes * B) from their four windows' sums: relu of the maximum,
 // and which window won. B blocks at once share each input's load.
 template <int B>
 [[gnu::always_inline]] inline void pool_block(const Floats (&sum)[4][B], int64_t F, int64_t f0, int64_t o, float* y,
@@ -96,7 +88,7 @@ template <int B, int KH, int KW, int C>
   pool_block<B>(sum, g.filters, f0, o, y, winner);
 }
 
-// Adds pooled output o's gradients for filters [f0, f0 + 16 * B) into acc[K][Fp] and acc_bias.
+// Adds pooled output o's gradients for filters [f0, f0 + kLanes * B) into acc[K][Fp] and acc_bias.
 template <int B>
 inline void backward_blocks(const ConvPoolGeometry& g, const float* at, const float* y, const uint8_t* winner,
                             const float* dy, int64_t Fp, int64_t f0, int64_t o, float* acc, float* acc_bias) {

@@ -26,12 +26,6 @@ struct ConvPoolGeometry {
 /// The most weights per filter (KH * KW * C) the fused pass takes.
 inline constexpr int64_t kConvPoolMaxReceptive = 32;
 
-/// Whether the fused pass beats the two layers apart where the library runs: true when its kernels
-/// are built for AVX-512. Its sixteen-lane blocks take two registers each on AVX2, whose sixteen
-/// then spill: there the fused layer took 16.6 ms a step against 3.7 ms for oneDNN's convolution
-/// and the pooling apart (bench/README.md, "Modern peers on a CPU without AVX-512").
-bool conv_relu_max_pool_pays();
-
 class ConvReluMaxPoolKernel {
  public:
   /// y = maxpool2x2(relu(conv(x, kernel) + bias)); bias may be null. winner (may be null in

@@ -1,19 +1,28 @@
-// Sixteen-lane vector types (GCC/Clang vector extensions): one AVX-512 register, two AVX2 ones, so
-// one portable source compiles to whichever the build targets. The one home of the kernels' vector
-// types and their loads and stores. The functions here and in exp.hpp are static: a file built for
-// another processor (a test) gets its own copy, never the library's, whose vector arguments pass
-// in other registers.
+// The kernels' vector types (GCC/Clang vector extensions): one register of the widest vectors the
+// build targets, sixteen floats with AVX-512, eight with AVX, four otherwise. One register rather
+// than a fixed sixteen: on AVX2 GCC lowers a sixteen-lane type's selects and conversions lane by
+// lane and its kernels spill (the fused convolution-pooling pass took 6.4 ms a batch with sixteen
+// lanes there and 0.61 ms with eight; bench/README.md, "The kernels' vectors one register wide").
+// The one home of the kernels' vector types and their loads and stores. The functions here and in
+// exp.hpp are static: a file built for another processor (a test) gets its own copy, never the
+// library's, whose vector arguments pass in other registers.
 #pragma once
 #include <cstdint>
 #include <cstring>
 
-#ifdef __AVX512F__
+#ifdef __AVX__
 #include <immintrin.h>
 #endif
 
 namespace myelin::kernels {
 
+#if defined(__AVX512F__)
 inline constexpr int64_t kLanes = 16;
+#elif defined(__AVX__)
+inline constexpr int64_t kLanes = 8;
+#else
+inline constexpr int64_t kLanes = 4;
+#endif
 using Floats = float __attribute__((vector_size(kLanes * sizeof(float))));
 using Ints = int32_t __attribute__((vector_size(kLanes * sizeof(int32_t))));
 using Bytes = uint8_t __attribute__((vector_size(kLanes)));
@@ -30,6 +39,11 @@ static inline Floats load_first(const float* p, int64_t count, float fill) {
 #ifdef __AVX512F__
   const auto mask = static_cast<__mmask16>((1u << count) - 1u);
   return Floats(_mm512_mask_loadu_ps(_mm512_set1_ps(fill), mask, p));
+#elif defined(__AVX__)
+  // A masked load rather than memcpy: a copy of a variable count is a `rep movs`, slower than the
+  // arithmetic on what it loads.
+  const Ints in_range = Ints{0, 1, 2, 3, 4, 5, 6, 7} < int32_t(count);
+  return in_range ? Floats(_mm256_maskload_ps(p, __m256i(in_range))) : fill;
 #else
   Floats v = Floats{} + fill;
   std::memcpy(&v, p, size_t(count) * sizeof(float));
@@ -41,30 +55,41 @@ static inline Floats load_first(const float* p, int64_t count, float fill) {
 static inline void store_first(float* p, int64_t count, Floats v) {
 #ifdef __AVX512F__
   _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << count) - 1u), __m512(v));
+#elif defined(__AVX__)
+  _mm256_maskstore_ps(p, __m256i(Ints{0, 1, 2, 3, 4, 5, 6, 7} < int32_t(count)), __m256(v));
 #else
   std::memcpy(p, &v, size_t(count) * sizeof(float));
 #endif
 }
 
+// v folded to four lanes by op over its halves, then quarters: the tree steps of sum_lanes and
+// max_lanes, as shuffles (a loop over an array of lanes compiles to stores and scalar reloads).
+using FourFloats = float __attribute__((vector_size(4 * sizeof(float))));
+template <class Op>
+static inline FourFloats fold_to_four(Floats v, Op op) {
+#if defined(__AVX512F__)
+  using EightFloats = float __attribute__((vector_size(8 * sizeof(float))));
+  const EightFloats h = op(EightFloats(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7)),
+                           EightFloats(__builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15)));
+  return op(FourFloats(__builtin_shufflevector(h, h, 0, 1, 2, 3)),
+            FourFloats(__builtin_shufflevector(h, h, 4, 5, 6, 7)));
+#elif defined(__AVX__)
+  return op(FourFloats(__builtin_shufflevector(v, v, 0, 1, 2, 3)),
+            FourFloats(__builtin_shufflevector(v, v, 4, 5, 6, 7)));
+#else
+  return v;
+#endif
+}
+
 /// The sum of the lanes, added as a tree (halves, then quarters, ...).
 static inline float sum_lanes(Floats v) {
-  using Half = float __attribute__((vector_size(8 * sizeof(float))));
-  using Quarter = float __attribute__((vector_size(4 * sizeof(float))));
-  const Half h = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
-                 __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
-  const Quarter q = __builtin_shufflevector(h, h, 0, 1, 2, 3) + __builtin_shufflevector(h, h, 4, 5, 6, 7);
+  const FourFloats q = fold_to_four(v, [](auto a, auto b) { return a + b; });
   return (q[0] + q[2]) + (q[1] + q[3]);
 }
 
 /// The largest lane, compared as a tree like sum_lanes; a NaN lane may or may not win.
 static inline float max_lanes(Floats v) {
-  using Half = float __attribute__((vector_size(8 * sizeof(float))));
-  using Quarter = float __attribute__((vector_size(4 * sizeof(float))));
-  const Half a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7);
-  const Half b = __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
-  const Half h = a > b ? a : b;
-  const Quarter c = __builtin_shufflevector(h, h, 0, 1, 2, 3), d = __builtin_shufflevector(h, h, 4, 5, 6, 7);
-  const Quarter q = c > d ? c : d;
+  const FourFloats q = fold_to_four(v, [](auto a, auto b) { return a > b ? a : b; });
   const float x = q[0] > q[2] ? q[0] : q[2], y = q[1] > q[3] ? q[1] : q[3];
   return x > y ? x : y;
 }
