@@ -21,15 +21,32 @@ inline float softplus(float z) { return z > 0 ? z + std::log1p(std::exp(-z)) : s
 // runs along it, a bias repeats with it), else long spans of the flat block, since an elementwise
 // activation ignores rows, and a call per 32-channel row of a convolution's output cost more than
 // the row's arithmetic.
+// threshold: the values a call needs before it takes the threads (parallel.hpp).
 constexpr int64_t kSpan = 1 << 14;
 template <class F>
-void map_spans(bool by_row, int64_t rows, int64_t cols, F f) {
+void map_spans(bool by_row, int64_t rows, int64_t cols, F f, int64_t threshold = kParallelThreshold) {
   if (by_row) {
-    parallel_for(rows, rows * cols, [&](int64_t r) { f(r * cols, cols); });
+    parallel_for(rows, rows * cols, [&](int64_t r) { f(r * cols, cols); }, threshold);
     return;
   }
   const int64_t n = rows * cols;
-  parallel_for((n + kSpan - 1) / kSpan, n, [&](int64_t s) { f(s * kSpan, std::min(kSpan, n - s * kSpan)); });
+  parallel_for(
+      (n + kSpan - 1) / kSpan, n, [&](int64_t s) { f(s * kSpan, std::min(kSpan, n - s * kSpan)); }, threshold);
+}
+
+// The threads' threshold for an activation's forward pass. One whose values each take an exp, a
+// tanh or an erf costs 5-20 ns a value against relu's 0.5 (bench/README.md, "Transcendental
+// activations on the threads"), so it is worth the threads at a sixteenth of the values: the seed
+// MLP's softmax over 1024 rows of 10 classes took 50 us on one thread.
+int64_t forward_threshold(ActivationKind kind) {
+  switch (kind) {
+    case ActivationKind::Linear:
+    case ActivationKind::ReLU:
+    case ActivationKind::LeakyReLU:
+      return kParallelThreshold;
+    default:
+      return kParallelThreshold / 16;
+  }
 }
 
 }  // namespace
@@ -155,7 +172,7 @@ void bias_activation_forward(ActivationKind kind, const float* x, const float* b
         for (int64_t c = 0; c < count; ++c) yr[c] = pre[c] * sigmoid(pre[c]);
         break;
     }
-  });
+  }, forward_threshold(kind));
 }
 
 void activation_backward(ActivationKind kind, const float* dy, const float* y, const float* z, float* dz,
