@@ -1,10 +1,14 @@
 #!/usr/bin/python3
-"""The seed MLP and seed CNN in myelin and in what users install today, side by side in one run.
+"""The seed MLP, the seed CNN and the residual CNN in myelin and in what users install today, side by
+side in one run.
 
-    /usr/bin/python3 bench/compare_peers.py {mlp,cnn} [--threads N] [--epochs E] [--runs R]
+    /usr/bin/python3 bench/compare_peers.py {mlp,cnn,resnet} [--threads N] [--epochs E] [--runs R]
                                            [--venv DIR] [--build DIR] [--data DIR] [--bf16]
 
-Columns: myelin's C++ benchmark (build/bench/mlp_benchmark or cnn_benchmark), myelin through its
+The residual CNN is bench/users_models.hpp's users_resnet (compare_pytorch_resnet.py describes it
+and builds it, for myelin and for Keras alike, with the functional API and each one's defaults).
+
+Columns: myelin's C++ benchmark (build/bench/mlp_benchmark, cnn_benchmark or resnet_benchmark), myelin through its
 Python package, PyTorch 2, Keras 3 on TensorFlow, Keras 3 on JAX, and ONNX Runtime (inference rows
 only); with --bf16 also myelin's C++ benchmark under the mixed_bfloat16 policy, whose ratios
 against the best (float32) peer are printed as ratio_bf16_vs_best_peer_*. The peers run with the interpreter of the virtual environment made by
@@ -104,6 +108,9 @@ def keras_worker(args):
     if args.workload == "mlp":
         model = keras.Sequential([keras.Input((784,)), layers.Dense(32, activation="relu"),
                                   layers.Dense(10, activation="softmax")])
+    elif args.workload == "resnet":
+        from compare_pytorch_resnet import residual_network
+        model = residual_network(keras)
     else:
         model = keras.Sequential([
             keras.Input((28, 28, 1)), layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(2),
@@ -210,8 +217,9 @@ def run(cmd, env, what):
 def one_round(args, venv_python, build):
     env = clean_env()
     common = ["--threads", str(args.threads), "--epochs", str(args.epochs), "--data", args.data]
-    own = HERE / ("compare_pytorch.py" if args.workload == "mlp" else "compare_pytorch_cnn.py")
-    bench_bin = build / "bench" / ("mlp_benchmark" if args.workload == "mlp" else "cnn_benchmark")
+    own = HERE / {"mlp": "compare_pytorch.py", "cnn": "compare_pytorch_cnn.py",
+                  "resnet": "compare_pytorch_resnet.py"}[args.workload]
+    bench_bin = build / "bench" / f"{args.workload}_benchmark"
     res = {"myelin": run([str(bench_bin)] + common, env, "myelin")}
     if args.bf16:
         res["myelin_bf16"] = run([str(bench_bin)] + common + ["--precision", "bf16"], env, "myelin (bf16)")
@@ -241,9 +249,9 @@ def one_round(args, venv_python, build):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("workload", choices=["mlp", "cnn"])
+    p.add_argument("workload", choices=["mlp", "cnn", "resnet"])
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--epochs", type=int, default=None, help="default: 5 for the MLP, 3 for the CNN")
+    p.add_argument("--epochs", type=int, default=None, help="default: 5 for the MLP, 3 for the CNNs")
     p.add_argument("--runs", type=int, default=1)
     p.add_argument("--venv", default=str(SOURCE_DIR / ".venv-peers"))
     p.add_argument("--build", default=str(SOURCE_DIR / "build"))

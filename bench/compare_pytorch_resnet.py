@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare_pytorch import compare, load_idx_gz, myelin_epoch_timer  # noqa: E402
+from compare_pytorch import compare, export_for_onnx_runtime, load_idx_gz, myelin_epoch_timer  # noqa: E402
 
 METRICS = [
     ("train_seconds_per_epoch_median", "train s/epoch (median)", "time"),
@@ -116,6 +116,26 @@ def torch_worker(args):
     print(f"peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f}")
 
 
+def residual_network(api):
+    """users_resnet written once for any Keras-style API: `api` is the `myelin` or the `keras`
+    module (Input, Model and layers by Keras's names), each with its own defaults."""
+    layers = api.layers
+
+    def conv_bn(x, filters, k, strides=1):
+        x = layers.Conv2D(filters, k, strides=strides, padding="same", use_bias=False)(x)
+        return layers.BatchNormalization()(x)
+
+    def block(x, filters, strides=1):
+        y = conv_bn(layers.Activation("relu")(conv_bn(x, filters, 3, strides)), filters, 3)
+        shortcut = x if strides == 1 else conv_bn(x, filters, 1, strides)
+        return layers.Activation("relu")(layers.Add()([y, shortcut]))
+
+    inputs = api.Input(shape=(28, 28, 1))
+    x = layers.MaxPooling2D((2, 2))(layers.Activation("relu")(conv_bn(inputs, 32, 3)))
+    x = layers.GlobalAveragePooling2D()(block(block(x, 32), 64, 2))
+    return api.Model(inputs, layers.Dense(10, activation="softmax")(x))
+
+
 def myelin_python_worker(args):
     """resnet_benchmark.cpp's figures, through myelin's Python package and its functional API."""
     import resource
@@ -123,7 +143,6 @@ def myelin_python_worker(args):
     import numpy as np
 
     import myelin
-    from myelin import layers
     from myelin.datasets import fashion_mnist
     from myelin.optimizers import Adam
 
@@ -135,19 +154,7 @@ def myelin_python_worker(args):
     x_train /= 255
     x_test /= 255
 
-    def conv_bn(x, filters, k, strides=1):
-        x = layers.Conv2D(filters, k, strides=strides, padding="same", use_bias=False)(x)
-        return layers.BatchNormalization()(x)
-
-    def block(x, filters, strides=1):
-        y = conv_bn(layers.Activation("relu")(conv_bn(x, filters, 3, strides)), filters, 3)
-        shortcut = x if strides == 1 else conv_bn(x, filters, 1, strides)
-        return layers.Activation("relu")(layers.Add()([y, shortcut]))
-
-    inputs = myelin.Input(shape=(28, 28, 1))
-    x = layers.MaxPooling2D((2, 2))(layers.Activation("relu")(conv_bn(inputs, 32, 3)))
-    x = layers.GlobalAveragePooling2D()(block(block(x, 32), 64, 2))
-    model = myelin.Model(inputs, layers.Dense(10, activation="softmax")(x))
+    model = residual_network(myelin)
     model.compile(optimizer=Adam(learning_rate=1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     epoch_s = []
     model.fit(x_train, y_train, epochs=args.epochs, batch_size=128, verbose=0,
@@ -156,6 +163,7 @@ def myelin_python_worker(args):
     print(f"train_seconds_per_epoch_median={med:.4g}")
     print(f"train_samples_per_sec={len(x_train) / med:.6g}")
     print(f"test_accuracy={model.evaluate(x_test, y_test, batch_size=1024, verbose=0)[1]:.4f}")
+    export_for_onnx_runtime(args, model, x_test)
     pass_s = []
     for _ in range(3):
         t0 = time.perf_counter()
