@@ -263,7 +263,7 @@ void Graph::plan_fusions() {
   // A layer may apply its one consumer (Layer::can_fuse_next) when nothing else sees its own
   // output: not a model output, not a shared layer, no mask, no gradient kept, and no input gradient
   // to compute unless the fused pass gives it (Layer::fused_pass_gives_input_grad).
-  for (auto& n : nodes_) n.fuses_next = n.takes_fused_input = false;
+  for (auto& n : nodes_) n.fuses_next = n.takes_fused_input = n.folds_next = n.folded_in = false;
   auto alone = [](const Node& n) {
     return n.layer && !n.is_input && n.tap_of < 0 && n.first_call < 0 && n.later_calls.empty() && !n.has_mask &&
            !n.keeps_grad;
@@ -280,13 +280,28 @@ void Graph::plan_fusions() {
       next.takes_fused_input = true;
     }
   }
+  // Folds serve inference passes only, where no gradient is computed: the same rule without it.
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    Node& n = nodes_[i];
+    if (!alone(n) || n.consumers.size() != 1 || n.fuses_next || n.output_logits ||
+        std::find(outputs_.begin(), outputs_.end(), int(i)) != outputs_.end())
+      continue;
+    Node& next = nodes_[size_t(n.consumers[0])];
+    if (alone(next) && next.inputs.size() == 1 && !next.takes_fused_input && n.layer->can_fold_next(*next.layer)) {
+      n.folds_next = true;
+      next.folded_in = true;
+    }
+  }
 }
 
 void Graph::plan_buffers() {
   const int64_t count = int64_t(nodes_.size());
   auto is_layer = [](const Node& n) { return n.layer && !n.is_input; };
   // A pooling applied by the convolution before it passes that one's output and gradient on as views.
-  auto writes_output = [&](const Node& n) { return is_layer(n) && n.layer->writes_lent_output() && !n.takes_fused_input; };
+  // Output slots serve inference passes only, where a folded layer passes its input on.
+  auto writes_output = [&](const Node& n) {
+    return is_layer(n) && n.layer->writes_lent_output() && !n.takes_fused_input && !n.folded_in;
+  };
   auto writes_input_grad = [&](const Node& n) {
     return is_layer(n) && n.layer->writes_lent_input_grad() && !n.takes_fused_input;
   };
@@ -354,7 +369,9 @@ void Graph::apply_plan(bool keep_for_backward) {
     n.layer->set_relu_masked_by_next(n.relu_masked_by_next);
     n.layer->set_mask_nonpositive_input(n.mask_nonpositive_input);
     n.layer->set_fuses_next(n.fuses_next);
-    n.layer->set_takes_fused_input(n.takes_fused_input);
+    const bool fold = !keep_for_backward && n.folds_next;
+    n.layer->set_folded_next(fold ? nodes_[size_t(n.consumers[0])].layer.get() : nullptr);
+    n.layer->set_takes_fused_input(n.takes_fused_input || (!keep_for_backward && n.folded_in));
     n.layer->clear_input_masks();  // a layer another model ran with masks forgets them
   }
 }

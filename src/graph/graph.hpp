@@ -57,6 +57,9 @@ struct Node {
        mask_nonpositive_input = false;
   // A convolution that applies the max pooling after it, and that pooling (Layer::can_fuse_next).
   bool fuses_next = false, takes_fused_input = false;
+  // A convolution whose inference passes compute the BatchNormalization after it, and that one
+  // (Layer::can_fold_next); passes that a backward may follow run them apart.
+  bool folds_next = false, folded_in = false;
   int output_slot = -1, input_grad_slot = -1;  // the graph's buffers it writes into; -1: its own
 
   // Per step.

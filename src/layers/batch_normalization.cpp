@@ -63,7 +63,19 @@ bool BatchNormalization::can_fuse_next(const Layer& next) const {
   return act && act->activation() == ActivationKind::ReLU;
 }
 
+void BatchNormalization::inference_scale_shift(float* scale, float* shift) const {
+  const int64_t C = channels_;
+  kernels::batch_norm_inference_statistics(moving_mean_.data(), moving_variance_.data(), options_.epsilon, shift,
+                                           scale, C);  // the mean into shift, 1/sqrt(var + eps) into scale
+  for (int64_t c = 0; c < C; ++c) {
+    scale[c] *= gamma_.data()[c];
+    shift[c] = beta_.data()[c] - shift[c] * scale[c];
+  }
+}
+
 const Tensor& BatchNormalization::forward(const Tensor& x, bool training) {
+  // An inference pass whose convolution before applied this layer (Layer::can_fold_next).
+  if (takes_fused_input_) return x;
   Tensor& y = output_buffer(y_);
   const int64_t C = channels_, rows = x.size() / C;
   // Keras 3's rule: a frozen layer normalises with its moving statistics and leaves them alone.

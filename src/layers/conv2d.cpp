@@ -1,10 +1,13 @@
 #include "myelin/layers/conv2d.hpp"
 
+#include <cstring>
+
 #include "kernels/cpu/activation.hpp"
 #include "kernels/cpu/conv.hpp"
 #include "kernels/cpu/conv_pool.hpp"
 #include "myelin/error.hpp"
 #include "myelin/io/config.hpp"
+#include "myelin/layers/batch_normalization.hpp"
 #include "myelin/layers/pooling.hpp"
 #include "myelin/mixed_precision.hpp"
 #include "kernels/cpu/bf16.hpp"
@@ -101,6 +104,45 @@ bool Conv2D::can_fuse_next(const Layer& next) const {
          kernel_size_.h * kernel_size_.w * in_c_ <= kernels::kConvPoolMaxReceptive && out_h_ >= 2 && out_w_ >= 2;
 }
 
+bool Conv2D::can_fold_next(const Layer& next) const {
+  return dynamic_cast<const BatchNormalization*>(&next) && activation_ == ActivationKind::Linear;
+}
+
+namespace {
+// Whether `values` differ from `seen` at `offset` (bit for bit), copying them there when they do.
+bool changed(const float* values, int64_t n, std::vector<float>& seen, size_t offset) {
+  float* kept = seen.data() + offset;
+  if (std::memcmp(kept, values, size_t(n) * sizeof(float)) == 0) return false;
+  std::memcpy(kept, values, size_t(n) * sizeof(float));
+  return true;
+}
+}  // namespace
+
+void Conv2D::fold_next() {
+  const auto& norm = static_cast<const BatchNormalization&>(*folded_next_);
+  const int64_t F = filters_, weights = kernel_.size();
+  const bool bias = options_.use_bias;
+  folding_work_.resize(size_t(2 * F));
+  float* scale = folding_work_.data();
+  float* shift = scale + F;
+  norm.inference_scale_shift(scale, shift);
+  // Every input compared (no short cut), so that each kept copy is current.
+  const size_t from_size = size_t(weights + (bias ? F : 0) + 2 * F);
+  bool again = folded_from_.size() != from_size;
+  if (again) folded_from_.resize(from_size);
+  again = changed(kernel_.data(), weights, folded_from_, 0) | again;
+  if (bias) again = changed(bias_.data(), F, folded_from_, size_t(weights)) | again;
+  again = changed(scale, 2 * F, folded_from_, size_t(weights + (bias ? F : 0))) | again;
+  if (!again) return;
+  // The kernel is {kh, kw, in_c, filters}: each filter's weights scaled by its channel's scale.
+  folded_kernel_.resize(size_t(weights));
+  const float* k = kernel_.data();
+  for (int64_t i = 0; i < weights; i += F)
+    for (int64_t f = 0; f < F; ++f) folded_kernel_[size_t(i + f)] = k[i + f] * scale[f];
+  folded_bias_.resize(size_t(F));
+  for (int64_t f = 0; f < F; ++f) folded_bias_[size_t(f)] = (bias ? bias_.data()[f] * scale[f] : 0.f) + shift[f];
+}
+
 const Tensor& Conv2D::forward(const Tensor& x, bool training) {
   Tensor& y = output_buffer(y_);
   if (fuses_next_) {
@@ -129,7 +171,13 @@ const Tensor& Conv2D::forward(const Tensor& x, bool training) {
   // relu runs inside the convolution (a oneDNN post-op); other activations in one pass after it.
   fused_relu_ = act_ == ActivationKind::ReLU;
   const float* b = options_.use_bias ? bias_.data() : nullptr;
-  if (act_ == ActivationKind::Linear || fused_relu_) {
+  if (folded_next_) {
+    // An inference pass: the normalisation after this layer, and its relu, applied here
+    // (Layer::can_fold_next). Its activation is linear.
+    fold_next();
+    const bool relu = static_cast<const BatchNormalization&>(*folded_next_).applies_relu();
+    kernel_impl_->forward(g, x.data(), folded_kernel_.data(), folded_bias_.data(), relu, y.data());
+  } else if (act_ == ActivationKind::Linear || fused_relu_) {
     kernel_impl_->forward(g, x.data(), kernel_.data(), b, fused_relu_, y.data());
   } else {
     const bool keep_z = kernels::activation_needs_preactivation(act_);

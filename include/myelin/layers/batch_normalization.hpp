@@ -51,6 +51,11 @@ class BatchNormalization : public Layer {
   /// the output is 0 in the backward's reads.
   bool can_fuse_next(const Layer& next) const override;
   bool fused_pass_gives_input_grad() const override { return true; }
+  /// Its inference pass as y = x * scale + shift per channel (scale and shift hold a value per
+  /// channel), from the moving statistics, gamma and beta; then relu(y) where applies_relu().
+  void inference_scale_shift(float* scale, float* shift) const;
+  /// Whether its forward applies the relu Activation after it (can_fuse_next, planned by the graph).
+  bool applies_relu() const { return fuses_next_; }
 
   const BatchNormalizationOptions& options() const { return options_; }
   Tensor& gamma() { return gamma_; }

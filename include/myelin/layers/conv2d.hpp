@@ -78,6 +78,8 @@ class Conv2D : public Layer {
   /// A relu convolution with stride 1, no dilation, 'valid' padding and at most 32 weights per
   /// filter, before a MaxPooling2D of pool 2, stride 2, 'valid'.
   bool can_fuse_next(const Layer& next) const override;
+  /// A convolution without activation, channels last, before a BatchNormalization of its channels.
+  bool can_fold_next(const Layer& next) const override;
 
  protected:
   std::vector<Param> own_params() override;
@@ -88,6 +90,8 @@ class Conv2D : public Layer {
     o.input_shape = std::move(s);
     return o;
   }
+  // Makes folded_kernel_ and folded_bias_ current for folded_next_ (a BatchNormalization).
+  void fold_next();
   int64_t filters_;
   Size2 kernel_size_;
   ActivationKind activation_;
@@ -101,6 +105,10 @@ class Conv2D : public Layer {
   std::vector<uint8_t> winner_;  // fuses_next_: each pooled output's winning window
   bool winner_ready_ = false;    // winner_ belongs to the last forward
   Tensor kernel_, bias_, kernel_grad_, bias_grad_;
+  // folded_next_: the kernel and bias with the normalisation folded in, and the values they were
+  // made from (kernel, bias, then the normalisation's scale and shift), to make them again only
+  // when one of those changed.
+  std::vector<float> folded_kernel_, folded_bias_, folded_from_, folding_work_;
   Tensor x_;  // view of the last forward batch's input
   Tensor z_, y_, dz_, dx_, no_grad_;
   Shape shape_buf_;

@@ -235,6 +235,16 @@ class Layer : public std::enable_shared_from_this<Layer> {
   void set_fuses_next(bool v) { fuses_next_ = v; }
   void set_takes_fused_input(bool v) { takes_fused_input_ = v; }
 
+  /// An inference pass can fold the next layer into this one. When this layer can compute the next
+  /// one's output itself (can_fold_next: a Conv2D without activation before a BatchNormalization,
+  /// whose moving statistics, gamma and beta become a scale of the kernel's filters and a bias) and
+  /// nothing else reads its output, the model's graph hands this layer the next one
+  /// (set_folded_next) and sets takes_fused_input on it, for passes that no backward follows only:
+  /// training and explanations run the two apart. The normalisation's pass over the activations
+  /// is then never made (bench/README.md, "BatchNormalization folded into the convolution").
+  virtual bool can_fold_next(const Layer& /*next*/) const { return false; }
+  void set_folded_next(const Layer* next) { folded_next_ = next; }
+
   /// A model's graph lends its layers buffers, each shared by layers whose use of it never
   /// overlaps, so that a model holds a few activations rather than one per layer: `output` receives
   /// forward()'s result in a pass with training false (backward() then never follows it), and
@@ -272,6 +282,7 @@ class Layer : public std::enable_shared_from_this<Layer> {
   bool mask_nonpositive_input_ = false;  // zero d(input) where the input is not positive
   bool fuses_next_ = false;              // forward() applies the next layer too (can_fuse_next)
   bool takes_fused_input_ = false;       // the previous layer applied this one: pass through
+  const Layer* folded_next_ = nullptr;   // an inference pass computes this next layer too (can_fold_next)
   Tensor* lent_output_ = nullptr;
   Tensor* lent_input_grad_ = nullptr;
   /// Input k's mask for the next forward, or null (set_input_masks).

@@ -148,7 +148,9 @@ struct Entry {
 struct Conv2DKernel::Impl {
   Conv2DLayout layout;
   bool bf16 = false;
-  std::map<std::tuple<int64_t, bool, bool>, Entry> entries;  // by batch size, relu, Winograd allowed
+  // By batch size, relu, bias (an inference pass may fold a bias in: Layer::can_fold_next) and
+  // Winograd allowed.
+  std::map<std::tuple<int64_t, bool, bool, bool>, Entry> entries;
   std::vector<float> cols;   // im2col buffer for the weight gradient by GEMM
   std::vector<float> grads;  // that GEMM's output: the kernel's gradient, then the bias's
   std::vector<uint16_t> cols16, dy16;  // the bfloat16 im2col buffer and dy
@@ -178,7 +180,7 @@ struct Conv2DKernel::Impl {
 
   Entry& entry(const Conv2DGeometry& g, bool relu, bool has_bias) {
     const bool allowed = winograd_allowed();
-    auto key = std::make_tuple(g.batch, relu, allowed);
+    auto key = std::make_tuple(g.batch, relu, has_bias, allowed);
     auto it = entries.find(key);
     if (it != entries.end()) return it->second;
     Entry e;
