@@ -126,6 +126,10 @@ struct Entry {
   // Multiplying in bfloat16: the kernel's setting, unless oneDNN has only its reference
   // implementation for this shape in bfloat16 (see Impl::refuses_bf16).
   bool bf16 = false;
+  // The bfloat16 inputs (x, dy) as plain NHWC rather than a layout oneDNN chooses: on a CPU with
+  // AVX512_BF16 and no AMX, oneDNN 2.6 has only its reference kernel for a chosen-layout bfloat16 x
+  // with the float32 NHWC y, and an optimised one for NHWC x (brgconv:avx512_core_bf16).
+  bool bf16_plain = false;
   bool relu = false;  // fused into the forward
 
   bool backward_made = false;
@@ -160,9 +164,9 @@ struct Conv2DKernel::Impl {
   // In bfloat16 the inputs of a primitive (src, dy) are converted anyway, so the primitive chooses
   // their layout too; its float32 outputs stay NHWC.
   memory::desc data_md(int64_t n, int64_t h, int64_t w, int64_t c, bool user, bool winograd = false,
-                       bool input = false, bool bf16 = false) const {
+                       bool input = false, bool bf16 = false, bool plain = false) const {
     const bool low = !user && bf16 && input;
-    const bool any = !user && (winograd || layout == Conv2DLayout::Blocked || low);
+    const bool any = !user && !plain && (winograd || layout == Conv2DLayout::Blocked || low);
     return memory::desc({n, c, h, w}, low ? memory::data_type::bf16 : memory::data_type::f32, any ? tag::any : tag::nhwc);
   }
   static dnnl::algorithm algorithm(const Entry& e) {
@@ -195,8 +199,13 @@ struct Conv2DKernel::Impl {
       e.winograd = false;  // this oneDNN build or CPU has no Winograd kernel for it: the direct one
       make_forward(g, e);
     }
+    // A reference kernel in bfloat16: plain NHWC inputs next (Entry::bf16_plain), float32 last.
     if (e.bf16 && refuses_bf16(e.fwd_pd)) {
-      e.bf16 = false;
+      e.bf16_plain = true;
+      make_forward(g, e);
+    }
+    if (e.bf16 && refuses_bf16(e.fwd_pd)) {
+      e.bf16 = e.bf16_plain = false;
       make_forward(g, e);
     }
     return entries.emplace(key, std::move(e)).first->second;
@@ -214,7 +223,7 @@ struct Conv2DKernel::Impl {
 
   void make_forward(const Conv2DGeometry& g, Entry& e) const {
     const bool has_bias = e.has_bias, relu = e.relu;
-    const auto x_md = data_md(g.batch, g.in_h, g.in_w, g.in_c, false, e.winograd, true, e.bf16);
+    const auto x_md = data_md(g.batch, g.in_h, g.in_w, g.in_c, false, e.winograd, true, e.bf16, e.bf16_plain);
     const auto y_md = data_md(g.batch, g.out_h, g.out_w, g.out_c, false, e.winograd);
     const memory::desc b_md({g.out_c}, memory::data_type::f32, tag::x);
     auto d = has_bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algorithm(e), x_md,
@@ -244,8 +253,8 @@ struct Conv2DKernel::Impl {
   // Returns false when the forward had to be made again (in float32, the backward having no
   // bfloat16 kernel but the reference one): the caller then binds the forward's x again.
   bool make_backward(const Conv2DGeometry& g, Entry& e) {
-    const auto x_md = data_md(g.batch, g.in_h, g.in_w, g.in_c, false, e.winograd, true, e.bf16);
-    const auto dy_md = data_md(g.batch, g.out_h, g.out_w, g.out_c, false, e.winograd, true, e.bf16);
+    const auto x_md = data_md(g.batch, g.in_h, g.in_w, g.in_c, false, e.winograd, true, e.bf16, e.bf16_plain);
+    const auto dy_md = data_md(g.batch, g.out_h, g.out_w, g.out_c, false, e.winograd, true, e.bf16, e.bf16_plain);
     const auto dx_md = data_md(g.batch, g.in_h, g.in_w, g.in_c, false, e.winograd);
     const memory::desc b_md({g.out_c}, memory::data_type::f32, tag::x);
     auto dw = e.has_bias ? dnnl::convolution_backward_weights::desc(algorithm(e), x_md,
@@ -259,7 +268,7 @@ struct Conv2DKernel::Impl {
                                                     dy_md, strides(g), dilates(g), pad_l(g), pad_r(g));
     e.bwd_pd = dnnl::convolution_backward_data::primitive_desc(dd, engine(), e.fwd_pd);
     if (e.bf16 && (refuses_bf16(e.bww_pd) || refuses_bf16(e.bwd_pd))) {
-      e.bf16 = false;
+      e.bf16 = e.bf16_plain = false;
       make_forward(g, e);
       make_backward(g, e);
       return false;
