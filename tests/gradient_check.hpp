@@ -20,6 +20,7 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
@@ -33,6 +34,17 @@ inline Tensor random_tensor(const Shape& shape, Rng& rng, float lo, float hi) {
   Tensor t(shape);
   for (int64_t i = 0; i < t.size(); ++i) t[i] = rng.uniform(lo, hi);
   return t;
+}
+
+/// max |a - b| / max(1, max |b|): a difference scaled by the reference's largest entry.
+inline float relative_difference(const Tensor& a, const Tensor& b) {
+  EXPECT_EQ(a.shape(), b.shape());
+  float d = 0.f, scale = 1.f;
+  for (int64_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+    d = std::max(d, std::abs(a[i] - b[i]));
+    scale = std::max(scale, std::abs(b[i]));
+  }
+  return d / scale;
 }
 
 /// sum_i y_i * w_i in double: a scalar whose gradient with respect to y is exactly w.

@@ -23,17 +23,9 @@ using layers::Conv2D;
 using myelin::test::input_node;
 using myelin::test::node;
 using myelin::test::random_tensor;
+using myelin::test::relative_difference;
 
 namespace {
-
-// Largest |a - b| over 1 + |b|: float32 rounding of folded weights stays near 1e-6.
-float largest_difference(const Tensor& a, const Tensor& b) {
-  EXPECT_EQ(a.shape(), b.shape());
-  float worst = 0.f;
-  for (int64_t i = 0; i < std::min(a.size(), b.size()); ++i)
-    worst = std::max(worst, std::abs(a[i] - b[i]) / (1.f + std::abs(b[i])));
-  return worst;
-}
 
 // Gives a normalisation statistics and an affine part far from the identity, so that a pass that
 // left any of them out would differ by far more than rounding.
@@ -134,7 +126,7 @@ TEST(BatchNormFolding, InferencePassesFoldAndGiveWhatTheLayersGiveApart) {
   const Tensor folded = g.forward({&x}, /*training=*/false).clone();
   EXPECT_EQ(g.nodes()[2].out, g.nodes()[1].out) << "the folded normalisation passes its input on";
   EXPECT_EQ(g.nodes()[5].out, g.nodes()[4].out);
-  EXPECT_LT(largest_difference(folded, apart), 2e-6f);
+  EXPECT_LT(relative_difference(folded, apart), 2e-6f);
 
   // Every input of the fold changed after a folded pass reaches the next one.
   auto change_and_compare = [&](const char* what, auto change) {
@@ -142,8 +134,8 @@ TEST(BatchNormFolding, InferencePassesFoldAndGiveWhatTheLayersGiveApart) {
     change();
     const Tensor expected = g.forward({&x}, false, true).clone();
     const Tensor got = g.forward({&x}, false).clone();
-    EXPECT_GT(largest_difference(got, folded), 1e-3f) << "the change made no difference: the test proves nothing";
-    EXPECT_LT(largest_difference(got, expected), 2e-6f);
+    EXPECT_GT(relative_difference(got, folded), 1e-3f) << "the change made no difference: the test proves nothing";
+    EXPECT_LT(relative_difference(got, expected), 2e-6f);
   };
   change_and_compare("kernel", [&] { n.conv2->kernel()[3] += 0.5f; });
   change_and_compare("bias", [&] { n.conv1->bias()[1] += 0.5f; });
@@ -188,5 +180,5 @@ TEST(BatchNormFolding, AResidualModelPredictsWhatItsLayersGiveApartAfterTraining
   Model apart(in2, layers::Dense(3, "softmax")(layers::GlobalAveragePooling2D()(x2)));
   apart.build();
   apart.set_weights(model.get_weights());
-  EXPECT_LT(largest_difference(folded, apart.predict(xs, 16)), 2e-6f);
+  EXPECT_LT(relative_difference(folded, apart.predict(xs, 16)), 2e-6f);
 }

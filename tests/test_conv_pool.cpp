@@ -22,19 +22,9 @@ using layers::MaxPooling2D;
 using myelin::test::input_node;
 using myelin::test::node;
 using myelin::test::random_tensor;
+using myelin::test::relative_difference;
 
 namespace {
-
-// max |a - b| / max(1, max |b|): the tolerance's scale is the reference's largest entry.
-float relative_difference(const Tensor& a, const Tensor& b) {
-  EXPECT_EQ(a.shape(), b.shape());
-  float d = 0.f, scale = 1.f;
-  for (int64_t i = 0; i < b.size(); ++i) {
-    d = std::max(d, std::abs(a[i] - b[i]));
-    scale = std::max(scale, std::abs(b[i]));
-  }
-  return d / scale;
-}
 
 Tensor copy_of(const Tensor& t) {
   Tensor c(t.shape());
