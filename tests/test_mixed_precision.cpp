@@ -8,15 +8,19 @@
 // sum itself). sum |a| |b| is the same layer computed in float32 on |x|, |kernel| and |dy|.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <string>
 #include <unistd.h>
+#include <vector>
 
 #include "expect_error.hpp"
 #include "gradient_check.hpp"
+#include "kernels/cpu/bf16.hpp"
 #include "kernels/cpu/conv.hpp"
+#include "kernels/cpu/gemm.hpp"
 #include "myelin/myelin.hpp"
 
 using namespace myelin;
@@ -151,6 +155,41 @@ TEST_F(MixedPrecision, DenseInferenceSeesWeightsChangedInPlace) {
   }
   const Tensor after = expect_inference_within_bound("after the kernel changed in place");
   EXPECT_FALSE(myelin::test::gradients_close(after, first, 1e-3, 1e-3));
+}
+
+// Dense's inference product (kernels::dense_bf16) against oneDNN's bfloat16 matmul on the same
+// rounded operands, which may differ only in the order of the float32 sums, over shapes that reach
+// every part of its own kernel where it has one: a partial last tile of rows, an odd number of
+// inputs (a zero completes the last pair), inputs not a multiple of 32, and outputs that end in a
+// part of a 16-column vector; then the same inference through the layer, within bfloat16's bound.
+TEST_F(MixedPrecision, DenseInferenceProductAgreesWithOneDnnForEveryTileShape) {
+  Rng rng(5);
+  for (const int64_t rows : {1, 11, 12, 13, 40})
+    for (const int64_t inputs : {1, 2, 31, 33, 64, 200})
+      for (const int64_t units : {1, 10, 16, 17, 32, 40, 64}) {
+        SCOPED_TRACE(std::to_string(rows) + " x " + std::to_string(inputs) + " x " + std::to_string(units));
+        const Tensor x = random_tensor({rows, inputs}, rng, -1, 1), w = random_tensor({inputs, units}, rng, -1, 1);
+        Tensor got({rows, units}), want({rows, units}), abs_sum({rows, units});
+        std::vector<float> seen;
+        std::vector<uint16_t> kept;
+        std::fill(got.data(), got.data() + got.size(), 7.f);  // every value must be written
+        kernels::dense_bf16(rows, units, inputs, x.data(), inputs, w.data(), seen, kept, got.data(), units);
+        kernels::gemm_bf16(false, false, rows, units, inputs, x.data(), inputs, w.data(), units, want.data(), units);
+        kernels::gemm(false, false, rows, units, inputs, 1.f, absolute(x).data(), inputs, absolute(w).data(), units,
+                      0.f, abs_sum.data(), units);
+        for (int64_t i = 0; i < got.size(); ++i)
+          ASSERT_LE(std::fabs(got[i] - want[i]), 1e-6f * abs_sum[i] + 1e-7f) << "value " << i;
+
+        layers::Dense fp32(units, "linear", {.dtype = "float32"});
+        layers::Dense bf16(units, "linear", {.dtype = "mixed_bfloat16"});
+        layers::Dense abs_layer(units, "linear", {.use_bias = false, .dtype = "float32"});
+        for (layers::Dense* l : {&fp32, &bf16, &abs_layer}) l->build({inputs}, rng);
+        bf16.kernel() = fp32.kernel().clone();
+        bf16.bias() = fp32.bias().clone();
+        abs_layer.kernel() = absolute(fp32.kernel());
+        expect_within_bound(bf16.forward(x, false), fp32.forward(x, false), abs_layer.forward(absolute(x), false),
+                            "inference", kBf16Bound, rows * inputs * units >= 64);
+      }
 }
 
 TEST_F(MixedPrecision, Conv2DForwardAndGradientsWithinBf16Bound) {

@@ -69,8 +69,8 @@ const Tensor& Dense::forward(const Tensor& x, bool training) {
     // Inference repeats the same weights: their rounded copy is kept while they stay the same bit
     // for bit (the 576x64 kernel of the CNN's Dense took 7.6 us to round, against 4.6 us for its
     // batch-1 product). Training changes them every step, so it rounds them per call as before.
-    const uint16_t* w = kernels::kept_bf16(kernel_.data(), kernel_.size(), kernel_rounded_from_, kernel_bf16_);
-    kernels::gemm_bf16(false, false, rows, units_, in_features_, x.data(), in_features_, w, units_, y.data(), units_);
+    kernels::dense_bf16(rows, units_, in_features_, x.data(), in_features_, kernel_.data(), kernel_rounded_from_,
+                        kernel_bf16_, y.data(), units_);
   } else {
     product(bf16_, false, false, rows, units_, in_features_, x.data(), in_features_, kernel_.data(), units_, y.data(),
             units_);

@@ -1,14 +1,21 @@
 #include "kernels/cpu/bf16.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
+#include "kernels/cpu/parallel.hpp"
 #include "myelin/error.hpp"
+
+#if defined(__AVX512BF16__)
+#include <immintrin.h>
+#endif
 
 namespace myelin::kernels {
 
@@ -35,10 +42,18 @@ void to_bf16(const float* x, uint16_t* y, int64_t n) {
   }
 }
 
-const uint16_t* kept_bf16(const float* x, int64_t n, std::vector<float>& seen, std::vector<uint16_t>& rounded) {
+namespace {
+// Whether x differs bit for bit from `seen` (or `kept` was never filled); then seen becomes x.
+bool changed(const float* x, int64_t n, std::vector<float>& seen, const std::vector<uint16_t>& kept) {
   const size_t count = size_t(n);
-  if (seen.size() != count || rounded.size() != count || std::memcmp(seen.data(), x, count * sizeof(float)) != 0) {
-    seen.assign(x, x + n);
+  if (!kept.empty() && seen.size() == count && std::memcmp(seen.data(), x, count * sizeof(float)) == 0) return false;
+  seen.assign(x, x + n);
+  return true;
+}
+}  // namespace
+
+const uint16_t* kept_bf16(const float* x, int64_t n, std::vector<float>& seen, std::vector<uint16_t>& rounded) {
+  if (changed(x, n, seen, rounded) || rounded.size() != size_t(n)) {
     rounded.resize(size_t(n));
     to_bf16(x, rounded.data(), n);
   }
@@ -64,8 +79,10 @@ std::mutex g_mutex;
 std::map<std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>, Product> g_products;
 
 // The stored rows of op(X) rounded into a packed buffer: `rows` x `cols` out of a matrix with row stride ld.
+// The buffer only grows: one thread packs operands of several sizes in turn (each layer's input, the
+// last short batch), and growing a vector again writes zeros over what was freed by shrinking it.
 void pack(const float* x, int64_t rows, int64_t cols, int64_t ld, std::vector<uint16_t>& out) {
-  out.resize(size_t(rows * cols));
+  if (out.size() < size_t(rows * cols)) out.resize(size_t(rows * cols));
   if (ld == cols) return to_bf16(x, out.data(), rows * cols);
   for (int64_t r = 0; r < rows; ++r) to_bf16(x + r * ld, out.data() + r * cols, cols);
 }
@@ -125,6 +142,113 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, cons
   } catch (const dnnl::error& err) {
     throw Error(std::string("oneDNN bfloat16 matmul failed: ") + err.what());
   }
+}
+
+#if defined(__AVX512BF16__)
+namespace {
+
+// dense_bf16's own kernel, for CPUs with AVX512_BF16 (vdpbf16ps: 16 float32 sums, each adding the
+// products of one pair of bfloat16 values). Rounding A in the kernel, a few rows at a time into a
+// panel that stays in L1, saves the separate pass that wrote all of A in bfloat16 and read it back,
+// its fork and join, and oneDNN's per-call costs, which dominate at batch 1.
+
+constexpr int64_t kTileRows = 12;  // 12 rows x 2 vectors = 24 accumulators, plus 2 weight registers
+
+// W [K, N] in pairs: ceil(K/2) rows of N16 = N rounded up to 16 columns, each column holding the
+// bfloat16 values of W[2p][n] (low half) and W[2p+1][n] (high half), zero past K and N.
+void pack_pairs(const float* w, int64_t K, int64_t N, std::vector<uint16_t>& out) {
+  const int64_t pairs = (K + 1) / 2, n16 = (N + 15) / 16 * 16;
+  std::vector<uint16_t> rounded(size_t(K * N));
+  to_bf16(w, rounded.data(), K * N);
+  out.assign(size_t(pairs * n16 * 2), 0);
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t n = 0; n < N; ++n) out[size_t(((k / 2) * n16 + n) * 2 + k % 2)] = rounded[size_t(k * N + n)];
+}
+
+// `rows` rows of A rounded into the panel, each `pairs` 32-bit pairs long (a zero past an odd K).
+void round_rows(const float* a, int64_t lda, int64_t rows, int64_t K, int64_t pairs, uint32_t* panel) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* x = a + r * lda;
+    uint16_t* y = reinterpret_cast<uint16_t*>(panel + r * pairs);
+    int64_t k = 0;
+    for (; k + 32 <= K; k += 32) {
+      const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + k + 16), _mm512_loadu_ps(x + k));
+      _mm512_storeu_si512(y + k, __m512i(v));
+    }
+    if (k < K) {  // the last 1..31 values, and the zero that completes an odd K's last pair
+      const int64_t left = K - k;
+      const __mmask16 lo = left >= 16 ? 0xffff : __mmask16((1u << left) - 1);
+      const __mmask16 hi = left <= 16 ? 0 : __mmask16((1u << (left - 16)) - 1);
+      const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, x + k + 16), _mm512_maskz_loadu_ps(lo, x + k));
+      _mm512_mask_storeu_epi16(y + k, __mmask32((uint64_t(1) << (2 * ((left + 1) / 2))) - 1), __m512i(v));
+    }
+  }
+}
+
+// C[R rows, V*16 columns] = panel * W's pairs from column c0; the last vector stores `last` columns.
+template <int R, int V>
+void tile(const uint32_t* panel, int64_t pairs, const uint16_t* w, int64_t n16, int64_t c0, float* c, int64_t ldc,
+          int last) {
+  __m512 acc[R][V];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < pairs; ++p) {
+    __m512bh b[V];
+    for (int v = 0; v < V; ++v) b[v] = __m512bh(_mm512_loadu_si512(w + (p * n16 + c0 + 16 * v) * 2));
+    for (int r = 0; r < R; ++r) {
+      const __m512bh a = __m512bh(_mm512_set1_epi32(int(panel[r * pairs + p])));
+      for (int v = 0; v < V; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], a, b[v]);
+    }
+  }
+  const __mmask16 tail = __mmask16((1u << last) - 1);
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v) {
+      float* out = c + r * ldc + c0 + 16 * v;
+      if (v + 1 < V || last == 16) _mm512_storeu_ps(out, acc[r][v]);
+      else _mm512_mask_storeu_ps(out, tail, acc[r][v]);
+    }
+}
+
+template <int R>
+void tile_columns(const uint32_t* panel, int64_t pairs, const uint16_t* w, int64_t N, float* c, int64_t ldc) {
+  const int64_t n16 = (N + 15) / 16 * 16;
+  for (int64_t c0 = 0; c0 < N; c0 += 32) {
+    const int64_t left = N - c0;
+    if (left > 16) tile<R, 2>(panel, pairs, w, n16, c0, c, ldc, int(left >= 32 ? 16 : left - 16));
+    else tile<R, 1>(panel, pairs, w, n16, c0, c, ldc, int(left));
+  }
+}
+
+template <int... R>
+void tile_rows(int64_t rows, const uint32_t* panel, int64_t pairs, const uint16_t* w, int64_t N, float* c,
+               int64_t ldc, std::integer_sequence<int, R...>) {
+  ((rows == R + 1 ? tile_columns<R + 1>(panel, pairs, w, N, c, ldc) : void()), ...);
+}
+
+}  // namespace
+#endif
+
+void dense_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* W, std::vector<float>& seen,
+                std::vector<uint16_t>& kept, float* C, int64_t ldc) {
+  if (M == 0 || N == 0) return;
+#if defined(__AVX512BF16__)
+  if (K == 0) {
+    for (int64_t i = 0; i < M; ++i) std::memset(C + i * ldc, 0, size_t(N) * sizeof(float));
+    return;
+  }
+  if (changed(W, K * N, seen, kept)) pack_pairs(W, K, N, kept);
+  const int64_t pairs = (K + 1) / 2, tiles = (M + kTileRows - 1) / kTileRows;
+  const uint16_t* w = kept.data();
+  parallel_for(tiles, M * K + M * N, [&](int64_t t) {
+    thread_local std::vector<uint32_t> panel;
+    if (panel.size() < size_t(kTileRows * pairs)) panel.resize(size_t(kTileRows * pairs));
+    const int64_t r0 = t * kTileRows, rows = std::min(kTileRows, M - r0);
+    round_rows(A + r0 * lda, lda, rows, K, pairs, panel.data());
+    tile_rows(rows, panel.data(), pairs, w, N, C + r0 * ldc, ldc, std::make_integer_sequence<int, kTileRows>());
+  });
+#else
+  gemm_bf16(false, false, M, N, K, A, lda, kept_bf16(W, K * N, seen, kept), N, C, ldc);
+#endif
 }
 
 }  // namespace myelin::kernels

@@ -17,6 +17,13 @@ void to_bf16(const float* x, uint16_t* y, int64_t n);
 /// where one comparison costs less than rounding them again. Returns rounded.data().
 const uint16_t* kept_bf16(const float* x, int64_t n, std::vector<float>& seen, std::vector<uint16_t>& rounded);
 
+/// C = A * W for repeated inference products, all row-major: A [M, K] float32 with row stride lda,
+/// rounded to bfloat16 on the way in; W [K, N] float32, rounded to bfloat16 and kept in `kept` (in
+/// the layout this function's kernel reads) while it stays bit-identical to `seen`, the values kept
+/// last time; C [M, N] float32 with row stride ldc, the products accumulated in float32.
+void dense_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* W, std::vector<float>& seen,
+                std::vector<uint16_t>& kept, float* C, int64_t ldc);
+
 /// C = op(A) * op(B), all row-major as kernels::gemm, with A and B rounded to bfloat16 and the
 /// products accumulated in float32: op(A) is [M, K], op(B) is [K, N], C is [M, N].
 void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
