@@ -3,6 +3,7 @@
 // line) overlaps the arithmetic. Two buffers alternate: batch s+1 is written into the buffer that
 // batch s-1 used, which the training step has finished with by the time batch s is asked for.
 #pragma once
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -17,8 +18,10 @@ namespace myelin {
 class BatchPrefetcher {
  public:
   /// Batches of `batch_size` rows of every array (a model's inputs, targets and sample weights, which
-  /// share their row count); `background` false gathers in line (one thread setting).
-  BatchPrefetcher(std::vector<Tensor> arrays, int64_t batch_size, bool background);
+  /// share their row count); `background` false gathers in line (one thread setting). `own_core`: the
+  /// background thread has a core that no compute thread uses, so both sides of the hand-over wait
+  /// by spinning for a while before they sleep.
+  BatchPrefetcher(std::vector<Tensor> arrays, int64_t batch_size, bool background, bool own_core = false);
   ~BatchPrefetcher();
   BatchPrefetcher(const BatchPrefetcher&) = delete;
   BatchPrefetcher& operator=(const BatchPrefetcher&) = delete;
@@ -36,6 +39,9 @@ class BatchPrefetcher {
   void gather(int slot, int64_t step);
   void request(int slot, int64_t step);
   void worker();
+  template <class Ready>
+  void wait_until(Ready ready);
+  void wake();
 
   std::vector<Tensor> arrays_;
   int64_t batch_size_, steps_ = 0, step_ = 0;
@@ -43,13 +49,17 @@ class BatchPrefetcher {
   std::vector<Tensor> batch_[2];
   std::function<void(Tensor&)> transform_;
 
-  bool background_;
+  bool background_, own_core_;
   std::thread thread_;
+  // The hand-over's state is atomic, so a spinning side sees it without the mutex; the mutex and
+  // cv_ serve the sides that sleep, counted in sleepers_ (guarded by the mutex).
   std::mutex mutex_;
   std::condition_variable cv_;
-  int64_t requested_step_[2] = {-1, -1}, ready_step_[2] = {-1, -1};
-  bool pending_[2] = {false, false};
-  bool stop_ = false;
+  int sleepers_ = 0;
+  int64_t requested_step_[2] = {-1, -1};  // written before pending_ is set, read after it is seen
+  std::atomic<int64_t> ready_step_[2] = {-1, -1};
+  std::atomic<bool> pending_[2] = {false, false};
+  std::atomic<bool> stop_ = false;
 };
 
 }  // namespace myelin

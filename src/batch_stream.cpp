@@ -26,7 +26,7 @@ std::vector<Tensor> joined(const std::vector<Tensor>& x, const std::vector<Tenso
 class TensorStream : public BatchStream {
  public:
   TensorStream(const std::vector<Tensor>& x, const std::vector<Tensor>& y, const std::vector<Tensor>& w,
-               int64_t batch_size, bool background)
+               int64_t batch_size, bool background, bool own_core)
       : n_(x[0].rows()),
         nx_(x.size()),
         ny_(y.size()),
@@ -34,7 +34,7 @@ class TensorStream : public BatchStream {
         rank_(distributed::rank()),
         ranks_(distributed::size()),
         step_rows_(batch_size * ranks_),
-        batches_(joined(x, y, w), batch_size, background) {
+        batches_(joined(x, y, w), batch_size, background, own_core) {
     order_.resize(n_);
     for (const auto& t : joined(x, y, w)) {
       Shape s = t.shape();
@@ -140,8 +140,9 @@ class DatasetStream : public BatchStream {
 }  // namespace
 
 std::unique_ptr<BatchStream> make_tensor_stream(const std::vector<Tensor>& x, const std::vector<Tensor>& y,
-                                                const std::vector<Tensor>& w, int64_t batch_size, bool background) {
-  return std::make_unique<TensorStream>(x, y, w, batch_size, background);
+                                                const std::vector<Tensor>& w, int64_t batch_size, bool background,
+                                                bool own_core) {
+  return std::make_unique<TensorStream>(x, y, w, batch_size, background, own_core);
 }
 
 std::unique_ptr<BatchStream> make_dataset_stream(data::Dataset& data, int64_t batch_size, bool background) {

@@ -40,9 +40,11 @@ class BatchStream {
 };
 
 /// Batches of `batch_size` rows per rank from arrays sharing their row count: inputs x, targets y
-/// and sample weights w (none, or one per target), gathered on a background thread when `background`.
+/// and sample weights w (none, or one per target), gathered on a background thread when `background`;
+/// `own_core`: no compute thread uses that thread's core (BatchPrefetcher).
 std::unique_ptr<BatchStream> make_tensor_stream(const std::vector<Tensor>& x, const std::vector<Tensor>& y,
-                                                const std::vector<Tensor>& w, int64_t batch_size, bool background);
+                                                const std::vector<Tensor>& w, int64_t batch_size, bool background,
+                                                bool own_core = false);
 /// Batches of `batch_size` rows per rank read from a dataset (on a background thread when
 /// `background`).
 std::unique_ptr<BatchStream> make_dataset_stream(data::Dataset& data, int64_t batch_size, bool background);

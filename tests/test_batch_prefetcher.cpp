@@ -1,8 +1,12 @@
-// BatchPrefetcher: in the background or in line, every batch holds exactly the rows the epoch's order
-// names (the last one shorter), over several epochs with new orders, and stopping mid-epoch is safe.
+// BatchPrefetcher: in line, in the background, and in the background with a core of its own (both
+// sides spin before they sleep), every batch holds exactly the rows the epoch's order names (the last
+// one shorter), over several epochs with new orders; pauses longer than the spin, where both sides
+// sleep and must be woken, do not hang it; and stopping mid-epoch is safe.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <numeric>
+#include <thread>
 
 #include "batch_prefetcher.hpp"
 #include "myelin/random.hpp"
@@ -10,10 +14,12 @@
 using namespace myelin;
 
 namespace {
-void check_epoch(BatchPrefetcher& p, const Tensor& x, const Tensor& y, const std::vector<int64_t>& order, int64_t bs) {
+void check_epoch(BatchPrefetcher& p, const Tensor& x, const Tensor& y, const std::vector<int64_t>& order, int64_t bs,
+                 std::chrono::microseconds pause = {}) {
   p.start_epoch(order);
   const int64_t steps = (int64_t(order.size()) + bs - 1) / bs;
   for (int64_t s = 0; s < steps; ++s) {
+    std::this_thread::sleep_for(pause);
     const auto& batch = p.next();
     ASSERT_EQ(batch.size(), 2u);
     const Tensor* xb = &batch[0];
@@ -35,8 +41,9 @@ TEST(BatchPrefetcher, BatchesFollowTheOrderInBothModes) {
   for (int64_t i = 0; i < x.size(); ++i) x[i] = float(i);
   for (int64_t i = 0; i < 103; ++i) y[i] = float(1000 + i);
   Rng rng(11);
-  for (bool background : {false, true}) {
-    BatchPrefetcher p({x, y}, 16, background);
+  for (const auto [background, own_core] : {std::pair{false, false}, {true, false}, {true, true}}) {
+    SCOPED_TRACE("background " + std::to_string(background) + ", own core " + std::to_string(own_core));
+    BatchPrefetcher p({x, y}, 16, background, own_core);
     std::vector<int64_t> order(103);
     for (int epoch = 0; epoch < 3; ++epoch) {
       std::iota(order.begin(), order.end(), 0);
@@ -46,11 +53,30 @@ TEST(BatchPrefetcher, BatchesFollowTheOrderInBothModes) {
   }
 }
 
+TEST(BatchPrefetcher, HandOverSurvivesPausesLongerThanTheSpin) {
+  // 3 ms between batches and between epochs: past the spin, so the gathering thread sleeps before
+  // every request and the batch may be ready before it is asked for.
+  Tensor x({40, 4}), y({40, 1});
+  for (int64_t i = 0; i < x.size(); ++i) x[i] = float(i);
+  for (int64_t i = 0; i < 40; ++i) y[i] = float(i);
+  Rng rng(12);
+  BatchPrefetcher p({x, y}, 8, true, true);
+  std::vector<int64_t> order(40);
+  for (int epoch = 0; epoch < 2; ++epoch) {
+    std::iota(order.begin(), order.end(), 0);
+    rng.shuffle(order);
+    std::this_thread::sleep_for(std::chrono::milliseconds(3));
+    check_epoch(p, x, y, order, 8, std::chrono::milliseconds(3));
+  }
+}
+
 TEST(BatchPrefetcher, DestroyedMidEpochWithoutHanging) {
   Tensor x({64, 3}), y({64, 1});
   std::vector<int64_t> order(64);
   std::iota(order.begin(), order.end(), 0);
-  BatchPrefetcher p({x, y}, 8, true);
-  p.start_epoch(order);
-  p.next();  // the second batch is being gathered as p goes out of scope
+  for (bool own_core : {false, true}) {
+    BatchPrefetcher p({x, y}, 8, true, own_core);
+    p.start_epoch(order);
+    p.next();  // the second batch is being gathered as p goes out of scope
+  }
 }

@@ -380,7 +380,7 @@ History Model::fit_arrays(const Arrays& data, const Arrays* val, const FitOption
   ThreadCountGuard compute_threads(background ? num_threads() - 1 : num_threads());
   // Augmentation at the front gets a data thread of its own, the compute threads staying as they are.
   DataThreadAugmentation augmentation(*graph_);
-  auto stream = make_tensor_stream(data.x, data.y, data.w, bs, background || augmentation.active());
+  auto stream = make_tensor_stream(data.x, data.y, data.w, bs, background || augmentation.active(), background);
   augmentation.attach(*stream);
   return fit_loop(*stream, o, [&](Logs& logs) {
     if (!val) return;
