@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -18,6 +19,7 @@
 
 #include "expect_error.hpp"
 #include "gradient_check.hpp"
+#include "kernels/cpu/activation.hpp"
 #include "kernels/cpu/bf16.hpp"
 #include "kernels/cpu/conv.hpp"
 #include "kernels/cpu/gemm.hpp"
@@ -173,7 +175,16 @@ TEST_F(MixedPrecision, DenseInferenceProductAgreesWithOneDnnForEveryTileShape) {
         std::vector<float> seen;
         std::vector<uint16_t> kept;
         std::fill(got.data(), got.data() + got.size(), 7.f);  // every value must be written
-        kernels::dense_bf16(rows, units, inputs, x.data(), inputs, w.data(), seen, kept, got.data(), units);
+        // Each row is handed to `finished` once, with the values it ends with.
+        Tensor at_finish({rows, units});
+        std::vector<std::atomic<int>> finishes(static_cast<size_t>(rows));
+        kernels::dense_bf16(rows, units, inputs, x.data(), inputs, w.data(), seen, kept, got.data(), units,
+                            [&](int64_t r0, int64_t count) {
+                              std::copy_n(got.data() + r0 * units, count * units, at_finish.data() + r0 * units);
+                              for (int64_t r = r0; r < r0 + count; ++r) ++finishes[size_t(r)];
+                            });
+        for (int64_t r = 0; r < rows; ++r) ASSERT_EQ(finishes[size_t(r)], 1) << "row " << r;
+        for (int64_t i = 0; i < got.size(); ++i) ASSERT_EQ(at_finish[i], got[i]) << "value " << i;
         kernels::gemm_bf16(false, false, rows, units, inputs, x.data(), inputs, w.data(), units, want.data(), units);
         kernels::gemm(false, false, rows, units, inputs, 1.f, absolute(x).data(), inputs, absolute(w).data(), units,
                       0.f, abs_sum.data(), units);
@@ -187,8 +198,23 @@ TEST_F(MixedPrecision, DenseInferenceProductAgreesWithOneDnnForEveryTileShape) {
         bf16.kernel() = fp32.kernel().clone();
         bf16.bias() = fp32.bias().clone();
         abs_layer.kernel() = absolute(fp32.kernel());
-        expect_within_bound(bf16.forward(x, false), fp32.forward(x, false), abs_layer.forward(absolute(x), false),
+        const Tensor linear = bf16.forward(x, false).clone();
+        expect_within_bound(linear, fp32.forward(x, false), abs_layer.forward(absolute(x), false),
                             "inference", kBf16Bound, rows * inputs * units >= 64);
+
+        // The activation, applied by the product as it finishes rows, is the one applied afterwards.
+        for (const std::string activation : {"relu", "softmax"}) {
+          layers::Dense with(units, activation, {.dtype = "mixed_bfloat16"});
+          with.build({inputs}, rng);
+          with.kernel() = bf16.kernel().clone();
+          with.bias() = bf16.bias().clone();
+          Tensor want_act({rows, units});
+          kernels::bias_activation_forward(activation == "relu" ? ActivationKind::ReLU : ActivationKind::Softmax,
+                                           linear.data(), nullptr, nullptr, want_act.data(), rows, units);
+          const Tensor& got_act = with.forward(x, false);
+          for (int64_t i = 0; i < got_act.size(); ++i)
+            ASSERT_NEAR(got_act[i], want_act[i], 1e-6f) << activation << ", value " << i;
+        }
       }
 }
 

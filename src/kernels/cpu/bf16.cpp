@@ -252,11 +252,13 @@ void tile_rows(int64_t rows, const uint32_t* panel, int64_t pairs, const uint16_
 #endif
 
 void dense_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* W, std::vector<float>& seen,
-                std::vector<uint16_t>& kept, float* C, int64_t ldc) {
+                std::vector<uint16_t>& kept, float* C, int64_t ldc,
+                const std::function<void(int64_t, int64_t)>& finished) {
   if (M == 0 || N == 0) return;
 #if defined(__AVX512BF16__)
   if (K == 0) {
     for (int64_t i = 0; i < M; ++i) std::memset(C + i * ldc, 0, size_t(N) * sizeof(float));
+    if (finished) finished(0, M);
     return;
   }
   if (changed(W, K * N, seen, kept)) pack_pairs(W, K, N, kept);
@@ -269,9 +271,11 @@ void dense_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, co
     round_rows(A + r0 * lda, lda, rows, K, pairs, panel.data());
     const Ahead ahead{A + (r0 + rows) * lda, lda, K, std::min(kTileRows, M - r0 - rows)};
     tile_rows(rows, panel.data(), pairs, w, N, C + r0 * ldc, ldc, ahead, std::make_integer_sequence<int, kTileRows>());
+    if (finished) finished(r0, rows);
   });
 #else
   gemm_bf16(false, false, M, N, K, A, lda, kept_bf16(W, K * N, seen, kept), N, C, ldc);
+  if (finished) finished(0, M);
 #endif
 }
 

@@ -2,6 +2,7 @@
 // product with bfloat16 operands and a float32 result (oneDNN's matmul primitive).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 namespace myelin::kernels {
@@ -21,8 +22,12 @@ const uint16_t* kept_bf16(const float* x, int64_t n, std::vector<float>& seen, s
 /// rounded to bfloat16 on the way in; W [K, N] float32, rounded to bfloat16 and kept in `kept` (in
 /// the layout this function's kernel reads) while it stays bit-identical to `seen`, the values kept
 /// last time; C [M, N] float32 with row stride ldc, the products accumulated in float32.
+/// `finished`, when given, is called once for every block of rows of C, as (first row, rows), as
+/// soon as their values are final, on whichever thread computed them (several blocks at once): a
+/// pass over them there (a bias, an activation) reads them while they are in that core's cache.
 void dense_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* W, std::vector<float>& seen,
-                std::vector<uint16_t>& kept, float* C, int64_t ldc);
+                std::vector<uint16_t>& kept, float* C, int64_t ldc,
+                const std::function<void(int64_t, int64_t)>& finished = {});
 
 /// C = op(A) * op(B), all row-major as kernels::gemm, with A and B rounded to bfloat16 and the
 /// products accumulated in float32: op(A) is [M, K], op(B) is [K, N], C is [M, N].
