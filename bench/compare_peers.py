@@ -30,6 +30,11 @@ Each peer at its best (what was tried is in bench/README.md, "Modern peers"):
   format="onnx")` (a user's deployment path), checked to predict what myelin predicted
   (max_abs_difference_from_myelin); graph optimisation level ORT_ENABLE_ALL, intra-op threads N,
   sequential execution.
+- myelin (Python, inference only): the same trained model saved with `model.save` and loaded with
+  `myelin.models.load_model` in a process that only predicts, timed by the same code as ONNX
+  Runtime (batches of 1024 sliced from the test set, one image for latency). Its peak RSS is the
+  row "peak RSS, inference only" against ONNX Runtime's; the C++ columns' peak RSS also holds the
+  training.
 
 Prints name=value lines (<column>_<metric>) and a table with, per row, the best peer and myelin's
 ratio against it (above 1: myelin better).
@@ -48,17 +53,21 @@ SOURCE_DIR = HERE.parent
 sys.path.insert(0, str(HERE))
 from compare_pytorch import DEFAULT_DATA, clean_env, load_idx_gz, parse_lines, table  # noqa: E402
 
-# (key, label, kind): "time" lower is better, "rate" higher is better, "info" no ratio.
+# (key, label, kind, trains, mine): "time" lower is better, "rate" higher is better, "info" no
+# ratio; a row that `trains` leaves ONNX Runtime out of its peers; `mine` is the myelin column the
+# ratio is taken for.
 METRICS = [
-    ("train_seconds_per_epoch_median", "train s/epoch (median)", "time", True),
-    ("test_accuracy", "test accuracy", "info", True),
-    ("train_fraction_of_gemm_ceiling", "train, fraction of the GEMM ceiling", "info", True),
-    ("inference_samples_per_sec_batch1024", "inference samples/s, batch 1024", "rate", False),
-    ("latency_batch1_us", "latency batch 1 (us)", "time", False),
-    ("peak_rss_mb", "peak RSS (MB)", "time", True),
+    ("train_seconds_per_epoch_median", "train s/epoch (median)", "time", True, "myelin"),
+    ("test_accuracy", "test accuracy", "info", True, "myelin"),
+    ("train_fraction_of_gemm_ceiling", "train, fraction of the GEMM ceiling", "info", True, "myelin"),
+    ("inference_samples_per_sec_batch1024", "inference samples/s, batch 1024", "rate", False, "myelin"),
+    ("latency_batch1_us", "latency batch 1 (us)", "time", False, "myelin"),
+    ("peak_rss_mb", "peak RSS (MB)", "time", True, "myelin"),
+    ("inference_peak_rss_mb", "peak RSS, inference only (MB)", "time", False, "myelin_inference"),
 ]
 COLUMNS = [("myelin", "myelin (C++)"), ("myelin_python", "myelin (Python)"), ("torch", "PyTorch 2"),
-           ("keras_tensorflow", "Keras 3 / TF"), ("keras_jax", "Keras 3 / JAX"), ("ort", "ONNX Runtime")]
+           ("keras_tensorflow", "Keras 3 / TF"), ("keras_jax", "Keras 3 / JAX"),
+           ("myelin_inference", "myelin (Python, inference only)"), ("ort", "ONNX Runtime")]
 PEERS = ["torch", "keras_tensorflow", "keras_jax", "ort"]
 
 
@@ -172,37 +181,47 @@ def keras_worker(args):
 
 
 # ---------------------------------------------------------------------------------------------
-# ONNX Runtime: inference only, on the file myelin's Python run exported after training
-# (Model.export, format "onnx"), which must predict what myelin predicted.
+# Inference only, as a deployment runs it: a process that loads the file myelin's Python run saved
+# after training and predicts, and nothing else. The same worker times ONNX Runtime on the ONNX
+# file exported from that model (Model.export, format "onnx") and myelin's Python package on the
+# model file itself (Model.save), each of which must predict what the trained model predicted.
 
-def ort_worker(args):
+def inference_worker(args):
     import resource
 
-    import onnxruntime as ort
-    print(f"onnxruntime_version={ort.__version__}")
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.intra_op_num_threads = args.threads
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     import numpy as np
-    sess = ort.InferenceSession(args.onnx, so, providers=["CPUExecutionProvider"])
-    x_name, y_name = sess.get_inputs()[0].name, sess.get_outputs()[0].name
+    if args.inference_worker == "ort":
+        import onnxruntime as ort
+        print(f"onnxruntime_version={ort.__version__}")
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.intra_op_num_threads = args.threads
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        sess = ort.InferenceSession(args.onnx, so, providers=["CPUExecutionProvider"])
+        x_name, y_name = sess.get_inputs()[0].name, sess.get_outputs()[0].name
+        predict = lambda x: sess.run([y_name], {x_name: x})[0]
+    else:
+        import myelin
+        from myelin.models import load_model
+        myelin.set_num_threads(args.threads)
+        model = load_model(args.onnx + ".safetensors")
+        predict = lambda x: model.predict(x, batch_size=len(x), verbose=0)
     probe = np.load(args.onnx + ".probe.npy")
-    difference = np.abs(sess.run([y_name], {x_name: probe})[0] - np.load(args.onnx + ".expected.npy")).max()
+    difference = np.abs(predict(probe) - np.load(args.onnx + ".expected.npy")).max()
     print(f"max_abs_difference_from_myelin={difference:.3g}")
     x_test = images(args.data, "t10k", "cnn").reshape((-1,) + probe.shape[1:])
 
     def one_pass():
         for b0 in range(0, len(x_test), 1024):
-            sess.run([y_name], {x_name: x_test[b0:b0 + 1024]})
+            predict(x_test[b0:b0 + 1024])
     one_pass()
     print(f"inference_samples_per_sec_batch1024={len(x_test) / median_time(one_pass, 5):.6g}")
-    feed = {x_name: x_test[0:1].copy()}
+    one = x_test[0:1].copy()
     for _ in range(50):
-        sess.run([y_name], feed)
-    print(f"latency_batch1_us={median_time(lambda: sess.run([y_name], feed), 2000) * 1e6:.4g}")
-    print(f"peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f}")
+        predict(one)
+    print(f"latency_batch1_us={median_time(lambda: predict(one), 2000) * 1e6:.4g}")
+    print(f"inference_peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,7 +253,9 @@ def one_round(args, venv_python, build):
     jax_env = dict(env, KERAS_BACKEND="jax",
                    XLA_FLAGS=f"--xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads={args.threads}")
     res["keras_jax"] = run(me + ["--keras-worker", "--jit"], jax_env, "Keras/JAX")
-    res["ort"] = run(me + ["--ort-worker", "--onnx", onnx_file], env, "ONNX Runtime")
+    res["ort"] = run(me + ["--inference-worker", "ort", "--onnx", onnx_file], env, "ONNX Runtime")
+    res["myelin_inference"] = run(["/usr/bin/python3", str(Path(__file__).resolve()), args.workload] + common +
+                                  ["--inference-worker", "myelin", "--onnx", onnx_file], py_env, "myelin (inference)")
     # A peer's fraction of the GEMM ceiling measured in myelin's run: the same arithmetic per epoch,
     # so it scales with the epoch time.
     frac = res["myelin"].get("train_fraction_of_gemm_ceiling")
@@ -260,7 +281,7 @@ def main():
     p.add_argument("--tf-jit", action="store_true", help="Keras/TF with jit_compile=True (default: Keras's 'auto')")
     p.add_argument("--keras-worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--jit", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--ort-worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--inference-worker", choices=["ort", "myelin"], help=argparse.SUPPRESS)
     p.add_argument("--onnx", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.epochs is None:
@@ -268,8 +289,8 @@ def main():
     args.jit = True if args.jit else "auto"
     if args.keras_worker:
         return keras_worker(args)
-    if args.ort_worker:
-        return ort_worker(args)
+    if args.inference_worker:
+        return inference_worker(args)
 
     venv_python = str(Path(args.venv) / "bin" / "python")
     if not os.access(venv_python, os.X_OK):
@@ -292,22 +313,22 @@ def main():
         return statistics.median(vals) if vals else None
 
     rows = []
-    for key, label, kind, trains in METRICS:
+    for key, label, kind, trains, mine in METRICS:
         vals = {col: cell(col, key) for col, _ in COLUMNS}
         for col, v in vals.items():
             if v is not None:
                 print(f"{col}_{key}={v:.6g}")
         peers = {c: vals[c] for c in PEERS if vals[c] is not None and not (trains and c == "ort")}
         best, ratio, ratio_bf16 = "", "", ""
-        if kind != "info" and peers and vals["myelin"]:
+        if kind != "info" and peers and vals[mine]:
             bc = (min if kind == "time" else max)(peers, key=peers.get)
 
             def against_best(mine):
                 return peers[bc] / mine if kind == "time" else mine / peers[bc]
-            r = against_best(vals["myelin"])
-            best, ratio = dict(COLUMNS)[bc], f"{r:.2f}x"
+            r = against_best(vals[mine])
+            best, ratio = dict(COLUMNS)[bc], f"{r:.2f}x" + ("" if mine == "myelin" else f" ({dict(COLUMNS)[mine]})")
             print(f"ratio_vs_best_peer_{key}={r:.3g}")
-            if vals.get("myelin_bf16"):
+            if mine == "myelin" and vals.get("myelin_bf16"):
                 r = against_best(vals["myelin_bf16"])
                 ratio_bf16 = f"{r:.2f}x"
                 print(f"ratio_bf16_vs_best_peer_{key}={r:.3g}")

@@ -209,14 +209,15 @@ def myelin_epoch_timer(out, scale):
 
 
 def export_for_onnx_runtime(args, model, x_test):
-    """With --export-onnx PATH, writes the trained model as ONNX (Model.export) and, beside it,
-    PATH.probe.npy (the first 256 test images) and PATH.expected.npy (myelin's predictions on them),
-    so that compare_peers.py's ONNX Runtime column runs the very file a user deploys and checks it
-    predicts the same."""
+    """With --export-onnx PATH, writes the trained model as ONNX (Model.export) and as a myelin model
+    file (PATH.safetensors, Model.save) and, beside them, PATH.probe.npy (the first 256 test images)
+    and PATH.expected.npy (myelin's predictions on them), so that compare_peers.py's inference-only
+    columns run the very files a user deploys and check that they predict the same."""
     if not getattr(args, "export_onnx", None):
         return
     import numpy as np
     model.export(args.export_onnx, format="onnx")
+    model.save(args.export_onnx + ".safetensors")
     probe = x_test[:256].copy()
     np.save(args.export_onnx + ".probe.npy", probe)
     np.save(args.export_onnx + ".expected.npy", model.predict(probe, batch_size=256, verbose=0))
