@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -218,16 +219,26 @@ TEST_F(MixedPrecision, DenseInferenceProductAgreesWithOneDnnForEveryTileShape) {
       }
 }
 
+// Forces how the bfloat16 weight gradient is computed for the scope, then restores the rule.
+struct WeightGradientWay {
+  explicit WeightGradientWay(std::optional<bool> by_matmul) {
+    kernels::force_bf16_weight_gradient_by_matmul(by_matmul);
+  }
+  ~WeightGradientWay() { kernels::force_bf16_weight_gradient_by_matmul(std::nullopt); }
+};
+
 TEST_F(MixedPrecision, Conv2DForwardAndGradientsWithinBf16Bound) {
   // 8 channels in and 7x7 outputs: the bfloat16 primitives for all three products (the im2col path
-  // for tiny patches stays float32).
-  for (const std::string padding : {"valid", "same"}) {
-    SCOPED_TRACE(padding);
-    layers::Conv2D fp32(16, {3, 3}, "linear", {.padding = padding, .dtype = "float32"});
-    layers::Conv2D bf16(16, {3, 3}, "linear", {.padding = padding, .dtype = "mixed_bfloat16"});
-    layers::Conv2D abs_layer(16, {3, 3}, "linear", {.padding = padding, .dtype = "float32"});
-    compare_layer(fp32, bf16, abs_layer, {9, 9, 8}, 5);
-  }
+  // for tiny patches stays float32), the weight gradient both ways whatever this CPU defaults to.
+  for (const bool by_matmul : {true, false})
+    for (const std::string padding : {"valid", "same"}) {
+      SCOPED_TRACE(padding + (by_matmul ? ", weight gradient by matmul" : ", weight gradient by the primitive"));
+      const WeightGradientWay way(by_matmul);
+      layers::Conv2D fp32(16, {3, 3}, "linear", {.padding = padding, .dtype = "float32"});
+      layers::Conv2D bf16(16, {3, 3}, "linear", {.padding = padding, .dtype = "mixed_bfloat16"});
+      layers::Conv2D abs_layer(16, {3, 3}, "linear", {.padding = padding, .dtype = "float32"});
+      compare_layer(fp32, bf16, abs_layer, {9, 9, 8}, 5);
+    }
 }
 
 TEST_F(MixedPrecision, Conv2DNeverRunsOneDnnReferenceKernels) {
@@ -241,20 +252,29 @@ TEST_F(MixedPrecision, Conv2DNeverRunsOneDnnReferenceKernels) {
        .kernel_h = 3, .kernel_w = 3},
       {.batch = 128, .in_h = 5, .in_w = 5, .in_c = 64, .out_h = 3, .out_w = 3, .out_c = 64,
        .kernel_h = 3, .kernel_w = 3}};
-  for (const auto& g : shapes) {
-    kernels::Conv2DKernel kernel;
-    kernel.set_bf16(true);
-    std::vector<float> x(size_t(g.batch * g.in_h * g.in_w * g.in_c), 0.5f), w(size_t(9 * g.in_c * g.out_c), 0.25f),
-        b(size_t(g.out_c)), y(size_t(g.batch * g.out_h * g.out_w * g.out_c)), dw(w.size()), dx(x.size());
-    kernel.forward(g, x.data(), w.data(), b.data(), true, y.data());
-    kernel.backward(g, x.data(), y.data(), w.data(), dw.data(), b.data(), dx.data());
-    const std::string impl = kernel.implementations();
-    SCOPED_TRACE(impl);
-    EXPECT_NE(impl.find("backward_data="), std::string::npos);
-    EXPECT_EQ(impl.find("ref"), std::string::npos);
-    // The shapes oneDNN serves in bfloat16 do run in bfloat16.
-    if (g.in_c >= 32) {
-      EXPECT_NE(impl.substr(0, impl.find(',')).find("bf16"), std::string::npos);
+  using Forced = std::optional<bool>;
+  for (const Forced forced : {Forced(), Forced(true), Forced(false)}) {
+    for (const auto& g : shapes) {
+      const WeightGradientWay way(forced);
+      // Unforced, the rule: the matmul with AMX or with few output positions.
+      const bool by_matmul = forced ? *forced : kernels::amx_supported() || g.out_h * g.out_w <= 16;
+      kernels::Conv2DKernel kernel;
+      kernel.set_bf16(true);
+      std::vector<float> x(size_t(g.batch * g.in_h * g.in_w * g.in_c), 0.5f), w(size_t(9 * g.in_c * g.out_c), 0.25f),
+          b(size_t(g.out_c)), y(size_t(g.batch * g.out_h * g.out_w * g.out_c)), dw(w.size()), dx(x.size());
+      kernel.forward(g, x.data(), w.data(), b.data(), true, y.data());
+      kernel.backward(g, x.data(), y.data(), w.data(), dw.data(), b.data(), dx.data());
+      const std::string impl = kernel.implementations();
+      SCOPED_TRACE(impl + (!forced ? " (the rule)" : *forced ? " (forced: by matmul)" : " (forced: by the primitive)"));
+      EXPECT_NE(impl.find("backward_data="), std::string::npos);
+      EXPECT_EQ(impl.find("ref"), std::string::npos);
+      // The shapes oneDNN serves in bfloat16 do run in bfloat16.
+      if (g.in_c >= 32) {
+        EXPECT_NE(impl.substr(0, impl.find(',')).find("bf16"), std::string::npos);
+      }
+      // The weight gradient runs the way chosen, wherever the forward ran in bfloat16.
+      const bool forward_bf16 = impl.substr(0, impl.find(',')).find("bf16") != std::string::npos;
+      EXPECT_EQ(impl.find("im2col+matmul") != std::string::npos, by_matmul && forward_bf16);
     }
   }
 }

@@ -30,6 +30,15 @@ bool bf16_supported() {
   return ok;
 }
 
+bool amx_supported() {
+  static const bool ok = [] {
+    const unsigned isa = static_cast<unsigned>(dnnl_get_effective_cpu_isa());
+    const unsigned amx = static_cast<unsigned>(dnnl_cpu_isa_avx512_core_amx);
+    return (isa & amx) == amx;
+  }();
+  return ok;
+}
+
 void to_bf16(const float* x, uint16_t* y, int64_t n) {
   // Round to nearest even on the bits; a NaN stays a (quiet) NaN instead of rounding into infinity.
 #pragma omp parallel for schedule(static) if (n >= (1 << 16))

@@ -10,6 +10,9 @@ namespace myelin::kernels {
 /// Whether oneDNN runs bfloat16 kernels here: its effective ISA includes AVX512_BF16 (or AMX).
 bool bf16_supported();
 
+/// Whether oneDNN's effective ISA includes AMX, whose tiles multiply bfloat16 matrices.
+bool amx_supported();
+
 /// y[i] = x[i] rounded to the nearest bfloat16 (ties to even), as its upper 16 bits.
 void to_bf16(const float* x, uint16_t* y, int64_t n);
 

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <tuple>
 #include <unordered_map>
@@ -61,6 +62,27 @@ bool winograd_suits(const Conv2DGeometry& g) {
   return g.batch >= kWinogradMinBatch && g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == 1 &&
          g.stride_w == 1 && g.dilation_h == 1 && g.dilation_w == 1 && g.in_c % 16 == 0 && g.out_c % 16 == 0 &&
          g.out_h * g.out_w >= kWinogradMinOutput;
+}
+
+// Patches this small (a first layer on one-channel images: 3x3x1) make oneDNN's weight-gradient
+// primitive slow: 2.9 ms for the CNN's first layer at batch 128, against 0.4 ms as im2col + one
+// GEMM (bench/README.md, "First convolution's weight gradient").
+constexpr int64_t kSmallPatch = 16;
+// Few output positions (the CNN's third convolution: 3x3 of them) make it slow too: 1.97 -> 1.36 ms
+// for that layer's backward at batch 128 as im2col + GEMM; with 11x11 positions the primitive wins.
+constexpr int64_t kSmallOutput = 16;
+
+// -1: the rule below; 0 or 1: forced (force_bf16_weight_gradient_by_matmul).
+std::atomic<int> g_bww_by_matmul{-1};
+// The bfloat16 weight gradient as im2col + one matmul or by oneDNN's primitive. With AMX the
+// primitive ran the CNN's second convolution (13x13x32 -> 11x11x64, batch 128) 3 times slower than
+// its own forward in a training run (8.8 against 2.8 ms) and 30 times in a probe. With AVX512_BF16
+// alone the primitive wins there (2.9 ms against the matmul's 4.1 ms), and the matmul only with few
+// output positions, as in float32 (bench/README.md, "bfloat16 mixed precision").
+bool bf16_weight_gradient_by_matmul(const Conv2DGeometry& g) {
+  const int forced = g_bww_by_matmul;
+  if (forced >= 0) return forced == 1;
+  return amx_supported() || g.out_h * g.out_w <= kSmallOutput;
 }
 
 // One argument of a primitive: the caller's memory (NHWC data or hwio weights, pointer set on each
@@ -297,14 +319,12 @@ struct Conv2DKernel::Impl {
     e.bwd_args = {{DNNL_ARG_DIFF_DST, e.bwd_dy_is_bww_dy ? e.bww_dy.prim : e.bwd_dy.prim},
                   {DNNL_ARG_WEIGHTS, e.bwd_w.prim},
                   {DNNL_ARG_DIFF_SRC, e.bwd_dx.prim}};
-    // oneDNN 2.6's bfloat16 weight-gradient kernel on AMX ran the CNN's second convolution
-    // (13x13x32 -> 11x11x64, batch 128) 3 times slower than its own forward in a training run (8.8
-    // against 2.8 ms) and 30 times in a probe; the same product as im2col of the forward's bfloat16
-    // copy of x and one AMX matmul (bench/README.md, "bfloat16 mixed precision").
-    // Only where the forward took x as plain NHWC bfloat16, the copy im2col reads.
+    // The matmul reads im2col of the forward's bfloat16 copy of x: only where the forward took x as
+    // plain NHWC bfloat16.
     const memory::desc x16_md({g.batch, g.in_c, g.in_h, g.in_w}, memory::data_type::bf16, tag::nhwc);
     const memory::desc y16_md({g.batch, g.out_c, g.out_h, g.out_w}, memory::data_type::bf16, tag::nhwc);
-    e.bww_by_matmul = e.bf16 && layout == Conv2DLayout::Nhwc && e.fwd_pd.src_desc() == x16_md;
+    e.bww_by_matmul = e.bf16 && bf16_weight_gradient_by_matmul(g) && layout == Conv2DLayout::Nhwc &&
+                      e.fwd_pd.src_desc() == x16_md;
     e.bwd_dy_is_dy16 = e.bww_by_matmul && e.bwd_pd.diff_dst_desc() == y16_md;
     if (e.bwd_dy_is_dy16) {
       e.dy16 = memory(y16_md, engine(), DNNL_MEMORY_NONE);
@@ -319,6 +339,10 @@ struct Conv2DKernel::Impl {
 
 void set_winograd_allowed(bool allowed) { g_winograd_allowed = allowed; }
 bool winograd_allowed() { return g_winograd_allowed; }
+
+void force_bf16_weight_gradient_by_matmul(std::optional<bool> by_matmul) {
+  g_bww_by_matmul = by_matmul ? int(*by_matmul) : -1;
+}
 
 Conv2DKernel::Conv2DKernel(Conv2DLayout layout) : impl_(std::make_unique<Impl>()) { impl_->layout = layout; }
 Conv2DKernel::~Conv2DKernel() = default;
@@ -349,13 +373,6 @@ void Conv2DKernel::forward(const Conv2DGeometry& g, const float* x, const float*
 }
 
 namespace {
-// Patches this small (a first layer on one-channel images: 3x3x1) make oneDNN's weight-gradient
-// primitive slow: 2.9 ms for the CNN's first layer at batch 128, against 0.4 ms as im2col + one
-// GEMM (bench/README.md, "First convolution's weight gradient").
-constexpr int64_t kSmallPatch = 16;
-// Few output positions (the CNN's third convolution: 3x3 of them) make it slow too: 1.97 -> 1.36 ms
-// for that layer's backward at batch 128 as im2col + GEMM; with 11x11 positions the primitive wins.
-constexpr int64_t kSmallOutput = 16;
 
 // cols[p, (i*kw + j)*ic + c] = x at output position p's window element (i, j, c), zero in the padding;
 // rows are `ld` floats apart, and with ld = patch + 1 the extra last column holds ones, so that one

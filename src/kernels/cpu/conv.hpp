@@ -16,6 +16,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace myelin::kernels {
@@ -45,6 +46,12 @@ enum class Conv2DLayout { Nhwc, Blocked };
 void set_winograd_allowed(bool allowed);
 bool winograd_allowed();
 
+/// Forces how a bfloat16 convolution's weight gradient is computed, for the primitives made from
+/// now on: im2col of the forward's bfloat16 x and one bfloat16 matmul (true), or oneDNN's
+/// weight-gradient primitive (false). std::nullopt restores the rule: the matmul where oneDNN runs
+/// AMX or the output has few positions, the primitive elsewhere. For tests and benchmarks.
+void force_bf16_weight_gradient_by_matmul(std::optional<bool> by_matmul);
+
 class Conv2DKernel {
  public:
   explicit Conv2DKernel(Conv2DLayout layout = Conv2DLayout::Nhwc);
@@ -53,9 +60,9 @@ class Conv2DKernel {
   Conv2DKernel& operator=(Conv2DKernel&&) noexcept;
 
   /// Multiply in bfloat16 (src, weights and dy rounded; outputs and gradients float32) for the
-  /// primitives made from now on; Winograd stays float32, the weight gradient is im2col + one
-  /// bfloat16 matmul, and a shape oneDNN serves only with its reference kernel in bfloat16 (one
-  /// input channel) computes in float32.
+  /// primitives made from now on; Winograd stays float32, the weight gradient is computed as the CPU
+  /// and the shape suit (force_bf16_weight_gradient_by_matmul), and a shape oneDNN serves only with
+  /// its reference kernel in bfloat16 (one input channel) computes in float32.
   void set_bf16(bool bf16);
 
   /// y = conv(x, kernel) + bias (bias may be null), then relu when `relu`. g.batch may change between calls.
