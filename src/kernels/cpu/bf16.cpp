@@ -19,23 +19,22 @@
 
 namespace myelin::kernels {
 
+namespace {
+// Whether the ISA oneDNN dispatches to (capped by DNNL_MAX_CPU_ISA) includes `wanted`: an ISA's value
+// holds the bits of every ISA it extends (AMX's those of avx512_core_bf16).
+bool dispatches_to(dnnl_cpu_isa_t wanted) {
+  const unsigned isa = static_cast<unsigned>(dnnl_get_effective_cpu_isa());
+  return (isa & static_cast<unsigned>(wanted)) == static_cast<unsigned>(wanted);
+}
+}  // namespace
+
 bool bf16_supported() {
-  // The ISA oneDNN dispatches to (capped by DNNL_MAX_CPU_ISA): its bf16 kernels need avx512_core_bf16,
-  // whose bits AMX's value includes.
-  static const bool ok = [] {
-    const unsigned isa = static_cast<unsigned>(dnnl_get_effective_cpu_isa());
-    const unsigned bf16 = static_cast<unsigned>(dnnl_cpu_isa_avx512_core_bf16);
-    return (isa & bf16) == bf16;
-  }();
+  static const bool ok = dispatches_to(dnnl_cpu_isa_avx512_core_bf16);
   return ok;
 }
 
 bool amx_supported() {
-  static const bool ok = [] {
-    const unsigned isa = static_cast<unsigned>(dnnl_get_effective_cpu_isa());
-    const unsigned amx = static_cast<unsigned>(dnnl_cpu_isa_avx512_core_amx);
-    return (isa & amx) == amx;
-  }();
+  static const bool ok = dispatches_to(dnnl_cpu_isa_avx512_core_amx);
   return ok;
 }
 
