@@ -78,7 +78,7 @@ std::atomic<int> g_bww_by_matmul{-1};
 // primitive ran the CNN's second convolution (13x13x32 -> 11x11x64, batch 128) 3 times slower than
 // its own forward in a training run (8.8 against 2.8 ms) and 30 times in a probe. With AVX512_BF16
 // alone the primitive wins there (2.9 ms against the matmul's 4.1 ms), and the matmul only with few
-// output positions, as in float32 (bench/README.md, "bfloat16 mixed precision").
+// output positions, as in float32 (bench/README.md, "The weight gradient without AMX").
 bool bf16_weight_gradient_by_matmul(const Conv2DGeometry& g) {
   const int forced = g_bww_by_matmul;
   if (forced >= 0) return forced == 1;
