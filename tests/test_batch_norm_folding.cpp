@@ -3,7 +3,9 @@
 // moving statistics, gamma and beta, and applies its relu. Folded passes give what the layers give
 // apart within float32 rounding, the graph folds exactly the pairs whose convolution output nobody
 // else reads and only in passes no backward follows, and a change to any weight or statistic after
-// a pass reaches the next one.
+// a pass reaches the next one. An Add after such a pair, whose other input is ready before the
+// convolution runs, is folded too (Layer::can_fold_add): the convolution adds that input and the
+// Add's relu; so is a max pooling after the pair's relu (Layer::can_fold_pool).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -101,6 +103,13 @@ TEST(BatchNormFolding, TheGraphFoldsOnlyWhereNothingElseReadsTheConvolution) {
   EXPECT_EQ(nodes[5].output_slot, -1) << "a folded normalisation passes the convolution's output on";
   // The relu fusions stay: the second normalisation is read by the Add, the first applies its relu.
   EXPECT_TRUE(nodes[2].fuses_next);
+  // The Add reads the second pair and the first relu, ready before the second convolution runs.
+  EXPECT_TRUE(nodes[6].folded_in);
+  EXPECT_EQ(nodes[6].passes_on, 0);
+  EXPECT_EQ(nodes[6].output_slot, -1);
+  EXPECT_EQ(nodes[4].folded_addend, 3);
+  EXPECT_TRUE(nodes[4].folded_add_relu) << "the relu after the Add";
+  EXPECT_EQ(nodes[1].folded_addend, -1);
 
   Network single(/*second_head=*/false);
   EXPECT_TRUE(single.g.nodes()[1].folds_next);
@@ -126,6 +135,8 @@ TEST(BatchNormFolding, InferencePassesFoldAndGiveWhatTheLayersGiveApart) {
   const Tensor folded = g.forward({&x}, /*training=*/false).clone();
   EXPECT_EQ(g.nodes()[2].out, g.nodes()[1].out) << "the folded normalisation passes its input on";
   EXPECT_EQ(g.nodes()[5].out, g.nodes()[4].out);
+  EXPECT_EQ(g.nodes()[6].out, g.nodes()[4].out) << "the folded Add passes the convolution's output on";
+  EXPECT_EQ(g.nodes()[7].out, g.nodes()[4].out);
   EXPECT_LT(relative_difference(folded, apart), 2e-6f);
 
   // Every input of the fold changed after a folded pass reaches the next one.
@@ -147,6 +158,89 @@ TEST(BatchNormFolding, InferencePassesFoldAndGiveWhatTheLayersGiveApart) {
   // A training pass runs them apart, and its backward follows.
   g.forward({&x}, /*training=*/true);
   EXPECT_NE(g.nodes()[2].out, g.nodes()[1].out);
+}
+
+// A downsampling block's Add reads two folded pairs: the later convolution adds the earlier pair's
+// output. An Add whose other input comes after the convolution is not folded.
+TEST(BatchNormFolding, TheLaterOfTwoPairsFoldsTheAddAndAnAddendNotYetMadeFoldsNothing) {
+  auto conv = [] {
+    return std::make_shared<Conv2D>(6, layers::Size2(3, 3), "linear", layers::Conv2DOptions{.padding = "same"});
+  };
+  auto bn = [] { return std::make_shared<BatchNormalization>(); };
+  std::vector<std::shared_ptr<BatchNormalization>> bns{bn(), bn(), bn()};
+  std::vector<graph::Node> v{input_node()};
+  v.push_back(node(conv(), {0}));                                              // 1
+  v.push_back(node(bns[0], {1}));                                              // 2
+  v.push_back(node(conv(), {0}));                                              // 3
+  v.push_back(node(bns[1], {3}));                                              // 4
+  v.push_back(node(std::make_shared<layers::Add>(), {2, 4}));                  // 5: folded into 3
+  v.push_back(node(std::make_shared<Activation>("relu"), {5}));                // 6
+  v.push_back(node(conv(), {6}));                                              // 7
+  v.push_back(node(bns[2], {7}));                                              // 8
+  v.push_back(node(std::make_shared<Conv2D>(6, layers::Size2(1, 1), "tanh"), {6}));  // 9
+  v.push_back(node(std::make_shared<layers::Add>(), {8, 9}));                  // 10: 9 comes after 7
+  v.push_back(node(std::make_shared<layers::GlobalAveragePooling2D>(), {10}));  // 11
+  graph::Graph g(std::move(v), {0}, {11});
+  Rng rng(13);
+  g.build({{6, 5, 2}}, rng, "graph");
+  for (auto& b : bns) randomise(*b, rng);
+  const auto& nodes = g.nodes();
+  EXPECT_TRUE(nodes[5].folded_in);
+  EXPECT_EQ(nodes[5].passes_on, 1);
+  EXPECT_EQ(nodes[3].folded_addend, 2);
+  EXPECT_TRUE(nodes[3].folded_add_relu);
+  EXPECT_EQ(nodes[1].folded_addend, -1);
+  EXPECT_FALSE(nodes[10].folded_in);
+  EXPECT_EQ(nodes[7].folded_addend, -1);
+
+  const Tensor x = random_tensor({4, 6, 5, 2}, rng, -1.f, 1.f);
+  const Tensor apart = g.forward({&x}, /*training=*/false, /*for_backward=*/true).clone();
+  const Tensor folded = g.forward({&x}, /*training=*/false).clone();
+  EXPECT_EQ(g.nodes()[5].out, g.nodes()[3].out);
+  EXPECT_NE(g.nodes()[10].out, g.nodes()[7].out);
+  EXPECT_GT(relative_difference(folded, Tensor::full(folded.shape(), 0.f)), 1e-2f);
+  EXPECT_LT(relative_difference(folded, apart), 2e-6f);
+}
+
+// A stem, convolution ('same', no bias), normalisation, relu and 2x2 max pooling: inference passes
+// run it as one pass (Layer::can_fold_pool), unless something else reads the relu.
+TEST(BatchNormFolding, AStemFoldsItsPoolingAfterTheRelu) {
+  for (const bool relu_read_twice : {false, true}) {
+    SCOPED_TRACE(relu_read_twice ? "the relu read by a second head" : "the stem alone");
+    auto bn = std::make_shared<BatchNormalization>();
+    std::vector<graph::Node> v{input_node()};
+    v.push_back(node(std::make_shared<Conv2D>(20, layers::Size2(3, 3), "linear",
+                                              layers::Conv2DOptions{.padding = "same", .use_bias = false}),
+                     {0}));                                                                    // 1
+    v.push_back(node(bn, {1}));                                                                // 2
+    v.push_back(node(std::make_shared<Activation>("relu"), {2}));                              // 3
+    v.push_back(node(std::make_shared<layers::MaxPooling2D>(layers::Size2(2, 2)), {3}));       // 4
+    v.push_back(node(std::make_shared<layers::GlobalAveragePooling2D>(), {4}));               // 5
+    if (relu_read_twice) v.push_back(node(std::make_shared<layers::GlobalAveragePooling2D>(), {3}));  // 6
+    graph::Graph g(std::move(v), {0}, relu_read_twice ? std::vector<int>{5, 6} : std::vector<int>{5});
+    Rng rng(17);
+    g.build({{10, 9, 1}}, rng, "graph");
+    randomise(*bn, rng);
+    EXPECT_TRUE(g.nodes()[1].folds_next);
+    EXPECT_EQ(g.nodes()[1].folded_pool, relu_read_twice ? -1 : 4);
+    EXPECT_EQ(g.nodes()[4].folded_in, !relu_read_twice);
+
+    const Tensor x = random_tensor({3, 10, 9, 1}, rng, -1.f, 1.f);
+    const Tensor apart = g.forward({&x}, /*training=*/false, /*for_backward=*/true).clone();
+    const Tensor pooled_apart = g.nodes()[4].out->clone();
+    const Tensor second_apart = relu_read_twice ? g.output(1).clone() : Tensor();
+    const Tensor folded = g.forward({&x}, /*training=*/false).clone();
+    if (relu_read_twice) EXPECT_LT(relative_difference(g.output(1), second_apart), 2e-6f);
+    if (!relu_read_twice) {
+      EXPECT_EQ(g.nodes()[4].out, g.nodes()[1].out) << "the folded pooling passes the convolution's output on";
+      EXPECT_EQ(g.nodes()[1].out->shape(), (Shape{3, 5, 4, 20}));
+    }
+    EXPECT_LT(relative_difference(folded, apart), 2e-6f);
+    int64_t zeros = 0;
+    for (int64_t i = 0; i < pooled_apart.size(); ++i) zeros += pooled_apart[i] == 0.f;
+    EXPECT_GT(zeros, 0) << "some windows wholly negative: the relu must matter";
+    EXPECT_LT(zeros, pooled_apart.size() / 2);
+  }
 }
 
 TEST(BatchNormFolding, AResidualModelPredictsWhatItsLayersGiveApartAfterTraining) {

@@ -1,11 +1,12 @@
 // Conv2D: Keras's output sizes, a forward case worked by hand, forward against a direct loop
 // convolution, gradients against central finite differences on odd shapes, batch-size changes,
-// config and shape errors.
+// config and shape errors; the kernel's addend and its kept weights' version.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
 #include "gradient_check.hpp"
+#include "kernels/cpu/bf16.hpp"
 #include "kernels/cpu/conv.hpp"
 #include "myelin/error.hpp"
 #include "myelin/layers/conv2d.hpp"
@@ -330,4 +331,77 @@ TEST(Conv2D, WeightsChangedInPlaceBetweenInferenceCallsAreSeen) {
   for (int64_t i = 0; i < want_relu.size(); ++i) want_relu[i] = std::max(want_relu[i], 0.f);
   EXPECT_FALSE(gradients_close(after, before, 1e-3, 1e-3));
   EXPECT_TRUE(gradients_close(after, want_relu, 1e-5, 1e-5));
+}
+
+namespace {
+// The kernel's forward on `g` for x, kernel and bias given, optionally with an addend and a relu.
+Tensor kernel_forward(kernels::Conv2DKernel& k, const kernels::Conv2DGeometry& g, const Tensor& x,
+                      const Tensor& kernel, const Tensor& bias, bool relu, const Tensor* addend,
+                      uint64_t version = 0) {
+  Tensor y({g.batch, g.out_h, g.out_w, g.out_c});
+  k.forward(g, x.data(), kernel.data(), bias.data(), relu, y.data(), addend ? addend->data() : nullptr, version);
+  return y;
+}
+}  // namespace
+
+// relu(conv + bias + addend): in the primitive as a post-op where oneDNN takes one, in a pass after
+// it for Winograd (batch 16, 16 channels, 8x8 positions), in float32 and, where the CPU has it,
+// bfloat16; always the convolution alone plus the addend, then the relu.
+TEST(Conv2D, KernelAddsTheAddendBeforeItsRelu) {
+  struct Case {
+    int64_t batch, hw, in_c, out_c, k;
+  };
+  for (const Case c : {Case{1, 14, 8, 8, 3}, Case{3, 7, 5, 6, 1}, Case{16, 8, 16, 16, 3}}) {
+    for (const bool bf16 : {false, true}) {
+      if (bf16 && !kernels::bf16_supported()) continue;
+      SCOPED_TRACE("batch " + std::to_string(c.batch) + (bf16 ? ", bfloat16" : ", float32"));
+      const int64_t pad = c.k / 2;
+      const kernels::Conv2DGeometry g{c.batch, c.hw, c.hw, c.in_c, c.hw, c.hw, c.out_c, c.k, c.k,
+                                      1,       1,    1,    1,      pad,  pad,  pad,  pad};
+      Rng rng(23);
+      const Tensor x = random_tensor({c.batch, c.hw, c.hw, c.in_c}, rng, -1, 1);
+      const Tensor kernel = random_tensor({c.k, c.k, c.in_c, c.out_c}, rng, -0.3f, 0.3f);
+      const Tensor bias = random_tensor({c.out_c}, rng, -0.3f, 0.3f);
+      const Tensor addend = random_tensor({c.batch, c.hw, c.hw, c.out_c}, rng, -1, 1);
+      kernels::Conv2DKernel k;
+      k.set_bf16(bf16);
+      const Tensor alone = kernel_forward(k, g, x, kernel, bias, false, nullptr);
+      const float bound = bf16 ? 2e-2f : 1e-5f;
+      for (const bool relu : {false, true}) {
+        const Tensor got = kernel_forward(k, g, x, kernel, bias, relu, &addend);
+        int64_t clipped = 0;
+        for (int64_t i = 0; i < got.size(); ++i) {
+          const float sum = alone[i] + addend[i];
+          const float want = relu && !(sum > 0.f) ? 0.f : sum;
+          clipped += relu && sum < 0.f;
+          ASSERT_NEAR(got[i], want, bound * (1 + std::fabs(want))) << "at " << i << ", relu " << relu;
+        }
+        if (relu) EXPECT_GT(clipped, got.size() / 10) << "the relu must cut some sums for the test to see its order";
+      }
+    }
+  }
+}
+
+// A nonzero kernel_version spares the comparison for the same address and version only: the kept
+// conversion is used then (the caller's promise), and a new version or address converts anew.
+TEST(Conv2D, KernelVersionKeepsTheConversionForTheSameAddressAndVersion) {
+  const kernels::Conv2DGeometry g{1, 13, 13, 32, 11, 11, 64, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0};
+  Rng rng(29);
+  const Tensor x = random_tensor({1, 13, 13, 32}, rng, -1, 1);
+  Tensor kernel = random_tensor({3, 3, 32, 64}, rng, -0.3f, 0.3f);
+  const Tensor other = random_tensor({3, 3, 32, 64}, rng, -0.3f, 0.3f);
+  const Tensor bias = random_tensor({64}, rng, -0.3f, 0.3f);
+  kernels::Conv2DKernel k;
+  auto expect_conv_of = [&](const Tensor& y, const Tensor& w, const char* what) {
+    SCOPED_TRACE(what);
+    EXPECT_TRUE(gradients_close(y, reference_conv(x, w, &bias, 1, 1, 1, 1, false), 1e-5, 1e-5));
+  };
+  expect_conv_of(kernel_forward(k, g, x, kernel, bias, false, nullptr, 7), kernel, "first call");
+  const Tensor old = kernel.clone();
+  for (int64_t i = 0; i < kernel.size(); i += 5) kernel[i] *= -2.f;
+  expect_conv_of(kernel_forward(k, g, x, kernel, bias, false, nullptr, 7), old, "same version: kept");
+  expect_conv_of(kernel_forward(k, g, x, kernel, bias, false, nullptr, 8), kernel, "new version");
+  expect_conv_of(kernel_forward(k, g, x, other, bias, false, nullptr, 8), other, "same version, other address");
+  for (int64_t i = 0; i < kernel.size(); i += 3) kernel[i] += 0.5f;
+  expect_conv_of(kernel_forward(k, g, x, kernel, bias, false, nullptr, 0), kernel, "version 0: compared");
 }

@@ -1,8 +1,9 @@
 // A relu Conv2D fused with the 2x2 max pooling after it (Layer::can_fuse_next): the fused pass gives
-// the output and the weight gradients the two layers give apart, the graph fuses exactly the pairs
-// whose convolution's output and input gradient nobody else needs, and an inference pass through
-// the graph's lent buffers predicts what the training pass computes. The model-level comparison
-// with PyTorch is PyTorchConv.SmallCnnPredictLossAndGradients, whose first convolution is fused.
+// the output and the weight gradients the two layers give apart ('valid' and 'same' padding), the
+// graph fuses exactly the pairs whose convolution's output and input gradient nobody else needs,
+// and an inference pass through the graph's lent buffers predicts what the training pass computes.
+// The model-level comparison with PyTorch is PyTorchConv.SmallCnnPredictLossAndGradients, whose
+// first convolution is fused.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -39,6 +40,7 @@ struct Case {
   layers::Size2 kernel;
   bool use_bias;
   int64_t batch;
+  std::string padding = "valid";
 };
 
 }  // namespace
@@ -49,11 +51,13 @@ TEST(ConvPool, FusedPassGivesWhatTheTwoLayersGiveApart) {
       {"three channels, filters not a multiple of 16, odd output rows and columns", {11, 10, 3}, 20, {3, 3}, true, 3},
       {"no bias, a 5x2 kernel, 7 filters", {12, 9, 2}, 7, {5, 2}, false, 2},
       {"48 filters (a pair of blocks and one more), one sample", {8, 8, 1}, 48, {3, 3}, true, 1},
+      {"'same': the residual CNN's stem", {28, 28, 1}, 32, {3, 3}, false, 2, "same"},
+      {"'same' with a 4x3 kernel: more padding after than before", {9, 7, 2}, 20, {4, 3}, true, 3, "same"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.what);
     Rng rng(7);
-    Conv2D conv(c.filters, c.kernel, "relu", {.use_bias = c.use_bias});
+    Conv2D conv(c.filters, c.kernel, "relu", {.padding = c.padding, .use_bias = c.use_bias});
     MaxPooling2D pool({2, 2});
     const Shape conv_out = conv.build(c.input, rng);
     const Shape pooled = pool.build(conv_out, rng);
@@ -95,7 +99,7 @@ TEST(ConvPool, FusedPassGivesWhatTheTwoLayersGiveApart) {
   }
 }
 
-TEST(ConvPool, OnlyRelu2x2PoolingsOfSmallValidStride1ConvolutionsFuse) {
+TEST(ConvPool, OnlyRelu2x2PoolingsOfSmallStride1ConvolutionsFuse) {
   Rng rng(1);
   auto fuses = [&](Conv2D conv, std::shared_ptr<Layer> next, Shape input = {12, 12, 1}) {
     const Shape out = conv.build(input, rng);
@@ -110,7 +114,7 @@ TEST(ConvPool, OnlyRelu2x2PoolingsOfSmallValidStride1ConvolutionsFuse) {
   EXPECT_FALSE(fuses(Conv2D(8, {3, 3}, "relu"), pool({2, 2}), {12, 12, 4}));  // 36: too many
   EXPECT_FALSE(fuses(Conv2D(8, {3, 3}, "tanh"), pool({2, 2})));
   EXPECT_FALSE(fuses(Conv2D(8, {3, 3}, "relu", {.strides = 2}), pool({2, 2})));
-  EXPECT_FALSE(fuses(Conv2D(8, {3, 3}, "relu", {.padding = "same"}), pool({2, 2})));
+  EXPECT_TRUE(fuses(Conv2D(8, {3, 3}, "relu", {.padding = "same"}), pool({2, 2})));
   EXPECT_FALSE(fuses(Conv2D(8, {3, 3}, "relu", {.dilation_rate = 2}), pool({2, 2})));
   EXPECT_FALSE(fuses(Conv2D(8, {3, 3}, "relu"), pool({3, 3})));
   EXPECT_FALSE(fuses(Conv2D(8, {3, 3}, "relu"), pool({2, 2}, layers::Size2(1, 1))));

@@ -20,6 +20,7 @@ using layers::BatchNormalization;
 using myelin::test::input_node;
 using myelin::test::node;
 using myelin::test::random_tensor;
+using myelin::test::relative_difference;
 
 namespace {
 
@@ -229,5 +230,8 @@ TEST(ReluFusion, AResidualNetworkTrainsToTheWeightsOfItsRelusApart) {
   const auto wf = fused.get_weights(), wa = apart.get_weights();
   ASSERT_EQ(wf.size(), wa.size());
   for (size_t i = 0; i < wf.size(); ++i) EXPECT_TRUE(same_values(wf[i], wa[i])) << "weight " << i;
-  EXPECT_TRUE(same_values(fused.predict(x, 16), apart.predict(x, 16)));
+  // Inference folds more where the relus are plain (the sums and the stem's pooling into the
+  // convolutions, bench/README.md "The residual CNN's inference"), whose kernels sum in another
+  // order: the same predictions within float32 rounding.
+  EXPECT_LT(relative_difference(fused.predict(x, 16), apart.predict(x, 16)), 2e-6f);
 }

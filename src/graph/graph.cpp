@@ -6,6 +6,7 @@
 
 #include "kernels/cpu/merge.hpp"
 #include "myelin/error.hpp"
+#include "myelin/layers/merge.hpp"
 #include "myelin/layers/registry.hpp"
 
 namespace myelin::graph {
@@ -263,7 +264,10 @@ void Graph::plan_fusions() {
   // A layer may apply its one consumer (Layer::can_fuse_next) when nothing else sees its own
   // output: not a model output, not a shared layer, no mask, no gradient kept, and no input gradient
   // to compute unless the fused pass gives it (Layer::fused_pass_gives_input_grad).
-  for (auto& n : nodes_) n.fuses_next = n.takes_fused_input = n.folds_next = n.folded_in = false;
+  for (auto& n : nodes_) {
+    n.fuses_next = n.takes_fused_input = n.folds_next = n.folded_in = n.folded_add_relu = false;
+    n.folded_addend = n.passes_on = n.folded_pool = -1;
+  }
   auto alone = [](const Node& n) {
     return n.layer && !n.is_input && n.tap_of < 0 && n.first_call < 0 && n.later_calls.empty() && !n.has_mask &&
            !n.keeps_grad;
@@ -292,6 +296,50 @@ void Graph::plan_fusions() {
       next.folded_in = true;
     }
   }
+  // An Add of two equal shapes after a folded pair whose second layer only it reads: the pair's
+  // first layer adds the other input (Layer::can_fold_add), which must be ready before that layer
+  // runs; of two such pairs, the later one.
+  auto is_output = [&](size_t i) { return std::find(outputs_.begin(), outputs_.end(), int(i)) != outputs_.end(); };
+  for (size_t a = 0; a < nodes_.size(); ++a) {
+    Node& add = nodes_[a];
+    if (!alone(add) || add.inputs.size() != 2 || !dynamic_cast<const layers::Add*>(add.layer.get()) ||
+        add.takes_fused_input || is_output(a) ||
+        nodes_[size_t(add.inputs[0])].shape != nodes_[size_t(add.inputs[1])].shape)
+      continue;
+    int chosen = -1, chosen_first = -1;
+    for (int j = 0; j < 2; ++j) {
+      const int second = add.inputs[size_t(j)];
+      const Node& folded = nodes_[size_t(second)];
+      if (!folded.folded_in || folded.consumers.size() != 1 || is_output(size_t(second))) continue;
+      const int first = folded.inputs[0];
+      if (add.inputs[size_t(1 - j)] < first && nodes_[size_t(first)].layer->can_fold_add() && first > chosen_first) {
+        chosen = j;
+        chosen_first = first;
+      }
+    }
+    if (chosen < 0) continue;
+    add.folded_in = true;
+    add.passes_on = chosen;
+    Node& first = nodes_[size_t(chosen_first)];
+    first.folded_addend = add.inputs[size_t(1 - chosen)];
+    first.folded_add_relu = add.fuses_next;
+  }
+  // A folded pair whose second layer applies the relu after it, that relu read only by a pooling
+  // the pair's first layer can apply too (Layer::can_fold_pool).
+  for (auto& n : nodes_) {
+    if (!n.folds_next || n.folded_addend >= 0) continue;
+    const Node& norm = nodes_[size_t(n.consumers[0])];
+    if (!norm.fuses_next) continue;
+    const int relu_at = norm.consumers[0];
+    const Node& relu = nodes_[size_t(relu_at)];
+    if (relu.consumers.size() != 1 || is_output(size_t(relu_at))) continue;
+    Node& pool = nodes_[size_t(relu.consumers[0])];
+    if (!alone(pool) || pool.inputs.size() != 1 || pool.takes_fused_input || pool.folded_in ||
+        !n.layer->can_fold_pool(*pool.layer))
+      continue;
+    n.folded_pool = relu.consumers[0];
+    pool.folded_in = true;
+  }
 }
 
 void Graph::plan_buffers() {
@@ -305,8 +353,10 @@ void Graph::plan_buffers() {
   auto writes_input_grad = [&](const Node& n) {
     return is_layer(n) && n.layer->writes_lent_input_grad() && !n.takes_fused_input;
   };
-  // The values a node's output holds per sample: a fused convolution's is its pooling's.
+  // The values a node's output holds per sample: a fused convolution's is its pooling's, and so is
+  // that of a convolution folding its pooling (inference passes are the slots' only users).
   auto output_values = [&](const Node& n) {
+    if (n.folded_pool >= 0) return shape_size(nodes_[size_t(n.folded_pool)].shape);
     return shape_size(n.fuses_next ? nodes_[size_t(n.consumers[0])].shape : n.shape);
   };
   // Forward, step = node index. A node's output is read by its consumers; one that writes no lent
@@ -371,6 +421,8 @@ void Graph::apply_plan(bool keep_for_backward) {
     n.layer->set_fuses_next(n.fuses_next);
     const bool fold = !keep_for_backward && n.folds_next;
     n.layer->set_folded_next(fold ? nodes_[size_t(n.consumers[0])].layer.get() : nullptr);
+    n.layer->set_folded_add(nullptr, false);  // the addend is handed over at each pass (forward)
+    n.layer->set_folds_pool(fold && n.folded_pool >= 0);
     n.layer->set_takes_fused_input(n.takes_fused_input || (!keep_for_backward && n.folded_in));
     n.layer->clear_input_masks();  // a layer another model ran with masks forgets them
   }
@@ -391,6 +443,11 @@ const Tensor& Graph::forward(const std::vector<const Tensor*>& inputs, bool trai
       n.out = nodes_[size_t(n.inputs[0])].out;
       continue;
     }
+    if (!keep && n.passes_on >= 0) {  // an Add folded into the layer before it (plan_fusions)
+      n.out = nodes_[size_t(n.inputs[size_t(n.passes_on)])].out;
+      continue;
+    }
+    if (!keep && n.folded_addend >= 0) n.layer->set_folded_add(nodes_[size_t(n.folded_addend)].out, n.folded_add_relu);
     if (masks_) forward_masks_in(n);
     if (n.inputs.size() == 1) {
       n.out = &n.layer->forward(*nodes_[size_t(n.inputs[0])].out, training);

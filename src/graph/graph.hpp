@@ -60,6 +60,15 @@ struct Node {
   // A convolution whose inference passes compute the BatchNormalization after it, and that one
   // (Layer::can_fold_next); passes that a backward may follow run them apart.
   bool folds_next = false, folded_in = false;
+  // Such a convolution whose normalisation's one reader is an Add: it adds that Add's other input,
+  // node `folded_addend` (before it in order), and applies the relu the Add applies
+  // (Layer::can_fold_add); the Add, folded in too, passes its input `passes_on` on.
+  int folded_addend = -1, passes_on = -1;
+  bool folded_add_relu = false;
+  // Such a convolution whose normalisation applies the relu after it, that relu read only by a max
+  // pooling, node `folded_pool`, which the convolution applies too (Layer::can_fold_pool); the
+  // pooling, folded in, passes the convolution's pooled output on.
+  int folded_pool = -1;
   int output_slot = -1, input_grad_slot = -1;  // the graph's buffers it writes into; -1: its own
 
   // Per step.

@@ -1,5 +1,6 @@
 #include "myelin/layers/conv2d.hpp"
 
+#include <atomic>
 #include <cstring>
 
 #include "kernels/cpu/activation.hpp"
@@ -96,12 +97,24 @@ int64_t Conv2D::flops_per_sample() const {
   return 2 * out_h_ * out_w_ * filters_ * kernel_size_.h * kernel_size_.w * in_c_;
 }
 
-bool Conv2D::can_fuse_next(const Layer& next) const {
+bool Conv2D::pooling_fits(const Layer& next) const {
   const auto* pool = dynamic_cast<const MaxPooling2D*>(&next);
   return pool && pool->pool_size() == Size2(2, 2) && pool->strides() == Size2(2, 2) && pool->padding() == "valid" &&
-         activation_ == ActivationKind::ReLU && options_.strides == Size2(1, 1) &&
-         options_.dilation_rate == Size2(1, 1) && options_.padding == "valid" &&
+         options_.strides == Size2(1, 1) && options_.dilation_rate == Size2(1, 1) &&
          kernel_size_.h * kernel_size_.w * in_c_ <= kernels::kConvPoolMaxReceptive && out_h_ >= 2 && out_w_ >= 2;
+}
+
+bool Conv2D::can_fuse_next(const Layer& next) const {
+  return activation_ == ActivationKind::ReLU && pooling_fits(next);
+}
+
+bool Conv2D::can_fold_pool(const Layer& pool) const {
+  return activation_ == ActivationKind::Linear && pooling_fits(pool);
+}
+
+kernels::ConvPoolGeometry Conv2D::conv_pool_geometry(int64_t batch) const {
+  return {batch,    in_h_,       in_w_,     in_c_,      kernel_size_.h, kernel_size_.w,
+          filters_, pad_top_,    pad_bottom_, pad_left_, pad_right_};
 }
 
 bool Conv2D::can_fold_next(const Layer& next) const {
@@ -109,6 +122,10 @@ bool Conv2D::can_fold_next(const Layer& next) const {
 }
 
 namespace {
+// Numbers each folded kernel made in this process: the convolution's kernel is converted into
+// oneDNN's layout again only for a new number (Conv2DKernel::forward's kernel_version).
+std::atomic<uint64_t> g_folded_versions{0};
+
 // Whether `values` differ from `seen` at `offset` (bit for bit), copying them there when they do.
 bool changed(const float* values, int64_t n, std::vector<float>& seen, size_t offset) {
   float* kept = seen.data() + offset;
@@ -141,26 +158,18 @@ void Conv2D::fold_next() {
     for (int64_t f = 0; f < F; ++f) folded_kernel_[size_t(i + f)] = k[i + f] * scale[f];
   folded_bias_.resize(size_t(F));
   for (int64_t f = 0; f < F; ++f) folded_bias_[size_t(f)] = (bias ? bias_.data()[f] * scale[f] : 0.f) + shift[f];
+  folded_version_ = ++g_folded_versions;
 }
 
 const Tensor& Conv2D::forward(const Tensor& x, bool training) {
-  Tensor& y = output_buffer(y_);
   if (fuses_next_) {
     // The pooling after this layer runs here (Layer::can_fuse_next); relu always applies, since the
-    // graph fuses no model output (whose activation the loss may take as logits).
-    const kernels::ConvPoolGeometry g{x.rows(), in_h_, in_w_, in_c_, kernel_size_.h, kernel_size_.w, filters_};
-    shape_buf_ = {x.rows(), g.pooled_h(), g.pooled_w(), filters_};
-    y.resize(shape_buf_);
-    if (!pooled_impl_) pooled_impl_ = std::make_unique<kernels::ConvReluMaxPoolKernel>();
-    // Inference needs no winners (as MaxPooling2D).
-    winner_ready_ = training || backward_follows_;
-    if (winner_ready_) winner_.resize(size_t(y.size()));  // within capacity after the first batch
-    pooled_impl_->forward(g, x.data(), kernel_.data(), options_.use_bias ? bias_.data() : nullptr, y.data(),
-                          winner_ready_ ? winner_.data() : nullptr);
-    act_ = ActivationKind::ReLU;
-    x_.alias(x, x.shape());
-    return y;
+    // graph fuses no model output (whose activation the loss may take as logits). Inference needs
+    // no winners (as MaxPooling2D).
+    return pooled_forward(x, kernel_.data(), options_.use_bias ? bias_.data() : nullptr,
+                          training || backward_follows_);
   }
+  Tensor& y = output_buffer(y_);
   kernels::Conv2DGeometry g{x.rows(), in_h_,        in_w_,       in_c_,     out_h_,
                             out_w_,   filters_,     kernel_size_.h, kernel_size_.w, options_.strides.h,
                             options_.strides.w, options_.dilation_rate.h, options_.dilation_rate.w,
@@ -173,10 +182,25 @@ const Tensor& Conv2D::forward(const Tensor& x, bool training) {
   const float* b = options_.use_bias ? bias_.data() : nullptr;
   if (folded_next_) {
     // An inference pass: the normalisation after this layer, and its relu, applied here
-    // (Layer::can_fold_next). Its activation is linear.
+    // (Layer::can_fold_next). Its activation is linear. An Add after the normalisation may be folded
+    // too (Layer::can_fold_add), or a pooling after its relu (Layer::can_fold_pool).
     fold_next();
-    const bool relu = static_cast<const BatchNormalization&>(*folded_next_).applies_relu();
-    kernel_impl_->forward(g, x.data(), folded_kernel_.data(), folded_bias_.data(), relu, y.data());
+    if (folds_pool_) {
+      if (!static_cast<const BatchNormalization&>(*folded_next_).applies_relu())
+        throw Error("layer '" + name_ + "': folds a pooling, but no relu after its normalisation");
+      return pooled_forward(x, folded_kernel_.data(), folded_bias_.data(), false);
+    }
+    const float* addend = nullptr;
+    if (folded_addend_) {
+      if (folded_addend_->shape() != y.shape())
+        throw ShapeError("layer '" + name_ + "': the Add folded after it has an input of shape " +
+                         shape_to_string(folded_addend_->shape()) + ", its output " + shape_to_string(y.shape()));
+      addend = folded_addend_->data();
+    }
+    const bool relu = static_cast<const BatchNormalization&>(*folded_next_).applies_relu() ||
+                      (addend && folded_add_relu_);
+    kernel_impl_->forward(g, x.data(), folded_kernel_.data(), folded_bias_.data(), relu, y.data(), addend,
+                          folded_version_);
   } else if (act_ == ActivationKind::Linear || fused_relu_) {
     kernel_impl_->forward(g, x.data(), kernel_.data(), b, fused_relu_, y.data());
   } else {
@@ -194,13 +218,27 @@ const Tensor& Conv2D::forward(const Tensor& x, bool training) {
   return y;
 }
 
+const Tensor& Conv2D::pooled_forward(const Tensor& x, const float* kernel, const float* bias, bool keep_winners) {
+  Tensor& y = output_buffer(y_);
+  const kernels::ConvPoolGeometry g = conv_pool_geometry(x.rows());
+  shape_buf_ = {x.rows(), g.pooled_h(), g.pooled_w(), filters_};
+  y.resize(shape_buf_);
+  if (!pooled_impl_) pooled_impl_ = std::make_unique<kernels::ConvReluMaxPoolKernel>();
+  winner_ready_ = keep_winners;
+  if (winner_ready_) winner_.resize(size_t(y.size()));  // within capacity after the first batch
+  pooled_impl_->forward(g, x.data(), kernel, bias, y.data(), winner_ready_ ? winner_.data() : nullptr);
+  act_ = ActivationKind::ReLU;
+  x_.alias(x, x.shape());
+  return y;
+}
+
 const Tensor& Conv2D::backward(const Tensor& dy) {
   if (fuses_next_) {
     if (!winner_ready_)
       throw Error("layer '" + name() + "': backward needs a forward pass that keeps the pooling's winners (a model's inference pass does not)");
     if (needs_input_grad_)
       throw Error("layer '" + name() + "': fused with its pooling, it computes no input gradient (the graph fuses only a layer that needs none)");
-    const kernels::ConvPoolGeometry g{dy.rows(), in_h_, in_w_, in_c_, kernel_size_.h, kernel_size_.w, filters_};
+    const kernels::ConvPoolGeometry g = conv_pool_geometry(dy.rows());
     if (trainable_)  // a frozen layer computes no weight gradient
       pooled_impl_->backward_weights(g, x_.data(), y_.data(), winner_.data(), dy.data(), kernel_grad_.data(),
                                      options_.use_bias ? bias_grad_.data() : nullptr);

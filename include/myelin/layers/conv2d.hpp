@@ -18,6 +18,7 @@
 namespace myelin::kernels {
 class Conv2DKernel;
 class ConvReluMaxPoolKernel;
+struct ConvPoolGeometry;
 }
 
 namespace myelin::layers {
@@ -75,11 +76,15 @@ class Conv2D : public Layer {
   Tensor& kernel() { return kernel_; }
   Tensor& bias() { return bias_; }
   bool output_is_relu() const override { return activation_ == ActivationKind::ReLU && !output_logits_; }
-  /// A relu convolution with stride 1, no dilation, 'valid' padding and at most 32 weights per
-  /// filter, before a MaxPooling2D of pool 2, stride 2, 'valid'.
+  /// A relu convolution with stride 1, no dilation, 'valid' or 'same' padding and at most 32
+  /// weights per filter, before a MaxPooling2D of pool 2, stride 2, 'valid'.
   bool can_fuse_next(const Layer& next) const override;
   /// A convolution without activation, channels last, before a BatchNormalization of its channels.
   bool can_fold_next(const Layer& next) const override;
+  /// Any convolution folding its normalisation adds the Add's other input as it computes.
+  bool can_fold_add() const override { return true; }
+  /// A convolution without activation whose shape can_fuse_next takes, before such a MaxPooling2D.
+  bool can_fold_pool(const Layer& pool) const override;
 
  protected:
   std::vector<Param> own_params() override;
@@ -90,6 +95,12 @@ class Conv2D : public Layer {
     o.input_shape = std::move(s);
     return o;
   }
+  // Whether `next` is a pooling the fused pass applies after this layer's relu (ConvReluMaxPoolKernel).
+  bool pooling_fits(const Layer& next) const;
+  // The fused convolution and pooling's geometry (fuses_next_, folds_pool_) for `batch` samples.
+  kernels::ConvPoolGeometry conv_pool_geometry(int64_t batch) const;
+  // The fused pass: relu(conv(x, kernel) + bias) pooled into the output, with the winners when kept.
+  const Tensor& pooled_forward(const Tensor& x, const float* kernel, const float* bias, bool keep_winners);
   // Makes folded_kernel_ and folded_bias_ current for folded_next_ (a BatchNormalization).
   void fold_next();
   int64_t filters_;
@@ -109,6 +120,7 @@ class Conv2D : public Layer {
   // made from (kernel, bias, then the normalisation's scale and shift), to make them again only
   // when one of those changed.
   std::vector<float> folded_kernel_, folded_bias_, folded_from_, folding_work_;
+  uint64_t folded_version_ = 0;  // numbers folded_kernel_'s values, new at each fold, for kernel_impl_
   Tensor x_;  // view of the last forward batch's input
   Tensor z_, y_, dz_, dx_, no_grad_;
   Shape shape_buf_;

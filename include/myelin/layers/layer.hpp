@@ -244,6 +244,22 @@ class Layer : public std::enable_shared_from_this<Layer> {
   /// is then never made (bench/README.md, "BatchNormalization folded into the convolution").
   virtual bool can_fold_next(const Layer& /*next*/) const { return false; }
   void set_folded_next(const Layer* next) { folded_next_ = next; }
+  /// A layer folding the next one may fold an Add after that one too (can_fold_add), as ONNX Runtime
+  /// fuses a residual block's sum into its convolution: the graph then hands it, for each inference
+  /// pass, the Add's other input (computed before this layer runs, of its output's shape) and
+  /// whether a relu follows the Add (set_folded_add). Its output is then relu?(output + addend),
+  /// which the Add passes on; a null addend folds no Add.
+  virtual bool can_fold_add() const { return false; }
+  /// A layer folding the next one, when that one applies the relu after it, may fold a pooling
+  /// read only by that relu too (can_fold_pool): a network's stem, convolution, normalisation, relu
+  /// and max pooling, in one pass. The graph sets folds_pool for inference passes; the pooling,
+  /// folded in, passes this layer's (pooled) output on.
+  virtual bool can_fold_pool(const Layer& /*pool*/) const { return false; }
+  void set_folds_pool(bool v) { folds_pool_ = v; }
+  void set_folded_add(const Tensor* addend, bool relu) {
+    folded_addend_ = addend;
+    folded_add_relu_ = relu;
+  }
 
   /// A model's graph lends its layers buffers, each shared by layers whose use of it never
   /// overlaps, so that a model holds a few activations rather than one per layer: `output` receives
@@ -283,6 +299,9 @@ class Layer : public std::enable_shared_from_this<Layer> {
   bool fuses_next_ = false;              // forward() applies the next layer too (can_fuse_next)
   bool takes_fused_input_ = false;       // the previous layer applied this one: pass through
   const Layer* folded_next_ = nullptr;   // an inference pass computes this next layer too (can_fold_next)
+  const Tensor* folded_addend_ = nullptr;  // and adds this after it (can_fold_add)
+  bool folded_add_relu_ = false;           // then applies a relu
+  bool folds_pool_ = false;                // and the pooling after that relu (can_fold_pool)
   Tensor* lent_output_ = nullptr;
   Tensor* lent_input_grad_ = nullptr;
   /// Input k's mask for the next forward, or null (set_input_masks).

@@ -14,6 +14,7 @@
 
 #include "kernels/cpu/bf16.hpp"
 #include "kernels/cpu/gemm.hpp"
+#include "kernels/cpu/merge.hpp"
 #include "myelin/error.hpp"
 
 namespace myelin::kernels {
@@ -117,18 +118,27 @@ struct Port {
 // The weights' port: converted only when the weights changed since the last call. Inference calls
 // repeat the same weights; comparing them with a kept copy costs less than converting them again
 // (the batch-1 latency of the CNN, three convolutions: 9 us of reorders; bench/README.md). A
-// comparison, not a flag set by whoever writes the weights, so no path that changes them is missed.
+// comparison, not a flag set by whoever writes the weights, so no path that changes them is missed;
+// only a caller that owns the weights and numbers each change of them (`version`) spares it.
 struct WeightsPort : Port {
   std::vector<float> seen;  // the weights last converted, bit for bit
+  const float* converted_from = nullptr;
+  uint64_t converted_version = 0;
 
   using Port::Port;
-  void bind_input(const float* p) {
+  void bind_input(const float* p, uint64_t version = 0) {
     user.set_data_handle(const_cast<float*>(p));
     if (same) return;
     const size_t n = user.get_desc().get_size() / sizeof(float);
-    if (seen.size() == n && std::memcmp(seen.data(), p, n * sizeof(float)) == 0) return;
+    if (version != 0 && version == converted_version && p == converted_from) return;
+    if (version == 0 && seen.size() == n && std::memcmp(seen.data(), p, n * sizeof(float)) == 0) return;
     convert.execute(stream(), user, prim);
-    seen.assign(p, p + n);
+    converted_from = p;
+    converted_version = version;
+    if (version == 0)
+      seen.assign(p, p + n);
+    else
+      seen.clear();
   }
 };
 
@@ -146,13 +156,17 @@ struct Entry {
   // the direct algorithm on the kernel's layout.
   bool winograd = false;
   // Multiplying in bfloat16: the kernel's setting, unless oneDNN has only its reference
-  // implementation for this shape in bfloat16 (see Impl::refuses_bf16).
+  // implementation for this shape in bfloat16 (see Impl::is_reference).
   bool bf16 = false;
   // The bfloat16 inputs (x, dy) as plain NHWC rather than a layout oneDNN chooses: on a CPU with
   // AVX512_BF16 and no AMX, oneDNN 2.6 has only its reference kernel for a chosen-layout bfloat16 x
   // with the float32 NHWC y, and an optimised one for NHWC x (brgconv:avx512_core_bf16).
   bool bf16_plain = false;
   bool relu = false;  // fused into the forward
+  // An addend (Conv2DKernel::forward): added by the primitive as a binary post-op before its relu,
+  // or, where the primitive takes no such post-op (Winograd, a chosen layout), in a pass after it.
+  bool addend = false, add_after = false;
+  memory add_src;
 
   bool backward_made = false;
   dnnl::convolution_backward_weights::primitive_desc bww_pd;
@@ -174,9 +188,10 @@ struct Entry {
 struct Conv2DKernel::Impl {
   Conv2DLayout layout;
   bool bf16 = false;
-  // By batch size, relu, bias (an inference pass may fold a bias in: Layer::can_fold_next) and
-  // Winograd allowed.
-  std::map<std::tuple<int64_t, bool, bool, bool>, Entry> entries;
+  // By batch size, relu, bias (an inference pass may fold a bias in: Layer::can_fold_next), addend
+  // and Winograd allowed.
+  std::map<std::tuple<int64_t, bool, bool, bool, bool>, Entry> entries;
+  std::vector<const float*> add_inputs = std::vector<const float*>(2);  // the pass after: y, addend
   std::vector<float> cols;   // im2col buffer for the weight gradient by GEMM
   std::vector<float> grads;  // that GEMM's output: the kernel's gradient, then the bias's
   std::vector<uint16_t> cols16, dy16;  // the bfloat16 im2col buffer and dy
@@ -204,9 +219,9 @@ struct Conv2DKernel::Impl {
   static memory::dims pad_l(const Conv2DGeometry& g) { return {g.pad_top, g.pad_left}; }
   static memory::dims pad_r(const Conv2DGeometry& g) { return {g.pad_bottom, g.pad_right}; }
 
-  Entry& entry(const Conv2DGeometry& g, bool relu, bool has_bias) {
+  Entry& entry(const Conv2DGeometry& g, bool relu, bool has_bias, bool has_addend) {
     const bool allowed = winograd_allowed();
-    auto key = std::make_tuple(g.batch, relu, has_bias, allowed);
+    auto key = std::make_tuple(g.batch, relu, has_bias, has_addend, allowed);
     auto it = entries.find(key);
     if (it != entries.end()) return it->second;
     Entry e;
@@ -214,19 +229,32 @@ struct Conv2DKernel::Impl {
     e.winograd = allowed && !bf16 && layout == Conv2DLayout::Nhwc && winograd_suits(g);
     e.bf16 = bf16;
     e.relu = relu;
+    e.addend = has_addend;
+    e.add_after = has_addend && (e.winograd || layout != Conv2DLayout::Nhwc);
     try {
       make_forward(g, e);
     } catch (const dnnl::error&) {
-      if (!e.winograd) throw;
-      e.winograd = false;  // this oneDNN build or CPU has no Winograd kernel for it: the direct one
+      if (!e.winograd && !(e.addend && !e.add_after)) throw;
+      // This oneDNN build or CPU has no Winograd kernel for it (the direct one then), or no kernel
+      // taking the addend as a post-op (the pass after then).
+      if (e.addend && !e.add_after) {
+        e.add_after = true;
+      } else {
+        e.winograd = false;
+      }
+      make_forward(g, e);
+    }
+    // Only a reference kernel with the addend as a post-op: the pass after it.
+    if (e.addend && !e.add_after && is_reference(e.fwd_pd)) {
+      e.add_after = true;
       make_forward(g, e);
     }
     // A reference kernel in bfloat16: plain NHWC inputs next (Entry::bf16_plain), float32 last.
-    if (e.bf16 && refuses_bf16(e.fwd_pd)) {
+    if (e.bf16 && is_reference(e.fwd_pd)) {
       e.bf16_plain = true;
       make_forward(g, e);
     }
-    if (e.bf16 && refuses_bf16(e.fwd_pd)) {
+    if (e.bf16 && is_reference(e.fwd_pd)) {
       e.bf16 = e.bf16_plain = false;
       make_forward(g, e);
     }
@@ -239,7 +267,7 @@ struct Conv2DKernel::Impl {
   // about 20 times slower than a float32 one (bench/README.md, "bfloat16 mixed precision"). Such a
   // layer computes in float32 instead: the same results within bfloat16's rounding, at float32's speed.
   template <class PD>
-  static bool refuses_bf16(const PD& pd) {
+  static bool is_reference(const PD& pd) {
     return std::string(pd.impl_info_str()).rfind("ref", 0) == 0;
   }
 
@@ -254,12 +282,14 @@ struct Conv2DKernel::Impl {
                       : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algorithm(e), x_md,
                                                         weights_md(g, false, true, e.bf16), y_md, strides(g),
                                                         dilates(g), pad_l(g), pad_r(g));
+    // relu(conv + bias + addend): the relu after the addend, so in the pass after it where that adds it.
+    const bool add_in_primitive = e.addend && !e.add_after;
+    dnnl::post_ops po;
+    const auto y_user = data_md(g.batch, g.out_h, g.out_w, g.out_c, true);
+    if (add_in_primitive) po.append_binary(dnnl::algorithm::binary_add, y_user);
+    if (relu && !(e.addend && e.add_after)) po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
     dnnl::primitive_attr attr;
-    if (relu) {
-      dnnl::post_ops po;
-      po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
-      attr.set_post_ops(po);
-    }
+    attr.set_post_ops(po);
     e.fwd_pd = dnnl::convolution_forward::primitive_desc(d, attr, engine());
     e.fwd = dnnl::convolution_forward(e.fwd_pd);
     e.x = Port(data_md(g.batch, g.in_h, g.in_w, g.in_c, true), e.fwd_pd.src_desc(), true);
@@ -269,6 +299,10 @@ struct Conv2DKernel::Impl {
     if (has_bias) {
       e.b = memory(b_md, engine(), DNNL_MEMORY_NONE);
       e.fwd_args[DNNL_ARG_BIAS] = e.b;
+    }
+    if (add_in_primitive) {
+      e.add_src = memory(y_user, engine(), DNNL_MEMORY_NONE);
+      e.fwd_args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1] = e.add_src;
     }
   }
 
@@ -289,7 +323,7 @@ struct Conv2DKernel::Impl {
     auto dd = dnnl::convolution_backward_data::desc(algorithm(e), dx_md, weights_md(g, false, true, e.bf16),
                                                     dy_md, strides(g), dilates(g), pad_l(g), pad_r(g));
     e.bwd_pd = dnnl::convolution_backward_data::primitive_desc(dd, engine(), e.fwd_pd);
-    if (e.bf16 && (refuses_bf16(e.bww_pd) || refuses_bf16(e.bwd_pd))) {
+    if (e.bf16 && (is_reference(e.bww_pd) || is_reference(e.bwd_pd))) {
       e.bf16 = e.bf16_plain = false;
       make_forward(g, e);
       make_backward(g, e);
@@ -356,16 +390,22 @@ Conv2DKernel::Conv2DKernel(Conv2DKernel&&) noexcept = default;
 Conv2DKernel& Conv2DKernel::operator=(Conv2DKernel&&) noexcept = default;
 
 void Conv2DKernel::forward(const Conv2DGeometry& g, const float* x, const float* kernel, const float* bias, bool relu,
-                           float* y) {
+                           float* y, const float* addend, uint64_t kernel_version) {
   try {
-    Entry& e = impl_->entry(g, relu, bias != nullptr);
+    Entry& e = impl_->entry(g, relu, bias != nullptr, addend != nullptr);
     e.x.bind_input(x);
-    e.w.bind_input(kernel);
+    e.w.bind_input(kernel, kernel_version);
     e.y.bind_output(y);
     if (bias) e.b.set_data_handle(const_cast<float*>(bias));
+    if (addend && !e.add_after) e.add_src.set_data_handle(const_cast<float*>(addend));
     e.fwd.execute(stream(), e.fwd_args);
     e.y.finish_output();
     stream().wait();
+    if (addend && e.add_after) {
+      impl_->add_inputs[0] = y;
+      impl_->add_inputs[1] = addend;
+      merge_forward(MergeOp::Add, impl_->add_inputs, y, g.batch * g.out_h * g.out_w * g.out_c, relu);
+    }
     impl_->last = &e;
   } catch (const dnnl::error& err) {
     throw Error(std::string("oneDNN convolution forward failed: ") + err.what());

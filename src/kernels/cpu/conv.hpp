@@ -65,8 +65,13 @@ class Conv2DKernel {
   /// its reference kernel in bfloat16 (one input channel) computes in float32.
   void set_bf16(bool bf16);
 
-  /// y = conv(x, kernel) + bias (bias may be null), then relu when `relu`. g.batch may change between calls.
-  void forward(const Conv2DGeometry& g, const float* x, const float* kernel, const float* bias, bool relu, float* y);
+  /// y = conv(x, kernel) + bias + addend (bias and addend may be null; the addend has y's shape and
+  /// does not overlap it), then relu when `relu`. g.batch may change between calls.
+  /// `kernel_version` 0: the kernel's values are compared with those last converted into oneDNN's
+  /// layout. Otherwise the caller promises that the kernel at this address holds the same values
+  /// whenever it passes the same nonzero version (a buffer it owns, numbered anew at each change).
+  void forward(const Conv2DGeometry& g, const float* x, const float* kernel, const float* bias, bool relu, float* y,
+               const float* addend = nullptr, uint64_t kernel_version = 0);
   /// Gradients for the last forward batch (same x and kernel), given dy = d(loss)/d(conv output
   /// before any relu): overwrites dkernel and dbias (when the forward had a bias; both skipped when
   /// dkernel is null) and dx (skipped when null).

@@ -122,8 +122,28 @@ inline void backward_blocks(const ConvPoolGeometry& g, const float* at, const fl
 }
 }  // namespace
 
-void ConvReluMaxPoolKernel::forward(const ConvPoolGeometry& g, const float* x, const float* kernel, const float* bias,
-                                    float* y, uint8_t* winner) {
+ConvPoolGeometry ConvReluMaxPoolKernel::pad(const ConvPoolGeometry& g, const float*& x) {
+  if (g.pad_top == 0 && g.pad_bottom == 0 && g.pad_left == 0 && g.pad_right == 0) return g;
+  // A copy with the border in place keeps the window loops free of bounds tests; a first layer's
+  // input is a small fraction of its convolution's output (one channel against 32 filters).
+  ConvPoolGeometry p = g;
+  p.in_h = g.padded_h();
+  p.in_w = g.padded_w();
+  p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 0;
+  const int64_t row = g.in_w * g.in_c, padded_row = p.in_w * g.in_c;
+  padded_x_.assign(size_t(g.batch * p.in_h * padded_row), 0.f);  // within capacity after the first call
+  parallel_for(g.batch * g.in_h, g.batch * g.in_h * row, [&](int64_t r) {
+    const int64_t n = r / g.in_h, i = r % g.in_h;
+    std::copy(x + r * row, x + (r + 1) * row,
+              padded_x_.data() + (n * p.in_h + i + g.pad_top) * padded_row + g.pad_left * g.in_c);
+  });
+  x = padded_x_.data();
+  return p;
+}
+
+void ConvReluMaxPoolKernel::forward(const ConvPoolGeometry& given, const float* x, const float* kernel,
+                                    const float* bias, float* y, uint8_t* winner) {
+  const ConvPoolGeometry g = pad(given, x);
   const int64_t K = g.kernel_h * g.kernel_w * g.in_c, F = g.filters, Fp = padded_filters(F);
   packed_.assign(size_t((K + 1) * Fp), 0.f);  // within capacity after the first call
   for (int64_t k = 0; k < K; ++k) std::copy(kernel + k * F, kernel + (k + 1) * F, packed_.data() + k * Fp);
@@ -149,8 +169,9 @@ void ConvReluMaxPoolKernel::forward(const ConvPoolGeometry& g, const float* x, c
   else pooled_rows.template operator()<0, 0, 0>();
 }
 
-void ConvReluMaxPoolKernel::backward_weights(const ConvPoolGeometry& g, const float* x, const float* y,
+void ConvReluMaxPoolKernel::backward_weights(const ConvPoolGeometry& given, const float* x, const float* y,
                                              const uint8_t* winner, const float* dy, float* dkernel, float* dbias) {
+  const ConvPoolGeometry g = pad(given, x);
   const int64_t K = g.kernel_h * g.kernel_w * g.in_c, F = g.filters, Fp = padded_filters(F);
   const int64_t PH = g.pooled_h(), PW = g.pooled_w(), in_size = g.in_h * g.in_w * g.in_c, out_size = PH * PW * F;
   // A cache line between the threads' shares: sharing one (the first thread's bias sums beside the

@@ -6,9 +6,10 @@
 // batch 128 (bench/README.md, "The first convolution fused with its pooling").
 //
 // Shapes: x {N, H, W, C} (NHWC), kernel {KH, KW, C, F} (Keras's layout), bias {F} or none,
-// y and winner {N, PH, PW, F} with PH = (H - KH + 1) / 2, PW = (W - KW + 1) / 2 (rounded down, as
+// y and winner {N, PH, PW, F} with PH = (H + pads - KH + 1) / 2, PW likewise (rounded down, as
 // Keras's 'valid' pooling drops an odd last row or column). The convolution has stride 1, no
-// dilation and no padding ('valid').
+// dilation, and zero padding as given ('valid': none; 'same': KH - 1 rows and KW - 1 columns, the
+// smaller half before).
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -19,8 +20,11 @@ struct ConvPoolGeometry {
   int64_t batch = 0;
   int64_t in_h = 0, in_w = 0, in_c = 0;
   int64_t kernel_h = 0, kernel_w = 0, filters = 0;
-  int64_t pooled_h() const { return (in_h - kernel_h + 1) / 2; }
-  int64_t pooled_w() const { return (in_w - kernel_w + 1) / 2; }
+  int64_t pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;
+  int64_t padded_h() const { return in_h + pad_top + pad_bottom; }
+  int64_t padded_w() const { return in_w + pad_left + pad_right; }
+  int64_t pooled_h() const { return (padded_h() - kernel_h + 1) / 2; }
+  int64_t pooled_w() const { return (padded_w() - kernel_w + 1) / 2; }
 };
 
 /// The most weights per filter (KH * KW * C) the fused pass takes.
@@ -40,7 +44,11 @@ class ConvReluMaxPoolKernel {
                         const float* dy, float* dkernel, float* dbias);
 
  private:
+  // x with its zero border, where the geometry pads; returns the geometry without padding to use.
+  ConvPoolGeometry pad(const ConvPoolGeometry& g, const float*& x);
+
   std::vector<float> packed_;   // kernel and bias with the filters padded to whole vectors
+  std::vector<float> padded_x_;  // x with its zero border (pad)
   std::vector<float> partial_;  // per thread: its share of the weight and bias gradients
 };
 
