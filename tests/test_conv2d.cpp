@@ -376,7 +376,9 @@ TEST(Conv2D, KernelAddsTheAddendBeforeItsRelu) {
           clipped += relu && sum < 0.f;
           ASSERT_NEAR(got[i], want, bound * (1 + std::fabs(want))) << "at " << i << ", relu " << relu;
         }
-        if (relu) EXPECT_GT(clipped, got.size() / 10) << "the relu must cut some sums for the test to see its order";
+        if (relu) {
+          EXPECT_GT(clipped, got.size() / 10) << "the relu must cut some sums for the test to see its order";
+        }
       }
     }
   }
