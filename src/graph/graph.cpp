@@ -268,6 +268,7 @@ void Graph::plan_fusions() {
     n.fuses_next = n.takes_fused_input = n.folds_next = n.folded_in = n.folded_add_relu = false;
     n.folded_addend = n.passes_on = n.folded_pool = -1;
   }
+  auto is_output = [&](size_t i) { return std::find(outputs_.begin(), outputs_.end(), int(i)) != outputs_.end(); };
   auto alone = [](const Node& n) {
     return n.layer && !n.is_input && n.tap_of < 0 && n.first_call < 0 && n.later_calls.empty() && !n.has_mask &&
            !n.keeps_grad;
@@ -275,8 +276,7 @@ void Graph::plan_fusions() {
   for (size_t i = 0; i < nodes_.size(); ++i) {
     Node& n = nodes_[i];
     if (!alone(n) || n.consumers.size() != 1 || n.output_logits ||
-        (n.needs_input_grad && !n.layer->fused_pass_gives_input_grad()) ||
-        std::find(outputs_.begin(), outputs_.end(), int(i)) != outputs_.end())
+        (n.needs_input_grad && !n.layer->fused_pass_gives_input_grad()) || is_output(i))
       continue;
     Node& next = nodes_[size_t(n.consumers[0])];
     if (alone(next) && next.inputs.size() == 1 && n.layer->can_fuse_next(*next.layer)) {
@@ -287,9 +287,7 @@ void Graph::plan_fusions() {
   // Folds serve inference passes only, where no gradient is computed: the same rule without it.
   for (size_t i = 0; i < nodes_.size(); ++i) {
     Node& n = nodes_[i];
-    if (!alone(n) || n.consumers.size() != 1 || n.fuses_next || n.output_logits ||
-        std::find(outputs_.begin(), outputs_.end(), int(i)) != outputs_.end())
-      continue;
+    if (!alone(n) || n.consumers.size() != 1 || n.fuses_next || n.output_logits || is_output(i)) continue;
     Node& next = nodes_[size_t(n.consumers[0])];
     if (alone(next) && next.inputs.size() == 1 && !next.takes_fused_input && n.layer->can_fold_next(*next.layer)) {
       n.folds_next = true;
@@ -299,7 +297,6 @@ void Graph::plan_fusions() {
   // An Add of two equal shapes after a folded pair whose second layer only it reads: the pair's
   // first layer adds the other input (Layer::can_fold_add), which must be ready before that layer
   // runs; of two such pairs, the later one.
-  auto is_output = [&](size_t i) { return std::find(outputs_.begin(), outputs_.end(), int(i)) != outputs_.end(); };
   for (size_t a = 0; a < nodes_.size(); ++a) {
     Node& add = nodes_[a];
     if (!alone(add) || add.inputs.size() != 2 || !dynamic_cast<const layers::Add*>(add.layer.get()) ||

@@ -169,6 +169,14 @@ const Tensor& Conv2D::forward(const Tensor& x, bool training) {
     return pooled_forward(x, kernel_.data(), options_.use_bias ? bias_.data() : nullptr,
                           training || backward_follows_);
   }
+  if (folded_next_ && folds_pool_) {
+    // An inference pass: the normalisation, its relu and the pooling after it (Layer::can_fold_pool),
+    // before the output is sized for the unpooled convolution.
+    fold_next();
+    if (!static_cast<const BatchNormalization&>(*folded_next_).applies_relu())
+      throw Error("layer '" + name_ + "': folds a pooling, but no relu after its normalisation");
+    return pooled_forward(x, folded_kernel_.data(), folded_bias_.data(), false);
+  }
   Tensor& y = output_buffer(y_);
   kernels::Conv2DGeometry g{x.rows(), in_h_,        in_w_,       in_c_,     out_h_,
                             out_w_,   filters_,     kernel_size_.h, kernel_size_.w, options_.strides.h,
@@ -183,13 +191,8 @@ const Tensor& Conv2D::forward(const Tensor& x, bool training) {
   if (folded_next_) {
     // An inference pass: the normalisation after this layer, and its relu, applied here
     // (Layer::can_fold_next). Its activation is linear. An Add after the normalisation may be folded
-    // too (Layer::can_fold_add), or a pooling after its relu (Layer::can_fold_pool).
+    // too (Layer::can_fold_add).
     fold_next();
-    if (folds_pool_) {
-      if (!static_cast<const BatchNormalization&>(*folded_next_).applies_relu())
-        throw Error("layer '" + name_ + "': folds a pooling, but no relu after its normalisation");
-      return pooled_forward(x, folded_kernel_.data(), folded_bias_.data(), false);
-    }
     const float* addend = nullptr;
     if (folded_addend_) {
       if (folded_addend_->shape() != y.shape())

@@ -234,14 +234,14 @@ struct Conv2DKernel::Impl {
     try {
       make_forward(g, e);
     } catch (const dnnl::error&) {
-      if (!e.winograd && !(e.addend && !e.add_after)) throw;
-      // This oneDNN build or CPU has no Winograd kernel for it (the direct one then), or no kernel
-      // taking the addend as a post-op (the pass after then).
-      if (e.addend && !e.add_after) {
+      // This oneDNN build or CPU has no kernel taking the addend as a post-op (the pass after then),
+      // or no Winograd kernel for it (the direct one then).
+      if (e.addend && !e.add_after)
         e.add_after = true;
-      } else {
+      else if (e.winograd)
         e.winograd = false;
-      }
+      else
+        throw;
       make_forward(g, e);
     }
     // Only a reference kernel with the addend as a post-op: the pass after it.
