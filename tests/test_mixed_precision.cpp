@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <optional>
+#include <random>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -23,6 +24,7 @@
 #include "kernels/cpu/activation.hpp"
 #include "kernels/cpu/bf16.hpp"
 #include "kernels/cpu/conv.hpp"
+#include "kernels/cpu/conv_weight_gradient_bf16.hpp"
 #include "kernels/cpu/gemm.hpp"
 #include "myelin/myelin.hpp"
 
@@ -52,7 +54,9 @@ void expect_within_bound(const Tensor& got, const Tensor& want, const Tensor& ab
     if (got[i] != want[i]) ++differ;
   }
   EXPECT_EQ(bad, 0) << what << ": values outside 2^-7 * sum|a||b|";
-  if (must_differ) EXPECT_GT(differ, 0) << what << ": identical to float32, so bfloat16 was not used";
+  if (must_differ) {
+    EXPECT_GT(differ, 0) << what << ": identical to float32, so bfloat16 was not used";
+  }
 }
 
 class MixedPrecision : public ::testing::Test {
@@ -221,24 +225,123 @@ TEST_F(MixedPrecision, DenseInferenceProductAgreesWithOneDnnForEveryTileShape) {
 
 // Forces how the bfloat16 weight gradient is computed for the scope, then restores the rule.
 struct WeightGradientWay {
-  explicit WeightGradientWay(std::optional<bool> by_matmul) {
-    kernels::force_bf16_weight_gradient_by_matmul(by_matmul);
+  explicit WeightGradientWay(std::optional<kernels::Bf16WeightGradient> way) {
+    kernels::force_bf16_weight_gradient(way);
   }
-  ~WeightGradientWay() { kernels::force_bf16_weight_gradient_by_matmul(std::nullopt); }
+  ~WeightGradientWay() { kernels::force_bf16_weight_gradient(std::nullopt); }
 };
+
+using Bf16Way = kernels::Bf16WeightGradient;
+std::string way_name(std::optional<Bf16Way> way) {
+  if (!way) return "the rule";
+  switch (*way) {
+    case Bf16Way::Matmul: return "by matmul";
+    case Bf16Way::ImagePairs: return "by image pairs";
+    default: return "by the primitive";
+  }
+}
 
 TEST_F(MixedPrecision, Conv2DForwardAndGradientsWithinBf16Bound) {
   // 8 channels in and 7x7 outputs: the bfloat16 primitives for all three products (the im2col path
   // for tiny patches stays float32), the weight gradient both ways whatever this CPU defaults to.
-  for (const bool by_matmul : {true, false})
+  for (const Bf16Way forced : {Bf16Way::Matmul, Bf16Way::Primitive, Bf16Way::ImagePairs})
     for (const std::string padding : {"valid", "same"}) {
-      SCOPED_TRACE(padding + (by_matmul ? ", weight gradient by matmul" : ", weight gradient by the primitive"));
-      const WeightGradientWay way(by_matmul);
+      SCOPED_TRACE(padding + ", weight gradient " + way_name(forced));
+      const WeightGradientWay way(forced);
       layers::Conv2D fp32(16, {3, 3}, "linear", {.padding = padding, .dtype = "float32"});
       layers::Conv2D bf16(16, {3, 3}, "linear", {.padding = padding, .dtype = "mixed_bfloat16"});
       layers::Conv2D abs_layer(16, {3, 3}, "linear", {.padding = padding, .dtype = "float32"});
       compare_layer(fp32, bf16, abs_layer, {9, 9, 8}, 5);
     }
+}
+
+TEST_F(MixedPrecision, WeightGradientByImagePairsSumsTheRoundedProducts) {
+  const kernels::Conv2DGeometry probe{.out_c = 16};
+  if (!kernels::image_pairs_weight_gradient_fits(probe))
+    GTEST_SKIP() << "the library was built without AVX512_BF16, so it has no image-pairs kernel";
+  struct Case {
+    int64_t batch, in_h, in_w, in_c, out_c, kernel_h, kernel_w, stride, dilation;
+    bool same, bias;
+  };
+  // An odd batch (the last pair's second image is zeros), input channels off the tile of 8 (12, 3),
+  // output channels off the tile of 64 (16, 48, 80), strides, dilation, and 'same' padding with the
+  // odd pixel at the end (4x3 kernel, stride 2).
+  const Case cases[] = {{5, 9, 9, 12, 48, 3, 3, 1, 1, false, true},  {4, 8, 7, 3, 16, 3, 3, 1, 1, true, false},
+                        {3, 9, 10, 16, 80, 4, 3, 2, 1, true, true},  {6, 11, 11, 8, 64, 3, 3, 1, 2, true, false},
+                        {2, 7, 7, 32, 64, 1, 1, 2, 1, false, true},  {1, 6, 6, 9, 32, 3, 3, 1, 1, true, true}};
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal;
+  for (const Case& c : cases) {
+    const auto ah = kernels::conv_axis(c.in_h, c.kernel_h, c.stride, c.dilation, c.same);
+    const auto aw = kernels::conv_axis(c.in_w, c.kernel_w, c.stride, c.dilation, c.same);
+    const kernels::Conv2DGeometry g{.batch = c.batch, .in_h = c.in_h, .in_w = c.in_w, .in_c = c.in_c,
+                                    .out_h = ah.out, .out_w = aw.out, .out_c = c.out_c,
+                                    .kernel_h = c.kernel_h, .kernel_w = c.kernel_w,
+                                    .stride_h = c.stride, .stride_w = c.stride,
+                                    .dilation_h = c.dilation, .dilation_w = c.dilation,
+                                    .pad_top = ah.pad_begin, .pad_bottom = ah.pad_end,
+                                    .pad_left = aw.pad_begin, .pad_right = aw.pad_end};
+    SCOPED_TRACE("batch " + std::to_string(c.batch) + ", " + std::to_string(c.in_c) + " -> " +
+                 std::to_string(c.out_c) + " channels, kernel " + std::to_string(c.kernel_h) + "x" +
+                 std::to_string(c.kernel_w) + ", stride " + std::to_string(c.stride) + ", dilation " +
+                 std::to_string(c.dilation) + (c.same ? ", same" : ", valid"));
+    std::vector<float> x(size_t(g.batch * g.in_h * g.in_w * g.in_c)), dy(size_t(g.batch * g.out_h * g.out_w * g.out_c));
+    for (float& v : x) v = normal(rng);
+    for (float& v : dy) v = normal(rng);
+    // The reference: the same rounded operands, the products summed in double.
+    auto rounded = [](const std::vector<float>& v) {
+      std::vector<uint16_t> h(v.size());
+      kernels::to_bf16(v.data(), h.data(), int64_t(v.size()));
+      std::vector<double> r(v.size());
+      for (size_t i = 0; i < v.size(); ++i) {
+        const uint32_t u = uint32_t(h[i]) << 16;
+        float f;
+        std::memcpy(&f, &u, 4);
+        r[i] = f;
+      }
+      return r;
+    };
+    const std::vector<double> xr = rounded(x), dyr = rounded(dy);
+    const size_t weights = size_t(g.kernel_h * g.kernel_w * g.in_c * g.out_c);
+    std::vector<double> want(weights), magnitude(weights), want_bias(size_t(g.out_c));
+    for (int64_t n = 0; n < g.batch; ++n)
+      for (int64_t oh = 0; oh < g.out_h; ++oh)
+        for (int64_t ow = 0; ow < g.out_w; ++ow) {
+          const double* d = &dyr[size_t(((n * g.out_h + oh) * g.out_w + ow) * g.out_c)];
+          for (int64_t co = 0; co < g.out_c; ++co) want_bias[size_t(co)] += dy[size_t(&d[co] - dyr.data())];
+          for (int64_t kh = 0; kh < g.kernel_h; ++kh)
+            for (int64_t kw = 0; kw < g.kernel_w; ++kw) {
+              const int64_t ih = oh * g.stride_h - g.pad_top + kh * g.dilation_h;
+              const int64_t iw = ow * g.stride_w - g.pad_left + kw * g.dilation_w;
+              if (ih < 0 || ih >= g.in_h || iw < 0 || iw >= g.in_w) continue;
+              for (int64_t ci = 0; ci < g.in_c; ++ci) {
+                const double xv = xr[size_t(((n * g.in_h + ih) * g.in_w + iw) * g.in_c + ci)];
+                const size_t at = size_t(((kh * g.kernel_w + kw) * g.in_c + ci) * g.out_c);
+                for (int64_t co = 0; co < g.out_c; ++co) {
+                  want[at + size_t(co)] += xv * d[co];
+                  magnitude[at + size_t(co)] += std::fabs(xv * d[co]);
+                }
+              }
+            }
+        }
+    std::vector<float> dw(weights, 7.f), db(size_t(g.out_c), 7.f);  // overwritten, not added to
+    kernels::ImagePairsScratch scratch;
+    for (int call = 0; call < 2; ++call) {
+      // The padding is zeros whatever the reused buffers held: pairs of 1.0 in every slot.
+      scratch.x_pairs.assign(size_t(1) << 16, 0x3f803f80u);
+      scratch.dy_pairs.assign(size_t(1) << 16, 0x3f803f80u);
+      kernels::bf16_weight_gradient_by_image_pairs(g, x.data(), dy.data(), dw.data(), c.bias ? db.data() : nullptr,
+                                                   scratch);
+      for (size_t i = 0; i < weights; ++i)
+        ASSERT_NEAR(dw[i], want[i], 1e-5 * magnitude[i] + 1e-6) << "weight " << i << ", call " << call;
+      if (c.bias) {
+        for (int64_t co = 0; co < g.out_c; ++co)
+          ASSERT_NEAR(db[size_t(co)], want_bias[size_t(co)], 1e-4) << "bias " << co << ", call " << call;
+      } else {
+        for (float v : db) ASSERT_EQ(v, 7.f);
+      }
+    }
+  }
 }
 
 TEST_F(MixedPrecision, Conv2DNeverRunsOneDnnReferenceKernels) {
@@ -252,12 +355,18 @@ TEST_F(MixedPrecision, Conv2DNeverRunsOneDnnReferenceKernels) {
        .kernel_h = 3, .kernel_w = 3},
       {.batch = 128, .in_h = 5, .in_w = 5, .in_c = 64, .out_h = 3, .out_w = 3, .out_c = 64,
        .kernel_h = 3, .kernel_w = 3}};
-  using Forced = std::optional<bool>;
-  for (const Forced forced : {Forced(), Forced(true), Forced(false)}) {
+  using Forced = std::optional<Bf16Way>;
+  for (const Forced forced : {Forced(), Forced(Bf16Way::Matmul), Forced(Bf16Way::Primitive), Forced(Bf16Way::ImagePairs)}) {
     for (const auto& g : shapes) {
       const WeightGradientWay way(forced);
-      // Unforced, the rule: the matmul with AMX or with few output positions.
-      const bool by_matmul = forced ? *forced : kernels::amx_supported() || g.out_h * g.out_w <= 16;
+      // Unforced, the rule: the matmul with AMX, else image pairs where built (every shape here has
+      // out_c a multiple of 16), else the matmul with few output positions.
+      const bool pairs_built = kernels::image_pairs_weight_gradient_fits(g);
+      const Bf16Way chosen = forced                       ? *forced
+                             : kernels::amx_supported()  ? Bf16Way::Matmul
+                             : pairs_built               ? Bf16Way::ImagePairs
+                             : g.out_h * g.out_w <= 16   ? Bf16Way::Matmul
+                                                         : Bf16Way::Primitive;
       kernels::Conv2DKernel kernel;
       kernel.set_bf16(true);
       std::vector<float> x(size_t(g.batch * g.in_h * g.in_w * g.in_c), 0.5f), w(size_t(9 * g.in_c * g.out_c), 0.25f),
@@ -265,22 +374,29 @@ TEST_F(MixedPrecision, Conv2DNeverRunsOneDnnReferenceKernels) {
       kernel.forward(g, x.data(), w.data(), b.data(), true, y.data());
       kernel.backward(g, x.data(), y.data(), w.data(), dw.data(), b.data(), dx.data());
       const std::string impl = kernel.implementations();
-      SCOPED_TRACE(impl + (!forced ? " (the rule)" : *forced ? " (forced: by matmul)" : " (forced: by the primitive)"));
+      SCOPED_TRACE(impl + " (" + (forced ? "forced: " : "") + way_name(forced) + ")");
       EXPECT_NE(impl.find("backward_data="), std::string::npos);
       EXPECT_EQ(impl.find("ref"), std::string::npos);
       // The shapes oneDNN serves in bfloat16 do run in bfloat16.
       if (g.in_c >= 32) {
         EXPECT_NE(impl.substr(0, impl.find(',')).find("bf16"), std::string::npos);
       }
-      // The weight gradient runs the way chosen: never by matmul unless chosen, and by matmul wherever
-      // the forward ran in bfloat16 on plain NHWC x, which it always does without AMX (an AMX
-      // forward may choose another layout for x, which the matmul does not read).
+      // The weight gradient runs the way chosen: never by matmul or by image pairs unless chosen.
+      // Chosen, the matmul runs wherever the forward ran in bfloat16 on plain NHWC x, which it always
+      // does without AMX (an AMX forward may choose another layout for x, which the matmul does not
+      // read), and image pairs wherever the forward ran in bfloat16 on a build with that kernel.
       const bool matmul = impl.find("im2col+matmul") != std::string::npos;
+      const bool pairs = impl.find("image_pairs") != std::string::npos;
       const bool forward_bf16 = impl.substr(0, impl.find(',')).find("bf16") != std::string::npos;
-      if (!by_matmul) {
+      if (chosen != Bf16Way::Matmul) {
         EXPECT_FALSE(matmul);
       } else if (forward_bf16 && !kernels::amx_supported()) {
         EXPECT_TRUE(matmul);
+      }
+      if (chosen != Bf16Way::ImagePairs) {
+        EXPECT_FALSE(pairs);
+      } else if (forward_bf16 && pairs_built) {
+        EXPECT_TRUE(pairs);
       }
     }
   }

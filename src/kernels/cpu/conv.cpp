@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kernels/cpu/bf16.hpp"
+#include "kernels/cpu/conv_weight_gradient_bf16.hpp"
 #include "kernels/cpu/gemm.hpp"
 #include "kernels/cpu/merge.hpp"
 #include "myelin/error.hpp"
@@ -73,17 +74,19 @@ constexpr int64_t kSmallPatch = 16;
 // for that layer's backward at batch 128 as im2col + GEMM; with 11x11 positions the primitive wins.
 constexpr int64_t kSmallOutput = 16;
 
-// -1: the rule below; 0 or 1: forced (force_bf16_weight_gradient_by_matmul).
-std::atomic<int> g_bww_by_matmul{-1};
-// The bfloat16 weight gradient as im2col + one matmul or by oneDNN's primitive. With AMX the
-// primitive ran the CNN's second convolution (13x13x32 -> 11x11x64, batch 128) 3 times slower than
-// its own forward in a training run (8.8 against 2.8 ms) and 30 times in a probe. With AVX512_BF16
-// alone the primitive wins there (2.9 ms against the matmul's 4.1 ms), and the matmul only with few
-// output positions, as in float32 (bench/README.md, "The weight gradient without AMX").
-bool bf16_weight_gradient_by_matmul(const Conv2DGeometry& g) {
-  const int forced = g_bww_by_matmul;
-  if (forced >= 0) return forced == 1;
-  return amx_supported() || g.out_h * g.out_w <= kSmallOutput;
+// -1: the rule below; otherwise a forced Bf16WeightGradient (force_bf16_weight_gradient).
+std::atomic<int> g_forced_bww_way{-1};
+// The bfloat16 weight gradient's way. With AMX the primitive ran the CNN's second convolution
+// (13x13x32 -> 11x11x64, batch 128) 3 times slower than its own forward in a training run (8.8
+// against 2.8 ms) and 30 times in a probe, and the matmul took its place. With AVX512_BF16 alone
+// the primitive took 2.9 ms there, the matmul 4.1 and image pairs 1.8 (bench/README.md, "The weight
+// gradient without AMX", "The bfloat16 weight gradient by pairs of images").
+Bf16WeightGradient bf16_weight_gradient_way(const Conv2DGeometry& g) {
+  const int forced = g_forced_bww_way;
+  if (forced >= 0) return static_cast<Bf16WeightGradient>(forced);
+  if (amx_supported()) return Bf16WeightGradient::Matmul;
+  if (image_pairs_weight_gradient_fits(g)) return Bf16WeightGradient::ImagePairs;
+  return g.out_h * g.out_w <= kSmallOutput ? Bf16WeightGradient::Matmul : Bf16WeightGradient::Primitive;
 }
 
 // One argument of a primitive: the caller's memory (NHWC data or hwio weights, pointer set on each
@@ -179,9 +182,11 @@ struct Entry {
   // Argument lists, made once: the memory objects persist and only their data pointers change.
   std::unordered_map<int, memory> fwd_args, bww_args, bwd_args;
   bool bww_x_is_fwd_x = false, bwd_dy_is_bww_dy = false;
-  // bfloat16 weight gradient as im2col of the forward's bfloat16 x + one matmul (Impl::make_backward);
-  // dy16 then points at the kernel's bfloat16 dy, which backward-data reads too when it wants NHWC.
-  bool bww_by_matmul = false, bwd_dy_is_dy16 = false;
+  // The weight gradient's way in bfloat16 (Impl::make_backward). By matmul, im2col of the forward's
+  // bfloat16 x: dy16 then points at the kernel's bfloat16 dy, which backward-data reads too when it
+  // wants NHWC.
+  Bf16WeightGradient bww_way = Bf16WeightGradient::Primitive;
+  bool bwd_dy_is_dy16 = false;
   memory dy16;
 };
 
@@ -195,6 +200,7 @@ struct Conv2DKernel::Impl {
   std::vector<float> cols;   // im2col buffer for the weight gradient by GEMM
   std::vector<float> grads;  // that GEMM's output: the kernel's gradient, then the bias's
   std::vector<uint16_t> cols16, dy16;  // the bfloat16 im2col buffer and dy
+  ImagePairsScratch pairs;             // the weight gradient by image pairs
 
   // The caller's NHWC memory (user), or what the primitive may choose (its blocked layouts for
   // Winograd and for Conv2DLayout::Blocked).
@@ -357,9 +363,13 @@ struct Conv2DKernel::Impl {
     // plain NHWC bfloat16.
     const memory::desc x16_md({g.batch, g.in_c, g.in_h, g.in_w}, memory::data_type::bf16, tag::nhwc);
     const memory::desc y16_md({g.batch, g.out_c, g.out_h, g.out_w}, memory::data_type::bf16, tag::nhwc);
-    e.bww_by_matmul = e.bf16 && bf16_weight_gradient_by_matmul(g) && layout == Conv2DLayout::Nhwc &&
-                      e.fwd_pd.src_desc() == x16_md;
-    e.bwd_dy_is_dy16 = e.bww_by_matmul && e.bwd_pd.diff_dst_desc() == y16_md;
+    e.bww_way = e.bf16 ? bf16_weight_gradient_way(g) : Bf16WeightGradient::Primitive;
+    if (e.bww_way == Bf16WeightGradient::Matmul &&
+        !(layout == Conv2DLayout::Nhwc && e.fwd_pd.src_desc() == x16_md))
+      e.bww_way = Bf16WeightGradient::Primitive;
+    if (e.bww_way == Bf16WeightGradient::ImagePairs && !image_pairs_weight_gradient_fits(g))
+      e.bww_way = Bf16WeightGradient::Primitive;
+    e.bwd_dy_is_dy16 = e.bww_way == Bf16WeightGradient::Matmul && e.bwd_pd.diff_dst_desc() == y16_md;
     if (e.bwd_dy_is_dy16) {
       e.dy16 = memory(y16_md, engine(), DNNL_MEMORY_NONE);
       e.bwd_args[DNNL_ARG_DIFF_DST] = e.dy16;
@@ -374,8 +384,8 @@ struct Conv2DKernel::Impl {
 void set_winograd_allowed(bool allowed) { g_winograd_allowed = allowed; }
 bool winograd_allowed() { return g_winograd_allowed; }
 
-void force_bf16_weight_gradient_by_matmul(std::optional<bool> by_matmul) {
-  g_bww_by_matmul = by_matmul ? int(*by_matmul) : -1;
+void force_bf16_weight_gradient(std::optional<Bf16WeightGradient> way) {
+  g_forced_bww_way = way ? static_cast<int>(*way) : -1;
 }
 
 Conv2DKernel::Conv2DKernel(Conv2DLayout layout) : impl_(std::make_unique<Impl>()) { impl_->layout = layout; }
@@ -467,7 +477,9 @@ void Conv2DKernel::backward(const Conv2DGeometry& g, const float* x, const float
     const int64_t positions = g.batch * g.out_h * g.out_w;
     bool dy16_made = false;
     // A frozen layer passes no dkernel: only dx is computed.
-    if (dkernel && e.bww_by_matmul) {
+    if (dkernel && e.bww_way == Bf16WeightGradient::ImagePairs) {
+      bf16_weight_gradient_by_image_pairs(g, x, dy, dkernel, e.has_bias ? dbias : nullptr, impl_->pairs);
+    } else if (dkernel && e.bww_way == Bf16WeightGradient::Matmul) {
       // The float32 path below in bfloat16: x from the forward's bfloat16 copy, dy rounded once.
       const int64_t ld = e.has_bias ? patch + 1 : patch;
       impl_->dy16.resize(size_t(positions * g.out_c));
@@ -522,7 +534,7 @@ void Conv2DKernel::backward(const Conv2DGeometry& g, const float* x, const float
         e.dy16.set_data_handle(impl_->dy16.data());
       } else if (!e.bwd_dy_is_bww_dy) {
         e.bwd_dy.bind_input(dy);
-      } else if (by_gemm || !dkernel || e.bww_by_matmul) {
+      } else if (by_gemm || !dkernel || e.bww_way != Bf16WeightGradient::Primitive) {
         e.bww_dy.bind_input(dy);  // the weight-gradient primitive did not bind it
       }
       e.bwd_w.bind_input(kernel);
@@ -542,7 +554,9 @@ std::string Conv2DKernel::implementations() const {
   std::string s = std::string("forward=") + e->fwd_pd.impl_info_str();
   if (e->backward_made) {
     s += ", backward_weights=";
-    s += e->bww_by_matmul ? std::string("im2col+matmul:bf16") : std::string(e->bww_pd.impl_info_str());
+    s += e->bww_way == Bf16WeightGradient::Matmul       ? std::string("im2col+matmul:bf16")
+         : e->bww_way == Bf16WeightGradient::ImagePairs ? std::string("image_pairs:avx512_bf16")
+                                                         : std::string(e->bww_pd.impl_info_str());
     s += std::string(", backward_data=") + e->bwd_pd.impl_info_str();
   }
   return s;

@@ -46,11 +46,20 @@ enum class Conv2DLayout { Nhwc, Blocked };
 void set_winograd_allowed(bool allowed);
 bool winograd_allowed();
 
-/// Forces how a bfloat16 convolution's weight gradient is computed, for the primitives made from
-/// now on: im2col of the forward's bfloat16 x and one bfloat16 matmul (true), or oneDNN's
-/// weight-gradient primitive (false). std::nullopt restores the rule: the matmul where oneDNN runs
-/// AMX or the output has few positions, the primitive elsewhere. For tests and benchmarks.
-void force_bf16_weight_gradient_by_matmul(std::optional<bool> by_matmul);
+/// How a bfloat16 convolution's weight gradient is computed.
+enum class Bf16WeightGradient {
+  Primitive,   // oneDNN's weight-gradient primitive
+  Matmul,      // im2col of the forward's bfloat16 x and one bfloat16 matmul
+  ImagePairs,  // bf16_weight_gradient_by_image_pairs (conv_weight_gradient_bf16.hpp)
+};
+
+/// Forces the bfloat16 weight gradient's way for the primitives made from now on. std::nullopt
+/// restores the rule: the matmul where oneDNN runs AMX; else image pairs where the build has that
+/// kernel and it takes the shape; else the matmul where the output has few positions; else the
+/// primitive. A forced way that cannot run (image pairs on a build without AVX512_BF16 or with
+/// out_c not a multiple of 16, the matmul on a forward that did not take plain NHWC bfloat16 x)
+/// gives the primitive. For tests and benchmarks.
+void force_bf16_weight_gradient(std::optional<Bf16WeightGradient> way);
 
 class Conv2DKernel {
  public:
@@ -61,7 +70,7 @@ class Conv2DKernel {
 
   /// Multiply in bfloat16 (src, weights and dy rounded; outputs and gradients float32) for the
   /// primitives made from now on; Winograd stays float32, the weight gradient is computed as the CPU
-  /// and the shape suit (force_bf16_weight_gradient_by_matmul), and a shape oneDNN serves only with
+  /// and the shape suit (force_bf16_weight_gradient), and a shape oneDNN serves only with
   /// its reference kernel in bfloat16 (one input channel) computes in float32.
   void set_bf16(bool bf16);
 
