@@ -200,7 +200,6 @@ struct Conv2DKernel::Impl {
   std::vector<float> cols;   // im2col buffer for the weight gradient by GEMM
   std::vector<float> grads;  // that GEMM's output: the kernel's gradient, then the bias's
   std::vector<uint16_t> cols16, dy16;  // the bfloat16 im2col buffer and dy
-  ImagePairsScratch pairs;             // the weight gradient by image pairs
 
   // The caller's NHWC memory (user), or what the primitive may choose (its blocked layouts for
   // Winograd and for Conv2DLayout::Blocked).
@@ -478,7 +477,10 @@ void Conv2DKernel::backward(const Conv2DGeometry& g, const float* x, const float
     bool dy16_made = false;
     // A frozen layer passes no dkernel: only dx is computed.
     if (dkernel && e.bww_way == Bf16WeightGradient::ImagePairs) {
-      bf16_weight_gradient_by_image_pairs(g, x, dy, dkernel, e.has_bias ? dbias : nullptr, impl_->pairs);
+      // One scratch for every layer on this thread: its buffers live only through the call, and a
+      // network's layers sharing them keep one copy in the cache instead of one per layer.
+      thread_local ImagePairsScratch pairs;
+      bf16_weight_gradient_by_image_pairs(g, x, dy, dkernel, e.has_bias ? dbias : nullptr, pairs);
     } else if (dkernel && e.bww_way == Bf16WeightGradient::Matmul) {
       // The float32 path below in bfloat16: x from the forward's bfloat16 copy, dy rounded once.
       const int64_t ld = e.has_bias ? patch + 1 : patch;
