@@ -106,7 +106,7 @@ const Tensor& BatchNormalization::backward(const Tensor& dy) {
   float* dbeta = trainable_ && options_.center ? beta_grad_.data() : nullptr;
   kernels::batch_norm_backward(x_.data(), dy.data(), mean_.data(), inv_std_.data(), scale_.data(), last_training_,
                                dgamma, dbeta, dx.data(), rows, C, work_.data(), scratch_,
-                               fuses_next_ ? y_.data() : nullptr);
+                               fuses_next_ ? beta_.data() : nullptr);
   return dx;
 }
 

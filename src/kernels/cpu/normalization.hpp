@@ -35,11 +35,13 @@ void batch_norm_forward(const float* x, const float* mean, const float* inv_std,
 /// dbeta[c] = sum(dy), xhat = (x - mean) * inv_std, are written (not added) where not null.
 /// dx = dy * scale when the forward used fixed statistics (`batch_statistics` false), else through
 /// the batch statistics: dx = scale * (dy - mean(dy) - xhat * mean(dy * xhat)). `work` holds 2*C
-/// floats; `scratch` as for batch_norm_statistics. With `relu_output` (the forward's output under
-/// `relu`), dy is the gradient of that relu's output and reads as 0 wherever relu_output is 0.
+/// floats; `scratch` as for batch_norm_statistics. With `relu_beta` (the forward's beta, given when
+/// the forward applied `relu`), dy is the gradient of that relu's output and reads as 0 wherever
+/// the forward's output was 0: where (x - mean) * scale + beta, computed as the forward computed it,
+/// is not above 0. The output itself is not read back.
 void batch_norm_backward(const float* x, const float* dy, const float* mean, const float* inv_std, const float* scale,
                          bool batch_statistics, float* dgamma, float* dbeta, float* dx, int64_t rows, int64_t C,
-                         float* work, std::vector<double>& scratch, const float* relu_output = nullptr);
+                         float* work, std::vector<double>& scratch, const float* relu_beta = nullptr);
 
 // ---- LayerNormalization ----
 
