@@ -1,10 +1,8 @@
 // A convolution's weight gradient in bfloat16 by pairs of images, with AVX512_BF16's dot product of
 // pairs (vdpbf16ps): x and dy are rounded to bfloat16 with two images interleaved, so the pair each
 // instruction sums over is the same position in two images, and no im2col is written.
-//
-// On a CPU with AVX512_BF16 and no AMX this ran the seed CNN's second convolution's weight gradient
-// at about 1.7x oneDNN 2.6's bfloat16 weight-gradient primitive (bench/README.md, "The bfloat16
-// weight gradient by pairs of images").
+// Measurements against oneDNN's primitive: bench/README.md, "The bfloat16 weight gradient by pairs
+// of images".
 #pragma once
 #include <cstdint>
 #include <vector>
