@@ -4,6 +4,7 @@ side in one run.
 
     /usr/bin/python3 bench/compare_peers.py {mlp,cnn,resnet} [--threads N] [--epochs E] [--runs R]
                                            [--venv DIR] [--build DIR] [--data DIR] [--bf16]
+                                           [--train-images N]
 
 The residual CNN is bench/users_models.hpp's users_resnet (compare_pytorch_resnet.py describes it
 and builds it, for myelin and for Keras alike, with the functional API and each one's defaults).
@@ -15,7 +16,11 @@ against the best (float32) peer are printed as ratio_bf16_vs_best_peer_*. The pe
 `bash scripts/reference_env.sh peers` (--venv, default .venv-peers); myelin and its Python package
 with Debian's /usr/bin/python3, as the project's tests do. Each framework runs in its own child
 process, one after the other, and with --runs R the whole round is repeated R times with the
-frameworks in the same order; every figure printed is the median over the rounds.
+frameworks in the same order; every figure printed is the median over the rounds. --train-images N
+trains every framework on the same first N training images: a shorter round for the residual CNN,
+whose full round takes about half an hour on two cores. Give it --epochs 3 or more: a short epoch
+weighs the first epoch's warm-up more in a median of two, and the normalisations' moving statistics
+need the steps to settle before the test accuracy means anything.
 
 Each peer at its best (what was tried is in bench/README.md, "Modern peers"):
 - PyTorch 2: the torch worker of compare_pytorch.py / compare_pytorch_cnn.py (fused cross-entropy
@@ -51,7 +56,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SOURCE_DIR = HERE.parent
 sys.path.insert(0, str(HERE))
-from compare_pytorch import DEFAULT_DATA, clean_env, load_idx_gz, parse_lines, table  # noqa: E402
+from compare_pytorch import (DEFAULT_DATA, clean_env, first_training_examples, load_idx_gz,  # noqa: E402
+                             parse_lines, table)
 
 # (key, label, kind, trains, mine): "time" lower is better, "rate" higher is better, "info" no
 # ratio; a row that `trains` leaves ONNX Runtime out of its peers; `mine` is the myelin column the
@@ -112,7 +118,7 @@ def keras_worker(args):
     keras.utils.set_random_seed(42)
 
     d = args.data
-    x_train, y_train = images(d, "train", args.workload), labels(d, "train")
+    x_train, y_train = first_training_examples(args, images(d, "train", args.workload), labels(d, "train"))
     x_test, y_test = images(d, "t10k", args.workload), labels(d, "t10k")
     if args.workload == "mlp":
         model = keras.Sequential([keras.Input((784,)), layers.Dense(32, activation="relu"),
@@ -236,6 +242,8 @@ def run(cmd, env, what):
 def one_round(args, venv_python, build):
     env = clean_env()
     common = ["--threads", str(args.threads), "--epochs", str(args.epochs), "--data", args.data]
+    if args.train_images > 0:
+        common += ["--train-images", str(args.train_images)]
     own = HERE / {"mlp": "compare_pytorch.py", "cnn": "compare_pytorch_cnn.py",
                   "resnet": "compare_pytorch_resnet.py"}[args.workload]
     bench_bin = build / "bench" / f"{args.workload}_benchmark"
@@ -274,6 +282,9 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--epochs", type=int, default=None, help="default: 5 for the MLP, 3 for the CNNs")
     p.add_argument("--runs", type=int, default=1)
+    p.add_argument("--train-images", type=int, default=0, metavar="N",
+                   help="every framework trains on the first N training images only (default: all); a shorter "
+                        "round whose time per epoch scales with N, and whose accuracy drops")
     p.add_argument("--venv", default=str(SOURCE_DIR / ".venv-peers"))
     p.add_argument("--build", default=str(SOURCE_DIR / "build"))
     p.add_argument("--data", default=DEFAULT_DATA)
@@ -301,6 +312,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="compare_peers_") as args.work_dir:
         rounds = [one_round(args, venv_python, Path(args.build)) for _ in range(args.runs)]
     print(f"workload={args.workload}\nthreads={args.threads}\nepochs={args.epochs}\nruns={args.runs}")
+    print(f"train_images={rounds[0]['myelin'].get('train_images', 'all')}")
     print(f"load_average_1min_before={load_before:.2f}\nload_average_1min_after={os.getloadavg()[0]:.2f}")
     for key in ["torch_version", "keras_version", "tensorflow_version", "jax_version", "onnxruntime_version",
                 "inference_way", "latency_way", "max_abs_difference_from_myelin"]:

@@ -3,7 +3,7 @@
 myelin's Python package, in one run.
 
     /usr/bin/python3 bench/compare_pytorch.py [MYELIN_BENCHMARK] [--threads N] [--epochs E] [--data DIR]
-                                              [--myelin-python DIR|off]
+                                              [--myelin-python DIR|off] [--train-images N]
 
 MYELIN_BENCHMARK defaults to build/bench/mlp_benchmark under the source tree. --myelin-python names
 the folder holding the built package (the one that holds myelin/); by default it is the python/
@@ -94,6 +94,7 @@ def torch_worker(args):
     # Flattened at load: myelin's Flatten is a view, so both models see the same 784 floats.
     x_train = torch.from_numpy(load_idx_gz(f"{d}/train-images-idx3-ubyte.gz", 16).reshape(-1, 784).astype(np.float32) / 255)
     y_train = torch.from_numpy(load_idx_gz(f"{d}/train-labels-idx1-ubyte.gz", 8).astype(np.int64))
+    x_train, y_train = first_training_examples(args, x_train, y_train)
     x_test = torch.from_numpy(load_idx_gz(f"{d}/t10k-images-idx3-ubyte.gz", 16).reshape(-1, 784).astype(np.float32) / 255)
     y_test = torch.from_numpy(load_idx_gz(f"{d}/t10k-labels-idx1-ubyte.gz", 8).astype(np.int64))
 
@@ -193,6 +194,13 @@ def torch_worker(args):
 # The myelin Python side; runs only in the child process (--myelin-python-worker), with the built
 # package on PYTHONPATH. The same workload as mlp_benchmark.cpp, written as a Keras user writes it.
 
+def first_training_examples(args, x, y):
+    """The first --train-images examples of (x, y), all of them when that is 0 or more than there
+    are: a shorter run whose time per epoch scales with its examples (accuracy then drops)."""
+    n = getattr(args, "train_images", 0)
+    return (x[:n], y[:n]) if 0 < n < len(x) else (x, y)
+
+
 def myelin_epoch_timer(out, scale):
     """A myelin Callback appending each epoch's duration (seconds times `scale`) to `out`, as
     mlp_benchmark.cpp's epoch_timer does; only its two epoch hooks cross into Python."""
@@ -240,7 +248,7 @@ def myelin_python_worker(args):
 
     # 1. Training. float32 C-order arrays, so fit reads them in place (no conversion per call).
     (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data(args.data)
-    x_train = x_train.reshape(-1, 28, 28, 1).astype(np.float32)
+    x_train, y_train = first_training_examples(args, x_train.reshape(-1, 28, 28, 1).astype(np.float32), y_train)
     x_test = x_test.reshape(-1, 28, 28, 1).astype(np.float32)
     x_train /= 255  # in place: no second 188 MB array
     x_test /= 255
@@ -346,6 +354,8 @@ def compare(script, metrics, worker, default_benchmark, default_epochs, descript
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--epochs", type=int, default=default_epochs)
     p.add_argument("--data", default=DEFAULT_DATA, help="folder of the Fashion-MNIST .gz files")
+    p.add_argument("--train-images", type=int, default=0, metavar="N",
+                   help="train on the first N training images only (default: all)")
     if python_worker is not None:
         p.add_argument("--myelin-python", default="auto", metavar="DIR",
                        help="folder holding the built myelin package, put on PYTHONPATH for the myelin (Python) "
@@ -371,6 +381,8 @@ def compare(script, metrics, worker, default_benchmark, default_epochs, descript
     load_before = os.getloadavg()[0]
     env = clean_env()
     common = ["--threads", str(args.threads), "--epochs", str(args.epochs), "--data", args.data]
+    if args.train_images > 0:
+        common += ["--train-images", str(args.train_images)]
     worker_cmd = [sys.executable, str(Path(script).resolve())]
     torch_res = run(worker_cmd + ["--torch-worker"] + common, env)
     myelin_res = run([args.benchmark] + common, env)
@@ -382,6 +394,7 @@ def compare(script, metrics, worker, default_benchmark, default_epochs, descript
 
     print(f"threads={args.threads}")
     print(f"epochs={args.epochs}")
+    print(f"train_images={myelin_res.get('train_images', args.train_images or 'all')}")
     print(f"cpu_count={os.cpu_count()}")
     print(f"load_average_1min_before={load_before:.2f}")
     print(f"load_average_1min_after={os.getloadavg()[0]:.2f}")

@@ -3,7 +3,7 @@
 through myelin's Python package, in one run.
 
     /usr/bin/python3 bench/compare_pytorch_resnet.py [RESNET_BENCHMARK] [--threads N] [--epochs E] [--data DIR]
-                                                     [--myelin-python DIR|off]
+                                                     [--myelin-python DIR|off] [--train-images N]
 
 The network of bench/users_models.hpp (users_resnet): Conv2D(32, 3x3, same) -> BN -> relu -> MaxPool
 2x2; a residual block of two 3x3 Conv-BN (32 filters); a downsampling block (first convolution
@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare_pytorch import compare, export_for_onnx_runtime, load_idx_gz, myelin_epoch_timer  # noqa: E402
+from compare_pytorch import (compare, export_for_onnx_runtime, first_training_examples, load_idx_gz,  # noqa: E402
+                             myelin_epoch_timer)
 
 METRICS = [
     ("train_seconds_per_epoch_median", "train s/epoch (median)", "time"),
@@ -48,6 +49,7 @@ def torch_worker(args):
     to_images = lambda a: torch.from_numpy(a.reshape(-1, 1, 28, 28).astype(np.float32) / 255)
     x_train = to_images(load_idx_gz(f"{d}/train-images-idx3-ubyte.gz", 16))
     y_train = torch.from_numpy(load_idx_gz(f"{d}/train-labels-idx1-ubyte.gz", 8).astype(np.int64))
+    x_train, y_train = first_training_examples(args, x_train, y_train)
     x_test = to_images(load_idx_gz(f"{d}/t10k-images-idx3-ubyte.gz", 16))
     y_test = torch.from_numpy(load_idx_gz(f"{d}/t10k-labels-idx1-ubyte.gz", 8).astype(np.int64))
 
@@ -149,7 +151,7 @@ def myelin_python_worker(args):
     myelin.set_num_threads(args.threads)
     myelin.set_random_seed(42)
     (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data(args.data)
-    x_train = x_train.reshape(-1, 28, 28, 1).astype(np.float32)
+    x_train, y_train = first_training_examples(args, x_train.reshape(-1, 28, 28, 1).astype(np.float32), y_train)
     x_test = x_test.reshape(-1, 28, 28, 1).astype(np.float32)
     x_train /= 255
     x_test /= 255

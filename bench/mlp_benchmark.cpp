@@ -1,6 +1,6 @@
 // The MLP workload that bench/compare_pytorch.py runs in PyTorch too; prints name=value lines only.
 //
-//   mlp_benchmark [--threads N] [--epochs E] [--data DIR] [--precision fp32|bf16]
+//   mlp_benchmark [--threads N] [--epochs E] [--data DIR] [--precision fp32|bf16] [--train-images N]
 //
 // 1. Fashion-MNIST: Flatten(28,28,1) -> Dense(32 relu) -> Dense(10 softmax), Adam(1e-3), sparse
 //    categorical cross-entropy, accuracy, batch 128; one fit(epochs=E) call as a user makes it, each
@@ -12,7 +12,8 @@
 //    100 epochs; the median epoch time over its 10 steps. Work per step is tiny, so this measures
 //    the overhead a training step carries (dispatch, bookkeeping, shuffling) rather than arithmetic.
 // 4. Peak resident memory of the whole process (getrusage).
-// --precision bf16 builds the models under the mixed_bfloat16 policy (myelin/mixed_precision.hpp).
+// --precision bf16 builds the models under the mixed_bfloat16 policy (myelin/mixed_precision.hpp);
+// --train-images N trains on the first N training images only (a shorter run; accuracy then drops).
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -42,7 +43,10 @@ using bench::median;
 using bench::seconds_since;
 
 [[noreturn]] void usage(const char* msg) {
-  std::fprintf(stderr, "mlp_benchmark: %s\nusage: mlp_benchmark [--threads N] [--epochs E] [--data DIR] [--precision fp32|bf16]\n", msg);
+  std::fprintf(stderr,
+               "mlp_benchmark: %s\nusage: mlp_benchmark [--threads N] [--epochs E] [--data DIR]"
+               " [--precision fp32|bf16] [--train-images N]\n",
+               msg);
   std::exit(2);
 }
 
@@ -59,6 +63,7 @@ std::shared_ptr<callbacks::LambdaCallback> epoch_timer(std::vector<double>& out,
 
 int main(int argc, char** argv) {
   int threads = 2, epochs = 5;
+  long train_images = 0;  // 0: all 60,000
   std::string data_dir, precision = "fp32";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -71,6 +76,8 @@ int main(int argc, char** argv) {
       data_dir = argv[++i];
     else if (a == "--precision")
       precision = argv[++i];
+    else if (a == "--train-images")
+      train_images = std::atol(argv[++i]);
     else
       usage(("unknown argument " + a).c_str());
   }
@@ -82,7 +89,12 @@ int main(int argc, char** argv) {
   std::printf("threads=%d\nprecision=%s\n", num_threads(), precision.c_str());
 
   // 1. Training.
-  const auto [train, test] = datasets::fashion_mnist(data_dir);
+  auto [train, test] = datasets::fashion_mnist(data_dir);
+  if (train_images > 0 && train_images < train.x.rows()) {
+    train.x = train.x.rows(0, train_images).clone();
+    train.y = train.y.rows(0, train_images).clone();
+  }
+  std::printf("train_images=%lld\n", static_cast<long long>(train.x.rows()));
   Sequential model({layers::Flatten(Shape{28, 28, 1}), layers::Dense(32, "relu"), layers::Dense(10, "softmax")});
   model.compile(optimizers::Adam(1e-3), "sparse_categorical_crossentropy", {"accuracy"});
   std::vector<double> epoch_s;
