@@ -276,9 +276,12 @@ TEST(Conv2D, BadArgumentsAndShapesAreRefused) {
   }
 }
 
-// Without an input gradient (a first layer), small patches take the im2col + GEMM path for the
-// weight gradient; it must agree with oneDNN's primitive, padding, stride and dilation included.
-TEST(Conv2D, SmallPatchWeightGradientMatchesThePrimitive) {
+// Small patches take the im2col + GEMM path for the weight gradient, and one channel with a 3x3
+// kernel a direct kernel, with or without an input gradient (a first layer needs none). Both must
+// give what the forward pass implies: y is linear in the kernel, so the gradient of sum(dy * y) by
+// kernel value k is sum(dy * y(kernel = one-hot k, bias 0)), made by oneDNN's forward primitive
+// alone; the bias's is the sum of dy. Padding, strides and dilation included.
+TEST(Conv2D, SmallPatchWeightGradientMatchesTheForwardPass) {
   struct Case {
     Shape in;
     int64_t filters;
@@ -290,6 +293,12 @@ TEST(Conv2D, SmallPatchWeightGradientMatchesThePrimitive) {
       {{9, 8, 1}, 3, {2, 3}, {.strides = 2, .padding = "same"}},
       {{8, 8, 2}, 5, {2, 2}, {.padding = "same", .dilation_rate = 2}},
       {{6, 5, 3}, 2, {1, 1}, {.use_bias = false}},
+      // One channel, 3x3: the direct kernel. Channels a vector and a part (20 = 16 + 4, 36), 'same'
+      // padding, strides, dilation, no bias, windows inside and across every edge.
+      {{12, 11, 1}, 20, {3, 3}, {.padding = "same"}},
+      {{13, 10, 1}, 36, {3, 3}, {.strides = 2, .padding = "same", .use_bias = false}},
+      {{11, 12, 1}, 3, {3, 3}, {.strides = {1, 3}}},
+      {{9, 9, 1}, 32, {3, 3}, {.padding = "same", .dilation_rate = 3}},
   };
   for (const auto& c : cases) {
     Rng rng(17);
@@ -312,6 +321,27 @@ TEST(Conv2D, SmallPatchWeightGradientMatchesThePrimitive) {
       for (int64_t i = 0; i < a[p].grad->size(); ++i)
         ASSERT_NEAR((*b[p].grad)[i], (*a[p].grad)[i], 1e-5 * (1 + std::fabs((*a[p].grad)[i])))
             << a[p].name << "[" << i << "] for input " << shape_to_string(c.in);
+
+    const Tensor dkernel = a[0].grad->clone();
+    Tensor& kernel = with_dx.kernel();
+    std::fill(kernel.data(), kernel.data() + kernel.size(), 0.f);
+    if (c.opts.use_bias) std::fill(with_dx.bias().data(), with_dx.bias().data() + with_dx.bias().size(), 0.f);
+    for (int64_t k = 0; k < kernel.size(); ++k) {
+      kernel[k] = 1.f;
+      const Tensor& y = with_dx.forward(x, false);
+      double want = 0;
+      for (int64_t i = 0; i < y.size(); ++i) want += double(dy[i]) * y[i];
+      kernel[k] = 0.f;
+      ASSERT_NEAR(dkernel[k], want, 1e-5 * (1 + std::fabs(want)))
+          << "kernel[" << k << "] for input " << shape_to_string(c.in) << ", " << c.filters << " filters";
+    }
+    if (c.opts.use_bias) {
+      for (int64_t o = 0; o < c.filters; ++o) {
+        double want = 0;
+        for (int64_t i = o; i < dy.size(); i += c.filters) want += dy[i];
+        ASSERT_NEAR((*a[1].grad)[o], want, 1e-5 * (1 + std::fabs(want))) << "bias[" << o << "]";
+      }
+    }
   }
 }
 

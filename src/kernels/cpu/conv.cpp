@@ -1,5 +1,7 @@
 #include "kernels/cpu/conv.hpp"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -7,6 +9,7 @@
 #include <optional>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <tuple>
+#include <type_traits>
 #include <unordered_map>
 #include <string>
 #include <utility>
@@ -15,6 +18,7 @@
 #include "kernels/cpu/bf16.hpp"
 #include "kernels/cpu/conv_weight_gradient_bf16.hpp"
 #include "kernels/cpu/gemm.hpp"
+#include "kernels/cpu/lanes.hpp"
 #include "kernels/cpu/merge.hpp"
 #include "myelin/error.hpp"
 
@@ -199,6 +203,7 @@ struct Conv2DKernel::Impl {
   std::vector<const float*> add_inputs = std::vector<const float*>(2);  // the pass after: y, addend
   std::vector<float> cols;   // im2col buffer for the weight gradient by GEMM
   std::vector<float> grads;  // that GEMM's output: the kernel's gradient, then the bias's
+  std::vector<double> sums;  // the one-channel weight gradient's per-thread sums
   std::vector<uint16_t> cols16, dy16;  // the bfloat16 im2col buffer and dy
 
   // The caller's NHWC memory (user), or what the primitive may choose (its blocked layouts for
@@ -461,6 +466,73 @@ void im2col(const Conv2DGeometry& g, const T* x, T* cols, int64_t ld) {
     }
   }
 }
+
+// The weight and bias gradients of a 3x3 convolution of one input channel (a network's first layer
+// on grey images), directly: per output position, the nine input values times dy's channels. One
+// image's sums stay in registers (a block of dy's channels at a time; its dy rows stay in L1 for
+// the next block), then go into per-thread doubles, added in a fixed order at the end. It reads dy
+// once and writes no patches: im2col and one GEMM took 1.7 ms for the residual CNN's stem at batch
+// 128 (bench/README.md, "The first layer's weight gradient without patches").
+void one_channel_3x3_weight_gradient(const Conv2DGeometry& g, const float* x, const float* dy, float* dkernel,
+                                     float* dbias, std::vector<double>& sums) {
+  constexpr int64_t kTaps = 9;
+  const int64_t oc = g.out_c, per_thread = (kTaps + 1) * oc;
+  const int nt = int(std::clamp<int64_t>(g.batch, 1, omp_get_max_threads()));
+  sums.assign(size_t(nt) * per_thread, 0.0);
+#pragma omp parallel num_threads(nt)
+  {
+    const int t = omp_get_thread_num(), n = omp_get_num_threads();
+    double* mine = sums.data() + size_t(t) * per_thread;
+    for (int64_t b = g.batch * t / n; b < g.batch * (t + 1) / n; ++b) {
+      const float* xb = x + b * g.in_h * g.in_w;
+      for (int64_t c0 = 0; c0 < oc; c0 += kLanes) {
+        const int64_t lanes = std::min<int64_t>(kLanes, oc - c0);
+        Floats acc[kTaps + 1] = {};  // the nine taps, then the bias
+        for (int64_t oh = 0; oh < g.out_h; ++oh) {
+          const float* dy_row = dy + ((b * g.out_h + oh) * g.out_w) * oc + c0;
+          const float* rows[3];  // the window's input rows, null in the padding
+          for (int64_t i = 0; i < 3; ++i) {
+            const int64_t ih = oh * g.stride_h - g.pad_top + i * g.dilation_h;
+            rows[i] = ih >= 0 && ih < g.in_h ? xb + ih * g.in_w : nullptr;
+          }
+          // Unrolled, so that the sums stay in registers; `inside`: all three columns are.
+          auto position = [&](int64_t ow, auto inside) {
+            const Floats d = load_first(dy_row + ow * oc, lanes, 0.f);
+            acc[kTaps] += d;
+            const int64_t iw = ow * g.stride_w - g.pad_left;
+#pragma GCC unroll 3
+            for (int64_t i = 0; i < 3; ++i) {
+              if (!rows[i]) continue;
+#pragma GCC unroll 3
+              for (int64_t j = 0; j < 3; ++j) {
+                const int64_t w = iw + j * g.dilation_w;
+                if (decltype(inside)::value || (w >= 0 && w < g.in_w)) acc[i * 3 + j] += rows[i][w] * d;
+              }
+            }
+          };
+          // Output columns whose window lies inside the row: [first, last).
+          const int64_t first = std::min(g.out_w, (g.pad_left + g.stride_w - 1) / g.stride_w);
+          const int64_t reach = g.in_w - 1 - 2 * g.dilation_w + g.pad_left;  // the last window start, plus pad
+          const int64_t last = std::max(first, std::min(g.out_w, reach < 0 ? 0 : reach / g.stride_w + 1));
+          for (int64_t ow = 0; ow < first; ++ow) position(ow, std::false_type{});
+          for (int64_t ow = first; ow < last; ++ow) position(ow, std::true_type{});
+          for (int64_t ow = last; ow < g.out_w; ++ow) position(ow, std::false_type{});
+        }
+        for (int64_t k = 0; k <= kTaps; ++k)
+          for (int64_t l = 0; l < lanes; ++l) mine[k * oc + c0 + l] += acc[k][l];
+      }
+    }
+  }
+  for (int64_t k = 0; k <= kTaps; ++k) {
+    float* out = k < kTaps ? dkernel + k * oc : dbias;
+    if (!out) continue;
+    for (int64_t c = 0; c < oc; ++c) {
+      double s = 0;
+      for (int t = 0; t < nt; ++t) s += sums[size_t(t) * per_thread + k * oc + c];
+      out[c] = float(s);
+    }
+  }
+}
 }  // namespace
 
 void Conv2DKernel::backward(const Conv2DGeometry& g, const float* x, const float* dy, const float* kernel,
@@ -500,6 +572,8 @@ void Conv2DKernel::backward(const Conv2DGeometry& g, const float* x, const float
         std::copy(out, out + patch * g.out_c, dkernel);
         std::copy(out + patch * g.out_c, out + ld * g.out_c, dbias);
       }
+    } else if (dkernel && by_gemm && g.in_c == 1 && g.kernel_h == 3 && g.kernel_w == 3) {
+      one_channel_3x3_weight_gradient(g, x, dy, dkernel, e.has_bias ? dbias : nullptr, impl_->sums);
     } else if (dkernel && by_gemm) {
       // dkernel[patch, out_c] = cols^T . dy, in Keras's {kh, kw, in_c, out_c} order. With a bias, cols
       // gets a column of ones and the GEMM's last row is dbias, the column sums of dy: one pass over
