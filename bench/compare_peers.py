@@ -57,7 +57,7 @@ HERE = Path(__file__).resolve().parent
 SOURCE_DIR = HERE.parent
 sys.path.insert(0, str(HERE))
 from compare_pytorch import (DEFAULT_DATA, clean_env, first_training_examples, load_idx_gz,  # noqa: E402
-                             parse_lines, table)
+                             parse_lines, table, worker_arguments)
 
 # (key, label, kind, trains, mine): "time" lower is better, "rate" higher is better, "info" no
 # ratio; a row that `trains` leaves ONNX Runtime out of its peers; `mine` is the myelin column the
@@ -241,9 +241,7 @@ def run(cmd, env, what):
 
 def one_round(args, venv_python, build):
     env = clean_env()
-    common = ["--threads", str(args.threads), "--epochs", str(args.epochs), "--data", args.data]
-    if args.train_images > 0:
-        common += ["--train-images", str(args.train_images)]
+    common = worker_arguments(args)
     own = HERE / {"mlp": "compare_pytorch.py", "cnn": "compare_pytorch_cnn.py",
                   "resnet": "compare_pytorch_resnet.py"}[args.workload]
     bench_bin = build / "bench" / f"{args.workload}_benchmark"

@@ -70,6 +70,22 @@ def clean_env():
     return env
 
 
+def worker_arguments(args):
+    """The options every worker and benchmark binary of a comparison gets: the same threads,
+    epochs, data and training examples."""
+    common = ["--threads", str(args.threads), "--epochs", str(args.epochs), "--data", args.data]
+    if args.train_images > 0:
+        common += ["--train-images", str(args.train_images)]
+    return common
+
+
+def first_training_examples(args, x, y):
+    """The first --train-images examples of (x, y), all of them when that is 0 or more than there
+    are: a shorter run whose time per epoch scales with its examples (accuracy then drops)."""
+    n = getattr(args, "train_images", 0)
+    return (x[:n], y[:n]) if 0 < n < len(x) else (x, y)
+
+
 # ---------------------------------------------------------------------------------------------
 # The torch side; runs only in the child process (--torch-worker), after the environment is clean.
 
@@ -193,13 +209,6 @@ def torch_worker(args):
 # ---------------------------------------------------------------------------------------------
 # The myelin Python side; runs only in the child process (--myelin-python-worker), with the built
 # package on PYTHONPATH. The same workload as mlp_benchmark.cpp, written as a Keras user writes it.
-
-def first_training_examples(args, x, y):
-    """The first --train-images examples of (x, y), all of them when that is 0 or more than there
-    are: a shorter run whose time per epoch scales with its examples (accuracy then drops)."""
-    n = getattr(args, "train_images", 0)
-    return (x[:n], y[:n]) if 0 < n < len(x) else (x, y)
-
 
 def myelin_epoch_timer(out, scale):
     """A myelin Callback appending each epoch's duration (seconds times `scale`) to `out`, as
@@ -380,9 +389,7 @@ def compare(script, metrics, worker, default_benchmark, default_epochs, descript
     # after tells whether the numbers were taken on a quiet machine (threaded runs suffer most).
     load_before = os.getloadavg()[0]
     env = clean_env()
-    common = ["--threads", str(args.threads), "--epochs", str(args.epochs), "--data", args.data]
-    if args.train_images > 0:
-        common += ["--train-images", str(args.train_images)]
+    common = worker_arguments(args)
     worker_cmd = [sys.executable, str(Path(script).resolve())]
     torch_res = run(worker_cmd + ["--torch-worker"] + common, env)
     myelin_res = run([args.benchmark] + common, env)
