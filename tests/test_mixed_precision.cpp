@@ -162,6 +162,14 @@ TEST_F(MixedPrecision, DenseInferenceSeesWeightsChangedInPlace) {
   }
   const Tensor after = expect_inference_within_bound("after the kernel changed in place");
   EXPECT_FALSE(myelin::test::gradients_close(after, first, 1e-3, 1e-3));
+
+  // A training call rounds other weights into the same copy; the kernel set back to the values of
+  // the last inference call must not find that copy current.
+  const Tensor kept_kernel = bf16.kernel().clone();
+  for (int64_t i = 0; i < bf16.kernel().size(); ++i) bf16.kernel()[i] += 0.25f;
+  bf16.forward(x, true);
+  std::copy_n(kept_kernel.data(), kept_kernel.size(), bf16.kernel().data());
+  EXPECT_TRUE(myelin::test::gradients_close(bf16.forward(x, false), after, 0, 0));
 }
 
 // Dense's inference product (kernels::dense_bf16) against oneDNN's bfloat16 matmul on the same
@@ -183,7 +191,7 @@ TEST_F(MixedPrecision, DenseInferenceProductAgreesWithOneDnnForEveryTileShape) {
         // Each row is handed to `finished` once, with the values it ends with.
         Tensor at_finish({rows, units});
         std::vector<std::atomic<int>> finishes(static_cast<size_t>(rows));
-        kernels::dense_bf16(rows, units, inputs, x.data(), inputs, w.data(), seen, kept, got.data(), units,
+        kernels::dense_bf16(rows, units, inputs, x.data(), inputs, w.data(), &seen, kept, got.data(), units,
                             [&](int64_t r0, int64_t count) {
                               std::copy_n(got.data() + r0 * units, count * units, at_finish.data() + r0 * units);
                               for (int64_t r = r0; r < r0 + count; ++r) ++finishes[size_t(r)];
@@ -220,6 +228,35 @@ TEST_F(MixedPrecision, DenseInferenceProductAgreesWithOneDnnForEveryTileShape) {
           for (int64_t i = 0; i < got_act.size(); ++i)
             ASSERT_NEAR(got_act[i], want_act[i], 1e-6f) << activation << ", value " << i;
         }
+      }
+}
+
+// Dense's weight gradient under mixed_bfloat16 (kernels::weight_gradient_bf16, x^T dy summed over
+// the rows in pairs) against oneDNN's bfloat16 matmul on the same rounded operands, which may differ
+// only in the order of the float32 sums: odd row counts (the last pair's second row is zero), a
+// partial last tile of C's rows, outputs ending in part of a 16-column vector, and row strides
+// wider than the rows.
+TEST_F(MixedPrecision, DenseWeightGradientAgreesWithOneDnnForEveryTileShape) {
+  Rng rng(6);
+  for (const int64_t rows : {1, 2, 7, 37, 128})
+    for (const int64_t inputs : {1, 5, 12, 13, 31, 200})
+      for (const int64_t units : {1, 10, 16, 17, 32, 40, 64}) {
+        SCOPED_TRACE(std::to_string(rows) + " rows, " + std::to_string(inputs) + " x " + std::to_string(units));
+        const int64_t lda = inputs + 3, ldb = units + 5, ldc = units + 2;  // strides past the rows
+        const Tensor x = random_tensor({rows, lda}, rng, -1, 1), dy = random_tensor({rows, ldb}, rng, -1, 1);
+        Tensor got({inputs, ldc}), want({inputs, ldc}), abs_sum({inputs, ldc});
+        std::fill(got.data(), got.data() + got.size(), 7.f);  // every value must be written
+        kernels::weight_gradient_bf16(rows, inputs, units, x.data(), lda, dy.data(), ldb, got.data(), ldc);
+        kernels::gemm_bf16(true, false, inputs, units, rows, x.data(), lda, dy.data(), ldb, want.data(), ldc);
+        kernels::gemm(true, false, inputs, units, rows, 1.f, absolute(x).data(), lda, absolute(dy).data(), ldb, 0.f,
+                      abs_sum.data(), ldc);
+        for (int64_t k = 0; k < inputs; ++k)
+          for (int64_t n = 0; n < units; ++n) {
+            const int64_t i = k * ldc + n;
+            ASSERT_LE(std::fabs(got[i] - want[i]), 1e-6f * abs_sum[i] + 1e-7f) << "row " << k << ", column " << n;
+          }
+        for (int64_t k = 0; k < inputs; ++k)  // the padding past each row of C is left alone
+          for (int64_t n = units; n < ldc; ++n) ASSERT_EQ(got[k * ldc + n], 7.f) << "row " << k << ", column " << n;
       }
 }
 

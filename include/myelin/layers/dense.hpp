@@ -71,8 +71,8 @@ class Dense : public Layer {
   Tensor x_;  // view of the last forward batch's input (shares storage; no copy)
   Tensor z_, y_, dz_, dx_, no_grad_;
   Shape out_shape_, shape_buf_;
-  // Under mixed_bfloat16, for inference: the kernel rounded to bfloat16 (in kernels::dense_bf16's
-  // layout) and the float32 values it was rounded from (rounded again only when they change).
+  // Under mixed_bfloat16: the kernel rounded to bfloat16 (in kernels::dense_bf16's layout) and, after
+  // an inference call, the float32 values it was rounded from (rounded again only when they change).
   std::vector<float> kernel_rounded_from_;
   std::vector<uint16_t> kernel_bf16_;
 };

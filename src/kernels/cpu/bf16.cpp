@@ -162,15 +162,28 @@ namespace {
 
 constexpr int64_t kTileRows = 12;  // 12 rows x 2 vectors = 24 accumulators, plus 2 weight registers
 
-// W [K, N] in pairs: ceil(K/2) rows of N16 = N rounded up to 16 columns, each column holding the
-// bfloat16 values of W[2p][n] (low half) and W[2p+1][n] (high half), zero past K and N.
-void pack_pairs(const float* w, int64_t K, int64_t N, std::vector<uint16_t>& out) {
-  const int64_t pairs = (K + 1) / 2, n16 = (N + 15) / 16 * 16;
-  std::vector<uint16_t> rounded(size_t(K * N));
-  to_bf16(w, rounded.data(), K * N);
-  out.assign(size_t(pairs * n16 * 2), 0);
-  for (int64_t k = 0; k < K; ++k)
-    for (int64_t n = 0; n < N; ++n) out[size_t(((k / 2) * n16 + n) * 2 + k % 2)] = rounded[size_t(k * N + n)];
+// Rows 2p and 2p+1 of X [rows, width] (row stride ld) rounded to bfloat16 and interleaved:
+// out[p * stride + j] holds X[2p][j] in its low half and X[2p+1][j] in its high half, the form
+// vdpbf16ps multiplies in pairs; zero past `rows` (an odd last pair) and in columns [width, stride).
+void interleave_row_pairs(const float* x, int64_t ld, int64_t rows, int64_t width, int64_t stride, uint32_t* out) {
+  // Lane 2j of the result takes value j of the first row, lane 2j+1 value j of the second.
+  alignas(64) static const uint16_t order[32] = {0, 16, 1, 17, 2,  18, 3,  19, 4,  20, 5,  21, 6,  22, 7,  23,
+                                                 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+  const __m512i lanes = _mm512_load_si512(order);
+  parallel_for((rows + 1) / 2, rows * width, [&](int64_t p) {
+    const float* first = x + 2 * p * ld;
+    const bool second = 2 * p + 1 < rows;
+    uint32_t* o = out + p * stride;
+    for (int64_t j = 0; j < stride; j += 16) {
+      const int64_t left = width - j;
+      const __mmask16 in = left >= 16 ? __mmask16(0xffff) : left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1);
+      const __m512 a = _mm512_maskz_loadu_ps(in, first + j);
+      const __m512 b = second ? _mm512_maskz_loadu_ps(in, first + ld + j) : _mm512_setzero_ps();
+      const __m512i pairs = _mm512_permutexvar_epi16(lanes, __m512i(_mm512_cvtne2ps_pbh(b, a)));
+      const int64_t room = stride - j;
+      _mm512_mask_storeu_epi32(o + j, room >= 16 ? __mmask16(0xffff) : __mmask16((1u << room) - 1), pairs);
+    }
+  });
 }
 
 // `rows` rows of A rounded into the panel, each `pairs` 32-bit pairs long (a zero past an odd K).
@@ -210,10 +223,17 @@ struct Ahead {
   }
 };
 
-// C[R rows, V*16 columns] = panel * W's pairs from column c0; the last vector stores `last` columns.
+// The left operand's pairs: row r's pair p at at[r * row_step + p * pair_step].
+struct Panel {
+  const uint32_t* at;
+  int64_t row_step, pair_step;
+};
+
+// C[R rows, V*16 columns] = the panel's rows * W's pairs from column c0; the last vector stores `last`
+// columns.
 template <int R, int V>
-void tile(const uint32_t* panel, int64_t pairs, const uint16_t* w, int64_t n16, int64_t c0, float* c, int64_t ldc,
-          int last, Ahead* ahead) {
+void tile(Panel panel, int64_t pairs, const uint16_t* w, int64_t n16, int64_t c0, float* c, int64_t ldc, int last,
+          Ahead* ahead) {
   __m512 acc[R][V];
   for (int r = 0; r < R; ++r)
     for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
@@ -221,7 +241,7 @@ void tile(const uint32_t* panel, int64_t pairs, const uint16_t* w, int64_t n16, 
     __m512bh b[V];
     for (int v = 0; v < V; ++v) b[v] = __m512bh(_mm512_loadu_si512(w + (p * n16 + c0 + 16 * v) * 2));
     for (int r = 0; r < R; ++r) {
-      const __m512bh a = __m512bh(_mm512_set1_epi32(int(panel[r * pairs + p])));
+      const __m512bh a = __m512bh(_mm512_set1_epi32(int(panel.at[r * panel.row_step + p * panel.pair_step])));
       for (int v = 0; v < V; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], a, b[v]);
     }
     if (ahead) {
@@ -239,7 +259,7 @@ void tile(const uint32_t* panel, int64_t pairs, const uint16_t* w, int64_t n16, 
 }
 
 template <int R>
-void tile_columns(const uint32_t* panel, int64_t pairs, const uint16_t* w, int64_t N, float* c, int64_t ldc,
+void tile_columns(Panel panel, int64_t pairs, const uint16_t* w, int64_t N, float* c, int64_t ldc,
                   Ahead ahead) {
   const int64_t n16 = (N + 15) / 16 * 16;
   for (int64_t c0 = 0; c0 < N; c0 += 32) {
@@ -251,7 +271,7 @@ void tile_columns(const uint32_t* panel, int64_t pairs, const uint16_t* w, int64
 }
 
 template <int... R>
-void tile_rows(int64_t rows, const uint32_t* panel, int64_t pairs, const uint16_t* w, int64_t N, float* c,
+void tile_rows(int64_t rows, Panel panel, int64_t pairs, const uint16_t* w, int64_t N, float* c,
                int64_t ldc, Ahead ahead, std::integer_sequence<int, R...>) {
   ((rows == R + 1 ? tile_columns<R + 1>(panel, pairs, w, N, c, ldc, ahead) : void()), ...);
 }
@@ -259,7 +279,7 @@ void tile_rows(int64_t rows, const uint32_t* panel, int64_t pairs, const uint16_
 }  // namespace
 #endif
 
-void dense_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* W, std::vector<float>& seen,
+void dense_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* W, std::vector<float>* seen,
                 std::vector<uint16_t>& kept, float* C, int64_t ldc,
                 const std::function<void(int64_t, int64_t)>& finished) {
   if (M == 0 || N == 0) return;
@@ -269,8 +289,11 @@ void dense_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, co
     if (finished) finished(0, M);
     return;
   }
-  if (changed(W, K * N, seen, kept)) pack_pairs(W, K, N, kept);
-  const int64_t pairs = (K + 1) / 2, tiles = (M + kTileRows - 1) / kTileRows;
+  const int64_t pairs = (K + 1) / 2, n16 = (N + 15) / 16 * 16, tiles = (M + kTileRows - 1) / kTileRows;
+  if (!seen || changed(W, K * N, *seen, kept)) {
+    kept.resize(size_t(pairs * n16 * 2));
+    interleave_row_pairs(W, N, K, N, n16, reinterpret_cast<uint32_t*>(kept.data()));
+  }
   const uint16_t* w = kept.data();
   parallel_for(tiles, M * K + M * N, [&](int64_t t) {
     thread_local std::vector<uint32_t> panel;
@@ -278,12 +301,46 @@ void dense_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, co
     const int64_t r0 = t * kTileRows, rows = std::min(kTileRows, M - r0);
     round_rows(A + r0 * lda, lda, rows, K, pairs, panel.data());
     const Ahead ahead{A + (r0 + rows) * lda, lda, K, std::min(kTileRows, M - r0 - rows)};
-    tile_rows(rows, panel.data(), pairs, w, N, C + r0 * ldc, ldc, ahead, std::make_integer_sequence<int, kTileRows>());
+    tile_rows(rows, Panel{panel.data(), pairs, 1}, pairs, w, N, C + r0 * ldc, ldc, ahead,
+              std::make_integer_sequence<int, kTileRows>());
     if (finished) finished(r0, rows);
   });
 #else
-  gemm_bf16(false, false, M, N, K, A, lda, kept_bf16(W, K * N, seen, kept), N, C, ldc);
+  if (seen) {
+    gemm_bf16(false, false, M, N, K, A, lda, kept_bf16(W, K * N, *seen, kept), N, C, ldc);
+  } else {
+    gemm_bf16(false, false, M, N, K, A, lda, W, N, C, ldc);
+  }
   if (finished) finished(0, M);
+#endif
+}
+
+void weight_gradient_bf16(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda, const float* B, int64_t ldb,
+                          float* C, int64_t ldc) {
+  if (K == 0 || N == 0) return;
+#if defined(__AVX512BF16__)
+  if (M == 0) {
+    for (int64_t i = 0; i < K; ++i) std::memset(C + i * ldc, 0, size_t(N) * sizeof(float));
+    return;
+  }
+  // Both operands paired along M, the sum's axis: C's row k is then the tile kernel's product of
+  // the panel row {A[2p][k], A[2p+1][k]} (p = 0, 1, ...) with B's pairs, as in dense_bf16 with A^T.
+  const int64_t pairs = (M + 1) / 2, n16 = (N + 15) / 16 * 16, tiles = (K + kTileRows - 1) / kTileRows;
+  thread_local std::vector<uint32_t> a_pairs, b_pairs;
+  if (a_pairs.size() < size_t(pairs * K)) a_pairs.resize(size_t(pairs * K));
+  if (b_pairs.size() < size_t(pairs * n16)) b_pairs.resize(size_t(pairs * n16));
+  interleave_row_pairs(A, lda, M, K, K, a_pairs.data());
+  interleave_row_pairs(B, ldb, M, N, n16, b_pairs.data());
+  // Named here: inside the loop, a thread_local would name the running thread's own (empty) buffer.
+  const uint32_t* a = a_pairs.data();
+  const uint16_t* b = reinterpret_cast<const uint16_t*>(b_pairs.data());
+  parallel_for(tiles, M * K + M * N, [&](int64_t t) {
+    const int64_t k0 = t * kTileRows, rows = std::min(kTileRows, K - k0);
+    tile_rows(rows, Panel{a + k0, 1, K}, pairs, b, N, C + k0 * ldc, ldc, Ahead{nullptr, 0, 0, 0},
+              std::make_integer_sequence<int, kTileRows>());
+  });
+#else
+  gemm_bf16(true, false, K, N, M, A, lda, B, ldb, C, ldc);
 #endif
 }
 

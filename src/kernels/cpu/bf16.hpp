@@ -21,16 +21,25 @@ void to_bf16(const float* x, uint16_t* y, int64_t n);
 /// where one comparison costs less than rounding them again. Returns rounded.data().
 const uint16_t* kept_bf16(const float* x, int64_t n, std::vector<float>& seen, std::vector<uint16_t>& rounded);
 
-/// C = A * W for repeated inference products, all row-major: A [M, K] float32 with row stride lda,
-/// rounded to bfloat16 on the way in; W [K, N] float32, rounded to bfloat16 and kept in `kept` (in
-/// the layout this function's kernel reads) while it stays bit-identical to `seen`, the values kept
-/// last time; C [M, N] float32 with row stride ldc, the products accumulated in float32.
+/// C = A * W for Dense's products, all row-major: A [M, K] float32 with row stride lda, rounded to
+/// bfloat16 on the way in; W [K, N] float32, rounded to bfloat16 into `kept` (in the layout this
+/// function's kernel reads); C [M, N] float32 with row stride ldc, the products accumulated in float32.
+/// With `seen` (inference, where the weights repeat), W is rounded again only when it differs bit for
+/// bit from *seen, the values kept last time (then updated); without it (training, where they change
+/// every step), on every call.
 /// `finished`, when given, is called once for every block of rows of C, as (first row, rows), as
 /// soon as their values are final, on whichever thread computed them (several blocks at once): a
 /// pass over them there (a bias, an activation) reads them while they are in that core's cache.
-void dense_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* W, std::vector<float>& seen,
+void dense_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* W, std::vector<float>* seen,
                 std::vector<uint16_t>& kept, float* C, int64_t ldc,
                 const std::function<void(int64_t, int64_t)>& finished = {});
+
+/// C = A^T * B, the weight gradient of a product over M rows, all row-major: A [M, K] and B [M, N]
+/// float32 with row strides lda and ldb, rounded to bfloat16; C [K, N] float32 with row stride ldc,
+/// the products summed over M in float32. Equal to gemm_bf16(true, false, K, N, M, ...) but for
+/// the order of the float32 sums.
+void weight_gradient_bf16(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda, const float* B, int64_t ldb,
+                          float* C, int64_t ldc);
 
 /// C = op(A) * op(B), all row-major as kernels::gemm, with A and B rounded to bfloat16 and the
 /// products accumulated in float32: op(A) is [M, K], op(B) is [K, N], C is [M, N].
