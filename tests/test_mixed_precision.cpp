@@ -135,6 +135,11 @@ TEST_F(MixedPrecision, DenseForwardAndGradientsWithinBf16Bound) {
   layers::Dense bf16(24, "linear", {.dtype = "mixed_bfloat16"});
   layers::Dense abs_layer(24, "linear", {.dtype = "float32"});
   compare_layer(fp32, bf16, abs_layer, {200}, 37);
+  // A kernel too large for kernels::dense_bf16's own tiles to pay takes oneDNN's matmul in training.
+  layers::Dense wide32(700, "linear", {.dtype = "float32"});
+  layers::Dense wide16(700, "linear", {.dtype = "mixed_bfloat16"});
+  layers::Dense wide_abs(700, "linear", {.dtype = "float32"});
+  compare_layer(wide32, wide16, wide_abs, {200}, 37);
 }
 
 // Inference keeps the kernel's bfloat16 copy between calls; a change made in place through
@@ -235,12 +240,12 @@ TEST_F(MixedPrecision, DenseInferenceProductAgreesWithOneDnnForEveryTileShape) {
 // the rows in pairs) against oneDNN's bfloat16 matmul on the same rounded operands, which may differ
 // only in the order of the float32 sums: odd row counts (the last pair's second row is zero), a
 // partial last tile of C's rows, outputs ending in part of a 16-column vector, and row strides
-// wider than the rows.
+// wider than the rows; 300 outputs take oneDNN's matmul itself.
 TEST_F(MixedPrecision, DenseWeightGradientAgreesWithOneDnnForEveryTileShape) {
   Rng rng(6);
   for (const int64_t rows : {1, 2, 7, 37, 128})
     for (const int64_t inputs : {1, 5, 12, 13, 31, 200})
-      for (const int64_t units : {1, 10, 16, 17, 32, 40, 64}) {
+      for (const int64_t units : {1, 10, 16, 17, 32, 40, 64, 300}) {
         SCOPED_TRACE(std::to_string(rows) + " rows, " + std::to_string(inputs) + " x " + std::to_string(units));
         const int64_t lda = inputs + 3, ldb = units + 5, ldc = units + 2;  // strides past the rows
         const Tensor x = random_tensor({rows, lda}, rng, -1, 1), dy = random_tensor({rows, ldb}, rng, -1, 1);

@@ -162,6 +162,13 @@ namespace {
 
 constexpr int64_t kTileRows = 12;  // 12 rows x 2 vectors = 24 accumulators, plus 2 weight registers
 
+// Every tile of 12 rows reads all of the right operand's pairs, so the kernels pay only while those
+// stay in the core's cache. Past these sizes (in values of the padded right operand; bench/README,
+// "Dense under mixed_bfloat16: training through its own kernel") oneDNN's blocked matmul is faster.
+constexpr int64_t kOwnForwardWeights = int64_t(1) << 17;      // K * N16: 256 KB of pairs
+constexpr int64_t kOwnWeightGradientRight = int64_t(1) << 17;  // M * N16
+constexpr int64_t kOwnWeightGradientColumns = 256;
+
 // Rows 2p and 2p+1 of X [rows, width] (row stride ld) rounded to bfloat16 and interleaved:
 // out[p * stride + j] holds X[2p][j] in its low half and X[2p+1][j] in its high half, the form
 // vdpbf16ps multiplies in pairs; zero past `rows` (an odd last pair) and in columns [width, stride).
@@ -290,6 +297,11 @@ void dense_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, co
     return;
   }
   const int64_t pairs = (K + 1) / 2, n16 = (N + 15) / 16 * 16, tiles = (M + kTileRows - 1) / kTileRows;
+  if (!seen && K * n16 > kOwnForwardWeights) {
+    gemm_bf16(false, false, M, N, K, A, lda, W, N, C, ldc);
+    if (finished) finished(0, M);
+    return;
+  }
   if (!seen || changed(W, K * N, *seen, kept)) {
     kept.resize(size_t(pairs * n16 * 2));
     interleave_row_pairs(W, N, K, N, n16, reinterpret_cast<uint32_t*>(kept.data()));
@@ -326,6 +338,10 @@ void weight_gradient_bf16(int64_t M, int64_t K, int64_t N, const float* A, int64
   // Both operands paired along M, the sum's axis: C's row k is then the tile kernel's product of
   // the panel row {A[2p][k], A[2p+1][k]} (p = 0, 1, ...) with B's pairs, as in dense_bf16 with A^T.
   const int64_t pairs = (M + 1) / 2, n16 = (N + 15) / 16 * 16, tiles = (K + kTileRows - 1) / kTileRows;
+  if (M * n16 > kOwnWeightGradientRight || N > kOwnWeightGradientColumns) {
+    gemm_bf16(true, false, K, N, M, A, lda, B, ldb, C, ldc);
+    return;
+  }
   thread_local std::vector<uint32_t> a_pairs, b_pairs;
   if (a_pairs.size() < size_t(pairs * K)) a_pairs.resize(size_t(pairs * K));
   if (b_pairs.size() < size_t(pairs * n16)) b_pairs.resize(size_t(pairs * n16));

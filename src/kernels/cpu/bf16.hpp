@@ -26,7 +26,8 @@ const uint16_t* kept_bf16(const float* x, int64_t n, std::vector<float>& seen, s
 /// function's kernel reads); C [M, N] float32 with row stride ldc, the products accumulated in float32.
 /// With `seen` (inference, where the weights repeat), W is rounded again only when it differs bit for
 /// bit from *seen, the values kept last time (then updated); without it (training, where they change
-/// every step), on every call.
+/// every step), on every call; then, for weights too large for its kernel to pay, through
+/// gemm_bf16 (oneDNN's matmul), `kept` unused.
 /// `finished`, when given, is called once for every block of rows of C, as (first row, rows), as
 /// soon as their values are final, on whichever thread computed them (several blocks at once): a
 /// pass over them there (a bias, an activation) reads them while they are in that core's cache.
@@ -37,7 +38,7 @@ void dense_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, co
 /// C = A^T * B, the weight gradient of a product over M rows, all row-major: A [M, K] and B [M, N]
 /// float32 with row strides lda and ldb, rounded to bfloat16; C [K, N] float32 with row stride ldc,
 /// the products summed over M in float32. Equal to gemm_bf16(true, false, K, N, M, ...) but for
-/// the order of the float32 sums.
+/// the order of the float32 sums; it is that call where B is too large for its own kernel to pay.
 void weight_gradient_bf16(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda, const float* B, int64_t ldb,
                           float* C, int64_t ldc);
 
