@@ -80,7 +80,7 @@ const Tensor& Dense::forward(const Tensor& x, bool training) {
     kernels::dense_bf16(rows, units_, in_features_, x.data(), in_features_, kernel_.data(),
                         training ? nullptr : &kernel_rounded_from_, kernel_bf16_, y.data(), units_, bias_activation);
   } else {
-    product(bf16_, false, false, rows, units_, in_features_, x.data(), in_features_, kernel_.data(), units_, y.data(),
+    product(false, false, false, rows, units_, in_features_, x.data(), in_features_, kernel_.data(), units_, y.data(),
             units_);
     bias_activation(0, rows);
   }
