@@ -64,7 +64,10 @@ class MixedPrecision : public ::testing::Test {
   void SetUp() override {
     if (!mixed_precision::bf16_supported()) GTEST_SKIP() << "this CPU has no bfloat16 dot products";
   }
-  void TearDown() override { mixed_precision::set_global_policy("float32"); }
+  void TearDown() override {
+    mixed_precision::set_global_policy("float32");
+    kernels::force_own_bf16_dense_kernels(false);
+  }
 };
 
 struct TempDir {
@@ -183,6 +186,7 @@ TEST_F(MixedPrecision, DenseInferenceSeesWeightsChangedInPlace) {
 // inputs (a zero completes the last pair), inputs not a multiple of 32, and outputs that end in a
 // part of a 16-column vector; then the same inference through the layer, within bfloat16's bound.
 TEST_F(MixedPrecision, DenseInferenceProductAgreesWithOneDnnForEveryTileShape) {
+  kernels::force_own_bf16_dense_kernels(true);  // the own kernel for every shape, with AMX too
   Rng rng(5);
   for (const int64_t rows : {1, 11, 12, 13, 40})
     for (const int64_t inputs : {1, 2, 31, 33, 64, 200})
@@ -242,6 +246,7 @@ TEST_F(MixedPrecision, DenseInferenceProductAgreesWithOneDnnForEveryTileShape) {
 // partial last tile of C's rows, outputs ending in part of a 16-column vector, and row strides
 // wider than the rows; 300 outputs take oneDNN's matmul itself.
 TEST_F(MixedPrecision, DenseWeightGradientAgreesWithOneDnnForEveryTileShape) {
+  kernels::force_own_bf16_dense_kernels(true);  // the own kernel for every shape, with AMX too
   Rng rng(6);
   for (const int64_t rows : {1, 2, 7, 37, 128})
     for (const int64_t inputs : {1, 5, 12, 13, 31, 200})

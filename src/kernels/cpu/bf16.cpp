@@ -1,6 +1,7 @@
 #include "kernels/cpu/bf16.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -169,6 +170,16 @@ constexpr int64_t kOwnForwardWeights = int64_t(1) << 17;      // K * N16: 256 KB
 constexpr int64_t kOwnWeightGradientRight = int64_t(1) << 17;  // M * N16
 constexpr int64_t kOwnWeightGradientColumns = 256;
 
+// vdpbf16ps doubles the products a cycle only where 512-bit float32 FMAs run at half rate (AMD Zen
+// 4). CPUs with AMX have two full-width FMA ports, so there it matches float32's rate and the
+// rounding is pure cost: on a Sapphire Rapids the own kernels took 1.6-3.6 times float32's time for
+// every Dense shape tried, oneDNN's matmul 0.4-1.0 times (bench/README.md, "Dense under
+// mixed_bfloat16 on a CPU with AMX"). There the forward keeps them for fewer rows than a tile (the
+// batch-1 call, where oneDNN's per-call cost is 3 times theirs), the weight gradient never.
+std::atomic<bool> g_own_kernels_forced{false};
+bool own_forward_pays(int64_t rows) { return g_own_kernels_forced || !amx_supported() || rows < kTileRows; }
+bool own_weight_gradient_pays() { return g_own_kernels_forced || !amx_supported(); }
+
 // Rows 2p and 2p+1 of X [rows, width] (row stride ld) rounded to bfloat16 and interleaved:
 // out[p * stride + j] holds X[2p][j] in its low half and X[2p+1][j] in its high half, the form
 // vdpbf16ps multiplies in pairs; zero past `rows` (an odd last pair) and in columns [width, stride).
@@ -286,6 +297,14 @@ void tile_rows(int64_t rows, Panel panel, int64_t pairs, const uint16_t* w, int6
 }  // namespace
 #endif
 
+void force_own_bf16_dense_kernels(bool forced) {
+#if defined(__AVX512BF16__)
+  g_own_kernels_forced = forced;
+#else
+  (void)forced;
+#endif
+}
+
 void dense_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* W, std::vector<float>* seen,
                 std::vector<uint16_t>& kept, float* C, int64_t ldc,
                 const std::function<void(int64_t, int64_t)>& finished) {
@@ -297,7 +316,8 @@ void dense_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, co
     return;
   }
   const int64_t pairs = (K + 1) / 2, n16 = (N + 15) / 16 * 16, tiles = (M + kTileRows - 1) / kTileRows;
-  if (!seen && K * n16 > kOwnForwardWeights) {
+  // `seen` and `kept` stay the own kernel's (its layout of W), for its next call.
+  if ((!seen && K * n16 > kOwnForwardWeights) || !own_forward_pays(M)) {
     gemm_bf16(false, false, M, N, K, A, lda, W, N, C, ldc);
     if (finished) finished(0, M);
     return;
@@ -338,7 +358,7 @@ void weight_gradient_bf16(int64_t M, int64_t K, int64_t N, const float* A, int64
   // Both operands paired along M, the sum's axis: C's row k is then the tile kernel's product of
   // the panel row {A[2p][k], A[2p+1][k]} (p = 0, 1, ...) with B's pairs, as in dense_bf16 with A^T.
   const int64_t pairs = (M + 1) / 2, n16 = (N + 15) / 16 * 16, tiles = (K + kTileRows - 1) / kTileRows;
-  if (M * n16 > kOwnWeightGradientRight || N > kOwnWeightGradientColumns) {
+  if (M * n16 > kOwnWeightGradientRight || N > kOwnWeightGradientColumns || !own_weight_gradient_pays()) {
     gemm_bf16(true, false, K, N, M, A, lda, B, ldb, C, ldc);
     return;
   }

@@ -35,6 +35,11 @@ void dense_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, co
                 std::vector<uint16_t>& kept, float* C, int64_t ldc,
                 const std::function<void(int64_t, int64_t)>& finished = {});
 
+/// On a CPU with AMX, dense_bf16 runs its own kernel only for fewer rows than one of its tiles and
+/// weight_gradient_bf16 never (oneDNN's matmul is faster there); `forced` true makes both run it
+/// wherever its size rules allow, as on other CPUs. For tests of those kernels.
+void force_own_bf16_dense_kernels(bool forced);
+
 /// C = A^T * B, the weight gradient of a product over M rows, all row-major: A [M, K] and B [M, N]
 /// float32 with row strides lda and ldb, rounded to bfloat16; C [K, N] float32 with row stride ldc,
 /// the products summed over M in float32. Equal to gemm_bf16(true, false, K, N, M, ...) but for
