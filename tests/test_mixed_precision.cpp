@@ -21,6 +21,8 @@
 
 #include "expect_error.hpp"
 #include "gradient_check.hpp"
+#include "graph/graph.hpp"
+#include "graph_nodes.hpp"
 #include "kernels/cpu/activation.hpp"
 #include "kernels/cpu/bf16.hpp"
 #include "kernels/cpu/conv.hpp"
@@ -31,6 +33,7 @@
 using namespace myelin;
 using myelin::test::expect_error;
 using myelin::test::random_tensor;
+using myelin::test::relative_difference;
 namespace fs = std::filesystem;
 
 namespace {
@@ -519,4 +522,161 @@ TEST_F(MixedPrecision, PolicyRoundTripsThroughSavedFilesAndTheWeightsPredictInFl
   // Probabilities from bfloat16 products of a 2-epoch model: a few hundredths at most.
   EXPECT_LT(worst, 0.05f);
   EXPECT_GE(double(same_class) / double(p32.rows()), 0.99);
+}
+
+namespace {
+float from_bf16_bits(uint16_t b) {
+  const uint32_t u = uint32_t(b) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+}  // namespace
+
+TEST_F(MixedPrecision, Conv2DKernelHandsItsOutputOverInBfloat16) {
+  // y written in bfloat16 is float32's y rounded to bfloat16 (within one unit of the last place, should
+  // the primitive sum in another order); a bfloat16 x gives what its float32 values give.
+  const kernels::Conv2DGeometry g{.batch = 4, .in_h = 9, .in_w = 7, .in_c = 16, .out_h = 9, .out_w = 7, .out_c = 32,
+                                  .kernel_h = 3, .kernel_w = 3, .pad_top = 1, .pad_bottom = 1, .pad_left = 1,
+                                  .pad_right = 1};
+  const kernels::Conv2DGeometry g2{.batch = 4, .in_h = 9, .in_w = 7, .in_c = 32, .out_h = 7, .out_w = 5, .out_c = 16,
+                                   .kernel_h = 3, .kernel_w = 3};
+  Rng rng(11);
+  const Tensor x = random_tensor({g.batch, g.in_h, g.in_w, g.in_c}, rng, -1, 1);
+  const Tensor w = random_tensor({3, 3, g.in_c, g.out_c}, rng, -0.3f, 0.3f);
+  const Tensor b = random_tensor({g.out_c}, rng, -0.3f, 0.3f);
+  const Tensor addend = random_tensor({g.batch, g.out_h, g.out_w, g.out_c}, rng, -1, 1);
+  const int64_t ny = addend.size();
+  for (const bool with_addend : {false, true}) {
+    SCOPED_TRACE(with_addend ? "with an addend" : "without an addend");
+    kernels::Conv2DKernel conv;
+    conv.set_bf16(true);
+    std::vector<float> y32(size_t(ny), 0.f), y16_room(size_t(ny), 0.f);
+    const float* add = with_addend ? addend.data() : nullptr;
+    EXPECT_FALSE(conv.forward(g, x.data(), w.data(), b.data(), true, y32.data(), add));
+    const bool wrote = conv.forward(g, x.data(), w.data(), b.data(), true, y16_room.data(), add, 0, false, true);
+    if (!wrote) {  // only where the addend is added after the primitive: y is then float32's
+      EXPECT_TRUE(with_addend) << conv.implementations();
+      EXPECT_EQ(y16_room, y32);
+      continue;
+    }
+    const auto* y16 = reinterpret_cast<const uint16_t*>(y16_room.data());
+    std::vector<uint16_t> rounded(static_cast<size_t>(ny));
+    kernels::to_bf16(y32.data(), rounded.data(), ny);
+    int64_t off = 0, exact = 0;
+    for (int64_t i = 0; i < ny; ++i) {
+      off += std::abs(int(y16[i]) - int(rounded[size_t(i)])) > 1;
+      exact += y16[i] == rounded[size_t(i)];
+    }
+    EXPECT_EQ(off, 0) << "values more than one bfloat16 unit from float32's y rounded";
+    EXPECT_GT(exact, ny * 9 / 10);
+    EXPECT_THROW(conv.backward(g, x.data(), y32.data(), w.data(), nullptr, nullptr, std::vector<float>(x.size()).data()),
+                 Error);
+  }
+  // The next convolution, in bfloat16 and in float32, on a bfloat16 x and on the same values in float32.
+  std::vector<float> y32(static_cast<size_t>(ny));
+  kernels::Conv2DKernel first;
+  first.set_bf16(true);
+  first.forward(g, x.data(), w.data(), b.data(), true, y32.data());
+  std::vector<uint16_t> y16(static_cast<size_t>(ny));
+  kernels::to_bf16(y32.data(), y16.data(), ny);
+  std::vector<float> y16_values(static_cast<size_t>(ny));
+  for (int64_t i = 0; i < ny; ++i) y16_values[size_t(i)] = from_bf16_bits(y16[size_t(i)]);
+  const Tensor w2 = random_tensor({3, 3, g2.in_c, g2.out_c}, rng, -0.3f, 0.3f);
+  const int64_t nz = g2.batch * g2.out_h * g2.out_w * g2.out_c;
+  for (const bool bf16 : {true, false}) {
+    SCOPED_TRACE(bf16 ? "next in bfloat16" : "next in float32");
+    kernels::Conv2DKernel next;
+    next.set_bf16(bf16);
+    std::vector<float> from32(static_cast<size_t>(nz)), from16(static_cast<size_t>(nz));
+    // In bfloat16 the float32 x is rounded as to_bf16 rounds it; in float32 its values are taken exactly.
+    next.forward(g2, bf16 ? y32.data() : y16_values.data(), w2.data(), nullptr, false, from32.data());
+    next.forward(g2, y16.data(), w2.data(), nullptr, false, from16.data(), nullptr, 0, true, false);
+    EXPECT_EQ(from16, from32);
+  }
+}
+
+namespace {
+// input -> conv1 -> bn -> relu -> conv2 -> bn -> relu -> conv3 (relu) -> global pooling, every
+// convolution under mixed_bfloat16; with a second head, the first relu is a model output too.
+struct HandoverNetwork {
+  std::shared_ptr<layers::Conv2D> conv1, conv2, conv3;
+  graph::Graph g;
+
+  static std::shared_ptr<layers::Conv2D> conv(const std::string& activation, bool bias) {
+    return std::make_shared<layers::Conv2D>(
+        16, layers::Size2(3, 3), activation,
+        layers::Conv2DOptions{.padding = "same", .use_bias = bias, .dtype = "mixed_bfloat16"});
+  }
+  static std::vector<graph::Node> nodes(HandoverNetwork& n, bool second_head) {
+    using myelin::test::node;
+    n.conv1 = conv("linear", true);
+    n.conv2 = conv("linear", false);
+    n.conv3 = conv("relu", true);
+    std::vector<graph::Node> v{myelin::test::input_node()};
+    v.push_back(node(n.conv1, {0}));                                             // 1
+    v.push_back(node(std::make_shared<layers::BatchNormalization>(), {1}));     // 2
+    v.push_back(node(std::make_shared<layers::Activation>("relu"), {2}));       // 3
+    v.push_back(node(n.conv2, {3}));                                             // 4
+    v.push_back(node(std::make_shared<layers::BatchNormalization>(), {4}));     // 5
+    v.push_back(node(std::make_shared<layers::Activation>("relu"), {5}));       // 6
+    v.push_back(node(n.conv3, {6}));                                             // 7
+    v.push_back(node(std::make_shared<layers::GlobalAveragePooling2D>(), {7}));  // 8
+    if (second_head) v.push_back(node(std::make_shared<layers::GlobalAveragePooling2D>(), {3}));  // 9
+    return v;
+  }
+  explicit HandoverNetwork(bool second_head)
+      : g(nodes(*this, second_head), {0}, second_head ? std::vector<int>{8, 9} : std::vector<int>{8}) {
+    Rng rng(5);
+    g.build({{9, 7, 16}}, rng, "graph");
+  }
+};
+}  // namespace
+
+TEST_F(MixedPrecision, InferenceHandsConvolutionOutputsOverInBfloat16) {
+  for (const bool second_head : {false, true}) {
+    SCOPED_TRACE(second_head ? "the first relu is an output too" : "one output");
+    HandoverNetwork net(second_head);
+    const auto& nodes = net.g.nodes();
+    EXPECT_EQ(nodes[1].writes_bf16, !second_head);
+    EXPECT_EQ(nodes[4].bf16_source, second_head ? -1 : 1);
+    EXPECT_TRUE(nodes[4].writes_bf16);
+    EXPECT_EQ(nodes[7].bf16_source, 4);
+    EXPECT_FALSE(nodes[7].writes_bf16) << "a pooling reads the last convolution";
+
+    Rng rng(8);
+    const Tensor x = random_tensor({5, 9, 7, 16}, rng, -1, 1);
+    layers::set_bf16_handover(false);
+    const Tensor apart = net.g.forward({&x}, false).clone();
+    EXPECT_FALSE(net.conv2->bf16_output());
+    layers::set_bf16_handover(true);
+    const Tensor handed = net.g.forward({&x}, false).clone();
+    EXPECT_EQ(net.conv1->bf16_output(), !second_head);
+    EXPECT_TRUE(net.conv2->bf16_output());
+    EXPECT_FALSE(net.conv3->bf16_output());
+    // The next convolution rounds its input to bfloat16 either way: the same within a unit of it.
+    EXPECT_LT(relative_difference(handed, apart), 1.f / 64);
+    if (second_head) {
+      EXPECT_EQ(net.g.output(1).size(), 5 * 16);
+    }
+
+    // A training pass hands nothing over, and its backward runs.
+    const Tensor& trained = net.g.forward({&x}, true);
+    EXPECT_FALSE(net.conv1->bf16_output());
+    EXPECT_FALSE(net.conv2->bf16_output());
+    const Tensor dy = random_tensor(trained.shape(), rng, -1, 1);
+    std::vector<const Tensor*> grads{&dy};
+    Tensor dy2;
+    if (second_head) {
+      dy2 = random_tensor(net.g.output(1).shape(), rng, -1, 1);
+      grads.push_back(&dy2);
+    }
+    EXPECT_NO_THROW(net.g.backward(grads));
+    // And the next inference pass hands over again (the training pass moved the statistics).
+    layers::set_bf16_handover(false);
+    const Tensor apart_after = net.g.forward({&x}, false).clone();
+    layers::set_bf16_handover(true);
+    EXPECT_LT(relative_difference(net.g.forward({&x}, false), apart_after), 1.f / 64);
+    EXPECT_TRUE(net.conv2->bf16_output());
+  }
 }

@@ -6,6 +6,7 @@
 
 #include "kernels/cpu/merge.hpp"
 #include "myelin/error.hpp"
+#include "myelin/layers/conv2d.hpp"
 #include "myelin/layers/merge.hpp"
 #include "myelin/layers/registry.hpp"
 
@@ -260,6 +261,15 @@ void Graph::plan_backward(bool to_inputs) {
   plan_buffers();
 }
 
+bool Graph::is_output(size_t node) const {
+  return std::find(outputs_.begin(), outputs_.end(), int(node)) != outputs_.end();
+}
+
+bool Graph::alone(const Node& n) const {
+  return n.layer && !n.is_input && n.tap_of < 0 && n.first_call < 0 && n.later_calls.empty() && !n.has_mask &&
+         !n.keeps_grad;
+}
+
 void Graph::plan_fusions() {
   // A layer may apply its one consumer (Layer::can_fuse_next) when nothing else sees its own
   // output: not a model output, not a shared layer, no mask, no gradient kept, and no input gradient
@@ -268,11 +278,6 @@ void Graph::plan_fusions() {
     n.fuses_next = n.takes_fused_input = n.folds_next = n.folded_in = n.folded_add_relu = false;
     n.folded_addend = n.passes_on = n.folded_pool = -1;
   }
-  auto is_output = [&](size_t i) { return std::find(outputs_.begin(), outputs_.end(), int(i)) != outputs_.end(); };
-  auto alone = [](const Node& n) {
-    return n.layer && !n.is_input && n.tap_of < 0 && n.first_call < 0 && n.later_calls.empty() && !n.has_mask &&
-           !n.keeps_grad;
-  };
   for (size_t i = 0; i < nodes_.size(); ++i) {
     Node& n = nodes_[i];
     if (!alone(n) || n.consumers.size() != 1 || n.output_logits ||
@@ -336,6 +341,39 @@ void Graph::plan_fusions() {
       continue;
     n.folded_pool = relu.consumers[0];
     pool.folded_in = true;
+  }
+  plan_bf16_handover();
+}
+
+void Graph::plan_bf16_handover() {
+  for (auto& n : nodes_) {
+    n.writes_bf16 = false;
+    n.bf16_source = -1;
+    n.conv = dynamic_cast<layers::Conv2D*>(n.layer.get());
+  }
+  // A convolution that writes its whole output itself (no pooling applied after it, no logits).
+  auto plain_conv = [&](const Node& n) {
+    return n.conv && alone(n) && !n.fuses_next && n.folded_pool < 0 && !n.takes_fused_input && !n.output_logits &&
+           n.conv->can_hand_over_bf16();
+  };
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    if (!plain_conv(nodes_[i]) || is_output(i)) continue;
+    // Through the layers an inference pass passes the output through (a folded normalisation, the
+    // relu it applies), each read by the next alone, to the one convolution reading it.
+    size_t at = i;
+    while (nodes_[at].consumers.size() == 1 && !is_output(at)) {
+      const size_t next = size_t(nodes_[at].consumers[0]);
+      const Node& c = nodes_[next];
+      const bool passes_through = alone(c) && c.inputs.size() == 1 && c.passes_on < 0 &&
+                                  (c.folded_in || c.takes_fused_input) && !c.conv;
+      if (!passes_through) break;
+      at = next;
+    }
+    if (nodes_[at].consumers.size() != 1 || is_output(at)) continue;
+    Node& reader = nodes_[size_t(nodes_[at].consumers[0])];
+    if (!plain_conv(reader) || reader.inputs.size() != 1 || reader.folded_in) continue;
+    nodes_[i].writes_bf16 = true;
+    reader.bf16_source = int(i);
   }
 }
 
@@ -422,6 +460,11 @@ void Graph::apply_plan(bool keep_for_backward) {
     n.layer->set_folds_pool(fold && n.folded_pool >= 0);
     n.layer->set_takes_fused_input(n.takes_fused_input || (!keep_for_backward && n.folded_in));
     n.layer->clear_input_masks();  // a layer another model ran with masks forgets them
+    if (n.conv) {
+      const bool handover = !keep_for_backward && n.bf16_source >= 0;
+      n.conv->set_bf16_handover_plan(!keep_for_backward && n.writes_bf16,
+                                     handover ? nodes_[size_t(n.bf16_source)].conv : nullptr);
+    }
   }
 }
 

@@ -26,6 +26,10 @@
 #include "myelin/random.hpp"
 #include "myelin/tensor.hpp"
 
+namespace myelin::layers {
+class Conv2D;
+}
+
 namespace myelin::graph {
 
 struct Node {
@@ -69,6 +73,12 @@ struct Node {
   // pooling, node `folded_pool`, which the convolution applies too (Layer::can_fold_pool); the
   // pooling, folded in, passes the convolution's pooled output on.
   int folded_pool = -1;
+  // Convolutions whose inference passes under mixed_bfloat16 hand the output over in bfloat16
+  // (layers::Conv2D::can_hand_over_bf16): this one writes it so, and the one reading it alone,
+  // through at most a folded normalisation and its relu, takes it from node `bf16_source`.
+  bool writes_bf16 = false;
+  int bf16_source = -1;
+  layers::Conv2D* conv = nullptr;  // the layer as a Conv2D (set when planned), for apply_plan
   int output_slot = -1, input_grad_slot = -1;  // the graph's buffers it writes into; -1: its own
 
   // Per step.
@@ -143,7 +153,11 @@ class Graph {
  private:
   void receive_grad(Node& n, const Tensor& g);
   void plan_fusions();
+  void plan_bf16_handover();
   void plan_buffers();
+  bool is_output(size_t node) const;
+  // A layer's node that only the plan's fusions see: no input, tap, shared layer, mask or kept gradient.
+  bool alone(const Node& n) const;
   void apply_plan(bool keep_for_backward);
   void gather_shared_gradients(Node& first);
   void plan_masks();

@@ -161,7 +161,17 @@ void Conv2D::fold_next() {
   folded_version_ = ++g_folded_versions;
 }
 
+bool Conv2D::can_hand_over_bf16() const {
+  return options_.dtype == "mixed_bfloat16" && kernels::bf16_supported() &&
+         (activation_ == ActivationKind::Linear || activation_ == ActivationKind::ReLU);
+}
+
 const Tensor& Conv2D::forward(const Tensor& x, bool training) {
+  wrote_bf16_ = false;
+  const bool x_bf16 = bf16_source_ && bf16_source_->bf16_output();
+  const bool y_bf16 = bf16_write_ && bf16_handover();
+  if (x_bf16 && (fuses_next_ || (folded_next_ && folds_pool_)))
+    throw Error("layer '" + name_ + "': its input was handed over in bfloat16, which its pooling pass does not read");
   if (fuses_next_) {
     // The pooling after this layer runs here (Layer::can_fuse_next); relu always applies, since the
     // graph fuses no model output (whose activation the loss may take as logits). Inference needs
@@ -202,10 +212,11 @@ const Tensor& Conv2D::forward(const Tensor& x, bool training) {
     }
     const bool relu = static_cast<const BatchNormalization&>(*folded_next_).applies_relu() ||
                       (addend && folded_add_relu_);
-    kernel_impl_->forward(g, x.data(), folded_kernel_.data(), folded_bias_.data(), relu, y.data(), addend,
-                          folded_version_);
+    wrote_bf16_ = kernel_impl_->forward(g, x.data(), folded_kernel_.data(), folded_bias_.data(), relu, y.data(),
+                                        addend, folded_version_, x_bf16, y_bf16);
   } else if (act_ == ActivationKind::Linear || fused_relu_) {
-    kernel_impl_->forward(g, x.data(), kernel_.data(), b, fused_relu_, y.data());
+    wrote_bf16_ =
+        kernel_impl_->forward(g, x.data(), kernel_.data(), b, fused_relu_, y.data(), nullptr, 0, x_bf16, y_bf16);
   } else {
     const bool keep_z = kernels::activation_needs_preactivation(act_);
     float* out = y.data();
@@ -213,7 +224,7 @@ const Tensor& Conv2D::forward(const Tensor& x, bool training) {
       z_.resize(shape_buf_);
       out = z_.data();
     }
-    kernel_impl_->forward(g, x.data(), kernel_.data(), b, false, out);
+    kernel_impl_->forward(g, x.data(), kernel_.data(), b, false, out, nullptr, 0, x_bf16);
     kernels::bias_activation_forward(act_, out, nullptr, keep_z ? z_.data() : nullptr, y.data(),
                                      y.size() / filters_, filters_);
   }
@@ -280,6 +291,12 @@ std::vector<Param> Conv2D::own_params() {
 
 void set_winograd_convolutions(bool allowed) { kernels::set_winograd_allowed(allowed); }
 bool winograd_convolutions() { return kernels::winograd_allowed(); }
+
+namespace {
+std::atomic<bool> g_bf16_handover{true};
+}  // namespace
+void set_bf16_handover(bool allowed) { g_bf16_handover = allowed; }
+bool bf16_handover() { return g_bf16_handover; }
 
 nlohmann::json Conv2D::get_config() const {
   nlohmann::json c = Layer::get_config();

@@ -86,6 +86,21 @@ class Conv2D : public Layer {
   /// A convolution without activation whose shape can_fuse_next takes, before such a MaxPooling2D.
   bool can_fold_pool(const Layer& pool) const override;
 
+  /// For the graph's plan of inference passes: whether this layer may hand its output to a next
+  /// Conv2D in bfloat16, or take its input so (both layers must). It computes in bfloat16
+  /// (mixed_bfloat16 on a CPU that has it) and its activation is linear or relu.
+  bool can_hand_over_bf16() const;
+  /// Set by the graph before each forward: `write`, the output is written in bfloat16 where the
+  /// convolution can (bf16_output says whether it was); `source`, the layer whose output this one
+  /// reads, taken as bfloat16 when that one's bf16_output() holds. (false, nullptr): float32 both.
+  void set_bf16_handover_plan(bool write, const Conv2D* source) {
+    bf16_write_ = write;
+    bf16_source_ = source;
+  }
+  /// Whether the last forward's output tensor holds bfloat16 values (NHWC, as uint16_t bits in its
+  /// first half) rather than float32: only in a pass the graph planned so, for the next Conv2D alone.
+  bool bf16_output() const { return wrote_bf16_; }
+
  protected:
   std::vector<Param> own_params() override;
 
@@ -121,6 +136,8 @@ class Conv2D : public Layer {
   // when one of those changed.
   std::vector<float> folded_kernel_, folded_bias_, folded_from_, folding_work_;
   uint64_t folded_version_ = 0;  // numbers folded_kernel_'s values, new at each fold, for kernel_impl_
+  bool bf16_write_ = false, wrote_bf16_ = false;  // set_bf16_handover_plan, bf16_output
+  const Conv2D* bf16_source_ = nullptr;
   Tensor x_;  // view of the last forward batch's input
   Tensor z_, y_, dz_, dx_, no_grad_;
   Shape shape_buf_;
@@ -136,5 +153,14 @@ class Conv2D : public Layer {
 void set_winograd_convolutions(bool allowed);
 /// Whether Winograd convolutions are allowed now (see set_winograd_convolutions).
 bool winograd_convolutions();
+
+/// Whether inference passes under mixed_bfloat16 may hand a Conv2D's output to the Conv2D after it
+/// in bfloat16 (where the graph planned it: that one reads it alone, through at most a folded
+/// normalisation and its relu), so that it is written and read in half the bytes. The next
+/// convolution rounds its input to bfloat16 anyway, so predictions stay within bfloat16's rounding
+/// of the float32 hand-over. On by default; applies from the next forward pass. For tests and benchmarks.
+void set_bf16_handover(bool allowed);
+/// Whether that hand-over is allowed now (see set_bf16_handover).
+bool bf16_handover();
 
 }  // namespace myelin::layers

@@ -112,11 +112,12 @@ struct Port {
     }
   }
   // Points the port at the caller's buffer; an input is converted into the primitive's layout.
-  void bind_input(const float* p) {
-    user.set_data_handle(const_cast<float*>(p));
+  // p: float32, or bfloat16 where the caller's memory is (Conv2DKernel::forward's x_bf16).
+  void bind_input(const void* p) {
+    user.set_data_handle(const_cast<void*>(p));
     if (!same) convert.execute(stream(), user, prim);
   }
-  void bind_output(float* p) { user.set_data_handle(p); }
+  void bind_output(void* p) { user.set_data_handle(p); }
   void finish_output() {
     if (!same) convert.execute(stream(), prim, user);
   }
@@ -170,6 +171,10 @@ struct Entry {
   // with the float32 NHWC y, and an optimised one for NHWC x (brgconv:avx512_core_bf16).
   bool bf16_plain = false;
   bool relu = false;  // fused into the forward
+  // The caller's x, and y, in bfloat16 NHWC rather than float32 (Conv2DKernel::forward): y only
+  // where no pass after the primitive reads it (add_after), see writes_y_bf16.
+  bool x_bf16 = false, y_bf16 = false;
+  bool writes_y_bf16() const { return y_bf16 && !add_after; }
   // An addend (Conv2DKernel::forward): added by the primitive as a binary post-op before its relu,
   // or, where the primitive takes no such post-op (Winograd, a chosen layout), in a pass after it.
   bool addend = false, add_after = false;
@@ -197,24 +202,27 @@ struct Entry {
 struct Conv2DKernel::Impl {
   Conv2DLayout layout;
   bool bf16 = false;
-  // By batch size, relu, bias (an inference pass may fold a bias in: Layer::can_fold_next), addend
-  // and Winograd allowed.
-  std::map<std::tuple<int64_t, bool, bool, bool, bool>, Entry> entries;
+  // By batch size, relu, bias (an inference pass may fold a bias in: Layer::can_fold_next), addend,
+  // Winograd allowed, and x and y in bfloat16.
+  std::map<std::tuple<int64_t, bool, bool, bool, bool, bool, bool>, Entry> entries;
   std::vector<const float*> add_inputs = std::vector<const float*>(2);  // the pass after: y, addend
   std::vector<float> cols;   // im2col buffer for the weight gradient by GEMM
   std::vector<float> grads;  // that GEMM's output: the kernel's gradient, then the bias's
   std::vector<double> sums;  // the one-channel weight gradient's per-thread sums
   std::vector<uint16_t> cols16, dy16;  // the bfloat16 im2col buffer and dy
 
-  // The caller's NHWC memory (user), or what the primitive may choose (its blocked layouts for
-  // Winograd and for Conv2DLayout::Blocked).
-  // In bfloat16 the inputs of a primitive (src, dy) are converted anyway, so the primitive chooses
-  // their layout too; its float32 outputs stay NHWC.
+  // The caller's NHWC memory (user: float32, or bfloat16 with `bf16`, a tensor handed over between
+  // convolutions), or what the primitive may choose (its blocked layouts for Winograd and for
+  // Conv2DLayout::Blocked). In bfloat16 the inputs of a primitive (src, dy: `input`) are converted
+  // anyway, so the primitive chooses their layout too unless `plain`; its float32 outputs stay NHWC,
+  // and so does a bfloat16 output (`bf16` and `input` for it, with `plain`).
   memory::desc data_md(int64_t n, int64_t h, int64_t w, int64_t c, bool user, bool winograd = false,
                        bool input = false, bool bf16 = false, bool plain = false) const {
-    const bool low = !user && bf16 && input;
-    const bool any = !user && !plain && (winograd || layout == Conv2DLayout::Blocked || low);
-    return memory::desc({n, c, h, w}, low ? memory::data_type::bf16 : memory::data_type::f32, any ? tag::any : tag::nhwc);
+    const auto bf16_type = memory::data_type::bf16, f32_type = memory::data_type::f32;
+    if (user) return memory::desc({n, c, h, w}, bf16 ? bf16_type : f32_type, tag::nhwc);
+    const bool low = bf16 && input;
+    const bool any = !plain && (winograd || layout == Conv2DLayout::Blocked || low);
+    return memory::desc({n, c, h, w}, low ? bf16_type : f32_type, any ? tag::any : tag::nhwc);
   }
   static dnnl::algorithm algorithm(const Entry& e) {
     return e.winograd ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_direct;
@@ -229,9 +237,9 @@ struct Conv2DKernel::Impl {
   static memory::dims pad_l(const Conv2DGeometry& g) { return {g.pad_top, g.pad_left}; }
   static memory::dims pad_r(const Conv2DGeometry& g) { return {g.pad_bottom, g.pad_right}; }
 
-  Entry& entry(const Conv2DGeometry& g, bool relu, bool has_bias, bool has_addend) {
+  Entry& entry(const Conv2DGeometry& g, bool relu, bool has_bias, bool has_addend, bool x_bf16, bool y_bf16) {
     const bool allowed = winograd_allowed();
-    auto key = std::make_tuple(g.batch, relu, has_bias, has_addend, allowed);
+    auto key = std::make_tuple(g.batch, relu, has_bias, has_addend, allowed, x_bf16, y_bf16);
     auto it = entries.find(key);
     if (it != entries.end()) return it->second;
     Entry e;
@@ -241,6 +249,8 @@ struct Conv2DKernel::Impl {
     e.relu = relu;
     e.addend = has_addend;
     e.add_after = has_addend && (e.winograd || layout != Conv2DLayout::Nhwc);
+    e.x_bf16 = x_bf16;
+    e.y_bf16 = y_bf16;
     try {
       make_forward(g, e);
     } catch (const dnnl::error&) {
@@ -284,7 +294,11 @@ struct Conv2DKernel::Impl {
   void make_forward(const Conv2DGeometry& g, Entry& e) const {
     const bool has_bias = e.has_bias, relu = e.relu;
     const auto x_md = data_md(g.batch, g.in_h, g.in_w, g.in_c, false, e.winograd, true, e.bf16, e.bf16_plain);
-    const auto y_md = data_md(g.batch, g.out_h, g.out_w, g.out_c, false, e.winograd);
+    // A bfloat16 y straight from a bfloat16 primitive, NHWC as the float32 one; a float32 primitive's
+    // y converts at the edge (Port).
+    const bool y16 = e.bf16 && e.writes_y_bf16();
+    const auto y_md = data_md(g.batch, g.out_h, g.out_w, g.out_c, false, e.winograd, y16, y16,
+                              layout == Conv2DLayout::Nhwc);
     const memory::desc b_md({g.out_c}, memory::data_type::f32, tag::x);
     auto d = has_bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algorithm(e), x_md,
                                                         weights_md(g, false, true, e.bf16), b_md, y_md, strides(g),
@@ -302,9 +316,10 @@ struct Conv2DKernel::Impl {
     attr.set_post_ops(po);
     e.fwd_pd = dnnl::convolution_forward::primitive_desc(d, attr, engine());
     e.fwd = dnnl::convolution_forward(e.fwd_pd);
-    e.x = Port(data_md(g.batch, g.in_h, g.in_w, g.in_c, true), e.fwd_pd.src_desc(), true);
+    e.x = Port(data_md(g.batch, g.in_h, g.in_w, g.in_c, true, false, true, e.x_bf16), e.fwd_pd.src_desc(), true);
     e.w = WeightsPort(weights_md(g, true), e.fwd_pd.weights_desc(), true);
-    e.y = Port(data_md(g.batch, g.out_h, g.out_w, g.out_c, true), e.fwd_pd.dst_desc(), false);
+    e.y = Port(data_md(g.batch, g.out_h, g.out_w, g.out_c, true, false, false, e.writes_y_bf16()), e.fwd_pd.dst_desc(),
+               false);
     e.fwd_args = {{DNNL_ARG_SRC, e.x.prim}, {DNNL_ARG_WEIGHTS, e.w.prim}, {DNNL_ARG_DST, e.y.prim}};
     if (has_bias) {
       e.b = memory(b_md, engine(), DNNL_MEMORY_NONE);
@@ -403,10 +418,10 @@ void Conv2DKernel::set_bf16(bool bf16) {
 Conv2DKernel::Conv2DKernel(Conv2DKernel&&) noexcept = default;
 Conv2DKernel& Conv2DKernel::operator=(Conv2DKernel&&) noexcept = default;
 
-void Conv2DKernel::forward(const Conv2DGeometry& g, const float* x, const float* kernel, const float* bias, bool relu,
-                           float* y, const float* addend, uint64_t kernel_version) {
+bool Conv2DKernel::forward(const Conv2DGeometry& g, const void* x, const float* kernel, const float* bias, bool relu,
+                           void* y, const float* addend, uint64_t kernel_version, bool x_bf16, bool y_bf16) {
   try {
-    Entry& e = impl_->entry(g, relu, bias != nullptr, addend != nullptr);
+    Entry& e = impl_->entry(g, relu, bias != nullptr, addend != nullptr, x_bf16, y_bf16);
     e.x.bind_input(x);
     e.w.bind_input(kernel, kernel_version);
     e.y.bind_output(y);
@@ -416,11 +431,13 @@ void Conv2DKernel::forward(const Conv2DGeometry& g, const float* x, const float*
     e.y.finish_output();
     stream().wait();
     if (addend && e.add_after) {
-      impl_->add_inputs[0] = y;
+      float* y32 = static_cast<float*>(y);
+      impl_->add_inputs[0] = y32;
       impl_->add_inputs[1] = addend;
-      merge_forward(MergeOp::Add, impl_->add_inputs, y, g.batch * g.out_h * g.out_w * g.out_c, relu);
+      merge_forward(MergeOp::Add, impl_->add_inputs, y32, g.batch * g.out_h * g.out_w * g.out_c, relu);
     }
     impl_->last = &e;
+    return e.writes_y_bf16();
   } catch (const dnnl::error& err) {
     throw Error(std::string("oneDNN convolution forward failed: ") + err.what());
   }
@@ -541,6 +558,8 @@ void Conv2DKernel::backward(const Conv2DGeometry& g, const float* x, const float
     Entry* ep = impl_->last;
     if (!ep) throw Error("Conv2DKernel::backward called before forward");
     Entry& e = *ep;
+    if (e.x_bf16 || e.y_bf16)
+      throw Error("Conv2DKernel::backward follows a forward whose x or y was bfloat16 (an inference pass's)");
     const int64_t patch = g.kernel_h * g.kernel_w * g.in_c;
     const bool by_gemm = impl_->layout == Conv2DLayout::Nhwc && !e.winograd &&
                          (patch <= kSmallPatch || g.out_h * g.out_w <= kSmallOutput);
