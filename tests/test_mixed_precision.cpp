@@ -409,11 +409,14 @@ TEST_F(MixedPrecision, Conv2DNeverRunsOneDnnReferenceKernels) {
   for (const Forced forced : {Forced(), Forced(Bf16Way::Matmul), Forced(Bf16Way::Primitive), Forced(Bf16Way::ImagePairs)}) {
     for (const auto& g : shapes) {
       const WeightGradientWay way(forced);
-      // Unforced, the rule: the matmul with AMX, else image pairs where built (every shape here has
-      // out_c a multiple of 16), else the matmul with few output positions.
+      // Unforced, the rule: with AMX the matmul where im2col copies x at most 4 times (the third
+      // shape: 81 of 25 positions) and the primitive elsewhere (the second: 9 * 121 of 169); without,
+      // image pairs where built (every shape here has out_c a multiple of 16), else the matmul with
+      // few output positions.
       const bool pairs_built = kernels::image_pairs_weight_gradient_fits(g);
+      const bool few_copies = g.out_h * g.out_w * 9 <= 4 * g.in_h * g.in_w;
       const Bf16Way chosen = forced                       ? *forced
-                             : kernels::amx_supported()  ? Bf16Way::Matmul
+                             : kernels::amx_supported()  ? (few_copies ? Bf16Way::Matmul : Bf16Way::Primitive)
                              : pairs_built               ? Bf16Way::ImagePairs
                              : g.out_h * g.out_w <= 16   ? Bf16Way::Matmul
                                                          : Bf16Way::Primitive;

@@ -80,15 +80,24 @@ constexpr int64_t kSmallOutput = 16;
 
 // -1: the rule below; otherwise a forced Bf16WeightGradient (force_bf16_weight_gradient).
 std::atomic<int> g_forced_bww_way{-1};
-// The bfloat16 weight gradient's way. With AMX the primitive ran the CNN's second convolution
-// (13x13x32 -> 11x11x64, batch 128) 3 times slower than its own forward in a training run (8.8
-// against 2.8 ms) and 30 times in a probe, and the matmul took its place. With AVX512_BF16 alone
-// the primitive took 2.9 ms there, the matmul 4.1 and image pairs 1.8 (bench/README.md, "The weight
+// How many times im2col copies the input, on average: each output position takes a whole patch.
+double im2col_copies(const Conv2DGeometry& g) {
+  return double(g.out_h * g.out_w * g.kernel_h * g.kernel_w) / double(g.in_h * g.in_w);
+}
+// With AMX the matmul pays where im2col copies the input at most this many times (strided or 1x1
+// convolutions, few output positions), the primitive elsewhere. Measured at batch 128, backward
+// with both gradients, ms (bench/README.md, "The bfloat16 weight gradient's way with AMX"):
+// 14x14x32 -> 32, 3x3 (9 copies): matmul 3.33, primitive 1.23; 13x13x32 -> 11x11x64 (6.4): 2.72,
+// 2.26; 5x5x64 -> 3x3x64 (3.2): 0.51, 0.73; 14x14x32 -> 7x7x64, 1x1 stride 2 (0.25): 0.37, 0.59.
+constexpr double kAmxMatmulMaxCopies = 4;
+// The bfloat16 weight gradient's way. With AVX512_BF16 alone the primitive took 2.9 ms for the seed
+// CNN's second convolution, the matmul 4.1 and image pairs 1.8 (bench/README.md, "The weight
 // gradient without AMX", "The bfloat16 weight gradient by pairs of images").
 Bf16WeightGradient bf16_weight_gradient_way(const Conv2DGeometry& g) {
   const int forced = g_forced_bww_way;
   if (forced >= 0) return static_cast<Bf16WeightGradient>(forced);
-  if (amx_supported()) return Bf16WeightGradient::Matmul;
+  if (amx_supported())
+    return im2col_copies(g) <= kAmxMatmulMaxCopies ? Bf16WeightGradient::Matmul : Bf16WeightGradient::Primitive;
   if (image_pairs_weight_gradient_fits(g)) return Bf16WeightGradient::ImagePairs;
   return g.out_h * g.out_w <= kSmallOutput ? Bf16WeightGradient::Matmul : Bf16WeightGradient::Primitive;
 }

@@ -54,11 +54,12 @@ enum class Bf16WeightGradient {
 };
 
 /// Forces the bfloat16 weight gradient's way for the primitives made from now on. std::nullopt
-/// restores the rule: the matmul where oneDNN runs AMX; else image pairs where the build has that
-/// kernel and it takes the shape; else the matmul where the output has few positions; else the
-/// primitive. A forced way that cannot run (image pairs on a build without AVX512_BF16 or with
-/// out_c not a multiple of 16, the matmul on a forward that did not take plain NHWC bfloat16 x)
-/// gives the primitive. For tests and benchmarks.
+/// restores the rule: where oneDNN runs AMX, the matmul if im2col copies the input at most 4 times
+/// on average (strided or 1x1 convolutions, few output positions), else the primitive; without
+/// AMX, image pairs where the build has that kernel and it takes the shape, else the matmul where
+/// the output has few positions, else the primitive. A forced way that cannot run (image pairs on a
+/// build without AVX512_BF16 or with out_c not a multiple of 16, the matmul on a forward that did
+/// not take plain NHWC bfloat16 x) gives the primitive. For tests and benchmarks.
 void force_bf16_weight_gradient(std::optional<Bf16WeightGradient> way);
 
 class Conv2DKernel {
