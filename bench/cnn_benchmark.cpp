@@ -1,10 +1,12 @@
 // The Fashion-MNIST CNN workload (examples/cnn_fashion_mnist); prints name=value lines only.
 //
 //   cnn_benchmark [--threads N] [--epochs E] [--data DIR] [--precision fp32|bf16] [--train-images N]
+//   [--bf16-weight-gradient rule|matmul|primitive|pairs]
 //
 // --precision bf16 builds the model under the mixed_bfloat16 policy (myelin/mixed_precision.hpp);
 // the GEMM ceiling stays float32, and 4. times the bfloat16 kernels beside the float32 ones.
 // --train-images N trains on the first N training images only (a shorter run; accuracy then drops).
+// --bf16-weight-gradient forces the bfloat16 convolutions' weight-gradient way (default: the rule).
 //
 // 1. Training: Conv2D(32) -> MaxPool -> Conv2D(64) -> MaxPool -> Conv2D(64) -> Flatten -> Dense(64)
 //    -> Dense(10 softmax), Adam, sparse CE, accuracy, batch 128; one fit(epochs=E) call, each epoch
@@ -40,6 +42,7 @@
 #include "myelin/model.hpp"
 #include "myelin/optimizers.hpp"
 #include "myelin/threading.hpp"
+#include "bf16_weight_gradient_option.hpp"
 #include "timing.hpp"
 
 using namespace myelin;
@@ -62,7 +65,10 @@ double median_ms(int reps, F f) {
 }
 
 [[noreturn]] void usage(const char* msg) {
-  std::fprintf(stderr, "cnn_benchmark: %s\nusage: cnn_benchmark [--threads N] [--epochs E] [--data DIR] [--precision fp32|bf16] [--train-images N]\n", msg);
+  std::fprintf(stderr,
+               "cnn_benchmark: %s\nusage: cnn_benchmark [--threads N] [--epochs E] [--data DIR] [--precision fp32|bf16]"
+               " [--train-images N] [--bf16-weight-gradient rule|matmul|primitive|pairs]\n",
+               msg);
   std::exit(2);
 }
 
@@ -107,7 +113,7 @@ std::vector<const Tensor*> layer_inputs(Sequential& model, const Tensor& x, bool
 int main(int argc, char** argv) {
   int threads = 2, epochs = 3;
   long train_images = 0;  // 0: all 60,000
-  std::string data_dir, precision = "fp32";
+  std::string data_dir, precision = "fp32", bf16_weight_gradient = "rule";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (i + 1 >= argc) usage(("missing value after " + a).c_str());
@@ -116,6 +122,7 @@ int main(int argc, char** argv) {
     else if (a == "--data") data_dir = argv[++i];
     else if (a == "--precision") precision = argv[++i];
     else if (a == "--train-images") train_images = std::atol(argv[++i]);
+    else if (a == "--bf16-weight-gradient") bf16_weight_gradient = argv[++i];
     else usage(("unknown argument " + a).c_str());
   }
   if (epochs < 1) usage("--epochs must be at least 1");
@@ -123,6 +130,12 @@ int main(int argc, char** argv) {
   set_random_seed(42);
   std::printf("threads=%d\n", num_threads());
   if (precision != "fp32" && precision != "bf16") usage("--precision must be fp32 or bf16");
+  try {
+    bench::force_bf16_weight_gradient(bf16_weight_gradient);
+  } catch (const std::invalid_argument& e) {
+    usage(e.what());
+  }
+  std::printf("bf16_weight_gradient=%s\n", bf16_weight_gradient.c_str());
   auto [train, test] = datasets::fashion_mnist(data_dir);
   if (train_images > 0 && train_images < train.x.rows()) {
     train.x = train.x.rows(0, train_images).clone();

@@ -2,13 +2,15 @@
 // name=value lines only, under the names bench/compare_pytorch_resnet.py compares with PyTorch.
 //
 //   resnet_benchmark [--threads N] [--epochs E] [--data DIR] [--precision fp32|bf16] [--train-images N]
+//   [--bf16-weight-gradient rule|matmul|primitive|pairs]
 //
 // Training: Adam(1e-3), sparse CE, accuracy, batch 128, one fit(epochs=E) call, each epoch timed by a
 // callback (the median leaves out the first epoch's warm-up); test accuracy; inference over the
 // 10,000 test images at batch 1024 (median of 3 passes) and predict on one image (median of 500
 // calls); peak resident memory after training and at the end. --precision bf16 builds the model under
 // the mixed_bfloat16 policy (myelin/mixed_precision.hpp); --train-images N trains on the first N
-// training images only.
+// training images only; --bf16-weight-gradient forces the bfloat16 convolutions' weight-gradient way
+// (bf16_weight_gradient_option.hpp; default: the library's rule).
 #include <sys/resource.h>
 
 #include <cstdio>
@@ -21,6 +23,7 @@
 #include "myelin/data/datasets.hpp"
 #include "myelin/mixed_precision.hpp"
 #include "myelin/threading.hpp"
+#include "bf16_weight_gradient_option.hpp"
 #include "timing.hpp"
 #include "users_models.hpp"
 
@@ -31,7 +34,8 @@ namespace {
 [[noreturn]] void usage(const std::string& msg) {
   std::fprintf(stderr,
                "resnet_benchmark: %s\nusage: resnet_benchmark [--threads N] [--epochs E] [--data DIR]"
-               " [--precision fp32|bf16] [--train-images N]\n",
+               " [--precision fp32|bf16] [--train-images N]"
+               " [--bf16-weight-gradient rule|matmul|primitive|pairs]\n",
                msg.c_str());
   std::exit(2);
 }
@@ -40,7 +44,7 @@ namespace {
 
 int main(int argc, char** argv) {
   int threads = 2, epochs = 2;
-  std::string data_dir, precision = "fp32";
+  std::string data_dir, precision = "fp32", bf16_weight_gradient = "rule";
   long train_images = 0;  // 0: all 60,000
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -50,12 +54,19 @@ int main(int argc, char** argv) {
     else if (a == "--data") data_dir = argv[++i];
     else if (a == "--precision") precision = argv[++i];
     else if (a == "--train-images") train_images = std::atol(argv[++i]);
+    else if (a == "--bf16-weight-gradient") bf16_weight_gradient = argv[++i];
     else usage("unknown argument " + a);
   }
   if (epochs < 1) usage("--epochs must be at least 1");
   set_num_threads(threads);
   std::printf("threads=%d\n", num_threads());
   if (precision != "fp32" && precision != "bf16") usage("--precision must be fp32 or bf16");
+  try {
+    bench::force_bf16_weight_gradient(bf16_weight_gradient);
+  } catch (const std::invalid_argument& e) {
+    usage(e.what());
+  }
+  std::printf("bf16_weight_gradient=%s\n", bf16_weight_gradient.c_str());
   auto [train, test] = datasets::fashion_mnist(data_dir);
   if (train_images > 0 && train_images < train.x.rows()) {
     train.x = train.x.rows(0, train_images).clone();
