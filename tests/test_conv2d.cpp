@@ -3,6 +3,7 @@
 // config and shape errors; the kernel's addend and its kept weights' version.
 #include <gtest/gtest.h>
 
+#include <dnnl.hpp>
 #include <nlohmann/json.hpp>
 
 #include "gradient_check.hpp"
@@ -436,4 +437,32 @@ TEST(Conv2D, KernelVersionKeepsTheConversionForTheSameAddressAndVersion) {
   expect_conv_of(kernel_forward(k, g, x, other, bias, false, nullptr, 8), other, "same version, other address");
   for (int64_t i = 0; i < kernel.size(); i += 3) kernel[i] += 0.5f;
   expect_conv_of(kernel_forward(k, g, x, kernel, bias, false, nullptr, 0), kernel, "version 0: compared");
+}
+
+// A float32 convolution of a shape Winograd suits (3x3, stride 1, 16-channel blocks, batch 16) runs
+// Winograd exactly where oneDNN has a Winograd kernel for this CPU with the layouts left to it: a
+// plain NHWC output forced on the primitive made oneDNN refuse it, silently, into the direct one.
+TEST(Conv2D, KernelTakesWinogradWhereOneDnnHasIt) {
+  using dt = dnnl::memory::data_type;
+  using tag = dnnl::memory::format_tag;
+  const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  const dnnl::memory::desc x_md({16, 32, 13, 13}, dt::f32, tag::any), w_md({64, 32, 3, 3}, dt::f32, tag::any),
+      y_md({16, 64, 11, 11}, dt::f32, tag::any);
+  bool available = true;
+  try {
+    const dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_winograd,
+                                            x_md, w_md, y_md, {1, 1}, {0, 0}, {0, 0});
+    dnnl::convolution_forward::primitive_desc(d, engine);
+  } catch (const dnnl::error&) {
+    available = false;
+  }
+  const kernels::Conv2DGeometry g{16, 13, 13, 32, 11, 11, 64, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0};
+  Rng rng(31);
+  const Tensor x = random_tensor({16, 13, 13, 32}, rng, -1, 1);
+  const Tensor kernel = random_tensor({3, 3, 32, 64}, rng, -0.3f, 0.3f);
+  kernels::Conv2DKernel k;
+  Tensor y({16, 11, 11, 64});
+  k.forward(g, x.data(), kernel.data(), nullptr, false, y.data());
+  const std::string impl = k.implementations();
+  EXPECT_EQ(impl.find("wino") != std::string::npos, available) << impl;
 }

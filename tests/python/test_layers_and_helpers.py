@@ -43,8 +43,8 @@ def test_conv2d_is_the_valid_convolution_computed_by_numpy():
 
 
 def onednn_runs_winograd():
-    # oneDNN serves Winograd on some AVX-512 CPUs only (not on those with AMX, for one): ask it, by
-    # running the test's shape in a child process with oneDNN's verbose log on.
+    # oneDNN serves Winograd on some AVX-512 CPUs only: ask it, by running the test's shape in a
+    # child process with oneDNN's verbose log on.
     child = ("import numpy as np\nfrom myelin.layers import Conv2D\nfrom myelin.models import Sequential\n"
              "m = Sequential([Conv2D(16, (3, 3), input_shape=(12, 12, 16))])\n"
              "m.predict(np.zeros((16, 12, 12, 16), np.float32), batch_size=16)\n")

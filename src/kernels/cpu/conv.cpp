@@ -307,7 +307,7 @@ struct Conv2DKernel::Impl {
     // y converts at the edge (Port).
     const bool y16 = e.bf16 && e.writes_y_bf16();
     const auto y_md = data_md(g.batch, g.out_h, g.out_w, g.out_c, false, e.winograd, y16, y16,
-                              layout == Conv2DLayout::Nhwc);
+                              y16 && layout == Conv2DLayout::Nhwc);
     const memory::desc b_md({g.out_c}, memory::data_type::f32, tag::x);
     auto d = has_bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algorithm(e), x_md,
                                                         weights_md(g, false, true, e.bf16), b_md, y_md, strides(g),
