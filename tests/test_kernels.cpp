@@ -109,6 +109,51 @@ TEST(NormalizationKernel, BatchStatisticsMatchADirectComputationOnOneThreadAndOn
   }
 }
 
+// The per-channel sums run a block of channels at a time, then the whole vectors left, then the last
+// channels one by one: every channel count below takes a different mix of the three, on one thread
+// and on two.
+TEST(NormalizationKernel, BatchSumsMatchARowLoopForEveryChannelCount) {
+  for (const int64_t C : {1, 3, 8, 13, 16, 24, 32, 37, 64, 72, 130}) {
+    const int64_t rows = 3000;  // rows * C is above the threads' threshold from C = 11 on
+    Rng rng{uint64_t(C)};
+    std::vector<float> x(rows * C), dy(rows * C), beta(C);
+    for (float& v : x) v = rng.normal(3.f, 2.f);
+    for (float& v : dy) v = rng.normal(0.f, 1.f);
+    for (float& v : beta) v = rng.normal(0.f, 1.f);
+    const std::vector<float> gamma(C, 1.5f);
+    for (const int threads : {1, 2}) {
+      set_num_threads(threads);
+      std::vector<float> mean(C), var(C), inv(C), scale(C), y(rows * C), dx(rows * C), work(2 * C);
+      std::vector<double> scratch;
+      batch_norm_statistics(x.data(), rows, C, 1e-3f, mean.data(), var.data(), inv.data(), scratch);
+      batch_norm_forward(x.data(), mean.data(), inv.data(), gamma.data(), beta.data(), scale.data(), y.data(), rows, C,
+                         true);
+      for (const bool masked : {false, true}) {
+        std::vector<float> dgamma(C), dbeta(C);
+        batch_norm_backward(x.data(), dy.data(), mean.data(), inv.data(), scale.data(), true, dgamma.data(),
+                            dbeta.data(), dx.data(), rows, C, work.data(), scratch, masked ? beta.data() : nullptr);
+        for (int64_t c = 0; c < C; ++c) {
+          double s = 0, q = 0, g_sum = 0, gx_sum = 0;
+          for (int64_t r = 0; r < rows; ++r) {
+            const float v = x[r * C + c];
+            s += v;
+            q += double(v) * v;
+            const float g = masked && !(y[r * C + c] > 0.f) ? 0.f : dy[r * C + c];
+            g_sum += g;
+            gx_sum += double(g) * ((v - mean[c]) * inv[c]);
+          }
+          const double m = s / rows;
+          ASSERT_FLOAT_EQ(mean[c], float(m)) << "C=" << C << " c=" << c << " threads=" << threads;
+          ASSERT_FLOAT_EQ(var[c], float(q / rows - m * m)) << "C=" << C << " c=" << c;
+          ASSERT_FLOAT_EQ(dbeta[c], float(g_sum)) << "C=" << C << " c=" << c << " masked=" << masked;
+          ASSERT_NEAR(dgamma[c], gx_sum, 1e-5 * (1 + std::abs(gx_sum))) << "C=" << C << " c=" << c;
+        }
+      }
+    }
+  }
+  set_num_threads(2);
+}
+
 TEST(NormalizationKernel, MovingAveragesAndFixedStatisticsByHand) {
   const float mean[2] = {1.f, -2.f}, var[2] = {4.f, 0.25f};
   float moving_mean[2] = {0.f, 0.f}, moving_var[2] = {1.f, 1.f};
