@@ -495,57 +495,62 @@ void im2col(const Conv2DGeometry& g, const T* x, T* cols, int64_t ld) {
 
 // The weight and bias gradients of a 3x3 convolution of one input channel (a network's first layer
 // on grey images), directly: per output position, the nine input values times dy's channels. One
-// image's sums stay in registers (a block of dy's channels at a time; its dy rows stay in L1 for
+// image's sums stay in registers (a block of dy's channels at a time; the image's dy stays in L2 for
 // the next block), then go into per-thread doubles, added in a fixed order at the end. It reads dy
 // once and writes no patches: im2col and one GEMM took 1.7 ms for the residual CNN's stem at batch
-// 128 (bench/README.md, "The first layer's weight gradient without patches").
+// 128 (bench/README.md, "The first layer's weight gradient without patches"). Each image is first
+// copied into a zero-bordered one that holds every window, so that the loop over the positions has
+// no bounds to test: with those tests GCC kept the ten sums in memory, a store and a load per
+// position ("The stem's weight gradient with its sums in registers").
 void one_channel_3x3_weight_gradient(const Conv2DGeometry& g, const float* x, const float* dy, float* dkernel,
                                      float* dbias, std::vector<double>& sums) {
   constexpr int64_t kTaps = 9;
   const int64_t oc = g.out_c, per_thread = (kTaps + 1) * oc;
+  const int64_t padded_h = (g.out_h - 1) * g.stride_h + 2 * g.dilation_h + 1;
+  const int64_t padded_w = (g.out_w - 1) * g.stride_w + 2 * g.dilation_w + 1;
   const int nt = int(std::clamp<int64_t>(g.batch, 1, omp_get_max_threads()));
   sums.assign(size_t(nt) * per_thread, 0.0);
 #pragma omp parallel num_threads(nt)
   {
     const int t = omp_get_thread_num(), n = omp_get_num_threads();
     double* mine = sums.data() + size_t(t) * per_thread;
+    std::vector<float> padded(size_t(padded_h * padded_w));
     for (int64_t b = g.batch * t / n; b < g.batch * (t + 1) / n; ++b) {
       const float* xb = x + b * g.in_h * g.in_w;
+      for (int64_t ph = 0; ph < padded_h; ++ph) {
+        const int64_t ih = ph - g.pad_top;
+        float* row = padded.data() + ph * padded_w;
+        for (int64_t pw = 0; pw < padded_w; ++pw) {
+          const int64_t iw = pw - g.pad_left;
+          row[pw] = ih >= 0 && ih < g.in_h && iw >= 0 && iw < g.in_w ? xb[ih * g.in_w + iw] : 0.f;
+        }
+      }
       for (int64_t c0 = 0; c0 < oc; c0 += kLanes) {
         const int64_t lanes = std::min<int64_t>(kLanes, oc - c0);
-        Floats acc[kTaps + 1] = {};  // the nine taps, then the bias
+        Floats acc[kTaps] = {}, bias_acc = {};
         for (int64_t oh = 0; oh < g.out_h; ++oh) {
           const float* dy_row = dy + ((b * g.out_h + oh) * g.out_w) * oc + c0;
-          const float* rows[3];  // the window's input rows, null in the padding
-          for (int64_t i = 0; i < 3; ++i) {
-            const int64_t ih = oh * g.stride_h - g.pad_top + i * g.dilation_h;
-            rows[i] = ih >= 0 && ih < g.in_h ? xb + ih * g.in_w : nullptr;
-          }
-          // Unrolled, so that the sums stay in registers; `inside`: all three columns are.
-          auto position = [&](int64_t ow, auto inside) {
+          const float* r0 = padded.data() + oh * g.stride_h * padded_w;
+          const float* r1 = r0 + g.dilation_h * padded_w;
+          const float* r2 = r1 + g.dilation_h * padded_w;
+          for (int64_t ow = 0; ow < g.out_w; ++ow) {
             const Floats d = load_first(dy_row + ow * oc, lanes, 0.f);
-            acc[kTaps] += d;
-            const int64_t iw = ow * g.stride_w - g.pad_left;
-#pragma GCC unroll 3
-            for (int64_t i = 0; i < 3; ++i) {
-              if (!rows[i]) continue;
-#pragma GCC unroll 3
-              for (int64_t j = 0; j < 3; ++j) {
-                const int64_t w = iw + j * g.dilation_w;
-                if (decltype(inside)::value || (w >= 0 && w < g.in_w)) acc[i * 3 + j] += rows[i][w] * d;
-              }
-            }
-          };
-          // Output columns whose window lies inside the row: [first, last).
-          const int64_t first = std::min(g.out_w, (g.pad_left + g.stride_w - 1) / g.stride_w);
-          const int64_t reach = g.in_w - 1 - 2 * g.dilation_w + g.pad_left;  // the last window start, plus pad
-          const int64_t last = std::max(first, std::min(g.out_w, reach < 0 ? 0 : reach / g.stride_w + 1));
-          for (int64_t ow = 0; ow < first; ++ow) position(ow, std::false_type{});
-          for (int64_t ow = first; ow < last; ++ow) position(ow, std::true_type{});
-          for (int64_t ow = last; ow < g.out_w; ++ow) position(ow, std::false_type{});
+            const int64_t w0 = ow * g.stride_w, w1 = w0 + g.dilation_w, w2 = w1 + g.dilation_w;
+            bias_acc += d;
+            acc[0] += r0[w0] * d;
+            acc[1] += r0[w1] * d;
+            acc[2] += r0[w2] * d;
+            acc[3] += r1[w0] * d;
+            acc[4] += r1[w1] * d;
+            acc[5] += r1[w2] * d;
+            acc[6] += r2[w0] * d;
+            acc[7] += r2[w1] * d;
+            acc[8] += r2[w2] * d;
+          }
         }
-        for (int64_t k = 0; k <= kTaps; ++k)
+        for (int64_t k = 0; k < kTaps; ++k)
           for (int64_t l = 0; l < lanes; ++l) mine[k * oc + c0 + l] += acc[k][l];
+        for (int64_t l = 0; l < lanes; ++l) mine[kTaps * oc + c0 + l] += bias_acc[l];
       }
     }
   }
