@@ -532,9 +532,11 @@ void Graph::receive_grad(Node& n, const Tensor& g) {
     return;
   }
   if (n.grad != &n.grad_sum) {
+    // The sum of the two in one pass on the threads, rather than a copy of the first and an add.
     n.grad_sum.resize(n.grad->shape());
-    n.grad_sum.copy_from(*n.grad);
+    kernels::add(n.grad->data(), g.data(), n.grad_sum.data(), g.size());
     n.grad = &n.grad_sum;
+    return;
   }
   kernels::accumulate(g.data(), n.grad_sum.data(), g.size());
 }

@@ -8,23 +8,24 @@
 
 namespace myelin::kernels {
 
+namespace {
+constexpr int64_t kSpan = 1 << 14;  // the element-wise passes' work item on the threads
+}  // namespace
+
+void add(const float* a, const float* b, float* y, int64_t n, bool relu) {
+  parallel_for((n + kSpan - 1) / kSpan, 3 * n, [&](int64_t span) {
+    const int64_t end = std::min(n, (span + 1) * kSpan);
+#pragma omp simd
+    for (int64_t i = span * kSpan; i < end; ++i) {
+      const float v = a[i] + b[i];
+      y[i] = !relu || v > 0.f ? v : 0.f;  // the relu Activation's rule, NaN to 0 included
+    }
+  });
+}
+
 void merge_forward(MergeOp op, const std::vector<const float*>& x, float* y, int64_t n, bool relu) {
   const size_t k = x.size();
-  if (op == MergeOp::Add && k == 2) {
-    // The residual block's case: one pass over spans, on the threads, the relu on values in registers.
-    constexpr int64_t kSpan = 1 << 14;
-    const float* a = x[0];
-    const float* b = x[1];
-    parallel_for((n + kSpan - 1) / kSpan, 3 * n, [&](int64_t span) {
-      const int64_t end = std::min(n, (span + 1) * kSpan);
-#pragma omp simd
-      for (int64_t i = span * kSpan; i < end; ++i) {
-        const float v = a[i] + b[i];
-        y[i] = !relu || v > 0.f ? v : 0.f;  // the relu Activation's rule, NaN to 0 included
-      }
-    });
-    return;
-  }
+  if (op == MergeOp::Add && k == 2) return add(x[0], x[1], y, n, relu);  // the residual block's case
   switch (op) {
     case MergeOp::Subtract:
       for (int64_t i = 0; i < n; ++i) y[i] = x[0][i] - x[1][i];
@@ -298,7 +299,14 @@ void concat_backward(const float* dy, const std::vector<int64_t>& widths, const 
 }
 
 void accumulate(const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+  // On the threads, in spans: the graph sums the gradients of a tensor several layers read here (a
+  // residual block's input: 3.2 MB at batch 128 in the residual CNN), once on one thread while the
+  // other waited.
+  parallel_for((n + kSpan - 1) / kSpan, 2 * n, [&](int64_t span) {
+    const int64_t end = std::min(n, (span + 1) * kSpan);
+#pragma omp simd
+    for (int64_t i = span * kSpan; i < end; ++i) y[i] += x[i];
+  });
 }
 
 void multiply_in_place(const float* x, float* y, int64_t n) {

@@ -9,6 +9,8 @@ namespace myelin::kernels {
 
 enum class MergeOp { Add, Subtract, Multiply, Average, Maximum, Minimum };
 
+/// y = a + b, then max(y, 0) with `relu`, on the threads; y may be a or b.
+void add(const float* a, const float* b, float* y, int64_t n, bool relu = false);
 /// y = op(x[0], x[1], ...), then max(y, 0) with `relu`; Subtract takes exactly two inputs.
 void merge_forward(MergeOp op, const std::vector<const float*>& x, float* y, int64_t n, bool relu = false);
 /// dx[k] = d(loss)/d(x[k]) given dy (dx[k] null: not wanted). For Maximum/Minimum the gradient goes to
