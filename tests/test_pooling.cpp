@@ -254,3 +254,49 @@ TEST(Pooling, MaxOverManyRowsMatchesAPlainLoop) {
             }
     }
 }
+
+// Windows that tile the image take a one-pass backward, other windows zero dx and add into it; both
+// keep each window's maximum and winner over its channels a vector at a time, with a last part
+// vector. Channel counts below, at and past a vector, windows tiling and not (an odd size, overlaps),
+// inputs with ties (the first pixel in scan order wins), with and without the relu mask: the
+// maxima and gradients of a plain loop.
+TEST(Pooling, MaxWinnersAndGradientsMatchAPlainLoopForEveryChannelCount) {
+  struct Case {
+    int64_t h, w;
+    Size2 pool, strides;
+  };
+  const Case cases[] = {{8, 6, {2, 2}, {2, 2}}, {7, 7, {2, 2}, {2, 2}}, {7, 8, {3, 3}, {2, 2}}};
+  for (const auto& cs : cases)
+    for (const int64_t C : {3, 16, 20, 37})
+      for (const bool masked : {false, true}) {
+        SCOPED_TRACE(std::to_string(cs.h) + "x" + std::to_string(cs.w) + " pool " + std::to_string(cs.pool.h) +
+                     " C " + std::to_string(C) + (masked ? " masked" : ""));
+        Rng rng{uint64_t(C)};
+        MaxPooling2D layer(cs.pool, cs.strides);
+        const Shape out = layer.build({cs.h, cs.w, C}, rng);
+        const int64_t batch = 2;
+        Tensor x(with_batch(batch, {cs.h, cs.w, C}));
+        for (int64_t i = 0; i < x.size(); ++i) x[i] = float(int(rng.uniform(0.f, 4.f)) - 1);  // -1..2: ties
+        Tensor dy(with_batch(batch, out));
+        for (int64_t i = 0; i < dy.size(); ++i) dy[i] = rng.uniform(-1.f, 1.f);
+        layer.set_mask_nonpositive_input(masked);
+        const Tensor y = layer.forward(x, true).clone();
+        const Tensor dx = layer.backward(dy).clone();
+        std::vector<float> want_dx(size_t(x.size()), 0.f);
+        for (int64_t n = 0; n < batch; ++n)
+          for (int64_t i = 0; i < out[0]; ++i)
+            for (int64_t j = 0; j < out[1]; ++j)
+              for (int64_t c = 0; c < C; ++c) {
+                int64_t win = -1;
+                for (int64_t r = i * cs.strides.h; r < std::min(cs.h, i * cs.strides.h + cs.pool.h); ++r)
+                  for (int64_t q = j * cs.strides.w; q < std::min(cs.w, j * cs.strides.w + cs.pool.w); ++q) {
+                    const int64_t at = ((n * cs.h + r) * cs.w + q) * C + c;
+                    if (win < 0 || x[at] > x[win]) win = at;
+                  }
+                const int64_t o = ((n * out[0] + i) * out[1] + j) * C + c;
+                ASSERT_EQ(y[o], x[win]) << i << " " << j << " " << c;
+                if (!masked || x[win] > 0.f) want_dx[size_t(win)] += dy[o];
+              }
+        for (int64_t i = 0; i < x.size(); ++i) ASSERT_FLOAT_EQ(dx[i], want_dx[size_t(i)]) << i;
+      }
+}

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/cpu/lanes.hpp"
 #include "kernels/cpu/parallel.hpp"
 
 namespace myelin::kernels {
@@ -34,39 +35,58 @@ inline Window window(const Pool2DGeometry& g, int64_t i, int64_t j) {
 }
 }  // namespace
 
+namespace {
+// The maximum of one window and its winners for `lanes` (1..kLanes) channels from k0 on, kept in
+// registers over the window's pixels: a loop per pixel over y and argmax in memory stored and
+// reloaded both at every pixel (0.62 ms for the residual CNN's stem pooling at batch 128, against
+// 0.35 ms without the winners; bench/README.md, "Max pooling's winners in registers").
+inline void window_max(const Pool2DGeometry& g, const Window& w, const float* xs, int64_t k0, int64_t lanes,
+                       float* yr, int32_t* ar) {
+  const int64_t C = g.channels;
+  Ints lane;
+  for (int64_t l = 0; l < kLanes; ++l) lane[l] = int32_t(l);
+  const int32_t first = static_cast<int32_t>((w.r0 * g.in_w + w.c0) * C + k0);
+  Floats best = load_first(xs + first, lanes, 0.f);
+  Ints winner = first + lane;
+  for (int64_t r = w.r0; r < w.r1; ++r)
+    for (int64_t c = (r == w.r0 ? w.c0 + 1 : w.c0); c < w.c1; ++c) {
+      const int32_t base = static_cast<int32_t>((r * g.in_w + c) * C + k0);
+      const Floats v = load_first(xs + base, lanes, 0.f);
+      // Strictly greater: the first maximum in scan order wins a tie (and a NaN never does).
+      const Ints gt = v > best;
+      best = gt ? v : best;
+      winner = gt ? base + lane : winner;
+    }
+  store_first(yr + k0, lanes, best);
+  Floats winner_bits;
+  std::memcpy(&winner_bits, &winner, sizeof winner);
+  store_first(reinterpret_cast<float*>(ar + k0), lanes, winner_bits);
+}
+}  // namespace
+
 void max_pool_forward(const Pool2DGeometry& g, const float* x, float* y, int32_t* argmax) {
   const int64_t C = g.channels, in_size = g.in_h * g.in_w * C, out_size = g.out_h * g.out_w * C;
   for_each_output_row(g, g.batch * in_size, [&](int64_t n, int64_t i) {
     const float* xs = x + n * in_size;
     for (int64_t j = 0; j < g.out_w; ++j) {
       float* yr = y + n * out_size + (i * g.out_w + j) * C;
-      int32_t* ar = argmax ? argmax + n * out_size + (i * g.out_w + j) * C : nullptr;
       // Windows always hold at least one pixel of the image; the first one starts the maximum.
       const Window w = window(g, i, j);
+      if (argmax) {
+        int32_t* ar = argmax + n * out_size + (i * g.out_w + j) * C;
+        for (int64_t k0 = 0; k0 < C; k0 += kLanes) window_max(g, w, xs, k0, std::min(kLanes, C - k0), yr, ar);
+        continue;
+      }
       const int32_t first = static_cast<int32_t>((w.r0 * g.in_w + w.c0) * C);
       std::copy(xs + first, xs + first + C, yr);
-      if (ar) {
-        for (int64_t k = 0; k < C; ++k) ar[k] = first + static_cast<int32_t>(k);
-      }
       for (int64_t r = w.r0; r < w.r1; ++r)
         for (int64_t c = (r == w.r0 ? w.c0 + 1 : w.c0); c < w.c1; ++c) {
-          const int32_t base = static_cast<int32_t>((r * g.in_w + c) * C);
-          const float* xr = xs + base;
-          // Strictly greater: the first maximum in scan order wins a tie (and a NaN never does).
+          const float* xr = xs + (r * g.in_w + c) * C;
           // Selects rather than branches, so the channels vectorise: the CNN's first pooling at
           // batch 1 took 4.7 us with a branch per channel, 2.9 us so (bench/README.md); at batch
-          // 128 it is bound by reading its 11 MB input either way (0.37 ms).
-          if (ar) {
+          // 128 it is bound by reading its 11 MB input (0.37 ms).
 #pragma omp simd
-            for (int64_t k = 0; k < C; ++k) {
-              const bool gt = xr[k] > yr[k];
-              yr[k] = gt ? xr[k] : yr[k];
-              ar[k] = gt ? base + static_cast<int32_t>(k) : ar[k];
-            }
-          } else {
-#pragma omp simd
-            for (int64_t k = 0; k < C; ++k) yr[k] = xr[k] > yr[k] ? xr[k] : yr[k];
-          }
+          for (int64_t k = 0; k < C; ++k) yr[k] = xr[k] > yr[k] ? xr[k] : yr[k];
         }
     }
   });
@@ -74,6 +94,33 @@ void max_pool_forward(const Pool2DGeometry& g, const float* x, float* y, int32_t
 
 void max_pool_backward(const Pool2DGeometry& g, const float* dy, const int32_t* argmax, float* dx, const float* y) {
   const int64_t C = g.channels, in_size = g.in_h * g.in_w * C, out_size = g.out_h * g.out_w * C;
+  // Windows that tile the image exactly (2x2 at stride 2 on an even size, no padding): every input
+  // pixel lies in one window, and each window's pixels are written once, its winner's gradient or
+  // 0, in one pass instead of zeroing dx and adding into it.
+  const bool tiles = g.pad_top == 0 && g.pad_left == 0 && g.stride_h == g.pool_h && g.stride_w == g.pool_w &&
+                     g.out_h * g.pool_h == g.in_h && g.out_w * g.pool_w == g.in_w;
+  if (tiles) {
+    Ints lane;
+    for (int64_t l = 0; l < kLanes; ++l) lane[l] = int32_t(l);
+    for_each_output_row(g, g.batch * in_size, [&](int64_t n, int64_t i) {
+      float* dxs = dx + n * in_size;
+      for (int64_t j = 0; j < g.out_w; ++j)
+        for (int64_t k0 = 0; k0 < C; k0 += kLanes) {
+          const int64_t o = n * out_size + (i * g.out_w + j) * C + k0, lanes = std::min(kLanes, C - k0);
+          Floats grad = load_first(dy + o, lanes, 0.f);
+          if (y) grad = load_first(y + o, lanes, 0.f) > 0.f ? grad : 0.f;
+          Ints winner;
+          const Floats winner_bits = load_first(reinterpret_cast<const float*>(argmax + o), lanes, 0.f);
+          std::memcpy(&winner, &winner_bits, sizeof winner);
+          for (int64_t r = i * g.pool_h; r < (i + 1) * g.pool_h; ++r)
+            for (int64_t c = j * g.pool_w; c < (j + 1) * g.pool_w; ++c) {
+              const int32_t base = static_cast<int32_t>((r * g.in_w + c) * C + k0);
+              store_first(dxs + base, lanes, winner == base + lane ? grad : 0.f);
+            }
+        }
+    });
+    return;
+  }
   for_each_sample(g.batch, g.batch * in_size, [&](int64_t n) {
     float* dxs = dx + n * in_size;
     std::memset(dxs, 0, in_size * sizeof(float));
