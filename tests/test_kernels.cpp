@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <bit>
 #include <cmath>
 #include <vector>
 
+#include "kernels/cpu/bf16.hpp"
 #include "kernels/cpu/dropout.hpp"
 #include "kernels/cpu/elementwise.hpp"
 #include "kernels/cpu/normalization.hpp"
@@ -152,6 +154,52 @@ TEST(NormalizationKernel, BatchSumsMatchARowLoopForEveryChannelCount) {
     }
   }
   set_num_threads(2);
+}
+
+// A convolution's output handed over in bfloat16: each value reads as the float32 it stands for, so
+// the passes give what they give on those float32 values, bit for bit.
+TEST(NormalizationKernel, BatchPassesOnBfloat16InputMatchThoseOnItsValues) {
+  for (const int64_t C : {5, 32, 37}) {
+    const int64_t rows = 2000;
+    Rng rng{uint64_t(C) + 100};
+    std::vector<float> x(rows * C), dy(rows * C), gamma(C), beta(C);
+    for (float& v : x) v = rng.normal(1.f, 2.f);
+    for (float& v : dy) v = rng.normal(0.f, 1.f);
+    for (int64_t c = 0; c < C; ++c) {
+      gamma[c] = rng.normal(1.f, 0.5f);
+      beta[c] = rng.normal(0.f, 1.f);
+    }
+    std::vector<uint16_t> x16(x.size());
+    kernels::to_bf16(x.data(), x16.data(), rows * C);
+    std::vector<float> values(x.size());
+    for (size_t i = 0; i < x.size(); ++i) values[i] = std::bit_cast<float>(uint32_t(x16[i]) << 16);
+    struct Passes {
+      std::vector<float> mean, var, inv, scale, y, dx, dgamma, dbeta, work;
+    };
+    auto run = [&](auto* input, bool relu) {
+      Passes p{std::vector<float>(C), std::vector<float>(C), std::vector<float>(C), std::vector<float>(C),
+               std::vector<float>(rows * C), std::vector<float>(rows * C), std::vector<float>(C),
+               std::vector<float>(C), std::vector<float>(2 * C)};
+      std::vector<double> scratch;
+      batch_norm_statistics(input, rows, C, 1e-3f, p.mean.data(), p.var.data(), p.inv.data(), scratch);
+      batch_norm_forward(input, p.mean.data(), p.inv.data(), gamma.data(), beta.data(), p.scale.data(), p.y.data(),
+                         rows, C, relu);
+      batch_norm_backward(input, dy.data(), p.mean.data(), p.inv.data(), p.scale.data(), true, p.dgamma.data(),
+                          p.dbeta.data(), p.dx.data(), rows, C, p.work.data(), scratch, relu ? beta.data() : nullptr);
+      return p;
+    };
+    for (const bool relu : {false, true}) {
+      SCOPED_TRACE("C=" + std::to_string(C) + (relu ? " relu" : ""));
+      const Passes a = run(static_cast<const uint16_t*>(x16.data()), relu);
+      const Passes b = run(static_cast<const float*>(values.data()), relu);
+      EXPECT_EQ(a.mean, b.mean);
+      EXPECT_EQ(a.var, b.var);
+      EXPECT_EQ(a.y, b.y);
+      EXPECT_EQ(a.dx, b.dx);
+      EXPECT_EQ(a.dgamma, b.dgamma);
+      EXPECT_EQ(a.dbeta, b.dbeta);
+    }
+  }
 }
 
 TEST(NormalizationKernel, MovingAveragesAndFixedStatisticsByHand) {

@@ -573,6 +573,21 @@ TEST_F(MixedPrecision, Conv2DKernelHandsItsOutputOverInBfloat16) {
     }
     EXPECT_EQ(off, 0) << "values more than one bfloat16 unit from float32's y rounded";
     EXPECT_GT(exact, ny * 9 / 10);
+    // The backward reads no y: after a forward that wrote y in bfloat16 (a training pass's hand-over
+    // to a normalisation) it gives what it gives after a float32 one.
+    const Tensor dy = random_tensor({g.batch, g.out_h, g.out_w, g.out_c}, rng, -1, 1);
+    std::vector<std::vector<float>> grads;
+    for (const bool y_bf16 : {false, true}) {
+      conv.forward(g, x.data(), w.data(), b.data(), true, y_bf16 ? y16_room.data() : y32.data(), add, 0, false, y_bf16);
+      std::vector<float> dw(size_t(w.size())), db(size_t(g.out_c)), dx(size_t(x.size()));
+      conv.backward(g, x.data(), dy.data(), w.data(), dw.data(), db.data(), dx.data());
+      for (auto* v : {&dw, &db, &dx}) grads.push_back(*v);
+    }
+    for (size_t k = 0; k < 3; ++k) EXPECT_EQ(grads[k + 3], grads[k]) << k;
+    // After a bfloat16 x, an inference pass's hand-over, which keeps nothing for a backward, it throws.
+    std::vector<uint16_t> x16(size_t(x.size()));
+    kernels::to_bf16(x.data(), x16.data(), x.size());
+    conv.forward(g, x16.data(), w.data(), b.data(), true, y32.data(), add, 0, true, false);
     EXPECT_THROW(conv.backward(g, x.data(), y32.data(), w.data(), nullptr, nullptr, std::vector<float>(x.size()).data()),
                  Error);
   }
@@ -636,7 +651,7 @@ struct HandoverNetwork {
 };
 }  // namespace
 
-TEST_F(MixedPrecision, InferenceHandsConvolutionOutputsOverInBfloat16) {
+TEST_F(MixedPrecision, PassesHandConvolutionOutputsOverInBfloat16) {
   for (const bool second_head : {false, true}) {
     SCOPED_TRACE(second_head ? "the first relu is an output too" : "one output");
     HandoverNetwork net(second_head);
@@ -663,18 +678,36 @@ TEST_F(MixedPrecision, InferenceHandsConvolutionOutputsOverInBfloat16) {
       EXPECT_EQ(net.g.output(1).size(), 5 * 16);
     }
 
-    // A training pass hands nothing over, and its backward runs.
-    const Tensor& trained = net.g.forward({&x}, true);
-    EXPECT_FALSE(net.conv1->bf16_output());
-    EXPECT_FALSE(net.conv2->bf16_output());
-    const Tensor dy = random_tensor(trained.shape(), rng, -1, 1);
+    // A training pass hands each linear convolution's output to the normalisation reading it, in
+    // bfloat16 (the last one, with its relu, writes float32); its backward runs. Outputs and
+    // gradients are those of the pass without the hand-over within bfloat16's rounding of the
+    // normalisations' inputs.
+    EXPECT_TRUE(nodes[1].writes_bf16_training);
+    EXPECT_EQ(nodes[2].bf16_training_source, 1);
+    EXPECT_TRUE(nodes[4].writes_bf16_training);
+    EXPECT_EQ(nodes[5].bf16_training_source, 4);
+    EXPECT_FALSE(nodes[7].writes_bf16_training) << "its relu's backward reads its output";
+    const Tensor dy = random_tensor(net.g.output(0).shape(), rng, -1, 1);
     std::vector<const Tensor*> grads{&dy};
     Tensor dy2;
     if (second_head) {
       dy2 = random_tensor(net.g.output(1).shape(), rng, -1, 1);
       grads.push_back(&dy2);
     }
-    EXPECT_NO_THROW(net.g.backward(grads));
+    std::vector<Tensor> outputs, kernel_grads;
+    for (const bool handover : {false, true}) {
+      layers::set_bf16_handover(handover);
+      outputs.push_back(net.g.forward({&x}, true).clone());
+      EXPECT_EQ(net.conv1->bf16_output(), handover);
+      EXPECT_EQ(net.conv2->bf16_output(), handover);
+      EXPECT_FALSE(net.conv3->bf16_output());
+      EXPECT_NO_THROW(net.g.backward(grads));
+      for (const auto& conv : {net.conv1, net.conv2}) kernel_grads.push_back(conv->params()[0].grad->clone());
+    }
+    EXPECT_LT(relative_difference(outputs[1], outputs[0]), 1.f / 64);
+    EXPECT_GT(relative_difference(outputs[1], outputs[0]), 0.f) << "the normalisations read rounded values";
+    EXPECT_LT(relative_difference(kernel_grads[2], kernel_grads[0]), 1.f / 32);
+    EXPECT_LT(relative_difference(kernel_grads[3], kernel_grads[1]), 1.f / 32);
     // And the next inference pass hands over again (the training pass moved the statistics).
     layers::set_bf16_handover(false);
     const Tensor apart_after = net.g.forward({&x}, false).clone();

@@ -3,9 +3,11 @@
 // "float32" (the default): everything in float32. "mixed_bfloat16": Dense, Conv2D and Conv1D multiply
 // in bfloat16 through oneDNN's bf16 primitives, accumulating in float32; their weights, the
 // optimizer's state, activations between layers, losses and softmax stay float32 (the weights are
-// cast per step), so saved files hold float32 weights. In inference passes a Conv2D read only by the
-// next Conv2D hands its output over in bfloat16, which that one would round it to anyway
-// (layers::set_bf16_handover). "auto": "mixed_bfloat16" where the CPU has
+// cast per step), so saved files hold float32 weights. Two activations travel in bfloat16
+// (layers::set_bf16_handover): in inference passes, a Conv2D's output read only by the next Conv2D,
+// which would round it to bfloat16 anyway; in training passes, a linear Conv2D's output read only by
+// a BatchNormalization, which normalises those values in float32, as Keras's normalisation reads the
+// bfloat16 output of the convolution before it. "auto": "mixed_bfloat16" where the CPU has
 // bfloat16 dot products (AVX512_BF16 or AMX), else "float32".
 //
 // A layer takes the global policy when it is made (or the one its config names: Keras's

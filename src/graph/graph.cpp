@@ -6,6 +6,7 @@
 
 #include "kernels/cpu/merge.hpp"
 #include "myelin/error.hpp"
+#include "myelin/layers/batch_normalization.hpp"
 #include "myelin/layers/conv2d.hpp"
 #include "myelin/layers/merge.hpp"
 #include "myelin/layers/registry.hpp"
@@ -347,9 +348,23 @@ void Graph::plan_fusions() {
 
 void Graph::plan_bf16_handover() {
   for (auto& n : nodes_) {
-    n.writes_bf16 = false;
-    n.bf16_source = -1;
+    n.writes_bf16 = n.writes_bf16_training = false;
+    n.bf16_source = n.bf16_training_source = -1;
     n.conv = dynamic_cast<layers::Conv2D*>(n.layer.get());
+    n.batch_norm = dynamic_cast<layers::BatchNormalization*>(n.layer.get());
+  }
+  // Training passes: a convolution to the normalisation reading it alone. Both read and write the
+  // activations several times a step (the statistics, the forward, the backward's two passes), and
+  // bfloat16 halves those reads of x; the normalisation's output stays float32.
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    Node& n = nodes_[i];
+    if (!n.conv || !alone(n) || n.fuses_next || n.output_logits || n.consumers.size() != 1 || is_output(i) ||
+        !n.conv->can_hand_over_bf16_in_training())
+      continue;
+    Node& reader = nodes_[size_t(n.consumers[0])];
+    if (!reader.batch_norm || !alone(reader) || reader.inputs.size() != 1) continue;
+    n.writes_bf16_training = true;
+    reader.bf16_training_source = int(i);
   }
   // A convolution that writes its whole output itself (no pooling applied after it, no logits).
   auto plain_conv = [&](const Node& n) {
@@ -462,9 +477,13 @@ void Graph::apply_plan(bool keep_for_backward) {
     n.layer->clear_input_masks();  // a layer another model ran with masks forgets them
     if (n.conv) {
       const bool handover = !keep_for_backward && n.bf16_source >= 0;
-      n.conv->set_bf16_handover_plan(!keep_for_backward && n.writes_bf16,
+      n.conv->set_bf16_handover_plan(keep_for_backward ? n.writes_bf16_training : n.writes_bf16,
                                      handover ? nodes_[size_t(n.bf16_source)].conv : nullptr);
     }
+    if (n.batch_norm)
+      n.batch_norm->set_bf16_source(keep_for_backward && n.bf16_training_source >= 0
+                                        ? nodes_[size_t(n.bf16_training_source)].conv
+                                        : nullptr);
   }
 }
 

@@ -27,6 +27,7 @@
 #include "myelin/tensor.hpp"
 
 namespace myelin::layers {
+class BatchNormalization;
 class Conv2D;
 }
 
@@ -78,7 +79,13 @@ struct Node {
   // through at most a folded normalisation and its relu, takes it from node `bf16_source`.
   bool writes_bf16 = false;
   int bf16_source = -1;
-  layers::Conv2D* conv = nullptr;  // the layer as a Conv2D (set when planned), for apply_plan
+  // Training passes under mixed_bfloat16: a convolution without activation read only by a
+  // BatchNormalization writes its output in bfloat16 (Conv2D::can_hand_over_bf16_in_training), and
+  // that normalisation reads it from node `bf16_training_source`.
+  bool writes_bf16_training = false;
+  int bf16_training_source = -1;
+  layers::Conv2D* conv = nullptr;                    // the layer as a Conv2D (set when planned), for apply_plan
+  layers::BatchNormalization* batch_norm = nullptr;  // the same as a BatchNormalization
   int output_slot = -1, input_grad_slot = -1;  // the graph's buffers it writes into; -1: its own
 
   // Per step.

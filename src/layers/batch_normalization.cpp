@@ -3,6 +3,7 @@
 #include "kernels/cpu/normalization.hpp"
 #include "myelin/error.hpp"
 #include "myelin/layers/activation.hpp"
+#include "myelin/layers/conv2d.hpp"
 #include "myelin/io/config.hpp"
 
 namespace myelin::layers {
@@ -80,10 +81,16 @@ const Tensor& BatchNormalization::forward(const Tensor& x, bool training) {
   const int64_t C = channels_, rows = x.size() / C;
   // Keras 3's rule: a frozen layer normalises with its moving statistics and leaves them alone.
   last_training_ = training && trainable_;
+  x_bf16_ = bf16_source_ && bf16_source_->bf16_output();
+  const auto* x16 = reinterpret_cast<const uint16_t*>(x.data());
   if (last_training_) {
     float* variance = work_.data();
-    kernels::batch_norm_statistics(x.data(), rows, C, options_.epsilon, mean_.data(), variance, inv_std_.data(),
-                                   scratch_);
+    if (x_bf16_)
+      kernels::batch_norm_statistics(x16, rows, C, options_.epsilon, mean_.data(), variance, inv_std_.data(),
+                                     scratch_);
+    else
+      kernels::batch_norm_statistics(x.data(), rows, C, options_.epsilon, mean_.data(), variance, inv_std_.data(),
+                                     scratch_);
     kernels::batch_norm_update_moving(mean_.data(), variance, options_.momentum, moving_mean_.data(),
                                       moving_variance_.data(), C);
   } else {
@@ -91,8 +98,12 @@ const Tensor& BatchNormalization::forward(const Tensor& x, bool training) {
                                              mean_.data(), inv_std_.data(), C);
   }
   y.resize(x.shape());
-  kernels::batch_norm_forward(x.data(), mean_.data(), inv_std_.data(), gamma_.data(), beta_.data(), scale_.data(),
-                              y.data(), rows, C, fuses_next_);
+  if (x_bf16_)
+    kernels::batch_norm_forward(x16, mean_.data(), inv_std_.data(), gamma_.data(), beta_.data(), scale_.data(),
+                                y.data(), rows, C, fuses_next_);
+  else
+    kernels::batch_norm_forward(x.data(), mean_.data(), inv_std_.data(), gamma_.data(), beta_.data(), scale_.data(),
+                                y.data(), rows, C, fuses_next_);
   x_.alias(x, x.shape());
   return y;
 }
@@ -104,9 +115,14 @@ const Tensor& BatchNormalization::backward(const Tensor& dy) {
   // A frozen layer has no gradients (and its forward ran in inference mode).
   float* dgamma = trainable_ && options_.scale ? gamma_grad_.data() : nullptr;
   float* dbeta = trainable_ && options_.center ? beta_grad_.data() : nullptr;
-  kernels::batch_norm_backward(x_.data(), dy.data(), mean_.data(), inv_std_.data(), scale_.data(), last_training_,
-                               dgamma, dbeta, dx.data(), rows, C, work_.data(), scratch_,
-                               fuses_next_ ? beta_.data() : nullptr);
+  const float* relu_beta = fuses_next_ ? beta_.data() : nullptr;
+  if (x_bf16_)
+    kernels::batch_norm_backward(reinterpret_cast<const uint16_t*>(x_.data()), dy.data(), mean_.data(),
+                                 inv_std_.data(), scale_.data(), last_training_, dgamma, dbeta, dx.data(), rows, C,
+                                 work_.data(), scratch_, relu_beta);
+  else
+    kernels::batch_norm_backward(x_.data(), dy.data(), mean_.data(), inv_std_.data(), scale_.data(), last_training_,
+                                 dgamma, dbeta, dx.data(), rows, C, work_.data(), scratch_, relu_beta);
   return dx;
 }
 

@@ -166,6 +166,10 @@ bool Conv2D::can_hand_over_bf16() const {
          (activation_ == ActivationKind::Linear || activation_ == ActivationKind::ReLU);
 }
 
+bool Conv2D::can_hand_over_bf16_in_training() const {
+  return can_hand_over_bf16() && activation_ == ActivationKind::Linear;
+}
+
 const Tensor& Conv2D::forward(const Tensor& x, bool training) {
   wrote_bf16_ = false;
   const bool x_bf16 = bf16_source_ && bf16_source_->bf16_output();
@@ -262,6 +266,8 @@ const Tensor& Conv2D::backward(const Tensor& dy) {
                             out_w_,    filters_,     kernel_size_.h, kernel_size_.w, options_.strides.h,
                             options_.strides.w, options_.dilation_rate.h, options_.dilation_rate.w,
                             pad_top_,  pad_bottom_,  pad_left_,   pad_right_};
+  if (wrote_bf16_ && act_ != ActivationKind::Linear)
+    throw Error("layer '" + name() + "': backward after a forward that wrote its activated output in bfloat16");
   const float* dz = dy.data();
   const bool masked_above = act_ == ActivationKind::ReLU && relu_masked_by_next_;
   if (act_ != ActivationKind::Linear && !masked_above) {

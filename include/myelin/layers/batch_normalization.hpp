@@ -16,6 +16,8 @@
 
 namespace myelin::layers {
 
+class Conv2D;
+
 /// Keras's keyword arguments of BatchNormalization, with its defaults.
 struct BatchNormalizationOptions {
   std::optional<Shape> input_shape;
@@ -56,6 +58,10 @@ class BatchNormalization : public Layer {
   void inference_scale_shift(float* scale, float* shift) const;
   /// Whether its forward applies the relu Activation after it (can_fuse_next, planned by the graph).
   bool applies_relu() const { return fuses_next_; }
+  /// Set by the graph before each forward: the Conv2D whose output this layer reads alone, or null.
+  /// Where that convolution wrote its output in bfloat16 (Conv2D::bf16_output, a mixed_bfloat16
+  /// training pass), the forward and its backward read x so, as the float32 values it stands for.
+  void set_bf16_source(const Conv2D* source) { bf16_source_ = source; }
 
   const BatchNormalizationOptions& options() const { return options_; }
   Tensor& gamma() { return gamma_; }
@@ -71,6 +77,8 @@ class BatchNormalization : public Layer {
   int64_t channels_ = 0, per_sample_ = 0;
   Tensor gamma_, beta_, gamma_grad_, beta_grad_, moving_mean_, moving_variance_;
   bool last_training_ = false;
+  const Conv2D* bf16_source_ = nullptr;
+  bool x_bf16_ = false;  // the last forward's x held bfloat16 (set_bf16_source)
   // Per channel, for the last forward batch: the mean and 1/sqrt(var + eps) it normalised with, and
   // gamma * inv_std; work_ (2 per channel) and scratch_ are the kernels' reused scratch.
   std::vector<float> mean_, inv_std_, scale_, work_;

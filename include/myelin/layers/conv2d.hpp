@@ -90,15 +90,20 @@ class Conv2D : public Layer {
   /// Conv2D in bfloat16, or take its input so (both layers must). It computes in bfloat16
   /// (mixed_bfloat16 on a CPU that has it) and its activation is linear or relu.
   bool can_hand_over_bf16() const;
+  /// Whether a training pass may write its output in bfloat16 for the BatchNormalization reading it
+  /// alone (BatchNormalization::set_bf16_source): can_hand_over_bf16 with a linear activation, whose
+  /// backward reads nothing of the output.
+  bool can_hand_over_bf16_in_training() const;
   /// Set by the graph before each forward: `write`, the output is written in bfloat16 where the
-  /// convolution can (bf16_output says whether it was); `source`, the layer whose output this one
-  /// reads, taken as bfloat16 when that one's bf16_output() holds. (false, nullptr): float32 both.
+  /// convolution can (bf16_output says whether it was), for an inference pass's next Conv2D or a
+  /// training pass's BatchNormalization; `source`, the layer whose output this one reads, taken as
+  /// bfloat16 when that one's bf16_output() holds (inference passes). (false, nullptr): float32 both.
   void set_bf16_handover_plan(bool write, const Conv2D* source) {
     bf16_write_ = write;
     bf16_source_ = source;
   }
   /// Whether the last forward's output tensor holds bfloat16 values (NHWC, as uint16_t bits in its
-  /// first half) rather than float32: only in a pass the graph planned so, for the next Conv2D alone.
+  /// first half) rather than float32: only in a pass the graph planned so, for its one reader.
   bool bf16_output() const { return wrote_bf16_; }
 
  protected:
@@ -154,11 +159,13 @@ void set_winograd_convolutions(bool allowed);
 /// Whether Winograd convolutions are allowed now (see set_winograd_convolutions).
 bool winograd_convolutions();
 
-/// Whether inference passes under mixed_bfloat16 may hand a Conv2D's output to the Conv2D after it
-/// in bfloat16 (where the graph planned it: that one reads it alone, through at most a folded
-/// normalisation and its relu), so that it is written and read in half the bytes. The next
-/// convolution rounds its input to bfloat16 anyway, so predictions stay within bfloat16's rounding
-/// of the float32 hand-over. On by default; applies from the next forward pass. For tests and benchmarks.
+/// Whether passes under mixed_bfloat16 may hand a Conv2D's output over in bfloat16 (where the graph
+/// planned it), so that it is written and read in half the bytes: in inference passes to the Conv2D
+/// after it (which reads it alone, through at most a folded normalisation and its relu, and rounds
+/// its input to bfloat16 anyway: predictions stay within bfloat16's rounding of the float32
+/// hand-over); in training passes, for a linear Conv2D, to the BatchNormalization reading it alone
+/// (its statistics, output and gradients then come from the rounded values, as in Keras). On by
+/// default; applies from the next forward pass. For tests and benchmarks.
 void set_bf16_handover(bool allowed);
 /// Whether that hand-over is allowed now (see set_bf16_handover).
 bool bf16_handover();

@@ -572,8 +572,9 @@ void Conv2DKernel::backward(const Conv2DGeometry& g, const float* x, const float
     Entry* ep = impl_->last;
     if (!ep) throw Error("Conv2DKernel::backward called before forward");
     Entry& e = *ep;
-    if (e.x_bf16 || e.y_bf16)
-      throw Error("Conv2DKernel::backward follows a forward whose x or y was bfloat16 (an inference pass's)");
+    // A bfloat16 y (a training pass's, for the normalisation after) is not read here; a bfloat16 x
+    // is an inference pass's hand-over, which keeps nothing for a backward.
+    if (e.x_bf16) throw Error("Conv2DKernel::backward follows a forward whose x was bfloat16 (an inference pass's)");
     const int64_t patch = g.kernel_h * g.kernel_w * g.in_c;
     const bool by_gemm = impl_->layout == Conv2DLayout::Nhwc && !e.winograd &&
                          (patch <= kSmallPatch || g.out_h * g.out_w <= kSmallOutput);

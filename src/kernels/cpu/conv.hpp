@@ -81,10 +81,10 @@ class Conv2DKernel {
   /// layout. Otherwise the caller promises that the kernel at this address holds the same values
   /// whenever it passes the same nonzero version (a buffer it owns, numbered anew at each change).
   /// x and y are float32 NHWC, or bfloat16 NHWC (uint16_t bits) with `x_bf16` / `y_bf16`: a
-  /// convolution's output handed to the next one in half the bytes, whatever the kernel's own
+  /// convolution's output handed to the next layer in half the bytes, whatever the kernel's own
   /// precision (set_bf16). y is written in bfloat16 exactly when the call returns true: with
   /// `y_bf16`, unless the addend is added in a pass after the primitive (y then holds float32).
-  /// A backward after a forward with either flag throws Error.
+  /// A backward after a forward with `x_bf16` throws Error; one after `y_bf16` runs (it reads no y).
   bool forward(const Conv2DGeometry& g, const void* x, const float* kernel, const float* bias, bool relu, void* y,
                const float* addend = nullptr, uint64_t kernel_version = 0, bool x_bf16 = false, bool y_bf16 = false);
   /// Gradients for the last forward batch (same x and kernel), given dy = d(loss)/d(conv output

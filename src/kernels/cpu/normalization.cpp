@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 
 #include "kernels/cpu/lanes.hpp"
@@ -72,6 +73,21 @@ inline F load_as(const float* p) {
   F v;
   std::memcpy(&v, p, sizeof v);
   return v;
+}
+// x handed over in bfloat16 (its bits as uint16_t): the float32 it stands for.
+inline float value(float v) { return v; }
+inline float value(uint16_t bits) { return std::bit_cast<float>(uint32_t(bits) << 16); }
+using HalfU16 = uint16_t __attribute__((vector_size(kDoubleLanes * sizeof(uint16_t))));
+using HalfU32 = uint32_t __attribute__((vector_size(kDoubleLanes * sizeof(uint32_t))));
+template <class F>
+inline F load_as(const uint16_t* p) {
+  if constexpr (std::is_same_v<F, float>) {
+    return value(*p);
+  } else {
+    HalfU16 bits;
+    std::memcpy(&bits, p, sizeof bits);
+    return HalfFloats(__builtin_convertvector(bits, HalfU32) << 16);
+  }
 }
 inline double widen(float v) { return v; }
 inline Doubles widen(HalfFloats v) {
@@ -143,8 +159,10 @@ void sum_rows(int64_t begin, int64_t end, int64_t C, double* s1, double* s2, con
 }
 }  // namespace
 
-void batch_norm_statistics(const float* x, int64_t rows, int64_t C, float epsilon, float* mean, float* variance,
-                           float* inv_std, std::vector<double>& scratch) {
+namespace {
+template <class X>
+void statistics(const X* x, int64_t rows, int64_t C, float epsilon, float* mean, float* variance, float* inv_std,
+                std::vector<double>& scratch) {
   const Sums s = reduce_rows(rows, C, scratch, [&](int64_t begin, int64_t end, double* s1, double* s2) {
     sum_rows(begin, end, C, s1, s2, [&]<class F>(F, int64_t r, int64_t c) {
       const auto v = widen(load_as<F>(x + r * C + c));
@@ -158,6 +176,16 @@ void batch_norm_statistics(const float* x, int64_t rows, int64_t C, float epsilo
     variance[c] = float(var);
     inv_std[c] = float(1.0 / std::sqrt(var + epsilon));
   }
+}
+}  // namespace
+
+void batch_norm_statistics(const float* x, int64_t rows, int64_t C, float epsilon, float* mean, float* variance,
+                           float* inv_std, std::vector<double>& scratch) {
+  statistics(x, rows, C, epsilon, mean, variance, inv_std, scratch);
+}
+void batch_norm_statistics(const uint16_t* x_bf16, int64_t rows, int64_t C, float epsilon, float* mean,
+                           float* variance, float* inv_std, std::vector<double>& scratch) {
+  statistics(x_bf16, rows, C, epsilon, mean, variance, inv_std, scratch);
 }
 
 void batch_norm_update_moving(const float* mean, const float* variance, float momentum, float* moving_mean,
@@ -185,33 +213,45 @@ inline F normalised(F x, F mean, F scale, F beta) {
 }
 }  // namespace
 
-void batch_norm_forward(const float* x, const float* mean, const float* inv_std, const float* gamma,
-                        const float* beta, float* scale, float* y, int64_t rows, int64_t C, bool relu) {
+namespace {
+template <class X>
+void forward(const X* x, const float* mean, const float* inv_std, const float* gamma, const float* beta, float* scale,
+             float* y, int64_t rows, int64_t C, bool relu) {
   for (int64_t c = 0; c < C; ++c) scale[c] = gamma[c] * inv_std[c];
   for_rows(rows, C, [&](int64_t r) {
-    const float* xr = x + r * C;
+    const X* xr = x + r * C;
     float* yr = y + r * C;
 #pragma omp simd
     for (int64_t c = 0; c < C; ++c) {
-      const float v = normalised(xr[c], mean[c], scale[c], beta[c]);
+      const float v = normalised(value(xr[c]), mean[c], scale[c], beta[c]);
       yr[c] = !relu || v > 0.f ? v : 0.f;  // the relu Activation's rule, NaN to 0 included
     }
   });
+}
+}  // namespace
+
+void batch_norm_forward(const float* x, const float* mean, const float* inv_std, const float* gamma,
+                        const float* beta, float* scale, float* y, int64_t rows, int64_t C, bool relu) {
+  forward(x, mean, inv_std, gamma, beta, scale, y, rows, C, relu);
+}
+void batch_norm_forward(const uint16_t* x_bf16, const float* mean, const float* inv_std, const float* gamma,
+                        const float* beta, float* scale, float* y, int64_t rows, int64_t C, bool relu) {
+  forward(x_bf16, mean, inv_std, gamma, beta, scale, y, rows, C, relu);
 }
 
 namespace {
 // batch_norm_backward with the relu's mask a compile-time choice: a test per value kept the loops
 // from vectorising (the residual CNN's batch normalisations: 4x slower).
-template <bool kMasked>
-void batch_norm_backward_rows(const float* x, const float* dy, const float* relu_beta, const float* mean,
+template <bool kMasked, class X>
+void batch_norm_backward_rows(const X* x, const float* dy, const float* relu_beta, const float* mean,
                               const float* inv_std, const float* scale, bool batch_statistics, float* dgamma,
                               float* dbeta, float* dx, int64_t rows, int64_t C, float* work,
                               std::vector<double>& scratch) {
   // dy through the fused relu: 0 where its output was 0, told from x as the forward told it (one
   // stream fewer than reading the output back: the residual CNN's first normalisation reads 13 MB
   // less a pass).
-  auto grad = [&](const float* dr, const float* xr, int64_t c) {
-    if constexpr (kMasked) return where_positive(normalised(xr[c], mean[c], scale[c], relu_beta[c]), dr[c]);
+  auto grad = [&](const float* dr, const X* xr, int64_t c) {
+    if constexpr (kMasked) return where_positive(normalised(value(xr[c]), mean[c], scale[c], relu_beta[c]), dr[c]);
     return dr[c];
   };
   // sum1 = sum(dy), sum2 = sum(dy * xhat) per channel: needed for the parameters' gradients and for
@@ -239,7 +279,7 @@ void batch_norm_backward_rows(const float* x, const float* dy, const float* relu
       return;
     }
     for_rows(rows, C, [&](int64_t r) {
-      const float* xr = x + r * C;
+      const X* xr = x + r * C;
       const float* dr = dy + r * C;
       float* out = dx + r * C;
 #pragma omp simd
@@ -254,27 +294,41 @@ void batch_norm_backward_rows(const float* x, const float* dy, const float* relu
     mean_dy_xhat[c] = float(s.s2[c] / rows);
   }
   for_rows(rows, C, [&](int64_t r) {
-    const float* xr = x + r * C;
+    const X* xr = x + r * C;
     const float* dr = dy + r * C;
     float* out = dx + r * C;
 #pragma omp simd
     for (int64_t c = 0; c < C; ++c) {
-      const float xhat = (xr[c] - mean[c]) * inv_std[c];
+      const float xhat = (value(xr[c]) - mean[c]) * inv_std[c];
       out[c] = scale[c] * (grad(dr, xr, c) - mean_dy[c] - xhat * mean_dy_xhat[c]);
     }
   });
 }
 }  // namespace
 
-void batch_norm_backward(const float* x, const float* dy, const float* mean, const float* inv_std, const float* scale,
-                         bool batch_statistics, float* dgamma, float* dbeta, float* dx, int64_t rows, int64_t C,
-                         float* work, std::vector<double>& scratch, const float* relu_beta) {
+namespace {
+template <class X>
+void backward(const X* x, const float* dy, const float* mean, const float* inv_std, const float* scale,
+              bool batch_statistics, float* dgamma, float* dbeta, float* dx, int64_t rows, int64_t C, float* work,
+              std::vector<double>& scratch, const float* relu_beta) {
   if (relu_beta)
     batch_norm_backward_rows<true>(x, dy, relu_beta, mean, inv_std, scale, batch_statistics, dgamma, dbeta, dx,
                                    rows, C, work, scratch);
   else
     batch_norm_backward_rows<false>(x, dy, nullptr, mean, inv_std, scale, batch_statistics, dgamma, dbeta, dx, rows,
                                     C, work, scratch);
+}
+}  // namespace
+
+void batch_norm_backward(const float* x, const float* dy, const float* mean, const float* inv_std, const float* scale,
+                         bool batch_statistics, float* dgamma, float* dbeta, float* dx, int64_t rows, int64_t C,
+                         float* work, std::vector<double>& scratch, const float* relu_beta) {
+  backward(x, dy, mean, inv_std, scale, batch_statistics, dgamma, dbeta, dx, rows, C, work, scratch, relu_beta);
+}
+void batch_norm_backward(const uint16_t* x_bf16, const float* dy, const float* mean, const float* inv_std,
+                         const float* scale, bool batch_statistics, float* dgamma, float* dbeta, float* dx,
+                         int64_t rows, int64_t C, float* work, std::vector<double>& scratch, const float* relu_beta) {
+  backward(x_bf16, dy, mean, inv_std, scale, batch_statistics, dgamma, dbeta, dx, rows, C, work, scratch, relu_beta);
 }
 
 void layer_norm_forward(const float* x, const float* gamma, const float* beta, float epsilon, float* y, float* mean,

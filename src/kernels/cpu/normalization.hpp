@@ -42,6 +42,17 @@ void batch_norm_forward(const float* x, const float* mean, const float* inv_std,
 void batch_norm_backward(const float* x, const float* dy, const float* mean, const float* inv_std, const float* scale,
                          bool batch_statistics, float* dgamma, float* dbeta, float* dx, int64_t rows, int64_t C,
                          float* work, std::vector<double>& scratch, const float* relu_beta = nullptr);
+/// The three passes above with x in bfloat16 (its bits as uint16_t, the same [rows, C] layout): a
+/// convolution's output handed over so in a mixed_bfloat16 training pass (layers::Conv2D). Each
+/// value reads as the float32 it stands for; everything else is as above.
+void batch_norm_statistics(const uint16_t* x_bf16, int64_t rows, int64_t C, float epsilon, float* mean,
+                           float* variance, float* inv_std, std::vector<double>& scratch);
+void batch_norm_forward(const uint16_t* x_bf16, const float* mean, const float* inv_std, const float* gamma,
+                        const float* beta, float* scale, float* y, int64_t rows, int64_t C, bool relu = false);
+void batch_norm_backward(const uint16_t* x_bf16, const float* dy, const float* mean, const float* inv_std,
+                         const float* scale, bool batch_statistics, float* dgamma, float* dbeta, float* dx,
+                         int64_t rows, int64_t C, float* work, std::vector<double>& scratch,
+                         const float* relu_beta = nullptr);
 
 // ---- LayerNormalization ----
 
