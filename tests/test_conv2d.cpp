@@ -382,7 +382,10 @@ TEST(Conv2D, KernelAddsTheAddendBeforeItsRelu) {
   struct Case {
     int64_t batch, hw, in_c, out_c, k;
   };
-  for (const Case c : {Case{1, 14, 8, 8, 3}, Case{3, 7, 5, 6, 1}, Case{16, 8, 16, 16, 3}}) {
+  // The 32-channel cases: in bfloat16 on AMX the addend goes by a sum post-op at batch 1 (y 25 KB)
+  // and by the binary post-op at batch 8 (y 200 KB); see the test after this one.
+  for (const Case c : {Case{1, 14, 8, 8, 3}, Case{3, 7, 5, 6, 1}, Case{16, 8, 16, 16, 3}, Case{1, 14, 32, 32, 3},
+                       Case{8, 14, 32, 32, 3}}) {
     for (const bool bf16 : {false, true}) {
       if (bf16 && !kernels::bf16_supported()) continue;
       SCOPED_TRACE("batch " + std::to_string(c.batch) + (bf16 ? ", bfloat16" : ", float32"));
@@ -410,6 +413,42 @@ TEST(Conv2D, KernelAddsTheAddendBeforeItsRelu) {
         if (relu) {
           EXPECT_GT(clipped, got.size() / 10) << "the relu must cut some sums for the test to see its order";
         }
+      }
+    }
+  }
+}
+
+// On AMX, oneDNN's brgconv kernels take no binary post-op: a small bfloat16 convolution with an
+// addend copies it into y and adds it by a sum post-op so as to run brgconv (the residual CNN's
+// 3x3 and 1x1 stride-2 shapes at batch 1), and keeps the binary post-op once y outgrows the copy's
+// worth (batch 16 here: 400 KB). Both give the convolution plus the addend.
+TEST(Conv2D, KernelKeepsAmxFastKernelsForASmallAddend) {
+  if (!kernels::amx_supported()) GTEST_SKIP() << "the rule concerns oneDNN's AMX kernels; this CPU has no AMX";
+  struct Case {
+    int64_t batch, hw, in_c, out_c, k, stride;
+    const char* forward;  // the implementation's prefix expected with the addend
+  };
+  for (const Case c : {Case{1, 14, 32, 32, 3, 1, "brgconv"}, Case{1, 14, 32, 64, 1, 2, "brgconv"},
+                       Case{16, 14, 32, 32, 3, 1, "jit:"}}) {
+    SCOPED_TRACE("batch " + std::to_string(c.batch) + ", " + std::to_string(c.k) + "x" + std::to_string(c.k));
+    const int64_t pad = c.k / 2, out = (c.hw + 2 * pad - c.k) / c.stride + 1;
+    const kernels::Conv2DGeometry g{c.batch, c.hw,     c.hw, c.in_c, out, out, c.out_c, c.k, c.k,
+                                    c.stride, c.stride, 1,    1,      pad, pad, pad,     pad};
+    Rng rng(37);
+    const Tensor x = random_tensor({c.batch, c.hw, c.hw, c.in_c}, rng, -1, 1);
+    const Tensor kernel = random_tensor({c.k, c.k, c.in_c, c.out_c}, rng, -0.3f, 0.3f);
+    const Tensor bias = random_tensor({c.out_c}, rng, -0.3f, 0.3f);
+    const Tensor addend = random_tensor({c.batch, out, out, c.out_c}, rng, -1, 1);
+    kernels::Conv2DKernel k;
+    k.set_bf16(true);
+    const Tensor alone = kernel_forward(k, g, x, kernel, bias, false, nullptr);
+    for (int call = 0; call < 2; ++call) {  // the second call copies the addend over the first's y
+      Tensor y = Tensor::full({c.batch, out, out, c.out_c}, 7.f);
+      k.forward(g, x.data(), kernel.data(), bias.data(), true, y.data(), addend.data());
+      EXPECT_EQ(k.implementations().rfind(std::string("forward=") + c.forward, 0), 0u) << k.implementations();
+      for (int64_t i = 0; i < y.size(); ++i) {
+        const float want = std::max(alone[i] + addend[i], 0.f);
+        ASSERT_NEAR(y[i], want, 2e-2f * (1 + std::fabs(want))) << "at " << i << ", call " << call;
       }
     }
   }

@@ -186,7 +186,8 @@ struct Entry {
   bool writes_y_bf16() const { return y_bf16 && !add_after; }
   // An addend (Conv2DKernel::forward): added by the primitive as a binary post-op before its relu,
   // or, where the primitive takes no such post-op (Winograd, a chosen layout), in a pass after it.
-  bool addend = false, add_after = false;
+  // add_by_sum: copied into y first and added by a sum post-op instead (see sum_addend_pays).
+  bool addend = false, add_after = false, add_by_sum = false;
   memory add_src;
 
   bool backward_made = false;
@@ -287,7 +288,34 @@ struct Conv2DKernel::Impl {
       e.bf16 = e.bf16_plain = false;
       make_forward(g, e);
     }
+    if (sum_addend_pays(g, e)) {
+      e.add_by_sum = true;
+      make_forward(g, e);
+      if (!starts_with(e.fwd_pd, "brg")) {  // no faster kernel for the sum either: the binary post-op
+        e.add_by_sum = false;
+        make_forward(g, e);
+      }
+    }
     return entries.emplace(key, std::move(e)).first->second;
+  }
+
+  // oneDNN 2.6's AMX convolutions of the brgconv kind take no binary post-op, so an addend sends a
+  // bfloat16 convolution to its older AMX kernel (jit:avx512_core_amx_bf16), which at batch 1 took
+  // 13.5-15.5 us against 4.0-6.4 us for brgconv with the addend copied into y and added by a sum
+  // post-op (the residual CNN's 14x14x32 3x3 and 1x1 stride-2 convolutions). The copy grows with the
+  // batch, the kernel's fixed cost does not: the two were even at 50-200 KB of y (batch 4-16), so the
+  // sum is taken up to 128 KB. Without AMX (brgconv:avx512_core_bf16 against jit_bf16) and in float32
+  // the binary post-op was as fast or faster at every batch; bench/README.md, "The residual CNN's
+  // bfloat16 batch-1 latency: the addend by a sum post-op".
+  static constexpr int64_t kSumAddendMaxBytes = 128 * 1024;
+  static bool sum_addend_pays(const Conv2DGeometry& g, const Entry& e) {
+    const int64_t y_bytes = g.batch * g.out_h * g.out_w * g.out_c * int64_t(sizeof(float));
+    return e.addend && !e.add_after && e.bf16 && !e.writes_y_bf16() && e.y.same && y_bytes <= kSumAddendMaxBytes &&
+           starts_with(e.fwd_pd, "jit:") && std::string(e.fwd_pd.impl_info_str()).find("amx") != std::string::npos;
+  }
+  template <class PD>
+  static bool starts_with(const PD& pd, const char* prefix) {
+    return std::string(pd.impl_info_str()).rfind(prefix, 0) == 0;
   }
 
   // oneDNN 2.6 has no optimised bfloat16 convolution for some shapes and falls back to its reference
@@ -297,7 +325,7 @@ struct Conv2DKernel::Impl {
   // layer computes in float32 instead: the same results within bfloat16's rounding, at float32's speed.
   template <class PD>
   static bool is_reference(const PD& pd) {
-    return std::string(pd.impl_info_str()).rfind("ref", 0) == 0;
+    return starts_with(pd, "ref");
   }
 
   void make_forward(const Conv2DGeometry& g, Entry& e) const {
@@ -316,10 +344,11 @@ struct Conv2DKernel::Impl {
                                                         weights_md(g, false, true, e.bf16), y_md, strides(g),
                                                         dilates(g), pad_l(g), pad_r(g));
     // relu(conv + bias + addend): the relu after the addend, so in the pass after it where that adds it.
-    const bool add_in_primitive = e.addend && !e.add_after;
+    const bool add_in_primitive = e.addend && !e.add_after && !e.add_by_sum;
     dnnl::post_ops po;
     const auto y_user = data_md(g.batch, g.out_h, g.out_w, g.out_c, true);
     if (add_in_primitive) po.append_binary(dnnl::algorithm::binary_add, y_user);
+    if (e.add_by_sum) po.append_sum(1.f);
     if (relu && !(e.addend && e.add_after)) po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
     dnnl::primitive_attr attr;
     attr.set_post_ops(po);
@@ -435,7 +464,10 @@ bool Conv2DKernel::forward(const Conv2DGeometry& g, const void* x, const float* 
     e.w.bind_input(kernel, kernel_version);
     e.y.bind_output(y);
     if (bias) e.b.set_data_handle(const_cast<float*>(bias));
-    if (addend && !e.add_after) e.add_src.set_data_handle(const_cast<float*>(addend));
+    if (addend && e.add_by_sum && static_cast<const void*>(addend) != y)
+      std::memcpy(y, addend, size_t(g.batch * g.out_h * g.out_w * g.out_c) * sizeof(float));
+    else if (addend && !e.add_after)
+      e.add_src.set_data_handle(const_cast<float*>(addend));
     e.fwd.execute(stream(), e.fwd_args);
     e.y.finish_output();
     stream().wait();
