@@ -33,6 +33,13 @@ inline Window window(const Pool2DGeometry& g, int64_t i, int64_t j) {
   const int64_t r = i * g.stride_h - g.pad_top, c = j * g.stride_w - g.pad_left;
   return {std::max<int64_t>(r, 0), std::min(r + g.pool_h, g.in_h), std::max<int64_t>(c, 0), std::min(c + g.pool_w, g.in_w)};
 }
+
+// {0, 1, ..., kLanes - 1}: each lane's channel offset, added to a pixel's index to name the winners.
+inline Ints lane_indices() {
+  Ints lane;
+  for (int64_t l = 0; l < kLanes; ++l) lane[l] = int32_t(l);
+  return lane;
+}
 }  // namespace
 
 namespace {
@@ -43,8 +50,7 @@ namespace {
 inline void window_max(const Pool2DGeometry& g, const Window& w, const float* xs, int64_t k0, int64_t lanes,
                        float* yr, int32_t* ar) {
   const int64_t C = g.channels;
-  Ints lane;
-  for (int64_t l = 0; l < kLanes; ++l) lane[l] = int32_t(l);
+  const Ints lane = lane_indices();
   const int32_t first = static_cast<int32_t>((w.r0 * g.in_w + w.c0) * C + k0);
   Floats best = load_first(xs + first, lanes, 0.f);
   Ints winner = first + lane;
@@ -100,8 +106,7 @@ void max_pool_backward(const Pool2DGeometry& g, const float* dy, const int32_t* 
   const bool tiles = g.pad_top == 0 && g.pad_left == 0 && g.stride_h == g.pool_h && g.stride_w == g.pool_w &&
                      g.out_h * g.pool_h == g.in_h && g.out_w * g.pool_w == g.in_w;
   if (tiles) {
-    Ints lane;
-    for (int64_t l = 0; l < kLanes; ++l) lane[l] = int32_t(l);
+    const Ints lane = lane_indices();
     for_each_output_row(g, g.batch * in_size, [&](int64_t n, int64_t i) {
       float* dxs = dx + n * in_size;
       for (int64_t j = 0; j < g.out_w; ++j)
