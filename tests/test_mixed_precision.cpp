@@ -716,3 +716,32 @@ TEST_F(MixedPrecision, PassesHandConvolutionOutputsOverInBfloat16) {
     EXPECT_TRUE(net.conv2->bf16_output());
   }
 }
+
+// A residual block whose Add the graph folds into the convolution before it: under mixed_bfloat16 on
+// AMX a single image adds the addend by a sum post-op (y 25 KB), a batch of 16 by a binary post-op
+// (400 KB) (Conv2D.KernelKeepsAmxFastKernelsForASmallAddend). Both predict the same probabilities,
+// up to the two kernels' float32 summation orders, and bfloat16 did run (they differ from float32).
+TEST_F(MixedPrecision, ResidualBlockPredictsTheSameOneImageAtATimeAndInABatch) {
+  auto build = [] {
+    set_random_seed(5);
+    auto in = layers::Input({14, 14, 32});
+    auto y = layers::Conv2D(32, {3, 3}, "linear", {.padding = "same", .use_bias = false})(in);
+    y = layers::BatchNormalization()(y);
+    y = layers::Activation("relu")(layers::Add()({y, in}));
+    return Model(in, layers::Dense(10, "softmax")(layers::GlobalAveragePooling2D()(y)));
+  };
+  Rng rng(41);
+  const Tensor x = random_tensor({16, 14, 14, 32}, rng, -1, 1);
+  Model fp32 = build();
+  const Tensor want = fp32.predict(x, 16);
+  mixed_precision::set_global_policy("mixed_bfloat16");
+  Model bf16 = build();
+  const Tensor batched = bf16.predict(x, 16);
+  const Tensor one_by_one = bf16.predict(x, 1);
+  ASSERT_EQ(one_by_one.shape(), batched.shape());
+  float largest = 0.f;
+  for (int64_t i = 0; i < batched.size(); ++i) largest = std::max(largest, std::fabs(one_by_one[i] - batched[i]));
+  EXPECT_LT(largest, 1e-4f) << "one image at a time against the batch";
+  EXPECT_GT(relative_difference(batched, want), 0.f) << "identical to float32, so bfloat16 was not used";
+  EXPECT_LT(relative_difference(batched, want), 1.f / 32);
+}
