@@ -198,6 +198,28 @@ TEST(NormalizationKernel, BatchPassesOnBfloat16InputMatchThoseOnItsValues) {
       EXPECT_EQ(a.dx, b.dx);
       EXPECT_EQ(a.dgamma, b.dgamma);
       EXPECT_EQ(a.dbeta, b.dbeta);
+      // dx written in bfloat16 (for a bfloat16 convolution before): the float32 dx rounded, with the
+      // batch's statistics and with fixed ones.
+      for (const bool batch_statistics : {true, false}) {
+        std::vector<float> dx(rows * C), dgamma(C), dbeta(C), work(2 * C);
+        std::vector<uint16_t> dx16(rows * C), want(rows * C);
+        std::vector<double> scratch;
+        batch_norm_backward(x16.data(), dy.data(), a.mean.data(), a.inv.data(), a.scale.data(), batch_statistics,
+                            dgamma.data(), dbeta.data(), dx.data(), rows, C, work.data(), scratch,
+                            relu ? beta.data() : nullptr);
+        batch_norm_backward(x16.data(), dy.data(), a.mean.data(), a.inv.data(), a.scale.data(), batch_statistics,
+                            dgamma.data(), dbeta.data(), dx16.data(), rows, C, work.data(), scratch,
+                            relu ? beta.data() : nullptr);
+        kernels::to_bf16(dx.data(), want.data(), rows * C);
+        EXPECT_EQ(dx16, want) << (batch_statistics ? "batch statistics" : "fixed statistics");
+      }
+      // y written in bfloat16 (for a bfloat16 convolution after): the float32 y rounded.
+      std::vector<float> scale(C);
+      std::vector<uint16_t> y16(rows * C), want(rows * C);
+      batch_norm_forward(x16.data(), a.mean.data(), a.inv.data(), gamma.data(), beta.data(), scale.data(), y16.data(),
+                         rows, C, relu);
+      kernels::to_bf16(a.y.data(), want.data(), rows * C);
+      EXPECT_EQ(y16, want);
     }
   }
 }

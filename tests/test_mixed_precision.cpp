@@ -455,6 +455,99 @@ TEST_F(MixedPrecision, Conv2DNeverRunsOneDnnReferenceKernels) {
   }
 }
 
+// A bfloat16 dy (a normalisation's gradient handed back so) gives the gradients its values give as
+// float32, bit for bit, whichever way computes them, and so does a bfloat16 x: the bfloat16 products round a float32 dy as
+// to_bf16 does, the float32 ones (one input channel, the image-pairs kernel's input) read it
+// converted. The kernel says which it reads as it is; a kernel switching between the two remakes
+// its ports.
+TEST_F(MixedPrecision, Conv2DBackwardTakesBfloat16XAndDyAsTheValuesTheyHold) {
+  struct Case {
+    kernels::Conv2DGeometry g;
+    const char* what;
+  };
+  const Case cases[] = {
+      {{.batch = 4, .in_h = 14, .in_w = 14, .in_c = 32, .out_h = 14, .out_w = 14, .out_c = 32, .kernel_h = 3,
+        .kernel_w = 3, .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1},
+       "3x3, 32 -> 32, same"},
+      {{.batch = 4, .in_h = 14, .in_w = 14, .in_c = 32, .out_h = 7, .out_w = 7, .out_c = 64, .kernel_h = 1,
+        .kernel_w = 1, .stride_h = 2, .stride_w = 2},
+       "1x1 stride 2, 32 -> 64"},
+      {{.batch = 3, .in_h = 12, .in_w = 12, .in_c = 1, .out_h = 12, .out_w = 12, .out_c = 32, .kernel_h = 3,
+        .kernel_w = 3, .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1},
+       "one input channel"}};
+  using Forced = std::optional<Bf16Way>;
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal;
+  for (const Forced forced : {Forced(), Forced(Bf16Way::Matmul), Forced(Bf16Way::Primitive), Forced(Bf16Way::ImagePairs)})
+    for (const Case& c : cases) {
+      const auto& g = c.g;
+      SCOPED_TRACE(std::string(c.what) + ", weight gradient " + way_name(forced));
+      const WeightGradientWay way(forced);
+      const size_t xs = size_t(g.batch * g.in_h * g.in_w * g.in_c), ys = size_t(g.batch * g.out_h * g.out_w * g.out_c);
+      std::vector<float> x(xs), w(size_t(g.kernel_h * g.kernel_w * g.in_c * g.out_c)), b(size_t(g.out_c)), y(ys),
+          dy(ys);
+      for (auto* v : {&x, &w, &b, &dy})
+        for (float& e : *v) e = normal(rng);
+      std::vector<uint16_t> dy16(ys);
+      kernels::to_bf16(dy.data(), dy16.data(), int64_t(ys));
+      std::vector<float> dy_values(ys);
+      for (size_t i = 0; i < ys; ++i) dy_values[i] = kernels::bf16_value(dy16[i]);
+      kernels::Conv2DKernel kernel;
+      kernel.set_bf16(true);
+      EXPECT_FALSE(kernel.reads_bf16_dy()) << "before any forward";
+      kernel.forward(g, x.data(), w.data(), b.data(), false, y.data());
+      const bool reads = kernel.reads_bf16_dy();
+      // The matmul (where forced) and the primitives read bfloat16; image pairs and a one-channel
+      // patch's float32 GEMM read float32.
+      if (forced == Bf16Way::ImagePairs || (g.in_c == 1 && forced != Bf16Way::Matmul)) {
+        EXPECT_FALSE(reads) << "a float32 weight gradient";
+      } else if (forced == Bf16Way::Matmul || kernels::amx_supported()) {
+        EXPECT_TRUE(reads);
+      }
+      struct Grads {
+        std::vector<float> dw, db, dx;
+      };
+      auto run = [&](const void* d, bool bf16) {
+        Grads r{std::vector<float>(w.size(), 7.f), std::vector<float>(b.size(), 7.f), std::vector<float>(xs, 7.f)};
+        kernel.backward(g, x.data(), d, w.data(), r.dw.data(), r.db.data(), r.dx.data(), bf16);
+        return r;
+      };
+      const Grads from32 = run(dy_values.data(), false);
+      const Grads from16 = run(dy16.data(), true);
+      const Grads again32 = run(dy_values.data(), false);
+      EXPECT_EQ(from16.dw, from32.dw);
+      EXPECT_EQ(from16.db, from32.db);
+      EXPECT_EQ(from16.dx, from32.dx);
+      EXPECT_EQ(again32.dw, from32.dw);
+      EXPECT_EQ(again32.dx, from32.dx);
+      // The float32 dy itself, unrounded: a bfloat16 product rounds it, so the same gradients there.
+      if (reads) {
+        const Grads unrounded = run(dy.data(), false);
+        EXPECT_EQ(unrounded.dx, from32.dx);
+        EXPECT_EQ(unrounded.dw, from32.dw);
+      }
+      // x in bfloat16 too (a normalisation's output handed over), read by the backward as given:
+      // the gradients of the float32 x holding its values.
+      std::vector<uint16_t> x16(xs);
+      kernels::to_bf16(x.data(), x16.data(), int64_t(xs));
+      std::vector<float> x_values(xs), y16(ys);
+      for (size_t i = 0; i < xs; ++i) x_values[i] = kernels::bf16_value(x16[i]);
+      Grads of16{std::vector<float>(w.size(), 7.f), std::vector<float>(b.size(), 7.f), std::vector<float>(xs, 7.f)};
+      Grads of32 = of16;
+      kernels::Conv2DKernel on16, on32;
+      on16.set_bf16(true);
+      on32.set_bf16(true);
+      on16.forward(g, x16.data(), w.data(), b.data(), false, y16.data(), nullptr, 0, true);
+      on16.backward(g, x16.data(), dy16.data(), w.data(), of16.dw.data(), of16.db.data(), of16.dx.data(), true);
+      on32.forward(g, x_values.data(), w.data(), b.data(), false, y.data());
+      on32.backward(g, x_values.data(), dy16.data(), w.data(), of32.dw.data(), of32.db.data(), of32.dx.data(), true);
+      EXPECT_EQ(y16, y);
+      EXPECT_EQ(of16.dw, of32.dw);
+      EXPECT_EQ(of16.db, of32.db);
+      EXPECT_EQ(of16.dx, of32.dx);
+    }
+}
+
 TEST_F(MixedPrecision, TrainsTheDigitsToTheFloat32Bar) {
   // test_model.cpp's digits run (float32 reaches >= 0.95), under mixed_bfloat16.
   mixed_precision::set_global_policy("mixed_bfloat16");
@@ -584,12 +677,21 @@ TEST_F(MixedPrecision, Conv2DKernelHandsItsOutputOverInBfloat16) {
       for (auto* v : {&dw, &db, &dx}) grads.push_back(*v);
     }
     for (size_t k = 0; k < 3; ++k) EXPECT_EQ(grads[k + 3], grads[k]) << k;
-    // After a bfloat16 x, an inference pass's hand-over, which keeps nothing for a backward, it throws.
+    // After a bfloat16 x (a normalisation's hand-over in a training pass) it reads x as given: the
+    // gradients of the float32 x holding its values.
     std::vector<uint16_t> x16(size_t(x.size()));
     kernels::to_bf16(x.data(), x16.data(), x.size());
-    conv.forward(g, x16.data(), w.data(), b.data(), true, y32.data(), add, 0, true, false);
-    EXPECT_THROW(conv.backward(g, x.data(), y32.data(), w.data(), nullptr, nullptr, std::vector<float>(x.size()).data()),
-                 Error);
+    std::vector<float> x_values(x16.size());
+    for (size_t i = 0; i < x16.size(); ++i) x_values[i] = kernels::bf16_value(x16[i]);
+    grads.clear();
+    for (const bool x_bf16 : {false, true}) {
+      const void* input = x_bf16 ? static_cast<const void*>(x16.data()) : x_values.data();
+      conv.forward(g, input, w.data(), b.data(), true, y32.data(), add, 0, x_bf16, false);
+      std::vector<float> dw(size_t(w.size())), db(size_t(g.out_c)), dx(size_t(x.size()));
+      conv.backward(g, input, dy.data(), w.data(), dw.data(), db.data(), dx.data());
+      for (auto* v : {&dw, &db, &dx}) grads.push_back(*v);
+    }
+    for (size_t k = 0; k < 3; ++k) EXPECT_EQ(grads[k + 3], grads[k]) << k;
   }
   // The next convolution, in bfloat16 and in float32, on a bfloat16 x and on the same values in float32.
   std::vector<float> y32(static_cast<size_t>(ny));
@@ -687,6 +789,11 @@ TEST_F(MixedPrecision, PassesHandConvolutionOutputsOverInBfloat16) {
     EXPECT_TRUE(nodes[4].writes_bf16_training);
     EXPECT_EQ(nodes[5].bf16_training_source, 4);
     EXPECT_FALSE(nodes[7].writes_bf16_training) << "its relu's backward reads its output";
+    // And each normalisation's output, through its relu, to the convolution reading it alone.
+    EXPECT_EQ(nodes[2].writes_bf16_training, !second_head);
+    EXPECT_EQ(nodes[4].bf16_training_source, second_head ? -1 : 2);
+    EXPECT_TRUE(nodes[5].writes_bf16_training);
+    EXPECT_EQ(nodes[7].bf16_training_source, 5);
     const Tensor dy = random_tensor(net.g.output(0).shape(), rng, -1, 1);
     std::vector<const Tensor*> grads{&dy};
     Tensor dy2;
@@ -701,7 +808,17 @@ TEST_F(MixedPrecision, PassesHandConvolutionOutputsOverInBfloat16) {
       EXPECT_EQ(net.conv1->bf16_output(), handover);
       EXPECT_EQ(net.conv2->bf16_output(), handover);
       EXPECT_FALSE(net.conv3->bf16_output());
+      EXPECT_EQ(nodes[2].batch_norm->bf16_output(), handover && !second_head);
+      EXPECT_EQ(nodes[5].batch_norm->bf16_output(), handover);
       EXPECT_NO_THROW(net.g.backward(grads));
+      // Each normalisation hands its input gradient back in bfloat16 where its convolution reads it
+      // so, which with AMX both do (the weight gradient by the primitive or the matmul).
+      for (const auto& [conv, norm] : {std::pair{net.conv1, nodes[2].batch_norm}, {net.conv2, nodes[5].batch_norm}}) {
+        EXPECT_EQ(norm->bf16_input_grad(), handover && conv->reads_bf16_output_grad());
+        if (kernels::amx_supported()) {
+          EXPECT_EQ(norm->bf16_input_grad(), handover);
+        }
+      }
       for (const auto& conv : {net.conv1, net.conv2}) kernel_grads.push_back(conv->params()[0].grad->clone());
     }
     EXPECT_LT(relative_difference(outputs[1], outputs[0]), 1.f / 64);

@@ -366,6 +366,24 @@ void Graph::plan_bf16_handover() {
     n.writes_bf16_training = true;
     reader.bf16_training_source = int(i);
   }
+  // Training passes: such a normalisation whose output, through the relu it applies, one convolution
+  // reads alone writes it in bfloat16 too; that convolution multiplies in bfloat16, rounding a
+  // float32 input the same way, and its backward reads x as it was given.
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    Node& n = nodes_[i];
+    if (!n.batch_norm || n.bf16_training_source < 0 || n.consumers.size() != 1 || is_output(i)) continue;
+    size_t at = i;
+    if (n.fuses_next) {
+      at = size_t(n.consumers[0]);
+      if (nodes_[at].consumers.size() != 1 || is_output(at)) continue;
+    }
+    Node& reader = nodes_[size_t(nodes_[at].consumers[0])];
+    if (!reader.conv || !alone(reader) || reader.inputs.size() != 1 || reader.fuses_next ||
+        !reader.conv->can_take_bf16_in_training())
+      continue;
+    n.writes_bf16_training = true;
+    reader.bf16_training_source = int(i);
+  }
   // A convolution that writes its whole output itself (no pooling applied after it, no logits).
   auto plain_conv = [&](const Node& n) {
     return n.conv && alone(n) && !n.fuses_next && n.folded_pool < 0 && !n.takes_fused_input && !n.output_logits &&
@@ -476,14 +494,19 @@ void Graph::apply_plan(bool keep_for_backward) {
     n.layer->set_takes_fused_input(n.takes_fused_input || (!keep_for_backward && n.folded_in));
     n.layer->clear_input_masks();  // a layer another model ran with masks forgets them
     if (n.conv) {
-      const bool handover = !keep_for_backward && n.bf16_source >= 0;
+      const int source = keep_for_backward ? n.bf16_training_source : n.bf16_source;
       n.conv->set_bf16_handover_plan(keep_for_backward ? n.writes_bf16_training : n.writes_bf16,
-                                     handover ? nodes_[size_t(n.bf16_source)].conv : nullptr);
+                                     source >= 0 ? nodes_[size_t(source)].layer.get() : nullptr);
+      n.conv->set_bf16_grad_source(keep_for_backward && n.writes_bf16_training
+                                       ? nodes_[size_t(n.consumers[0])].batch_norm
+                                       : nullptr);
     }
-    if (n.batch_norm)
+    if (n.batch_norm) {
       n.batch_norm->set_bf16_source(keep_for_backward && n.bf16_training_source >= 0
                                         ? nodes_[size_t(n.bf16_training_source)].conv
                                         : nullptr);
+      n.batch_norm->set_bf16_write(keep_for_backward && n.writes_bf16_training);
+    }
   }
 }
 

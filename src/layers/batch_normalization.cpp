@@ -98,7 +98,12 @@ const Tensor& BatchNormalization::forward(const Tensor& x, bool training) {
                                              mean_.data(), inv_std_.data(), C);
   }
   y.resize(x.shape());
-  if (x_bf16_)
+  // The convolution after multiplies in bfloat16 and would round a float32 y so: it is written so.
+  wrote_bf16_ = x_bf16_ && bf16_write_;
+  if (wrote_bf16_)
+    kernels::batch_norm_forward(x16, mean_.data(), inv_std_.data(), gamma_.data(), beta_.data(), scale_.data(),
+                                reinterpret_cast<uint16_t*>(y.data()), rows, C, fuses_next_);
+  else if (x_bf16_)
     kernels::batch_norm_forward(x16, mean_.data(), inv_std_.data(), gamma_.data(), beta_.data(), scale_.data(),
                                 y.data(), rows, C, fuses_next_);
   else
@@ -116,10 +121,17 @@ const Tensor& BatchNormalization::backward(const Tensor& dy) {
   float* dgamma = trainable_ && options_.scale ? gamma_grad_.data() : nullptr;
   float* dbeta = trainable_ && options_.center ? beta_grad_.data() : nullptr;
   const float* relu_beta = fuses_next_ ? beta_.data() : nullptr;
-  if (x_bf16_)
-    kernels::batch_norm_backward(reinterpret_cast<const uint16_t*>(x_.data()), dy.data(), mean_.data(),
-                                 inv_std_.data(), scale_.data(), last_training_, dgamma, dbeta, dx.data(), rows, C,
-                                 work_.data(), scratch_, relu_beta);
+  const auto* x16 = reinterpret_cast<const uint16_t*>(x_.data());
+  // The convolution before multiplies in bfloat16 and would round a float32 dx so: it is written so,
+  // in half the bytes.
+  dx_bf16_ = x_bf16_ && bf16_source_->reads_bf16_output_grad();
+  if (dx_bf16_)
+    kernels::batch_norm_backward(x16, dy.data(), mean_.data(), inv_std_.data(), scale_.data(), last_training_, dgamma,
+                                 dbeta, reinterpret_cast<uint16_t*>(dx.data()), rows, C, work_.data(), scratch_,
+                                 relu_beta);
+  else if (x_bf16_)
+    kernels::batch_norm_backward(x16, dy.data(), mean_.data(), inv_std_.data(), scale_.data(), last_training_, dgamma,
+                                 dbeta, dx.data(), rows, C, work_.data(), scratch_, relu_beta);
   else
     kernels::batch_norm_backward(x_.data(), dy.data(), mean_.data(), inv_std_.data(), scale_.data(), last_training_,
                                  dgamma, dbeta, dx.data(), rows, C, work_.data(), scratch_, relu_beta);

@@ -170,6 +170,14 @@ bool Conv2D::can_hand_over_bf16_in_training() const {
   return can_hand_over_bf16() && activation_ == ActivationKind::Linear;
 }
 
+bool Conv2D::can_take_bf16_in_training() const {
+  return can_hand_over_bf16() && in_c_ != 1 && !fuses_next_;
+}
+
+bool Conv2D::reads_bf16_output_grad() const {
+  return wrote_bf16_ && act_ == ActivationKind::Linear && kernel_impl_->reads_bf16_dy();
+}
+
 const Tensor& Conv2D::forward(const Tensor& x, bool training) {
   wrote_bf16_ = false;
   const bool x_bf16 = bf16_source_ && bf16_source_->bf16_output();
@@ -268,6 +276,9 @@ const Tensor& Conv2D::backward(const Tensor& dy) {
                             pad_top_,  pad_bottom_,  pad_left_,   pad_right_};
   if (wrote_bf16_ && act_ != ActivationKind::Linear)
     throw Error("layer '" + name() + "': backward after a forward that wrote its activated output in bfloat16");
+  const bool dy_bf16 = bf16_grad_source_ && bf16_grad_source_->bf16_input_grad();
+  if (dy_bf16 && act_ != ActivationKind::Linear)
+    throw Error("layer '" + name() + "': its output's gradient came in bfloat16, which its activation's backward does not read");
   const float* dz = dy.data();
   const bool masked_above = act_ == ActivationKind::ReLU && relu_masked_by_next_;
   if (act_ != ActivationKind::Linear && !masked_above) {
@@ -283,7 +294,7 @@ const Tensor& Conv2D::backward(const Tensor& dy) {
   }
   // A frozen layer computes no weight gradient.
   kernel_impl_->backward(g, x_.data(), dz, kernel_.data(), trainable_ ? kernel_grad_.data() : nullptr,
-                         options_.use_bias && trainable_ ? bias_grad_.data() : nullptr, dx);
+                         options_.use_bias && trainable_ ? bias_grad_.data() : nullptr, dx, dy_bf16);
   return needs_input_grad_ ? input_grad : no_grad_;
 }
 

@@ -62,6 +62,15 @@ class BatchNormalization : public Layer {
   /// Where that convolution wrote its output in bfloat16 (Conv2D::bf16_output, a mixed_bfloat16
   /// training pass), the forward and its backward read x so, as the float32 values it stands for.
   void set_bf16_source(const Conv2D* source) { bf16_source_ = source; }
+  /// Whether the last backward wrote its input gradient in bfloat16 (NHWC, as uint16_t bits in the
+  /// tensor's first half) rather than float32: where its forward read x so and that convolution
+  /// takes its output's gradient so (Conv2D::reads_bf16_output_grad).
+  bool bf16_input_grad() const { return dx_bf16_; }
+  /// Set by the graph before each forward: whether a training pass writes the output (after the
+  /// relu it applies) in bfloat16 for the one Conv2D reading it (Conv2D::can_take_bf16_in_training),
+  /// which it does where its x came so (set_bf16_source); bf16_output says whether it did.
+  void set_bf16_write(bool write) { bf16_write_ = write; }
+  bool bf16_output() const override { return wrote_bf16_; }
 
   const BatchNormalizationOptions& options() const { return options_; }
   Tensor& gamma() { return gamma_; }
@@ -78,7 +87,9 @@ class BatchNormalization : public Layer {
   Tensor gamma_, beta_, gamma_grad_, beta_grad_, moving_mean_, moving_variance_;
   bool last_training_ = false;
   const Conv2D* bf16_source_ = nullptr;
-  bool x_bf16_ = false;  // the last forward's x held bfloat16 (set_bf16_source)
+  bool x_bf16_ = false;   // the last forward's x held bfloat16 (set_bf16_source)
+  bool dx_bf16_ = false;  // the last backward wrote dx in bfloat16 (bf16_input_grad)
+  bool bf16_write_ = false, wrote_bf16_ = false;  // set_bf16_write, bf16_output
   // Per channel, for the last forward batch: the mean and 1/sqrt(var + eps) it normalised with, and
   // gamma * inv_std; work_ (2 per channel) and scratch_ are the kernels' reused scratch.
   std::vector<float> mean_, inv_std_, scale_, work_;

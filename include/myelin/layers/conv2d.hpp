@@ -23,6 +23,8 @@ struct ConvPoolGeometry;
 
 namespace myelin::layers {
 
+class BatchNormalization;
+
 /// A pair of sizes (height, width): `{3, 3}`, or one number for both: `3`.
 struct Size2 {
   int64_t h = 1, w = 1;
@@ -94,17 +96,30 @@ class Conv2D : public Layer {
   /// alone (BatchNormalization::set_bf16_source): can_hand_over_bf16 with a linear activation, whose
   /// backward reads nothing of the output.
   bool can_hand_over_bf16_in_training() const;
+  /// Whether a training pass may take its input in bfloat16 from the BatchNormalization before it
+  /// (BatchNormalization::set_bf16_write): can_hand_over_bf16, more than one input channel (a
+  /// one-channel weight gradient reads float32) and no pooling applied after it.
+  bool can_take_bf16_in_training() const;
   /// Set by the graph before each forward: `write`, the output is written in bfloat16 where the
   /// convolution can (bf16_output says whether it was), for an inference pass's next Conv2D or a
   /// training pass's BatchNormalization; `source`, the layer whose output this one reads, taken as
-  /// bfloat16 when that one's bf16_output() holds (inference passes). (false, nullptr): float32 both.
-  void set_bf16_handover_plan(bool write, const Conv2D* source) {
+  /// bfloat16 when that one's bf16_output() holds (a Conv2D in inference passes, a
+  /// BatchNormalization in training passes). (false, nullptr): float32 both.
+  void set_bf16_handover_plan(bool write, const Layer* source) {
     bf16_write_ = write;
     bf16_source_ = source;
   }
   /// Whether the last forward's output tensor holds bfloat16 values (NHWC, as uint16_t bits in its
   /// first half) rather than float32: only in a pass the graph planned so, for its one reader.
-  bool bf16_output() const { return wrote_bf16_; }
+  bool bf16_output() const override { return wrote_bf16_; }
+  /// Whether the backward after the last forward takes d(loss)/d(output) in bfloat16 as it is: the
+  /// forward wrote its output in bfloat16 for a training pass's normalisation, and the convolution
+  /// multiplies in bfloat16, which rounds a float32 gradient the same way (Conv2DKernel::reads_bf16_dy).
+  bool reads_bf16_output_grad() const;
+  /// Set by the graph before each forward: the BatchNormalization reading this layer's output alone
+  /// in a training pass, whose backward may hand d(loss)/d(output) over in bfloat16
+  /// (BatchNormalization::bf16_input_grad); null: float32.
+  void set_bf16_grad_source(const BatchNormalization* source) { bf16_grad_source_ = source; }
 
  protected:
   std::vector<Param> own_params() override;
@@ -142,7 +157,8 @@ class Conv2D : public Layer {
   std::vector<float> folded_kernel_, folded_bias_, folded_from_, folding_work_;
   uint64_t folded_version_ = 0;  // numbers folded_kernel_'s values, new at each fold, for kernel_impl_
   bool bf16_write_ = false, wrote_bf16_ = false;  // set_bf16_handover_plan, bf16_output
-  const Conv2D* bf16_source_ = nullptr;
+  const Layer* bf16_source_ = nullptr;
+  const BatchNormalization* bf16_grad_source_ = nullptr;
   Tensor x_;  // view of the last forward batch's input
   Tensor z_, y_, dz_, dx_, no_grad_;
   Shape shape_buf_;

@@ -275,6 +275,11 @@ class Layer : public std::enable_shared_from_this<Layer> {
   virtual bool writes_lent_output() const { return false; }
   virtual bool writes_lent_input_grad() const { return false; }
 
+  /// Whether the last forward's output tensor holds bfloat16 values (as uint16_t bits in its first
+  /// half, the same layout) rather than float32: only in a mixed_bfloat16 pass the graph planned so,
+  /// for the one layer reading it (Conv2D, BatchNormalization).
+  virtual bool bf16_output() const { return false; }
+
  protected:
   /// Where forward() writes its output and backward() d(loss)/d(input): the lent buffer, else `own`.
   Tensor& output_buffer(Tensor& own) { return lent_output_ ? *lent_output_ : own; }

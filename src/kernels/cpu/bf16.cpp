@@ -40,15 +40,13 @@ bool amx_supported() {
 }
 
 void to_bf16(const float* x, uint16_t* y, int64_t n) {
-  // Round to nearest even on the bits; a NaN stays a (quiet) NaN instead of rounding into infinity.
 #pragma omp parallel for schedule(static) if (n >= (1 << 16))
-  for (int64_t i = 0; i < n; ++i) {
-    uint32_t u;
-    std::memcpy(&u, &x[i], 4);
-    const bool nan = (u & 0x7fffffffu) > 0x7f800000u;
-    const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-    y[i] = nan ? uint16_t((u >> 16) | 0x40u) : uint16_t(rounded);
-  }
+  for (int64_t i = 0; i < n; ++i) y[i] = bf16_bits(x[i]);
+}
+
+void from_bf16(const uint16_t* x, float* y, int64_t n) {
+#pragma omp parallel for schedule(static) if (n >= (1 << 16))
+  for (int64_t i = 0; i < n; ++i) y[i] = bf16_value(x[i]);
 }
 
 namespace {

@@ -1,6 +1,7 @@
 // bfloat16 for mixed precision: the CPU check, float32 -> bfloat16 conversion, and the matrix
 // product with bfloat16 operands and a float32 result (oneDNN's matmul primitive).
 #pragma once
+#include <bit>
 #include <cstdint>
 #include <functional>
 #include <vector>
@@ -13,8 +14,22 @@ bool bf16_supported();
 /// Whether oneDNN's effective ISA includes AMX, whose tiles multiply bfloat16 matrices.
 bool amx_supported();
 
-/// y[i] = x[i] rounded to the nearest bfloat16 (ties to even), as its upper 16 bits.
+/// x rounded to the nearest bfloat16 (ties to even), as its upper 16 bits; a NaN stays a (quiet) NaN
+/// instead of rounding into infinity. Inline, for loops that round as they write (they vectorise it).
+inline uint16_t bf16_bits(float x) {
+  const uint32_t u = std::bit_cast<uint32_t>(x);
+  const bool nan = (u & 0x7fffffffu) > 0x7f800000u;
+  return nan ? uint16_t((u >> 16) | 0x40u) : uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+/// The float32 that bfloat16 bits stand for (exact).
+inline float bf16_value(uint16_t bits) { return std::bit_cast<float>(uint32_t(bits) << 16); }
+
+/// y[i] = bf16_bits(x[i]).
 void to_bf16(const float* x, uint16_t* y, int64_t n);
+
+/// y[i] = bf16_value(x[i]).
+void from_bf16(const uint16_t* x, float* y, int64_t n);
 
 /// x rounded to bfloat16, kept in `rounded` and rounded again only when x differs bit for bit from
 /// `seen`, the values rounded last time (then updated): for weights that repeat from call to call,

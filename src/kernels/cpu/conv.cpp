@@ -207,6 +207,10 @@ struct Entry {
   Bf16WeightGradient bww_way = Bf16WeightGradient::Primitive;
   bool bwd_dy_is_dy16 = false;
   memory dy16;
+  // The caller's dy in bfloat16 NHWC rather than float32 (Conv2DKernel::backward's dy_bf16): the
+  // ports reading it were made for that.
+  bool dy_bf16 = false;
+  Conv2DGeometry geometry;  // the forward's
 };
 
 struct Conv2DKernel::Impl {
@@ -219,7 +223,8 @@ struct Conv2DKernel::Impl {
   std::vector<float> cols;   // im2col buffer for the weight gradient by GEMM
   std::vector<float> grads;  // that GEMM's output: the kernel's gradient, then the bias's
   std::vector<double> sums;  // the one-channel weight gradient's per-thread sums
-  std::vector<uint16_t> cols16, dy16;  // the bfloat16 im2col buffer and dy
+  std::vector<uint16_t> cols16, dy16;  // the bfloat16 im2col buffer and dy (rounded from float32)
+  std::vector<float> dy32, x32;        // dy and x converted from bfloat16, for the kernels reading float32
 
   // The caller's NHWC memory (user: float32, or bfloat16 with `bf16`, a tensor handed over between
   // convolutions), or what the primitive may choose (its blocked layouts for Winograd and for
@@ -396,36 +401,26 @@ struct Conv2DKernel::Impl {
     e.bwd = dnnl::convolution_backward_data(e.bwd_pd);
 
     const auto x_user = data_md(g.batch, g.in_h, g.in_w, g.in_c, true);
-    const auto y_user = data_md(g.batch, g.out_h, g.out_w, g.out_c, true);
     // The forward already converted x; backward-weights reuses that copy when it wants the same layout.
     e.bww_x_is_fwd_x = e.bww_pd.src_desc() == e.fwd_pd.src_desc();
-    if (!e.bww_x_is_fwd_x) e.bww_x = Port(x_user, e.bww_pd.src_desc(), true);
-    e.bww_dy = Port(y_user, e.bww_pd.diff_dst_desc(), true);
+    if (!e.bww_x_is_fwd_x)
+      e.bww_x = Port(data_md(g.batch, g.in_h, g.in_w, g.in_c, true, false, true, e.x_bf16), e.bww_pd.src_desc(), true);
     e.bww_dw = Port(weights_md(g, true), e.bww_pd.diff_weights_desc(), false);
     e.bwd_dy_is_bww_dy = e.bwd_pd.diff_dst_desc() == e.bww_pd.diff_dst_desc();
-    if (!e.bwd_dy_is_bww_dy) e.bwd_dy = Port(y_user, e.bwd_pd.diff_dst_desc(), true);
     e.bwd_w = WeightsPort(weights_md(g, true), e.bwd_pd.weights_desc(), true);
     e.bwd_dx = Port(x_user, e.bwd_pd.diff_src_desc(), false);
     e.bww_args = {{DNNL_ARG_SRC, e.bww_x_is_fwd_x ? e.x.prim : e.bww_x.prim},
-                  {DNNL_ARG_DIFF_DST, e.bww_dy.prim},
                   {DNNL_ARG_DIFF_WEIGHTS, e.bww_dw.prim}};
     if (e.has_bias) {
       e.db = memory(b_md, engine(), DNNL_MEMORY_NONE);
       e.bww_args[DNNL_ARG_DIFF_BIAS] = e.db;
     }
-    e.bwd_args = {{DNNL_ARG_DIFF_DST, e.bwd_dy_is_bww_dy ? e.bww_dy.prim : e.bwd_dy.prim},
-                  {DNNL_ARG_WEIGHTS, e.bwd_w.prim},
-                  {DNNL_ARG_DIFF_SRC, e.bwd_dx.prim}};
+    e.bwd_args = {{DNNL_ARG_WEIGHTS, e.bwd_w.prim}, {DNNL_ARG_DIFF_SRC, e.bwd_dx.prim}};
+    make_dy_ports(g, e);
     // The matmul reads im2col of the forward's bfloat16 copy of x: only where the forward took x as
     // plain NHWC bfloat16.
-    const memory::desc x16_md({g.batch, g.in_c, g.in_h, g.in_w}, memory::data_type::bf16, tag::nhwc);
     const memory::desc y16_md({g.batch, g.out_c, g.out_h, g.out_w}, memory::data_type::bf16, tag::nhwc);
-    e.bww_way = e.bf16 ? bf16_weight_gradient_way(g) : Bf16WeightGradient::Primitive;
-    if (e.bww_way == Bf16WeightGradient::Matmul &&
-        !(layout == Conv2DLayout::Nhwc && e.fwd_pd.src_desc() == x16_md))
-      e.bww_way = Bf16WeightGradient::Primitive;
-    if (e.bww_way == Bf16WeightGradient::ImagePairs && !image_pairs_weight_gradient_fits(g))
-      e.bww_way = Bf16WeightGradient::Primitive;
+    e.bww_way = weight_gradient_way(g, e);
     e.bwd_dy_is_dy16 = e.bww_way == Bf16WeightGradient::Matmul && e.bwd_pd.diff_dst_desc() == y16_md;
     if (e.bwd_dy_is_dy16) {
       e.dy16 = memory(y16_md, engine(), DNNL_MEMORY_NONE);
@@ -433,6 +428,35 @@ struct Conv2DKernel::Impl {
     }
     e.backward_made = true;
     return true;
+  }
+
+  // The ports reading dy, for the caller's dy in float32 or, with e.dy_bf16, bfloat16.
+  void make_dy_ports(const Conv2DGeometry& g, Entry& e) const {
+    const auto dy_user = data_md(g.batch, g.out_h, g.out_w, g.out_c, true, false, true, e.dy_bf16);
+    e.bww_dy = Port(dy_user, e.bww_pd.diff_dst_desc(), true);
+    e.bww_args[DNNL_ARG_DIFF_DST] = e.bww_dy.prim;
+    if (!e.bwd_dy_is_bww_dy) e.bwd_dy = Port(dy_user, e.bwd_pd.diff_dst_desc(), true);
+    if (!e.bwd_dy_is_dy16) e.bwd_args[DNNL_ARG_DIFF_DST] = e.bwd_dy_is_bww_dy ? e.bww_dy.prim : e.bwd_dy.prim;
+  }
+
+  // The bfloat16 weight gradient's way for an entry (Bf16WeightGradient). The matmul reads im2col of
+  // the forward's bfloat16 copy of x: only where the forward took x as plain NHWC bfloat16.
+  Bf16WeightGradient weight_gradient_way(const Conv2DGeometry& g, const Entry& e) const {
+    if (!e.bf16) return Bf16WeightGradient::Primitive;
+    const memory::desc x16_md({g.batch, g.in_c, g.in_h, g.in_w}, memory::data_type::bf16, tag::nhwc);
+    const Bf16WeightGradient way = bf16_weight_gradient_way(g);
+    if (way == Bf16WeightGradient::Matmul && !(layout == Conv2DLayout::Nhwc && e.fwd_pd.src_desc() == x16_md))
+      return Bf16WeightGradient::Primitive;
+    if (way == Bf16WeightGradient::ImagePairs && !image_pairs_weight_gradient_fits(g))
+      return Bf16WeightGradient::Primitive;
+    return way;
+  }
+
+  // The weight gradient in float32 by im2col and GEMM (or the one-channel kernel) rather than by a
+  // primitive: small patches or few output positions (kSmallPatch, kSmallOutput).
+  bool by_gemm(const Conv2DGeometry& g, const Entry& e) const {
+    return layout == Conv2DLayout::Nhwc && !e.winograd &&
+           (g.kernel_h * g.kernel_w * g.in_c <= kSmallPatch || g.out_h * g.out_w <= kSmallOutput);
   }
 
   Entry* last = nullptr;
@@ -477,6 +501,7 @@ bool Conv2DKernel::forward(const Conv2DGeometry& g, const void* x, const float* 
       impl_->add_inputs[1] = addend;
       merge_forward(MergeOp::Add, impl_->add_inputs, y32, g.batch * g.out_h * g.out_w * g.out_c, relu);
     }
+    e.geometry = g;
     impl_->last = &e;
     return e.writes_y_bf16();
   } catch (const dnnl::error& err) {
@@ -598,33 +623,76 @@ void one_channel_3x3_weight_gradient(const Conv2DGeometry& g, const float* x, co
 }
 }  // namespace
 
-void Conv2DKernel::backward(const Conv2DGeometry& g, const float* x, const float* dy, const float* kernel,
-                            float* dkernel, float* dbias, float* dx) {
+bool Conv2DKernel::reads_bf16_dy() const {
+  const Entry* e = impl_->last;
+  if (!e || !e->bf16) return false;
+  switch (impl_->weight_gradient_way(e->geometry, *e)) {
+    case Bf16WeightGradient::Matmul:
+      return true;
+    case Bf16WeightGradient::ImagePairs:
+      return false;
+    case Bf16WeightGradient::Primitive:
+      return !impl_->by_gemm(e->geometry, *e);  // the primitives read it; the float32 GEMM would not
+  }
+  return false;
+}
+
+void Conv2DKernel::backward(const Conv2DGeometry& g, const void* x_in, const void* dy, const float* kernel,
+                            float* dkernel, float* dbias, float* dx, bool dy_bf16) {
   try {
     Entry* ep = impl_->last;
     if (!ep) throw Error("Conv2DKernel::backward called before forward");
     Entry& e = *ep;
     // A bfloat16 y (a training pass's, for the normalisation after) is not read here; a bfloat16 x
-    // is an inference pass's hand-over, which keeps nothing for a backward.
-    if (e.x_bf16) throw Error("Conv2DKernel::backward follows a forward whose x was bfloat16 (an inference pass's)");
+    // (the normalisation's before) is read as the primitives' ports take it, and converted to
+    // float32 for the kernels of our own reading that.
     const int64_t patch = g.kernel_h * g.kernel_w * g.in_c;
-    const bool by_gemm = impl_->layout == Conv2DLayout::Nhwc && !e.winograd &&
-                         (patch <= kSmallPatch || g.out_h * g.out_w <= kSmallOutput);
-    if ((!by_gemm || dx) && !e.backward_made && !impl_->make_backward(g, e)) e.x.bind_input(x);
+    const bool by_gemm = impl_->by_gemm(g, e);
+    if (e.dy_bf16 != dy_bf16) {
+      e.dy_bf16 = dy_bf16;
+      if (e.backward_made) impl_->make_dy_ports(g, e);
+    }
+    if ((!by_gemm || dx) && !e.backward_made && !impl_->make_backward(g, e)) e.x.bind_input(x_in);
     const int64_t positions = g.batch * g.out_h * g.out_w;
-    bool dy16_made = false;
+    const float* x = e.x_bf16 ? nullptr : static_cast<const float*>(x_in);
+    auto float_x = [&] {
+      if (!x) {
+        const int64_t n = g.batch * g.in_h * g.in_w * g.in_c;
+        impl_->x32.resize(size_t(n));
+        from_bf16(static_cast<const uint16_t*>(x_in), impl_->x32.data(), n);
+        x = impl_->x32.data();
+      }
+      return x;
+    };
+    // The primitives' ports take dy in either precision; the kernels of our own read it in float32
+    // (converted once from a bfloat16 dy) or in bfloat16 (the matmul; rounded once from a float32 dy).
+    const float* dy32 = dy_bf16 ? nullptr : static_cast<const float*>(dy);
+    auto float_dy = [&] {
+      if (!dy32) {
+        impl_->dy32.resize(size_t(positions * g.out_c));
+        from_bf16(static_cast<const uint16_t*>(dy), impl_->dy32.data(), positions * g.out_c);
+        dy32 = impl_->dy32.data();
+      }
+      return dy32;
+    };
+    const uint16_t* dy16 = dy_bf16 ? static_cast<const uint16_t*>(dy) : nullptr;
+    auto bf16_dy = [&] {
+      if (!dy16) {
+        impl_->dy16.resize(size_t(positions * g.out_c));
+        to_bf16(dy32, impl_->dy16.data(), positions * g.out_c);
+        dy16 = impl_->dy16.data();
+      }
+      return dy16;
+    };
     // A frozen layer passes no dkernel: only dx is computed.
     if (dkernel && e.bww_way == Bf16WeightGradient::ImagePairs) {
       // One scratch for every layer on this thread: its buffers live only through the call, and a
       // network's layers sharing them keep one copy in the cache instead of one per layer.
       thread_local ImagePairsScratch pairs;
-      bf16_weight_gradient_by_image_pairs(g, x, dy, dkernel, e.has_bias ? dbias : nullptr, pairs);
+      bf16_weight_gradient_by_image_pairs(g, float_x(), float_dy(), dkernel, e.has_bias ? dbias : nullptr, pairs);
     } else if (dkernel && e.bww_way == Bf16WeightGradient::Matmul) {
       // The float32 path below in bfloat16: x from the forward's bfloat16 copy, dy rounded once.
       const int64_t ld = e.has_bias ? patch + 1 : patch;
-      impl_->dy16.resize(size_t(positions * g.out_c));
-      to_bf16(dy, impl_->dy16.data(), positions * g.out_c);
-      dy16_made = true;
       impl_->cols16.resize(size_t(positions * ld));
       im2col(g, static_cast<const uint16_t*>(e.x.prim.get_data_handle()), impl_->cols16.data(), ld);
       float* out = dkernel;
@@ -632,34 +700,34 @@ void Conv2DKernel::backward(const Conv2DGeometry& g, const float* x, const float
         impl_->grads.resize(size_t(ld * g.out_c));
         out = impl_->grads.data();
       }
-      gemm_bf16(true, false, ld, g.out_c, positions, impl_->cols16.data(), ld, impl_->dy16.data(), g.out_c, out,
-                g.out_c);
+      gemm_bf16(true, false, ld, g.out_c, positions, impl_->cols16.data(), ld, bf16_dy(), g.out_c, out, g.out_c);
       if (e.has_bias) {
         std::copy(out, out + patch * g.out_c, dkernel);
         std::copy(out + patch * g.out_c, out + ld * g.out_c, dbias);
       }
     } else if (dkernel && by_gemm && g.in_c == 1 && g.kernel_h == 3 && g.kernel_w == 3) {
-      one_channel_3x3_weight_gradient(g, x, dy, dkernel, e.has_bias ? dbias : nullptr, impl_->sums);
+      one_channel_3x3_weight_gradient(g, float_x(), float_dy(), dkernel, e.has_bias ? dbias : nullptr, impl_->sums);
     } else if (dkernel && by_gemm) {
       // dkernel[patch, out_c] = cols^T . dy, in Keras's {kh, kw, in_c, out_c} order. With a bias, cols
       // gets a column of ones and the GEMM's last row is dbias, the column sums of dy: one pass over
       // dy fewer (column_sums alone read the first layer's 11 MB dy in 0.5 ms on one thread).
       const int64_t ld = e.has_bias ? patch + 1 : patch;
       impl_->cols.resize(size_t(positions * ld));
-      im2col(g, x, impl_->cols.data(), ld);
+      im2col(g, float_x(), impl_->cols.data(), ld);
       float* out = dkernel;
       if (e.has_bias) {
         impl_->grads.resize(size_t(ld * g.out_c));
         out = impl_->grads.data();
       }
-      gemm(true, false, ld, g.out_c, positions, 1.f, impl_->cols.data(), ld, dy, g.out_c, 0.f, out, g.out_c);
+      gemm(true, false, ld, g.out_c, positions, 1.f, impl_->cols.data(), ld, float_dy(), g.out_c, 0.f, out,
+           g.out_c);
       if (e.has_bias) {
         std::copy(out, out + patch * g.out_c, dkernel);
         std::copy(out + patch * g.out_c, out + ld * g.out_c, dbias);
       }
     } else if (dkernel) {
       // Weights' gradient (and the bias's, the sum of dy over batch and positions).
-      if (!e.bww_x_is_fwd_x) e.bww_x.bind_input(x);
+      if (!e.bww_x_is_fwd_x) e.bww_x.bind_input(x_in);
       e.bww_dy.bind_input(dy);
       e.bww_dw.bind_output(dkernel);
       if (e.has_bias) e.db.set_data_handle(dbias);
@@ -669,11 +737,7 @@ void Conv2DKernel::backward(const Conv2DGeometry& g, const float* x, const float
 
     if (dx) {
       if (e.bwd_dy_is_dy16) {
-        if (!dy16_made) {
-          impl_->dy16.resize(size_t(positions * g.out_c));
-          to_bf16(dy, impl_->dy16.data(), positions * g.out_c);
-        }
-        e.dy16.set_data_handle(impl_->dy16.data());
+        e.dy16.set_data_handle(const_cast<uint16_t*>(bf16_dy()));
       } else if (!e.bwd_dy_is_bww_dy) {
         e.bwd_dy.bind_input(dy);
       } else if (by_gemm || !dkernel || e.bww_way != Bf16WeightGradient::Primitive) {

@@ -84,14 +84,20 @@ class Conv2DKernel {
   /// convolution's output handed to the next layer in half the bytes, whatever the kernel's own
   /// precision (set_bf16). y is written in bfloat16 exactly when the call returns true: with
   /// `y_bf16`, unless the addend is added in a pass after the primitive (y then holds float32).
-  /// A backward after a forward with `x_bf16` throws Error; one after `y_bf16` runs (it reads no y).
+  /// A backward follows either (it reads no y; it reads x in the precision the forward took it).
   bool forward(const Conv2DGeometry& g, const void* x, const float* kernel, const float* bias, bool relu, void* y,
                const float* addend = nullptr, uint64_t kernel_version = 0, bool x_bf16 = false, bool y_bf16 = false);
-  /// Gradients for the last forward batch (same x and kernel), given dy = d(loss)/d(conv output
-  /// before any relu): overwrites dkernel and dbias (when the forward had a bias; both skipped when
-  /// dkernel is null) and dx (skipped when null).
-  void backward(const Conv2DGeometry& g, const float* x, const float* dy, const float* kernel, float* dkernel,
-                float* dbias, float* dx);
+  /// Gradients for the last forward batch (same x, in the forward's precision, and kernel), given
+  /// dy = d(loss)/d(conv output before any relu): overwrites dkernel and dbias (when the forward had a
+  /// bias; both skipped when dkernel is null) and dx (float32; skipped when null). dy is float32 NHWC,
+  /// or bfloat16 NHWC (uint16_t bits) with `dy_bf16`; a bfloat16 kernel rounds a float32 dy (and x)
+  /// to bfloat16 as to_bf16 does, so the two give the same gradients for dy and its rounding.
+  void backward(const Conv2DGeometry& g, const void* x, const void* dy, const float* kernel, float* dkernel,
+                float* dbias, float* dx, bool dy_bf16 = false);
+  /// Whether the backward after the last forward reads a bfloat16 dy as it is (the kernel multiplies
+  /// in bfloat16 by primitives or the matmul), rather than converting it to float32 first. Either
+  /// dy is taken; this says which costs less. False before any forward.
+  bool reads_bf16_dy() const;
 
   /// oneDNN's implementations for the last forward's batch size ("forward=brgconv:avx512_core, ..."),
   /// backward ones once made; empty before any forward. For tests and benchmarks.

@@ -10,6 +10,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "kernels/cpu/bf16.hpp"
 #include "kernels/cpu/lanes.hpp"
 #include "kernels/cpu/parallel.hpp"
 
@@ -76,7 +77,7 @@ inline F load_as(const float* p) {
 }
 // x handed over in bfloat16 (its bits as uint16_t): the float32 it stands for.
 inline float value(float v) { return v; }
-inline float value(uint16_t bits) { return std::bit_cast<float>(uint32_t(bits) << 16); }
+inline float value(uint16_t bits) { return bf16_value(bits); }
 using HalfU16 = uint16_t __attribute__((vector_size(kDoubleLanes * sizeof(uint16_t))));
 using HalfU32 = uint32_t __attribute__((vector_size(kDoubleLanes * sizeof(uint32_t))));
 template <class F>
@@ -214,17 +215,26 @@ inline F normalised(F x, F mean, F scale, F beta) {
 }  // namespace
 
 namespace {
-template <class X>
+// y (and dx) float32, or bfloat16 (uint16_t) rounded as it is written.
+template <class D>
+inline D stored(float v) {
+  if constexpr (std::is_same_v<D, uint16_t>)
+    return bf16_bits(v);
+  else
+    return v;
+}
+
+template <class X, class Y>
 void forward(const X* x, const float* mean, const float* inv_std, const float* gamma, const float* beta, float* scale,
-             float* y, int64_t rows, int64_t C, bool relu) {
+             Y* y, int64_t rows, int64_t C, bool relu) {
   for (int64_t c = 0; c < C; ++c) scale[c] = gamma[c] * inv_std[c];
   for_rows(rows, C, [&](int64_t r) {
     const X* xr = x + r * C;
-    float* yr = y + r * C;
+    Y* yr = y + r * C;
 #pragma omp simd
     for (int64_t c = 0; c < C; ++c) {
       const float v = normalised(value(xr[c]), mean[c], scale[c], beta[c]);
-      yr[c] = !relu || v > 0.f ? v : 0.f;  // the relu Activation's rule, NaN to 0 included
+      yr[c] = stored<Y>(!relu || v > 0.f ? v : 0.f);  // the relu Activation's rule, NaN to 0 included
     }
   });
 }
@@ -238,14 +248,18 @@ void batch_norm_forward(const uint16_t* x_bf16, const float* mean, const float* 
                         const float* beta, float* scale, float* y, int64_t rows, int64_t C, bool relu) {
   forward(x_bf16, mean, inv_std, gamma, beta, scale, y, rows, C, relu);
 }
+void batch_norm_forward(const uint16_t* x_bf16, const float* mean, const float* inv_std, const float* gamma,
+                        const float* beta, float* scale, uint16_t* y_bf16, int64_t rows, int64_t C, bool relu) {
+  forward(x_bf16, mean, inv_std, gamma, beta, scale, y_bf16, rows, C, relu);
+}
 
 namespace {
 // batch_norm_backward with the relu's mask a compile-time choice: a test per value kept the loops
 // from vectorising (the residual CNN's batch normalisations: 4x slower).
-template <bool kMasked, class X>
+template <bool kMasked, class X, class D>
 void batch_norm_backward_rows(const X* x, const float* dy, const float* relu_beta, const float* mean,
                               const float* inv_std, const float* scale, bool batch_statistics, float* dgamma,
-                              float* dbeta, float* dx, int64_t rows, int64_t C, float* work,
+                              float* dbeta, D* dx, int64_t rows, int64_t C, float* work,
                               std::vector<double>& scratch) {
   // dy through the fused relu: 0 where its output was 0, told from x as the forward told it (one
   // stream fewer than reading the output back: the residual CNN's first normalisation reads 13 MB
@@ -274,16 +288,16 @@ void batch_norm_backward_rows(const X* x, const float* dy, const float* relu_bet
       for (int64_t c = 0; c < C; ++c) dbeta[c] = float(s.s1[c]);
   }
   if (!batch_statistics) {
-    if (!kMasked) {
+    if constexpr (!kMasked && std::is_same_v<D, float>) {
       channel_scale(dy, scale, dx, rows, C);
       return;
     }
     for_rows(rows, C, [&](int64_t r) {
       const X* xr = x + r * C;
       const float* dr = dy + r * C;
-      float* out = dx + r * C;
+      D* out = dx + r * C;
 #pragma omp simd
-      for (int64_t c = 0; c < C; ++c) out[c] = grad(dr, xr, c) * scale[c];
+      for (int64_t c = 0; c < C; ++c) out[c] = stored<D>(grad(dr, xr, c) * scale[c]);
     });
     return;
   }
@@ -296,20 +310,20 @@ void batch_norm_backward_rows(const X* x, const float* dy, const float* relu_bet
   for_rows(rows, C, [&](int64_t r) {
     const X* xr = x + r * C;
     const float* dr = dy + r * C;
-    float* out = dx + r * C;
+    D* out = dx + r * C;
 #pragma omp simd
     for (int64_t c = 0; c < C; ++c) {
       const float xhat = (value(xr[c]) - mean[c]) * inv_std[c];
-      out[c] = scale[c] * (grad(dr, xr, c) - mean_dy[c] - xhat * mean_dy_xhat[c]);
+      out[c] = stored<D>(scale[c] * (grad(dr, xr, c) - mean_dy[c] - xhat * mean_dy_xhat[c]));
     }
   });
 }
 }  // namespace
 
 namespace {
-template <class X>
+template <class X, class D>
 void backward(const X* x, const float* dy, const float* mean, const float* inv_std, const float* scale,
-              bool batch_statistics, float* dgamma, float* dbeta, float* dx, int64_t rows, int64_t C, float* work,
+              bool batch_statistics, float* dgamma, float* dbeta, D* dx, int64_t rows, int64_t C, float* work,
               std::vector<double>& scratch, const float* relu_beta) {
   if (relu_beta)
     batch_norm_backward_rows<true>(x, dy, relu_beta, mean, inv_std, scale, batch_statistics, dgamma, dbeta, dx,
@@ -329,6 +343,12 @@ void batch_norm_backward(const uint16_t* x_bf16, const float* dy, const float* m
                          const float* scale, bool batch_statistics, float* dgamma, float* dbeta, float* dx,
                          int64_t rows, int64_t C, float* work, std::vector<double>& scratch, const float* relu_beta) {
   backward(x_bf16, dy, mean, inv_std, scale, batch_statistics, dgamma, dbeta, dx, rows, C, work, scratch, relu_beta);
+}
+void batch_norm_backward(const uint16_t* x_bf16, const float* dy, const float* mean, const float* inv_std,
+                         const float* scale, bool batch_statistics, float* dgamma, float* dbeta, uint16_t* dx_bf16,
+                         int64_t rows, int64_t C, float* work, std::vector<double>& scratch, const float* relu_beta) {
+  backward(x_bf16, dy, mean, inv_std, scale, batch_statistics, dgamma, dbeta, dx_bf16, rows, C, work, scratch,
+           relu_beta);
 }
 
 void layer_norm_forward(const float* x, const float* gamma, const float* beta, float epsilon, float* y, float* mean,

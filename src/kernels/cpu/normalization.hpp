@@ -49,8 +49,21 @@ void batch_norm_statistics(const uint16_t* x_bf16, int64_t rows, int64_t C, floa
                            float* variance, float* inv_std, std::vector<double>& scratch);
 void batch_norm_forward(const uint16_t* x_bf16, const float* mean, const float* inv_std, const float* gamma,
                         const float* beta, float* scale, float* y, int64_t rows, int64_t C, bool relu = false);
+/// That forward with y written in bfloat16 (each value bf16_bits of the float32 the one above
+/// writes): the output handed to a convolution after, which multiplies in bfloat16 and would round
+/// it the same way (layers::Conv2D).
+void batch_norm_forward(const uint16_t* x_bf16, const float* mean, const float* inv_std, const float* gamma,
+                        const float* beta, float* scale, uint16_t* y_bf16, int64_t rows, int64_t C,
+                        bool relu = false);
 void batch_norm_backward(const uint16_t* x_bf16, const float* dy, const float* mean, const float* inv_std,
                          const float* scale, bool batch_statistics, float* dgamma, float* dbeta, float* dx,
+                         int64_t rows, int64_t C, float* work, std::vector<double>& scratch,
+                         const float* relu_beta = nullptr);
+/// That backward with dx written in bfloat16 (each value bf16_bits of the float32 the one above
+/// writes): the gradient handed to the convolution before, which multiplies in bfloat16 and would
+/// round it the same way (layers::Conv2D).
+void batch_norm_backward(const uint16_t* x_bf16, const float* dy, const float* mean, const float* inv_std,
+                         const float* scale, bool batch_statistics, float* dgamma, float* dbeta, uint16_t* dx_bf16,
                          int64_t rows, int64_t C, float* work, std::vector<double>& scratch,
                          const float* relu_beta = nullptr);
 
