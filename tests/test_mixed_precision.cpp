@@ -834,6 +834,54 @@ TEST_F(MixedPrecision, PassesHandConvolutionOutputsOverInBfloat16) {
   }
 }
 
+// A residual block's output read by two convolutions (the residual CNN's second block and its
+// projection): the convolution the normalisation and the Add fold into writes it in bfloat16 for
+// both. At a batch whose addend goes by a sum post-op on AMX (Conv2DKernel) it writes float32.
+TEST_F(MixedPrecision, HandsAFoldedAddsOutputOverToTwoConvolutions) {
+  using myelin::test::node;
+  auto conv = [](const std::string& activation) {
+    return std::make_shared<layers::Conv2D>(
+        16, layers::Size2(3, 3), activation,
+        layers::Conv2DOptions{.padding = "same", .use_bias = false, .dtype = "mixed_bfloat16"});
+  };
+  const auto conv1 = conv("linear"), conv2 = conv("relu"), conv3 = conv("linear");
+  std::vector<graph::Node> v{myelin::test::input_node()};
+  v.push_back(node(conv1, {0}));                                              // 1
+  v.push_back(node(std::make_shared<layers::BatchNormalization>(), {1}));    // 2
+  v.push_back(node(std::make_shared<layers::Add>(), {2, 0}));                // 3
+  v.push_back(node(std::make_shared<layers::Activation>("relu"), {3}));      // 4
+  v.push_back(node(conv2, {4}));                                              // 5
+  v.push_back(node(conv3, {4}));                                              // 6
+  v.push_back(node(std::make_shared<layers::GlobalAveragePooling2D>(), {5}));  // 7
+  v.push_back(node(std::make_shared<layers::GlobalAveragePooling2D>(), {6}));  // 8
+  graph::Graph g(std::move(v), {0}, {7, 8});
+  Rng rng(5);
+  g.build({{9, 7, 16}}, rng, "graph");
+  const auto& nodes = g.nodes();
+  ASSERT_EQ(nodes[1].folded_addend, 0) << "the Add folds into the first convolution";
+  EXPECT_TRUE(nodes[1].writes_bf16);
+  EXPECT_EQ(nodes[5].bf16_source, 1);
+  EXPECT_EQ(nodes[6].bf16_source, 1);
+  for (const int64_t batch : {1, 40}) {
+    SCOPED_TRACE("batch " + std::to_string(batch));
+    const Tensor x = random_tensor({batch, 9, 7, 16}, rng, -1, 1);
+    std::vector<Tensor> apart, handed;
+    layers::set_bf16_handover(false);
+    g.forward({&x}, false);
+    for (int k = 0; k < 2; ++k) apart.push_back(g.output(k).clone());
+    EXPECT_FALSE(conv1->bf16_output());
+    layers::set_bf16_handover(true);
+    g.forward({&x}, false);
+    for (int k = 0; k < 2; ++k) handed.push_back(g.output(k).clone());
+    // 40 images: 161 KB of float32 y, past the sum post-op's 128 KB.
+    if (batch == 40) {
+      EXPECT_TRUE(conv1->bf16_output());
+    }
+    // The next convolutions round their input to bfloat16 either way: the same within a unit of it.
+    for (int k = 0; k < 2; ++k) EXPECT_LT(relative_difference(handed[size_t(k)], apart[size_t(k)]), 1.f / 64) << k;
+  }
+}
+
 // A residual block whose Add the graph folds into the convolution before it: under mixed_bfloat16 on
 // AMX a single image adds the addend by a sum post-op (y 25 KB), a batch of 16 by a binary post-op
 // (400 KB) (Conv2D.KernelKeepsAmxFastKernelsForASmallAddend). Both predict the same probabilities,

@@ -392,21 +392,26 @@ void Graph::plan_bf16_handover() {
   for (size_t i = 0; i < nodes_.size(); ++i) {
     if (!plain_conv(nodes_[i]) || is_output(i)) continue;
     // Through the layers an inference pass passes the output through (a folded normalisation, the
-    // relu it applies), each read by the next alone, to the one convolution reading it.
+    // relu it applies, a folded Add passing it on), each read by the next alone, to the
+    // convolutions reading it, each reading nothing else.
     size_t at = i;
     while (nodes_[at].consumers.size() == 1 && !is_output(at)) {
       const size_t next = size_t(nodes_[at].consumers[0]);
       const Node& c = nodes_[next];
-      const bool passes_through = alone(c) && c.inputs.size() == 1 && c.passes_on < 0 &&
-                                  (c.folded_in || c.takes_fused_input) && !c.conv;
-      if (!passes_through) break;
+      const bool passes_it_on = c.inputs.size() == 1 ? c.passes_on < 0
+                                                     : c.passes_on >= 0 && c.inputs[size_t(c.passes_on)] == int(at);
+      if (!alone(c) || !passes_it_on || !(c.folded_in || c.takes_fused_input) || c.conv) break;
       at = next;
     }
-    if (nodes_[at].consumers.size() != 1 || is_output(at)) continue;
-    Node& reader = nodes_[size_t(nodes_[at].consumers[0])];
-    if (!plain_conv(reader) || reader.inputs.size() != 1 || reader.folded_in) continue;
+    const auto& readers = nodes_[at].consumers;
+    if (readers.empty() || is_output(at)) continue;
+    const bool convolutions_alone = std::all_of(readers.begin(), readers.end(), [&](int r) {
+      const Node& reader = nodes_[size_t(r)];
+      return plain_conv(reader) && reader.inputs.size() == 1 && !reader.folded_in;
+    });
+    if (!convolutions_alone) continue;
     nodes_[i].writes_bf16 = true;
-    reader.bf16_source = int(i);
+    for (int r : readers) nodes_[size_t(r)].bf16_source = int(i);
   }
 }
 

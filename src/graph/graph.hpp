@@ -75,8 +75,9 @@ struct Node {
   // pooling, folded in, passes the convolution's pooled output on.
   int folded_pool = -1;
   // Convolutions whose inference passes under mixed_bfloat16 hand the output over in bfloat16
-  // (layers::Conv2D::can_hand_over_bf16): this one writes it so, and the one reading it alone,
-  // through at most a folded normalisation and its relu, takes it from node `bf16_source`.
+  // (layers::Conv2D::can_hand_over_bf16): this one writes it so, and the convolutions reading it
+  // (each nothing else), through at most a folded normalisation, a folded Add and the relu either
+  // applies, take it from node `bf16_source`.
   bool writes_bf16 = false;
   int bf16_source = -1;
   // Training passes under mixed_bfloat16: a convolution without activation read only by a
