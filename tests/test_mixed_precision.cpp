@@ -28,6 +28,7 @@
 #include "kernels/cpu/conv.hpp"
 #include "kernels/cpu/conv_weight_gradient_bf16.hpp"
 #include "kernels/cpu/gemm.hpp"
+#include "kernels/cpu/merge.hpp"
 #include "myelin/myelin.hpp"
 
 using namespace myelin;
@@ -834,51 +835,115 @@ TEST_F(MixedPrecision, PassesHandConvolutionOutputsOverInBfloat16) {
   }
 }
 
+// An Add's output written in bfloat16, and the relu's gradient masked from it: the float32 output
+// rounded, and the float32 mask (zeros, negatives and a NaN among the values; lengths off the
+// vectors and past one span of the threads).
+TEST_F(MixedPrecision, AddWritesBfloat16AndMasksItsReluFromIt) {
+  std::mt19937 rng(4);
+  std::normal_distribution<float> normal;
+  for (const int64_t n : {int64_t(1), int64_t(37), int64_t(100003)}) {
+    SCOPED_TRACE(n);
+    std::vector<float> a(static_cast<size_t>(n)), b(static_cast<size_t>(n)), dy(static_cast<size_t>(n));
+    for (auto* v : {&a, &b, &dy})
+      for (float& e : *v) e = normal(rng);
+    a[0] = -b[0];  // exactly 0
+    if (n > 2) a[2] = std::nanf("");
+    std::vector<float> y(static_cast<size_t>(n)), want_dx(static_cast<size_t>(n)), dx(static_cast<size_t>(n), 7.f);
+    std::vector<uint16_t> y16(static_cast<size_t>(n)), want(static_cast<size_t>(n));
+    kernels::add(a.data(), b.data(), y.data(), n, true);
+    kernels::add(a.data(), b.data(), y16.data(), n, true);
+    kernels::to_bf16(y.data(), want.data(), n);
+    EXPECT_EQ(y16, want);
+    kernels::activation_backward(ActivationKind::ReLU, dy.data(), y.data(), nullptr, want_dx.data(), 1, n);
+    kernels::relu_backward(dy.data(), y16.data(), dx.data(), n);
+    EXPECT_EQ(dx, want_dx);
+  }
+}
+
 // A residual block's output read by two convolutions (the residual CNN's second block and its
-// projection): the convolution the normalisation and the Add fold into writes it in bfloat16 for
-// both. At a batch whose addend goes by a sum post-op on AMX (Conv2DKernel) it writes float32.
-TEST_F(MixedPrecision, HandsAFoldedAddsOutputOverToTwoConvolutions) {
+// projection): in inference passes the convolution the normalisation and the Add fold into writes
+// it in bfloat16 for both (at a batch whose addend goes by a sum post-op on AMX, Conv2DKernel, it
+// writes float32); in training passes the Add does.
+TEST_F(MixedPrecision, HandsAnAddsOutputOverToTwoConvolutions) {
   using myelin::test::node;
-  auto conv = [](const std::string& activation) {
-    return std::make_shared<layers::Conv2D>(
-        16, layers::Size2(3, 3), activation,
-        layers::Conv2DOptions{.padding = "same", .use_bias = false, .dtype = "mixed_bfloat16"});
+  // conv1's dtype: a float32 conv1 hands nothing over, so that a training pass's results differ only
+  // by the Add's hand-over.
+  struct Block {
+    std::shared_ptr<layers::Conv2D> conv1, conv2, conv3;
+    std::unique_ptr<graph::Graph> g;
   };
-  const auto conv1 = conv("linear"), conv2 = conv("relu"), conv3 = conv("linear");
-  std::vector<graph::Node> v{myelin::test::input_node()};
-  v.push_back(node(conv1, {0}));                                              // 1
-  v.push_back(node(std::make_shared<layers::BatchNormalization>(), {1}));    // 2
-  v.push_back(node(std::make_shared<layers::Add>(), {2, 0}));                // 3
-  v.push_back(node(std::make_shared<layers::Activation>("relu"), {3}));      // 4
-  v.push_back(node(conv2, {4}));                                              // 5
-  v.push_back(node(conv3, {4}));                                              // 6
-  v.push_back(node(std::make_shared<layers::GlobalAveragePooling2D>(), {5}));  // 7
-  v.push_back(node(std::make_shared<layers::GlobalAveragePooling2D>(), {6}));  // 8
-  graph::Graph g(std::move(v), {0}, {7, 8});
-  Rng rng(5);
-  g.build({{9, 7, 16}}, rng, "graph");
-  const auto& nodes = g.nodes();
-  ASSERT_EQ(nodes[1].folded_addend, 0) << "the Add folds into the first convolution";
-  EXPECT_TRUE(nodes[1].writes_bf16);
-  EXPECT_EQ(nodes[5].bf16_source, 1);
-  EXPECT_EQ(nodes[6].bf16_source, 1);
-  for (const int64_t batch : {1, 40}) {
-    SCOPED_TRACE("batch " + std::to_string(batch));
-    const Tensor x = random_tensor({batch, 9, 7, 16}, rng, -1, 1);
-    std::vector<Tensor> apart, handed;
-    layers::set_bf16_handover(false);
-    g.forward({&x}, false);
-    for (int k = 0; k < 2; ++k) apart.push_back(g.output(k).clone());
-    EXPECT_FALSE(conv1->bf16_output());
-    layers::set_bf16_handover(true);
-    g.forward({&x}, false);
-    for (int k = 0; k < 2; ++k) handed.push_back(g.output(k).clone());
-    // 40 images: 161 KB of float32 y, past the sum post-op's 128 KB.
-    if (batch == 40) {
-      EXPECT_TRUE(conv1->bf16_output());
+  auto block = [](const std::string& first_dtype) {
+    auto conv = [](const std::string& activation, const std::string& dtype) {
+      return std::make_shared<layers::Conv2D>(
+          16, layers::Size2(3, 3), activation, layers::Conv2DOptions{.padding = "same", .use_bias = false, .dtype = dtype});
+    };
+    Block b{conv("linear", first_dtype), conv("relu", "mixed_bfloat16"), conv("linear", "mixed_bfloat16"), nullptr};
+    std::vector<graph::Node> v{myelin::test::input_node()};
+    v.push_back(node(b.conv1, {0}));                                            // 1
+    v.push_back(node(std::make_shared<layers::BatchNormalization>(), {1}));    // 2
+    v.push_back(node(std::make_shared<layers::Add>(), {2, 0}));                // 3
+    v.push_back(node(std::make_shared<layers::Activation>("relu"), {3}));      // 4
+    v.push_back(node(b.conv2, {4}));                                            // 5
+    v.push_back(node(b.conv3, {4}));                                            // 6
+    v.push_back(node(std::make_shared<layers::GlobalAveragePooling2D>(), {5}));  // 7
+    v.push_back(node(std::make_shared<layers::GlobalAveragePooling2D>(), {6}));  // 8
+    b.g = std::make_unique<graph::Graph>(std::move(v), std::vector<int>{0}, std::vector<int>{7, 8});
+    Rng rng(5);
+    b.g->build({{9, 7, 16}}, rng, "graph");
+    return b;
+  };
+  Rng rng(6);
+  {
+    const Block b = block("mixed_bfloat16");
+    const auto& nodes = b.g->nodes();
+    ASSERT_EQ(nodes[1].folded_addend, 0) << "the Add folds into the first convolution";
+    EXPECT_TRUE(nodes[1].writes_bf16);
+    EXPECT_EQ(nodes[5].bf16_source, 1);
+    EXPECT_EQ(nodes[6].bf16_source, 1);
+    for (const int64_t batch : {1, 40}) {
+      SCOPED_TRACE("batch " + std::to_string(batch));
+      const Tensor x = random_tensor({batch, 9, 7, 16}, rng, -1, 1);
+      std::vector<Tensor> apart, handed;
+      layers::set_bf16_handover(false);
+      b.g->forward({&x}, false);
+      for (int k = 0; k < 2; ++k) apart.push_back(b.g->output(k).clone());
+      EXPECT_FALSE(b.conv1->bf16_output());
+      layers::set_bf16_handover(true);
+      b.g->forward({&x}, false);
+      for (int k = 0; k < 2; ++k) handed.push_back(b.g->output(k).clone());
+      // 40 images: 161 KB of float32 y, past the sum post-op's 128 KB.
+      if (batch == 40) {
+        EXPECT_TRUE(b.conv1->bf16_output());
+      }
+      // The next convolutions round their input to bfloat16 either way: the same within a unit of it.
+      for (int k = 0; k < 2; ++k) EXPECT_LT(relative_difference(handed[size_t(k)], apart[size_t(k)]), 1.f / 64) << k;
     }
-    // The next convolutions round their input to bfloat16 either way: the same within a unit of it.
-    for (int k = 0; k < 2; ++k) EXPECT_LT(relative_difference(handed[size_t(k)], apart[size_t(k)]), 1.f / 64) << k;
+  }
+  // A training pass: the Add, applying its relu, writes its output in bfloat16 for both
+  // convolutions, and its backward masks from it. The convolutions round it the same way and the
+  // mask is the float32 one (AddWritesBfloat16AndMasksItsReluFromIt): outputs and gradients are
+  // those without the hand-over, bit for bit.
+  const Block b = block("float32");
+  const auto& nodes = b.g->nodes();
+  EXPECT_TRUE(nodes[3].writes_bf16_training);
+  EXPECT_EQ(nodes[5].bf16_training_source, 3);
+  EXPECT_EQ(nodes[6].bf16_training_source, 3);
+  const Tensor x = random_tensor({6, 9, 7, 16}, rng, -1, 1);
+  const Tensor dy1 = random_tensor({6, 16}, rng, -1, 1), dy2 = random_tensor({6, 16}, rng, -1, 1);
+  std::vector<Tensor> results;
+  for (const bool handover : {false, true}) {
+    layers::set_bf16_handover(handover);
+    b.g->forward({&x}, true);
+    for (int k = 0; k < 2; ++k) results.push_back(b.g->output(k).clone());
+    EXPECT_EQ(nodes[3].layer->bf16_output(), handover);
+    b.g->backward({&dy1, &dy2});
+    for (const auto& conv : {b.conv1, b.conv2, b.conv3}) results.push_back(conv->params()[0].grad->clone());
+  }
+  layers::set_bf16_handover(true);
+  const size_t half = results.size() / 2;
+  for (size_t k = 0; k < half; ++k) {
+    ASSERT_EQ(results[half + k].shape(), results[k].shape());
+    EXPECT_TRUE(std::equal(results[k].data(), results[k].data() + results[k].size(), results[half + k].data())) << k;
   }
 }
 

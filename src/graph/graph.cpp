@@ -367,22 +367,31 @@ void Graph::plan_bf16_handover() {
     reader.bf16_training_source = int(i);
   }
   // Training passes: such a normalisation whose output, through the relu it applies, one convolution
-  // reads alone writes it in bfloat16 too; that convolution multiplies in bfloat16, rounding a
-  // float32 input the same way, and its backward reads x as it was given.
+  // reads alone writes it in bfloat16 too, and so does an Add applying its relu whose output only
+  // convolutions read (the residual CNN's block output, read by the next block's convolution and
+  // its projection). Those convolutions multiply in bfloat16, rounding a float32 input the same way;
+  // their backward reads x as it was given.
+  auto takes_bf16_in_training = [&](int r) {
+    const Node& reader = nodes_[size_t(r)];
+    return reader.conv && alone(reader) && reader.inputs.size() == 1 && !reader.fuses_next &&
+           reader.conv->can_take_bf16_in_training();
+  };
   for (size_t i = 0; i < nodes_.size(); ++i) {
     Node& n = nodes_[i];
-    if (!n.batch_norm || n.bf16_training_source < 0 || n.consumers.size() != 1 || is_output(i)) continue;
+    const bool norm = n.batch_norm && n.bf16_training_source >= 0;
+    const bool add = n.fuses_next && alone(n) && dynamic_cast<const layers::Add*>(n.layer.get());
+    if (!(norm || add) || n.consumers.size() != 1 || is_output(i)) continue;
     size_t at = i;
     if (n.fuses_next) {
       at = size_t(n.consumers[0]);
-      if (nodes_[at].consumers.size() != 1 || is_output(at)) continue;
+      if (is_output(at)) continue;
     }
-    Node& reader = nodes_[size_t(nodes_[at].consumers[0])];
-    if (!reader.conv || !alone(reader) || reader.inputs.size() != 1 || reader.fuses_next ||
-        !reader.conv->can_take_bf16_in_training())
+    const auto& readers = nodes_[at].consumers;
+    if (readers.empty() || (norm && readers.size() != 1) ||
+        !std::all_of(readers.begin(), readers.end(), takes_bf16_in_training))
       continue;
     n.writes_bf16_training = true;
-    reader.bf16_training_source = int(i);
+    for (int r : readers) nodes_[size_t(r)].bf16_training_source = int(i);
   }
   // A convolution that writes its whole output itself (no pooling applied after it, no logits).
   auto plain_conv = [&](const Node& n) {
@@ -510,8 +519,8 @@ void Graph::apply_plan(bool keep_for_backward) {
       n.batch_norm->set_bf16_source(keep_for_backward && n.bf16_training_source >= 0
                                         ? nodes_[size_t(n.bf16_training_source)].conv
                                         : nullptr);
-      n.batch_norm->set_bf16_write(keep_for_backward && n.writes_bf16_training);
     }
+    if (!n.conv) n.layer->set_bf16_write(keep_for_backward && n.writes_bf16_training);
   }
 }
 

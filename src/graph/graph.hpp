@@ -83,8 +83,9 @@ struct Node {
   // Training passes under mixed_bfloat16: a convolution without activation read only by a
   // BatchNormalization writes its output in bfloat16 (Conv2D::can_hand_over_bf16_in_training), and
   // that normalisation reads it from node `bf16_training_source`; such a normalisation whose output
-  // (through its relu) one Conv2D reads alone writes it so too (Conv2D::can_take_bf16_in_training),
-  // and that convolution reads it from node `bf16_training_source`.
+  // (through its relu) one Conv2D reads alone, and an Add applying its relu whose output only Conv2D
+  // layers read, write it so too (Conv2D::can_take_bf16_in_training), and those convolutions read
+  // it from node `bf16_training_source`.
   bool writes_bf16_training = false;
   int bf16_training_source = -1;
   layers::Conv2D* conv = nullptr;                    // the layer as a Conv2D (set when planned), for apply_plan

@@ -6,6 +6,7 @@
 #include "kernels/cpu/merge.hpp"
 #include "myelin/error.hpp"
 #include "myelin/layers/activation.hpp"
+#include "myelin/layers/conv2d.hpp"
 
 namespace myelin::layers {
 
@@ -91,9 +92,14 @@ const Tensor& ElementwiseMerge::forward_inputs(const std::vector<const Tensor*>&
     xs_[j] = inputs[j]->data();
     x_[j].alias(*inputs[j], inputs[j]->shape());
   }
+  wrote_bf16_ = false;
   if (!plan_) {  // equal shapes: the residual block's case, kept to one flat loop
     y.resize(inputs[0]->shape());
-    kernels::merge_forward(op_of(class_name()), xs_, y.data(), y.size(), fuses_next_);
+    wrote_bf16_ = bf16_write_ && fuses_next_ && inputs.size() == 2 && bf16_handover();
+    if (wrote_bf16_)
+      kernels::add(xs_[0], xs_[1], reinterpret_cast<uint16_t*>(y.data()), y.size(), true);
+    else
+      kernels::merge_forward(op_of(class_name()), xs_, y.data(), y.size(), fuses_next_);
     return y;
   }
   const int64_t batch = inputs[0]->dim(0);
@@ -114,7 +120,10 @@ void ElementwiseMerge::backward_inputs(const Tensor& dy, std::vector<const Tenso
     for (auto& g : input_grads) g = needs_input_grad_ ? &dx_[0] : nullptr;
     if (!needs_input_grad_) return;
     dx_[0].resize(dy.shape());
-    kernels::activation_backward(ActivationKind::ReLU, dy.data(), y_.data(), nullptr, dx_[0].data(), 1, dy.size());
+    if (wrote_bf16_)
+      kernels::relu_backward(dy.data(), reinterpret_cast<const uint16_t*>(y_.data()), dx_[0].data(), dy.size());
+    else
+      kernels::activation_backward(ActivationKind::ReLU, dy.data(), y_.data(), nullptr, dx_[0].data(), 1, dy.size());
     return;
   }
   xs_.resize(x_.size());

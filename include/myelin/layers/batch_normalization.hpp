@@ -69,7 +69,7 @@ class BatchNormalization : public Layer {
   /// Set by the graph before each forward: whether a training pass writes the output (after the
   /// relu it applies) in bfloat16 for the one Conv2D reading it (Conv2D::can_take_bf16_in_training),
   /// which it does where its x came so (set_bf16_source); bf16_output says whether it did.
-  void set_bf16_write(bool write) { bf16_write_ = write; }
+  void set_bf16_write(bool write) override { bf16_write_ = write; }
   bool bf16_output() const override { return wrote_bf16_; }
 
   const BatchNormalizationOptions& options() const { return options_; }

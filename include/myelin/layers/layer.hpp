@@ -279,6 +279,9 @@ class Layer : public std::enable_shared_from_this<Layer> {
   /// half, the same layout) rather than float32: only in a mixed_bfloat16 pass the graph planned so,
   /// for the one layer reading it (Conv2D, BatchNormalization).
   virtual bool bf16_output() const { return false; }
+  /// Set by the graph before each forward: whether a training pass may write the output so for the
+  /// Conv2D layers reading it (BatchNormalization, Add); other layers ignore it.
+  virtual void set_bf16_write(bool /*write*/) {}
 
  protected:
   /// Where forward() writes its output and backward() d(loss)/d(input): the lent buffer, else `own`.

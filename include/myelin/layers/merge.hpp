@@ -37,6 +37,11 @@ class ElementwiseMerge : public Layer {
   /// receives the one gradient dy masked where the output is 0.
   bool can_fuse_next(const Layer& next) const override;
   bool fused_pass_gives_input_grad() const override { return true; }
+  /// Such an Add with its relu writes its output in bfloat16 where the graph sets it (the Conv2D
+  /// layers reading it multiply in bfloat16, Conv2D::can_take_bf16_in_training); its backward masks
+  /// from that output.
+  void set_bf16_write(bool write) override { bf16_write_ = write; }
+  bool bf16_output() const override { return wrote_bf16_; }
 
  protected:
   /// The output shape for these inputs; ShapeError/ValueError naming the layer when they do not fit.
@@ -48,6 +53,7 @@ class ElementwiseMerge : public Layer {
   std::vector<const float*> xs_;
   std::vector<float*> dxs_;
   Tensor y_, scratch_;
+  bool bf16_write_ = false, wrote_bf16_ = false;  // set_bf16_write, bf16_output
   Shape out_shape_, shape_buf_;                   // per sample; the output's with the batch
   std::unique_ptr<kernels::BroadcastPlan> plan_;  // null when every input has the output's shape
 };
