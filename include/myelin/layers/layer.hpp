@@ -277,7 +277,7 @@ class Layer : public std::enable_shared_from_this<Layer> {
 
   /// Whether the last forward's output tensor holds bfloat16 values (as uint16_t bits in its first
   /// half, the same layout) rather than float32: only in a mixed_bfloat16 pass the graph planned so,
-  /// for the one layer reading it (Conv2D, BatchNormalization).
+  /// for the layers reading it (Conv2D, BatchNormalization).
   virtual bool bf16_output() const { return false; }
   /// Set by the graph before each forward: whether a training pass may write the output so for the
   /// Conv2D layers reading it (BatchNormalization, Add); other layers ignore it.

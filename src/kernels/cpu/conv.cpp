@@ -423,8 +423,7 @@ struct Conv2DKernel::Impl {
     }
     e.bwd_args = {{DNNL_ARG_WEIGHTS, e.bwd_w.prim}, {DNNL_ARG_DIFF_SRC, e.bwd_dx.prim}};
     make_dy_ports(g, e);
-    // The matmul reads im2col of the forward's bfloat16 copy of x: only where the forward took x as
-    // plain NHWC bfloat16.
+    // By matmul, backward-data reads the kernel's bfloat16 dy where it wants it as plain NHWC.
     const memory::desc y16_md({g.batch, g.out_c, g.out_h, g.out_w}, memory::data_type::bf16, tag::nhwc);
     e.bww_way = weight_gradient_way(g, e);
     e.bwd_dy_is_dy16 = e.bww_way == Bf16WeightGradient::Matmul && e.bwd_pd.diff_dst_desc() == y16_md;
