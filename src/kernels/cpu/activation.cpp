@@ -5,7 +5,9 @@
 #include <cstring>
 #include <limits>
 
+#include "kernels/cpu/bf16.hpp"
 #include "kernels/cpu/exp.hpp"
+#include "kernels/cpu/lanes.hpp"
 #include "kernels/cpu/parallel.hpp"
 #include "myelin/error.hpp"
 
@@ -242,6 +244,23 @@ void column_sums(const float* x, float* out, int64_t rows, int64_t cols) {
 #pragma omp simd
     for (int64_t c = 0; c < cols; ++c) out[c] += xr[c];
   }
+}
+
+void relu_backward(const float* dy, const uint16_t* y_bf16, float* dx, int64_t n) {
+  // In vectors: GCC left the plain loop's select scalar, 4x slower than the float32 mask.
+  using Halves = uint16_t __attribute__((vector_size(kLanes * sizeof(uint16_t))));
+  using Words = uint32_t __attribute__((vector_size(kLanes * sizeof(uint32_t))));
+  parallel_for((n + kSpan - 1) / kSpan, 3 * n, [&](int64_t span) {
+    const int64_t begin = span * kSpan, end = std::min(n, begin + kSpan);
+    int64_t i = begin;
+    for (; i + kLanes <= end; i += kLanes) {
+      Halves bits;
+      std::memcpy(&bits, y_bf16 + i, sizeof bits);
+      const Floats y = Floats(__builtin_convertvector(bits, Words) << 16);
+      store(dx + i, y > 0.f ? load(dy + i) : Floats{});
+    }
+    for (; i < end; ++i) dx[i] = bf16_value(y_bf16[i]) > 0.f ? dy[i] : 0.f;
+  });
 }
 
 }  // namespace myelin::kernels

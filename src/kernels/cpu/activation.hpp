@@ -22,6 +22,11 @@ void bias_activation_forward(ActivationKind kind, const float* x, const float* b
 void activation_backward(ActivationKind kind, const float* dy, const float* y, const float* z, float* dz,
                          int64_t rows, int64_t cols);
 
+/// The relu's gradient from its output written in bfloat16 (as `add` writes it for bfloat16
+/// readers): dx = dy where y > 0, else 0, over n values; the float32 output's mask, but where a
+/// positive value below bfloat16's smallest subnormal rounded to 0.
+void relu_backward(const float* dy, const uint16_t* y_bf16, float* dx, int64_t n);
+
 /// The logistic function of one value; split by sign so that exp never overflows. The one sigmoid
 /// of the library: the activation and the binary cross-entropy from logits both use it.
 inline float sigmoid(float z) {

@@ -4,6 +4,7 @@
 #include <bit>
 #include <cstdint>
 #include <functional>
+#include <type_traits>
 #include <vector>
 
 namespace myelin::kernels {
@@ -24,6 +25,17 @@ inline uint16_t bf16_bits(float x) {
 
 /// The float32 that bfloat16 bits stand for (exact).
 inline float bf16_value(uint16_t bits) { return std::bit_cast<float>(uint32_t(bits) << 16); }
+
+/// v as a kernel writes it into an output of type D: float32 as it is, or bfloat16 (uint16_t) bits
+/// rounded by bf16_bits. One template for the kernels that write either precision.
+template <class D>
+inline D stored_as(float v) {
+  static_assert(std::is_same_v<D, float> || std::is_same_v<D, uint16_t>);
+  if constexpr (std::is_same_v<D, uint16_t>)
+    return bf16_bits(v);
+  else
+    return v;
+}
 
 /// y[i] = bf16_bits(x[i]).
 void to_bf16(const float* x, uint16_t* y, int64_t n);

@@ -3,10 +3,8 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
-#include <type_traits>
 
 #include "kernels/cpu/bf16.hpp"
-#include "kernels/cpu/lanes.hpp"
 #include "kernels/cpu/parallel.hpp"
 
 namespace myelin::kernels {
@@ -24,10 +22,7 @@ void add_to(const float* a, const float* b, Y* y, int64_t n, bool relu) {
     for (int64_t i = span * kSpan; i < end; ++i) {
       const float v = a[i] + b[i];
       const float out = !relu || v > 0.f ? v : 0.f;  // the relu Activation's rule, NaN to 0 included
-      if constexpr (std::is_same_v<Y, uint16_t>)
-        y[i] = bf16_bits(out);
-      else
-        y[i] = out;
+      y[i] = stored_as<Y>(out);
     }
   });
 }
@@ -35,23 +30,6 @@ void add_to(const float* a, const float* b, Y* y, int64_t n, bool relu) {
 
 void add(const float* a, const float* b, float* y, int64_t n, bool relu) { add_to(a, b, y, n, relu); }
 void add(const float* a, const float* b, uint16_t* y_bf16, int64_t n, bool relu) { add_to(a, b, y_bf16, n, relu); }
-
-void relu_backward(const float* dy, const uint16_t* y_bf16, float* dx, int64_t n) {
-  // In vectors: GCC left the plain loop's select scalar, 4x slower than the float32 mask.
-  using Halves = uint16_t __attribute__((vector_size(kLanes * sizeof(uint16_t))));
-  using Words = uint32_t __attribute__((vector_size(kLanes * sizeof(uint32_t))));
-  parallel_for((n + kSpan - 1) / kSpan, 3 * n, [&](int64_t span) {
-    const int64_t begin = span * kSpan, end = std::min(n, begin + kSpan);
-    int64_t i = begin;
-    for (; i + kLanes <= end; i += kLanes) {
-      Halves bits;
-      std::memcpy(&bits, y_bf16 + i, sizeof bits);
-      const Floats y = Floats(__builtin_convertvector(bits, Words) << 16);
-      store(dx + i, y > 0.f ? load(dy + i) : Floats{});
-    }
-    for (; i < end; ++i) dx[i] = bf16_value(y_bf16[i]) > 0.f ? dy[i] : 0.f;
-  });
-}
 
 void merge_forward(MergeOp op, const std::vector<const float*>& x, float* y, int64_t n, bool relu) {
   const size_t k = x.size();

@@ -14,9 +14,6 @@ void add(const float* a, const float* b, float* y, int64_t n, bool relu = false)
 /// The same with y written in bfloat16 (each value bf16_bits of the float32 above): an output
 /// handed to bfloat16 convolutions, which would round it the same way.
 void add(const float* a, const float* b, uint16_t* y_bf16, int64_t n, bool relu = false);
-/// The relu's gradient from such a bfloat16 output: dx = dy where y > 0, else 0 (the float32
-/// output's mask, but where a positive value below bfloat16's smallest subnormal rounded to 0).
-void relu_backward(const float* dy, const uint16_t* y_bf16, float* dx, int64_t n);
 /// y = op(x[0], x[1], ...), then max(y, 0) with `relu`; Subtract takes exactly two inputs.
 void merge_forward(MergeOp op, const std::vector<const float*>& x, float* y, int64_t n, bool relu = false);
 /// dx[k] = d(loss)/d(x[k]) given dy (dx[k] null: not wanted). For Maximum/Minimum the gradient goes to

@@ -215,15 +215,6 @@ inline F normalised(F x, F mean, F scale, F beta) {
 }  // namespace
 
 namespace {
-// y (and dx) float32, or bfloat16 (uint16_t) rounded as it is written.
-template <class D>
-inline D stored(float v) {
-  if constexpr (std::is_same_v<D, uint16_t>)
-    return bf16_bits(v);
-  else
-    return v;
-}
-
 template <class X, class Y>
 void forward(const X* x, const float* mean, const float* inv_std, const float* gamma, const float* beta, float* scale,
              Y* y, int64_t rows, int64_t C, bool relu) {
@@ -234,7 +225,7 @@ void forward(const X* x, const float* mean, const float* inv_std, const float* g
 #pragma omp simd
     for (int64_t c = 0; c < C; ++c) {
       const float v = normalised(value(xr[c]), mean[c], scale[c], beta[c]);
-      yr[c] = stored<Y>(!relu || v > 0.f ? v : 0.f);  // the relu Activation's rule, NaN to 0 included
+      yr[c] = stored_as<Y>(!relu || v > 0.f ? v : 0.f);  // the relu Activation's rule, NaN to 0 included
     }
   });
 }
@@ -297,7 +288,7 @@ void batch_norm_backward_rows(const X* x, const float* dy, const float* relu_bet
       const float* dr = dy + r * C;
       D* out = dx + r * C;
 #pragma omp simd
-      for (int64_t c = 0; c < C; ++c) out[c] = stored<D>(grad(dr, xr, c) * scale[c]);
+      for (int64_t c = 0; c < C; ++c) out[c] = stored_as<D>(grad(dr, xr, c) * scale[c]);
     });
     return;
   }
@@ -314,7 +305,7 @@ void batch_norm_backward_rows(const X* x, const float* dy, const float* relu_bet
 #pragma omp simd
     for (int64_t c = 0; c < C; ++c) {
       const float xhat = (value(xr[c]) - mean[c]) * inv_std[c];
-      out[c] = stored<D>(scale[c] * (grad(dr, xr, c) - mean_dy[c] - xhat * mean_dy_xhat[c]));
+      out[c] = stored_as<D>(scale[c] * (grad(dr, xr, c) - mean_dy[c] - xhat * mean_dy_xhat[c]));
     }
   });
 }
