@@ -12,6 +12,7 @@
 #include "myelin/error.hpp"
 #include "myelin/layers/conv2d.hpp"
 #include "myelin/model.hpp"
+#include "myelin/threading.hpp"
 
 using namespace myelin;
 using layers::Conv2D;
@@ -452,6 +453,68 @@ TEST(Conv2D, KernelKeepsAmxFastKernelsForASmallAddend) {
       }
     }
   }
+}
+
+// One image in float32 on two threads: each thread computes a band of output rows by a primitive of
+// its own over the input rows the band reads (padding, stride, dilation and a 1x1 kernel), sharing
+// the whole's converted weights. The residual CNN's shapes are split; every shape gives the
+// convolution (plus the addend, then the relu), also after the weights change, and the split is
+// taken neither on one thread nor at batch 2.
+TEST(Conv2D, KernelSplitsOneImageIntoBandsOfRowsOnTheThreads) {
+  struct Case {
+    int64_t hw, in_c, out_c, k, stride, dilation;
+    bool same, addend, split;  // split: the residual CNN's shapes, which must be split
+  };
+  set_num_threads(2);
+  for (const Case c : {Case{14, 32, 32, 3, 1, 1, true, false, true}, Case{14, 32, 32, 3, 1, 1, true, true, true},
+                       Case{14, 32, 64, 3, 2, 1, true, false, true}, Case{7, 64, 64, 3, 1, 1, true, false, true},
+                       Case{14, 32, 64, 1, 2, 1, false, true, true}, Case{12, 16, 16, 3, 1, 2, true, true, false},
+                       Case{9, 8, 16, 5, 1, 1, true, false, false}, Case{13, 32, 64, 3, 1, 1, false, false, false}}) {
+    SCOPED_TRACE(std::to_string(c.hw) + "x" + std::to_string(c.hw) + "x" + std::to_string(c.in_c) + ", " +
+                 std::to_string(c.k) + "x" + std::to_string(c.k) + " stride " + std::to_string(c.stride) +
+                 " dilation " + std::to_string(c.dilation) + (c.addend ? ", addend" : ""));
+    const auto a = kernels::conv_axis(c.hw, c.k, c.stride, c.dilation, c.same);
+    auto geometry = [&](int64_t batch) {
+      return kernels::Conv2DGeometry{batch,       c.hw,       c.hw,        c.in_c,      a.out,     a.out,
+                                     c.out_c,     c.k,        c.k,         c.stride,    c.stride,  c.dilation,
+                                     c.dilation,  a.pad_begin, a.pad_end,  a.pad_begin, a.pad_end};
+    };
+    Rng rng(41);
+    const Tensor x = random_tensor({1, c.hw, c.hw, c.in_c}, rng, -1, 1);
+    Tensor kernel = random_tensor({c.k, c.k, c.in_c, c.out_c}, rng, -0.3f, 0.3f);
+    const Tensor bias = random_tensor({c.out_c}, rng, -0.3f, 0.3f);
+    const Tensor addend = random_tensor({1, a.out, a.out, c.out_c}, rng, -1, 1);
+    const Tensor* add = c.addend ? &addend : nullptr;
+    auto expect_conv = [&](const Tensor& y, const char* what) {
+      SCOPED_TRACE(what);
+      Tensor want = reference_conv(x, kernel, &bias, int(c.stride), int(c.stride), int(c.dilation),
+                                   int(c.dilation), c.same);
+      ASSERT_EQ(want.shape(), y.shape());
+      for (int64_t i = 0; i < want.size(); ++i) want[i] = std::max(want[i] + (add ? addend[i] : 0.f), 0.f);
+      EXPECT_TRUE(gradients_close(y, want, 1e-5, 1e-5));
+    };
+    kernels::Conv2DKernel k;
+    expect_conv(kernel_forward(k, geometry(1), x, kernel, bias, true, add), "first call");
+    const bool split = k.implementations().find("row parts") != std::string::npos;
+    if (c.split) EXPECT_TRUE(split) << k.implementations();
+    for (int64_t i = 0; i < kernel.size(); i += 3) kernel[i] = -kernel[i];  // the bands must see it too
+    expect_conv(kernel_forward(k, geometry(1), x, kernel, bias, true, add), "weights changed");
+
+    set_num_threads(1);
+    kernels::Conv2DKernel one_thread;
+    expect_conv(kernel_forward(one_thread, geometry(1), x, kernel, bias, true, add), "one thread");
+    EXPECT_EQ(one_thread.implementations().find("row parts"), std::string::npos) << one_thread.implementations();
+    set_num_threads(2);
+    kernels::Conv2DKernel two_images;
+    Tensor x2({2, c.hw, c.hw, c.in_c});
+    for (int64_t i = 0; i < x2.size(); ++i) x2[i] = x[i % x.size()];
+    Tensor addend2({2, a.out, a.out, c.out_c});
+    for (int64_t i = 0; i < addend2.size(); ++i) addend2[i] = addend[i % addend.size()];
+    const Tensor y2 = kernel_forward(two_images, geometry(2), x2, kernel, bias, true, c.addend ? &addend2 : nullptr);
+    EXPECT_EQ(two_images.implementations().find("row parts"), std::string::npos) << two_images.implementations();
+    expect_conv(y2.rows(1, 2).clone().reshape({1, a.out, a.out, c.out_c}), "the second of two images");
+  }
+  set_num_threads(0);
 }
 
 // A nonzero kernel_version spares the comparison for the same address and version only: the kept

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <exception>
 #include <map>
 #include <optional>
 #include <oneapi/dnnl/dnnl.hpp>
@@ -211,6 +212,18 @@ struct Entry {
   // ports reading it were made for that.
   bool dy_bf16 = false;
   Conv2DGeometry geometry;  // the forward's
+  // One image in float32 split by output rows, one part per thread (Impl::make_row_parts): each part
+  // a primitive of its own over the input rows its outputs read, run on its thread alone. Empty:
+  // the one primitive above, threaded by oneDNN.
+  struct RowPart {
+    dnnl::convolution_forward fwd;
+    dnnl::stream stream;
+    memory x, y, add_src, scratchpad;
+    int64_t x_offset = 0, y_offset = 0;  // values from the image's start to the part's first row
+    std::unordered_map<int, memory> args;
+    std::exception_ptr failed;  // what its call threw on its thread, rethrown on the caller's
+  };
+  std::vector<RowPart> row_parts;
 };
 
 struct Conv2DKernel::Impl {
@@ -307,6 +320,7 @@ struct Conv2DKernel::Impl {
         make_forward(g, e);
       }
     }
+    if (row_parts_suit(g, e)) make_row_parts(g, e);
     return entries.emplace(key, std::move(e)).first->second;
   }
 
@@ -339,7 +353,12 @@ struct Conv2DKernel::Impl {
     return starts_with(pd, "ref");
   }
 
-  void make_forward(const Conv2DGeometry& g, Entry& e) const {
+  // The forward's primitive descriptor for geometry g as entry e has it (its precision, bias, relu,
+  // addend and layouts); `weights`: a weights layout to take rather than the primitive's choice; with
+  // user_scratchpad the caller passes the primitive its scratchpad.
+  dnnl::convolution_forward::primitive_desc forward_pd(const Conv2DGeometry& g, const Entry& e,
+                                                       const memory::desc* weights = nullptr,
+                                                       bool user_scratchpad = false) const {
     const bool has_bias = e.has_bias, relu = e.relu;
     const auto x_md = data_md(g.batch, g.in_h, g.in_w, g.in_c, false, e.winograd, true, e.bf16, e.bf16_plain);
     // A bfloat16 y straight from a bfloat16 primitive, NHWC as the float32 one; a float32 primitive's
@@ -348,12 +367,11 @@ struct Conv2DKernel::Impl {
     const auto y_md = data_md(g.batch, g.out_h, g.out_w, g.out_c, false, e.winograd, y16, y16,
                               y16 && layout == Conv2DLayout::Nhwc);
     const memory::desc b_md({g.out_c}, memory::data_type::f32, tag::x);
-    auto d = has_bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algorithm(e), x_md,
-                                                        weights_md(g, false, true, e.bf16), b_md, y_md, strides(g),
-                                                        dilates(g), pad_l(g), pad_r(g))
-                      : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algorithm(e), x_md,
-                                                        weights_md(g, false, true, e.bf16), y_md, strides(g),
-                                                        dilates(g), pad_l(g), pad_r(g));
+    const auto w_md = weights ? *weights : weights_md(g, false, true, e.bf16);
+    auto d = has_bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algorithm(e), x_md, w_md,
+                                                        b_md, y_md, strides(g), dilates(g), pad_l(g), pad_r(g))
+                      : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algorithm(e), x_md, w_md,
+                                                        y_md, strides(g), dilates(g), pad_l(g), pad_r(g));
     // relu(conv + bias + addend): the relu after the addend, so in the pass after it where that adds it.
     const bool add_in_primitive = e.addend && !e.add_after && !e.add_by_sum;
     dnnl::post_ops po;
@@ -363,7 +381,17 @@ struct Conv2DKernel::Impl {
     if (relu && !(e.addend && e.add_after)) po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
     dnnl::primitive_attr attr;
     attr.set_post_ops(po);
-    e.fwd_pd = dnnl::convolution_forward::primitive_desc(d, attr, engine());
+    if (user_scratchpad) attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    return dnnl::convolution_forward::primitive_desc(d, attr, engine());
+  }
+
+  void make_forward(const Conv2DGeometry& g, Entry& e) const {
+    const bool has_bias = e.has_bias;
+    const memory::desc b_md({g.out_c}, memory::data_type::f32, tag::x);
+    const bool add_in_primitive = e.addend && !e.add_after && !e.add_by_sum;
+    const auto y_user = data_md(g.batch, g.out_h, g.out_w, g.out_c, true);
+    e.row_parts.clear();
+    e.fwd_pd = forward_pd(g, e);
     e.fwd = dnnl::convolution_forward(e.fwd_pd);
     e.x = Port(data_md(g.batch, g.in_h, g.in_w, g.in_c, true, false, true, e.x_bf16), e.fwd_pd.src_desc(), true);
     e.w = WeightsPort(weights_md(g, true), e.fwd_pd.weights_desc(), true);
@@ -378,6 +406,85 @@ struct Conv2DKernel::Impl {
       e.add_src = memory(y_user, engine(), DNNL_MEMORY_NONE);
       e.fwd_args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1] = e.add_src;
     }
+  }
+
+  // One image in float32 on several threads: oneDNN splits its output among them, and each thread
+  // then reads rows and channels that the other core wrote in the convolution before. Each thread
+  // computing its own band of output rows, as the layers before and after it do, ran the residual
+  // CNN's five convolutions in 38.7-42.0 us against 46.6-48.5 (bench/README.md, "The residual CNN's
+  // float32 batch-1 latency: one band of rows per thread"). Only where every part takes the same
+  // weights layout as the whole (they share its converted weights) and the caller's NHWC memory, and
+  // every thread gets a band of kMinBandRows rows or more: a thinner band reads more rows than it
+  // computes, and where the threads outnumber the bands oneDNN's split, over channels too, keeps
+  // them all busy (measured on two threads only).
+  static constexpr int64_t kMinBandRows = 3;
+  bool row_parts_suit(const Conv2DGeometry& g, const Entry& e) const {
+    const int threads = omp_get_max_threads();
+    return g.batch == 1 && !e.bf16 && !e.x_bf16 && !e.winograd && layout == Conv2DLayout::Nhwc && !e.add_after &&
+           !e.add_by_sum && e.x.same && e.y.same && threads >= 2 && g.out_h >= kMinBandRows * threads;
+  }
+
+  void make_row_parts(const Conv2DGeometry& g, Entry& e) const {
+    const int64_t parts = omp_get_max_threads();
+    const int64_t extent = (g.kernel_h - 1) * g.dilation_h + 1;  // input rows one output row reads
+    std::vector<Entry::RowPart> made;
+    for (int64_t t = 0; t < parts; ++t) {
+      const int64_t first = g.out_h * t / parts, end = g.out_h * (t + 1) / parts;  // output rows
+      // The input rows read, padding included, and the part of them inside the image.
+      const int64_t from = first * g.stride_h - g.pad_top, to = (end - 1) * g.stride_h - g.pad_top + extent;
+      const int64_t in_first = std::max<int64_t>(0, from), in_end = std::min(g.in_h, to);
+      if (in_end <= in_first) return;  // a band of padding alone
+      Conv2DGeometry band = g;
+      band.in_h = in_end - in_first;
+      band.out_h = end - first;
+      band.pad_top = in_first - from;
+      band.pad_bottom = to - in_end;
+      // The whole's weights layout asked for: a band's own choice may differ (the seed CNN's 13x13 and
+      // 5x5 convolutions). Without an optimised kernel for it, no bands.
+      const memory::desc w_md = e.fwd_pd.weights_desc();
+      dnnl::convolution_forward::primitive_desc pd;
+      try {
+        pd = forward_pd(band, e, &w_md, true);
+      } catch (const dnnl::error&) {
+        return;
+      }
+      const auto x_md = data_md(1, band.in_h, g.in_w, g.in_c, true), y_md = data_md(1, band.out_h, g.out_w, g.out_c, true);
+      if (is_reference(pd) || pd.src_desc() != x_md || pd.dst_desc() != y_md) return;
+      Entry::RowPart part{dnnl::convolution_forward(pd), dnnl::stream(engine()),
+                          memory(x_md, engine(), DNNL_MEMORY_NONE), memory(y_md, engine(), DNNL_MEMORY_NONE),
+                          memory(), memory(pd.scratchpad_desc(), engine()),
+                          in_first * g.in_w * g.in_c, first * g.out_w * g.out_c, {}, nullptr};
+      part.args = {{DNNL_ARG_SRC, part.x}, {DNNL_ARG_WEIGHTS, e.w.prim}, {DNNL_ARG_DST, part.y},
+                   {DNNL_ARG_SCRATCHPAD, part.scratchpad}};
+      if (e.has_bias) part.args[DNNL_ARG_BIAS] = e.b;
+      if (e.addend) {
+        part.add_src = memory(y_md, engine(), DNNL_MEMORY_NONE);
+        part.args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1] = part.add_src;
+      }
+      made.push_back(std::move(part));
+    }
+    e.row_parts = std::move(made);
+  }
+
+  // The forward by row parts, each on its thread; oneDNN runs a primitive called inside a parallel
+  // region on the calling thread alone.
+  static void run_row_parts(Entry& e, const void* x, void* y, const float* addend) {
+    const int parts = int(e.row_parts.size());
+#pragma omp parallel for schedule(static) num_threads(parts)
+    for (int t = 0; t < parts; ++t) {
+      Entry::RowPart& p = e.row_parts[size_t(t)];
+      try {
+        p.x.set_data_handle(const_cast<float*>(static_cast<const float*>(x) + p.x_offset));
+        p.y.set_data_handle(static_cast<float*>(y) + p.y_offset);
+        if (addend) p.add_src.set_data_handle(const_cast<float*>(addend + p.y_offset));
+        p.fwd.execute(p.stream, p.args);
+        p.stream.wait();
+      } catch (...) {
+        p.failed = std::current_exception();  // an exception may not leave the region
+      }
+    }
+    for (auto& p : e.row_parts)
+      if (p.failed) std::rethrow_exception(std::exchange(p.failed, nullptr));
   }
 
   // Returns false when the forward had to be made again (in float32, the backward having no
@@ -497,9 +604,13 @@ bool Conv2DKernel::forward(const Conv2DGeometry& g, const void* x, const float* 
       std::memcpy(y, addend, size_t(g.batch * g.out_h * g.out_w * g.out_c) * sizeof(float));
     else if (addend && !e.add_after)
       e.add_src.set_data_handle(const_cast<float*>(addend));
-    e.fwd.execute(stream(), e.fwd_args);
-    e.y.finish_output();
-    stream().wait();
+    if (!e.row_parts.empty() && int(e.row_parts.size()) == omp_get_max_threads()) {  // else threads changed
+      Impl::run_row_parts(e, x, y, addend);
+    } else {
+      e.fwd.execute(stream(), e.fwd_args);
+      e.y.finish_output();
+      stream().wait();
+    }
     if (addend && e.add_after) {
       float* y32 = static_cast<float*>(y);
       impl_->add_inputs[0] = y32;
@@ -763,6 +874,7 @@ std::string Conv2DKernel::implementations() const {
   const Entry* e = impl_->last;
   if (!e) return "";
   std::string s = std::string("forward=") + e->fwd_pd.impl_info_str();
+  if (!e->row_parts.empty()) s += " in " + std::to_string(e->row_parts.size()) + " row parts";
   if (e->backward_made) {
     s += ", backward_weights=";
     s += e->bww_way == Bf16WeightGradient::Matmul       ? std::string("im2col+matmul:bf16")
