@@ -408,15 +408,15 @@ struct Conv2DKernel::Impl {
     }
   }
 
-  // One image in float32 on several threads: oneDNN splits its output among them, and each thread
-  // then reads rows and channels that the other core wrote in the convolution before. Each thread
+  // One image in float32 on several threads: each oneDNN kernel divides the work by a rule of its
+  // own, so a thread reads data the other core wrote in the convolution before. Each thread
   // computing its own band of output rows, as the layers before and after it do, ran the residual
   // CNN's five convolutions in 38.7-42.0 us against 46.6-48.5 (bench/README.md, "The residual CNN's
   // float32 batch-1 latency: one band of rows per thread"). Only where every part takes the same
   // weights layout as the whole (they share its converted weights) and the caller's NHWC memory, and
   // every thread gets a band of kMinBandRows rows or more: a thinner band reads more rows than it
-  // computes, and where the threads outnumber the bands oneDNN's split, over channels too, keeps
-  // them all busy (measured on two threads only).
+  // computes. With more threads than such bands oneDNN's own split stays (the bands were measured on
+  // two threads only).
   static constexpr int64_t kMinBandRows = 3;
   bool row_parts_suit(const Conv2DGeometry& g, const Entry& e) const {
     const int threads = omp_get_max_threads();
