@@ -189,6 +189,7 @@ struct Entry {
   // or, where the primitive takes no such post-op (Winograd, a chosen layout), in a pass after it.
   // add_by_sum: copied into y first and added by a sum post-op instead (see sum_addend_pays).
   bool addend = false, add_after = false, add_by_sum = false;
+  bool adds_in_primitive() const { return addend && !add_after && !add_by_sum; }  // the binary post-op
   memory add_src;
 
   bool backward_made = false;
@@ -373,10 +374,9 @@ struct Conv2DKernel::Impl {
                       : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algorithm(e), x_md, w_md,
                                                         y_md, strides(g), dilates(g), pad_l(g), pad_r(g));
     // relu(conv + bias + addend): the relu after the addend, so in the pass after it where that adds it.
-    const bool add_in_primitive = e.addend && !e.add_after && !e.add_by_sum;
     dnnl::post_ops po;
     const auto y_user = data_md(g.batch, g.out_h, g.out_w, g.out_c, true);
-    if (add_in_primitive) po.append_binary(dnnl::algorithm::binary_add, y_user);
+    if (e.adds_in_primitive()) po.append_binary(dnnl::algorithm::binary_add, y_user);
     if (e.add_by_sum) po.append_sum(1.f);
     if (relu && !(e.addend && e.add_after)) po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
     dnnl::primitive_attr attr;
@@ -386,9 +386,7 @@ struct Conv2DKernel::Impl {
   }
 
   void make_forward(const Conv2DGeometry& g, Entry& e) const {
-    const bool has_bias = e.has_bias;
     const memory::desc b_md({g.out_c}, memory::data_type::f32, tag::x);
-    const bool add_in_primitive = e.addend && !e.add_after && !e.add_by_sum;
     const auto y_user = data_md(g.batch, g.out_h, g.out_w, g.out_c, true);
     e.row_parts.clear();
     e.fwd_pd = forward_pd(g, e);
@@ -398,11 +396,11 @@ struct Conv2DKernel::Impl {
     e.y = Port(data_md(g.batch, g.out_h, g.out_w, g.out_c, true, false, false, e.writes_y_bf16()), e.fwd_pd.dst_desc(),
                false);
     e.fwd_args = {{DNNL_ARG_SRC, e.x.prim}, {DNNL_ARG_WEIGHTS, e.w.prim}, {DNNL_ARG_DST, e.y.prim}};
-    if (has_bias) {
+    if (e.has_bias) {
       e.b = memory(b_md, engine(), DNNL_MEMORY_NONE);
       e.fwd_args[DNNL_ARG_BIAS] = e.b;
     }
-    if (add_in_primitive) {
+    if (e.adds_in_primitive()) {
       e.add_src = memory(y_user, engine(), DNNL_MEMORY_NONE);
       e.fwd_args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1] = e.add_src;
     }
@@ -427,6 +425,9 @@ struct Conv2DKernel::Impl {
   void make_row_parts(const Conv2DGeometry& g, Entry& e) const {
     const int64_t parts = omp_get_max_threads();
     const int64_t extent = (g.kernel_h - 1) * g.dilation_h + 1;  // input rows one output row reads
+    // The whole's weights layout asked for: a band's own choice may differ (the seed CNN's 13x13 and
+    // 5x5 convolutions). Without an optimised kernel for it, no bands.
+    const memory::desc w_md = e.fwd_pd.weights_desc();
     std::vector<Entry::RowPart> made;
     for (int64_t t = 0; t < parts; ++t) {
       const int64_t first = g.out_h * t / parts, end = g.out_h * (t + 1) / parts;  // output rows
@@ -439,9 +440,6 @@ struct Conv2DKernel::Impl {
       band.out_h = end - first;
       band.pad_top = in_first - from;
       band.pad_bottom = to - in_end;
-      // The whole's weights layout asked for: a band's own choice may differ (the seed CNN's 13x13 and
-      // 5x5 convolutions). Without an optimised kernel for it, no bands.
-      const memory::desc w_md = e.fwd_pd.weights_desc();
       dnnl::convolution_forward::primitive_desc pd;
       try {
         pd = forward_pd(band, e, &w_md, true);
