@@ -274,6 +274,77 @@ TEST_F(MixedPrecision, DenseWeightGradientAgreesWithOneDnnForEveryTileShape) {
       }
 }
 
+// Dense's products on AMX tiles (kernels/cpu/dense_amx) against oneDNN's bfloat16 matmul on the same
+// rounded operands, which may differ only in the order of the float32 sums: rows, inputs and units
+// on both sides of the tiles' 16 rows, 32 values and 16 columns, and of the 2 x 2 blocks of them;
+// row strides wider than the rows, whose padding must be left alone.
+TEST_F(MixedPrecision, DenseAmxKernelsAgreeWithOneDnnForEveryTileShape) {
+  if (!kernels::dense_amx_available()) GTEST_SKIP() << "no AMX tiles here (CPU, operating system or build)";
+  Rng rng(9);
+  for (const int64_t rows : {1, 12, 16, 17, 32, 33, 70, 128})
+    for (const int64_t inputs : {1, 2, 31, 32, 33, 200})
+      for (const int64_t units : {1, 10, 16, 17, 32, 33, 48}) {
+        SCOPED_TRACE(std::to_string(rows) + " rows, " + std::to_string(inputs) + " inputs, " + std::to_string(units) +
+                     " units");
+        const int64_t lda = inputs + 3, ldb = units + 5, ldc = units + 2;
+        const Tensor x = random_tensor({rows, lda}, rng, -1, 1), w = random_tensor({inputs, units}, rng, -1, 1);
+        const Tensor dy = random_tensor({rows, ldb}, rng, -1, 1);
+        const auto agree = [&](const Tensor& got, const Tensor& want, const Tensor& abs_sum, int64_t count,
+                               int64_t width, const char* what) {
+          for (int64_t r = 0; r < count; ++r) {
+            for (int64_t c = 0; c < width; ++c) {
+              const int64_t i = r * ldc + c;
+              ASSERT_LE(std::fabs(got[i] - want[i]), 1e-6f * abs_sum[i] + 1e-7f) << what << " " << r << ", " << c;
+            }
+            for (int64_t c = width; c < ldc; ++c) ASSERT_EQ(got[r * ldc + c], 7.f) << what << " padding " << r;
+          }
+        };
+
+        // The forward, as training calls it: the input rounded with its pairs, kept for the gradient.
+        kernels::RoundedInput kept_x;
+        std::vector<uint16_t> kept_w;
+        Tensor y({rows, ldc}), y_want({rows, ldc}), y_abs({rows, ldc});
+        std::fill(y.data(), y.data() + y.size(), 7.f);
+        std::fill(y_want.data(), y_want.data() + y_want.size(), 7.f);
+        std::vector<int> finishes(size_t(rows), 0);
+        kernels::dense_bf16(rows, units, inputs, x.data(), lda, w.data(), nullptr, kept_w, y.data(), ldc,
+                            [&](int64_t r0, int64_t count) {
+                              for (int64_t r = r0; r < r0 + count; ++r) ++finishes[size_t(r)];
+                            },
+                            &kept_x);
+        const bool amx = rows >= 12;  // fewer rows than the own kernel's tile keep the own kernel
+        ASSERT_EQ(kept_x.holds(x.data(), rows, inputs, true), amx);
+        for (int64_t r = 0; r < rows; ++r) ASSERT_EQ(finishes[size_t(r)], 1) << "row " << r;
+        kernels::gemm_bf16(false, false, rows, units, inputs, x.data(), lda, w.data(), units, y_want.data(), ldc);
+        kernels::gemm(false, false, rows, units, inputs, 1.f, absolute(x).data(), lda, absolute(w).data(), units,
+                      0.f, y_abs.data(), ldc);
+        agree(y, y_want, y_abs, rows, units, "forward");
+
+        // The weight gradient, from the kept rounding and from the input itself.
+        Tensor g({inputs, ldc}), g_fresh({inputs, ldc}), g_want({inputs, ldc}), g_abs({inputs, ldc});
+        for (Tensor* t : {&g, &g_fresh, &g_want}) std::fill(t->data(), t->data() + t->size(), 7.f);
+        kernels::weight_gradient_bf16(rows, inputs, units, x.data(), lda, dy.data(), ldb, g.data(), ldc, &kept_x);
+        kernels::weight_gradient_bf16(rows, inputs, units, x.data(), lda, dy.data(), ldb, g_fresh.data(), ldc);
+        kernels::gemm_bf16(true, false, inputs, units, rows, x.data(), lda, dy.data(), ldb, g_want.data(), ldc);
+        kernels::gemm(true, false, inputs, units, rows, 1.f, absolute(x).data(), lda, absolute(dy).data(), ldb, 0.f,
+                      g_abs.data(), ldc);
+        agree(g, g_want, g_abs, inputs, units, "weight gradient");
+        for (int64_t i = 0; i < g.size(); ++i) ASSERT_EQ(g[i], g_fresh[i]) << "kept against fresh rounding, " << i;
+
+        // A rounding kept from another input of the same shape is not taken for this one.
+        if (amx) {
+          const Tensor other = random_tensor({rows, lda}, rng, -1, 1);
+          kernels::RoundedInput stale;
+          kernels::amx_round_input(other.data(), lda, rows, inputs, true, stale);
+          Tensor g_stale({inputs, ldc});
+          std::fill(g_stale.data(), g_stale.data() + g_stale.size(), 7.f);
+          kernels::weight_gradient_bf16(rows, inputs, units, x.data(), lda, dy.data(), ldb, g_stale.data(), ldc,
+                                        &stale);
+          for (int64_t i = 0; i < g.size(); ++i) ASSERT_EQ(g_stale[i], g_fresh[i]) << "stale rounding used, " << i;
+        }
+      }
+}
+
 // Forces how the bfloat16 weight gradient is computed for the scope, then restores the rule.
 struct WeightGradientWay {
   explicit WeightGradientWay(std::optional<kernels::Bf16WeightGradient> way) {

@@ -77,8 +77,12 @@ const Tensor& Dense::forward(const Tensor& x, bool training) {
     // batch-1 product). Training changes them every step, so it rounds them on every call.
     // The bias and activation run on each block of rows as the product finishes it.
     if (training) kernel_rounded_from_.clear();  // kernel_bf16_ is about to hold other weights
+    const bool keep_x = training && trainable_;
+    if (keep_x && !x_bf16_) x_bf16_ = std::make_shared<kernels::RoundedInput>();
     kernels::dense_bf16(rows, units_, in_features_, x.data(), in_features_, kernel_.data(),
-                        training ? nullptr : &kernel_rounded_from_, kernel_bf16_, y.data(), units_, bias_activation);
+                        training ? nullptr : &kernel_rounded_from_, kernel_bf16_, y.data(), units_, bias_activation,
+                        keep_x ? x_bf16_.get() : nullptr);
+    if (!keep_x && x_bf16_) x_bf16_->clear();
   } else {
     product(false, false, false, rows, units_, in_features_, x.data(), in_features_, kernel_.data(), units_, y.data(),
             units_);
@@ -101,7 +105,7 @@ const Tensor& Dense::backward(const Tensor& dy) {
   if (trainable_) {
     if (bf16_) {
       kernels::weight_gradient_bf16(rows, in_features_, units_, x_.data(), in_features_, dz, units_,
-                                    kernel_grad_.data(), units_);
+                                    kernel_grad_.data(), units_, x_bf16_.get());
     } else {
       product(false, true, false, in_features_, units_, rows, x_.data(), in_features_, dz, units_,
               kernel_grad_.data(), units_);

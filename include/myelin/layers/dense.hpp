@@ -1,11 +1,16 @@
 // Dense: y = activation(x · kernel + bias), over the last axis of its input (as Keras).
 #pragma once
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "myelin/initializers.hpp"
 #include "myelin/layers/layer.hpp"
+
+namespace myelin::kernels {
+struct RoundedInput;
+}
 
 namespace myelin::layers {
 
@@ -75,6 +80,9 @@ class Dense : public Layer {
   // an inference call, the float32 values it was rounded from (rounded again only when they change).
   std::vector<float> kernel_rounded_from_;
   std::vector<uint16_t> kernel_bf16_;
+  // Under mixed_bfloat16 in training: the input as the forward rounded it, kept for the weight
+  // gradient, which would round it a second time.
+  std::shared_ptr<kernels::RoundedInput> x_bf16_;
 };
 
 }  // namespace myelin::layers

@@ -119,6 +119,13 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, cons
 }
 
 void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda,
+               const float* B, int64_t ldb, float* C, int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  pack(B, trans_b ? N : K, trans_b ? K : N, ldb, t_b);
+  gemm_bf16(trans_a, trans_b, M, N, K, A, lda, t_b.data(), trans_b ? K : N, C, ldc);
+}
+
+void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda,
                const uint16_t* B, int64_t ldb, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
   if (K == 0) {
@@ -173,7 +180,9 @@ constexpr int64_t kOwnWeightGradientColumns = 256;
 // rounding is pure cost: on a Sapphire Rapids the own kernels took 1.6-3.6 times float32's time for
 // every Dense shape tried, oneDNN's matmul 0.4-1.0 times (bench/README.md, "Dense under
 // mixed_bfloat16 on a CPU with AMX"). There the forward keeps them for fewer rows than a tile (the
-// batch-1 call, where oneDNN's per-call cost is 3 times theirs), the weight gradient never.
+// batch-1 call, where oneDNN's per-call cost is 3 times theirs), the weight gradient never; within
+// the same size rules the AMX kernels (dense_amx.hpp) run in their place, oneDNN's matmul past them
+// (bench/README.md, "Dense under mixed_bfloat16 on AMX tiles of its own").
 std::atomic<bool> g_own_kernels_forced{false};
 bool own_forward_pays(int64_t rows) { return g_own_kernels_forced || !amx_supported() || rows < kTileRows; }
 bool own_weight_gradient_pays() { return g_own_kernels_forced || !amx_supported(); }
@@ -303,9 +312,40 @@ void force_own_bf16_dense_kernels(bool forced) {
 #endif
 }
 
+namespace {
+// dense_bf16 through oneDNN's matmul, W read from w16 where it is already rounded; A's rounded rows are
+// left in *rounded_a where given.
+void dense_through_onednn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* W,
+                          const uint16_t* w16, float* C, int64_t ldc, RoundedInput* rounded_a) {
+  if (!rounded_a) {
+    if (w16) gemm_bf16(false, false, M, N, K, A, lda, w16, N, C, ldc);
+    else gemm_bf16(false, false, M, N, K, A, lda, W, N, C, ldc);
+    return;
+  }
+  rounded_a->rows.resize(size_t(M * K));
+  pack(A, M, K, lda, rounded_a->rows);
+  rounded_a->source = A;
+  rounded_a->M = M;
+  rounded_a->K = rounded_a->stride = K;
+  const uint16_t* a16 = rounded_a->rows.data();
+  if (w16) gemm_bf16(false, false, M, N, K, a16, K, w16, N, C, ldc);
+  else gemm_bf16(false, false, M, N, K, a16, K, W, N, C, ldc);
+}
+
+// The weight gradient through oneDNN's matmul, reading A's rounded rows where a_rounded holds them.
+void weight_gradient_through_onednn(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda, const float* B,
+                                    int64_t ldb, float* C, int64_t ldc, const RoundedInput* a_rounded) {
+  if (a_rounded && a_rounded->holds(A, M, K, false))
+    gemm_bf16(true, false, K, N, M, a_rounded->rows.data(), a_rounded->stride, B, ldb, C, ldc);
+  else
+    gemm_bf16(true, false, K, N, M, A, lda, B, ldb, C, ldc);
+}
+}  // namespace
+
 void dense_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* W, std::vector<float>* seen,
                 std::vector<uint16_t>& kept, float* C, int64_t ldc,
-                const std::function<void(int64_t, int64_t)>& finished) {
+                const std::function<void(int64_t, int64_t)>& finished, RoundedInput* rounded_a) {
+  if (rounded_a) rounded_a->clear();
   if (M == 0 || N == 0) return;
 #if defined(__AVX512BF16__)
   if (K == 0) {
@@ -314,17 +354,29 @@ void dense_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, co
     return;
   }
   const int64_t pairs = (K + 1) / 2, n16 = (N + 15) / 16 * 16, tiles = (M + kTileRows - 1) / kTileRows;
-  // `seen` and `kept` stay the own kernel's (its layout of W), for its next call.
-  if ((!seen && K * n16 > kOwnForwardWeights) || !own_forward_pays(M)) {
-    gemm_bf16(false, false, M, N, K, A, lda, W, N, C, ldc);
+  const bool fits = K * n16 <= kOwnForwardWeights;
+  const bool amx = !own_forward_pays(M) && fits && dense_amx_available();
+  if ((!seen && !fits) || (!own_forward_pays(M) && !amx)) {
+    dense_through_onednn(M, N, K, A, lda, W, nullptr, C, ldc, rounded_a);
     if (finished) finished(0, M);
     return;
   }
-  if (!seen || changed(W, K * N, *seen, kept)) {
-    kept.resize(size_t(pairs * n16 * 2));
+  // `seen` and `kept` stay the own kernels' (their layout of W), for their next call. The pairs past
+  // K's up to a multiple of 16 pairs are zero, for the AMX kernel's whole tiles.
+  const int64_t kept_pairs = (K + 31) / 32 * 16;
+  if (!seen || changed(W, K * N, *seen, kept) || kept.size() != size_t(kept_pairs * n16 * 2)) {
+    kept.resize(size_t(kept_pairs * n16 * 2));
     interleave_row_pairs(W, N, K, N, n16, reinterpret_cast<uint32_t*>(kept.data()));
+    std::fill(kept.begin() + pairs * n16 * 2, kept.end(), uint16_t(0));
   }
   const uint16_t* w = kept.data();
+  if (amx) {
+    thread_local RoundedInput for_inference;
+    RoundedInput& a = rounded_a ? *rounded_a : for_inference;
+    amx_round_input(A, lda, M, K, rounded_a != nullptr, a);
+    amx_dense_forward(a, reinterpret_cast<const uint32_t*>(w), N, C, ldc, finished);
+    return;
+  }
   parallel_for(tiles, M * K + M * N, [&](int64_t t) {
     thread_local std::vector<uint32_t> panel;
     if (panel.size() < size_t(kTileRows * pairs)) panel.resize(size_t(kTileRows * pairs));
@@ -336,17 +388,13 @@ void dense_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, co
     if (finished) finished(r0, rows);
   });
 #else
-  if (seen) {
-    gemm_bf16(false, false, M, N, K, A, lda, kept_bf16(W, K * N, *seen, kept), N, C, ldc);
-  } else {
-    gemm_bf16(false, false, M, N, K, A, lda, W, N, C, ldc);
-  }
+  dense_through_onednn(M, N, K, A, lda, W, seen ? kept_bf16(W, K * N, *seen, kept) : nullptr, C, ldc, rounded_a);
   if (finished) finished(0, M);
 #endif
 }
 
 void weight_gradient_bf16(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda, const float* B, int64_t ldb,
-                          float* C, int64_t ldc) {
+                          float* C, int64_t ldc, const RoundedInput* a_rounded) {
   if (K == 0 || N == 0) return;
 #if defined(__AVX512BF16__)
   if (M == 0) {
@@ -356,8 +404,19 @@ void weight_gradient_bf16(int64_t M, int64_t K, int64_t N, const float* A, int64
   // Both operands paired along M, the sum's axis: C's row k is then the tile kernel's product of
   // the panel row {A[2p][k], A[2p+1][k]} (p = 0, 1, ...) with B's pairs, as in dense_bf16 with A^T.
   const int64_t pairs = (M + 1) / 2, n16 = (N + 15) / 16 * 16, tiles = (K + kTileRows - 1) / kTileRows;
-  if (M * n16 > kOwnWeightGradientRight || N > kOwnWeightGradientColumns || !own_weight_gradient_pays()) {
-    gemm_bf16(true, false, K, N, M, A, lda, B, ldb, C, ldc);
+  const bool fits = M * n16 <= kOwnWeightGradientRight && N <= kOwnWeightGradientColumns;
+  if (fits && !own_weight_gradient_pays() && dense_amx_available()) {
+    if (a_rounded && a_rounded->holds(A, M, K, true)) {
+      amx_dense_weight_gradient(*a_rounded, B, ldb, N, C, ldc);
+    } else {
+      thread_local RoundedInput rounded;
+      amx_round_input(A, lda, M, K, true, rounded);
+      amx_dense_weight_gradient(rounded, B, ldb, N, C, ldc);
+    }
+    return;
+  }
+  if (!fits || !own_weight_gradient_pays()) {
+    weight_gradient_through_onednn(M, K, N, A, lda, B, ldb, C, ldc, a_rounded);
     return;
   }
   thread_local std::vector<uint32_t> a_pairs, b_pairs;
@@ -374,7 +433,7 @@ void weight_gradient_bf16(int64_t M, int64_t K, int64_t N, const float* A, int64
               std::make_integer_sequence<int, kTileRows>());
   });
 #else
-  gemm_bf16(true, false, K, N, M, A, lda, B, ldb, C, ldc);
+  weight_gradient_through_onednn(M, K, N, A, lda, B, ldb, C, ldc, a_rounded);
 #endif
 }
 

@@ -7,6 +7,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "kernels/cpu/dense_amx.hpp"
+
 namespace myelin::kernels {
 
 /// Whether oneDNN runs bfloat16 kernels here: its effective ISA includes AVX512_BF16 (or AMX).
@@ -58,9 +60,15 @@ const uint16_t* kept_bf16(const float* x, int64_t n, std::vector<float>& seen, s
 /// `finished`, when given, is called once for every block of rows of C, as (first row, rows), as
 /// soon as their values are final, on whichever thread computed them (several blocks at once): a
 /// pass over them there (a bias, an activation) reads them while they are in that core's cache.
+/// On a CPU with AMX, weights that fit the own kernel's size rule go through the AMX kernels of
+/// dense_amx.hpp (W rounded into `kept` there too), larger ones through oneDNN's matmul.
+/// `rounded_a`, when given (training, whose weight gradient reads A again), receives A rounded to
+/// bfloat16 where this call rounds A whole (the AMX kernels, with the pair layout; oneDNN's matmul,
+/// rows only), for weight_gradient_bf16; it is cleared where A is rounded a tile at a time (the own
+/// kernel).
 void dense_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* W, std::vector<float>* seen,
                 std::vector<uint16_t>& kept, float* C, int64_t ldc,
-                const std::function<void(int64_t, int64_t)>& finished = {});
+                const std::function<void(int64_t, int64_t)>& finished = {}, RoundedInput* rounded_a = nullptr);
 
 /// On a CPU with AMX, dense_bf16 runs its own kernel only for fewer rows than one of its tiles and
 /// weight_gradient_bf16 never (oneDNN's matmul is faster there); `forced` true makes both run it
@@ -71,8 +79,11 @@ void force_own_bf16_dense_kernels(bool forced);
 /// float32 with row strides lda and ldb, rounded to bfloat16; C [K, N] float32 with row stride ldc,
 /// the products summed over M in float32. Equal to gemm_bf16(true, false, K, N, M, ...) but for
 /// the order of the float32 sums; it is that call where B is too large for its own kernel to pay.
+/// On a CPU with AMX it runs the AMX kernel of dense_amx.hpp within the own kernel's size rule and
+/// oneDNN's matmul past it. `a_rounded`, when given and holding this A (as dense_bf16 left it), is
+/// read in place of rounding A again.
 void weight_gradient_bf16(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda, const float* B, int64_t ldb,
-                          float* C, int64_t ldc);
+                          float* C, int64_t ldc, const RoundedInput* a_rounded = nullptr);
 
 /// C = op(A) * op(B), all row-major as kernels::gemm, with A and B rounded to bfloat16 and the
 /// products accumulated in float32: op(A) is [M, K], op(B) is [K, N], C is [M, N].
@@ -83,6 +94,11 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, cons
 /// on the way in.
 void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                const uint16_t* B, int64_t ldb, float* C, int64_t ldc);
+
+/// The same product with A already in bfloat16 (rounded once for two products) and B rounded on the
+/// way in.
+void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda,
+               const float* B, int64_t ldb, float* C, int64_t ldc);
 
 /// The same product on operands already in bfloat16 (their upper 16 bits, as to_bf16 writes them),
 /// with row strides lda and ldb.
