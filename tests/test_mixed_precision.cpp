@@ -320,6 +320,20 @@ TEST_F(MixedPrecision, DenseAmxKernelsAgreeWithOneDnnForEveryTileShape) {
                       0.f, y_abs.data(), ldc);
         agree(y, y_want, y_abs, rows, units, "forward");
 
+        // The forward as inference calls it (the weights' rounding kept, the input rounded block by
+        // block): the same sums.
+        std::vector<float> seen;
+        std::vector<uint16_t> kept_for_inference;
+        Tensor y_inference({rows, ldc});
+        std::fill(y_inference.data(), y_inference.data() + y_inference.size(), 7.f);
+        std::fill(finishes.begin(), finishes.end(), 0);
+        kernels::dense_bf16(rows, units, inputs, x.data(), lda, w.data(), &seen, kept_for_inference,
+                            y_inference.data(), ldc, [&](int64_t r0, int64_t count) {
+                              for (int64_t r = r0; r < r0 + count; ++r) ++finishes[size_t(r)];
+                            });
+        for (int64_t r = 0; r < rows; ++r) ASSERT_EQ(finishes[size_t(r)], 1) << "inference, row " << r;
+        agree(y_inference, y_want, y_abs, rows, units, "inference");
+
         // The weight gradient, from the kept rounding and from the input itself.
         Tensor g({inputs, ldc}), g_fresh({inputs, ldc}), g_want({inputs, ldc}), g_abs({inputs, ldc});
         for (Tensor* t : {&g, &g_fresh, &g_want}) std::fill(t->data(), t->data() + t->size(), 7.f);

@@ -371,10 +371,13 @@ void dense_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, co
   }
   const uint16_t* w = kept.data();
   if (amx) {
-    thread_local RoundedInput for_inference;
-    RoundedInput& a = rounded_a ? *rounded_a : for_inference;
-    amx_round_input(A, lda, M, K, rounded_a != nullptr, a);
-    amx_dense_forward(a, reinterpret_cast<const uint32_t*>(w), N, C, ldc, finished);
+    const uint32_t* w_pairs = reinterpret_cast<const uint32_t*>(w);
+    if (rounded_a) {
+      amx_round_input(A, lda, M, K, true, *rounded_a);
+      amx_dense_forward(*rounded_a, w_pairs, N, C, ldc, finished);
+    } else {
+      amx_dense_infer(A, lda, M, K, w_pairs, N, C, ldc, finished);
+    }
     return;
   }
   parallel_for(tiles, M * K + M * N, [&](int64_t t) {

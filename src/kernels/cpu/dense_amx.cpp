@@ -85,6 +85,25 @@ void transpose16(__m512 r[16]) {
 
 __mmask16 first(int64_t n) { return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1); }
 
+// Rows r and r + 1 of A (zero past M) rounded into two rows of `rows` (row stride `stride`, zero past
+// K) and, where `pairs` is given, interleaved into its pair_stride values.
+void round_two_rows(const float* A, int64_t lda, int64_t M, int64_t K, int64_t r, uint16_t* rows, int64_t stride,
+                    uint32_t* pairs, int64_t pair_stride) {
+  const __m512i lanes = _mm512_load_si512(kInterleave);
+  const float* a0 = A + r * lda;
+  const float* a1 = a0 + lda;
+  const bool has0 = r < M, has1 = r + 1 < M;
+  for (int64_t k = 0; k < stride; k += 16) {
+    const __mmask16 in = first(K - k);
+    const __m512 lo = has0 ? _mm512_maskz_loadu_ps(in, a0 + k) : _mm512_setzero_ps();
+    const __m512 hi = has1 ? _mm512_maskz_loadu_ps(in, a1 + k) : _mm512_setzero_ps();
+    const __m512i both = __m512i(_mm512_cvtne2ps_pbh(hi, lo));  // lo's 16 values, then hi's
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(rows + k), _mm512_castsi512_si256(both));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(rows + stride + k), _mm512_extracti64x4_epi64(both, 1));
+    if (pairs && k < pair_stride) _mm512_storeu_si512(pairs + k, _mm512_permutexvar_epi16(lanes, both));
+  }
+}
+
 }  // namespace
 
 bool dense_amx_available() {
@@ -106,26 +125,11 @@ void amx_round_input(const float* A, int64_t lda, int64_t M, int64_t K, bool wit
   } else {
     out.pairs.clear();
   }
-  const __m512i lanes = _mm512_load_si512(kInterleave);
   // Two rows at a time, each read once: one conversion gives both rows' bfloat16 values, stored as
   // rows and, interleaved, as pairs.
   parallel_for(row_count / 2, M * K, [&](int64_t p) {
-    const int64_t r = 2 * p;
-    const float* a0 = A + r * lda;
-    const float* a1 = a0 + lda;
-    const bool has0 = r < M, has1 = r + 1 < M;
-    uint16_t* rows0 = out.rows.data() + r * stride;
-    uint16_t* rows1 = rows0 + stride;
-    uint32_t* pairs = with_pairs ? out.pairs.data() + p * pair_stride : nullptr;
-    for (int64_t k = 0; k < stride; k += 16) {
-      const __mmask16 in = first(K - k);
-      const __m512 lo = has0 ? _mm512_maskz_loadu_ps(in, a0 + k) : _mm512_setzero_ps();
-      const __m512 hi = has1 ? _mm512_maskz_loadu_ps(in, a1 + k) : _mm512_setzero_ps();
-      const __m512i both = __m512i(_mm512_cvtne2ps_pbh(hi, lo));  // lo's 16 values, then hi's
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(rows0 + k), _mm512_castsi512_si256(both));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(rows1 + k), _mm512_extracti64x4_epi64(both, 1));
-      if (pairs && k < pair_stride) _mm512_storeu_si512(pairs + k, _mm512_permutexvar_epi16(lanes, both));
-    }
+    round_two_rows(A, lda, M, K, 2 * p, out.rows.data() + 2 * p * stride, stride,
+                   with_pairs ? out.pairs.data() + p * pair_stride : nullptr, pair_stride);
   });
 }
 
@@ -157,35 +161,55 @@ inline void zero_sums() {
   _tile_zero(3);
 }
 
+// C's rows [r0, r0 + rows) (rows <= 32) from the block's rounded rows `left` (row stride `stride`,
+// zero-padded to 16 rows, or 32 where rows > 16): 2 x 2 tiles of sums at a time.
+void forward_block(const uint16_t* left, int64_t stride, int64_t rows, const uint32_t* w_pairs, int64_t N,
+                   float* C, int64_t ldc) {
+  const int64_t n16 = round_up(N, 16), chunks = stride / 32, column_blocks = n16 / 16;
+  const bool two_left = rows > 16;
+  alignas(64) float sums[32][32];
+  for (int64_t cb = 0; cb < column_blocks; cb += 2) {
+    const bool two_right = cb + 1 < column_blocks;
+    zero_sums();
+    for (int64_t k = 0; k < chunks; ++k) {
+      const uint32_t* right = w_pairs + (16 * k) * n16 + 16 * cb;
+      _tile_loadd(4, left + 32 * k, stride * 2);
+      if (two_left) _tile_loadd(5, left + 16 * stride + 32 * k, stride * 2);
+      _tile_loadd(6, right, n16 * 4);
+      if (two_right) _tile_loadd(7, right + 16, n16 * 4);
+      multiply(two_left, two_right);
+    }
+    store_sums(sums);
+    const int64_t c0 = 16 * cb, columns = std::min<int64_t>(32, N - c0);
+    for (int64_t r = 0; r < rows; ++r) std::memcpy(C + r * ldc + c0, sums[r], size_t(columns) * sizeof(float));
+  }
+}
+
 }  // namespace
 
 void amx_dense_forward(const RoundedInput& a, const uint32_t* w_pairs, int64_t N, float* C, int64_t ldc,
                        const std::function<void(int64_t, int64_t)>& finished) {
-  const int64_t M = a.M, stride = a.stride, n16 = round_up(N, 16), row_blocks = round_up(M, 16) / 16;
-  const int64_t chunks = stride / 32, column_blocks = n16 / 16;
-  // Blocks of 32 rows (two tiles); the rows past M up to a multiple of 16 are zero, and a second tile
-  // past them is skipped.
-  parallel_for((row_blocks + 1) / 2, M * a.K + M * N, [&](int64_t b) {
+  const int64_t M = a.M;
+  parallel_for((M + 31) / 32, M * a.K + M * N, [&](int64_t b) {
     configure_tiles();
-    alignas(64) float sums[32][32];
     const int64_t r0 = 32 * b, rows = std::min<int64_t>(32, M - r0);
-    const bool two_left = 2 * b + 1 < row_blocks;
-    const uint16_t* left = a.rows.data() + r0 * stride;
-    for (int64_t cb = 0; cb < column_blocks; cb += 2) {
-      const bool two_right = cb + 1 < column_blocks;
-      zero_sums();
-      for (int64_t k = 0; k < chunks; ++k) {
-        const uint32_t* right = w_pairs + (16 * k) * n16 + 16 * cb;
-        _tile_loadd(4, left + 32 * k, stride * 2);
-        if (two_left) _tile_loadd(5, left + 16 * stride + 32 * k, stride * 2);
-        _tile_loadd(6, right, n16 * 4);
-        if (two_right) _tile_loadd(7, right + 16, n16 * 4);
-        multiply(two_left, two_right);
-      }
-      store_sums(sums);
-      const int64_t c0 = 16 * cb, columns = std::min<int64_t>(32, N - c0);
-      for (int64_t r = 0; r < rows; ++r) std::memcpy(C + (r0 + r) * ldc + c0, sums[r], size_t(columns) * sizeof(float));
-    }
+    forward_block(a.rows.data() + r0 * a.stride, a.stride, rows, w_pairs, N, C + r0 * ldc, ldc);
+    _tile_release();
+    if (finished) finished(r0, rows);
+  });
+}
+
+void amx_dense_infer(const float* A, int64_t lda, int64_t M, int64_t K, const uint32_t* w_pairs, int64_t N, float* C,
+                     int64_t ldc, const std::function<void(int64_t, int64_t)>& finished) {
+  const int64_t stride = round_up(K, 32);
+  parallel_for((M + 31) / 32, M * K + M * N, [&](int64_t b) {
+    thread_local std::vector<uint16_t> block;  // this thread's: filled and read here
+    if (block.size() < size_t(32 * stride)) block.resize(size_t(32 * stride));
+    const int64_t r0 = 32 * b, rows = std::min<int64_t>(32, M - r0);
+    for (int64_t r = 0; r < round_up(rows, 16); r += 2)
+      round_two_rows(A + r0 * lda, lda, rows, K, r, block.data() + r * stride, stride, nullptr, 0);
+    configure_tiles();
+    forward_block(block.data(), stride, rows, w_pairs, N, C + r0 * ldc, ldc);
     _tile_release();
     if (finished) finished(r0, rows);
   });
@@ -256,6 +280,11 @@ void amx_round_input(const float*, int64_t, int64_t, int64_t, bool, RoundedInput
 void amx_dense_forward(const RoundedInput&, const uint32_t*, int64_t, float*, int64_t,
                        const std::function<void(int64_t, int64_t)>&) {
   throw Error("amx_dense_forward: this library was built without AMX");
+}
+
+void amx_dense_infer(const float*, int64_t, int64_t, int64_t, const uint32_t*, int64_t, float*, int64_t,
+                     const std::function<void(int64_t, int64_t)>&) {
+  throw Error("amx_dense_infer: this library was built without AMX");
 }
 
 void amx_dense_weight_gradient(const RoundedInput&, const float*, int64_t, int64_t, float*, int64_t) {

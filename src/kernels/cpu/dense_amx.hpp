@@ -47,6 +47,11 @@ void amx_round_input(const float* A, int64_t lda, int64_t M, int64_t K, bool wit
 void amx_dense_forward(const RoundedInput& a, const uint32_t* w_pairs, int64_t N, float* C, int64_t ldc,
                        const std::function<void(int64_t, int64_t)>& finished);
 
+/// The same product for inference, A [M, K] float32 (row stride lda) rounded a block of 32 rows at a
+/// time on the thread that multiplies it, so that the rounded rows stay in that core's cache.
+void amx_dense_infer(const float* A, int64_t lda, int64_t M, int64_t K, const uint32_t* w_pairs, int64_t N, float* C,
+                     int64_t ldc, const std::function<void(int64_t, int64_t)>& finished);
+
 /// C [K, N] (row stride ldc) = A^T B, the weight gradient over A's M rows: A from `a` (with pairs),
 /// B [M, N] float32 with row stride ldb, rounded here; the products summed in float32.
 void amx_dense_weight_gradient(const RoundedInput& a, const float* B, int64_t ldb, int64_t N, float* C, int64_t ldc);
