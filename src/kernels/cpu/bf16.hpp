@@ -71,8 +71,8 @@ void dense_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, co
                 const std::function<void(int64_t, int64_t)>& finished = {}, RoundedInput* rounded_a = nullptr);
 
 /// On a CPU with AMX, dense_bf16 runs its own kernel only for fewer rows than one of its tiles and
-/// weight_gradient_bf16 never (oneDNN's matmul is faster there); `forced` true makes both run it
-/// wherever its size rules allow, as on other CPUs. For tests of those kernels.
+/// weight_gradient_bf16 never (the AMX kernels or oneDNN's matmul are faster there); `forced` true
+/// makes both run it wherever its size rules allow, as on other CPUs. For tests of those kernels.
 void force_own_bf16_dense_kernels(bool forced);
 
 /// C = A^T * B, the weight gradient of a product over M rows, all row-major: A [M, K] and B [M, N]
