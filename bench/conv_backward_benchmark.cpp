@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "aligned_floats.hpp"
 #include "kernels/cpu/conv.hpp"
 #include "myelin/threading.hpp"
 #include "timing.hpp"
@@ -75,17 +76,17 @@ int main(int argc, char** argv) {
                                  {"bf16 primitive", true, Bf16WeightGradient::Primitive},
                                  {"bf16 pairs", true, Bf16WeightGradient::ImagePairs}};
   uint32_t seed = 1;
-  auto fill = [&seed](std::vector<float>& v, float scale) {
+  auto fill = [&seed](bench::Floats& v, float scale) {
     for (auto& x : v) x = scale * (float((seed = seed * 1664525u + 1013904223u) >> 8) / 8388608.f - 1.f);
   };
   std::printf("threads=%d rounds=%d\n", myelin::num_threads(), rounds);
   for (const Shape& s : shapes) {
     const Conv2DGeometry& g = s.g;
-    std::vector<float> x(size_t(g.batch * g.in_h * g.in_w * g.in_c)), w(size_t(g.kernel_h * g.kernel_w * g.in_c * g.out_c)),
+    bench::Floats x(size_t(g.batch * g.in_h * g.in_w * g.in_c)), w(size_t(g.kernel_h * g.kernel_w * g.in_c * g.out_c)),
         y(size_t(g.batch * g.out_h * g.out_w * g.out_c)), dw(w.size()), dx(x.size());
     fill(x, 1.f);
     fill(w, 0.1f);
-    std::vector<float> dy(y.size());
+    bench::Floats dy(y.size());
     fill(dy, 1.f);
     std::vector<Conv2DKernel> kernels(ways.size());
     for (size_t i = 0; i < ways.size(); ++i) {  // primitives made under the way's setting, then kept

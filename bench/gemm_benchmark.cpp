@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "aligned_floats.hpp"
 #include "kernels/cpu/gemm.hpp"
 #include "myelin/threading.hpp"
 
@@ -56,7 +57,7 @@ int main(int argc, char** argv) {
   std::printf("threads=%d\n", myelin::num_threads());
   for (const auto& c : cases) {
     const int lda = c.ta ? c.M : c.K, ldb = c.tb ? c.K : c.N;
-    std::vector<float> A(size_t(c.M) * c.K, 0.5f), B(size_t(c.K) * c.N, 0.25f), C(size_t(c.M) * c.N);
+    bench::Floats A(size_t(c.M) * c.K, 0.5f), B(size_t(c.K) * c.N, 0.25f), C(size_t(c.M) * c.N);
     const int reps = c.M * c.N * c.K > 1000000 ? 200 : 5000;
     const double flop = 2.0 * c.M * c.N * c.K;
     auto report = [&](const char* kernel, double us) {

@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "aligned_floats.hpp"
 #include "kernels/cpu/gemm.hpp"
 #include "kernels/cpu/recurrent.hpp"
 #include "myelin/threading.hpp"
@@ -40,9 +41,9 @@ struct Shape {
   int64_t batch, steps, features, units;
 };
 
-std::vector<float> random_vector(size_t n, float scale, std::mt19937& rng) {
+bench::Floats random_vector(size_t n, float scale, std::mt19937& rng) {
   std::uniform_real_distribution<float> d(-scale, scale);
-  std::vector<float> v(n);
+  bench::Floats v(n);
   for (float& x : v) x = d(rng);
   return v;
 }
@@ -58,7 +59,7 @@ struct Problem {
   bool gru;
   Shape s;
   int64_t G, N;
-  std::vector<float> x, kernel, recurrent, bias, dy;  // bias: LSTM [N]; GRU [2, N]
+  bench::Floats x, kernel, recurrent, bias, dy;  // bias: LSTM [N]; GRU [2, N]
 };
 
 Problem make_problem(bool gru, Shape s, std::mt19937& rng) {
@@ -77,7 +78,7 @@ struct Myelin {
   const Problem& p;
   mk::RecurrentGeometry g;
   mk::RecurrentWorkspace ws;
-  std::vector<float> y, dx, dkernel, drecurrent, dbias;
+  bench::Floats y, dx, dkernel, drecurrent, dbias;
 
   explicit Myelin(const Problem& pr) : p(pr) {
     g.cell = p.gru ? mk::RecurrentCell::GRU : mk::RecurrentCell::LSTM;
@@ -112,8 +113,8 @@ struct OneDnn {
   memory x_m, y_m, bias_m, ws_m, dy_m, dx_m, dwl_m, dwi_m, dbias_m;
   memory wl_infer, wi_infer, wl_train, wi_train, wl_bwd, wi_bwd;
   memory wl_src, wi_src;  // Keras's layout, over the problem's weights
-  std::vector<float> bias;  // oneDNN's bias: LSTM [4, U]; GRU [4, U]: z, r, h (input), h (recurrent)
-  std::vector<float> y, dx, dkernel, drecurrent, dbias;
+  bench::Floats bias;  // oneDNN's bias: LSTM [4, U]; GRU [4, U]: z, r, h (input), h (recurrent)
+  bench::Floats y, dx, dkernel, drecurrent, dbias;
 
   static memory::desc zero() { return memory::desc(); }
 
@@ -258,7 +259,7 @@ double time_ms(Fn&& fn) {
 void phases(Myelin& m, int repeats) {
   const Problem& p = m.p;
   const int64_t B = p.s.batch, T = p.s.steps, F = p.s.features, U = p.s.units, N = p.N;
-  std::vector<float> xw(size_t(B * T * N)), hr(size_t(B * N)), dh(size_t(B * U));
+  bench::Floats xw(size_t(B * T * N)), hr(size_t(B * N)), dh(size_t(B * U));
   std::vector<double> fwd, in_gemm, rec_gemm, bwd, dh_gemm, w_gemm, dx_gemm;
   for (int r = 0; r < repeats + 2; ++r) {
     const double f = time_ms([&] { m.forward(false); });

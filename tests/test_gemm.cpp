@@ -1,11 +1,14 @@
-// The GEMM dispatch (own small loops or oneDNN) against a plain double-precision reference,
-// for every transpose combination and sizes on both sides of the small/large threshold.
+// The GEMM dispatch (oneDNN's sgemm on one or all threads, or its matmul primitive) against a plain
+// double-precision reference, for every transpose combination and sizes on both sides of each rule.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "kernels/cpu/gemm.hpp"
+#include "kernels/cpu/matmul.hpp"
 #include "myelin/random.hpp"
 
 namespace {
@@ -41,6 +44,61 @@ TEST(Gemm, MatchesReferenceForAllTransposesAndSizes) {
               ASSERT_NEAR(C[i * ldc + j], expect[i * ldc + j], 1e-4 * std::sqrt(double(K)) + 1e-5)
                   << "M=" << M << " N=" << N << " K=" << K << " ta=" << ta << " tb=" << tb << " beta=" << beta;
         }
+}
+
+// Plain products (alpha 1, beta 0) from 32 rows, 2^18 multiply-adds and up to 128 columns run on
+// oneDNN's matmul primitive; the shapes straddle each of those bounds. C starts as NaN: beta 0 must
+// overwrite it, not scale it.
+TEST(Gemm, PlainProductsOnEitherSideOfTheMatmulRuleMatchReference) {
+  myelin::Rng rng(11);
+  const int sizes[][3] = {{32, 64, 128}, {31, 64, 160}, {32, 128, 64}, {32, 129, 64}, {1024, 10, 32}, {40, 100, 60},
+                          {96, 64, 576}, {100, 512, 128}};
+  for (auto [M, N, K] : sizes)
+    for (int padded = 0; padded < 2; ++padded) {
+      const int lda = K + 5 * padded, ldb = N + 3 * padded, ldc = N + 2 * padded;
+      std::vector<float> A(M * lda), B(K * ldb), C(M * ldc, std::numeric_limits<float>::quiet_NaN());
+      for (auto& v : A) v = rng.uniform(-1, 1);
+      for (auto& v : B) v = rng.uniform(-1, 1);
+      std::vector<double> expect(C.size(), 0.0);
+      reference(false, false, M, N, K, 1.f, A, lda, B, ldb, 0.f, expect, ldc);
+      myelin::kernels::gemm(false, false, M, N, K, 1.f, A.data(), lda, B.data(), ldb, 0.f, C.data(), ldc);
+      for (int i = 0; i < M; ++i)
+        for (int j = 0; j < N; ++j)
+          ASSERT_NEAR(C[i * ldc + j], expect[i * ldc + j], 1e-4 * std::sqrt(double(K)) + 1e-5)
+              << "M=" << M << " N=" << N << " K=" << K << " padded=" << padded;
+    }
+}
+
+// The matmul primitive's own entry, transposed operands included, and its bound on kept shapes: past
+// it the thread starts over, and products of shapes seen before are still right.
+TEST(Matmul, Float32ProductsMatchReferenceAndKeptShapesStayBounded) {
+  myelin::Rng rng(5);
+  auto check = [&](bool ta, bool tb, int M, int N, int K) {
+    const int lda = (ta ? M : K) + 1, ldb = (tb ? K : N) + 2, ldc = N + 3;
+    std::vector<float> A((ta ? K : M) * lda), B((tb ? N : K) * ldb), C(M * ldc, -7.f);
+    for (auto& v : A) v = rng.uniform(-1, 1);
+    for (auto& v : B) v = rng.uniform(-1, 1);
+    std::vector<double> expect(C.begin(), C.end());
+    reference(ta, tb, M, N, K, 1.f, A, lda, B, ldb, 0.f, expect, ldc);
+    myelin::kernels::onednn_matmul(myelin::kernels::MatmulInputs::Float32, ta, tb, M, N, K, A.data(), lda, B.data(),
+                                   ldb, C.data(), ldc);
+    for (int i = 0; i < M; ++i) {
+      for (int j = 0; j < N; ++j)
+        ASSERT_NEAR(C[i * ldc + j], expect[i * ldc + j], 1e-4 * std::sqrt(double(K)) + 1e-5)
+            << "M=" << M << " N=" << N << " K=" << K << " ta=" << ta << " tb=" << tb;
+      for (int j = N; j < ldc; ++j) ASSERT_EQ(C[i * ldc + j], -7.f) << "wrote past row " << i << "'s end";
+    }
+  };
+  for (int ta = 0; ta < 2; ++ta)
+    for (int tb = 0; tb < 2; ++tb) check(ta, tb, 7, 5, 9);
+  int64_t most = 0;
+  for (int shape = 1; shape <= 150; ++shape) {
+    check(false, false, shape, 3, 4);
+    most = std::max(most, myelin::kernels::onednn_matmul_kept_products());
+  }
+  EXPECT_LE(most, 64) << "the thread keeps a primitive for every shape it has seen";
+  EXPECT_GE(most, 60) << "the thread does not keep the primitives it has made";
+  for (int shape = 1; shape <= 10; ++shape) check(false, false, shape, 3, 4);
 }
 
 }  // namespace

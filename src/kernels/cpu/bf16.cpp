@@ -3,16 +3,12 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
-#include <map>
-#include <mutex>
-#include <oneapi/dnnl/dnnl.hpp>
-#include <string>
-#include <tuple>
+#include <oneapi/dnnl/dnnl.h>
 #include <utility>
 #include <vector>
 
+#include "kernels/cpu/matmul.hpp"
 #include "kernels/cpu/parallel.hpp"
-#include "myelin/error.hpp"
 
 #if defined(__AVX512BF16__)
 #include <immintrin.h>
@@ -69,22 +65,6 @@ const uint16_t* kept_bf16(const float* x, int64_t n, std::vector<float>& seen, s
 
 namespace {
 
-using dnnl::memory;
-
-dnnl::engine& engine() {
-  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
-  return e;
-}
-
-struct Product {
-  dnnl::matmul prim;
-  memory a, b, c;
-};
-
-// Primitives by shape: a layer repeats a handful of shapes (training batch, last batch, inference).
-std::mutex g_mutex;
-std::map<std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>, Product> g_products;
-
 // The stored rows of op(X) rounded into a packed buffer: `rows` x `cols` out of a matrix with row stride ld.
 // The buffer only grows: one thread packs operands of several sizes in turn (each layer's input, the
 // last short batch), and growing a vector again writes zeros over what was freed by shrinking it.
@@ -132,30 +112,7 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, cons
     for (int64_t i = 0; i < M; ++i) std::memset(C + i * ldc, 0, size_t(N) * sizeof(float));
     return;
   }
-  try {
-    std::lock_guard<std::mutex> lock(g_mutex);
-    auto key = std::make_tuple(trans_a, trans_b, M, N, K, lda, ldb, ldc);
-    auto it = g_products.find(key);
-    if (it == g_products.end()) {
-      const auto bf16 = memory::data_type::bf16;
-      memory::desc a_md({M, K}, bf16, trans_a ? memory::dims{1, lda} : memory::dims{lda, 1});
-      memory::desc b_md({K, N}, bf16, trans_b ? memory::dims{1, ldb} : memory::dims{ldb, 1});
-      memory::desc c_md({M, N}, memory::data_type::f32, memory::dims{ldc, 1});
-      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_md, c_md), engine());
-      Product p{dnnl::matmul(pd), memory(a_md, engine(), DNNL_MEMORY_NONE), memory(b_md, engine(), DNNL_MEMORY_NONE),
-                memory(c_md, engine(), DNNL_MEMORY_NONE)};
-      it = g_products.emplace(key, std::move(p)).first;
-    }
-    Product& p = it->second;
-    p.a.set_data_handle(const_cast<uint16_t*>(A));
-    p.b.set_data_handle(const_cast<uint16_t*>(B));
-    p.c.set_data_handle(C);
-    dnnl::stream s(engine());
-    p.prim.execute(s, {{DNNL_ARG_SRC, p.a}, {DNNL_ARG_WEIGHTS, p.b}, {DNNL_ARG_DST, p.c}});
-    s.wait();
-  } catch (const dnnl::error& err) {
-    throw Error(std::string("oneDNN bfloat16 matmul failed: ") + err.what());
-  }
+  onednn_matmul(MatmulInputs::Bfloat16, trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc);
 }
 
 #if defined(__AVX512BF16__)

@@ -5,21 +5,36 @@
 
 #include <string>
 
+#include "kernels/cpu/matmul.hpp"
 #include "myelin/error.hpp"
 
 namespace myelin::kernels {
 
+namespace {
+
+// Plain products (no transposes, no scaling, C overwritten) that oneDNN's matmul primitive runs up
+// to 15 % faster than its sgemm: from 32 rows and 2^18 multiply-adds, at most 128 columns (a Dense
+// layer's units). Below those rows or that work it is slower, and so it is for wider outputs from
+// few inputs, such as an LSTM's input projection (bench/README.md, "GEMM: the matmul primitive for
+// plain products").
+constexpr int64_t kMatmulRows = 32, kMatmulColumns = 128, kMatmulWork = int64_t(1) << 18;
+
+}  // namespace
+
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
+  if (!trans_a && !trans_b && alpha == 1.f && beta == 0.f && K > 0 && M >= kMatmulRows && N <= kMatmulColumns &&
+      M * N * K >= kMatmulWork)
+    return onednn_matmul(MatmulInputs::Float32, false, false, M, N, K, A, lda, B, ldb, C, ldc);
   // Up to 64k multiply-adds the second thread's fork and join cost more than its share of the work:
   // batch-1 inference took 3.7 us on two threads against 1.4 on one (bench/README.md). 2^16 itself
   // included: a batch-1 LSTM step of 128 units is exactly that, 100 forks per sequence.
   const bool small = M * N * K <= (1 << 16);
   const int threads = small ? omp_get_max_threads() : 1;
   if (threads > 1) omp_set_num_threads(1);
-  // oneDNN's sgemm is row-major and was the fastest candidate measured at every size the
-  // models use, down to batch 1 and 10x10x10, where plain loops lost (bench/README.md, "GEMM").
+  // Elsewhere oneDNN's sgemm: row-major, and the fastest candidate measured at every size the models
+  // use, down to batch 1 and 10x10x10, where plain loops lost (bench/README.md, "GEMM").
   dnnl_status_t st = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   if (threads > 1) omp_set_num_threads(threads);
   if (st != dnnl_success) throw Error("dnnl_sgemm failed with status " + std::to_string(static_cast<int>(st)));
