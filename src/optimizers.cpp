@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kernels/cpu/optimizer.hpp"
+#include "kernels/cpu/subnormals.hpp"
 #include "myelin/error.hpp"
 
 namespace myelin {
@@ -97,6 +98,7 @@ void Optimizer::apply(const std::vector<Param>& params) {
   else if (!built_for(params)) rebuild_for(params);
   if (options_.clipnorm > 0 || options_.clipvalue > 0 || options_.global_clipnorm > 0) clip(params);
   const float lr = float(learning_rate());
+  const kernels::SubnormalsFlushed flushed;  // moments decaying towards zero stay off the slow path
   for (size_t i = 0; i < params.size(); ++i) update(i, *params[i].value, *params[i].grad, lr);
   ++iterations_;
 }

@@ -110,6 +110,33 @@ TEST(Adam, EpsilonIsAddedToSqrtVBeforeTheRate) {
   EXPECT_NEAR(w[0], -2.40253073e-4, 1e-8);  // float32 betas (1 - 0.999f = 0.99998713e-3) move it by ~5e-6 relative
 }
 
+TEST(Adam, MomentsDecayingPastTheNormalRangeBecomeZero) {
+  // One step with g = 1e-30 gives m = 0.1 * 1e-30 = 1e-31 (v = 0.001 * 1e-60 underflows at once); then g = 0,
+  // and m shrinks by 0.9 a step. Past FLT_MIN (1.18e-38, about 150 steps on) it must be exactly 0, never a
+  // subnormal: x86 computes on those through a microcode assist (bench/README.md, "Subnormal moments in
+  // the optimizer").
+  optimizers::Adam opt(1e-3);
+  Slot s({0.5f}, {1e-30f});
+  opt.apply(params_of({&s}));
+  const auto slots = opt.slots();
+  ASSERT_EQ(slots.size(), 2u);
+  ASSERT_EQ(slots[0].first, "0/m");
+  const Tensor& m = *slots[0].second;
+  EXPECT_NEAR(m[0], 1e-31, 1e-37);
+  s.set_grad({0.f});
+  bool reached_zero = false;
+  for (int step = 0; step < 300; ++step) {
+    opt.apply(params_of({&s}));
+    ASSERT_NE(std::fpclassify(m[0]), FP_SUBNORMAL) << "step " << step << ": m = " << m[0];
+    reached_zero = reached_zero || m[0] == 0.f;
+  }
+  EXPECT_TRUE(reached_zero);
+  EXPECT_NEAR(s.w[0], 0.5, 1e-6);  // with v = 0 each step is alpha * m / epsilon, at most 1e-27
+  // The caller's own arithmetic keeps its subnormals: the flush lasts only while the optimizer runs.
+  volatile float tiny = 1e-30f, scale = 1e-10f;
+  EXPECT_EQ(std::fpclassify(tiny * scale), FP_SUBNORMAL);
+}
+
 TEST(AdamW, DecoupledDecayBeforeAdam) {
   // lr 0.1, weight_decay 0.5, w0 = 1, g = 0.5 then -1. Each step first w -= lr*wd*w, then Adam's step
   // (the Adam steps are those of Adam.TwoStepsKerasFormula: 0.0999993675 and -0.0366102491).

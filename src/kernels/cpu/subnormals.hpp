@@ -1,0 +1,36 @@
+// Subnormal floats treated as zero while a scope runs on the calling thread.
+//
+// An optimizer's moments decay geometrically while a weight's gradient stays zero (a pixel that is
+// black in every image of a batch), and reach the subnormal range after some hundreds of steps. x86
+// cores compute on subnormal operands and results through a microcode assist, about a hundred times
+// slower than the ordinary path; bench/README.md ("Subnormal moments in the optimizer") measures it.
+// TensorFlow and XLA run their kernels with the same two flags set.
+#pragma once
+
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
+
+namespace myelin::kernels {
+
+/// While alive, this thread's float arithmetic flushes subnormal results to zero and reads subnormal
+/// operands as zero (MXCSR's FTZ and DAZ); the previous mode returns when it goes out of scope. A
+/// no-op where the build targets no SSE.
+class SubnormalsFlushed {
+ public:
+#if defined(__SSE__)
+  SubnormalsFlushed() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | kFlushToZero | kDenormalsAreZero); }
+  ~SubnormalsFlushed() { _mm_setcsr(saved_); }
+#endif
+  SubnormalsFlushed(const SubnormalsFlushed&) = delete;
+  SubnormalsFlushed& operator=(const SubnormalsFlushed&) = delete;
+
+ private:
+#if defined(__SSE__)
+  static constexpr unsigned kFlushToZero = 0x8000;
+  static constexpr unsigned kDenormalsAreZero = 0x0040;
+  unsigned saved_;
+#endif
+};
+
+}  // namespace myelin::kernels
