@@ -355,6 +355,19 @@ TEST_F(MixedPrecision, DenseAmxKernelsAgreeWithOneDnnForEveryTileShape) {
           kernels::weight_gradient_bf16(rows, inputs, units, x.data(), lda, dy.data(), ldb, g_stale.data(), ldc,
                                         &stale);
           for (int64_t i = 0; i < g.size(); ++i) ASSERT_EQ(g_stale[i], g_fresh[i]) << "stale rounding used, " << i;
+
+          // The same buffers then rounding x without the pair layout (as inference rounds) still hold
+          // other's pairs, and must not offer them for x.
+          ASSERT_TRUE(stale.holds(other.data(), rows, inputs, true));
+          kernels::amx_round_input(x.data(), lda, rows, inputs, false, stale);
+          ASSERT_TRUE(stale.holds(x.data(), rows, inputs, false));
+          ASSERT_FALSE(stale.holds(x.data(), rows, inputs, true));
+          std::fill(g_stale.data(), g_stale.data() + g_stale.size(), 7.f);
+          kernels::weight_gradient_bf16(rows, inputs, units, x.data(), lda, dy.data(), ldb, g_stale.data(), ldc,
+                                        &stale);
+          for (int64_t i = 0; i < g.size(); ++i) ASSERT_EQ(g_stale[i], g_fresh[i]) << "pairs without flag, " << i;
+          stale.clear();
+          ASSERT_FALSE(stale.holds(x.data(), rows, inputs, false));
         }
       }
 }

@@ -279,7 +279,6 @@ void dense_through_onednn(int64_t M, int64_t N, int64_t K, const float* A, int64
     else gemm_bf16(false, false, M, N, K, A, lda, W, N, C, ldc);
     return;
   }
-  rounded_a->rows.resize(size_t(M * K));
   pack(A, M, K, lda, rounded_a->rows);
   rounded_a->source = A;
   rounded_a->M = M;

@@ -120,11 +120,9 @@ void amx_round_input(const float* A, int64_t lda, int64_t M, int64_t K, bool wit
   out.stride = stride;
   out.pair_stride = pair_stride;
   if (out.rows.size() < size_t(row_count * stride)) out.rows.resize(size_t(row_count * stride));
-  if (with_pairs) {
-    if (out.pairs.size() < size_t(row_count / 2 * pair_stride)) out.pairs.resize(size_t(row_count / 2 * pair_stride));
-  } else {
-    out.pairs.clear();
-  }
+  out.has_pairs = with_pairs;
+  if (with_pairs && out.pairs.size() < size_t(row_count / 2 * pair_stride))
+    out.pairs.resize(size_t(row_count / 2 * pair_stride));
   // Two rows at a time, each read once: one conversion gives both rows' bfloat16 values, stored as
   // rows and, interleaved, as pairs.
   parallel_for(row_count / 2, M * K, [&](int64_t p) {
@@ -216,7 +214,7 @@ void amx_dense_infer(const float* A, int64_t lda, int64_t M, int64_t K, const ui
 }
 
 void amx_dense_weight_gradient(const RoundedInput& a, const float* B, int64_t ldb, int64_t N, float* C, int64_t ldc) {
-  if (a.pairs.empty()) throw Error("amx_dense_weight_gradient: the input was rounded without its pair layout");
+  if (!a.has_pairs) throw Error("amx_dense_weight_gradient: the input was rounded without its pair layout");
   const int64_t M = a.M, K = a.K, m32 = round_up(M, 32), n16 = round_up(N, 16), pair_stride = a.pair_stride;
   // B^T rounded, [n16 rows, m32 columns]: the left operand of C^T = B^T A, whose tiles sum over the rows.
   thread_local std::vector<uint16_t> bt;

@@ -16,19 +16,22 @@ namespace myelin::kernels {
 /// - `pairs` (amx_round_input with pairs only): rows 2p and 2p+1 interleaved value by value, pair p's
 ///   value k at [p * `pair_stride` + k] (K rounded up to 16) in the low (row 2p) and high (row 2p+1)
 ///   halves, zero-padded up to 32 rows: the AMX weight gradient's right operand.
-/// `source` is the A it was rounded from, so a caller can tell that it still stands for it.
+/// `source` is the A it was rounded from, so a caller can tell that it still stands for it. clear()
+/// forgets A but keeps the buffers' sizes: growing a vector writes zeros over all it adds, and the
+/// next rounding writes every value anyway.
 struct RoundedInput {
   const float* source = nullptr;
   int64_t M = 0, K = 0, stride = 0, pair_stride = 0;
+  bool has_pairs = false;  // `pairs` holds this A's pair layout
   std::vector<uint16_t> rows;
   std::vector<uint32_t> pairs;
   bool holds(const float* a, int64_t m, int64_t k, bool with_pairs) const {
-    return source == a && M == m && K == k && (!with_pairs || !pairs.empty());
+    return source == a && M == m && K == k && (!with_pairs || has_pairs);
   }
   void clear() {
     source = nullptr;
     M = K = 0;
-    pairs.clear();
+    has_pairs = false;
   }
 };
 
