@@ -2,8 +2,8 @@
 //
 // An optimizer's moments decay geometrically while a weight's gradient stays zero (a pixel that is
 // black in every image of a batch), and reach the subnormal range after some hundreds of steps. x86
-// cores compute on subnormal operands and results through a microcode assist, about a hundred times
-// slower than the ordinary path; bench/README.md ("Subnormal moments in the optimizer") measures it.
+// cores compute on subnormal operands and results through a microcode assist of the order of a hundred
+// cycles each; bench/README.md ("Subnormal moments in the optimizer") measures what it cost.
 // TensorFlow and XLA run their kernels with the same two flags set.
 #pragma once
 
