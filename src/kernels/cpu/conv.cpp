@@ -21,6 +21,7 @@
 #include "kernels/cpu/gemm.hpp"
 #include "kernels/cpu/lanes.hpp"
 #include "kernels/cpu/merge.hpp"
+#include "kernels/cpu/onednn_engine.hpp"
 #include "myelin/error.hpp"
 
 namespace myelin::kernels {
@@ -44,12 +45,8 @@ AxisGeometry conv_axis(int64_t in, int64_t kernel, int64_t stride, int64_t dilat
 
 namespace {
 
-dnnl::engine& engine() {
-  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
-  return e;
-}
 dnnl::stream& stream() {
-  static dnnl::stream s(engine());
+  static dnnl::stream s(onednn_engine());
   return s;
 }
 
@@ -112,12 +109,12 @@ struct Port {
 
   Port() = default;
   Port(const memory::desc& user_md, const memory::desc& prim_md, bool input) {
-    user = memory(user_md, engine(), DNNL_MEMORY_NONE);
+    user = memory(user_md, onednn_engine(), DNNL_MEMORY_NONE);
     same = user_md == prim_md;
     if (same) {
       prim = user;
     } else {
-      prim = memory(prim_md, engine());  // owned: allocated once, when the batch size is first seen
+      prim = memory(prim_md, onednn_engine());  // owned: allocated once, when the batch size is first seen
       convert = input ? dnnl::reorder(user, prim) : dnnl::reorder(prim, user);
     }
   }
@@ -382,7 +379,7 @@ struct Conv2DKernel::Impl {
     dnnl::primitive_attr attr;
     attr.set_post_ops(po);
     if (user_scratchpad) attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    return dnnl::convolution_forward::primitive_desc(d, attr, engine());
+    return dnnl::convolution_forward::primitive_desc(d, attr, onednn_engine());
   }
 
   void make_forward(const Conv2DGeometry& g, Entry& e) const {
@@ -397,11 +394,11 @@ struct Conv2DKernel::Impl {
                false);
     e.fwd_args = {{DNNL_ARG_SRC, e.x.prim}, {DNNL_ARG_WEIGHTS, e.w.prim}, {DNNL_ARG_DST, e.y.prim}};
     if (e.has_bias) {
-      e.b = memory(b_md, engine(), DNNL_MEMORY_NONE);
+      e.b = memory(b_md, onednn_engine(), DNNL_MEMORY_NONE);
       e.fwd_args[DNNL_ARG_BIAS] = e.b;
     }
     if (e.adds_in_primitive()) {
-      e.add_src = memory(y_user, engine(), DNNL_MEMORY_NONE);
+      e.add_src = memory(y_user, onednn_engine(), DNNL_MEMORY_NONE);
       e.fwd_args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1] = e.add_src;
     }
   }
@@ -448,15 +445,16 @@ struct Conv2DKernel::Impl {
       }
       const auto x_md = data_md(1, band.in_h, g.in_w, g.in_c, true), y_md = data_md(1, band.out_h, g.out_w, g.out_c, true);
       if (is_reference(pd) || pd.src_desc() != x_md || pd.dst_desc() != y_md) return;
-      Entry::RowPart part{dnnl::convolution_forward(pd), dnnl::stream(engine()),
-                          memory(x_md, engine(), DNNL_MEMORY_NONE), memory(y_md, engine(), DNNL_MEMORY_NONE),
-                          memory(), memory(pd.scratchpad_desc(), engine()),
+      Entry::RowPart part{dnnl::convolution_forward(pd), dnnl::stream(onednn_engine()),
+                          memory(x_md, onednn_engine(), DNNL_MEMORY_NONE),
+                          memory(y_md, onednn_engine(), DNNL_MEMORY_NONE),
+                          memory(), memory(pd.scratchpad_desc(), onednn_engine()),
                           in_first * g.in_w * g.in_c, first * g.out_w * g.out_c, {}, nullptr};
       part.args = {{DNNL_ARG_SRC, part.x}, {DNNL_ARG_WEIGHTS, e.w.prim}, {DNNL_ARG_DST, part.y},
                    {DNNL_ARG_SCRATCHPAD, part.scratchpad}};
       if (e.has_bias) part.args[DNNL_ARG_BIAS] = e.b;
       if (e.addend) {
-        part.add_src = memory(y_md, engine(), DNNL_MEMORY_NONE);
+        part.add_src = memory(y_md, onednn_engine(), DNNL_MEMORY_NONE);
         part.args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1] = part.add_src;
       }
       made.push_back(std::move(part));
@@ -498,10 +496,10 @@ struct Conv2DKernel::Impl {
                          : dnnl::convolution_backward_weights::desc(algorithm(e), x_md,
                                                                     weights_md(g, false, false), dy_md, strides(g),
                                                                     dilates(g), pad_l(g), pad_r(g));
-    e.bww_pd = dnnl::convolution_backward_weights::primitive_desc(dw, engine(), e.fwd_pd);
+    e.bww_pd = dnnl::convolution_backward_weights::primitive_desc(dw, onednn_engine(), e.fwd_pd);
     auto dd = dnnl::convolution_backward_data::desc(algorithm(e), dx_md, weights_md(g, false, true, e.bf16),
                                                     dy_md, strides(g), dilates(g), pad_l(g), pad_r(g));
-    e.bwd_pd = dnnl::convolution_backward_data::primitive_desc(dd, engine(), e.fwd_pd);
+    e.bwd_pd = dnnl::convolution_backward_data::primitive_desc(dd, onednn_engine(), e.fwd_pd);
     if (e.bf16 && (is_reference(e.bww_pd) || is_reference(e.bwd_pd))) {
       e.bf16 = e.bf16_plain = false;
       make_forward(g, e);
@@ -523,7 +521,7 @@ struct Conv2DKernel::Impl {
     e.bww_args = {{DNNL_ARG_SRC, e.bww_x_is_fwd_x ? e.x.prim : e.bww_x.prim},
                   {DNNL_ARG_DIFF_WEIGHTS, e.bww_dw.prim}};
     if (e.has_bias) {
-      e.db = memory(b_md, engine(), DNNL_MEMORY_NONE);
+      e.db = memory(b_md, onednn_engine(), DNNL_MEMORY_NONE);
       e.bww_args[DNNL_ARG_DIFF_BIAS] = e.db;
     }
     e.bwd_args = {{DNNL_ARG_WEIGHTS, e.bwd_w.prim}, {DNNL_ARG_DIFF_SRC, e.bwd_dx.prim}};
@@ -533,7 +531,7 @@ struct Conv2DKernel::Impl {
     e.bww_way = weight_gradient_way(g, e);
     e.bwd_dy_is_dy16 = e.bww_way == Bf16WeightGradient::Matmul && e.bwd_pd.diff_dst_desc() == y16_md;
     if (e.bwd_dy_is_dy16) {
-      e.dy16 = memory(y16_md, engine(), DNNL_MEMORY_NONE);
+      e.dy16 = memory(y16_md, onednn_engine(), DNNL_MEMORY_NONE);
       e.bwd_args[DNNL_ARG_DIFF_DST] = e.dy16;
     }
     e.backward_made = true;

@@ -5,6 +5,7 @@
 #include <string>
 #include <tuple>
 
+#include "kernels/cpu/onednn_engine.hpp"
 #include "myelin/error.hpp"
 
 namespace myelin::kernels {
@@ -13,10 +14,6 @@ namespace {
 
 using dnnl::memory;
 
-dnnl::engine& engine() {
-  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
-  return e;
-}
 
 struct Product {
   dnnl::matmul prim;
@@ -43,16 +40,16 @@ void onednn_matmul(MatmulInputs inputs, bool trans_a, bool trans_b, int64_t M, i
       const memory::desc a_md({M, K}, type, trans_a ? memory::dims{1, lda} : memory::dims{lda, 1});
       const memory::desc b_md({K, N}, type, trans_b ? memory::dims{1, ldb} : memory::dims{ldb, 1});
       const memory::desc c_md({M, N}, memory::data_type::f32, memory::dims{ldc, 1});
-      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_md, c_md), engine());
-      Product p{dnnl::matmul(pd), memory(a_md, engine(), DNNL_MEMORY_NONE), memory(b_md, engine(), DNNL_MEMORY_NONE),
-                memory(c_md, engine(), DNNL_MEMORY_NONE)};
+      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_md, c_md), onednn_engine());
+      Product p{dnnl::matmul(pd), memory(a_md, onednn_engine(), DNNL_MEMORY_NONE),
+                memory(b_md, onednn_engine(), DNNL_MEMORY_NONE), memory(c_md, onednn_engine(), DNNL_MEMORY_NONE)};
       it = t_products.emplace(key, std::move(p)).first;
     }
     Product& p = it->second;
     p.a.set_data_handle(const_cast<void*>(A));
     p.b.set_data_handle(const_cast<void*>(B));
     p.c.set_data_handle(C);
-    dnnl::stream s(engine());
+    dnnl::stream s(onednn_engine());
     p.prim.execute(s, {{DNNL_ARG_SRC, p.a}, {DNNL_ARG_WEIGHTS, p.b}, {DNNL_ARG_DST, p.c}});
     s.wait();
   } catch (const dnnl::error& err) {
