@@ -1009,8 +1009,10 @@ TEST_F(MixedPrecision, HandsAnAddsOutputOverToTwoConvolutions) {
       layers::set_bf16_handover(true);
       b.g->forward({&x}, false);
       for (int k = 0; k < 2; ++k) handed.push_back(b.g->output(k).clone());
-      // 40 images: 161 KB of float32 y, past the sum post-op's 128 KB.
-      if (batch == 40) {
+      // 40 images: 161 KB of float32 y, past the sum post-op's 128 KB. Without AMX, oneDNN 2.6 offers
+      // only its reference kernel for a bfloat16 convolution with the addend as a post-op (an Emerald
+      // Rapids without AMX), so the Add runs after the convolution, which then hands over nothing.
+      if (batch == 40 && kernels::amx_supported()) {
         EXPECT_TRUE(b.conv1->bf16_output());
       }
       // The next convolutions round their input to bfloat16 either way: the same within a unit of it.
