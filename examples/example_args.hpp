@@ -1,6 +1,6 @@
 // The examples' shared command line: --epochs N --batch-size N --seed N --data PATH --threads N
-// --verbose N, --winograd 0|1 for the convolutional ones, --precision fp32|bf16 for those that offer
-// bfloat16, --model NAME for those that offer several networks, and --help (also written
+// --verbose N, --winograd 0|1 for the convolutional ones, --precision fp32|bf16|auto for those
+// that offer bfloat16, --model NAME for those that offer several networks, and --help (also written
 // --flag=value). Each example passes its own defaults, so it runs as it is with no arguments; an
 // unknown flag or a bad value prints a message and exits with 2.
 // An error the program does not catch (a missing data file) is printed as one line, exit status 1,
@@ -25,8 +25,8 @@ struct Args {
   bool uses_data = true;  ///< false for examples that make their own data: --data is then refused
   bool uses_convolutions = false;  ///< true: --winograd 0|1 is accepted
   bool winograd = true;            ///< --winograd: 1 lets 3x3 convolutions run as Winograd, 0 keeps them direct
-  bool uses_precision = false;     ///< true: --precision fp32|bf16 is accepted
-  std::string precision = "fp32";  ///< --precision: "bf16" asks for the mixed_bfloat16 policy
+  bool uses_precision = false;     ///< true: --precision fp32|bf16|auto is accepted
+  std::string precision = "fp32";  ///< --precision: "bf16" asks for the mixed_bfloat16 policy, "auto" for "auto"
   std::string output;              ///< --output PATH for examples that write a file (non-empty default: accepted)
   std::vector<std::string> models;  ///< non-empty: --model NAME picks one of these networks
   std::string model;                ///< the network chosen (default: models' first)
@@ -105,7 +105,8 @@ inline Args parse_args(int argc, char** argv, const char* about, Args defaults) 
       if (defaults.uses_convolutions)
         std::printf("  --winograd 0|1  1: Winograd convolutions where they are faster (default); 0: direct ones\n");
       if (defaults.uses_precision)
-        std::printf("  --precision P   fp32 (default) or bf16: Keras's mixed_bfloat16 policy\n");
+        std::printf("  --precision P   fp32 (default), bf16 (Keras's mixed_bfloat16 policy) or auto (bf16 where it "
+                    "runs faster than fp32)\n");
       std::printf("  --verbose N     0 silent, 1 progress bar, 2 one line per epoch (default %d)\n",
                   defaults.verbose);
       std::printf("  --help          show this message\n");
@@ -123,8 +124,8 @@ inline Args parse_args(int argc, char** argv, const char* about, Args defaults) 
     }
     if (flag == "--output") a.output = value;
     else if (flag == "--precision") {
-      if (value != "fp32" && value != "bf16")
-        detail::usage_error(program, "--precision expects fp32 or bf16, got '" + value + "'");
+      if (value != "fp32" && value != "bf16" && value != "auto")
+        detail::usage_error(program, "--precision expects fp32, bf16 or auto, got '" + value + "'");
       a.precision = value;
     }
     else if (flag == "--model") {

@@ -14,7 +14,7 @@ std::string g_policy = "float32";
 
 std::string checked(const std::string& name, const std::string& who) {
   if (name == "float32") return name;
-  if (name == "auto") return bf16_supported() ? "mixed_bfloat16" : "float32";
+  if (name == "auto") return bf16_faster_than_float32() ? "mixed_bfloat16" : "float32";
   if (name == "mixed_bfloat16") {
     if (!bf16_supported())
       throw Error(who + ": policy 'mixed_bfloat16' needs a CPU with bfloat16 dot products (AVX512_BF16 or "
@@ -27,6 +27,8 @@ std::string checked(const std::string& name, const std::string& who) {
 }  // namespace
 
 bool bf16_supported() { return kernels::bf16_supported(); }
+
+bool bf16_faster_than_float32() { return kernels::bf16_faster_than_float32(); }
 
 void set_global_policy(const std::string& name) {
   const std::string p = checked(name, "mixed_precision.set_global_policy");

@@ -137,7 +137,7 @@ TEST(ExampleArgs, PrecisionIsAcceptedOnlyWhereTheExampleAppliesIt) {
   EXPECT_EQ(run_example("boston_regression", "--precision bf16").exit_code, 2);
   const RunResult bad = run_example("resnet_fashion_mnist", "--precision fp16");
   EXPECT_EQ(bad.exit_code, 2);
-  EXPECT_NE(bad.err.find("fp32 or bf16"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("fp32, bf16 or auto"), std::string::npos) << bad.err;
   EXPECT_NE(run_example("resnet_fashion_mnist", "--help").out.find("--precision"), std::string::npos);
   // No epochs: the untrained network evaluated in each precision, the same loss within bfloat16's rounding.
 #ifdef MYELIN_UNDER_ASAN
@@ -151,6 +151,13 @@ TEST(ExampleArgs, PrecisionIsAcceptedOnlyWhereTheExampleAppliesIt) {
   const RunResult fp32 = run_ok("resnet_fashion_mnist", "--epochs 0 --precision fp32");
   const RunResult bf16 = run_ok("resnet_fashion_mnist", "--epochs 0 --precision bf16");
   EXPECT_NEAR(figure(bf16, "test_loss"), figure(fp32, "test_loss"), 0.05);
+  EXPECT_EQ(figure(fp32, "mixed_bfloat16"), 0);
+  EXPECT_EQ(figure(bf16, "mixed_bfloat16"), 1);
+  // auto: bfloat16 exactly where it runs faster on this CPU.
+  const RunResult chosen = run_ok("resnet_fashion_mnist", "--epochs 0 --precision auto");
+  const bool faster = myelin::mixed_precision::bf16_faster_than_float32();
+  EXPECT_EQ(figure(chosen, "mixed_bfloat16"), faster ? 1 : 0);
+  EXPECT_EQ(figure(chosen, "bf16_faster_than_float32"), faster ? 1 : 0);
 }
 
 TEST(ExampleArgs, HelpListsTheFlagsWithThisExamplesDefaults) {

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cpuid.h>
 #include <cstring>
 #include <filesystem>
 #include <optional>
@@ -119,15 +120,37 @@ TEST(MixedPrecisionPolicy, NamesAndRefusals) {
   EXPECT_EQ(mixed_precision::global_policy(), "float32");
   expect_error<ValueError>([] { mixed_precision::set_global_policy("mixed_float16"); }, {"unknown dtype policy"});
   mixed_precision::set_global_policy("auto");
-  EXPECT_EQ(mixed_precision::global_policy(), mixed_precision::bf16_supported() ? "mixed_bfloat16" : "float32");
+  const bool faster = mixed_precision::bf16_faster_than_float32();
+  EXPECT_EQ(mixed_precision::global_policy(), faster ? "mixed_bfloat16" : "float32");
   if (mixed_precision::bf16_supported()) {
     mixed_precision::set_global_policy("mixed_bfloat16");
     EXPECT_EQ(mixed_precision::global_policy(), "mixed_bfloat16");
   } else {
+    EXPECT_FALSE(faster);
     expect_error<Error>([] { mixed_precision::set_global_policy("mixed_bfloat16"); }, {"AVX512_BF16"});
   }
   mixed_precision::set_global_policy("float32");
   EXPECT_EQ(mixed_precision::global_policy(), "float32");
+}
+
+// "auto"'s rule, for every kind of CPU it knows: bfloat16 where AMX multiplies tiles, or where AMD's
+// vdpbf16ps out-runs its half-rate 512-bit float32 FMAs; never on AVX512_BF16 alone on Intel, where
+// bfloat16 multiply-adds run at half float32's rate (bench/README.md, "mixed_bfloat16 on an Intel CPU
+// without AMX").
+TEST(MixedPrecisionPolicy, AutoPicksBfloat16OnlyWhereItRunsFasterThanFloat32) {
+  using kernels::Bf16Hardware;
+  EXPECT_TRUE(kernels::bf16_faster_than_float32(Bf16Hardware{.bf16 = true, .amx = true, .amd = false}));
+  EXPECT_TRUE(kernels::bf16_faster_than_float32(Bf16Hardware{.bf16 = true, .amx = false, .amd = true}));
+  EXPECT_FALSE(kernels::bf16_faster_than_float32(Bf16Hardware{.bf16 = true, .amx = false, .amd = false}));
+  EXPECT_FALSE(kernels::bf16_faster_than_float32(Bf16Hardware{.bf16 = false, .amx = false, .amd = true}));
+  EXPECT_FALSE(kernels::bf16_faster_than_float32(Bf16Hardware{.bf16 = false, .amx = false, .amd = false}));
+  // This CPU: the same rule on what it reports.
+  const bool amd = [] {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    return __get_cpuid(0, &eax, &ebx, &ecx, &edx) && ebx == 0x68747541u;  // "Auth" of "AuthenticAMD"
+  }();
+  EXPECT_EQ(mixed_precision::bf16_faster_than_float32(),
+            kernels::bf16_faster_than_float32({kernels::bf16_supported(), kernels::amx_supported(), amd}));
 }
 
 TEST(MixedPrecisionPolicy, LayersTakeTheGlobalPolicyWhenMade) {

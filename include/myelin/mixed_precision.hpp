@@ -7,8 +7,10 @@
 // (layers::set_bf16_handover): in inference passes, a Conv2D's output read only by the next Conv2D,
 // which would round it to bfloat16 anyway; in training passes, a linear Conv2D's output read only by
 // a BatchNormalization, which normalises those values in float32, as Keras's normalisation reads the
-// bfloat16 output of the convolution before it. "auto": "mixed_bfloat16" where the CPU has
-// bfloat16 dot products (AVX512_BF16 or AMX), else "float32".
+// bfloat16 output of the convolution before it. "auto": "mixed_bfloat16" where it runs faster than
+// float32, on CPUs with AMX, or with AVX512_BF16 on AMD (Zen 4); "float32" elsewhere, including Intel
+// CPUs with AVX512_BF16 and no AMX, whose bfloat16 dot products run at half float32's rate of
+// multiply-adds, so that mixed_bfloat16 is slower there (it still runs when named).
 //
 // A layer takes the global policy when it is made (or the one its config names: Keras's
 // "dtype": {"class_name": "DTypePolicy", "config": {"name": ...}}) and keeps it.
@@ -20,12 +22,16 @@
 namespace myelin::mixed_precision {
 
 /// Sets the policy layers made from now on take. Throws ValueError for an unknown name, and Error for
-/// "mixed_bfloat16" on a CPU without bfloat16 dot products ("auto" falls back to float32 there).
+/// "mixed_bfloat16" on a CPU without bfloat16 dot products. "auto" resolves to "mixed_bfloat16" where it
+/// runs faster than float32 (above), else to "float32".
 void set_global_policy(const std::string& name);
 /// "float32" or "mixed_bfloat16" ("auto" is resolved when set).
 std::string global_policy();
 /// Whether this CPU runs oneDNN's bfloat16 kernels (AVX512_BF16 or AMX-BF16), by oneDNN's ISA query.
 bool bf16_supported();
+/// Whether "mixed_bfloat16" runs faster than "float32" on this CPU: it has AMX, or AVX512_BF16 and is an
+/// AMD CPU (see "auto" above). The choice "auto" makes, read from the CPU alone.
+bool bf16_faster_than_float32();
 
 /// A layer's policy from its config's "dtype" (absent or null: the global policy). Accepts Keras 3's
 /// {"class_name": "DTypePolicy", "config": {"name": ...}}, Keras 2's "Policy" and a plain name.

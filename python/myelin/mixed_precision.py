@@ -6,12 +6,14 @@
 Under "mixed_bfloat16", Dense, Conv1D and Conv2D multiply in bfloat16 (oneDNN's bf16 kernels,
 float32 accumulation); weights, optimizer state, activations between layers, losses and softmax stay
 float32, so saved weights are float32. It needs a CPU with AVX512_BF16 or AMX-BF16 and raises
-myelin.Error elsewhere; "auto" picks it where available and "float32" otherwise. A layer takes the
+myelin.Error elsewhere. "auto" picks it where it runs faster than float32 (CPUs with AMX, or with
+AVX512_BF16 on AMD) and "float32" otherwise (also on Intel CPUs with AVX512_BF16 and no AMX, where
+bfloat16 dot products run at half float32's rate). A layer takes the
 policy in force when it is made, and keeps it in its config ("dtype").
 """
 from . import _myelin
 
-__all__ = ["set_global_policy", "global_policy", "bf16_supported"]
+__all__ = ["set_global_policy", "global_policy", "bf16_supported", "bf16_faster_than_float32"]
 
 
 class DTypePolicy:
@@ -38,3 +40,9 @@ def global_policy():
 def bf16_supported():
     """Whether this CPU has bfloat16 dot products (AVX512_BF16 or AMX-BF16), by oneDNN's ISA query."""
     return bool(_myelin.bf16_supported())
+
+
+def bf16_faster_than_float32():
+    """Whether "mixed_bfloat16" runs faster than "float32" on this CPU (AMX, or AVX512_BF16 on AMD): the
+    policy "auto" picks."""
+    return bool(_myelin.bf16_faster_than_float32())

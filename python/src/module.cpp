@@ -77,4 +77,5 @@ PYBIND11_MODULE(_myelin, m) {
         "Keras's mixed_precision.set_global_policy: 'float32', 'mixed_bfloat16' or 'auto'.");
   m.def("global_policy", &myelin::mixed_precision::global_policy);
   m.def("bf16_supported", &myelin::mixed_precision::bf16_supported);
+  m.def("bf16_faster_than_float32", &myelin::mixed_precision::bf16_faster_than_float32);
 }

@@ -25,9 +25,10 @@ def test_policy_names(policy):
     with pytest.raises(ValueError, match="unknown dtype policy"):
         mixed_precision.set_global_policy("mixed_float16")
     mixed_precision.set_global_policy("auto")
-    expected = "mixed_bfloat16" if mixed_precision.bf16_supported() else "float32"
+    expected = "mixed_bfloat16" if mixed_precision.bf16_faster_than_float32() else "float32"
     assert mixed_precision.global_policy().name == expected
     if not mixed_precision.bf16_supported():
+        assert not mixed_precision.bf16_faster_than_float32()
         with pytest.raises(myelin.Error, match="AVX512_BF16"):
             mixed_precision.set_global_policy("mixed_bfloat16")
 

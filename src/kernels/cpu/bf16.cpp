@@ -13,6 +13,9 @@
 #if defined(__AVX512BF16__)
 #include <immintrin.h>
 #endif
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 namespace myelin::kernels {
 
@@ -33,6 +36,29 @@ bool bf16_supported() {
 bool amx_supported() {
   static const bool ok = dispatches_to(dnnl_cpu_isa_avx512_core_amx);
   return ok;
+}
+
+bool bf16_faster_than_float32(const Bf16Hardware& cpu) { return cpu.bf16 && (cpu.amx || cpu.amd); }
+
+namespace {
+bool amd_cpu() {
+#if defined(__x86_64__) || defined(__i386__)
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid(0, &eax, &ebx, &ecx, &edx)) return false;
+  char vendor[13] = {};
+  std::memcpy(vendor, &ebx, 4);
+  std::memcpy(vendor + 4, &edx, 4);
+  std::memcpy(vendor + 8, &ecx, 4);
+  return std::strcmp(vendor, "AuthenticAMD") == 0;
+#else
+  return false;
+#endif
+}
+}  // namespace
+
+bool bf16_faster_than_float32() {
+  static const bool faster = bf16_faster_than_float32({bf16_supported(), amx_supported(), amd_cpu()});
+  return faster;
 }
 
 void to_bf16(const float* x, uint16_t* y, int64_t n) {
@@ -133,8 +159,9 @@ constexpr int64_t kOwnWeightGradientRight = int64_t(1) << 17;  // M * N16
 constexpr int64_t kOwnWeightGradientColumns = 256;
 
 // vdpbf16ps doubles the products a cycle only where 512-bit float32 FMAs run at half rate (AMD Zen
-// 4). CPUs with AMX have two full-width FMA ports, so there it matches float32's rate and the
-// rounding is pure cost: on a Sapphire Rapids the own kernels took 1.6-3.6 times float32's time for
+// 4). Intel's cores have two full-width FMA ports and issue one vdpbf16ps for four FMAs (an Emerald
+// Rapids: 0.48-0.50 times float32's multiply-adds a second, bench/bf16_rate_benchmark), so the
+// rounding only adds cost there: on a Sapphire Rapids the own kernels took 1.6-3.6 times float32's time for
 // every Dense shape tried, oneDNN's matmul 0.4-1.0 times (bench/README.md, "Dense under
 // mixed_bfloat16 on a CPU with AMX"). There the forward keeps them for fewer rows than a tile (the
 // batch-1 call, where oneDNN's per-call cost is 3 times theirs), the weight gradient never; within

@@ -17,6 +17,24 @@ bool bf16_supported();
 /// Whether oneDNN's effective ISA includes AMX, whose tiles multiply bfloat16 matrices.
 bool amx_supported();
 
+/// What decides whether bfloat16 products run faster than float32's on a CPU.
+struct Bf16Hardware {
+  bool bf16 = false;  // bfloat16 dot products: AVX512_BF16 or AMX (bf16_supported())
+  bool amx = false;   // AMX tiles (amx_supported())
+  bool amd = false;   // an AMD CPU (Zen 4 issues its 512-bit float32 FMAs at half rate)
+};
+
+/// Whether layers under mixed_bfloat16 out-run float32 on `cpu`: with AMX, or with AVX512_BF16 on AMD
+/// (Zen 4, bench/README.md "On a CPU with AVX512_BF16 and no AMX"). Not with AVX512_BF16 alone on
+/// Intel, whose cores issue one vdpbf16ps for four 512-bit FMAs, so bfloat16 multiply-adds run at half
+/// float32's rate before the rounding is paid (bench/README.md, "mixed_bfloat16 on an Intel CPU
+/// without AMX"). The rule reads the CPU, never a timing, so the policy "auto" resolves to is the same
+/// in every run on the same machine.
+bool bf16_faster_than_float32(const Bf16Hardware& cpu);
+
+/// bf16_faster_than_float32 for this CPU.
+bool bf16_faster_than_float32();
+
 /// x rounded to the nearest bfloat16 (ties to even), as its upper 16 bits; a NaN stays a (quiet) NaN
 /// instead of rounding into infinity. Inline, for loops that round as they write (they vectorise it).
 inline uint16_t bf16_bits(float x) {
