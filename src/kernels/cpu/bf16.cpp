@@ -13,9 +13,6 @@
 #if defined(__AVX512BF16__)
 #include <immintrin.h>
 #endif
-#if defined(__x86_64__) || defined(__i386__)
-#include <cpuid.h>
-#endif
 
 namespace myelin::kernels {
 
@@ -43,13 +40,8 @@ bool bf16_faster_than_float32(const Bf16Hardware& cpu) { return cpu.bf16 && (cpu
 namespace {
 bool amd_cpu() {
 #if defined(__x86_64__) || defined(__i386__)
-  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  if (!__get_cpuid(0, &eax, &ebx, &ecx, &edx)) return false;
-  char vendor[13] = {};
-  std::memcpy(vendor, &ebx, 4);
-  std::memcpy(vendor + 4, &edx, 4);
-  std::memcpy(vendor + 8, &ecx, 4);
-  return std::strcmp(vendor, "AuthenticAMD") == 0;
+  __builtin_cpu_init();  // the vendor is read once before main; this call makes it safe before that too
+  return __builtin_cpu_is("amd");
 #else
   return false;
 #endif
