@@ -1,5 +1,12 @@
-// Tensor: construction, views sharing storage, buffer reuse, gathering rows and arithmetic.
+// Tensor: construction, views sharing storage, buffer reuse, gathering rows and arithmetic; large
+// tensors ask the kernel for 2 MiB pages.
 #include <gtest/gtest.h>
+
+#include <cctype>
+#include <cstdint>
+#include <fstream>
+#include <sstream>
+#include <string>
 
 #include "myelin/error.hpp"
 #include "myelin/tensor.hpp"
@@ -60,6 +67,52 @@ TEST(Tensor, GatherRows) {
   Tensor g = t.gather_rows({2, 0});
   EXPECT_EQ(g.to_vector(), (std::vector<float>{5, 6, 1, 2}));
   EXPECT_THROW(t.gather_rows({3}), myelin::ShapeError);
+}
+
+TEST(Tensor, GatherRowsCopiesEveryRowOfALongScatteredList) {
+  // Past the rows the kernel asks for ahead of the copy: odd row width, repeats, first and last row.
+  Tensor t({50, 37});
+  for (int64_t i = 0; i < t.size(); ++i) t[i] = float(i);
+  std::vector<int64_t> rows;
+  for (int64_t i = 0; i < 40; ++i) rows.push_back((i * 17 + 3) % 50);
+  rows.push_back(0);
+  rows.push_back(49);
+  rows.push_back(49);
+  const Tensor g = t.gather_rows(rows);
+  ASSERT_EQ(g.shape(), (Shape{int64_t(rows.size()), 37}));
+  for (size_t r = 0; r < rows.size(); ++r)
+    for (int64_t c = 0; c < 37; ++c) ASSERT_EQ(g.at(int64_t(r), c), t.at(rows[r], c)) << "row " << r;
+}
+
+TEST(Tensor, LargeTensorsAskForHugePages) {
+#if defined(__linux__)
+  // A training set read in a scattered order costs a page walk per row on 4 KiB pages.
+  Tensor big({4096, 1024});  // 16 MiB
+  const auto inside = reinterpret_cast<uintptr_t>(big.data()) + (8u << 20);
+  if (!std::ifstream("/sys/kernel/mm/transparent_hugepage/enabled")) GTEST_SKIP() << "this kernel has no huge pages";
+  std::ifstream smaps("/proc/self/smaps");
+  if (!smaps) GTEST_SKIP() << "/proc/self/smaps cannot be read here";
+  std::string line;
+  bool in_mapping = false, found = false;
+  while (std::getline(smaps, line)) {
+    uintptr_t begin = 0, end = 0;
+    char dash = 0;
+    std::istringstream head(line);
+    if (head >> std::hex >> begin >> dash >> end && dash == '-' && line.find(':') != std::string::npos &&
+        line.find("VmFlags") == std::string::npos && !line.empty() && std::isxdigit(static_cast<unsigned char>(line[0]))) {
+      in_mapping = begin <= inside && inside < end;
+      continue;
+    }
+    if (in_mapping && line.rfind("VmFlags:", 0) == 0) {
+      found = true;
+      EXPECT_NE((line + " ").find(" hg "), std::string::npos) << "the tensor's memory is not advised: " << line;
+      break;
+    }
+  }
+  EXPECT_TRUE(found) << "no mapping holds the tensor's memory";
+#else
+  GTEST_SKIP() << "huge pages are asked for on Linux only";
+#endif
 }
 
 TEST(Tensor, Arithmetic) {

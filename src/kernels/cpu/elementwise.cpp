@@ -48,10 +48,28 @@ void gather_rows(const float* src, int64_t row_size, const int64_t* indices, int
                  bool use_threads) {
   // Below 2^16 values (256 KiB) one thread copies the rows before a team would have started.
   constexpr int64_t kGatherThreshold = 1 << 16;
+  // Scattered rows come from main memory one after another unless asked for ahead: the row this
+  // many places on is requested while one is copied.
+  constexpr int64_t kAhead = 4;
+  const int64_t row_bytes = row_size * int64_t(sizeof(float));
   parallel_for(
       count, use_threads ? count * row_size : 0,
-      [&](int64_t i) { std::memcpy(dst + i * row_size, src + indices[i] * row_size, row_size * sizeof(float)); },
+      [&](int64_t i) {
+        if (i + kAhead < count) {
+          const char* ahead = reinterpret_cast<const char*>(src + indices[i + kAhead] * row_size);
+          for (int64_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(ahead + b);
+        }
+        std::memcpy(dst + i * row_size, src + indices[i] * row_size, row_bytes);
+      },
       kGatherThreshold);
+}
+
+void prefetch_rows(const float* src, int64_t row_size, const int64_t* indices, int64_t count) {
+  const int64_t row_bytes = row_size * int64_t(sizeof(float));
+  for (int64_t i = 0; i < count; ++i) {
+    const char* row = reinterpret_cast<const char*>(src + indices[i] * row_size);
+    for (int64_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(row + b);
+  }
 }
 
 }  // namespace myelin::kernels

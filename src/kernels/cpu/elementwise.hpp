@@ -19,5 +19,8 @@ void binary(BinaryOp op, const float* a, const float* b, float* out, int64_t n);
 /// from main memory, and two threads fetch them faster than one (bench/README.md).
 void gather_rows(const float* src, int64_t row_size, const int64_t* indices, int64_t count, float* dst,
                  bool use_threads);
+/// Asks the memory for the rows src[indices[i]] (i < count) without waiting for them: what
+/// gather_rows then copies arrives sooner.
+void prefetch_rows(const float* src, int64_t row_size, const int64_t* indices, int64_t count);
 
 }  // namespace myelin::kernels
