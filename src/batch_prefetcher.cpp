@@ -2,6 +2,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <string>
+
+#include "kernels/cpu/elementwise.hpp"
+#include "myelin/error.hpp"
+#include "myelin/threading.hpp"
 
 namespace myelin {
 
@@ -11,6 +16,10 @@ namespace {
 // call on the waker's side, and in a virtual machine an interrupt to another CPU: it took 14 % of
 // the seed MLP's training profile (bench/README.md, "Batch prefetching").
 constexpr auto kSpin = std::chrono::microseconds(1000);
+
+// Rows gathered between two looks at the side core: an offered part waits 1.6 us on average with 4
+// of the MLP's rows, 3.3 with 8, 6.9 with 16 (bench/README.md, "A side core for the MLP's step").
+constexpr int64_t kGatherChunk = 4;
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -22,7 +31,11 @@ inline void cpu_relax() {
 }  // namespace
 
 BatchPrefetcher::BatchPrefetcher(std::vector<Tensor> arrays, int64_t batch_size, bool background, bool own_core)
-    : arrays_(std::move(arrays)), batch_size_(batch_size), background_(background), own_core_(background && own_core) {
+    : arrays_(std::move(arrays)),
+      batch_size_(batch_size),
+      background_(background),
+      own_core_(background && own_core),
+      lend_(own_core_ && num_threads() == 1) {
   for (int s = 0; s < 2; ++s)
     for (const auto& a : arrays_) {
       Shape shape = a.shape();
@@ -61,13 +74,23 @@ void BatchPrefetcher::wake() {
 
 void BatchPrefetcher::gather(int slot, int64_t step) {
   const int64_t b0 = step * batch_size_, count = std::min(batch_size_, int64_t(order_->size()) - b0);
+  const int64_t* rows = order_->data() + b0;
   // The buffers keep their capacity: resizing to the (possibly shorter) last batch allocates nothing.
+  for (auto& b : batch_[slot]) b.resize_rows(count);
   // On the background thread the copy stays serial: an OpenMP team started from it would compete
-  // with the training step's own threads.
-  for (size_t a = 0; a < arrays_.size(); ++a) {
-    Tensor& b = batch_[slot][a];
-    b.resize_rows(count);
-    b.gather_rows_from(arrays_[a], order_->data() + b0, count, /*use_threads=*/!background_);
+  // with the training step's own threads. A lending thread copies in chunks and serves the step's
+  // offered parts in between (the step waits on those, the next batch not before the step ends),
+  // asking for each next chunk's rows before it copies the current one.
+  const int64_t chunk = lend_ ? kGatherChunk : std::max<int64_t>(count, 1);
+  for (int64_t r = 0; r < count; r += chunk) {
+    const int64_t n = std::min(chunk, count - r), ahead = lend_ ? std::min(chunk, count - r - n) : 0;
+    for (size_t a = 0; a < arrays_.size(); ++a) {
+      const Tensor& src = arrays_[a];
+      const int64_t width = src.row_size();
+      kernels::prefetch_rows(src.data(), width, rows + r + n, ahead);
+      kernels::gather_rows(src.data(), width, rows + r, n, batch_[slot][a].data() + r * width, !background_);
+    }
+    if (lend_) side_core_.serve();
   }
   if (transform_) transform_(batch_[slot][0]);
 }
@@ -81,8 +104,10 @@ void BatchPrefetcher::request(int slot, int64_t step) {
 
 void BatchPrefetcher::worker() {
   for (;;) {
-    wait_until([&] { return stop_ || pending_[0] || pending_[1]; });
+    wait_until([&] { return stop_ || pending_[0] || pending_[1] || side_core_.offered(); });
     if (stop_) return;
+    // An offered part first: the step waits on it. The offer may have been taken back meanwhile.
+    if (side_core_.serve() || !(pending_[0] || pending_[1])) continue;
     const int slot = pending_[0] ? 0 : 1;
     const int64_t step = requested_step_[slot];
     pending_[slot] = false;
@@ -93,6 +118,12 @@ void BatchPrefetcher::worker() {
 }
 
 void BatchPrefetcher::start_epoch(const std::vector<int64_t>& order) {
+  // Checked once an epoch, on the caller's thread: the gathering then copies rows unchecked.
+  const int64_t rows = arrays_.empty() ? 0 : arrays_[0].rows();
+  for (const int64_t i : order)
+    if (i < 0 || i >= rows)
+      throw ShapeError("batch order names row " + std::to_string(i) + ", outside the " + std::to_string(rows) +
+                       " rows of the data");
   order_ = &order;
   steps_ = (int64_t(order.size()) + batch_size_ - 1) / batch_size_;
   step_ = 0;

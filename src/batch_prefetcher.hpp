@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "kernels/cpu/side_core.hpp"
 #include "myelin/tensor.hpp"
 
 namespace myelin {
@@ -20,13 +21,16 @@ class BatchPrefetcher {
   /// Batches of `batch_size` rows of every array (a model's inputs, targets and sample weights, which
   /// share their row count); `background` false gathers in line (one thread setting). `own_core`: the
   /// background thread has a core that no compute thread uses, so both sides of the hand-over wait
-  /// by spinning for a while before they sleep.
+  /// by spinning for a while before they sleep. When besides the step computes on one thread (the
+  /// thread setting at construction), the background thread also lends its core to the step
+  /// (side_core()) between chunks of its gathering.
   BatchPrefetcher(std::vector<Tensor> arrays, int64_t batch_size, bool background, bool own_core = false);
   ~BatchPrefetcher();
   BatchPrefetcher(const BatchPrefetcher&) = delete;
   BatchPrefetcher& operator=(const BatchPrefetcher&) = delete;
 
   /// Starts an epoch over rows in `order` (which must stay unchanged until the epoch's last next()).
+  /// Throws ShapeError when it names a row the arrays do not have.
   void start_epoch(const std::vector<int64_t>& order);
   /// The rows of every array for the epoch's next batch, in the order given; starts gathering the
   /// one after it.
@@ -34,6 +38,9 @@ class BatchPrefetcher {
   /// Applied to each batch's first array right after it is gathered, on the gathering thread (set
   /// between epochs). It may change the values, not the shape.
   void set_transform(std::function<void(Tensor&)> transform) { transform_ = std::move(transform); }
+  /// The background thread's core, lent for parts of the training step between chunks of gathering
+  /// (see the constructor); null when it is not lent.
+  kernels::SideCore* side_core() { return lend_ ? &side_core_ : nullptr; }
 
  private:
   void gather(int slot, int64_t step);
@@ -49,7 +56,8 @@ class BatchPrefetcher {
   std::vector<Tensor> batch_[2];
   std::function<void(Tensor&)> transform_;
 
-  bool background_, own_core_;
+  bool background_, own_core_, lend_;
+  kernels::SideCore side_core_;
   std::thread thread_;
   // The hand-over's state is atomic, so a spinning side sees it without the mutex; the mutex and
   // cv_ serve the sides that sleep, counted in sleepers_ (guarded by the mutex).

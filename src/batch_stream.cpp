@@ -64,6 +64,7 @@ class TensorStream : public BatchStream {
   void set_input_transform(std::function<void(Tensor&)> transform) override {
     batches_.set_transform(std::move(transform));
   }
+  kernels::SideCore* side_core() override { return batches_.side_core(); }
 
   StepBatch next() override {
     if (step_ >= steps()) return {};

@@ -9,6 +9,7 @@
 #include <span>
 #include <vector>
 
+#include "kernels/cpu/side_core.hpp"
 #include "myelin/data/dataset.hpp"
 #include "myelin/random.hpp"
 #include "myelin/tensor.hpp"
@@ -37,6 +38,8 @@ class BatchStream {
   /// Applied to every batch's first input as it is read (on the data thread when there is one),
   /// before the rows are split between ranks; set between epochs. Values only, not the shape.
   virtual void set_input_transform(std::function<void(Tensor&)> transform) = 0;
+  /// The data thread's core, when it has one of its own to lend to the training step (SideCore).
+  virtual kernels::SideCore* side_core() { return nullptr; }
 };
 
 /// Batches of `batch_size` rows per rank from arrays sharing their row count: inputs x, targets y

@@ -1,15 +1,20 @@
 // BatchPrefetcher: in line, in the background, and in the background with a core of its own (both
 // sides spin before they sleep), every batch holds exactly the rows the epoch's order names (the last
 // one shorter), over several epochs with new orders; pauses longer than the spin, where both sides
-// sleep and must be woken, do not hang it; and stopping mid-epoch is safe.
+// sleep and must be woken, do not hang it; and stopping mid-epoch is safe. With one compute thread
+// and a core of its own, the gathering thread lends that core, serving the step's offered parts
+// between its chunks while the batches stay exact.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <numeric>
 #include <thread>
 
 #include "batch_prefetcher.hpp"
+#include "myelin/error.hpp"
 #include "myelin/random.hpp"
+#include "myelin/threading.hpp"
 
 using namespace myelin;
 
@@ -78,5 +83,79 @@ TEST(BatchPrefetcher, DestroyedMidEpochWithoutHanging) {
     BatchPrefetcher p({x, y}, 8, true, own_core);
     p.start_epoch(order);
     p.next();  // the second batch is being gathered as p goes out of scope
+  }
+}
+
+TEST(BatchPrefetcher, LendsItsCoreOnlyWithACoreOfItsOwnAndOneComputeThread) {
+  Tensor x({64, 3}), y({64, 1});
+  const int saved = num_threads();
+  set_num_threads(1);
+  EXPECT_NE(BatchPrefetcher({x, y}, 8, true, true).side_core(), nullptr);
+  EXPECT_EQ(BatchPrefetcher({x, y}, 8, true, false).side_core(), nullptr);
+  EXPECT_EQ(BatchPrefetcher({x, y}, 8, false, false).side_core(), nullptr);
+  set_num_threads(2);
+  EXPECT_EQ(BatchPrefetcher({x, y}, 8, true, true).side_core(), nullptr);
+  set_num_threads(saved);
+}
+
+TEST(BatchPrefetcher, ServesOfferedPartsWhileItsBatchesStayExact) {
+  Tensor x({300, 50}), y({300, 1});
+  for (int64_t i = 0; i < x.size(); ++i) x[i] = float(i);
+  for (int64_t i = 0; i < 300; ++i) y[i] = float(i);
+  const int saved = num_threads();
+  set_num_threads(1);
+  BatchPrefetcher p({x, y}, 64, true, true);
+  set_num_threads(saved);
+  kernels::SideCore* core = p.side_core();
+  ASSERT_NE(core, nullptr);
+  Rng rng(13);
+  std::vector<int64_t> order(300);
+  int served = 0, parts = 0;
+  for (int epoch = 0; epoch < 3; ++epoch) {
+    std::iota(order.begin(), order.end(), 0);
+    rng.shuffle(order);
+    p.start_epoch(order);
+    for (int64_t s = 0; s < 5; ++s) {
+      const auto& batch = p.next();
+      const int64_t count = std::min<int64_t>(64, 300 - s * 64);
+      ASSERT_EQ(batch[0].rows(), count);
+      for (int64_t r = 0; r < count; ++r) ASSERT_EQ(batch[1][r], float(order[size_t(s * 64 + r)])) << "step " << s;
+      // A step's part offered while the next batch is gathered: the gathering thread takes it
+      // between two chunks, or it comes back here.
+      std::atomic<bool> started{false};
+      std::thread::id ran_on;
+      core->split(
+          [&] {
+            const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
+            while (!started && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+          },
+          [&] {
+            started = true;
+            ran_on = std::this_thread::get_id();
+          });
+      ++parts;
+      served += ran_on != std::this_thread::get_id();
+    }
+  }
+  EXPECT_EQ(parts, 15);
+  EXPECT_GT(served, 0) << "the gathering thread never took an offered part";
+}
+
+TEST(BatchPrefetcher, AnOrderNamingAMissingRowIsRefusedBeforeAnyGathering) {
+  Tensor x({10, 3}), y({10, 1});
+  for (const auto& [background, own_core] : {std::pair{false, false}, {true, false}, {true, true}}) {
+    BatchPrefetcher p({x, y}, 4, background, own_core);
+    for (const int64_t bad : {int64_t(10), int64_t(-1)}) {
+      std::vector<int64_t> order{0, 1, 2, bad, 4};
+      try {
+        p.start_epoch(order);
+        FAIL() << "row " << bad << " was accepted";
+      } catch (const ShapeError& e) {
+        EXPECT_NE(std::string(e.what()).find("row " + std::to_string(bad)), std::string::npos) << e.what();
+      }
+    }
+    std::vector<int64_t> good{3, 1};
+    p.start_epoch(good);
+    EXPECT_EQ(p.next()[0].rows(), 2);
   }
 }

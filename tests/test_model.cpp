@@ -470,6 +470,33 @@ TEST(Determinism, SameSeedSameWeightsDifferentSeedDifferentWeights) {
   EXPECT_FALSE(same_weights(a, c));
 }
 
+// On two threads an MLP trains with one compute thread and one that gathers batches and lends its
+// core to the first layer's products (kernels/cpu/side_core.hpp): which thread computes a part
+// varies from run to run, the weights must not. The shared products sum in another order than one
+// thread's, so a one-thread run ends close to, not equal to, these weights.
+TEST(Determinism, TwoThreadsWithASideCoreRepeatBitForBit) {
+  Rng rng(8);
+  Tensor x({512, 784}), y({512, 1});
+  for (int64_t i = 0; i < x.size(); ++i) x[i] = rng.uniform(0, 1);
+  for (int64_t i = 0; i < 512; ++i) y[i] = float(i % 10);
+  auto run = [&](int threads) {
+    const int saved = num_threads();
+    set_num_threads(threads);
+    set_random_seed(5);
+    Sequential m({layers::Dense(32, "relu", Shape{784}), layers::Dense(10, "softmax")});
+    m.compile(optimizers::Adam(1e-3), "sparse_categorical_crossentropy");
+    m.fit(x, y, {.epochs = 2, .batch_size = 128, .verbose = 0, .seed = 3});
+    set_num_threads(saved);
+    return m.get_weights();
+  };
+  const auto a = run(2), b = run(2), one = run(1);
+  EXPECT_TRUE(same_weights(a, b));
+  float most = 0;
+  for (size_t k = 0; k < a.size(); ++k)
+    for (int64_t i = 0; i < a[k].size(); ++i) most = std::max(most, std::fabs(a[k][i] - one[k][i]));
+  EXPECT_LT(most, 1e-4f) << "sharing the products with the side core changed more than their rounding";
+}
+
 TEST(Determinism, FitSeedFixesShuffling) {
   // Two models with equal starting weights (built from different global seeds, then set_weights) and the
   // same FitOptions.seed train identically; another fit seed shuffles differently.

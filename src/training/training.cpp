@@ -15,6 +15,7 @@
 #include "model_memory.hpp"
 #include "kernels/cpu/activation.hpp"
 #include "kernels/cpu/checks.hpp"
+#include "kernels/cpu/side_core.hpp"
 #include "myelin/distributed.hpp"
 #include "myelin/error.hpp"
 #include "myelin/model.hpp"
@@ -478,7 +479,11 @@ History Model::fit_loop(BatchStream& batches, const FitOptions& o, const std::fu
       if (!batches.prechecked()) check_batch(b.x, b.y, b.w, epoch, step);
       if (!cbs.empty())
         for (auto& c : cbs) c->on_train_batch_begin(int(step), batch_logs);
-      const double batch_loss = train_step(b.x, b.y, b.w, b.global_rows);
+      const double batch_loss = [&] {
+        // The step alone: validation and callbacks compute as they would outside fit.
+        const kernels::SideCoreLoan side_core(batches.side_core());
+        return train_step(b.x, b.y, b.w, b.global_rows);
+      }();
       if (!std::isfinite(batch_loss)) {
         // Named here, whatever callbacks there are: training on NaN weights would only waste time.
         if (primary)

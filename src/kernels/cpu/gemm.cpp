@@ -6,6 +6,7 @@
 #include <string>
 
 #include "kernels/cpu/matmul.hpp"
+#include "kernels/cpu/side_core.hpp"
 #include "myelin/error.hpp"
 
 namespace myelin::kernels {
@@ -19,11 +20,12 @@ namespace {
 // plain products").
 constexpr int64_t kMatmulRows = 32, kMatmulColumns = 128, kMatmulWork = int64_t(1) << 18;
 
-}  // namespace
+// From 2^20 multiply-adds (about 10 us on one core) a product is shared with a lent side core: the
+// hand-over costs a microsecond or two.
+constexpr int64_t kSideCoreWork = int64_t(1) << 20;
 
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-          const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  if (M == 0 || N == 0) return;
+void gemm_here(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+               const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (!trans_a && !trans_b && alpha == 1.f && beta == 0.f && K > 0 && M >= kMatmulRows && N <= kMatmulColumns &&
       M * N * K >= kMatmulWork)
     return onednn_matmul(MatmulInputs::Float32, false, false, M, N, K, A, lda, B, ldb, C, ldc);
@@ -38,6 +40,51 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
   dnnl_status_t st = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   if (threads > 1) omp_set_num_threads(threads);
   if (st != dnnl_success) throw Error("dnnl_sgemm failed with status " + std::to_string(static_cast<int>(st)));
+}
+
+// op(A) op(B) over the two halves of the batch's rows, with the side core lent to the calling thread:
+// A's rows when they are the batch's (a layer's forward product and its input gradient), K when the
+// sum runs over them (a weight gradient). The side core takes the second half in both, so the rows
+// it reads in a step's forward product are those it reads again in the weight gradient: the first
+// layer's input crosses between the cores once a step, not twice (bench/README.md, "A side core for
+// the MLP's step").
+void gemm_on_side_core(SideCore& side, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                       const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (!trans_a) {
+    const int64_t half = M / 2;
+    side.split([&] { gemm_here(false, trans_b, half, N, K, alpha, A, lda, B, ldb, beta, C, ldc); },
+               [&] {
+                 gemm_here(false, trans_b, M - half, N, K, alpha, A + half * lda, lda, B, ldb, beta, C + half * ldc,
+                           ldc);
+               });
+    return;
+  }
+  // Two partial sums, the side core's into a buffer of its own, added here.
+  const int64_t half = K / 2;
+  float* theirs = side.scratch(M * N);
+  const float* B2 = B + (trans_b ? half : half * ldb);
+  side.split([&] { gemm_here(true, trans_b, M, N, half, alpha, A, lda, B, ldb, beta, C, ldc); },
+             [&] { gemm_here(true, trans_b, M, N, K - half, alpha, A + half * lda, lda, B2, ldb, 0.f, theirs, N); });
+  for (int64_t i = 0; i < M; ++i) {
+    float* c = C + i * ldc;
+    const float* t = theirs + i * N;
+#pragma omp simd
+    for (int64_t j = 0; j < N; ++j) c[j] += t[j];
+  }
+}
+
+}  // namespace
+
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+          const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  // Only with one compute thread: with a team the side core would add a small share, and a part
+  // taken back would run on another thread count than the side core's, which could change its
+  // rounding.
+  SideCore* side = lent_side_core();
+  if (side && omp_get_max_threads() == 1 && M * N * K >= kSideCoreWork && (trans_a ? K : M) >= 2)
+    return gemm_on_side_core(*side, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  gemm_here(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 }  // namespace myelin::kernels

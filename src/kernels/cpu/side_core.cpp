@@ -1,0 +1,69 @@
+#include "kernels/cpu/side_core.hpp"
+
+#include <omp.h>
+
+#include <utility>
+
+namespace myelin::kernels {
+
+namespace {
+thread_local SideCore* lent = nullptr;
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+}  // namespace
+
+SideCore* lent_side_core() { return lent; }
+
+SideCoreLoan::SideCoreLoan(SideCore* core) : previous_(lent) { lent = core; }
+
+SideCoreLoan::~SideCoreLoan() { lent = previous_; }
+
+void SideCore::run_alone(void* job, void (*run)(void*)) {
+  // The thread count is a per-thread setting: one here changes no other thread.
+  const int threads = omp_get_max_threads();
+  if (threads > 1) omp_set_num_threads(1);
+  try {
+    run(job);
+  } catch (...) {
+    if (threads > 1) omp_set_num_threads(threads);
+    throw;
+  }
+  if (threads > 1) omp_set_num_threads(threads);
+}
+
+void SideCore::offer(void* job, void (*run)(void*)) {
+  job_ = job;
+  run_ = run;
+  error_ = nullptr;
+  state_.store(kOffered, std::memory_order_release);
+}
+
+bool SideCore::serve() {
+  int expected = kOffered;
+  if (!offered() || !state_.compare_exchange_strong(expected, kRunning, std::memory_order_acquire)) return false;
+  try {
+    run_alone(job_, run_);
+  } catch (...) {
+    error_ = std::current_exception();
+  }
+  state_.store(kDone, std::memory_order_release);
+  return true;
+}
+
+void SideCore::settle() {
+  int expected = kOffered;
+  if (state_.compare_exchange_strong(expected, kIdle, std::memory_order_acquire)) {
+    run_alone(job_, run_);
+    return;
+  }
+  // The side core has the part: it ends within the part's own time, so spinning costs nothing.
+  while (state_.load(std::memory_order_acquire) != kDone) cpu_relax();
+  state_.store(kIdle, std::memory_order_relaxed);
+  if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+}
+
+}  // namespace myelin::kernels

@@ -1,0 +1,226 @@
+// SideCore: a part offered while nobody serves is taken back and run on the calling thread; a serving
+// thread runs it otherwise; either way each part runs once, with one OpenMP thread, and what either
+// part throws reaches the caller. A loan is seen by its own thread only. kernels::gemm with a lent
+// side core shares the batch's rows (a forward product) or the sum over them (a weight gradient):
+// it matches the reference, and itself bit for bit whichever thread runs the offered part; with more
+// than one compute thread it shares nothing.
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "kernels/cpu/gemm.hpp"
+#include "kernels/cpu/side_core.hpp"
+#include "myelin/random.hpp"
+
+using myelin::kernels::SideCore;
+using myelin::kernels::SideCoreLoan;
+
+namespace {
+
+// A thread that serves `core` until destroyed, counting the parts it ran.
+class Server {
+ public:
+  explicit Server(SideCore& core)
+      : thread_([this, &core] {
+          while (!stop_)
+            if (core.serve()) ++served_;
+        }) {}
+  ~Server() {
+    stop_ = true;
+    thread_.join();
+  }
+  int served() const { return served_; }
+  std::thread::id id() const { return thread_.get_id(); }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<int> served_{0};
+  std::thread thread_;
+};
+
+// Restores the calling thread's OpenMP thread count.
+struct Threads {
+  explicit Threads(int n) : saved(omp_get_max_threads()) { omp_set_num_threads(n); }
+  ~Threads() { omp_set_num_threads(saved); }
+  int saved;
+};
+
+}  // namespace
+
+TEST(SideCore, PartOnOfferIsTakenBackWhenNobodyServes) {
+  const Threads two(2);
+  SideCore core;
+  int mine = 0, theirs = 0, theirs_threads = 0;
+  std::thread::id theirs_on;
+  core.split([&] { ++mine; },
+             [&] {
+               ++theirs;
+               theirs_threads = omp_get_max_threads();
+               theirs_on = std::this_thread::get_id();
+             });
+  EXPECT_EQ(mine, 1);
+  EXPECT_EQ(theirs, 1);
+  EXPECT_EQ(theirs_on, std::this_thread::get_id());
+  EXPECT_EQ(theirs_threads, 1) << "the offered part runs on one thread wherever it runs";
+  EXPECT_EQ(omp_get_max_threads(), 2) << "the caller's thread count is restored";
+  EXPECT_FALSE(core.offered());
+  EXPECT_FALSE(core.serve()) << "nothing is left on offer";
+}
+
+TEST(SideCore, ServingThreadRunsTheOfferedPart) {
+  SideCore core;
+  Server server(core);
+  for (int i = 0; i < 50; ++i) {
+    std::atomic<bool> started{false};
+    int mine = 0, theirs = 0, theirs_threads = 0;
+    std::thread::id theirs_on;
+    core.split(
+        [&] {
+          ++mine;
+          // Waits (boundedly) for the server to start the other part, so that it is not taken back.
+          const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+          while (!started && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+        },
+        [&] {
+          started = true;
+          ++theirs;
+          theirs_threads = omp_get_max_threads();
+          theirs_on = std::this_thread::get_id();
+        });
+    ASSERT_EQ(mine, 1);
+    ASSERT_EQ(theirs, 1);
+    ASSERT_EQ(theirs_on, server.id()) << "split " << i;
+    ASSERT_EQ(theirs_threads, 1);
+  }
+  EXPECT_EQ(server.served(), 50);
+}
+
+TEST(SideCore, WhatEitherPartThrowsReachesTheCaller) {
+  SideCore core;
+  auto throws = [] { throw std::runtime_error("offered part failed"); };
+  auto nothing = [] {};
+  // Taken back: no server.
+  EXPECT_THROW(core.split(nothing, throws), std::runtime_error);
+  EXPECT_THROW(core.split([] { throw std::logic_error("own part failed"); }, nothing), std::logic_error);
+  {
+    Server server(core);
+    std::atomic<bool> started{false};
+    EXPECT_THROW(core.split(
+                     [&] {
+                       const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+                       while (!started && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+                     },
+                     [&] {
+                       started = true;
+                       throw std::runtime_error("offered part failed on the server");
+                     }),
+                 std::runtime_error);
+    // The failure leaves nothing behind: the next split runs both parts and throws nothing.
+    int ran = 0;
+    core.split([&] { ++ran; }, [&] { ++ran; });
+    EXPECT_EQ(ran, 2);
+  }
+}
+
+TEST(SideCoreLoan, SeenOnItsOwnThreadOnlyAndRestoredWhenItEnds) {
+  SideCore a, b;
+  EXPECT_EQ(myelin::kernels::lent_side_core(), nullptr);
+  {
+    const SideCoreLoan outer(&a);
+    EXPECT_EQ(myelin::kernels::lent_side_core(), &a);
+    SideCore* elsewhere = &b;
+    std::thread([&] { elsewhere = myelin::kernels::lent_side_core(); }).join();
+    EXPECT_EQ(elsewhere, nullptr) << "another thread sees this thread's loan";
+    {
+      const SideCoreLoan none(nullptr);
+      EXPECT_EQ(myelin::kernels::lent_side_core(), nullptr);
+    }
+    EXPECT_EQ(myelin::kernels::lent_side_core(), &a);
+  }
+  EXPECT_EQ(myelin::kernels::lent_side_core(), nullptr);
+}
+
+namespace {
+
+void reference(bool ta, bool tb, int M, int N, int K, float alpha, const std::vector<float>& A, int lda,
+               const std::vector<float>& B, int ldb, float beta, std::vector<double>& C, int ldc) {
+  for (int i = 0; i < M; ++i)
+    for (int j = 0; j < N; ++j) {
+      double s = 0;
+      for (int k = 0; k < K; ++k) s += double(ta ? A[k * lda + i] : A[i * lda + k]) * (tb ? B[j * ldb + k] : B[k * ldb + j]);
+      C[i * ldc + j] = alpha * s + beta * C[i * ldc + j];
+    }
+}
+
+}  // namespace
+
+// Shapes past the sharing bound (2^20 multiply-adds): a Dense layer's forward product and input
+// gradient (the batch's rows in A) and its weight gradient (the batch's rows in K), odd halves and
+// padded rows included.
+TEST(SideCore, GemmSharedWithASideCoreMatchesReferenceAndItselfWhoeverRunsThePart) {
+  const Threads one(1);
+  myelin::Rng rng(3);
+  const int sizes[][3] = {{128, 32, 784}, {129, 40, 300}, {784, 32, 128}, {301, 24, 151}};
+  SideCore core;
+  int served = 0;
+  for (auto [M, N, K] : sizes)
+    for (int ta = 0; ta < 2; ++ta)
+      for (int tb = 0; tb < 2; ++tb)
+        for (float beta : {0.f, 0.5f}) {
+          const int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 2, ldc = N + 1;
+          std::vector<float> A((ta ? K : M) * lda), B((tb ? N : K) * ldb), C0(M * ldc);
+          for (auto& v : A) v = rng.uniform(-1, 1);
+          for (auto& v : B) v = rng.uniform(-1, 1);
+          for (auto& v : C0) v = rng.uniform(-1, 1);
+          std::vector<double> expect(C0.begin(), C0.end());
+          reference(ta, tb, M, N, K, 0.75f, A, lda, B, ldb, beta, expect, ldc);
+          auto product = [&](std::vector<float>& C) {
+            C = C0;
+            myelin::kernels::gemm(ta, tb, M, N, K, 0.75f, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
+          };
+          std::vector<float> taken_back, on_server;
+          {
+            const SideCoreLoan loan(&core);
+            product(taken_back);
+            Server server(core);
+            // The server picks a part up within microseconds; a few tries make sure one was its.
+            for (int t = 0; t < 20 && server.served() == 0; ++t) product(on_server);
+            served += server.served();
+          }
+          const std::string where = "M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" +
+                                    std::to_string(K) + " ta=" + std::to_string(ta) + " tb=" + std::to_string(tb) +
+                                    " beta=" + std::to_string(beta);
+          ASSERT_EQ(taken_back, on_server) << "the result depends on which thread ran the part: " << where;
+          for (int i = 0; i < M; ++i)
+            for (int j = 0; j < N; ++j)
+              ASSERT_NEAR(taken_back[i * ldc + j], expect[i * ldc + j], 1e-4 * std::sqrt(double(K)) + 1e-5) << where;
+        }
+  EXPECT_GT(served, 0) << "no product was shared with the side core";
+}
+
+TEST(SideCore, GemmSharesNothingWithMoreThanOneComputeThreadOrBelowTheBound) {
+  myelin::Rng rng(4);
+  std::vector<float> A(128 * 784), B(784 * 32), C(128 * 32);
+  for (auto& v : A) v = rng.uniform(-1, 1);
+  for (auto& v : B) v = rng.uniform(-1, 1);
+  SideCore core;
+  const SideCoreLoan loan(&core);
+  Server server(core);
+  {
+    const Threads two(2);
+    for (int t = 0; t < 20; ++t)
+      myelin::kernels::gemm(false, false, 128, 32, 784, 1.f, A.data(), 784, B.data(), 32, 0.f, C.data(), 32);
+  }
+  {
+    const Threads one(1);
+    for (int t = 0; t < 20; ++t)  // 32 x 32 x 784: 0.8 M multiply-adds
+      myelin::kernels::gemm(false, false, 32, 32, 784, 1.f, A.data(), 784, B.data(), 32, 0.f, C.data(), 32);
+  }
+  EXPECT_EQ(server.served(), 0);
+}
