@@ -7,21 +7,13 @@
 #include <limits>
 #include <vector>
 
+#include "gemm_reference.hpp"
 #include "kernels/cpu/gemm.hpp"
 #include "kernels/cpu/matmul.hpp"
 #include "myelin/random.hpp"
 
 namespace {
 
-void reference(bool ta, bool tb, int M, int N, int K, float alpha, const std::vector<float>& A, int lda,
-               const std::vector<float>& B, int ldb, float beta, std::vector<double>& C, int ldc) {
-  for (int i = 0; i < M; ++i)
-    for (int j = 0; j < N; ++j) {
-      double s = 0;
-      for (int k = 0; k < K; ++k) s += double(ta ? A[k * lda + i] : A[i * lda + k]) * (tb ? B[j * ldb + k] : B[k * ldb + j]);
-      C[i * ldc + j] = alpha * s + beta * C[i * ldc + j];
-    }
-}
 
 TEST(Gemm, MatchesReferenceForAllTransposesAndSizes) {
   myelin::Rng rng(7);
@@ -30,14 +22,7 @@ TEST(Gemm, MatchesReferenceForAllTransposesAndSizes) {
     for (int ta = 0; ta < 2; ++ta)
       for (int tb = 0; tb < 2; ++tb)
         for (float beta : {0.f, 1.f, 0.5f}) {
-          // Padded leading dimensions catch kernels that assume packed rows.
-          const int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 2, ldc = N + 1;
-          std::vector<float> A((ta ? K : M) * lda), B((tb ? N : K) * ldb), C(M * ldc);
-          for (auto& v : A) v = rng.uniform(-1, 1);
-          for (auto& v : B) v = rng.uniform(-1, 1);
-          for (auto& v : C) v = rng.uniform(-1, 1);
-          std::vector<double> expect(C.begin(), C.end());
-          reference(ta, tb, M, N, K, 0.75f, A, lda, B, ldb, beta, expect, ldc);
+          auto [lda, ldb, ldc, A, B, C, expect] = myelin::test::random_gemm_case(rng, ta, tb, M, N, K, 0.75f, beta);
           myelin::kernels::gemm(ta, tb, M, N, K, 0.75f, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
           for (int i = 0; i < M; ++i)
             for (int j = 0; j < N; ++j)
@@ -60,7 +45,7 @@ TEST(Gemm, PlainProductsOnEitherSideOfTheMatmulRuleMatchReference) {
       for (auto& v : A) v = rng.uniform(-1, 1);
       for (auto& v : B) v = rng.uniform(-1, 1);
       std::vector<double> expect(C.size(), 0.0);
-      reference(false, false, M, N, K, 1.f, A, lda, B, ldb, 0.f, expect, ldc);
+      myelin::test::gemm_reference(false, false, M, N, K, 1.f, A, lda, B, ldb, 0.f, expect, ldc);
       myelin::kernels::gemm(false, false, M, N, K, 1.f, A.data(), lda, B.data(), ldb, 0.f, C.data(), ldc);
       for (int i = 0; i < M; ++i)
         for (int j = 0; j < N; ++j)
@@ -79,7 +64,7 @@ TEST(Matmul, Float32ProductsMatchReferenceAndKeptShapesStayBounded) {
     for (auto& v : A) v = rng.uniform(-1, 1);
     for (auto& v : B) v = rng.uniform(-1, 1);
     std::vector<double> expect(C.begin(), C.end());
-    reference(ta, tb, M, N, K, 1.f, A, lda, B, ldb, 0.f, expect, ldc);
+    myelin::test::gemm_reference(ta, tb, M, N, K, 1.f, A, lda, B, ldb, 0.f, expect, ldc);
     myelin::kernels::onednn_matmul(myelin::kernels::MatmulInputs::Float32, ta, tb, M, N, K, A.data(), lda, B.data(),
                                    ldb, C.data(), ldc);
     for (int i = 0; i < M; ++i) {

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "gemm_reference.hpp"
 #include "kernels/cpu/gemm.hpp"
 #include "kernels/cpu/side_core.hpp"
 #include "myelin/random.hpp"
@@ -146,20 +147,6 @@ TEST(SideCoreLoan, SeenOnItsOwnThreadOnlyAndRestoredWhenItEnds) {
   EXPECT_EQ(myelin::kernels::lent_side_core(), nullptr);
 }
 
-namespace {
-
-void reference(bool ta, bool tb, int M, int N, int K, float alpha, const std::vector<float>& A, int lda,
-               const std::vector<float>& B, int ldb, float beta, std::vector<double>& C, int ldc) {
-  for (int i = 0; i < M; ++i)
-    for (int j = 0; j < N; ++j) {
-      double s = 0;
-      for (int k = 0; k < K; ++k) s += double(ta ? A[k * lda + i] : A[i * lda + k]) * (tb ? B[j * ldb + k] : B[k * ldb + j]);
-      C[i * ldc + j] = alpha * s + beta * C[i * ldc + j];
-    }
-}
-
-}  // namespace
-
 // Shapes past the sharing bound (2^20 multiply-adds): a Dense layer's forward product and input
 // gradient (the batch's rows in A) and its weight gradient (the batch's rows in K), odd halves and
 // padded rows included.
@@ -169,20 +156,16 @@ TEST(SideCore, GemmSharedWithASideCoreMatchesReferenceAndItselfWhoeverRunsThePar
   const int sizes[][3] = {{128, 32, 784}, {129, 40, 300}, {784, 32, 128}, {301, 24, 151}};
   SideCore core;
   int served = 0;
-  for (auto [M, N, K] : sizes)
+  for (const auto& size : sizes)
     for (int ta = 0; ta < 2; ++ta)
       for (int tb = 0; tb < 2; ++tb)
         for (float beta : {0.f, 0.5f}) {
-          const int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 2, ldc = N + 1;
-          std::vector<float> A((ta ? K : M) * lda), B((tb ? N : K) * ldb), C0(M * ldc);
-          for (auto& v : A) v = rng.uniform(-1, 1);
-          for (auto& v : B) v = rng.uniform(-1, 1);
-          for (auto& v : C0) v = rng.uniform(-1, 1);
-          std::vector<double> expect(C0.begin(), C0.end());
-          reference(ta, tb, M, N, K, 0.75f, A, lda, B, ldb, beta, expect, ldc);
+          const int M = size[0], N = size[1], K = size[2];
+          // Not a structured binding: clang 14 cannot capture one.
+          const myelin::test::GemmCase g = myelin::test::random_gemm_case(rng, ta, tb, M, N, K, 0.75f, beta);
           auto product = [&](std::vector<float>& C) {
-            C = C0;
-            myelin::kernels::gemm(ta, tb, M, N, K, 0.75f, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
+            C = g.C;
+            myelin::kernels::gemm(ta, tb, M, N, K, 0.75f, g.A.data(), g.lda, g.B.data(), g.ldb, beta, C.data(), g.ldc);
           };
           std::vector<float> taken_back, on_server;
           {
@@ -199,7 +182,8 @@ TEST(SideCore, GemmSharedWithASideCoreMatchesReferenceAndItselfWhoeverRunsThePar
           ASSERT_EQ(taken_back, on_server) << "the result depends on which thread ran the part: " << where;
           for (int i = 0; i < M; ++i)
             for (int j = 0; j < N; ++j)
-              ASSERT_NEAR(taken_back[i * ldc + j], expect[i * ldc + j], 1e-4 * std::sqrt(double(K)) + 1e-5) << where;
+              ASSERT_NEAR(taken_back[i * g.ldc + j], g.expect[i * g.ldc + j], 1e-4 * std::sqrt(double(K)) + 1e-5)
+                  << where;
         }
   EXPECT_GT(served, 0) << "no product was shared with the side core";
 }
