@@ -60,7 +60,8 @@ void SideCore::settle() {
     run_alone(job_, run_);
     return;
   }
-  // The side core has the part: it ends within the part's own time, so spinning costs nothing.
+  // The side core has the part and ends it within about the time this thread took for its own: the
+  // step has nothing else to do meanwhile, and a sleep would cost a wake-up on the other side.
   while (state_.load(std::memory_order_acquire) != kDone) cpu_relax();
   state_.store(kIdle, std::memory_order_relaxed);
   if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
