@@ -21,7 +21,7 @@ class BatchPrefetcher {
   /// Batches of `batch_size` rows of every array (a model's inputs, targets and sample weights, which
   /// share their row count); `background` false gathers in line (one thread setting). `own_core`: the
   /// background thread has a core that no compute thread uses, so both sides of the hand-over wait
-  /// by spinning for a while before they sleep. When besides the step computes on one thread (the
+  /// by spinning for a while before they sleep. When, besides, the step computes on one thread (the
   /// thread setting at construction), the background thread also lends its core to the step
   /// (side_core()) between chunks of its gathering.
   BatchPrefetcher(std::vector<Tensor> arrays, int64_t batch_size, bool background, bool own_core = false);
