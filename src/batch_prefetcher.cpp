@@ -4,6 +4,7 @@
 #include <chrono>
 #include <string>
 
+#include "kernels/cpu/cpu_relax.hpp"
 #include "kernels/cpu/elementwise.hpp"
 #include "myelin/error.hpp"
 #include "myelin/threading.hpp"
@@ -20,14 +21,6 @@ constexpr auto kSpin = std::chrono::microseconds(1000);
 // Rows gathered between two looks at the side core: an offered part waits 1.6 us on average with 4
 // of the MLP's rows, 3.3 with 8, 6.9 with 16 (bench/README.md, "A side core for the MLP's step").
 constexpr int64_t kGatherChunk = 4;
-
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#else
-  std::this_thread::yield();
-#endif
-}
 }  // namespace
 
 BatchPrefetcher::BatchPrefetcher(std::vector<Tensor> arrays, int64_t batch_size, bool background, bool own_core)
@@ -56,7 +49,7 @@ template <class Ready>
 void BatchPrefetcher::wait_until(Ready ready) {
   if (own_core_) {
     const auto until = std::chrono::steady_clock::now() + kSpin;
-    while (!ready() && std::chrono::steady_clock::now() < until) cpu_relax();
+    while (!ready() && std::chrono::steady_clock::now() < until) kernels::cpu_relax();
   }
   if (ready()) return;
   // Counted as a sleeper under the mutex before the state is checked again: a side that changes the

@@ -7,6 +7,12 @@
 namespace myelin::kernels {
 
 namespace {
+// Asks for every cache line of a row without waiting for it.
+inline void prefetch_row(const float* row, int64_t row_bytes) {
+  const char* bytes = reinterpret_cast<const char*>(row);
+  for (int64_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(bytes + b);
+}
+
 // One loop per operator, so each vectorises on its own.
 template <class F>
 void map_scalar(const float* a, float b, float* out, int64_t n, F f) {
@@ -55,10 +61,7 @@ void gather_rows(const float* src, int64_t row_size, const int64_t* indices, int
   parallel_for(
       count, use_threads ? count * row_size : 0,
       [&](int64_t i) {
-        if (i + kAhead < count) {
-          const char* ahead = reinterpret_cast<const char*>(src + indices[i + kAhead] * row_size);
-          for (int64_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(ahead + b);
-        }
+        if (i + kAhead < count) prefetch_row(src + indices[i + kAhead] * row_size, row_bytes);
         std::memcpy(dst + i * row_size, src + indices[i] * row_size, row_bytes);
       },
       kGatherThreshold);
@@ -66,10 +69,7 @@ void gather_rows(const float* src, int64_t row_size, const int64_t* indices, int
 
 void prefetch_rows(const float* src, int64_t row_size, const int64_t* indices, int64_t count) {
   const int64_t row_bytes = row_size * int64_t(sizeof(float));
-  for (int64_t i = 0; i < count; ++i) {
-    const char* row = reinterpret_cast<const char*>(src + indices[i] * row_size);
-    for (int64_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(row + b);
-  }
+  for (int64_t i = 0; i < count; ++i) prefetch_row(src + indices[i] * row_size, row_bytes);
 }
 
 }  // namespace myelin::kernels

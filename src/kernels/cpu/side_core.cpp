@@ -4,16 +4,12 @@
 
 #include <utility>
 
+#include "kernels/cpu/cpu_relax.hpp"
+
 namespace myelin::kernels {
 
 namespace {
 thread_local SideCore* lent = nullptr;
-
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
 }  // namespace
 
 SideCore* lent_side_core() { return lent; }
