@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kernels/cpu/activation.hpp"
 #include "kernels/cpu/checks.hpp"
 #include "kernels/cpu/loss.hpp"
 #include "myelin/error.hpp"
@@ -15,6 +16,11 @@ namespace myelin {
 namespace {
 void prepare_grad(Tensor* grad, const Tensor& y_pred) {
   if (grad) grad->resize(y_pred.shape());
+}
+
+// The probabilities a cross-entropy writes only from logits (compute_into's contract).
+void prepare_probabilities(Tensor* probabilities, const Tensor& y_pred, bool from_logits) {
+  if (probabilities && from_logits) probabilities->resize(y_pred.shape());
 }
 
 // How many of `values` loss values (or rows) each sample of y_pred holds: the sample weights' stride.
@@ -48,6 +54,17 @@ double Loss::compute_weighted(const Tensor&, const Tensor&, Tensor*, const float
   throw ValueError("loss '" + name() + "' does not take sample weights (sample_weight, class_weight)");
 }
 
+double Loss::compute_activated(const Tensor& y_true, const Tensor& y_pred, Tensor* grad, const float* sample_weight,
+                               ActivationKind activation, Tensor& activated) const {
+  const double value = sample_weight ? compute_weighted(y_true, y_pred, grad, sample_weight)
+                                     : compute(y_true, y_pred, grad);
+  activated.resize(y_pred.shape());
+  const int64_t width = y_pred.ndim() ? y_pred.dim(-1) : 1;
+  kernels::bias_activation_forward(activation, y_pred.data(), nullptr, nullptr, activated.data(),
+                                   width ? y_pred.size() / width : 0, width);
+  return value;
+}
+
 namespace losses {
 
 nlohmann::json Huber::get_config() const { return {{"delta", delta_}}; }
@@ -78,12 +95,24 @@ double Huber::compute_weighted(const Tensor& t, const Tensor& p, Tensor* g, cons
 }
 
 double BinaryCrossentropy::compute_weighted(const Tensor& t, const Tensor& p, Tensor* g, const float* sw) const {
+  return compute_into(t, p, g, sw, nullptr);
+}
+
+double BinaryCrossentropy::compute_activated(const Tensor& t, const Tensor& p, Tensor* g, const float* sw,
+                                 ActivationKind activation, Tensor& activated) const {
+  if (!from_logits_ || activation != ActivationKind::Sigmoid) return Loss::compute_activated(t, p, g, sw, activation, activated);
+  return compute_into(t, p, g, sw, &activated);
+}
+
+double BinaryCrossentropy::compute_into(const Tensor& t, const Tensor& p, Tensor* g, const float* sw, Tensor* probabilities) const {
   if (t.size() != p.size())
     throw ShapeError("binary_crossentropy: targets " + shape_to_string(t.shape()) + " do not match predictions " +
                      shape_to_string(p.shape()));
   prepare_grad(g, p);
+  prepare_probabilities(probabilities, p, from_logits_);
   const int64_t n = p.size();
-  return kernels::binary_crossentropy(t.data(), p.data(), sw, g ? g->data() : nullptr, n, per_sample(n, p),
+  return kernels::binary_crossentropy(t.data(), p.data(), sw, g ? g->data() : nullptr,
+                                      probabilities ? probabilities->data() : nullptr, n, per_sample(n, p),
                                       from_logits_);
 }
 
@@ -104,12 +133,24 @@ std::shared_ptr<Loss> BinaryCrossentropy::from_logits_version() const {
 }
 
 double CategoricalCrossentropy::compute_weighted(const Tensor& t, const Tensor& p, Tensor* g, const float* sw) const {
+  return compute_into(t, p, g, sw, nullptr);
+}
+
+double CategoricalCrossentropy::compute_activated(const Tensor& t, const Tensor& p, Tensor* g, const float* sw,
+                                 ActivationKind activation, Tensor& activated) const {
+  if (!from_logits_ || activation != ActivationKind::Softmax) return Loss::compute_activated(t, p, g, sw, activation, activated);
+  return compute_into(t, p, g, sw, &activated);
+}
+
+double CategoricalCrossentropy::compute_into(const Tensor& t, const Tensor& p, Tensor* g, const float* sw, Tensor* probabilities) const {
   if (t.size() != p.size() || p.ndim() < 1)
     throw ShapeError("categorical_crossentropy: targets " + shape_to_string(t.shape()) +
                      " do not match predictions " + shape_to_string(p.shape()));
   prepare_grad(g, p);
+  prepare_probabilities(probabilities, p, from_logits_);
   const int64_t k = p.dim(-1), rows = p.size() / k;
-  return kernels::categorical_crossentropy(t.data(), p.data(), sw, g ? g->data() : nullptr, rows, k,
+  return kernels::categorical_crossentropy(t.data(), p.data(), sw, g ? g->data() : nullptr,
+                                           probabilities ? probabilities->data() : nullptr, rows, k,
                                            per_sample(rows, p), from_logits_);
 }
 
@@ -122,6 +163,16 @@ std::shared_ptr<Loss> CategoricalCrossentropy::from_logits_version() const {
 }
 
 double SparseCategoricalCrossentropy::compute_weighted(const Tensor& t, const Tensor& p, Tensor* g, const float* sw) const {
+  return compute_into(t, p, g, sw, nullptr);
+}
+
+double SparseCategoricalCrossentropy::compute_activated(const Tensor& t, const Tensor& p, Tensor* g, const float* sw,
+                                 ActivationKind activation, Tensor& activated) const {
+  if (!from_logits_ || activation != ActivationKind::Softmax) return Loss::compute_activated(t, p, g, sw, activation, activated);
+  return compute_into(t, p, g, sw, &activated);
+}
+
+double SparseCategoricalCrossentropy::compute_into(const Tensor& t, const Tensor& p, Tensor* g, const float* sw, Tensor* probabilities) const {
   const int64_t k = p.ndim() >= 2 ? p.dim(-1) : 0;
   const int64_t rows = k ? p.size() / k : 0;
   if (k == 0 || t.size() != rows)
@@ -136,7 +187,9 @@ double SparseCategoricalCrossentropy::compute_weighted(const Tensor& t, const Te
                      ")");
   }
   prepare_grad(g, p);
-  return kernels::sparse_categorical_crossentropy(t.data(), p.data(), sw, g ? g->data() : nullptr, rows, k,
+  prepare_probabilities(probabilities, p, from_logits_);
+  return kernels::sparse_categorical_crossentropy(t.data(), p.data(), sw, g ? g->data() : nullptr,
+                                                  probabilities ? probabilities->data() : nullptr, rows, k,
                                                   per_sample(rows, p), from_logits_);
 }
 

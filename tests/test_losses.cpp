@@ -220,6 +220,107 @@ TEST(LossValues, SparseCategoricalCrossentropy) {
               1e-6);
 }
 
+TEST(LossValues, SparseFromLogitsMatchesADoubleReferenceOverManyRows) {
+  // Rows of up to one vector's width take their own path (the softmax kept in a register, the
+  // log-sum-exps added 64 rows to a log); wider rows take the general one. Both against a reference
+  // in double, over more rows than one product of sums covers, with and without sample weights.
+  Rng rng(43);
+  const int64_t rows = 200;
+  for (const int64_t k : {3, 10, 16, 17, 40}) {
+    const Tensor z = random_tensor({rows, k}, rng, -20.f, 20.f);
+    const Tensor labels = labels_of(random_one_hot(rows, k, rng));
+    const Tensor weights = random_tensor({rows}, rng, 0.f, 2.f);
+    for (const bool weighted : {false, true}) {
+      double want = 0;
+      std::vector<double> want_grad(size_t(rows * k));
+      for (int64_t r = 0; r < rows; ++r) {
+        double m = z.at(r, 0), s = 0;
+        for (int64_t c = 0; c < k; ++c) m = std::max(m, double(z.at(r, c)));
+        for (int64_t c = 0; c < k; ++c) s += std::exp(double(z.at(r, c)) - m);
+        const int64_t y = int64_t(labels[r]);
+        const double w = weighted ? weights[r] : 1.0;
+        want += w * (m + std::log(s) - z.at(r, y));
+        for (int64_t c = 0; c < k; ++c)
+          want_grad[size_t(r * k + c)] = w * (std::exp(double(z.at(r, c)) - m) / s - (c == y)) / double(rows);
+      }
+      want /= double(rows);
+      Tensor g;
+      const SparseCategoricalCrossentropy loss(true);
+      const double got = weighted ? loss.compute_weighted(labels, z, &g, weights.data()) : loss.compute(labels, z, &g);
+      EXPECT_NEAR(got, want, 1e-6 * want) << "k=" << k << " weighted=" << weighted;
+      ASSERT_EQ(g.shape(), z.shape());
+      for (int64_t i = 0; i < rows * k; ++i)
+        ASSERT_NEAR(g[i], want_grad[size_t(i)], 1e-6 / double(rows)) << "k=" << k << " element " << i;
+    }
+  }
+}
+
+TEST(LossValues, SparseFromLogitsIsNaNWhenAnyLogitIs) {
+  // A NaN in one row of many reaches the batch's loss, which fit reads to stop.
+  for (const int64_t k : {10, 40}) {
+    Tensor z({100, k});
+    z.at(70, 3) = std::nanf("");
+    EXPECT_TRUE(std::isnan(SparseCategoricalCrossentropy(true).compute(Tensor({100}), z, nullptr))) << "k=" << k;
+  }
+}
+
+TEST(LossValues, FromLogitsLossesWriteTheActivationTheyAbsorbed) {
+  // The fused head's predictions come from the loss: bit for bit the activation's own values, with
+  // the same loss and gradient as compute() gives, for rows within one vector and wider ones.
+  Rng rng(44);
+  for (const int64_t k : {1, 10, 40}) {
+    const Tensor z = random_tensor({70, k}, rng, -8.f, 8.f);
+    const Tensor one_hot = random_one_hot(70, k, rng);
+    const Tensor labels = labels_of(one_hot);
+    const Tensor weights = random_tensor({70}, rng, 0.f, 2.f);
+    struct Case {
+      std::shared_ptr<Loss> loss;
+      Tensor targets;
+      myelin::ActivationKind activation;
+    };
+    std::vector<Case> cases = {{std::make_shared<SparseCategoricalCrossentropy>(true), labels,
+                                myelin::ActivationKind::Softmax},
+                               {std::make_shared<CategoricalCrossentropy>(true), one_hot,
+                                myelin::ActivationKind::Softmax}};
+    if (k == 1) cases = {{std::make_shared<BinaryCrossentropy>(true), one_hot, myelin::ActivationKind::Sigmoid}};
+    for (const Case& c : cases) {
+      const Tensor want = myelin::activations::apply(c.activation, z);
+      for (const float* sw : {static_cast<const float*>(nullptr), weights.data()}) {
+        Tensor g, g_alone, activated;
+        const double value = c.loss->compute_activated(c.targets, z, &g, sw, c.activation, activated);
+        const double alone = c.loss->compute_weighted(c.targets, z, &g_alone, sw);
+        EXPECT_EQ(value, alone) << c.loss->name() << " k=" << k;
+        ASSERT_EQ(activated.shape(), z.shape()) << c.loss->name();
+        for (int64_t i = 0; i < z.size(); ++i) {
+          ASSERT_EQ(activated[i], want[i]) << c.loss->name() << " k=" << k << " element " << i;
+          ASSERT_EQ(g[i], g_alone[i]) << c.loss->name() << " k=" << k << " element " << i;
+        }
+        Tensor activated_without_grad;
+        EXPECT_EQ(c.loss->compute_activated(c.targets, z, nullptr, sw, c.activation, activated_without_grad), alone);
+        for (int64_t i = 0; i < z.size(); ++i)
+          ASSERT_EQ(activated_without_grad[i], want[i]) << c.loss->name() << " k=" << k << " element " << i;
+      }
+    }
+  }
+}
+
+TEST(LossValues, AnyLossCanComputeWithAnActivation) {
+  // A loss that computes no probabilities on its way (here mean squared error) gets the activation
+  // applied after its value.
+  Rng rng(45);
+  const Tensor z = random_tensor({5, 4}, rng, -3.f, 3.f);
+  const Tensor t = random_tensor({5, 4}, rng, 0.f, 1.f);
+  Tensor g, g_alone, activated;
+  const MeanSquaredError mse;
+  EXPECT_EQ(mse.compute_activated(t, z, &g, nullptr, myelin::ActivationKind::Softmax, activated),
+            mse.compute(t, z, &g_alone));
+  const Tensor want = myelin::activations::apply(myelin::ActivationKind::Softmax, z);
+  for (int64_t i = 0; i < z.size(); ++i) {
+    EXPECT_EQ(activated[i], want[i]) << "element " << i;
+    EXPECT_EQ(g[i], g_alone[i]) << "element " << i;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Gradients against finite differences.
 

@@ -26,6 +26,13 @@ class Loss {
   /// it; the default throws ValueError (a loss that cannot weigh samples).
   virtual double compute_weighted(const Tensor& y_true, const Tensor& y_pred, Tensor* grad,
                                   const float* sample_weight) const;
+  /// compute_weighted() (sample_weight may be null) for a model whose output activation this loss
+  /// absorbed: y_pred holds logits and `activation` is fusable_activation() of the loss's
+  /// probability form. Also writes activation(y_pred), the model's predictions, into `activated`,
+  /// resized to y_pred's shape: the same values as the activation layer's. The cross-entropies
+  /// write them as they compute the loss; the default applies the activation after compute().
+  virtual double compute_activated(const Tensor& y_true, const Tensor& y_pred, Tensor* grad,
+                                   const float* sample_weight, ActivationKind activation, Tensor& activated) const;
   /// Checks targets against the model's output shape (per sample) once, at fit/evaluate.
   /// Throws ShapeError or ValueError naming the problem (wrong shape, label out of range).
   virtual void check_targets(const Tensor& y_true, const Shape& output_shape) const;
@@ -87,12 +94,18 @@ class BinaryCrossentropy : public Loss {
   }
   double compute_weighted(const Tensor& y_true, const Tensor& y_pred, Tensor* grad,
                           const float* sample_weight) const override;
+  double compute_activated(const Tensor& y_true, const Tensor& y_pred, Tensor* grad, const float* sample_weight,
+                           ActivationKind activation, Tensor& activated) const override;
   void check_targets(const Tensor& y_true, const Shape& output_shape) const override;
   std::optional<ActivationKind> fusable_activation() const override;
   std::shared_ptr<Loss> from_logits_version() const override;
   nlohmann::json get_config() const override;
 
  private:
+  // The loss, its gradient when grad is set, and the probabilities when from logits and
+  // `probabilities` is set (resized to y_pred's shape).
+  double compute_into(const Tensor& y_true, const Tensor& y_pred, Tensor* grad, const float* sample_weight,
+                      Tensor* probabilities) const;
   bool from_logits_;
 };
 
@@ -106,11 +119,17 @@ class CategoricalCrossentropy : public Loss {
   }
   double compute_weighted(const Tensor& y_true, const Tensor& y_pred, Tensor* grad,
                           const float* sample_weight) const override;
+  double compute_activated(const Tensor& y_true, const Tensor& y_pred, Tensor* grad, const float* sample_weight,
+                           ActivationKind activation, Tensor& activated) const override;
   std::optional<ActivationKind> fusable_activation() const override;
   std::shared_ptr<Loss> from_logits_version() const override;
   nlohmann::json get_config() const override;
 
  private:
+  // The loss, its gradient when grad is set, and the probabilities when from logits and
+  // `probabilities` is set (resized to y_pred's shape).
+  double compute_into(const Tensor& y_true, const Tensor& y_pred, Tensor* grad, const float* sample_weight,
+                      Tensor* probabilities) const;
   bool from_logits_;
 };
 
@@ -124,12 +143,18 @@ class SparseCategoricalCrossentropy : public Loss {
   }
   double compute_weighted(const Tensor& y_true, const Tensor& y_pred, Tensor* grad,
                           const float* sample_weight) const override;
+  double compute_activated(const Tensor& y_true, const Tensor& y_pred, Tensor* grad, const float* sample_weight,
+                           ActivationKind activation, Tensor& activated) const override;
   void check_targets(const Tensor& y_true, const Shape& output_shape) const override;
   std::optional<ActivationKind> fusable_activation() const override;
   std::shared_ptr<Loss> from_logits_version() const override;
   nlohmann::json get_config() const override;
 
  private:
+  // The loss, its gradient when grad is set, and the probabilities when from logits and
+  // `probabilities` is set (resized to y_pred's shape).
+  double compute_into(const Tensor& y_true, const Tensor& y_pred, Tensor* grad, const float* sample_weight,
+                      Tensor* probabilities) const;
   bool from_logits_;
 };
 

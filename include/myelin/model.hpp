@@ -398,6 +398,11 @@ class Model {
   const Tensor& forward(std::span<const Tensor> x, bool training);
   const Tensor& output_value(size_t k) const;
   const Tensor& head_output(Output& o, const Tensor& out);
+  /// Output o's loss against targets y for its output `out` (sample weights sw may be null), with
+  /// its gradient into grad when set; a fused head's predictions go to o.probs on the way.
+  double output_loss(Output& o, const Tensor& y, const Tensor& out, const Tensor* sw, Tensor* grad);
+  /// Output o's predictions once output_loss() has run: o.probs for a fused head, else `out`.
+  const Tensor& prediction(const Output& o, const Tensor& out) const;
   /// The weights output k's loss takes this batch: sample weights times class weights (null: none).
   const Tensor* step_weights(size_t k, std::span<const Tensor> y, std::span<const Tensor> w, bool class_weights);
   /// One step on this rank's rows of a step of `global_rows` rows over all ranks; returns the step's

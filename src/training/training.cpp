@@ -118,6 +118,17 @@ const Tensor& Model::forward(std::span<const Tensor> x, bool training) {
 
 const Tensor& Model::output_value(size_t k) const { return graph_->output(k); }
 
+double Model::output_loss(Output& o, const Tensor& y, const Tensor& out, const Tensor* sw, Tensor* grad) {
+  const float* weights = sw ? sw->data() : nullptr;
+  // A fused head's loss writes the predictions as it computes them (o.probs).
+  if (o.head_activation) return o.step_loss->compute_activated(y, out, grad, weights, *o.head_activation, o.probs);
+  return weights ? o.step_loss->compute_weighted(y, out, grad, weights) : o.step_loss->compute(y, out, grad);
+}
+
+const Tensor& Model::prediction(const Output& o, const Tensor& out) const {
+  return o.head_activation ? o.probs : out;
+}
+
 const Tensor& Model::head_output(Output& o, const Tensor& out) {
   if (!o.head_activation) return out;
   o.probs.resize(out.shape());
@@ -164,8 +175,7 @@ double Model::train_step(std::span<const Tensor> x, std::span<const Tensor> y, s
     for (size_t k = 0; k < n; ++k) {
       Output& o = outputs_[k];
       const Tensor* sw = step_weights(k, y, w, class_weights);
-      const double value = sw ? o.step_loss->compute_weighted(y[k], output_value(k), &o.loss_grad, sw->data())
-                              : o.step_loss->compute(y[k], output_value(k), &o.loss_grad);
+      const double value = output_loss(o, y[k], output_value(k), sw, &o.loss_grad);
       output_losses_[k] = o.loss_weight * value;
       loss += output_losses_[k];
       const float scale = float(o.loss_weight * share);
@@ -190,7 +200,7 @@ double Model::train_step(std::span<const Tensor> x, std::span<const Tensor> y, s
       graph_->backward(step_output_grads_);
     }
     step_preds_.resize(n);
-    for (size_t k = 0; k < n; ++k) step_preds_[k] = &head_output(outputs_[k], output_value(k));
+    for (size_t k = 0; k < n; ++k) step_preds_[k] = &prediction(outputs_[k], output_value(k));
     for (auto& m : metrics_) {
       const Tensor* sw = m.weighted ? step_weights(m.output, y, w, class_weights) : nullptr;
       if (sw) m.metric->update_weighted(y[m.output], *step_preds_[m.output], sw->data());
@@ -546,10 +556,9 @@ void Model::evaluate_batch(std::span<const Tensor> x, std::span<const Tensor> y,
   for (size_t k = 0; k < n; ++k) {
     Output& o = outputs_[k];
     const Tensor* sw = step_weights(k, y, w, /*class_weights=*/false);
-    const double value = sw ? o.step_loss->compute_weighted(y[k], output_value(k), nullptr, sw->data())
-                            : o.step_loss->compute(y[k], output_value(k), nullptr);
+    const double value = output_loss(o, y[k], output_value(k), sw, nullptr);
     loss_sums_[k] += o.loss_weight * value * double(rows);
-    step_preds_[k] = &head_output(o, output_value(k));
+    step_preds_[k] = &prediction(o, output_value(k));
   }
   for (auto& m : metrics_) {
     const Tensor* sw = m.weighted ? step_weights(m.output, y, w, false) : nullptr;

@@ -9,6 +9,7 @@
 #include "kernels/cpu/exp.hpp"
 #include "kernels/cpu/lanes.hpp"
 #include "kernels/cpu/parallel.hpp"
+#include "kernels/cpu/softmax_lanes.hpp"
 #include "myelin/error.hpp"
 
 namespace myelin::kernels {
@@ -69,12 +70,9 @@ ExpSum softmax_parts(const float* z, const float* bias, float* y, int64_t n) {
     return bias ? v + load_first(bias + i, count, 0.f) : v;
   };
   if (n <= kLanes) {  // one vector, held in a register from the load to the scaled store
-    const Floats v = shifted(0, n);
-    const float m = max_lanes(v);
-    const Floats e = exp_lanes(v - m);
-    const double s = sum_lanes(e);
-    if (y) store_first(y, n, e * float(1.0 / s));
-    return {m, s};
+    const SoftmaxLanes row = softmax_lanes(shifted(0, n));
+    if (y) store_first(y, n, row.probabilities);
+    return {row.max, row.sum};
   }
   Floats most = Floats{} + kMinusInf;
   for (int64_t i = 0; i < n; i += kLanes) {

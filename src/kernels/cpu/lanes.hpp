@@ -62,6 +62,13 @@ static inline void store_first(float* p, int64_t count, Floats v) {
 #endif
 }
 
+/// {0, 1, ..., kLanes - 1}: each lane's index, to compare with a position in a row.
+static inline Ints lane_indices() {
+  Ints v{};
+  for (int32_t i = 0; i < int32_t(kLanes); ++i) v[i] = i;
+  return v;
+}
+
 // v folded to four lanes by op over its halves, then quarters: the tree steps of sum_lanes and
 // max_lanes, as shuffles (a loop over an array of lanes compiles to stores and scalar reloads).
 using FourFloats = float __attribute__((vector_size(4 * sizeof(float))));

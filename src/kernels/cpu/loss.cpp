@@ -2,8 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <limits>
+#include <utility>
 
 #include "kernels/cpu/activation.hpp"
+#include "kernels/cpu/lanes.hpp"
+#include "kernels/cpu/softmax_lanes.hpp"
 
 namespace myelin::kernels {
 
@@ -14,6 +19,14 @@ constexpr float kEps = 1e-7f;
 // The weight of loss value i, when each sample has per_sample of them.
 inline float weight_of(const float* sample_weight, int64_t i, int64_t per_sample) {
   return sample_weight ? sample_weight[i / per_sample] : 1.f;
+}
+
+// The softmax of one row of logits into `grad_row` (to be turned into the gradient) and into
+// `probabilities` (either may be null); returns the row's log-sum-exp (activation.hpp's softmax_row).
+double softmax_into(const float* z, float* grad_row, float* probabilities, int64_t k) {
+  const double lse = softmax_row(z, grad_row ? grad_row : probabilities, k);
+  if (grad_row && probabilities) std::memcpy(probabilities, grad_row, size_t(k) * sizeof(float));
+  return lse;
 }
 
 // Totals are summed in double, in index order, so a loss does not depend on the vector width.
@@ -54,8 +67,8 @@ double regression_loss(RegressionLoss kind, float delta, const float* t, const f
   return 0;
 }
 
-double binary_crossentropy(const float* t, const float* p, const float* sw, float* grad, int64_t n, int64_t per,
-                           bool from_logits) {
+double binary_crossentropy(const float* t, const float* p, const float* sw, float* grad, float* probabilities,
+                           int64_t n, int64_t per, bool from_logits) {
   const float inv_n = 1.f / float(n);
   double total = 0;
   for (int64_t i = 0; i < n; ++i) {
@@ -63,8 +76,10 @@ double binary_crossentropy(const float* t, const float* p, const float* sw, floa
     if (from_logits) {
       const float z = p[i];
       total += w * (std::max(z, 0.f) - z * y + std::log1p(std::exp(-std::fabs(z))));
-      if (grad) {
-        grad[i] = w * (sigmoid(z) - y) * inv_n;
+      if (grad || probabilities) {
+        const float q = sigmoid(z);
+        if (grad) grad[i] = w * (q - y) * inv_n;
+        if (probabilities) probabilities[i] = q;
       }
     } else {
       const float q = std::clamp(p[i], kEps, 1.f - kEps);
@@ -75,8 +90,8 @@ double binary_crossentropy(const float* t, const float* p, const float* sw, floa
   return total / double(n);
 }
 
-double categorical_crossentropy(const float* t, const float* p, const float* sw, float* grad, int64_t rows, int64_t k,
-                                int64_t per, bool from_logits) {
+double categorical_crossentropy(const float* t, const float* p, const float* sw, float* grad, float* probabilities,
+                                int64_t rows, int64_t k, int64_t per, bool from_logits) {
   double total = 0;
   for (int64_t r = 0; r < rows; ++r) {
     const float* z = p + r * k;
@@ -86,8 +101,7 @@ double categorical_crossentropy(const float* t, const float* p, const float* sw,
     const float w = weight_of(sw, r, per), inv_rows = w / float(rows);
     const double before = total;
     if (from_logits) {
-      // The softmax goes straight into the gradient row when there is one (null: log-sum-exp only).
-      const double lse = softmax_row(z, gr, k);
+      const double lse = softmax_into(z, gr, probabilities ? probabilities + r * k : nullptr, k);
       float ysum = 0;
       for (int64_t c = 0; c < k; ++c) {
         total += y[c] * (lse - z[c]);
@@ -112,8 +126,47 @@ double categorical_crossentropy(const float* t, const float* p, const float* sw,
   return total / double(rows);
 }
 
+namespace {
+// The sparse cross-entropy from logits when a row fits one vector (k <= kLanes), as the general
+// loop below computes it but for two costs (bench/README.md, "The step's loss"):
+// - the softmax stays in a register from the logits' load to the gradient's store, where the
+//   general loop stores it and reloads it to scale it;
+// - without sample weights, the rows' log(sum of exp) are added as the log of the product of up to
+//   64 sums: each sum lies in [1, kLanes] (the row's largest logit contributes exp(0) = 1), so the
+//   product stays below 2^256, and one std::log replaces 64, which cost 12 ns each.
+double sparse_crossentropy_short_logits(const float* labels, const float* z, const float* sw, float* grad,
+                                        float* probabilities, int64_t rows, int64_t k, int64_t per) {
+  constexpr int64_t kSumsPerLog = 64;
+  const Ints lane = lane_indices();
+  const float inv_rows = 1.f / float(rows);
+  double total = 0, sums_product = 1;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* zr = z + r * k;
+    const int32_t y = static_cast<int32_t>(labels[r]);
+    const SoftmaxLanes row = softmax_lanes(load_first(zr, k, -std::numeric_limits<float>::infinity()));
+    const float w = sw ? weight_of(sw, r, per) : 1.f;
+    if (sw) {
+      total += double(w) * (double(row.max) + std::log(row.sum) - zr[y]);
+    } else {
+      total += double(row.max) - zr[y];
+      sums_product *= row.sum;
+      if (r % kSumsPerLog == kSumsPerLog - 1) total += std::log(std::exchange(sums_product, 1.0));
+    }
+    if (probabilities) store_first(probabilities + r * k, k, row.probabilities);
+    if (grad) {
+      const float scale = sw ? w / float(rows) : inv_rows;
+      const Floats g = row.probabilities * scale;
+      store_first(grad + r * k, k, lane == y ? g - scale : g);
+    }
+  }
+  return (total + std::log(sums_product)) / double(rows);
+}
+}  // namespace
+
 double sparse_categorical_crossentropy(const float* labels, const float* p, const float* sw, float* grad,
-                                       int64_t rows, int64_t k, int64_t per, bool from_logits) {
+                                       float* probabilities, int64_t rows, int64_t k, int64_t per, bool from_logits) {
+  if (from_logits && k <= kLanes)
+    return sparse_crossentropy_short_logits(labels, p, sw, grad, probabilities, rows, k, per);
   double total = 0;
   for (int64_t r = 0; r < rows; ++r) {
     const float* z = p + r * k;
@@ -123,7 +176,7 @@ double sparse_categorical_crossentropy(const float* labels, const float* p, cons
     const double before = total;
     const int64_t y = static_cast<int64_t>(labels[r]);
     if (from_logits) {
-      total += softmax_row(z, gr, k) - z[y];
+      total += softmax_into(z, gr, probabilities ? probabilities + r * k : nullptr, k) - z[y];
       if (gr) {
         for (int64_t c = 0; c < k; ++c) gr[c] *= inv_rows;
         gr[y] -= inv_rows;

@@ -33,13 +33,6 @@ inline Window window(const Pool2DGeometry& g, int64_t i, int64_t j) {
   const int64_t r = i * g.stride_h - g.pad_top, c = j * g.stride_w - g.pad_left;
   return {std::max<int64_t>(r, 0), std::min(r + g.pool_h, g.in_h), std::max<int64_t>(c, 0), std::min(c + g.pool_w, g.in_w)};
 }
-
-// {0, 1, ..., kLanes - 1}: each lane's channel offset, added to a pixel's index to name the winners.
-inline Ints lane_indices() {
-  Ints lane;
-  for (int64_t l = 0; l < kLanes; ++l) lane[l] = int32_t(l);
-  return lane;
-}
 }  // namespace
 
 namespace {
