@@ -1,5 +1,6 @@
-// The GEMM dispatch (oneDNN's sgemm on one or all threads, or its matmul primitive) against a plain
-// double-precision reference, for every transpose combination and sizes on both sides of each rule.
+// The GEMM dispatch (oneDNN's sgemm on one or all threads, its matmul primitive, or the narrow kernel)
+// against a plain double-precision reference, for every transpose combination and sizes on both sides
+// of each rule.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include "gemm_reference.hpp"
 #include "kernels/cpu/gemm.hpp"
 #include "kernels/cpu/matmul.hpp"
+#include "kernels/cpu/narrow_gemm.hpp"
 #include "myelin/random.hpp"
 
 namespace {
@@ -29,6 +31,38 @@ TEST(Gemm, MatchesReferenceForAllTransposesAndSizes) {
               ASSERT_NEAR(C[i * ldc + j], expect[i * ldc + j], 1e-4 * std::sqrt(double(K)) + 1e-5)
                   << "M=" << M << " N=" << N << " K=" << K << " ta=" << ta << " tb=" << tb << " beta=" << beta;
         }
+}
+
+// The narrow kernel on its own, for every transpose, every tile height with a remainder (tiles of
+// 24/12, 4 and 1 rows), every column tail within one and two vectors, and beta 0 over a C of NaNs.
+TEST(NarrowGemm, MatchesReferenceForEveryTransposeTileAndTail) {
+  myelin::Rng rng(13);
+  for (int M : {1, 3, 4, 5, 12, 13, 24, 29, 64})
+    for (int N : {1, 7, 8, 10, 16, 17, 31, 32})
+      for (int K : {0, 1, 9, 64})
+        for (int ta = 0; ta < 2; ++ta)
+          for (int tb = 0; tb < 2; ++tb)
+            for (float beta : {0.f, 0.5f}) {
+              if (!myelin::kernels::narrow_gemm_fits(tb, N, K)) continue;
+              auto [lda, ldb, ldc, A, B, C, expect] = myelin::test::random_gemm_case(rng, ta, tb, M, N, K, 0.75f, beta);
+              if (beta == 0.f) std::fill(C.begin(), C.end(), std::numeric_limits<float>::quiet_NaN());
+              myelin::kernels::narrow_gemm(ta, tb, M, N, K, 0.75f, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
+              for (int i = 0; i < M; ++i)
+                for (int j = 0; j < N; ++j)
+                  ASSERT_NEAR(C[i * ldc + j], expect[i * ldc + j], 1e-5 * (K + 1))
+                      << "M=" << M << " N=" << N << " K=" << K << " ta=" << ta << " tb=" << tb << " beta=" << beta;
+            }
+}
+
+TEST(NarrowGemm, TakesOnlyNarrowProducts) {
+  using myelin::kernels::narrow_gemm_fits;
+  EXPECT_TRUE(narrow_gemm_fits(false, 1, 784));
+  EXPECT_TRUE(narrow_gemm_fits(false, 8, 100000));
+  EXPECT_TRUE(narrow_gemm_fits(true, 10, 32));
+  EXPECT_FALSE(narrow_gemm_fits(false, 0, 10));
+  EXPECT_FALSE(narrow_gemm_fits(false, 64, 10));
+  // Stored as N rows of K, op(B) is transposed on the stack: only while it is small.
+  EXPECT_FALSE(narrow_gemm_fits(true, 10, 1000));
 }
 
 // Plain products (alpha 1, beta 0) from 32 rows, 2^18 multiply-adds and up to 128 columns run on

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "kernels/cpu/matmul.hpp"
+#include "kernels/cpu/narrow_gemm.hpp"
 #include "kernels/cpu/side_core.hpp"
 #include "myelin/error.hpp"
 
@@ -33,6 +34,10 @@ void gemm_here(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
   // batch-1 inference took 3.7 us on two threads against 1.4 on one (bench/README.md). 2^16 itself
   // included: a batch-1 LSTM step of 128 units is exactly that, 100 forks per sequence.
   const bool small = M * N * K <= (1 << 16);
+  // Narrow products computed on one thread skip sgemm, whose first call after the optimizer's pass
+  // cost 8-10 us a step (narrow_gemm.hpp); with a team of threads sgemm shares them out.
+  if (narrow_gemm_fits(trans_b, N, K) && (small || omp_get_max_threads() == 1))
+    return narrow_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   const int threads = small ? omp_get_max_threads() : 1;
   if (threads > 1) omp_set_num_threads(1);
   // Elsewhere oneDNN's sgemm: row-major, and the fastest candidate measured at every size the models
