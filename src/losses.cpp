@@ -99,12 +99,14 @@ double BinaryCrossentropy::compute_weighted(const Tensor& t, const Tensor& p, Te
 }
 
 double BinaryCrossentropy::compute_activated(const Tensor& t, const Tensor& p, Tensor* g, const float* sw,
-                                 ActivationKind activation, Tensor& activated) const {
-  if (!from_logits_ || activation != ActivationKind::Sigmoid) return Loss::compute_activated(t, p, g, sw, activation, activated);
+                                             ActivationKind activation, Tensor& activated) const {
+  if (!from_logits_ || activation != ActivationKind::Sigmoid)
+    return Loss::compute_activated(t, p, g, sw, activation, activated);
   return compute_into(t, p, g, sw, &activated);
 }
 
-double BinaryCrossentropy::compute_into(const Tensor& t, const Tensor& p, Tensor* g, const float* sw, Tensor* probabilities) const {
+double BinaryCrossentropy::compute_into(const Tensor& t, const Tensor& p, Tensor* g, const float* sw,
+                                        Tensor* probabilities) const {
   if (t.size() != p.size())
     throw ShapeError("binary_crossentropy: targets " + shape_to_string(t.shape()) + " do not match predictions " +
                      shape_to_string(p.shape()));
@@ -137,12 +139,14 @@ double CategoricalCrossentropy::compute_weighted(const Tensor& t, const Tensor& 
 }
 
 double CategoricalCrossentropy::compute_activated(const Tensor& t, const Tensor& p, Tensor* g, const float* sw,
-                                 ActivationKind activation, Tensor& activated) const {
-  if (!from_logits_ || activation != ActivationKind::Softmax) return Loss::compute_activated(t, p, g, sw, activation, activated);
+                                                  ActivationKind activation, Tensor& activated) const {
+  if (!from_logits_ || activation != ActivationKind::Softmax)
+    return Loss::compute_activated(t, p, g, sw, activation, activated);
   return compute_into(t, p, g, sw, &activated);
 }
 
-double CategoricalCrossentropy::compute_into(const Tensor& t, const Tensor& p, Tensor* g, const float* sw, Tensor* probabilities) const {
+double CategoricalCrossentropy::compute_into(const Tensor& t, const Tensor& p, Tensor* g, const float* sw,
+                                             Tensor* probabilities) const {
   if (t.size() != p.size() || p.ndim() < 1)
     throw ShapeError("categorical_crossentropy: targets " + shape_to_string(t.shape()) +
                      " do not match predictions " + shape_to_string(p.shape()));
@@ -167,12 +171,14 @@ double SparseCategoricalCrossentropy::compute_weighted(const Tensor& t, const Te
 }
 
 double SparseCategoricalCrossentropy::compute_activated(const Tensor& t, const Tensor& p, Tensor* g, const float* sw,
-                                 ActivationKind activation, Tensor& activated) const {
-  if (!from_logits_ || activation != ActivationKind::Softmax) return Loss::compute_activated(t, p, g, sw, activation, activated);
+                                                        ActivationKind activation, Tensor& activated) const {
+  if (!from_logits_ || activation != ActivationKind::Softmax)
+    return Loss::compute_activated(t, p, g, sw, activation, activated);
   return compute_into(t, p, g, sw, &activated);
 }
 
-double SparseCategoricalCrossentropy::compute_into(const Tensor& t, const Tensor& p, Tensor* g, const float* sw, Tensor* probabilities) const {
+double SparseCategoricalCrossentropy::compute_into(const Tensor& t, const Tensor& p, Tensor* g, const float* sw,
+                                                   Tensor* probabilities) const {
   const int64_t k = p.ndim() >= 2 ? p.dim(-1) : 0;
   const int64_t rows = k ? p.size() / k : 0;
   if (k == 0 || t.size() != rows)
