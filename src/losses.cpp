@@ -68,9 +68,23 @@ double Loss::compute_activated(const Tensor& y_true, const Tensor& y_pred, Tenso
 namespace losses {
 
 nlohmann::json Huber::get_config() const { return {{"delta", delta_}}; }
-nlohmann::json BinaryCrossentropy::get_config() const { return {{"from_logits", from_logits_}}; }
-nlohmann::json CategoricalCrossentropy::get_config() const { return {{"from_logits", from_logits_}}; }
-nlohmann::json SparseCategoricalCrossentropy::get_config() const { return {{"from_logits", from_logits_}}; }
+
+double Crossentropy::compute_weighted(const Tensor& t, const Tensor& p, Tensor* g, const float* sw) const {
+  return compute_into(t, p, g, sw, nullptr);
+}
+
+double Crossentropy::compute_activated(const Tensor& t, const Tensor& p, Tensor* g, const float* sw,
+                                       ActivationKind activation, Tensor& activated) const {
+  if (!from_logits_ || activation != absorbed_) return Loss::compute_activated(t, p, g, sw, activation, activated);
+  return compute_into(t, p, g, sw, &activated);
+}
+
+std::optional<ActivationKind> Crossentropy::fusable_activation() const {
+  if (from_logits_) return std::nullopt;
+  return absorbed_;
+}
+
+nlohmann::json Crossentropy::get_config() const { return {{"from_logits", from_logits_}}; }
 
 std::shared_ptr<Loss> from_config(const std::string& name, const nlohmann::json& config) {
   const bool logits = config.is_object() && config.value("from_logits", false);
@@ -94,17 +108,6 @@ double Huber::compute_weighted(const Tensor& t, const Tensor& p, Tensor* g, cons
   return regression(kernels::RegressionLoss::Huber, delta_, t, p, g, sw);
 }
 
-double BinaryCrossentropy::compute_weighted(const Tensor& t, const Tensor& p, Tensor* g, const float* sw) const {
-  return compute_into(t, p, g, sw, nullptr);
-}
-
-double BinaryCrossentropy::compute_activated(const Tensor& t, const Tensor& p, Tensor* g, const float* sw,
-                                             ActivationKind activation, Tensor& activated) const {
-  if (!from_logits_ || activation != ActivationKind::Sigmoid)
-    return Loss::compute_activated(t, p, g, sw, activation, activated);
-  return compute_into(t, p, g, sw, &activated);
-}
-
 double BinaryCrossentropy::compute_into(const Tensor& t, const Tensor& p, Tensor* g, const float* sw,
                                         Tensor* probabilities) const {
   if (t.size() != p.size())
@@ -126,23 +129,8 @@ void BinaryCrossentropy::check_targets(const Tensor& y, const Shape& output_shap
                      std::to_string(i / y.row_size()) + " is outside [0, 1]");
 }
 
-std::optional<ActivationKind> BinaryCrossentropy::fusable_activation() const {
-  if (from_logits_) return std::nullopt;
-  return ActivationKind::Sigmoid;
-}
 std::shared_ptr<Loss> BinaryCrossentropy::from_logits_version() const {
   return std::make_shared<BinaryCrossentropy>(true);
-}
-
-double CategoricalCrossentropy::compute_weighted(const Tensor& t, const Tensor& p, Tensor* g, const float* sw) const {
-  return compute_into(t, p, g, sw, nullptr);
-}
-
-double CategoricalCrossentropy::compute_activated(const Tensor& t, const Tensor& p, Tensor* g, const float* sw,
-                                                  ActivationKind activation, Tensor& activated) const {
-  if (!from_logits_ || activation != ActivationKind::Softmax)
-    return Loss::compute_activated(t, p, g, sw, activation, activated);
-  return compute_into(t, p, g, sw, &activated);
 }
 
 double CategoricalCrossentropy::compute_into(const Tensor& t, const Tensor& p, Tensor* g, const float* sw,
@@ -158,23 +146,8 @@ double CategoricalCrossentropy::compute_into(const Tensor& t, const Tensor& p, T
                                            per_sample(rows, p), from_logits_);
 }
 
-std::optional<ActivationKind> CategoricalCrossentropy::fusable_activation() const {
-  if (from_logits_) return std::nullopt;
-  return ActivationKind::Softmax;
-}
 std::shared_ptr<Loss> CategoricalCrossentropy::from_logits_version() const {
   return std::make_shared<CategoricalCrossentropy>(true);
-}
-
-double SparseCategoricalCrossentropy::compute_weighted(const Tensor& t, const Tensor& p, Tensor* g, const float* sw) const {
-  return compute_into(t, p, g, sw, nullptr);
-}
-
-double SparseCategoricalCrossentropy::compute_activated(const Tensor& t, const Tensor& p, Tensor* g, const float* sw,
-                                                        ActivationKind activation, Tensor& activated) const {
-  if (!from_logits_ || activation != ActivationKind::Softmax)
-    return Loss::compute_activated(t, p, g, sw, activation, activated);
-  return compute_into(t, p, g, sw, &activated);
 }
 
 double SparseCategoricalCrossentropy::compute_into(const Tensor& t, const Tensor& p, Tensor* g, const float* sw,
@@ -214,10 +187,6 @@ void SparseCategoricalCrossentropy::check_targets(const Tensor& y, const Shape& 
                      std::to_string(i / per_sample) + " is not a class index in [0, " + std::to_string(k) + ")");
 }
 
-std::optional<ActivationKind> SparseCategoricalCrossentropy::fusable_activation() const {
-  if (from_logits_) return std::nullopt;
-  return ActivationKind::Softmax;
-}
 std::shared_ptr<Loss> SparseCategoricalCrossentropy::from_logits_version() const {
   return std::make_shared<SparseCategoricalCrossentropy>(true);
 }

@@ -83,12 +83,11 @@ class Huber : public Loss {
   float delta_;
 };
 
-/// Targets 0/1, one output per target. From probabilities (clipped to [1e-7, 1-1e-7] as Keras) or,
-/// with from_logits, from logits by the stable formula max(z,0) - z*y + log(1 + exp(-|z|)).
-class BinaryCrossentropy : public Loss {
+/// What the cross-entropies share: from probabilities (Keras's default) or from logits, and the
+/// output activation they absorb from probabilities to logits (softmax, or sigmoid for the binary
+/// one) when a model fuses its output layer with the loss.
+class Crossentropy : public Loss {
  public:
-  explicit BinaryCrossentropy(bool from_logits = false) : from_logits_(from_logits) {}
-  std::string name() const override { return "binary_crossentropy"; }
   double compute(const Tensor& y_true, const Tensor& y_pred, Tensor* grad) const override {
     return compute_weighted(y_true, y_pred, grad, nullptr);
   }
@@ -96,66 +95,59 @@ class BinaryCrossentropy : public Loss {
                           const float* sample_weight) const override;
   double compute_activated(const Tensor& y_true, const Tensor& y_pred, Tensor* grad, const float* sample_weight,
                            ActivationKind activation, Tensor& activated) const override;
-  void check_targets(const Tensor& y_true, const Shape& output_shape) const override;
   std::optional<ActivationKind> fusable_activation() const override;
-  std::shared_ptr<Loss> from_logits_version() const override;
   nlohmann::json get_config() const override;
 
- private:
-  // The loss, its gradient when grad is set, and the probabilities when from logits and
-  // `probabilities` is set (resized to y_pred's shape).
-  double compute_into(const Tensor& y_true, const Tensor& y_pred, Tensor* grad, const float* sample_weight,
-                      Tensor* probabilities) const;
+ protected:
+  Crossentropy(bool from_logits, ActivationKind absorbed) : from_logits_(from_logits), absorbed_(absorbed) {}
+  /// The loss, its gradient when grad is set, and, from logits, the absorbed activation of y_pred
+  /// when `probabilities` is set (resized to y_pred's shape).
+  virtual double compute_into(const Tensor& y_true, const Tensor& y_pred, Tensor* grad, const float* sample_weight,
+                              Tensor* probabilities) const = 0;
   bool from_logits_;
+
+ private:
+  ActivationKind absorbed_;
+};
+
+/// Targets 0/1, one output per target. From probabilities (clipped to [1e-7, 1-1e-7] as Keras) or,
+/// with from_logits, from logits by the stable formula max(z,0) - z*y + log(1 + exp(-|z|)).
+class BinaryCrossentropy : public Crossentropy {
+ public:
+  explicit BinaryCrossentropy(bool from_logits = false) : Crossentropy(from_logits, ActivationKind::Sigmoid) {}
+  std::string name() const override { return "binary_crossentropy"; }
+  void check_targets(const Tensor& y_true, const Shape& output_shape) const override;
+  std::shared_ptr<Loss> from_logits_version() const override;
+
+ protected:
+  double compute_into(const Tensor& y_true, const Tensor& y_pred, Tensor* grad, const float* sample_weight,
+                      Tensor* probabilities) const override;
 };
 
 /// One-hot targets. From logits it uses log-sum-exp; from probabilities, Keras's clipping.
-class CategoricalCrossentropy : public Loss {
+class CategoricalCrossentropy : public Crossentropy {
  public:
-  explicit CategoricalCrossentropy(bool from_logits = false) : from_logits_(from_logits) {}
+  explicit CategoricalCrossentropy(bool from_logits = false) : Crossentropy(from_logits, ActivationKind::Softmax) {}
   std::string name() const override { return "categorical_crossentropy"; }
-  double compute(const Tensor& y_true, const Tensor& y_pred, Tensor* grad) const override {
-    return compute_weighted(y_true, y_pred, grad, nullptr);
-  }
-  double compute_weighted(const Tensor& y_true, const Tensor& y_pred, Tensor* grad,
-                          const float* sample_weight) const override;
-  double compute_activated(const Tensor& y_true, const Tensor& y_pred, Tensor* grad, const float* sample_weight,
-                           ActivationKind activation, Tensor& activated) const override;
-  std::optional<ActivationKind> fusable_activation() const override;
   std::shared_ptr<Loss> from_logits_version() const override;
-  nlohmann::json get_config() const override;
 
- private:
-  // The loss, its gradient when grad is set, and the probabilities when from logits and
-  // `probabilities` is set (resized to y_pred's shape).
+ protected:
   double compute_into(const Tensor& y_true, const Tensor& y_pred, Tensor* grad, const float* sample_weight,
-                      Tensor* probabilities) const;
-  bool from_logits_;
+                      Tensor* probabilities) const override;
 };
 
 /// Integer class targets (shape {n} or {n, 1}).
-class SparseCategoricalCrossentropy : public Loss {
+class SparseCategoricalCrossentropy : public Crossentropy {
  public:
-  explicit SparseCategoricalCrossentropy(bool from_logits = false) : from_logits_(from_logits) {}
+  explicit SparseCategoricalCrossentropy(bool from_logits = false)
+      : Crossentropy(from_logits, ActivationKind::Softmax) {}
   std::string name() const override { return "sparse_categorical_crossentropy"; }
-  double compute(const Tensor& y_true, const Tensor& y_pred, Tensor* grad) const override {
-    return compute_weighted(y_true, y_pred, grad, nullptr);
-  }
-  double compute_weighted(const Tensor& y_true, const Tensor& y_pred, Tensor* grad,
-                          const float* sample_weight) const override;
-  double compute_activated(const Tensor& y_true, const Tensor& y_pred, Tensor* grad, const float* sample_weight,
-                           ActivationKind activation, Tensor& activated) const override;
   void check_targets(const Tensor& y_true, const Shape& output_shape) const override;
-  std::optional<ActivationKind> fusable_activation() const override;
   std::shared_ptr<Loss> from_logits_version() const override;
-  nlohmann::json get_config() const override;
 
- private:
-  // The loss, its gradient when grad is set, and the probabilities when from logits and
-  // `probabilities` is set (resized to y_pred's shape).
+ protected:
   double compute_into(const Tensor& y_true, const Tensor& y_pred, Tensor* grad, const float* sample_weight,
-                      Tensor* probabilities) const;
-  bool from_logits_;
+                      Tensor* probabilities) const override;
 };
 
 /// A loss by name: full Keras names, and the short ones "mse", "mae".
