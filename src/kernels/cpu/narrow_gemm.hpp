@@ -5,7 +5,7 @@
 // first call of each step cost 8-10 us whatever its size, an 8 x 8 x 8 product included, against 2
 // for the same call right after (bench/README.md, "Narrow products off sgemm"). This kernel keeps
 // the accumulators of a tile of rows in registers across the whole sum and reads op(B)'s rows, at
-// most two vectors, as they lie: as fast as sgemm on those shapes when both are warm.
+// most two vectors, as they lie: as fast as sgemm on the seed MLP's shapes when both are warm.
 #pragma once
 #include <cstdint>
 
