@@ -255,6 +255,51 @@ TEST(LossValues, SparseFromLogitsMatchesADoubleReferenceOverManyRows) {
   }
 }
 
+TEST(LossValues, CategoricalFromLogitsMatchesADoubleReferenceOverManyRows) {
+  // As above for target distributions: one-hot rows (their log-sum-exps go 64 to a log), soft rows
+  // and rows whose targets do not sum to 1 (each its own log), with and without sample weights.
+  Rng rng(45);
+  const int64_t rows = 200;
+  for (const int64_t k : {3, 10, 16, 17, 40}) {
+    const Tensor z = random_tensor({rows, k}, rng, -20.f, 20.f);
+    Tensor soft = random_tensor({rows, k}, rng, 0.f, 1.f);
+    for (int64_t r = 0; r < rows; ++r) {
+      float s = 0;
+      for (int64_t c = 0; c < k; ++c) s += soft.at(r, c);
+      // Every third row keeps its unnormalised weights (summing to about k / 2).
+      if (r % 3 != 0)
+        for (int64_t c = 0; c < k; ++c) soft.at(r, c) /= s;
+    }
+    const Tensor weights = random_tensor({rows}, rng, 0.f, 2.f);
+    for (const Tensor& targets : {random_one_hot(rows, k, rng), soft})
+      for (const bool weighted : {false, true}) {
+        double want = 0;
+        std::vector<double> want_grad(size_t(rows * k));
+        for (int64_t r = 0; r < rows; ++r) {
+          double m = z.at(r, 0), s = 0, y_sum = 0;
+          for (int64_t c = 0; c < k; ++c) m = std::max(m, double(z.at(r, c)));
+          for (int64_t c = 0; c < k; ++c) s += std::exp(double(z.at(r, c)) - m), y_sum += targets.at(r, c);
+          const double w = weighted ? weights[r] : 1.0;
+          for (int64_t c = 0; c < k; ++c) {
+            const double y = targets.at(r, c), p = std::exp(double(z.at(r, c)) - m) / s;
+            want += w * y * (m + std::log(s) - z.at(r, c));
+            want_grad[size_t(r * k + c)] = w * (p * y_sum - y) / double(rows);
+          }
+        }
+        want /= double(rows);
+        Tensor g;
+        const CategoricalCrossentropy loss(true);
+        const double got =
+            weighted ? loss.compute_weighted(targets, z, &g, weights.data()) : loss.compute(targets, z, &g);
+        EXPECT_NEAR(got, want, 1e-6 * want) << "k=" << k << " weighted=" << weighted;
+        ASSERT_EQ(g.shape(), z.shape());
+        for (int64_t i = 0; i < rows * k; ++i)
+          ASSERT_NEAR(g[i], want_grad[size_t(i)], 1e-6 / double(rows) + 1e-6 * std::abs(want_grad[size_t(i)]))
+              << "k=" << k << " element " << i;
+      }
+  }
+}
+
 TEST(LossValues, SparseFromLogitsIsNaNWhenAnyLogitIs) {
   // A NaN in one row of many reaches the batch's loss, which fit reads to stop.
   for (const int64_t k : {10, 40}) {

@@ -90,8 +90,71 @@ double binary_crossentropy(const float* t, const float* p, const float* sw, floa
   return total / double(n);
 }
 
+namespace {
+// One row's target as the cross-entropies' short path needs it: the weight of each class (zero in
+// the lanes past the row's end), their sum, and sum over classes of weight * (max - logit), the
+// row's loss before y_sum * log(sum of exp).
+struct ShortRowTarget {
+  Floats y;
+  float y_sum;
+  double part;
+};
+
+// A cross-entropy from logits whose rows fit one vector (k <= kLanes), as the general loops below
+// compute it but for two costs (bench/README.md, "The step's loss"):
+// - the softmax stays in a register from the logits' load to the gradient's store, where the
+//   general loops store it and reload it to scale it;
+// - without sample weights, the log(sum of exp) of rows whose targets sum to 1 are added as the log
+//   of the product of up to 64 sums: each sum lies in [1, kLanes] (the row's largest logit
+//   contributes exp(0) = 1), so the product stays below 2^256, and one std::log replaces 64, which
+//   cost 12 ns each.
+// target_of(r, logits in lanes, their max) gives row r's ShortRowTarget.
+template <class TargetOf>
+double crossentropy_short_logits(TargetOf target_of, const float* z, const float* sw, float* grad,
+                                 float* probabilities, int64_t rows, int64_t k, int64_t per) {
+  constexpr int64_t kSumsPerLog = 64;
+  const float inv_rows = 1.f / float(rows);
+  double total = 0, sums_product = 1;
+  int64_t sums_in_product = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const Floats zr = load_first(z + r * k, k, -std::numeric_limits<float>::infinity());
+    const SoftmaxLanes row = softmax_lanes(zr);
+    const ShortRowTarget target = target_of(r, zr, row.max);
+    const float w = sw ? weight_of(sw, r, per) : 1.f;
+    if (sw) {
+      total += double(w) * (target.part + double(target.y_sum) * std::log(row.sum));
+    } else if (target.y_sum == 1.f) {
+      total += target.part;
+      sums_product *= row.sum;
+      if (++sums_in_product == kSumsPerLog) {
+        total += std::log(std::exchange(sums_product, 1.0));
+        sums_in_product = 0;
+      }
+    } else {
+      total += target.part + double(target.y_sum) * std::log(row.sum);
+    }
+    if (probabilities) store_first(probabilities + r * k, k, row.probabilities);
+    if (grad) {
+      const float scale = sw ? w / float(rows) : inv_rows;
+      store_first(grad + r * k, k, row.probabilities * (target.y_sum * scale) - target.y * scale);
+    }
+  }
+  return (total + std::log(sums_product)) / double(rows);
+}
+}  // namespace
+
 double categorical_crossentropy(const float* t, const float* p, const float* sw, float* grad, float* probabilities,
                                 int64_t rows, int64_t k, int64_t per, bool from_logits) {
+  if (from_logits && k <= kLanes) {
+    const Ints lane = lane_indices();
+    const auto target_of = [&](int64_t r, Floats zr, float max) {
+      const Floats y = load_first(t + r * k, k, 0.f);
+      // Every term is y * (max - z) >= 0 for weights >= 0: summed in float, no digits cancel.
+      const Floats part = lane < int32_t(k) ? y * (max - zr) : Floats{};
+      return ShortRowTarget{y, sum_lanes(y), double(sum_lanes(part))};
+    };
+    return crossentropy_short_logits(target_of, p, sw, grad, probabilities, rows, k, per);
+  }
   double total = 0;
   for (int64_t r = 0; r < rows; ++r) {
     const float* z = p + r * k;
@@ -126,47 +189,16 @@ double categorical_crossentropy(const float* t, const float* p, const float* sw,
   return total / double(rows);
 }
 
-namespace {
-// The sparse cross-entropy from logits when a row fits one vector (k <= kLanes), as the general
-// loop below computes it but for two costs (bench/README.md, "The step's loss"):
-// - the softmax stays in a register from the logits' load to the gradient's store, where the
-//   general loop stores it and reloads it to scale it;
-// - without sample weights, the rows' log(sum of exp) are added as the log of the product of up to
-//   64 sums: each sum lies in [1, kLanes] (the row's largest logit contributes exp(0) = 1), so the
-//   product stays below 2^256, and one std::log replaces 64, which cost 12 ns each.
-double sparse_crossentropy_short_logits(const float* labels, const float* z, const float* sw, float* grad,
-                                        float* probabilities, int64_t rows, int64_t k, int64_t per) {
-  constexpr int64_t kSumsPerLog = 64;
-  const Ints lane = lane_indices();
-  const float inv_rows = 1.f / float(rows);
-  double total = 0, sums_product = 1;
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* zr = z + r * k;
-    const int32_t y = static_cast<int32_t>(labels[r]);
-    const SoftmaxLanes row = softmax_lanes(load_first(zr, k, -std::numeric_limits<float>::infinity()));
-    const float w = sw ? weight_of(sw, r, per) : 1.f;
-    if (sw) {
-      total += double(w) * (double(row.max) + std::log(row.sum) - zr[y]);
-    } else {
-      total += double(row.max) - zr[y];
-      sums_product *= row.sum;
-      if (r % kSumsPerLog == kSumsPerLog - 1) total += std::log(std::exchange(sums_product, 1.0));
-    }
-    if (probabilities) store_first(probabilities + r * k, k, row.probabilities);
-    if (grad) {
-      const float scale = sw ? w / float(rows) : inv_rows;
-      const Floats g = row.probabilities * scale;
-      store_first(grad + r * k, k, lane == y ? g - scale : g);
-    }
-  }
-  return (total + std::log(sums_product)) / double(rows);
-}
-}  // namespace
-
 double sparse_categorical_crossentropy(const float* labels, const float* p, const float* sw, float* grad,
                                        float* probabilities, int64_t rows, int64_t k, int64_t per, bool from_logits) {
-  if (from_logits && k <= kLanes)
-    return sparse_crossentropy_short_logits(labels, p, sw, grad, probabilities, rows, k, per);
+  if (from_logits && k <= kLanes) {
+    const Ints lane = lane_indices();
+    const auto target_of = [&](int64_t r, Floats, float max) {
+      const int32_t y = static_cast<int32_t>(labels[r]);
+      return ShortRowTarget{lane == y ? Floats{} + 1.f : Floats{}, 1.f, double(max) - p[r * k + y]};
+    };
+    return crossentropy_short_logits(target_of, p, sw, grad, probabilities, rows, k, per);
+  }
   double total = 0;
   for (int64_t r = 0; r < rows; ++r) {
     const float* z = p + r * k;
