@@ -38,7 +38,7 @@ TEST(Gemm, MatchesReferenceForAllTransposesAndSizes) {
 TEST(NarrowGemm, MatchesReferenceForEveryTransposeTileAndTail) {
   myelin::Rng rng(13);
   for (int M : {1, 3, 4, 5, 12, 13, 24, 29, 64})
-    for (int N : {1, 7, 8, 10, 16, 17, 31, 32})
+    for (int N : {1, 7, 8, 10, 16, 17, 23, 24, 25, 31, 32})
       for (int K : {0, 1, 9, 64})
         for (int ta = 0; ta < 2; ++ta)
           for (int tb = 0; tb < 2; ++tb)
@@ -58,6 +58,7 @@ TEST(NarrowGemm, TakesOnlyNarrowProducts) {
   using myelin::kernels::narrow_gemm_fits;
   EXPECT_TRUE(narrow_gemm_fits(false, 1, 784));
   EXPECT_TRUE(narrow_gemm_fits(false, 8, 100000));
+  EXPECT_FALSE(narrow_gemm_fits(false, 33, 784));
   EXPECT_TRUE(narrow_gemm_fits(true, 10, 32));
   EXPECT_FALSE(narrow_gemm_fits(false, 0, 10));
   EXPECT_FALSE(narrow_gemm_fits(false, 64, 10));
