@@ -3,7 +3,9 @@
 // part throws reaches the caller. A loan is seen by its own thread only. kernels::gemm with a lent
 // side core shares the batch's rows (a forward product) or the sum over them (a weight gradient):
 // it matches the reference, and itself bit for bit whichever thread runs the offered part; with more
-// than one compute thread it shares nothing.
+// than one compute thread it shares nothing. Dense's own bfloat16 kernels share the same rows: the
+// forward product gives the unshared values bit for bit, the weight gradient itself whoever runs
+// the part, and the unshared sums up to their order.
 #include <gtest/gtest.h>
 #include <omp.h>
 
@@ -15,6 +17,7 @@
 #include <vector>
 
 #include "gemm_reference.hpp"
+#include "kernels/cpu/bf16.hpp"
 #include "kernels/cpu/gemm.hpp"
 #include "kernels/cpu/side_core.hpp"
 #include "myelin/random.hpp"
@@ -207,4 +210,60 @@ TEST(SideCore, GemmSharesNothingWithMoreThanOneComputeThreadOrBelowTheBound) {
       myelin::kernels::gemm(false, false, 32, 32, 784, 1.f, A.data(), 784, B.data(), 32, 0.f, C.data(), 32);
   }
   EXPECT_EQ(server.served(), 0);
+}
+
+// Dense's bfloat16 products of the shapes past the sharing bound: the seed MLP's first layer, odd row
+// counts (the weight gradient's parts start at an even row) and a share smaller than a tile of rows.
+TEST(SideCore, Bf16DenseKernelsSharedWithASideCoreMatchThemselvesWhoeverRunsThePart) {
+  if (!myelin::kernels::own_bf16_dense_kernels_built())
+    GTEST_SKIP() << "this build has no bfloat16 Dense kernels of its own (built without AVX512_BF16)";
+  if (!myelin::kernels::bf16_supported()) GTEST_SKIP() << "no AVX512_BF16 on this CPU";
+  myelin::kernels::force_own_bf16_dense_kernels(true);  // the own kernels, with AMX too
+  const Threads one(1);
+  myelin::Rng rng(5);
+  const int sizes[][3] = {{128, 32, 784}, {129, 40, 301}, {37, 64, 600}};  // rows, units, inputs
+  SideCore core;
+  int served = 0;
+  for (const auto& size : sizes) {
+    const int64_t M = size[0], N = size[1], K = size[2];
+    const std::string where = std::to_string(M) + " rows, " + std::to_string(K) + " x " + std::to_string(N);
+    std::vector<float> x(M * K), w(K * N), dy(M * N);
+    for (auto* v : {&x, &w, &dy})
+      for (auto& e : *v) e = rng.uniform(-1, 1);
+    auto forward = [&](std::vector<float>& y) {
+      y.assign(M * N, 7.f);
+      std::vector<uint16_t> kept;
+      myelin::kernels::dense_bf16(M, N, K, x.data(), K, w.data(), nullptr, kept, y.data(), N);
+    };
+    auto weight_gradient = [&](std::vector<float>& g) {
+      g.assign(K * N, 7.f);
+      myelin::kernels::weight_gradient_bf16(M, K, N, x.data(), K, dy.data(), N, g.data(), N);
+    };
+    std::vector<float> y_alone, g_alone, y_back, g_back, y_served, g_served;
+    forward(y_alone);
+    weight_gradient(g_alone);
+    {
+      const SideCoreLoan loan(&core);
+      forward(y_back);
+      weight_gradient(g_back);
+      Server server(core);
+      // The server picks a part up within microseconds; a few tries make sure one was its.
+      for (int t = 0; t < 20 && server.served() < 2; ++t) {
+        forward(y_served);
+        weight_gradient(g_served);
+      }
+      served += server.served();
+    }
+    ASSERT_EQ(y_back, y_alone) << "the shared forward product differs from the unshared one: " << where;
+    ASSERT_EQ(y_served, y_alone) << "the shared forward product differs from the unshared one: " << where;
+    ASSERT_EQ(g_back, g_served) << "the weight gradient depends on which thread ran the part: " << where;
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t n = 0; n < N; ++n) {
+        // Each sum of M products of values in [-1, 1], in float32 in another order.
+        ASSERT_NEAR(g_back[k * N + n], g_alone[k * N + n], 1e-6 * double(M)) << where << ", " << k << ", " << n;
+      }
+    EXPECT_NE(g_back, g_alone) << "the weight gradient was not shared: " << where;
+  }
+  myelin::kernels::force_own_bf16_dense_kernels(false);
+  EXPECT_GT(served, 0) << "no bfloat16 product was shared with the side core";
 }

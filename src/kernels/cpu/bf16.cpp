@@ -9,6 +9,7 @@
 
 #include "kernels/cpu/matmul.hpp"
 #include "kernels/cpu/parallel.hpp"
+#include "kernels/cpu/side_core.hpp"
 
 #if defined(__AVX512BF16__)
 #include <immintrin.h>
@@ -280,6 +281,14 @@ void tile_rows(int64_t rows, Panel panel, int64_t pairs, const uint16_t* w, int6
 }  // namespace
 #endif
 
+bool own_bf16_dense_kernels_built() {
+#if defined(__AVX512BF16__)
+  return true;
+#else
+  return false;
+#endif
+}
+
 void force_own_bf16_dense_kernels(bool forced) {
 #if defined(__AVX512BF16__)
   g_own_kernels_forced = forced;
@@ -328,7 +337,7 @@ void dense_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, co
     if (finished) finished(0, M);
     return;
   }
-  const int64_t pairs = (K + 1) / 2, n16 = (N + 15) / 16 * 16, tiles = (M + kTileRows - 1) / kTileRows;
+  const int64_t pairs = (K + 1) / 2, n16 = (N + 15) / 16 * 16;
   const bool fits = K * n16 <= kOwnForwardWeights;
   const bool amx = !own_forward_pays(M) && fits && dense_amx_available();
   if ((!seen && !fits) || (!own_forward_pays(M) && !amx)) {
@@ -355,16 +364,26 @@ void dense_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, co
     }
     return;
   }
-  parallel_for(tiles, M * K + M * N, [&](int64_t t) {
-    thread_local std::vector<uint32_t> panel;
-    if (panel.size() < size_t(kTileRows * pairs)) panel.resize(size_t(kTileRows * pairs));
-    const int64_t r0 = t * kTileRows, rows = std::min(kTileRows, M - r0);
-    round_rows(A + r0 * lda, lda, rows, K, pairs, panel.data());
-    const Ahead ahead{A + (r0 + rows) * lda, lda, K, std::min(kTileRows, M - r0 - rows)};
-    tile_rows(rows, Panel{panel.data(), pairs, 1}, pairs, w, N, C + r0 * ldc, ldc, ahead,
-              std::make_integer_sequence<int, kTileRows>());
-    if (finished) finished(r0, rows);
-  });
+  // Rows [first, end) in tiles; each row's values are the same whichever tile or thread computes it.
+  const auto rows_from = [&](int64_t first, int64_t end) {
+    const int64_t tiles = (end - first + kTileRows - 1) / kTileRows;
+    parallel_for(tiles, (end - first) * (K + N), [&](int64_t t) {
+      thread_local std::vector<uint32_t> panel;
+      if (panel.size() < size_t(kTileRows * pairs)) panel.resize(size_t(kTileRows * pairs));
+      const int64_t r0 = first + t * kTileRows, rows = std::min(kTileRows, end - r0);
+      round_rows(A + r0 * lda, lda, rows, K, pairs, panel.data());
+      const Ahead ahead{A + (r0 + rows) * lda, lda, K, std::min(kTileRows, end - r0 - rows)};
+      tile_rows(rows, Panel{panel.data(), pairs, 1}, pairs, w, N, C + r0 * ldc, ldc, ahead,
+                std::make_integer_sequence<int, kTileRows>());
+      if (finished) finished(r0, rows);
+    });
+  };
+  if (SideCore* side = side_core_for(M * N * K, M)) {
+    const int64_t mine = M - side_core_rows(M);
+    side->split([&] { rows_from(0, mine); }, [&] { rows_from(mine, M); });
+  } else {
+    rows_from(0, M);
+  }
 #else
   dense_through_onednn(M, N, K, A, lda, W, seen ? kept_bf16(W, K * N, *seen, kept) : nullptr, C, ldc, rounded_a);
   if (finished) finished(0, M);
@@ -381,7 +400,7 @@ void weight_gradient_bf16(int64_t M, int64_t K, int64_t N, const float* A, int64
   }
   // Both operands paired along M, the sum's axis: C's row k is then the tile kernel's product of
   // the panel row {A[2p][k], A[2p+1][k]} (p = 0, 1, ...) with B's pairs, as in dense_bf16 with A^T.
-  const int64_t pairs = (M + 1) / 2, n16 = (N + 15) / 16 * 16, tiles = (K + kTileRows - 1) / kTileRows;
+  const int64_t n16 = (N + 15) / 16 * 16, tiles = (K + kTileRows - 1) / kTileRows;
   const bool fits = M * n16 <= kOwnWeightGradientRight && N <= kOwnWeightGradientColumns;
   if (fits && !own_weight_gradient_pays() && dense_amx_available()) {
     if (a_rounded && a_rounded->holds(A, M, K, true)) {
@@ -397,19 +416,35 @@ void weight_gradient_bf16(int64_t M, int64_t K, int64_t N, const float* A, int64
     weight_gradient_through_onednn(M, K, N, A, lda, B, ldb, C, ldc, a_rounded);
     return;
   }
-  thread_local std::vector<uint32_t> a_pairs, b_pairs;
-  if (a_pairs.size() < size_t(pairs * K)) a_pairs.resize(size_t(pairs * K));
-  if (b_pairs.size() < size_t(pairs * n16)) b_pairs.resize(size_t(pairs * n16));
-  interleave_row_pairs(A, lda, M, K, K, a_pairs.data());
-  interleave_row_pairs(B, ldb, M, N, n16, b_pairs.data());
-  // Named here: inside the loop, a thread_local would name the running thread's own (empty) buffer.
-  const uint32_t* a = a_pairs.data();
-  const uint16_t* b = reinterpret_cast<const uint16_t*>(b_pairs.data());
-  parallel_for(tiles, M * K + M * N, [&](int64_t t) {
-    const int64_t k0 = t * kTileRows, rows = std::min(kTileRows, K - k0);
-    tile_rows(rows, Panel{a + k0, 1, K}, pairs, b, N, C + k0 * ldc, ldc, Ahead{nullptr, 0, 0, 0},
-              std::make_integer_sequence<int, kTileRows>());
-  });
+  // C (row stride ldc) = the sum over rows [first, end) of A and B.
+  const auto sum_over = [&](int64_t first, int64_t end, float* out, int64_t ldo) {
+    const int64_t m = end - first, p = (m + 1) / 2;
+    thread_local std::vector<uint32_t> a_pairs, b_pairs;
+    if (a_pairs.size() < size_t(p * K)) a_pairs.resize(size_t(p * K));
+    if (b_pairs.size() < size_t(p * n16)) b_pairs.resize(size_t(p * n16));
+    interleave_row_pairs(A + first * lda, lda, m, K, K, a_pairs.data());
+    interleave_row_pairs(B + first * ldb, ldb, m, N, n16, b_pairs.data());
+    // Named here: inside the loop, a thread_local would name the running thread's own (empty) buffer.
+    const uint32_t* a = a_pairs.data();
+    const uint16_t* b = reinterpret_cast<const uint16_t*>(b_pairs.data());
+    parallel_for(tiles, m * (K + N), [&](int64_t t) {
+      const int64_t k0 = t * kTileRows, rows = std::min(kTileRows, K - k0);
+      tile_rows(rows, Panel{a + k0, 1, K}, p, b, N, out + k0 * ldo, ldo, Ahead{nullptr, 0, 0, 0},
+                std::make_integer_sequence<int, kTileRows>());
+    });
+  };
+  SideCore* side = side_core_for(M * N * K, M);
+  // The side core sums over the rows it took in the forward product, from an even row (whole pairs),
+  // into a buffer of its own added here: the rounding then depends on whether a side core is lent,
+  // as kernels::gemm's does, not on which thread ran a part.
+  const int64_t mine = side ? std::min(M, (M - side_core_rows(M) + 1) / 2 * 2) : M;
+  if (mine == M) {
+    sum_over(0, M, C, ldc);
+    return;
+  }
+  float* theirs = side->scratch(K * N);
+  side->split([&] { sum_over(0, mine, C, ldc); }, [&] { sum_over(mine, M, theirs, N); });
+  add_side_core_sum(theirs, K, N, C, ldc);
 #else
   weight_gradient_through_onednn(M, K, N, A, lda, B, ldb, C, ldc, a_rounded);
 #endif

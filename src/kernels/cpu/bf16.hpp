@@ -93,6 +93,10 @@ void dense_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, co
 /// makes both run it wherever its size rules allow, as on other CPUs. For tests of those kernels.
 void force_own_bf16_dense_kernels(bool forced);
 
+/// Whether this build has those own kernels (it was built for a CPU with AVX512_BF16); without them
+/// dense_bf16 and weight_gradient_bf16 run through oneDNN. For tests.
+bool own_bf16_dense_kernels_built();
+
 /// C = A^T * B, the weight gradient of a product over M rows, all row-major: A [M, K] and B [M, N]
 /// float32 with row strides lda and ldb, rounded to bfloat16; C [K, N] float32 with row stride ldc,
 /// the products summed over M in float32. Equal to gemm_bf16(true, false, K, N, M, ...) but for

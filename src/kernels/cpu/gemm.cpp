@@ -21,10 +21,6 @@ namespace {
 // plain products").
 constexpr int64_t kMatmulRows = 32, kMatmulColumns = 128, kMatmulWork = int64_t(1) << 18;
 
-// From 2^20 multiply-adds (about 10 us on one core) a product is shared with a lent side core: the
-// hand-over costs a microsecond or two.
-constexpr int64_t kSideCoreWork = int64_t(1) << 20;
-
 void gemm_here(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (!trans_a && !trans_b && alpha == 1.f && beta == 0.f && K > 0 && M >= kMatmulRows && N <= kMatmulColumns &&
@@ -47,19 +43,12 @@ void gemm_here(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
   if (st != dnnl_success) throw Error("dnnl_sgemm failed with status " + std::to_string(static_cast<int>(st)));
 }
 
-// The side core's share of the batch's rows, in sixteenths: it gathers the next batch besides
-// (bench/README.md, "The side core's share").
-constexpr int64_t kSideShareSixteenths = 7;
-
 // op(A) op(B) over two parts of the batch's rows, with the side core lent to the calling thread: A's
 // rows when they are the batch's (a layer's forward product and its input gradient), K when the sum
-// runs over them (a weight gradient). The side core takes the same last rows in both, so the rows it
-// reads in a step's forward product are those it reads again in the weight gradient: the first
-// layer's input crosses between the cores once a step, not twice (bench/README.md, "A side core for
-// the MLP's step").
+// runs over them (a weight gradient). The side core takes the same last rows in both (side_core_rows).
 void gemm_on_side_core(SideCore& side, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                        const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  const int64_t rows = trans_a ? K : M, mine = rows - rows * kSideShareSixteenths / 16;
+  const int64_t rows = trans_a ? K : M, mine = rows - side_core_rows(rows);
   if (!trans_a) {
     side.split([&] { gemm_here(false, trans_b, mine, N, K, alpha, A, lda, B, ldb, beta, C, ldc); },
                [&] {
@@ -73,12 +62,7 @@ void gemm_on_side_core(SideCore& side, bool trans_a, bool trans_b, int64_t M, in
   const float* B2 = B + (trans_b ? mine : mine * ldb);
   side.split([&] { gemm_here(true, trans_b, M, N, mine, alpha, A, lda, B, ldb, beta, C, ldc); },
              [&] { gemm_here(true, trans_b, M, N, K - mine, alpha, A + mine * lda, lda, B2, ldb, 0.f, theirs, N); });
-  for (int64_t i = 0; i < M; ++i) {
-    float* c = C + i * ldc;
-    const float* t = theirs + i * N;
-#pragma omp simd
-    for (int64_t j = 0; j < N; ++j) c[j] += t[j];
-  }
+  add_side_core_sum(theirs, M, N, C, ldc);
 }
 
 }  // namespace
@@ -86,12 +70,7 @@ void gemm_on_side_core(SideCore& side, bool trans_a, bool trans_b, int64_t M, in
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
-  // Only with one compute thread: with a team the side core would add a small share, and a part
-  // taken back would run on another thread count than the side core's, which could change its
-  // rounding. And only with a row or more for the side core.
-  SideCore* side = lent_side_core();
-  if (side && omp_get_max_threads() == 1 && M * N * K >= kSideCoreWork &&
-      (trans_a ? K : M) * kSideShareSixteenths >= 16)
+  if (SideCore* side = side_core_for(M * N * K, trans_a ? K : M))
     return gemm_on_side_core(*side, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   gemm_here(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }

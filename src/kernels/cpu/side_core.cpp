@@ -10,9 +10,33 @@ namespace myelin::kernels {
 
 namespace {
 thread_local SideCore* lent = nullptr;
+
+// From 2^20 multiply-adds (about 10 us on one core) a product is shared: the hand-over costs a
+// microsecond or two.
+constexpr int64_t kSideCoreWork = int64_t(1) << 20;
+
+// The side core's share of the batch's rows, in sixteenths: it gathers the next batch besides
+// (bench/README.md, "The side core's share").
+constexpr int64_t kSideShareSixteenths = 7;
 }  // namespace
 
 SideCore* lent_side_core() { return lent; }
+
+SideCore* side_core_for(int64_t work, int64_t rows) {
+  if (!lent || omp_get_max_threads() != 1 || work < kSideCoreWork || side_core_rows(rows) < 1) return nullptr;
+  return lent;
+}
+
+int64_t side_core_rows(int64_t rows) { return rows * kSideShareSixteenths / 16; }
+
+void add_side_core_sum(const float* theirs, int64_t rows, int64_t cols, float* C, int64_t ldc) {
+  for (int64_t i = 0; i < rows; ++i) {
+    float* c = C + i * ldc;
+    const float* t = theirs + i * cols;
+#pragma omp simd
+    for (int64_t j = 0; j < cols; ++j) c[j] += t[j];
+  }
+}
 
 SideCoreLoan::SideCoreLoan(SideCore* core) : previous_(lent) { lent = core; }
 

@@ -63,6 +63,23 @@ class SideCore {
 /// The side core lent to the calling thread, or null. Only the thread that holds a loan sees it.
 SideCore* lent_side_core();
 
+/// The side core lent to the calling thread when a product of `work` multiply-adds over `rows` of
+/// the batch's rows is worth sharing with it, else null: the thread computes with one OpenMP thread
+/// (with a team the side core would add a small share, and a part taken back would run on another
+/// thread count than the side core's, which could change its rounding), the product pays for the
+/// hand-over, and the side core's share is a row or more.
+SideCore* side_core_for(int64_t work, int64_t rows);
+
+/// How many of a product's `rows` batch rows the side core takes: the last ones, the same count in a
+/// layer's forward product and its weight gradient, so that the rows it reads in the one are those
+/// it reads again in the other (bench/README.md, "A side core for the MLP's step").
+int64_t side_core_rows(int64_t rows);
+
+/// C[i][j] += theirs[i * cols + j] over rows x cols (C's row stride ldc): the side core's partial sum
+/// of a product shared by the sum over the batch's rows (a weight gradient), added where the partial
+/// sums meet.
+void add_side_core_sum(const float* theirs, int64_t rows, int64_t cols, float* C, int64_t ldc);
+
 /// Lends `core` (may be null) to the calling thread for this object's lifetime.
 class SideCoreLoan {
  public:
