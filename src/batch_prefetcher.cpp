@@ -65,27 +65,66 @@ void BatchPrefetcher::wake() {
   if (sleepers_ > 0) cv_.notify_all();
 }
 
+int64_t BatchPrefetcher::rows_in(int64_t step) const {
+  return std::min(batch_size_, int64_t(order_->size()) - step * batch_size_);
+}
+
+void BatchPrefetcher::copy_rows(int slot, int64_t step, int64_t first, int64_t n, int64_t ahead) {
+  const int64_t* rows = order_->data() + step * batch_size_ + first;
+  for (size_t a = 0; a < arrays_.size(); ++a) {
+    const Tensor& src = arrays_[a];
+    const int64_t width = src.row_size();
+    kernels::prefetch_rows(src.data(), width, rows + n, ahead);
+    kernels::gather_rows(src.data(), width, rows, n, batch_[slot][a].data() + first * width, !background_);
+  }
+}
+
 void BatchPrefetcher::gather(int slot, int64_t step) {
-  const int64_t b0 = step * batch_size_, count = std::min(batch_size_, int64_t(order_->size()) - b0);
-  const int64_t* rows = order_->data() + b0;
+  const int64_t count = rows_in(step);
   // The buffers keep their capacity: resizing to the (possibly shorter) last batch allocates nothing.
   for (auto& b : batch_[slot]) b.resize_rows(count);
   // On the background thread the copy stays serial: an OpenMP team started from it would compete
-  // with the training step's own threads. A lending thread copies in chunks and serves the step's
-  // offered parts in between (the step waits on those, the next batch not before the step ends),
-  // asking for each next chunk's rows before it copies the current one.
-  const int64_t chunk = lend_ ? kGatherChunk : std::max<int64_t>(count, 1);
-  for (int64_t r = 0; r < count; r += chunk) {
-    const int64_t n = std::min(chunk, count - r), ahead = lend_ ? std::min(chunk, count - r - n) : 0;
-    for (size_t a = 0; a < arrays_.size(); ++a) {
-      const Tensor& src = arrays_[a];
-      const int64_t width = src.row_size();
-      kernels::prefetch_rows(src.data(), width, rows + r + n, ahead);
-      kernels::gather_rows(src.data(), width, rows + r, n, batch_[slot][a].data() + r * width, !background_);
+  // with the training step's own threads.
+  if (!lend_) {
+    copy_rows(slot, step, 0, count, 0);
+  } else {
+    // A lending thread copies in chunks claimed one at a time, serving the step's offered parts in
+    // between (the step waits on those, the next batch not before the step ends) and asking for each
+    // next chunk's rows before it copies the current one. A step that ends before the batch is
+    // gathered claims chunks too (help_gather).
+    next_row_[slot].store(0, std::memory_order_relaxed);
+    rows_done_[slot].store(0, std::memory_order_relaxed);
+    gathering_step_[slot].store(step, std::memory_order_release);
+    for (;;) {
+      const int64_t r = next_row_[slot].fetch_add(kGatherChunk, std::memory_order_relaxed);
+      if (r >= count) break;
+      const int64_t n = std::min(kGatherChunk, count - r);
+      copy_rows(slot, step, r, n, std::min(kGatherChunk, count - r - n));
+      rows_done_[slot].fetch_add(n, std::memory_order_release);
+      side_core_.serve();
     }
-    if (lend_) side_core_.serve();
+    // Chunks the step claimed may still be copying.
+    while (rows_done_[slot].load(std::memory_order_acquire) < count) kernels::cpu_relax();
   }
   if (transform_) transform_(batch_[slot][0]);
+}
+
+void BatchPrefetcher::help_gather(int slot) {
+  wait_until([&] {
+    return ready_step_[slot] == step_ || gathering_step_[slot].load(std::memory_order_acquire) == step_;
+  });
+  if (ready_step_[slot] == step_) return;
+  // Rows this thread copies land in its own cache, where the step reads them next: they cost less
+  // here than on the gathering thread, which writes into lines this core read two steps ago.
+  const int64_t count = rows_in(step_);
+  for (;;) {
+    const int64_t r = next_row_[slot].fetch_add(kGatherChunk, std::memory_order_relaxed);
+    if (r >= count) return;
+    const int64_t n = std::min(kGatherChunk, count - r);
+    copy_rows(slot, step_, r, n, 0);
+    rows_done_[slot].fetch_add(n, std::memory_order_release);
+    rows_gathered_by_caller_ += n;
+  }
 }
 
 void BatchPrefetcher::request(int slot, int64_t step) {
@@ -121,12 +160,14 @@ void BatchPrefetcher::start_epoch(const std::vector<int64_t>& order) {
   steps_ = (int64_t(order.size()) + batch_size_ - 1) / batch_size_;
   step_ = 0;
   ready_step_[0] = ready_step_[1] = -1;
+  gathering_step_[0] = gathering_step_[1] = -1;
   request(0, 0);
 }
 
 const std::vector<Tensor>& BatchPrefetcher::next() {
   const int slot = int(step_ % 2);
   if (background_) {
+    if (lend_) help_gather(slot);
     wait_until([&] { return ready_step_[slot] == step_; });
   } else {
     gather(slot, step_);

@@ -41,9 +41,18 @@ class BatchPrefetcher {
   /// The background thread's core, lent for parts of the training step between chunks of gathering
   /// (see the constructor); null when it is not lent.
   kernels::SideCore* side_core() { return lend_ ? &side_core_ : nullptr; }
+  /// Rows that next() copied on the caller's thread since the object was made, where a lending
+  /// gathering thread had not finished the batch asked for (help_gather). For tests.
+  int64_t rows_gathered_by_caller() const { return rows_gathered_by_caller_; }
 
  private:
+  int64_t rows_in(int64_t step) const;
+  // Copies rows [first, first + n) of step's batch into its slot, asking for the `ahead` rows after them.
+  void copy_rows(int slot, int64_t step, int64_t first, int64_t n, int64_t ahead);
   void gather(int slot, int64_t step);
+  // On the step's thread, when the batch it asks for is still being gathered: claims chunks of it
+  // until none is left (the gathering thread finishes the batch and hands it over as usual).
+  void help_gather(int slot);
   void request(int slot, int64_t step);
   void worker();
   template <class Ready>
@@ -68,6 +77,12 @@ class BatchPrefetcher {
   std::atomic<int64_t> ready_step_[2] = {-1, -1};
   std::atomic<bool> pending_[2] = {false, false};
   std::atomic<bool> stop_ = false;
+  // A lending thread's batch in the making: its step once the slot's buffers are sized and the
+  // counters below reset, the first row not yet claimed and the rows copied.
+  std::atomic<int64_t> gathering_step_[2] = {-1, -1};
+  std::atomic<int64_t> next_row_[2] = {0, 0};
+  std::atomic<int64_t> rows_done_[2] = {0, 0};
+  int64_t rows_gathered_by_caller_ = 0;  // the caller's thread alone
 };
 
 }  // namespace myelin

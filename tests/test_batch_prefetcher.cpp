@@ -3,7 +3,8 @@
 // one shorter), over several epochs with new orders; pauses longer than the spin, where both sides
 // sleep and must be woken, do not hang it; and stopping mid-epoch is safe. With one compute thread
 // and a core of its own, the gathering thread lends that core, serving the step's offered parts
-// between its chunks while the batches stay exact.
+// between its chunks while the batches stay exact; a step that asks for a batch still being gathered
+// copies chunks of it itself, and the batch stays exact.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -139,6 +140,57 @@ TEST(BatchPrefetcher, ServesOfferedPartsWhileItsBatchesStayExact) {
   }
   EXPECT_EQ(parts, 15);
   EXPECT_GT(served, 0) << "the gathering thread never took an offered part";
+}
+
+// The gathering thread is held in an offered part (the side core serves one between two chunks) while
+// the step asks for the batch: the step copies the chunks nobody has claimed.
+TEST(BatchPrefetcher, TheStepCopiesChunksOfABatchStillBeingGathered) {
+  const int64_t rows = 256, width = 20000, bs = 128;  // 10 MB a batch: some milliseconds to gather
+  Tensor x({rows, width}), y({rows, 1});
+  for (int64_t i = 0; i < x.size(); ++i) x[i] = float(i % 1000003);
+  for (int64_t i = 0; i < rows; ++i) y[i] = float(i);
+  const int saved = num_threads();
+  set_num_threads(1);
+  BatchPrefetcher p({x, y}, bs, true, true);
+  set_num_threads(saved);
+  kernels::SideCore* core = p.side_core();
+  ASSERT_NE(core, nullptr);
+  Rng rng(17);
+  std::vector<int64_t> order(rows);
+  for (int epoch = 0; epoch < 5 && p.rows_gathered_by_caller() == 0; ++epoch) {
+    std::iota(order.begin(), order.end(), 0);
+    rng.shuffle(order);
+    p.start_epoch(order);
+    for (int64_t s = 0; s < 2; ++s) {
+      if (s == 1) {
+        // Batch 1 is being gathered: hold the gathering thread in a part for 30 ms, offered from a
+        // thread of its own, and ask for the batch meanwhile.
+        std::atomic<bool> started{false};
+        std::thread holder([&] {
+          core->split(
+              [&] {
+                const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+                while (!started && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+              },
+              [&] {
+                started = true;
+                std::this_thread::sleep_for(std::chrono::milliseconds(30));
+              });
+        });
+        while (!started) std::this_thread::yield();
+        const auto& batch = p.next();
+        holder.join();
+        for (int64_t r = 0; r < bs; ++r) {
+          const int64_t src = order[size_t(bs + r)];
+          ASSERT_EQ(batch[1][r], float(src)) << "row " << r;
+          for (int64_t c = 0; c < width; c += 997) ASSERT_EQ(batch[0].at(r, c), x.at(src, c)) << "row " << r;
+        }
+      } else {
+        p.next();
+      }
+    }
+  }
+  EXPECT_GT(p.rows_gathered_by_caller(), 0) << "the step never copied a chunk of the batch it waited for";
 }
 
 TEST(BatchPrefetcher, AnOrderNamingAMissingRowIsRefusedBeforeAnyGathering) {
