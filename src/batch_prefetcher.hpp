@@ -23,7 +23,8 @@ class BatchPrefetcher {
   /// background thread has a core that no compute thread uses, so both sides of the hand-over wait
   /// by spinning for a while before they sleep. When, besides, the step computes on one thread (the
   /// thread setting at construction), the background thread also lends its core to the step
-  /// (side_core()) between chunks of its gathering.
+  /// (side_core()) between chunks of its gathering, and a step that asks for a batch before it is
+  /// gathered copies the chunks nobody has taken yet itself rather than wait.
   BatchPrefetcher(std::vector<Tensor> arrays, int64_t batch_size, bool background, bool own_core = false);
   ~BatchPrefetcher();
   BatchPrefetcher(const BatchPrefetcher&) = delete;
