@@ -3,6 +3,9 @@
 // config and shape errors; the kernel's addend and its kept weights' version.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <vector>
+
 #include <dnnl.hpp>
 #include <nlohmann/json.hpp>
 
@@ -26,7 +29,10 @@ namespace {
 
 // Direct convolution, in double, with Keras's padding rule computed independently of the library:
 // 'same' pads (out-1)*s + (k-1)*d + 1 - in in total, the smaller half before.
-Tensor reference_conv(const Tensor& x, const Tensor& k, const Tensor* bias, int sh, int sw, int dh, int dw, bool same) {
+// `magnitude`, when given, receives each output's sum of its terms' magnitudes (|bias| + sum |x * k|),
+// the scale of its float32 rounding errors.
+Tensor reference_conv(const Tensor& x, const Tensor& k, const Tensor* bias, int sh, int sw, int dh, int dw, bool same,
+                      Tensor* magnitude = nullptr) {
   const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3);
   const int64_t kh = k.dim(0), kw = k.dim(1), f = k.dim(3);
   const int64_t ekh = (kh - 1) * dh + 1, ekw = (kw - 1) * dw + 1;
@@ -41,19 +47,24 @@ Tensor reference_conv(const Tensor& x, const Tensor& k, const Tensor* bias, int 
     ow = (w - ekw) / sw + 1;
   }
   Tensor y({n, oh, ow, f});
+  if (magnitude) *magnitude = Tensor({n, oh, ow, f});
   for (int64_t b = 0; b < n; ++b)
     for (int64_t i = 0; i < oh; ++i)
       for (int64_t j = 0; j < ow; ++j)
         for (int64_t o = 0; o < f; ++o) {
-          double s = bias ? (*bias)[o] : 0.0;
+          double s = bias ? (*bias)[o] : 0.0, m = std::fabs(s);
           for (int64_t p = 0; p < kh; ++p)
             for (int64_t q = 0; q < kw; ++q) {
               const int64_t r = i * sh - pt + p * dh, col = j * sw - pl + q * dw;
               if (r < 0 || r >= h || col < 0 || col >= w) continue;
-              for (int64_t ci = 0; ci < c; ++ci)
-                s += double(x[((b * h + r) * w + col) * c + ci]) * k[((p * kw + q) * c + ci) * f + o];
+              for (int64_t ci = 0; ci < c; ++ci) {
+                const double term = double(x[((b * h + r) * w + col) * c + ci]) * k[((p * kw + q) * c + ci) * f + o];
+                s += term;
+                m += std::fabs(term);
+              }
             }
           y[((b * oh + i) * ow + j) * f + o] = float(s);
+          if (magnitude) (*magnitude)[((b * oh + i) * ow + j) * f + o] = float(m);
         }
   return y;
 }
@@ -374,6 +385,25 @@ Tensor kernel_forward(kernels::Conv2DKernel& k, const kernels::Conv2DGeometry& g
   k.forward(g, x.data(), kernel.data(), bias.data(), relu, y.data(), addend ? addend->data() : nullptr, version);
   return y;
 }
+
+// Winograd's F(4x4, 3x3) rounds differently from a direct sum: its transforms scale the terms by up
+// to 8 (inputs) and 1/24 (weights) before they are summed, so each output's error grows with its
+// terms' magnitudes (reference_conv's `magnitude`), not with the output. Measured on these tests'
+// shapes: at most 29 float32 units of the magnitude; the bound leaves room for other summing
+// orders, and a wrong coefficient in any transform is off by far more (8.001 for one of the output
+// transform's 8s: over a thousand units).
+constexpr double kWinogradUnits = 64;
+std::vector<float> values(const Tensor& t) { return std::vector<float>(t.data(), t.data() + t.size()); }
+::testing::AssertionResult winograd_close(const Tensor& y, const Tensor& want, const Tensor& magnitude) {
+  if (y.shape() != want.shape()) return ::testing::AssertionFailure() << "shapes differ";
+  for (int64_t i = 0; i < y.size(); ++i) {
+    const double bound = kWinogradUnits * 0x1p-24 * (magnitude[i] + std::fabs(want[i]));
+    if (!(std::fabs(double(y[i]) - want[i]) <= bound))
+      return ::testing::AssertionFailure() << "element " << i << ": " << y[i] << ", want " << want[i] << " (bound "
+                                           << bound << ")";
+  }
+  return ::testing::AssertionSuccess();
+}
 }  // namespace
 
 // relu(conv + bias + addend): in the primitive as a post-op where oneDNN takes one, in a pass after
@@ -466,6 +496,9 @@ TEST(Conv2D, KernelSplitsOneImageIntoBandsOfRowsOnTheThreads) {
     bool same, addend, split;  // split: the residual CNN's shapes, which must be split
   };
   set_num_threads(2);
+  // Winograd refused: at batch 1 the 3x3 stride-1 shapes take our own (its test is below); the bands
+  // serve the other shapes, and these where Winograd is refused.
+  kernels::set_winograd_allowed(false);
   for (const Case c : {Case{14, 32, 32, 3, 1, 1, true, false, true}, Case{14, 32, 32, 3, 1, 1, true, true, true},
                        Case{14, 32, 64, 3, 2, 1, true, false, true}, Case{7, 64, 64, 3, 1, 1, true, false, true},
                        Case{14, 32, 64, 1, 2, 1, false, true, true}, Case{12, 16, 16, 3, 1, 2, true, true, false},
@@ -515,31 +548,163 @@ TEST(Conv2D, KernelSplitsOneImageIntoBandsOfRowsOnTheThreads) {
     EXPECT_EQ(two_images.implementations().find("row parts"), std::string::npos) << two_images.implementations();
     expect_conv(y2.rows(1, 2).clone().reshape({1, a.out, a.out, c.out_c}), "the second of two images");
   }
+  kernels::set_winograd_allowed(true);
   set_num_threads(0);
 }
 
 // A nonzero kernel_version spares the comparison for the same address and version only: the kept
-// conversion is used then (the caller's promise), and a new version or address converts anew.
+// conversion is used then (the caller's promise), and a new version or address converts anew. At
+// batch 1 this shape runs our own Winograd, which keeps its transformed weights by the same rule;
+// with Winograd refused, oneDNN's direct kernel and its converted weights.
 TEST(Conv2D, KernelVersionKeepsTheConversionForTheSameAddressAndVersion) {
   const kernels::Conv2DGeometry g{1, 13, 13, 32, 11, 11, 64, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0};
-  Rng rng(29);
-  const Tensor x = random_tensor({1, 13, 13, 32}, rng, -1, 1);
-  Tensor kernel = random_tensor({3, 3, 32, 64}, rng, -0.3f, 0.3f);
-  const Tensor other = random_tensor({3, 3, 32, 64}, rng, -0.3f, 0.3f);
-  const Tensor bias = random_tensor({64}, rng, -0.3f, 0.3f);
-  kernels::Conv2DKernel k;
-  auto expect_conv_of = [&](const Tensor& y, const Tensor& w, const char* what) {
-    SCOPED_TRACE(what);
-    EXPECT_TRUE(gradients_close(y, reference_conv(x, w, &bias, 1, 1, 1, 1, false), 1e-5, 1e-5));
+  for (const bool winograd : {true, false}) {
+    SCOPED_TRACE(winograd ? "Winograd" : "direct");
+    kernels::set_winograd_allowed(winograd);
+    Rng rng(29);
+    const Tensor x = random_tensor({1, 13, 13, 32}, rng, -1, 1);
+    Tensor kernel = random_tensor({3, 3, 32, 64}, rng, -0.3f, 0.3f);
+    const Tensor other = random_tensor({3, 3, 32, 64}, rng, -0.3f, 0.3f);
+    const Tensor bias = random_tensor({64}, rng, -0.3f, 0.3f);
+    kernels::Conv2DKernel k;
+    auto expect_conv_of = [&](const Tensor& y, const Tensor& w, const char* what) {
+      SCOPED_TRACE(what);
+      Tensor magnitude;
+      const Tensor want = reference_conv(x, w, &bias, 1, 1, 1, 1, false, &magnitude);
+      EXPECT_TRUE(winograd ? winograd_close(y, want, magnitude) : gradients_close(y, want, 1e-5, 1e-5));
+    };
+    expect_conv_of(kernel_forward(k, g, x, kernel, bias, false, nullptr, 7), kernel, "first call");
+    EXPECT_EQ(k.implementations().find("own") != std::string::npos, winograd) << k.implementations();
+    const Tensor old = kernel.clone();
+    for (int64_t i = 0; i < kernel.size(); i += 5) kernel[i] *= -2.f;
+    expect_conv_of(kernel_forward(k, g, x, kernel, bias, false, nullptr, 7), old, "same version: kept");
+    expect_conv_of(kernel_forward(k, g, x, kernel, bias, false, nullptr, 8), kernel, "new version");
+    expect_conv_of(kernel_forward(k, g, x, other, bias, false, nullptr, 8), other, "same version, other address");
+    for (int64_t i = 0; i < kernel.size(); i += 3) kernel[i] += 0.5f;
+    expect_conv_of(kernel_forward(k, g, x, kernel, bias, false, nullptr, 0), kernel, "version 0: compared");
+  }
+  kernels::set_winograd_allowed(true);
+}
+
+// Below oneDNN's Winograd batches, a float32 3x3 convolution of stride 1 with 4 output tiles or more
+// runs our own Winograd F(4x4, 3x3): the values within Winograd's rounding of the convolution, with
+// bias, addend and relu, on 'valid' and 'same' padding and outputs cut inside a tile; the same bits
+// on one thread and on two, and from a bfloat16 x as from its values in float32; weights changed in
+// place are seen; a backward after it gives what it gives after the direct kernel. One tile, a
+// bfloat16 kernel or Winograd refused keep the direct kernel.
+TEST(Conv2D, KernelRunsSmallBatchesOfThreeByThreeByItsOwnWinograd) {
+  struct Case {
+    int64_t batch, h, w, in_c, out_c;
+    bool same, addend;
   };
-  expect_conv_of(kernel_forward(k, g, x, kernel, bias, false, nullptr, 7), kernel, "first call");
-  const Tensor old = kernel.clone();
-  for (int64_t i = 0; i < kernel.size(); i += 5) kernel[i] *= -2.f;
-  expect_conv_of(kernel_forward(k, g, x, kernel, bias, false, nullptr, 7), old, "same version: kept");
-  expect_conv_of(kernel_forward(k, g, x, kernel, bias, false, nullptr, 8), kernel, "new version");
-  expect_conv_of(kernel_forward(k, g, x, other, bias, false, nullptr, 8), other, "same version, other address");
-  for (int64_t i = 0; i < kernel.size(); i += 3) kernel[i] += 0.5f;
-  expect_conv_of(kernel_forward(k, g, x, kernel, bias, false, nullptr, 0), kernel, "version 0: compared");
+  const int64_t lanes_needed = 16;  // channels in multiples of the widest build's vectors: taken by every build
+  for (const Case c : {Case{1, 13, 13, 32, 64, false, false}, Case{1, 14, 14, 32, 32, true, true},
+                       Case{1, 7, 7, 64, 64, true, false}, Case{3, 9, 7, 16, 32, true, true},
+                       Case{15, 6, 6, 16, 16, false, false}, Case{2, 11, 5, 48, 16, false, true}}) {
+    SCOPED_TRACE("batch " + std::to_string(c.batch) + ", " + std::to_string(c.h) + "x" + std::to_string(c.w) + "x" +
+                 std::to_string(c.in_c) + " -> " + std::to_string(c.out_c) + (c.same ? " same" : " valid") +
+                 (c.addend ? ", addend" : ""));
+    ASSERT_EQ(c.in_c % lanes_needed, 0);
+    const auto ah = kernels::conv_axis(c.h, 3, 1, 1, c.same), aw = kernels::conv_axis(c.w, 3, 1, 1, c.same);
+    const kernels::Conv2DGeometry g{c.batch,   c.h,         c.w,       c.in_c,       ah.out,       aw.out,
+                                    c.out_c,   3,           3,         1,            1,            1,
+                                    1,         ah.pad_begin, ah.pad_end, aw.pad_begin, aw.pad_end};
+    Rng rng(43);
+    const Tensor x = random_tensor({c.batch, c.h, c.w, c.in_c}, rng, -1, 1);
+    Tensor kernel = random_tensor({3, 3, c.in_c, c.out_c}, rng, -0.3f, 0.3f);
+    const Tensor bias = random_tensor({c.out_c}, rng, -0.3f, 0.3f);
+    const Tensor addend = random_tensor({c.batch, ah.out, aw.out, c.out_c}, rng, -1, 1);
+    const Tensor* add = c.addend ? &addend : nullptr;
+    for (const bool relu : {false, true}) {
+      SCOPED_TRACE(relu ? "relu" : "linear");
+      set_num_threads(2);
+      kernels::Conv2DKernel k;
+      auto expect_conv = [&](const Tensor& y, const char* what) {
+        SCOPED_TRACE(what);
+        Tensor magnitude;
+        Tensor want = reference_conv(x, kernel, &bias, 1, 1, 1, 1, c.same, &magnitude);
+        for (int64_t i = 0; i < want.size(); ++i) {
+          if (add) {
+            want[i] += addend[i];
+            magnitude[i] += std::fabs(addend[i]);
+          }
+          if (relu) want[i] = std::max(want[i], 0.f);
+        }
+        EXPECT_TRUE(winograd_close(y, want, magnitude));
+      };
+      const Tensor y = kernel_forward(k, g, x, kernel, bias, relu, add);
+      EXPECT_EQ(k.implementations(), "forward=winograd_4x4:own");
+      expect_conv(y, "two threads");
+      set_num_threads(1);
+      kernels::Conv2DKernel one_thread;
+      EXPECT_EQ(values(kernel_forward(one_thread, g, x, kernel, bias, relu, add)), values(y)) << "one thread";
+      set_num_threads(2);
+      // A bfloat16 x: what the float32 x holding its values gives.
+      std::vector<uint16_t> x16(size_t(x.size()));
+      kernels::to_bf16(x.data(), x16.data(), x.size());
+      Tensor x_values(x.shape());
+      for (int64_t i = 0; i < x.size(); ++i) x_values[i] = kernels::bf16_value(x16[size_t(i)]);
+      Tensor from16(y.shape()), from32(y.shape());
+      k.forward(g, x16.data(), kernel.data(), bias.data(), relu, from16.data(), add ? add->data() : nullptr, 0, true);
+      k.forward(g, x_values.data(), kernel.data(), bias.data(), relu, from32.data(), add ? add->data() : nullptr);
+      EXPECT_EQ(values(from16), values(from32)) << "bfloat16 x";
+      // Weights changed in place (version 0: compared).
+      const Tensor kept = kernel.clone();
+      for (int64_t i = 0; i < kernel.size(); i += 7) kernel[i] = -kernel[i];
+      expect_conv(kernel_forward(k, g, x, kernel, bias, relu, add), "weights changed in place");
+      kernel = kept;
+    }
+  }
+  // The backward after it: the gradients the direct kernel's forward leaves.
+  {
+    const kernels::Conv2DGeometry g{2, 9, 9, 16, 9, 9, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1};
+    Rng rng(47);
+    const Tensor x = random_tensor({2, 9, 9, 16}, rng, -1, 1), kernel = random_tensor({3, 3, 16, 32}, rng, -0.3f, 0.3f);
+    const Tensor bias = random_tensor({32}, rng, -0.3f, 0.3f), dy = random_tensor({2, 9, 9, 32}, rng, -1, 1);
+    std::vector<Tensor> grads;
+    for (const bool winograd : {true, false}) {
+      kernels::set_winograd_allowed(winograd);
+      kernels::Conv2DKernel k;
+      kernel_forward(k, g, x, kernel, bias, false, nullptr);
+      EXPECT_EQ(k.implementations().find("own") != std::string::npos, winograd) << k.implementations();
+      Tensor dk(kernel.shape()), db({32}), dx(x.shape());
+      k.backward(g, x.data(), dy.data(), kernel.data(), dk.data(), db.data(), dx.data());
+      grads.insert(grads.end(), {dk, db, dx});
+    }
+    kernels::set_winograd_allowed(true);
+    for (size_t i = 0; i < 3; ++i) EXPECT_EQ(values(grads[i]), values(grads[i + 3])) << i;
+  }
+  // The direct kernel: one tile (the seed CNN's third convolution at batch 1), Winograd refused, a
+  // bfloat16 kernel, oneDNN's own Winograd batches.
+  {
+    const kernels::Conv2DGeometry one_tile{1, 5, 5, 64, 3, 3, 64, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0};
+    Rng rng(53);
+    const Tensor x = random_tensor({1, 5, 5, 64}, rng, -1, 1), kernel = random_tensor({3, 3, 64, 64}, rng, -0.3f, 0.3f);
+    const Tensor bias = random_tensor({64}, rng, -0.3f, 0.3f);
+    kernels::Conv2DKernel k;
+    kernel_forward(k, one_tile, x, kernel, bias, true, nullptr);
+    EXPECT_EQ(k.implementations().find("own"), std::string::npos) << k.implementations();
+    const kernels::Conv2DGeometry g{1, 13, 13, 32, 11, 11, 64, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0};
+    const Tensor x13 = random_tensor({1, 13, 13, 32}, rng, -1, 1), k13 = random_tensor({3, 3, 32, 64}, rng, -0.3f, 0.3f);
+    kernels::set_winograd_allowed(false);
+    kernels::Conv2DKernel refused;
+    kernel_forward(refused, g, x13, k13, bias, true, nullptr);
+    EXPECT_EQ(refused.implementations().find("own"), std::string::npos) << refused.implementations();
+    kernels::set_winograd_allowed(true);
+    if (kernels::bf16_supported()) {
+      kernels::Conv2DKernel bf16;
+      bf16.set_bf16(true);
+      kernel_forward(bf16, g, x13, k13, bias, true, nullptr);
+      EXPECT_EQ(bf16.implementations().find("own"), std::string::npos) << bf16.implementations();
+    }
+    kernels::Conv2DGeometry g16 = g;
+    g16.batch = 16;
+    const Tensor x16 = random_tensor({16, 13, 13, 32}, rng, -1, 1);
+    kernels::Conv2DKernel batch16;
+    kernel_forward(batch16, g16, x16, k13, bias, true, nullptr);
+    EXPECT_EQ(batch16.implementations().find("own"), std::string::npos) << batch16.implementations();
+  }
+  set_num_threads(0);
 }
 
 // A float32 convolution of a shape Winograd suits (3x3, stride 1, 16-channel blocks, batch 16) runs

@@ -22,6 +22,7 @@
 #include "kernels/cpu/lanes.hpp"
 #include "kernels/cpu/merge.hpp"
 #include "kernels/cpu/onednn_engine.hpp"
+#include "kernels/cpu/winograd.hpp"
 #include "myelin/error.hpp"
 
 namespace myelin::kernels {
@@ -62,6 +63,11 @@ dnnl::stream& stream() {
 std::atomic<bool> g_winograd_allowed{true};
 constexpr int64_t kWinogradMinOutput = 64;
 constexpr int64_t kWinogradMinBatch = 16;
+// Our own Winograd (winograd.hpp) on fewer tiles lost to the direct kernel: the seed CNN's third
+// convolution at batch 1 (5x5x64 -> 3x3x64, one 4x4 tile) took 11.2 us against 7.4-8.9; from 4 tiles
+// on (a 7x7 output, or that convolution at batch 4) it won by 1.3-1.7 times (bench/README.md,
+// "Batch-1 Winograd with the transformed weights kept").
+constexpr int64_t kOwnWinogradMinTiles = 4;
 bool winograd_suits(const Conv2DGeometry& g) {
   return g.batch >= kWinogradMinBatch && g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == 1 &&
          g.stride_w == 1 && g.dilation_h == 1 && g.dilation_w == 1 && g.in_c % 16 == 0 && g.out_c % 16 == 0 &&
@@ -170,6 +176,9 @@ struct Entry {
   // Winograd F(4x4, 3x3) on oneDNN's blocked layout, the data converted at the edges; otherwise
   // the direct algorithm on the kernel's layout.
   bool winograd = false;
+  // Below oneDNN's Winograd batches, float32 3x3 convolutions by our own Winograd (winograd.hpp),
+  // its transformed weights kept; the primitive above is made for the backward all the same.
+  bool own_winograd = false;
   // Multiplying in bfloat16: the kernel's setting, unless oneDNN has only its reference
   // implementation for this shape in bfloat16 (see Impl::is_reference).
   bool bf16 = false;
@@ -318,7 +327,8 @@ struct Conv2DKernel::Impl {
         make_forward(g, e);
       }
     }
-    if (row_parts_suit(g, e)) make_row_parts(g, e);
+    e.own_winograd = own_winograd_suits(g, e);
+    if (!e.own_winograd && row_parts_suit(g, e)) make_row_parts(g, e);
     return entries.emplace(key, std::move(e)).first->second;
   }
 
@@ -413,6 +423,15 @@ struct Conv2DKernel::Impl {
   // computes. With more threads than such bands oneDNN's own split stays (the bands were measured on
   // two threads only).
   static constexpr int64_t kMinBandRows = 3;
+  WinogradConv3x3 own_winograd;  // shared by the entries: the weights are the same for every batch size
+  // Our own Winograd where oneDNN's is not taken for the batch size, multiplying in float32, on the
+  // caller's NHWC x in either precision (bench/README.md, "Batch-1 Winograd with the transformed
+  // weights kept").
+  bool own_winograd_suits(const Conv2DGeometry& g, const Entry& e) const {
+    return winograd_allowed() && g.batch < kWinogradMinBatch && !e.bf16 &&
+           layout == Conv2DLayout::Nhwc && WinogradConv3x3::takes(g) && WinogradConv3x3::tiles(g) >= kOwnWinogradMinTiles;
+  }
+
   bool row_parts_suit(const Conv2DGeometry& g, const Entry& e) const {
     const int threads = omp_get_max_threads();
     return g.batch == 1 && !e.bf16 && !e.x_bf16 && !e.winograd && layout == Conv2DLayout::Nhwc && !e.add_after &&
@@ -592,7 +611,13 @@ bool Conv2DKernel::forward(const Conv2DGeometry& g, const void* x, const float* 
                            void* y, const float* addend, uint64_t kernel_version, bool x_bf16, bool y_bf16) {
   try {
     Entry& e = impl_->entry(g, relu, bias != nullptr, addend != nullptr, x_bf16, y_bf16);
-    e.x.bind_input(x);
+    e.x.bind_input(x);  // the backward reads the forward's x port
+    if (e.own_winograd) {
+      impl_->own_winograd.forward(g, x, x_bf16, kernel, kernel_version, bias, relu, addend, static_cast<float*>(y));
+      e.geometry = g;
+      impl_->last = &e;
+      return false;
+    }
     e.w.bind_input(kernel, kernel_version);
     e.y.bind_output(y);
     if (bias) e.b.set_data_handle(const_cast<float*>(bias));
@@ -869,7 +894,7 @@ void Conv2DKernel::backward(const Conv2DGeometry& g, const void* x_in, const voi
 std::string Conv2DKernel::implementations() const {
   const Entry* e = impl_->last;
   if (!e) return "";
-  std::string s = std::string("forward=") + e->fwd_pd.impl_info_str();
+  std::string s = std::string("forward=") + (e->own_winograd ? "winograd_4x4:own" : e->fwd_pd.impl_info_str());
   if (!e->row_parts.empty()) s += " in " + std::to_string(e->row_parts.size()) + " row parts";
   if (e->backward_made) {
     s += ", backward_weights=";

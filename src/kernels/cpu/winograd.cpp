@@ -1,0 +1,253 @@
+#include "kernels/cpu/winograd.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <utility>
+
+#include "kernels/cpu/lanes.hpp"
+
+namespace myelin::kernels {
+
+namespace {
+
+constexpr int64_t kTile = 4;                       // outputs per tile side
+constexpr int64_t kInput = 6;                      // inputs per tile side: kTile + 3 - 1
+constexpr int64_t kPositions = kInput * kInput;    // transformed values per tile
+// Vectors of filters per block of the product, and tiles per block: their sums, the block's
+// weights and one input stay in registers (AVX-512: 6 x 4 + 4 + 1 of 32; with 16 registers,
+// 6 x 2 + 2 + 1). The seed CNN's second convolution at batch 1 took 16.3 / 9.6 us (one / two
+// threads) so on AVX-512, against 16.5 / 10.8 with 6 x 2; built for AVX2, 18.1 / 11.2 us with 6 x 2
+// against 27.9 / 21.7 with 3 x 4 and 21.7 / 13.2 with 2 x 4.
+constexpr int kBlockVectors = kLanes == 16 ? 4 : 2;
+constexpr int kBlockTiles = 6;
+
+// m[r][0..nv) = sum over c of v[r][c] * u[c][0..nv), for R tiles and NV vectors of filters:
+// v rows `ldv` apart, u rows and m rows `ld` apart.
+template <int R, int NV>
+void block_product(const float* v, int64_t ldv, const float* u, int64_t ld, int64_t channels, float* m) {
+  Floats acc[R][NV];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) acc[r][j] = Floats{};
+  for (int64_t c = 0; c < channels; ++c) {
+    Floats w[NV];
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) {
+      w[j] = load(u + c * ld + j * kLanes);
+      // In a register: left to itself GCC reads it again from memory for each tile of some blocks
+      // (4 tiles: one load per multiply-add, 1.4 times slower than the 5-tile block).
+      asm("" : "+v"(w[j]));
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const float a = v[r * ldv + c];
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) acc[r][j] += a * w[j];
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) store(m + r * ld + j * kLanes, acc[r][j]);
+}
+
+using BlockProduct = void (*)(const float*, int64_t, const float*, int64_t, int64_t, float*);
+
+template <int R, int... NV>
+constexpr std::array<BlockProduct, sizeof...(NV)> products_of_rows(std::integer_sequence<int, NV...>) {
+  return {&block_product<R, NV + 1>...};
+}
+template <int... R>
+constexpr std::array<std::array<BlockProduct, kBlockVectors>, sizeof...(R)> products(std::integer_sequence<int, R...>) {
+  return {products_of_rows<R + 1>(std::make_integer_sequence<int, kBlockVectors>{})...};
+}
+// kProducts[r - 1][nv - 1]: the block of r tiles and nv vectors.
+constexpr auto kProducts = products(std::make_integer_sequence<int, kBlockTiles>{});
+
+// B^T d for one column (or row) of six values: the input transform's rows, points 0, +-1, +-2.
+inline void input_rows(const Floats d[6], Floats t[6]) {
+  t[0] = 4.f * d[0] - 5.f * d[2] + d[4];
+  t[1] = -4.f * (d[1] + d[2]) + d[3] + d[4];
+  t[2] = 4.f * (d[1] - d[2]) - d[3] + d[4];
+  t[3] = 2.f * (d[3] - d[1]) - d[2] + d[4];
+  t[4] = 2.f * (d[1] - d[3]) - d[2] + d[4];
+  t[5] = 4.f * d[1] - 5.f * d[3] + d[5];
+}
+
+// A^T m for six values: the four outputs.
+inline void output_rows(const Floats m[6], Floats o[4]) {
+  const Floats sum12 = m[1] + m[2], diff12 = m[1] - m[2], sum34 = m[3] + m[4], diff34 = m[3] - m[4];
+  o[0] = m[0] + sum12 + sum34;
+  o[1] = diff12 + 2.f * diff34;
+  o[2] = sum12 + 4.f * sum34;
+  o[3] = diff12 + 8.f * diff34 + m[5];
+}
+
+struct Tiles {
+  int64_t rows, cols, per_image;
+  explicit Tiles(const Conv2DGeometry& g)
+      : rows((g.out_h + kTile - 1) / kTile), cols((g.out_w + kTile - 1) / kTile), per_image(rows * cols) {}
+};
+
+// kLanes values of x as floats: float32, or bfloat16 bits widened exactly.
+inline Floats load_values(const float* p) { return load(p); }
+inline Floats load_values(const uint16_t* p) {
+  using Halves = uint16_t __attribute__((vector_size(kLanes * sizeof(uint16_t))));
+  Halves h;
+  std::memcpy(&h, p, sizeof h);
+  Ints bits = __builtin_convertvector(h, Ints) << 16;
+  Floats v;
+  std::memcpy(&v, &bits, sizeof v);
+  return v;
+}
+
+// The 36 transformed values of tile `tile` (counted over the batch) for every channel, into
+// v[p * ld + c] for position p. T: float, or uint16_t for bfloat16 x.
+template <class T>
+void transform_tile_input(const Conv2DGeometry& g, const Tiles& tiles, const T* x, int64_t tile, float* v,
+                          int64_t ld) {
+  const int64_t image = tile / tiles.per_image, in_image = tile % tiles.per_image;
+  const int64_t row0 = in_image / tiles.cols * kTile - g.pad_top, col0 = in_image % tiles.cols * kTile - g.pad_left;
+  const T* pixel[kInput][kInput];  // null in the padding
+  for (int64_t i = 0; i < kInput; ++i)
+    for (int64_t j = 0; j < kInput; ++j) {
+      const int64_t r = row0 + i, c = col0 + j;
+      pixel[i][j] = r >= 0 && r < g.in_h && c >= 0 && c < g.in_w ? x + ((image * g.in_h + r) * g.in_w + c) * g.in_c
+                                                                 : nullptr;
+    }
+  for (int64_t ch = 0; ch < g.in_c; ch += kLanes) {
+    Floats t[kInput][kInput];  // t[i][j]: B^T d, column j
+    for (int64_t j = 0; j < kInput; ++j) {
+      Floats d[kInput];
+      for (int64_t i = 0; i < kInput; ++i) d[i] = pixel[i][j] ? load_values(pixel[i][j] + ch) : Floats{};
+      Floats col[kInput];
+      input_rows(d, col);
+      for (int64_t i = 0; i < kInput; ++i) t[i][j] = col[i];
+    }
+    for (int64_t i = 0; i < kInput; ++i) {
+      Floats row[kInput];
+      input_rows(t[i], row);
+      for (int64_t j = 0; j < kInput; ++j) store(v + (i * kInput + j) * ld + ch, row[j]);
+    }
+  }
+}
+
+// The outputs of tile `tile` from its 36 products m[p * ld + f], with bias, addend and relu.
+void transform_tile_output(const Conv2DGeometry& g, const Tiles& tiles, const float* m, int64_t ld, int64_t tile,
+                           const float* bias, bool relu, const float* addend, float* y) {
+  const int64_t image = tile / tiles.per_image, in_image = tile % tiles.per_image;
+  const int64_t row0 = in_image / tiles.cols * kTile, col0 = in_image % tiles.cols * kTile;
+  const int64_t rows = std::min(kTile, g.out_h - row0), cols = std::min(kTile, g.out_w - col0);
+  for (int64_t f = 0; f < g.out_c; f += kLanes) {
+    Floats s[kInput][kTile];  // s[j][k]: A^T m, column j
+    for (int64_t j = 0; j < kInput; ++j) {
+      Floats col[kInput];
+      for (int64_t i = 0; i < kInput; ++i) col[i] = load(m + (i * kInput + j) * ld + f);
+      output_rows(col, s[j]);
+    }
+    const Floats b = bias ? load(bias + f) : Floats{};
+    for (int64_t k = 0; k < rows; ++k) {
+      Floats row[kInput], out[kTile];
+      for (int64_t j = 0; j < kInput; ++j) row[j] = s[j][k];
+      output_rows(row, out);
+      for (int64_t l = 0; l < cols; ++l) {
+        const int64_t at = ((image * g.out_h + row0 + k) * g.out_w + col0 + l) * g.out_c + f;
+        Floats value = out[l] + b;
+        if (addend) value += load(addend + at);
+        if (relu) value = value > 0.f ? value : Floats{};
+        store(y + at, value);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+bool WinogradConv3x3::takes(const Conv2DGeometry& g) {
+  return g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 &&
+         g.dilation_w == 1 && g.in_c > 0 && g.out_c > 0 && g.in_c % kLanes == 0 && g.out_c % kLanes == 0;
+}
+
+// U = G g G^T per channel and filter, in double, with G the weight transform of points 0, +-1, +-2.
+void WinogradConv3x3::transform_weights(const Conv2DGeometry& g, const float* kernel, uint64_t kernel_version) {
+  const int64_t n = 9 * g.in_c * g.out_c;
+  const bool same_shape = in_c_ == g.in_c && out_c_ == g.out_c;
+  if (same_shape && kernel_version != 0 && kernel_version == transformed_version_ && kernel == transformed_from_)
+    return;
+  if (same_shape && kernel_version == 0 && int64_t(seen_.size()) == n &&
+      std::memcmp(seen_.data(), kernel, size_t(n) * sizeof(float)) == 0)
+    return;
+  static constexpr double G[kInput][3] = {{1.0 / 4, 0, 0},
+                                          {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                          {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                          {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                          {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                          {0, 0, 1}};
+  in_c_ = g.in_c;
+  out_c_ = g.out_c;
+  transformed_.resize(size_t(kPositions * g.in_c * g.out_c));
+  for (int64_t c = 0; c < g.in_c; ++c)
+    for (int64_t f = 0; f < g.out_c; ++f) {
+      double w[3][3], gw[kInput][3];
+      for (int64_t a = 0; a < 3; ++a)
+        for (int64_t b = 0; b < 3; ++b) w[a][b] = kernel[((a * 3 + b) * g.in_c + c) * g.out_c + f];
+      for (int64_t i = 0; i < kInput; ++i)
+        for (int64_t b = 0; b < 3; ++b) gw[i][b] = G[i][0] * w[0][b] + G[i][1] * w[1][b] + G[i][2] * w[2][b];
+      for (int64_t i = 0; i < kInput; ++i)
+        for (int64_t j = 0; j < kInput; ++j)
+          transformed_[size_t(((i * kInput + j) * g.in_c + c) * g.out_c + f)] =
+              float(gw[i][0] * G[j][0] + gw[i][1] * G[j][1] + gw[i][2] * G[j][2]);
+    }
+  transformed_from_ = kernel;
+  transformed_version_ = kernel_version;
+  if (kernel_version == 0)
+    seen_.assign(kernel, kernel + n);
+  else
+    seen_.clear();
+}
+
+void WinogradConv3x3::forward(const Conv2DGeometry& g, const void* x, bool x_bf16, const float* kernel,
+                              uint64_t kernel_version, const float* bias, bool relu, const float* addend, float* y) {
+  transform_weights(g, kernel, kernel_version);
+  const Tiles tiles(g);
+  const int64_t total = WinogradConv3x3::tiles(g);
+  const int threads = int(std::min<int64_t>(omp_get_max_threads(), total));
+  const int64_t most = (total + threads - 1) / threads;  // tiles of the busiest thread
+  scratch_.resize(size_t(threads));
+  for (auto& s : scratch_) s.resize(size_t(kPositions * most * (g.in_c + g.out_c)));  // kept: no allocation after the first call
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num();
+    const int64_t first = total * t / threads, count = total * (t + 1) / threads - first;
+    float* v = scratch_[size_t(t)].data();        // [36][count][in_c]
+    float* m = v + kPositions * count * g.in_c;   // [36][count][out_c]
+    const int64_t v_ld = count * g.in_c, m_ld = count * g.out_c;
+    for (int64_t r = 0; r < count; ++r) {
+      if (x_bf16)
+        transform_tile_input(g, tiles, static_cast<const uint16_t*>(x), first + r, v + r * g.in_c, v_ld);
+      else
+        transform_tile_input(g, tiles, static_cast<const float*>(x), first + r, v + r * g.in_c, v_ld);
+    }
+    for (int64_t p = 0; p < kPositions; ++p) {
+      const float* u = transformed_.data() + p * g.in_c * g.out_c;
+      for (int64_t f = 0; f < g.out_c; f += kBlockVectors * kLanes) {
+        const int64_t nv = std::min<int64_t>(kBlockVectors, (g.out_c - f) / kLanes);
+        for (int64_t r = 0; r < count;) {  // blocks as even as they can be: 9 tiles as 5 and 4, not 6 and 3
+          const int64_t blocks_left = (count - r + kBlockTiles - 1) / kBlockTiles;
+          const int64_t rows = (count - r + blocks_left - 1) / blocks_left;
+          kProducts[size_t(rows - 1)][size_t(nv - 1)](v + p * v_ld + r * g.in_c, g.in_c, u + f, g.out_c, g.in_c,
+                                                      m + p * m_ld + r * g.out_c + f);
+          r += rows;
+        }
+      }
+    }
+    for (int64_t r = 0; r < count; ++r)
+      transform_tile_output(g, tiles, m + r * g.out_c, m_ld, first + r, bias, relu, addend, y);
+  }
+}
+
+}  // namespace myelin::kernels
