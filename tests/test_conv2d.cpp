@@ -586,13 +586,14 @@ TEST(Conv2D, KernelVersionKeepsTheConversionForTheSameAddressAndVersion) {
   kernels::set_winograd_allowed(true);
 }
 
-// Below oneDNN's Winograd batches, a float32 3x3 convolution of stride 1 with 4 output tiles or more
-// runs our own Winograd F(4x4, 3x3): the values within Winograd's rounding of the convolution, with
+// A float32 3x3 convolution of stride 1 with 4 output tiles or more runs its forward by our own
+// Winograd F(4x4, 3x3), at any batch: the values within Winograd's rounding of the convolution, with
 // bias, addend and relu, on 'valid' and 'same' padding and outputs cut inside a tile; the same bits
 // on one thread and on two, and from a bfloat16 x as from its values in float32; weights changed in
-// place are seen; a backward after it gives what it gives after the direct kernel. One tile, a
-// bfloat16 kernel or Winograd refused keep the direct kernel.
-TEST(Conv2D, KernelRunsSmallBatchesOfThreeByThreeByItsOwnWinograd) {
+// place are seen; a backward after it reads the x of its own forward, whichever primitives (oneDNN's
+// Winograd at batch 16) serve it. One tile, a bfloat16 kernel or Winograd refused keep the direct
+// kernel.
+TEST(Conv2D, KernelRunsThreeByThreeForwardsByItsOwnWinograd) {
   struct Case {
     int64_t batch, h, w, in_c, out_c;
     bool same, addend;
@@ -600,7 +601,8 @@ TEST(Conv2D, KernelRunsSmallBatchesOfThreeByThreeByItsOwnWinograd) {
   const int64_t lanes_needed = 16;  // channels in multiples of the widest build's vectors: taken by every build
   for (const Case c : {Case{1, 13, 13, 32, 64, false, false}, Case{1, 14, 14, 32, 32, true, true},
                        Case{1, 7, 7, 64, 64, true, false}, Case{3, 9, 7, 16, 32, true, true},
-                       Case{15, 6, 6, 16, 16, false, false}, Case{2, 11, 5, 48, 16, false, true}}) {
+                       Case{15, 6, 6, 16, 16, false, false}, Case{2, 11, 5, 48, 16, false, true},
+                       Case{16, 13, 13, 32, 64, false, true}}) {
     SCOPED_TRACE("batch " + std::to_string(c.batch) + ", " + std::to_string(c.h) + "x" + std::to_string(c.w) + "x" +
                  std::to_string(c.in_c) + " -> " + std::to_string(c.out_c) + (c.same ? " same" : " valid") +
                  (c.addend ? ", addend" : ""));
@@ -633,7 +635,7 @@ TEST(Conv2D, KernelRunsSmallBatchesOfThreeByThreeByItsOwnWinograd) {
         EXPECT_TRUE(winograd_close(y, want, magnitude));
       };
       const Tensor y = kernel_forward(k, g, x, kernel, bias, relu, add);
-      EXPECT_EQ(k.implementations(), "forward=winograd_4x4:own");
+      EXPECT_EQ(k.implementations().rfind("forward=winograd_4x4:own, primitive=", 0), 0u) << k.implementations();
       expect_conv(y, "two threads");
       set_num_threads(1);
       kernels::Conv2DKernel one_thread;
@@ -655,27 +657,50 @@ TEST(Conv2D, KernelRunsSmallBatchesOfThreeByThreeByItsOwnWinograd) {
       kernel = kept;
     }
   }
-  // The backward after it: the gradients the direct kernel's forward leaves.
-  {
-    const kernels::Conv2DGeometry g{2, 9, 9, 16, 9, 9, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1};
+  // The backward after it, at batch 2 (the direct primitives) and 16 (oneDNN's Winograd, whose x is
+  // converted to its layout by the backward): after a forward of another x, the gradients of a
+  // kernel that saw only this x, bit for bit, and within float32's rounding of the sums in double.
+  for (const int64_t batch : {2, 16}) {
+    SCOPED_TRACE("backward at batch " + std::to_string(batch));
+    const kernels::Conv2DGeometry g{batch, 9, 9, 16, 9, 9, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1};
     Rng rng(47);
-    const Tensor x = random_tensor({2, 9, 9, 16}, rng, -1, 1), kernel = random_tensor({3, 3, 16, 32}, rng, -0.3f, 0.3f);
-    const Tensor bias = random_tensor({32}, rng, -0.3f, 0.3f), dy = random_tensor({2, 9, 9, 32}, rng, -1, 1);
-    std::vector<Tensor> grads;
-    for (const bool winograd : {true, false}) {
-      kernels::set_winograd_allowed(winograd);
-      kernels::Conv2DKernel k;
-      kernel_forward(k, g, x, kernel, bias, false, nullptr);
-      EXPECT_EQ(k.implementations().find("own") != std::string::npos, winograd) << k.implementations();
+    const Tensor x = random_tensor({batch, 9, 9, 16}, rng, -1, 1), other = random_tensor({batch, 9, 9, 16}, rng, -1, 1);
+    const Tensor kernel = random_tensor({3, 3, 16, 32}, rng, -0.3f, 0.3f), bias = random_tensor({32}, rng, -0.3f, 0.3f);
+    const Tensor dy = random_tensor({batch, 9, 9, 32}, rng, -1, 1);
+    auto gradients = [&](kernels::Conv2DKernel& k) {
       Tensor dk(kernel.shape()), db({32}), dx(x.shape());
+      kernel_forward(k, g, x, kernel, bias, false, nullptr);
+      EXPECT_EQ(k.implementations().rfind("forward=winograd_4x4:own", 0), 0u) << k.implementations();
       k.backward(g, x.data(), dy.data(), kernel.data(), dk.data(), db.data(), dx.data());
-      grads.insert(grads.end(), {dk, db, dx});
-    }
-    kernels::set_winograd_allowed(true);
-    for (size_t i = 0; i < 3; ++i) EXPECT_EQ(values(grads[i]), values(grads[i + 3])) << i;
+      return std::vector<Tensor>{dk, db, dx};
+    };
+    kernels::Conv2DKernel fresh, reused;
+    kernel_forward(reused, g, other, kernel, bias, false, nullptr);
+    Tensor scratch_dk(kernel.shape()), scratch_db({32}), scratch_dx(x.shape());
+    reused.backward(g, other.data(), dy.data(), kernel.data(), scratch_dk.data(), scratch_db.data(), scratch_dx.data());
+    const std::vector<Tensor> want = gradients(fresh), got = gradients(reused);
+    for (size_t i = 0; i < 3; ++i) EXPECT_EQ(values(got[i]), values(want[i])) << i;
+    // In double: dk[p][q][c][f] = sum of x * dy over the positions, db[f] = sum of dy.
+    Tensor dk_sum(kernel.shape()), db_sum({32});
+    for (int64_t n = 0; n < batch; ++n)
+      for (int64_t i = 0; i < 9; ++i)
+        for (int64_t j = 0; j < 9; ++j)
+          for (int64_t f = 0; f < 32; ++f) {
+            const double d = dy[((n * 9 + i) * 9 + j) * 32 + f];
+            db_sum[f] += float(d);
+            for (int64_t p = 0; p < 3; ++p)
+              for (int64_t q = 0; q < 3; ++q) {
+                const int64_t r = i - 1 + p, col = j - 1 + q;
+                if (r < 0 || r >= 9 || col < 0 || col >= 9) continue;
+                for (int64_t c = 0; c < 16; ++c)
+                  dk_sum[((p * 3 + q) * 16 + c) * 32 + f] += float(d * x[((n * 9 + r) * 9 + col) * 16 + c]);
+              }
+          }
+    EXPECT_TRUE(gradients_close(got[0], dk_sum, 1e-3, 1e-3)) << "kernel gradient";
+    EXPECT_TRUE(gradients_close(got[1], db_sum, 1e-3, 1e-3)) << "bias gradient";
   }
   // The direct kernel: one tile (the seed CNN's third convolution at batch 1), Winograd refused, a
-  // bfloat16 kernel, oneDNN's own Winograd batches.
+  // bfloat16 kernel.
   {
     const kernels::Conv2DGeometry one_tile{1, 5, 5, 64, 3, 3, 64, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0};
     Rng rng(53);
@@ -685,7 +710,8 @@ TEST(Conv2D, KernelRunsSmallBatchesOfThreeByThreeByItsOwnWinograd) {
     kernel_forward(k, one_tile, x, kernel, bias, true, nullptr);
     EXPECT_EQ(k.implementations().find("own"), std::string::npos) << k.implementations();
     const kernels::Conv2DGeometry g{1, 13, 13, 32, 11, 11, 64, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0};
-    const Tensor x13 = random_tensor({1, 13, 13, 32}, rng, -1, 1), k13 = random_tensor({3, 3, 32, 64}, rng, -0.3f, 0.3f);
+    const Tensor x13 = random_tensor({1, 13, 13, 32}, rng, -1, 1);
+    const Tensor k13 = random_tensor({3, 3, 32, 64}, rng, -0.3f, 0.3f);
     kernels::set_winograd_allowed(false);
     kernels::Conv2DKernel refused;
     kernel_forward(refused, g, x13, k13, bias, true, nullptr);
@@ -697,19 +723,14 @@ TEST(Conv2D, KernelRunsSmallBatchesOfThreeByThreeByItsOwnWinograd) {
       kernel_forward(bf16, g, x13, k13, bias, true, nullptr);
       EXPECT_EQ(bf16.implementations().find("own"), std::string::npos) << bf16.implementations();
     }
-    kernels::Conv2DGeometry g16 = g;
-    g16.batch = 16;
-    const Tensor x16 = random_tensor({16, 13, 13, 32}, rng, -1, 1);
-    kernels::Conv2DKernel batch16;
-    kernel_forward(batch16, g16, x16, k13, bias, true, nullptr);
-    EXPECT_EQ(batch16.implementations().find("own"), std::string::npos) << batch16.implementations();
   }
   set_num_threads(0);
 }
 
-// A float32 convolution of a shape Winograd suits (3x3, stride 1, 16-channel blocks, batch 16) runs
-// Winograd exactly where oneDNN has a Winograd kernel for this CPU with the layouts left to it: a
-// plain NHWC output forced on the primitive made oneDNN refuse it, silently, into the direct one.
+// A float32 convolution of a shape oneDNN's Winograd suits (3x3, stride 1, 16-channel blocks, batch
+// 16) makes its primitives (for the backward) by Winograd exactly where oneDNN has a Winograd kernel
+// for this CPU with the layouts left to it: a plain NHWC output forced on the primitive made oneDNN
+// refuse it, silently, into the direct one.
 TEST(Conv2D, KernelTakesWinogradWhereOneDnnHasIt) {
   using dt = dnnl::memory::data_type;
   using tag = dnnl::memory::format_tag;
@@ -731,6 +752,9 @@ TEST(Conv2D, KernelTakesWinogradWhereOneDnnHasIt) {
   kernels::Conv2DKernel k;
   Tensor y({16, 11, 11, 64});
   k.forward(g, x.data(), kernel.data(), nullptr, false, y.data());
+  // Our own Winograd runs the forward (the test above); the primitive is made for the backward.
   const std::string impl = k.implementations();
-  EXPECT_EQ(impl.find("wino") != std::string::npos, available) << impl;
+  ASSERT_NE(impl.find("primitive="), std::string::npos) << impl;
+  const std::string made = impl.substr(impl.find("primitive="));
+  EXPECT_EQ(made.find("wino") != std::string::npos, available) << impl;
 }

@@ -66,7 +66,7 @@ constexpr int64_t kWinogradMinBatch = 16;
 // Our own Winograd (winograd.hpp) on fewer tiles lost to the direct kernel: the seed CNN's third
 // convolution at batch 1 (5x5x64 -> 3x3x64, one 4x4 tile) took 11.2 us against 7.4-8.9; from 4 tiles
 // on (a 7x7 output, or that convolution at batch 4) it won by 1.3-1.7 times (bench/README.md,
-// "Batch-1 Winograd with the transformed weights kept").
+// "Our own Winograd forward").
 constexpr int64_t kOwnWinogradMinTiles = 4;
 bool winograd_suits(const Conv2DGeometry& g) {
   return g.batch >= kWinogradMinBatch && g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == 1 &&
@@ -179,6 +179,7 @@ struct Entry {
   // Below oneDNN's Winograd batches, float32 3x3 convolutions by our own Winograd (winograd.hpp),
   // its transformed weights kept; the primitive above is made for the backward all the same.
   bool own_winograd = false;
+  bool x_bound = false;  // the last forward's x bound to (and converted into) the port x
   // Multiplying in bfloat16: the kernel's setting, unless oneDNN has only its reference
   // implementation for this shape in bfloat16 (see Impl::is_reference).
   bool bf16 = false;
@@ -424,12 +425,16 @@ struct Conv2DKernel::Impl {
   // two threads only).
   static constexpr int64_t kMinBandRows = 3;
   WinogradConv3x3 own_winograd;  // shared by the entries: the weights are the same for every batch size
-  // Our own Winograd where oneDNN's is not taken for the batch size, multiplying in float32, on the
-  // caller's NHWC x in either precision (bench/README.md, "Batch-1 Winograd with the transformed
-  // weights kept").
+  // Our own Winograd for the forward, multiplying in float32, on the caller's NHWC x in either
+  // precision: it keeps its transformed weights, where oneDNN's transforms them on every call (which
+  // lost below batch 16), and reads and writes NHWC, where oneDNN's converts x and y to and from its
+  // blocked layout. At batch 128 the seed CNN's second convolution took 1.15 ms against 1.51 for
+  // oneDNN's; the residual CNN's 7x7x64 one, which oneDNN's Winograd does not take, 0.83 against 1.70
+  // direct (bench/README.md, "Our own Winograd forward").
   bool own_winograd_suits(const Conv2DGeometry& g, const Entry& e) const {
-    return winograd_allowed() && g.batch < kWinogradMinBatch && !e.bf16 &&
-           layout == Conv2DLayout::Nhwc && WinogradConv3x3::takes(g) && WinogradConv3x3::tiles(g) >= kOwnWinogradMinTiles;
+    return winograd_allowed() && !e.bf16 &&
+           layout == Conv2DLayout::Nhwc && WinogradConv3x3::takes(g) &&
+           WinogradConv3x3::tiles(g) >= kOwnWinogradMinTiles;
   }
 
   bool row_parts_suit(const Conv2DGeometry& g, const Entry& e) const {
@@ -611,13 +616,17 @@ bool Conv2DKernel::forward(const Conv2DGeometry& g, const void* x, const float* 
                            void* y, const float* addend, uint64_t kernel_version, bool x_bf16, bool y_bf16) {
   try {
     Entry& e = impl_->entry(g, relu, bias != nullptr, addend != nullptr, x_bf16, y_bf16);
-    e.x.bind_input(x);  // the backward reads the forward's x port
     if (e.own_winograd) {
+      // x is bound to the primitives' port by a backward, if one follows (an inference pass
+      // converts nothing).
       impl_->own_winograd.forward(g, x, x_bf16, kernel, kernel_version, bias, relu, addend, static_cast<float*>(y));
+      e.x_bound = false;
       e.geometry = g;
       impl_->last = &e;
       return false;
     }
+    e.x.bind_input(x);
+    e.x_bound = true;
     e.w.bind_input(kernel, kernel_version);
     e.y.bind_output(y);
     if (bias) e.b.set_data_handle(const_cast<float*>(bias));
@@ -780,6 +789,10 @@ void Conv2DKernel::backward(const Conv2DGeometry& g, const void* x_in, const voi
     Entry* ep = impl_->last;
     if (!ep) throw Error("Conv2DKernel::backward called before forward");
     Entry& e = *ep;
+    if (!e.x_bound) {  // a forward by our own Winograd
+      e.x.bind_input(x_in);
+      e.x_bound = true;
+    }
     // A bfloat16 y (a training pass's, for the normalisation after) is not read here; a bfloat16 x
     // (the normalisation's before) is read as the primitives' ports take it, and converted to
     // float32 for the kernels of our own reading that.
@@ -895,6 +908,7 @@ std::string Conv2DKernel::implementations() const {
   const Entry* e = impl_->last;
   if (!e) return "";
   std::string s = std::string("forward=") + (e->own_winograd ? "winograd_4x4:own" : e->fwd_pd.impl_info_str());
+  if (e->own_winograd) s += std::string(", primitive=") + e->fwd_pd.impl_info_str();  // made for the backward
   if (!e->row_parts.empty()) s += " in " + std::to_string(e->row_parts.size()) + " row parts";
   if (e->backward_made) {
     s += ", backward_weights=";

@@ -23,6 +23,11 @@ constexpr int64_t kPositions = kInput * kInput;    // transformed values per til
 // against 27.9 / 21.7 with 3 x 4 and 21.7 / 13.2 with 2 x 4.
 constexpr int kBlockVectors = kLanes == 16 ? 4 : 2;
 constexpr int kBlockTiles = 6;
+// A thread's tiles go through in chunks of whole blocks whose transformed inputs and products take
+// at most this much (6 to 12 tiles for 32-128 channels): at batch 1,024 the seed CNN's second
+// convolution took 11.7 ms so, 12.6 with 256 KB, 12.7 with 512 KB and 15.5 unchunked (its inputs
+// and products then go through memory); bench/README.md, "Our own Winograd forward".
+constexpr int64_t kChunkBytes = 128 * 1024;
 
 // m[r][0..nv) = sum over c of v[r][c] * u[c][0..nv), for R tiles and NV vectors of filters:
 // v rows `ldv` apart, u rows and m rows `ld` apart.
@@ -85,6 +90,17 @@ inline void output_rows(const Floats m[6], Floats o[4]) {
   o[1] = diff12 + 2.f * diff34;
   o[2] = sum12 + 4.f * sum34;
   o[3] = diff12 + 8.f * diff34 + m[5];
+}
+
+// G w for three weights: the weight transform's rows, points 0, +-1, +-2.
+inline void weight_rows(const Floats w[3], Floats t[6]) {
+  const Floats outer = w[0] + w[2], outer_small = w[0] * (1.f / 24) + w[2] * (1.f / 6);
+  t[0] = w[0] * (1.f / 4);
+  t[1] = (outer + w[1]) * (-1.f / 6);
+  t[2] = (outer - w[1]) * (-1.f / 6);
+  t[3] = outer_small + w[1] * (1.f / 12);
+  t[4] = outer_small - w[1] * (1.f / 12);
+  t[5] = w[2];
 }
 
 struct Tiles {
@@ -172,7 +188,6 @@ bool WinogradConv3x3::takes(const Conv2DGeometry& g) {
          g.dilation_w == 1 && g.in_c > 0 && g.out_c > 0 && g.in_c % kLanes == 0 && g.out_c % kLanes == 0;
 }
 
-// U = G g G^T per channel and filter, in double, with G the weight transform of points 0, +-1, +-2.
 void WinogradConv3x3::transform_weights(const Conv2DGeometry& g, const float* kernel, uint64_t kernel_version) {
   const int64_t n = 9 * g.in_c * g.out_c;
   const bool same_shape = in_c_ == g.in_c && out_c_ == g.out_c;
@@ -181,26 +196,29 @@ void WinogradConv3x3::transform_weights(const Conv2DGeometry& g, const float* ke
   if (same_shape && kernel_version == 0 && int64_t(seen_.size()) == n &&
       std::memcmp(seen_.data(), kernel, size_t(n) * sizeof(float)) == 0)
     return;
-  static constexpr double G[kInput][3] = {{1.0 / 4, 0, 0},
-                                          {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                                          {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                                          {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                                          {1.0 / 24, -1.0 / 12, 1.0 / 6},
-                                          {0, 0, 1}};
   in_c_ = g.in_c;
   out_c_ = g.out_c;
   transformed_.resize(size_t(kPositions * g.in_c * g.out_c));
+  // U = G w G^T for each channel, kLanes filters at a time. Training changes the weights at every
+  // step, so this runs once a step there: vectors on every thread (one filter at a time in double,
+  // it made the seed CNN's training step about 0.8 ms longer, of 10).
+#pragma omp parallel for schedule(static)
   for (int64_t c = 0; c < g.in_c; ++c)
-    for (int64_t f = 0; f < g.out_c; ++f) {
-      double w[3][3], gw[kInput][3];
-      for (int64_t a = 0; a < 3; ++a)
-        for (int64_t b = 0; b < 3; ++b) w[a][b] = kernel[((a * 3 + b) * g.in_c + c) * g.out_c + f];
-      for (int64_t i = 0; i < kInput; ++i)
-        for (int64_t b = 0; b < 3; ++b) gw[i][b] = G[i][0] * w[0][b] + G[i][1] * w[1][b] + G[i][2] * w[2][b];
-      for (int64_t i = 0; i < kInput; ++i)
+    for (int64_t f = 0; f < g.out_c; f += kLanes) {
+      Floats columns[3][kInput];  // columns[b]: G applied to the weights' column b
+      for (int64_t b = 0; b < 3; ++b) {
+        const Floats w[3] = {load(kernel + ((0 * 3 + b) * g.in_c + c) * g.out_c + f),
+                             load(kernel + ((1 * 3 + b) * g.in_c + c) * g.out_c + f),
+                             load(kernel + ((2 * 3 + b) * g.in_c + c) * g.out_c + f)};
+        weight_rows(w, columns[b]);
+      }
+      for (int64_t i = 0; i < kInput; ++i) {
+        const Floats row[3] = {columns[0][i], columns[1][i], columns[2][i]};
+        Floats u[kInput];
+        weight_rows(row, u);
         for (int64_t j = 0; j < kInput; ++j)
-          transformed_[size_t(((i * kInput + j) * g.in_c + c) * g.out_c + f)] =
-              float(gw[i][0] * G[j][0] + gw[i][1] * G[j][1] + gw[i][2] * G[j][2]);
+          store(transformed_.data() + ((i * kInput + j) * g.in_c + c) * g.out_c + f, u[j]);
+      }
     }
   transformed_from_ = kernel;
   transformed_version_ = kernel_version;
@@ -216,37 +234,44 @@ void WinogradConv3x3::forward(const Conv2DGeometry& g, const void* x, bool x_bf1
   const Tiles tiles(g);
   const int64_t total = WinogradConv3x3::tiles(g);
   const int threads = int(std::min<int64_t>(omp_get_max_threads(), total));
-  const int64_t most = (total + threads - 1) / threads;  // tiles of the busiest thread
+  // Each thread takes its tiles in chunks whose transformed inputs and products stay in its cache.
+  const int64_t per_tile = kPositions * (g.in_c + g.out_c) * int64_t(sizeof(float));
+  const int64_t chunk_most = std::max<int64_t>(kBlockTiles, kChunkBytes / per_tile / kBlockTiles * kBlockTiles);
+  const int64_t most = std::min((total + threads - 1) / threads, chunk_most);  // tiles of the largest chunk
   scratch_.resize(size_t(threads));
-  for (auto& s : scratch_) s.resize(size_t(kPositions * most * (g.in_c + g.out_c)));  // kept: no allocation after the first call
+  // Kept: no allocation after the first call.
+  for (auto& s : scratch_) s.resize(size_t(kPositions * most * (g.in_c + g.out_c)));
 #pragma omp parallel num_threads(threads)
   {
     const int t = omp_get_thread_num();
-    const int64_t first = total * t / threads, count = total * (t + 1) / threads - first;
-    float* v = scratch_[size_t(t)].data();        // [36][count][in_c]
-    float* m = v + kPositions * count * g.in_c;   // [36][count][out_c]
-    const int64_t v_ld = count * g.in_c, m_ld = count * g.out_c;
-    for (int64_t r = 0; r < count; ++r) {
-      if (x_bf16)
-        transform_tile_input(g, tiles, static_cast<const uint16_t*>(x), first + r, v + r * g.in_c, v_ld);
-      else
-        transform_tile_input(g, tiles, static_cast<const float*>(x), first + r, v + r * g.in_c, v_ld);
-    }
-    for (int64_t p = 0; p < kPositions; ++p) {
-      const float* u = transformed_.data() + p * g.in_c * g.out_c;
-      for (int64_t f = 0; f < g.out_c; f += kBlockVectors * kLanes) {
-        const int64_t nv = std::min<int64_t>(kBlockVectors, (g.out_c - f) / kLanes);
-        for (int64_t r = 0; r < count;) {  // blocks as even as they can be: 9 tiles as 5 and 4, not 6 and 3
-          const int64_t blocks_left = (count - r + kBlockTiles - 1) / kBlockTiles;
-          const int64_t rows = (count - r + blocks_left - 1) / blocks_left;
-          kProducts[size_t(rows - 1)][size_t(nv - 1)](v + p * v_ld + r * g.in_c, g.in_c, u + f, g.out_c, g.in_c,
-                                                      m + p * m_ld + r * g.out_c + f);
-          r += rows;
+    const int64_t first = total * t / threads, end = total * (t + 1) / threads;
+    for (int64_t from = first; from < end; from += most) {
+      const int64_t count = std::min(most, end - from);
+      float* v = scratch_[size_t(t)].data();        // [36][count][in_c]
+      float* m = v + kPositions * count * g.in_c;   // [36][count][out_c]
+      const int64_t v_ld = count * g.in_c, m_ld = count * g.out_c;
+      for (int64_t r = 0; r < count; ++r) {
+        if (x_bf16)
+          transform_tile_input(g, tiles, static_cast<const uint16_t*>(x), from + r, v + r * g.in_c, v_ld);
+        else
+          transform_tile_input(g, tiles, static_cast<const float*>(x), from + r, v + r * g.in_c, v_ld);
+      }
+      for (int64_t p = 0; p < kPositions; ++p) {
+        const float* u = transformed_.data() + p * g.in_c * g.out_c;
+        for (int64_t f = 0; f < g.out_c; f += kBlockVectors * kLanes) {
+          const int64_t nv = std::min<int64_t>(kBlockVectors, (g.out_c - f) / kLanes);
+          for (int64_t r = 0; r < count;) {  // blocks as even as they can be: 9 tiles as 5 and 4, not 6 and 3
+            const int64_t blocks_left = (count - r + kBlockTiles - 1) / kBlockTiles;
+            const int64_t rows = (count - r + blocks_left - 1) / blocks_left;
+            kProducts[size_t(rows - 1)][size_t(nv - 1)](v + p * v_ld + r * g.in_c, g.in_c, u + f, g.out_c, g.in_c,
+                                                        m + p * m_ld + r * g.out_c + f);
+            r += rows;
+          }
         }
       }
+      for (int64_t r = 0; r < count; ++r)
+        transform_tile_output(g, tiles, m + r * g.out_c, m_ld, from + r, bias, relu, addend, y);
     }
-    for (int64_t r = 0; r < count; ++r)
-      transform_tile_output(g, tiles, m + r * g.out_c, m_ld, first + r, bias, relu, addend, y);
   }
 }
 

@@ -1,16 +1,16 @@
 // 3x3 convolutions of stride 1 by Winograd's F(4x4, 3x3) on the caller's NHWC float32 data, for
-// the small batches oneDNN's Winograd does not pay at (Conv2DKernel takes it below its batch-16
-// threshold): each 6x6 input tile and each filter's 3x3 weights are transformed into 36 values,
-// multiplied position by position (36 products of tiles x in_c by in_c x out_c, 4 times fewer
-// multiply-adds than the direct convolution's 9 x 16 for a 4x4 output tile), and the 36 products
-// transformed back into the 4x4 outputs. The transformed weights are kept while the weights are
-// unchanged, so an inference call only transforms its data; oneDNN's Winograd transforms its
-// weights on every call (bench/README.md, "Batch-1 Winograd with the transformed weights kept").
+// Conv2DKernel's float32 forwards: each 6x6 input tile and each filter's 3x3 weights are transformed
+// into 36 values, multiplied position by position (36 products of tiles x in_c by in_c x out_c, 4
+// times fewer multiply-adds than the direct convolution's 9 x 16 for a 4x4 output tile), and the 36
+// products transformed back into the 4x4 outputs. The transformed weights are kept while the
+// weights are unchanged, so an inference call only transforms its data; oneDNN's Winograd
+// transforms its weights on every call (it lost below batch 16) and converts the data to and from
+// its blocked layout (bench/README.md, "Our own Winograd forward").
 //
 // The threads share the tiles, each tile computed whole by one thread, so the values do not depend
-// on the thread count. Rounding differs from the direct convolution's, as for any Winograd: the
-// transforms' coefficients (up to 8, and 1/24 on the weights) add a few float32 roundings of each
-// product's magnitude.
+// on the thread count or on the other images of the batch. Rounding differs from the direct
+// convolution's, as for any Winograd: the transforms' coefficients (up to 8, and 1/24 on the
+// weights) add a few float32 roundings of each product's magnitude.
 #pragma once
 #include <cstdint>
 #include <vector>
