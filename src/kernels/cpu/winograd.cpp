@@ -118,7 +118,8 @@ inline Floats load_values(const uint16_t* p) {
   using Halves = uint16_t __attribute__((vector_size(kLanes * sizeof(uint16_t))));
   Halves h;
   std::memcpy(&h, p, sizeof h);
-  Ints bits = __builtin_convertvector(h, Ints) << 16;
+  using Words = uint32_t __attribute__((vector_size(kLanes * sizeof(uint32_t))));
+  const Words bits = __builtin_convertvector(h, Words) << 16;
   Floats v;
   std::memcpy(&v, &bits, sizeof v);
   return v;
