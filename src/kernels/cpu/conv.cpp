@@ -176,8 +176,8 @@ struct Entry {
   // Winograd F(4x4, 3x3) on oneDNN's blocked layout, the data converted at the edges; otherwise
   // the direct algorithm on the kernel's layout.
   bool winograd = false;
-  // Below oneDNN's Winograd batches, float32 3x3 convolutions by our own Winograd (winograd.hpp),
-  // its transformed weights kept; the primitive above is made for the backward all the same.
+  // The forward by our own Winograd (winograd.hpp, Impl::own_winograd_suits); the primitive above
+  // is made for the backward all the same.
   bool own_winograd = false;
   bool x_bound = false;  // the last forward's x bound to (and converted into) the port x
   // Multiplying in bfloat16: the kernel's setting, unless oneDNN has only its reference
@@ -432,8 +432,7 @@ struct Conv2DKernel::Impl {
   // oneDNN's; the residual CNN's 7x7x64 one, which oneDNN's Winograd does not take, 0.83 against 1.70
   // direct (bench/README.md, "Our own Winograd forward").
   bool own_winograd_suits(const Conv2DGeometry& g, const Entry& e) const {
-    return winograd_allowed() && !e.bf16 &&
-           layout == Conv2DLayout::Nhwc && WinogradConv3x3::takes(g) &&
+    return winograd_allowed() && !e.bf16 && layout == Conv2DLayout::Nhwc && WinogradConv3x3::takes(g) &&
            WinogradConv3x3::tiles(g) >= kOwnWinogradMinTiles;
   }
 

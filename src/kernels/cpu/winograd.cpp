@@ -18,9 +18,9 @@ constexpr int64_t kInput = 6;                      // inputs per tile side: kTil
 constexpr int64_t kPositions = kInput * kInput;    // transformed values per tile
 // Vectors of filters per block of the product, and tiles per block: their sums, the block's
 // weights and one input stay in registers (AVX-512: 6 x 4 + 4 + 1 of 32; with 16 registers,
-// 6 x 2 + 2 + 1). The seed CNN's second convolution at batch 1 took 16.3 / 9.6 us (one / two
-// threads) so on AVX-512, against 16.5 / 10.8 with 6 x 2; built for AVX2, 18.1 / 11.2 us with 6 x 2
-// against 27.9 / 21.7 with 3 x 4 and 21.7 / 13.2 with 2 x 4.
+// 6 x 2 + 2 + 1). The seed CNN's second convolution at batch 1 took 16.3 / 9.6-10.0 us (one / two
+// threads) so on AVX-512, against 16.4-16.7 / 10.5-11.0 with 6 x 2; built for AVX2, 18.1 / 11.2 us
+// with 6 x 2 against 27.9 / 21.7 with 3 x 4 and 21.7 / 13.2 with 2 x 4.
 constexpr int kBlockVectors = kLanes == 16 ? 4 : 2;
 constexpr int kBlockTiles = 6;
 // A thread's tiles go through in chunks of whole blocks whose transformed inputs and products take
