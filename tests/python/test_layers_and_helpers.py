@@ -2,9 +2,6 @@
 layer (de)serialisation, every initializer and regularizer class, History, the batch hooks,
 BackupAndRestore, Sequential.add, KFold.get_n_splits, the base classes, schedules and error types;
 and a guard that every name the package exports is used by some test."""
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -42,23 +39,11 @@ def test_conv2d_is_the_valid_convolution_computed_by_numpy():
         Conv2D(2, 3, data_format="channels_first")
 
 
-def onednn_runs_winograd():
-    # oneDNN serves Winograd on some AVX-512 CPUs only: ask it, by running the test's shape in a
-    # child process with oneDNN's verbose log on.
-    child = ("import numpy as np\nfrom myelin.layers import Conv2D\nfrom myelin.models import Sequential\n"
-             "m = Sequential([Conv2D(16, (3, 3), input_shape=(12, 12, 16))])\n"
-             "m.predict(np.zeros((16, 12, 12, 16), np.float32), batch_size=16)\n")
-    env = dict(os.environ, ONEDNN_VERBOSE="1", PYTHONPATH=os.pathsep.join(sys.path))
-    out = subprocess.run([sys.executable, "-c", child], env=env, check=True, capture_output=True, text=True)
-    assert "exec,cpu,convolution" in out.stdout, out.stdout[-2000:]  # the log was on
-    return "wino" in out.stdout
-
-
 def test_winograd_convolutions_can_be_turned_off_for_direct_rounding():
-    # A shape Winograd takes (3x3, stride 1, 16 channels, 10x10 outputs, batch 16). Both algorithms
-    # stay within 1e-5 of the largest output (measured: 1.1e-6 Winograd, 4.3e-7 direct), and they
-    # round differently, which shows the switch took effect. Where oneDNN has no Winograd kernel for
-    # the CPU, both calls run the direct convolution and agree bit for bit.
+    # A shape Winograd takes (3x3, stride 1, 16 channels, 10x10 outputs, batch 16): its forward runs
+    # myelin's own Winograd kernel on every CPU. Both algorithms stay within 1e-5 of the largest
+    # output (measured: 5.2e-6 Winograd, 4.3e-7 direct), and they round differently, which shows the
+    # switch took effect.
     model = Sequential([Conv2D(16, (3, 3), input_shape=(12, 12, 16))])
     rng = np.random.default_rng(3)
     kernel = rng.normal(size=(3, 3, 16, 16)).astype(np.float32)
@@ -78,7 +63,7 @@ def test_winograd_convolutions_can_be_turned_off_for_direct_rounding():
         myelin.utils.set_winograd_convolutions(True)
     assert np.abs(fast - expected).max() <= 1e-5 * scale
     assert np.abs(direct - expected).max() <= 1e-5 * scale
-    assert np.array_equal(fast, direct) != onednn_runs_winograd()
+    assert not np.array_equal(fast, direct)
 
 
 def test_max_and_average_pooling_are_the_block_max_and_mean():
