@@ -1,7 +1,8 @@
 // SimpleRNN, LSTM, GRU and Bidirectional: forward cases worked by hand, gradients against central
 // finite differences (input, kernel, recurrent kernel, bias; last state or whole sequence; forwards
 // and backwards), PyTorch's nn.RNN, nn.LSTM and nn.GRU (one and both directions) on shared weights
-// (tests/pytorch/recurrent_reference.py), the Orthogonal initializer, save and load, and the errors.
+// (tests/pytorch/recurrent_reference.py), the Orthogonal initializer, save and load, the errors, and
+// the kernel's batch-1 steps shared among threads by units against its one-thread steps.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 
 #include "expect_error.hpp"
 #include "gradient_check.hpp"
+#include "kernels/cpu/recurrent.hpp"
 #include "recurrent_layers.hpp"
 #include "myelin/error.hpp"
 #include "myelin/initializers.hpp"
@@ -23,6 +25,7 @@
 #include "myelin/layers/recurrent.hpp"
 #include "myelin/layers/registry.hpp"
 #include "myelin/model.hpp"
+#include "myelin/threading.hpp"
 #include "reference_file.hpp"
 #include "torch_reference.hpp"
 
@@ -292,6 +295,115 @@ TEST(Recurrent, LightInferenceGivesTheSameOutput) {
     expect_error<ValueError>([&] { layer->backward(full); }, {cls, "backward"});
     layer->set_backward_follows(true);
   }
+}
+
+// ---- Batch 1: the units shared among the threads ----------------------------------------------------
+
+namespace {
+
+struct KernelRun {
+  std::vector<float> y, h, c, dx, dkernel, drecurrent, dbias, dh0, dc0;
+  kernels::RecurrentWorkspace ws;
+};
+
+// Forward (keeping what backward reads) and backward of the kernel on `threads` threads, from a
+// gradient of every output.
+using Floats = std::vector<float>;
+KernelRun run_kernel(const kernels::RecurrentGeometry& g, int threads, const Floats& x, const Floats& kernel,
+                     const Floats& recurrent, const Floats& bias, const float* h0, const float* c0, const Floats& dy) {
+  const int saved = num_threads();
+  set_num_threads(threads);
+  const int64_t U = g.units, F = g.features, N = kernels::recurrent_gates(g.cell) * U;
+  KernelRun r;
+  r.y.resize(dy.size());
+  kernels::recurrent_forward(g, x.data(), kernel.data(), recurrent.data(), bias.data(), nullptr, h0, c0, r.y.data(),
+                             true, r.ws);
+  r.h = r.ws.h;
+  r.c = r.ws.c;
+  r.dx.resize(x.size());
+  r.dkernel.resize(size_t(F * N));
+  r.drecurrent.resize(size_t(U * N));
+  r.dbias.resize(bias.size());
+  r.dh0.resize(size_t(g.batch * U));
+  r.dc0.resize(size_t(g.batch * U));
+  kernels::recurrent_backward(g, x.data(), kernel.data(), recurrent.data(), nullptr, dy.data(), nullptr, nullptr, r.ws,
+                              r.dx.data(), r.dkernel.data(), r.drecurrent.data(), r.dbias.data(), r.dh0.data(),
+                              g.cell == kernels::RecurrentCell::LSTM ? r.dc0.data() : nullptr);
+  set_num_threads(saved);
+  return r;
+}
+
+void expect_near_all(const std::vector<float>& a, const std::vector<float>& b, double tolerance, const char* what) {
+  ASSERT_EQ(a.size(), b.size()) << what;
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::fabs(double(a[i]) - double(b[i])));
+  EXPECT_LE(worst, tolerance) << what;
+}
+
+}  // namespace
+
+// At batch 1 a step's recurrent product is too small to share by rows: a team of threads shares the
+// units, each computing its units' columns of every gate. Its outputs, final state, kept values
+// (through backward's gradients) match the one-thread kernel's within float32's rounding of the
+// sums, and are the same bits for teams of two and three; a mask sends the batch back to the rows.
+TEST(RecurrentKernel, BatchOneSharesTheUnitsAmongTheThreads) {
+  using kernels::RecurrentCell;
+  for (RecurrentCell cell : {RecurrentCell::SimpleRNN, RecurrentCell::LSTM, RecurrentCell::GRU})
+    for (int64_t units : {64, 96, 128})
+      for (int variant = 0; variant < 4; ++variant) {
+        kernels::RecurrentGeometry g;
+        g.cell = cell;
+        g.batch = 1;
+        g.steps = 5 + variant % 2;  // the final state in either of the two buffers
+        g.features = 24;
+        g.units = units;
+        g.return_sequences = variant % 2 == 0;
+        g.go_backwards = variant == 1;
+        const bool initial_state = variant >= 2;
+        SCOPED_TRACE(::testing::Message() << "cell " << int(cell) << ", units " << units << ", variant " << variant);
+        const int64_t U = units, F = g.features, N = kernels::recurrent_gates(cell) * U;
+        Rng rng(7 + variant);
+        auto values = [&](int64_t n, float scale) {
+          std::vector<float> v = random_tensor({n}, rng, -scale, scale).to_vector();
+          return v;
+        };
+        const std::vector<float> x = values(g.steps * F, 1.f), kernel = values(F * N, 0.3f),
+                                 recurrent = values(U * N, 0.15f),
+                                 bias = values(cell == RecurrentCell::GRU ? 2 * N : N, 0.2f),
+                                 h0 = values(U, 0.5f), c0 = values(U, 0.5f),
+                                 dy = values(g.return_sequences ? g.steps * U : U, 1.f);
+        const float* h0p = initial_state ? h0.data() : nullptr;
+        const float* c0p = initial_state && cell == RecurrentCell::LSTM ? c0.data() : nullptr;
+
+        const int saved = num_threads();
+        set_num_threads(2);
+        EXPECT_EQ(kernels::recurrent_team_size(g, nullptr), 2);
+        const std::vector<float> mask(size_t(g.steps), 1.f), dropout(size_t(U), 1.f);
+        EXPECT_EQ(kernels::recurrent_team_size(g, dropout.data()), 1);
+        kernels::RecurrentGeometry masked = g;
+        masked.mask = mask.data();
+        EXPECT_EQ(kernels::recurrent_team_size(masked, nullptr), 1);
+        set_num_threads(1);
+        EXPECT_EQ(kernels::recurrent_team_size(g, nullptr), 1);
+        set_num_threads(saved);
+
+        const KernelRun rows = run_kernel(g, 1, x, kernel, recurrent, bias, h0p, c0p, dy);
+        const KernelRun two = run_kernel(g, 2, x, kernel, recurrent, bias, h0p, c0p, dy);
+        const KernelRun three = run_kernel(g, 3, x, kernel, recurrent, bias, h0p, c0p, dy);
+        expect_near_all(two.y, rows.y, 2e-6, "y");
+        expect_near_all(two.h, rows.h, 2e-6, "final h");
+        if (cell == RecurrentCell::LSTM) expect_near_all(two.c, rows.c, 2e-6, "final c");
+        expect_near_all(two.dx, rows.dx, 2e-5, "dx");
+        expect_near_all(two.dkernel, rows.dkernel, 2e-5, "dkernel");
+        expect_near_all(two.drecurrent, rows.drecurrent, 2e-5, "drecurrent");
+        expect_near_all(two.dbias, rows.dbias, 2e-5, "dbias");
+        expect_near_all(two.dh0, rows.dh0, 2e-5, "dh0");
+        if (cell == RecurrentCell::LSTM) expect_near_all(two.dc0, rows.dc0, 2e-5, "dc0");
+        EXPECT_EQ(three.y, two.y);
+        EXPECT_EQ(three.h, two.h);
+        EXPECT_EQ(three.c, two.c);
+        EXPECT_EQ(three.drecurrent, two.drecurrent);
+      }
 }
 
 // ---- Against PyTorch --------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ void gemm_here(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
   // Up to 64k multiply-adds the second thread's fork and join cost more than its share of the work:
   // batch-1 inference took 3.7 us on two threads against 1.4 on one (bench/README.md). 2^16 itself
   // included: a batch-1 LSTM step of 128 units is exactly that, 100 forks per sequence.
-  const bool small = M * N * K <= (1 << 16);
+  const bool small = M * N * K <= kGemmOneThreadWork;
   // Narrow products computed on one thread skip sgemm, whose first call of a training step cost
   // 8-10 us whatever its size (narrow_gemm.hpp); with a team of threads sgemm shares them out.
   if (narrow_gemm_fits(trans_b, N, K) && (small || omp_get_max_threads() == 1))

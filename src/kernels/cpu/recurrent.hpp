@@ -49,8 +49,9 @@ struct RecurrentGeometry {
 struct RecurrentWorkspace {
   std::vector<float> xw;      // [B, T, N] input projection (plus the input bias)
   std::vector<float> hr;      // [B, N] h_{t-1} x recurrent kernel of one step (GRU [B, N + U]: and the
-                              // candidate state); backward's scratch
+                              // candidate state); backward's scratch, and a team's
   std::vector<float> h, c;    // [B, U] running state (c: LSTM); after forward, the final state
+  std::vector<float> h_other; // a team sharing the units (batch 1): the state's two buffers, read and written in turn
   std::vector<float> c0;      // [B, U] LSTM: the initial cell state, when given
   bool has_c0 = false;
   // Kept for backward, indexed by time t:
@@ -64,6 +65,12 @@ struct RecurrentWorkspace {
   std::vector<float> hs;      // [B, U] masks with recurrent dropout: the state before the dropout mask
   std::vector<float> dyc;     // [B, U] masks: the gradient of a masked step's output, a copy of the one before
 };
+
+/// How many threads recurrent_forward shares each step's units among: more than one where the step's
+/// recurrent product is too small to share by rows (batch 1 of 64 units or more) and there is no
+/// mask; else 1, and the batch's rows are shared instead. The values do not depend on the count
+/// when it is above 1.
+int recurrent_team_size(const RecurrentGeometry& g, const float* recurrent_mask);
 
 /// y: [B, T, U] with return_sequences, else [B, U] (the last step's state). With `keep`, stores in
 /// `ws` what recurrent_backward reads. recurrent_mask ([B, U], or null): Keras 3's recurrent
