@@ -99,23 +99,44 @@ def median_time(fn, repeats):
 # ---------------------------------------------------------------------------------------------
 # Keras 3 (the backend is chosen by KERAS_BACKEND, set by the parent before the import).
 
-def keras_worker(args):
-    import resource
-
-    import numpy as np
-    backend = os.environ["KERAS_BACKEND"]
-    if backend == "tensorflow":
+def import_keras(threads):
+    """Keras 3 on the backend KERAS_BACKEND names, seeded, TensorFlow with `threads` intra-op threads
+    and one inter-op thread (JAX takes its threads from XLA_FLAGS); prints the versions."""
+    if os.environ["KERAS_BACKEND"] == "tensorflow":
         import tensorflow as tf
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
         print(f"tensorflow_version={tf.__version__}")
     else:
         import jax
         print(f"jax_version={jax.__version__}")
     import keras
-    from keras import layers
     print(f"keras_version={keras.__version__}")
     keras.utils.set_random_seed(42)
+    return keras
+
+
+def compiled_forward(model):
+    """The compiled forward pass of a Keras model, without predict()'s loop around it: tf.function
+    with XLA, or jax.jit of stateless_call. Returns a function from a batch to a numpy array."""
+    import numpy as np
+    if os.environ["KERAS_BACKEND"] == "tensorflow":
+        import tensorflow as tf
+        fn = tf.function(lambda x: model(x, training=False), jit_compile=True)
+        return lambda x: fn(x).numpy()
+    import jax
+    jitted = jax.jit(lambda tv, ntv, x: model.stateless_call(tv, ntv, x, training=False)[0])
+    # Copies: predict() may donate the variables' own buffers, which deletes them.
+    tv = [jax.numpy.array(v.value, copy=True) for v in model.trainable_variables]
+    ntv = [jax.numpy.array(v.value, copy=True) for v in model.non_trainable_variables]
+    return lambda x: np.asarray(jitted(tv, ntv, x))
+
+
+def keras_worker(args):
+    import resource
+
+    keras = import_keras(args.threads)
+    from keras import layers
 
     d = args.data
     x_train, y_train = first_training_examples(args, images(d, "train", args.workload), labels(d, "train"))
@@ -149,16 +170,7 @@ def keras_worker(args):
     print(f"train_first_epoch_seconds={epoch_s[0]:.6g}")
     print(f"test_accuracy={model.evaluate(x_test, y_test, batch_size=1024, verbose=0)[1]:.4f}")
 
-    # The compiled forward pass of the model, without predict()'s loop around it.
-    if backend == "tensorflow":
-        fn = tf.function(lambda x: model(x, training=False), jit_compile=True)
-        call = lambda x: fn(x).numpy()
-    else:
-        jitted = jax.jit(lambda tv, ntv, x: model.stateless_call(tv, ntv, x, training=False)[0])
-        # Copies: predict() may donate the variables' own buffers, which deletes them.
-        tv = [jax.numpy.array(v.value, copy=True) for v in model.trainable_variables]
-        ntv = [jax.numpy.array(v.value, copy=True) for v in model.non_trainable_variables]
-        call = lambda x: np.asarray(jitted(tv, ntv, x))
+    call = compiled_forward(model)
 
     def by_predict():
         model.predict(x_test, batch_size=1024, verbose=0)

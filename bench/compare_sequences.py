@@ -47,7 +47,12 @@ import tempfile
 import time
 from pathlib import Path
 
-SOURCE_DIR = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+SOURCE_DIR = HERE.parent
+sys.path.insert(0, str(HERE))
+from compare_peers import compiled_forward, import_keras  # noqa: E402
+from compare_pytorch import clean_env  # noqa: E402
+
 CLASSES = 10
 LSTM_SHAPE = (64, 100, 128)  # batch, steps, features
 LSTM_UNITS = 128
@@ -57,14 +62,6 @@ MODELS = ["lstm", "transformer"]
 COLUMNS = [("myelin", "myelin (Python)"), ("torch", "PyTorch"), ("keras_tensorflow", "Keras 3 / TF"),
            ("keras_jax", "Keras 3 / JAX"), ("ort", "ONNX Runtime")]
 TRAINS = ["myelin", "torch", "keras_tensorflow", "keras_jax"]  # ONNX Runtime has inference rows only
-
-
-def clean_env():
-    env = dict(os.environ)
-    env.pop("OPENBLAS_CORETYPE", None)
-    env.pop("OPENBLAS_L2_SIZE", None)
-    env["OPENBLAS_NUM_THREADS"] = "1"
-    return env
 
 
 def median_ms(fn, repeats, warmup=2):
@@ -146,19 +143,7 @@ def myelin_worker(args):
 
 
 def keras_worker(args):
-    import numpy as np
-    backend = os.environ["KERAS_BACKEND"]
-    if backend == "tensorflow":
-        import tensorflow as tf
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-        print(f"tensorflow_version={tf.__version__}")
-    else:
-        import jax
-        print(f"jax_version={jax.__version__}")
-    import keras
-    print(f"keras_version={keras.__version__}")
-    keras.utils.set_random_seed(42)
+    keras = import_keras(args.threads)
     shape = shape_of(args.model)
     x, y = data(shape)
 
@@ -166,17 +151,6 @@ def keras_worker(args):
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
                       jit_compile=True if args.jit else "auto")
         return model
-
-    def forward(model):
-        """The compiled forward pass of the model, without predict()'s loop around it."""
-        if backend == "tensorflow":
-            fn = tf.function(lambda inputs: model(inputs, training=False), jit_compile=True)
-            return lambda inputs: fn(inputs).numpy()
-        jitted = jax.jit(lambda tv, ntv, inputs: model.stateless_call(tv, ntv, inputs, training=False)[0])
-        # Copies: predict() may donate the variables' own buffers, which deletes them.
-        tv = [jax.numpy.array(v.value, copy=True) for v in model.trainable_variables]
-        ntv = [jax.numpy.array(v.value, copy=True) for v in model.non_trainable_variables]
-        return lambda inputs: np.asarray(jitted(tv, ntv, inputs))
 
     def fastest(key, ways, repeats):
         times = {name: median_ms(fn, repeats) for name, fn in ways}
@@ -186,7 +160,7 @@ def keras_worker(args):
 
     model = compiled(sequence_model(keras, args.model, shape[1], shape[2]))
     print(f"train_ms={median_ms(lambda: model.train_on_batch(x, y), args.repeats)}")
-    call = forward(model)
+    call = compiled_forward(model)
     fastest("predict_ms", [("predict", lambda: model.predict(x, batch_size=shape[0], verbose=0)),
                            ("compiled_call", lambda: call(x))], args.repeats)
     if args.model == "lstm":
@@ -194,7 +168,7 @@ def keras_worker(args):
         fastest("latency_sequence_ms", [("predict_on_batch", lambda: model.predict_on_batch(one)),
                                         ("compiled_call", lambda: call(one))], args.repeats * 5)
         short = compiled(sequence_model(keras, args.model, 1, shape[2]))
-        short_call = forward(short)
+        short_call = compiled_forward(short)
         step1 = x[:1, :1].copy()
         fastest("latency_step_ms", [("predict_on_batch", lambda: short.predict_on_batch(step1)),
                                     ("compiled_call", lambda: short_call(step1))], args.repeats * 20)
