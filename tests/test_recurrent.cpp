@@ -310,14 +310,15 @@ struct KernelRun {
 // gradient of every output.
 using Floats = std::vector<float>;
 KernelRun run_kernel(const kernels::RecurrentGeometry& g, int threads, const Floats& x, const Floats& kernel,
-                     const Floats& recurrent, const Floats& bias, const float* h0, const float* c0, const Floats& dy) {
+                     const Floats& recurrent, const Floats& bias, const float* h0, const float* c0, const Floats& dy,
+                     const float* recurrent_mask = nullptr) {
   const int saved = num_threads();
   set_num_threads(threads);
   const int64_t U = g.units, F = g.features, N = kernels::recurrent_gates(g.cell) * U;
   KernelRun r;
   r.y.resize(dy.size());
-  kernels::recurrent_forward(g, x.data(), kernel.data(), recurrent.data(), bias.data(), nullptr, h0, c0, r.y.data(),
-                             true, r.ws);
+  kernels::recurrent_forward(g, x.data(), kernel.data(), recurrent.data(), bias.data(), recurrent_mask, h0, c0,
+                             r.y.data(), true, r.ws);
   r.h = r.ws.h;
   r.c = r.ws.c;
   r.dx.resize(x.size());
@@ -326,7 +327,7 @@ KernelRun run_kernel(const kernels::RecurrentGeometry& g, int threads, const Flo
   r.dbias.resize(bias.size());
   r.dh0.resize(size_t(g.batch * U));
   r.dc0.resize(size_t(g.batch * U));
-  kernels::recurrent_backward(g, x.data(), kernel.data(), recurrent.data(), nullptr, dy.data(), nullptr, nullptr, r.ws,
+  kernels::recurrent_backward(g, x.data(), kernel.data(), recurrent.data(), recurrent_mask, dy.data(), nullptr, nullptr, r.ws,
                               r.dx.data(), r.dkernel.data(), r.drecurrent.data(), r.dbias.data(), r.dh0.data(),
                               g.cell == kernels::RecurrentCell::LSTM ? r.dc0.data() : nullptr);
   set_num_threads(saved);
@@ -404,6 +405,45 @@ TEST(RecurrentKernel, BatchOneSharesTheUnitsAmongTheThreads) {
         EXPECT_EQ(three.c, two.c);
         EXPECT_EQ(three.drecurrent, two.drecurrent);
       }
+}
+
+// With 16 rows or more a thread, each thread carries its own rows through the whole sequence. The
+// values are the one-thread kernel's, with masks and recurrent dropout too.
+TEST(RecurrentKernel, ThreadsCarryingTheirOwnRowsGiveTheOneThreadValues) {
+  using kernels::RecurrentCell;
+  for (RecurrentCell cell : {RecurrentCell::SimpleRNN, RecurrentCell::LSTM, RecurrentCell::GRU})
+    for (int variant = 0; variant < 2; ++variant) {
+      kernels::RecurrentGeometry g;
+      g.cell = cell;
+      g.batch = 37;  // 18 and 19 rows on two threads, also when three are allowed (16 or more rows each)
+      g.steps = 6;
+      g.features = 10;
+      g.units = 24;
+      g.return_sequences = variant == 0;
+      g.go_backwards = variant == 1;
+      SCOPED_TRACE(::testing::Message() << "cell " << int(cell) << ", variant " << variant);
+      const int64_t B = g.batch, T = g.steps, U = g.units, N = kernels::recurrent_gates(cell) * U;
+      Rng rng(3 + variant);
+      auto values = [&](int64_t n, float scale) { return random_tensor({n}, rng, -scale, scale).to_vector(); };
+      const Floats x = values(B * T * g.features, 1.f), kernel = values(g.features * N, 0.3f),
+                   recurrent = values(U * N, 0.3f), bias = values(cell == RecurrentCell::GRU ? 2 * N : N, 0.2f),
+                   dy = values(g.return_sequences ? B * T * U : B * U, 1.f);
+      Floats mask(size_t(B * T), 1.f), dropout(size_t(B * U));
+      for (int64_t i = 0; i < B * T; i += 5) mask[size_t(i)] = 0.f;  // some padded steps in every row
+      for (int64_t i = 0; i < B * U; ++i) dropout[size_t(i)] = i % 4 == 0 ? 0.f : 4.f / 3;
+      g.mask = variant == 1 ? mask.data() : nullptr;
+      const float* recurrent_mask = variant == 1 ? dropout.data() : nullptr;
+      const KernelRun one = run_kernel(g, 1, x, kernel, recurrent, bias, nullptr, nullptr, dy, recurrent_mask);
+      for (int threads : {2, 3}) {
+        SCOPED_TRACE(::testing::Message() << threads << " threads");
+        const KernelRun many = run_kernel(g, threads, x, kernel, recurrent, bias, nullptr, nullptr, dy, recurrent_mask);
+        expect_near_all(many.y, one.y, 1e-6, "y");
+        expect_near_all(many.h, one.h, 1e-6, "final h");
+        if (cell == RecurrentCell::LSTM) expect_near_all(many.c, one.c, 1e-6, "final c");
+        expect_near_all(many.dx, one.dx, 1e-5, "dx");
+        expect_near_all(many.drecurrent, one.drecurrent, 1e-5, "drecurrent");
+      }
+    }
 }
 
 // ---- Against PyTorch --------------------------------------------------------------------------------

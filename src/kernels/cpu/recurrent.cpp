@@ -249,6 +249,9 @@ void cell_step(const RecurrentGeometry& g, float* pre, int64_t ps, const float* 
 // thread keeps the GEMM, faster alone: 2.6 us a step against 3.1). Units in whole cache lines, each
 // thread at least kTeamUnits of them; no masks (they take the row path).
 constexpr int64_t kTeamUnits = 32;
+// Rows a thread needs to carry its own through a sequence: fewer, and each thread would stream the
+// whole recurrent kernel for too few rows.
+constexpr int64_t kRowsPerThread = 16;
 
 // Where the team's threads write, each in whole cache lines of its own (a line two threads write
 // ping-pongs between their cores at every step).
@@ -375,50 +378,74 @@ void recurrent_forward(const RecurrentGeometry& g, const float* x, const float* 
   // With masks, a masked step carries the state as it was before the dropout mask touched it.
   const bool save_h = mask && recurrent_mask;
   if (save_h) ws.hs.resize(size_t(B * U));
-  for (int64_t s = 0; s < T; ++s) {
-    const int64_t t = time_of(g, s);
+  // Step s's recurrent products of rows [b0, b1).
+  auto recurrent_products = [&](int64_t s, int64_t b0, int64_t b1) {
+    float* hr = ws.hr.data() + b0 * ld;
     if (s == 0 && !h0) {
-      std::fill(ws.hr.begin(), ws.hr.end(), 0.f);  // h_{-1} = 0
-    } else {
-      // Recurrent dropout: the state this step reads is h_{t-1} times the mask, in place (the
-      // previous step's output has been written already).
-      if (save_h) std::memcpy(ws.hs.data(), h, size_t(B * U) * sizeof(float));
-      if (recurrent_mask)
-        for (int64_t i = 0; i < B * U; ++i) h[i] *= recurrent_mask[i];
-      gemm(false, false, B, N, U, 1.f, h, U, recurrent_kernel, N, 0.f, ws.hr.data(), ld);
+      std::fill(hr, hr + (b1 - b0) * ld, 0.f);  // h_{-1} = 0
+      return;
     }
-    // Per row, whole-array passes (sum, activations, state update) rather than one unit at a time,
-    // so that each loop vectorises; each unit's new state depends on its own old state only, so h
-    // and c update in place.
-    parallel_for(B, B * N, [&](int64_t b) {
-      const float* xr = ws.xw.data() + (b * T + t) * N;
-      float* pre = ws.hr.data() + b * ld;  // pre-activations, then gate outputs, in place
-      float* hb = h + b * U;
-      if (mask && mask[b * T + t] == 0.f) {
-        // A masked step: the state stays; backward gives it no gate gradient.
-        if (save_h && !(s == 0 && !h0)) std::memcpy(hb, ws.hs.data() + b * U, size_t(U) * sizeof(float));
-        if (keep) {
-          std::memcpy(ws.h_prev.data() + (b * T + t) * U, hb, size_t(U) * sizeof(float));
-          // LSTM: the next step's backward reads c_{t-1} here.
-          if (g.cell == RecurrentCell::LSTM)
-            std::memcpy(ws.cell.data() + (b * T + t) * U, c + b * U, size_t(U) * sizeof(float));
-        }
-        if (g.return_sequences) {
-          float* yr = y + (b * T + s) * U;
-          if (g.zero_output_for_mask || s == 0)
-            std::fill(yr, yr + U, 0.f);
-          else
-            std::memcpy(yr, yr - U, size_t(U) * sizeof(float));
-        }
-        return;
+    // Recurrent dropout: the state this step reads is h_{t-1} times the mask, in place (the
+    // previous step's output has been written already).
+    float* hb = h + b0 * U;
+    const int64_t n = (b1 - b0) * U;
+    if (save_h) std::memcpy(ws.hs.data() + b0 * U, hb, size_t(n) * sizeof(float));
+    if (recurrent_mask)
+      for (int64_t i = 0; i < n; ++i) hb[i] *= recurrent_mask[b0 * U + i];
+    gemm(false, false, b1 - b0, N, U, 1.f, hb, U, recurrent_kernel, N, 0.f, hr, ld);
+  };
+  // Step s of row b: whole-array passes (sum, activations, state update) rather than one unit at a
+  // time, so that each loop vectorises; each unit's new state depends on its own old state only, so
+  // h and c update in place.
+  auto step_row = [&](int64_t s, int64_t b) {
+    const int64_t t = time_of(g, s);
+    const float* xr = ws.xw.data() + (b * T + t) * N;
+    float* pre = ws.hr.data() + b * ld;  // pre-activations, then gate outputs, in place
+    float* hb = h + b * U;
+    if (mask && mask[b * T + t] == 0.f) {
+      // A masked step: the state stays; backward gives it no gate gradient.
+      if (save_h && !(s == 0 && !h0)) std::memcpy(hb, ws.hs.data() + b * U, size_t(U) * sizeof(float));
+      if (keep) {
+        std::memcpy(ws.h_prev.data() + (b * T + t) * U, hb, size_t(U) * sizeof(float));
+        // LSTM: the next step's backward reads c_{t-1} here.
+        if (g.cell == RecurrentCell::LSTM)
+          std::memcpy(ws.cell.data() + (b * T + t) * U, c + b * U, size_t(U) * sizeof(float));
       }
-      if (keep) std::memcpy(ws.h_prev.data() + (b * T + t) * U, hb, size_t(U) * sizeof(float));
-      KeptStep kept{};
-      if (keep) kept = kept_step(g, ws, (b * T + t) * U);
-      cell_step(g, pre, U, xr, U, rbias, hb, g.cell == RecurrentCell::LSTM ? c + b * U : nullptr, hb, U,
-                keep ? &kept : nullptr);
-      if (g.return_sequences) std::memcpy(y + (b * T + s) * U, hb, size_t(U) * sizeof(float));
-    });
+      if (g.return_sequences) {
+        float* yr = y + (b * T + s) * U;
+        if (g.zero_output_for_mask || s == 0)
+          std::fill(yr, yr + U, 0.f);
+        else
+          std::memcpy(yr, yr - U, size_t(U) * sizeof(float));
+      }
+      return;
+    }
+    if (keep) std::memcpy(ws.h_prev.data() + (b * T + t) * U, hb, size_t(U) * sizeof(float));
+    KeptStep kept{};
+    if (keep) kept = kept_step(g, ws, (b * T + t) * U);
+    cell_step(g, pre, U, xr, U, rbias, hb, g.cell == RecurrentCell::LSTM ? c + b * U : nullptr, hb, U,
+              keep ? &kept : nullptr);
+    if (g.return_sequences) std::memcpy(y + (b * T + s) * U, hb, size_t(U) * sizeof(float));
+  };
+  // Rows never meet, so with enough of them each thread carries its own through the whole sequence:
+  // one parallel region a call instead of two a step, whose forks, joins and waits took a tenth of
+  // an LSTM's batch-64 forward.
+  const int row_threads = int(std::min<int64_t>(omp_get_max_threads(), B / kRowsPerThread));
+  if (row_threads > 1) {
+#pragma omp parallel num_threads(row_threads)
+    {
+      const int64_t part = omp_get_thread_num(), parts = omp_get_num_threads();
+      const int64_t b0 = B * part / parts, b1 = B * (part + 1) / parts;
+      for (int64_t s = 0; s < T; ++s) {
+        recurrent_products(s, b0, b1);
+        for (int64_t b = b0; b < b1; ++b) step_row(s, b);
+      }
+    }
+  } else {
+    for (int64_t s = 0; s < T; ++s) {
+      recurrent_products(s, 0, B);
+      parallel_for(B, B * N, [&](int64_t b) { step_row(s, b); });
+    }
   }
   if (!g.return_sequences) std::memcpy(y, h, size_t(B * U) * sizeof(float));
 }
