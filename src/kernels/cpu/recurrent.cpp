@@ -478,85 +478,107 @@ void recurrent_backward(const RecurrentGeometry& g, const float* x, const float*
   const bool carry_dy = mask && dy && g.return_sequences && !g.zero_output_for_mask;
   if (carry_dy) ws.dyc.assign(size_t(B * U), 0.f);
 
-  for (int64_t s = T - 1; s >= 0; --s) {
+  // Step s of row b: its gates' gradients, from dh (and dy) of the later steps.
+  auto step_row = [&](int64_t s, int64_t b) {
     const int64_t t = time_of(g, s);
     const int64_t t_before = s > 0 ? time_of(g, s - 1) : -1;  // the time of the step before this one
-    parallel_for(B, B * N, [&](int64_t b) {
-      const int64_t row = b * T + t;
-      const float* dyr = !dy ? nullptr : g.return_sequences ? dy + (b * T + s) * U : (s == T - 1 ? dy + b * U : nullptr);
-      const float* gr = ws.gates.data() + row * N;
-      float* dzr = ws.dz.data() + row * N;
-      float* dhb = dh + b * U;
-      if (mask) {
-        if (mask[row] == 0.f) {
-          // The state passed through unchanged: dh and dc go on as they are, the gates get nothing.
-          std::fill(dzr, dzr + N, 0.f);
-          if (gru) std::fill(ws.dzh.data() + row * N, ws.dzh.data() + (row + 1) * N, 0.f);
-          if (dyr && !g.return_sequences)  // the last output is the carried state
-            for (int64_t j = 0; j < U; ++j) dhb[j] += dyr[j];
-          if (carry_dy) {
-            float* dycb = ws.dyc.data() + b * U;
-            for (int64_t j = 0; j < U; ++j) dycb[j] += dyr[j];
-          }
-          return;
-        }
+    const int64_t row = b * T + t;
+    const float* dyr = !dy ? nullptr : g.return_sequences ? dy + (b * T + s) * U : (s == T - 1 ? dy + b * U : nullptr);
+    const float* gr = ws.gates.data() + row * N;
+    float* dzr = ws.dz.data() + row * N;
+    float* dhb = dh + b * U;
+    if (mask) {
+      if (mask[row] == 0.f) {
+        // The state passed through unchanged: dh and dc go on as they are, the gates get nothing.
+        std::fill(dzr, dzr + N, 0.f);
+        if (gru) std::fill(ws.dzh.data() + row * N, ws.dzh.data() + (row + 1) * N, 0.f);
+        if (dyr && !g.return_sequences)  // the last output is the carried state
+          for (int64_t j = 0; j < U; ++j) dhb[j] += dyr[j];
         if (carry_dy) {
-          // dy of this step plus that of the masked steps after it that copied its output, in place
-          // in dyc (cleared for the steps before).
           float* dycb = ws.dyc.data() + b * U;
-          for (int64_t j = 0; j < U; ++j) dhb[j] += dyr[j] + dycb[j];
-          std::fill(dycb, dycb + U, 0.f);
-          dyr = nullptr;
+          for (int64_t j = 0; j < U; ++j) dycb[j] += dyr[j];
         }
+        return;
       }
-      switch (g.cell) {
-        case RecurrentCell::SimpleRNN:
-          for (int64_t j = 0; j < U; ++j) dzr[j] = (dhb[j] + (dyr ? dyr[j] : 0.f)) * act_grad(a, gr[j]);
-          // With masks the recurrent GEMM adds to dh (masked rows keep theirs): this row starts at 0.
-          if (mask) std::fill(dhb, dhb + U, 0.f);
-          break;
-        case RecurrentCell::LSTM: {
-          const float* cp = t_before >= 0 ? ws.cell.data() + (b * T + t_before) * U
-                                          : ws.has_c0 ? ws.c0.data() + b * U : nullptr;
-          float* tcs = ws.hr.data() + b * U;  // activation(c_t), recomputed rather than kept
-          std::memcpy(tcs, ws.cell.data() + row * U, size_t(U) * sizeof(float));
-          activate(a, tcs, U);
-          // dh is this step's alone from here: the GEMM below overwrites it, or nothing reads it.
-          if (dyr)
-            for (int64_t j = 0; j < U; ++j) dhb[j] += dyr[j];
-          with_grads(a, ra, [&](auto ga, auto gra) {
-            if (cp)
-              lstm_backward_row<true>(U, gr, cp, tcs, dhb, dc + b * U, dzr, ga, gra);
-            else
-              lstm_backward_row<false>(U, gr, cp, tcs, dhb, dc + b * U, dzr, ga, gra);
-          });
-          if (mask) std::fill(dhb, dhb + U, 0.f);  // as SimpleRNN's: the GEMM below adds to it
-          break;
-        }
-        case RecurrentCell::GRU: {
-          if (dyr)
-            for (int64_t j = 0; j < U; ++j) dhb[j] += dyr[j];
-          with_grads(a, ra, [&](auto ga, auto gra) {
-            gru_backward_row(U, gr, ws.h_prev.data() + row * U, ws.cell.data() + row * U, dhb, dzr,
-                             ws.dzh.data() + row * N, ga, gra);
-          });
-          break;
-        }
+      if (carry_dy) {
+        // dy of this step plus that of the masked steps after it that copied its output, in place
+        // in dyc (cleared for the steps before).
+        float* dycb = ws.dyc.data() + b * U;
+        for (int64_t j = 0; j < U; ++j) dhb[j] += dyr[j] + dycb[j];
+        std::fill(dycb, dycb + U, 0.f);
+        dyr = nullptr;
       }
-    });
-    // d h_{t-1} through the recurrent kernel: rows b*T + t of dz, a stride of T*N apart (at the
-    // first step, d h_0 of an initial state).
-    if (s > 0 || dh0) {
-      if (gru)
-        gemm(false, true, B, U, N, 1.f, ws.dzh.data() + t * N, T * N, recurrent_kernel, N, 1.f, dh, U);
-      else
-        gemm(false, true, B, U, N, 1.f, ws.dz.data() + t * N, T * N, recurrent_kernel, N, mask ? 1.f : 0.f, dh, U);
-      // Every use of h_{t-1} read it through the mask (a masked step's carry does not).
-      if (recurrent_mask)
-        for (int64_t b = 0; b < B; ++b) {
-          if (mask && mask[b * T + t] == 0.f) continue;
-          for (int64_t j = 0; j < U; ++j) dh[b * U + j] *= recurrent_mask[b * U + j];
-        }
+    }
+    switch (g.cell) {
+      case RecurrentCell::SimpleRNN:
+        for (int64_t j = 0; j < U; ++j) dzr[j] = (dhb[j] + (dyr ? dyr[j] : 0.f)) * act_grad(a, gr[j]);
+        // With masks the recurrent GEMM adds to dh (masked rows keep theirs): this row starts at 0.
+        if (mask) std::fill(dhb, dhb + U, 0.f);
+        break;
+      case RecurrentCell::LSTM: {
+        const float* cp = t_before >= 0 ? ws.cell.data() + (b * T + t_before) * U
+                                        : ws.has_c0 ? ws.c0.data() + b * U : nullptr;
+        float* tcs = ws.hr.data() + b * U;  // activation(c_t), recomputed rather than kept
+        std::memcpy(tcs, ws.cell.data() + row * U, size_t(U) * sizeof(float));
+        activate(a, tcs, U);
+        // dh is this step's alone from here: the GEMM below overwrites it, or nothing reads it.
+        if (dyr)
+          for (int64_t j = 0; j < U; ++j) dhb[j] += dyr[j];
+        with_grads(a, ra, [&](auto ga, auto gra) {
+          if (cp)
+            lstm_backward_row<true>(U, gr, cp, tcs, dhb, dc + b * U, dzr, ga, gra);
+          else
+            lstm_backward_row<false>(U, gr, cp, tcs, dhb, dc + b * U, dzr, ga, gra);
+        });
+        if (mask) std::fill(dhb, dhb + U, 0.f);  // as SimpleRNN's: the GEMM below adds to it
+        break;
+      }
+      case RecurrentCell::GRU: {
+        if (dyr)
+          for (int64_t j = 0; j < U; ++j) dhb[j] += dyr[j];
+        with_grads(a, ra, [&](auto ga, auto gra) {
+          gru_backward_row(U, gr, ws.h_prev.data() + row * U, ws.cell.data() + row * U, dhb, dzr,
+                           ws.dzh.data() + row * N, ga, gra);
+        });
+        break;
+      }
+    }
+  };
+  // d h_{t-1} of rows [b0, b1) through the recurrent kernel: rows b*T + t of dz, a stride of T*N
+  // apart (at the first step, d h_0 of an initial state).
+  auto recurrent_products = [&](int64_t s, int64_t b0, int64_t b1) {
+    if (s == 0 && !dh0) return;
+    const int64_t t = time_of(g, s);
+    float* dhb = dh + b0 * U;
+    if (gru)
+      gemm(false, true, b1 - b0, U, N, 1.f, ws.dzh.data() + (b0 * T + t) * N, T * N, recurrent_kernel, N, 1.f, dhb,
+           U);
+    else
+      gemm(false, true, b1 - b0, U, N, 1.f, ws.dz.data() + (b0 * T + t) * N, T * N, recurrent_kernel, N,
+           mask ? 1.f : 0.f, dhb, U);
+    // Every use of h_{t-1} read it through the mask (a masked step's carry does not).
+    if (recurrent_mask)
+      for (int64_t b = b0; b < b1; ++b) {
+        if (mask && mask[b * T + t] == 0.f) continue;
+        for (int64_t j = 0; j < U; ++j) dh[b * U + j] *= recurrent_mask[b * U + j];
+      }
+  };
+  // As in forward: with enough rows each thread carries its own through the whole sequence.
+  const int row_threads = int(std::min<int64_t>(omp_get_max_threads(), B / kRowsPerThread));
+  if (row_threads > 1) {
+#pragma omp parallel num_threads(row_threads)
+    {
+      const int64_t part = omp_get_thread_num(), parts = omp_get_num_threads();
+      const int64_t b0 = B * part / parts, b1 = B * (part + 1) / parts;
+      for (int64_t s = T - 1; s >= 0; --s) {
+        for (int64_t b = b0; b < b1; ++b) step_row(s, b);
+        recurrent_products(s, b0, b1);
+      }
+    }
+  } else {
+    for (int64_t s = T - 1; s >= 0; --s) {
+      parallel_for(B, B * N, [&](int64_t b) { step_row(s, b); });
+      recurrent_products(s, 0, B);
     }
   }
 
