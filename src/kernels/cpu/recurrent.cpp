@@ -167,14 +167,7 @@ void recurrent_product(int64_t gates, const float* h, int64_t units, const float
   }
 }
 
-// One step's element-wise part for w units of a row, in whole-array passes so that each loop
-// vectorises. pre holds the step's recurrent products, gate k at pre + k * ps (GRU's candidate is
-// written after them, at pre + 3 * ps), and is left holding the gate outputs; xr the input
-// projections, gate k at xr + k * xs, and rbias GRU's recurrent bias likewise (null for none).
-// Reads h_prev (GRU), updates c (LSTM) and writes h_out, which may be h_prev: each unit's new state
-// depends on its own old state only. With `kept`, stores what backward reads: the gate outputs at
-// kept.gates + k * xs (SimpleRNN h; LSTM i f c o; GRU z r hh) and, at kept.cell, LSTM's c_t or
-// GRU's recurrent term of the candidate.
+// Where one step of one row keeps what backward reads (see cell_step).
 struct KeptStep {
   float* gates;
   float* cell;
@@ -186,6 +179,14 @@ KeptStep kept_step(const RecurrentGeometry& g, RecurrentWorkspace& ws, int64_t a
           g.cell == RecurrentCell::SimpleRNN ? nullptr : ws.cell.data() + at};
 }
 
+// One step's element-wise part for w units of a row, in whole-array passes so that each loop
+// vectorises. pre holds the step's recurrent products, gate k at pre + k * ps (GRU's candidate is
+// written after them, at pre + 3 * ps), and is left holding the gate outputs; xr the input
+// projections, gate k at xr + k * xs, and rbias GRU's recurrent bias likewise (null for none).
+// Reads h_prev (GRU), updates c (LSTM) and writes h_out, which may be h_prev: each unit's new state
+// depends on its own old state only. With `kept`, stores what backward reads: the gate outputs at
+// kept.gates + k * xs (SimpleRNN h; LSTM i f c o; GRU z r hh) and, at kept.cell, LSTM's c_t or
+// GRU's recurrent term of the candidate.
 void cell_step(const RecurrentGeometry& g, float* pre, int64_t ps, const float* xr, int64_t xs, const float* rbias,
                const float* h_prev, float* c, float* h_out, int64_t w, const KeptStep* kept) {
   const ActivationKind a = g.activation, ra = g.recurrent_activation;
