@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "gemm_reference.hpp"
+#include "kernels/cpu/block_product.hpp"
 #include "kernels/cpu/gemm.hpp"
 #include "kernels/cpu/matmul.hpp"
 #include "kernels/cpu/narrow_gemm.hpp"
@@ -52,6 +53,32 @@ TEST(NarrowGemm, MatchesReferenceForEveryTransposeTileAndTail) {
                   ASSERT_NEAR(C[i * ldc + j], expect[i * ldc + j], 1e-5 * (K + 1))
                       << "M=" << M << " N=" << N << " K=" << K << " ta=" << ta << " tb=" << tb << " beta=" << beta;
             }
+}
+
+// The register blocks on their own: every block height (1-6 rows, and rows split into blocks as even
+// as they can be), every block width up to a tail of vectors past whole blocks, padded strides, and
+// both C = A B over a C of NaNs and C += A B.
+TEST(BlockProduct, MatchesReferenceForEveryBlockShape) {
+  myelin::Rng rng(17);
+  for (int M : {1, 2, 3, 4, 5, 6, 7, 9, 13, 32})
+    for (int N : {16, 32, 48, 64, 80, 112, 144})
+      for (int K : {0, 1, 7, 33})
+        for (bool accumulate : {false, true}) {
+          ASSERT_TRUE(myelin::kernels::block_product_fits(N));
+          auto [lda, ldb, ldc, A, B, C, expect] =
+              myelin::test::random_gemm_case(rng, false, false, M, N, K, 1.f, accumulate ? 1.f : 0.f);
+          if (!accumulate) std::fill(C.begin(), C.end(), std::numeric_limits<float>::quiet_NaN());
+          myelin::kernels::block_product(M, N, K, A.data(), lda, B.data(), ldb, C.data(), ldc, accumulate);
+          for (int i = 0; i < M; ++i)
+            for (int j = 0; j < N; ++j)
+              ASSERT_NEAR(C[i * ldc + j], expect[i * ldc + j], 1e-5 * (K + 1))
+                  << "M=" << M << " N=" << N << " K=" << K << " accumulate=" << accumulate;
+          // Columns past N are not written (C's rows are padded).
+          if (!accumulate)
+            for (int i = 0; i < M; ++i) ASSERT_TRUE(std::isnan(C[i * ldc + N])) << "M=" << M << " N=" << N;
+        }
+  EXPECT_FALSE(myelin::kernels::block_product_fits(0));
+  EXPECT_FALSE(myelin::kernels::block_product_fits(10));
 }
 
 TEST(NarrowGemm, TakesOnlyNarrowProducts) {

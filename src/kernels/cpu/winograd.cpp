@@ -3,10 +3,9 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <array>
 #include <cstring>
-#include <utility>
 
+#include "kernels/cpu/block_product.hpp"
 #include "kernels/cpu/lanes.hpp"
 
 namespace myelin::kernels {
@@ -16,65 +15,11 @@ namespace {
 constexpr int64_t kTile = 4;                       // outputs per tile side
 constexpr int64_t kInput = 6;                      // inputs per tile side: kTile + 3 - 1
 constexpr int64_t kPositions = kInput * kInput;    // transformed values per tile
-// Vectors of filters per block of the product, and tiles per block: their sums, the block's
-// weights and one input stay in registers (AVX-512: 6 x 4 + 4 + 1 of 32; with 16 registers,
-// 6 x 2 + 2 + 1). The seed CNN's second convolution at batch 1 took 16.3 / 9.6-10.0 us (one / two
-// threads) so on AVX-512, against 16.4-16.7 / 10.5-11.0 with 6 x 2; built for AVX2, 18.1 / 11.2 us
-// with 6 x 2 against 27.9 / 21.7 with 3 x 4 and 21.7 / 13.2 with 2 x 4.
-constexpr int kBlockVectors = kLanes == 16 ? 4 : 2;
-constexpr int kBlockTiles = 6;
 // A thread's tiles go through in chunks of whole blocks whose transformed inputs and products take
 // at most this much (6 to 12 tiles for 32-128 channels): at batch 1,024 the seed CNN's second
 // convolution took 11.7 ms so, 12.6 with 256 KB, 12.7 with 512 KB and 15.5 unchunked (its inputs
 // and products then go through memory); bench/README.md, "Our own Winograd forward".
 constexpr int64_t kChunkBytes = 128 * 1024;
-
-// The Dense layers' narrow_gemm (narrow_gemm.hpp) has the same shape of loop, but at most two vectors
-// wide and in blocks of 12, 4 and 1 rows: in their place it took 29.9 / 16.7 us (one / two threads)
-// for the seed CNN's second convolution at batch 1, against 15.7 / 9.6 with these blocks.
-// m[r][0..nv) = sum over c of v[r][c] * u[c][0..nv), for R tiles and NV vectors of filters:
-// v rows `ldv` apart, u rows and m rows `ld` apart.
-template <int R, int NV>
-void block_product(const float* v, int64_t ldv, const float* u, int64_t ld, int64_t channels, float* m) {
-  Floats acc[R][NV];
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) acc[r][j] = Floats{};
-  for (int64_t c = 0; c < channels; ++c) {
-    Floats w[NV];
-#pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) {
-      w[j] = load(u + c * ld + j * kLanes);
-      // In a register: left to itself GCC reads it again from memory for each tile of some blocks
-      // (4 tiles: one load per multiply-add, 1.4 times slower than the 5-tile block).
-      asm("" : "+v"(w[j]));
-    }
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      const float a = v[r * ldv + c];
-#pragma GCC unroll 4
-      for (int j = 0; j < NV; ++j) acc[r][j] += a * w[j];
-    }
-  }
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) store(m + r * ld + j * kLanes, acc[r][j]);
-}
-
-using BlockProduct = void (*)(const float*, int64_t, const float*, int64_t, int64_t, float*);
-
-template <int R, int... NV>
-constexpr std::array<BlockProduct, sizeof...(NV)> products_of_rows(std::integer_sequence<int, NV...>) {
-  return {&block_product<R, NV + 1>...};
-}
-template <int... R>
-constexpr std::array<std::array<BlockProduct, kBlockVectors>, sizeof...(R)> products(std::integer_sequence<int, R...>) {
-  return {products_of_rows<R + 1>(std::make_integer_sequence<int, kBlockVectors>{})...};
-}
-// kProducts[r - 1][nv - 1]: the block of r tiles and nv vectors.
-constexpr auto kProducts = products(std::make_integer_sequence<int, kBlockTiles>{});
 
 // B^T d for one column (or row) of six values: the input transform's rows, points 0, +-1, +-2.
 inline void input_rows(const Floats d[6], Floats t[6]) {
@@ -240,7 +185,8 @@ void WinogradConv3x3::forward(const Conv2DGeometry& g, const void* x, bool x_bf1
   const int threads = int(std::min<int64_t>(omp_get_max_threads(), total));
   // Each thread takes its tiles in chunks whose transformed inputs and products stay in its cache.
   const int64_t per_tile = kPositions * (g.in_c + g.out_c) * int64_t(sizeof(float));
-  const int64_t chunk_most = std::max<int64_t>(kBlockTiles, kChunkBytes / per_tile / kBlockTiles * kBlockTiles);
+  const int64_t chunk_most =
+      std::max<int64_t>(kBlockProductRows, kChunkBytes / per_tile / kBlockProductRows * kBlockProductRows);
   const int64_t most = std::min((total + threads - 1) / threads, chunk_most);  // tiles of the largest chunk
   scratch_.resize(size_t(threads));
   // Kept: no allocation after the first call.
@@ -260,19 +206,9 @@ void WinogradConv3x3::forward(const Conv2DGeometry& g, const void* x, bool x_bf1
         else
           transform_tile_input(g, tiles, static_cast<const float*>(x), from + r, v + r * g.in_c, v_ld);
       }
-      for (int64_t p = 0; p < kPositions; ++p) {
-        const float* u = transformed_.data() + p * g.in_c * g.out_c;
-        for (int64_t f = 0; f < g.out_c; f += kBlockVectors * kLanes) {
-          const int64_t nv = std::min<int64_t>(kBlockVectors, (g.out_c - f) / kLanes);
-          for (int64_t r = 0; r < count;) {  // blocks as even as they can be: 9 tiles as 5 and 4, not 6 and 3
-            const int64_t blocks_left = (count - r + kBlockTiles - 1) / kBlockTiles;
-            const int64_t rows = (count - r + blocks_left - 1) / blocks_left;
-            kProducts[size_t(rows - 1)][size_t(nv - 1)](v + p * v_ld + r * g.in_c, g.in_c, u + f, g.out_c, g.in_c,
-                                                        m + p * m_ld + r * g.out_c + f);
-            r += rows;
-          }
-        }
-      }
+      for (int64_t p = 0; p < kPositions; ++p)
+        block_product(count, g.out_c, g.in_c, v + p * v_ld, g.in_c, transformed_.data() + p * g.in_c * g.out_c,
+                      g.out_c, m + p * m_ld, g.out_c, false);
       for (int64_t r = 0; r < count; ++r)
         transform_tile_output(g, tiles, m + r * g.out_c, m_ld, from + r, bias, relu, addend, y);
     }
