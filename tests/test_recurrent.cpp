@@ -446,6 +446,45 @@ TEST(RecurrentKernel, ThreadsCarryingTheirOwnRowsGiveTheOneThreadValues) {
     }
 }
 
+// Backward's d h_{t-1} of each step by block_product on the recurrent kernel's transpose (one thread,
+// 20 rows) against sgemm's transposed product (two threads, too few rows for each to carry its own),
+// for every cell, with and without masks and recurrent dropout (where the product adds to dh).
+TEST(RecurrentKernel, BackwardInRegisterBlocksMatchesTheGemmPath) {
+  using kernels::RecurrentCell;
+  for (RecurrentCell cell : {RecurrentCell::SimpleRNN, RecurrentCell::LSTM, RecurrentCell::GRU})
+    for (int variant = 0; variant < 2; ++variant) {
+      kernels::RecurrentGeometry g;
+      g.cell = cell;
+      g.batch = 20;
+      g.steps = 5;
+      g.features = 7;
+      g.units = 32;  // whole vectors, which block_product needs
+      g.return_sequences = variant == 0;
+      SCOPED_TRACE(::testing::Message() << "cell " << int(cell) << ", variant " << variant);
+      const int64_t B = g.batch, T = g.steps, U = g.units, N = kernels::recurrent_gates(cell) * U;
+      Rng rng(5 + variant);
+      auto values = [&](int64_t n, float scale) { return random_tensor({n}, rng, -scale, scale).to_vector(); };
+      const Floats x = values(B * T * g.features, 1.f), kernel = values(g.features * N, 0.3f),
+                   recurrent = values(U * N, 0.3f), bias = values(cell == RecurrentCell::GRU ? 2 * N : N, 0.2f),
+                   dy = values(g.return_sequences ? B * T * U : B * U, 1.f), h0 = values(B * U, 0.5f),
+                   c0 = values(B * U, 0.5f);
+      Floats mask(size_t(B * T), 1.f), dropout(size_t(B * U));
+      for (int64_t i = 0; i < B * T; i += 3) mask[size_t(i)] = 0.f;
+      for (int64_t i = 0; i < B * U; ++i) dropout[size_t(i)] = i % 5 == 0 ? 0.f : 1.25f;
+      g.mask = variant == 1 ? mask.data() : nullptr;
+      const float* recurrent_mask = variant == 1 ? dropout.data() : nullptr;
+      const KernelRun blocks =
+          run_kernel(g, 1, x, kernel, recurrent, bias, h0.data(), c0.data(), dy, recurrent_mask);
+      const KernelRun sgemm = run_kernel(g, 2, x, kernel, recurrent, bias, h0.data(), c0.data(), dy, recurrent_mask);
+      expect_near_all(blocks.y, sgemm.y, 1e-5, "y");
+      expect_near_all(blocks.dh0, sgemm.dh0, 1e-4, "dh0");
+      if (cell == RecurrentCell::LSTM) expect_near_all(blocks.dc0, sgemm.dc0, 1e-4, "dc0");
+      expect_near_all(blocks.dx, sgemm.dx, 1e-4, "dx");
+      expect_near_all(blocks.drecurrent, sgemm.drecurrent, 1e-4, "drecurrent");
+      expect_near_all(blocks.dkernel, sgemm.dkernel, 1e-4, "dkernel");
+    }
+}
+
 // ---- Against PyTorch --------------------------------------------------------------------------------
 
 namespace {

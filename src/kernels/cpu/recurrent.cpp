@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "kernels/cpu/activation.hpp"
+#include "kernels/cpu/block_product.hpp"
 #include "kernels/cpu/gemm.hpp"
 #include "kernels/cpu/lanes.hpp"
 #include "kernels/cpu/parallel.hpp"
@@ -253,6 +254,9 @@ constexpr int64_t kTeamUnits = 32;
 // Rows a thread needs to carry its own through a sequence: fewer, and each thread would stream the
 // whole recurrent kernel for too few rows.
 constexpr int64_t kRowsPerThread = 16;
+// Rows from which backward's d h_{t-1} goes through block_product: for one row sgemm took 2.6 us a
+// step against 3.1, for two 2.8 against 3.4; for four 6.8 against 5.0.
+constexpr int64_t kBlockProductMinRows = 4;
 
 // Where the team's threads write, each in whole cache lines of its own (a line two threads write
 // ping-pongs between their cores at every step).
@@ -545,18 +549,32 @@ void recurrent_backward(const RecurrentGeometry& g, const float* x, const float*
       }
     }
   };
+  // As in forward: with enough rows each thread carries its own through the whole sequence.
+  const int row_threads = int(std::min<int64_t>(omp_get_max_threads(), B / kRowsPerThread));
+  // Where each step's d h_{t-1} is one thread's product of a few rows or more, block_product runs it
+  // on the recurrent kernel's transpose, made once a call: sgemm's transposed product of 32 rows
+  // took 57.8 us a step against 36.0 (bench/README.md, "The recurrent layers' backward products in
+  // register blocks"). For one or two rows sgemm's path for thin products is the faster.
+  const int64_t rows_each = row_threads > 1 ? B / row_threads : B;
+  const bool by_blocks = (row_threads > 1 || omp_get_max_threads() == 1) && rows_each >= kBlockProductMinRows &&
+                         block_product_fits(U);
+  if (by_blocks) {
+    ws.recurrent_t.resize(size_t(N * U));
+    for (int64_t i = 0; i < U; ++i)
+      for (int64_t j = 0; j < N; ++j) ws.recurrent_t[size_t(j * U + i)] = recurrent_kernel[i * N + j];
+  }
   // d h_{t-1} of rows [b0, b1) through the recurrent kernel: rows b*T + t of dz, a stride of T*N
-  // apart (at the first step, d h_0 of an initial state).
+  // apart (at the first step, d h_0 of an initial state). GRU's and a masked sequence's add to dh.
   auto recurrent_products = [&](int64_t s, int64_t b0, int64_t b1) {
     if (s == 0 && !dh0) return;
     const int64_t t = time_of(g, s);
     float* dhb = dh + b0 * U;
-    if (gru)
-      gemm(false, true, b1 - b0, U, N, 1.f, ws.dzh.data() + (b0 * T + t) * N, T * N, recurrent_kernel, N, 1.f, dhb,
-           U);
+    const float* dzr = (gru ? ws.dzh.data() : ws.dz.data()) + (b0 * T + t) * N;
+    const bool add = gru || mask;
+    if (by_blocks)
+      block_product(b1 - b0, U, N, dzr, T * N, ws.recurrent_t.data(), U, dhb, U, add);
     else
-      gemm(false, true, b1 - b0, U, N, 1.f, ws.dz.data() + (b0 * T + t) * N, T * N, recurrent_kernel, N,
-           mask ? 1.f : 0.f, dhb, U);
+      gemm(false, true, b1 - b0, U, N, 1.f, dzr, T * N, recurrent_kernel, N, add ? 1.f : 0.f, dhb, U);
     // Every use of h_{t-1} read it through the mask (a masked step's carry does not).
     if (recurrent_mask)
       for (int64_t b = b0; b < b1; ++b) {
@@ -564,8 +582,6 @@ void recurrent_backward(const RecurrentGeometry& g, const float* x, const float*
         for (int64_t j = 0; j < U; ++j) dh[b * U + j] *= recurrent_mask[b * U + j];
       }
   };
-  // As in forward: with enough rows each thread carries its own through the whole sequence.
-  const int row_threads = int(std::min<int64_t>(omp_get_max_threads(), B / kRowsPerThread));
   if (row_threads > 1) {
 #pragma omp parallel num_threads(row_threads)
     {

@@ -62,6 +62,7 @@ struct RecurrentWorkspace {
   std::vector<float> dz;      // [B, T, N] d(loss)/d(input projection)
   std::vector<float> dzh;     // [B, T, N] GRU: d(loss)/d(recurrent projection)
   std::vector<float> dh, dc;  // [B, U]
+  std::vector<float> recurrent_t;  // [N, U] the recurrent kernel transposed, for d h_{t-1} in register blocks
   std::vector<float> hs;      // [B, U] masks with recurrent dropout: the state before the dropout mask
   std::vector<float> dyc;     // [B, U] masks: the gradient of a masked step's output, a copy of the one before
 };
