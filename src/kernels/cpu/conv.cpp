@@ -22,6 +22,7 @@
 #include "kernels/cpu/lanes.hpp"
 #include "kernels/cpu/merge.hpp"
 #include "kernels/cpu/onednn_engine.hpp"
+#include "kernels/cpu/weights_seen.hpp"
 #include "kernels/cpu/winograd.hpp"
 #include "myelin/error.hpp"
 
@@ -136,30 +137,20 @@ struct Port {
   }
 };
 
-// The weights' port: converted only when the weights changed since the last call. Inference calls
-// repeat the same weights; comparing them with a kept copy costs less than converting them again
-// (the batch-1 latency of the CNN, three convolutions: 9 us of reorders; bench/README.md). A
-// comparison, not a flag set by whoever writes the weights, so no path that changes them is missed;
-// only a caller that owns the weights and numbers each change of them (`version`) spares it.
+// The weights' port: converted only when the weights changed since the last call (weights_seen.hpp).
+// Inference calls repeat the same weights; comparing them with a kept copy costs less than converting
+// them again (the batch-1 latency of the CNN, three convolutions: 9 us of reorders; bench/README.md).
 struct WeightsPort : Port {
-  std::vector<float> seen;  // the weights last converted, bit for bit
-  const float* converted_from = nullptr;
-  uint64_t converted_version = 0;
+  WeightsSeen seen;
 
   using Port::Port;
   void bind_input(const float* p, uint64_t version = 0) {
     user.set_data_handle(const_cast<float*>(p));
     if (same) return;
-    const size_t n = user.get_desc().get_size() / sizeof(float);
-    if (version != 0 && version == converted_version && p == converted_from) return;
-    if (version == 0 && seen.size() == n && std::memcmp(seen.data(), p, n * sizeof(float)) == 0) return;
+    const int64_t n = int64_t(user.get_desc().get_size() / sizeof(float));
+    if (seen.unchanged(p, n, version)) return;
     convert.execute(stream(), user, prim);
-    converted_from = p;
-    converted_version = version;
-    if (version == 0)
-      seen.assign(p, p + n);
-    else
-      seen.clear();
+    seen.remember(p, n, version);
   }
 };
 

@@ -139,12 +139,7 @@ bool WinogradConv3x3::takes(const Conv2DGeometry& g) {
 
 void WinogradConv3x3::transform_weights(const Conv2DGeometry& g, const float* kernel, uint64_t kernel_version) {
   const int64_t n = 9 * g.in_c * g.out_c;
-  const bool same_shape = in_c_ == g.in_c && out_c_ == g.out_c;
-  if (same_shape && kernel_version != 0 && kernel_version == transformed_version_ && kernel == transformed_from_)
-    return;
-  if (same_shape && kernel_version == 0 && int64_t(seen_.size()) == n &&
-      std::memcmp(seen_.data(), kernel, size_t(n) * sizeof(float)) == 0)
-    return;
+  if (in_c_ == g.in_c && out_c_ == g.out_c && seen_.unchanged(kernel, n, kernel_version)) return;
   in_c_ = g.in_c;
   out_c_ = g.out_c;
   transformed_.resize(size_t(kPositions * g.in_c * g.out_c));
@@ -169,12 +164,7 @@ void WinogradConv3x3::transform_weights(const Conv2DGeometry& g, const float* ke
           store(transformed_.data() + ((i * kInput + j) * g.in_c + c) * g.out_c + f, u[j]);
       }
     }
-  transformed_from_ = kernel;
-  transformed_version_ = kernel_version;
-  if (kernel_version == 0)
-    seen_.assign(kernel, kernel + n);
-  else
-    seen_.clear();
+  seen_.remember(kernel, n, kernel_version);
 }
 
 void WinogradConv3x3::forward(const Conv2DGeometry& g, const void* x, bool x_bf16, const float* kernel,

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "kernels/cpu/conv.hpp"
+#include "kernels/cpu/weights_seen.hpp"
 
 namespace myelin::kernels {
 
@@ -39,9 +40,7 @@ class WinogradConv3x3 {
   void transform_weights(const Conv2DGeometry& g, const float* kernel, uint64_t kernel_version);
 
   std::vector<float> transformed_;  // [36][in_c][out_c]
-  std::vector<float> seen_;         // the weights last transformed, bit for bit (version 0)
-  const float* transformed_from_ = nullptr;
-  uint64_t transformed_version_ = 0;
+  WeightsSeen seen_;                // the weights last transformed
   int64_t in_c_ = 0, out_c_ = 0;
   std::vector<std::vector<float>> scratch_;  // per thread: its tiles' transformed inputs and products
 };
