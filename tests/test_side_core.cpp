@@ -48,6 +48,16 @@ class Server {
   std::thread thread_;
 };
 
+// Runs `attempt` until `done()`, for at most five seconds: the server picks a part up within
+// microseconds on an idle machine, but on a loaded one its thread may wait milliseconds for a time
+// slice, longer than a few attempts take.
+template <class Attempt, class Done>
+void attempt_until(Attempt attempt, Done done) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  do attempt();
+  while (!done() && std::chrono::steady_clock::now() < until);
+}
+
 // Restores the calling thread's OpenMP thread count.
 struct Threads {
   explicit Threads(int n) : saved(omp_get_max_threads()) { omp_set_num_threads(n); }
@@ -175,8 +185,7 @@ TEST(SideCore, GemmSharedWithASideCoreMatchesReferenceAndItselfWhoeverRunsThePar
             const SideCoreLoan loan(&core);
             product(taken_back);
             Server server(core);
-            // The server picks a part up within microseconds; a few tries make sure one was its.
-            for (int t = 0; t < 20 && server.served() == 0; ++t) product(on_server);
+            attempt_until([&] { product(on_server); }, [&] { return server.served() > 0; });
             served += server.served();
           }
           const std::string where = "M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" +
@@ -247,11 +256,12 @@ TEST(SideCore, Bf16DenseKernelsSharedWithASideCoreMatchThemselvesWhoeverRunsTheP
       forward(y_back);
       weight_gradient(g_back);
       Server server(core);
-      // The server picks a part up within microseconds; a few tries make sure one was its.
-      for (int t = 0; t < 20 && server.served() < 2; ++t) {
-        forward(y_served);
-        weight_gradient(g_served);
-      }
+      attempt_until(
+          [&] {
+            forward(y_served);
+            weight_gradient(g_served);
+          },
+          [&] { return server.served() >= 2; });
       served += server.served();
     }
     ASSERT_EQ(y_back, y_alone) << "the shared forward product differs from the unshared one: " << where;
