@@ -12,34 +12,18 @@ kernels, one OpenBLAS thread, torch.set_num_threads(N)). Prints name=value lines
 median milliseconds; a speedup above 1 means myelin is faster.
 """
 import argparse
-import os
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-SOURCE_DIR = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+SOURCE_DIR = HERE.parent
+sys.path.insert(0, str(HERE))
+from compare_pytorch import clean_env  # noqa: E402
+from compare_sequences import median_ms  # noqa: E402
+
 BATCH, STEPS, FEATURES, UNITS = 64, 50, 32, 128
 CELLS = ["LSTM", "GRU", "SimpleRNN"]
-
-
-def clean_env():
-    env = dict(os.environ)
-    env.pop("OPENBLAS_CORETYPE", None)
-    env.pop("OPENBLAS_L2_SIZE", None)
-    env["OPENBLAS_NUM_THREADS"] = "1"
-    return env
-
-
-def median_ms(fn, repeats):
-    fn()  # warm-up: first-call allocation and primitive creation
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
 
 
 def data():
