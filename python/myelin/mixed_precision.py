@@ -3,8 +3,9 @@
     import myelin
     myelin.mixed_precision.set_global_policy("mixed_bfloat16")  # before building the model
 
-Under "mixed_bfloat16", Dense, Conv1D and Conv2D multiply in bfloat16 (oneDNN's bf16 kernels,
-float32 accumulation); weights, optimizer state, activations between layers, losses and softmax stay
+Under "mixed_bfloat16", Dense, Conv1D, Conv2D, SimpleRNN, LSTM and GRU multiply in bfloat16 (float32
+accumulation; the recurrent layers' state, gates and weight gradients stay float32, and so do their
+products too small for bfloat16 to pay, such as each step's at batch 1); weights, optimizer state, activations between layers, losses and softmax stay
 float32, so saved weights are float32. It needs a CPU with AVX512_BF16 or AMX-BF16 and raises
 myelin.Error elsewhere. "auto" picks it where it runs faster than float32 (CPUs with AMX, or with
 AVX512_BF16 on AMD) and "float32" otherwise (also on Intel CPUs with AVX512_BF16 and no AMX, where

@@ -2,10 +2,12 @@
 
 #include <algorithm>
 
+#include "kernels/cpu/bf16.hpp"
 #include "kernels/cpu/dropout.hpp"
 #include "kernels/cpu/recurrent.hpp"
 #include "myelin/error.hpp"
 #include "myelin/io/config.hpp"
+#include "myelin/mixed_precision.hpp"
 
 namespace myelin::layers {
 
@@ -53,6 +55,9 @@ Recurrent::Recurrent(int gates, int64_t units, RecurrentOptions options)
     throw ValueError(who + ": recurrent_dropout must be in [0, 1), got " + std::to_string(options_.recurrent_dropout));
   if (gates == 3 && !options_.reset_after)
     throw ValueError(who + ": reset_after=False is not supported, only Keras 3's default reset_after=True");
+  options_.dtype = mixed_precision::policy_from_config(
+      options_.dtype.empty() ? nlohmann::json::object() : nlohmann::json{{"dtype", options_.dtype}}, who);
+  bf16_ = options_.dtype == "mixed_bfloat16" && kernels::bf16_supported();
   input_shape_ = options_.input_shape;
   name_ = options_.name;
 }
@@ -146,6 +151,7 @@ const Tensor& Recurrent::forward_inputs(const std::vector<const Tensor*>& inputs
                      std::to_string(features_) + ") got " + shape_to_string(x.shape()));
   kernels::RecurrentGeometry g{cell_of(gates_), x.dim(0), x.dim(1), features_, units_, activation_,
                                recurrent_activation_, options_.go_backwards, options_.return_sequences};
+  g.bf16 = bf16_;
   masked_ = false;
   if (const Tensor* m = input_mask()) {
     if (m->shape() != Shape{g.batch, g.steps})
@@ -234,6 +240,7 @@ void Recurrent::backward_outputs(const std::vector<const Tensor*>& output_grads,
                      std::to_string(1 + states_given_));
   kernels::RecurrentGeometry g{cell_of(gates_), batch, steps, features_, units_, activation_, recurrent_activation_,
                                options_.go_backwards, options_.return_sequences};
+  g.bf16 = bf16_;
   if (masked_) {
     g.mask = mask_.data();
     g.zero_output_for_mask = options_.zero_output_for_mask;
@@ -302,6 +309,7 @@ nlohmann::json Recurrent::get_config() const {
   c["stateful"] = false;
   c["unroll"] = false;
   if (gates_ == 3) c["reset_after"] = options_.reset_after;
+  if (options_.dtype != "float32") c["dtype"] = mixed_precision::policy_to_config(options_.dtype);
   return c;
 }
 

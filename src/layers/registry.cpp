@@ -109,6 +109,7 @@ RecurrentOptions recurrent_options(const json& c, const std::string& who) {
   o.recurrent_dropout = io::config_value(c, "recurrent_dropout", 0.f, who);
   o.return_state = io::config_value(c, "return_state", false, who);
   o.zero_output_for_mask = io::config_value(c, "zero_output_for_mask", false, who);
+  o.dtype = mixed_precision::policy_from_config(c, who);
   return o;
 }
 

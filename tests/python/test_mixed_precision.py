@@ -61,3 +61,27 @@ def test_dense_in_bfloat16_is_within_the_bound_of_float64(policy, tmp_path):
     f32 = Sequential([Dense(12, input_shape=(300,), dtype="float32")])
     f32.set_weights([w, b])
     np.testing.assert_allclose(f32.predict(x, verbose=0), exact, rtol=0, atol=1e-4)
+
+
+@needs_bf16
+def test_recurrent_layers_take_the_policy(policy):
+    """LSTM, GRU and SimpleRNN under mixed_bfloat16 (the global policy, or dtype=): the policy in their
+    configs, and predictions within bfloat16's rounding of the same weights' float32 ones (the C++
+    tests bound a sequence's difference at 0.02 of its largest value; here 2-layer outputs in [-1, 1])."""
+    from myelin.layers import GRU, LSTM, SimpleRNN
+    rng = np.random.default_rng(6)
+    x = rng.uniform(-1, 1, (40, 7, 10)).astype(np.float32)
+    mixed_precision.set_global_policy("mixed_bfloat16")
+    bf16 = Sequential([LSTM(32, return_sequences=True, input_shape=(7, 10)), GRU(32, return_sequences=True),
+                       SimpleRNN(16)])
+    for layer in bf16.layers:
+        assert layer.get_config()["dtype"]["config"]["name"] == "mixed_bfloat16"
+    mixed_precision.set_global_policy("float32")
+    fp32 = Sequential([LSTM(32, return_sequences=True, input_shape=(7, 10)), GRU(32, return_sequences=True),
+                       SimpleRNN(16, dtype="float32")])
+    assert "dtype" not in fp32.layers[2].get_config()
+    fp32.set_weights(bf16.get_weights())
+    got, want = bf16.predict(x, verbose=0), fp32.predict(x, verbose=0)
+    assert np.max(np.abs(got - want)) <= 0.02
+    assert np.max(np.abs(got - want)) > 0  # bfloat16 ran
+    assert LSTM(8, dtype="mixed_bfloat16").get_config()["dtype"]["config"]["name"] == "mixed_bfloat16"

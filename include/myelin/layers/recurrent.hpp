@@ -33,6 +33,14 @@
 // return_sequences, as Keras does); the output keeps the input's mask with return_sequences (as
 // Keras, unreversed under go_backwards) and drops it without.
 //
+// Under the dtype policy "mixed_bfloat16" (myelin/mixed_precision.hpp) the products where bfloat16
+// pays multiply bfloat16 operands into float32 sums: the forward's input projection and each step's
+// recurrent products, and the input's gradient, wherever they have 16 rows and 2^17 multiply-adds or
+// more (a step's rows: those a thread carries of the batch). Smaller products (each step's at batch
+// 1 or for few units, all of a batch-1 single step's), the weight gradients and backward's step
+// products stay float32, where bfloat16 measured no faster. The weights, the state, the gates and
+// every element-wise step stay float32.
+//
 // Not supported (an error names the argument): stateful, GRU's reset_after=False,
 // activations other than tanh, sigmoid, relu and linear (their derivatives follow from their
 // outputs, which is all backward keeps).
@@ -70,6 +78,7 @@ struct RecurrentOptions {
   float recurrent_dropout = 0.f;  ///< fraction of the state's units dropped, in [0, 1)
   bool return_state = false;      ///< the call returns [output, h] (LSTM [output, h, c])
   bool zero_output_for_mask = false;  ///< a returned sequence's masked steps are zeros (else a copy of the step before)
+  std::string dtype;  ///< dtype policy (myelin/mixed_precision.hpp); empty: the global policy
   std::string name;
 };
 
@@ -105,6 +114,8 @@ class Recurrent : public Layer {
 
   int64_t units() const { return units_; }
   const RecurrentOptions& options() const { return options_; }
+  /// The dtype policy the layer was made with: "float32" or "mixed_bfloat16".
+  const std::string& dtype_policy() const { return options_.dtype; }
   Tensor& kernel() { return kernel_; }
   Tensor& recurrent_kernel() { return recurrent_kernel_; }
   Tensor& bias() { return bias_; }
@@ -120,6 +131,7 @@ class Recurrent : public Layer {
   int64_t steps_ = 0, features_ = 0;
   ActivationKind activation_, recurrent_activation_;
   RecurrentOptions options_;
+  bool bf16_ = false;  // mixed_bfloat16 on a CPU with bfloat16 dot products
   Tensor kernel_, recurrent_kernel_, bias_, kernel_grad_, recurrent_kernel_grad_, bias_grad_;
   Tensor x_;  // view of the last forward batch's input (after input dropout)
   Tensor mask_;        // view of the last forward's input mask (masked_)

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "kernels/cpu/activation.hpp"
+#include "kernels/cpu/bf16.hpp"
 #include "kernels/cpu/block_product.hpp"
 #include "kernels/cpu/gemm.hpp"
 #include "kernels/cpu/lanes.hpp"
@@ -258,6 +259,25 @@ constexpr int64_t kRowsPerThread = 16;
 // step against 3.1, for two 2.8 against 3.4; for four 6.8 against 5.0.
 constexpr int64_t kBlockProductMinRows = 4;
 
+// Under mixed_bfloat16: whether a product of `rows` rows by a [K, N] matrix (a step's: the rows a
+// thread carries; the input projection's and dx's: the batch's steps) multiplies in
+// bfloat16: from 16 rows and 2^17 multiply-adds. One thread's recurrent product of 32 rows of the
+// benchmark's LSTM took 22.7 us so against 36.9 in float32, 16 rows of 192 x 64 took 3.7 against 4.5,
+// but one row 5.2 against 2.8 and 16 rows of 96 x 32 3.1 against 1.7 (bench/README.md, "The
+// recurrent layers under mixed_bfloat16").
+constexpr int64_t kBf16Work = int64_t(1) << 17;
+bool products_in_bf16(const RecurrentGeometry& g, int64_t rows, int64_t N, int64_t K) {
+  return g.bf16 && rows >= kRowsPerThread && rows * N * K >= kBf16Work;
+}
+
+// The rows each thread carries through the sequence where the threads share them (more than one
+// row thread), else the batch.
+int row_threads_for(int64_t batch) { return int(std::min<int64_t>(omp_get_max_threads(), batch / kRowsPerThread)); }
+int64_t rows_each(int64_t batch) {
+  const int threads = row_threads_for(batch);
+  return threads > 1 ? batch / threads : batch;
+}
+
 // Where the team's threads write, each in whole cache lines of its own (a line two threads write
 // ping-pongs between their cores at every step).
 constexpr int64_t kLineFloats = 64 / sizeof(float);
@@ -371,11 +391,19 @@ void recurrent_forward(const RecurrentGeometry& g, const float* x, const float* 
     if (g.cell != RecurrentCell::SimpleRNN) ws.cell.resize(size_t(B * T * U));
   }
   // Every step's input projection in one GEMM, the input bias added in place.
-  gemm(false, false, B * T, N, F, 1.f, x, F, kernel, N, 0.f, ws.xw.data(), N);
+  if (products_in_bf16(g, B * T, N, F))
+    gemm_bf16(false, false, B * T, N, F, x, F, kernel, N, ws.xw.data(), N);
+  else
+    gemm(false, false, B * T, N, F, 1.f, x, F, kernel, N, 0.f, ws.xw.data(), N);
   if (bias) bias_activation_forward(ActivationKind::Linear, ws.xw.data(), bias, nullptr, ws.xw.data(), B * T, N);
   if (recurrent_team_size(g, recurrent_mask) > 1)
     return recurrent_forward_by_units(g, recurrent_kernel, bias, h0 != nullptr, y, keep, ws);
   const float* rbias = gru && bias ? bias + N : nullptr;  // GRU's recurrent bias
+  const bool bf16 = products_in_bf16(g, rows_each(B), N, U);
+  if (bf16) {  // rounded once a call, read at every step
+    ws.recurrent_bf16.resize(size_t(U * N));
+    to_bf16(recurrent_kernel, ws.recurrent_bf16.data(), U * N);
+  }
 
   float* h = ws.h.data();
   float* c = ws.c.data();
@@ -397,7 +425,10 @@ void recurrent_forward(const RecurrentGeometry& g, const float* x, const float* 
     if (save_h) std::memcpy(ws.hs.data() + b0 * U, hb, size_t(n) * sizeof(float));
     if (recurrent_mask)
       for (int64_t i = 0; i < n; ++i) hb[i] *= recurrent_mask[b0 * U + i];
-    gemm(false, false, b1 - b0, N, U, 1.f, hb, U, recurrent_kernel, N, 0.f, hr, ld);
+    if (bf16)
+      gemm_bf16(false, false, b1 - b0, N, U, hb, U, ws.recurrent_bf16.data(), N, hr, ld);
+    else
+      gemm(false, false, b1 - b0, N, U, 1.f, hb, U, recurrent_kernel, N, 0.f, hr, ld);
   };
   // Step s of row b: whole-array passes (sum, activations, state update) rather than one unit at a
   // time, so that each loop vectorises; each unit's new state depends on its own old state only, so
@@ -435,7 +466,7 @@ void recurrent_forward(const RecurrentGeometry& g, const float* x, const float* 
   // Rows never meet, so with enough of them each thread carries its own through the whole sequence:
   // one parallel region a call instead of two a step, whose forks, joins and waits took a tenth of
   // an LSTM's batch-64 forward.
-  const int row_threads = int(std::min<int64_t>(omp_get_max_threads(), B / kRowsPerThread));
+  const int row_threads = row_threads_for(B);
   if (row_threads > 1) {
 #pragma omp parallel num_threads(row_threads)
     {
@@ -550,14 +581,13 @@ void recurrent_backward(const RecurrentGeometry& g, const float* x, const float*
     }
   };
   // As in forward: with enough rows each thread carries its own through the whole sequence.
-  const int row_threads = int(std::min<int64_t>(omp_get_max_threads(), B / kRowsPerThread));
+  const int row_threads = row_threads_for(B);
   // Where each step's d h_{t-1} is one thread's product of a few rows or more, block_product runs it
   // on the recurrent kernel's transpose, made once a call: sgemm's transposed product of 32 rows
   // took 57.8 us a step against 36.0 (bench/README.md, "The recurrent layers' backward products in
   // register blocks"). For one or two rows sgemm's path for thin products is the faster.
-  const int64_t rows_each = row_threads > 1 ? B / row_threads : B;
-  const bool by_blocks = (row_threads > 1 || omp_get_max_threads() == 1) && rows_each >= kBlockProductMinRows &&
-                         block_product_fits(U);
+  const bool by_blocks = (row_threads > 1 || omp_get_max_threads() == 1) &&
+                         rows_each(B) >= kBlockProductMinRows && block_product_fits(U);
   if (by_blocks) {
     ws.recurrent_t.resize(size_t(N * U));
     for (int64_t i = 0; i < U; ++i)
@@ -603,6 +633,8 @@ void recurrent_backward(const RecurrentGeometry& g, const float* x, const float*
   if (dc0 && g.cell == RecurrentCell::LSTM) std::memcpy(dc0, dc, size_t(B * U) * sizeof(float));
   const float* dzh = gru ? ws.dzh.data() : ws.dz.data();
   if (dkernel) {
+    // Float32 under mixed_bfloat16 too: over the batch's 6,400 steps the benchmark's LSTM's took
+    // 4.2 ms so against 4.6 in bfloat16, whose rounding of both operands costs more than it saves.
     gemm(true, false, F, N, B * T, 1.f, x, F, ws.dz.data(), N, 0.f, dkernel, N);
     // The first step's h_{t-1} is zero, or the initial state kept in h_prev.
     gemm(true, false, U, N, B * T, 1.f, ws.h_prev.data(), U, dzh, N, 0.f, drecurrent, N);
@@ -611,7 +643,10 @@ void recurrent_backward(const RecurrentGeometry& g, const float* x, const float*
       if (gru) column_sums(dzh, dbias + N, B * T, N);
     }
   }
-  if (dx) gemm(false, true, B * T, F, N, 1.f, ws.dz.data(), N, kernel, N, 0.f, dx, F);
+  if (dx && products_in_bf16(g, B * T, N, F))  // 2.5 ms against 4.6 in float32 for that LSTM
+    gemm_bf16(false, true, B * T, F, N, ws.dz.data(), N, kernel, N, dx, F);
+  else if (dx)
+    gemm(false, true, B * T, F, N, 1.f, ws.dz.data(), N, kernel, N, 0.f, dx, F);
 }
 
 void bidirectional_merge(BidirectionalMerge mode, int64_t batch, int64_t steps, int64_t units, bool reverse,

@@ -43,6 +43,13 @@ struct RecurrentGeometry {
   // output are the state after the sample's last unmasked step.
   const float* mask = nullptr;
   bool zero_output_for_mask = false;
+  // mixed_bfloat16: the products where bfloat16 pays multiply bfloat16 operands (x, h, dz and the
+  // weights rounded) into float32 sums: forward's input projection and each step's recurrent
+  // products, and backward's dx, wherever they have 16 rows and 2^17 multiply-adds or more (a step's
+  // rows: those a thread carries; so at batch 1, or for few units, they stay float32). The weight
+  // gradients and backward's step products stay float32, where bfloat16 measured no faster; so do the state,
+  // the gates and every element-wise step.
+  bool bf16 = false;
 };
 
 /// What forward keeps for backward, and the scratch of both; sized by the calls, reused between batches.
@@ -63,6 +70,7 @@ struct RecurrentWorkspace {
   std::vector<float> dzh;     // [B, T, N] GRU: d(loss)/d(recurrent projection)
   std::vector<float> dh, dc;  // [B, U]
   std::vector<float> recurrent_t;  // [N, U] the recurrent kernel transposed, for d h_{t-1} in register blocks
+  std::vector<uint16_t> recurrent_bf16;  // [U, N] bf16: the recurrent kernel rounded once a forward
   std::vector<float> hs;      // [B, U] masks with recurrent dropout: the state before the dropout mask
   std::vector<float> dyc;     // [B, U] masks: the gradient of a masked step's output, a copy of the one before
 };
