@@ -4,7 +4,7 @@ LSTM classifier and a 2-block Transformer encoder.
 
     /usr/bin/python3 bench/compare_sequences.py [--threads N] [--repeats R] [--rounds K]
                                                 [--models lstm,transformer] [--myelin-python DIR]
-                                                [--venv DIR] [--torch-python PYTHON]
+                                                [--venv DIR] [--torch-python PYTHON] [--bf16]
 
 The models (float features in, 10 classes out, sparse categorical cross-entropy, Adam):
   lstm:        (64, 100, 128) -> LSTM(128, return_sequences) -> LSTM(128) -> Dense(10, softmax)
@@ -32,6 +32,8 @@ Columns, each framework at its best:
   format="onnx")`, checked to predict what myelin predicted (max_abs_difference_from_myelin);
   graph optimisation level all, intra-op threads N, sequential execution.
 Without the virtual environment the Keras and ONNX Runtime columns are skipped, and say so.
+With --bf16, also myelin's Python package under the mixed_bfloat16 policy, whose ratio against the best
+(float32) peer is printed as ratio_bf16_vs_best_peer_*.
 
 Each (framework, model) runs in its own child process (so peak RSS is that model's, the interpreter
 and numpy included) with one OpenBLAS thread. The children alternate over K rounds and each figure is
@@ -116,6 +118,8 @@ def myelin_worker(args):
     from myelin.optimizers import Adam
     myelin.set_num_threads(args.threads)
     myelin.set_random_seed(42)
+    if args.bf16:
+        myelin.mixed_precision.set_global_policy("mixed_bfloat16")
     shape = shape_of(args.model)
     x, y = data(shape)
     y = y.astype("float32")
@@ -328,6 +332,10 @@ def one_round(args, models, columns, venv_python, work_dir):
         res[("myelin", model)] = run_child(
             "/usr/bin/python3", me + ["--worker", "myelin"] + (["--onnx", onnx] if "ort" in columns else []),
             dict(env, PYTHONPATH=args.myelin_python), f"myelin ({model})")
+        if "myelin_bf16" in columns:
+            res[("myelin_bf16", model)] = run_child("/usr/bin/python3", me + ["--worker", "myelin", "--bf16"],
+                                                    dict(env, PYTHONPATH=args.myelin_python),
+                                                    f"myelin bf16 ({model})")
         res[("torch", model)] = run_child(args.torch_python or venv_python or sys.executable,
                                           me + ["--worker", "torch"], env, f"torch ({model})")
         if "keras_tensorflow" in columns:
@@ -354,6 +362,8 @@ def main():
     parser.add_argument("--myelin-python", default=str(SOURCE_DIR / "build" / "python"))
     parser.add_argument("--venv", default=str(SOURCE_DIR / ".venv-peers"))
     parser.add_argument("--torch-python", help="the torch column's interpreter (default: the venv's)")
+    parser.add_argument("--bf16", action="store_true",
+                        help="add a column: myelin's Python package under the mixed_bfloat16 policy")
     parser.add_argument("--worker", choices=["torch", "myelin", "keras", "ort"], help=argparse.SUPPRESS)
     parser.add_argument("--model", choices=MODELS, help=argparse.SUPPRESS)
     parser.add_argument("--onnx", help=argparse.SUPPRESS)
@@ -373,6 +383,8 @@ def main():
               "(`bash scripts/reference_env.sh peers` makes it)")
         venv_python = None
         columns = ["myelin", "torch"]
+    if args.bf16:
+        columns.insert(1, "myelin_bf16")
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="compare_sequences_") as work_dir:
         rounds = [one_round(args, models, columns, venv_python, work_dir) for _ in range(args.rounds)]
@@ -387,21 +399,28 @@ def main():
             median = statistics.median(float(r[(column, model)][key]) for r in rounds)
             results[(column, model, key)] = median
             print(f"{column}_{model}_{key}={median:.4g}")
-    names = dict(COLUMNS)
+    names = dict(COLUMNS + [("myelin_bf16", "myelin bf16 (Python)")])
     print(f"\n({args.threads} threads, {args.rounds} rounds of {args.repeats} repeats; medians; "
           "ratio: the best peer's figure over myelin's)")
-    print("| figure | " + " | ".join(names[c] for c in columns) + " | best peer | ratio |")
-    print("|" + " --- |" * (len(columns) + 3))
+    bf16_header = " bf16 ratio |" if args.bf16 else ""
+    print("| figure | " + " | ".join(names[c] for c in columns) + " | best peer | ratio |" + bf16_header)
+    print("|" + " --- |" * (len(columns) + 3 + args.bf16))
     for model, key, label, trains in ROWS:
         if model not in models:
             continue
         cells = {c: results.get((c, model, key)) for c in columns}
-        peers = {c: v for c, v in cells.items() if c != "myelin" and v is not None and (c in TRAINS or not trains)}
+        peers = {c: v for c, v in cells.items()
+                 if not c.startswith("myelin") and v is not None and (c in TRAINS or not trains)}
         best = min(peers, key=peers.get)
         ratio = peers[best] / cells["myelin"]
         print(f"ratio_vs_best_peer_{model}_{key}={ratio:.3g}")
+        bf16_cell = ""
+        if args.bf16:
+            ratio_bf16 = peers[best] / cells["myelin_bf16"]
+            print(f"ratio_bf16_vs_best_peer_{model}_{key}={ratio_bf16:.3g}")
+            bf16_cell = f" {ratio_bf16:.2f}x |"
         row = " | ".join("-" if v is None else f"{v:.3f}" for v in cells.values())
-        print(f"| {label} | {row} | {names[best]} | {ratio:.2f}x |")
+        print(f"| {label} | {row} | {names[best]} | {ratio:.2f}x |{bf16_cell}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 // linear-before-reset GRU is Keras 3's reset_after GRU), on the same data, side by side in one run.
 //
 //   build/bench/rnn_primitive_benchmark [--threads N] [--repeats R] [--steps T] [--features F] [--units U]
+//                                       [--precision fp32|bf16]
 //
 // For each cell and batch (64, and 1 for latency) it times forward inference, forward for training
 // (keeping what backward reads) and backward (dx, the weight and bias gradients, from a gradient of
@@ -12,6 +13,9 @@
 // Keras's layout ([F, G*U]), and are zeroed before each backward (oneDNN accumulates into them), which
 // the timing includes. A training layer would also redo the reorders after every optimizer step: the
 // last row adds their time. Before timing, both outputs and gradients are compared (max |difference|).
+// --precision bf16 runs myelin's kernel as a layer under mixed_bfloat16 (its products in bfloat16)
+// against oneDNN's float32 primitives; the comparison then shows bfloat16's rounding, and the
+// float32 phase lines are left out.
 #include <omp.h>
 
 #include <cmath>
@@ -73,6 +77,8 @@ Problem make_problem(bool gru, Shape s, std::mt19937& rng) {
   return p;
 }
 
+bool g_bf16 = false;  // --precision bf16
+
 // myelin's kernel as the layer calls it for return_sequences=True.
 struct Myelin {
   const Problem& p;
@@ -87,6 +93,7 @@ struct Myelin {
     g.features = p.s.features;
     g.units = p.s.units;
     g.return_sequences = true;
+    g.bf16 = g_bf16;
     y.resize(size_t(p.s.batch * p.s.steps * p.s.units));
     dx.resize(p.x.size());
     dkernel.resize(p.kernel.size());
@@ -354,7 +361,7 @@ void run_case(bool gru, Shape s, int repeats, std::mt19937& rng) {
     std::printf("%s_b%lld_%s_ms myelin=%.4g onednn=%.4g onednn_speedup=%.2f\n", cell, (long long)s.batch, row.what,
                 row.myelin, row.onednn, row.myelin / row.onednn);
   std::fflush(stdout);
-  phases(m, repeats);
+  if (!g_bf16) phases(m, repeats);
 }
 
 }  // namespace
@@ -370,14 +377,16 @@ int main(int argc, char** argv) {
     else if (a == "--steps") s.steps = v;
     else if (a == "--features") s.features = v;
     else if (a == "--units") s.units = v;
+    else if (a == "--precision" && (std::string(argv[i + 1]) == "fp32" || std::string(argv[i + 1]) == "bf16"))
+      g_bf16 = std::string(argv[i + 1]) == "bf16";
     else {
       std::fprintf(stderr, "unknown option %s\n", argv[i]);
       return 2;
     }
   }
   myelin::set_num_threads(threads);
-  std::printf("threads=%d repeats=%d steps=%lld features=%lld units=%lld\n", myelin::num_threads(), repeats,
-              (long long)s.steps, (long long)s.features, (long long)s.units);
+  std::printf("threads=%d repeats=%d steps=%lld features=%lld units=%lld precision=%s\n", myelin::num_threads(),
+              repeats, (long long)s.steps, (long long)s.features, (long long)s.units, g_bf16 ? "bf16" : "fp32");
   std::mt19937 rng(42);
   for (int64_t batch : {64, 1})
     for (bool gru : {false, true}) {
