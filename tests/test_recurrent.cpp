@@ -334,6 +334,32 @@ KernelRun run_kernel(const kernels::RecurrentGeometry& g, int threads, const Flo
   return r;
 }
 
+// Random inputs of the kernel for geometry g: the input, weights, bias, a gradient of every output,
+// an initial state, a mask padding every `pad_every`-th step and a recurrent dropout mask dropping
+// every `drop_every`-th state unit (the others scaled by `kept`).
+struct KernelInputs {
+  Floats x, kernel, recurrent, bias, dy, h0, c0, mask, dropout;
+};
+KernelInputs kernel_inputs(const kernels::RecurrentGeometry& g, uint64_t seed, int64_t pad_every, int64_t drop_every,
+                           float kept) {
+  const int64_t B = g.batch, T = g.steps, U = g.units, N = kernels::recurrent_gates(g.cell) * U;
+  Rng rng(seed);
+  auto values = [&](int64_t n, float scale) { return random_tensor({n}, rng, -scale, scale).to_vector(); };
+  KernelInputs in;
+  in.x = values(B * T * g.features, 1.f);
+  in.kernel = values(g.features * N, 0.3f);
+  in.recurrent = values(U * N, 0.3f);
+  in.bias = values(g.cell == kernels::RecurrentCell::GRU ? 2 * N : N, 0.2f);
+  in.dy = values(g.return_sequences ? B * T * U : B * U, 1.f);
+  in.h0 = values(B * U, 0.5f);
+  in.c0 = values(B * U, 0.5f);
+  in.mask.assign(size_t(B * T), 1.f);
+  for (int64_t i = 0; i < B * T; i += pad_every) in.mask[size_t(i)] = 0.f;
+  in.dropout.resize(size_t(B * U));
+  for (int64_t i = 0; i < B * U; ++i) in.dropout[size_t(i)] = i % drop_every == 0 ? 0.f : kept;
+  return in;
+}
+
 void expect_near_all(const std::vector<float>& a, const std::vector<float>& b, double tolerance, const char* what) {
   ASSERT_EQ(a.size(), b.size()) << what;
   double worst = 0;
@@ -422,21 +448,15 @@ TEST(RecurrentKernel, ThreadsCarryingTheirOwnRowsGiveTheOneThreadValues) {
       g.return_sequences = variant == 0;
       g.go_backwards = variant == 1;
       SCOPED_TRACE(::testing::Message() << "cell " << int(cell) << ", variant " << variant);
-      const int64_t B = g.batch, T = g.steps, U = g.units, N = kernels::recurrent_gates(cell) * U;
-      Rng rng(3 + variant);
-      auto values = [&](int64_t n, float scale) { return random_tensor({n}, rng, -scale, scale).to_vector(); };
-      const Floats x = values(B * T * g.features, 1.f), kernel = values(g.features * N, 0.3f),
-                   recurrent = values(U * N, 0.3f), bias = values(cell == RecurrentCell::GRU ? 2 * N : N, 0.2f),
-                   dy = values(g.return_sequences ? B * T * U : B * U, 1.f);
-      Floats mask(size_t(B * T), 1.f), dropout(size_t(B * U));
-      for (int64_t i = 0; i < B * T; i += 5) mask[size_t(i)] = 0.f;  // some padded steps in every row
-      for (int64_t i = 0; i < B * U; ++i) dropout[size_t(i)] = i % 4 == 0 ? 0.f : 4.f / 3;
-      g.mask = variant == 1 ? mask.data() : nullptr;
-      const float* recurrent_mask = variant == 1 ? dropout.data() : nullptr;
-      const KernelRun one = run_kernel(g, 1, x, kernel, recurrent, bias, nullptr, nullptr, dy, recurrent_mask);
+      const KernelInputs in = kernel_inputs(g, 3 + variant, 5, 4, 4.f / 3);  // some padded steps in every row
+      g.mask = variant == 1 ? in.mask.data() : nullptr;
+      const float* recurrent_mask = variant == 1 ? in.dropout.data() : nullptr;
+      const KernelRun one =
+          run_kernel(g, 1, in.x, in.kernel, in.recurrent, in.bias, nullptr, nullptr, in.dy, recurrent_mask);
       for (int threads : {2, 3}) {
         SCOPED_TRACE(::testing::Message() << threads << " threads");
-        const KernelRun many = run_kernel(g, threads, x, kernel, recurrent, bias, nullptr, nullptr, dy, recurrent_mask);
+        const KernelRun many =
+            run_kernel(g, threads, in.x, in.kernel, in.recurrent, in.bias, nullptr, nullptr, in.dy, recurrent_mask);
         expect_near_all(many.y, one.y, 1e-6, "y");
         expect_near_all(many.h, one.h, 1e-6, "final h");
         if (cell == RecurrentCell::LSTM) expect_near_all(many.c, one.c, 1e-6, "final c");
@@ -461,21 +481,14 @@ TEST(RecurrentKernel, BackwardInRegisterBlocksMatchesTheGemmPath) {
       g.units = 32;  // whole vectors, which block_product needs
       g.return_sequences = variant == 0;
       SCOPED_TRACE(::testing::Message() << "cell " << int(cell) << ", variant " << variant);
-      const int64_t B = g.batch, T = g.steps, U = g.units, N = kernels::recurrent_gates(cell) * U;
-      Rng rng(5 + variant);
-      auto values = [&](int64_t n, float scale) { return random_tensor({n}, rng, -scale, scale).to_vector(); };
-      const Floats x = values(B * T * g.features, 1.f), kernel = values(g.features * N, 0.3f),
-                   recurrent = values(U * N, 0.3f), bias = values(cell == RecurrentCell::GRU ? 2 * N : N, 0.2f),
-                   dy = values(g.return_sequences ? B * T * U : B * U, 1.f), h0 = values(B * U, 0.5f),
-                   c0 = values(B * U, 0.5f);
-      Floats mask(size_t(B * T), 1.f), dropout(size_t(B * U));
-      for (int64_t i = 0; i < B * T; i += 3) mask[size_t(i)] = 0.f;
-      for (int64_t i = 0; i < B * U; ++i) dropout[size_t(i)] = i % 5 == 0 ? 0.f : 1.25f;
-      g.mask = variant == 1 ? mask.data() : nullptr;
-      const float* recurrent_mask = variant == 1 ? dropout.data() : nullptr;
-      const KernelRun blocks =
-          run_kernel(g, 1, x, kernel, recurrent, bias, h0.data(), c0.data(), dy, recurrent_mask);
-      const KernelRun sgemm = run_kernel(g, 2, x, kernel, recurrent, bias, h0.data(), c0.data(), dy, recurrent_mask);
+      const KernelInputs in = kernel_inputs(g, 5 + variant, 3, 5, 1.25f);
+      g.mask = variant == 1 ? in.mask.data() : nullptr;
+      const float* recurrent_mask = variant == 1 ? in.dropout.data() : nullptr;
+      auto run = [&](int threads) {
+        return run_kernel(g, threads, in.x, in.kernel, in.recurrent, in.bias, in.h0.data(), in.c0.data(), in.dy,
+                          recurrent_mask);
+      };
+      const KernelRun blocks = run(1), sgemm = run(2);
       expect_near_all(blocks.y, sgemm.y, 1e-5, "y");
       expect_near_all(blocks.dh0, sgemm.dh0, 1e-4, "dh0");
       if (cell == RecurrentCell::LSTM) expect_near_all(blocks.dc0, sgemm.dc0, 1e-4, "dc0");
