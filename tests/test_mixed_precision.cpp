@@ -164,6 +164,9 @@ TEST(MixedPrecisionPolicy, LayersTakeTheGlobalPolicyWhenMade) {
             "mixed_bfloat16");
   const auto loaded = layers::from_config("LSTM", {{"units", 4}, {"dtype", "mixed_bfloat16"}});
   EXPECT_EQ(loaded->get_config()["dtype"]["config"]["name"], "mixed_bfloat16");
+  EXPECT_FALSE(layers::MultiHeadAttention(2, 4).get_config().contains("dtype"));
+  const auto mha = layers::from_config("MultiHeadAttention", {{"num_heads", 2}, {"key_dim", 4}, {"dtype", "mixed_bfloat16"}});
+  EXPECT_EQ(mha->get_config()["dtype"]["config"]["name"], "mixed_bfloat16");
 }
 
 TEST_F(MixedPrecision, DenseForwardAndGradientsWithinBf16Bound) {
@@ -747,6 +750,56 @@ TEST_F(MixedPrecision, RecurrentLayersWithinBf16BoundOfFloat32) {
   set_num_threads(saved);
 }
 
+// MultiHeadAttention under mixed_bfloat16 against float32 on the same weights, for self-attention
+// (query and value one tensor; value's gradient sums the value and key paths) and for its own key
+// input, on 5 sequences of 16 steps in inference and training: outputs and every gradient within 0.02
+// of float32 relative to the largest float32 value (four products in a row, each adding about 2^-7 of its sum of
+// magnitudes; measured at most 0.0038 (outputs), 0.0046 (input gradients) and 0.0052
+// (weight gradients)), and different from float32: bfloat16 did run.
+TEST_F(MixedPrecision, MultiHeadAttentionWithinBf16BoundOfFloat32) {
+  for (bool own_key : {false, true})
+    for (bool training : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << (own_key ? "own key" : "self-attention")
+                                        << (training ? ", training" : ", inference"));
+      layers::MultiHeadAttention fp32(3, 8, {.dtype = "float32"});
+      layers::MultiHeadAttention bf16(3, 8, {.dtype = "mixed_bfloat16"});
+      EXPECT_EQ(bf16.dtype_policy(), "mixed_bfloat16");
+      const std::vector<Shape> shapes = own_key ? std::vector<Shape>{{16, 24}, {12, 24}, {12, 20}}
+                                                : std::vector<Shape>{{16, 24}, {16, 24}};
+      Rng rng(6);
+      fp32.build_inputs(shapes, rng);
+      bf16.build_inputs(shapes, rng);
+      auto p32 = fp32.params(), p16 = bf16.params();
+      for (size_t i = 0; i < p32.size(); ++i) {
+        for (int64_t j = 0; j < p32[i].value->size(); ++j) (*p32[i].value)[j] = rng.uniform(-0.5f, 0.5f);
+        *p16[i].value = p32[i].value->clone();
+      }
+      fp32.set_needs_input_grad(true);
+      bf16.set_needs_input_grad(true);
+      std::vector<Tensor> x;
+      for (const Shape& s : shapes) x.push_back(random_tensor(with_batch(5, s), rng, -1, 1));
+      std::vector<const Tensor*> in;
+      for (const Tensor& t : x) in.push_back(&t);
+      if (!own_key) in[1] = in[0];
+      const Tensor y32 = fp32.forward_inputs(in, training).clone();
+      const Tensor y16 = bf16.forward_inputs(in, training).clone();
+      EXPECT_LE(relative_difference(y16, y32), 0.02f) << "outputs";
+      EXPECT_GT(relative_difference(y16, y32), 0.f) << "identical to float32, so bfloat16 was not used";
+      if (!training) continue;
+      const Tensor dy = random_tensor(y32.shape(), rng, -1, 1);
+      std::vector<const Tensor*> g32(in.size()), g16(in.size());
+      fp32.backward_inputs(dy, g32);
+      bf16.backward_inputs(dy, g16);
+      for (size_t i = 0; i < in.size(); ++i) {  // self-attention: the query's path, then value's and key's
+        ASSERT_TRUE(g32[i] && g16[i]);
+        EXPECT_LE(relative_difference(*g16[i], *g32[i]), 0.02f) << "input gradient " << i;
+        EXPECT_GT(relative_difference(*g16[i], *g32[i]), 0.f) << "input gradient " << i;
+      }
+      for (size_t i = 0; i < p32.size(); ++i)
+        EXPECT_LE(relative_difference(*p16[i].grad, *p32[i].grad), 0.02f) << p32[i].name;
+    }
+}
+
 // The digits read as sequences of 8 rows of 8 pixels by an LSTM, trained under float32 and under
 // mixed_bfloat16 from the same seed: bfloat16 reaches float32's test accuracy within a point
 // (measured 0.9194 and 0.9167, one test image apart).
@@ -789,6 +842,45 @@ TEST_F(MixedPrecision, RecurrentPolicyRoundTripsThroughSavedFiles) {
     ++with_policy;
   }
   EXPECT_EQ(with_policy, 3);
+  EXPECT_EQ(loaded.predict(x).to_vector(), p16.to_vector());
+}
+
+// A self-attention model learns whether a sequence's first step exceeds its last (attention can
+// compare two positions; a position-wise layer cannot) under mixed_bfloat16 as well as in float32
+// from the same seed (held-out accuracy, measured 0.9336 in both), keeps its policy through a
+// saved file and predicts the same after loading with float32 as the global policy.
+TEST_F(MixedPrecision, AttentionModelTrainsToTheFloat32BarAndRoundTrips) {
+  const int64_t n = 512, T = 6, d = 8;
+  Rng rng(2);
+  const Tensor x = random_tensor({n, T, d}, rng, -1, 1);
+  Tensor y({n, 1});
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i * T * d] > x[i * T * d + (T - 1) * d] ? 1.f : 0.f;
+  auto [x_train, x_test, y_train, y_test] = train_test_split(x, y, 0.5, 0);
+  auto train = [&](const std::string& policy) {
+    mixed_precision::set_global_policy(policy);
+    set_random_seed(7);
+    auto in = layers::Input({T, d});
+    auto h = layers::MultiHeadAttention(2, 8)({in, in});
+    h = layers::Dense(16, "relu")(layers::Flatten()(h));
+    Model m(in, layers::Dense(1, "sigmoid")(h));
+    m.compile(optimizers::Adam(3e-3), "binary_crossentropy", {"accuracy"});
+    m.fit(x_train, y_train, {.epochs = 30, .batch_size = 32, .verbose = 0, .seed = 1});
+    const double accuracy = m.evaluate(x_test, y_test)["accuracy"];
+    return std::pair{std::move(m), accuracy};
+  };
+  const double fp32 = train("float32").second;
+  auto [m, bf16] = train("mixed_bfloat16");
+  EXPECT_GE(fp32, 0.85);
+  EXPECT_GE(bf16, fp32 - 0.02);
+  EXPECT_EQ(m.get_layer("multi_head_attention")->get_config()["dtype"]["config"]["name"], "mixed_bfloat16");
+
+  TempDir dir;
+  const std::string path = (dir.path / "attention_bf16.keras").string();
+  const Tensor p16 = m.predict(x);
+  m.save(path);
+  mixed_precision::set_global_policy("float32");
+  Model loaded = load_model(path);
+  EXPECT_EQ(loaded.get_layer("multi_head_attention")->get_config()["dtype"]["config"]["name"], "mixed_bfloat16");
   EXPECT_EQ(loaded.predict(x).to_vector(), p16.to_vector());
 }
 

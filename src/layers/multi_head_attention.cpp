@@ -5,10 +5,13 @@
 
 #include "kernels/cpu/activation.hpp"
 #include "kernels/cpu/attention.hpp"
+#include "kernels/cpu/bf16.hpp"
 #include "kernels/cpu/dropout.hpp"
 #include "kernels/cpu/gemm.hpp"
+#include "kernels/cpu/merge.hpp"
 #include "myelin/error.hpp"
 #include "myelin/io/config.hpp"
+#include "myelin/mixed_precision.hpp"
 
 namespace myelin::layers {
 
@@ -31,6 +34,10 @@ MultiHeadAttention::MultiHeadAttention(int64_t num_heads, int64_t key_dim, Multi
   if (!(options_.dropout >= 0.f && options_.dropout < 1.f))
     throw ValueError("MultiHeadAttention: dropout must be in [0, 1), got " + std::to_string(options_.dropout));
   name_ = options_.name;
+  options_.dtype = mixed_precision::policy_from_config(
+      options_.dtype.empty() ? nlohmann::json::object() : nlohmann::json{{"dtype", options_.dtype}},
+      "MultiHeadAttention");
+  bf16_ = options_.dtype == "mixed_bfloat16" && kernels::bf16_supported();
 }
 
 std::optional<LayerPlan> MultiHeadAttention::plan_inputs(const std::vector<Shape>& s) const {
@@ -105,25 +112,50 @@ const Tensor& MultiHeadAttention::backward(const Tensor&) {
   throw ValueError("MultiHeadAttention '" + name_ + "' takes [query, value], got one input");
 }
 
-void MultiHeadAttention::project(const Projection& w, const Tensor& x, Tensor& out, int64_t cols) const {
-  const int64_t rows = x.size() / x.shape().back(), in = x.shape().back();
-  out.resize({rows, cols});
-  kernels::gemm(false, false, rows, cols, in, 1.f, x.data(), in, w.kernel.data(), cols, 0.f, out.data(), cols);
+void MultiHeadAttention::project(Projection& w, const Tensor& x, Tensor& out, int64_t cols, bool training) {
+  const int64_t in = x.shape().back(), rows = x.size() / in;
+  if (bf16_) {
+    // As Dense: inference keeps the rounded kernel while the weights stay the same bit for bit;
+    // training rounds them every call and keeps the rounded input for the weight gradient.
+    if (training) w.rounded_from.clear();
+    const bool keep_x = training && trainable_;
+    if (keep_x && !w.x_bf16) w.x_bf16 = std::make_shared<kernels::RoundedInput>();
+    kernels::dense_bf16(rows, cols, in, x.data(), in, w.kernel.data(), training ? nullptr : &w.rounded_from,
+                        w.kernel_bf16, out.data(), cols, {}, keep_x ? w.x_bf16.get() : nullptr);
+    if (!keep_x && w.x_bf16) w.x_bf16->clear();
+  } else {
+    kernels::gemm(false, false, rows, cols, in, 1.f, x.data(), in, w.kernel.data(), cols, 0.f, out.data(), cols);
+  }
   if (options_.use_bias)
     kernels::bias_activation_forward(ActivationKind::Linear, out.data(), w.bias.data(), nullptr, out.data(), rows, cols);
 }
 
 void MultiHeadAttention::project_backward(Projection& w, const Tensor& x, const Tensor& dout, int64_t cols, Tensor* dx,
-                                          bool add_to_dx) const {
+                                          bool add_to_dx) {
   const int64_t in = x.shape().back(), rows = x.size() / in;
   if (trainable_) {  // a frozen layer has no weight gradients
-    kernels::gemm(true, false, in, cols, rows, 1.f, x.data(), in, dout.data(), cols, 0.f, w.kernel_grad.data(), cols);
+    if (bf16_)
+      kernels::weight_gradient_bf16(rows, in, cols, x.data(), in, dout.data(), cols, w.kernel_grad.data(), cols,
+                                    w.x_bf16.get());
+    else
+      kernels::gemm(true, false, in, cols, rows, 1.f, x.data(), in, dout.data(), cols, 0.f, w.kernel_grad.data(), cols);
     if (options_.use_bias) kernels::column_sums(dout.data(), w.bias_grad.data(), rows, cols);
   }
   if (!dx) return;
   if (!add_to_dx) dx->resize(x.shape());
-  kernels::gemm(false, true, rows, in, cols, 1.f, dout.data(), cols, w.kernel.data(), cols, add_to_dx ? 1.f : 0.f,
-                dx->data(), in);
+  if (!bf16_) {
+    kernels::gemm(false, true, rows, in, cols, 1.f, dout.data(), cols, w.kernel.data(), cols, add_to_dx ? 1.f : 0.f,
+                  dx->data(), in);
+    return;
+  }
+  if (!add_to_dx) {
+    kernels::gemm_bf16(false, true, rows, in, cols, dout.data(), cols, w.kernel.data(), cols, dx->data(), in);
+    return;
+  }
+  // gemm_bf16 overwrites: the second path's gradient goes through a scratch added to dx.
+  dx_path_.resize(x.shape());
+  kernels::gemm_bf16(false, true, rows, in, cols, dout.data(), cols, w.kernel.data(), cols, dx_path_.data(), in);
+  kernels::add(dx->data(), dx_path_.data(), dx->data(), dx->size());
 }
 
 const Tensor& MultiHeadAttention::forward_inputs(const std::vector<const Tensor*>& in, bool training) {
@@ -136,9 +168,12 @@ const Tensor& MultiHeadAttention::forward_inputs(const std::vector<const Tensor*
   xk_.alias(key, key.shape());
   if (in.size() == 4) mask_.alias(*in[3], in[3]->shape());
   const kernels::AttentionDims d{B, tq_, tv_, heads_, key_dim_, value_dim_};
-  project(query_, query, q_, heads_ * key_dim_);
-  project(key_, key, k_, heads_ * key_dim_);
-  project(value_, value, v_, heads_ * value_dim_);
+  q_.resize({B * tq_, heads_ * key_dim_});
+  k_.resize({B * tv_, heads_ * key_dim_});
+  v_.resize({B * tv_, heads_ * value_dim_});
+  project(query_, query, q_, heads_ * key_dim_, training);
+  project(key_, key, k_, heads_ * key_dim_, training);
+  project(value_, value, v_, heads_ * value_dim_, training);
   p_.resize({B, heads_, tq_, tv_});
   const float* allowed = in.size() == 4 ? mask_.data() : nullptr;
   // Keras's masks of query, value and key (key: value's when no key is given) join the explicit one.
@@ -172,12 +207,7 @@ const Tensor& MultiHeadAttention::forward_inputs(const std::vector<const Tensor*
   Tensor& y = output_buffer(y_);
   shape_buf_ = {B, tq_, out_dim_};
   y.resize(shape_buf_);
-  const int64_t hv = heads_ * value_dim_;
-  kernels::gemm(false, false, B * tq_, out_dim_, hv, 1.f, o_.data(), hv, output_.kernel.data(), out_dim_, 0.f, y.data(),
-                out_dim_);
-  if (options_.use_bias)
-    kernels::bias_activation_forward(ActivationKind::Linear, y.data(), output_.bias.data(), nullptr, y.data(), B * tq_,
-                                     out_dim_);
+  project(output_, o_, y, out_dim_, training);
   return y;
 }
 
@@ -267,6 +297,7 @@ nlohmann::json MultiHeadAttention::get_config() const {
   c["activity_regularizer"] = nullptr;
   c["kernel_constraint"] = nullptr;
   c["bias_constraint"] = nullptr;
+  if (options_.dtype != "float32") c["dtype"] = mixed_precision::policy_to_config(options_.dtype);
   return c;
 }
 

@@ -338,6 +338,7 @@ const std::vector<std::pair<std::string, Factory>>& factories() {
          if (c.contains("bias_regularizer")) o.bias_regularizer = io::regularizer_from_json(c["bias_regularizer"]);
          for (const char* k : {"kernel_constraint", "bias_constraint", "activity_regularizer"})
            if (c.contains(k) && !c[k].is_null()) throw ValueError(who + ": " + k + " is not supported");
+         o.dtype = mixed_precision::policy_from_config(c, who);
          return std::make_shared<MultiHeadAttention>(io::config_value<int64_t>(c, "num_heads", 0, who),
                                                      io::config_value<int64_t>(c, "key_dim", 0, who), o);
        }},

@@ -85,3 +85,30 @@ def test_recurrent_layers_take_the_policy(policy):
     assert np.max(np.abs(got - want)) <= 0.02
     assert np.max(np.abs(got - want)) > 0  # bfloat16 ran
     assert LSTM(8, dtype="mixed_bfloat16").get_config()["dtype"]["config"]["name"] == "mixed_bfloat16"
+
+
+@needs_bf16
+def test_multi_head_attention_takes_the_policy(policy):
+    """MultiHeadAttention under mixed_bfloat16 (the global policy, or dtype=): the policy in its config,
+    and self-attention's outputs within bfloat16's rounding of the same weights' float32 ones (the C++
+    tests bound them at 0.02 of the largest value)."""
+    from myelin.layers import Input, MultiHeadAttention
+    from myelin.models import Model
+    rng = np.random.default_rng(8)
+    x = rng.uniform(-1, 1, (12, 9, 16)).astype(np.float32)
+
+    def model(**kwargs):
+        inputs = Input(shape=(9, 16))
+        return Model(inputs, MultiHeadAttention(num_heads=2, key_dim=8, **kwargs)(inputs, inputs))
+
+    mixed_precision.set_global_policy("mixed_bfloat16")
+    bf16 = model()
+    assert bf16.layers[1].get_config()["dtype"]["config"]["name"] == "mixed_bfloat16"
+    mixed_precision.set_global_policy("float32")
+    fp32 = model()
+    assert "dtype" not in fp32.layers[1].get_config()
+    fp32.set_weights(bf16.get_weights())
+    got, want = bf16.predict(x, verbose=0), fp32.predict(x, verbose=0)
+    assert np.max(np.abs(got - want)) <= 0.02 * np.max(np.abs(want))
+    assert np.max(np.abs(got - want)) > 0  # bfloat16 ran
+    assert model(dtype="mixed_bfloat16").layers[1].get_config()["dtype"]["config"]["name"] == "mixed_bfloat16"

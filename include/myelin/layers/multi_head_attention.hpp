@@ -27,15 +27,24 @@
 // masked score, being a constant, gets none). With masks, padded keys get probability 0; the scores
 // output carries no mask.
 //
+// Under the dtype policy "mixed_bfloat16" (myelin/mixed_precision.hpp) the four projections multiply
+// in bfloat16 as Dense does (forward, weight gradients and input gradients), accumulating in float32;
+// the scores, their softmax and the weighted sum of the values stay float32.
+//
 // Not supported: attention_axes other than the steps axis, inputs of other ranks than (batch, steps,
 // features).
 #pragma once
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "myelin/initializers.hpp"
 #include "myelin/layers/layer.hpp"
+
+namespace myelin::kernels {
+struct RoundedInput;
+}
 
 namespace myelin::layers {
 
@@ -52,6 +61,7 @@ struct MultiHeadAttentionOptions {
   std::optional<Regularizer> kernel_regularizer;
   std::optional<Regularizer> bias_regularizer;
   std::string name;
+  std::string dtype;  ///< dtype policy (myelin/mixed_precision.hpp); empty: the global policy
 };
 
 class MultiHeadAttention : public Layer {
@@ -83,6 +93,8 @@ class MultiHeadAttention : public Layer {
   int64_t key_dim() const { return key_dim_; }
   int64_t value_dim() const { return value_dim_; }
   const MultiHeadAttentionOptions& options() const { return options_; }
+  /// The dtype policy the layer was made with: "float32" or "mixed_bfloat16".
+  const std::string& dtype_policy() const { return options_.dtype; }
   /// The probabilities of the last forward batch, (batch, heads, Tq, Tv), before dropout.
   const Tensor& attention_probs() const { return p_; }
 
@@ -90,17 +102,24 @@ class MultiHeadAttention : public Layer {
   std::vector<Param> own_params() override;
 
  private:
-  // One of the four projections: a kernel (in, heads * width) and a bias (heads * width).
+  // One of the four projections: a kernel (in, heads * width) and a bias (heads * width). Under
+  // mixed_bfloat16 also the kernel rounded to bfloat16 (kernels::dense_bf16's layout), the float32
+  // values it was rounded from after an inference call, and the input as the forward rounded it.
   struct Projection {
     Tensor kernel, bias, kernel_grad, bias_grad;
+    std::vector<float> rounded_from;
+    std::vector<uint16_t> kernel_bf16;
+    std::shared_ptr<kernels::RoundedInput> x_bf16;
   };
   void backward_impl(const Tensor& dy, const Tensor* dscores, std::vector<const Tensor*>& input_grads);
-  void project(const Projection& w, const Tensor& x, Tensor& out, int64_t cols) const;
+  // out [rows, cols] = x w.kernel + w.bias, out already sized.
+  void project(Projection& w, const Tensor& x, Tensor& out, int64_t cols, bool training);
   void project_backward(Projection& w, const Tensor& x, const Tensor& dout, int64_t cols, Tensor* dx,
-                        bool add_to_dx) const;
+                        bool add_to_dx);
 
   int64_t heads_, key_dim_, value_dim_;
   MultiHeadAttentionOptions options_;
+  bool bf16_ = false;  // the projections multiply in bfloat16 (mixed_bfloat16 on a CPU that has it)
   int64_t tq_ = 0, tv_ = 0, dq_in_ = 0, dk_in_ = 0, dv_in_ = 0, out_dim_ = 0, flops_ = 0;
   size_t n_inputs_ = 0;
   Projection query_, key_, value_, output_;
@@ -114,6 +133,7 @@ class MultiHeadAttention : public Layer {
   Tensor q_, k_, v_, p_, pd_, drop_, o_, y_;
   Tensor do_, dq_, dk_, dv_, dp_, dxq_, dxk_, dxv_;
   Tensor dy_zero_;  // d(output) when only the scores output has a gradient
+  Tensor dx_path_;  // under mixed_bfloat16, value's gradient through the keys before it joins dxv_
   Shape shape_buf_;
 };
 
