@@ -82,18 +82,21 @@ const Tensor& Attention::forward_inputs(const std::vector<const Tensor*>& in, bo
   query_masked_ = qm != nullptr;
   value_masked_ = vm != nullptr;
   if (qm) qmask_.alias(*qm, qm->shape());
-  kernels::attention_probs(d, q_.data(), k_.data(), 1.f, allowed, options_.use_causal_mask, p_.data());
   dropped_ = training && options_.dropout > 0.f;
+  Tensor& y = output_buffer(y_);
+  y.resize({B, tq_, dv_});
   const Tensor* pd = &p_;
-  if (dropped_) {
+  if (!dropped_) {  // each sample's weighted sum as soon as its probabilities are written
+    kernels::attention_probs(d, q_.data(), k_.data(), 1.f, allowed, options_.use_causal_mask, p_.data(), v_.data(),
+                             y.data());
+  } else {
+    kernels::attention_probs(d, q_.data(), k_.data(), 1.f, allowed, options_.use_causal_mask, p_.data());
     drop_.resize(p_.shape());
     pd_.resize(p_.shape());
     kernels::dropout_forward(rng_, options_.dropout, p_.data(), drop_.data(), pd_.data(), B, 1, p_.size() / B);
     pd = &pd_;
+    kernels::attention_context(d, pd->data(), v_.data(), y.data());
   }
-  Tensor& y = output_buffer(y_);
-  y.resize({B, tq_, dv_});
-  kernels::attention_context(d, pd->data(), v_.data(), y.data());
   if (query_masked_) kernels::mask_steps(B, tq_, dv_, qmask_.data(), y.data(), y.data());
   // As Keras, the weights returned are not multiplied by the query's mask (only the output is).
   if (options_.return_attention_scores) scores_.alias(*pd, Shape{B, tq_, tv_});

@@ -192,18 +192,19 @@ const Tensor& MultiHeadAttention::forward_inputs(const std::vector<const Tensor*
     allowed = allowed_.data();
   }
   allowed_used_ = allowed;
-  kernels::attention_probs(d, q_.data(), k_.data(), float(1.0 / std::sqrt(double(key_dim_))), allowed,
-                           options_.use_causal_mask, p_.data());
   dropped_ = training && options_.dropout > 0.f;
-  const Tensor* pd = &p_;
-  if (dropped_) {
+  o_.resize({B * tq_, heads_ * value_dim_});
+  const float scale = float(1.0 / std::sqrt(double(key_dim_)));
+  if (!dropped_) {  // each head's weighted sum as soon as its probabilities are written
+    kernels::attention_probs(d, q_.data(), k_.data(), scale, allowed, options_.use_causal_mask, p_.data(), v_.data(),
+                             o_.data());
+  } else {
+    kernels::attention_probs(d, q_.data(), k_.data(), scale, allowed, options_.use_causal_mask, p_.data());
     drop_.resize(p_.shape());
     pd_.resize(p_.shape());
     kernels::dropout_forward(rng_, options_.dropout, p_.data(), drop_.data(), pd_.data(), B, 1, p_.size() / B);
-    pd = &pd_;
+    kernels::attention_context(d, pd_.data(), v_.data(), o_.data());
   }
-  o_.resize({B * tq_, heads_ * value_dim_});
-  kernels::attention_context(d, pd->data(), v_.data(), o_.data());
   Tensor& y = output_buffer(y_);
   shape_buf_ = {B, tq_, out_dim_};
   y.resize(shape_buf_);

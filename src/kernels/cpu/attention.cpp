@@ -11,25 +11,44 @@ namespace {
 constexpr float kMasked = -1e9f;
 }  // namespace
 
-// Each (b, h) is one GEMM over strided blocks; gemm() threads large products itself, so the loop
-// over heads stays on the calling thread.
-void attention_probs(const AttentionDims& d, const float* q, const float* k, float scale, const float* allowed,
-                     bool causal, float* p) {
+// The heads run in parallel, each on one thread from its scores to its softmax (and its weighted
+// sum of the values, when asked), so that its probabilities are used while they are in that core's
+// cache: one head's block is Tq * Tv floats (64 KB for 128 steps), the batch's, B * H of them, is
+// far larger than the cache. Each head's products are single-thread GEMMs over strided blocks.
+namespace {
+// Work of one head's products, for the threads' threshold.
+int64_t head_work(const AttentionDims& d) { return d.Tq * d.Tv * (d.dk + d.dv); }
+
+// Scores, mask and softmax of head (b, h) into its block of p.
+void head_probs(const AttentionDims& d, int64_t b, int64_t h, const float* q, const float* k, float scale,
+                const float* allowed, bool causal, float* p) {
   const int64_t qs = d.H * d.dk;  // row stride of q and k
-  for (int64_t b = 0; b < d.B; ++b)
-    for (int64_t h = 0; h < d.H; ++h) {
-      float* ph = p + (b * d.H + h) * d.Tq * d.Tv;
-      gemm(false, true, d.Tq, d.Tv, d.dk, scale, q + b * d.Tq * qs + h * d.dk, qs, k + b * d.Tv * qs + h * d.dk, qs,
-           0.f, ph, d.Tv);
-    }
-  const int64_t rows = d.B * d.H * d.Tq;
-  parallel_for(rows, rows * d.Tv, [&](int64_t r) {
-    float* row = p + r * d.Tv;
-    const int64_t i = r % d.Tq, b = r / (d.H * d.Tq);
+  float* ph = p + (b * d.H + h) * d.Tq * d.Tv;
+  gemm(false, true, d.Tq, d.Tv, d.dk, scale, q + b * d.Tq * qs + h * d.dk, qs, k + b * d.Tv * qs + h * d.dk, qs, 0.f,
+       ph, d.Tv);
+  for (int64_t i = 0; i < d.Tq; ++i) {
+    float* row = ph + i * d.Tv;
     const float* a = allowed ? allowed + (b * d.Tq + i) * d.Tv : nullptr;
-    for (int64_t j = 0; j < d.Tv; ++j)
-      if ((causal && j > i) || (a && a[j] == 0.f)) row[j] = kMasked;
+    if (causal || a)
+      for (int64_t j = 0; j < d.Tv; ++j)
+        if ((causal && j > i) || (a && a[j] == 0.f)) row[j] = kMasked;
     softmax_row(row, row, d.Tv);
+  }
+}
+
+// out[b, :, h, :] = p[b, h] v[b, :, h, :].
+void head_context(const AttentionDims& d, int64_t b, int64_t h, const float* p, const float* v, float* out) {
+  const int64_t vs = d.H * d.dv;
+  gemm(false, false, d.Tq, d.dv, d.Tv, 1.f, p + (b * d.H + h) * d.Tq * d.Tv, d.Tv, v + b * d.Tv * vs + h * d.dv, vs,
+       0.f, out + b * d.Tq * vs + h * d.dv, vs);
+}
+}  // namespace
+
+void attention_probs(const AttentionDims& d, const float* q, const float* k, float scale, const float* allowed,
+                     bool causal, float* p, const float* v, float* out) {
+  parallel_for_2d(d.B, d.H, d.B * d.H * head_work(d), [&](int64_t b, int64_t h) {
+    head_probs(d, b, h, q, k, scale, allowed, causal, p);
+    if (v && out) head_context(d, b, h, p, v, out);
   });
 }
 
@@ -56,54 +75,45 @@ void mask_steps(int64_t batch, int64_t steps, int64_t width, const float* mask, 
 }
 
 void attention_context(const AttentionDims& d, const float* p, const float* v, float* out) {
-  const int64_t vs = d.H * d.dv;
-  for (int64_t b = 0; b < d.B; ++b)
-    for (int64_t h = 0; h < d.H; ++h)
-      gemm(false, false, d.Tq, d.dv, d.Tv, 1.f, p + (b * d.H + h) * d.Tq * d.Tv, d.Tv, v + b * d.Tv * vs + h * d.dv,
-           vs, 0.f, out + b * d.Tq * vs + h * d.dv, vs);
+  parallel_for_2d(d.B, d.H, d.B * d.H * d.Tq * d.Tv * d.dv,
+                  [&](int64_t b, int64_t h) { head_context(d, b, h, p, v, out); });
 }
 
 void attention_backward(const AttentionDims& d, const float* q, const float* k, const float* v, const float* p,
                         const float* pd, const float* drop, float scale, const float* dout, float* dp, float* dq,
                         float* dk, float* dv, const float* allowed, bool causal, const float* dp_direct) {
   const int64_t qs = d.H * d.dk, vs = d.H * d.dv, block = d.Tq * d.Tv;
-  // d(pd) = dout v^T and dv = pd^T dout, per (b, h).
-  for (int64_t b = 0; b < d.B; ++b)
-    for (int64_t h = 0; h < d.H; ++h) {
-      const float* dob = dout + b * d.Tq * vs + h * d.dv;
-      const float* vb = v + b * d.Tv * vs + h * d.dv;
-      const int64_t at = (b * d.H + h) * block;
-      gemm(false, true, d.Tq, d.Tv, d.dv, 1.f, dob, vs, vb, vs, 0.f, dp + at, d.Tv);
-      gemm(true, false, d.Tv, d.dv, d.Tq, 1.f, pd + at, d.Tv, dob, vs, 0.f, dv + b * d.Tv * vs + h * d.dv, vs);
-    }
-  // Through the dropout mask, then the library's softmax backward (masked positions have p = 0 and
-  // so no gradient).
-  const int64_t rows = d.B * d.H * d.Tq;
-  if (drop)
-    parallel_for(rows, rows * d.Tv, [&](int64_t r) {
-      for (int64_t j = 0; j < d.Tv; ++j) dp[r * d.Tv + j] *= drop[r * d.Tv + j];
-    });
-  if (dp_direct)
-    parallel_for(rows, rows * d.Tv, [&](int64_t r) {
-      for (int64_t j = 0; j < d.Tv; ++j) dp[r * d.Tv + j] += dp_direct[r * d.Tv + j];
-    });
-  activation_backward(ActivationKind::Softmax, dp, p, nullptr, dp, rows, d.Tv);
-  if (allowed || causal)
-    parallel_for(rows, rows * d.Tv, [&](int64_t r) {
-      const int64_t i = r % d.Tq, b = r / (d.H * d.Tq);
+  // Each head on one thread, its d(probabilities) used while in that core's cache (as forward).
+  parallel_for_2d(d.B, d.H, 2 * d.B * d.H * head_work(d), [&](int64_t b, int64_t h) {
+    const float* dob = dout + b * d.Tq * vs + h * d.dv;
+    const float* vb = v + b * d.Tv * vs + h * d.dv;
+    const int64_t at = (b * d.H + h) * block;
+    float* ds = dp + at;
+    // d(pd) = dout v^T and dv = pd^T dout.
+    gemm(false, true, d.Tq, d.Tv, d.dv, 1.f, dob, vs, vb, vs, 0.f, ds, d.Tv);
+    gemm(true, false, d.Tv, d.dv, d.Tq, 1.f, pd + at, d.Tv, dob, vs, 0.f, dv + b * d.Tv * vs + h * d.dv, vs);
+    // Through the dropout mask, then the softmax: ds = p (dp - <dp, p>) per row; a masked position
+    // has p = 0 and so no gradient, but a row with nothing allowed is uniform and its masked scores,
+    // being constants, get none either.
+    for (int64_t i = 0; i < d.Tq; ++i) {
+      float* row = ds + i * d.Tv;
+      const float* pr = p + at + i * d.Tv;
+      if (drop)
+        for (int64_t j = 0; j < d.Tv; ++j) row[j] *= drop[at + i * d.Tv + j];
+      if (dp_direct)
+        for (int64_t j = 0; j < d.Tv; ++j) row[j] += dp_direct[at + i * d.Tv + j];
+      activation_backward(ActivationKind::Softmax, row, pr, nullptr, row, 1, d.Tv);
       const float* a = allowed ? allowed + (b * d.Tq + i) * d.Tv : nullptr;
-      for (int64_t j = 0; j < d.Tv; ++j)
-        if ((causal && j > i) || (a && a[j] == 0.f)) dp[r * d.Tv + j] = 0.f;
-    });
-  // dq = scale * ds k, dk = scale * ds^T q.
-  for (int64_t b = 0; b < d.B; ++b)
-    for (int64_t h = 0; h < d.H; ++h) {
-      const int64_t at = (b * d.H + h) * block;
-      gemm(false, false, d.Tq, d.dk, d.Tv, scale, dp + at, d.Tv, k + b * d.Tv * qs + h * d.dk, qs, 0.f,
-           dq + b * d.Tq * qs + h * d.dk, qs);
-      gemm(true, false, d.Tv, d.dk, d.Tq, scale, dp + at, d.Tv, q + b * d.Tq * qs + h * d.dk, qs, 0.f,
-           dk + b * d.Tv * qs + h * d.dk, qs);
+      if (causal || a)
+        for (int64_t j = 0; j < d.Tv; ++j)
+          if ((causal && j > i) || (a && a[j] == 0.f)) row[j] = 0.f;
     }
+    // dq = scale * ds k, dk = scale * ds^T q.
+    gemm(false, false, d.Tq, d.dk, d.Tv, scale, ds, d.Tv, k + b * d.Tv * qs + h * d.dk, qs, 0.f,
+         dq + b * d.Tq * qs + h * d.dk, qs);
+    gemm(true, false, d.Tv, d.dk, d.Tq, scale, ds, d.Tv, q + b * d.Tq * qs + h * d.dk, qs, 0.f,
+         dk + b * d.Tv * qs + h * d.dk, qs);
+  });
 }
 
 }  // namespace myelin::kernels

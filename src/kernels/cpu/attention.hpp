@@ -16,9 +16,10 @@ struct AttentionDims {
 
 /// p = softmax(scale * q k^T) per (b, h) over Tv, where positions not allowed (allowed[b, i, j] == 0,
 /// or j > i with causal) take -1e9 before the softmax, as Keras's masked softmax: they get weight 0,
-/// and a row with nothing allowed is uniform.
+/// and a row with nothing allowed is uniform. With v and out (no dropout between), also
+/// out = attention_context(p, v), each head's as soon as its p is written.
 void attention_probs(const AttentionDims& d, const float* q, const float* k, float scale, const float* allowed,
-                     bool causal, float* p);
+                     bool causal, float* p, const float* v = nullptr, float* out = nullptr);
 
 /// allowed [B, Tq, Tv] from Keras's masks (each null where absent): explicit [B, Tq, Tv], the
 /// query's mask [B, Tq] and the value's and key's [B, Tv], as Keras's _compute_attention_mask
