@@ -42,7 +42,7 @@ TEST(MultiHeadAttention, ForwardByHand) {
   {
     SCOPED_TRACE("causal");
     MultiHeadAttention mha = unit_attention(true, {3, 1}, rng);
-    const Tensor y = mha.forward_inputs({&x, &x}, false).clone();
+    const Tensor y = mha.forward_inputs({&x, &x}, true).clone();  // a training pass keeps the probabilities
     ASSERT_EQ(y.shape(), (Shape{1, 3, 1}));
     // Step 0 sees itself only; step 1 scores 2 and 4 against steps 0 and 1; step 2 scores 3, 6, 9.
     EXPECT_NEAR(y[0], 1.0, 1e-6);

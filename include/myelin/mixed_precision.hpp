@@ -4,7 +4,7 @@
 // LSTM, GRU and MultiHeadAttention multiply in bfloat16 (oneDNN's bf16 primitives or kernels of our
 // own), accumulating in float32 (the recurrent layers' state, gates, weight gradients and their
 // products too small for bfloat16 to pay, such as each step's at batch 1, stay float32:
-// myelin/layers/recurrent.hpp; MultiHeadAttention's scores and weighted sums stay float32:
+// myelin/layers/recurrent.hpp; MultiHeadAttention's softmax stays float32:
 // myelin/layers/multi_head_attention.hpp); their
 // weights, the optimizer's state, activations between layers, losses and softmax stay float32 (the
 // weights are cast per step), so saved files hold float32 weights. Two activations travel in bfloat16

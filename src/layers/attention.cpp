@@ -87,7 +87,9 @@ const Tensor& Attention::forward_inputs(const std::vector<const Tensor*>& in, bo
   y.resize({B, tq_, dv_});
   const Tensor* pd = &p_;
   if (!dropped_) {  // each sample's weighted sum as soon as its probabilities are written
-    kernels::attention_probs(d, q_.data(), k_.data(), 1.f, allowed, options_.use_causal_mask, p_.data(), v_.data(),
+    // Kept for backward and the scores output; otherwise each sample's stay in its core's cache.
+    float* kept = training || options_.return_attention_scores ? p_.data() : nullptr;
+    kernels::attention_probs(d, q_.data(), k_.data(), 1.f, allowed, options_.use_causal_mask, kept, v_.data(),
                              y.data());
   } else {
     kernels::attention_probs(d, q_.data(), k_.data(), 1.f, allowed, options_.use_causal_mask, p_.data());
@@ -138,7 +140,6 @@ void Attention::backward_inputs(const Tensor& dy, std::vector<const Tensor*>& gr
 void Attention::backward_impl(const Tensor& dy, const Tensor* dscores, std::vector<const Tensor*>& grads) {
   const int64_t B = dy.rows();
   const kernels::AttentionDims d{B, tq_, tv_, 1, d_, dv_};
-  dp_.resize(p_.shape());
   gq_.resize(q_.shape());
   gk_.resize(k_.shape());
   gv_.resize(v_.shape());
@@ -149,7 +150,7 @@ void Attention::backward_impl(const Tensor& dy, const Tensor* dscores, std::vect
     dyp = dy_masked_.data();
   }
   kernels::attention_backward(d, q_.data(), k_.data(), v_.data(), p_.data(), dropped_ ? pd_.data() : p_.data(),
-                              dropped_ ? drop_.data() : nullptr, 1.f, dyp, dp_.data(), gq_.data(), gk_.data(),
+                              dropped_ ? drop_.data() : nullptr, 1.f, dyp, gq_.data(), gk_.data(),
                               gv_.data(), value_masked_ ? allowed_.data() : nullptr, options_.use_causal_mask,
                               dscores ? dscores->data() : nullptr);
   for (auto& g : grads) g = nullptr;

@@ -38,6 +38,7 @@ MultiHeadAttention::MultiHeadAttention(int64_t num_heads, int64_t key_dim, Multi
       options_.dtype.empty() ? nlohmann::json::object() : nlohmann::json{{"dtype", options_.dtype}},
       "MultiHeadAttention");
   bf16_ = options_.dtype == "mixed_bfloat16" && kernels::bf16_supported();
+  attention_bf16_ = bf16_ && kernels::attention_bf16_runs();
 }
 
 std::optional<LayerPlan> MultiHeadAttention::plan_inputs(const std::vector<Shape>& s) const {
@@ -167,7 +168,7 @@ const Tensor& MultiHeadAttention::forward_inputs(const std::vector<const Tensor*
   xv_.alias(value, value.shape());
   xk_.alias(key, key.shape());
   if (in.size() == 4) mask_.alias(*in[3], in[3]->shape());
-  const kernels::AttentionDims d{B, tq_, tv_, heads_, key_dim_, value_dim_};
+  const kernels::AttentionDims d{B, tq_, tv_, heads_, key_dim_, value_dim_, attention_bf16_};
   q_.resize({B * tq_, heads_ * key_dim_});
   k_.resize({B * tv_, heads_ * key_dim_});
   v_.resize({B * tv_, heads_ * value_dim_});
@@ -196,7 +197,9 @@ const Tensor& MultiHeadAttention::forward_inputs(const std::vector<const Tensor*
   o_.resize({B * tq_, heads_ * value_dim_});
   const float scale = float(1.0 / std::sqrt(double(key_dim_)));
   if (!dropped_) {  // each head's weighted sum as soon as its probabilities are written
-    kernels::attention_probs(d, q_.data(), k_.data(), scale, allowed, options_.use_causal_mask, p_.data(), v_.data(),
+    // Kept for backward and the scores output; otherwise each head's stay in its core's cache.
+    float* kept = training || options_.return_attention_scores ? p_.data() : nullptr;
+    kernels::attention_probs(d, q_.data(), k_.data(), scale, allowed, options_.use_causal_mask, kept, v_.data(),
                              o_.data());
   } else {
     kernels::attention_probs(d, q_.data(), k_.data(), scale, allowed, options_.use_causal_mask, p_.data());
@@ -243,17 +246,16 @@ void MultiHeadAttention::backward_inputs(const Tensor& dy, std::vector<const Ten
 
 void MultiHeadAttention::backward_impl(const Tensor& dy, const Tensor* dscores, std::vector<const Tensor*>& grads) {
   const int64_t B = dy.rows(), hk = heads_ * key_dim_, hv = heads_ * value_dim_;
-  const kernels::AttentionDims d{B, tq_, tv_, heads_, key_dim_, value_dim_};
+  const kernels::AttentionDims d{B, tq_, tv_, heads_, key_dim_, value_dim_, attention_bf16_};
   // The output projection: its weights' gradients, and d(joined heads).
   do_.resize(o_.shape());
   project_backward(output_, o_, dy, out_dim_, &do_, false);
   dq_.resize(q_.shape());
   dk_.resize(k_.shape());
   dv_.resize(v_.shape());
-  dp_.resize(p_.shape());
   kernels::attention_backward(d, q_.data(), k_.data(), v_.data(), p_.data(), dropped_ ? pd_.data() : p_.data(),
                               dropped_ ? drop_.data() : nullptr, float(1.0 / std::sqrt(double(key_dim_))), do_.data(),
-                              dp_.data(), dq_.data(), dk_.data(), dv_.data(), allowed_used_, options_.use_causal_mask,
+                              dq_.data(), dk_.data(), dv_.data(), allowed_used_, options_.use_causal_mask,
                               dscores ? dscores->data() : nullptr);
   const bool dx = needs_input_grad_;
   const bool own_key = n_inputs_ >= 3;

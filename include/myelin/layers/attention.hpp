@@ -61,7 +61,7 @@ class Attention : public Layer {
   Rng rng_{0};
   bool dropped_ = false;
   Tensor q_, k_, v_;  // views of the last forward's inputs
-  Tensor p_, pd_, drop_, y_, dp_, gq_, gk_, gv_;  // gradients of query, key, value
+  Tensor p_, pd_, drop_, y_, gq_, gk_, gv_;  // gradients of query, key, value
   Tensor scores_, dscores_, dy_zero_;  // the weights as (batch, Tq, Tv); their gradient through dropout
   void backward_impl(const Tensor& dy, const Tensor* dscores, std::vector<const Tensor*>& input_grads);
   Tensor allowed_, qmask_, dy_masked_;  // masks: the value's as allowed steps, a view of the query's

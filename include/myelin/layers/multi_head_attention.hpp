@@ -28,8 +28,10 @@
 // output carries no mask.
 //
 // Under the dtype policy "mixed_bfloat16" (myelin/mixed_precision.hpp) the four projections multiply
-// in bfloat16 as Dense does (forward, weight gradients and input gradients), accumulating in float32;
-// the scores, their softmax and the weighted sum of the values stay float32.
+// in bfloat16 as Dense does (forward, weight gradients and input gradients), and so do the heads'
+// scores q k^T, the weighted sums of the values and their backward products, each accumulating in
+// float32; the softmax, its backward and the masks stay float32. On a CPU with AMX the heads'
+// products stay float32 (kernels::attention_bf16_runs()).
 //
 // Not supported: attention_axes other than the steps axis, inputs of other ranks than (batch, steps,
 // features).
@@ -95,7 +97,9 @@ class MultiHeadAttention : public Layer {
   const MultiHeadAttentionOptions& options() const { return options_; }
   /// The dtype policy the layer was made with: "float32" or "mixed_bfloat16".
   const std::string& dtype_policy() const { return options_.dtype; }
-  /// The probabilities of the last forward batch, (batch, heads, Tq, Tv), before dropout.
+  /// The probabilities of the last forward batch, (batch, heads, Tq, Tv), before dropout: of a training
+  /// pass, or of any pass with return_attention_scores (an inference pass without the scores output
+  /// keeps none: each head's stay in the cache of the core that computes them).
   const Tensor& attention_probs() const { return p_; }
 
  protected:
@@ -120,6 +124,7 @@ class MultiHeadAttention : public Layer {
   int64_t heads_, key_dim_, value_dim_;
   MultiHeadAttentionOptions options_;
   bool bf16_ = false;  // the projections multiply in bfloat16 (mixed_bfloat16 on a CPU that has it)
+  bool attention_bf16_ = false;  // and the heads' products too (kernels::attention_bf16_runs())
   int64_t tq_ = 0, tv_ = 0, dq_in_ = 0, dk_in_ = 0, dv_in_ = 0, out_dim_ = 0, flops_ = 0;
   size_t n_inputs_ = 0;
   Projection query_, key_, value_, output_;
@@ -131,7 +136,7 @@ class MultiHeadAttention : public Layer {
   Tensor allowed_;  // the explicit mask joined with the inputs' masks
   const float* allowed_used_ = nullptr;  // the mask the last forward applied (explicit, allowed_ or none)
   Tensor q_, k_, v_, p_, pd_, drop_, o_, y_;
-  Tensor do_, dq_, dk_, dv_, dp_, dxq_, dxk_, dxv_;
+  Tensor do_, dq_, dk_, dv_, dxq_, dxk_, dxv_;
   Tensor dy_zero_;  // d(output) when only the scores output has a gradient
   Tensor dx_path_;  // under mixed_bfloat16, value's gradient through the keys before it joins dxv_
   Shape shape_buf_;

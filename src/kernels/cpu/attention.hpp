@@ -12,12 +12,21 @@ namespace myelin::kernels {
 
 struct AttentionDims {
   int64_t B, Tq, Tv, H, dk, dv;
+  /// The heads' products with operands rounded to bfloat16 and float32 sums (mixed_bfloat16; needs
+  /// attention_bf16_runs()); the softmax, its backward and the masks stay float32.
+  bool bf16 = false;
 };
+
+/// Whether attention's products run in bfloat16 here: the build has the pair products of bf16.hpp
+/// and the CPU has no AMX, where vdpbf16ps runs at half float32's rate of multiply-adds and the
+/// float32 products are faster (bench/README.md, "mixed_bfloat16 on an Intel CPU without AMX").
+bool attention_bf16_runs();
 
 /// p = softmax(scale * q k^T) per (b, h) over Tv, where positions not allowed (allowed[b, i, j] == 0,
 /// or j > i with causal) take -1e9 before the softmax, as Keras's masked softmax: they get weight 0,
 /// and a row with nothing allowed is uniform. With v and out (no dropout between), also
-/// out = attention_context(p, v), each head's as soon as its p is written.
+/// out = attention_context(p, v), each head's as soon as its p is written; p may then be null (an
+/// inference pass that returns no scores): each head's probabilities stay in a block of its thread's.
 void attention_probs(const AttentionDims& d, const float* q, const float* k, float scale, const float* allowed,
                      bool causal, float* p, const float* v = nullptr, float* out = nullptr);
 
@@ -35,14 +44,14 @@ void attention_context(const AttentionDims& d, const float* p, const float* v, f
 
 /// The backward pass from dout [B, Tq, H, dv]. pd is the probabilities used for the context (after
 /// dropout), p those before it, drop the dropout mask (null without dropout: then pd is p). Writes
-/// dq, dk, dv (overwriting) and uses dp [B, H, Tq, Tv] as scratch. allowed and causal as given to
+/// dq, dk, dv (overwriting). allowed and causal as given to
 /// attention_probs: a masked score is a constant and gets no gradient (this matters in a row with
 /// nothing allowed, whose uniform weights do not depend on the scores). dp_direct, when given, is a
 /// gradient reaching p itself [B, H, Tq, Tv] (the probabilities returned as an output), added to the
 /// one through the context; masked scores still get none.
 void attention_backward(const AttentionDims& d, const float* q, const float* k, const float* v, const float* p,
-                        const float* pd, const float* drop, float scale, const float* dout, float* dp, float* dq,
-                        float* dk, float* dv, const float* allowed = nullptr, bool causal = false,
+                        const float* pd, const float* drop, float scale, const float* dout, float* dq, float* dk,
+                        float* dv, const float* allowed = nullptr, bool causal = false,
                         const float* dp_direct = nullptr);
 
 }  // namespace myelin::kernels

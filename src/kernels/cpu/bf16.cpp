@@ -10,6 +10,7 @@
 #include "kernels/cpu/matmul.hpp"
 #include "kernels/cpu/parallel.hpp"
 #include "kernels/cpu/side_core.hpp"
+#include "myelin/error.hpp"
 
 #if defined(__AVX512BF16__)
 #include <immintrin.h>
@@ -296,6 +297,44 @@ void force_own_bf16_dense_kernels(bool forced) {
   (void)forced;
 #endif
 }
+
+#if defined(__AVX512BF16__)
+void pair_columns(const float* x, int64_t ld, int64_t rows, int64_t cols, uint32_t* out) {
+  round_rows(x, ld, rows, cols, (cols + 1) / 2, out);
+}
+
+void pair_columns_transposed(const float* x, int64_t ld, int64_t rows, int64_t cols, int64_t stride, uint32_t* out,
+                             uint32_t* scratch) {
+  const int64_t pairs = (cols + 1) / 2;
+  round_rows(x, ld, rows, cols, pairs, scratch);
+  for (int64_t p = 0; p < pairs; ++p) {
+    uint32_t* o = out + p * stride;
+    for (int64_t r = 0; r < rows; ++r) o[r] = scratch[r * pairs + p];
+    std::fill(o + rows, o + stride, 0u);
+  }
+}
+
+void pair_rows(const float* x, int64_t ld, int64_t rows, int64_t width, int64_t stride, uint32_t* out) {
+  interleave_row_pairs(x, ld, rows, width, stride, out);
+}
+
+void pair_product(int64_t M, int64_t N, int64_t pairs, PairedLeft a, const uint32_t* b, float* C, int64_t ldc) {
+  const uint16_t* w = reinterpret_cast<const uint16_t*>(b);
+  for (int64_t r0 = 0; r0 < M; r0 += kTileRows)
+    tile_rows(std::min(kTileRows, M - r0), Panel{a.at + r0 * a.row_step, a.row_step, a.pair_step}, pairs, w, N,
+              C + r0 * ldc, ldc, Ahead{nullptr, 0, 0, 0}, std::make_integer_sequence<int, kTileRows>());
+}
+#else
+namespace {
+[[noreturn]] void no_pair_kernels() { throw Error("bfloat16 pair products need a build for a CPU with AVX512_BF16"); }
+}  // namespace
+void pair_columns(const float*, int64_t, int64_t, int64_t, uint32_t*) { no_pair_kernels(); }
+void pair_columns_transposed(const float*, int64_t, int64_t, int64_t, int64_t, uint32_t*, uint32_t*) {
+  no_pair_kernels();
+}
+void pair_rows(const float*, int64_t, int64_t, int64_t, int64_t, uint32_t*) { no_pair_kernels(); }
+void pair_product(int64_t, int64_t, int64_t, PairedLeft, const uint32_t*, float*, int64_t) { no_pair_kernels(); }
+#endif
 
 namespace {
 // dense_bf16 through oneDNN's matmul, W read from w16 where it is already rounded; A's rounded rows are

@@ -107,6 +107,31 @@ bool own_bf16_dense_kernels_built();
 void weight_gradient_bf16(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda, const float* B, int64_t ldb,
                           float* C, int64_t ldc, const RoundedInput* a_rounded = nullptr);
 
+/// Products of bfloat16 pairs on the calling thread, for many small products whose operands are laid
+/// out once each (attention's heads): every operand rounded to bfloat16, two values along the sum's
+/// axis side by side in one 32-bit word (the first in the low half), the form vdpbf16ps multiplies.
+/// Built only for CPUs with AVX512_BF16 (own_bf16_dense_kernels_built()); elsewhere they throw Error.
+///
+/// out[r * pairs + p] = {X[r][2p], X[r][2p+1]} for X [rows, cols] with row stride ld, pairs =
+/// ceil(cols / 2), zero completing an odd last pair: a left operand's rows (row_step pairs, pair_step 1).
+void pair_columns(const float* x, int64_t ld, int64_t rows, int64_t cols, uint32_t* out);
+/// The same pairs laid out as a right operand, X^T's: out[p * stride + r] = {X[r][2p], X[r][2p+1]},
+/// zero in columns [rows, stride). `scratch` holds rows * pairs words.
+void pair_columns_transposed(const float* x, int64_t ld, int64_t rows, int64_t cols, int64_t stride, uint32_t* out,
+                             uint32_t* scratch);
+/// A right operand X [rows, width] (row stride ld) paired along its rows: out[p * stride + j] =
+/// {X[2p][j], X[2p+1][j]}, zero past `rows` (an odd last pair) and in columns [width, stride). Also a
+/// left operand whose sum runs over X's rows (X^T's rows: row_step 1, pair_step stride).
+void pair_rows(const float* x, int64_t ld, int64_t rows, int64_t width, int64_t stride, uint32_t* out);
+/// A left operand of pair_product: row i's pair p at at[i * row_step + p * pair_step].
+struct PairedLeft {
+  const uint32_t* at;
+  int64_t row_step, pair_step;
+};
+/// C [M, N] (row stride ldc) = A B over `pairs` pairs, the products summed in float32; B's pair p,
+/// column n at b[p * stride + n] with stride N rounded up to 16 (pair_rows, pair_columns_transposed).
+void pair_product(int64_t M, int64_t N, int64_t pairs, PairedLeft a, const uint32_t* b, float* C, int64_t ldc);
+
 /// C = op(A) * op(B), all row-major as kernels::gemm, with A and B rounded to bfloat16 and the
 /// products accumulated in float32: op(A) is [M, K], op(B) is [K, N], C is [M, N].
 void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
