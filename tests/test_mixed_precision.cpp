@@ -166,8 +166,12 @@ TEST(MixedPrecisionPolicy, LayersTakeTheGlobalPolicyWhenMade) {
   const auto loaded = layers::from_config("LSTM", {{"units", 4}, {"dtype", "mixed_bfloat16"}});
   EXPECT_EQ(loaded->get_config()["dtype"]["config"]["name"], "mixed_bfloat16");
   EXPECT_FALSE(layers::MultiHeadAttention(2, 4).get_config().contains("dtype"));
-  const auto mha = layers::from_config("MultiHeadAttention", {{"num_heads", 2}, {"key_dim", 4}, {"dtype", "mixed_bfloat16"}});
+  const auto mha =
+      layers::from_config("MultiHeadAttention", {{"num_heads", 2}, {"key_dim", 4}, {"dtype", "mixed_bfloat16"}});
   EXPECT_EQ(mha->get_config()["dtype"]["config"]["name"], "mixed_bfloat16");
+  EXPECT_FALSE(layers::Attention().get_config().contains("dtype"));
+  EXPECT_EQ(layers::from_config("Attention", {{"dtype", "mixed_bfloat16"}})->get_config()["dtype"]["config"]["name"],
+            "mixed_bfloat16");
 }
 
 TEST_F(MixedPrecision, DenseForwardAndGradientsWithinBf16Bound) {
@@ -796,14 +800,17 @@ TEST_F(MixedPrecision, PairProductsSumTheRoundedOperands) {
 }
 
 // Attention's kernels with the heads' products in bfloat16 against float32, on odd sizes (a pair
-// completed by a zero) with a causal mask and an explicit one: probabilities, outputs and the three gradients within 0.02
-// of float32 relative to the largest value (measured at most 0.0042), and different from float32.
+// completed by a zero) with a causal mask and an explicit one: probabilities, outputs and the three
+// gradients within 0.02 of float32 relative to the largest value (measured at most 0.0042), and
+// different from float32.
 TEST_F(MixedPrecision, AttentionKernelsInBf16WithinBoundOfFloat32) {
   if (!kernels::attention_bf16_runs()) GTEST_SKIP() << "attention's products stay float32 on this CPU";
   Rng rng(13);
   kernels::AttentionDims d{3, 9, 11, 2, 7, 5};
-  const Tensor q = random_tensor({d.B, d.Tq, d.H * d.dk}, rng, -2, 2), k = random_tensor({d.B, d.Tv, d.H * d.dk}, rng, -2, 2);
-  const Tensor v = random_tensor({d.B, d.Tv, d.H * d.dv}, rng, -1, 1), dout = random_tensor({d.B, d.Tq, d.H * d.dv}, rng, -1, 1);
+  const Tensor q = random_tensor({d.B, d.Tq, d.H * d.dk}, rng, -2, 2);
+  const Tensor k = random_tensor({d.B, d.Tv, d.H * d.dk}, rng, -2, 2);
+  const Tensor v = random_tensor({d.B, d.Tv, d.H * d.dv}, rng, -1, 1);
+  const Tensor dout = random_tensor({d.B, d.Tq, d.H * d.dv}, rng, -1, 1);
   Tensor allowed = random_tensor({d.B, d.Tq, d.Tv}, rng, 0, 1);
   for (int64_t i = 0; i < allowed.size(); ++i) allowed[i] = allowed[i] < 0.2f ? 0.f : 1.f;
   std::vector<Tensor> got[2];
@@ -825,8 +832,8 @@ TEST_F(MixedPrecision, AttentionKernelsInBf16WithinBoundOfFloat32) {
 // MultiHeadAttention under mixed_bfloat16 against float32 on the same weights, for self-attention
 // (query and value one tensor; value's gradient sums the value and key paths) and for its own key
 // input, on 5 sequences of 16 steps in inference and training: outputs and every gradient within 0.02
-// of float32 relative to the largest float32 value (six products in a row, each adding about 2^-7 of its sum of
-// magnitudes; measured at most 0.0035 (outputs), 0.0050 (input gradients) and 0.0074
+// of float32 relative to the largest float32 value (six products in a row, each adding about 2^-7 of
+// its sum of magnitudes; measured at most 0.0035 (outputs), 0.0050 (input gradients) and 0.0074
 // (weight gradients)), and different from float32: bfloat16 did run.
 TEST_F(MixedPrecision, MultiHeadAttentionWithinBf16BoundOfFloat32) {
   for (bool own_key : {false, true})
@@ -915,6 +922,36 @@ TEST_F(MixedPrecision, RecurrentPolicyRoundTripsThroughSavedFiles) {
   }
   EXPECT_EQ(with_policy, 3);
   EXPECT_EQ(loaded.predict(x).to_vector(), p16.to_vector());
+}
+
+// Keras's dot-product Attention under mixed_bfloat16 against float32: its scores and weighted sum
+// (and their backward) in bfloat16, within 0.02 of float32 relative to the largest value (measured
+// at most 0.0040), and different from float32.
+TEST_F(MixedPrecision, AttentionLayerWithinBf16BoundOfFloat32) {
+  if (!kernels::attention_bf16_runs()) GTEST_SKIP() << "attention's products stay float32 on this CPU";
+  layers::Attention fp32({.dtype = "float32"}), bf16({.dtype = "mixed_bfloat16"});
+  EXPECT_EQ(bf16.dtype_policy(), "mixed_bfloat16");
+  const std::vector<Shape> shapes{{7, 12}, {9, 10}, {9, 12}};
+  Rng rng(14);
+  fp32.build_inputs(shapes, rng);
+  bf16.build_inputs(shapes, rng);
+  fp32.set_needs_input_grad(true);
+  bf16.set_needs_input_grad(true);
+  std::vector<Tensor> x;
+  for (const Shape& s : shapes) x.push_back(random_tensor(with_batch(4, s), rng, -1, 1));
+  const std::vector<const Tensor*> in{&x[0], &x[1], &x[2]};
+  const Tensor y32 = fp32.forward_inputs(in, true).clone(), y16 = bf16.forward_inputs(in, true).clone();
+  EXPECT_LE(relative_difference(y16, y32), 0.02f);
+  EXPECT_GT(relative_difference(y16, y32), 0.f) << "identical to float32, so bfloat16 was not used";
+  const Tensor dy = random_tensor(y32.shape(), rng, -1, 1);
+  std::vector<const Tensor*> g32(3), g16(3);
+  fp32.backward_inputs(dy, g32);
+  bf16.backward_inputs(dy, g16);
+  for (size_t i = 0; i < 3; ++i) {
+    ASSERT_TRUE(g32[i] && g16[i]);
+    EXPECT_LE(relative_difference(*g16[i], *g32[i]), 0.02f) << "input gradient " << i;
+    EXPECT_GT(relative_difference(*g16[i], *g32[i]), 0.f) << "input gradient " << i;
+  }
 }
 
 // A self-attention model learns whether a sequence's first step exceeds its last (attention can

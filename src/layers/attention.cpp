@@ -4,10 +4,12 @@
 #include <utility>
 
 #include "kernels/cpu/attention.hpp"
+#include "kernels/cpu/bf16.hpp"
 #include "kernels/cpu/dropout.hpp"
 #include "kernels/cpu/elementwise.hpp"
 #include "kernels/cpu/merge.hpp"
 #include "myelin/error.hpp"
+#include "myelin/mixed_precision.hpp"
 
 namespace myelin::layers {
 
@@ -15,6 +17,9 @@ Attention::Attention(AttentionOptions options) : options_(std::move(options)) {
   if (!(options_.dropout >= 0.f && options_.dropout < 1.f))
     throw ValueError("Attention: dropout must be in [0, 1), got " + std::to_string(options_.dropout));
   name_ = options_.name;
+  options_.dtype = mixed_precision::policy_from_config(
+      options_.dtype.empty() ? nlohmann::json::object() : nlohmann::json{{"dtype", options_.dtype}}, "Attention");
+  bf16_ = options_.dtype == "mixed_bfloat16" && kernels::bf16_supported() && kernels::attention_bf16_runs();
 }
 
 std::optional<LayerPlan> Attention::plan_inputs(const std::vector<Shape>& s) const {
@@ -64,7 +69,7 @@ const Tensor& Attention::forward_inputs(const std::vector<const Tensor*>& in, bo
   const Tensor& key = in.size() == 3 ? *in[2] : *in[1];
   k_.alias(key, key.shape());
   const int64_t B = q_.rows();
-  const kernels::AttentionDims d{B, tq_, tv_, 1, d_, dv_};
+  const kernels::AttentionDims d{B, tq_, tv_, 1, d_, dv_, bf16_};
   p_.resize({B, 1, tq_, tv_});
   // Keras's Attention reads the query's and the value's masks (not the key's).
   const Tensor* qm = input_mask(0);
@@ -139,7 +144,7 @@ void Attention::backward_inputs(const Tensor& dy, std::vector<const Tensor*>& gr
 
 void Attention::backward_impl(const Tensor& dy, const Tensor* dscores, std::vector<const Tensor*>& grads) {
   const int64_t B = dy.rows();
-  const kernels::AttentionDims d{B, tq_, tv_, 1, d_, dv_};
+  const kernels::AttentionDims d{B, tq_, tv_, 1, d_, dv_, bf16_};
   gq_.resize(q_.shape());
   gk_.resize(k_.shape());
   gv_.resize(v_.shape());
@@ -170,6 +175,7 @@ nlohmann::json Attention::get_config() const {
   c["seed"] = nullptr;
   c["use_causal_mask"] = options_.use_causal_mask;  // a call argument in Keras (see the header)
   if (options_.return_attention_scores) c["return_attention_scores"] = true;  // likewise
+  if (options_.dtype != "float32") c["dtype"] = mixed_precision::policy_to_config(options_.dtype);
   return c;
 }
 

@@ -306,6 +306,7 @@ const std::vector<std::pair<std::string, Factory>>& factories() {
          o.dropout = io::config_value(c, "dropout", 0.f, who);
          o.use_causal_mask = io::config_value(c, "use_causal_mask", false, who);
          o.return_attention_scores = io::config_value(c, "return_attention_scores", false, who);
+         o.dtype = mixed_precision::policy_from_config(c, who);
          return std::make_shared<Attention>(o);
        }},
       {"MultiHeadAttention",

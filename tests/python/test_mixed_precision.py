@@ -88,10 +88,10 @@ def test_recurrent_layers_take_the_policy(policy):
 
 
 @needs_bf16
-def test_multi_head_attention_takes_the_policy(policy):
+def test_attention_layers_take_the_policy(policy):
     """MultiHeadAttention under mixed_bfloat16 (the global policy, or dtype=): the policy in its config,
     and self-attention's outputs within bfloat16's rounding of the same weights' float32 ones (the C++
-    tests bound them at 0.02 of the largest value)."""
+    tests bound them at 0.02 of the largest value); Attention's dtype= in its config."""
     from myelin.layers import Input, MultiHeadAttention
     from myelin.models import Model
     rng = np.random.default_rng(8)
@@ -112,3 +112,6 @@ def test_multi_head_attention_takes_the_policy(policy):
     assert np.max(np.abs(got - want)) <= 0.02 * np.max(np.abs(want))
     assert np.max(np.abs(got - want)) > 0  # bfloat16 ran
     assert model(dtype="mixed_bfloat16").layers[1].get_config()["dtype"]["config"]["name"] == "mixed_bfloat16"
+    from myelin.layers import Attention
+    assert Attention(dtype="mixed_bfloat16").get_config()["dtype"]["config"]["name"] == "mixed_bfloat16"
+    assert "dtype" not in Attention().get_config()

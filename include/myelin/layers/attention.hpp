@@ -10,8 +10,10 @@
 // weight the values. Their gradient flows back like the output's. Masks the inputs carry
 // (Embedding's mask_zero, Masking) act as Keras's: the value's mask keeps padded value steps from
 // being attended (their weights are 0), the output is 0 at padded query steps, and it carries the
-// query's mask (the weights output carries none). Not supported: use_scale=True,
-// score_mode="concat".
+// query's mask (the weights output carries none). Under the dtype policy "mixed_bfloat16"
+// (myelin/mixed_precision.hpp) its products (scores, weighted sum and their backward) multiply in
+// bfloat16 with float32 sums, as MultiHeadAttention's heads do; the softmax stays float32. Not
+// supported: use_scale=True, score_mode="concat".
 #pragma once
 #include <string>
 #include <vector>
@@ -26,6 +28,7 @@ struct AttentionOptions {
   bool use_causal_mask = false;
   bool return_attention_scores = false;  ///< a second output, the weights (see above)
   std::string name;
+  std::string dtype;  ///< dtype policy (myelin/mixed_precision.hpp); empty: the global policy
 };
 
 class Attention : public Layer {
@@ -53,9 +56,12 @@ class Attention : public Layer {
   MaskFlow mask_flow() const override { return MaskFlow::First; }  // the query's mask
 
   const AttentionOptions& options() const { return options_; }
+  /// The dtype policy the layer was made with: "float32" or "mixed_bfloat16".
+  const std::string& dtype_policy() const { return options_.dtype; }
 
  private:
   AttentionOptions options_;
+  bool bf16_ = false;  // its products in bfloat16 (mixed_bfloat16 where kernels::attention_bf16_runs())
   int64_t tq_ = 0, tv_ = 0, d_ = 0, dv_ = 0;
   size_t n_inputs_ = 0;
   Rng rng_{0};

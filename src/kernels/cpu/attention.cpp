@@ -48,8 +48,8 @@ float* head_block(int64_t size) {
 }
 
 // C [M, N] = A B^T in bfloat16 pairs, for A [M, K] and B [N, K] (row strides lda, ldb).
-void product_nt_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
-                     int64_t ldc) {
+void product_nt_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
+                     float* C, int64_t ldc) {
   const int64_t pairs = (K + 1) / 2, n16 = round16(N);
   PairBuffers& buf = pair_buffers().fit(M * pairs, pairs * n16, N * pairs);
   pair_columns(A, lda, M, K, buf.left.data());
@@ -58,8 +58,8 @@ void product_nt_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t ld
 }
 
 // C [M, N] = A B in bfloat16 pairs, for A [M, K] and B [K, N].
-void product_nn_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
-                     int64_t ldc) {
+void product_nn_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
+                     float* C, int64_t ldc) {
   const int64_t pairs = (K + 1) / 2, n16 = round16(N);
   PairBuffers& buf = pair_buffers().fit(M * pairs, pairs * n16);
   pair_columns(A, lda, M, K, buf.left.data());
@@ -68,8 +68,8 @@ void product_nn_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t ld
 }
 
 // C [M, N] = A^T B in bfloat16 pairs, for A [K, M] and B [K, N]: both paired along K.
-void product_tn_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
-                     int64_t ldc) {
+void product_tn_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
+                     float* C, int64_t ldc) {
   const int64_t pairs = (K + 1) / 2, n16 = round16(N);
   PairBuffers& buf = pair_buffers().fit(pairs * M, pairs * n16);
   pair_rows(A, lda, K, M, M, buf.left.data());
@@ -78,8 +78,8 @@ void product_tn_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t ld
 }
 
 // C = op(A) op(B) of one head, in float32 (scaled by alpha) or in bfloat16 pairs (alpha 1).
-void head_product(bool bf16, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-                  const float* B, int64_t ldb, float* C, int64_t ldc) {
+void head_product(bool bf16, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                  int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc) {
   if (!bf16) return gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, 0.f, C, ldc);
   if (ta) return product_tn_bf16(M, N, K, A, lda, B, ldb, C, ldc);
   if (tb) return product_nt_bf16(M, N, K, A, lda, B, ldb, C, ldc);
