@@ -201,9 +201,13 @@ void activation_backward(ActivationKind kind, const float* dy, const float* y, c
         for (int64_t c = 0; c < count; ++c) d[c] = g[c] * (1.f - yr[c] * yr[c]);
         break;
       case ActivationKind::Softmax: {
-        // Jacobian-vector product: dz = y * (dy - <dy, y>).
+        // Jacobian-vector product: dz = y * (dy - <dy, y>). The dot product in vector lanes: in order,
+        // one value after another, it took a twentieth of the Transformer's training step (each
+        // attention head's rows of 128 scores).
         float dot = 0.f;
+#pragma omp simd reduction(+ : dot)
         for (int64_t c = 0; c < count; ++c) dot += g[c] * yr[c];
+#pragma omp simd
         for (int64_t c = 0; c < count; ++c) d[c] = yr[c] * (g[c] - dot);
         break;
       }
