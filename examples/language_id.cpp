@@ -20,8 +20,9 @@
 // Add) and followed by LayerNormalization, then GlobalAveragePooling1D -> Dense(20, relu) ->
 // Dense(7, softmax), with Dropout(0.1) where Keras's example has it. A model's TextVectorization
 // feeds a model of one input, so this one of two inputs takes the ids vectorized before it, and its
-// saved file (.safetensors: .keras does not hold MultiHeadAttention yet) is checked on those ids. Beside it, in the same program on the same split, a character-bigram naive
-// Bayes classifier (bigrams of the word framed by a start and an end mark, add-one smoothing).
+// saved .keras file is checked on those ids. Beside it, in the same program on the same split, a
+// character-bigram naive Bayes classifier (bigrams of the word framed by a start and an end mark,
+// add-one smoothing).
 // The shuffles use splitmix64, written out here and in the Python twin, so both draw the same words.
 #include <algorithm>
 #include <array>
@@ -209,12 +210,8 @@ int main(int argc, char** argv) {
   set_random_seed(args.seed);
   Logs scores;
   Tensor loaded, original;
-  // The .keras format does not hold MultiHeadAttention's weights yet: the Transformer saves as myelin's
-  // .safetensors file.
-  const std::string file = (std::filesystem::temp_directory_path() /
-                            ("language_id_" + std::to_string(::getpid()) +
-                             (args.model == "transformer" ? ".safetensors" : ".keras")))
-                               .string();
+  const std::string file =
+      (std::filesystem::temp_directory_path() / ("language_id_" + std::to_string(::getpid()) + ".keras")).string();
   if (args.model == "transformer") {
     // Two inputs, the ids and their positions: the words are vectorized before the model.
     const Tensor x_train = chars(train_text), x_test = chars(test_text);

@@ -18,9 +18,9 @@ Transformer" example builds it: a token embedding plus a learnt position embeddi
 0..15 come in as a second input), one block of MultiHeadAttention(2 heads) and a feed-forward Dense
 pair, each added back to its input and followed by LayerNormalization, then GlobalAveragePooling1D ->
 Dense(20, relu) -> Dense(7, softmax), with Dropout(0.1) where Keras's example has it; a model of two
-inputs, it takes the ids vectorized before it, and its saved file (.safetensors: .keras does not hold
-MultiHeadAttention yet) is checked on them. Beside it, on the same split, a character-bigram naive Bayes classifier (bigrams of the word framed by
-a start and an end mark, add-one smoothing). The shuffles use splitmix64, as the C++ program does."""
+inputs, it takes the ids vectorized before it, and its saved .keras file is checked on them. Beside it,
+on the same split, a character-bigram naive Bayes classifier (bigrams of the word framed by a start and
+an end mark, add-one smoothing). The shuffles use splitmix64, as the C++ program does."""
 import argparse
 import math
 import os
@@ -146,8 +146,7 @@ else:
     test_accuracy = model.evaluate(test_inputs, y_test, verbose=0)[1]
 
 # Saved, the model keeps its vocabulary (the LSTM's takes words): the loaded one predicts the same.
-# The .keras format does not hold MultiHeadAttention's weights yet: the Transformer saves as .safetensors.
-saved_as = "language_id.safetensors" if args.model == "transformer" else "language_id.keras"
+saved_as = "language_id.keras"
 with tempfile.TemporaryDirectory() as tmp:
     model.save(os.path.join(tmp, saved_as))
     loaded = load_model(os.path.join(tmp, saved_as))
