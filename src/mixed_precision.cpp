@@ -60,6 +60,10 @@ std::string policy_from_config(const nlohmann::json& c, const std::string& who) 
   return checked(name, who);
 }
 
+std::string layer_policy(const std::string& dtype, const std::string& who) {
+  return policy_from_config(dtype.empty() ? nlohmann::json::object() : nlohmann::json{{"dtype", dtype}}, who);
+}
+
 nlohmann::json policy_to_config(const std::string& name) {
   return {{"module", "keras"}, {"class_name", "DTypePolicy"}, {"config", {{"name", name}}}, {"registered_name", nullptr}};
 }

@@ -40,6 +40,9 @@ bool bf16_faster_than_float32();
 /// A layer's policy from its config's "dtype" (absent or null: the global policy). Accepts Keras 3's
 /// {"class_name": "DTypePolicy", "config": {"name": ...}}, Keras 2's "Policy" and a plain name.
 std::string policy_from_config(const nlohmann::json& config, const std::string& who);
+/// A layer's policy from its `dtype` option: empty means the global policy, else a name as
+/// policy_from_config takes it.
+std::string layer_policy(const std::string& dtype, const std::string& who);
 /// Keras 3's form of a policy in a layer config.
 nlohmann::json policy_to_config(const std::string& name);
 

@@ -17,8 +17,7 @@ Attention::Attention(AttentionOptions options) : options_(std::move(options)) {
   if (!(options_.dropout >= 0.f && options_.dropout < 1.f))
     throw ValueError("Attention: dropout must be in [0, 1), got " + std::to_string(options_.dropout));
   name_ = options_.name;
-  options_.dtype = mixed_precision::policy_from_config(
-      options_.dtype.empty() ? nlohmann::json::object() : nlohmann::json{{"dtype", options_.dtype}}, "Attention");
+  options_.dtype = mixed_precision::layer_policy(options_.dtype, "Attention");
   bf16_ = options_.dtype == "mixed_bfloat16" && kernels::bf16_supported() && kernels::attention_bf16_runs();
 }
 

@@ -16,8 +16,7 @@ Conv1D::Conv1D(int64_t filters, int64_t kernel_size, const std::string& activati
       options_(std::move(options)),
       kernel_impl_(std::make_unique<kernels::Conv2DKernel>()) {
   name_ = options_.name;
-  options_.dtype = mixed_precision::policy_from_config(
-      options_.dtype.empty() ? nlohmann::json::object() : nlohmann::json{{"dtype", options_.dtype}}, "Conv1D");
+  options_.dtype = mixed_precision::layer_policy(options_.dtype, "Conv1D");
   kernel_impl_->set_bf16(options_.dtype == "mixed_bfloat16" && kernels::bf16_supported());
   if (filters <= 0) throw ValueError(label() + ": filters must be positive, got " + std::to_string(filters));
   if (kernel_size <= 0) throw ValueError(label() + ": kernel_size must be positive, got " + std::to_string(kernel_size));

@@ -40,8 +40,7 @@ Conv2D::Conv2D(int64_t filters, Size2 kernel_size, const std::string& activation
     throw ValueError("Conv2D: padding must be 'valid' or 'same', got '" + options_.padding + "'");
   input_shape_ = options_.input_shape;
   name_ = options_.name;
-  options_.dtype = mixed_precision::policy_from_config(
-      options_.dtype.empty() ? nlohmann::json::object() : nlohmann::json{{"dtype", options_.dtype}}, "Conv2D");
+  options_.dtype = mixed_precision::layer_policy(options_.dtype, "Conv2D");
   kernel_impl_->set_bf16(options_.dtype == "mixed_bfloat16" && kernels::bf16_supported());
 }
 

@@ -14,8 +14,7 @@ Dense::Dense(int64_t units, const std::string& activation, DenseOptions options)
   if (units <= 0) throw ValueError("Dense: units must be positive, got " + std::to_string(units));
   input_shape_ = options_.input_shape;
   name_ = options_.name;
-  options_.dtype = mixed_precision::policy_from_config(
-      options_.dtype.empty() ? nlohmann::json::object() : nlohmann::json{{"dtype", options_.dtype}}, "Dense");
+  options_.dtype = mixed_precision::layer_policy(options_.dtype, "Dense");
   bf16_ = options_.dtype == "mixed_bfloat16" && kernels::bf16_supported();
 }
 

@@ -34,9 +34,7 @@ MultiHeadAttention::MultiHeadAttention(int64_t num_heads, int64_t key_dim, Multi
   if (!(options_.dropout >= 0.f && options_.dropout < 1.f))
     throw ValueError("MultiHeadAttention: dropout must be in [0, 1), got " + std::to_string(options_.dropout));
   name_ = options_.name;
-  options_.dtype = mixed_precision::policy_from_config(
-      options_.dtype.empty() ? nlohmann::json::object() : nlohmann::json{{"dtype", options_.dtype}},
-      "MultiHeadAttention");
+  options_.dtype = mixed_precision::layer_policy(options_.dtype, "MultiHeadAttention");
   bf16_ = options_.dtype == "mixed_bfloat16" && kernels::bf16_supported();
   attention_bf16_ = bf16_ && kernels::attention_bf16_runs();
 }

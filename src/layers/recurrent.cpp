@@ -55,8 +55,7 @@ Recurrent::Recurrent(int gates, int64_t units, RecurrentOptions options)
     throw ValueError(who + ": recurrent_dropout must be in [0, 1), got " + std::to_string(options_.recurrent_dropout));
   if (gates == 3 && !options_.reset_after)
     throw ValueError(who + ": reset_after=False is not supported, only Keras 3's default reset_after=True");
-  options_.dtype = mixed_precision::policy_from_config(
-      options_.dtype.empty() ? nlohmann::json::object() : nlohmann::json{{"dtype", options_.dtype}}, who);
+  options_.dtype = mixed_precision::layer_policy(options_.dtype, who);
   bf16_ = options_.dtype == "mixed_bfloat16" && kernels::bf16_supported();
   input_shape_ = options_.input_shape;
   name_ = options_.name;
