@@ -31,6 +31,7 @@
 #include "kernels/cpu/conv_weight_gradient_bf16.hpp"
 #include "kernels/cpu/gemm.hpp"
 #include "kernels/cpu/merge.hpp"
+#include "kernels/cpu/recurrent.hpp"
 #include "myelin/myelin.hpp"
 
 using namespace myelin;
@@ -755,6 +756,63 @@ TEST_F(MixedPrecision, RecurrentLayersWithinBf16BoundOfFloat32) {
   set_num_threads(saved);
 }
 
+// At batch 1 a team of threads shares each step's units (recurrent_team_size), and under the policy
+// each thread multiplies its units' columns of the recurrent kernel in bfloat16 pairs. Twelve steps
+// keep the input projection float32 (under 16 rows), so only the team's products differ from float32.
+// The bound is the one above (measured at most 0.0049 for outputs and 0.0038 for gradients); the
+// values are the same bits for teams of two and three threads, as in float32 (each unit's sums run in
+// one order).
+TEST_F(MixedPrecision, RecurrentTeamAtBatchOneWithinBf16BoundOfFloat32) {
+  if (!kernels::pair_products_pay()) GTEST_SKIP() << "a team's products stay float32 on this CPU";
+  const int saved = num_threads();
+  for (int gates : {1, 4, 3})
+    for (int64_t units : {64, 128}) {
+      SCOPED_TRACE(::testing::Message() << gates << " gates, " << units << " units");
+      auto make = [&](const std::string& dtype) -> std::unique_ptr<layers::Recurrent> {
+        const layers::RecurrentOptions o{.return_sequences = true, .dtype = dtype};
+        if (gates == 4) return std::make_unique<layers::LSTM>(units, o);
+        if (gates == 3) return std::make_unique<layers::GRU>(units, o);
+        return std::make_unique<layers::SimpleRNN>(units, o);
+      };
+      kernels::RecurrentGeometry geometry;
+      geometry.cell = gates == 4 ? kernels::RecurrentCell::LSTM
+                                 : gates == 3 ? kernels::RecurrentCell::GRU : kernels::RecurrentCell::SimpleRNN;
+      geometry.batch = 1;
+      geometry.units = units;
+      Rng rng(10);
+      auto fp32 = make("float32"), bf16 = make("mixed_bfloat16"), bf16_three = make("mixed_bfloat16");
+      fp32->build({12, 24}, rng);
+      bf16->build({12, 24}, rng);
+      bf16_three->build({12, 24}, rng);
+      for (auto* l : {bf16.get(), bf16_three.get()}) {
+        l->kernel() = fp32->kernel().clone();
+        l->recurrent_kernel() = fp32->recurrent_kernel().clone();
+        l->bias() = fp32->bias().clone();
+        l->set_needs_input_grad(true);
+      }
+      fp32->set_needs_input_grad(true);
+      const Tensor x = random_tensor({1, 12, 24}, rng, -1, 1);
+      set_num_threads(2);
+      ASSERT_EQ(kernels::recurrent_team_size(geometry, nullptr), 2);
+      const Tensor y32 = fp32->forward(x, true).clone();
+      const Tensor y16 = bf16->forward(x, true).clone();
+      EXPECT_LE(relative_difference(y16, y32), 0.02f) << "outputs";
+      EXPECT_GT(relative_difference(y16, y32), 0.f) << "identical to float32, so bfloat16 was not used";
+      const Tensor dy = random_tensor(y32.shape(), rng, -1, 1);
+      const Tensor dx32 = fp32->backward(dy).clone();
+      const Tensor dx16 = bf16->backward(dy).clone();
+      EXPECT_LE(relative_difference(dx16, dx32), 0.02f) << "input gradient";
+      const char* names[] = {"kernel", "recurrent_kernel", "bias"};
+      for (size_t p = 0; p < 3; ++p)
+        EXPECT_LE(relative_difference(*bf16->params()[p].grad, *fp32->params()[p].grad), 0.02f) << names[p];
+      set_num_threads(3);
+      ASSERT_EQ(kernels::recurrent_team_size(geometry, nullptr), units / 32 >= 3 ? 3 : 2);
+      const Tensor y16_three = bf16_three->forward(x, true).clone();
+      EXPECT_EQ(y16_three.to_vector(), y16.to_vector()) << "a team of three";
+      set_num_threads(saved);
+    }
+}
+
 // The pair products against the same products summed in double over the operands rounded to
 // bfloat16, for A B^T, A B and A^T B at every tile height up to two tiles, odd sums (a zero completing
 // the last pair) and widths past a vector: equal within float32's summing (1e-6 of sum |a| |b|).
@@ -804,7 +862,7 @@ TEST_F(MixedPrecision, PairProductsSumTheRoundedOperands) {
 // gradients within 0.02 of float32 relative to the largest value (measured at most 0.0042), and
 // different from float32.
 TEST_F(MixedPrecision, AttentionKernelsInBf16WithinBoundOfFloat32) {
-  if (!kernels::attention_bf16_runs()) GTEST_SKIP() << "attention's products stay float32 on this CPU";
+  if (!kernels::pair_products_pay()) GTEST_SKIP() << "attention's products stay float32 on this CPU";
   Rng rng(13);
   kernels::AttentionDims d{3, 9, 11, 2, 7, 5};
   const Tensor q = random_tensor({d.B, d.Tq, d.H * d.dk}, rng, -2, 2);
@@ -928,7 +986,7 @@ TEST_F(MixedPrecision, RecurrentPolicyRoundTripsThroughSavedFiles) {
 // (and their backward) in bfloat16, within 0.02 of float32 relative to the largest value (measured
 // at most 0.0040), and different from float32.
 TEST_F(MixedPrecision, AttentionLayerWithinBf16BoundOfFloat32) {
-  if (!kernels::attention_bf16_runs()) GTEST_SKIP() << "attention's products stay float32 on this CPU";
+  if (!kernels::pair_products_pay()) GTEST_SKIP() << "attention's products stay float32 on this CPU";
   layers::Attention fp32({.dtype = "float32"}), bf16({.dtype = "mixed_bfloat16"});
   EXPECT_EQ(bf16.dtype_policy(), "mixed_bfloat16");
   const std::vector<Shape> shapes{{7, 12}, {9, 10}, {9, 12}};

@@ -3,7 +3,7 @@
 // "float32" (the default): everything in float32. "mixed_bfloat16": Dense, Conv2D, Conv1D, SimpleRNN,
 // LSTM, GRU, MultiHeadAttention and Attention multiply in bfloat16 (oneDNN's bf16 primitives or
 // kernels of our own), accumulating in float32 (the recurrent layers' state, gates, weight gradients
-// and their products too small for bfloat16 to pay, such as each step's at batch 1, stay float32:
+// and their products too small for bfloat16 to pay, such as a batch-1 step's on one thread, stay float32:
 // myelin/layers/recurrent.hpp; so does the attention layers' softmax:
 // myelin/layers/multi_head_attention.hpp); their
 // weights, the optimizer's state, activations between layers, losses and softmax stay float32 (the

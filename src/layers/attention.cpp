@@ -18,7 +18,7 @@ Attention::Attention(AttentionOptions options) : options_(std::move(options)) {
     throw ValueError("Attention: dropout must be in [0, 1), got " + std::to_string(options_.dropout));
   name_ = options_.name;
   options_.dtype = mixed_precision::layer_policy(options_.dtype, "Attention");
-  bf16_ = options_.dtype == "mixed_bfloat16" && kernels::bf16_supported() && kernels::attention_bf16_runs();
+  bf16_ = options_.dtype == "mixed_bfloat16" && kernels::bf16_supported() && kernels::pair_products_pay();
 }
 
 std::optional<LayerPlan> Attention::plan_inputs(const std::vector<Shape>& s) const {

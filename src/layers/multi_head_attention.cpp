@@ -36,7 +36,7 @@ MultiHeadAttention::MultiHeadAttention(int64_t num_heads, int64_t key_dim, Multi
   name_ = options_.name;
   options_.dtype = mixed_precision::layer_policy(options_.dtype, "MultiHeadAttention");
   bf16_ = options_.dtype == "mixed_bfloat16" && kernels::bf16_supported();
-  attention_bf16_ = bf16_ && kernels::attention_bf16_runs();
+  attention_bf16_ = bf16_ && kernels::pair_products_pay();
 }
 
 std::optional<LayerPlan> MultiHeadAttention::plan_inputs(const std::vector<Shape>& s) const {

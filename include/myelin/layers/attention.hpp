@@ -61,7 +61,7 @@ class Attention : public Layer {
 
  private:
   AttentionOptions options_;
-  bool bf16_ = false;  // its products in bfloat16 (mixed_bfloat16 where kernels::attention_bf16_runs())
+  bool bf16_ = false;  // its products in bfloat16 (mixed_bfloat16 where kernels::pair_products_pay())
   int64_t tq_ = 0, tv_ = 0, d_ = 0, dv_ = 0;
   size_t n_inputs_ = 0;
   Rng rng_{0};

@@ -31,7 +31,7 @@
 // in bfloat16 as Dense does (forward, weight gradients and input gradients), and so do the heads'
 // scores q k^T, the weighted sums of the values and their backward products, each accumulating in
 // float32; the softmax, its backward and the masks stay float32. On a CPU with AMX the heads'
-// products stay float32 (kernels::attention_bf16_runs()).
+// products stay float32 (kernels::pair_products_pay()).
 //
 // Not supported: attention_axes other than the steps axis, inputs of other ranks than (batch, steps,
 // features).
@@ -124,7 +124,7 @@ class MultiHeadAttention : public Layer {
   int64_t heads_, key_dim_, value_dim_;
   MultiHeadAttentionOptions options_;
   bool bf16_ = false;  // the projections multiply in bfloat16 (mixed_bfloat16 on a CPU that has it)
-  bool attention_bf16_ = false;  // and the heads' products too (kernels::attention_bf16_runs())
+  bool attention_bf16_ = false;  // and the heads' products too (kernels::pair_products_pay())
   int64_t tq_ = 0, tv_ = 0, dq_in_ = 0, dk_in_ = 0, dv_in_ = 0, out_dim_ = 0, flops_ = 0;
   size_t n_inputs_ = 0;
   Projection query_, key_, value_, output_;

@@ -36,10 +36,12 @@
 // Under the dtype policy "mixed_bfloat16" (myelin/mixed_precision.hpp) the products where bfloat16
 // pays multiply bfloat16 operands into float32 sums: the forward's input projection and each step's
 // recurrent products, and the input's gradient, wherever they have 16 rows and 2^17 multiply-adds or
-// more (a step's rows: those a thread carries of the batch). Smaller products (each step's at batch
-// 1 or for few units, all of a batch-1 single step's), the weight gradients and backward's step
-// products stay float32, where bfloat16 measured no faster. The weights, the state, the gates and
-// every element-wise step stay float32.
+// more (a step's rows: those a thread carries of the batch). At batch 1, where several threads share
+// each step's units (64 units or more, a multiple of 16, no mask), each step's recurrent products
+// multiply in bfloat16 too, on CPUs with AVX512_BF16 and no AMX, in sequences where six steps or more
+// multiply. Smaller products (each step's on one thread or for few units, all of a batch-1 single
+// step's), the weight gradients and backward's step products stay float32, where bfloat16 measured
+// no faster. The weights, the state, the gates and every element-wise step stay float32.
 //
 // Not supported (an error names the argument): stateful, GRU's reset_after=False,
 // activations other than tanh, sigmoid, relu and linear (their derivatives follow from their

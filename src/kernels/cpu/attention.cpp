@@ -112,8 +112,6 @@ void head_context(const AttentionDims& d, int64_t b, int64_t h, const float* ph,
 }
 }  // namespace
 
-bool attention_bf16_runs() { return own_bf16_dense_kernels_built() && !amx_supported(); }
-
 void attention_probs(const AttentionDims& d, const float* q, const float* k, float scale, const float* allowed,
                      bool causal, float* p, const float* v, float* out) {
   const int64_t block = d.Tq * d.Tv;

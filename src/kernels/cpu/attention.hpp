@@ -13,14 +13,9 @@ namespace myelin::kernels {
 struct AttentionDims {
   int64_t B, Tq, Tv, H, dk, dv;
   /// The heads' products with operands rounded to bfloat16 and float32 sums (mixed_bfloat16; needs
-  /// attention_bf16_runs()); the softmax, its backward and the masks stay float32.
+  /// pair_products_pay() of bf16.hpp); the softmax, its backward and the masks stay float32.
   bool bf16 = false;
 };
-
-/// Whether attention's products run in bfloat16 here: the build has the pair products of bf16.hpp
-/// and the CPU has no AMX, where vdpbf16ps runs at half float32's rate of multiply-adds and the
-/// float32 products are faster (bench/README.md, "mixed_bfloat16 on an Intel CPU without AMX").
-bool attention_bf16_runs();
 
 /// p = softmax(scale * q k^T) per (b, h) over Tv, where positions not allowed (allowed[b, i, j] == 0,
 /// or j > i with causal) take -1e9 before the softmax, as Keras's masked softmax: they get weight 0,

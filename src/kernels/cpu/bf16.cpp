@@ -282,6 +282,8 @@ void tile_rows(int64_t rows, Panel panel, int64_t pairs, const uint16_t* w, int6
 }  // namespace
 #endif
 
+bool pair_products_pay() { return own_bf16_dense_kernels_built() && !amx_supported(); }
+
 bool own_bf16_dense_kernels_built() {
 #if defined(__AVX512BF16__)
   return true;

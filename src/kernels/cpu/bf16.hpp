@@ -107,6 +107,13 @@ bool own_bf16_dense_kernels_built();
 void weight_gradient_bf16(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda, const float* B, int64_t ldb,
                           float* C, int64_t ldc, const RoundedInput* a_rounded = nullptr);
 
+/// Whether the kernels that multiply bfloat16 pairs with vdpbf16ps themselves (pair_product below,
+/// the recurrent layers' team) run in place of float32 products where a layer under mixed_bfloat16 has
+/// the choice: the build has them and the CPU has no AMX, whose cores run vdpbf16ps at half float32's
+/// rate of multiply-adds, so that the float32 products are faster there (bench/README.md,
+/// "mixed_bfloat16 on an Intel CPU without AMX").
+bool pair_products_pay();
+
 /// Products of bfloat16 pairs on the calling thread, for many small products whose operands are laid
 /// out once each (attention's heads): every operand rounded to bfloat16, two values along the sum's
 /// axis side by side in one 32-bit word (the first in the low half), the form vdpbf16ps multiplies.

@@ -11,6 +11,7 @@
 #include "kernels/cpu/lanes.hpp"
 #include "kernels/cpu/parallel.hpp"
 #include "kernels/cpu/spin_barrier.hpp"
+#include "myelin/error.hpp"
 
 #include <omp.h>
 
@@ -137,7 +138,7 @@ inline int64_t time_of(const RecurrentGeometry& g, int64_t step) { return g.go_b
 // the G columns of a row together took a thread's half of an LSTM of 128 units 1.54 us, against
 // 2.03 gate by gate (bench/README.md, "The recurrent layers at batch 1 on a team of threads").
 template <int G, int V>
-void gates_product(const float* h, int64_t K, const float* w, int64_t ldw, float* out, int64_t ldo) {
+void gates_product(const float* h, int64_t K, const float* w, int64_t ldw, int64_t, float* out, int64_t ldo) {
   Floats acc[G][V] = {};
   for (int64_t k = 0; k < K; ++k) {
     const float hk = h[k];
@@ -152,12 +153,41 @@ void gates_product(const float* h, int64_t K, const float* w, int64_t ldw, float
     for (int v = 0; v < V; ++v) store(out + g * ldo + v * kLanes, acc[g][v]);
 }
 
-// A step's recurrent product h [units] x w [units, gates * units] (rows ldw apart) for `vectors`
-// vectors of units from w's first column on, in every gate's block of `units` columns; gate k's
-// sums at out + k * ldo. In passes of at most 4 vectors (at most 16 sums in registers).
-void recurrent_product(int64_t gates, const float* h, int64_t units, const float* w, int64_t ldw, float* out,
-                       int64_t ldo, int64_t vectors) {
-  using Pass = void (*)(const float*, int64_t, const float*, int64_t, float*, int64_t);
+#if defined(__AVX512BF16__)
+// The same sums with bfloat16 operands (mixed_bfloat16): h's K units as K / 2 pairs (pair_columns)
+// and w's rows as pairs too (pair_rows: gate g's pair p, column j at w[g * gate_step + p * ldw + j]),
+// vdpbf16ps adding each pair's two products into float32 sums. Half the bytes of w stream by.
+template <int G, int V>
+void gates_product(const uint32_t* h, int64_t K, const uint32_t* w, int64_t ldw, int64_t gate_step, float* out,
+                   int64_t ldo) {
+  __m512 acc[G][V];
+  for (int g = 0; g < G; ++g)
+    for (int v = 0; v < V; ++v) acc[g][v] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < K / 2; ++p) {
+    const __m512bh hp = __m512bh(_mm512_set1_epi32(int(h[p])));
+#pragma GCC unroll 4
+    for (int g = 0; g < G; ++g)
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v)
+        acc[g][v] =
+            _mm512_dpbf16_ps(acc[g][v], hp, __m512bh(_mm512_loadu_si512(w + g * gate_step + p * ldw + v * 16)));
+  }
+#pragma GCC unroll 4
+  for (int g = 0; g < G; ++g)
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) _mm512_storeu_ps(out + g * ldo + v * 16, acc[g][v]);
+}
+#endif
+
+// A step's recurrent product h [units] x w [units, gates * units] (rows ldw apart, each gate's
+// block of `units` columns gate_step apart) for `vectors` vectors of units from w's first column on,
+// in every gate's block; gate k's sums at out + k * ldo. In passes of at most 4 vectors (at most 16
+// sums in registers). T is float, or uint32_t for bfloat16 pairs (h and w as gates_product's second
+// form takes them).
+template <class T>
+void recurrent_product(int64_t gates, const T* h, int64_t units, const T* w, int64_t ldw, int64_t gate_step,
+                       float* out, int64_t ldo, int64_t vectors) {
+  using Pass = void (*)(const T*, int64_t, const T*, int64_t, int64_t, float*, int64_t);
   static constexpr Pass kPasses[3][4] = {
       {&gates_product<1, 1>, &gates_product<1, 2>, &gates_product<1, 3>, &gates_product<1, 4>},
       {&gates_product<3, 1>, &gates_product<3, 2>, &gates_product<3, 3>, &gates_product<3, 4>},
@@ -165,8 +195,30 @@ void recurrent_product(int64_t gates, const float* h, int64_t units, const float
   const auto& passes = kPasses[gates == 1 ? 0 : gates == 3 ? 1 : 2];
   for (int64_t v = 0; v < vectors; v += 4) {
     const int64_t n = std::min<int64_t>(4, vectors - v);
-    passes[n - 1](h, units, w + v * kLanes, ldw, out + v * kLanes, ldo);
+    passes[n - 1](h, units, w + v * kLanes, ldw, gate_step, out + v * kLanes, ldo);
   }
+}
+
+// The recurrent kernel's columns [u0, u0 + w) of every gate as bfloat16 pairs of rows, for a team's
+// thread under mixed_bfloat16: gate g's pair p at out[g * (units / 2) * w + p * w].
+void pair_team_columns(int64_t gates, const float* recurrent_kernel, int64_t units, int64_t u0, int64_t w,
+                       uint32_t* out) {
+  for (int64_t g = 0; g < gates; ++g)
+    pair_rows(recurrent_kernel + g * units + u0, gates * units, units, w, w, out + g * (units / 2) * w);
+}
+
+// recurrent_product of the state h in float32 by a thread's columns w in bfloat16 pairs
+// (pair_team_columns), through h_pairs ([units / 2] words), where the state is rounded first.
+void pairs_step_product(int64_t gates, const float* h, int64_t units, uint32_t* h_pairs, const uint32_t* w,
+                        int64_t width, float* out) {
+#if defined(__AVX512BF16__)
+  pair_columns(h, units, 1, units, h_pairs);
+  recurrent_product(gates, const_cast<const uint32_t*>(h_pairs), units, w, width, units / 2 * width, out, width,
+                    width / kLanes);
+#else
+  (void)gates, (void)h, (void)units, (void)h_pairs, (void)w, (void)width, (void)out;
+  throw Error("bfloat16 pair products need a build for a CPU with AVX512_BF16");
+#endif
 }
 
 // Where one step of one row keeps what backward reads (see cell_step).
@@ -252,6 +304,11 @@ void cell_step(const RecurrentGeometry& g, float* pre, int64_t ps, const float* 
 // thread keeps the GEMM, faster alone: 2.6 us a step against 3.1). Units in whole cache lines, each
 // thread at least kTeamUnits of them; no masks (they take the row path).
 constexpr int64_t kTeamUnits = 32;
+// Steps whose recurrent product a team multiplies in bfloat16 pairs, from which the pairs repay their
+// rounding: an LSTM of 128 units at batch 1 took 15.3 us for 2 steps against 10.7 in float32, 20.5
+// against 20.6 for 6 and 32.2 against 39.1 for 12 (bench/README.md, "The recurrent team's products
+// in bfloat16").
+constexpr int64_t kPairedSteps = 6;
 // Rows a thread needs to carry its own through a sequence: fewer, and each thread would stream the
 // whole recurrent kernel for too few rows.
 constexpr int64_t kRowsPerThread = 16;
@@ -304,6 +361,12 @@ void recurrent_forward_by_units(const RecurrentGeometry& g, const float* recurre
   // ([B][w]) in lines of its own, for at most w_most units.
   const int64_t w_most = (unit_lines + team - 1) / team * kLineFloats, per_thread = (G + 1 + B) * w_most;
   float* own_all = line_aligned(ws.hr, team * per_thread);
+  // mixed_bfloat16: the recurrent kernel in bfloat16 pairs, each thread rounding its own columns
+  // once a call, and the state it reads at every step; where enough steps multiply to repay the
+  // rounding (kPairedSteps).
+  const bool pairs = g.bf16 && pair_products_pay() && (h0 ? T : T - 1) >= kPairedSteps;
+  const int64_t pairs_per_thread = G * (U / 2) * w_most;
+  if (pairs) ws.recurrent_pairs.resize(size_t(team * pairs_per_thread));
   SpinBarrier barrier;
 #pragma omp parallel num_threads(team)
   {
@@ -314,6 +377,9 @@ void recurrent_forward_by_units(const RecurrentGeometry& g, const float* recurre
     const int64_t w = u1 - u0;
     float* pre = own_all + t * per_thread;
     float* c = pre + (G + 1) * w;
+    std::vector<uint32_t> h_pairs(pairs ? size_t(U / 2) : 0);
+    uint32_t* own_pairs = ws.recurrent_pairs.data() + t * pairs_per_thread;
+    if (pairs) pair_team_columns(G, recurrent_kernel, U, u0, w, own_pairs);
     if (g.cell == RecurrentCell::LSTM)
       for (int64_t b = 0; b < B; ++b) std::memcpy(c + b * w, ws.c.data() + b * U + u0, size_t(w) * sizeof(float));
     for (int64_t s = 0; s < T; ++s) {
@@ -326,8 +392,10 @@ void recurrent_forward_by_units(const RecurrentGeometry& g, const float* recurre
         float* out = h_out + b * U + u0;
         if (s == 0 && !h0)
           std::fill(pre, pre + G * w, 0.f);  // h_{-1} = 0
+        else if (pairs)
+          pairs_step_product(G, hb, U, h_pairs.data(), own_pairs, w, pre);
         else
-          recurrent_product(G, hb, U, recurrent_kernel + u0, N, pre, w, w / kLanes);
+          recurrent_product(G, hb, U, recurrent_kernel + u0, N, U, pre, w, w / kLanes);
         if (keep) std::memcpy(ws.h_prev.data() + (b * T + time) * U + u0, hb + u0, size_t(w) * sizeof(float));
         KeptStep kept{};
         if (keep) kept = kept_step(g, ws, (b * T + time) * U + u0);

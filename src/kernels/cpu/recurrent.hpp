@@ -46,9 +46,11 @@ struct RecurrentGeometry {
   // mixed_bfloat16: the products where bfloat16 pays multiply bfloat16 operands (x, h, dz and the
   // weights rounded) into float32 sums: forward's input projection and each step's recurrent
   // products, and backward's dx, wherever they have 16 rows and 2^17 multiply-adds or more (a step's
-  // rows: those a thread carries; so at batch 1, or for few units, they stay float32). The weight
-  // gradients and backward's step products stay float32, where bfloat16 measured no faster; so do the state,
-  // the gates and every element-wise step.
+  // rows: those a thread carries), and each step's recurrent products where a team shares the units
+  // (recurrent_team_size; batch 1), six steps or more multiply, and the CPU runs bf16.hpp's pair
+  // kernels (pair_products_pay). Other small products stay float32 (one thread's step at batch 1, few
+  // units). The weight gradients and backward's step products stay float32, where bfloat16 measured
+  // no faster; so do the state, the gates and every element-wise step.
   bool bf16 = false;
 };
 
@@ -71,6 +73,7 @@ struct RecurrentWorkspace {
   std::vector<float> dh, dc;  // [B, U]
   std::vector<float> recurrent_t;  // [N, U] the recurrent kernel transposed, for d h_{t-1} in register blocks
   std::vector<uint16_t> recurrent_bf16;  // [U, N] bf16: the recurrent kernel rounded once a forward
+  std::vector<uint32_t> recurrent_pairs;  // a team's threads' columns of it as bfloat16 pairs of rows (bf16.hpp)
   std::vector<float> hs;      // [B, U] masks with recurrent dropout: the state before the dropout mask
   std::vector<float> dyc;     // [B, U] masks: the gradient of a masked step's output, a copy of the one before
 };
