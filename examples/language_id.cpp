@@ -22,7 +22,10 @@
 // feeds a model of one input, so this one of two inputs takes the ids vectorized before it, and its
 // saved .keras file is checked on those ids. Beside it, in the same program on the same split, a
 // character-bigram naive Bayes classifier (bigrams of the word framed by a start and an end mark,
-// add-one smoothing).
+// add-one smoothing). --precision bf16 trains and predicts under Keras's mixed_bfloat16 policy (the
+// LSTM or the attention and Dense layers multiply in bfloat16; the Embedding, LayerNormalization and
+// the softmax stay float32), --precision auto under it only where it runs faster than float32; the
+// saved model keeps its policy.
 // The shuffles use splitmix64, written out here and in the Python twin, so both draw the same words.
 #include <algorithm>
 #include <array>
@@ -191,8 +194,11 @@ int main(int argc, char** argv) {
       argc, argv,
       "Which of seven languages a word is: a character Bidirectional LSTM (or Transformer) beside a bigram naive Bayes.",
       example::Args{.epochs = 10, .batch_size = 64, .data = "/usr/share/dict", .verbose = 0,
-                    .models = {"lstm", "transformer"}});
+                    .uses_precision = true, .models = {"lstm", "transformer"}});
   set_num_threads(args.threads);
+  if (args.precision == "bf16") mixed_precision::set_global_policy("mixed_bfloat16");
+  if (args.precision == "auto") mixed_precision::set_global_policy("auto");
+  std::printf("mixed_bfloat16=%d\n", int(mixed_precision::global_policy() == "mixed_bfloat16"));
 
   const auto words = load_words(args.data, args.seed);
   const size_t n_test = words.size() / 5;

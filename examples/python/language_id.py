@@ -20,7 +20,10 @@ pair, each added back to its input and followed by LayerNormalization, then Glob
 Dense(20, relu) -> Dense(7, softmax), with Dropout(0.1) where Keras's example has it; a model of two
 inputs, it takes the ids vectorized before it, and its saved .keras file is checked on them. Beside it,
 on the same split, a character-bigram naive Bayes classifier (bigrams of the word framed by a start and
-an end mark, add-one smoothing). The shuffles use splitmix64, as the C++ program does."""
+an end mark, add-one smoothing). --precision bf16 trains and predicts under Keras's mixed_bfloat16
+policy (the LSTM or the attention and Dense layers multiply in bfloat16; the Embedding,
+LayerNormalization and the softmax stay float32), --precision auto under it only where it runs faster
+than float32; the saved model keeps its policy. The shuffles use splitmix64, as the C++ program does."""
 import argparse
 import math
 import os
@@ -29,6 +32,7 @@ from collections import Counter
 
 import numpy as np
 
+from myelin import mixed_precision
 from myelin.layers import (LSTM, Add, Bidirectional, Dense, Dropout, Embedding, GlobalAveragePooling1D, Input,
                            LayerNormalization, MultiHeadAttention, TextVectorization)
 from myelin.models import Model, Sequential, load_model
@@ -45,8 +49,13 @@ parser.add_argument("--data", default="/usr/share/dict", help="folder of the wor
 parser.add_argument("--threads", type=int, default=0, help="0: all cores")
 parser.add_argument("--model", default="lstm", choices=["lstm", "transformer"], help="the network")
 parser.add_argument("--verbose", type=int, default=0, choices=[0, 1, 2])
+parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "auto"],
+                    help="bf16: Keras's mixed_bfloat16 policy; auto: it only where it runs faster")
 args = parser.parse_args()
 set_num_threads(args.threads)
+if args.precision != "fp32":
+    mixed_precision.set_global_policy("mixed_bfloat16" if args.precision == "bf16" else "auto")
+print(f"mixed_bfloat16={int(mixed_precision.global_policy().name == 'mixed_bfloat16')}")
 
 WORDS_PER_LANGUAGE = 3000
 MAX_LENGTH = 16

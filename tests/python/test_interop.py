@@ -252,8 +252,9 @@ def require_word_lists():
 def test_language_id_example_on_a_reduced_run():
     require_word_lists()
     py = language_id_one_epoch()
-    assert set(py) == {"train_words", "test_words", "characters", "test_accuracy", "naive_bayes_test_accuracy",
-                       "loaded_prediction_max_difference"}
+    assert set(py) == {"mixed_bfloat16", "train_words", "test_words", "characters", "test_accuracy",
+                       "naive_bayes_test_accuracy", "loaded_prediction_max_difference"}
+    assert py["mixed_bfloat16"] == "0"
     assert (py["train_words"], py["test_words"]) == ("16800", "4200")
     assert py["loaded_prediction_max_difference"] == "0"  # the saved .keras model predicts from words the same
     # One epoch: 0.6148 measured (chance is 1/7); the bigram naive Bayes does not train by epochs: 0.7981.
@@ -276,10 +277,11 @@ def language_id_transformer_one_epoch():
 def test_language_id_transformer_on_a_reduced_run():
     require_word_lists()
     py = language_id_transformer_one_epoch()
-    assert set(py) == {"train_words", "test_words", "characters", "test_accuracy", "naive_bayes_test_accuracy",
-                       "loaded_prediction_max_difference"}
+    assert set(py) == {"mixed_bfloat16", "train_words", "test_words", "characters", "test_accuracy",
+                       "naive_bayes_test_accuracy", "loaded_prediction_max_difference"}
+    assert py["mixed_bfloat16"] == "0"
     assert (py["train_words"], py["test_words"]) == ("16800", "4200")
-    # Saved (.safetensors: .keras does not hold MultiHeadAttention), the model of two inputs predicts the same.
+    # Saved as .keras, the model of two inputs predicts the same.
     assert py["loaded_prediction_max_difference"] == "0"
     # One epoch: 0.5283 measured (chance is 1/7); the baseline is the LSTM run's, whatever the network.
     assert float(py["test_accuracy"]) >= 0.4
@@ -290,6 +292,18 @@ def test_language_id_transformer_prints_the_cpp_figures():
     require_word_lists()
     assert language_id_transformer_one_epoch() == run_cpp_example("language_id", "--model", "transformer",
                                                                    "--epochs", "1")
+
+
+def test_language_id_transformer_under_mixed_bfloat16_prints_the_cpp_figures():
+    # --precision bf16: both programs set Keras's mixed_bfloat16 policy and run the same bfloat16 kernels.
+    require_word_lists()
+    if not myelin.mixed_precision.bf16_supported():
+        pytest.skip("no bfloat16 dot products on this CPU")
+    arguments = ("--model", "transformer", "--epochs", "1", "--precision", "bf16")
+    py = run_example("language_id", *arguments)
+    assert py["mixed_bfloat16"] == "1"
+    assert py["loaded_prediction_max_difference"] == "0"  # the saved .keras file keeps the policy
+    assert py == run_cpp_example("language_id", *arguments)
 
 
 @functools.cache
