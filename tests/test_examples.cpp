@@ -85,6 +85,17 @@ fs::path fashion_mnist_dir() {
   if (!fs::exists(fashion_mnist_dir()))                                                        \
   GTEST_SKIP() << "Fashion-MNIST not installed at " << fashion_mnist_dir() << " (Debian: dataset-fashion-mnist)"
 
+// Debian's word lists that language_id reads (scripts/setup.sh installs them): the missing one's name,
+// or empty when all are there.
+std::string missing_word_list() {
+  for (const char* list : {"american-english", "ngerman", "french", "spanish", "italian", "dutch", "portuguese"})
+    if (!fs::exists(fs::path("/usr/share/dict") / list)) return list;
+  return "";
+}
+#define REQUIRE_WORD_LISTS()                                                                          \
+  if (const std::string missing = missing_word_list(); !missing.empty())                             \
+  GTEST_SKIP() << "/usr/share/dict/" << missing << " is not installed (scripts/setup.sh installs the word lists)"
+
 // Runs with the default settings (one thread) and requires a clean exit.
 RunResult run_ok(const std::string& name, const std::string& args = "") {
   RunResult r = run_example(name, "--threads 1 " + args);
@@ -506,9 +517,7 @@ TEST(Examples, LanguageIdBidirectionalLstmBeatsBigramNaiveBayes) {
   GTEST_SKIP() << "ten LSTM epochs over 16,800 words are too slow under AddressSanitizer";
 #endif
   REQUIRE_EXAMPLE("language_id");
-  for (const char* list : {"american-english", "ngerman", "french", "spanish", "italian", "dutch", "portuguese"})
-    if (!fs::exists(fs::path("/usr/share/dict") / list))
-      GTEST_SKIP() << "/usr/share/dict/" << list << " is not installed (scripts/setup.sh installs the word lists)";
+  REQUIRE_WORD_LISTS();
   RunResult r = run_ok("language_id");
   expect_only_progress_and_figures(r);
   EXPECT_EQ(figure(r, "train_words"), 16800.0);  // 7 x 3,000 words, 80% of them
@@ -528,9 +537,7 @@ TEST(Examples, LanguageIdTransformerLearnsOnAShortRun) {
   GTEST_SKIP() << "two Transformer epochs over 16,800 words are too slow under AddressSanitizer";
 #endif
   REQUIRE_EXAMPLE("language_id");
-  for (const char* list : {"american-english", "ngerman", "french", "spanish", "italian", "dutch", "portuguese"})
-    if (!fs::exists(fs::path("/usr/share/dict") / list))
-      GTEST_SKIP() << "/usr/share/dict/" << list << " is not installed (scripts/setup.sh installs the word lists)";
+  REQUIRE_WORD_LISTS();
   RunResult r = run_ok("language_id", "--model transformer --epochs 2 --threads 1");
   expect_only_progress_and_figures(r);
   EXPECT_EQ(figure(r, "train_words"), 16800.0);
@@ -552,9 +559,7 @@ TEST(Examples, LanguageIdTransformerLearnsUnderMixedBfloat16) {
 #endif
   REQUIRE_EXAMPLE("language_id");
   if (!myelin::mixed_precision::bf16_supported()) GTEST_SKIP() << "this CPU has no bfloat16 instructions";
-  for (const char* list : {"american-english", "ngerman", "french", "spanish", "italian", "dutch", "portuguese"})
-    if (!fs::exists(fs::path("/usr/share/dict") / list))
-      GTEST_SKIP() << "/usr/share/dict/" << list << " is not installed (scripts/setup.sh installs the word lists)";
+  REQUIRE_WORD_LISTS();
   RunResult r = run_ok("language_id", "--model transformer --epochs 2 --threads 1 --precision bf16");
   expect_only_progress_and_figures(r);
   EXPECT_EQ(figure(r, "mixed_bfloat16"), 1.0);

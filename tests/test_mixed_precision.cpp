@@ -709,6 +709,37 @@ TEST_F(MixedPrecision, TrainsTheDigitsToTheFloat32Bar) {
   EXPECT_GT(low_bits, k.size() / 2);
 }
 
+namespace {
+
+// A recurrent layer returning sequences: `gates` 1 SimpleRNN, 4 LSTM, 3 GRU.
+std::unique_ptr<layers::Recurrent> recurrent_layer(int gates, int64_t units, const std::string& dtype) {
+  const layers::RecurrentOptions o{.return_sequences = true, .dtype = dtype};
+  if (gates == 4) return std::make_unique<layers::LSTM>(units, o);
+  if (gates == 3) return std::make_unique<layers::GRU>(units, o);
+  return std::make_unique<layers::SimpleRNN>(units, o);
+}
+
+// A training pass of a float32 recurrent layer and of its mixed_bfloat16 twin (the same weights) on
+// x: the outputs, the input gradient and every weight gradient within 0.02 of float32's relative to
+// the largest value, and the outputs not all equal to float32's. Returns the bfloat16 outputs.
+Tensor expect_recurrent_within_bf16_bound(layers::Recurrent& fp32, layers::Recurrent& bf16, const Tensor& x,
+                                          Rng& rng) {
+  const Tensor y32 = fp32.forward(x, true).clone();
+  const Tensor y16 = bf16.forward(x, true).clone();
+  EXPECT_LE(relative_difference(y16, y32), 0.02f) << "outputs";
+  EXPECT_GT(relative_difference(y16, y32), 0.f) << "identical to float32, so bfloat16 was not used";
+  const Tensor dy = random_tensor(y32.shape(), rng, -1, 1);
+  const Tensor dx32 = fp32.backward(dy).clone();
+  const Tensor dx16 = bf16.backward(dy).clone();
+  EXPECT_LE(relative_difference(dx16, dx32), 0.02f) << "input gradient";
+  const char* names[] = {"kernel", "recurrent_kernel", "bias"};
+  for (size_t p = 0; p < 3; ++p)
+    EXPECT_LE(relative_difference(*bf16.params()[p].grad, *fp32.params()[p].grad), 0.02f) << names[p];
+  return y16;
+}
+
+}  // namespace
+
 // SimpleRNN, LSTM and GRU under mixed_bfloat16 against float32 on the same weights, at 40 rows of
 // 96 units: on one thread, or 20 a thread on two, enough for each step's recurrent product to
 // multiply in bfloat16 too (16 rows and 2^17 multiply-adds). The single-product bound above does not
@@ -724,13 +755,7 @@ TEST_F(MixedPrecision, RecurrentLayersWithinBf16BoundOfFloat32) {
     for (int threads : {1, 2}) {
       SCOPED_TRACE(::testing::Message() << gates << " gates, " << threads << " threads");
       set_num_threads(threads);
-      auto make = [&](const std::string& dtype) -> std::unique_ptr<layers::Recurrent> {
-        const layers::RecurrentOptions o{.return_sequences = true, .dtype = dtype};
-        if (gates == 4) return std::make_unique<layers::LSTM>(96, o);
-        if (gates == 3) return std::make_unique<layers::GRU>(96, o);
-        return std::make_unique<layers::SimpleRNN>(96, o);
-      };
-      auto fp32 = make("float32"), bf16 = make("mixed_bfloat16");
+      auto fp32 = recurrent_layer(gates, 96, "float32"), bf16 = recurrent_layer(gates, 96, "mixed_bfloat16");
       EXPECT_EQ(bf16->dtype_policy(), "mixed_bfloat16");
       Rng rng(9);
       fp32->build({6, 24}, rng);
@@ -741,17 +766,7 @@ TEST_F(MixedPrecision, RecurrentLayersWithinBf16BoundOfFloat32) {
       fp32->set_needs_input_grad(true);
       bf16->set_needs_input_grad(true);
       const Tensor x = random_tensor({40, 6, 24}, rng, -1, 1);
-      const Tensor y32 = fp32->forward(x, true).clone();
-      const Tensor y16 = bf16->forward(x, true).clone();
-      EXPECT_LE(relative_difference(y16, y32), 0.02f) << "outputs";
-      EXPECT_GT(relative_difference(y16, y32), 0.f) << "identical to float32, so bfloat16 was not used";
-      const Tensor dy = random_tensor(y32.shape(), rng, -1, 1);
-      const Tensor dx32 = fp32->backward(dy).clone();
-      const Tensor dx16 = bf16->backward(dy).clone();
-      EXPECT_LE(relative_difference(dx16, dx32), 0.02f) << "input gradient";
-      const char* names[] = {"kernel", "recurrent_kernel", "bias"};
-      for (size_t p = 0; p < 3; ++p)
-        EXPECT_LE(relative_difference(*bf16->params()[p].grad, *fp32->params()[p].grad), 0.02f) << names[p];
+      expect_recurrent_within_bf16_bound(*fp32, *bf16, x, rng);
     }
   set_num_threads(saved);
 }
@@ -768,19 +783,14 @@ TEST_F(MixedPrecision, RecurrentTeamAtBatchOneWithinBf16BoundOfFloat32) {
   for (int gates : {1, 4, 3})
     for (int64_t units : {64, 128}) {
       SCOPED_TRACE(::testing::Message() << gates << " gates, " << units << " units");
-      auto make = [&](const std::string& dtype) -> std::unique_ptr<layers::Recurrent> {
-        const layers::RecurrentOptions o{.return_sequences = true, .dtype = dtype};
-        if (gates == 4) return std::make_unique<layers::LSTM>(units, o);
-        if (gates == 3) return std::make_unique<layers::GRU>(units, o);
-        return std::make_unique<layers::SimpleRNN>(units, o);
-      };
       kernels::RecurrentGeometry geometry;
       geometry.cell = gates == 4 ? kernels::RecurrentCell::LSTM
                                  : gates == 3 ? kernels::RecurrentCell::GRU : kernels::RecurrentCell::SimpleRNN;
       geometry.batch = 1;
       geometry.units = units;
       Rng rng(10);
-      auto fp32 = make("float32"), bf16 = make("mixed_bfloat16"), bf16_three = make("mixed_bfloat16");
+      auto fp32 = recurrent_layer(gates, units, "float32"), bf16 = recurrent_layer(gates, units, "mixed_bfloat16"),
+           bf16_three = recurrent_layer(gates, units, "mixed_bfloat16");
       fp32->build({12, 24}, rng);
       bf16->build({12, 24}, rng);
       bf16_three->build({12, 24}, rng);
@@ -794,17 +804,7 @@ TEST_F(MixedPrecision, RecurrentTeamAtBatchOneWithinBf16BoundOfFloat32) {
       const Tensor x = random_tensor({1, 12, 24}, rng, -1, 1);
       set_num_threads(2);
       ASSERT_EQ(kernels::recurrent_team_size(geometry, nullptr), 2);
-      const Tensor y32 = fp32->forward(x, true).clone();
-      const Tensor y16 = bf16->forward(x, true).clone();
-      EXPECT_LE(relative_difference(y16, y32), 0.02f) << "outputs";
-      EXPECT_GT(relative_difference(y16, y32), 0.f) << "identical to float32, so bfloat16 was not used";
-      const Tensor dy = random_tensor(y32.shape(), rng, -1, 1);
-      const Tensor dx32 = fp32->backward(dy).clone();
-      const Tensor dx16 = bf16->backward(dy).clone();
-      EXPECT_LE(relative_difference(dx16, dx32), 0.02f) << "input gradient";
-      const char* names[] = {"kernel", "recurrent_kernel", "bias"};
-      for (size_t p = 0; p < 3; ++p)
-        EXPECT_LE(relative_difference(*bf16->params()[p].grad, *fp32->params()[p].grad), 0.02f) << names[p];
+      const Tensor y16 = expect_recurrent_within_bf16_bound(*fp32, *bf16, x, rng);
       set_num_threads(3);
       ASSERT_EQ(kernels::recurrent_team_size(geometry, nullptr), units / 32 >= 3 ? 3 : 2);
       const Tensor y16_three = bf16_three->forward(x, true).clone();
