@@ -365,8 +365,7 @@ void recurrent_forward_by_units(const RecurrentGeometry& g, const float* recurre
   // once a call, and the state it reads at every step; where enough steps multiply to repay the
   // rounding (kPairedSteps).
   const bool pairs = g.bf16 && pair_products_pay() && (h0 ? T : T - 1) >= kPairedSteps;
-  const int64_t pairs_per_thread = G * (U / 2) * w_most;
-  if (pairs) ws.recurrent_pairs.resize(size_t(team * pairs_per_thread));
+  if (pairs) ws.recurrent_pairs.resize(size_t(U / 2 * N));  // units [u0, u1) at G * (U / 2) * u0
   SpinBarrier barrier;
 #pragma omp parallel num_threads(team)
   {
@@ -378,7 +377,7 @@ void recurrent_forward_by_units(const RecurrentGeometry& g, const float* recurre
     float* pre = own_all + t * per_thread;
     float* c = pre + (G + 1) * w;
     std::vector<uint32_t> h_pairs(pairs ? size_t(U / 2) : 0);
-    uint32_t* own_pairs = ws.recurrent_pairs.data() + t * pairs_per_thread;
+    uint32_t* own_pairs = pairs ? ws.recurrent_pairs.data() + G * (U / 2) * u0 : nullptr;
     if (pairs) pair_team_columns(G, recurrent_kernel, U, u0, w, own_pairs);
     if (g.cell == RecurrentCell::LSTM)
       for (int64_t b = 0; b < B; ++b) std::memcpy(c + b * w, ws.c.data() + b * U + u0, size_t(w) * sizeof(float));

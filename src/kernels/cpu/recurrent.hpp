@@ -73,7 +73,7 @@ struct RecurrentWorkspace {
   std::vector<float> dh, dc;  // [B, U]
   std::vector<float> recurrent_t;  // [N, U] the recurrent kernel transposed, for d h_{t-1} in register blocks
   std::vector<uint16_t> recurrent_bf16;  // [U, N] bf16: the recurrent kernel rounded once a forward
-  std::vector<uint32_t> recurrent_pairs;  // a team's threads' columns of it as bfloat16 pairs of rows (bf16.hpp)
+  std::vector<uint32_t> recurrent_pairs;  // [U / 2, N] a team's threads' columns of it as bfloat16 pairs of rows
   std::vector<float> hs;      // [B, U] masks with recurrent dropout: the state before the dropout mask
   std::vector<float> dyc;     // [B, U] masks: the gradient of a masked step's output, a copy of the one before
 };
