@@ -186,8 +186,8 @@ void register_train(CLI::App& app) {
   cmd->add_option("--seed", a->seed, "seed for initialisation, shuffling and dropout (default 0)");
   cmd->add_option("--threads", a->threads, "threads to compute with (default: all cores)");
   cmd->add_option("--precision", a->precision,
-                  "fp32 (default); bf16: Keras's mixed_bfloat16 (Dense and convolutions multiply in bfloat16, weights "
-                  "stay float32; needs AVX512_BF16 or AMX); auto: bf16 where it runs faster than fp32 (AMX, or AVX512_BF16 on "
+                  "fp32 (default); bf16: Keras's mixed_bfloat16 (Dense, convolution, recurrent and attention layers "
+                  "multiply in bfloat16, weights stay float32; needs AVX512_BF16 or AMX); auto: bf16 where it runs faster than fp32 (AMX, or AVX512_BF16 on "
                   "AMD), else fp32")
       ->check(CLI::IsMember({"fp32", "bf16", "auto"}));
   cmd->add_option("--verbose", a->verbose, "0 silent, 1 progress bar, 2 one line per epoch (default 1)")->check(CLI::Range(0, 2));
