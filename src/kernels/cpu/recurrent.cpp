@@ -19,33 +19,43 @@ namespace myelin::kernels {
 
 namespace {
 
-// tanh as a rational function (Eigen's float approximation), within 4e-7 of tanh: unlike std::tanh the
-// compiler vectorises it, and the cells spend most of their element-wise time in tanh and sigmoid.
-inline float fast_tanh(float x) {
+// tanh as a rational function (Eigen's float approximation), within 4e-7 of tanh, over a vector of
+// lanes: the cells spend most of their element-wise time in tanh and sigmoid. In vector types, not
+// a scalar loop left to the vectoriser: GCC keeps a scalar clamp's selects as branches for AVX2
+// (-march=znver3, haswell), and the loop then ran one value at a time. A NaN stays NaN.
+inline Floats fast_tanh(Floats x) {
   constexpr float kClamp = 7.90531110763549805f;  // tanh is 1 to float precision beyond
-  x = std::min(std::max(x, -kClamp), kClamp);
-  const float x2 = x * x;
-  float p = x2 * -2.76076847742355e-16f + 2.00018790482477e-13f;
+  x = x < -kClamp ? -kClamp : x;
+  x = x > kClamp ? kClamp : x;
+  const Floats x2 = x * x;
+  Floats p = x2 * -2.76076847742355e-16f + 2.00018790482477e-13f;
   p = p * x2 + -8.60467152213735e-11f;
   p = p * x2 + 5.12229709037114e-08f;
   p = p * x2 + 1.48572235717979e-05f;
   p = p * x2 + 6.37261928875436e-04f;
   p = p * x2 + 4.89352455891786e-03f;
-  float q = x2 * 1.19825839466702e-06f + 1.18534705686654e-04f;
+  Floats q = x2 * 1.19825839466702e-06f + 1.18534705686654e-04f;
   q = q * x2 + 2.26843463243900e-03f;
   q = q * x2 + 4.89352518554385e-03f;
   return x * p / q;
 }
 
-// v = act(v) over n values, the activation chosen once per call so that the loop vectorises.
-// sigmoid(x) = (1 + tanh(x / 2)) / 2, within 3e-7 of the exact value.
+// v = f(v) over n floats, a vector of lanes at a time (the last one partial).
+template <class F>
+void map_lanes(float* v, int64_t n, F f) {
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes) store(v + j, f(load(v + j)));
+  if (j < n) store_first(v + j, n - j, f(load_first(v + j, n - j, 0.f)));
+}
+
+// v = act(v) over n values. sigmoid(x) = (1 + tanh(x / 2)) / 2, within 3e-7 of the exact value.
 void activate(ActivationKind k, float* v, int64_t n) {
   switch (k) {
     case ActivationKind::Tanh:
-      for (int64_t j = 0; j < n; ++j) v[j] = fast_tanh(v[j]);
+      map_lanes(v, n, [](Floats x) { return fast_tanh(x); });
       break;
     case ActivationKind::Sigmoid:
-      for (int64_t j = 0; j < n; ++j) v[j] = 0.5f * fast_tanh(0.5f * v[j]) + 0.5f;
+      map_lanes(v, n, [](Floats x) { return 0.5f * fast_tanh(0.5f * x) + 0.5f; });
       break;
     case ActivationKind::ReLU:
       for (int64_t j = 0; j < n; ++j) v[j] = std::max(v[j], 0.f);
