@@ -20,12 +20,12 @@ if [ ${#targets[@]} -eq 0 ]; then targets=(fuzz_idx fuzz_csv fuzz_idx_dataset fu
 build_dir="${BUILD_DIR:-build-fuzz}"
 cxx="${CXX_FUZZ:-clang++}"
 
-# Only the library and the fuzz targets; -O1 -g without NDEBUG keeps assert()s (nlohmann::json's
-# too) active and stack traces readable.
+# Only the library and the fuzz targets; -O1 without NDEBUG keeps assert()s (nlohmann::json's
+# too) active; -g1's line tables keep stack traces readable (function, file, line).
 cmake -S . -B "$build_dir" -G Ninja \
   -DCMAKE_CXX_COMPILER="$cxx" \
   -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_CXX_FLAGS_RELEASE="-O1 -g" \
+  -DCMAKE_CXX_FLAGS_RELEASE="-O1 -g1" \
   -DMYELIN_FUZZ=ON \
   -DMYELIN_BUILD_TESTS=OFF -DMYELIN_BUILD_EXAMPLES=OFF -DMYELIN_BUILD_TOOLS=OFF \
   -DMYELIN_BUILD_BENCH=OFF -DMYELIN_BUILD_PYTHON=OFF >/dev/null

@@ -17,14 +17,16 @@ case "$(basename "$cxx")" in clang*) default_dir=build-asan-clang ;; esac
 build_dir="${BUILD_DIR:-$default_dir}"
 
 # -O1 keeps the instrumented tests quick enough while keeping stack traces readable; NDEBUG is not
-# defined, so assert() checks run too. -fno-sanitize-recover makes every UBSan finding fatal (by
+# defined, so assert() checks run too. -g1 (line tables only) is enough for reports to name the
+# function, file and line; full -g made this build about 30% slower, for variables only a debugger
+# reads. -fno-sanitize-recover makes every UBSan finding fatal (by
 # default UBSan prints and carries on, which a test would then pass).
 san_flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 
 cmake -S . -B "$build_dir" -G Ninja \
   -DCMAKE_CXX_COMPILER="$cxx" \
   -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_CXX_FLAGS_RELEASE="-O1 -g" \
+  -DCMAKE_CXX_FLAGS_RELEASE="-O1 -g1" \
   -DCMAKE_CXX_FLAGS="$san_flags" \
   -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" \
   -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" \
