@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernels/cpu/activation.hpp"
+#include "kernels/cpu/activation_lanes.hpp"
 #include "kernels/cpu/exp.hpp"
 #include "myelin/activations.hpp"
 #include "myelin/error.hpp"
@@ -193,27 +194,37 @@ std::vector<double> softmax_in_double(const std::vector<float>& z, const std::ve
 
 }  // namespace
 
-TEST(SoftmaxKernel, VectorExpIsWithinTwoUlpsOfStdExp) {
-  // Every 61st float from -87.33 to 88.72 (about 37 million), in all the build's lanes at once.
-  int64_t worst = 0;
-  float worst_at = 0;
+namespace {
+
+// Calls f(x, y) for every 61st float x in [lo, hi] (tens of millions of them), y being
+// lanes_function(x) computed in all the build's lanes at once.
+template <class LanesFunction, class F>
+void every_61st_float(float lo, float hi, LanesFunction lanes_function, F f) {
   myelin::kernels::Floats x{};
   int lane = 0;
-  auto check = [&] {
-    const myelin::kernels::Floats e = myelin::kernels::exp_lanes(x);
-    for (int i = 0; i < lane; ++i) {
-      const int64_t d = ulps_apart(e[i], std::exp(x[i]));
-      if (d > worst) worst = d, worst_at = x[i];
-    }
+  auto flush = [&] {
+    const myelin::kernels::Floats y = lanes_function(x);
+    for (int i = 0; i < lane; ++i) f(x[i], y[i]);
     lane = 0;
   };
   for (uint32_t bits = 0; bits < 0xffffffffu - 61; bits += 61) {
     const float v = std::bit_cast<float>(bits);
-    if (!(v >= -87.33f && v <= 88.72f)) continue;
+    if (!(v >= lo && v <= hi)) continue;
     x[lane++] = v;
-    if (lane == myelin::kernels::kLanes) check();
+    if (lane == myelin::kernels::kLanes) flush();
   }
-  check();
+  flush();
+}
+
+}  // namespace
+
+TEST(SoftmaxKernel, VectorExpIsWithinTwoUlpsOfStdExp) {
+  int64_t worst = 0;
+  float worst_at = 0;
+  every_61st_float(-87.33f, 88.72f, [](auto x) { return myelin::kernels::exp_lanes(x); }, [&](float x, float e) {
+    const int64_t d = ulps_apart(e, std::exp(x));
+    if (d > worst) worst = d, worst_at = x;
+  });
   EXPECT_LE(worst, 2) << "at x = " << worst_at;
   // Outside the range: 0 below, +inf above, NaN stays NaN.
   EXPECT_EQ(exp_of_one_lane(-87.4f), 0.f);
@@ -222,6 +233,54 @@ TEST(SoftmaxKernel, VectorExpIsWithinTwoUlpsOfStdExp) {
   EXPECT_EQ(exp_of_one_lane(INFINITY), INFINITY);
   EXPECT_TRUE(std::isnan(exp_of_one_lane(NAN)));
   EXPECT_EQ(exp_of_one_lane(0.f), 1.f);
+}
+
+TEST(ActivationLanes, TanhIsWithinItsBoundOfTanh) {
+  // Against tanh in double.
+  double worst_abs = 0, worst_rel = 0;
+  float worst_abs_at = 0, worst_rel_at = 0;
+  every_61st_float(-20.f, 20.f, [](auto x) { return myelin::kernels::tanh_lanes(x); }, [&](float x, float t) {
+    const double exact = std::tanh(double(x)), error = std::fabs(double(t) - exact);
+    if (error > worst_abs) worst_abs = error, worst_abs_at = x;
+    if (std::fabs(x) >= 1e-35f && error / std::fabs(exact) > worst_rel)
+      worst_rel = error / std::fabs(exact), worst_rel_at = x;
+  });
+  EXPECT_LE(worst_abs, 4e-7) << "at x = " << worst_abs_at;
+  EXPECT_LE(worst_rel, 4e-7) << "relatively, at x = " << worst_rel_at;
+  auto one = [](float v) { return myelin::kernels::tanh_lanes(myelin::kernels::Floats{} + v)[0]; };
+  EXPECT_EQ(one(8.f), 1.f);
+  EXPECT_EQ(one(-INFINITY), -1.f);
+  EXPECT_EQ(one(0.f), 0.f);
+  EXPECT_TRUE(std::isnan(one(NAN)));
+}
+
+TEST(ActivationLanes, SigmoidIsWithinFourUlpsOfTheLogisticFunction) {
+  // Against 1 / (1 + e^-x) in double.
+  int64_t worst = 0;
+  float worst_at = 0;
+  every_61st_float(-87.3f, 88.7f, [](auto x) { return myelin::kernels::sigmoid_lanes(x); }, [&](float x, float s) {
+    const int64_t d = ulps_apart(s, float(1.0 / (1.0 + std::exp(-double(x)))));
+    if (d > worst) worst = d, worst_at = x;
+  });
+  EXPECT_LE(worst, 4) << "at x = " << worst_at;
+  auto one = [](float v) { return myelin::kernels::sigmoid_lanes(myelin::kernels::Floats{} + v)[0]; };
+  EXPECT_EQ(one(-100.f), 0.f);
+  EXPECT_EQ(one(100.f), 1.f);
+  EXPECT_EQ(one(0.f), 0.5f);
+  EXPECT_TRUE(std::isnan(one(NAN)));
+}
+
+TEST(ActivationLanes, GateSigmoidIsWithinItsAbsoluteBound) {
+  double worst = 0;
+  float worst_at = 0;
+  for (float v = -30.f; v <= 30.f; v += 1.f / 4096) {
+    const float s = myelin::kernels::sigmoid_gate_lanes(myelin::kernels::Floats{} + v)[0];
+    const double error = std::fabs(double(s) - 1.0 / (1.0 + std::exp(-double(v))));
+    if (error > worst) worst = error, worst_at = v;
+  }
+  EXPECT_LE(worst, 3e-7) << "at x = " << worst_at;
+  EXPECT_EQ(myelin::kernels::sigmoid_gate_lanes(myelin::kernels::Floats{} + 0.f)[0], 0.5f);
+  EXPECT_TRUE(std::isnan(myelin::kernels::sigmoid_gate_lanes(myelin::kernels::Floats{} + NAN)[0]));
 }
 
 TEST(SoftmaxKernel, PartialLoadsAndStoresTouchOnlyTheirLanes) {

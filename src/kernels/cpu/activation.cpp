@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 
+#include "kernels/cpu/activation_lanes.hpp"
 #include "kernels/cpu/bf16.hpp"
 #include "kernels/cpu/exp.hpp"
 #include "kernels/cpu/lanes.hpp"
@@ -37,16 +38,21 @@ void map_spans(bool by_row, int64_t rows, int64_t cols, F f, int64_t threshold =
       (n + kSpan - 1) / kSpan, n, [&](int64_t s) { f(s * kSpan, std::min(kSpan, n - s * kSpan)); }, threshold);
 }
 
-// The threads' threshold for an activation's forward pass. One whose values each take an exp, a
-// tanh or an erf costs 5-20 ns a value against relu's 0.5 (bench/README.md, "Transcendental
-// activations on the threads"), so it is worth the threads at a sixteenth of the values: the seed
-// MLP's softmax over 1024 rows of 10 classes took 50 us on one thread.
+// The threads' threshold for an activation's forward pass. Softmax, GELU, ELU and softplus cost
+// 3-28 ns a value against relu's 0.3, so they are worth the threads at a sixteenth of the values: the seed MLP's softmax over 1024 rows of 10 classes took 50 us on one
+// thread (bench/README.md, "Transcendental activations on the threads"). Sigmoid, tanh and swish in
+// vector lanes cost 0.7-1.6 ns: at 2,048 values two threads gained nothing, at 4,096 they took 0.8
+// against 1 (bench/README.md, "Dense's sigmoid, tanh and swish in vectors").
 int64_t forward_threshold(ActivationKind kind) {
   switch (kind) {
     case ActivationKind::Linear:
     case ActivationKind::ReLU:
     case ActivationKind::LeakyReLU:
       return kParallelThreshold;
+    case ActivationKind::Sigmoid:
+    case ActivationKind::Tanh:
+    case ActivationKind::Swish:
+      return kParallelThreshold / 8;
     default:
       return kParallelThreshold / 16;
   }
@@ -147,10 +153,10 @@ void bias_activation_forward(ActivationKind kind, const float* x, const float* b
         for (int64_t c = 0; c < count; ++c) yr[c] = pre[c] > 0.f ? pre[c] : 0.f;
         break;
       case ActivationKind::Sigmoid:
-        for (int64_t c = 0; c < count; ++c) yr[c] = sigmoid(pre[c]);
+        map_lanes(pre, yr, count, [](Floats x) { return sigmoid_lanes(x); });
         break;
       case ActivationKind::Tanh:
-        for (int64_t c = 0; c < count; ++c) yr[c] = std::tanh(pre[c]);
+        map_lanes(pre, yr, count, [](Floats x) { return tanh_lanes(x); });
         break;
       case ActivationKind::Softmax:
         softmax_row(pre, yr, count);
@@ -169,7 +175,7 @@ void bias_activation_forward(ActivationKind kind, const float* x, const float* b
         for (int64_t c = 0; c < count; ++c) yr[c] = softplus(pre[c]);
         break;
       case ActivationKind::Swish:
-        for (int64_t c = 0; c < count; ++c) yr[c] = pre[c] * sigmoid(pre[c]);
+        map_lanes(pre, yr, count, [](Floats x) { return x * sigmoid_lanes(x); });
         break;
     }
   }, forward_threshold(kind));

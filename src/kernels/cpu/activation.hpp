@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/cpu/activation_lanes.hpp"
 #include "myelin/activations.hpp"
 
 namespace myelin::kernels {
@@ -27,13 +28,10 @@ void activation_backward(ActivationKind kind, const float* dy, const float* y, c
 /// positive value below bfloat16's smallest subnormal rounded to 0.
 void relu_backward(const float* dy, const uint16_t* y_bf16, float* dx, int64_t n);
 
-/// The logistic function of one value; split by sign so that exp never overflows. The one sigmoid
-/// of the library: the activation and the binary cross-entropy from logits both use it.
-inline float sigmoid(float z) {
-  if (z >= 0) return 1.f / (1.f + std::exp(-z));
-  const float e = std::exp(z);
-  return e / (1.f + e);
-}
+/// The logistic function of one value: sigmoid_lanes (activation_lanes.hpp) in one lane, so that a
+/// value is the same wherever it is computed, and no slower than std::exp's call. The one sigmoid
+/// of the library: the activations, the recurrent cells and the binary cross-entropy from logits.
+inline float sigmoid(float z) { return sigmoid_lanes(Floats{} + z)[0]; }
 
 /// y = softmax(z) over one row of n values, and the row's log-sum-exp log(sum(exp(z))) as the
 /// result (cross-entropy from logits). y may be null: then only the log-sum-exp is computed, with

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "kernels/cpu/activation.hpp"
+#include "kernels/cpu/activation_lanes.hpp"
 #include "kernels/cpu/bf16.hpp"
 #include "kernels/cpu/block_product.hpp"
 #include "kernels/cpu/gemm.hpp"
@@ -19,44 +20,14 @@ namespace myelin::kernels {
 
 namespace {
 
-// tanh as a rational function (Eigen's float approximation), within 4e-7 of tanh, over a vector of
-// lanes: the cells spend most of their element-wise time in tanh and sigmoid. In vector types, not
-// a scalar loop left to the vectoriser: GCC keeps a scalar clamp's selects as branches for AVX2
-// (-march=znver3, haswell), and the loop then ran one value at a time. A NaN stays NaN.
-inline Floats fast_tanh(Floats x) {
-  constexpr float kClamp = 7.90531110763549805f;  // tanh is 1 to float precision beyond
-  x = x < -kClamp ? -kClamp : x;
-  x = x > kClamp ? kClamp : x;
-  const Floats x2 = x * x;
-  Floats p = x2 * -2.76076847742355e-16f + 2.00018790482477e-13f;
-  p = p * x2 + -8.60467152213735e-11f;
-  p = p * x2 + 5.12229709037114e-08f;
-  p = p * x2 + 1.48572235717979e-05f;
-  p = p * x2 + 6.37261928875436e-04f;
-  p = p * x2 + 4.89352455891786e-03f;
-  Floats q = x2 * 1.19825839466702e-06f + 1.18534705686654e-04f;
-  q = q * x2 + 2.26843463243900e-03f;
-  q = q * x2 + 4.89352518554385e-03f;
-  return x * p / q;
-}
-
-// v = f(v) over n floats, a vector of lanes at a time (the last one partial).
-template <class F>
-void map_lanes(float* v, int64_t n, F f) {
-  int64_t j = 0;
-  for (; j + kLanes <= n; j += kLanes) store(v + j, f(load(v + j)));
-  if (j < n) store_first(v + j, n - j, f(load_first(v + j, n - j, 0.f)));
-}
-
 // The activations the recurrent cells admit (recurrent_activation_supported) over vectors of
 // lanes, as function objects so that each loop is compiled for the activation it runs (a switch
-// per vector reloads the constants and branches in the loop). sigmoid(x) = (1 + tanh(x / 2)) / 2,
-// within 3e-7 of the exact value.
+// per vector reloads the constants and branches in the loop).
 struct TanhLanes {
-  Floats operator()(Floats x) const { return fast_tanh(x); }
+  Floats operator()(Floats x) const { return tanh_lanes(x); }
 };
 struct SigmoidLanes {
-  Floats operator()(Floats x) const { return 0.5f * fast_tanh(0.5f * x) + 0.5f; }
+  Floats operator()(Floats x) const { return sigmoid_gate_lanes(x); }
 };
 struct ReluLanes {
   Floats operator()(Floats x) const { return x < 0.f ? Floats{} : x; }
@@ -78,7 +49,7 @@ void with_lanes(ActivationKind k, F&& f) {
 
 // v = act(v) over n values.
 void activate(ActivationKind k, float* v, int64_t n) {
-  if (k != ActivationKind::Linear) with_lanes(k, [&](auto act) { map_lanes(v, n, act); });
+  if (k != ActivationKind::Linear) with_lanes(k, [&](auto act) { map_lanes(v, v, n, act); });
 }
 
 // The derivative at the pre-activation, from the activation's output y.
