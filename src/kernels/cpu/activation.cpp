@@ -233,13 +233,13 @@ void activation_backward(ActivationKind kind, const float* dy, const float* y, c
         }
         break;
       case ActivationKind::Softplus:
-        for (int64_t c = 0; c < count; ++c) d[c] = g[c] * sigmoid(zr[c]);
+        map_lanes(g, zr, d, count, [](Floats gv, Floats zv) { return gv * sigmoid_lanes(zv); });
         break;
       case ActivationKind::Swish:
-        for (int64_t c = 0; c < count; ++c) {
-          const float s = sigmoid(zr[c]);
-          d[c] = g[c] * (s + zr[c] * s * (1.f - s));
-        }
+        map_lanes(g, zr, d, count, [](Floats gv, Floats zv) {
+          const Floats s = sigmoid_lanes(zv);
+          return gv * (s + zv * s * (1.f - s));
+        });
         break;
     }
   });

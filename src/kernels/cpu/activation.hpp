@@ -29,8 +29,9 @@ void activation_backward(ActivationKind kind, const float* dy, const float* y, c
 void relu_backward(const float* dy, const uint16_t* y_bf16, float* dx, int64_t n);
 
 /// The logistic function of one value: sigmoid_lanes (activation_lanes.hpp) in one lane, so that a
-/// value is the same wherever it is computed, and no slower than std::exp's call. The one sigmoid
-/// of the library: the activations, the recurrent cells and the binary cross-entropy from logits.
+/// value is the same wherever it is computed. The one sigmoid of the library: the activations and
+/// the binary cross-entropy from logits (the recurrent cells' gates take sigmoid_gate_lanes). Loops
+/// over many values call sigmoid_lanes: a value alone takes about as long as a vector of them.
 inline float sigmoid(float z) { return sigmoid_lanes(Floats{} + z)[0]; }
 
 /// y = softmax(z) over one row of n values, and the row's log-sum-exp log(sum(exp(z))) as the

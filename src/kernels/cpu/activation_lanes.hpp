@@ -55,4 +55,12 @@ void map_lanes(const float* in, float* out, int64_t n, F f) {
   if (j < n) store_first(out + j, n - j, f(load_first(in + j, n - j, 0.f)));
 }
 
+/// out[i] = f(a[i], b[i]) for i < n, likewise; out may be a or b.
+template <class F>
+void map_lanes(const float* a, const float* b, float* out, int64_t n, F f) {
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes) store(out + j, f(load(a + j), load(b + j)));
+  if (j < n) store_first(out + j, n - j, f(load_first(a + j, n - j, 0.f), load_first(b + j, n - j, 0.f)));
+}
+
 }  // namespace myelin::kernels
