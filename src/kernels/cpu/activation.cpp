@@ -39,10 +39,11 @@ void map_spans(bool by_row, int64_t rows, int64_t cols, F f, int64_t threshold =
 }
 
 // The threads' threshold for an activation's forward pass. Softmax, GELU, ELU and softplus cost
-// 3-28 ns a value against relu's 0.3, so they are worth the threads at a sixteenth of the values: the seed MLP's softmax over 1024 rows of 10 classes took 50 us on one
-// thread (bench/README.md, "Transcendental activations on the threads"). Sigmoid, tanh and swish in
-// vector lanes cost 0.7-1.6 ns: at 2,048 values two threads gained nothing, at 4,096 they took 0.8
-// against 1 (bench/README.md, "Dense's sigmoid, tanh and swish in vectors").
+// 3-28 ns a value against relu's 0.3, so they are worth the threads at a sixteenth of the values:
+// the seed MLP's softmax over 1024 rows of 10 classes took 50 us on one thread (bench/README.md,
+// "Transcendental activations on the threads"). Sigmoid, tanh and swish in vector lanes cost
+// 0.7-1.6 ns: at 2,048 values two threads gained nothing, at 4,096 they took 0.8 against 1
+// (bench/README.md, "Dense's sigmoid, tanh and swish in vectors").
 int64_t forward_threshold(ActivationKind kind) {
   switch (kind) {
     case ActivationKind::Linear:

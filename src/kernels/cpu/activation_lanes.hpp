@@ -10,8 +10,9 @@ namespace myelin::kernels {
 
 /// tanh in every lane, as a rational function (Eigen's float approximation). Contract: within 4e-7
 /// of tanh, absolutely and, for |x| >= 1e-35, relatively (checked in tests/test_activations.cpp;
-/// smaller inputs may give 0); +-1 beyond |x| = 7.9; NaN for NaN. The clamp is a vector select: GCC keeps a scalar clamp's
-/// selects as branches for AVX2, and a loop over values then runs one value at a time.
+/// smaller inputs may give 0); +-1 beyond |x| = 7.9; NaN for NaN. The clamp is a vector select:
+/// GCC keeps a scalar clamp's selects as branches for AVX2, and a loop over values then runs one
+/// value at a time.
 static inline Floats tanh_lanes(Floats x) {
   constexpr float kClamp = 7.90531110763549805f;  // tanh is 1 to float precision beyond
   x = x < -kClamp ? -kClamp : x;
