@@ -1,7 +1,8 @@
 // Tests of the activation functions: values at chosen points worked out by hand (Keras's
-// constants: leaky_relu slope 0.2, elu alpha 1, exact gelu), softmax rows, numerical stability at
-// large inputs, and name lookup; the softmax kernel's vector exp against std::exp and its rows of
-// every width against double arithmetic.
+// constants: leaky_relu slope 0.2, elu alpha 1, exact gelu), every activation's value and gradient
+// against PyTorch's, softmax rows, numerical stability at large inputs, and name lookup; the vector
+// forms (exp, expm1, tanh, the logistic function, the normal CDF, GELU, softplus) against the
+// library's functions in double over every 61st float, and the softmax's rows of every width.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -16,6 +17,8 @@
 #include "kernels/cpu/exp.hpp"
 #include "myelin/activations.hpp"
 #include "myelin/error.hpp"
+#include "myelin/layers/activation.hpp"
+#include "torch_reference.hpp"
 
 using myelin::activation_from_name;
 using myelin::activation_name;
@@ -129,6 +132,27 @@ TEST(Activations, LargeInputsStayFinite) {
   EXPECT_NEAR(sp[0], 0.0, 1e-30);
   EXPECT_FLOAT_EQ(sp[3], 1e4f);
   EXPECT_FLOAT_EQ(at_points("elu", xs)[0], -1.f);
+}
+
+// Every activation's value and gradient through the Activation layer against PyTorch's, in float64
+// from the same float32 inputs (tests/pytorch/activation_reference.py), over [-14, 14]: the tails,
+// where GELU's and softplus's vector forms switch to their own series, included.
+TEST(Activations, LayerMatchesPyTorchForwardAndBackward) {
+  static const myelin::test::TorchReference reference("activation_reference.py");
+  if (!reference.skip_reason().empty()) GTEST_SKIP() << reference.skip_reason();
+  ASSERT_EQ(reference.error(), "");
+  for (const char* name :
+       {"linear", "relu", "sigmoid", "tanh", "softmax", "leaky_relu", "elu", "gelu", "softplus", "swish"}) {
+    SCOPED_TRACE(name);
+    const myelin::test::RefFile ref = reference.load(name);
+    ASSERT_FALSE(ref.empty());
+    const Tensor x = ref.at("x").to_tensor();
+    myelin::layers::Activation layer(name);
+    myelin::Rng rng(0);
+    layer.build(Shape{x.dim(1)}, rng);
+    myelin::test::expect_close(layer.forward(x, true), ref.at("y"), std::string(name) + " forward");
+    myelin::test::expect_close(layer.backward(ref.at("w").to_tensor()), ref.at("dx"), std::string(name) + " backward");
+  }
 }
 
 TEST(Activations, ApplyKeepsShapeAndWorksPerRow) {
@@ -281,6 +305,75 @@ TEST(ActivationLanes, GateSigmoidIsWithinItsAbsoluteBound) {
   EXPECT_LE(worst, 3e-7) << "at x = " << worst_at;
   EXPECT_EQ(myelin::kernels::sigmoid_gate_lanes(myelin::kernels::Floats{} + 0.f)[0], 0.5f);
   EXPECT_TRUE(std::isnan(myelin::kernels::sigmoid_gate_lanes(myelin::kernels::Floats{} + NAN)[0]));
+}
+
+// The value of a lanes function at one point, every lane holding it.
+template <class LanesFunction>
+float in_one_lane(LanesFunction lanes_function, float x) {
+  return lanes_function(myelin::kernels::Floats{} + x)[0];
+}
+
+TEST(ActivationLanes, Expm1IsWithinThreeUlpsOfExpm1) {
+  const auto expm1_lanes = [](auto x) { return myelin::kernels::expm1_lanes(x); };
+  int64_t worst = 0;
+  float worst_at = 0;
+  every_61st_float(-87.33f, 88.72f, expm1_lanes, [&](float x, float e) {
+    const int64_t d = ulps_apart(e, float(std::expm1(double(x))));
+    if (d > worst) worst = d, worst_at = x;
+  });
+  EXPECT_LE(worst, 3) << "at x = " << worst_at;
+  // Small inputs keep their digits (e^x - 1 in floats would give 0 here), the ends saturate.
+  EXPECT_EQ(in_one_lane(expm1_lanes, 1e-30f), 1e-30f);
+  EXPECT_EQ(in_one_lane(expm1_lanes, -1e-9f), -1e-9f);
+  EXPECT_EQ(in_one_lane(expm1_lanes, -100.f), -1.f);
+  EXPECT_EQ(in_one_lane(expm1_lanes, -INFINITY), -1.f);
+  EXPECT_EQ(in_one_lane(expm1_lanes, INFINITY), INFINITY);
+  EXPECT_TRUE(std::isnan(in_one_lane(expm1_lanes, NAN)));
+}
+
+TEST(ActivationLanes, NormalCdfKeepsItsRelativeDigitsInTheLeftTail) {
+  // Phi(x) = erfc(-x / sqrt 2) / 2; on the left, 1 + erf(x / sqrt 2) in floats cancels (at x = -5
+  // to 10 % of Phi's 2.9e-7).
+  const auto cdf_lanes = [](auto x) { return myelin::kernels::normal_cdf_lanes(x); };
+  const auto gelu_lanes = [](auto x) { return myelin::kernels::gelu_lanes(x); };
+  auto phi = [](float x) { return 0.5 * std::erfc(-double(x) / std::sqrt(2.0)); };
+  // Each function's relative error over (1 + x^2), the x^2 being e^(-x^2/2)'s from a rounded x^2.
+  double worst = 0;
+  float worst_at = 0;
+  every_61st_float(-13.f, 10.f, cdf_lanes, [&](float x, float p) {
+    const double error = std::fabs(double(p) - phi(x)) / phi(x) / (1 + double(x) * double(x));
+    if (error > worst) worst = error, worst_at = x;
+  });
+  EXPECT_LE(worst, 4e-7) << "at x = " << worst_at;
+  double worst_gelu = 0;
+  float worst_gelu_at = 0;
+  every_61st_float(-13.f, 1e30f, gelu_lanes, [&](float x, float y) {
+    const double exact = double(x) * phi(x);
+    if (std::fabs(exact) < 1e-37) return;  // subnormal results carry fewer digits
+    const double error = std::fabs(double(y) - exact) / std::fabs(exact) / (1 + double(x) * double(x));
+    if (error > worst_gelu) worst_gelu = error, worst_gelu_at = x;
+  });
+  EXPECT_LE(worst_gelu, 5e-7) << "at x = " << worst_gelu_at;
+  EXPECT_EQ(in_one_lane(cdf_lanes, 0.f), 0.5f);
+  EXPECT_EQ(in_one_lane(cdf_lanes, -14.f), 0.f);
+  EXPECT_EQ(in_one_lane(cdf_lanes, 10.f), 1.f);
+  EXPECT_TRUE(std::isnan(in_one_lane(cdf_lanes, NAN)));
+  EXPECT_EQ(in_one_lane(gelu_lanes, 1e30f), 1e30f);
+}
+
+TEST(ActivationLanes, SoftplusIsWithinFourUlpsOfTheExactValue) {
+  const auto softplus_lanes = [](auto x) { return myelin::kernels::softplus_lanes(x); };
+  int64_t worst = 0;
+  float worst_at = 0;
+  every_61st_float(-87.3f, 1e30f, softplus_lanes, [&](float x, float y) {
+    const double exact = x > 0 ? double(x) + std::log1p(std::exp(-double(x))) : std::log1p(std::exp(double(x)));
+    const int64_t d = ulps_apart(y, float(exact));
+    if (d > worst) worst = d, worst_at = x;
+  });
+  EXPECT_LE(worst, 4) << "at x = " << worst_at;
+  EXPECT_EQ(in_one_lane(softplus_lanes, -100.f), 0.f);
+  EXPECT_EQ(in_one_lane(softplus_lanes, INFINITY), INFINITY);
+  EXPECT_TRUE(std::isnan(in_one_lane(softplus_lanes, NAN)));
 }
 
 TEST(SoftmaxKernel, PartialLoadsAndStoresTouchOnlyTheirLanes) {

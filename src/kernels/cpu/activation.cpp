@@ -19,8 +19,6 @@ namespace {
 constexpr float kLeakySlope = 0.2f;
 constexpr float kEluAlpha = 1.0f;
 
-inline float softplus(float z) { return z > 0 ? z + std::log1p(std::exp(-z)) : std::log1p(std::exp(z)); }
-
 // Runs f(offset, count) over a [rows, cols] block: one call per row where the row matters (softmax
 // runs along it, a bias repeats with it), else long spans of the flat block, since an elementwise
 // activation ignores rows, and a call per 32-channel row of a convolution's output cost more than
@@ -38,12 +36,12 @@ void map_spans(bool by_row, int64_t rows, int64_t cols, F f, int64_t threshold =
       (n + kSpan - 1) / kSpan, n, [&](int64_t s) { f(s * kSpan, std::min(kSpan, n - s * kSpan)); }, threshold);
 }
 
-// The threads' threshold for an activation's forward pass. Softmax, GELU, ELU and softplus cost
-// 3-28 ns a value against relu's 0.3, so they are worth the threads at a sixteenth of the values:
-// the seed MLP's softmax over 1024 rows of 10 classes took 50 us on one thread (bench/README.md,
-// "Transcendental activations on the threads"). Sigmoid, tanh and swish in vector lanes cost
-// 0.7-1.6 ns: at 2,048 values two threads gained nothing, at 4,096 they took 0.8 against 1
-// (bench/README.md, "Dense's sigmoid, tanh and swish in vectors").
+// The threads' threshold for an activation's forward pass. Softmax costs 3-5 ns a value against
+// relu's 0.3, so it is worth the threads at a sixteenth of the values: the seed MLP's softmax over
+// 1024 rows of 10 classes took 50 us on one thread (bench/README.md, "Transcendental activations on
+// the threads"). Sigmoid, tanh and swish in vector lanes cost 0.7-1.6 ns: at 2,048 values two
+// threads gained nothing, at 4,096 they took 0.8 against 1 (bench/README.md, "Dense's sigmoid, tanh
+// and swish in vectors"); GELU, ELU and softplus in lanes cost 1.1-2.2 ns and take the same rule.
 int64_t forward_threshold(ActivationKind kind) {
   switch (kind) {
     case ActivationKind::Linear:
@@ -53,6 +51,9 @@ int64_t forward_threshold(ActivationKind kind) {
     case ActivationKind::Sigmoid:
     case ActivationKind::Tanh:
     case ActivationKind::Swish:
+    case ActivationKind::GELU:
+    case ActivationKind::ELU:
+    case ActivationKind::Softplus:
       return kParallelThreshold / 8;
     default:
       return kParallelThreshold / 16;
@@ -167,13 +168,13 @@ void bias_activation_forward(ActivationKind kind, const float* x, const float* b
         for (int64_t c = 0; c < count; ++c) yr[c] = pre[c] > 0.f ? pre[c] : kLeakySlope * pre[c];
         break;
       case ActivationKind::ELU:
-        for (int64_t c = 0; c < count; ++c) yr[c] = pre[c] > 0.f ? pre[c] : kEluAlpha * std::expm1(pre[c]);
+        map_lanes(pre, yr, count, [](Floats x) { return x > 0.f ? x : kEluAlpha * expm1_lanes(x); });
         break;
       case ActivationKind::GELU:
-        for (int64_t c = 0; c < count; ++c) yr[c] = 0.5f * pre[c] * (1.f + std::erf(pre[c] * float(M_SQRT1_2)));
+        map_lanes(pre, yr, count, [](Floats x) { return gelu_lanes(x); });
         break;
       case ActivationKind::Softplus:
-        for (int64_t c = 0; c < count; ++c) yr[c] = softplus(pre[c]);
+        map_lanes(pre, yr, count, [](Floats x) { return softplus_lanes(x); });
         break;
       case ActivationKind::Swish:
         map_lanes(pre, yr, count, [](Floats x) { return x * sigmoid_lanes(x); });
@@ -223,15 +224,15 @@ void activation_backward(ActivationKind kind, const float* dy, const float* y, c
         for (int64_t c = 0; c < count; ++c) d[c] = zr[c] > 0.f ? g[c] : kLeakySlope * g[c];
         break;
       case ActivationKind::ELU:
-        for (int64_t c = 0; c < count; ++c) d[c] = zr[c] > 0.f ? g[c] : g[c] * kEluAlpha * std::exp(zr[c]);
+        map_lanes(g, zr, d, count,
+                  [](Floats gv, Floats zv) { return zv > 0.f ? gv : gv * kEluAlpha * exp_lanes(zv); });
         break;
       case ActivationKind::GELU:
-        for (int64_t c = 0; c < count; ++c) {
-          const float x = zr[c];
-          const float cdf = 0.5f * (1.f + std::erf(x * float(M_SQRT1_2)));
-          const float pdf = std::exp(-0.5f * x * x) * 0.3989422804014327f;
-          d[c] = g[c] * (cdf + x * pdf);
-        }
+        // d/dx x Phi(x) = Phi(x) + x phi(x), phi the normal density e^(-x^2/2) / sqrt(2 pi).
+        map_lanes(g, zr, d, count, [](Floats gv, Floats zv) {
+          const Floats density = exp_lanes(-0.5f * (zv * zv)) * 0.3989422804014327f;
+          return gv * (normal_cdf_lanes(zv) + zv * density);
+        });
         break;
       case ActivationKind::Softplus:
         map_lanes(g, zr, d, count, [](Floats gv, Floats zv) { return gv * sigmoid_lanes(zv); });

@@ -32,7 +32,9 @@ void relu_backward(const float* dy, const uint16_t* y_bf16, float* dx, int64_t n
 /// value is the same wherever it is computed. The one sigmoid of the library: the activations and
 /// the binary cross-entropy from logits (the recurrent cells' gates take sigmoid_gate_lanes). Loops
 /// over many values call sigmoid_lanes: a value alone takes about as long as a vector of them.
-inline float sigmoid(float z) { return sigmoid_lanes(Floats{} + z)[0]; }
+/// Static: a file built for other vectors (tests without -march=native) keeps its own copy rather
+/// than lending it to the library at link time.
+static inline float sigmoid(float z) { return sigmoid_lanes(Floats{} + z)[0]; }
 
 /// y = softmax(z) over one row of n values, and the row's log-sum-exp log(sum(exp(z))) as the
 /// result (cross-entropy from logits). y may be null: then only the log-sum-exp is computed, with

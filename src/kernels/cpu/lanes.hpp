@@ -73,7 +73,7 @@ static inline Ints lane_indices() {
 // max_lanes, as shuffles (a loop over an array of lanes compiles to stores and scalar reloads).
 using FourFloats = float __attribute__((vector_size(4 * sizeof(float))));
 template <class Op>
-static inline FourFloats fold_to_four(Floats v, Op op) {
+static inline FourFloats fold_to_four(Floats v, [[maybe_unused]] Op op) {  // unused with four lanes
 #if defined(__AVX512F__)
   using EightFloats = float __attribute__((vector_size(8 * sizeof(float))));
   const EightFloats h = op(EightFloats(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7)),
