@@ -56,7 +56,21 @@ static inline void store_first(float* p, int64_t count, Floats v) {
 #ifdef __AVX512F__
   _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << count) - 1u), __m512(v));
 #elif defined(__AVX__)
-  _mm256_maskstore_ps(p, __m256i(Ints{0, 1, 2, 3, 4, 5, 6, 7} < int32_t(count)), __m256(v));
+  // A whole vector as one store, the rest in 4, 2 and 1 floats: AMD's cores run vmaskmovps to memory
+  // as microcode, dozens of operations (bench/README.md, "Partial stores without vmaskmovps").
+  if (count == kLanes) return store(p, v);
+  __m128 part = _mm256_castps256_ps128(__m256(v));
+  if (count & 4) {
+    _mm_storeu_ps(p, part);
+    part = _mm256_extractf128_ps(__m256(v), 1);
+    p += 4;
+  }
+  if (count & 2) {
+    _mm_storel_pi(reinterpret_cast<__m64*>(p), part);
+    part = _mm_movehl_ps(part, part);
+    p += 2;
+  }
+  if (count & 1) _mm_store_ss(p, part);
 #else
   std::memcpy(p, &v, size_t(count) * sizeof(float));
 #endif
@@ -92,6 +106,32 @@ static inline FourFloats fold_to_four(Floats v, [[maybe_unused]] Op op) {  // un
 static inline float sum_lanes(Floats v) {
   const FourFloats q = fold_to_four(v, [](auto a, auto b) { return a + b; });
   return (q[0] + q[2]) + (q[1] + q[3]);
+}
+
+/// Half as many doubles as Floats has floats, in as many bytes: float values summed in double lanes.
+using Doubles = double __attribute__((vector_size(kLanes * sizeof(float))));
+
+/// v's lanes in double, its first half's added to its second half's.
+static inline Doubles widened_pairs(Floats v) {
+  // Intrinsics: GCC 12 converts a generic half vector two floats at a time.
+#if defined(__AVX512F__)
+  const __m512 w = __m512(v);
+  const __m256 second = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(w), 1));
+  return Doubles(_mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(w)), _mm512_cvtps_pd(second)));
+#elif defined(__AVX__)
+  const __m256 w = __m256(v);
+  const __m256d first = _mm256_cvtps_pd(_mm256_castps256_ps128(w));
+  return Doubles(_mm256_add_pd(first, _mm256_cvtps_pd(_mm256_extractf128_ps(w, 1))));
+#else
+  return Doubles{double(v[0]) + double(v[2]), double(v[1]) + double(v[3])};
+#endif
+}
+
+/// The sum of double lanes, in order.
+static inline double sum_lanes(Doubles v) {
+  double s = 0;
+  for (int64_t i = 0; i < kLanes / 2; ++i) s += v[i];
+  return s;
 }
 
 /// The largest lane, compared as a tree like sum_lanes; a NaN lane may or may not win.
