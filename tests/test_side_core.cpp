@@ -5,13 +5,16 @@
 // it matches the reference, and itself bit for bit whichever thread runs the offered part; with more
 // than one compute thread it shares nothing. Dense's own bfloat16 kernels share the same rows: the
 // forward product gives the unshared values bit for bit, the weight gradient itself whoever runs
-// the part, and the unshared sums up to their order.
+// the part, and the unshared sums up to their order. The optimizers' square-root updates share a
+// large tensor: the same bits as alone, in the caller's subnormal mode.
 #include <gtest/gtest.h>
 #include <omp.h>
 
 #include <atomic>
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -19,7 +22,9 @@
 #include "gemm_reference.hpp"
 #include "kernels/cpu/bf16.hpp"
 #include "kernels/cpu/gemm.hpp"
+#include "kernels/cpu/optimizer.hpp"
 #include "kernels/cpu/side_core.hpp"
+#include "kernels/cpu/subnormals.hpp"
 #include "myelin/random.hpp"
 
 using myelin::kernels::SideCore;
@@ -276,4 +281,60 @@ TEST(SideCore, Bf16DenseKernelsSharedWithASideCoreMatchThemselvesWhoeverRunsTheP
   }
   myelin::kernels::force_own_bf16_dense_kernels(false);
   EXPECT_GT(served, 0) << "no bfloat16 product was shared with the side core";
+}
+
+// The optimizer updates that take a square root and a division a value share a large tensor with a
+// lent side core: the same bits as the update alone, whichever thread runs the part, and in the
+// caller's subnormal mode. The gradients' squares are subnormal: under the optimizer's
+// SubnormalsFlushed they flush to zero, where the server's own mode would keep them.
+TEST(SideCore, OptimizerUpdatesSharedWithASideCoreMatchTheUpdateAloneInTheCallersSubnormalMode) {
+  namespace k = myelin::kernels;
+  const Threads one(1);
+  const int64_t n = 784 * 32 + 5;  // the seed MLP's first kernel, and a tail
+  myelin::Rng rng(5);
+  std::vector<float> w0(n), g(n), m0(n), v0(n);
+  for (int64_t i = 0; i < n; ++i) {
+    w0[i] = rng.uniform(-1, 1);
+    g[i] = rng.uniform(-1, 1) * (i % 3 == 0 ? 1e-20f : 1.f);  // a third of the squares subnormal
+    m0[i] = rng.uniform(-1e-3f, 1e-3f);
+    v0[i] = i % 3 == 0 ? 0.f : rng.uniform(0, 1e-3f);
+  }
+  struct State {
+    std::vector<float> w, m, v;
+  };
+  const std::pair<const char*, std::function<void(State&)>> rules[] = {
+      {"Adam", [&](State& s) { k::adam_update(s.w.data(), g.data(), s.m.data(), s.v.data(), n, 1e-3f, 0.9f, 0.999f,
+                                              1e-7f); }},
+      {"RMSprop", [&](State& s) { k::rmsprop_update(s.w.data(), g.data(), s.v.data(), n, 1e-3f, 0.9f, 1e-7f); }},
+      {"Adagrad", [&](State& s) { k::adagrad_update(s.w.data(), g.data(), s.v.data(), n, 1e-3f, 1e-7f); }},
+  };
+  SideCore core;
+  for (const auto& [name, rule] : rules) {
+    // The flags on the compute thread only: a thread inherits its creator's (the server's is made
+    // outside this scope, as fit's gatherer is made outside the optimizer's).
+    auto updated = [&] {
+      const k::SubnormalsFlushed flushed;
+      State s{w0, m0, v0};
+      rule(s);
+      return s;
+    };
+    const State alone = updated();
+    State back, served;
+    int serves = 0;
+    {
+      const SideCoreLoan loan(&core);
+      back = updated();
+      Server server(core);
+      attempt_until([&] { served = updated(); }, [&] { return server.served() > 0; });
+      serves = server.served();
+    }
+    EXPECT_GT(serves, 0) << name << ": the update was not shared with the side core";
+    for (const State* s : {&back, &served}) {
+      const char* who = s == &back ? "taken back" : "served";
+      EXPECT_EQ(s->w, alone.w) << name << ", " << who << ": weights";
+      EXPECT_EQ(s->m, alone.m) << name << ", " << who << ": first moments";
+      EXPECT_EQ(s->v, alone.v) << name << ", " << who << ": second moments";
+    }
+    EXPECT_EQ(std::count(alone.v.begin(), alone.v.end(), 0.f), (n + 2) / 3) << name << ": subnormals flushed";
+  }
 }

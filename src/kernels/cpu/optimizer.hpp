@@ -2,7 +2,10 @@
 //
 // Every pointer covers n values: w the weights, g their gradient, and the rule's state (velocity,
 // moments, accumulator) of the same size, updated in place. Hyper-parameters arrive as the floats
-// the rules compute in (Keras's update rules; see myelin/optimizers.hpp).
+// the rules compute in (Keras's update rules; see myelin/optimizers.hpp). The rules that take a
+// square root and a division a value (Adam, RMSprop, Adagrad) share a large array with the side core
+// lent to the calling thread, if any (side_core.hpp), in the caller's subnormal mode: the values are
+// the same bits either way.
 #pragma once
 #include <cstdint>
 

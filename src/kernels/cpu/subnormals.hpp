@@ -33,4 +33,33 @@ class SubnormalsFlushed {
 #endif
 };
 
+/// While alive, this thread treats subnormals as the thread did that read `mode` (subnormal_mode()):
+/// a part of a computation handed to another thread gives the values it would have given at home.
+class SubnormalsAs {
+ public:
+#if defined(__SSE__)
+  explicit SubnormalsAs(unsigned mode) : saved_(_mm_getcsr()) {
+    _mm_setcsr((saved_ & ~kModeBits) | (mode & kModeBits));
+  }
+  ~SubnormalsAs() { _mm_setcsr(saved_); }
+#else
+  explicit SubnormalsAs(unsigned) {}
+#endif
+  SubnormalsAs(const SubnormalsAs&) = delete;
+  SubnormalsAs& operator=(const SubnormalsAs&) = delete;
+
+ private:
+#if defined(__SSE__)
+  static constexpr unsigned kModeBits = 0x8000 | 0x0040;  // FTZ, DAZ
+  unsigned saved_;
+#endif
+};
+
+/// The calling thread's subnormal mode, for SubnormalsAs (0 where the build targets no SSE).
+#if defined(__SSE__)
+inline unsigned subnormal_mode() { return _mm_getcsr(); }
+#else
+inline unsigned subnormal_mode() { return 0; }
+#endif
+
 }  // namespace myelin::kernels
