@@ -11,6 +11,7 @@
 
 #include "gradient_check.hpp"
 #include "kernels/cpu/bf16.hpp"
+#include "kernels/cpu/block_product.hpp"
 #include "kernels/cpu/conv.hpp"
 #include "myelin/error.hpp"
 #include "myelin/layers/conv2d.hpp"
@@ -530,7 +531,9 @@ TEST(Conv2D, KernelSplitsOneImageIntoBandsOfRowsOnTheThreads) {
     expect_conv(kernel_forward(k, geometry(1), x, kernel, bias, true, add), "first call");
     const bool split = k.implementations().find("row parts") != std::string::npos;
     // Measured with oneDNN's AVX-512 kernels; elsewhere the bands may want other weights layouts.
-    if (c.split && k.implementations().find("avx512_core") != std::string::npos) EXPECT_TRUE(split) << k.implementations();
+    if (c.split && k.implementations().find("avx512_core") != std::string::npos) {
+      EXPECT_TRUE(split) << k.implementations();
+    }
     for (int64_t i = 0; i < kernel.size(); i += 3) kernel[i] = -kernel[i];  // the bands must see it too
     expect_conv(kernel_forward(k, geometry(1), x, kernel, bias, true, add), "weights changed");
 
@@ -599,10 +602,13 @@ TEST(Conv2D, KernelRunsThreeByThreeForwardsByItsOwnWinograd) {
     bool same, addend;
   };
   const int64_t lanes_needed = 16;  // channels in multiples of the widest build's vectors: taken by every build
+  // Filters in one and a half of the register blocks' panels of transformed weights: the last panel
+  // narrower (24 filters with AVX2, 96 with AVX-512).
+  const int64_t panel_and_a_half = kernels::block_product_columns() * 3 / 2;
   for (const Case c : {Case{1, 13, 13, 32, 64, false, false}, Case{1, 14, 14, 32, 32, true, true},
                        Case{1, 7, 7, 64, 64, true, false}, Case{3, 9, 7, 16, 32, true, true},
                        Case{15, 6, 6, 16, 16, false, false}, Case{2, 11, 5, 48, 16, false, true},
-                       Case{16, 13, 13, 32, 64, false, true}}) {
+                       Case{16, 13, 13, 32, 64, false, true}, Case{2, 9, 9, 16, panel_and_a_half, true, true}}) {
     SCOPED_TRACE("batch " + std::to_string(c.batch) + ", " + std::to_string(c.h) + "x" + std::to_string(c.w) + "x" +
                  std::to_string(c.in_c) + " -> " + std::to_string(c.out_c) + (c.same ? " same" : " valid") +
                  (c.addend ? ", addend" : ""));

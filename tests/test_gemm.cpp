@@ -74,8 +74,9 @@ TEST(BlockProduct, MatchesReferenceForEveryBlockShape) {
               ASSERT_NEAR(C[i * ldc + j], expect[i * ldc + j], 1e-5 * (K + 1))
                   << "M=" << M << " N=" << N << " K=" << K << " accumulate=" << accumulate;
           // Columns past N are not written (C's rows are padded).
-          if (!accumulate)
+          if (!accumulate) {
             for (int i = 0; i < M; ++i) ASSERT_TRUE(std::isnan(C[i * ldc + N])) << "M=" << M << " N=" << N;
+          }
         }
   EXPECT_FALSE(myelin::kernels::block_product_fits(0));
   EXPECT_FALSE(myelin::kernels::block_product_fits(10));

@@ -70,6 +70,8 @@ constexpr std::array<std::array<std::array<Block, kBlockVectors>, kBlockRows>, 2
 
 bool block_product_fits(int64_t N) { return N > 0 && N % kLanes == 0; }
 
+int64_t block_product_columns() { return kBlockVectors * kLanes; }
+
 void block_product(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
                    float* C, int64_t ldc, bool accumulate) {
   const auto& by_rows = kBlocks[accumulate ? 1 : 0];

@@ -15,6 +15,10 @@ inline constexpr int64_t kBlockProductRows = 6;
 /// Whether block_product takes products of N columns: N a multiple of the build's vector width.
 bool block_product_fits(int64_t N);
 
+/// Columns per register block (a multiple of the vector width): B's columns are read in panels this
+/// wide, which a caller that repeats products with the same B may store contiguously.
+int64_t block_product_columns();
+
 /// C = A B (`accumulate` false) or C += A B, with row strides lda, ldb and ldc. Needs
 /// block_product_fits(N). Runs on the calling thread.
 void block_product(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,

@@ -143,6 +143,7 @@ void WinogradConv3x3::transform_weights(const Conv2DGeometry& g, const float* ke
   in_c_ = g.in_c;
   out_c_ = g.out_c;
   transformed_.resize(size_t(kPositions * g.in_c * g.out_c));
+  const int64_t width = block_product_columns();
   // U = G w G^T for each channel, kLanes filters at a time. Training changes the weights at every
   // step, so this runs once a step there: vectors on every thread (one filter at a time in double,
   // it made the seed CNN's training step about 0.8 ms longer, of 10).
@@ -156,12 +157,15 @@ void WinogradConv3x3::transform_weights(const Conv2DGeometry& g, const float* ke
                              load(kernel + ((2 * 3 + b) * g.in_c + c) * g.out_c + f)};
         weight_rows(w, columns[b]);
       }
+      const int64_t panel = f / width * width, panel_width = std::min(width, g.out_c - panel);
       for (int64_t i = 0; i < kInput; ++i) {
         const Floats row[3] = {columns[0][i], columns[1][i], columns[2][i]};
         Floats u[kInput];
         weight_rows(row, u);
         for (int64_t j = 0; j < kInput; ++j)
-          store(transformed_.data() + ((i * kInput + j) * g.in_c + c) * g.out_c + f, u[j]);
+          store(transformed_.data() + (i * kInput + j) * g.in_c * g.out_c + panel * g.in_c + c * panel_width +
+                    (f - panel),
+                u[j]);
       }
     }
   seen_.remember(kernel, n, kernel_version);
@@ -178,6 +182,7 @@ void WinogradConv3x3::forward(const Conv2DGeometry& g, const void* x, bool x_bf1
   const int64_t chunk_most =
       std::max<int64_t>(kBlockProductRows, kChunkBytes / per_tile / kBlockProductRows * kBlockProductRows);
   const int64_t most = std::min((total + threads - 1) / threads, chunk_most);  // tiles of the largest chunk
+  const int64_t width = block_product_columns();
   scratch_.resize(size_t(threads));
   // Kept: no allocation after the first call.
   for (auto& s : scratch_) s.resize(size_t(kPositions * most * (g.in_c + g.out_c)));
@@ -197,8 +202,12 @@ void WinogradConv3x3::forward(const Conv2DGeometry& g, const void* x, bool x_bf1
           transform_tile_input(g, tiles, static_cast<const float*>(x), from + r, v + r * g.in_c, v_ld);
       }
       for (int64_t p = 0; p < kPositions; ++p)
-        block_product(count, g.out_c, g.in_c, v + p * v_ld, g.in_c, transformed_.data() + p * g.in_c * g.out_c,
-                      g.out_c, m + p * m_ld, g.out_c, false);
+        for (int64_t panel = 0; panel < g.out_c; panel += width) {
+          const int64_t panel_width = std::min(width, g.out_c - panel);
+          block_product(count, panel_width, g.in_c, v + p * v_ld, g.in_c,
+                        transformed_.data() + p * g.in_c * g.out_c + panel * g.in_c, panel_width, m + p * m_ld + panel,
+                        g.out_c, false);
+        }
       for (int64_t r = 0; r < count; ++r)
         transform_tile_output(g, tiles, m + r * g.out_c, m_ld, from + r, bias, relu, addend, y);
     }
