@@ -10,8 +10,8 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
-#include <atomic>
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <functional>

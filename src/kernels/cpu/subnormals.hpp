@@ -13,13 +13,18 @@
 
 namespace myelin::kernels {
 
+#if defined(__SSE__)
+// MXCSR's flush-to-zero (FTZ) and denormals-are-zero (DAZ) bits.
+inline constexpr unsigned kSubnormalModeBits = 0x8000 | 0x0040;
+#endif
+
 /// While alive, this thread's float arithmetic flushes subnormal results to zero and reads subnormal
 /// operands as zero (MXCSR's FTZ and DAZ); the previous mode returns when it goes out of scope. A
 /// no-op where the build targets no SSE.
 class SubnormalsFlushed {
  public:
 #if defined(__SSE__)
-  SubnormalsFlushed() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | kFlushToZero | kDenormalsAreZero); }
+  SubnormalsFlushed() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | kSubnormalModeBits); }
   ~SubnormalsFlushed() { _mm_setcsr(saved_); }
 #endif
   SubnormalsFlushed(const SubnormalsFlushed&) = delete;
@@ -27,8 +32,6 @@ class SubnormalsFlushed {
 
  private:
 #if defined(__SSE__)
-  static constexpr unsigned kFlushToZero = 0x8000;
-  static constexpr unsigned kDenormalsAreZero = 0x0040;
   unsigned saved_;
 #endif
 };
@@ -39,7 +42,7 @@ class SubnormalsAs {
  public:
 #if defined(__SSE__)
   explicit SubnormalsAs(unsigned mode) : saved_(_mm_getcsr()) {
-    _mm_setcsr((saved_ & ~kModeBits) | (mode & kModeBits));
+    _mm_setcsr((saved_ & ~kSubnormalModeBits) | (mode & kSubnormalModeBits));
   }
   ~SubnormalsAs() { _mm_setcsr(saved_); }
 #else
@@ -50,7 +53,6 @@ class SubnormalsAs {
 
  private:
 #if defined(__SSE__)
-  static constexpr unsigned kModeBits = 0x8000 | 0x0040;  // FTZ, DAZ
   unsigned saved_;
 #endif
 };
