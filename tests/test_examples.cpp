@@ -231,7 +231,9 @@ TEST(Examples, CnnFashionMnistLearnsInOneEpoch) {
 }
 
 // The second CNN example's point: batch normalisation and dropout beat the plain CNN trained the
-// same way (measured +1.95 points, 0.9072 against 0.8877, on two threads; bench/README.md).
+// same way (+1.95 points, 0.9072 against 0.8877, in its default 5 epochs on two threads;
+// bench/README.md). Checked over 2 epochs, which keep the suite 85 s shorter: 0.8915 against
+// 0.8564 (+3.51 points) on two threads.
 TEST(Examples, CnnWithBatchNormAndDropoutBeatsThePlainCnn) {
 #ifdef MYELIN_UNDER_ASAN
   // Ten epochs of CNN take over 5 minutes under AddressSanitizer; the layers' own tests and the
@@ -241,10 +243,10 @@ TEST(Examples, CnnWithBatchNormAndDropoutBeatsThePlainCnn) {
   REQUIRE_EXAMPLE("cnn_bn_dropout_fashion_mnist");
   REQUIRE_FASHION_MNIST();
 
-  RunResult r = run_example("cnn_bn_dropout_fashion_mnist", "--threads 2 --verbose 0");  // the two models, 5 epochs each
+  RunResult r = run_example("cnn_bn_dropout_fashion_mnist", "--threads 2 --verbose 0 --epochs 2");  // the two models
   ASSERT_EQ(r.exit_code, 0) << r.err;
   expect_only_progress_and_figures(r);
-  EXPECT_GE(figure(r, "test_accuracy"), 0.90);
+  EXPECT_GE(figure(r, "test_accuracy"), 0.88);
   EXPECT_GE(figure(r, "accuracy_gain"), 0.01);
   EXPECT_NEAR(figure(r, "accuracy_gain"), figure(r, "test_accuracy") - figure(r, "baseline_test_accuracy"), 1e-3);
 }

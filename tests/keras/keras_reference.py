@@ -7,7 +7,9 @@ Python (scripts/reference_env.sh interop) and KERAS_BACKEND=jax.
                                    LSTM, GRU, SimpleRNN); writes
                                    DIR/<name>.keras, DIR/<name>.h5 (Keras's legacy whole-model
                                    saver), DIR/<name>_x.npy, DIR/<name>_y.npy, DIR/<name>_pred.npy
-  keras_reference.py predict MODEL X OUT   loads MODEL with keras.models.load_model, predicts X
+  keras_reference.py predict MODEL X OUT [MODEL X OUT ...]
+                                   loads each MODEL with keras.models.load_model, predicts its X
+                                   into OUT (several in one call: Keras starts once)
 """
 import os
 import sys
@@ -99,14 +101,19 @@ def train(out):
 
 
 def predict(path, x_path, out):
-    model = keras.models.load_model(path)
-    np.save(out, model.predict(np.load(x_path), verbose=0))
+    # Neither compiled nor through model.predict: both would only add start-up time here.
+    model = keras.models.load_model(path, compile=False)
+    np.save(out, keras.ops.convert_to_numpy(model(np.load(x_path), training=False)))
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "train":
         train(sys.argv[2])
     elif sys.argv[1] == "predict":
-        predict(*sys.argv[2:5])
+        triples = sys.argv[2:]
+        if not triples or len(triples) % 3:
+            sys.exit("predict takes MODEL X OUT, once or more")
+        for i in range(0, len(triples), 3):
+            predict(*triples[i:i + 3])
     else:
         sys.exit(f"unknown command {sys.argv[1]}")

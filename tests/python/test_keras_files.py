@@ -92,11 +92,15 @@ def test_myelin_keras_files_load_in_keras_and_predict_the_same(keras_python, ker
     native = Sequential([Input(shape=(28, 28)), Flatten(), Dense(16, activation="relu"), Dense(10, activation="softmax")])
     native.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     cases.append(("native", native, np.random.default_rng(3).uniform(size=(20, 28, 28)).astype(np.float32)))
+    triples = []
     for name, model, x in cases:
         path, x_path, out = tmp_path / f"{name}.keras", tmp_path / f"{name}_x.npy", tmp_path / f"{name}_keras.npy"
         model.save(path)
         np.save(x_path, x)
-        keras(keras_python, "predict", path, x_path, out)
+        triples += [path, x_path, out]
+    keras(keras_python, "predict", *triples)  # one Keras start for all the files
+    for name, model, x in cases:
+        path, out = tmp_path / f"{name}.keras", tmp_path / f"{name}_keras.npy"
         np.testing.assert_allclose(np.load(out), model.predict(x, verbose=0), atol=TOLERANCE, rtol=0, err_msg=name)
         # myelin reads back its own file too.
         np.testing.assert_allclose(load_model(path).predict(x, verbose=0), model.predict(x, verbose=0), atol=0, rtol=0)
