@@ -13,6 +13,7 @@
 #include "kernels/cpu/bf16.hpp"
 #include "kernels/cpu/block_product.hpp"
 #include "kernels/cpu/conv.hpp"
+#include "kernels/cpu/conv_few_positions.hpp"
 #include "myelin/error.hpp"
 #include "myelin/layers/conv2d.hpp"
 #include "myelin/model.hpp"
@@ -484,6 +485,108 @@ TEST(Conv2D, KernelKeepsAmxFastKernelsForASmallAddend) {
       }
     }
   }
+}
+
+// A float32 forward with few output positions in its batch runs as im2col and register blocks where
+// the build's rule takes it (AVX2 builds): the seed CNN's third convolution at batch 1 and 2, the
+// residual CNN's strided 3x3 and 1x1 ones at batch 1, a dilated shape and exactly 64 positions, with
+// and without bias, addend and relu, on one thread and two, and after the weights change. Not at 72
+// positions, with filters not a multiple of the vector width, or where our own Winograd takes the
+// shape. A backward after such a forward gives the gradients of the convolution.
+TEST(Conv2D, KernelComputesFewOutputPositionsByIm2colAndRegisterBlocks) {
+  struct Case {
+    kernels::Conv2DGeometry g;
+    bool bias, addend, relu, few;  // few: taken on a build where few_positions_suit allows it
+  };
+  const Case cases[] = {
+      {{1, 5, 5, 64, 3, 3, 64, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0}, true, false, true, true},
+      {{2, 5, 5, 64, 3, 3, 64, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0}, true, true, true, true},
+      {{1, 14, 14, 32, 7, 7, 64, 3, 3, 2, 2, 1, 1, 0, 1, 0, 1}, true, true, true, true},
+      {{1, 14, 14, 32, 7, 7, 64, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0}, false, false, false, true},
+      {{1, 9, 9, 16, 5, 5, 16, 3, 3, 1, 1, 2, 2, 0, 0, 0, 0}, true, false, true, true},
+      {{1, 8, 8, 8, 8, 8, 16, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0}, true, true, false, true},
+      {{8, 5, 5, 64, 3, 3, 64, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0}, true, false, true, false},
+      {{1, 5, 5, 16, 3, 3, 12, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0}, true, false, true, false},
+      {{1, 5, 5, 64, 5, 5, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, true, false, true, false},  // our Winograd
+  };
+  for (const Case& c : cases) {
+    const kernels::Conv2DGeometry& g = c.g;
+    SCOPED_TRACE("batch " + std::to_string(g.batch) + ", " + std::to_string(g.in_h) + "x" + std::to_string(g.in_w) +
+                 "x" + std::to_string(g.in_c) + " -> " + std::to_string(g.out_h) + "x" + std::to_string(g.out_w) +
+                 "x" + std::to_string(g.out_c));
+    Rng rng(59);
+    const Tensor x = random_tensor({g.batch, g.in_h, g.in_w, g.in_c}, rng, -1, 1);
+    Tensor kernel = random_tensor({g.kernel_h, g.kernel_w, g.in_c, g.out_c}, rng, -0.3f, 0.3f);
+    const Tensor bias = random_tensor({g.out_c}, rng, -0.3f, 0.3f);
+    const Tensor addend = random_tensor({g.batch, g.out_h, g.out_w, g.out_c}, rng, -1, 1);
+    const Tensor dy = random_tensor({g.batch, g.out_h, g.out_w, g.out_c}, rng, -1, 1);
+    // The direct sums over g's own padding, in double: y, and the gradients for dy.
+    auto at_x = [&](int64_t b, int64_t i, int64_t j, int64_t p, int64_t q, int64_t ci) -> int64_t {
+      const int64_t r = i * g.stride_h - g.pad_top + p * g.dilation_h, col = j * g.stride_w - g.pad_left + q * g.dilation_w;
+      return r < 0 || r >= g.in_h || col < 0 || col >= g.in_w ? -1 : ((b * g.in_h + r) * g.in_w + col) * g.in_c + ci;
+    };
+    auto for_each_term = [&](auto&& f) {  // f(y index, x index, kernel index)
+      for (int64_t b = 0; b < g.batch; ++b)
+        for (int64_t i = 0; i < g.out_h; ++i)
+          for (int64_t j = 0; j < g.out_w; ++j)
+            for (int64_t p = 0; p < g.kernel_h; ++p)
+              for (int64_t q = 0; q < g.kernel_w; ++q)
+                for (int64_t ci = 0; ci < g.in_c; ++ci) {
+                  const int64_t xi = at_x(b, i, j, p, q, ci);
+                  if (xi < 0) continue;
+                  for (int64_t o = 0; o < g.out_c; ++o)
+                    f(((b * g.out_h + i) * g.out_w + j) * g.out_c + o, xi, ((p * g.kernel_w + q) * g.in_c + ci) * g.out_c + o);
+                }
+    };
+    auto expected = [&] {
+      std::vector<double> sums(size_t(dy.size()), 0.0);
+      for_each_term([&](int64_t yi, int64_t xi, int64_t ki) { sums[size_t(yi)] += double(x[xi]) * kernel[ki]; });
+      Tensor want(dy.shape());
+      for (int64_t i = 0; i < want.size(); ++i) {
+        double v = sums[size_t(i)] + (c.bias ? bias[i % g.out_c] : 0.f) + (c.addend ? addend[i] : 0.f);
+        want[i] = float(c.relu ? std::max(v, 0.0) : v);
+      }
+      return want;
+    };
+    auto forward = [&](kernels::Conv2DKernel& k) {
+      Tensor y(dy.shape());
+      k.forward(g, x.data(), kernel.data(), c.bias ? bias.data() : nullptr, c.relu, y.data(),
+                c.addend ? addend.data() : nullptr);
+      return y;
+    };
+    const bool few = c.few && kernels::few_positions_suit(g);
+    // The shapes not taken run oneDNN's kernels or our Winograd, which rounds more (winograd_close).
+    const double tolerance = c.few ? 1e-5 : 1e-4;
+    for (int threads : {2, 1}) {
+      set_num_threads(threads);
+      kernels::Conv2DKernel k;
+      EXPECT_TRUE(gradients_close(forward(k), expected(), tolerance, tolerance)) << threads << " threads";
+      EXPECT_EQ(k.implementations().rfind("forward=im2col+block_product, primitive=", 0) == 0, few)
+          << k.implementations();
+    }
+    set_num_threads(2);
+    kernels::Conv2DKernel k;
+    forward(k);
+    for (int64_t i = 0; i < kernel.size(); i += 3) kernel[i] = -kernel[i];
+    EXPECT_TRUE(gradients_close(forward(k), expected(), tolerance, tolerance)) << "weights changed";
+    Tensor dk(kernel.shape()), db({g.out_c}), dx(x.shape());
+    k.backward(g, x.data(), dy.data(), kernel.data(), dk.data(), c.bias ? db.data() : nullptr, dx.data());
+    std::vector<double> want_dk(size_t(kernel.size()), 0.0), want_dx(size_t(x.size()), 0.0);
+    for_each_term([&](int64_t yi, int64_t xi, int64_t ki) {
+      want_dk[size_t(ki)] += double(dy[yi]) * x[xi];
+      want_dx[size_t(xi)] += double(dy[yi]) * kernel[ki];
+    });
+    Tensor want_dk_t(kernel.shape()), want_dx_t(x.shape()), want_db({g.out_c});
+    for (int64_t i = 0; i < kernel.size(); ++i) want_dk_t[i] = float(want_dk[size_t(i)]);
+    for (int64_t i = 0; i < x.size(); ++i) want_dx_t[i] = float(want_dx[size_t(i)]);
+    for (int64_t i = 0; i < dy.size(); ++i) want_db[i % g.out_c] += dy[i];
+    EXPECT_TRUE(gradients_close(dk, want_dk_t, 1e-4, 1e-4)) << "kernel gradient";
+    EXPECT_TRUE(gradients_close(dx, want_dx_t, 1e-4, 1e-4)) << "input gradient";
+    if (c.bias) {
+      EXPECT_TRUE(gradients_close(db, want_db, 1e-4, 1e-4)) << "bias gradient";
+    }
+  }
+  set_num_threads(0);
 }
 
 // One image in float32 on two threads: each thread computes a band of output rows by a primitive of

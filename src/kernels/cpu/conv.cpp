@@ -17,8 +17,10 @@
 #include <vector>
 
 #include "kernels/cpu/bf16.hpp"
+#include "kernels/cpu/conv_few_positions.hpp"
 #include "kernels/cpu/conv_weight_gradient_bf16.hpp"
 #include "kernels/cpu/gemm.hpp"
+#include "kernels/cpu/im2col.hpp"
 #include "kernels/cpu/lanes.hpp"
 #include "kernels/cpu/merge.hpp"
 #include "kernels/cpu/onednn_engine.hpp"
@@ -170,6 +172,10 @@ struct Entry {
   // The forward by our own Winograd (winograd.hpp, Impl::own_winograd_suits); the primitive above
   // is made for the backward all the same.
   bool own_winograd = false;
+  // The forward by im2col and register blocks (conv_few_positions.hpp, Impl::few_positions_fit); the
+  // primitive is made for the backward all the same.
+  bool few_positions = false;
+  bool own_forward() const { return own_winograd || few_positions; }
   bool x_bound = false;  // the last forward's x bound to (and converted into) the port x
   // Multiplying in bfloat16: the kernel's setting, unless oneDNN has only its reference
   // implementation for this shape in bfloat16 (see Impl::is_reference).
@@ -233,6 +239,7 @@ struct Conv2DKernel::Impl {
   std::map<std::tuple<int64_t, bool, bool, bool, bool, bool, bool>, Entry> entries;
   std::vector<const float*> add_inputs = std::vector<const float*>(2);  // the pass after: y, addend
   std::vector<float> cols;   // im2col buffer for the weight gradient by GEMM
+  std::vector<float> few_positions_cols;  // the im2col buffer of a forward of few positions
   std::vector<float> grads;  // that GEMM's output: the kernel's gradient, then the bias's
   std::vector<double> sums;  // the one-channel weight gradient's per-thread sums
   std::vector<uint16_t> cols16, dy16;  // the bfloat16 im2col buffer and dy (rounded from float32)
@@ -320,7 +327,8 @@ struct Conv2DKernel::Impl {
       }
     }
     e.own_winograd = own_winograd_suits(g, e);
-    if (!e.own_winograd && row_parts_suit(g, e)) make_row_parts(g, e);
+    e.few_positions = !e.own_winograd && few_positions_fit(g, e);
+    if (!e.own_forward() && row_parts_suit(g, e)) make_row_parts(g, e);
     return entries.emplace(key, std::move(e)).first->second;
   }
 
@@ -425,6 +433,13 @@ struct Conv2DKernel::Impl {
   bool own_winograd_suits(const Conv2DGeometry& g, const Entry& e) const {
     return winograd_allowed() && !e.bf16 && layout == Conv2DLayout::Nhwc && WinogradConv3x3::takes(g) &&
            WinogradConv3x3::tiles(g) >= kOwnWinogradMinTiles;
+  }
+
+  // Few output positions (conv_few_positions.hpp) in float32 on the caller's NHWC data, where our own
+  // Winograd does not run: against it, 25 positions (5x5x64 'same') were faster this way and 49 (the
+  // residual CNN's 7x7x64) slower (bench/README.md, "Convolutions with few output positions").
+  bool few_positions_fit(const Conv2DGeometry& g, const Entry& e) const {
+    return !e.bf16 && !e.x_bf16 && !e.y_bf16 && layout == Conv2DLayout::Nhwc && few_positions_suit(g);
   }
 
   bool row_parts_suit(const Conv2DGeometry& g, const Entry& e) const {
@@ -606,10 +621,14 @@ bool Conv2DKernel::forward(const Conv2DGeometry& g, const void* x, const float* 
                            void* y, const float* addend, uint64_t kernel_version, bool x_bf16, bool y_bf16) {
   try {
     Entry& e = impl_->entry(g, relu, bias != nullptr, addend != nullptr, x_bf16, y_bf16);
-    if (e.own_winograd) {
+    if (e.own_forward()) {
       // x is bound to the primitives' port by a backward, if one follows (an inference pass
       // converts nothing).
-      impl_->own_winograd.forward(g, x, x_bf16, kernel, kernel_version, bias, relu, addend, static_cast<float*>(y));
+      if (e.own_winograd)
+        impl_->own_winograd.forward(g, x, x_bf16, kernel, kernel_version, bias, relu, addend, static_cast<float*>(y));
+      else
+        conv_few_positions_forward(g, static_cast<const float*>(x), kernel, bias, relu, addend, static_cast<float*>(y),
+                                   impl_->few_positions_cols);
       e.x_bound = false;
       e.geometry = g;
       impl_->last = &e;
@@ -646,45 +665,6 @@ bool Conv2DKernel::forward(const Conv2DGeometry& g, const void* x, const float* 
 }
 
 namespace {
-
-// cols[p, (i*kw + j)*ic + c] = x at output position p's window element (i, j, c), zero in the padding;
-// rows are `ld` floats apart, and with ld = patch + 1 the extra last column holds ones, so that one
-// GEMM also sums dy for the bias's gradient.
-// One output row of one image per iteration, window offsets outermost: no division per position and,
-// for one channel, a plain store instead of a copy call (1.57 ms -> 0.3 ms for the CNN's first layer
-// at batch 128, bench/README.md).
-// T is float, or uint16_t for bfloat16 (whose 1 is 0x3f80).
-template <class T>
-void im2col(const Conv2DGeometry& g, const T* x, T* cols, int64_t ld) {
-  const T one = sizeof(T) == 4 ? T(1) : T(0x3f80);
-  const int64_t patch = g.kernel_h * g.kernel_w * g.in_c;
-  const int64_t rows = g.batch * g.out_h;
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    const int64_t b = r / g.out_h, oh = r % g.out_h;
-    T* row_cols = cols + r * g.out_w * ld;
-    if (ld > patch)
-      for (int64_t ow = 0; ow < g.out_w; ++ow) row_cols[ow * ld + patch] = one;
-    for (int64_t i = 0; i < g.kernel_h; ++i) {
-      const int64_t ih = oh * g.stride_h - g.pad_top + i * g.dilation_h;
-      const bool row_inside = ih >= 0 && ih < g.in_h;
-      const T* x_row = row_inside ? x + (b * g.in_h + ih) * g.in_w * g.in_c : nullptr;
-      for (int64_t j = 0; j < g.kernel_w; ++j) {
-        T* dst = row_cols + (i * g.kernel_w + j) * g.in_c;
-        for (int64_t ow = 0; ow < g.out_w; ++ow, dst += ld) {
-          const int64_t iw = ow * g.stride_w - g.pad_left + j * g.dilation_w;
-          if (!row_inside || iw < 0 || iw >= g.in_w) {
-            std::fill(dst, dst + g.in_c, T(0));
-          } else if (g.in_c == 1) {
-            *dst = x_row[iw];
-          } else {
-            std::copy(x_row + iw * g.in_c, x_row + (iw + 1) * g.in_c, dst);
-          }
-        }
-      }
-    }
-  }
-}
 
 // The weight and bias gradients of a 3x3 convolution of one input channel (a network's first layer
 // on grey images), directly: per output position, the nine input values times dy's channels. One
@@ -779,7 +759,7 @@ void Conv2DKernel::backward(const Conv2DGeometry& g, const void* x_in, const voi
     Entry* ep = impl_->last;
     if (!ep) throw Error("Conv2DKernel::backward called before forward");
     Entry& e = *ep;
-    if (!e.x_bound) {  // a forward by our own Winograd
+    if (!e.x_bound) {  // a forward of our own (Entry::own_forward)
       e.x.bind_input(x_in);
       e.x_bound = true;
     }
@@ -897,8 +877,10 @@ void Conv2DKernel::backward(const Conv2DGeometry& g, const void* x_in, const voi
 std::string Conv2DKernel::implementations() const {
   const Entry* e = impl_->last;
   if (!e) return "";
-  std::string s = std::string("forward=") + (e->own_winograd ? "winograd_4x4:own" : e->fwd_pd.impl_info_str());
-  if (e->own_winograd) s += std::string(", primitive=") + e->fwd_pd.impl_info_str();  // made for the backward
+  std::string s = std::string("forward=") + (e->own_winograd    ? "winograd_4x4:own"
+                                             : e->few_positions ? "im2col+block_product"
+                                                                : e->fwd_pd.impl_info_str());
+  if (e->own_forward()) s += std::string(", primitive=") + e->fwd_pd.impl_info_str();  // made for the backward
   if (!e->row_parts.empty()) s += " in " + std::to_string(e->row_parts.size()) + " row parts";
   if (e->backward_made) {
     s += ", backward_weights=";

@@ -10,6 +10,8 @@
 // 16-channel blocks, batch >= 16), which runs on the blocked layout with conversions at its edges.
 // In float32 the forward of a 3x3 convolution of stride 1 runs our own Winograd on NHWC data instead
 // (winograd.hpp), at any batch size, where its shape suits; the primitives still serve the backward.
+// A float32 forward with few output positions in its batch runs as im2col and register blocks
+// (conv_few_positions.hpp) on builds where that was measured faster.
 // On this project's machines the direct blocked primitives gained less than the conversions cost
 // (the CNN's second convolution 8.8 ms blocked against 8.1 NHWC), while Winograd gained more
 // (6.4 ms with the conversions); bench/README.md, "Winograd". Primitives are created on the first
