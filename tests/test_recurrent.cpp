@@ -471,6 +471,35 @@ TEST(RecurrentKernel, ThreadsCarryingTheirOwnRowsGiveTheOneThreadValues) {
     }
 }
 
+// The forward's step products in register blocks (20 rows on one thread) against sgemm's (each row
+// alone, batch 1 on one thread), for every cell, from an initial state so that every step multiplies.
+TEST(RecurrentKernel, ForwardInRegisterBlocksMatchesRowsOneByOne) {
+  using kernels::RecurrentCell;
+  for (RecurrentCell cell : {RecurrentCell::SimpleRNN, RecurrentCell::LSTM, RecurrentCell::GRU}) {
+    kernels::RecurrentGeometry g;
+    g.cell = cell;
+    g.batch = 20;
+    g.steps = 5;
+    g.features = 7;
+    g.units = 32;  // whole vectors, which block_product needs
+    g.return_sequences = true;
+    SCOPED_TRACE(::testing::Message() << "cell " << int(cell));
+    const KernelInputs in = kernel_inputs(g, 11, 3, 5, 1.25f);
+    const KernelRun all = run_kernel(g, 1, in.x, in.kernel, in.recurrent, in.bias, in.h0.data(), in.c0.data(), in.dy);
+    kernels::RecurrentGeometry one = g;
+    one.batch = 1;
+    const int64_t T = g.steps, F = g.features, U = g.units;
+    for (int64_t b = 0; b < g.batch; ++b) {
+      auto row = [&](const Floats& v, int64_t per_row) {
+        return Floats(v.begin() + b * per_row, v.begin() + (b + 1) * per_row);
+      };
+      const KernelRun alone = run_kernel(one, 1, row(in.x, T * F), in.kernel, in.recurrent, in.bias,
+                                         row(in.h0, U).data(), row(in.c0, U).data(), row(in.dy, T * U));
+      expect_near_all(row(all.y, T * U), alone.y, 1e-5, "y");
+    }
+  }
+}
+
 // Backward's d h_{t-1} of each step by block_product on the recurrent kernel's transpose (one thread,
 // 20 rows) against sgemm's transposed product (two threads, too few rows for each to carry its own),
 // for every cell, with and without masks and recurrent dropout (where the product adds to dh).

@@ -348,6 +348,12 @@ constexpr int64_t kRowsPerThread = 16;
 // Rows from which backward's d h_{t-1} goes through block_product: for one row sgemm took 2.6 us a
 // step against 3.1, for two 2.8 against 3.4; for four 6.8 against 5.0.
 constexpr int64_t kBlockProductMinRows = 4;
+// The forward's step products from as many rows go through block_product too, on the recurrent
+// kernel where it lies: sgemm packs the kernel anew at every call, and the packed copy beside the
+// kernel and the step's projections outgrew an AVX2 core's L2. Alone, one thread's 32 rows of the
+// benchmark's LSTM took 52-66 us so against 66-83 in blocks; inside the layer the blocks made its
+// batch-64 forward 21.6 -> 19.2 ms (medians of eight alternated runs; bench/README.md, "The LSTM's
+// step products in register blocks").
 
 // Under mixed_bfloat16: whether a product of `rows` rows by a [K, N] matrix (a step's: the rows a
 // thread carries; the input projection's and dx's: the batch's steps) multiplies in
@@ -534,6 +540,8 @@ void recurrent_forward(const RecurrentGeometry& g, const float* x, const float* 
       for (int64_t i = 0; i < n; ++i) hb[i] *= recurrent_mask[b0 * U + i];
     if (bf16)
       gemm_bf16(false, false, b1 - b0, N, U, hb, U, ws.recurrent_bf16.data(), N, hr, ld);
+    else if (b1 - b0 >= kBlockProductMinRows && block_product_fits(N))  // see kBlockProductMinRows
+      block_product(b1 - b0, N, U, hb, U, recurrent_kernel, N, hr, ld, false);
     else
       gemm(false, false, b1 - b0, N, U, 1.f, hb, U, recurrent_kernel, N, 0.f, hr, ld);
   };
