@@ -78,7 +78,11 @@ template <int B, int KH, int KW, int C>
   for (int q = 0; q < B; ++q) sum[0][q] = sum[1][q] = sum[2][q] = sum[3][q] = load(b + f0 + q * kLanes);
   for_each_tap<KH, KW, C>(g, at, [&](float v0, float v1, float v2, float v3, int64_t k) {
     for (int q = 0; q < B; ++q) {
-      const Floats wk = load(w + k * Fp + f0 + q * kLanes);
+      Floats wk = load(w + k * Fp + f0 + q * kLanes);
+      // In a register: left to itself GCC reads it from memory again in each of the four
+      // multiply-adds, 12 loads for 8 multiply-adds a tap (bench/README.md, "The fused first
+      // convolution's weights in registers").
+      asm("" : "+v"(wk));
       sum[0][q] += v0 * wk;
       sum[1][q] += v1 * wk;
       sum[2][q] += v2 * wk;
