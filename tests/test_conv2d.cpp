@@ -522,7 +522,8 @@ TEST(Conv2D, KernelComputesFewOutputPositionsByIm2colAndRegisterBlocks) {
     const Tensor dy = random_tensor({g.batch, g.out_h, g.out_w, g.out_c}, rng, -1, 1);
     // The direct sums over g's own padding, in double: y, and the gradients for dy.
     auto at_x = [&](int64_t b, int64_t i, int64_t j, int64_t p, int64_t q, int64_t ci) -> int64_t {
-      const int64_t r = i * g.stride_h - g.pad_top + p * g.dilation_h, col = j * g.stride_w - g.pad_left + q * g.dilation_w;
+      const int64_t r = i * g.stride_h - g.pad_top + p * g.dilation_h;
+      const int64_t col = j * g.stride_w - g.pad_left + q * g.dilation_w;
       return r < 0 || r >= g.in_h || col < 0 || col >= g.in_w ? -1 : ((b * g.in_h + r) * g.in_w + col) * g.in_c + ci;
     };
     auto for_each_term = [&](auto&& f) {  // f(y index, x index, kernel index)
@@ -535,7 +536,8 @@ TEST(Conv2D, KernelComputesFewOutputPositionsByIm2colAndRegisterBlocks) {
                   const int64_t xi = at_x(b, i, j, p, q, ci);
                   if (xi < 0) continue;
                   for (int64_t o = 0; o < g.out_c; ++o)
-                    f(((b * g.out_h + i) * g.out_w + j) * g.out_c + o, xi, ((p * g.kernel_w + q) * g.in_c + ci) * g.out_c + o);
+                    f(((b * g.out_h + i) * g.out_w + j) * g.out_c + o, xi,
+                      ((p * g.kernel_w + q) * g.in_c + ci) * g.out_c + o);
                 }
     };
     auto expected = [&] {

@@ -471,17 +471,25 @@ TEST(RecurrentKernel, ThreadsCarryingTheirOwnRowsGiveTheOneThreadValues) {
     }
 }
 
+namespace {
+// 20 rows of 32 units (whole vectors, which block_product needs), 5 steps of 7 features.
+kernels::RecurrentGeometry twenty_rows(kernels::RecurrentCell cell) {
+  kernels::RecurrentGeometry g;
+  g.cell = cell;
+  g.batch = 20;
+  g.steps = 5;
+  g.features = 7;
+  g.units = 32;
+  return g;
+}
+}  // namespace
+
 // The forward's step products in register blocks (20 rows on one thread) against sgemm's (each row
 // alone, batch 1 on one thread), for every cell, from an initial state so that every step multiplies.
 TEST(RecurrentKernel, ForwardInRegisterBlocksMatchesRowsOneByOne) {
   using kernels::RecurrentCell;
   for (RecurrentCell cell : {RecurrentCell::SimpleRNN, RecurrentCell::LSTM, RecurrentCell::GRU}) {
-    kernels::RecurrentGeometry g;
-    g.cell = cell;
-    g.batch = 20;
-    g.steps = 5;
-    g.features = 7;
-    g.units = 32;  // whole vectors, which block_product needs
+    kernels::RecurrentGeometry g = twenty_rows(cell);
     g.return_sequences = true;
     SCOPED_TRACE(::testing::Message() << "cell " << int(cell));
     const KernelInputs in = kernel_inputs(g, 11, 3, 5, 1.25f);
@@ -507,12 +515,7 @@ TEST(RecurrentKernel, BackwardInRegisterBlocksMatchesTheGemmPath) {
   using kernels::RecurrentCell;
   for (RecurrentCell cell : {RecurrentCell::SimpleRNN, RecurrentCell::LSTM, RecurrentCell::GRU})
     for (int variant = 0; variant < 2; ++variant) {
-      kernels::RecurrentGeometry g;
-      g.cell = cell;
-      g.batch = 20;
-      g.steps = 5;
-      g.features = 7;
-      g.units = 32;  // whole vectors, which block_product needs
+      kernels::RecurrentGeometry g = twenty_rows(cell);
       g.return_sequences = variant == 0;
       SCOPED_TRACE(::testing::Message() << "cell " << int(cell) << ", variant " << variant);
       const KernelInputs in = kernel_inputs(g, 5 + variant, 3, 5, 1.25f);
