@@ -349,11 +349,12 @@ constexpr int64_t kRowsPerThread = 16;
 // step against 3.1, for two 2.8 against 3.4; for four 6.8 against 5.0.
 constexpr int64_t kBlockProductMinRows = 4;
 // The forward's step products from as many rows go through block_product too, on the recurrent
-// kernel where it lies: sgemm packs the kernel anew at every call, and the packed copy beside the
-// kernel and the step's projections outgrew an AVX2 core's L2. Alone, one thread's 32 rows of the
-// benchmark's LSTM took 52-66 us so against 66-83 in blocks; inside the layer the blocks made its
-// batch-64 forward 21.6 -> 19.2 ms (medians of eight alternated runs; bench/README.md, "The LSTM's
-// step products in register blocks").
+// kernel where it lies. sgemm packs the kernel anew at every call; that copy beside the kernel and
+// the step's projections outgrows an AVX2 core's L2, the likely reason (no cache counters to show
+// it) why the layer's products took twice their time alone. Alone, one thread's 32 rows of the
+// benchmark's LSTM took 52-66 us by sgemm against 66-83 in blocks; inside the layer the blocks made
+// its batch-64 forward 21.6 -> 19.2 ms (medians of eight alternated runs; bench/README.md, "The
+// LSTM's step products in register blocks").
 
 // Under mixed_bfloat16: whether a product of `rows` rows by a [K, N] matrix (a step's: the rows a
 // thread carries; the input projection's and dx's: the batch's steps) multiplies in
