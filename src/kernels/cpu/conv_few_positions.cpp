@@ -14,10 +14,12 @@ namespace {
 // Two threads on a Zen 3 (AVX2), against the library's choice before it (bench/README.md): 9 positions
 // (5x5x64 -> 3x3x64) 9.0-11.8 us against 14.9-21.4, 18 (batch 2) 13.1-18.5 against 23.8-29.0, 49
 // (14x14x32 -> 7x7x64 of stride 2) 16.7-30.0 against 23.7-32.8 (3x3) and 3.2-7.9 against 5.6-11.7
-// (1x1); 36 and 98 were even, 72 and 196 slower.
+// (1x1); 36 and 98 were even, 72 and 196 slower. Two threads on an Intel core with AVX-512, against
+// oneDNN's brgconv: 9 positions 4.1-4.5 us against 6.6-9.4, 18 6.5-7.8 against 8.5-12.3, the 49 of
+// stride 2 8.5-9.3 against 9.0-10.5 (3x3) and 2.2-2.3 against 2.6-2.9 (1x1).
 constexpr int64_t kMaxPositions = 64;
-// Not measured with AVX-512, where oneDNN's kernel for the 9-position shape took 7.3 us on a Zen 4.
-constexpr bool kMeasuredOnThisBuild = kLanes == 8;
+// Not measured with 128-bit vectors only.
+constexpr bool kMeasuredOnThisBuild = kLanes >= 8;
 }  // namespace
 
 bool few_positions_suit(const Conv2DGeometry& g) {
