@@ -488,11 +488,11 @@ TEST(Conv2D, KernelKeepsAmxFastKernelsForASmallAddend) {
 }
 
 // A float32 forward with few output positions in its batch runs as im2col and register blocks where
-// the build's rule takes it (AVX2 and AVX-512 builds): the seed CNN's third convolution at batch 1 and 2, the
-// residual CNN's strided 3x3 and 1x1 ones at batch 1, a dilated shape and exactly 64 positions, with
-// and without bias, addend and relu, on one thread and two, and after the weights change. Not at 72
-// positions, with filters not a multiple of the vector width, or where our own Winograd takes the
-// shape. A backward after such a forward gives the gradients of the convolution.
+// the build's rule takes it (AVX2 and AVX-512 builds): the seed CNN's third convolution at batch 1
+// and 2, the residual CNN's strided 3x3 and 1x1 ones at batch 1, a dilated shape and exactly 64
+// positions, with and without bias, addend and relu, on one thread and two, and after the weights
+// change. Not at 72 positions, with filters not a multiple of the vector width, or where our own
+// Winograd takes the shape. A backward after such a forward gives the gradients of the convolution.
 TEST(Conv2D, KernelComputesFewOutputPositionsByIm2colAndRegisterBlocks) {
   struct Case {
     kernels::Conv2DGeometry g;
@@ -593,13 +593,13 @@ TEST(Conv2D, KernelComputesFewOutputPositionsByIm2colAndRegisterBlocks) {
 
 // One image in float32 on two threads: each thread computes a band of output rows by a primitive of
 // its own over the input rows the band reads (padding, stride, dilation and a 1x1 kernel), sharing
-// the whole's converted weights. The residual CNN's shapes are split; every shape gives the
-// convolution (plus the addend, then the relu), also after the weights change, and the split is
-// taken neither on one thread nor at batch 2.
+// the whole's converted weights. The residual CNN's shapes are split, except those the few-positions
+// rule takes first; every shape gives the convolution (plus the addend, then the relu), also after
+// the weights change, and the split is taken neither on one thread nor at batch 2.
 TEST(Conv2D, KernelSplitsOneImageIntoBandsOfRowsOnTheThreads) {
   struct Case {
     int64_t hw, in_c, out_c, k, stride, dilation;
-    bool same, addend, split;  // split: the residual CNN's shapes, which must be split
+    bool same, addend, split;  // split: the residual CNN's shapes, split unless few enough for im2col
   };
   set_num_threads(2);
   // Winograd refused: at batch 1 the 3x3 stride-1 shapes take our own (its test is below); the bands
